@@ -1,0 +1,29 @@
+#!/bin/sh
+# Renter container entrypoint: create the renter's account from the credentials the
+# agent passed in, then run sshd in the foreground. The credentials are dropped from
+# the environment before sshd starts so no child process inherits them.
+set -eu
+: "${P2PVPS_USER:?P2PVPS_USER is required}"
+: "${P2PVPS_PASSWORD:?P2PVPS_PASSWORD is required}"
+port="${P2PVPS_SSH_PORT:-22}"
+listen="${P2PVPS_SSH_LISTEN:-0.0.0.0}"
+
+if ! id "$P2PVPS_USER" >/dev/null 2>&1; then
+  useradd --create-home --shell /bin/bash "$P2PVPS_USER"
+fi
+printf '%s:%s\n' "$P2PVPS_USER" "$P2PVPS_PASSWORD" | chpasswd
+home=$(getent passwd "$P2PVPS_USER" | cut -d: -f6)
+if [ -n "${P2PVPS_AUTHORIZED_KEY:-}" ]; then
+  install -d -m 700 -o "$P2PVPS_USER" -g "$P2PVPS_USER" "$home/.ssh"
+  printf '%s\n' "$P2PVPS_AUTHORIZED_KEY" > "$home/.ssh/authorized_keys"
+  chown "$P2PVPS_USER:$P2PVPS_USER" "$home/.ssh/authorized_keys"
+  chmod 600 "$home/.ssh/authorized_keys"
+fi
+unset P2PVPS_PASSWORD P2PVPS_AUTHORIZED_KEY
+
+# Host keys are generated per container, never baked into the image.
+ssh-keygen -A >/dev/null
+mkdir -p /run/sshd
+exec /usr/sbin/sshd -D -e -p "$port" -o "ListenAddress=$listen" \
+  -o PasswordAuthentication=yes -o KbdInteractiveAuthentication=no \
+  -o PermitRootLogin=no -o UsePAM=no -o "AllowUsers=$P2PVPS_USER"
