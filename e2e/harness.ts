@@ -1,0 +1,184 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomInt } from 'node:crypto';
+import { ApiClient } from '@p2pvps/protocol/client';
+import { Agent } from '@p2pvps/agent/agent';
+import { loadAgentConfig } from '@p2pvps/agent/config';
+import { loadServerConfig } from '@p2pvps/server/config';
+import { startServer, type RunningServer } from '@p2pvps/server/services/server';
+import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
+import Docker from 'dockerode';
+
+/**
+ * Builds a whole marketplace for a test: a real server (SQLite, gateway, API) and real
+ * agents on the real Docker engine, with renter containers on host networking and
+ * loopback ports (tests never touch a private-range address).
+ */
+
+export const docker = new Docker({ socketPath: process.env.P2PVPS_DOCKER_SOCKET ?? '/var/run/docker.sock' });
+export const renterImage = process.env.P2PVPS_RENTER_IMAGE ?? 'p2pvps/renter:latest';
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `p2pvps-${prefix}-`));
+}
+
+/** A random block of ports below the ephemeral range, so parallel runs rarely collide. */
+export function portBlock(size: number): number {
+  return 22000 + randomInt(0, Math.floor(9000 / size)) * size;
+}
+
+export interface TestServer {
+  running: RunningServer;
+  api: ApiClient;
+  dataDir: string;
+  httpPort: number;
+  gatewayPort: number;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function createServer(opts: { portRangeSize?: number; env?: Record<string, string> } = {}): Promise<TestServer> {
+  const dataDir = tempDir('server');
+  const base = portBlock(100);
+  const httpPort = base;
+  const gatewayPort = base + 1;
+  const config = loadServerConfig([], {
+    P2PVPS_DATA_DIR: dataDir,
+    P2PVPS_HTTP_PORT: String(httpPort),
+    P2PVPS_GATEWAY_PORT: String(gatewayPort),
+    P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 10 + (opts.portRangeSize ?? 20) - 1}`,
+    P2PVPS_LOG_LEVEL: process.env.P2PVPS_TEST_LOG ?? 'warn',
+    P2PVPS_EXPIRY_CHECK_INTERVAL_MS: '200',
+    ...opts.env,
+  });
+  const server: TestServer = {
+    running: await startServer(config),
+    api: new ApiClient({ baseUrl: `http://127.0.0.1:${httpPort}` }),
+    dataDir,
+    httpPort,
+    gatewayPort,
+    async restart() {
+      await server.running.close();
+      server.running = await startServer(config);
+    },
+    async stop() {
+      await server.running.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+let userCounter = 0;
+export async function createUser(server: TestServer, role: string): Promise<{ api: ApiClient; email: string; id: string }> {
+  const email = `${role}${++userCounter}-${randomInt(1e9)}@example.org`;
+  const session = await server.api.call('signup', { body: { email, password: 'correct horse battery' } });
+  return { api: server.api.withToken(session.token), email, id: session.user.id };
+}
+
+export interface TestAgent {
+  agent: Agent;
+  dataDir: string;
+  containerSshPort: number;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export async function createAgent(server: TestServer, enrolmentToken: string): Promise<TestAgent> {
+  const dataDir = tempDir('agent');
+  const configFile = join(dataDir, 'device-config.json');
+  const containerSshPort = portBlock(1);
+  writeFileSync(configFile, JSON.stringify({ serverUrl: `http://127.0.0.1:${server.httpPort}`, enrolmentToken, dataDir }));
+  const config = loadAgentConfig(['--config', configFile], {
+    P2PVPS_CONTAINER_NETWORK: 'host',
+    P2PVPS_CONTAINER_SSH_PORT: String(containerSshPort),
+    P2PVPS_RENTER_IMAGE: renterImage,
+  });
+  const log = (level: string, msg: string) => {
+    if (process.env.P2PVPS_TEST_LOG === 'debug' || level === 'error') console.error(`[agent ${level}] ${msg}`);
+  };
+  const handle: TestAgent = {
+    agent: new Agent(config, log),
+    dataDir,
+    containerSshPort,
+    async stop() {
+      await handle.agent.close();
+    },
+    async restart() {
+      await handle.agent.close();
+      handle.agent = new Agent(config, log);
+      await handle.agent.start();
+    },
+  };
+  await handle.agent.start();
+  return handle;
+}
+
+/** Removes every container and volume a test's device left behind. */
+export async function removeDeviceContainers(deviceId: string | undefined): Promise<void> {
+  if (!deviceId) return;
+  const filters = { label: [`org.p2pvps.device=${deviceId}`] };
+  for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true, v: true });
+  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove({ force: true });
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+}
+
+/** A renter's SSH key pair on disk, for stock OpenSSH. */
+export function createSshKey(): { privatePath: string; publicKey: string } {
+  const dir = tempDir('key');
+  const pair = generateEd25519KeyPair('renter@test');
+  const privatePath = join(dir, 'id_ed25519');
+  writeFileSync(privatePath, pair.private, { mode: 0o600 });
+  writeFileSync(`${privatePath}.pub`, pair.public);
+  return { privatePath, publicKey: pair.public };
+}
+
+export interface SshResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command through the system's OpenSSH client, as a renter would. */
+export function openSsh(args: { port: number; user: string; identity?: string; host?: string }, command: string, timeoutMs = 20_000): Promise<SshResult> {
+  const argv = [
+    '-p', String(args.port),
+    '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR',
+    '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10',
+    ...(args.identity ? ['-i', args.identity, '-o', 'IdentitiesOnly=yes'] : []),
+    `${args.user}@${args.host ?? '127.0.0.1'}`,
+    command,
+  ];
+  return new Promise((resolve) => {
+    const child = spawn('ssh', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export function dockerAvailable(): boolean {
+  return spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+}

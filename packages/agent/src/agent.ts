@@ -1,0 +1,242 @@
+import type { DesiredRental, HeartbeatReply, ObservedContainer } from '@p2pvps/protocol/agent-schemas';
+import { ApiClient, ApiError } from '@p2pvps/protocol/client';
+import { timing } from '@p2pvps/protocol/timing';
+import { version } from '@p2pvps/protocol/version';
+import Docker from 'dockerode';
+import { Backoff } from './backoff.ts';
+import { readConfigFile, type AgentConfig } from './config.ts';
+import { RenterContainers } from './docker/renter-containers.ts';
+import { EventStream } from './event-stream.ts';
+import { probeHardware } from './hardware.ts';
+import { deviceSigner, loadOrCreateDeviceKey, type DeviceKey } from './identity.ts';
+import { StateFile, type AgentState } from './state.ts';
+import { TunnelClient } from './tunnel-client.ts';
+
+export type AgentLog = (level: 'error' | 'warn' | 'info' | 'debug', msg: string) => void;
+
+/**
+ * The governor on the device. It converges on what the server wants: register once,
+ * keep the tunnel and the event stream up, and on every heartbeat or nudge make the
+ * Docker engine run exactly the rental the server names (or nothing, wiped).
+ */
+export class Agent {
+  private readonly key: DeviceKey;
+  private readonly stateFile: StateFile;
+  private state: AgentState;
+  private api: ApiClient;
+  private tunnel: TunnelClient | undefined;
+  private events: EventStream | undefined;
+  private containers: RenterContainers | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatIntervalMs = timing.heartbeatIntervalMs;
+  private observed: ObservedContainer | null = null;
+  private syncing: Promise<void> | undefined;
+  private syncAgain = false;
+  private closed = false;
+  private readonly docker: Docker;
+  private readonly syncBackoff = new Backoff(1000, 60_000);
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: AgentLog,
+  ) {
+    this.key = loadOrCreateDeviceKey(config.dataDir);
+    this.stateFile = new StateFile(config.dataDir);
+    this.state = this.stateFile.read(config.serverUrl);
+    this.api = new ApiClient({ baseUrl: config.serverUrl });
+    this.docker = new Docker({ socketPath: config.dockerSocket });
+  }
+
+  get deviceId(): string | undefined {
+    return this.state.registration?.deviceId;
+  }
+
+  get tunnelUp(): boolean {
+    return this.tunnel?.up ?? false;
+  }
+
+  async start(): Promise<void> {
+    await this.docker.ping().catch((err: Error) => {
+      throw new Error(`cannot reach the Docker engine at ${this.config.dockerSocket}: ${err.message}`);
+    });
+    await this.register();
+    if (this.closed) return;
+    this.goOnline();
+  }
+
+  /** Exchanges the enrolment token for an identity, retrying while the server is away. */
+  private async register(): Promise<void> {
+    const backoff = new Backoff(1000, 30_000);
+    while (!this.state.registration && !this.closed) {
+      // Re-read the file each time: the owner may have put a fresh token in it.
+      const token = (readConfigFile(this.config.configFile).enrolmentToken as string | undefined) ?? this.config.enrolmentToken;
+      if (!token) throw new Error(`this device is not registered and has no enrolment token; run "p2pvps agent init --server URL --token TOKEN"`);
+      try {
+        const registration = await this.api.call('agentRegister', {
+          body: { enrolmentToken: token, publicKey: this.key.publicKey, hardware: probeHardware(this.config.dataDir), agentVersion: version },
+        });
+        this.state = { ...this.state, registration };
+        this.stateFile.write(this.state);
+        this.log('info', `registered as device ${registration.deviceId} (public SSH port ${registration.sshPort})`);
+      } catch (err) {
+        if (err instanceof ApiError && err.status >= 400 && err.status < 500) {
+          this.log('error', `registration refused [${err.code}]: ${err.message}`);
+        } else {
+          this.log('warn', `registration failed: ${(err as Error).message}`);
+        }
+        await new Promise((r) => setTimeout(r, backoff.next()));
+      }
+    }
+  }
+
+  private goOnline(): void {
+    const reg = this.state.registration!;
+    const sign = deviceSigner(reg.deviceId, this.key);
+    this.api = new ApiClient({ baseUrl: this.config.serverUrl, signDevice: sign });
+    this.containers = new RenterContainers({
+      docker: this.docker,
+      deviceId: reg.deviceId,
+      image: this.config.image,
+      network: this.config.containerNetwork,
+      sshPort: this.config.containerSshPort,
+      limits: { cpus: this.config.cpus, memoryMb: this.config.memoryMb, pidsLimit: this.config.pidsLimit },
+      log: (m) => this.log('info', m),
+    });
+    this.tunnel = new TunnelClient({
+      registration: reg,
+      privateKey: this.key.privateKey,
+      localPort: this.config.containerSshPort,
+      log: this.log,
+      onStateChange: (up) => up && this.requestSync('tunnel up'),
+    });
+    this.events = new EventStream({
+      serverUrl: this.config.serverUrl,
+      sign,
+      onEvent: (e) => this.requestSync(e.reason),
+      onAuthFailure: () => void this.identityRevoked(),
+      log: this.log,
+    });
+    this.tunnel.start();
+    this.events.start();
+    this.requestSync('start');
+  }
+
+  /** Runs one sync now, or once more right after the one in progress. */
+  requestSync(reason: string): void {
+    if (this.closed) return;
+    this.log('debug', `sync requested: ${reason}`);
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = (async () => {
+      do {
+        this.syncAgain = false;
+        await this.syncOnce();
+      } while (this.syncAgain && !this.closed);
+    })().finally(() => (this.syncing = undefined));
+  }
+
+  private async syncOnce(): Promise<void> {
+    clearTimeout(this.heartbeatTimer);
+    let next = this.heartbeatIntervalMs;
+    try {
+      // Converge: report, act on the reply, report again until nothing changes.
+      for (let round = 0; round < 5 && !this.closed; round++) {
+        const reply = await this.heartbeat();
+        if (!(await this.reconcile(reply.rental))) break;
+      }
+      this.syncBackoff.reset();
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'device_auth_failed') return this.identityRevoked();
+      next = this.syncBackoff.next();
+      this.log('warn', `sync failed (${(err as Error).message}); retrying in ${next} ms`);
+    }
+    if (!this.closed) this.heartbeatTimer = setTimeout(() => this.requestSync('heartbeat'), next);
+  }
+
+  private async heartbeat(): Promise<HeartbeatReply> {
+    const reply = await this.api.call('agentHeartbeat', { body: { container: this.observed, hardware: probeHardware(this.config.dataDir) } });
+    this.heartbeatIntervalMs = reply.heartbeatIntervalMs;
+    return reply;
+  }
+
+  /** Makes Docker match the desired rental. Returns true if what it reports has changed. */
+  private async reconcile(desired: DesiredRental | null): Promise<boolean> {
+    const containers = this.containers!;
+    const before = JSON.stringify(this.observed);
+    const current = this.state.rental;
+    if (current && current.rentalId !== desired?.rentalId) {
+      await containers.removeAllExcept(null);
+      this.log('info', `rental ${current.rentalId} ended: container and its volume destroyed`);
+      this.saveRental(null);
+    }
+    if (!desired) {
+      // Stray containers of this device (say, from a crash mid-start) go too.
+      const stray = await containers.removeAllExcept(null);
+      if (stray.length) this.log('info', `removed stray renter containers: ${stray.join(', ')}`);
+      this.observed = null;
+    } else if (this.observed?.rentalId === desired.rentalId && this.observed.state === 'failed') {
+      // Already reported; the server ends the rental.
+    } else {
+      this.observed = await this.runRental(desired);
+    }
+    return JSON.stringify(this.observed) !== before;
+  }
+
+  private async runRental(desired: DesiredRental): Promise<ObservedContainer> {
+    const containers = this.containers!;
+    const { rentalId } = desired;
+    try {
+      if (this.state.rental?.rentalId === rentalId && (await containers.status(rentalId))) {
+        await containers.ensureRunning(rentalId, this.config.readyTimeoutMs);
+      } else {
+        await containers.removeAllExcept(null);
+        await containers.ensureImage();
+        const containerId = await containers.start(desired, this.config.readyTimeoutMs);
+        this.log('info', `rental ${rentalId}: container ${containerId.slice(0, 12)} ready for ${desired.username}`);
+        this.saveRental({ rentalId, containerId, expiresAt: desired.expiresAt });
+      }
+      if (this.state.rental && this.state.rental.expiresAt !== desired.expiresAt) this.saveRental({ ...this.state.rental, expiresAt: desired.expiresAt });
+      return { rentalId, state: 'ready' };
+    } catch (err) {
+      const detail = (err as Error).message.slice(0, 2000);
+      this.log('error', `rental ${rentalId}: could not start the container: ${detail}`);
+      await containers.removeAllExcept(null).catch(() => undefined);
+      this.saveRental(null);
+      return { rentalId, state: 'failed', detail };
+    }
+  }
+
+  private saveRental(rental: AgentState['rental']): void {
+    this.state = { ...this.state, rental };
+    this.stateFile.write(this.state);
+  }
+
+  /** The server no longer knows this key (device removed or re-enrolled): wipe, forget, enrol again. */
+  private async identityRevoked(): Promise<void> {
+    if (this.closed || !this.state.registration) return;
+    this.log('error', 'the server no longer accepts this device key (removed or re-enrolled); wiping and waiting for a new enrolment token');
+    this.stopConnections();
+    await this.containers?.removeAllExcept(null).catch(() => undefined);
+    this.observed = null;
+    this.state = { ...this.state, registration: null, rental: null };
+    this.stateFile.write(this.state);
+    this.api = new ApiClient({ baseUrl: this.config.serverUrl });
+    await this.register().catch((err: Error) => this.log('error', err.message));
+    if (!this.closed && this.state.registration) this.goOnline();
+  }
+
+  private stopConnections(): void {
+    clearTimeout(this.heartbeatTimer);
+    this.tunnel?.close();
+    this.events?.close();
+  }
+
+  /** Stops talking to the server; the renter's container keeps running. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stopConnections();
+    await this.syncing?.catch(() => undefined);
+  }
+}

@@ -1,0 +1,164 @@
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { DesiredRental } from '@p2pvps/protocol/agent-schemas';
+import Docker from 'dockerode';
+
+export interface ContainerLimits {
+  cpus: number;
+  memoryMb: number;
+  pidsLimit: number;
+}
+
+export interface RenterContainersOptions {
+  docker: Docker;
+  deviceId: string;
+  image: string;
+  network: 'bridge' | 'host';
+  sshPort: number;
+  limits: ContainerLimits;
+  log: (msg: string) => void;
+}
+
+const labelDevice = 'org.p2pvps.device';
+const labelRental = 'org.p2pvps.rental';
+// sshd needs these to switch to the renter and chroot its privilege separation; nothing more.
+const capabilities = ['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE', 'FOWNER', 'SYS_CHROOT', 'AUDIT_WRITE', 'KILL'];
+const offlineBuilder = fileURLToPath(new URL('../../../../images/renter/build-offline.sh', import.meta.url));
+const dockerfileDir = fileURLToPath(new URL('../../../../images/renter/', import.meta.url));
+
+/** Renter containers on the local Docker engine: one per rental, destroyed with its volume. */
+export class RenterContainers {
+  constructor(private readonly o: RenterContainersOptions) {}
+
+  /** Finds the renter image, or builds it: from the Dockerfile if a registry answers, else offline. */
+  async ensureImage(): Promise<void> {
+    try {
+      await this.o.docker.getImage(this.o.image).inspect();
+      return;
+    } catch {
+      this.o.log(`renter image ${this.o.image} not found; building it`);
+    }
+    try {
+      const stream = await this.o.docker.buildImage({ context: dockerfileDir, src: ['Dockerfile', 'entrypoint.sh'] }, { t: this.o.image });
+      await new Promise((resolve, reject) => this.o.docker.modem.followProgress(stream, (err, out) => {
+        const failed = out?.find((o: { error?: string }) => o.error);
+        return err || failed ? reject(err ?? new Error(failed.error)) : resolve(out);
+      }));
+      return;
+    } catch (err) {
+      this.o.log(`Dockerfile build failed (${(err as Error).message.split('\n')[0]}); building offline with debootstrap`);
+    }
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('bash', [offlineBuilder, this.o.image], { stdio: ['ignore', 'inherit', 'inherit'] });
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${offlineBuilder} exited with ${code}`))));
+    });
+  }
+
+  private volumeName(rentalId: string): string {
+    return `p2pvps-rental-${rentalId}`;
+  }
+
+  /** Creates and starts a fresh container for the rental and waits until its sshd answers. */
+  async start(rental: DesiredRental, readyTimeoutMs: number): Promise<string> {
+    const { docker, network, sshPort, limits } = this.o;
+    const env = [
+      `P2PVPS_USER=${rental.username}`,
+      `P2PVPS_PASSWORD=${rental.password}`,
+      `P2PVPS_SSH_PORT=${network === 'host' ? sshPort : 22}`,
+      `P2PVPS_SSH_LISTEN=${network === 'host' ? '127.0.0.1' : '0.0.0.0'}`,
+    ];
+    if (rental.authorizedKey) env.push(`P2PVPS_AUTHORIZED_KEY=${rental.authorizedKey}`);
+    const container = await docker.createContainer({
+      name: `p2pvps-${this.o.deviceId}-${rental.rentalId}`,
+      Image: this.o.image,
+      Hostname: network === 'host' ? undefined : `vps-${rental.rentalId.slice(0, 8)}`,
+      Env: env,
+      Labels: { [labelDevice]: this.o.deviceId, [labelRental]: rental.rentalId },
+      ExposedPorts: network === 'bridge' ? { '22/tcp': {} } : undefined,
+      HostConfig: {
+        NetworkMode: network,
+        PortBindings: network === 'bridge' ? { '22/tcp': [{ HostIp: '127.0.0.1', HostPort: String(sshPort) }] } : undefined,
+        NanoCpus: Math.round(limits.cpus * 1e9),
+        Memory: limits.memoryMb * 1024 * 1024,
+        MemorySwap: limits.memoryMb * 1024 * 1024,
+        PidsLimit: limits.pidsLimit,
+        CapDrop: ['ALL'],
+        CapAdd: capabilities,
+        SecurityOpt: ['no-new-privileges'],
+        Privileged: false,
+        Mounts: [{ Type: 'volume', Source: this.volumeName(rental.rentalId), Target: '/home', VolumeOptions: { Labels: { [labelDevice]: this.o.deviceId, [labelRental]: rental.rentalId } } as unknown as Docker.MountSettings['VolumeOptions'] }],
+        RestartPolicy: { Name: 'unless-stopped' },
+      },
+    });
+    await container.start();
+    await this.waitForSshd(container, readyTimeoutMs);
+    return container.id;
+  }
+
+  private async waitForSshd(container: Docker.Container, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await sshBanner(this.o.sshPort)) return;
+      const info = await container.inspect();
+      if (!info.State.Running) {
+        const logs = (await container.logs({ stdout: true, stderr: true, tail: 5 })).toString('utf8').replace(/[^\x20-\x7e\n]/g, '');
+        throw new Error(`the renter container exited (code ${info.State.ExitCode}): ${logs.trim()}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`sshd in the renter container did not answer on port ${this.o.sshPort} within ${timeoutMs} ms`);
+  }
+
+  /** The running state of a rental's container: true running, false stopped, null gone. */
+  async status(rentalId: string): Promise<{ id: string; running: boolean } | null> {
+    const [c] = await this.list(rentalId);
+    return c ? { id: c.Id, running: c.State === 'running' } : null;
+  }
+
+  async ensureRunning(rentalId: string, readyTimeoutMs: number): Promise<void> {
+    const c = await this.status(rentalId);
+    if (!c) throw new Error(`the container of rental ${rentalId} is gone`);
+    const container = this.o.docker.getContainer(c.id);
+    if (!c.running) await container.start();
+    await this.waitForSshd(container, readyTimeoutMs);
+  }
+
+  private list(rentalId?: string): Promise<Docker.ContainerInfo[]> {
+    const filters = [`${labelDevice}=${this.o.deviceId}`];
+    if (rentalId) filters.push(`${labelRental}=${rentalId}`);
+    return this.o.docker.listContainers({ all: true, filters: { label: filters } });
+  }
+
+  /** Destroys every container of this device except `keepRentalId`'s, with their volumes. */
+  async removeAllExcept(keepRentalId: string | null): Promise<string[]> {
+    const removed: string[] = [];
+    for (const c of await this.list()) {
+      const rentalId = c.Labels[labelRental] ?? '';
+      if (rentalId === keepRentalId) continue;
+      await this.o.docker.getContainer(c.Id).remove({ force: true, v: true });
+      removed.push(rentalId);
+    }
+    // Also volumes whose container was already gone (e.g. a crash mid-removal).
+    const { Volumes } = await this.o.docker.listVolumes({ filters: { label: [`${labelDevice}=${this.o.deviceId}`] } });
+    for (const v of Volumes ?? []) {
+      if (v.Labels?.[labelRental] !== keepRentalId) await this.o.docker.getVolume(v.Name).remove({ force: true });
+    }
+    return removed;
+  }
+}
+
+/** True once something on the port speaks SSH. */
+export function sshBanner(port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('data', (d) => done(d.toString('latin1').startsWith('SSH-')));
+    socket.once('error', () => done(false));
+  });
+}

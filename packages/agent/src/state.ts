@@ -1,0 +1,36 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Registration } from '@p2pvps/protocol/agent-schemas';
+import { z } from 'zod';
+
+/**
+ * What the agent must remember across restarts of itself or the device: who it is, and
+ * which rental's container it runs. Written atomically (temp file + rename).
+ */
+export const AgentState = z.object({
+  serverUrl: z.string(),
+  registration: Registration.nullable(),
+  rental: z.object({ rentalId: z.string(), containerId: z.string(), expiresAt: z.string().nullable() }).nullable(),
+});
+export type AgentState = z.infer<typeof AgentState>;
+
+export class StateFile {
+  readonly path: string;
+  constructor(dataDir: string) {
+    this.path = join(dataDir, 'state.json');
+  }
+
+  read(serverUrl: string): AgentState {
+    const empty: AgentState = { serverUrl, registration: null, rental: null };
+    if (!existsSync(this.path)) return empty;
+    const parsed = AgentState.safeParse(JSON.parse(readFileSync(this.path, 'utf8')));
+    if (!parsed.success) throw new Error(`${this.path} is damaged; move it away to re-enrol this device`);
+    // A device moved to another server must enrol there afresh.
+    return parsed.data.serverUrl === serverUrl ? parsed.data : { ...empty, rental: parsed.data.rental };
+  }
+
+  write(state: AgentState): void {
+    writeFileSync(`${this.path}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
+    renameSync(`${this.path}.tmp`, this.path);
+  }
+}

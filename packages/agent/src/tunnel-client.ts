@@ -1,0 +1,100 @@
+import { connect } from 'node:net';
+import type { Registration } from '@p2pvps/protocol/agent-schemas';
+import { timing } from '@p2pvps/protocol/timing';
+import ssh2 from 'ssh2';
+import { Backoff } from './backoff.ts';
+
+export interface TunnelClientOptions {
+  registration: Registration;
+  privateKey: string;
+  /** Where renter SSH connections arriving over the tunnel are delivered (the container's sshd). */
+  localPort: number;
+  log: (level: 'info' | 'warn' | 'debug', msg: string) => void;
+  onStateChange?: (up: boolean) => void;
+}
+
+/**
+ * Keeps one outbound SSH connection to the gateway with the device's assigned port
+ * forwarded, reconnecting with jittered backoff for as long as it is not closed.
+ */
+export class TunnelClient {
+  private client: ssh2.Client | undefined;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly backoff = new Backoff();
+  up = false;
+
+  constructor(private readonly o: TunnelClientOptions) {}
+
+  start(): void {
+    this.connect();
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const { registration: reg } = this.o;
+    const expectedHostKey = Buffer.from(reg.gateway.hostKey.split(/\s+/)[1] ?? '', 'base64');
+    const client = new ssh2.Client();
+    this.client = client;
+    client.on('ready', () => {
+      client.forwardIn('127.0.0.1', reg.sshPort, (err) => {
+        if (err) {
+          this.o.log('warn', `the gateway refused to forward port ${reg.sshPort}: ${err.message}`);
+          client.end();
+          return;
+        }
+        this.backoff.reset();
+        this.setUp(true);
+        this.o.log('info', `tunnel up: ${reg.gateway.host}:${reg.sshPort} → 127.0.0.1:${this.o.localPort}`);
+      });
+    });
+    client.on('tcp connection', (_info, accept, reject) => {
+      const upstream = connect({ host: '127.0.0.1', port: this.o.localPort });
+      upstream.setNoDelay(true);
+      upstream.once('connect', () => {
+        const channel = accept();
+        channel.pipe(upstream).pipe(channel);
+        channel.on('error', () => upstream.destroy());
+        channel.on('close', () => upstream.destroy());
+        upstream.on('close', () => channel.close());
+      });
+      upstream.once('error', () => {
+        if (!upstream.readyState || upstream.connecting) reject();
+      });
+    });
+    client.on('error', (err) => this.o.log('debug', `tunnel error: ${err.message}`));
+    client.on('close', () => {
+      this.setUp(false);
+      if (this.closed) return;
+      const delay = this.backoff.next();
+      this.o.log('info', `tunnel down; reconnecting in ${delay} ms`);
+      this.timer = setTimeout(() => this.connect(), delay);
+    });
+    const sock = connect({ host: reg.gateway.host, port: reg.gateway.port });
+    sock.setNoDelay(true);
+    sock.on('error', (err) => this.o.log('debug', `tunnel socket error: ${err.message}`));
+    client.connect({
+      sock,
+      username: reg.deviceId,
+      privateKey: this.o.privateKey,
+      keepaliveInterval: timing.tunnelKeepaliveMs,
+      keepaliveCountMax: timing.tunnelKeepaliveCountMax,
+      readyTimeout: 20_000,
+      // Pin the gateway's host key learned at registration: no trust on first use.
+      hostVerifier: (key: Buffer) => key.equals(expectedHostKey),
+    });
+  }
+
+  private setUp(up: boolean): void {
+    if (this.up === up) return;
+    this.up = up;
+    this.o.onStateChange?.(up);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.client?.end();
+    this.client?.destroy();
+  }
+}

@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { Hardware, Id, SshPublicKey } from './schemas.ts';
+
+/** Messages between a device's agent and its home server. */
+
+export const RegisterBody = z
+  .object({
+    enrolmentToken: z.string().min(10).max(200),
+    publicKey: SshPublicKey,
+    hardware: Hardware,
+    agentVersion: z.string().max(40),
+  })
+  .strict();
+export type RegisterBody = z.infer<typeof RegisterBody>;
+
+export const Registration = z.object({
+  deviceId: Id,
+  sshPort: z.number().int(),
+  gateway: z.object({ host: z.string(), port: z.number().int(), hostKey: z.string() }),
+});
+export type Registration = z.infer<typeof Registration>;
+
+/** What the agent has actually got running. */
+export const ObservedContainer = z
+  .object({
+    rentalId: Id,
+    state: z.enum(['starting', 'ready', 'failed']),
+    detail: z.string().max(2000).optional(),
+  })
+  .strict();
+export type ObservedContainer = z.infer<typeof ObservedContainer>;
+
+export const HeartbeatBody = z
+  .object({
+    container: ObservedContainer.nullable(),
+    hardware: Hardware.optional(),
+  })
+  .strict();
+export type HeartbeatBody = z.infer<typeof HeartbeatBody>;
+
+/** The rental the server wants the device to run; null means "run nothing, wiped". */
+export const DesiredRental = z.object({
+  rentalId: Id,
+  username: z.string(),
+  password: z.string(),
+  authorizedKey: z.string().nullable(),
+  expiresAt: z.string().nullable(),
+});
+export type DesiredRental = z.infer<typeof DesiredRental>;
+
+export const HeartbeatReply = z.object({
+  rental: DesiredRental.nullable(),
+  heartbeatIntervalMs: z.number().int(),
+  serverTime: z.string(),
+});
+export type HeartbeatReply = z.infer<typeof HeartbeatReply>;
+
+/** Pushed on the agent's event stream: "sync now" rather than wait for the heartbeat. */
+export const AgentEvent = z.object({ type: z.literal('sync'), reason: z.string() });
+export type AgentEvent = z.infer<typeof AgentEvent>;

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+/**
+ * Every error code the API can return, with its HTTP status and a default message.
+ * Codes are stable: clients and scripts branch on them. docs/errors.md lists each one
+ * (a test fails when one is missing there).
+ */
+export const errorCodes = {
+  invalid_request: { status: 400, message: 'The request is not valid; see "fields" for what to fix.' },
+  malformed_json: { status: 400, message: 'The request body is not valid JSON.' },
+  unsupported_media_type: { status: 415, message: 'Send the request body as application/json.' },
+  payload_too_large: { status: 413, message: 'The request body is too large.' },
+  unauthenticated: { status: 401, message: 'Log in first: this request needs a valid API token.' },
+  invalid_credentials: { status: 401, message: 'The email or password is wrong.' },
+  device_auth_failed: { status: 401, message: 'The device signature is missing, expired or does not match the device key.' },
+  forbidden: { status: 403, message: 'Your account may not do this.' },
+  not_found: { status: 404, message: 'There is nothing here, or you may not see it.' },
+  route_not_found: { status: 404, message: 'There is no such API route; see /api/v1/openapi.json.' },
+  method_not_allowed: { status: 405, message: 'This route does not accept that method.' },
+  email_taken: { status: 409, message: 'An account with this email already exists; log in instead.' },
+  enrolment_token_invalid: { status: 401, message: 'The enrolment token is unknown, already used or expired; add the device again to get a new one.' },
+  device_key_taken: { status: 409, message: 'This device key is already enrolled; generate a new key or remove the old device.' },
+  device_not_listed: { status: 409, message: 'This device is not on the market right now: it is offline, rented, unpriced or withdrawn by its owner.' },
+  device_rented: { status: 409, message: 'The device has an open rental; stop it before removing the device.' },
+  own_device: { status: 409, message: 'You cannot rent your own device.' },
+  rental_not_open: { status: 409, message: 'The rental has already ended.' },
+  port_range_exhausted: { status: 503, message: 'No public SSH port is free on this server; the operator must widen the port range.' },
+  rate_limited: { status: 429, message: 'Too many requests; wait a moment and try again.' },
+  internal_error: { status: 500, message: 'Something went wrong on the server; the operator can find details in its log.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;
+export const errorCodeList = Object.keys(errorCodes) as ErrorCode[];
+
+/** The one error envelope every API error uses. */
+export const ApiErrorBody = z.object({
+  code: z.string(),
+  message: z.string(),
+  detail: z.string().optional(),
+  fields: z.record(z.string(), z.string()).optional(),
+});
+export type ApiErrorBody = z.infer<typeof ApiErrorBody>;

@@ -1,0 +1,24 @@
+/**
+ * Timing shared by server and agent. One place, so the two sides never disagree
+ * about when a device counts as gone.
+ */
+export const timing = {
+  /** How often the agent heartbeats when nothing happens. */
+  heartbeatIntervalMs: 10 * 60_000,
+  /** A device whose tunnel has been down this long is shown offline. */
+  offlineAfterMs: 30_000,
+  /** How far a device signature's timestamp may be from the server's clock. */
+  deviceSignatureSkewMs: 5 * 60_000,
+  /** Reconnect backoff for the agent's tunnel and event stream. */
+  reconnectInitialMs: 250,
+  reconnectMaxMs: 30_000,
+  /** How often the server's worker looks for expired rentals. */
+  expiryCheckIntervalMs: 5_000,
+  /** Keep-alive on the tunnel so a dead NAT mapping is noticed. */
+  tunnelKeepaliveMs: 15_000,
+  tunnelKeepaliveCountMax: 3,
+  /** How long an enrolment token stays valid. */
+  enrolmentTokenTtlMs: 24 * 60 * 60_000,
+} as const;
+
+export type Timing = typeof timing;

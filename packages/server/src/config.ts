@@ -1,0 +1,27 @@
+import { opt, parseOptions, type OptionValues } from '@p2pvps/protocol/options';
+import { timing } from '@p2pvps/protocol/timing';
+
+/** Every server option, declared once. */
+export const serverOptions = {
+  dataDir: { flag: 'data-dir', env: 'P2PVPS_DATA_DIR', description: 'Where the database, host key and admin password live.', schema: opt.string(), default: '.data/server' },
+  databaseUrl: { flag: 'database-url', env: 'P2PVPS_DATABASE_URL', description: 'sqlite:PATH (default: a file in the data dir).', schema: opt.string().regex(/^sqlite:.+/, 'must be sqlite:PATH (PostgreSQL support comes with its own issue)'), default: (v: Record<string, unknown>) => `sqlite:${v.dataDir}/p2pvps.sqlite` },
+  httpHost: { flag: 'http-host', env: 'P2PVPS_HTTP_HOST', description: 'Address the HTTP API binds to.', schema: opt.string(), default: '127.0.0.1' },
+  httpPort: { flag: 'http-port', env: 'P2PVPS_HTTP_PORT', description: 'Port of the HTTP API.', schema: opt.port(), default: '8080' },
+  gatewayHost: { flag: 'gateway-host', env: 'P2PVPS_GATEWAY_HOST', description: 'Address the device tunnel gateway (SSH) binds to.', schema: opt.string(), default: '127.0.0.1' },
+  gatewayPort: { flag: 'gateway-port', env: 'P2PVPS_GATEWAY_PORT', description: 'Port devices open their tunnel to.', schema: opt.port(), default: '2222' },
+  publicBindHost: { flag: 'public-bind-host', env: 'P2PVPS_PUBLIC_BIND_HOST', description: "Address each device's public SSH port binds to.", schema: opt.string(), default: '127.0.0.1' },
+  sshHost: { flag: 'ssh-host', env: 'P2PVPS_SSH_HOST', description: 'Host name renters and devices use to reach this server.', schema: opt.string(), default: '127.0.0.1' },
+  publicUrl: { flag: 'public-url', env: 'P2PVPS_PUBLIC_URL', description: 'Base URL of the API as clients see it.', schema: opt.url(), default: (v: Record<string, unknown>) => `http://${v.sshHost}:${v.httpPort}` },
+  sshPortRange: { flag: 'ssh-port-range', env: 'P2PVPS_SSH_PORT_RANGE', description: "Range of devices' public SSH ports; keep it outside the kernel's ephemeral range.", schema: opt.portRange().refine(([lo, hi]) => hi < 32768 || lo > 60999, "must not overlap the kernel's ephemeral range 32768-60999, where binds collide with outgoing connections"), default: '20000-20999' },
+  serverName: { flag: 'server-name', env: 'P2PVPS_SERVER_NAME', description: 'Name of this marketplace, shown as the home server of its devices.', schema: opt.string(), default: 'local' },
+  adminEmail: { flag: 'admin-email', env: 'P2PVPS_ADMIN_EMAIL', description: 'Email of the operator account created on first start.', schema: opt.string(), default: 'admin@localhost' },
+  heartbeatIntervalMs: { flag: 'heartbeat-interval-ms', env: 'P2PVPS_HEARTBEAT_INTERVAL_MS', description: 'How often agents heartbeat.', schema: opt.positiveInt(), default: String(timing.heartbeatIntervalMs) },
+  expiryCheckIntervalMs: { flag: 'expiry-check-interval-ms', env: 'P2PVPS_EXPIRY_CHECK_INTERVAL_MS', description: 'How often the worker ends expired rentals.', schema: opt.positiveInt(), default: String(timing.expiryCheckIntervalMs) },
+  logLevel: { flag: 'log-level', env: 'P2PVPS_LOG_LEVEL', description: 'fatal, error, warn, info, debug or trace.', schema: opt.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info' },
+};
+
+export type ServerConfig = OptionValues<typeof serverOptions>;
+
+export function loadServerConfig(argv: readonly string[], env: Record<string, string | undefined>): ServerConfig {
+  return parseOptions(serverOptions, argv, env);
+}

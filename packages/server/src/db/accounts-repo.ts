@@ -1,0 +1,39 @@
+import type { Db } from './database.ts';
+import type { UsersTable } from './schema.ts';
+
+export type UserRow = UsersTable;
+
+export function insertUser(db: Db, user: UserRow): Promise<unknown> {
+  return db.insertInto('users').values(user).execute();
+}
+
+export function findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+}
+
+export function findUserById(db: Db, id: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function countAdmins(db: Db): Promise<number> {
+  const row = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).where('is_admin', '=', 1).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export function insertApiToken(db: Db, token: { id: string; user_id: string; token_hash: string; name: string; created_at: string }): Promise<unknown> {
+  return db.insertInto('api_tokens').values({ ...token, last_used_at: null }).execute();
+}
+
+export function findUserByTokenHash(db: Db, tokenHash: string): Promise<(UserRow & { token_id: string }) | undefined> {
+  return db
+    .selectFrom('api_tokens')
+    .innerJoin('users', 'users.id', 'api_tokens.user_id')
+    .selectAll('users')
+    .select('api_tokens.id as token_id')
+    .where('api_tokens.token_hash', '=', tokenHash)
+    .executeTakeFirst();
+}
+
+export function deleteApiToken(db: Db, tokenId: string): Promise<unknown> {
+  return db.deleteFrom('api_tokens').where('id', '=', tokenId).execute();
+}

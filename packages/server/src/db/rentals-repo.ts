@@ -1,0 +1,32 @@
+import type { Db } from './database.ts';
+import type { RentalsTable } from './schema.ts';
+
+export type RentalRow = RentalsTable;
+
+export function insertRental(db: Db, rental: RentalRow): Promise<unknown> {
+  return db.insertInto('rentals').values(rental).execute();
+}
+
+export function findRental(db: Db, id: string): Promise<RentalRow | undefined> {
+  return db.selectFrom('rentals').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function findOpenRentalForDevice(db: Db, deviceId: string): Promise<RentalRow | undefined> {
+  return db.selectFrom('rentals').selectAll().where('open_device_id', '=', deviceId).executeTakeFirst();
+}
+
+export function listRenterRentals(db: Db, renterId: string, includeEnded: boolean): Promise<RentalRow[]> {
+  let q = db.selectFrom('rentals').selectAll().where('renter_id', '=', renterId);
+  if (!includeEnded) q = q.where('state', '!=', 'ended');
+  return q.orderBy('created_at', 'desc').execute();
+}
+
+export function listExpiredRentals(db: Db, now: string): Promise<RentalRow[]> {
+  return db.selectFrom('rentals').selectAll().where('state', '=', 'active').where('expires_at', '<=', now).execute();
+}
+
+/** Applies changes only if the rental is still in `fromState`; false when it moved on meanwhile. */
+export async function updateRentalFrom(db: Db, id: string, fromState: string, changes: Partial<RentalRow>): Promise<boolean> {
+  const res = await db.updateTable('rentals').set(changes).where('id', '=', id).where('state', '=', fromState).executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}

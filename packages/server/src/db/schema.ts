@@ -1,0 +1,82 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/**
+ * Table types for Kysely. Timestamps are ISO-8601 text and flags are 0/1 integers so the
+ * same queries run on SQLite and PostgreSQL.
+ */
+export interface UsersTable {
+  id: string;
+  email: string;
+  password_hash: string;
+  is_admin: number;
+  created_at: string;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  user_id: string;
+  token_hash: string;
+  name: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+export interface DevicesTable {
+  id: string;
+  owner_id: string;
+  name: string;
+  description: string;
+  public_key: string | null;
+  hardware: string | null;
+  /** Unique; NULL once the device is removed, which releases the port. */
+  ssh_port: number | null;
+  price_per_hour_micros: number | null;
+  on_market: number;
+  online: number;
+  enrolled_at: string | null;
+  last_heartbeat_at: string | null;
+  last_seen_at: string | null;
+  listed_since: string | null;
+  created_at: string;
+  removed_at: string | null;
+}
+
+export interface EnrolmentTokensTable {
+  id: string;
+  device_id: string;
+  token_hash: string;
+  expires_at: string;
+  spent_at: string | null;
+  created_at: string;
+}
+
+export interface RentalsTable {
+  id: string;
+  device_id: string;
+  device_name: string;
+  renter_id: string;
+  state: string;
+  end_reason: string | null;
+  detail: string | null;
+  username: string;
+  password: string;
+  ssh_public_key: string | null;
+  hours: number | null;
+  /** Equals device_id while the rental is open, NULL after: its unique index lets only one rental hold a device. */
+  open_device_id: string | null;
+  created_at: string;
+  activated_at: string | null;
+  expires_at: string | null;
+  ended_at: string | null;
+}
+
+export interface Database {
+  users: UsersTable;
+  api_tokens: ApiTokensTable;
+  devices: DevicesTable;
+  enrolment_tokens: EnrolmentTokensTable;
+  rentals: RentalsTable;
+}
+
+// Re-exported for migrations that need column helpers.
+export type { ColumnType, Generated };

@@ -1,0 +1,19 @@
+import type { Db } from '../db/database.ts';
+import type { Clock } from './clock.ts';
+
+/** What domain functions need from the outside world, injected once at start. */
+export interface DomainContext {
+  db: Db;
+  clock: Clock;
+  settings: {
+    serverName: string;
+    sshHost: string;
+    sshPortRange: readonly [number, number];
+    heartbeatIntervalMs: number;
+    enrolmentTokenTtlMs: number;
+  };
+  /** Tells a device's agent to sync now (rental started or ended). */
+  notifyDevice(deviceId: string, reason: string): void;
+  /** The tunnel gateway's view: whether a device's tunnel is up, and how to cut it. */
+  tunnels: { isOnline(deviceId: string): boolean; disconnect(deviceId: string): void };
+}

@@ -1,0 +1,161 @@
+import { ed25519KeyFromOpenSsh } from '@p2pvps/protocol/device-auth';
+import type { Device, EnrolmentTokenGrant, Hardware } from '@p2pvps/protocol/schemas';
+import type { RegisterBody, Registration } from '@p2pvps/protocol/agent-schemas';
+import { isUniqueViolation } from '../../db/database.ts';
+import {
+  findDevice,
+  findEnrolmentToken,
+  insertDevice,
+  insertEnrolmentToken,
+  listOwnerDevices,
+  revokeEnrolmentTokens,
+  spendEnrolmentToken,
+  updateDevice as updateDeviceRow,
+  usedPorts,
+  type DeviceRow,
+} from '../../db/devices-repo.ts';
+import { findOpenRentalForDevice, updateRentalFrom } from '../../db/rentals-repo.ts';
+import type { DomainContext } from '../context.ts';
+import { DomainError } from '../errors.ts';
+import { hashSecret, newId } from '../secrets.ts';
+import { checkEnrolmentToken, issueEnrolmentToken } from './enrolment-token.ts';
+import { lowestFreePort } from './port-allocation.ts';
+
+export function presentDevice(row: DeviceRow, openRentalId: string | null): Device {
+  const online = row.online === 1;
+  const listed = online && row.on_market === 1 && row.price_per_hour_micros !== null && row.hardware !== null && openRentalId === null;
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    status: row.public_key === null ? 'awaiting_enrolment' : openRentalId ? 'rented' : online ? 'online' : 'offline',
+    online,
+    onMarket: row.on_market === 1,
+    listed,
+    pricePerHourMicros: row.price_per_hour_micros === null ? null : Number(row.price_per_hour_micros),
+    sshPort: Number(row.ssh_port),
+    hardware: row.hardware ? (JSON.parse(row.hardware) as Hardware) : null,
+    enrolledAt: row.enrolled_at,
+    lastHeartbeatAt: row.last_heartbeat_at,
+    lastSeenAt: row.last_seen_at,
+    openRentalId,
+    createdAt: row.created_at,
+  };
+}
+
+export async function presentDeviceById(ctx: DomainContext, id: string): Promise<Device> {
+  const row = await findDevice(ctx.db, id);
+  if (!row) throw new DomainError('not_found');
+  return presentDevice(row, (await findOpenRentalForDevice(ctx.db, id))?.id ?? null);
+}
+
+/** An owner's device, or not_found: other people's devices are invisible, not forbidden. */
+async function ownedDevice(ctx: DomainContext, ownerId: string, deviceId: string): Promise<DeviceRow> {
+  const row = await findDevice(ctx.db, deviceId);
+  if (!row || row.owner_id !== ownerId) throw new DomainError('not_found');
+  return row;
+}
+
+export async function listDevices(ctx: DomainContext, ownerId: string): Promise<Device[]> {
+  const rows = await listOwnerDevices(ctx.db, ownerId);
+  return Promise.all(rows.map(async (r) => presentDevice(r, (await findOpenRentalForDevice(ctx.db, r.id))?.id ?? null)));
+}
+
+export async function getDevice(ctx: DomainContext, ownerId: string, deviceId: string): Promise<Device> {
+  await ownedDevice(ctx, ownerId, deviceId);
+  return presentDeviceById(ctx, deviceId);
+}
+
+export async function addDevice(ctx: DomainContext, ownerId: string, name: string, description: string): Promise<EnrolmentTokenGrant> {
+  const now = ctx.clock.now().toISOString();
+  const id = newId();
+  // The unique constraint on ssh_port makes allocation atomic; a lost race retries.
+  for (let attempt = 0; ; attempt++) {
+    const port = lowestFreePort(ctx.settings.sshPortRange, await usedPorts(ctx.db, ctx.settings.sshPortRange));
+    if (port === null) throw new DomainError('port_range_exhausted');
+    try {
+      await insertDevice(ctx.db, {
+        id, owner_id: ownerId, name, description, public_key: null, hardware: null, ssh_port: port,
+        price_per_hour_micros: null, on_market: 0, online: 0, enrolled_at: null, last_heartbeat_at: null,
+        last_seen_at: null, listed_since: null, created_at: now, removed_at: null,
+      });
+      break;
+    } catch (err) {
+      if (!isUniqueViolation(err) || attempt >= 20) throw err;
+    }
+  }
+  return grantEnrolmentToken(ctx, id);
+}
+
+async function grantEnrolmentToken(ctx: DomainContext, deviceId: string): Promise<EnrolmentTokenGrant> {
+  const now = ctx.clock.now();
+  const issued = issueEnrolmentToken(now, ctx.settings.enrolmentTokenTtlMs);
+  await revokeEnrolmentTokens(ctx.db, deviceId, now.toISOString());
+  await insertEnrolmentToken(ctx.db, { id: newId(), device_id: deviceId, token_hash: issued.tokenHash, expires_at: issued.expiresAt.toISOString(), spent_at: null, created_at: now.toISOString() });
+  return { device: await presentDeviceById(ctx, deviceId), enrolmentToken: issued.token, expiresAt: issued.expiresAt.toISOString() };
+}
+
+/** Re-enrolment: a new token; the device's old key stops working at once. */
+export async function reissueEnrolmentToken(ctx: DomainContext, ownerId: string, deviceId: string): Promise<EnrolmentTokenGrant> {
+  await ownedDevice(ctx, ownerId, deviceId);
+  if (await findOpenRentalForDevice(ctx.db, deviceId)) throw new DomainError('device_rented');
+  await updateDeviceRow(ctx.db, deviceId, { public_key: null, online: 0, enrolled_at: null });
+  ctx.tunnels.disconnect(deviceId);
+  return grantEnrolmentToken(ctx, deviceId);
+}
+
+export async function updateDevice(
+  ctx: DomainContext,
+  ownerId: string,
+  deviceId: string,
+  changes: { name?: string; description?: string; pricePerHourMicros?: number; onMarket?: boolean },
+): Promise<Device> {
+  const row = await ownedDevice(ctx, ownerId, deviceId);
+  const patch: Partial<DeviceRow> = {};
+  if (changes.name !== undefined) patch.name = changes.name;
+  if (changes.description !== undefined) patch.description = changes.description;
+  if (changes.pricePerHourMicros !== undefined) patch.price_per_hour_micros = changes.pricePerHourMicros;
+  if (changes.onMarket !== undefined) {
+    patch.on_market = changes.onMarket ? 1 : 0;
+    if (changes.onMarket && row.on_market === 0) patch.listed_since = ctx.clock.now().toISOString();
+  }
+  await updateDeviceRow(ctx.db, deviceId, patch);
+  return presentDeviceById(ctx, deviceId);
+}
+
+/**
+ * Removing a device releases its port and revokes its key. An open rental on it ends
+ * with reason device_removed; the agent, refused from then on, wipes its container.
+ */
+export async function removeDevice(ctx: DomainContext, ownerId: string, deviceId: string): Promise<void> {
+  await ownedDevice(ctx, ownerId, deviceId);
+  const now = ctx.clock.now().toISOString();
+  await ctx.db.transaction().execute(async (trx) => {
+    const open = await findOpenRentalForDevice(trx, deviceId);
+    if (open) await updateRentalFrom(trx, open.id, open.state, { state: 'ended', end_reason: 'device_removed', ended_at: now, open_device_id: null });
+    await revokeEnrolmentTokens(trx, deviceId, now);
+    await updateDeviceRow(trx, deviceId, { removed_at: now, ssh_port: null, public_key: null, online: 0, on_market: 0 });
+  });
+  ctx.tunnels.disconnect(deviceId);
+}
+
+/** The agent trades its enrolment token for an identity bound to its own key. */
+export async function registerDevice(ctx: DomainContext, body: RegisterBody, gateway: Registration['gateway']): Promise<Registration> {
+  if (!ed25519KeyFromOpenSsh(body.publicKey)) throw new DomainError('invalid_request', 'The device key must be an ssh-ed25519 public key.', { publicKey: 'must be an ssh-ed25519 key' });
+  const now = ctx.clock.now();
+  const token = await findEnrolmentToken(ctx.db, hashSecret(body.enrolmentToken));
+  if (checkEnrolmentToken(token, now) || !token) throw new DomainError('enrolment_token_invalid');
+  const publicKey = body.publicKey.split(/\s+/).slice(0, 2).join(' ');
+  return ctx.db.transaction().execute(async (trx) => {
+    if (!(await spendEnrolmentToken(trx, token.id, now.toISOString()))) throw new DomainError('enrolment_token_invalid');
+    const device = await findDevice(trx, token.device_id);
+    if (!device) throw new DomainError('enrolment_token_invalid');
+    try {
+      await updateDeviceRow(trx, device.id, { public_key: publicKey, hardware: JSON.stringify(body.hardware), enrolled_at: now.toISOString() });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DomainError('device_key_taken');
+      throw err;
+    }
+    return { deviceId: device.id, sshPort: Number(device.ssh_port), gateway };
+  });
+}

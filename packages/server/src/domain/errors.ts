@@ -1,0 +1,13 @@
+import { errorCodes, type ErrorCode } from '@p2pvps/protocol/errors';
+
+/** A rule was broken. Carries a stable code from protocol; the API maps it to HTTP. */
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string = errorCodes[code].message,
+    readonly fields?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}

@@ -1,0 +1,54 @@
+import type { DesiredRental, HeartbeatBody, HeartbeatReply } from '@p2pvps/protocol/agent-schemas';
+import type { RentalState } from '@p2pvps/protocol/schemas';
+import { updateDevice } from '../../db/devices-repo.ts';
+import { findOpenRentalForDevice, updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
+import type { DomainContext } from '../context.ts';
+import { endRental } from './rentals.ts';
+import { nextRentalState, runningStates } from './rental-state.ts';
+
+/**
+ * One heartbeat: the agent reports what it runs, the server moves the rental along, and
+ * replies with what the agent should run. The agent converges on the reply, so a missed
+ * message is repaired by the next heartbeat.
+ */
+export async function syncDevice(ctx: DomainContext, deviceId: string, body: HeartbeatBody): Promise<HeartbeatReply> {
+  const now = ctx.clock.now();
+  await updateDevice(ctx.db, deviceId, {
+    last_heartbeat_at: now.toISOString(),
+    ...(body.hardware ? { hardware: JSON.stringify(body.hardware) } : {}),
+  });
+  let rental = await findOpenRentalForDevice(ctx.db, deviceId);
+  if (rental) rental = await applyObservation(ctx, rental, body, now);
+  return {
+    rental: rental && runningStates.includes(rental.state as RentalState) ? desired(rental) : null,
+    heartbeatIntervalMs: ctx.settings.heartbeatIntervalMs,
+    serverTime: now.toISOString(),
+  };
+}
+
+async function applyObservation(ctx: DomainContext, rental: RentalRow, body: HeartbeatBody, now: Date): Promise<RentalRow | undefined> {
+  const observed = body.container?.rentalId === rental.id ? body.container : null;
+  const state = rental.state as RentalState;
+  if (state === 'requested' && observed?.state === 'ready') {
+    const expiresAt = rental.hours ? new Date(now.getTime() + rental.hours * 3_600_000).toISOString() : null;
+    const to = nextRentalState(state, { type: 'container_ready' });
+    await updateRentalFrom(ctx.db, rental.id, state, { state: to, activated_at: now.toISOString(), expires_at: expiresAt });
+  } else if (runningStates.includes(state) && observed?.state === 'failed') {
+    await endRental(ctx, rental, 'provisioning_failed', observed.detail ?? null);
+  } else if (state === 'ending' && !observed) {
+    // The agent runs nothing for this rental any more: its container is gone and wiped.
+    const to = nextRentalState(state, { type: 'wiped' });
+    await updateRentalFrom(ctx.db, rental.id, state, { state: to, ended_at: now.toISOString(), open_device_id: null });
+  }
+  return findOpenRentalForDevice(ctx.db, rental.device_id);
+}
+
+function desired(rental: RentalRow): DesiredRental {
+  return {
+    rentalId: rental.id,
+    username: rental.username,
+    password: rental.password,
+    authorizedKey: rental.ssh_public_key,
+    expiresAt: rental.expires_at,
+  };
+}

@@ -1,0 +1,142 @@
+import type { EndReason, Listing, MarketQuery, Rental, RentalState } from '@p2pvps/protocol/schemas';
+import { isUniqueViolation } from '../../db/database.ts';
+import { findDevice, listMarket } from '../../db/devices-repo.ts';
+import { findRental, insertRental, listExpiredRentals, listRenterRentals, updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
+import type { DomainContext } from '../context.ts';
+import { DomainError } from '../errors.ts';
+import { newId, newPassword, newUsername } from '../secrets.ts';
+import { canTake, nextRentalState } from './rental-state.ts';
+
+export function presentRental(ctx: DomainContext, row: RentalRow, sshPort: number | null): Rental {
+  const host = ctx.settings.sshHost;
+  const port = sshPort ?? 0;
+  return {
+    id: row.id,
+    deviceId: row.device_id,
+    deviceName: row.device_name,
+    state: row.state as RentalState,
+    endReason: row.end_reason as EndReason | null,
+    detail: row.detail,
+    createdAt: row.created_at,
+    activatedAt: row.activated_at,
+    expiresAt: row.expires_at,
+    endedAt: row.ended_at,
+    connection: { host, port, username: row.username, password: row.password, sshCommand: `ssh -p ${port} ${row.username}@${host}` },
+  };
+}
+
+async function present(ctx: DomainContext, row: RentalRow): Promise<Rental> {
+  const device = await findDevice(ctx.db, row.device_id);
+  return presentRental(ctx, row, device?.ssh_port ?? null);
+}
+
+const sorters: Record<MarketQuery['sort'], (l: Listing) => number> = {
+  price: (l) => l.pricePerHourMicros,
+  memory: (l) => l.hardware.memoryBytes,
+  cores: (l) => l.hardware.cores,
+  disk: (l) => l.hardware.diskBytes,
+};
+
+export async function market(ctx: DomainContext, q: MarketQuery): Promise<Listing[]> {
+  const rows = await listMarket(ctx.db, q);
+  const listings: Listing[] = rows
+    .filter((r) => ctx.tunnels.isOnline(r.id))
+    .map((r) => ({
+      deviceId: r.id,
+      name: r.name,
+      description: r.description,
+      hardware: JSON.parse(r.hardware!),
+      pricePerHourMicros: Number(r.price_per_hour_micros),
+      homeServer: ctx.settings.serverName,
+      listedSince: r.listed_since,
+    }))
+    .filter(
+      (l) =>
+        (q.minMemoryBytes === undefined || l.hardware.memoryBytes >= q.minMemoryBytes) &&
+        (q.minCores === undefined || l.hardware.cores >= q.minCores) &&
+        (q.minDiskBytes === undefined || l.hardware.diskBytes >= q.minDiskBytes) &&
+        (q.arch === undefined || l.hardware.arch === q.arch),
+    );
+  const key = sorters[q.sort];
+  const dir = q.order === 'asc' ? 1 : -1;
+  return listings.sort((a, b) => dir * (key(a) - key(b)) || a.deviceId.localeCompare(b.deviceId));
+}
+
+/**
+ * Rents a listed device. The rental row's unique open_device_id is what makes two
+ * concurrent renters safe: exactly one insert succeeds.
+ */
+export async function rent(ctx: DomainContext, renterId: string, input: { deviceId: string; sshPublicKey?: string; hours?: number }): Promise<Rental> {
+  const device = await findDevice(ctx.db, input.deviceId);
+  if (!device) throw new DomainError('not_found');
+  if (device.owner_id === renterId) throw new DomainError('own_device');
+  const listed = device.public_key !== null && device.on_market === 1 && device.price_per_hour_micros !== null && ctx.tunnels.isOnline(device.id);
+  if (!listed) throw new DomainError('device_not_listed');
+  const row: RentalRow = {
+    id: newId(),
+    device_id: device.id,
+    device_name: device.name,
+    renter_id: renterId,
+    state: 'requested',
+    end_reason: null,
+    detail: null,
+    username: newUsername(),
+    password: newPassword(),
+    ssh_public_key: input.sshPublicKey ?? null,
+    hours: input.hours ?? null,
+    open_device_id: device.id,
+    created_at: ctx.clock.now().toISOString(),
+    activated_at: null,
+    expires_at: null,
+    ended_at: null,
+  };
+  try {
+    await insertRental(ctx.db, row);
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new DomainError('device_not_listed');
+    throw err;
+  }
+  ctx.notifyDevice(device.id, 'rental_requested');
+  return presentRental(ctx, row, device.ssh_port);
+}
+
+async function renterRental(ctx: DomainContext, renterId: string, rentalId: string): Promise<RentalRow> {
+  const row = await findRental(ctx.db, rentalId);
+  if (!row || row.renter_id !== renterId) throw new DomainError('not_found');
+  return row;
+}
+
+export async function getRental(ctx: DomainContext, renterId: string, rentalId: string): Promise<Rental> {
+  return present(ctx, await renterRental(ctx, renterId, rentalId));
+}
+
+export async function listRentals(ctx: DomainContext, renterId: string, includeEnded: boolean): Promise<Rental[]> {
+  const rows = await listRenterRentals(ctx.db, renterId, includeEnded);
+  return Promise.all(rows.map((r) => present(ctx, r)));
+}
+
+/** Moves an open rental to ending and tells its agent at once. False if it was not open. */
+export async function endRental(ctx: DomainContext, row: RentalRow, reason: EndReason, detail: string | null = null): Promise<boolean> {
+  if (!canTake(row.state as RentalState, 'end')) return false;
+  const to = nextRentalState(row.state as RentalState, { type: 'end', reason });
+  const moved = await updateRentalFrom(ctx.db, row.id, row.state, { state: to, end_reason: reason, detail });
+  if (moved) ctx.notifyDevice(row.device_id, `rental_${reason}`);
+  return moved;
+}
+
+export async function stopRental(ctx: DomainContext, renterId: string, rentalId: string): Promise<Rental> {
+  const row = await renterRental(ctx, renterId, rentalId);
+  if (!(await endRental(ctx, row, 'renter_stopped'))) {
+    const now = await findRental(ctx.db, rentalId);
+    if (now?.state === 'ended' || now?.state === 'ending') throw new DomainError('rental_not_open');
+  }
+  return getRental(ctx, renterId, rentalId);
+}
+
+/** The worker's job: end every active rental whose term has run out. */
+export async function endExpiredRentals(ctx: DomainContext): Promise<number> {
+  const expired = await listExpiredRentals(ctx.db, ctx.clock.now().toISOString());
+  let ended = 0;
+  for (const row of expired) if (await endRental(ctx, row, 'expired')) ended++;
+  return ended;
+}

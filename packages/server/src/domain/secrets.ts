@@ -1,0 +1,57 @@
+import { createHash, randomBytes, randomInt, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+
+const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: object) => Promise<Buffer>;
+
+const idAlphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+/** Random, public identifiers (device IDs, rental IDs). Never secrets. */
+export function newId(length = 16): string {
+  let id = '';
+  for (let i = 0; i < length; i++) id += idAlphabet[randomInt(idAlphabet.length)];
+  return id;
+}
+
+/** A bearer secret from the CSPRNG, with a prefix that says what it is when it turns up somewhere. */
+export function newSecret(prefix: string): string {
+  return `${prefix}_${randomBytes(32).toString('base64url')}`;
+}
+
+/** Secrets that only need checking are stored as this hash. */
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+/** Renter login name: starts with a letter, safe for useradd. */
+export function newUsername(): string {
+  return `r${newId(7)}`;
+}
+
+/** Renter password: 20 characters from an unambiguous alphabet (~115 bits). */
+export function newPassword(): string {
+  const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
+  let pw = '';
+  for (let i = 0; i < 20; i++) pw += alphabet[randomInt(alphabet.length)];
+  return pw;
+}
+
+const scryptParams = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await scrypt(password, salt, 32, scryptParams);
+  return `scrypt$${scryptParams.N}$${scryptParams.r}$${scryptParams.p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [scheme, n, r, p, salt, hash] = stored.split('$');
+  if (scheme !== 'scrypt' || !salt || !hash) return false;
+  const expected = Buffer.from(hash, 'base64url');
+  const actual = await scrypt(password, Buffer.from(salt, 'base64url'), expected.length, {
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+    maxmem: scryptParams.maxmem,
+  });
+  return timingSafeEqual(actual, expected);
+}

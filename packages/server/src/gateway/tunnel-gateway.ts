@@ -1,0 +1,425 @@
+import net from 'node:net';
+import ssh2 from 'ssh2';
+import type { AuthContext, ClientInfo, Connection, ParsedKey, ServerChannel, SocketBindInfo, TcpipBindInfo } from 'ssh2';
+import { timing } from '@p2pvps/protocol/timing';
+
+const { Server: SshServer, utils: sshUtils } = ssh2;
+
+/** The gateway's view of a device: who it is, which key it logs in with, which port it may forward. */
+export interface TunnelDevice {
+  deviceId: string;
+  /** OpenSSH public key line: `ssh-ed25519 AAAA… comment`. */
+  publicKey: string;
+  sshPort: number;
+}
+
+export interface TunnelGatewayLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface TunnelGatewayOptions {
+  /** Host private key, OpenSSH or PEM. */
+  hostKey: string | Buffer;
+  /** Where the per-device public listeners bind, e.g. `0.0.0.0`. */
+  publicBindHost: string;
+  /** Current policy for a device; null when it is unknown or removed. Asked on every login, request and connection. */
+  lookupDevice(deviceId: string): Promise<TunnelDevice | null>;
+  /** The device's forward is established and its public port is accepting. */
+  onTunnelUp?(deviceId: string): void;
+  /** The device's forward went away. Not called when a newer connection of the same device takes the forward over. */
+  onTunnelDown?(deviceId: string): void;
+  log?: TunnelGatewayLog;
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+}
+
+/** One authenticated (or authenticating) SSH connection from a device. */
+interface DeviceConnection {
+  client: Connection;
+  socket: net.Socket | undefined;
+  remote: string;
+  /** Set once authentication succeeds; the SSH username. */
+  deviceId: string | null;
+  failedLogins: number;
+  closed: boolean;
+}
+
+/** A device's forward: its public listener and the connection that currently serves it. */
+interface Tunnel {
+  deviceId: string;
+  port: number;
+  /** The address the device asked to bind; echoed back in forwarded-tcpip so its client can match the forward. */
+  bindAddr: string;
+  owner: DeviceConnection;
+  listener: net.Server;
+  sockets: Set<net.Socket>;
+  /** Resolves true once the listener accepts, false if it never will. */
+  ready: Promise<boolean>;
+  settle(ok: boolean): void;
+  up: boolean;
+  closed: boolean;
+}
+
+/** ssh2 passes no reply functions when the client sent the request without want-reply. */
+type Reply = (() => void) | undefined;
+
+const silentLog: TunnelGatewayLog = { info() {}, warn() {} };
+/** How long a connection we end may take to read the disconnect message before its socket is destroyed. */
+const closeGraceMs = 1_000;
+/** Like sshd's LoginGraceTime: a connection that has not logged in by then is dropped. */
+const loginGraceMs = 30_000;
+/** Like sshd's MaxAuthTries: each attempt costs a policy lookup, so a guesser is cut off early. */
+const maxFailedLogins = 6;
+/** How long a public socket may linger half-closed after its channel has closed. */
+const lingerMs = 5_000;
+
+/**
+ * The SSH server devices log into to open their reverse tunnel. A device authenticates
+ * with its own key (the username is its device ID) and may forward exactly its assigned
+ * port; everything else an SSH server usually offers (shell, exec, subsystems,
+ * direct-tcpip, streamlocal) is refused. Policy comes from `lookupDevice` and is asked
+ * again on every request and every public connection, so removing a device takes effect
+ * at once rather than at its next login.
+ */
+export class TunnelGateway {
+  private readonly log: TunnelGatewayLog;
+  private readonly ssh: InstanceType<typeof SshServer>;
+  private readonly listener: net.Server;
+  private readonly connections = new Set<DeviceConnection>();
+  /** Raw TCP sockets by remote address and port, including those still in the handshake. */
+  private readonly sockets = new Map<string, { socket: net.Socket; loginTimer: NodeJS.Timeout }>();
+  private readonly tunnels = new Map<string, Tunnel>();
+  private readonly keepaliveIntervalMs: number;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly options: TunnelGatewayOptions) {
+    this.log = options.log ?? silentLog;
+    this.keepaliveIntervalMs = options.keepaliveIntervalMs ?? timing.tunnelKeepaliveMs;
+    this.ssh = new SshServer({
+      hostKeys: [options.hostKey],
+      keepaliveInterval: this.keepaliveIntervalMs,
+      keepaliveCountMax: options.keepaliveCountMax ?? timing.tunnelKeepaliveCountMax,
+    });
+    this.ssh.on('error', (err: Error) => this.log.warn({ err }, 'ssh server error'));
+    this.ssh.on('connection', (client: Connection, info: ClientInfo) => this.attach(client, info));
+    // We own the TCP listener and hand sockets to ssh2, so every socket gets TCP
+    // keepalive, no Nagle and an error handler before ssh2 sees a byte.
+    this.listener = net.createServer((socket) => this.acceptSocket(socket));
+    this.listener.on('error', (err) => this.log.warn({ err }, 'gateway listener error'));
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.listener.once('error', onError);
+      this.listener.listen(port, host, () => {
+        this.listener.off('error', onError);
+        resolve((this.listener.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  isOnline(deviceId: string): boolean {
+    return this.tunnels.get(deviceId)?.up === true;
+  }
+
+  onlineDeviceIds(): string[] {
+    return [...this.tunnels.values()].filter((t) => t.up).map((t) => t.deviceId);
+  }
+
+  /** Drops the device's tunnel and every connection it has open (device removed or re-enrolled). */
+  disconnect(deviceId: string): void {
+    const tunnel = this.tunnels.get(deviceId);
+    if (tunnel) void this.closeTunnel(tunnel, 'disconnected by server');
+    for (const conn of this.connections) if (conn.deviceId === deviceId) endConnection(conn);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    const tunnelsClosed = [...this.tunnels.values()].map((t) => this.closeTunnel(t, 'gateway closing'));
+    const attached = new Set<net.Socket | undefined>();
+    for (const conn of this.connections) {
+      attached.add(conn.socket);
+      endConnection(conn);
+    }
+    // Still in the handshake: nobody to say goodbye to.
+    for (const { socket } of this.sockets.values()) if (!attached.has(socket)) socket.destroy();
+    await Promise.all([stopped, ...tunnelsClosed]);
+  }
+
+  private acceptSocket(socket: net.Socket): void {
+    // ssh2 also reports socket errors on the client once attached; this one only keeps them from crashing us.
+    socket.on('error', (err) => this.log.info({ err: err.message, remote: socket.remoteAddress }, 'gateway socket error'));
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, this.keepaliveIntervalMs);
+    const key = remoteKey(socket.remoteAddress, socket.remotePort);
+    const loginTimer = setTimeout(() => socket.destroy(), loginGraceMs);
+    loginTimer.unref();
+    this.sockets.set(key, { socket, loginTimer });
+    socket.once('close', () => {
+      clearTimeout(loginTimer);
+      if (this.sockets.get(key)?.socket === socket) this.sockets.delete(key);
+    });
+    this.ssh.injectSocket(socket);
+  }
+
+  /** ssh2 emits 'connection' once the client's version line has arrived. */
+  private attach(client: Connection, info: ClientInfo): void {
+    // ssh2 does not hand out the socket; the remote address and port identify it.
+    const raw = this.sockets.get(remoteKey(info.ip, info.port));
+    const conn: DeviceConnection = { client, socket: raw?.socket, remote: info.ip, deviceId: null, failedLogins: 0, closed: false };
+    this.connections.add(conn);
+    const who = () => ({ deviceId: conn.deviceId, remote: conn.remote });
+
+    client.on('error', (err: Error & { level?: string }) => {
+      this.log.warn({ ...who(), err: err.message, level: err.level }, 'device connection error');
+      // ssh2 only ends the connection on keepalive timeout; a dead peer never answers the
+      // FIN, so the socket (and the device's "online") would linger for TCP's own timeout.
+      if (err.level === 'client-timeout') conn.socket?.destroy();
+    });
+    client.on('authentication', (ctx) => void this.authenticate(conn, ctx));
+    client.on('ready', () => {
+      // Logged in: from here on ssh2's keepalives decide whether the device is still there.
+      if (raw) clearTimeout(raw.loginTimer);
+      this.log.info(who(), 'device authenticated');
+    });
+    client.on('close', () => {
+      conn.closed = true;
+      this.connections.delete(conn);
+      const tunnel = conn.deviceId === null ? undefined : this.tunnels.get(conn.deviceId);
+      // A connection that was replaced no longer owns the tunnel and must not take it down.
+      if (tunnel?.owner === conn) void this.closeTunnel(tunnel, 'connection closed');
+      this.log.info(who(), 'device connection closed');
+    });
+
+    // ssh2 refuses some of these by itself only when nobody listens; the gateway's
+    // security model should not depend on that, so each is refused here by name.
+    client.on('session', (_accept, reject) => {
+      this.log.warn(who(), 'refused session channel (no shell, exec or subsystem on the gateway)');
+      reject();
+    });
+    client.on('tcpip', (_accept, reject, info) => {
+      this.log.warn({ ...who(), destIP: info.destIP, destPort: info.destPort }, 'refused direct-tcpip channel');
+      reject();
+    });
+    client.on('openssh.streamlocal', (_accept, reject) => {
+      this.log.warn(who(), 'refused direct-streamlocal channel');
+      reject();
+    });
+    client.on('request', (accept: Reply, reject: Reply, name: string, info: TcpipBindInfo | SocketBindInfo) => {
+      if (name === 'tcpip-forward' && 'bindPort' in info) void this.forward(conn, info, accept, reject);
+      else if (name === 'cancel-tcpip-forward' && 'bindPort' in info) this.cancelForward(conn, info, accept, reject);
+      else {
+        this.log.warn({ ...who(), request: name }, 'refused global request');
+        reject?.();
+      }
+    });
+  }
+
+  private async authenticate(conn: DeviceConnection, ctx: AuthContext): Promise<void> {
+    const refuse = (why: string) => {
+      ctx.reject(['publickey']);
+      // 'none' is how every client asks which methods exist; it is not a guess.
+      if (ctx.method === 'none') return;
+      this.log.warn({ deviceId: ctx.username, remote: conn.remote, method: ctx.method }, why);
+      if (++conn.failedLogins >= maxFailedLogins) endConnection(conn);
+    };
+    if (ctx.method !== 'publickey') return refuse('refused login: only publickey is accepted');
+    const device = await this.lookup(ctx.username);
+    const key = device ? parseDeviceKey(device.publicKey) : null;
+    // The key must be the device's own, byte for byte; the ID alone proves nothing.
+    if (!key || ctx.key.algo !== key.type || !ctx.key.data.equals(key.getPublicSSH())) {
+      return refuse('refused login: unknown device or not its key');
+    }
+    // Without a signature the client only asks whether this key would do (SSH_MSG_USERAUTH_PK_OK).
+    if (!ctx.signature) return ctx.accept();
+    if (!ctx.blob || !key.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) return refuse('refused login: bad signature');
+    conn.deviceId = ctx.username;
+    ctx.accept();
+  }
+
+  private async forward(conn: DeviceConnection, info: TcpipBindInfo, accept: Reply, reject: Reply): Promise<void> {
+    const deviceId = conn.deviceId;
+    if (deviceId === null) return reject?.();
+    const device = await this.lookup(deviceId);
+    if (!device || info.bindPort !== device.sshPort || conn.closed || this.closing) {
+      this.log.warn({ deviceId, bindPort: info.bindPort, assigned: device?.sshPort }, 'refused tcpip-forward');
+      return reject?.();
+    }
+
+    let tunnel = this.tunnels.get(deviceId);
+    if (tunnel && tunnel.port !== device.sshPort) {
+      // The assignment changed since the old forward: it must not keep serving.
+      await this.closeTunnel(tunnel, 'assigned port changed');
+      tunnel = this.tunnels.get(deviceId);
+    }
+    if (!tunnel) {
+      tunnel = this.openTunnel(conn, device.sshPort, info.bindAddr);
+    } else if (tunnel.owner !== conn) {
+      // A device reconnecting (new NAT mapping, agent restart) takes its port over;
+      // the listener stays up, so the device never looks offline in between.
+      const previous = tunnel.owner;
+      tunnel.owner = conn;
+      tunnel.bindAddr = info.bindAddr;
+      endConnection(previous);
+      this.log.info({ deviceId, port: tunnel.port }, 'tunnel taken over by a newer connection');
+    }
+
+    const ok = await tunnel.ready;
+    if (!ok || tunnel.closed || tunnel.owner !== conn || conn.closed) return reject?.();
+    accept?.();
+    if (!tunnel.up) {
+      tunnel.up = true;
+      this.log.info({ deviceId, port: tunnel.port }, 'tunnel up');
+      this.notify('onTunnelUp', deviceId);
+    }
+  }
+
+  private cancelForward(conn: DeviceConnection, info: TcpipBindInfo, accept: Reply, reject: Reply): void {
+    const tunnel = conn.deviceId === null ? undefined : this.tunnels.get(conn.deviceId);
+    if (!tunnel || tunnel.owner !== conn || tunnel.port !== info.bindPort) return reject?.();
+    void this.closeTunnel(tunnel, 'forward cancelled');
+    accept?.();
+  }
+
+  private openTunnel(owner: DeviceConnection, port: number, bindAddr: string): Tunnel {
+    const deviceId = owner.deviceId as string;
+    // Half-open so a client that sends its request and shuts down writing still gets the reply.
+    const listener = net.createServer({ allowHalfOpen: true });
+    let settle: (ok: boolean) => void = () => {};
+    const ready = new Promise<boolean>((resolve) => (settle = resolve));
+    const tunnel: Tunnel = { deviceId, port, bindAddr, owner, listener, sockets: new Set(), ready, settle, up: false, closed: false };
+    listener.on('connection', (socket) => void this.acceptPublic(tunnel, socket));
+    listener.once('listening', () => {
+      if (tunnel.closed) listener.close();
+      tunnel.settle(!tunnel.closed);
+    });
+    listener.on('error', (err: NodeJS.ErrnoException) => {
+      this.log.warn({ deviceId, port, code: err.code, err: err.message }, 'public listener error');
+      // Once listening, errors come from accept (EMFILE and the like) and the listener carries on.
+      if (listener.listening) return;
+      if (this.tunnels.get(deviceId) === tunnel) this.tunnels.delete(deviceId);
+      tunnel.closed = true;
+      tunnel.settle(false);
+    });
+    listener.listen(port, this.options.publicBindHost);
+    this.tunnels.set(deviceId, tunnel);
+    return tunnel;
+  }
+
+  private closeTunnel(tunnel: Tunnel, reason: string): Promise<void> {
+    if (tunnel.closed) return Promise.resolve();
+    tunnel.closed = true;
+    tunnel.settle(false);
+    if (this.tunnels.get(tunnel.deviceId) === tunnel) this.tunnels.delete(tunnel.deviceId);
+    for (const socket of tunnel.sockets) socket.destroy();
+    const closed = new Promise<void>((resolve) => {
+      if (tunnel.listener.listening) tunnel.listener.close(() => resolve());
+      else resolve();
+    });
+    if (tunnel.up) {
+      tunnel.up = false;
+      this.log.info({ deviceId: tunnel.deviceId, port: tunnel.port, reason }, 'tunnel down');
+      this.notify('onTunnelDown', tunnel.deviceId);
+    }
+    return closed;
+  }
+
+  private async acceptPublic(tunnel: Tunnel, socket: net.Socket): Promise<void> {
+    socket.on('error', (err) => this.log.info({ deviceId: tunnel.deviceId, err: err.message }, 'public socket error'));
+    socket.setNoDelay(true);
+    tunnel.sockets.add(socket);
+    socket.once('close', () => tunnel.sockets.delete(socket));
+
+    // Bytes that arrive meanwhile stay buffered in the socket: nothing reads it until it is piped.
+    let device: TunnelDevice | null;
+    try {
+      device = await this.options.lookupDevice(tunnel.deviceId);
+    } catch (err) {
+      // Refuse this connection, but a policy store hiccup is no reason to drop the device.
+      this.log.warn({ deviceId: tunnel.deviceId, err }, 'device lookup failed; refusing public connection');
+      return void socket.destroy();
+    }
+    if (tunnel.closed || socket.destroyed) return void socket.destroy();
+    if (!device || device.sshPort !== tunnel.port) {
+      this.log.warn({ deviceId: tunnel.deviceId, port: tunnel.port }, 'device no longer allowed this port; disconnecting');
+      socket.destroy();
+      this.disconnect(tunnel.deviceId);
+      return;
+    }
+
+    const owner = tunnel.owner;
+    if (owner.closed) return void socket.destroy();
+    owner.client.forwardOut(tunnel.bindAddr, tunnel.port, socket.remoteAddress ?? '', socket.remotePort ?? 0, (err, channel) => {
+      if (err) {
+        this.log.info({ deviceId: tunnel.deviceId, err: err.message }, 'device refused forwarded connection');
+        socket.destroy();
+      } else if (socket.destroyed || tunnel.closed) channel.close();
+      else splice(socket, channel);
+    });
+  }
+
+  /** The callbacks are the caller's code; a throw there must not take the gateway down. */
+  private notify(event: 'onTunnelUp' | 'onTunnelDown', deviceId: string): void {
+    try {
+      this.options[event]?.(deviceId);
+    } catch (err) {
+      this.log.warn({ deviceId, err }, `${event} threw`);
+    }
+  }
+
+  /** Policy lookups fail closed: an error counts as "no such device". */
+  private async lookup(deviceId: string): Promise<TunnelDevice | null> {
+    try {
+      return await this.options.lookupDevice(deviceId);
+    } catch (err) {
+      this.log.warn({ deviceId, err }, 'device lookup failed; refusing');
+      return null;
+    }
+  }
+}
+
+/** Ends politely, then for sure: the peer of a replaced or dropped connection is often already gone. */
+function endConnection(conn: DeviceConnection): void {
+  conn.client.end();
+  const socket = conn.socket;
+  if (socket) setTimeout(() => socket.destroy(), closeGraceMs).unref();
+}
+
+function remoteKey(address: string | undefined, port: number | undefined): string {
+  return `${address ?? ''}|${port ?? ''}`;
+}
+
+function parseDeviceKey(line: string): ParsedKey | null {
+  const parsed = sshUtils.parseKey(line);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key instanceof Error || key.type !== 'ssh-ed25519') return null;
+  return key;
+}
+
+/**
+ * Joins a public socket and a forwarded channel, keeping TCP half-close: ssh2 closes a
+ * server-side channel outright when its writable side ends, so the socket's FIN is
+ * turned into a bare SSH EOF instead, sent after everything written before it.
+ */
+function splice(socket: net.Socket, channel: ServerChannel): void {
+  channel.on('error', () => socket.destroy());
+  channel.pipe(socket);
+  socket.pipe(channel, { end: false });
+  socket.once('end', () => channel.write(Buffer.alloc(0), () => channel.eof()));
+  socket.once('close', () => channel.close());
+  channel.once('close', () => {
+    socket.end();
+    setTimeout(() => socket.destroy(), lingerMs).unref();
+  });
+}

@@ -1,0 +1,41 @@
+import type { Registration } from '@p2pvps/protocol/agent-schemas';
+import { agentEventsPath, routes } from '@p2pvps/protocol/routes';
+import type { FastifyInstance } from 'fastify';
+import type { DomainContext } from '../domain/context.ts';
+import { registerDevice } from '../domain/devices/devices.ts';
+import { syncDevice } from '../domain/rentals/agent-sync.ts';
+import type { DeviceEvents } from '../services/device-events.ts';
+import { mount, type Authenticator } from './register.ts';
+
+const keepAliveMs = 20_000;
+
+export function agentRoutes(app: FastifyInstance, auth: Authenticator, ctx: DomainContext, events: DeviceEvents, gateway: Registration['gateway']): void {
+  mount(app, auth, routes.agentRegister, ({ body }) => registerDevice(ctx, body, gateway));
+  mount(app, auth, routes.agentHeartbeat, ({ body }, caller) => syncDevice(ctx, caller.deviceId!, body));
+
+  // Server-sent events: the server nudges the agent the moment a rental starts or ends.
+  // Hijacked responses are invisible to fastify's close, so end them ourselves.
+  const streams = new Set<import('node:http').ServerResponse>();
+  app.addHook('onClose', async () => {
+    for (const res of streams) res.destroy();
+  });
+  app.get(agentEventsPath, async (req, reply) => {
+    const deviceId = await auth.device(req);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    res.socket?.setNoDelay(true);
+    streams.add(res);
+    const send = (data: object) => res.write(`event: sync\ndata: ${JSON.stringify(data)}\n\n`);
+    send({ type: 'sync', reason: 'connected' });
+    const unsubscribe = events.subscribe(deviceId, send);
+    const ping = setInterval(() => res.write(': ping\n\n'), keepAliveMs);
+    const done = () => {
+      clearInterval(ping);
+      unsubscribe();
+      streams.delete(res);
+    };
+    req.raw.on('close', done);
+    res.on('error', done);
+  });
+}

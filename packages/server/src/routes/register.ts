@@ -1,0 +1,57 @@
+import type { InputKeys, RouteContract } from '@p2pvps/protocol/routes';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import type { AuthenticatedUser } from '../domain/accounts/accounts.ts';
+import { fieldsFromZod, HttpProblem } from './http-errors.ts';
+
+/** Who made the request, as established by the route's `auth` kind. */
+export interface Caller {
+  user?: AuthenticatedUser;
+  deviceId?: string;
+}
+
+export interface Authenticator {
+  user(req: FastifyRequest): Promise<AuthenticatedUser>;
+  device(req: FastifyRequest): Promise<string>;
+}
+
+export type Handler<R extends RouteContract> = (
+  input: { [K in InputKeys<R>]: R[K] extends z.ZodType ? z.output<R[K]> : never },
+  caller: Caller,
+  req: FastifyRequest,
+  reply: FastifyReply,
+) => Promise<z.input<R['response']>>;
+
+/**
+ * Mounts one contract from the protocol route table: validate every input against its
+ * schema (all problems at once), authenticate, call the handler, send.
+ */
+export function mount<R extends RouteContract>(app: FastifyInstance, auth: Authenticator, contract: R, handler: Handler<R>): void {
+  app.route({
+    method: contract.method,
+    url: contract.path,
+    handler: async (req, reply) => {
+      const input: Record<string, unknown> = {};
+      const fields: Record<string, string> = {};
+      for (const part of ['params', 'query', 'body'] as const) {
+        const schema = contract[part];
+        if (!schema) continue;
+        const raw = part === 'body' ? (req.body ?? {}) : req[part];
+        const parsed = schema.safeParse(raw);
+        if (parsed.success) input[part] = parsed.data;
+        else Object.assign(fields, fieldsFromZod(part, parsed.error));
+      }
+      if (Object.keys(fields).length) throw new HttpProblem('invalid_request', undefined, fields);
+      const caller: Caller = {};
+      if (contract.auth === 'user' || contract.auth === 'admin') {
+        caller.user = await auth.user(req);
+        if (contract.auth === 'admin' && !caller.user.user.isAdmin) throw new HttpProblem('not_found');
+      } else if (contract.auth === 'device') {
+        caller.deviceId = await auth.device(req);
+      }
+      const result = await handler(input as never, caller, req, reply);
+      reply.status(contract.status ?? 200);
+      return result;
+    },
+  });
+}

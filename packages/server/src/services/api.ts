@@ -1,0 +1,55 @@
+import type { Registration } from '@p2pvps/protocol/agent-schemas';
+import { routes } from '@p2pvps/protocol/routes';
+import { version } from '@p2pvps/protocol/version';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { DomainContext } from '../domain/context.ts';
+import { accountRoutes } from '../routes/accounts.ts';
+import { agentRoutes } from '../routes/agent.ts';
+import { createAuthenticator } from '../routes/authenticate.ts';
+import { deviceRoutes } from '../routes/devices.ts';
+import { installErrorHandling } from '../routes/http-errors.ts';
+import { openApiRoute } from '../routes/openapi.ts';
+import { mount } from '../routes/register.ts';
+import { rentalRoutes } from '../routes/rentals.ts';
+import type { DeviceEvents } from './device-events.ts';
+
+export interface ApiOptions {
+  ctx: DomainContext;
+  events: DeviceEvents;
+  gateway: Registration['gateway'];
+  logLevel: string;
+}
+
+/** The HTTP API: every route of the protocol table, plus OpenAPI and the agent event stream. */
+export function buildApi({ ctx, events, gateway, logLevel }: ApiOptions): FastifyInstance {
+  const app = Fastify({
+    logger: { level: logLevel, redact: ['req.headers.authorization'] },
+    bodyLimit: 256 * 1024,
+    forceCloseConnections: true,
+    // Per-request lines only when debugging: agents heartbeat constantly.
+    logController: new LogController({ disableRequestLogging: logLevel !== 'debug' && logLevel !== 'trace' }),
+  });
+  // Keep the raw body: device requests are signed over it.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const text = body as string;
+    req.rawBody = text;
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(Object.assign(new Error('malformed JSON'), { statusCode: 400, malformedJson: true }), undefined);
+    }
+  });
+  app.addHook('onRequest', async (req) => {
+    req.raw.socket.setNoDelay(true);
+  });
+  installErrorHandling(app);
+  const auth = createAuthenticator(ctx);
+  mount(app, auth, routes.serverInfo, async () => ({ name: ctx.settings.serverName, version, sshHost: gateway.host, gatewayPort: gateway.port }));
+  accountRoutes(app, auth, ctx);
+  deviceRoutes(app, auth, ctx);
+  rentalRoutes(app, auth, ctx);
+  agentRoutes(app, auth, ctx, events, gateway);
+  openApiRoute(app, version);
+  return app;
+}
