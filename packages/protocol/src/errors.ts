@@ -13,10 +13,8 @@ export const errorCodes = {
   unauthenticated: { status: 401, message: 'Log in first: this request needs a valid API token.' },
   invalid_credentials: { status: 401, message: 'The email or password is wrong.' },
   device_auth_failed: { status: 401, message: 'The device signature is missing, expired or does not match the device key.' },
-  forbidden: { status: 403, message: 'Your account may not do this.' },
   not_found: { status: 404, message: 'There is nothing here, or you may not see it.' },
   route_not_found: { status: 404, message: 'There is no such API route; see /api/v1/openapi.json.' },
-  method_not_allowed: { status: 405, message: 'This route does not accept that method.' },
   email_taken: { status: 409, message: 'An account with this email already exists; log in instead.' },
   enrolment_token_invalid: { status: 401, message: 'The enrolment token is unknown, already used or expired; add the device again to get a new one.' },
   device_key_taken: { status: 409, message: 'This device key is already enrolled; generate a new key or remove the old device.' },
@@ -25,7 +23,6 @@ export const errorCodes = {
   own_device: { status: 409, message: 'You cannot rent your own device.' },
   rental_not_open: { status: 409, message: 'The rental has already ended.' },
   port_range_exhausted: { status: 503, message: 'No public SSH port is free on this server; the operator must widen the port range.' },
-  rate_limited: { status: 429, message: 'Too many requests; wait a moment and try again.' },
   internal_error: { status: 500, message: 'Something went wrong on the server; the operator can find details in its log.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -36,7 +36,8 @@ export function mount<R extends RouteContract>(app: FastifyInstance, auth: Authe
       for (const part of ['params', 'query', 'body'] as const) {
         const schema = contract[part];
         if (!schema) continue;
-        const raw = part === 'body' ? (req.body ?? {}) : req[part];
+        // No body at all means {}; a JSON null is a body, and a wrong one.
+        const raw = part === 'body' && req.body === undefined ? {} : req[part];
         const parsed = schema.safeParse(raw);
         if (parsed.success) input[part] = parsed.data;
         else Object.assign(fields, fieldsFromZod(part, parsed.error));

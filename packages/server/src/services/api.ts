@@ -26,6 +26,10 @@ export function buildApi({ ctx, events, gateway, logLevel }: ApiOptions): Fastif
     logger: { level: logLevel, redact: ['req.headers.authorization'] },
     bodyLimit: 256 * 1024,
     forceCloseConnections: true,
+    // Router-level problems (bad URL encoding, over-long parameters) get the envelope too.
+    frameworkErrors: (err, _req, reply) => {
+      reply.status(400).send({ code: 'invalid_request', message: `The request URL is not valid: ${err.message}` });
+    },
     // Per-request lines only when debugging: agents heartbeat constantly.
     logController: new LogController({ disableRequestLogging: logLevel !== 'debug' && logLevel !== 'trace' }),
   });

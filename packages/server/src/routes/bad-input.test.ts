@@ -1,0 +1,116 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomInt } from 'node:crypto';
+import { ApiClient } from '@p2pvps/protocol/client';
+import { ApiErrorBody, errorCodes } from '@p2pvps/protocol/errors';
+import { buildPath, routes, type RouteContract } from '@p2pvps/protocol/routes';
+import { z } from 'zod';
+import { loadServerConfig } from '../config.ts';
+import { startServer, type RunningServer } from '../services/server.ts';
+
+/**
+ * Every route, fed malformed and hostile input, answers 4xx with a documented error
+ * code and changes nothing in the database.
+ */
+let server: RunningServer;
+let dataDir: string;
+let token: string;
+let deviceId: string;
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-badinput-'));
+  const base = 22000 + randomInt(0, 90) * 100;
+  server = await startServer(
+    loadServerConfig([], { P2PVPS_DATA_DIR: dataDir, P2PVPS_HTTP_PORT: String(base), P2PVPS_GATEWAY_PORT: String(base + 1), P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 19}`, P2PVPS_LOG_LEVEL: 'silent' }),
+  );
+  const api = new ApiClient({ baseUrl: server.apiUrl });
+  const session = await api.call('signup', { body: { email: 'owner@example.org', password: 'correct horse battery' } });
+  token = session.token;
+  deviceId = (await api.withToken(token).call('addDevice', { body: { name: 'pi' } })).device.id;
+});
+
+after(async () => {
+  await server?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function snapshot(): Promise<string> {
+  const tables = ['users', 'api_tokens', 'devices', 'enrolment_tokens', 'rentals'] as const;
+  const parts = await Promise.all(tables.map((t) => server.ctx.db.selectFrom(t).selectAll().execute()));
+  return JSON.stringify(parts);
+}
+
+interface Case {
+  name: string;
+  path?: string;
+  query?: string;
+  body?: string;
+  contentType?: string;
+}
+
+/** Wrong values for each property the schema declares: the wrong type, absurd sizes, nulls. */
+function hostileBodies(schema: z.ZodType): Case[] {
+  const js = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, { type?: string }> };
+  const cases: Case[] = [
+    { name: 'malformed JSON', body: '{"a":' },
+    { name: 'JSON null', body: 'null' },
+    { name: 'an array', body: '[1,2]' },
+    { name: 'a string', body: '"hello"' },
+    { name: 'a number', body: '42' },
+    { name: 'prototype pollution', body: '{"__proto__":{"isAdmin":true},"constructor":{"prototype":{"x":1}}}' },
+    { name: 'an unknown field', body: '{"isAdmin":true}' },
+    { name: 'text/plain', body: 'hello', contentType: 'text/plain' },
+    { name: 'a body over the size limit', body: JSON.stringify({ x: 'y'.repeat(300_000) }) },
+  ];
+  for (const [prop, def] of Object.entries(js.properties ?? {})) {
+    const wrong = def.type === 'string' ? [123, { nested: true }, 'x'.repeat(20_000)] : def.type === 'boolean' ? ['yes', 1] : ['12', -1, 1e300, 1.5, true];
+    for (const value of [...wrong, null]) cases.push({ name: `${prop} = ${JSON.stringify(value).slice(0, 20)}`, body: JSON.stringify({ [prop]: value }) });
+  }
+  return cases;
+}
+
+function hostileParams(contract: RouteContract): Case[] {
+  if (!contract.params) return [];
+  return ['..%2F..%2Fetc%2Fpasswd', 'A'.repeat(300), '%00', "x'%20OR%201=1", 'UPPERCASE1'].map((bad) => ({
+    name: `path parameter ${bad.slice(0, 20)}`,
+    path: contract.path.replace(/:[A-Za-z]+/g, bad),
+  }));
+}
+
+function hostileQueries(contract: RouteContract): Case[] {
+  if (!contract.query) return [];
+  return ['sort=evil', 'minCores=abc', 'maxPriceMicros=-5', 'unknown=1', 'all=maybe', 'minMemoryBytes=1e999'].map((q) => ({ name: `query ${q}`, query: q }));
+}
+
+for (const [name, contract] of Object.entries(routes) as [string, RouteContract][]) {
+  const cases = [...(contract.body ? hostileBodies(contract.body) : []), ...hostileParams(contract), ...hostileQueries(contract)];
+  if (cases.length === 0) continue;
+  test(`${contract.method} ${contract.path} (${name}) rejects bad input and changes nothing`, async () => {
+    for (const c of cases) {
+      const before = await snapshot();
+      const path = c.path ?? buildPath(contract.path, { deviceId, rentalId: 'nosuchrental1' });
+      const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+      if (c.body !== undefined) headers['content-type'] = c.contentType ?? 'application/json';
+      const res = await fetch(`${server.apiUrl}${path}${c.query ? `?${c.query}` : ''}`, { method: contract.method, headers, body: c.body });
+      const text = await res.text();
+      const label = `${name}: ${c.name} → HTTP ${res.status} ${text.slice(0, 200)}`;
+      assert.ok(res.status >= 400 && res.status < 500, label);
+      const envelope = ApiErrorBody.safeParse(JSON.parse(text));
+      assert.ok(envelope.success, `${label} (not the error envelope)`);
+      assert.ok(envelope.data.code in errorCodes, `${label} (undocumented code)`);
+      assert.ok(envelope.data.message.length > 10, label);
+      assert.equal(await snapshot(), before, `${label} changed the database`);
+    }
+  });
+}
+
+test('unknown routes and methods get the envelope too', async () => {
+  for (const [method, path] of [['GET', '/api/v1/nope'], ['PUT', '/api/v1/devices'], ['DELETE', '/api/v1/market']] as const) {
+    const res = await fetch(`${server.apiUrl}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 404);
+    assert.equal(((await res.json()) as { code: string }).code, 'route_not_found');
+  }
+});

@@ -1,0 +1,137 @@
+/**
+ * The quick start's first command, after scripts/setup.sh has installed what is missing:
+ * starts the server and a local agent as background processes, enrols the agent as a
+ * device of a demo owner, prices it and puts it on the market, and logs the CLI in as a
+ * demo renter. Running it again reuses what is already there.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { ApiClient, ApiError } from '@p2pvps/protocol/client';
+
+const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
+const dir = join(root, '.data/demo');
+const cli = join(root, 'packages/cli/bin/p2pvps');
+const httpPort = process.env.P2PVPS_HTTP_PORT ?? '8080';
+const apiUrl = `http://127.0.0.1:${httpPort}`;
+const api = new ApiClient({ baseUrl: apiUrl, timeoutMs: 5_000 });
+const pidFile = (name: string) => join(dir, `${name}.pid`);
+
+function running(name: string): number | null {
+  if (!existsSync(pidFile(name))) return null;
+  const pid = Number(readFileSync(pidFile(name), 'utf8'));
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return null;
+  }
+}
+
+function startDaemon(name: string, args: string[], env: Record<string, string>): void {
+  if (running(name)) return void console.log(`    ${name} already running (pid ${running(name)})`);
+  const log = openSync(join(dir, `${name}.log`), 'a');
+  const child = spawn(cli, args, { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...env } });
+  writeFileSync(pidFile(name), String(child.pid));
+  child.unref();
+  console.log(`    ${name} started (pid ${child.pid}, log ${join(dir, `${name}.log`)})`);
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let dots = 0;
+  while (Date.now() < deadline) {
+    const v = await probe().catch(() => null);
+    if (v) {
+      if (dots) process.stdout.write('\n');
+      return v;
+    }
+    if (++dots % 4 === 0) process.stdout.write('.');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}; see the logs in ${dir}`);
+}
+
+async function account(email: string, file: string): Promise<{ client: ApiClient; token: string }> {
+  const path = join(dir, file);
+  const password = existsSync(path) ? readFileSync(path, 'utf8').trim() : `demo-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+  writeFileSync(path, password, { mode: 0o600 });
+  let token: string;
+  try {
+    token = (await api.call('signup', { body: { email, password } })).token;
+  } catch (err) {
+    if (!(err instanceof ApiError && err.code === 'email_taken')) throw err;
+    token = (await api.call('login', { body: { email, password } })).token;
+  }
+  return { client: api.withToken(token), token };
+}
+
+async function start(): Promise<void> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  console.log('\x1b[1m==> starting the marketplace server\x1b[0m');
+  startDaemon('server', ['server', '--data-dir', join(dir, 'server'), '--http-port', httpPort], {});
+  await waitFor('the server', () => api.call('serverInfo'));
+
+  const { client: owner } = await account('owner@demo.local', 'owner-password');
+  const agentConfig = join(dir, 'agent/device-config.json');
+  let { devices } = await owner.call('listDevices');
+  let device = devices.find((d) => d.name === 'demo-device');
+  if (!device || !existsSync(agentConfig)) {
+    if (device) await owner.call('removeDevice', { params: { deviceId: device.id } });
+    console.log('\x1b[1m==> adding a device and enrolling the local agent\x1b[0m');
+    const grant = await owner.call('addDevice', { body: { name: 'demo-device', description: 'This machine, through the local Docker engine' } });
+    rmSync(join(dir, 'agent'), { recursive: true, force: true });
+    mkdirSync(join(dir, 'agent'), { recursive: true, mode: 0o700 });
+    writeFileSync(agentConfig, JSON.stringify({ serverUrl: apiUrl, enrolmentToken: grant.enrolmentToken, dataDir: join(dir, 'agent') }, null, 2), { mode: 0o600 });
+    device = grant.device;
+  }
+  console.log('\x1b[1m==> starting the device agent\x1b[0m');
+  startDaemon('agent', ['agent', '--config', agentConfig], { P2PVPS_CONTAINER_SSH_PORT: process.env.P2PVPS_CONTAINER_SSH_PORT ?? '22022' });
+  const deviceId = device.id;
+  await waitFor('the device to come online', async () => (await owner.call('getDevice', { params: { deviceId } })).online);
+  await owner.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 20_000, onMarket: true } });
+
+  const { token } = await account('renter@demo.local', 'renter-password');
+  const cliConfig = process.env.P2PVPS_CLI_CONFIG ?? join(process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'p2pvps/cli.json');
+  mkdirSync(dirname(cliConfig), { recursive: true, mode: 0o700 });
+  writeFileSync(cliConfig, JSON.stringify({ server: apiUrl, token }, null, 2), { mode: 0o600 });
+
+  const p2pvps = 'packages/cli/bin/p2pvps';
+  console.log(`
+\x1b[1mp2pvps is up.\x1b[0m
+  API and OpenAPI:  ${apiUrl}/api/v1/openapi.json
+  Device:           demo-device (${deviceId}), online and listed at 0.02 USD/hour
+  CLI:              logged in as renter@demo.local (${cliConfig})
+  Operator:         admin@localhost, password in ${join(dir, 'server/operator-password')}
+
+Rent the device and log in with OpenSSH:
+  ${p2pvps} market
+  ${p2pvps} rent ${deviceId} --wait            # add --ssh-key ~/.ssh/id_ed25519.pub to log in by key
+  ${p2pvps} ssh RENTAL_ID                      # or the printed ssh -p PORT USER@127.0.0.1 with the password
+  ${p2pvps} stop RENTAL_ID                     # destroys and wipes the container; the device is listed again
+
+Logs: ${dir}/server.log, ${dir}/agent.log     Stop everything: scripts/demo stop`);
+}
+
+async function stop(): Promise<void> {
+  for (const name of ['agent', 'server']) {
+    const pid = running(name);
+    if (!pid) {
+      console.log(`${name}: not running`);
+      continue;
+    }
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && running(name); i++) await new Promise((r) => setTimeout(r, 100));
+    console.log(`${name}: stopped`);
+    rmSync(pidFile(name), { force: true });
+  }
+}
+
+const command = process.argv[2] ?? 'start';
+if (command === 'stop') await stop();
+else if (command === 'status') for (const n of ['server', 'agent']) console.log(`${n}: ${running(n) ? `running (pid ${running(n)})` : 'not running'}`);
+else await start().catch((err: Error) => {
+  console.error(`error: ${err.message}`);
+  process.exit(1);
+});
