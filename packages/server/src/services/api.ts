@@ -1,7 +1,7 @@
 import type { Registration } from '@p2pvps/protocol/agent-schemas';
 import { routes } from '@p2pvps/protocol/routes';
 import { version } from '@p2pvps/protocol/version';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { DomainContext } from '../domain/context.ts';
 import { accountRoutes } from '../routes/accounts.ts';
 import { agentRoutes } from '../routes/agent.ts';
@@ -28,7 +28,7 @@ export function buildApi({ ctx, events, gateway, logLevel }: ApiOptions): Fastif
     forceCloseConnections: true,
     // Router-level problems (bad URL encoding, over-long parameters) get the envelope too.
     frameworkErrors: (err, _req, reply) => {
-      reply.status(400).send({ code: 'invalid_request', message: `The request URL is not valid: ${err.message}` });
+      (reply as FastifyReply).status(400).send({ code: 'invalid_request', message: `The request URL is not valid: ${err.message}` });
     },
     // Per-request lines only when debugging: agents heartbeat constantly.
     logController: new LogController({ disableRequestLogging: logLevel !== 'debug' && logLevel !== 'trace' }),
