@@ -61,7 +61,7 @@ export class Agent {
     });
     await this.register();
     if (this.closed) return;
-    this.goOnline();
+    await this.goOnline();
   }
 
   /** Exchanges the enrolment token for an identity, retrying while the server is away. */
@@ -89,7 +89,7 @@ export class Agent {
     }
   }
 
-  private goOnline(): void {
+  private async goOnline(): Promise<void> {
     const reg = this.state.registration!;
     const sign = deviceSigner(reg.deviceId, this.key);
     this.api = new ApiClient({ baseUrl: this.config.serverUrl, signDevice: sign });
@@ -116,6 +116,10 @@ export class Agent {
       onAuthFailure: () => void this.identityRevoked(),
       log: this.log,
     });
+    // Until reconcile has looked, report a container found from before a restart as
+    // still there: the server must not take "nothing running" for a finished wipe.
+    const rentalId = await this.containers.existingRentalId();
+    this.observed = rentalId ? { rentalId, state: 'starting' } : null;
     this.tunnel.start();
     this.events.start();
     this.requestSync('start');
@@ -224,7 +228,7 @@ export class Agent {
     this.stateFile.write(this.state);
     this.api = new ApiClient({ baseUrl: this.config.serverUrl });
     await this.register().catch((err: Error) => this.log('error', err.message));
-    if (!this.closed && this.state.registration) this.goOnline();
+    if (!this.closed && this.state.registration) await this.goOnline();
   }
 
   private stopConnections(): void {

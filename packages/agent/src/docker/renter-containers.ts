@@ -125,6 +125,12 @@ export class RenterContainers {
     await this.waitForSshd(container, readyTimeoutMs);
   }
 
+  /** The rental of a container this device already has, if any (after a restart). */
+  async existingRentalId(): Promise<string | null> {
+    const [c] = await this.list();
+    return c?.Labels[labelRental] ?? null;
+  }
+
   private list(rentalId?: string): Promise<Docker.ContainerInfo[]> {
     const filters = [`${labelDevice}=${this.o.deviceId}`];
     if (rentalId) filters.push(`${labelRental}=${rentalId}`);

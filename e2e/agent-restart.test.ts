@@ -1,0 +1,118 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  createAgent,
+  createServer,
+  createSshKey,
+  createUser,
+  docker,
+  openSsh,
+  removeDeviceContainers,
+  renterImage,
+  waitFor,
+  type TestAgent,
+  type TestServer,
+} from './harness.ts';
+
+/**
+ * The agent keeps what it must across its own restarts: an active rental survives with
+ * its files, a rental that ended while the agent was down is wiped when it comes back,
+ * and containers it does not account for are removed.
+ */
+let server: TestServer;
+let agent: TestAgent;
+let deviceId: string;
+let owner: Awaited<ReturnType<typeof createUser>>;
+
+before(async () => {
+  server = await createServer();
+  owner = await createUser(server, 'owner');
+  const grant = await owner.api.call('addDevice', { body: { name: 'restartable' } });
+  deviceId = grant.device.id;
+  agent = await createAgent(server, grant.enrolmentToken);
+  await waitFor('online', async () => (await owner.api.call('getDevice', { params: { deviceId } })).online);
+  await owner.api.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 1000, onMarket: true } });
+});
+
+after(async () => {
+  await agent?.stop();
+  await removeDeviceContainers(deviceId);
+  await server?.stop();
+});
+
+const listed = async () => (await server.api.call('market', { query: {} })).listings.some((l) => l.deviceId === deviceId);
+
+test('an agent restart keeps the active rental, its container and its files', async () => {
+  const key = createSshKey();
+  const renter = await createUser(server, 'renter');
+  const rental = await renter.api.call('rent', { body: { deviceId, sshPublicKey: key.publicKey } });
+  const conn = { port: rental.connection.port, user: rental.connection.username, identity: key.privatePath };
+  await waitFor('first login', async () => (await openSsh(conn, 'echo kept > ~/file')).code === 0);
+  const [before] = await docker.listContainers({ filters: { label: [`org.p2pvps.rental=${rental.id}`] } });
+
+  await agent.restart();
+  const r = await waitFor('login after the agent restart', async () => {
+    const res = await openSsh(conn, 'cat ~/file');
+    return res.code === 0 && res;
+  });
+  assert.equal(r.stdout, 'kept\n');
+  const [afterRestart] = await docker.listContainers({ filters: { label: [`org.p2pvps.rental=${rental.id}`] } });
+  assert.equal(afterRestart?.Id, before?.Id, 'the same container, not a new one');
+  assert.equal((await renter.api.call('getRental', { params: { rentalId: rental.id } })).state, 'active');
+
+  await t_stopWhileAgentDown(renter, rental.id);
+});
+
+/** The rental ends while the agent is down; the agent wipes when it comes back. */
+async function t_stopWhileAgentDown(renter: Awaited<ReturnType<typeof createUser>>, rentalId: string): Promise<void> {
+  await agent.stop();
+  await renter.api.call('stopRental', { params: { rentalId } });
+  assert.equal((await renter.api.call('getRental', { params: { rentalId } })).state, 'ending', 'held until the device confirms the wipe');
+  assert.equal(await listed(), false);
+  await agent.restart();
+  await waitFor('the device to be listed after the wipe', listed);
+  assert.equal((await renter.api.call('getRental', { params: { rentalId } })).state, 'ended');
+  const left = await docker.listContainers({ all: true, filters: { label: [`org.p2pvps.rental=${rentalId}`] } });
+  assert.equal(left.length, 0);
+}
+
+test('a stray container labelled for this device is removed when the agent starts', async () => {
+  await agent.stop();
+  const stray = await docker.createContainer({
+    Image: renterImage,
+    Entrypoint: ['sleep', '600'],
+    Labels: { 'org.p2pvps.device': deviceId, 'org.p2pvps.rental': 'strayrental1' },
+    HostConfig: { NetworkMode: 'none' },
+  });
+  await stray.start();
+  await agent.restart();
+  await waitFor('the stray container to be removed', async () => (await docker.listContainers({ all: true, filters: { label: ['org.p2pvps.rental=strayrental1'] } })).length === 0);
+});
+
+test('the renter container runs unprivileged with limits and a dropped capability set', async () => {
+  const key = createSshKey();
+  const renter = await createUser(server, 'renter');
+  await waitFor('listed', listed);
+  const rental = await renter.api.call('rent', { body: { deviceId, sshPublicKey: key.publicKey } });
+  const conn = { port: rental.connection.port, user: rental.connection.username, identity: key.privatePath };
+  const r = await waitFor('login', async () => {
+    const res = await openSsh(conn, 'id -u; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status');
+    return res.code === 0 && res;
+  });
+  const [info] = await docker.listContainers({ filters: { label: [`org.p2pvps.rental=${rental.id}`] } });
+  const inspect = await docker.getContainer(info!.Id).inspect();
+  const hc = inspect.HostConfig;
+  assert.equal(hc.Privileged, false);
+  assert.deepEqual(hc.CapDrop, ['ALL']);
+  assert.ok(!hc.CapAdd?.includes('SYS_ADMIN') && !hc.CapAdd?.includes('NET_ADMIN'));
+  assert.ok(hc.SecurityOpt?.includes('no-new-privileges'));
+  assert.equal(hc.NanoCpus, 1e9);
+  assert.equal(hc.Memory, 512 * 1024 * 1024);
+  assert.equal(hc.PidsLimit, 256);
+  const lines = r.stdout.trim().split('\n');
+  assert.notEqual(lines[0], '0', 'the renter is not root');
+  assert.match(r.stdout, /CapEff:\s+0000000000000000/, 'a renter shell holds no capabilities');
+  assert.match(r.stdout, /NoNewPrivs:\s+1/);
+  await renter.api.call('stopRental', { params: { rentalId: rental.id } });
+  await waitFor('listed again', listed);
+});
