@@ -33,6 +33,7 @@ export class Agent {
   private syncing: Promise<void> | undefined;
   private syncAgain = false;
   private closed = false;
+  private starting = false;
   private readonly docker: Docker;
   private readonly syncBackoff = new Backoff(1000, 60_000);
 
@@ -108,6 +109,7 @@ export class Agent {
       localPort: this.config.containerSshPort,
       log: this.log,
       onStateChange: (up) => up && this.requestSync('tunnel up'),
+      containerStarting: () => this.starting,
     });
     this.events = new EventStream({
       serverUrl: this.config.serverUrl,
@@ -183,7 +185,12 @@ export class Agent {
     } else if (this.observed?.rentalId === desired.rentalId && this.observed.state === 'failed') {
       // Already reported; the server ends the rental.
     } else {
-      this.observed = await this.runRental(desired);
+      this.starting = this.observed?.rentalId !== desired.rentalId || this.observed.state !== 'ready';
+      try {
+        this.observed = await this.runRental(desired);
+      } finally {
+        this.starting = false;
+      }
     }
     return JSON.stringify(this.observed) !== before;
   }

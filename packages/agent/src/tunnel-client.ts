@@ -11,7 +11,11 @@ export interface TunnelClientOptions {
   localPort: number;
   log: (level: 'info' | 'warn' | 'debug', msg: string) => void;
   onStateChange?: (up: boolean) => void;
+  /** True while a rental's container is being started: connections wait for it. */
+  containerStarting?: () => boolean;
 }
+
+const waitForContainerMs = 30_000;
 
 /**
  * Keeps one outbound SSH connection to the gateway with the device's assigned port
@@ -48,20 +52,7 @@ export class TunnelClient {
         this.o.log('info', `tunnel up: ${reg.gateway.host}:${reg.sshPort} → 127.0.0.1:${this.o.localPort}`);
       });
     });
-    client.on('tcp connection', (_info, accept, reject) => {
-      const upstream = connect({ host: '127.0.0.1', port: this.o.localPort });
-      upstream.setNoDelay(true);
-      upstream.once('connect', () => {
-        const channel = accept();
-        channel.pipe(upstream).pipe(channel);
-        channel.on('error', () => upstream.destroy());
-        channel.on('close', () => upstream.destroy());
-        upstream.on('close', () => channel.close());
-      });
-      upstream.once('error', () => {
-        if (!upstream.readyState || upstream.connecting) reject();
-      });
-    });
+    client.on('tcp connection', (_info, accept, reject) => this.deliver(accept, reject, Date.now()));
     client.on('error', (err) => this.o.log('debug', `tunnel error: ${err.message}`));
     client.on('close', () => {
       this.setUp(false);
@@ -82,6 +73,30 @@ export class TunnelClient {
       readyTimeout: 20_000,
       // Pin the gateway's host key learned at registration: no trust on first use.
       hostVerifier: (key: Buffer) => key.equals(expectedHostKey),
+    });
+  }
+
+  /**
+   * Connects a renter's connection to the container's sshd. While a container is still
+   * starting the connection waits for it, so `ssh` right after `rent` just works.
+   */
+  private deliver(accept: () => ssh2.ServerChannel | ssh2.ClientChannel, reject: () => void, since: number): void {
+    const upstream = connect({ host: '127.0.0.1', port: this.o.localPort });
+    upstream.setNoDelay(true);
+    upstream.once('connect', () => {
+      const channel = accept();
+      channel.pipe(upstream).pipe(channel);
+      channel.on('error', () => upstream.destroy());
+      channel.on('close', () => upstream.destroy());
+      upstream.on('error', () => channel.close());
+      upstream.on('close', () => channel.close());
+    });
+    upstream.once('error', () => {
+      if (!this.closed && this.o.containerStarting?.() && Date.now() - since < waitForContainerMs) {
+        setTimeout(() => this.deliver(accept, reject, since), 100);
+      } else {
+        reject();
+      }
     });
   }
 

@@ -83,6 +83,8 @@ export const EnrolmentTokenGrant = z.object({
   device: Device,
   enrolmentToken: z.string(),
   expiresAt: isoTime,
+  /** The API URL the device should use in its device-config.json. */
+  serverUrl: z.string(),
 });
 export type EnrolmentTokenGrant = z.infer<typeof EnrolmentTokenGrant>;
 
@@ -142,6 +144,8 @@ export const Connection = z.object({
   port: z.number().int(),
   username: z.string(),
   password: z.string(),
+  /** Whether the renter gave an SSH public key (else they log in with the password). */
+  sshKeyGiven: z.boolean(),
   sshCommand: z.string(),
 });
 
@@ -164,6 +168,9 @@ export const RentalsQuery = z.object({ all: z.enum(['true', 'false']).optional()
 
 export const ServerInfo = z.object({
   name: z.string(),
+  /** ISO 4217 code of the currency prices are in; amounts are micro-units of it. */
+  currency: z.string(),
+  publicUrl: z.string(),
   version: z.string(),
   sshHost: z.string(),
   gatewayPort: z.number().int(),

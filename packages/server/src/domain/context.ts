@@ -7,6 +7,8 @@ export interface DomainContext {
   clock: Clock;
   settings: {
     serverName: string;
+    publicUrl: string;
+    currency: string;
     sshHost: string;
     sshPortRange: readonly [number, number];
     heartbeatIntervalMs: number;

@@ -51,6 +51,8 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     clock,
     settings: {
       serverName: config.serverName,
+      publicUrl: config.publicUrl,
+      currency: config.currency,
       sshHost: config.sshHost,
       sshPortRange: config.sshPortRange,
       heartbeatIntervalMs: config.heartbeatIntervalMs,

@@ -92,7 +92,7 @@ async function grantEnrolmentToken(ctx: DomainContext, deviceId: string): Promis
   const issued = issueEnrolmentToken(now, ctx.settings.enrolmentTokenTtlMs);
   await revokeEnrolmentTokens(ctx.db, deviceId, now.toISOString());
   await insertEnrolmentToken(ctx.db, { id: newId(), device_id: deviceId, token_hash: issued.tokenHash, expires_at: issued.expiresAt.toISOString(), spent_at: null, created_at: now.toISOString() });
-  return { device: await presentDeviceById(ctx, deviceId), enrolmentToken: issued.token, expiresAt: issued.expiresAt.toISOString() };
+  return { device: await presentDeviceById(ctx, deviceId), enrolmentToken: issued.token, expiresAt: issued.expiresAt.toISOString(), serverUrl: ctx.settings.publicUrl };
 }
 
 /** Re-enrolment: a new token; the device's old key stops working at once. */

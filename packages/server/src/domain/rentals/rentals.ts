@@ -21,7 +21,7 @@ export function presentRental(ctx: DomainContext, row: RentalRow, sshPort: numbe
     activatedAt: row.activated_at,
     expiresAt: row.expires_at,
     endedAt: row.ended_at,
-    connection: { host, port, username: row.username, password: row.password, sshCommand: `ssh -p ${port} ${row.username}@${host}` },
+    connection: { host, port, username: row.username, password: row.password, sshKeyGiven: row.ssh_public_key !== null, sshCommand: `ssh -p ${port} ${row.username}@${host}` },
   };
 }
 

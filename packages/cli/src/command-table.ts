@@ -1,0 +1,248 @@
+import type { Command, OptionSpec } from './command.ts';
+import { login, logout, signup, whoami } from './commands/auth.ts';
+import { agent, agentInit, server } from './commands/daemons.ts';
+import { addDevice, listDevices, marketDevice, priceDevice, removeDevice } from './commands/devices.ts';
+import { market } from './commands/market.ts';
+import { listRentals, rent, stopRental } from './commands/rentals.ts';
+import { ssh } from './commands/ssh.ts';
+
+/**
+ * Every command, declared once. Parsing, `p2pvps --help` and `p2pvps COMMAND --help`
+ * are all generated from this table.
+ */
+
+export const globalOptions: Record<string, OptionSpec> = {
+  server: {
+    type: 'string',
+    value: 'URL',
+    description:
+      'Marketplace server (env P2PVPS_SERVER; default: the one you logged in to, else http://127.0.0.1:8080).',
+  },
+  token: {
+    type: 'string',
+    value: 'TOKEN',
+    description: 'API token (env P2PVPS_TOKEN, better: a flag is visible to other users of this machine).',
+  },
+  json: { type: 'boolean', description: "Print the API's JSON reply instead of tables, for scripts." },
+  config: {
+    type: 'string',
+    value: 'FILE',
+    description:
+      'CLI config file (env P2PVPS_CLI_CONFIG; default $XDG_CONFIG_HOME/p2pvps/cli.json or ~/.config/p2pvps/cli.json).',
+  },
+  help: { type: 'boolean', short: 'h', description: 'Show help.' },
+};
+
+const credentialOptions: Record<string, OptionSpec> = {
+  email: { type: 'string', value: 'E', description: 'Account email; asked for when typing at a terminal.' },
+  'password-stdin': {
+    type: 'boolean',
+    description: 'Read the password as one line from stdin (for scripts); otherwise it is asked for without echo.',
+  },
+};
+
+export const commands: readonly Command[] = [
+  {
+    kind: 'api',
+    name: 'signup',
+    summary: 'Create an account and log in.',
+    usage: 'signup [--email E] [--password-stdin]',
+    description: 'Saves the server and the new API token in the config file (mode 0600).',
+    args: [],
+    options: credentialOptions,
+    run: signup,
+  },
+  {
+    kind: 'api',
+    name: 'login',
+    summary: 'Log in and save the API token.',
+    usage: 'login [--email E] [--password-stdin]',
+    description: 'Saves the server and the API token in the config file (mode 0600).',
+    args: [],
+    options: credentialOptions,
+    run: login,
+  },
+  {
+    kind: 'api',
+    name: 'logout',
+    summary: 'Revoke the API token and forget it.',
+    usage: 'logout',
+    args: [],
+    options: {},
+    run: logout,
+  },
+  {
+    kind: 'api',
+    name: 'whoami',
+    summary: 'Show the account you are logged in as.',
+    usage: 'whoami',
+    args: [],
+    options: {},
+    run: whoami,
+  },
+  {
+    kind: 'api',
+    name: 'devices add',
+    summary: 'Add a device and get its one-time enrolment token.',
+    usage: 'devices add NAME [--description D]',
+    description:
+      'Prints the enrolment token (shown only once), a ready device-config.json, and the\n' +
+      'commands to run on the device.',
+    args: ['NAME'],
+    options: { description: { type: 'string', value: 'D', description: 'What renters see about the device.' } },
+    run: addDevice,
+  },
+  {
+    kind: 'api',
+    name: 'devices list',
+    summary: 'List your devices.',
+    usage: 'devices list',
+    args: [],
+    options: {},
+    run: listDevices,
+  },
+  {
+    kind: 'api',
+    name: 'devices price',
+    summary: "Set a device's price per hour.",
+    usage: 'devices price DEVICE PRICE',
+    description:
+      "DEVICE is a device's ID or unique name. PRICE is a decimal amount per hour in the\n" +
+      "server's currency, like 0.05, with at most 6 decimals.",
+    args: ['DEVICE', 'PRICE'],
+    options: {},
+    run: priceDevice,
+  },
+  {
+    kind: 'api',
+    name: 'devices market',
+    summary: 'Put a device on the market or take it off.',
+    usage: 'devices market DEVICE on|off',
+    description: 'A device on the market is listed while it is online, priced and not rented.',
+    args: ['DEVICE', 'on|off'],
+    options: {},
+    run: marketDevice,
+  },
+  {
+    kind: 'api',
+    name: 'devices remove',
+    summary: 'Remove a device and release its port.',
+    usage: 'devices remove DEVICE',
+    args: ['DEVICE'],
+    options: {},
+    run: removeDevice,
+  },
+  {
+    kind: 'api',
+    name: 'market',
+    summary: 'List the devices for rent.',
+    usage:
+      'market [--sort price|memory|cores|disk] [--desc] [--max-price 0.10] [--min-memory 2G] [--min-cores N] [--min-disk 16G] [--arch arm64]',
+    description: 'Sizes take binary units: 512M is 512 MiB, 2G is 2 GiB.',
+    args: [],
+    options: {
+      sort: { type: 'string', value: 'KEY', description: 'Sort by price (default), memory, cores or disk.' },
+      desc: { type: 'boolean', description: 'Sort in descending order.' },
+      'max-price': { type: 'string', value: 'PRICE', description: 'Highest price per hour, like 0.10.' },
+      'min-memory': { type: 'string', value: 'SIZE', description: 'Least memory, like 2G.' },
+      'min-cores': { type: 'string', value: 'N', description: 'Fewest CPU cores.' },
+      'min-disk': { type: 'string', value: 'SIZE', description: 'Least disk, like 16G.' },
+      arch: { type: 'string', value: 'ARCH', description: 'CPU architecture, like arm64.' },
+    },
+    run: market,
+  },
+  {
+    kind: 'api',
+    name: 'rent',
+    summary: 'Rent a device and print how to connect.',
+    usage: 'rent DEVICE [--ssh-key FILE] [--hours N] [--wait|--no-wait] [--timeout SECONDS]',
+    description:
+      "DEVICE is a device ID from 'p2pvps market' (or a listed device's unique name).\n" +
+      'Prints the rental ID, its state, the ssh command and the password. When stdout is a\n' +
+      'terminal it waits until the container is running (--no-wait to skip); in scripts it\n' +
+      'returns at once unless --wait is given.',
+    args: ['DEVICE'],
+    options: {
+      'ssh-key': {
+        type: 'string',
+        value: 'FILE',
+        description: 'Public key to install (a private key path uses FILE.pub); default: password only.',
+      },
+      hours: { type: 'string', value: 'N', description: 'End the rental after N hours; default: when you stop it.' },
+      wait: { type: 'boolean', description: 'Wait until the container is running.' },
+      'no-wait': { type: 'boolean', description: 'Return as soon as the rental is requested.' },
+      timeout: { type: 'string', value: 'SECONDS', description: 'How long to wait (default 300).' },
+    },
+    run: rent,
+  },
+  {
+    kind: 'api',
+    name: 'rentals',
+    summary: 'List your rentals.',
+    usage: 'rentals [--all]',
+    args: [],
+    options: { all: { type: 'boolean', description: 'Include ended rentals.' } },
+    run: listRentals,
+  },
+  {
+    kind: 'api',
+    name: 'stop',
+    summary: 'Stop a rental; its container is destroyed and wiped.',
+    usage: 'stop RENTAL',
+    args: ['RENTAL'],
+    options: {},
+    run: stopRental,
+  },
+  {
+    kind: 'api',
+    name: 'ssh',
+    summary: "Open a shell (or run a command) in a rental's container.",
+    usage: 'ssh RENTAL [--identity KEY] [-- COMMAND...]',
+    description:
+      "Runs OpenSSH's ssh (or $P2PVPS_SSH) with the terminal and passes its exit code through.\n" +
+      'Host keys are kept per rental in known_hosts.d/ beside the config file. Without\n' +
+      '--identity the rental password is supplied through SSH_ASKPASS, never on a command\n' +
+      "line. Words after -- are the remote command, run by the container's shell.",
+    args: ['RENTAL'],
+    passThrough: true,
+    options: {
+      identity: {
+        type: 'string',
+        short: 'i',
+        value: 'KEY',
+        description: 'Log in with this private key instead of the password.',
+      },
+    },
+    run: ssh,
+  },
+  {
+    kind: 'raw',
+    name: 'server',
+    summary: 'Run the marketplace server (see p2pvps server --help).',
+    usage: 'server [OPTIONS]',
+    run: server,
+  },
+  {
+    kind: 'raw',
+    name: 'agent init',
+    summary: "Write a device's agent config from an enrolment token.",
+    usage: 'agent init [OPTIONS]',
+    run: agentInit,
+  },
+  {
+    kind: 'raw',
+    name: 'agent',
+    summary: 'Run the device agent (see p2pvps agent --help).',
+    usage: 'agent [OPTIONS]',
+    run: agent,
+  },
+];
+
+/** The first word of every two-word command: `devices`, `agent`. */
+export function isGroup(word: string): boolean {
+  return commands.some((c) => c.name.startsWith(`${word} `));
+}
+
+export function findCommand(name: string): Command | undefined {
+  return commands.find((c) => c.name === name);
+}

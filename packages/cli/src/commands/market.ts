@@ -1,0 +1,83 @@
+import type { MarketQuery } from '@p2pvps/protocol/schemas';
+import { UsageError } from '../cli-error.ts';
+import { booleanOption, integerOption, stringOption, type ParsedArgs } from '../command.ts';
+import type { Context } from '../context.ts';
+import { formatRelative } from '../format.ts';
+import { formatMoney, MoneyFormatError, parseMoney } from '../money.ts';
+import { formatSize, parseSize, SizeFormatError } from '../size.ts';
+import { formatTable } from '../table.ts';
+
+/** `market`: the devices for rent, filtered and sorted by the server. */
+
+const SORT_KEYS = ['price', 'memory', 'cores', 'disk'] as const;
+type SortKey = (typeof SORT_KEYS)[number];
+
+/** Turns the command's options into the API's market query; exported for tests. */
+export function marketQuery(args: ParsedArgs): Partial<MarketQuery> {
+  const query: Partial<MarketQuery> = {};
+  const sort = stringOption(args, 'sort');
+  if (sort !== undefined) {
+    if (!(SORT_KEYS as readonly string[]).includes(sort)) {
+      throw new UsageError(`--sort must be one of ${SORT_KEYS.join(', ')}, not "${sort}"`, 'market');
+    }
+    query.sort = sort as SortKey;
+  }
+  if (booleanOption(args, 'desc')) query.order = 'desc';
+  const maxPrice = stringOption(args, 'max-price');
+  if (maxPrice !== undefined) query.maxPriceMicros = parseOr(() => parseMoney(maxPrice), '--max-price');
+  const minMemory = stringOption(args, 'min-memory');
+  if (minMemory !== undefined) query.minMemoryBytes = parseOr(() => parseSize(minMemory), '--min-memory');
+  const minDisk = stringOption(args, 'min-disk');
+  if (minDisk !== undefined) query.minDiskBytes = parseOr(() => parseSize(minDisk), '--min-disk');
+  const minCores = integerOption(args, 'min-cores', 'market');
+  if (minCores !== undefined) query.minCores = minCores;
+  const arch = stringOption(args, 'arch');
+  if (arch !== undefined) query.arch = arch;
+  return query;
+}
+
+function parseOr(parse: () => number, option: string): number {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof MoneyFormatError || err instanceof SizeFormatError)
+      throw new UsageError(`${option}: ${err.message}`, 'market');
+    throw err;
+  }
+}
+
+export async function market(ctx: Context, args: ParsedArgs): Promise<void> {
+  const reply = await ctx.client().call('market', { query: marketQuery(args) });
+  if (ctx.printJson(reply)) return;
+  if (reply.listings.length === 0) {
+    ctx.out('No device matches; try fewer filters, or look again later.\n');
+    return;
+  }
+  const now = ctx.now();
+  ctx.out(
+    formatTable(
+      [
+        'DEVICE',
+        'NAME',
+        { header: 'PRICE/H', align: 'right' },
+        { header: 'CORES', align: 'right' },
+        { header: 'MEMORY', align: 'right' },
+        { header: 'DISK', align: 'right' },
+        'ARCH',
+        'SERVER',
+        'LISTED',
+      ],
+      reply.listings.map((l) => [
+        l.deviceId,
+        l.name,
+        formatMoney(l.pricePerHourMicros),
+        String(l.hardware.cores),
+        formatSize(l.hardware.memoryBytes),
+        formatSize(l.hardware.diskBytes),
+        l.hardware.arch,
+        l.homeServer,
+        formatRelative(l.listedSince, now),
+      ]),
+    ),
+  );
+}

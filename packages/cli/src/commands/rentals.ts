@@ -1,0 +1,218 @@
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ApiError, type ApiClient } from '@p2pvps/protocol/client';
+import { Id, SshPublicKey, type Rental } from '@p2pvps/protocol/schemas';
+import { CliError, UsageError } from '../cli-error.ts';
+import { booleanOption, integerOption, positional, stringOption, type ParsedArgs } from '../command.ts';
+import { knownHostsDir } from '../config.ts';
+import type { Context, OutputStream } from '../context.ts';
+import { formatRelative, formatTime, printable, sshCommand } from '../format.ts';
+import { formatDetails, formatTable } from '../table.ts';
+
+/** `rent`, `rentals`, `stop`: the renter's side. */
+
+const DEFAULT_WAIT_SECONDS = 300;
+
+/**
+ * Reads the public key to install in the container. Given a private key (`~/.ssh/id_ed25519`)
+ * we use its `.pub` sibling; the private key itself is never sent anywhere.
+ */
+export async function readPublicKey(file: string): Promise<string> {
+  const read = async (path: string) => {
+    try {
+      return await readFile(path, 'utf8');
+    } catch (err) {
+      throw new CliError('ssh_key_unreadable', `Cannot read the SSH key file ${path}: ${(err as Error).message}.`);
+    }
+  };
+  let path = file;
+  let text = await read(path);
+  if (/PRIVATE KEY-----/.test(text)) {
+    const pub = `${file}.pub`;
+    text = await read(pub).catch(() => {
+      throw new CliError(
+        'ssh_key_private',
+        `${file} is a private key and ${pub} does not exist; give the public key file.`,
+      );
+    });
+    path = pub;
+  }
+  const line = text.split('\n').find((l) => l.trim() !== '' && !l.trim().startsWith('#')) ?? '';
+  const parsed = SshPublicKey.safeParse(line);
+  if (!parsed.success) {
+    throw new CliError(
+      'ssh_key_invalid',
+      `${path} does not hold an OpenSSH public key: ${parsed.error.issues[0]?.message ?? 'unknown format'}.`,
+    );
+  }
+  return parsed.data;
+}
+
+/** A device ID passes through; anything else is looked up by name among the listings. */
+async function resolveListing(client: ApiClient, idOrName: string): Promise<string> {
+  if (Id.safeParse(idOrName).success) return idOrName;
+  const { listings } = await client.call('market', { query: {} });
+  const matches = listings.filter((l) => l.name === idOrName);
+  if (matches.length === 1 && matches[0]) return matches[0].deviceId;
+  if (matches.length > 1) {
+    throw new CliError(
+      'ambiguous_device',
+      `More than one listed device is named "${idOrName}"; use its ID: ${matches.map((l) => l.deviceId).join(', ')}.`,
+    );
+  }
+  throw new CliError('not_found', `No listed device has the ID or name "${idOrName}"; see 'p2pvps market'.`);
+}
+
+/** One status line on stderr, rewritten in place on a terminal. */
+class ProgressLine {
+  private shown = false;
+  constructor(private readonly stream: OutputStream) {}
+  update(text: string): void {
+    if (this.stream.isTTY) this.stream.write(`\r\x1b[K${text}`);
+    else if (!this.shown) this.stream.write(`${text}\n`);
+    this.shown = true;
+  }
+  clear(): void {
+    if (this.shown && this.stream.isTTY) this.stream.write('\r\x1b[K');
+  }
+}
+
+/**
+ * Polls until the device has started the rental's container. Elapsed time is counted
+ * from the waits themselves so tests can inject an instant `sleep`.
+ */
+export async function waitForActive(
+  ctx: Context,
+  client: ApiClient,
+  rental: Rental,
+  timeoutSeconds: number,
+): Promise<Rental> {
+  const progress = new ProgressLine(ctx.io.stderr);
+  let current = rental;
+  let waitedMs = 0;
+  let delayMs = 500;
+  try {
+    while (current.state === 'requested') {
+      if (waitedMs >= timeoutSeconds * 1000) {
+        throw new CliError(
+          'wait_timeout',
+          `Rental ${current.id} is still starting after ${timeoutSeconds}s. It stays open: check it with 'p2pvps rentals' or stop it with 'p2pvps stop ${current.id}'.`,
+        );
+      }
+      progress.update(
+        `Waiting for ${printable(current.deviceName)} to start your container… ${Math.round(waitedMs / 1000)}s`,
+      );
+      await ctx.sleep(delayMs);
+      waitedMs += delayMs;
+      delayMs = Math.min(Math.round(delayMs * 1.5), 3000);
+      try {
+        current = await client.call('getRental', { params: { rentalId: current.id } });
+      } catch (err) {
+        // A blip in the connection to the server is not the rental failing.
+        if (!(err instanceof ApiError && (err.code === 'server_unreachable' || err.status >= 500))) throw err;
+      }
+    }
+  } finally {
+    progress.clear();
+  }
+  if (current.state !== 'active') {
+    const why = [current.endReason, current.detail].filter(Boolean).join(': ');
+    throw new CliError('rental_ended', `Rental ${current.id} ended before it became active${why ? ` (${why})` : ''}.`);
+  }
+  return current;
+}
+
+function rentalDetails(rental: Rental, now: Date): string {
+  const open = rental.state === 'requested' || rental.state === 'active';
+  const pairs: [string, string][] = [
+    ['Rental', rental.id],
+    ['State', rental.state],
+    ['Device', `${rental.deviceName} (${rental.deviceId})`],
+  ];
+  if (open) {
+    pairs.push(['SSH', sshCommand(rental.connection)], ['Password', rental.connection.password]);
+  }
+  pairs.push(['Expires', rental.expiresAt ? formatTime(rental.expiresAt, now) : 'when you stop it']);
+  if (rental.endedAt) pairs.push(['Ended', `${formatTime(rental.endedAt, now)} ${rental.endReason ?? ''}`]);
+  return formatDetails(pairs);
+}
+
+function shouldWait(ctx: Context, args: ParsedArgs): boolean {
+  if (booleanOption(args, 'wait') && booleanOption(args, 'no-wait')) {
+    throw new UsageError('give --wait or --no-wait, not both', 'rent');
+  }
+  if (booleanOption(args, 'no-wait')) return false;
+  return booleanOption(args, 'wait') || ctx.io.stdout.isTTY === true;
+}
+
+export async function rent(ctx: Context, args: ParsedArgs): Promise<void> {
+  const hours = integerOption(args, 'hours', 'rent', 1);
+  const timeoutSeconds = integerOption(args, 'timeout', 'rent', 1) ?? DEFAULT_WAIT_SECONDS;
+  const wait = shouldWait(ctx, args);
+  const keyFile = stringOption(args, 'ssh-key');
+  const sshPublicKey = keyFile === undefined ? undefined : await readPublicKey(keyFile);
+  const client = ctx.userClient();
+  const deviceId = await resolveListing(client, positional(args, 0));
+  let rental = await client.call('rent', {
+    body: { deviceId, ...(sshPublicKey ? { sshPublicKey } : {}), ...(hours !== undefined ? { hours } : {}) },
+  });
+  if (wait && rental.state === 'requested') {
+    ctx.io.stderr.write(`Rented ${printable(rental.deviceName)}: rental ${rental.id}.\n`);
+    rental = await waitForActive(ctx, client, rental, timeoutSeconds);
+  }
+  if (ctx.printJson(rental)) return;
+  ctx.out(rentalDetails(rental, ctx.now()));
+  ctx.out(
+    rental.state === 'active'
+      ? `\nConnect with 'p2pvps ssh ${rental.id}'.\n`
+      : `\nThe device is starting your container; 'p2pvps ssh ${rental.id}' waits for it.\n`,
+  );
+}
+
+export async function listRentals(ctx: Context, args: ParsedArgs): Promise<void> {
+  const all = booleanOption(args, 'all');
+  const reply = await ctx.userClient().call('listRentals', { query: all ? { all: 'true' } : {} });
+  if (ctx.printJson(reply)) return;
+  if (reply.rentals.length === 0) {
+    ctx.out(
+      all
+        ? "You have never rented a device; see 'p2pvps market'.\n"
+        : "You have no open rentals; 'p2pvps rentals --all' shows past ones.\n",
+    );
+    return;
+  }
+  const now = ctx.now();
+  ctx.out(
+    formatTable(
+      ['ID', 'DEVICE', 'STATE', 'CREATED', 'EXPIRES', 'SSH'],
+      reply.rentals.map((r) => {
+        const open = r.state === 'requested' || r.state === 'active';
+        return [
+          r.id,
+          r.deviceName,
+          r.endReason ? `${r.state} (${r.endReason})` : r.state,
+          formatRelative(r.createdAt, now),
+          open ? formatRelative(r.expiresAt, now) : '-',
+          open ? sshCommand(r.connection) : '-',
+        ];
+      }),
+    ),
+  );
+}
+
+/** The file holding one rental's container host key; its container's keys are new each time. */
+export function knownHostsFile(configPath: string, rentalId: string): string {
+  // The ID becomes a file name: make sure it cannot climb out of the directory.
+  if (!Id.safeParse(rentalId).success) throw new UsageError(`"${rentalId}" is not a rental ID`, 'ssh');
+  return join(knownHostsDir(configPath), rentalId);
+}
+
+export async function stopRental(ctx: Context, args: ParsedArgs): Promise<void> {
+  const rentalId = positional(args, 0);
+  const rental = await ctx.userClient().call('stopRental', { params: { rentalId } });
+  await rm(knownHostsFile(ctx.configPath, rental.id), { force: true });
+  if (ctx.printJson(rental)) return;
+  ctx.out(
+    `Stopped rental ${rental.id} on ${printable(rental.deviceName)} (${rental.state}); its container is destroyed and wiped.\n`,
+  );
+}

@@ -1,0 +1,145 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CliError } from '../cli-error.ts';
+import { positional, stringOption, type ParsedArgs } from '../command.ts';
+import { knownHostsDir } from '../config.ts';
+import type { Context } from '../context.ts';
+import { knownHostsFile, waitForActive } from './rentals.ts';
+
+/**
+ * `ssh RENTAL [-- COMMAND...]`: OpenSSH to a rental's container, with a known_hosts file
+ * per rental (the port is reused, the container's host keys are not) and the rental's
+ * password handed over through SSH_ASKPASS so it never appears on a command line.
+ */
+
+export interface SshInvocation {
+  host: string;
+  port: number;
+  username: string;
+  knownHostsFile: string;
+  identity?: string;
+  /** Set when the password is supplied by askpass: one try, then give up. */
+  passwordByAskpass: boolean;
+  command: readonly string[];
+}
+
+/** Quotes a file name for ssh's own option parser and escapes its `%` tokens. */
+function sshConfigPath(path: string): string {
+  const escaped = path.replace(/%/g, '%%');
+  return /[\s"]/.test(escaped) ? `"${escaped.replace(/"/g, '\\"')}"` : escaped;
+}
+
+/** The argument list for OpenSSH's `ssh`; exported for tests. */
+export function buildSshArgs(inv: SshInvocation): string[] {
+  const args = [
+    '-p',
+    String(inv.port),
+    '-o',
+    `UserKnownHostsFile=${sshConfigPath(inv.knownHostsFile)}`,
+    '-o',
+    'StrictHostKeyChecking=accept-new',
+  ];
+  if (inv.identity !== undefined) args.push('-i', inv.identity, '-o', 'IdentitiesOnly=yes');
+  if (inv.passwordByAskpass) args.push('-o', 'NumberOfPasswordPrompts=1');
+  // After a `--` before the destination, OpenSSH reads no more options: the command may
+  // start with `-`. (A second `--` after the destination would be sent as part of it.)
+  args.push('--', `${inv.username}@${inv.host}`, ...inv.command);
+  return args;
+}
+
+/**
+ * The askpass program: answers ssh's password prompt with the rental's password, and
+ * passes any other prompt (a key passphrase) to the person at the terminal, if any.
+ */
+export function askpassScript(password: string): string {
+  const quoted = `'${password.replace(/'/g, `'\\''`)}'`;
+  return `#!/bin/sh
+# Written by p2pvps for one ssh session; deleted when it ends.
+case "$1" in
+  *[Pp]assword:|*[Pp]assword:\\ ) printf '%s\\n' ${quoted} ;;
+  *)
+    ( : </dev/tty ) 2>/dev/null || exit 1
+    printf '%s' "$1" >/dev/tty
+    stty -echo </dev/tty 2>/dev/null
+    IFS= read -r answer </dev/tty
+    status=$?
+    stty echo </dev/tty 2>/dev/null
+    printf '\\n' >/dev/tty
+    [ "$status" -eq 0 ] || exit 1
+    printf '%s\\n' "$answer"
+    ;;
+esac
+`;
+}
+
+/** Runs a program with our terminal and resolves with its exit code (128+N when killed by signal N). */
+function runInteractive(program: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { stdio: 'inherit', env });
+    // The terminal sends Ctrl-C to ssh too; we stay alive to clean up after it.
+    const ignore = () => {};
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    process.on('SIGINT', ignore).on('SIGQUIT', ignore).on('SIGTERM', forward).on('SIGHUP', forward);
+    const done = () => {
+      process.off('SIGINT', ignore).off('SIGQUIT', ignore).off('SIGTERM', forward).off('SIGHUP', forward);
+    };
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      done();
+      if (err.code === 'ENOENT') {
+        reject(
+          new CliError('ssh_not_found', `Cannot run "${program}": OpenSSH's ssh is not installed or not on PATH.`),
+        );
+      } else reject(err);
+    });
+    child.once('exit', (code, signal) => {
+      done();
+      resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
+    });
+  });
+}
+
+export async function ssh(ctx: Context, args: ParsedArgs): Promise<number> {
+  const rentalId = positional(args, 0);
+  const knownHosts = knownHostsFile(ctx.configPath, rentalId);
+  const identity = stringOption(args, 'identity');
+  const client = ctx.userClient();
+  let rental = await client.call('getRental', { params: { rentalId } });
+  if (rental.state === 'requested') rental = await waitForActive(ctx, client, rental, 300);
+  if (rental.state !== 'active') {
+    throw new CliError(
+      'rental_not_open',
+      `Rental ${rental.id} has ended (${rental.endReason ?? rental.state}); rent again to get a new container.`,
+    );
+  }
+  await mkdir(knownHostsDir(ctx.configPath), { recursive: true, mode: 0o700 });
+
+  // With --identity the renter authenticates with their key and may need to type its
+  // passphrase, so askpass stays out of the way; otherwise it supplies the password.
+  const { password } = rental.connection;
+  const useAskpass = identity === undefined && password !== '';
+  const askpassDir = useAskpass ? await mkdtemp(join(tmpdir(), 'p2pvps-askpass-')) : undefined;
+  try {
+    // The API token has no business in a session on someone else's device (SendEnv).
+    const { P2PVPS_TOKEN: _token, ...env }: NodeJS.ProcessEnv = { ...ctx.env };
+    if (askpassDir) {
+      const script = join(askpassDir, 'askpass');
+      await writeFile(script, askpassScript(password), { mode: 0o700 });
+      env.SSH_ASKPASS = script;
+      env.SSH_ASKPASS_REQUIRE = 'force';
+    }
+    const sshArgs = buildSshArgs({
+      host: rental.connection.host,
+      port: rental.connection.port,
+      username: rental.connection.username,
+      knownHostsFile: knownHosts,
+      ...(identity !== undefined ? { identity } : {}),
+      passwordByAskpass: useAskpass,
+      command: args.rest,
+    });
+    return await runInteractive(ctx.env.P2PVPS_SSH || 'ssh', sshArgs, env);
+  } finally {
+    if (askpassDir) await rm(askpassDir, { recursive: true, force: true });
+  }
+}

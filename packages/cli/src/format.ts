@@ -1,0 +1,69 @@
+import type { Hardware } from '@p2pvps/protocol/schemas';
+import { formatSize } from './size.ts';
+
+/**
+ * Presentation helpers shared by the commands: text from the server made safe for a
+ * terminal, times, hardware summaries and shell quoting for commands we print.
+ */
+
+/**
+ * Replaces control characters (escape sequences, carriage returns) with `?`. Device
+ * names and descriptions are written by other users; they must not be able to move the
+ * cursor or rewrite what the terminal shows.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+}
+
+/** `3m ago`, `in 2h 5m`, `just now`; `-` when there is no time. */
+export function formatRelative(iso: string | null, now: Date): string {
+  if (iso === null) return '-';
+  const then = Date.parse(iso);
+  if (Number.isNaN(then)) return iso;
+  const diffMs = then - now.getTime();
+  const seconds = Math.round(Math.abs(diffMs) / 1000);
+  if (seconds < 5) return 'just now';
+  let span: string;
+  if (seconds < 60) span = `${seconds}s`;
+  else if (seconds < 3600) span = `${Math.floor(seconds / 60)}m`;
+  else if (seconds < 48 * 3600) {
+    const minutes = Math.floor((seconds % 3600) / 60);
+    span = `${Math.floor(seconds / 3600)}h` + (minutes ? ` ${minutes}m` : '');
+  } else span = `${Math.floor(seconds / 86400)}d`;
+  return diffMs < 0 ? `${span} ago` : `in ${span}`;
+}
+
+/** `2025-01-02 03:04:05 UTC (in 2h)`, for detail views where the exact time matters. */
+export function formatTime(iso: string | null, now: Date): string {
+  if (iso === null) return '-';
+  const then = new Date(iso);
+  if (Number.isNaN(then.getTime())) return iso;
+  const exact = then
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
+  return `${exact} (${formatRelative(iso, now)})`;
+}
+
+/** `arm64, 4 cores, 3.7 GiB RAM, 29.0 GiB disk` */
+export function formatHardware(hardware: Hardware | null): string {
+  if (hardware === null) return '-';
+  const cores = `${hardware.cores} ${hardware.cores === 1 ? 'core' : 'cores'}`;
+  return `${hardware.arch}, ${cores}, ${formatSize(hardware.memoryBytes)} RAM, ${formatSize(hardware.diskBytes)} disk`;
+}
+
+/** Quotes a word for a POSIX shell only when it needs it, so printed commands stay readable. */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `ssh -p 2201 u_x@example.org` */
+export function sshCommand(connection: { host: string; port: number; username: string }): string {
+  return `ssh -p ${connection.port} ${shellQuote(`${connection.username}@${connection.host}`)}`;
+}
+
+export function formatJson(value: unknown): string {
+  return JSON.stringify(value, null, 2) + '\n';
+}

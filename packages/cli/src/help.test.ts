@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { commands } from './command-table.ts';
+import { runCli } from './test-harness.ts';
+
+const bin = fileURLToPath(new URL('../bin/p2pvps', import.meta.url));
+
+for (const command of commands.filter((c) => c.kind === 'api')) {
+  test(`p2pvps ${command.name} --help shows its usage`, async () => {
+    const result = await runCli([...command.name.split(' '), '--help']);
+    assert.equal(result.code, 0);
+    assert.ok(result.stdout.startsWith(`Usage: p2pvps ${command.usage}\n`), result.stdout);
+    assert.match(result.stdout, /--server URL/);
+    assert.equal(result.requests.length, 0);
+  });
+}
+
+test('p2pvps --help lists every command with its summary', async () => {
+  const result = await runCli(['--help']);
+  assert.equal(result.code, 0);
+  for (const command of commands) {
+    assert.match(result.stdout, new RegExp(`^  ${command.name} +${command.summary.replace(/[.()]/g, '\\$&')}$`, 'm'));
+  }
+});
+
+test('p2pvps devices --help lists only the devices commands', async () => {
+  const result = await runCli(['devices', '--help']);
+  assert.equal(result.code, 0);
+  assert.match(result.stdout, /devices price +Set a device's price per hour/);
+  assert.doesNotMatch(result.stdout, /rentals/);
+});
+
+test('an unknown command exits 2 with a pointer to --help', async () => {
+  const result = await runCli(['frobnicate']);
+  assert.equal(result.code, 2);
+  assert.equal(result.stdout, '');
+  assert.equal(result.stderr, `error [usage]: unknown command "frobnicate"\n  Run 'p2pvps --help' for usage.\n`);
+});
+
+test('a group without a subcommand exits 2 and names the subcommands', async () => {
+  const result = await runCli(['devices']);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /"devices" needs a subcommand: add, list, price, market, remove/);
+  assert.match(result.stderr, /p2pvps devices --help/);
+});
+
+test('bin/p2pvps runs from another directory: help exits 0, an unknown command exits 2', () => {
+  const help = spawnSync(bin, ['rent', '--help'], { cwd: tmpdir(), encoding: 'utf8' });
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /^Usage: p2pvps rent DEVICE/);
+  const unknown = spawnSync(bin, ['nope'], { cwd: tmpdir(), encoding: 'utf8' });
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /^error \[usage\]: unknown command "nope"/);
+});
