@@ -23,7 +23,9 @@ rm -rf "$work/rootfs/var/lib/apt/lists/"* "$work/rootfs/var/cache/apt/"*.bin \
 install -m 0755 "$here/entrypoint.sh" "$work/rootfs/usr/local/sbin/p2pvps-entrypoint"
 
 echo "==> docker import as $tag"
+source_hash="$(cat "$here/Dockerfile" "$here/entrypoint.sh" "$here/build-offline.sh" | sha256sum | cut -c1-16)"
 tar -C "$work/rootfs" --numeric-owner -c . | docker import \
+  --change "LABEL org.p2pvps.source=$source_hash" \
   --change 'ENTRYPOINT ["/usr/local/sbin/p2pvps-entrypoint"]' \
   --change 'LABEL org.p2pvps.image=renter' \
   - "$tag" >/dev/null

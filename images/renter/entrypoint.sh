@@ -21,9 +21,13 @@ if [ -n "${P2PVPS_AUTHORIZED_KEY:-}" ]; then
 fi
 unset P2PVPS_PASSWORD P2PVPS_AUTHORIZED_KEY
 
-# Host keys are generated per container, never baked into the image.
-ssh-keygen -A >/dev/null
+# Host keys are generated per container, never baked into the image. Ed25519 and ECDSA
+# only: an RSA key takes long enough to generate that renters would wait for it.
+for type in ed25519 ecdsa; do
+  [ -f "/etc/ssh/ssh_host_${type}_key" ] || ssh-keygen -q -t "$type" -N '' -f "/etc/ssh/ssh_host_${type}_key"
+done
 mkdir -p /run/sshd
 exec /usr/sbin/sshd -D -e -p "$port" -o "ListenAddress=$listen" \
+  -h /etc/ssh/ssh_host_ed25519_key -h /etc/ssh/ssh_host_ecdsa_key \
   -o PasswordAuthentication=yes -o KbdInteractiveAuthentication=no \
   -o PermitRootLogin=no -o UsePAM=no -o "AllowUsers=$P2PVPS_USER"

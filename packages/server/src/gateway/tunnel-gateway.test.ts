@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { ConnectConfig, ParsedKey } from 'ssh2';
 import { TunnelGateway, type TunnelDevice, type TunnelGatewayOptions } from './tunnel-gateway.ts';
+import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 
 const { BaseAgent, Client, utils } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -20,19 +21,8 @@ interface TestDevice extends TunnelDevice {
   privateKey: string;
 }
 
-/**
- * ssh2 1.17's generateKeyPairSync('ed25519') strips leading zero bytes from the public
- * key, so about 1 key in 256 is malformed and unusable (mscdex/ssh2#1390, #1513).
- */
-function ed25519KeyPair(): { private: string; public: string } {
-  for (;;) {
-    const keys = utils.generateKeyPairSync('ed25519');
-    if (!(utils.parseKey(keys.private) instanceof Error) && !(utils.parseKey(keys.public) instanceof Error)) return keys;
-  }
-}
-
 function createDevice(sshPort: number): TestDevice {
-  const keys = ed25519KeyPair();
+  const keys = generateEd25519KeyPair('device@test');
   const deviceId = `dev_${randomBytes(6).toString('hex')}`;
   return { deviceId, publicKey: keys.public, privateKey: keys.private, sshPort };
 }
@@ -62,7 +52,7 @@ async function startGateway(options: Partial<TunnelGatewayOptions> = {}) {
   /** What the gateway reported for one device, in order: e.g. ['up', 'down']. */
   const eventsOf = (deviceId: string) => events.filter((e) => e.endsWith(` ${deviceId}`)).map((e) => e.split(' ')[0]);
   const gateway = new TunnelGateway({
-    hostKey: ed25519KeyPair().private,
+    hostKey: generateEd25519KeyPair('test').private,
     publicBindHost: '127.0.0.1',
     lookupDevice: async (id) => devices.get(id) ?? null,
     onTunnelUp: (id) => events.push(`up ${id}`),
@@ -377,7 +367,7 @@ describe('TunnelGateway: refuses everything but the device’s own forward', () 
 
   test('offering the device’s public key without its private key is refused', async () => {
     // An agent that knows the device's public key (it is no secret) but signs with another key.
-    const impostor = utils.parseKey(ed25519KeyPair().private) as ParsedKey;
+    const impostor = utils.parseKey(generateEd25519KeyPair('test').private) as ParsedKey;
     class ImpostorAgent extends BaseAgent<ParsedKey> {
       getIdentities(cb: (err: Error | undefined, keys?: ParsedKey[]) => void) {
         cb(undefined, [utils.parseKey(device.publicKey) as ParsedKey]);
