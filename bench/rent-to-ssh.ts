@@ -25,7 +25,15 @@ try {
     const rental = await renter.api.call('rent', { body: { deviceId, sshPublicKey: key.publicKey } });
     const t0 = performance.now();
     let attempts = 0;
-    await waitFor('ssh', async () => (++attempts, (await openSsh({ port: rental.connection.port, user: rental.connection.username, identity: key.privatePath }, 'true')).code === 0), 60_000, 20);
+    await waitFor(
+      'ssh',
+      async () => (
+        ++attempts,
+        (await openSsh({ port: rental.connection.port, user: rental.connection.username, identity: key.privatePath }, 'true')).code === 0
+      ),
+      60_000,
+      20,
+    );
     const ms = performance.now() - t0;
     times.push(ms);
     console.log(`run ${i + 1}: ${ms.toFixed(0)} ms (${attempts} ssh attempts)`);
@@ -33,7 +41,9 @@ try {
   }
   const sorted = [...times].sort((a, b) => a - b);
   const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
-  console.log(`rent → first successful ssh command over ${runs} runs: median ${median.toFixed(0)} ms, worst ${sorted.at(-1)!.toFixed(0)} ms, best ${sorted[0]!.toFixed(0)} ms`);
+  console.log(
+    `rent → first successful ssh command over ${runs} runs: median ${median.toFixed(0)} ms, worst ${sorted.at(-1)!.toFixed(0)} ms, best ${sorted[0]!.toFixed(0)} ms`,
+  );
 } finally {
   await agent.stop();
   await removeDeviceContainers(deviceId);

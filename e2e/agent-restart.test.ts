@@ -86,7 +86,10 @@ test('a stray container labelled for this device is removed when the agent start
   });
   await stray.start();
   await agent.restart();
-  await waitFor('the stray container to be removed', async () => (await docker.listContainers({ all: true, filters: { label: ['org.p2pvps.rental=strayrental1'] } })).length === 0);
+  await waitFor(
+    'the stray container to be removed',
+    async () => (await docker.listContainers({ all: true, filters: { label: ['org.p2pvps.rental=strayrental1'] } })).length === 0,
+  );
 });
 
 test('the renter container runs unprivileged with limits and a dropped capability set', async () => {

@@ -124,7 +124,12 @@ export async function removeDeviceContainers(deviceId: string | undefined): Prom
   for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove({ force: true });
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | null | false>,
+  timeoutMs = 30_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -136,7 +141,9 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`,
+  );
 }
 
 /** A renter's SSH key pair on disk, for stock OpenSSH. */
@@ -156,11 +163,24 @@ export interface SshResult {
 }
 
 /** Runs a command through the system's OpenSSH client, as a renter would. */
-export function openSsh(args: { port: number; user: string; identity?: string; host?: string }, command: string, timeoutMs = 20_000): Promise<SshResult> {
+export function openSsh(
+  args: { port: number; user: string; identity?: string; host?: string },
+  command: string,
+  timeoutMs = 20_000,
+): Promise<SshResult> {
   const argv = [
-    '-p', String(args.port),
-    '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR',
-    '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10',
+    '-p',
+    String(args.port),
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ConnectTimeout=10',
     ...(args.identity ? ['-i', args.identity, '-o', 'IdentitiesOnly=yes'] : []),
     `${args.user}@${args.host ?? '127.0.0.1'}`,
     command,

@@ -58,7 +58,9 @@ test('enrol, list, rent, ssh in, stop, wipe, rent again', async (t) => {
 
   await t.test('the enrolment token was spent by registration', async () => {
     await assert.rejects(
-      server.api.call('agentRegister', { body: { enrolmentToken: grant.enrolmentToken, publicKey: createSshKey().publicKey, hardware: online.hardware!, agentVersion: 'x' } }),
+      server.api.call('agentRegister', {
+        body: { enrolmentToken: grant.enrolmentToken, publicKey: createSshKey().publicKey, hardware: online.hardware!, agentVersion: 'x' },
+      }),
       (err: ApiError) => err.code === 'enrolment_token_invalid',
     );
   });
@@ -124,10 +126,14 @@ test('the server restarts mid-rental; the agent reconnects by itself and the ren
   await waitFor('ssh before the restart', async () => (await openSsh(conn, 'echo before > ~/kept')).code === 0);
 
   await server.restart();
-  const after = await waitFor('ssh after the restart', async () => {
-    const r = await openSsh(conn, 'cat ~/kept');
-    return r.code === 0 && r;
-  }, 60_000);
+  const after = await waitFor(
+    'ssh after the restart',
+    async () => {
+      const r = await openSsh(conn, 'cat ~/kept');
+      return r.code === 0 && r;
+    },
+    60_000,
+  );
   assert.equal(after.stdout, 'before\n', 'the rental and its files survived the server restart');
   const again = await renter.api.call('getRental', { params: { rentalId: rental.id } });
   assert.equal(again.state, 'active');

@@ -80,10 +80,16 @@ async function start(): Promise<void> {
   if (!device || !existsSync(agentConfig)) {
     if (device) await owner.call('removeDevice', { params: { deviceId: device.id } });
     console.log('\x1b[1m==> adding a device and enrolling the local agent\x1b[0m');
-    const grant = await owner.call('addDevice', { body: { name: 'demo-device', description: 'This machine, through the local Docker engine' } });
+    const grant = await owner.call('addDevice', {
+      body: { name: 'demo-device', description: 'This machine, through the local Docker engine' },
+    });
     rmSync(join(dir, 'agent'), { recursive: true, force: true });
     mkdirSync(join(dir, 'agent'), { recursive: true, mode: 0o700 });
-    writeFileSync(agentConfig, JSON.stringify({ serverUrl: apiUrl, enrolmentToken: grant.enrolmentToken, dataDir: join(dir, 'agent') }, null, 2), { mode: 0o600 });
+    writeFileSync(
+      agentConfig,
+      JSON.stringify({ serverUrl: apiUrl, enrolmentToken: grant.enrolmentToken, dataDir: join(dir, 'agent') }, null, 2),
+      { mode: 0o600 },
+    );
     device = grant.device;
   }
   console.log('\x1b[1m==> starting the device agent\x1b[0m');
@@ -130,8 +136,10 @@ async function stop(): Promise<void> {
 
 const command = process.argv[2] ?? 'start';
 if (command === 'stop') await stop();
-else if (command === 'status') for (const n of ['server', 'agent']) console.log(`${n}: ${running(n) ? `running (pid ${running(n)})` : 'not running'}`);
-else await start().catch((err: Error) => {
-  console.error(`error: ${err.message}`);
-  process.exit(1);
-});
+else if (command === 'status')
+  for (const n of ['server', 'agent']) console.log(`${n}: ${running(n) ? `running (pid ${running(n)})` : 'not running'}`);
+else
+  await start().catch((err: Error) => {
+    console.error(`error: ${err.message}`);
+    process.exit(1);
+  });

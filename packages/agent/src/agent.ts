@@ -71,10 +71,16 @@ export class Agent {
     while (!this.state.registration && !this.closed) {
       // Re-read the file each time: the owner may have put a fresh token in it.
       const token = (readConfigFile(this.config.configFile).enrolmentToken as string | undefined) ?? this.config.enrolmentToken;
-      if (!token) throw new Error(`this device is not registered and has no enrolment token; run "p2pvps agent init --server URL --token TOKEN"`);
+      if (!token)
+        throw new Error(`this device is not registered and has no enrolment token; run "p2pvps agent init --server URL --token TOKEN"`);
       try {
         const registration = await this.api.call('agentRegister', {
-          body: { enrolmentToken: token, publicKey: this.key.publicKey, hardware: probeHardware(this.config.dataDir), agentVersion: version },
+          body: {
+            enrolmentToken: token,
+            publicKey: this.key.publicKey,
+            hardware: probeHardware(this.config.dataDir),
+            agentVersion: version,
+          },
         });
         this.state = { ...this.state, registration };
         this.stateFile.write(this.state);
@@ -162,7 +168,9 @@ export class Agent {
   }
 
   private async heartbeat(): Promise<HeartbeatReply> {
-    const reply = await this.api.call('agentHeartbeat', { body: { container: this.observed, hardware: probeHardware(this.config.dataDir) } });
+    const reply = await this.api.call('agentHeartbeat', {
+      body: { container: this.observed, hardware: probeHardware(this.config.dataDir) },
+    });
     this.heartbeatIntervalMs = reply.heartbeatIntervalMs;
     return reply;
   }
@@ -208,7 +216,8 @@ export class Agent {
         this.log('info', `rental ${rentalId}: container ${containerId.slice(0, 12)} ready for ${desired.username}`);
         this.saveRental({ rentalId, containerId, expiresAt: desired.expiresAt });
       }
-      if (this.state.rental && this.state.rental.expiresAt !== desired.expiresAt) this.saveRental({ ...this.state.rental, expiresAt: desired.expiresAt });
+      if (this.state.rental && this.state.rental.expiresAt !== desired.expiresAt)
+        this.saveRental({ ...this.state.rental, expiresAt: desired.expiresAt });
       return { rentalId, state: 'ready' };
     } catch (err) {
       const detail = (err as Error).message.slice(0, 2000);
@@ -227,7 +236,10 @@ export class Agent {
   /** The server no longer knows this key (device removed or re-enrolled): wipe, forget, enrol again. */
   private async identityRevoked(): Promise<void> {
     if (this.closed || !this.state.registration) return;
-    this.log('error', 'the server no longer accepts this device key (removed or re-enrolled); wiping and waiting for a new enrolment token');
+    this.log(
+      'error',
+      'the server no longer accepts this device key (removed or re-enrolled); wiping and waiting for a new enrolment token',
+    );
     this.stopConnections();
     await this.containers?.removeAllExcept(null).catch(() => undefined);
     this.observed = null;

@@ -74,7 +74,11 @@ export async function runAgentInit(argv: string[], env: Record<string, string | 
     process.exitCode = 2;
     return;
   }
-  const config = { serverUrl: args.get('server'), enrolmentToken: args.get('token'), dataDir: args.get('data-dir') ?? '/var/lib/p2pvps-agent' };
+  const config = {
+    serverUrl: args.get('server'),
+    enrolmentToken: args.get('token'),
+    dataDir: args.get('data-dir') ?? '/var/lib/p2pvps-agent',
+  };
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   console.log(`wrote ${path}\nstart the agent with: p2pvps agent --config ${path}`);

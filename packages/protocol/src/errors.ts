@@ -16,9 +16,15 @@ export const errorCodes = {
   not_found: { status: 404, message: 'There is nothing here, or you may not see it.' },
   route_not_found: { status: 404, message: 'There is no such API route; see /api/v1/openapi.json.' },
   email_taken: { status: 409, message: 'An account with this email already exists; log in instead.' },
-  enrolment_token_invalid: { status: 401, message: 'The enrolment token is unknown, already used or expired; add the device again to get a new one.' },
+  enrolment_token_invalid: {
+    status: 401,
+    message: 'The enrolment token is unknown, already used or expired; add the device again to get a new one.',
+  },
   device_key_taken: { status: 409, message: 'This device key is already enrolled; generate a new key or remove the old device.' },
-  device_not_listed: { status: 409, message: 'This device is not on the market right now: it is offline, rented, unpriced or withdrawn by its owner.' },
+  device_not_listed: {
+    status: 409,
+    message: 'This device is not on the market right now: it is offline, rented, unpriced or withdrawn by its owner.',
+  },
   device_rented: { status: 409, message: 'The device has an open rental; stop it before removing the device.' },
   own_device: { status: 409, message: 'You cannot rent your own device.' },
   rental_not_open: { status: 409, message: 'The rental has already ended.' },

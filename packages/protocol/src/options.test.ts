@@ -5,7 +5,13 @@ import { OptionsError, opt, parseOptions } from './options.ts';
 const table = {
   port: { flag: 'port', env: 'T_PORT', description: 'port', schema: opt.port(), default: '8080' },
   range: { flag: 'range', env: 'T_RANGE', description: 'range', schema: opt.portRange(), default: '20000-20999' },
-  url: { flag: 'url', env: 'T_URL', description: 'url', schema: opt.url(), default: (v: Record<string, unknown>) => `http://127.0.0.1:${v.port}` },
+  url: {
+    flag: 'url',
+    env: 'T_URL',
+    description: 'url',
+    schema: opt.url(),
+    default: (v: Record<string, unknown>) => `http://127.0.0.1:${v.port}`,
+  },
 };
 
 test('flags beat env, env beats defaults, derived defaults see earlier values', () => {

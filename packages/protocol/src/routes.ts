@@ -41,28 +41,153 @@ export interface RouteContract {
 const route = <const R extends RouteContract>(r: R): R => r;
 
 export const routes = {
-  serverInfo: route({ method: 'GET', path: '/api/v1/server', summary: 'Who this server is and where devices and renters connect.', auth: 'none', response: ServerInfo }),
-  signup: route({ method: 'POST', path: '/api/v1/auth/signup', summary: 'Create an account and get an API token.', auth: 'none', body: Credentials, response: Session, status: 201 }),
-  login: route({ method: 'POST', path: '/api/v1/auth/login', summary: 'Exchange email and password for an API token.', auth: 'none', body: Credentials, response: Session }),
-  logout: route({ method: 'POST', path: '/api/v1/auth/logout', summary: 'Revoke the API token used for this request.', auth: 'user', body: Empty, response: Ok }),
+  serverInfo: route({
+    method: 'GET',
+    path: '/api/v1/server',
+    summary: 'Who this server is and where devices and renters connect.',
+    auth: 'none',
+    response: ServerInfo,
+  }),
+  signup: route({
+    method: 'POST',
+    path: '/api/v1/auth/signup',
+    summary: 'Create an account and get an API token.',
+    auth: 'none',
+    body: Credentials,
+    response: Session,
+    status: 201,
+  }),
+  login: route({
+    method: 'POST',
+    path: '/api/v1/auth/login',
+    summary: 'Exchange email and password for an API token.',
+    auth: 'none',
+    body: Credentials,
+    response: Session,
+  }),
+  logout: route({
+    method: 'POST',
+    path: '/api/v1/auth/logout',
+    summary: 'Revoke the API token used for this request.',
+    auth: 'user',
+    body: Empty,
+    response: Ok,
+  }),
   me: route({ method: 'GET', path: '/api/v1/me', summary: 'The account behind the API token.', auth: 'user', response: User }),
 
-  listDevices: route({ method: 'GET', path: '/api/v1/devices', summary: 'Devices you own.', auth: 'user', response: z.object({ devices: z.array(Device) }) }),
-  addDevice: route({ method: 'POST', path: '/api/v1/devices', summary: 'Add a device; the one-time enrolment token is in the reply and never shown again.', auth: 'user', body: AddDeviceBody, response: EnrolmentTokenGrant, status: 201 }),
-  getDevice: route({ method: 'GET', path: '/api/v1/devices/:deviceId', summary: 'One of your devices.', auth: 'user', params: DeviceParams, response: Device }),
-  updateDevice: route({ method: 'PATCH', path: '/api/v1/devices/:deviceId', summary: 'Rename, reprice, or put a device on or off the market.', auth: 'user', params: DeviceParams, body: UpdateDeviceBody, response: Device }),
-  removeDevice: route({ method: 'DELETE', path: '/api/v1/devices/:deviceId', summary: 'Remove a device and release its port.', auth: 'user', params: DeviceParams, response: Ok }),
-  reissueEnrolmentToken: route({ method: 'POST', path: '/api/v1/devices/:deviceId/enrolment-token', summary: 'Issue a new enrolment token for a device (re-enrolment); the old key stops working.', auth: 'user', params: DeviceParams, body: Empty, response: EnrolmentTokenGrant, status: 201 }),
+  listDevices: route({
+    method: 'GET',
+    path: '/api/v1/devices',
+    summary: 'Devices you own.',
+    auth: 'user',
+    response: z.object({ devices: z.array(Device) }),
+  }),
+  addDevice: route({
+    method: 'POST',
+    path: '/api/v1/devices',
+    summary: 'Add a device; the one-time enrolment token is in the reply and never shown again.',
+    auth: 'user',
+    body: AddDeviceBody,
+    response: EnrolmentTokenGrant,
+    status: 201,
+  }),
+  getDevice: route({
+    method: 'GET',
+    path: '/api/v1/devices/:deviceId',
+    summary: 'One of your devices.',
+    auth: 'user',
+    params: DeviceParams,
+    response: Device,
+  }),
+  updateDevice: route({
+    method: 'PATCH',
+    path: '/api/v1/devices/:deviceId',
+    summary: 'Rename, reprice, or put a device on or off the market.',
+    auth: 'user',
+    params: DeviceParams,
+    body: UpdateDeviceBody,
+    response: Device,
+  }),
+  removeDevice: route({
+    method: 'DELETE',
+    path: '/api/v1/devices/:deviceId',
+    summary: 'Remove a device and release its port.',
+    auth: 'user',
+    params: DeviceParams,
+    response: Ok,
+  }),
+  reissueEnrolmentToken: route({
+    method: 'POST',
+    path: '/api/v1/devices/:deviceId/enrolment-token',
+    summary: 'Issue a new enrolment token for a device (re-enrolment); the old key stops working.',
+    auth: 'user',
+    params: DeviceParams,
+    body: Empty,
+    response: EnrolmentTokenGrant,
+    status: 201,
+  }),
 
-  market: route({ method: 'GET', path: '/api/v1/market', summary: 'Devices for rent: online, priced and on the market.', auth: 'none', query: MarketQuery, response: z.object({ listings: z.array(Listing) }) }),
+  market: route({
+    method: 'GET',
+    path: '/api/v1/market',
+    summary: 'Devices for rent: online, priced and on the market.',
+    auth: 'none',
+    query: MarketQuery,
+    response: z.object({ listings: z.array(Listing) }),
+  }),
 
-  rent: route({ method: 'POST', path: '/api/v1/rentals', summary: 'Rent a listed device.', auth: 'user', body: RentBody, response: Rental, status: 201 }),
-  listRentals: route({ method: 'GET', path: '/api/v1/rentals', summary: 'Your rentals (open ones unless all=true).', auth: 'user', query: RentalsQuery, response: z.object({ rentals: z.array(Rental) }) }),
-  getRental: route({ method: 'GET', path: '/api/v1/rentals/:rentalId', summary: 'One of your rentals, with its connection details.', auth: 'user', params: RentalParams, response: Rental }),
-  stopRental: route({ method: 'POST', path: '/api/v1/rentals/:rentalId/stop', summary: 'Stop a rental; its container is destroyed and wiped.', auth: 'user', params: RentalParams, body: Empty, response: Rental }),
+  rent: route({
+    method: 'POST',
+    path: '/api/v1/rentals',
+    summary: 'Rent a listed device.',
+    auth: 'user',
+    body: RentBody,
+    response: Rental,
+    status: 201,
+  }),
+  listRentals: route({
+    method: 'GET',
+    path: '/api/v1/rentals',
+    summary: 'Your rentals (open ones unless all=true).',
+    auth: 'user',
+    query: RentalsQuery,
+    response: z.object({ rentals: z.array(Rental) }),
+  }),
+  getRental: route({
+    method: 'GET',
+    path: '/api/v1/rentals/:rentalId',
+    summary: 'One of your rentals, with its connection details.',
+    auth: 'user',
+    params: RentalParams,
+    response: Rental,
+  }),
+  stopRental: route({
+    method: 'POST',
+    path: '/api/v1/rentals/:rentalId/stop',
+    summary: 'Stop a rental; its container is destroyed and wiped.',
+    auth: 'user',
+    params: RentalParams,
+    body: Empty,
+    response: Rental,
+  }),
 
-  agentRegister: route({ method: 'POST', path: '/api/v1/agent/register', summary: 'A device exchanges its enrolment token for an identity bound to its key.', auth: 'none', body: RegisterBody, response: Registration, status: 201 }),
-  agentHeartbeat: route({ method: 'POST', path: '/api/v1/agent/heartbeat', summary: 'A device reports what it runs and learns what it should run.', auth: 'device', body: HeartbeatBody, response: HeartbeatReply }),
+  agentRegister: route({
+    method: 'POST',
+    path: '/api/v1/agent/register',
+    summary: 'A device exchanges its enrolment token for an identity bound to its key.',
+    auth: 'none',
+    body: RegisterBody,
+    response: Registration,
+    status: 201,
+  }),
+  agentHeartbeat: route({
+    method: 'POST',
+    path: '/api/v1/agent/heartbeat',
+    summary: 'A device reports what it runs and learns what it should run.',
+    auth: 'device',
+    body: HeartbeatBody,
+    response: HeartbeatReply,
+  }),
 } as const;
 
 export type Routes = typeof routes;
@@ -73,7 +198,8 @@ export const agentEventsPath = '/api/v1/agent/events';
 export const openApiPath = '/api/v1/openapi.json';
 
 type Input<S> = S extends z.ZodType ? z.input<S> : undefined;
-export type InputKeys<R extends RouteContract> = { [K in 'params' | 'query' | 'body']: R[K] extends z.ZodType ? K : never }['params' | 'query' | 'body'];
+export type InputKeys<R extends RouteContract> = { [K in 'params' | 'query' | 'body']: R[K] extends z.ZodType ? K : never }[
+  'params' | 'query' | 'body'];
 /** Inputs a route takes; those that may be empty (like a body of `{}`) are optional. */
 export type RouteInput<R extends RouteContract> = {
   [K in InputKeys<R> as {} extends Input<R[K]> ? never : K]: Input<R[K]>;

@@ -135,7 +135,12 @@ export const RentBody = z
   .object({
     deviceId: id,
     sshPublicKey: SshPublicKey.optional(),
-    hours: z.number().int().min(1).max(24 * 366).optional(),
+    hours: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 366)
+      .optional(),
   })
   .strict();
 

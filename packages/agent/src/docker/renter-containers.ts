@@ -41,10 +41,12 @@ export class RenterContainers {
     }
     try {
       const stream = await this.o.docker.buildImage({ context: dockerfileDir, src: ['Dockerfile', 'entrypoint.sh'] }, { t: this.o.image });
-      await new Promise((resolve, reject) => this.o.docker.modem.followProgress(stream, (err, out) => {
-        const failed = out?.find((o: { error?: string }) => o.error);
-        return err || failed ? reject(err ?? new Error(failed.error)) : resolve(out);
-      }));
+      await new Promise((resolve, reject) =>
+        this.o.docker.modem.followProgress(stream, (err, out) => {
+          const failed = out?.find((o: { error?: string }) => o.error);
+          return err || failed ? reject(err ?? new Error(failed.error)) : resolve(out);
+        }),
+      );
       return;
     } catch (err) {
       this.o.log(`Dockerfile build failed (${(err as Error).message.split('\n')[0]}); building offline with debootstrap`);
@@ -88,7 +90,16 @@ export class RenterContainers {
         CapAdd: capabilities,
         SecurityOpt: ['no-new-privileges'],
         Privileged: false,
-        Mounts: [{ Type: 'volume', Source: this.volumeName(rental.rentalId), Target: '/home', VolumeOptions: { Labels: { [labelDevice]: this.o.deviceId, [labelRental]: rental.rentalId } } as unknown as Docker.MountSettings['VolumeOptions'] }],
+        Mounts: [
+          {
+            Type: 'volume',
+            Source: this.volumeName(rental.rentalId),
+            Target: '/home',
+            VolumeOptions: {
+              Labels: { [labelDevice]: this.o.deviceId, [labelRental]: rental.rentalId },
+            } as unknown as Docker.MountSettings['VolumeOptions'],
+          },
+        ],
         RestartPolicy: { Name: 'unless-stopped' },
       },
     });

@@ -16,12 +16,22 @@ export function findUserById(db: Db, id: string): Promise<UserRow | undefined> {
 }
 
 export async function countAdmins(db: Db): Promise<number> {
-  const row = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).where('is_admin', '=', 1).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('is_admin', '=', 1)
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
-export function insertApiToken(db: Db, token: { id: string; user_id: string; token_hash: string; name: string; created_at: string }): Promise<unknown> {
-  return db.insertInto('api_tokens').values({ ...token, last_used_at: null }).execute();
+export function insertApiToken(
+  db: Db,
+  token: { id: string; user_id: string; token_hash: string; name: string; created_at: string },
+): Promise<unknown> {
+  return db
+    .insertInto('api_tokens')
+    .values({ ...token, last_used_at: null })
+    .execute();
 }
 
 export function findUserByTokenHash(db: Db, tokenHash: string): Promise<(UserRow & { token_id: string }) | undefined> {

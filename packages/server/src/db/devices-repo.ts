@@ -19,11 +19,22 @@ export function findDevice(db: Db, id: string): Promise<DeviceRow | undefined> {
 }
 
 export function listOwnerDevices(db: Db, ownerId: string): Promise<DeviceRow[]> {
-  return db.selectFrom('devices').selectAll().where('owner_id', '=', ownerId).where('removed_at', 'is', null).orderBy('created_at').execute();
+  return db
+    .selectFrom('devices')
+    .selectAll()
+    .where('owner_id', '=', ownerId)
+    .where('removed_at', 'is', null)
+    .orderBy('created_at')
+    .execute();
 }
 
 export function listEnrolledDevices(db: Db): Promise<Pick<DeviceRow, 'id' | 'public_key' | 'ssh_port'>[]> {
-  return db.selectFrom('devices').select(['id', 'public_key', 'ssh_port']).where('removed_at', 'is', null).where('public_key', 'is not', null).execute();
+  return db
+    .selectFrom('devices')
+    .select(['id', 'public_key', 'ssh_port'])
+    .where('removed_at', 'is', null)
+    .where('public_key', 'is not', null)
+    .execute();
 }
 
 export function updateDevice(db: Db, id: string, changes: Partial<DeviceRow>): Promise<unknown> {
@@ -44,7 +55,9 @@ export function listMarket(db: Db, q: MarketQuery): Promise<DeviceRow[]> {
     .where('devices.on_market', '=', 1)
     .where('devices.price_per_hour_micros', 'is not', null)
     .where('devices.hardware', 'is not', null)
-    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('rentals').select('rentals.id').whereRef('rentals.open_device_id', '=', 'devices.id'))));
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('rentals').select('rentals.id').whereRef('rentals.open_device_id', '=', 'devices.id'))),
+    );
   if (q.maxPriceMicros !== undefined) query = query.where('devices.price_per_hour_micros', '<=', q.maxPriceMicros);
   return query.execute();
 }
@@ -59,7 +72,12 @@ export function findEnrolmentToken(db: Db, tokenHash: string): Promise<Enrolment
 
 /** Spends the token; false when someone else spent it first. */
 export async function spendEnrolmentToken(db: Db, id: string, at: string): Promise<boolean> {
-  const res = await db.updateTable('enrolment_tokens').set({ spent_at: at }).where('id', '=', id).where('spent_at', 'is', null).executeTakeFirst();
+  const res = await db
+    .updateTable('enrolment_tokens')
+    .set({ spent_at: at })
+    .where('id', '=', id)
+    .where('spent_at', 'is', null)
+    .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
 }
 

@@ -142,9 +142,7 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): P
 
 /** Resolves with the error a callback-style ssh2 call reports; fails the test if it succeeds. */
 function refusal(call: (cb: (err?: Error | null) => void) => void): Promise<Error> {
-  return new Promise((resolve, reject) =>
-    call((err) => (err ? resolve(err) : reject(new Error('the gateway allowed it')))),
-  );
+  return new Promise((resolve, reject) => call((err) => (err ? resolve(err) : reject(new Error('the gateway allowed it')))));
 }
 
 /** Resolves with the login error; fails the test if the login succeeds. */
@@ -229,9 +227,7 @@ describe('TunnelGateway: a device forwards its own port', () => {
     openServers.push(service.server);
     const client = await connectDevice(gw.port, device, service.port);
     await forwardIn(client, device.sshPort);
-    await new Promise<void>((resolve, reject) =>
-      client.unforwardIn('127.0.0.1', device.sshPort, (err) => (err ? reject(err) : resolve())),
-    );
+    await new Promise<void>((resolve, reject) => client.unforwardIn('127.0.0.1', device.sshPort, (err) => (err ? reject(err) : resolve())));
     assert.equal(gw.gateway.isOnline(device.deviceId), false);
     assert.deepEqual(gw.eventsOf(device.deviceId), ['up', 'down']);
     assert.equal((await talk(device.sshPort, 'x')).error, 'ECONNREFUSED');

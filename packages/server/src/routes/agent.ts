@@ -9,7 +9,13 @@ import { mount, type Authenticator } from './register.ts';
 
 const keepAliveMs = 20_000;
 
-export function agentRoutes(app: FastifyInstance, auth: Authenticator, ctx: DomainContext, events: DeviceEvents, gateway: Registration['gateway']): void {
+export function agentRoutes(
+  app: FastifyInstance,
+  auth: Authenticator,
+  ctx: DomainContext,
+  events: DeviceEvents,
+  gateway: Registration['gateway'],
+): void {
   mount(app, auth, routes.agentRegister, ({ body }) => registerDevice(ctx, body, gateway));
   mount(app, auth, routes.agentHeartbeat, ({ body }, caller) => syncDevice(ctx, caller.deviceId!, body));
 

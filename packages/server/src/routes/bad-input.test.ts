@@ -24,7 +24,13 @@ before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-badinput-'));
   const base = 22000 + randomInt(0, 90) * 100;
   server = await startServer(
-    loadServerConfig([], { P2PVPS_DATA_DIR: dataDir, P2PVPS_HTTP_PORT: String(base), P2PVPS_GATEWAY_PORT: String(base + 1), P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 19}`, P2PVPS_LOG_LEVEL: 'silent' }),
+    loadServerConfig([], {
+      P2PVPS_DATA_DIR: dataDir,
+      P2PVPS_HTTP_PORT: String(base),
+      P2PVPS_GATEWAY_PORT: String(base + 1),
+      P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 19}`,
+      P2PVPS_LOG_LEVEL: 'silent',
+    }),
   );
   const api = new ApiClient({ baseUrl: server.apiUrl });
   const session = await api.call('signup', { body: { email: 'owner@example.org', password: 'correct horse battery' } });
@@ -66,8 +72,14 @@ function hostileBodies(schema: z.ZodType): Case[] {
     { name: 'a body over the size limit', body: JSON.stringify({ x: 'y'.repeat(300_000) }) },
   ];
   for (const [prop, def] of Object.entries(js.properties ?? {})) {
-    const wrong = def.type === 'string' ? [123, { nested: true }, 'x'.repeat(20_000)] : def.type === 'boolean' ? ['yes', 1] : ['12', -1, 1e300, 1.5, true];
-    for (const value of [...wrong, null]) cases.push({ name: `${prop} = ${JSON.stringify(value).slice(0, 20)}`, body: JSON.stringify({ [prop]: value }) });
+    const wrong =
+      def.type === 'string'
+        ? [123, { nested: true }, 'x'.repeat(20_000)]
+        : def.type === 'boolean'
+          ? ['yes', 1]
+          : ['12', -1, 1e300, 1.5, true];
+    for (const value of [...wrong, null])
+      cases.push({ name: `${prop} = ${JSON.stringify(value).slice(0, 20)}`, body: JSON.stringify({ [prop]: value }) });
   }
   return cases;
 }
@@ -82,7 +94,10 @@ function hostileParams(contract: RouteContract): Case[] {
 
 function hostileQueries(contract: RouteContract): Case[] {
   if (!contract.query) return [];
-  return ['sort=evil', 'minCores=abc', 'maxPriceMicros=-5', 'unknown=1', 'all=maybe', 'minMemoryBytes=1e999'].map((q) => ({ name: `query ${q}`, query: q }));
+  return ['sort=evil', 'minCores=abc', 'maxPriceMicros=-5', 'unknown=1', 'all=maybe', 'minMemoryBytes=1e999'].map((q) => ({
+    name: `query ${q}`,
+    query: q,
+  }));
 }
 
 for (const [name, contract] of Object.entries(routes) as [string, RouteContract][]) {
@@ -108,7 +123,11 @@ for (const [name, contract] of Object.entries(routes) as [string, RouteContract]
 }
 
 test('unknown routes and methods get the envelope too', async () => {
-  for (const [method, path] of [['GET', '/api/v1/nope'], ['PUT', '/api/v1/devices'], ['DELETE', '/api/v1/market']] as const) {
+  for (const [method, path] of [
+    ['GET', '/api/v1/nope'],
+    ['PUT', '/api/v1/devices'],
+    ['DELETE', '/api/v1/market'],
+  ] as const) {
     const res = await fetch(`${server.apiUrl}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 404);
     assert.equal(((await res.json()) as { code: string }).code, 'route_not_found');

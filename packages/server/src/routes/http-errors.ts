@@ -52,6 +52,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     return reply.status(500).send(envelope('internal_error'));
   });
   app.setNotFoundHandler((req, reply) => {
-    reply.status(404).send(envelope('route_not_found', `There is no API route ${req.method} ${req.url.split('?')[0]}; see /api/v1/openapi.json.`));
+    reply
+      .status(404)
+      .send(envelope('route_not_found', `There is no API route ${req.method} ${req.url.split('?')[0]}; see /api/v1/openapi.json.`));
   });
 }

@@ -49,7 +49,14 @@ export function buildApi({ ctx, events, gateway, logLevel }: ApiOptions): Fastif
   });
   installErrorHandling(app);
   const auth = createAuthenticator(ctx);
-  mount(app, auth, routes.serverInfo, async () => ({ name: ctx.settings.serverName, currency: ctx.settings.currency, publicUrl: ctx.settings.publicUrl, version, sshHost: gateway.host, gatewayPort: gateway.port }));
+  mount(app, auth, routes.serverInfo, async () => ({
+    name: ctx.settings.serverName,
+    currency: ctx.settings.currency,
+    publicUrl: ctx.settings.publicUrl,
+    version,
+    sshHost: gateway.host,
+    gatewayPort: gateway.port,
+  }));
   accountRoutes(app, auth, ctx);
   deviceRoutes(app, auth, ctx);
   rentalRoutes(app, auth, ctx);

@@ -66,7 +66,9 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
   const api = buildApi({ ctx, events, gateway: gatewayRef, logLevel: config.logLevel });
   const log = api.log;
   const setOnline = (deviceId: string, online: boolean) =>
-    updateDevice(db, deviceId, { online: online ? 1 : 0, last_seen_at: clock.now().toISOString() }).catch((err) => log.error({ err }, 'could not record tunnel state'));
+    updateDevice(db, deviceId, { online: online ? 1 : 0, last_seen_at: clock.now().toISOString() }).catch((err) =>
+      log.error({ err }, 'could not record tunnel state'),
+    );
 
   gateway = new TunnelGateway({
     hostKey: hostKey.privateKey,
@@ -100,7 +102,9 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
   const worker = new ExpiryWorker(ctx, config.expiryCheckIntervalMs, (err) => log.error({ err }, 'expiry worker failed'));
   worker.start();
   const enrolled = (await listEnrolledDevices(db)).length;
-  log.info(`p2pvps server "${config.serverName}": API ${apiUrl}, device gateway ${config.gatewayHost}:${gatewayPort}, ${enrolled} enrolled device(s)`);
+  log.info(
+    `p2pvps server "${config.serverName}": API ${apiUrl}, device gateway ${config.gatewayHost}:${gatewayPort}, ${enrolled} enrolled device(s)`,
+  );
 
   let closing: Promise<void> | undefined;
   return {

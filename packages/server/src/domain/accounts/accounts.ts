@@ -1,5 +1,13 @@
 import type { Session, User } from '@p2pvps/protocol/schemas';
-import { countAdmins, deleteApiToken, findUserByEmail, findUserByTokenHash, insertApiToken, insertUser, type UserRow } from '../../db/accounts-repo.ts';
+import {
+  countAdmins,
+  deleteApiToken,
+  findUserByEmail,
+  findUserByTokenHash,
+  insertApiToken,
+  insertUser,
+  type UserRow,
+} from '../../db/accounts-repo.ts';
 import { isUniqueViolation } from '../../db/database.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
@@ -15,7 +23,13 @@ export function presentUser(row: UserRow): User {
 }
 
 export async function signup(ctx: DomainContext, email: string, password: string, isAdmin = false): Promise<Session> {
-  const row: UserRow = { id: newId(), email, password_hash: await hashPassword(password), is_admin: isAdmin ? 1 : 0, created_at: ctx.clock.now().toISOString() };
+  const row: UserRow = {
+    id: newId(),
+    email,
+    password_hash: await hashPassword(password),
+    is_admin: isAdmin ? 1 : 0,
+    created_at: ctx.clock.now().toISOString(),
+  };
   try {
     await insertUser(ctx.db, row);
   } catch (err) {
@@ -28,14 +42,23 @@ export async function signup(ctx: DomainContext, email: string, password: string
 export async function login(ctx: DomainContext, email: string, password: string): Promise<Session> {
   const row = await findUserByEmail(ctx.db, email);
   // Hash even for unknown emails so timing does not tell which emails exist.
-  const ok = await verifyPassword(password, row?.password_hash ?? 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+  const ok = await verifyPassword(
+    password,
+    row?.password_hash ?? 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+  );
   if (!row || !ok) throw new DomainError('invalid_credentials');
   return { token: await createApiToken(ctx, row.id, 'login'), user: presentUser(row) };
 }
 
 async function createApiToken(ctx: DomainContext, userId: string, name: string): Promise<string> {
   const token = newSecret('p2pvps');
-  await insertApiToken(ctx.db, { id: newId(), user_id: userId, token_hash: hashSecret(token), name, created_at: ctx.clock.now().toISOString() });
+  await insertApiToken(ctx.db, {
+    id: newId(),
+    user_id: userId,
+    token_hash: hashSecret(token),
+    name,
+    created_at: ctx.clock.now().toISOString(),
+  });
   return token;
 }
 

@@ -75,9 +75,22 @@ export async function addDevice(ctx: DomainContext, ownerId: string, name: strin
     if (port === null) throw new DomainError('port_range_exhausted');
     try {
       await insertDevice(ctx.db, {
-        id, owner_id: ownerId, name, description, public_key: null, hardware: null, ssh_port: port,
-        price_per_hour_micros: null, on_market: 0, online: 0, enrolled_at: null, last_heartbeat_at: null,
-        last_seen_at: null, listed_since: null, created_at: now, removed_at: null,
+        id,
+        owner_id: ownerId,
+        name,
+        description,
+        public_key: null,
+        hardware: null,
+        ssh_port: port,
+        price_per_hour_micros: null,
+        on_market: 0,
+        online: 0,
+        enrolled_at: null,
+        last_heartbeat_at: null,
+        last_seen_at: null,
+        listed_since: null,
+        created_at: now,
+        removed_at: null,
       });
       break;
     } catch (err) {
@@ -91,8 +104,20 @@ async function grantEnrolmentToken(ctx: DomainContext, deviceId: string): Promis
   const now = ctx.clock.now();
   const issued = issueEnrolmentToken(now, ctx.settings.enrolmentTokenTtlMs);
   await revokeEnrolmentTokens(ctx.db, deviceId, now.toISOString());
-  await insertEnrolmentToken(ctx.db, { id: newId(), device_id: deviceId, token_hash: issued.tokenHash, expires_at: issued.expiresAt.toISOString(), spent_at: null, created_at: now.toISOString() });
-  return { device: await presentDeviceById(ctx, deviceId), enrolmentToken: issued.token, expiresAt: issued.expiresAt.toISOString(), serverUrl: ctx.settings.publicUrl };
+  await insertEnrolmentToken(ctx.db, {
+    id: newId(),
+    device_id: deviceId,
+    token_hash: issued.tokenHash,
+    expires_at: issued.expiresAt.toISOString(),
+    spent_at: null,
+    created_at: now.toISOString(),
+  });
+  return {
+    device: await presentDeviceById(ctx, deviceId),
+    enrolmentToken: issued.token,
+    expiresAt: issued.expiresAt.toISOString(),
+    serverUrl: ctx.settings.publicUrl,
+  };
 }
 
 /** Re-enrolment: a new token; the device's old key stops working at once. */
@@ -132,7 +157,13 @@ export async function removeDevice(ctx: DomainContext, ownerId: string, deviceId
   const now = ctx.clock.now().toISOString();
   await ctx.db.transaction().execute(async (trx) => {
     const open = await findOpenRentalForDevice(trx, deviceId);
-    if (open) await updateRentalFrom(trx, open.id, open.state, { state: 'ended', end_reason: 'device_removed', ended_at: now, open_device_id: null });
+    if (open)
+      await updateRentalFrom(trx, open.id, open.state, {
+        state: 'ended',
+        end_reason: 'device_removed',
+        ended_at: now,
+        open_device_id: null,
+      });
     await revokeEnrolmentTokens(trx, deviceId, now);
     await updateDeviceRow(trx, deviceId, { removed_at: now, ssh_port: null, public_key: null, online: 0, on_market: 0 });
   });
@@ -141,7 +172,10 @@ export async function removeDevice(ctx: DomainContext, ownerId: string, deviceId
 
 /** The agent trades its enrolment token for an identity bound to its own key. */
 export async function registerDevice(ctx: DomainContext, body: RegisterBody, gateway: Registration['gateway']): Promise<Registration> {
-  if (!ed25519KeyFromOpenSsh(body.publicKey)) throw new DomainError('invalid_request', 'The device key must be an ssh-ed25519 public key.', { publicKey: 'must be an ssh-ed25519 key' });
+  if (!ed25519KeyFromOpenSsh(body.publicKey))
+    throw new DomainError('invalid_request', 'The device key must be an ssh-ed25519 public key.', {
+      publicKey: 'must be an ssh-ed25519 key',
+    });
   const now = ctx.clock.now();
   const token = await findEnrolmentToken(ctx.db, hashSecret(body.enrolmentToken));
   if (checkEnrolmentToken(token, now) || !token) throw new DomainError('enrolment_token_invalid');
@@ -151,7 +185,11 @@ export async function registerDevice(ctx: DomainContext, body: RegisterBody, gat
     const device = await findDevice(trx, token.device_id);
     if (!device) throw new DomainError('enrolment_token_invalid');
     try {
-      await updateDeviceRow(trx, device.id, { public_key: publicKey, hardware: JSON.stringify(body.hardware), enrolled_at: now.toISOString() });
+      await updateDeviceRow(trx, device.id, {
+        public_key: publicKey,
+        hardware: JSON.stringify(body.hardware),
+        enrolled_at: now.toISOString(),
+      });
     } catch (err) {
       if (isUniqueViolation(err)) throw new DomainError('device_key_taken');
       throw err;

@@ -15,10 +15,7 @@ import type { EndReason, RentalState } from '@p2pvps/protocol/schemas';
  * start the container). A rental holds its device until it is `ended`, so a device is
  * listed again only after its agent has confirmed the wipe.
  */
-export type RentalEvent =
-  | { type: 'container_ready' }
-  | { type: 'end'; reason: EndReason }
-  | { type: 'wiped' };
+export type RentalEvent = { type: 'container_ready' } | { type: 'end'; reason: EndReason } | { type: 'wiped' };
 
 export class InvalidRentalTransition extends Error {
   constructor(

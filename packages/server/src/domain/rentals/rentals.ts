@@ -1,7 +1,14 @@
 import type { EndReason, Listing, MarketQuery, Rental, RentalState } from '@p2pvps/protocol/schemas';
 import { isUniqueViolation } from '../../db/database.ts';
 import { findDevice, listMarket } from '../../db/devices-repo.ts';
-import { findRental, insertRental, listExpiredRentals, listRenterRentals, updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
+import {
+  findRental,
+  insertRental,
+  listExpiredRentals,
+  listRenterRentals,
+  updateRentalFrom,
+  type RentalRow,
+} from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { newId, newPassword, newUsername } from '../secrets.ts';
@@ -21,7 +28,14 @@ export function presentRental(ctx: DomainContext, row: RentalRow, sshPort: numbe
     activatedAt: row.activated_at,
     expiresAt: row.expires_at,
     endedAt: row.ended_at,
-    connection: { host, port, username: row.username, password: row.password, sshKeyGiven: row.ssh_public_key !== null, sshCommand: `ssh -p ${port} ${row.username}@${host}` },
+    connection: {
+      host,
+      port,
+      username: row.username,
+      password: row.password,
+      sshKeyGiven: row.ssh_public_key !== null,
+      sshCommand: `ssh -p ${port} ${row.username}@${host}`,
+    },
   };
 }
 
@@ -66,11 +80,16 @@ export async function market(ctx: DomainContext, q: MarketQuery): Promise<Listin
  * Rents a listed device. The rental row's unique open_device_id is what makes two
  * concurrent renters safe: exactly one insert succeeds.
  */
-export async function rent(ctx: DomainContext, renterId: string, input: { deviceId: string; sshPublicKey?: string; hours?: number }): Promise<Rental> {
+export async function rent(
+  ctx: DomainContext,
+  renterId: string,
+  input: { deviceId: string; sshPublicKey?: string; hours?: number },
+): Promise<Rental> {
   const device = await findDevice(ctx.db, input.deviceId);
   if (!device) throw new DomainError('not_found');
   if (device.owner_id === renterId) throw new DomainError('own_device');
-  const listed = device.public_key !== null && device.on_market === 1 && device.price_per_hour_micros !== null && ctx.tunnels.isOnline(device.id);
+  const listed =
+    device.public_key !== null && device.on_market === 1 && device.price_per_hour_micros !== null && ctx.tunnels.isOnline(device.id);
   if (!listed) throw new DomainError('device_not_listed');
   const row: RentalRow = {
     id: newId(),
