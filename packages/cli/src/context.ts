@@ -3,7 +3,7 @@ import { CliError } from './cli-error.ts';
 import type { CliConfig, Env } from './config.ts';
 import { formatJson } from './format.ts';
 
-/** What a command may touch. Injected so tests run commands in-process against a fake API. */
+/** What a command may touch. Injected so tests run commands in-process, capturing what the user sees. */
 
 export interface OutputStream {
   write(text: string): unknown;
@@ -25,7 +25,6 @@ export interface Io {
 export interface RunEnvironment {
   env: Env;
   io: Io;
-  fetch?: typeof fetch;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -45,6 +44,8 @@ export interface Context {
   client(): ApiClient;
   /** A client for routes that need an account; fails early with a hint when logged out. */
   userClient(): ApiClient;
+  /** The ISO 4217 code the server's prices are in (one `serverInfo` call, then remembered). */
+  currency(): Promise<string>;
   out(text: string): void;
   /** Prints `value` as JSON when `--json` was given and returns true; else returns false. */
   printJson(value: unknown): boolean;
@@ -55,11 +56,8 @@ export function createContext(
   settings: { json: boolean; configPath: string; config: CliConfig; server: string; token: string | undefined },
 ): Context {
   const client = (token: string | undefined) =>
-    new ApiClient({
-      baseUrl: settings.server,
-      ...(token ? { token } : {}),
-      ...(runEnv.fetch ? { fetch: runEnv.fetch } : {}),
-    });
+    new ApiClient({ baseUrl: settings.server, ...(token ? { token } : {}) });
+  let currency: Promise<string> | undefined;
   return {
     env: runEnv.env,
     io: runEnv.io,
@@ -76,6 +74,7 @@ export function createContext(
       }
       return client(settings.token);
     },
+    currency: () => (currency ??= client(undefined).call('serverInfo').then((info) => info.currency)),
     out: (text) => void runEnv.io.stdout.write(text),
     printJson(value) {
       if (!settings.json) return false;

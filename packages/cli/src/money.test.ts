@@ -51,7 +51,8 @@ test('formatMicros shows two to six decimals, trimming trailing zeros', () => {
   assert.equal(formatMicros(1_234_567), '1.234567');
   assert.equal(formatMicros(500), '0.0005');
   assert.equal(formatMicros(1), '0.000001');
-  assert.equal(formatMoney(50_000), '0.05 USD');
+  assert.equal(formatMoney(50_000, 'USD'), '0.05 USD');
+  assert.equal(formatMoney(1_500_000, 'EUR'), '1.50 EUR');
 });
 
 test('formatting and parsing round-trip', () => {

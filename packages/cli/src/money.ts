@@ -7,8 +7,6 @@
 export const MICROS_PER_UNIT = 1_000_000;
 /** The protocol's upper bound for an amount (schemas.ts `Micros`). */
 export const MAX_MICROS = 1_000_000_000_000;
-/** The server does not announce a currency yet; every amount is in US dollars. */
-export const DEFAULT_CURRENCY = 'USD';
 
 const DECIMALS = 6;
 
@@ -50,7 +48,7 @@ export function formatMicros(micros: number): string {
   return `${sign}${whole}.${fraction}`;
 }
 
-/** `0.05 USD` */
-export function formatMoney(micros: number, currency: string = DEFAULT_CURRENCY): string {
+/** `0.05 USD`; the currency is the server's (`GET /api/v1/server`), never assumed. */
+export function formatMoney(micros: number, currency: string): string {
   return `${formatMicros(micros)} ${currency}`;
 }

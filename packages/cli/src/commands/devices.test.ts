@@ -1,128 +1,193 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { apiError, createDevice, FakeReply, runCli } from '../test-harness.ts';
+import {
+  bringOnline,
+  clock,
+  createDevice,
+  createListedDevice,
+  createOwner,
+  createRenter,
+  createRental,
+  enrolDevice,
+  runCli,
+  testServer,
+} from '../test-harness.ts';
 
-const auth = { P2PVPS_TOKEN: 'tok_owner' };
-
-test('devices price resolves a name and sends integer micros', async () => {
-  const device = createDevice({ name: 'kitchen-pi', pricePerHourMicros: null });
-  const result = await runCli(['devices', 'price', 'kitchen-pi', '0.07'], {
-    env: auth,
-    routes: {
-      'GET /api/v1/devices': () => ({ devices: [device] }),
-      'PATCH /api/v1/devices/:deviceId': (req) => ({ ...device, ...(req.body as object) }),
-    },
-  });
+test('devices price resolves a name and sets the price, shown in the server currency', async () => {
+  const owner = await createOwner();
+  const device = await createDevice({ owner, name: 'kitchen-pi' });
+  const result = await runCli(['devices', 'price', 'kitchen-pi', '0.07'], { env: owner.env });
   assert.equal(result.stderr, '');
   assert.equal(result.code, 0);
-  const patch = result.requests.find((r) => r.method === 'PATCH');
-  assert.equal(patch?.path, `/api/v1/devices/${device.id}`);
-  assert.deepEqual(patch?.body, { pricePerHourMicros: 70_000 });
-  assert.equal(patch?.authorization, 'Bearer tok_owner');
-  assert.equal(result.stdout, 'kitchen-pi now costs 0.07 USD per hour.\n');
+  assert.equal(
+    result.stdout,
+    `kitchen-pi now costs 0.07 EUR per hour.\nIt is off the market; put it on with 'p2pvps devices market ${device.id} on'.\n`,
+  );
+  const saved = await owner.api.call('getDevice', { params: { deviceId: device.id } });
+  assert.equal(saved.pricePerHourMicros, 70_000, 'sent as integer micros, no float rounding');
 });
 
 test('devices price rejects a seventh decimal before calling the server', async () => {
-  const result = await runCli(['devices', 'price', 'kitchen-pi', '0.0000001'], { env: auth });
+  const result = await runCli(['devices', 'price', 'kitchen-pi', '0.0000001'], {
+    env: { P2PVPS_TOKEN: 'any' },
+    offline: true,
+  });
   assert.equal(result.code, 2);
-  assert.equal(result.requests.length, 0);
   assert.match(result.stderr, /^error \[usage\]: PRICE "0.0000001" has more than 6 decimals/);
 });
 
-test('devices add prints the token, a device-config.json and the commands for the device', async () => {
-  const device = createDevice({ name: 'attic-pi', status: 'awaiting_enrolment', online: false, hardware: null });
-  const result = await runCli(
-    ['--server', 'https://market.example.org', 'devices', 'add', 'attic-pi', '--description', 'Pi 5'],
-    {
-      env: auth,
-      routes: {
-        'POST /api/v1/devices': () =>
-          new FakeReply(201, { device, enrolmentToken: 'enrol_abc123', expiresAt: '2025-06-02T12:00:00Z' }),
-      },
-    },
-  );
+test('devices add prints the token, a device-config.json with the server public URL, and the commands for the device', async () => {
+  const { publicUrl, api } = await testServer();
+  const owner = await createOwner();
+  const result = await runCli(['devices', 'add', 'attic-pi', '--description', 'Pi 5'], { env: owner.env });
   assert.equal(result.code, 0, result.stderr);
-  assert.deepEqual(result.requests[0]?.body, { name: 'attic-pi', description: 'Pi 5' });
-  assert.match(result.stdout, /^Added device attic-pi \(ID dev\d+\)\./);
-  assert.match(result.stdout, /^ {2}enrol_abc123$/m);
+  const [, deviceId = ''] = /^Added device attic-pi \(ID ([a-z0-9]+)\)\.\n/.exec(result.stdout) ?? [];
+  const [, token = ''] = /^ {2}(\S+)$/m.exec(result.stdout) ?? [];
+  assert.match(result.stdout, /valid until 2026-03-03 12:00:00 UTC \(in 24h\)\):\n/);
   const json =
     /device-config.json for the device \(the agent reads \/etc\/p2pvps\/device-config.json\):\n(\{[\s\S]*?\n\})/.exec(
       result.stdout,
     )?.[1];
   assert.deepEqual(JSON.parse(json ?? 'null'), {
-    serverUrl: 'https://market.example.org',
-    enrolmentToken: 'enrol_abc123',
+    serverUrl: publicUrl,
+    enrolmentToken: token,
     dataDir: '/var/lib/p2pvps-agent',
   });
-  assert.match(
+  assert.ok(
+    result.stdout.endsWith(`Or, on the device, run:\n  p2pvps agent init --server ${publicUrl} --token ${token}\n  p2pvps agent\n`),
     result.stdout,
-    /^ {2}p2pvps agent init --server https:\/\/market.example.org --token enrol_abc123\n {2}p2pvps agent\n$/m,
   );
+  const added = await owner.api.call('getDevice', { params: { deviceId } });
+  assert.equal(added.description, 'Pi 5');
+  assert.equal(added.status, 'awaiting_enrolment');
+
+  // The printed token is the one a device can enrol with.
+  const device = await enrolDevice({ id: deviceId, name: 'attic-pi', owner, grant: { ...(await fakeGrant()), enrolmentToken: token } });
+  assert.equal(device.registration.deviceId, deviceId);
+  async function fakeGrant() {
+    return { device: added, enrolmentToken: token, expiresAt: '', serverUrl: publicUrl };
+  }
+  void api;
 });
 
 test('devices list shows a table a person can read', async () => {
-  const result = await runCli(['devices', 'list'], {
-    env: auth,
-    routes: {
-      'GET /api/v1/devices': () => ({
-        devices: [
-          createDevice({ id: 'dev111111', name: 'kitchen-pi' }),
-          createDevice({
-            id: 'dev222222',
-            name: 'attic',
-            online: false,
-            status: 'offline',
-            listed: false,
-            pricePerHourMicros: null,
-          }),
-        ],
-      }),
-    },
-  });
+  const owner = await createOwner();
+  const kitchen = await createDevice({ owner, name: 'kitchen-pi' });
+  clock.advance(60_000);
+  const attic = await createDevice({ owner, name: 'attic' });
+  clock.advance(60_000);
+  const cellar = await createDevice({ owner, name: 'cellar' });
+  await owner.api.call('updateDevice', { params: { deviceId: kitchen.id }, body: { pricePerHourMicros: 50_000, onMarket: true } });
+  await bringOnline(await enrolDevice(kitchen));
+  await bringOnline(await enrolDevice(attic));
+  // attic's tunnel drops for good after a while; the kitchen Pi stays up.
+  clock.advance(3 * 60_000);
+  await owner.api.call('updateDevice', { params: { deviceId: attic.id }, body: { onMarket: true } });
+
+  const result = await runCli(['devices', 'list'], { env: owner.env });
   assert.equal(result.code, 0, result.stderr);
+  const ports = await Promise.all(
+    [kitchen, attic, cellar].map(async (d) => (await owner.api.call('getDevice', { params: { deviceId: d.id } })).sshPort),
+  );
+  const rows = result.stdout.split('\n');
   assert.equal(
-    result.stdout,
-    [
-      'ID         NAME        STATUS   MARKET   PRICE/H  PORT  HARDWARE                                    LAST SEEN',
-      'dev111111  kitchen-pi  online   listed  0.05 USD  2201  arm64, 4 cores, 4.0 GiB RAM, 32.0 GiB disk  now',
-      'dev222222  attic       offline  on             -  2201  arm64, 4 cores, 4.0 GiB RAM, 32.0 GiB disk  1m ago',
-      '',
-    ].join('\n'),
+    rows[0],
+    'ID                NAME        STATUS              MARKET   PRICE/H   PORT  HARDWARE                                    LAST SEEN',
+  );
+  assert.equal(
+    rows[1],
+    `${kitchen.id}  kitchen-pi  online              listed  0.05 EUR  ${ports[0]}  arm64, 4 cores, 4.0 GiB RAM, 32.0 GiB disk  now`,
+  );
+  assert.equal(
+    rows[2],
+    `${attic.id}  attic       online              on             -  ${ports[1]}  arm64, 4 cores, 4.0 GiB RAM, 32.0 GiB disk  now`,
+  );
+  assert.equal(rows[3], `${cellar.id}  cellar      awaiting_enrolment  off            -  ${ports[2]}  -                                           -`);
+  assert.equal(rows.length, 5);
+});
+
+test('devices market says why a device on the market is not listed', async () => {
+  const owner = await createOwner();
+  const device = await createDevice({ owner, name: 'shed-pi' });
+  const unpriced = await runCli(['devices', 'market', 'shed-pi', 'on'], { env: owner.env });
+  assert.equal(unpriced.code, 0, unpriced.stderr);
+  assert.equal(
+    unpriced.stdout,
+    'shed-pi is on the market but not listed yet: it has no price yet (p2pvps devices price DEVICE PRICE).\n',
+  );
+  await runCli(['devices', 'price', device.id, '0.02'], { env: owner.env });
+  const waiting = await runCli(['devices', 'market', device.id, 'on'], { env: owner.env });
+  assert.equal(waiting.stdout, 'shed-pi is on the market but not listed yet: its agent has not enrolled yet.\n');
+  const enrolled = await enrolDevice(device);
+  const offline = await runCli(['devices', 'market', device.id, 'on'], { env: owner.env });
+  assert.equal(offline.stdout, 'shed-pi is on the market but not listed yet: it is offline.\n');
+  await bringOnline(enrolled);
+  const listed = await runCli(['devices', 'market', device.id, 'on'], { env: owner.env });
+  assert.equal(listed.stdout, 'shed-pi is on the market.\n');
+  await createRental({ renter: await createRenter(), device });
+  const rented = await runCli(['devices', 'market', device.id, 'on'], { env: owner.env });
+  assert.equal(rented.stdout, 'shed-pi is on the market but not listed yet: it is rented right now.\n');
+  const off = await runCli(['devices', 'market', device.id, 'off'], { env: owner.env });
+  assert.equal(off.stdout, 'shed-pi is off the market; open rentals keep running.\n');
+});
+
+test('devices remove removes the device and its port; its agent can no longer connect', async () => {
+  const owner = await createOwner();
+  const device = await createListedDevice({ owner, name: 'old-pi' });
+  const result = await runCli(['devices', 'remove', 'old-pi'], { env: owner.env });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, `Removed old-pi (ID ${device.id}); its agent can no longer connect.\n`);
+  const list = await runCli(['devices', 'list'], { env: owner.env });
+  assert.equal(list.stdout, "You have no devices yet; add one with 'p2pvps devices add NAME'.\n");
+  const market = await runCli(['market']);
+  assert.doesNotMatch(market.stdout, new RegExp(device.id));
+});
+
+test('a device name shared by two devices is ambiguous; an unknown one is not found', async () => {
+  const owner = await createOwner();
+  const one = await createDevice({ owner, name: 'pi' });
+  const two = await createDevice({ owner, name: 'pi' });
+  const ambiguous = await runCli(['devices', 'price', 'pi', '0.01'], { env: owner.env });
+  assert.equal(ambiguous.code, 1);
+  assert.equal(
+    ambiguous.stderr,
+    `error [ambiguous_device]: More than one of your devices is named "pi"; use its ID: ${one.id}, ${two.id}.\n`,
+  );
+  // Another owner's device is invisible.
+  const stranger = await createOwner();
+  const missing = await runCli(['devices', 'remove', one.id], { env: stranger.env });
+  assert.equal(missing.code, 1);
+  assert.equal(
+    missing.stderr,
+    `error [not_found]: You have no device with the ID or name "${one.id}"; see 'p2pvps devices list'.\n`,
   );
 });
 
 test('--json prints the API reply unchanged', async () => {
-  const devices = [createDevice()];
-  const result = await runCli(['devices', 'list', '--json'], {
-    env: auth,
-    routes: { 'GET /api/v1/devices': () => ({ devices }) },
-  });
-  assert.deepEqual(JSON.parse(result.stdout), { devices });
+  const owner = await createOwner();
+  await createDevice({ owner, name: 'json-pi' });
+  const result = await runCli(['devices', 'list', '--json'], { env: owner.env });
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(JSON.parse(result.stdout), await owner.api.call('listDevices'));
 });
 
 test('an API error prints its code, message and field problems, and exits 1', async () => {
-  const result = await runCli(['devices', 'add', ' '], {
-    env: auth,
-    routes: {
-      'POST /api/v1/devices': () =>
-        apiError(400, 'invalid_request', 'The request is not valid; see "fields" for what to fix.', {
-          'body.name': 'must not be empty',
-        }),
-    },
-  });
+  const owner = await createOwner();
+  const result = await runCli(['devices', 'add', ' '], { env: owner.env });
   assert.equal(result.code, 1);
   assert.equal(
     result.stderr,
     'error [invalid_request]: The request is not valid; see "fields" for what to fix.\n  body.name: must not be empty\n',
   );
+  assert.deepEqual(await owner.api.call('listDevices'), { devices: [] }, 'nothing was added');
 });
 
 test('owner commands say how to log in when there is no token', async () => {
+  const { url } = await testServer();
   const result = await runCli(['devices', 'list']);
   assert.equal(result.code, 1);
-  assert.equal(result.requests.length, 0);
-  assert.match(
+  assert.equal(
     result.stderr,
-    /^error \[unauthenticated\]: You are not logged in to http:\/\/127.0.0.1:8080; run 'p2pvps login'/,
+    `error [unauthenticated]: You are not logged in to ${url}; run 'p2pvps login' (or set P2PVPS_TOKEN).\n`,
   );
 });

@@ -52,8 +52,9 @@ export async function addDevice(ctx: Context, args: ParsedArgs): Promise<void> {
     body: { name: positional(args, 0), ...(description !== undefined ? { description } : {}) },
   });
   if (ctx.printJson(grant)) return;
-  const deviceConfig = { serverUrl: ctx.server, enrolmentToken: grant.enrolmentToken, dataDir: AGENT_DATA_DIR };
-  const server = shellQuote(ctx.server);
+  // The server's public URL, not ours: we may reach it by another name (a tunnel, localhost).
+  const deviceConfig = { serverUrl: grant.serverUrl, enrolmentToken: grant.enrolmentToken, dataDir: AGENT_DATA_DIR };
+  const server = shellQuote(grant.serverUrl);
   const token = shellQuote(grant.enrolmentToken);
   ctx.out(
     `Added device ${printable(grant.device.name)} (ID ${grant.device.id}).\n\n` +
@@ -73,6 +74,7 @@ export async function listDevices(ctx: Context): Promise<void> {
     ctx.out("You have no devices yet; add one with 'p2pvps devices add NAME'.\n");
     return;
   }
+  const currency = await ctx.currency();
   const now = ctx.now();
   ctx.out(
     formatTable(
@@ -91,7 +93,7 @@ export async function listDevices(ctx: Context): Promise<void> {
         d.name,
         d.status,
         marketState(d),
-        d.pricePerHourMicros === null ? '-' : formatMoney(d.pricePerHourMicros),
+        d.pricePerHourMicros === null ? '-' : formatMoney(d.pricePerHourMicros, currency),
         String(d.sshPort),
         formatHardware(d.hardware),
         d.online ? 'now' : formatRelative(d.lastSeenAt, now),
@@ -112,7 +114,7 @@ export async function priceDevice(ctx: Context, args: ParsedArgs): Promise<void>
   const { id } = await resolveDevice(client, positional(args, 0));
   const device = await client.call('updateDevice', { params: { deviceId: id }, body: { pricePerHourMicros } });
   if (ctx.printJson(device)) return;
-  ctx.out(`${printable(device.name)} now costs ${formatMoney(pricePerHourMicros)} per hour.\n`);
+  ctx.out(`${printable(device.name)} now costs ${formatMoney(pricePerHourMicros, await ctx.currency())} per hour.\n`);
   if (!device.onMarket) ctx.out(`It is off the market; put it on with 'p2pvps devices market ${device.id} on'.\n`);
 }
 

@@ -53,6 +53,7 @@ export async function market(ctx: Context, args: ParsedArgs): Promise<void> {
     ctx.out('No device matches; try fewer filters, or look again later.\n');
     return;
   }
+  const currency = await ctx.currency();
   const now = ctx.now();
   ctx.out(
     formatTable(
@@ -70,7 +71,7 @@ export async function market(ctx: Context, args: ParsedArgs): Promise<void> {
       reply.listings.map((l) => [
         l.deviceId,
         l.name,
-        formatMoney(l.pricePerHourMicros),
+        formatMoney(l.pricePerHourMicros, currency),
         String(l.hardware.cores),
         formatSize(l.hardware.memoryBytes),
         formatSize(l.hardware.diskBytes),

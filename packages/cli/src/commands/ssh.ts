@@ -22,7 +22,43 @@ export interface SshInvocation {
   identity?: string;
   /** Set when the password is supplied by askpass: one try, then give up. */
   passwordByAskpass: boolean;
+  /** The rental has no key, so no key can work: go straight to the password. */
+  passwordOnly: boolean;
   command: readonly string[];
+}
+
+/** How ssh logs in to a rental's container. */
+export interface LoginPlan {
+  /** The key to offer, from --identity; otherwise ssh offers the renter's usual keys. */
+  identity?: string;
+  /** Set when askpass answers ssh's password prompt. */
+  password?: string;
+  passwordOnly: boolean;
+  /** Said on stderr before ssh starts. */
+  note?: string;
+}
+
+/**
+ * Rented with a key: keys first (--identity, else the renter's own), and the password
+ * through askpass only if ssh asks for it, which it does once no key has worked.
+ * Rented without one: no key can work, so offering keys would only spend login attempts
+ * (and maybe ask for a passphrase): the password straight away.
+ */
+export function loginPlan(
+  rental: { id: string; connection: { password: string; sshKeyGiven: boolean } },
+  identity: string | undefined,
+): LoginPlan {
+  const password = rental.connection.password === '' ? {} : { password: rental.connection.password };
+  if (rental.connection.sshKeyGiven) {
+    return { ...(identity !== undefined ? { identity } : {}), ...password, passwordOnly: false };
+  }
+  return {
+    ...password,
+    passwordOnly: true,
+    ...(identity !== undefined
+      ? { note: `Rental ${rental.id} was rented without an SSH key, so ${identity} cannot log in; using its password.` }
+      : {}),
+  };
 }
 
 /** Quotes a file name for ssh's own option parser and escapes its `%` tokens. */
@@ -42,6 +78,7 @@ export function buildSshArgs(inv: SshInvocation): string[] {
     'StrictHostKeyChecking=accept-new',
   ];
   if (inv.identity !== undefined) args.push('-i', inv.identity, '-o', 'IdentitiesOnly=yes');
+  if (inv.passwordOnly) args.push('-o', 'PreferredAuthentications=password,keyboard-interactive');
   if (inv.passwordByAskpass) args.push('-o', 'NumberOfPasswordPrompts=1');
   // After a `--` before the destination, OpenSSH reads no more options: the command may
   // start with `-`. (A second `--` after the destination would be sent as part of it.)
@@ -103,7 +140,6 @@ function runInteractive(program: string, args: string[], env: NodeJS.ProcessEnv)
 export async function ssh(ctx: Context, args: ParsedArgs): Promise<number> {
   const rentalId = positional(args, 0);
   const knownHosts = knownHostsFile(ctx.configPath, rentalId);
-  const identity = stringOption(args, 'identity');
   const client = ctx.userClient();
   let rental = await client.call('getRental', { params: { rentalId } });
   if (rental.state === 'requested') rental = await waitForActive(ctx, client, rental, 300);
@@ -115,18 +151,17 @@ export async function ssh(ctx: Context, args: ParsedArgs): Promise<number> {
   }
   await mkdir(knownHostsDir(ctx.configPath), { recursive: true, mode: 0o700 });
 
-  // With --identity the renter authenticates with their key and may need to type its
-  // passphrase, so askpass stays out of the way; otherwise it supplies the password.
-  const { password } = rental.connection;
-  const useAskpass = identity === undefined && password !== '';
-  const askpassDir = useAskpass ? await mkdtemp(join(tmpdir(), 'p2pvps-askpass-')) : undefined;
+  const plan = loginPlan(rental, stringOption(args, 'identity'));
+  if (plan.note) ctx.io.stderr.write(`${plan.note}\n`);
+  const askpassDir = plan.password !== undefined ? await mkdtemp(join(tmpdir(), 'p2pvps-askpass-')) : undefined;
   try {
     // The API token has no business in a session on someone else's device (SendEnv).
     const { P2PVPS_TOKEN: _token, ...env }: NodeJS.ProcessEnv = { ...ctx.env };
-    if (askpassDir) {
+    if (askpassDir && plan.password !== undefined) {
       const script = join(askpassDir, 'askpass');
-      await writeFile(script, askpassScript(password), { mode: 0o700 });
+      await writeFile(script, askpassScript(plan.password), { mode: 0o700 });
       env.SSH_ASKPASS = script;
+      // "force": askpass even without a terminal or $DISPLAY, so scripts can run commands.
       env.SSH_ASKPASS_REQUIRE = 'force';
     }
     const sshArgs = buildSshArgs({
@@ -134,8 +169,9 @@ export async function ssh(ctx: Context, args: ParsedArgs): Promise<number> {
       port: rental.connection.port,
       username: rental.connection.username,
       knownHostsFile: knownHosts,
-      ...(identity !== undefined ? { identity } : {}),
-      passwordByAskpass: useAskpass,
+      ...(plan.identity !== undefined ? { identity: plan.identity } : {}),
+      passwordByAskpass: askpassDir !== undefined,
+      passwordOnly: plan.passwordOnly,
       command: args.rest,
     });
     return await runInteractive(ctx.env.P2PVPS_SSH || 'ssh', sshArgs, env);

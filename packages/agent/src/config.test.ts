@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OptionsError } from '@p2pvps/protocol/options';
+import { loadAgentConfig } from './config.ts';
+
+function configFile(content: unknown): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'p2pvps-agentcfg-')), 'device-config.json');
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+test('device-config.json supplies options; environment beats it; flags beat both', () => {
+  const path = configFile({ serverUrl: 'http://market.example.org', enrolmentToken: 'p2pe_x', dataDir: '/var/lib/a', memoryMb: 256 });
+  const c = loadAgentConfig(['--config', path, '--memory-mb', '1024'], { P2PVPS_AGENT_DATA_DIR: '/tmp/b', P2PVPS_CONTAINER_MEMORY_MB: '512' });
+  assert.equal(c.serverUrl, 'http://market.example.org');
+  assert.equal(c.enrolmentToken, 'p2pe_x');
+  assert.equal(c.dataDir, '/tmp/b');
+  assert.equal(c.memoryMb, 1024);
+  assert.equal(c.containerNetwork, 'bridge', 'bridge networking is the production default');
+  assert.equal(c.configFile, path);
+});
+
+test('every problem is reported, including unknown keys, and a missing file says how to write one', () => {
+  const path = configFile({ serverUrl: 'not a url', cpus: -1, colour: 'blue' });
+  assert.throws(
+    () => loadAgentConfig(['--config', path], {}),
+    (err: unknown) => {
+      assert.ok(err instanceof OptionsError);
+      const text = err.problems.join('\n');
+      assert.match(text, /--server \/ P2PVPS_SERVER_URL: must be a URL/);
+      assert.match(text, /--cpus/);
+      assert.match(text, /unknown key "colour"/);
+      return true;
+    },
+  );
+  assert.throws(() => loadAgentConfig(['--config', '/nonexistent/device-config.json'], {}), /p2pvps agent init --server URL --token TOKEN/);
+});
+
+test('a config file that is not JSON is named in the error', () => {
+  const path = configFile('{ nope');
+  assert.throws(() => loadAgentConfig(['--config', path], {}), new RegExp(`${path} is not a JSON object`));
+});

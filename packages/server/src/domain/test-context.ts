@@ -1,0 +1,45 @@
+import { migrateToLatest, openDatabase } from '../db/database.ts';
+import { signup } from './accounts/accounts.ts';
+import { ManualClock } from './clock.ts';
+import type { DomainContext } from './context.ts';
+import { addDevice, registerDevice } from './devices/devices.ts';
+import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
+
+/**
+ * A domain context on a real in-memory SQLite database with a manual clock, for tests of
+ * the rules. The tunnel view is the one thing injected: tests say which devices are online.
+ */
+export async function createTestContext(portRange: readonly [number, number] = [20000, 20009]) {
+  const db = openDatabase('sqlite::memory:');
+  await migrateToLatest(db);
+  const clock = new ManualClock();
+  const online = new Set<string>();
+  const nudges: { deviceId: string; reason: string }[] = [];
+  const ctx: DomainContext = {
+    db,
+    clock,
+    settings: {
+      serverName: 'test',
+      publicUrl: 'http://127.0.0.1:8080',
+      currency: 'USD',
+      sshHost: 'vps.example.org',
+      sshPortRange: portRange,
+      heartbeatIntervalMs: 600_000,
+      enrolmentTokenTtlMs: 24 * 3_600_000,
+    },
+    notifyDevice: (deviceId, reason) => void nudges.push({ deviceId, reason }),
+    tunnels: { isOnline: (id) => online.has(id), disconnect: (id) => void online.delete(id) },
+  };
+  let n = 0;
+  const createUser = async (role = 'user') => (await signup(ctx, `${role}${++n}@example.org`, 'correct horse battery')).user;
+  /** An enrolled, online, priced device on the market. */
+  const createListedDevice = async (ownerId: string) => {
+    const grant = await addDevice(ctx, ownerId, `pi-${++n}`, '');
+    const hardware = { cpuModel: 'Cortex-A72', cores: 4, memoryBytes: 4 << 30, diskBytes: 32 << 30, arch: 'arm64' };
+    await registerDevice(ctx, { enrolmentToken: grant.enrolmentToken, publicKey: generateEd25519KeyPair('d').public, hardware, agentVersion: 't' }, { host: 'h', port: 1, hostKey: 'k' });
+    await ctx.db.updateTable('devices').set({ price_per_hour_micros: 10_000, on_market: 1, online: 1 }).where('id', '=', grant.device.id).execute();
+    online.add(grant.device.id);
+    return grant.device.id;
+  };
+  return { ctx, clock, online, nudges, createUser, createListedDevice, close: () => db.destroy() };
+}
