@@ -1,6 +1,6 @@
 import { errorCodes, type ErrorCode } from '@p2pvps/protocol/errors';
 
-/** A rule was broken. Carries a stable code from protocol; the API maps it to HTTP. */
+/** A rule was broken (by a request or in the domain). Carries a stable code from protocol; the API maps it to HTTP. */
 export class DomainError extends Error {
   constructor(
     readonly code: ErrorCode,

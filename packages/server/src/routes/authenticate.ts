@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { findDevice } from '../db/devices-repo.ts';
 import { authenticateToken } from '../domain/accounts/accounts.ts';
 import type { DomainContext } from '../domain/context.ts';
-import { HttpProblem } from './http-errors.ts';
+import { DomainError } from '../domain/errors.ts';
 import type { Authenticator } from './register.ts';
 
 declare module 'fastify' {
@@ -21,19 +21,19 @@ export function createAuthenticator(ctx: DomainContext): Authenticator {
       const header = req.headers.authorization;
       const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
       const user = token ? await authenticateToken(ctx, token) : null;
-      if (!user) throw new HttpProblem('unauthenticated');
+      if (!user) throw new DomainError('unauthenticated');
       return user;
     },
     async device(req: FastifyRequest) {
       const auth = parseDeviceAuth(req.headers.authorization);
       const now = ctx.clock.now().getTime();
-      if (!auth || Math.abs(now - auth.ts) > timing.deviceSignatureSkewMs) throw new HttpProblem('device_auth_failed');
+      if (!auth || Math.abs(now - auth.ts) > timing.deviceSignatureSkewMs) throw new DomainError('device_auth_failed');
       const device = await findDevice(ctx.db, auth.deviceId);
       const key = device?.public_key ? ed25519KeyFromOpenSsh(device.public_key) : null;
       const text = deviceSigningText(req.method, req.url, auth.ts, req.rawBody ?? '');
-      if (!key || !verifyDeviceSignature(key, text, auth.signature)) throw new HttpProblem('device_auth_failed');
+      if (!key || !verifyDeviceSignature(key, text, auth.signature)) throw new DomainError('device_auth_failed');
       const sigKey = auth.signature.toString('base64');
-      if (seen.has(sigKey)) throw new HttpProblem('device_auth_failed', 'This signed request was already used; sign each request afresh.');
+      if (seen.has(sigKey)) throw new DomainError('device_auth_failed', 'This signed request was already used; sign each request afresh.');
       for (const [k, expiry] of seen) if (expiry < now) seen.delete(k);
       seen.set(sigKey, now + 2 * timing.deviceSignatureSkewMs);
       return auth.deviceId;

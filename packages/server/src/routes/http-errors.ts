@@ -3,17 +3,6 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { DomainError } from '../domain/errors.ts';
 
-/** Thrown by the HTTP layer itself (validation, authentication). */
-export class HttpProblem extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string = errorCodes[code].message,
-    readonly fields?: Record<string, string>,
-  ) {
-    super(message);
-  }
-}
-
 export function fieldsFromZod(where: string, error: z.ZodError): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const issue of error.issues) {
@@ -38,7 +27,7 @@ const fastifyCodes: Record<string, ErrorCode> = {
 /** Every error leaves as the one envelope; unknown ones are logged and hidden. */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
-    if (err instanceof DomainError || err instanceof HttpProblem) {
+    if (err instanceof DomainError) {
       return reply.status(errorCodes[err.code].status).send(envelope(err.code, err.message, err.fields));
     }
     const fe = err as FastifyError & { malformedJson?: boolean };

@@ -2,7 +2,8 @@ import type { InputKeys, RouteContract } from '@p2pvps/protocol/routes';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { AuthenticatedUser } from '../domain/accounts/accounts.ts';
-import { fieldsFromZod, HttpProblem } from './http-errors.ts';
+import { DomainError } from '../domain/errors.ts';
+import { fieldsFromZod } from './http-errors.ts';
 
 /** Who made the request, as established by the route's `auth` kind. */
 export interface Caller {
@@ -42,11 +43,11 @@ export function mount<R extends RouteContract>(app: FastifyInstance, auth: Authe
         if (parsed.success) input[part] = parsed.data;
         else Object.assign(fields, fieldsFromZod(part, parsed.error));
       }
-      if (Object.keys(fields).length) throw new HttpProblem('invalid_request', undefined, fields);
+      if (Object.keys(fields).length) throw new DomainError('invalid_request', undefined, fields);
       const caller: Caller = {};
       if (contract.auth === 'user' || contract.auth === 'admin') {
         caller.user = await auth.user(req);
-        if (contract.auth === 'admin' && !caller.user.user.isAdmin) throw new HttpProblem('not_found');
+        if (contract.auth === 'admin' && !caller.user.user.isAdmin) throw new DomainError('not_found');
       } else if (contract.auth === 'device') {
         caller.deviceId = await auth.device(req);
       }
