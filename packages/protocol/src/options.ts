@@ -55,11 +55,13 @@ export function parseOptions<T extends OptionTable>(
   for (const [name, spec] of Object.entries(table)) {
     const fromEnv = env[spec.env];
     let raw = fromFlags.get(name) ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined);
-    if (raw === undefined && typeof spec.default === 'function') {
+    const fallback = spec.default;
+    if (raw === undefined) {
+      if (typeof fallback !== 'function') raw = fallback;
       // A default derived from options that failed would only repeat their problem.
-      if (problems.length) continue;
-      raw = spec.default(values);
-    } else if (raw === undefined) raw = spec.default;
+      else if (problems.length) continue;
+      else raw = fallback(values);
+    }
     const parsed = spec.schema.safeParse(raw);
     if (parsed.success) values[name] = parsed.data;
     else {
