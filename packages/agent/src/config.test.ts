@@ -14,7 +14,10 @@ function configFile(content: unknown): string {
 
 test('device-config.json supplies options; environment beats it; flags beat both', () => {
   const path = configFile({ serverUrl: 'http://market.example.org', enrolmentToken: 'p2pe_x', dataDir: '/var/lib/a', memoryMb: 256 });
-  const c = loadAgentConfig(['--config', path, '--memory-mb', '1024'], { P2PVPS_AGENT_DATA_DIR: '/tmp/b', P2PVPS_CONTAINER_MEMORY_MB: '512' });
+  const c = loadAgentConfig(['--config', path, '--memory-mb', '1024'], {
+    P2PVPS_AGENT_DATA_DIR: '/tmp/b',
+    P2PVPS_CONTAINER_MEMORY_MB: '512',
+  });
   assert.equal(c.serverUrl, 'http://market.example.org');
   assert.equal(c.enrolmentToken, 'p2pe_x');
   assert.equal(c.dataDir, '/tmp/b');

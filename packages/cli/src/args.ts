@@ -86,9 +86,7 @@ export function parseCommandArgs(command: ApiCommand, argv: string[]): ParsedArg
   let positionals = parsed.positionals;
   let rest: string[] = [];
   if (command.passThrough && terminator) {
-    positionals = parsed.tokens.flatMap((t) =>
-      t.kind === 'positional' && t.index < terminator.index ? [t.value] : [],
-    );
+    positionals = parsed.tokens.flatMap((t) => (t.kind === 'positional' && t.index < terminator.index ? [t.value] : []));
     rest = argv.slice(terminator.index + 1);
   }
 

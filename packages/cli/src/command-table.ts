@@ -15,8 +15,7 @@ export const globalOptions: Record<string, OptionSpec> = {
   server: {
     type: 'string',
     value: 'URL',
-    description:
-      'Marketplace server (env P2PVPS_SERVER; default: the one you logged in to, else http://127.0.0.1:8080).',
+    description: 'Marketplace server (env P2PVPS_SERVER; default: the one you logged in to, else http://127.0.0.1:8080).',
   },
   token: {
     type: 'string',
@@ -27,8 +26,7 @@ export const globalOptions: Record<string, OptionSpec> = {
   config: {
     type: 'string',
     value: 'FILE',
-    description:
-      'CLI config file (env P2PVPS_CLI_CONFIG; default $XDG_CONFIG_HOME/p2pvps/cli.json or ~/.config/p2pvps/cli.json).',
+    description: 'CLI config file (env P2PVPS_CLI_CONFIG; default $XDG_CONFIG_HOME/p2pvps/cli.json or ~/.config/p2pvps/cli.json).',
   },
   help: { type: 'boolean', short: 'h', description: 'Show help.' },
 };
@@ -85,9 +83,7 @@ export const commands: readonly Command[] = [
     name: 'devices add',
     summary: 'Add a device and get its one-time enrolment token.',
     usage: 'devices add NAME [--description D]',
-    description:
-      'Prints the enrolment token (shown only once), a ready device-config.json, and the\n' +
-      'commands to run on the device.',
+    description: 'Prints the enrolment token (shown only once), a ready device-config.json, and the\n' + 'commands to run on the device.',
     args: ['NAME'],
     options: { description: { type: 'string', value: 'D', description: 'What renters see about the device.' } },
     run: addDevice,
@@ -200,9 +196,12 @@ export const commands: readonly Command[] = [
     usage: 'ssh RENTAL [--identity KEY] [-- COMMAND...]',
     description:
       "Runs OpenSSH's ssh (or $P2PVPS_SSH) with the terminal and passes its exit code through.\n" +
-      'Host keys are kept per rental in known_hosts.d/ beside the config file. Without\n' +
-      '--identity the rental password is supplied through SSH_ASKPASS, never on a command\n' +
-      "line. Words after -- are the remote command, run by the container's shell.",
+      'Host keys are kept per rental in known_hosts.d/ beside the config file. A rental\n' +
+      'rented with --ssh-key logs in with your key (--identity KEY, else your usual keys);\n' +
+      'otherwise, or when no key works, the rental password is supplied through SSH_ASKPASS,\n' +
+      'never on a command line, with or without a terminal. Words after -- are the remote\n' +
+      "command and arrive as given; a single word is a command line for the container's\n" +
+      "shell, e.g. -- 'ls | wc -l'.",
     args: ['RENTAL'],
     passThrough: true,
     options: {
@@ -210,7 +209,7 @@ export const commands: readonly Command[] = [
         type: 'string',
         short: 'i',
         value: 'KEY',
-        description: 'Log in with this private key instead of the password.',
+        description: 'Log in with this private key (for a rental rented with --ssh-key).',
       },
     },
     run: ssh,

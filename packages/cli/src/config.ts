@@ -86,11 +86,7 @@ export function resolveServer(flag: string | undefined, env: Env, config: CliCon
   try {
     url = new URL(raw);
   } catch {
-    throw new CliError(
-      'invalid_server',
-      `The server address "${raw}" is not a URL; give one like https://market.example.org.`,
-      2,
-    );
+    throw new CliError('invalid_server', `The server address "${raw}" is not a URL; give one like https://market.example.org.`, 2);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new CliError('invalid_server', `The server address "${raw}" must start with http:// or https://.`, 2);
@@ -102,12 +98,7 @@ export function resolveServer(flag: string | undefined, env: Env, config: CliCon
  * `--token`, then `P2PVPS_TOKEN`, then the saved token — but the saved one only for the
  * server it was issued by, so pointing the CLI at another server never sends it there.
  */
-export function resolveToken(
-  flag: string | undefined,
-  env: Env,
-  config: CliConfig,
-  server: string,
-): string | undefined {
+export function resolveToken(flag: string | undefined, env: Env, config: CliConfig, server: string): string | undefined {
   if (flag) return flag;
   if (env.P2PVPS_TOKEN) return env.P2PVPS_TOKEN;
   if (config.token && config.server && normalizeServerUrl(config.server) === server) return config.token;

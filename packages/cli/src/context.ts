@@ -55,8 +55,7 @@ export function createContext(
   runEnv: RunEnvironment,
   settings: { json: boolean; configPath: string; config: CliConfig; server: string; token: string | undefined },
 ): Context {
-  const client = (token: string | undefined) =>
-    new ApiClient({ baseUrl: settings.server, ...(token ? { token } : {}) });
+  const client = (token: string | undefined) => new ApiClient({ baseUrl: settings.server, ...(token ? { token } : {}) });
   let currency: Promise<string> | undefined;
   return {
     env: runEnv.env,
@@ -67,14 +66,14 @@ export function createContext(
     client: () => client(settings.token),
     userClient: () => {
       if (!settings.token) {
-        throw new CliError(
-          'unauthenticated',
-          `You are not logged in to ${settings.server}; run 'p2pvps login' (or set P2PVPS_TOKEN).`,
-        );
+        throw new CliError('unauthenticated', `You are not logged in to ${settings.server}; run 'p2pvps login' (or set P2PVPS_TOKEN).`);
       }
       return client(settings.token);
     },
-    currency: () => (currency ??= client(undefined).call('serverInfo').then((info) => info.currency)),
+    currency: () =>
+      (currency ??= client(undefined)
+        .call('serverInfo')
+        .then((info) => info.currency)),
     out: (text) => void runEnv.io.stdout.write(text),
     printJson(value) {
       if (!settings.json) return false;

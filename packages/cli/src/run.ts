@@ -25,9 +25,7 @@ export async function run(argv: string[], runEnv: RunEnvironment): Promise<numbe
         io.stdout.write(groupHelp(resolved.group));
         return 0;
       }
-      const subcommands = commands
-        .filter((c) => c.name.startsWith(`${resolved.group} `))
-        .map((c) => c.name.split(' ')[1]);
+      const subcommands = commands.filter((c) => c.name.startsWith(`${resolved.group} `)).map((c) => c.name.split(' ')[1]);
       throw new UsageError(`"${resolved.group}" needs a subcommand: ${subcommands.join(', ')}`, resolved.group);
     }
 

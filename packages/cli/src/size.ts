@@ -15,8 +15,7 @@ export class SizeFormatError extends Error {
 export function parseSize(text: string): number {
   const input = text.trim();
   const match = /^(\d+)(?:\.(\d+))?\s*(?:([KMGTP])(?:i?B)?|B)?$/i.exec(input);
-  if (!match)
-    throw new SizeFormatError(`"${text}" is not a size; give a number with an optional unit, like 512M or 2G`);
+  if (!match) throw new SizeFormatError(`"${text}" is not a size; give a number with an optional unit, like 512M or 2G`);
   const [, whole = '0', fraction = '', unit] = match;
   if (fraction !== '' && unit === undefined) {
     throw new SizeFormatError(`"${text}" has a fraction of a byte; give whole bytes or a unit, like 1.5G`);

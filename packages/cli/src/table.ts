@@ -45,8 +45,5 @@ export function formatTable(columns: readonly (string | Column)[], rows: readonl
 /** Label/value pairs, labels padded to one width: the detail view of one resource. */
 export function formatDetails(pairs: readonly (readonly [string, string])[]): string {
   const labelWidth = Math.max(0, ...pairs.map(([label]) => width(label)));
-  return (
-    pairs.map(([label, value]) => `${pad(label, labelWidth, 'left')}${GAP}${printable(value)}`.trimEnd()).join('\n') +
-    '\n'
-  );
+  return pairs.map(([label, value]) => `${pad(label, labelWidth, 'left')}${GAP}${printable(value)}`.trimEnd()).join('\n') + '\n';
 }

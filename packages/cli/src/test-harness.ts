@@ -45,7 +45,7 @@ const tempDirs: string[] = [];
 const tunnels: { device: EnrolledDevice; ssh: ChildProcess }[] = [];
 let server: Promise<TestServer> | undefined;
 
-afterEach(closeTunnels);
+afterEach(() => closeTunnels());
 after(async () => {
   await closeTunnels();
   await (await server?.catch(() => undefined))?.running.close();
@@ -115,6 +115,8 @@ export interface RunCliOptions {
    * `server_unreachable` instead of the expected error.
    */
   offline?: boolean;
+  /** Runs each time the CLI waits (polling a rental), e.g. to act as the device meanwhile. */
+  whileWaiting?: () => Promise<void>;
 }
 
 let offlinePort: Promise<number> | undefined;
@@ -145,7 +147,10 @@ export async function runCli(argv: string[], options: RunCliOptions = {}): Promi
       stdin,
     },
     now: () => clock.now(),
-    sleep: async (ms) => clock.advance(ms),
+    sleep: async (ms) => {
+      clock.advance(ms);
+      await options.whileWaiting?.();
+    },
   });
   return { code, stdout, stderr };
 }
@@ -260,9 +265,20 @@ export async function bringOnline(device: EnrolledDevice): Promise<Device> {
   }
 }
 
-async function closeTunnels(): Promise<void> {
-  const closing = tunnels.splice(0);
+/** Closes the device's tunnel and waits until the API shows it offline. */
+export async function takeOffline(device: EnrolledDevice): Promise<Device> {
+  await closeTunnels((t) => t.device.id === device.id);
+  for (;;) {
+    const current = await device.owner.api.call('getDevice', { params: { deviceId: device.id } });
+    if (!current.online) return current;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function closeTunnels(which: (tunnel: (typeof tunnels)[number]) => boolean = () => true): Promise<void> {
+  const closing = tunnels.filter(which);
   if (closing.length === 0) return;
+  tunnels.splice(0, tunnels.length, ...tunnels.filter((t) => !closing.includes(t)));
   const { running } = await testServer();
   await Promise.all(
     closing.map(async ({ device, ssh }) => {
@@ -271,7 +287,7 @@ async function closeTunnels(): Promise<void> {
         ssh.kill('SIGTERM');
         await exited;
       }
-      // Wait for the gateway to notice, so the next test starts with the device offline.
+      // Wait for the gateway to notice, so what follows sees the device offline.
       while (running.gateway.isOnline(device.id)) await new Promise((r) => setTimeout(r, 10));
     }),
   );

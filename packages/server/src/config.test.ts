@@ -14,7 +14,11 @@ test('embedded defaults start a local marketplace', () => {
 
 test('a port range inside the ephemeral range is refused, with every other problem at once', () => {
   assert.throws(
-    () => loadServerConfig(['--ssh-port-range', '40000-40100', '--http-port', '99999'], { P2PVPS_CURRENCY: 'dollars', P2PVPS_DATABASE_URL: 'mysql://x' }),
+    () =>
+      loadServerConfig(['--ssh-port-range', '40000-40100', '--http-port', '99999'], {
+        P2PVPS_CURRENCY: 'dollars',
+        P2PVPS_DATABASE_URL: 'mysql://x',
+      }),
     (err: unknown) => {
       assert.ok(err instanceof OptionsError);
       const text = err.problems.join('\n');

@@ -8,10 +8,10 @@ test('signup --password-stdin creates the account and saves the token in a 0600 
   const { url } = await testServer();
   const home = await tempDir();
   const env = { HOME: home, P2PVPS_SERVER: undefined };
-  const result = await runCli(
-    ['--server', `${url}/`, 'signup', '--email', 'Ann@Example.org', '--password-stdin'],
-    { env, stdin: 'long enough secret\nignored second line\n' },
-  );
+  const result = await runCli(['--server', `${url}/`, 'signup', '--email', 'Ann@Example.org', '--password-stdin'], {
+    env,
+    stdin: 'long enough secret\nignored second line\n',
+  });
   assert.equal(result.code, 0, result.stderr);
   const file = join(home, '.config', 'p2pvps', 'cli.json');
   assert.equal(result.stdout, `Signed up as ann@example.org on ${url}.\nThe API token is saved in ${file}.\n`);
@@ -83,10 +83,7 @@ test('signup shows every field problem the server finds', async () => {
 test('login without a terminal and without --password-stdin is a usage error', async () => {
   const result = await runCli(['login', '--email', 'ann@example.org'], { offline: true });
   assert.equal(result.code, 2);
-  assert.match(
-    result.stderr,
-    /^error \[usage\]: stdin is not a terminal; pass the password on stdin with --password-stdin\n/,
-  );
+  assert.match(result.stderr, /^error \[usage\]: stdin is not a terminal; pass the password on stdin with --password-stdin\n/);
 });
 
 test('logout revokes the token on the server and forgets it but keeps the server', async () => {

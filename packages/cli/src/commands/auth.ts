@@ -63,11 +63,7 @@ export async function logout(ctx: Context): Promise<void> {
     await saveConfig(ctx.configPath, rest);
   }
   if (ctx.printJson({ ok: true })) return;
-  ctx.out(
-    alreadyRevoked
-      ? `The token was no longer valid on ${ctx.server}; it is forgotten.\n`
-      : `Logged out of ${ctx.server}.\n`,
-  );
+  ctx.out(alreadyRevoked ? `The token was no longer valid on ${ctx.server}; it is forgotten.\n` : `Logged out of ${ctx.server}.\n`);
 }
 
 export async function whoami(ctx: Context): Promise<void> {

@@ -24,21 +24,12 @@ async function loadEntry(specifier: string, exportName: string, part: string): P
   const module = (await import(url)) as Record<string, unknown>;
   const entry = module[exportName];
   if (typeof entry !== 'function') {
-    throw new CliError(
-      'not_installed',
-      `${specifier} does not export ${exportName}; the ${part} and the CLI do not match.`,
-    );
+    throw new CliError('not_installed', `${specifier} does not export ${exportName}; the ${part} and the CLI do not match.`);
   }
   return entry as Entry;
 }
 
-async function start(
-  specifier: string,
-  exportName: string,
-  part: string,
-  argv: string[],
-  env: Env,
-): Promise<number | void> {
+async function start(specifier: string, exportName: string, part: string, argv: string[], env: Env): Promise<number | void> {
   const entry = await loadEntry(specifier, exportName, part);
   const result = await entry(argv, env);
   return typeof result === 'number' ? result : undefined;

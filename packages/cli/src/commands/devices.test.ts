@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import {
   bringOnline,
   clock,
@@ -9,7 +10,9 @@ import {
   createRenter,
   createRental,
   enrolDevice,
+  PI4,
   runCli,
+  takeOffline,
   testServer,
 } from '../test-harness.ts';
 
@@ -44,10 +47,9 @@ test('devices add prints the token, a device-config.json with the server public 
   const [, deviceId = ''] = /^Added device attic-pi \(ID ([a-z0-9]+)\)\.\n/.exec(result.stdout) ?? [];
   const [, token = ''] = /^ {2}(\S+)$/m.exec(result.stdout) ?? [];
   assert.match(result.stdout, /valid until 2026-03-03 12:00:00 UTC \(in 24h\)\):\n/);
-  const json =
-    /device-config.json for the device \(the agent reads \/etc\/p2pvps\/device-config.json\):\n(\{[\s\S]*?\n\})/.exec(
-      result.stdout,
-    )?.[1];
+  const json = /device-config.json for the device \(the agent reads \/etc\/p2pvps\/device-config.json\):\n(\{[\s\S]*?\n\})/.exec(
+    result.stdout,
+  )?.[1];
   assert.deepEqual(JSON.parse(json ?? 'null'), {
     serverUrl: publicUrl,
     enrolmentToken: token,
@@ -61,49 +63,41 @@ test('devices add prints the token, a device-config.json with the server public 
   assert.equal(added.description, 'Pi 5');
   assert.equal(added.status, 'awaiting_enrolment');
 
-  // The printed token is the one a device can enrol with.
-  const device = await enrolDevice({ id: deviceId, name: 'attic-pi', owner, grant: { ...(await fakeGrant()), enrolmentToken: token } });
-  assert.equal(device.registration.deviceId, deviceId);
-  async function fakeGrant() {
-    return { device: added, enrolmentToken: token, expiresAt: '', serverUrl: publicUrl };
-  }
-  void api;
+  // The printed token is the one the device enrols with.
+  const registration = await api.call('agentRegister', {
+    body: { enrolmentToken: token, publicKey: generateEd25519KeyPair('pi').public, hardware: PI4, agentVersion: 'test' },
+  });
+  assert.equal(registration.deviceId, deviceId);
 });
 
 test('devices list shows a table a person can read', async () => {
   const owner = await createOwner();
-  const kitchen = await createDevice({ owner, name: 'kitchen-pi' });
+  const kitchen = await enrolDevice(await createDevice({ owner, name: 'kitchen-pi' }));
   clock.advance(60_000);
-  const attic = await createDevice({ owner, name: 'attic' });
+  const attic = await enrolDevice(await createDevice({ owner, name: 'attic' }));
   clock.advance(60_000);
   const cellar = await createDevice({ owner, name: 'cellar' });
   await owner.api.call('updateDevice', { params: { deviceId: kitchen.id }, body: { pricePerHourMicros: 50_000, onMarket: true } });
-  await bringOnline(await enrolDevice(kitchen));
-  await bringOnline(await enrolDevice(attic));
-  // attic's tunnel drops for good after a while; the kitchen Pi stays up.
+  await owner.api.call('updateDevice', { params: { deviceId: attic.id }, body: { pricePerHourMicros: 1_234_567, onMarket: true } });
+  await bringOnline(kitchen);
+  await bringOnline(attic);
+  await takeOffline(attic);
   clock.advance(3 * 60_000);
-  await owner.api.call('updateDevice', { params: { deviceId: attic.id }, body: { onMarket: true } });
 
   const result = await runCli(['devices', 'list'], { env: owner.env });
   assert.equal(result.code, 0, result.stderr);
-  const ports = await Promise.all(
-    [kitchen, attic, cellar].map(async (d) => (await owner.api.call('getDevice', { params: { deviceId: d.id } })).sshPort),
-  );
-  const rows = result.stdout.split('\n');
+  const port = async (d: { id: string }) => (await owner.api.call('getDevice', { params: { deviceId: d.id } })).sshPort;
+  const hardware = 'arm64, 4 cores, 4.0 GiB RAM, 32.0 GiB disk';
   assert.equal(
-    rows[0],
-    'ID                NAME        STATUS              MARKET   PRICE/H   PORT  HARDWARE                                    LAST SEEN',
+    result.stdout,
+    [
+      'ID                NAME        STATUS              MARKET       PRICE/H   PORT  HARDWARE                                    LAST SEEN',
+      `${kitchen.id}  kitchen-pi  online              listed      0.05 EUR  ${await port(kitchen)}  ${hardware}  now`,
+      `${attic.id}  attic       offline             on      1.234567 EUR  ${await port(attic)}  ${hardware}  3m ago`,
+      `${cellar.id}  cellar      awaiting_enrolment  off                -  ${await port(cellar)}  -                                           -`,
+      '',
+    ].join('\n'),
   );
-  assert.equal(
-    rows[1],
-    `${kitchen.id}  kitchen-pi  online              listed  0.05 EUR  ${ports[0]}  arm64, 4 cores, 4.0 GiB RAM, 32.0 GiB disk  now`,
-  );
-  assert.equal(
-    rows[2],
-    `${attic.id}  attic       online              on             -  ${ports[1]}  arm64, 4 cores, 4.0 GiB RAM, 32.0 GiB disk  now`,
-  );
-  assert.equal(rows[3], `${cellar.id}  cellar      awaiting_enrolment  off            -  ${ports[2]}  -                                           -`);
-  assert.equal(rows.length, 5);
 });
 
 test('devices market says why a device on the market is not listed', async () => {
@@ -111,10 +105,7 @@ test('devices market says why a device on the market is not listed', async () =>
   const device = await createDevice({ owner, name: 'shed-pi' });
   const unpriced = await runCli(['devices', 'market', 'shed-pi', 'on'], { env: owner.env });
   assert.equal(unpriced.code, 0, unpriced.stderr);
-  assert.equal(
-    unpriced.stdout,
-    'shed-pi is on the market but not listed yet: it has no price yet (p2pvps devices price DEVICE PRICE).\n',
-  );
+  assert.equal(unpriced.stdout, 'shed-pi is on the market but not listed yet: it has no price yet (p2pvps devices price DEVICE PRICE).\n');
   await runCli(['devices', 'price', device.id, '0.02'], { env: owner.env });
   const waiting = await runCli(['devices', 'market', device.id, 'on'], { env: owner.env });
   assert.equal(waiting.stdout, 'shed-pi is on the market but not listed yet: its agent has not enrolled yet.\n');
@@ -157,10 +148,7 @@ test('a device name shared by two devices is ambiguous; an unknown one is not fo
   const stranger = await createOwner();
   const missing = await runCli(['devices', 'remove', one.id], { env: stranger.env });
   assert.equal(missing.code, 1);
-  assert.equal(
-    missing.stderr,
-    `error [not_found]: You have no device with the ID or name "${one.id}"; see 'p2pvps devices list'.\n`,
-  );
+  assert.equal(missing.stderr, `error [not_found]: You have no device with the ID or name "${one.id}"; see 'p2pvps devices list'.\n`);
 });
 
 test('--json prints the API reply unchanged', async () => {
@@ -186,8 +174,5 @@ test('owner commands say how to log in when there is no token', async () => {
   const { url } = await testServer();
   const result = await runCli(['devices', 'list']);
   assert.equal(result.code, 1);
-  assert.equal(
-    result.stderr,
-    `error [unauthenticated]: You are not logged in to ${url}; run 'p2pvps login' (or set P2PVPS_TOKEN).\n`,
-  );
+  assert.equal(result.stderr, `error [unauthenticated]: You are not logged in to ${url}; run 'p2pvps login' (or set P2PVPS_TOKEN).\n`);
 });

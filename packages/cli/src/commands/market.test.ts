@@ -1,77 +1,102 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createListing, runCli } from '../test-harness.ts';
+import type { Hardware } from '@p2pvps/protocol/schemas';
+import { clock, createListedDevice, createOwner, runCli } from '../test-harness.ts';
 
-test('market turns filters into the API query: money in micros, sizes in bytes', async () => {
-  const result = await runCli(
-    [
-      'market',
-      '--sort',
-      'memory',
-      '--desc',
-      '--max-price',
-      '0.10',
-      '--min-memory',
-      '2G',
-      '--min-disk',
-      '512M',
-      '--min-cores',
-      '4',
-      '--arch',
-      'arm64',
-    ],
-    { routes: { 'GET /api/v1/market': () => ({ listings: [] }) } },
-  );
-  assert.equal(result.code, 0, result.stderr);
-  assert.deepEqual(result.requests[0]?.query, {
-    sort: 'memory',
-    order: 'desc',
-    maxPriceMicros: '100000',
-    minMemoryBytes: String(2 * 2 ** 30),
-    minDiskBytes: String(512 * 2 ** 20),
-    minCores: '4',
-    arch: 'arm64',
-  });
-  assert.equal(result.stdout, 'No device matches; try fewer filters, or look again later.\n');
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+const hw = (overrides: Partial<Hardware>): Hardware => ({
+  cpuModel: 'Cortex-A76',
+  cores: 4,
+  memoryBytes: 8 * GiB,
+  diskBytes: 64 * GiB,
+  arch: 'arm64',
+  ...overrides,
 });
 
-test('market shows listings as a table', async () => {
-  const result = await runCli(['market'], {
-    routes: {
-      'GET /api/v1/market': () => ({
-        listings: [
-          createListing({ deviceId: 'devaaaaaa', name: 'garage-pi' }),
-          createListing({
-            deviceId: 'devbbbbbb',
-            name: 'tiny',
-            pricePerHourMicros: 1_234_567,
-            hardware: { cpuModel: 'x', cores: 1, memoryBytes: 512 * 2 ** 20, diskBytes: 8 * 2 ** 30, arch: 'armv7l' },
-            listedSince: null,
-          }),
-        ],
-      }),
-    },
-  });
+test('market filters by price, memory, disk, cores and arch, money in micros and sizes in binary units', async () => {
+  const owner = await createOwner();
+  const listed = (name: string, pricePerHourMicros: number, hardware: Hardware) =>
+    createListedDevice({ owner, name, pricePerHourMicros, hardware });
+  const devices = await Promise.all([
+    listed('big', 50_000, hw({ memoryBytes: 8 * GiB })),
+    listed('at-the-limits', 100_000, hw({ memoryBytes: 2 * GiB, diskBytes: 512 * MiB })),
+    listed('too-dear', 100_001, hw({})),
+    listed('byte-short-on-memory', 10_000, hw({ memoryBytes: 2 * GiB - 1 })),
+    listed('byte-short-on-disk', 10_000, hw({ diskBytes: 512 * MiB - 1 })),
+    listed('two-cores', 10_000, hw({ cores: 2 })),
+    listed('intel', 10_000, hw({ arch: 'x86_64' })),
+  ]);
+  const [big, limits] = devices;
+  const result = await runCli([
+    'market',
+    '--sort',
+    'memory',
+    '--desc',
+    '--max-price',
+    '0.10',
+    '--min-memory',
+    '2G',
+    '--min-disk',
+    '512M',
+    '--min-cores',
+    '4',
+    '--arch',
+    'arm64',
+  ]);
   assert.equal(result.code, 0, result.stderr);
   assert.equal(
     result.stdout,
     [
-      'DEVICE     NAME            PRICE/H  CORES     MEMORY      DISK  ARCH    SERVER              LISTED',
-      'devaaaaaa  garage-pi      0.07 USD      4    8.0 GiB  64.0 GiB  arm64   market.example.org  2h ago',
-      'devbbbbbb  tiny       1.234567 USD      1  512.0 MiB   8.0 GiB  armv7l  market.example.org  -',
+      'DEVICE            NAME            PRICE/H  CORES   MEMORY       DISK  ARCH   SERVER       LISTED',
+      `${big?.id}  big            0.05 EUR      4  8.0 GiB   64.0 GiB  arm64  test-market  just now`,
+      `${limits?.id}  at-the-limits  0.10 EUR      4  2.0 GiB  512.0 MiB  arm64  test-market  just now`,
+      '',
+    ].join('\n'),
+  );
+  const all = await runCli(['market']);
+  assert.equal(all.stdout.trimEnd().split('\n').length, 1 + devices.length, 'without filters every device is listed');
+});
+
+test('market shows listings as a table, cheapest first', async () => {
+  const owner = await createOwner();
+  const tiny = await createListedDevice({
+    owner,
+    name: 'tiny',
+    pricePerHourMicros: 1_234_567,
+    hardware: hw({ cores: 1, memoryBytes: 512 * MiB, diskBytes: 8 * GiB, arch: 'armv7l' }),
+  });
+  clock.advance(2 * 3600_000);
+  const garage = await createListedDevice({ owner, name: 'garage-pi', pricePerHourMicros: 70_000, hardware: hw({}) });
+  clock.advance(5 * 60_000);
+  const result = await runCli(['market']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(
+    result.stdout,
+    [
+      'DEVICE            NAME            PRICE/H  CORES     MEMORY      DISK  ARCH    SERVER       LISTED',
+      `${garage.id}  garage-pi      0.07 EUR      4    8.0 GiB  64.0 GiB  arm64   test-market  5m ago`,
+      `${tiny.id}  tiny       1.234567 EUR      1  512.0 MiB   8.0 GiB  armv7l  test-market  2h 5m ago`,
       '',
     ].join('\n'),
   );
 });
 
-test('market rejects a bad size or price as a usage error without calling the server', async () => {
-  const size = await runCli(['market', '--min-memory', 'lots']);
+test('market says so when nothing matches', async () => {
+  await createListedDevice({ pricePerHourMicros: 50_000 });
+  const result = await runCli(['market', '--max-price', '0.049999']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, 'No device matches; try fewer filters, or look again later.\n');
+});
+
+test('market rejects a bad size, price or sort key as a usage error without calling the server', async () => {
+  const size = await runCli(['market', '--min-memory', 'lots'], { offline: true });
   assert.equal(size.code, 2);
   assert.match(size.stderr, /^error \[usage\]: --min-memory: "lots" is not a size/);
-  const price = await runCli(['market', '--max-price', '0.1234567']);
+  const price = await runCli(['market', '--max-price', '0.1234567'], { offline: true });
   assert.equal(price.code, 2);
   assert.match(price.stderr, /^error \[usage\]: --max-price: "0.1234567" has more than 6 decimals/);
-  const sort = await runCli(['market', '--sort', 'name']);
+  const sort = await runCli(['market', '--sort', 'name'], { offline: true });
   assert.equal(sort.code, 2);
-  assert.equal(size.requests.length + price.requests.length + sort.requests.length, 0);
+  assert.match(sort.stderr, /^error \[usage\]: --sort must be one of price, memory, cores, disk, not "name"/);
 });

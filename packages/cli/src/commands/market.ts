@@ -40,8 +40,7 @@ function parseOr(parse: () => number, option: string): number {
   try {
     return parse();
   } catch (err) {
-    if (err instanceof MoneyFormatError || err instanceof SizeFormatError)
-      throw new UsageError(`${option}: ${err.message}`, 'market');
+    if (err instanceof MoneyFormatError || err instanceof SizeFormatError) throw new UsageError(`${option}: ${err.message}`, 'market');
     throw err;
   }
 }

@@ -1,157 +1,235 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createListing, createRental, FakeReply, runCli, tempDir } from '../test-harness.ts';
+import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
+import {
+  clock,
+  createListedDevice,
+  createRenter,
+  createRental,
+  reportContainer,
+  runCli,
+  tempDir,
+  type EnrolledDevice,
+  type TestUser,
+} from '../test-harness.ts';
 
-const auth = { P2PVPS_TOKEN: 'tok_renter' };
-const PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMkGvQ7yI0k0Vt3eNqPp0m7bB2zq9xZ2mQ1bL4p8w2aB me@laptop';
+async function keyPair(withPublic = true): Promise<{ privateKey: string; publicKey: string }> {
+  const pair = generateEd25519KeyPair('me@laptop');
+  const privateKey = join(await tempDir(), 'id_ed25519');
+  await writeFile(privateKey, pair.private, { mode: 0o600 });
+  if (withPublic) await writeFile(`${privateKey}.pub`, `${pair.public}\n`);
+  return { privateKey, publicKey: pair.public };
+}
 
-async function keyPair(withPublic = true): Promise<string> {
-  const dir = await tempDir();
-  const privateKey = join(dir, 'id_ed25519');
-  await writeFile(
-    privateKey,
-    '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA==\n-----END OPENSSH PRIVATE KEY-----\n',
-    { mode: 0o600 },
-  );
-  if (withPublic) await writeFile(`${privateKey}.pub`, `${PUBLIC_KEY}\n`);
-  return privateKey;
+/** The renter's open rental on the device, as the API lists it. */
+async function openRentalOn(renter: TestUser, device: EnrolledDevice) {
+  const { rentals } = await renter.api.call('listRentals', { query: {} });
+  return rentals.find((r) => r.deviceId === device.id);
 }
 
 test('rent with a private key path sends its .pub and prints how to connect', async () => {
-  const rental = createRental({ state: 'requested', activatedAt: null });
-  const result = await runCli(['rent', 'dev000999', '--ssh-key', await keyPair(), '--hours', '3', '--no-wait'], {
-    env: auth,
-    routes: { 'POST /api/v1/rentals': () => new FakeReply(201, rental) },
+  const device = await createListedDevice({ name: 'garage-pi' });
+  const renter = await createRenter();
+  const key = await keyPair();
+  const result = await runCli(['rent', device.id, '--ssh-key', key.privateKey, '--hours', '3', '--no-wait'], {
+    env: renter.env,
   });
   assert.equal(result.code, 0, result.stderr);
-  assert.deepEqual(result.requests[0]?.body, { deviceId: 'dev000999', sshPublicKey: PUBLIC_KEY, hours: 3 });
+  const rental = await openRentalOn(renter, device);
+  assert.ok(rental);
+  const { username, password, port } = rental.connection;
   assert.equal(
     result.stdout,
     [
       `Rental    ${rental.id}`,
       'State     requested',
-      'Device    garage-pi (dev000999)',
-      'SSH       ssh -p 2201 u_k3j9@market.example.org',
-      'Password  correct-horse-battery',
-      'Expires   2025-06-01 14:00:00 UTC (in 2h)',
+      `Device    garage-pi (${device.id})`,
+      `SSH       ssh -p ${port} ${username}@127.0.0.1`,
+      `Password  ${password}`,
+      'Expires   3h after your container starts',
       '',
       `The device is starting your container; 'p2pvps ssh ${rental.id}' waits for it.`,
       '',
     ].join('\n'),
   );
+  // What the device is told to install: the public half, never the private key.
+  const desired = await reportContainer(device, null);
+  assert.equal(desired.rental?.authorizedKey, key.publicKey);
+  assert.equal(rental.connection.sshKeyGiven, true);
 });
 
 test('rent refuses a private key without its public half', async () => {
-  const keyFile = await keyPair(false);
-  const result = await runCli(['rent', 'dev000999', '--ssh-key', keyFile], { env: auth });
+  const { privateKey } = await keyPair(false);
+  const result = await runCli(['rent', 'devabcdef', '--ssh-key', privateKey], { env: { P2PVPS_TOKEN: 't' }, offline: true });
   assert.equal(result.code, 1);
-  assert.equal(result.requests.length, 0);
   assert.equal(
     result.stderr,
-    `error [ssh_key_private]: ${keyFile} is a private key and ${keyFile}.pub does not exist; give the public key file.\n`,
+    `error [ssh_key_private]: ${privateKey} is a private key and ${privateKey}.pub does not exist; give the public key file.\n`,
   );
 });
 
-test('rent --wait polls until the container is running', async () => {
-  const requested = createRental({ state: 'requested', activatedAt: null });
-  let polls = 0;
-  const result = await runCli(['rent', 'dev000999', '--wait'], {
-    env: auth,
-    routes: {
-      'POST /api/v1/rentals': () => new FakeReply(201, requested),
-      'GET /api/v1/rentals/:rentalId': () => (++polls < 3 ? requested : { ...requested, state: 'active' }),
+test('rent --wait waits until the device reports the container running', async () => {
+  const device = await createListedDevice({ name: 'garage-pi' });
+  const renter = await createRenter();
+  let reports = 0;
+  const result = await runCli(['rent', device.id, '--wait', '--hours', '2'], {
+    env: renter.env,
+    // The device takes three polls to start the container.
+    whileWaiting: async () => {
+      if (++reports !== 3) return;
+      const rental = await openRentalOn(renter, device);
+      await reportContainer(device, { rentalId: rental!.id, state: 'ready' });
     },
   });
   assert.equal(result.code, 0, result.stderr);
-  assert.equal(polls, 3);
-  assert.match(result.stderr, /Waiting for garage-pi to start your container/);
+  const rental = await openRentalOn(renter, device);
+  assert.equal(result.stderr, `Rented garage-pi: rental ${rental?.id}.\nWaiting for garage-pi to start your container… 0s\n`);
   assert.match(result.stdout, /^State +active$/m);
-  assert.match(result.stdout, new RegExp(`Connect with 'p2pvps ssh ${requested.id}'`));
+  assert.match(result.stdout, /^Expires +2026-\d\d-\d\d \d\d:\d\d:\d\d UTC \(in 2h\)$/m);
+  assert.ok(result.stdout.endsWith(`\nConnect with 'p2pvps ssh ${rental?.id}'.\n`), result.stdout);
 });
 
-test('rent --wait fails clearly when the rental ends instead', async () => {
-  const requested = createRental({ state: 'requested', activatedAt: null });
-  const result = await runCli(['rent', 'dev000999', '--wait'], {
-    env: auth,
-    routes: {
-      'POST /api/v1/rentals': () => new FakeReply(201, requested),
-      'GET /api/v1/rentals/:rentalId': () => ({
-        ...requested,
-        state: 'ended',
-        endReason: 'provisioning_failed',
-        detail: 'image missing',
-      }),
+test('rent --wait gives up after --timeout and says the rental stays open', async () => {
+  const device = await createListedDevice({ name: 'slow-pi' });
+  const renter = await createRenter();
+  const result = await runCli(['rent', device.id, '--wait', '--timeout', '5'], { env: renter.env });
+  assert.equal(result.code, 1);
+  const rental = await openRentalOn(renter, device);
+  assert.equal(rental?.state, 'requested');
+  assert.equal(
+    result.stderr,
+    [
+      `Rented slow-pi: rental ${rental?.id}.`,
+      'Waiting for slow-pi to start your container… 0s',
+      `error [wait_timeout]: Rental ${rental?.id} is still starting after 5s. It stays open: check it with 'p2pvps rentals' or stop it with 'p2pvps stop ${rental?.id}'.`,
+      '',
+    ].join('\n'),
+  );
+  assert.equal(result.stdout, '');
+});
+
+test('rent --wait fails clearly when the device cannot start the container', async () => {
+  const device = await createListedDevice({ name: 'broken-pi' });
+  const renter = await createRenter();
+  const result = await runCli(['rent', device.id, '--wait'], {
+    env: renter.env,
+    whileWaiting: async () => {
+      const rental = await openRentalOn(renter, device);
+      if (rental?.state === 'requested') {
+        await reportContainer(device, { rentalId: rental.id, state: 'failed', detail: 'image missing' });
+      }
     },
   });
   assert.equal(result.code, 1);
+  const { rentals } = await renter.api.call('listRentals', { query: { all: 'true' } });
   assert.match(
     result.stderr,
     new RegExp(
-      `^error \\[rental_ended\\]: Rental ${requested.id} ended before it became active \\(provisioning_failed: image missing\\)\\.$`,
+      `^error \\[rental_ended\\]: Rental ${rentals[0]?.id} ended before it became active \\(provisioning_failed: image missing\\)\\.$`,
       'm',
     ),
   );
 });
 
-test('rent finds a listed device by name', async () => {
-  const listing = createListing({ name: 'Garage Pi' });
-  const result = await runCli(['rent', 'Garage Pi', '--no-wait', '--json'], {
-    env: auth,
-    routes: {
-      'GET /api/v1/market': () => ({ listings: [listing, createListing({ name: 'Other' })] }),
-      'POST /api/v1/rentals': () => new FakeReply(201, createRental({ deviceId: listing.deviceId })),
-    },
-  });
+test('rent finds a listed device by name, and says when a name is ambiguous or unknown', async () => {
+  const garage = await createListedDevice({ name: 'Garage Pi' });
+  await createListedDevice({ name: 'Other' });
+  const renter = await createRenter();
+  const result = await runCli(['rent', 'Garage Pi', '--no-wait', '--json'], { env: renter.env });
   assert.equal(result.code, 0, result.stderr);
-  assert.deepEqual(result.requests[1]?.body, { deviceId: listing.deviceId });
-  assert.equal(JSON.parse(result.stdout).deviceId, listing.deviceId);
+  assert.equal(JSON.parse(result.stdout).deviceId, garage.id);
+
+  const twin = await createListedDevice({ name: 'Other' });
+  const ambiguous = await runCli(['rent', 'Other', '--no-wait'], { env: renter.env });
+  assert.equal(ambiguous.code, 1);
+  assert.match(ambiguous.stderr, /^error \[ambiguous_device\]: More than one listed device is named "Other"; use its ID: /);
+  assert.match(ambiguous.stderr, new RegExp(twin.id));
+  const unknown = await runCli(['rent', 'Garage Pi', '--no-wait'], { env: renter.env });
+  assert.equal(
+    unknown.stderr,
+    `error [not_found]: No listed device has the ID or name "Garage Pi"; see 'p2pvps market'.\n`,
+    'rented, so no longer listed',
+  );
 });
 
-test('rentals --all asks for ended rentals and shows them without connection details', async () => {
-  const result = await runCli(['rentals', '--all'], {
-    env: auth,
-    routes: {
-      'GET /api/v1/rentals': () => ({
-        rentals: [
-          createRental({ id: 'rent111111' }),
-          createRental({
-            id: 'rent222222',
-            state: 'ended',
-            endReason: 'expired',
-            expiresAt: '2025-05-01T00:00:00Z',
-            endedAt: '2025-05-01T00:00:00Z',
-          }),
-        ],
-      }),
-    },
-  });
-  assert.equal(result.code, 0, result.stderr);
-  assert.deepEqual(result.requests[0]?.query, { all: 'true' });
+test('renting an unlisted device shows the server error', async () => {
+  const device = await createListedDevice({ name: 'taken' });
+  await createRental({ renter: await createRenter(), device });
+  const result = await runCli(['rent', device.id, '--no-wait'], { env: (await createRenter()).env });
+  assert.equal(result.code, 1);
   assert.equal(
-    result.stdout,
+    result.stderr,
+    'error [device_not_listed]: This device is not on the market right now: it is offline, rented, unpriced or withdrawn by its owner.\n',
+  );
+});
+
+test('rentals shows open rentals; --all adds ended ones, without connection details', async () => {
+  const renter = await createRenter();
+  const none = await runCli(['rentals', '--all'], { env: renter.env });
+  assert.equal(none.stdout, "You have never rented a device; see 'p2pvps market'.\n");
+
+  // An hour ago: a rental that ran and was stopped; the device has wiped it.
+  const shed = await createListedDevice({ name: 'shed-pi' });
+  const old = await createRental({ renter, device: shed });
+  await reportContainer(shed, { rentalId: old.id, state: 'ready' });
+  await renter.api.call('stopRental', { params: { rentalId: old.id } });
+  await reportContainer(shed, null);
+  clock.advance(30 * 60_000);
+  // Half an hour ago: a three-hour rental that is running now.
+  const garage = await createListedDevice({ name: 'garage-pi' });
+  const running = await createRental({ renter, device: garage, hours: 3 });
+  await reportContainer(garage, { rentalId: running.id, state: 'ready' });
+  clock.advance(30 * 60_000);
+  const { port, username } = running.connection;
+
+  const open = await runCli(['rentals'], { env: renter.env });
+  assert.equal(open.code, 0, open.stderr);
+  assert.equal(
+    open.stdout,
     [
-      'ID          DEVICE     STATE            CREATED  EXPIRES  SSH',
-      'rent111111  garage-pi  active           1h ago   in 2h    ssh -p 2201 u_k3j9@market.example.org',
-      'rent222222  garage-pi  ended (expired)  1h ago   -        -',
+      'ID                DEVICE     STATE   CREATED  EXPIRES    SSH',
+      `${running.id}  garage-pi  active  30m ago  in 2h 30m  ssh -p ${port} ${username}@127.0.0.1`,
       '',
     ].join('\n'),
   );
+  const all = await runCli(['rentals', '--all'], { env: renter.env });
+  assert.equal(all.code, 0, all.stderr);
+  assert.equal(
+    all.stdout,
+    [
+      'ID                DEVICE     STATE                   CREATED  EXPIRES    SSH',
+      `${running.id}  garage-pi  active                  30m ago  in 2h 30m  ssh -p ${port} ${username}@127.0.0.1`,
+      `${old.id}  shed-pi    ended (renter_stopped)  1h ago   -          -`,
+      '',
+    ].join('\n'),
+  );
+  await renter.api.call('stopRental', { params: { rentalId: running.id } });
+  await reportContainer(garage, null);
+  const after = await runCli(['rentals'], { env: renter.env });
+  assert.equal(after.stdout, "You have no open rentals; 'p2pvps rentals --all' shows past ones.\n");
 });
 
-test('stop reports the rental as ending', async () => {
-  const result = await runCli(['stop', 'rent333333'], {
-    env: auth,
-    routes: {
-      'POST /api/v1/rentals/:rentalId/stop': () =>
-        createRental({ id: 'rent333333', state: 'ending', endReason: 'renter_stopped' }),
-    },
-  });
+test('stop ends the rental, forgets its host key, and cannot stop it twice', async () => {
+  const device = await createListedDevice({ name: 'garage-pi' });
+  const renter = await createRenter();
+  const rental = await createRental({ renter, device });
+  const config = join(await tempDir(), 'cli.json');
+  const knownHosts = join(config, '..', 'known_hosts.d', rental.id);
+  await mkdir(join(knownHosts, '..'), { recursive: true });
+  await writeFile(knownHosts, '[127.0.0.1]:2201 ssh-ed25519 AAAA\n');
+  const env = { ...renter.env, P2PVPS_CLI_CONFIG: config };
+
+  const stranger = await runCli(['stop', rental.id], { env: (await createRenter()).env });
+  assert.equal(stranger.code, 1);
+  assert.equal(stranger.stderr, 'error [not_found]: There is nothing here, or you may not see it.\n');
+
+  const result = await runCli(['stop', rental.id], { env });
   assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.requests[0]?.path, '/api/v1/rentals/rent333333/stop');
-  assert.equal(
-    result.stdout,
-    'Stopped rental rent333333 on garage-pi (ending); its container is destroyed and wiped.\n',
-  );
+  assert.equal(result.stdout, `Stopped rental ${rental.id} on garage-pi (ending); its container is destroyed and wiped.\n`);
+  await assert.rejects(access(knownHosts), { code: 'ENOENT' });
+  const again = await runCli(['stop', rental.id], { env });
+  assert.equal(again.code, 1);
+  assert.equal(again.stderr, 'error [rental_not_open]: The rental has already ended.\n');
 });

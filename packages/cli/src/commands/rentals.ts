@@ -30,10 +30,7 @@ export async function readPublicKey(file: string): Promise<string> {
   if (/PRIVATE KEY-----/.test(text)) {
     const pub = `${file}.pub`;
     text = await read(pub).catch(() => {
-      throw new CliError(
-        'ssh_key_private',
-        `${file} is a private key and ${pub} does not exist; give the public key file.`,
-      );
+      throw new CliError('ssh_key_private', `${file} is a private key and ${pub} does not exist; give the public key file.`);
     });
     path = pub;
   }
@@ -81,12 +78,7 @@ class ProgressLine {
  * Polls until the device has started the rental's container. Elapsed time is counted
  * from the waits themselves so tests can inject an instant `sleep`.
  */
-export async function waitForActive(
-  ctx: Context,
-  client: ApiClient,
-  rental: Rental,
-  timeoutSeconds: number,
-): Promise<Rental> {
+export async function waitForActive(ctx: Context, client: ApiClient, rental: Rental, timeoutSeconds: number): Promise<Rental> {
   const progress = new ProgressLine(ctx.io.stderr);
   let current = rental;
   let waitedMs = 0;
@@ -99,9 +91,7 @@ export async function waitForActive(
           `Rental ${current.id} is still starting after ${timeoutSeconds}s. It stays open: check it with 'p2pvps rentals' or stop it with 'p2pvps stop ${current.id}'.`,
         );
       }
-      progress.update(
-        `Waiting for ${printable(current.deviceName)} to start your container… ${Math.round(waitedMs / 1000)}s`,
-      );
+      progress.update(`Waiting for ${printable(current.deviceName)} to start your container… ${Math.round(waitedMs / 1000)}s`);
       await ctx.sleep(delayMs);
       waitedMs += delayMs;
       delayMs = Math.min(Math.round(delayMs * 1.5), 3000);
@@ -122,7 +112,8 @@ export async function waitForActive(
   return current;
 }
 
-function rentalDetails(rental: Rental, now: Date): string {
+/** `hours`: what the renter asked for; the server sets `expiresAt` only once the container runs. */
+function rentalDetails(rental: Rental, now: Date, hours?: number): string {
   const open = rental.state === 'requested' || rental.state === 'active';
   const pairs: [string, string][] = [
     ['Rental', rental.id],
@@ -132,7 +123,10 @@ function rentalDetails(rental: Rental, now: Date): string {
   if (open) {
     pairs.push(['SSH', sshCommand(rental.connection)], ['Password', rental.connection.password]);
   }
-  pairs.push(['Expires', rental.expiresAt ? formatTime(rental.expiresAt, now) : 'when you stop it']);
+  let expires = 'when you stop it';
+  if (rental.expiresAt) expires = formatTime(rental.expiresAt, now);
+  else if (hours !== undefined) expires = `${hours}h after your container starts`;
+  pairs.push(['Expires', expires]);
   if (rental.endedAt) pairs.push(['Ended', `${formatTime(rental.endedAt, now)} ${rental.endReason ?? ''}`]);
   return formatDetails(pairs);
 }
@@ -161,7 +155,7 @@ export async function rent(ctx: Context, args: ParsedArgs): Promise<void> {
     rental = await waitForActive(ctx, client, rental, timeoutSeconds);
   }
   if (ctx.printJson(rental)) return;
-  ctx.out(rentalDetails(rental, ctx.now()));
+  ctx.out(rentalDetails(rental, ctx.now(), hours));
   ctx.out(
     rental.state === 'active'
       ? `\nConnect with 'p2pvps ssh ${rental.id}'.\n`
@@ -212,7 +206,5 @@ export async function stopRental(ctx: Context, args: ParsedArgs): Promise<void> 
   const rental = await ctx.userClient().call('stopRental', { params: { rentalId } });
   await rm(knownHostsFile(ctx.configPath, rental.id), { force: true });
   if (ctx.printJson(rental)) return;
-  ctx.out(
-    `Stopped rental ${rental.id} on ${printable(rental.deviceName)} (${rental.state}); its container is destroyed and wiped.\n`,
-  );
+  ctx.out(`Stopped rental ${rental.id} on ${printable(rental.deviceName)} (${rental.state}); its container is destroyed and wiped.\n`);
 }

@@ -1,19 +1,26 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { access, chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createRental, runCli, tempDir } from '../test-harness.ts';
-import { askpassScript, buildSshArgs } from './ssh.ts';
+import { createListedDevice, createRenter, createRental, reportContainer, runCli, tempDir } from '../test-harness.ts';
+import { askpassScript, buildSshArgs, loginPlan, remoteCommand, sshEnvironment } from './ssh.ts';
 
-test('buildSshArgs: per-rental known_hosts, accept-new, and -- before the destination only', () => {
+/**
+ * How `p2pvps ssh` builds OpenSSH's command line and environment. That it logs in for
+ * real, with the password through askpass and no terminal, is proven end to end in
+ * e2e/cli.test.ts against a real container.
+ */
+
+test('buildSshArgs: per-rental known_hosts, accept-new, password only, and -- before the destination', () => {
   const args = buildSshArgs({
     host: 'market.example.org',
     port: 2201,
     username: 'u_k3j9',
     knownHostsFile: '/home/ann/.config/p2pvps/known_hosts.d/rent000001',
     passwordByAskpass: true,
+    passwordOnly: true,
     command: ['uname', '-a'],
   });
   assert.deepEqual(args, [
@@ -24,11 +31,12 @@ test('buildSshArgs: per-rental known_hosts, accept-new, and -- before the destin
     '-o',
     'StrictHostKeyChecking=accept-new',
     '-o',
+    'PreferredAuthentications=password,keyboard-interactive',
+    '-o',
     'NumberOfPasswordPrompts=1',
     '--',
     'u_k3j9@market.example.org',
-    'uname',
-    '-a',
+    'uname -a',
   ]);
 });
 
@@ -40,6 +48,7 @@ test('buildSshArgs: --identity, and a known_hosts path with spaces and % quoted 
     knownHostsFile: '/home/a b/100%/rent000001',
     identity: '/home/a/.ssh/id_ed25519',
     passwordByAskpass: false,
+    passwordOnly: false,
     command: [],
   });
   assert.deepEqual(args, [
@@ -58,14 +67,51 @@ test('buildSshArgs: --identity, and a known_hosts path with spaces and % quoted 
   ]);
 });
 
+test('remoteCommand keeps several words apart for the remote shell; one word is a command line', () => {
+  assert.equal(remoteCommand([]), undefined);
+  assert.equal(remoteCommand(['ls | wc -l']), 'ls | wc -l');
+  assert.equal(remoteCommand(['sh', '-c', 'exit 7']), "sh -c 'exit 7'");
+  assert.equal(remoteCommand(['echo', "it's", '$HOME', '']), `echo 'it'\\''s' '$HOME' ''`);
+  // What the container's shell makes of it: the words as given.
+  const words = ['printf', '%s|', "it's", '$HOME', 'a  b', ''];
+  const shell = spawnSync('sh', ['-c', remoteCommand(words)!], { encoding: 'utf8' });
+  assert.equal(shell.stdout, "it's|$HOME|a  b||");
+});
+
+test('loginPlan: without a key on the rental, the password at once; with one, keys first and the password as fallback', () => {
+  const rental = (sshKeyGiven: boolean) => ({ id: 'rent000001', connection: { password: 'pw', sshKeyGiven } });
+  assert.deepEqual(loginPlan(rental(false), undefined), { password: 'pw', passwordOnly: true });
+  assert.deepEqual(loginPlan(rental(false), '/k'), {
+    password: 'pw',
+    passwordOnly: true,
+    note: 'Rental rent000001 was rented without an SSH key, so /k cannot log in; using its password.',
+  });
+  assert.deepEqual(loginPlan(rental(true), '/k'), { identity: '/k', password: 'pw', passwordOnly: false });
+  assert.deepEqual(loginPlan(rental(true), undefined), { password: 'pw', passwordOnly: false });
+});
+
+test('sshEnvironment drops the API token and adds askpass only when it has a password to give', () => {
+  const env = { PATH: '/bin', P2PVPS_TOKEN: 'secret', HOME: '/h' };
+  assert.deepEqual(sshEnvironment(env, '/tmp/x/askpass'), {
+    PATH: '/bin',
+    HOME: '/h',
+    SSH_ASKPASS: '/tmp/x/askpass',
+    SSH_ASKPASS_REQUIRE: 'force',
+  });
+  assert.deepEqual(sshEnvironment(env, undefined), { PATH: '/bin', HOME: '/h' });
+});
+
 test("the askpass script answers ssh's password prompt and nothing else", async () => {
   const dir = await tempDir();
   const script = join(dir, 'askpass');
   await writeFile(script, askpassScript(`it's "$x" \`y\``), { mode: 0o700 });
-  const password = spawnSync(script, ["u@h's password: "], { encoding: 'utf8' });
-  assert.equal(password.status, 0);
-  assert.equal(password.stdout, `it's "$x" \`y\`\n`);
-  // A key passphrase prompt goes to the terminal; in a new session there is none, so it is refused.
+  // A new session has no terminal: the password is still answered.
+  const password = spawn(script, ["u@h's password: "], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+  let answer = '';
+  password.stdout.on('data', (chunk) => (answer += chunk));
+  assert.equal((await once(password, 'close'))[0], 0);
+  assert.equal(answer, `it's "$x" \`y\`\n`);
+  // A key passphrase prompt goes to the terminal; without one, it is refused.
   const passphrase = spawn(script, ["Enter passphrase for key '/k': "], {
     detached: true,
     stdio: ['ignore', 'pipe', 'ignore'],
@@ -77,67 +123,44 @@ test("the askpass script answers ssh's password prompt and nothing else", async 
   assert.equal(stdout, '');
 });
 
-test('ssh runs OpenSSH with the password through askpass, never in argv, and passes its exit code', async () => {
-  const dir = await tempDir();
-  const fakeSsh = join(dir, 'fake-ssh');
-  const out = join(dir, 'out');
-  await writeFile(
-    fakeSsh,
-    `#!/bin/sh
-printf '%s\\n' "$@" > '${out}.args'
-printf '%s\\n' "$SSH_ASKPASS_REQUIRE" "$SSH_ASKPASS" "token=$P2PVPS_TOKEN" > '${out}.env'
-"$SSH_ASKPASS" "u_k3j9@market.example.org's password: " > '${out}.password'
-exit 7
-`,
-  );
-  await chmod(fakeSsh, 0o755);
-  const rental = createRental({ id: 'rent424242' });
-  const config = join(dir, 'cfg', 'cli.json');
-  const result = await runCli(['ssh', 'rent424242', '--', 'uname', '-a'], {
-    env: { P2PVPS_TOKEN: 't', P2PVPS_SSH: fakeSsh, P2PVPS_CLI_CONFIG: config },
-    routes: { 'GET /api/v1/rentals/:rentalId': () => rental },
-  });
-  assert.equal(result.code, 7, result.stderr);
-  const args = (await readFile(`${out}.args`, 'utf8')).trimEnd().split('\n');
-  assert.deepEqual(args, [
-    '-p',
-    '2201',
-    '-o',
-    `UserKnownHostsFile=${join(dir, 'cfg', 'known_hosts.d', 'rent424242')}`,
-    '-o',
-    'StrictHostKeyChecking=accept-new',
-    '-o',
-    'NumberOfPasswordPrompts=1',
-    '--',
-    'u_k3j9@market.example.org',
-    'uname',
-    '-a',
-  ]);
-  assert.ok(!args.some((a) => a.includes(rental.connection.password)));
-  assert.equal(await readFile(`${out}.password`, 'utf8'), `${rental.connection.password}\n`);
-  const [require, askpassPath = '', token] = (await readFile(`${out}.env`, 'utf8')).trimEnd().split('\n');
-  assert.equal(require, 'force');
-  assert.equal(token, 'token=', 'the API token is not passed on to ssh');
-  await assert.rejects(access(askpassPath), 'the askpass script is deleted after ssh exits');
-  assert.equal((await stat(join(dir, 'cfg', 'known_hosts.d'))).mode & 0o777, 0o700);
-});
-
 test('ssh refuses a rental that has ended', async () => {
-  const result = await runCli(['ssh', 'rent000777'], {
-    env: { P2PVPS_TOKEN: 't', P2PVPS_SSH: '/bin/false' },
-    routes: {
-      'GET /api/v1/rentals/:rentalId': () => createRental({ id: 'rent000777', state: 'ended', endReason: 'expired' }),
-    },
-  });
+  const device = await createListedDevice();
+  const renter = await createRenter();
+  const rental = await createRental({ renter, device });
+  await reportContainer(device, { rentalId: rental.id, state: 'ready' });
+  await renter.api.call('stopRental', { params: { rentalId: rental.id } });
+  await reportContainer(device, null);
+  const result = await runCli(['ssh', rental.id], { env: { ...renter.env, P2PVPS_SSH: '/bin/false' } });
   assert.equal(result.code, 1);
   assert.equal(
     result.stderr,
-    'error [rental_not_open]: Rental rent000777 has ended (expired); rent again to get a new container.\n',
+    `error [rental_not_open]: Rental ${rental.id} has ended (renter_stopped); rent again to get a new container.\n`,
   );
 });
 
+test('ssh waits for a container that is still starting, then gives up with a clear message', async () => {
+  const device = await createListedDevice({ name: 'slow-pi' });
+  const renter = await createRenter();
+  const rental = await createRental({ renter, device });
+  const result = await runCli(['ssh', rental.id], { env: { ...renter.env, P2PVPS_SSH: '/bin/false' } });
+  assert.equal(result.code, 1);
+  assert.equal(
+    result.stderr,
+    'Waiting for slow-pi to start your container… 0s\n' +
+      `error [wait_timeout]: Rental ${rental.id} is still starting after 300s. It stays open: check it with 'p2pvps rentals' or stop it with 'p2pvps stop ${rental.id}'.\n`,
+  );
+});
+
+test("ssh of someone else's rental is not found", async () => {
+  const device = await createListedDevice();
+  const rental = await createRental({ renter: await createRenter(), device });
+  const result = await runCli(['ssh', rental.id], { env: { ...(await createRenter()).env, P2PVPS_SSH: '/bin/false' } });
+  assert.equal(result.code, 1);
+  assert.equal(result.stderr, 'error [not_found]: There is nothing here, or you may not see it.\n');
+});
+
 test('ssh rejects a rental ID that could escape the known_hosts directory', async () => {
-  const result = await runCli(['ssh', '../../etc/passwd'], { env: { P2PVPS_TOKEN: 't' } });
+  const result = await runCli(['ssh', '../../etc/passwd'], { env: { P2PVPS_TOKEN: 't' }, offline: true });
   assert.equal(result.code, 2);
-  assert.equal(result.requests.length, 0);
+  assert.match(result.stderr, /^error \[usage\]: "..\/..\/etc\/passwd" is not a rental ID\n/);
 });

@@ -4,8 +4,9 @@ import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliError } from '../cli-error.ts';
 import { positional, stringOption, type ParsedArgs } from '../command.ts';
-import { knownHostsDir } from '../config.ts';
+import { knownHostsDir, type Env } from '../config.ts';
 import type { Context } from '../context.ts';
+import { shellQuote } from '../format.ts';
 import { knownHostsFile, waitForActive } from './rentals.ts';
 
 /**
@@ -82,8 +83,31 @@ export function buildSshArgs(inv: SshInvocation): string[] {
   if (inv.passwordByAskpass) args.push('-o', 'NumberOfPasswordPrompts=1');
   // After a `--` before the destination, OpenSSH reads no more options: the command may
   // start with `-`. (A second `--` after the destination would be sent as part of it.)
-  args.push('--', `${inv.username}@${inv.host}`, ...inv.command);
+  args.push('--', `${inv.username}@${inv.host}`);
+  const command = remoteCommand(inv.command);
+  if (command !== undefined) args.push(command);
   return args;
+}
+
+/**
+ * OpenSSH joins the words of a remote command with spaces and has the remote shell parse
+ * the result, so `sh -c 'exit 7'` would arrive as `sh -c exit 7`. Several words are
+ * therefore quoted to arrive as they were given; a single word stays a command line for
+ * the remote shell, so `-- 'ls | wc -l'` still works.
+ */
+export function remoteCommand(words: readonly string[]): string | undefined {
+  if (words.length === 0) return undefined;
+  if (words.length === 1) return words[0];
+  return words.map(shellQuote).join(' ');
+}
+
+/** ssh's environment: ours without the API token, plus askpass when it supplies the password. */
+export function sshEnvironment(env: Env, askpass: string | undefined): NodeJS.ProcessEnv {
+  // The API token has no business in a session on someone else's device (SendEnv).
+  const { P2PVPS_TOKEN: _token, ...rest } = env;
+  if (askpass === undefined) return { ...rest };
+  // "force": askpass even without a terminal or $DISPLAY, so scripts can run commands.
+  return { ...rest, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' };
 }
 
 /**
@@ -125,9 +149,7 @@ function runInteractive(program: string, args: string[], env: NodeJS.ProcessEnv)
     child.once('error', (err: NodeJS.ErrnoException) => {
       done();
       if (err.code === 'ENOENT') {
-        reject(
-          new CliError('ssh_not_found', `Cannot run "${program}": OpenSSH's ssh is not installed or not on PATH.`),
-        );
+        reject(new CliError('ssh_not_found', `Cannot run "${program}": OpenSSH's ssh is not installed or not on PATH.`));
       } else reject(err);
     });
     child.once('exit', (code, signal) => {
@@ -155,14 +177,10 @@ export async function ssh(ctx: Context, args: ParsedArgs): Promise<number> {
   if (plan.note) ctx.io.stderr.write(`${plan.note}\n`);
   const askpassDir = plan.password !== undefined ? await mkdtemp(join(tmpdir(), 'p2pvps-askpass-')) : undefined;
   try {
-    // The API token has no business in a session on someone else's device (SendEnv).
-    const { P2PVPS_TOKEN: _token, ...env }: NodeJS.ProcessEnv = { ...ctx.env };
+    let askpass: string | undefined;
     if (askpassDir && plan.password !== undefined) {
-      const script = join(askpassDir, 'askpass');
-      await writeFile(script, askpassScript(plan.password), { mode: 0o700 });
-      env.SSH_ASKPASS = script;
-      // "force": askpass even without a terminal or $DISPLAY, so scripts can run commands.
-      env.SSH_ASKPASS_REQUIRE = 'force';
+      askpass = join(askpassDir, 'askpass');
+      await writeFile(askpass, askpassScript(plan.password), { mode: 0o700 });
     }
     const sshArgs = buildSshArgs({
       host: rental.connection.host,
@@ -174,7 +192,7 @@ export async function ssh(ctx: Context, args: ParsedArgs): Promise<number> {
       passwordOnly: plan.passwordOnly,
       command: args.rest,
     });
-    return await runInteractive(ctx.env.P2PVPS_SSH || 'ssh', sshArgs, env);
+    return await runInteractive(ctx.env.P2PVPS_SSH || 'ssh', sshArgs, sshEnvironment(ctx.env, askpass));
   } finally {
     if (askpassDir) await rm(askpassDir, { recursive: true, force: true });
   }

@@ -36,8 +36,16 @@ export async function createTestContext(portRange: readonly [number, number] = [
   const createListedDevice = async (ownerId: string) => {
     const grant = await addDevice(ctx, ownerId, `pi-${++n}`, '');
     const hardware = { cpuModel: 'Cortex-A72', cores: 4, memoryBytes: 4 << 30, diskBytes: 32 << 30, arch: 'arm64' };
-    await registerDevice(ctx, { enrolmentToken: grant.enrolmentToken, publicKey: generateEd25519KeyPair('d').public, hardware, agentVersion: 't' }, { host: 'h', port: 1, hostKey: 'k' });
-    await ctx.db.updateTable('devices').set({ price_per_hour_micros: 10_000, on_market: 1, online: 1 }).where('id', '=', grant.device.id).execute();
+    await registerDevice(
+      ctx,
+      { enrolmentToken: grant.enrolmentToken, publicKey: generateEd25519KeyPair('d').public, hardware, agentVersion: 't' },
+      { host: 'h', port: 1, hostKey: 'k' },
+    );
+    await ctx.db
+      .updateTable('devices')
+      .set({ price_per_hour_micros: 10_000, on_market: 1, online: 1 })
+      .where('id', '=', grant.device.id)
+      .execute();
     online.add(grant.device.id);
     return grant.device.id;
   };

@@ -33,14 +33,22 @@ test('an enrolment token works once, before it expires, and binds the device key
   assert.equal(reg.sshPort, grant.device.sshPort);
   assert.equal((await findDevice(t.ctx.db, reg.deviceId))?.public_key, key.split(' ').slice(0, 2).join(' '));
   await assert.rejects(
-    registerDevice(t.ctx, { enrolmentToken: grant.enrolmentToken, publicKey: generateEd25519KeyPair('e').public, hardware, agentVersion: 't' }, gateway),
+    registerDevice(
+      t.ctx,
+      { enrolmentToken: grant.enrolmentToken, publicKey: generateEd25519KeyPair('e').public, hardware, agentVersion: 't' },
+      gateway,
+    ),
     (e: DomainError) => e.code === 'enrolment_token_invalid',
   );
 
   const late = await addDevice(t.ctx, owner.id, 'late', '');
   t.clock.advance(24 * 3_600_000);
   await assert.rejects(
-    registerDevice(t.ctx, { enrolmentToken: late.enrolmentToken, publicKey: generateEd25519KeyPair('f').public, hardware, agentVersion: 't' }, gateway),
+    registerDevice(
+      t.ctx,
+      { enrolmentToken: late.enrolmentToken, publicKey: generateEd25519KeyPair('f').public, hardware, agentVersion: 't' },
+      gateway,
+    ),
     (e: DomainError) => e.code === 'enrolment_token_invalid',
   );
   await t.close();
@@ -53,7 +61,10 @@ test('a key already bound to another device is refused and the token stays unspe
   const a = await addDevice(t.ctx, owner.id, 'a', '');
   const b = await addDevice(t.ctx, owner.id, 'b', '');
   await registerDevice(t.ctx, { enrolmentToken: a.enrolmentToken, publicKey: key, hardware, agentVersion: 't' }, gateway);
-  await assert.rejects(registerDevice(t.ctx, { enrolmentToken: b.enrolmentToken, publicKey: key, hardware, agentVersion: 't' }, gateway), (e: DomainError) => e.code === 'device_key_taken');
+  await assert.rejects(
+    registerDevice(t.ctx, { enrolmentToken: b.enrolmentToken, publicKey: key, hardware, agentVersion: 't' }, gateway),
+    (e: DomainError) => e.code === 'device_key_taken',
+  );
   const other = generateEd25519KeyPair('e').public;
   await registerDevice(t.ctx, { enrolmentToken: b.enrolmentToken, publicKey: other, hardware, agentVersion: 't' }, gateway);
   await t.close();
@@ -66,10 +77,18 @@ test('re-enrolment revokes the old key and the old token', async () => {
   const again = await reissueEnrolmentToken(t.ctx, owner.id, grant.device.id);
   assert.notEqual(again.enrolmentToken, grant.enrolmentToken);
   await assert.rejects(
-    registerDevice(t.ctx, { enrolmentToken: grant.enrolmentToken, publicKey: generateEd25519KeyPair('d').public, hardware, agentVersion: 't' }, gateway),
+    registerDevice(
+      t.ctx,
+      { enrolmentToken: grant.enrolmentToken, publicKey: generateEd25519KeyPair('d').public, hardware, agentVersion: 't' },
+      gateway,
+    ),
     (e: DomainError) => e.code === 'enrolment_token_invalid',
   );
-  await registerDevice(t.ctx, { enrolmentToken: again.enrolmentToken, publicKey: generateEd25519KeyPair('e').public, hardware, agentVersion: 't' }, gateway);
+  await registerDevice(
+    t.ctx,
+    { enrolmentToken: again.enrolmentToken, publicKey: generateEd25519KeyPair('e').public, hardware, agentVersion: 't' },
+    gateway,
+  );
   const third = await reissueEnrolmentToken(t.ctx, owner.id, grant.device.id);
   assert.ok(third.enrolmentToken);
   assert.equal((await findDevice(t.ctx.db, grant.device.id))?.public_key, null, 'the enrolled key no longer works');
@@ -81,7 +100,11 @@ test("other people's devices are invisible, not forbidden", async () => {
   const owner = await t.createUser('owner');
   const stranger = await t.createUser('stranger');
   const grant = await addDevice(t.ctx, owner.id, 'pi', '');
-  for (const attempt of [getDevice(t.ctx, stranger.id, grant.device.id), removeDevice(t.ctx, stranger.id, grant.device.id), reissueEnrolmentToken(t.ctx, stranger.id, grant.device.id)]) {
+  for (const attempt of [
+    getDevice(t.ctx, stranger.id, grant.device.id),
+    removeDevice(t.ctx, stranger.id, grant.device.id),
+    reissueEnrolmentToken(t.ctx, stranger.id, grant.device.id),
+  ]) {
     await assert.rejects(attempt, (e: DomainError) => e.code === 'not_found');
   }
   await t.close();
