@@ -148,6 +148,7 @@ export const Connection = z.object({
   host: z.string(),
   port: z.number().int(),
   username: z.string(),
+  /** Empty once the rental has ended: the container it opened is gone. */
   password: z.string(),
   /** Whether the renter gave an SSH public key (else they log in with the password). */
   sshKeyGiven: z.boolean(),

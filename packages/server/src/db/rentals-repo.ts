@@ -18,7 +18,7 @@ export function findOpenRentalForDevice(db: Db, deviceId: string): Promise<Renta
 export function listRenterRentals(db: Db, renterId: string, includeEnded: boolean): Promise<RentalRow[]> {
   let q = db.selectFrom('rentals').selectAll().where('renter_id', '=', renterId);
   if (!includeEnded) q = q.where('state', '!=', 'ended');
-  return q.orderBy('created_at', 'desc').execute();
+  return q.orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
 }
 
 export function listExpiredRentals(db: Db, now: string): Promise<RentalRow[]> {

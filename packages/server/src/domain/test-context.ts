@@ -3,6 +3,8 @@ import { signup } from './accounts/accounts.ts';
 import { ManualClock } from './clock.ts';
 import type { DomainContext } from './context.ts';
 import { addDevice, registerDevice } from './devices/devices.ts';
+import { syncDevice } from './rentals/agent-sync.ts';
+import { rent } from './rentals/rentals.ts';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 
 /**
@@ -49,5 +51,18 @@ export async function createTestContext(portRange: readonly [number, number] = [
     online.add(grant.device.id);
     return grant.device.id;
   };
-  return { ctx, clock, online, nudges, createUser, createListedDevice, close: () => db.destroy() };
+  /** An owner with one listed device, and a renter. */
+  const createMarket = async () => {
+    const owner = await createUser('owner');
+    const renter = await createUser('renter');
+    return { owner, renter, deviceId: await createListedDevice(owner.id) };
+  };
+  /** A market whose device the renter has rented, with the agent reporting the container ready. */
+  const createRunningRental = async () => {
+    const market = await createMarket();
+    const rental = await rent(ctx, market.renter.id, { deviceId: market.deviceId });
+    await syncDevice(ctx, market.deviceId, { container: { rentalId: rental.id, state: 'ready' } });
+    return { ...market, rental };
+  };
+  return { ctx, clock, online, nudges, createUser, createListedDevice, createMarket, createRunningRental, close: () => db.destroy() };
 }

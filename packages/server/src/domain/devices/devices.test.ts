@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import { findDevice } from '../../db/devices-repo.ts';
 import { DomainError } from '../errors.ts';
-import { syncDevice } from '../rentals/agent-sync.ts';
-import { getRental, rent } from '../rentals/rentals.ts';
+import { getRental } from '../rentals/rentals.ts';
 import { createTestContext } from '../test-context.ts';
 import { addDevice, getDevice, registerDevice, reissueEnrolmentToken, removeDevice } from './devices.ts';
 
@@ -112,11 +111,7 @@ test("other people's devices are invisible, not forbidden", async () => {
 
 test('removing a rented device ends the rental and disconnects the device', async () => {
   const t = await createTestContext();
-  const owner = await t.createUser('owner');
-  const renter = await t.createUser('renter');
-  const deviceId = await t.createListedDevice(owner.id);
-  const rental = await rent(t.ctx, renter.id, { deviceId });
-  await syncDevice(t.ctx, deviceId, { container: { rentalId: rental.id, state: 'ready' } });
+  const { owner, renter, deviceId, rental } = await t.createRunningRental();
   await removeDevice(t.ctx, owner.id, deviceId);
   const ended = await getRental(t.ctx, renter.id, rental.id);
   assert.equal(ended.state, 'ended');

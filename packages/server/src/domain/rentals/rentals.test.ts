@@ -9,9 +9,7 @@ const hour = 3_600_000;
 
 test('a rental for N hours expires after N hours of activity, and the device is freed only after the wipe', async () => {
   const t = await createTestContext();
-  const owner = await t.createUser('owner');
-  const renter = await t.createUser('renter');
-  const deviceId = await t.createListedDevice(owner.id);
+  const { renter, deviceId } = await t.createMarket();
 
   const rental = await rent(t.ctx, renter.id, { deviceId, hours: 2 });
   assert.equal(rental.state, 'requested');
@@ -49,25 +47,23 @@ test('a rental for N hours expires after N hours of activity, and the device is 
 
 test('an open-ended rental never expires; the renter stops it', async () => {
   const t = await createTestContext();
-  const owner = await t.createUser('owner');
-  const renter = await t.createUser('renter');
-  const deviceId = await t.createListedDevice(owner.id);
-  const rental = await rent(t.ctx, renter.id, { deviceId });
-  await syncDevice(t.ctx, deviceId, { container: { rentalId: rental.id, state: 'ready' } });
+  const { renter, deviceId, rental } = await t.createRunningRental();
   t.clock.advance(1000 * hour);
   assert.equal(await endExpiredRentals(t.ctx), 0);
   const stopped = await stopRental(t.ctx, renter.id, rental.id);
   assert.equal(stopped.state, 'ending');
   assert.equal(stopped.endReason, 'renter_stopped');
   await assert.rejects(stopRental(t.ctx, renter.id, rental.id), (e: DomainError) => e.code === 'rental_not_open');
+  await syncDevice(t.ctx, deviceId, { container: null });
+  const ended = await getRental(t.ctx, renter.id, rental.id);
+  assert.equal(ended.state, 'ended');
+  assert.equal(ended.connection.password, '', 'an ended rental no longer hands out its password');
   await t.close();
 });
 
 test('a container that fails to start ends the rental with its reason', async () => {
   const t = await createTestContext();
-  const owner = await t.createUser('owner');
-  const renter = await t.createUser('renter');
-  const deviceId = await t.createListedDevice(owner.id);
+  const { renter, deviceId } = await t.createMarket();
   const rental = await rent(t.ctx, renter.id, { deviceId });
   await syncDevice(t.ctx, deviceId, { container: { rentalId: rental.id, state: 'failed', detail: 'image missing' } });
   const r = await getRental(t.ctx, renter.id, rental.id);
@@ -78,9 +74,7 @@ test('a container that fails to start ends the rental with its reason', async ()
 
 test('only listed devices can be rented, and never by their owner', async () => {
   const t = await createTestContext();
-  const owner = await t.createUser('owner');
-  const renter = await t.createUser('renter');
-  const deviceId = await t.createListedDevice(owner.id);
+  const { owner, renter, deviceId } = await t.createMarket();
   await assert.rejects(rent(t.ctx, owner.id, { deviceId }), (e: DomainError) => e.code === 'own_device');
   t.online.delete(deviceId);
   await assert.rejects(rent(t.ctx, renter.id, { deviceId }), (e: DomainError) => e.code === 'device_not_listed');
@@ -101,9 +95,7 @@ test('ten renters race for one device: exactly one wins', async () => {
 
 test('renter credentials are fresh and random for every rental', async () => {
   const t = await createTestContext();
-  const owner = await t.createUser('owner');
-  const renter = await t.createUser('renter');
-  const deviceId = await t.createListedDevice(owner.id);
+  const { renter, deviceId } = await t.createMarket();
   const seen = new Set<string>();
   for (let i = 0; i < 5; i++) {
     const r = await rent(t.ctx, renter.id, { deviceId });

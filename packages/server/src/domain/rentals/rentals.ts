@@ -32,7 +32,8 @@ export function presentRental(ctx: DomainContext, row: RentalRow, sshPort: numbe
       host,
       port,
       username: row.username,
-      password: row.password,
+      // Once the container is gone the password opens nothing; stop handing it out.
+      password: row.state === 'ended' ? '' : row.password,
       sshKeyGiven: row.ssh_public_key !== null,
       sshCommand: `ssh -p ${port} ${row.username}@${host}`,
     },
