@@ -10,6 +10,7 @@ import { loadServerConfig } from '@p2pvps/server/config';
 import { startServer, type RunningServer } from '@p2pvps/server/services/server';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import Docker from 'dockerode';
+import type { Rental } from '@p2pvps/protocol/schemas';
 
 /**
  * Builds a whole marketplace for a test: a real server (SQLite, gateway, API) and real
@@ -48,6 +49,7 @@ export async function createServer(opts: { portRangeSize?: number; env?: Record<
     P2PVPS_DATA_DIR: dataDir,
     P2PVPS_HTTP_PORT: String(httpPort),
     P2PVPS_GATEWAY_PORT: String(gatewayPort),
+    P2PVPS_HTTPS_PORT: String(base + 2),
     P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 10 + (opts.portRangeSize ?? 20) - 1}`,
     P2PVPS_LOG_LEVEL: process.env.P2PVPS_TEST_LOG ?? 'warn',
     P2PVPS_EXPIRY_CHECK_INTERVAL_MS: '200',
@@ -81,7 +83,10 @@ export async function createUser(server: TestServer, role: string): Promise<{ ap
 export interface TestAgent {
   agent: Agent;
   dataDir: string;
+  /** Loopback ports of the container's sshd, port 80 and port 443 (host networking in tests). */
   containerSshPort: number;
+  containerHttpPort: number;
+  containerHttpsPort: number;
   stop(): Promise<void>;
   restart(): Promise<void>;
 }
@@ -89,11 +94,14 @@ export interface TestAgent {
 export async function createAgent(server: TestServer, enrolmentToken: string): Promise<TestAgent> {
   const dataDir = tempDir('agent');
   const configFile = join(dataDir, 'device-config.json');
-  const containerSshPort = portBlock(1);
+  const containerSshPort = portBlock(3);
+  const [containerHttpPort, containerHttpsPort] = [containerSshPort + 1, containerSshPort + 2];
   writeFileSync(configFile, JSON.stringify({ serverUrl: `http://127.0.0.1:${server.httpPort}`, enrolmentToken, dataDir }));
   const config = loadAgentConfig(['--config', configFile], {
     P2PVPS_CONTAINER_NETWORK: 'host',
     P2PVPS_CONTAINER_SSH_PORT: String(containerSshPort),
+    P2PVPS_CONTAINER_HTTP_PORT: String(containerHttpPort),
+    P2PVPS_CONTAINER_HTTPS_PORT: String(containerHttpsPort),
     P2PVPS_RENTER_IMAGE: renterImage,
   });
   const log = (level: string, msg: string) => {
@@ -103,6 +111,8 @@ export async function createAgent(server: TestServer, enrolmentToken: string): P
     agent: new Agent(config, log),
     dataDir,
     containerSshPort,
+    containerHttpPort,
+    containerHttpsPort,
     async stop() {
       await handle.agent.close();
     },
@@ -201,4 +211,38 @@ export function openSsh(
 
 export function dockerAvailable(): boolean {
   return spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+}
+
+export interface RentedDevice {
+  deviceId: string;
+  agent: TestAgent;
+  rental: Rental;
+  /** ssh arguments for openSsh as the rental's user, with the renter's key. */
+  ssh: { port: number; user: string; identity: string };
+}
+
+/**
+ * An owner's device enrolled through a real agent, online, priced, listed, and rented by
+ * `renter` with a fresh key, its container answering ssh.
+ */
+export async function createRentedDevice(
+  server: TestServer,
+  owner: { api: ApiClient },
+  renter: { api: ApiClient },
+  name = 'pi',
+): Promise<RentedDevice> {
+  const grant = await owner.api.call('addDevice', { body: { name } });
+  const deviceId = grant.device.id;
+  const agent = await createAgent(server, grant.enrolmentToken);
+  await waitFor(`${name} to come online`, async () => (await owner.api.call('getDevice', { params: { deviceId } })).online);
+  await owner.api.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 10_000, onMarket: true } });
+  const key = createSshKey();
+  const rental = await renter.api.call('rent', { body: { deviceId, sshPublicKey: key.publicKey } });
+  const ssh = { port: rental.connection.port, user: rental.connection.username, identity: key.privatePath };
+  await waitFor(`ssh into ${name}`, async () => (await openSsh(ssh, 'true')).code === 0);
+  await waitFor(
+    `${name}'s rental to be active`,
+    async () => (await renter.api.call('getRental', { params: { rentalId: rental.id } })).state === 'active',
+  );
+  return { deviceId, agent, rental, ssh };
 }

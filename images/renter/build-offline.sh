@@ -11,9 +11,9 @@ mirror="${P2PVPS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 work="$(mktemp -d /var/tmp/p2pvps-rootfs.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 
-echo "==> debootstrap $suite (minbase + openssh-server) into $work"
+echo "==> debootstrap $suite (minbase + openssh-server, python3, openssl) into $work"
 debootstrap --variant=minbase \
-  --include=openssh-server,ca-certificates,curl,less,nano,procps,iproute2 \
+  --include=openssh-server,ca-certificates,curl,less,nano,procps,iproute2,python3,openssl \
   "$suite" "$work/rootfs" "$mirror" 2>&1 | grep --line-buffered -E '^I: (Retrieving|Validating|Extracting|Installing|Configuring|Base system)' \
   | awk '{ n++; if (n % 25 == 0 || /Base system/) { print "    " $0; fflush() } }'
 

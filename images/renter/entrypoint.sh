@@ -7,6 +7,10 @@ set -eu
 : "${P2PVPS_PASSWORD:?P2PVPS_PASSWORD is required}"
 port="${P2PVPS_SSH_PORT:-22}"
 listen="${P2PVPS_SSH_LISTEN:-0.0.0.0}"
+# Where the renter's web servers should listen: 80 and 443 on the container's own
+# network; other ports when it shares the host's (tests). Login sessions see them.
+http_port="${P2PVPS_HTTP_PORT:-80}"
+https_port="${P2PVPS_HTTPS_PORT:-443}"
 
 if ! id "$P2PVPS_USER" >/dev/null 2>&1; then
   useradd --create-home --shell /bin/bash "$P2PVPS_USER"
@@ -30,4 +34,5 @@ mkdir -p /run/sshd
 exec /usr/sbin/sshd -D -e -p "$port" -o "ListenAddress=$listen" \
   -h /etc/ssh/ssh_host_ed25519_key -h /etc/ssh/ssh_host_ecdsa_key \
   -o PasswordAuthentication=yes -o KbdInteractiveAuthentication=no \
-  -o PermitRootLogin=no -o UsePAM=no -o "AllowUsers=$P2PVPS_USER"
+  -o PermitRootLogin=no -o UsePAM=no -o "AllowUsers=$P2PVPS_USER" \
+  -o "SetEnv=P2PVPS_HTTP_PORT=$http_port P2PVPS_HTTPS_PORT=$https_port"

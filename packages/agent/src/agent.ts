@@ -106,6 +106,8 @@ export class Agent {
       image: this.config.image,
       network: this.config.containerNetwork,
       sshPort: this.config.containerSshPort,
+      httpPort: this.config.containerHttpPort,
+      httpsPort: this.config.containerHttpsPort,
       limits: { cpus: this.config.cpus, memoryMb: this.config.memoryMb, pidsLimit: this.config.pidsLimit },
       log: (m) => this.log('info', m),
     });
@@ -113,6 +115,10 @@ export class Agent {
       registration: reg,
       privateKey: this.key.privateKey,
       localPort: this.config.containerSshPort,
+      webPorts: new Map([
+        [80, this.config.containerHttpPort],
+        [443, this.config.containerHttpsPort],
+      ]),
       log: this.log,
       onStateChange: (up) => up && this.requestSync('tunnel up'),
       containerStarting: () => this.starting,

@@ -52,6 +52,20 @@ export const agentOptions = {
     schema: opt.port(),
     default: '22022',
   },
+  containerHttpPort: {
+    flag: 'container-http-port',
+    env: 'P2PVPS_CONTAINER_HTTP_PORT',
+    description: "Loopback port where the renter container's port 80 is reached (visitors of the device's web name).",
+    schema: opt.port(),
+    default: '22080',
+  },
+  containerHttpsPort: {
+    flag: 'container-https-port',
+    env: 'P2PVPS_CONTAINER_HTTPS_PORT',
+    description: "Loopback port where the renter container's port 443 is reached (TLS passed through untouched).",
+    schema: opt.port(),
+    default: '22443',
+  },
   cpus: {
     flag: 'cpus',
     env: 'P2PVPS_CONTAINER_CPUS',

@@ -9,6 +9,8 @@ export interface TunnelClientOptions {
   privateKey: string;
   /** Where renter SSH connections arriving over the tunnel are delivered (the container's sshd). */
   localPort: number;
+  /** Where web connections for the device's name are delivered: public port (80, 443) → loopback port. */
+  webPorts?: ReadonlyMap<number, number>;
   log: (level: 'info' | 'warn' | 'debug', msg: string) => void;
   onStateChange?: (up: boolean) => void;
   /** True while a rental's container is being started: connections wait for it. */
@@ -50,9 +52,19 @@ export class TunnelClient {
         this.backoff.reset();
         this.setUp(true);
         this.o.log('info', `tunnel up: ${reg.gateway.host}:${reg.sshPort} → 127.0.0.1:${this.o.localPort}`);
+        for (const [port, local] of this.o.webPorts ?? []) {
+          client.forwardIn('127.0.0.1', port, (webErr) => {
+            if (webErr) this.o.log('warn', `the gateway refused to carry web port ${port}: ${webErr.message}`);
+            else this.o.log('debug', `web port ${port} → 127.0.0.1:${local}`);
+          });
+        }
       });
     });
-    client.on('tcp connection', (_info, accept, reject) => this.deliver(accept, reject, Date.now()));
+    client.on('tcp connection', (info, accept, reject) => {
+      const local = info.destPort === reg.sshPort ? this.o.localPort : this.o.webPorts?.get(info.destPort);
+      if (local === undefined) return reject();
+      this.deliver(local, accept, reject, Date.now());
+    });
     client.on('error', (err) => this.o.log('debug', `tunnel error: ${err.message}`));
     client.on('close', () => {
       this.setUp(false);
@@ -80,8 +92,8 @@ export class TunnelClient {
    * Connects a renter's connection to the container's sshd. While a container is still
    * starting the connection waits for it, so `ssh` right after `rent` just works.
    */
-  private deliver(accept: () => ssh2.ServerChannel | ssh2.ClientChannel, reject: () => void, since: number): void {
-    const upstream = connect({ host: '127.0.0.1', port: this.o.localPort });
+  private deliver(port: number, accept: () => ssh2.ServerChannel | ssh2.ClientChannel, reject: () => void, since: number): void {
+    const upstream = connect({ host: '127.0.0.1', port });
     upstream.setNoDelay(true);
     upstream.once('connect', () => {
       const channel = accept();
@@ -93,7 +105,7 @@ export class TunnelClient {
     });
     upstream.once('error', () => {
       if (!this.closed && this.o.containerStarting?.() && Date.now() - since < waitForContainerMs) {
-        setTimeout(() => this.deliver(accept, reject, since), 100);
+        setTimeout(() => this.deliver(port, accept, reject, since), 100);
       } else {
         reject();
       }

@@ -75,7 +75,7 @@ export function testServer(): Promise<TestServer> {
   server ??= (async () => {
     for (let attempt = 0; ; attempt++) {
       const base = 22000 + randomInt(0, 90) * 100;
-      const free = await Promise.all([base, base + 1, base + 2].map(portIsFree));
+      const free = await Promise.all([base, base + 1, base + 2, base + 3].map(portIsFree));
       if (free.includes(false) && attempt < 20) continue;
       const dataDir = await tempDir();
       const publicUrl = `http://market.test:${base}`;
@@ -84,6 +84,7 @@ export function testServer(): Promise<TestServer> {
           P2PVPS_DATA_DIR: dataDir,
           P2PVPS_HTTP_PORT: String(base),
           P2PVPS_GATEWAY_PORT: String(base + 1),
+          P2PVPS_HTTPS_PORT: String(base + 3),
           P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 59}`,
           P2PVPS_PUBLIC_URL: publicUrl,
           P2PVPS_CURRENCY: 'EUR',

@@ -66,6 +66,8 @@ export const Device = z.object({
   listed: z.boolean(),
   pricePerHourMicros: Micros.nullable(),
   sshPort: z.number().int(),
+  /** The device's public web name: HTTP and HTTPS for it reach its rental's container. */
+  webHost: z.string(),
   hardware: Hardware.nullable(),
   enrolledAt: isoTime.nullable(),
   lastHeartbeatAt: isoTime.nullable(),
@@ -153,6 +155,10 @@ export const Connection = z.object({
   /** Whether the renter gave an SSH public key (else they log in with the password). */
   sshKeyGiven: z.boolean(),
   sshCommand: z.string(),
+  /** The device's public name; ports 80 and 443 of the container answer on it. */
+  webHost: z.string(),
+  httpUrl: z.string(),
+  httpsUrl: z.string(),
 });
 
 export const Rental = z.object({

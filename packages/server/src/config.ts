@@ -24,7 +24,60 @@ export const serverOptions = {
     schema: opt.string(),
     default: '127.0.0.1',
   },
-  httpPort: { flag: 'http-port', env: 'P2PVPS_HTTP_PORT', description: 'Port of the HTTP API.', schema: opt.port(), default: '8080' },
+  httpPort: {
+    flag: 'http-port',
+    env: 'P2PVPS_HTTP_PORT',
+    description: "HTTP front door: the API on the server's own name, port 80 of a rented device on the device's name.",
+    schema: opt.port(),
+    default: '8080',
+  },
+  httpsPort: {
+    flag: 'https-port',
+    env: 'P2PVPS_HTTPS_PORT',
+    description: 'HTTPS front door: passes TLS through, by SNI name, to port 443 of a rented device.',
+    schema: opt.port(),
+    default: '8443',
+  },
+  webDomain: {
+    flag: 'web-domain',
+    env: 'P2PVPS_WEB_DOMAIN',
+    description: 'Devices are reachable on the web as NAME.web-domain (point a wildcard DNS record at this server).',
+    schema: opt
+      .string()
+      .regex(
+        /^(?=.{1,200}$)([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/,
+        'must be a lower-case DNS name like vps.example.org',
+      ),
+    default: 'vps.localhost',
+  },
+  maxConnections: {
+    flag: 'max-connections',
+    env: 'P2PVPS_MAX_CONNECTIONS',
+    description: 'Connections open through the HTTP and HTTPS front doors at once, in total.',
+    schema: opt.positiveInt(),
+    default: '10000',
+  },
+  maxConnectionsPerDevice: {
+    flag: 'max-connections-per-device',
+    env: 'P2PVPS_MAX_CONNECTIONS_PER_DEVICE',
+    description: 'Visitor connections to one device at once, per front door and on its SSH port.',
+    schema: opt.positiveInt(),
+    default: '256',
+  },
+  headTimeoutMs: {
+    flag: 'head-timeout-ms',
+    env: 'P2PVPS_HEAD_TIMEOUT_MS',
+    description: 'Time a visitor has to send its request head or TLS ClientHello.',
+    schema: opt.positiveInt(),
+    default: '10000',
+  },
+  idleTimeoutMs: {
+    flag: 'idle-timeout-ms',
+    env: 'P2PVPS_IDLE_TIMEOUT_MS',
+    description: 'A front-door connection with no traffic either way for this long is closed.',
+    schema: opt.positiveInt(),
+    default: '300000',
+  },
   gatewayHost: {
     flag: 'gateway-host',
     env: 'P2PVPS_GATEWAY_HOST',

@@ -15,7 +15,10 @@ export interface RenterContainersOptions {
   deviceId: string;
   image: string;
   network: 'bridge' | 'host';
+  /** Loopback ports where the container's sshd, port 80 and port 443 are reached. */
   sshPort: number;
+  httpPort: number;
+  httpsPort: number;
   limits: ContainerLimits;
   log: (msg: string) => void;
 }
@@ -64,13 +67,19 @@ export class RenterContainers {
 
   /** Creates and starts a fresh container for the rental and waits until its sshd answers. */
   async start(rental: DesiredRental, readyTimeoutMs: number): Promise<string> {
-    const { docker, network, sshPort, limits } = this.o;
+    const { docker, network, sshPort, httpPort, httpsPort, limits } = this.o;
+    const host = network === 'host';
+    // On its own network the container's services use the standard ports; sharing the
+    // host's (tests), they use the agent's loopback ports, and say so in the environment.
     const env = [
       `P2PVPS_USER=${rental.username}`,
       `P2PVPS_PASSWORD=${rental.password}`,
-      `P2PVPS_SSH_PORT=${network === 'host' ? sshPort : 22}`,
-      `P2PVPS_SSH_LISTEN=${network === 'host' ? '127.0.0.1' : '0.0.0.0'}`,
+      `P2PVPS_SSH_PORT=${host ? sshPort : 22}`,
+      `P2PVPS_SSH_LISTEN=${host ? '127.0.0.1' : '0.0.0.0'}`,
+      `P2PVPS_HTTP_PORT=${host ? httpPort : 80}`,
+      `P2PVPS_HTTPS_PORT=${host ? httpsPort : 443}`,
     ];
+    const publish = (port: number) => [{ HostIp: '127.0.0.1', HostPort: String(port) }];
     if (rental.authorizedKey) env.push(`P2PVPS_AUTHORIZED_KEY=${rental.authorizedKey}`);
     const container = await docker.createContainer({
       name: `p2pvps-${this.o.deviceId}-${rental.rentalId}`,
@@ -78,10 +87,12 @@ export class RenterContainers {
       Hostname: network === 'host' ? undefined : `vps-${rental.rentalId.slice(0, 8)}`,
       Env: env,
       Labels: { [labelDevice]: this.o.deviceId, [labelRental]: rental.rentalId },
-      ExposedPorts: network === 'bridge' ? { '22/tcp': {} } : undefined,
+      ExposedPorts: host ? undefined : { '22/tcp': {}, '80/tcp': {}, '443/tcp': {} },
       HostConfig: {
         NetworkMode: network,
-        PortBindings: network === 'bridge' ? { '22/tcp': [{ HostIp: '127.0.0.1', HostPort: String(sshPort) }] } : undefined,
+        PortBindings: host ? undefined : { '22/tcp': publish(sshPort), '80/tcp': publish(httpPort), '443/tcp': publish(httpsPort) },
+        // The renter is not root; in its own network namespace it may still serve on 80 and 443.
+        Sysctls: host ? undefined : { 'net.ipv4.ip_unprivileged_port_start': '0' },
         NanoCpus: Math.round(limits.cpus * 1e9),
         Memory: limits.memoryMb * 1024 * 1024,
         MemorySwap: limits.memoryMb * 1024 * 1024,

@@ -4,12 +4,14 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import type { Database } from './schema.ts';
 import * as initial from './migrations/2026-11-22T0800-initial.ts';
+import * as web from './migrations/2026-11-23T0800-web.ts';
 
 export type Db = Kysely<Database>;
 
 /** Migrations in order; each file is timestamped and has up and down. */
 const migrations: Record<string, Migration> = {
   '2026-11-22T0800-initial': initial,
+  '2026-11-23T0800-web': web,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

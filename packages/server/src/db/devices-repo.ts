@@ -18,6 +18,20 @@ export function findDevice(db: Db, id: string): Promise<DeviceRow | undefined> {
   return db.selectFrom('devices').selectAll().where('id', '=', id).where('removed_at', 'is', null).executeTakeFirst();
 }
 
+/** The device with this web name, unless it has been removed. */
+export function findDeviceByWebName(db: Db, webName: string): Promise<DeviceRow | undefined> {
+  return db.selectFrom('devices').selectAll().where('web_name', '=', webName).where('removed_at', 'is', null).executeTakeFirst();
+}
+
+/** Adds to a rental's byte counters. */
+export function addRentalTraffic(db: Db, rentalId: string, bytesIn: number, bytesOut: number): Promise<unknown> {
+  return db
+    .updateTable('rentals')
+    .set((eb) => ({ bytes_in: eb('bytes_in', '+', bytesIn), bytes_out: eb('bytes_out', '+', bytesOut) }))
+    .where('id', '=', rentalId)
+    .execute();
+}
+
 export function listOwnerDevices(db: Db, ownerId: string): Promise<DeviceRow[]> {
   return db
     .selectFrom('devices')

@@ -30,6 +30,8 @@ export interface DevicesTable {
   hardware: string | null;
   /** Unique; NULL once the device is removed, which releases the port. */
   ssh_port: number | null;
+  /** Unique: the label of the device's public web name, `web_name.web-domain`. */
+  web_name: string;
   price_per_hour_micros: number | null;
   on_market: number;
   online: number;
@@ -68,6 +70,9 @@ export interface RentalsTable {
   activated_at: string | null;
   expires_at: string | null;
   ended_at: string | null;
+  /** Bytes visitors sent to the rental's container (SSH, HTTP, HTTPS), and bytes it sent back. */
+  bytes_in: number;
+  bytes_out: number;
 }
 
 export interface Database {

@@ -11,6 +11,10 @@ export interface DomainContext {
     currency: string;
     sshHost: string;
     sshPortRange: readonly [number, number];
+    /** Devices are reachable on the web as `WEBNAME.webDomain` through the front doors on these ports. */
+    webDomain: string;
+    httpPort: number;
+    httpsPort: number;
     heartbeatIntervalMs: number;
     enrolmentTokenTtlMs: number;
   };

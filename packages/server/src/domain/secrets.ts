@@ -12,6 +12,14 @@ export function newId(length = 16): string {
   return id;
 }
 
+/**
+ * A device's public web name, the label in `NAME.web-domain`: random, so it says nothing
+ * about the device, its owner or its keys, and DNS-safe (lower-case letters and digits).
+ */
+export function newWebName(): string {
+  return `${idAlphabet[randomInt(26)]}${newId(7)}`;
+}
+
 /** A bearer secret from the CSPRNG, with a prefix that says what it is when it turns up somewhere. */
 export function newSecret(prefix: string): string {
   return `${prefix}_${randomBytes(32).toString('base64url')}`;

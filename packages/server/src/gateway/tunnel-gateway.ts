@@ -2,6 +2,7 @@ import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext, ClientInfo, Connection, ParsedKey, ServerChannel, SocketBindInfo, TcpipBindInfo } from 'ssh2';
 import { timing } from '@p2pvps/protocol/timing';
+import { HandshakeThrottle } from './handshake-throttle.ts';
 
 const { Server: SshServer, utils: sshUtils } = ssh2;
 
@@ -32,6 +33,26 @@ export interface TunnelGatewayOptions {
   log?: TunnelGatewayLog;
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
+  /** Device connections that may be in the handshake at once (sshd's MaxStartups); more are refused at accept. */
+  maxPendingHandshakes?: number;
+  /** A device logged in, `ms` after its SSH version line arrived (key exchange and authentication). */
+  onHandshake?(ms: number): void;
+  /** A visitor connected to a device's public SSH port (for traffic accounting). */
+  onPublicConnection?(deviceId: string, socket: net.Socket): void;
+  /** Visitor connections one device's public SSH port may carry at once; beyond it they are refused. */
+  maxConnectionsPerDevice?: number;
+}
+
+/**
+ * Ports a device may forward besides its SSH port. They are virtual: the gateway listens
+ * on no such port; the HTTP and HTTPS front doors route to them by name (openWebChannel).
+ */
+export const webPorts: readonly number[] = [80, 443];
+
+export class TunnelUnavailableError extends Error {
+  constructor(readonly reason: 'offline' | 'not_forwarded' | 'refused') {
+    super(`device tunnel unavailable: ${reason}`);
+  }
 }
 
 /** One authenticated (or authenticating) SSH connection from a device. */
@@ -43,6 +64,8 @@ interface DeviceConnection {
   deviceId: string | null;
   failedLogins: number;
   closed: boolean;
+  /** Web ports this connection forwards, with the bind address it asked for (echoed back in forwarded-tcpip). */
+  webForwards: Map<number, string>;
 }
 
 /** A device's forward: its public listener and the connection that currently serves it. */
@@ -69,6 +92,8 @@ const silentLog: TunnelGatewayLog = { info() {}, warn() {} };
 const closeGraceMs = 1_000;
 /** Like sshd's LoginGraceTime: a connection that has not logged in by then is dropped. */
 const loginGraceMs = 30_000;
+/** Enough to keep both cores busy with key exchanges, few enough that 10,000 devices dialling at once cannot pile up. */
+const defaultMaxPendingHandshakes = 64;
 /** Like sshd's MaxAuthTries: each attempt costs a policy lookup, so a guesser is cut off early. */
 const maxFailedLogins = 6;
 /** How long a public socket may linger half-closed after its channel has closed. */
@@ -88,7 +113,8 @@ export class TunnelGateway {
   private readonly listener: net.Server;
   private readonly connections = new Set<DeviceConnection>();
   /** Raw TCP sockets by remote address and port, including those still in the handshake. */
-  private readonly sockets = new Map<string, { socket: net.Socket; loginTimer: NodeJS.Timeout }>();
+  private readonly sockets = new Map<string, { socket: net.Socket; loginTimer: NodeJS.Timeout; endHandshake: () => void }>();
+  private readonly handshakes: HandshakeThrottle;
   private readonly tunnels = new Map<string, Tunnel>();
   private readonly keepaliveIntervalMs: number;
   private closing: Promise<void> | null = null;
@@ -96,6 +122,7 @@ export class TunnelGateway {
   constructor(private readonly options: TunnelGatewayOptions) {
     this.log = options.log ?? silentLog;
     this.keepaliveIntervalMs = options.keepaliveIntervalMs ?? timing.tunnelKeepaliveMs;
+    this.handshakes = new HandshakeThrottle(options.maxPendingHandshakes ?? defaultMaxPendingHandshakes);
     this.ssh = new SshServer({
       hostKeys: [options.hostKey],
       keepaliveInterval: this.keepaliveIntervalMs,
@@ -122,6 +149,11 @@ export class TunnelGateway {
 
   isOnline(deviceId: string): boolean {
     return this.tunnels.get(deviceId)?.up === true;
+  }
+
+  /** Device SSH connections open now, logged in or still in the handshake. */
+  connectionCount(): number {
+    return this.connections.size;
   }
 
   onlineDeviceIds(): string[] {
@@ -160,13 +192,21 @@ export class TunnelGateway {
       socket.destroy();
       return;
     }
+    const endHandshake = this.handshakes.tryAcquire();
+    if (!endHandshake) {
+      // Too many logins under way (everyone is back after a restart): refuse before any
+      // SSH work, with a reset so not even a TIME_WAIT is left behind.
+      socket.resetAndDestroy();
+      return;
+    }
     socket.setNoDelay(true);
     socket.setKeepAlive(true, this.keepaliveIntervalMs);
     const key = remoteKey(socket.remoteAddress, socket.remotePort);
     const loginTimer = setTimeout(() => socket.destroy(), loginGraceMs);
     loginTimer.unref();
-    this.sockets.set(key, { socket, loginTimer });
+    this.sockets.set(key, { socket, loginTimer, endHandshake });
     socket.once('close', () => {
+      endHandshake();
       clearTimeout(loginTimer);
       if (this.sockets.get(key)?.socket === socket) this.sockets.delete(key);
     });
@@ -177,9 +217,18 @@ export class TunnelGateway {
   private attach(client: Connection, info: ClientInfo): void {
     // ssh2 does not hand out the socket; the remote address and port identify it.
     const raw = this.sockets.get(remoteKey(info.ip, info.port));
-    const conn: DeviceConnection = { client, socket: raw?.socket, remote: info.ip, deviceId: null, failedLogins: 0, closed: false };
+    const conn: DeviceConnection = {
+      client,
+      socket: raw?.socket,
+      remote: info.ip,
+      deviceId: null,
+      failedLogins: 0,
+      closed: false,
+      webForwards: new Map(),
+    };
     this.connections.add(conn);
     const who = () => ({ deviceId: conn.deviceId, remote: conn.remote });
+    const startedAt = performance.now();
 
     client.on('error', (err: Error & { level?: string }) => {
       this.log.warn({ ...who(), err: err.message, level: err.level }, 'device connection error');
@@ -190,8 +239,12 @@ export class TunnelGateway {
     client.on('authentication', (ctx) => void this.authenticate(conn, ctx));
     client.on('ready', () => {
       // Logged in: from here on ssh2's keepalives decide whether the device is still there.
-      if (raw) clearTimeout(raw.loginTimer);
+      if (raw) {
+        clearTimeout(raw.loginTimer);
+        raw.endHandshake();
+      }
       this.log.info(who(), 'device authenticated');
+      this.options.onHandshake?.(performance.now() - startedAt);
     });
     client.on('close', () => {
       conn.closed = true;
@@ -217,7 +270,10 @@ export class TunnelGateway {
       reject();
     });
     client.on('request', (accept: Reply, reject: Reply, name: string, info: TcpipBindInfo | SocketBindInfo) => {
-      if (name === 'tcpip-forward' && 'bindPort' in info) void this.forward(conn, info, accept, reject);
+      const web = 'bindPort' in info && webPorts.includes(info.bindPort);
+      if (name === 'tcpip-forward' && web) this.forwardWeb(conn, info as TcpipBindInfo, accept, reject);
+      else if (name === 'cancel-tcpip-forward' && web) this.cancelWebForward(conn, info as TcpipBindInfo, accept, reject);
+      else if (name === 'tcpip-forward' && 'bindPort' in info) void this.forward(conn, info, accept, reject);
       else if (name === 'cancel-tcpip-forward' && 'bindPort' in info) this.cancelForward(conn, info, accept, reject);
       else {
         this.log.warn({ ...who(), request: name }, 'refused global request');
@@ -285,6 +341,36 @@ export class TunnelGateway {
     }
   }
 
+  /** A web forward is only recorded: the name the front doors route by is the device's own, so no port is at stake. */
+  private forwardWeb(conn: DeviceConnection, info: TcpipBindInfo, accept: Reply, reject: Reply): void {
+    if (conn.deviceId === null || conn.closed || this.closing) return reject?.();
+    conn.webForwards.set(info.bindPort, info.bindAddr);
+    accept?.();
+  }
+
+  private cancelWebForward(conn: DeviceConnection, info: TcpipBindInfo, accept: Reply, reject: Reply): void {
+    if (!conn.webForwards.delete(info.bindPort)) return reject?.();
+    accept?.();
+  }
+
+  /**
+   * Opens a channel to a web port of an online device, for a front door that has already
+   * decided, by name, that this device is the one. Fails when the device's tunnel is down
+   * or its current connection does not forward that port.
+   */
+  openWebChannel(deviceId: string, port: number, remoteAddress: string, remotePort: number): Promise<ServerChannel> {
+    const tunnel = this.tunnels.get(deviceId);
+    if (!tunnel?.up || tunnel.closed || tunnel.owner.closed) return Promise.reject(new TunnelUnavailableError('offline'));
+    const bindAddr = tunnel.owner.webForwards.get(port);
+    if (bindAddr === undefined) return Promise.reject(new TunnelUnavailableError('not_forwarded'));
+    return new Promise((resolve, reject) => {
+      tunnel.owner.client.forwardOut(bindAddr, port, remoteAddress, remotePort, (err, channel) => {
+        if (err) reject(new TunnelUnavailableError('refused'));
+        else resolve(channel);
+      });
+    });
+  }
+
   private cancelForward(conn: DeviceConnection, info: TcpipBindInfo, accept: Reply, reject: Reply): void {
     const tunnel = conn.deviceId === null ? undefined : this.tunnels.get(conn.deviceId);
     if (!tunnel || tunnel.owner !== conn || tunnel.port !== info.bindPort) return reject?.();
@@ -338,8 +424,13 @@ export class TunnelGateway {
   private async acceptPublic(tunnel: Tunnel, socket: net.Socket): Promise<void> {
     socket.on('error', (err) => this.log.info({ deviceId: tunnel.deviceId, err: err.message }, 'public socket error'));
     socket.setNoDelay(true);
+    if (tunnel.sockets.size >= (this.options.maxConnectionsPerDevice ?? Infinity)) {
+      this.log.warn({ deviceId: tunnel.deviceId, port: tunnel.port }, 'too many connections to this device; refusing');
+      return void socket.destroy();
+    }
     tunnel.sockets.add(socket);
     socket.once('close', () => tunnel.sockets.delete(socket));
+    this.options.onPublicConnection?.(tunnel.deviceId, socket);
 
     // Bytes that arrive meanwhile stay buffered in the socket: nothing reads it until it is piped.
     let device: TunnelDevice | null;
@@ -412,7 +503,7 @@ function parseDeviceKey(line: string): ParsedKey | null {
  * server-side channel outright when its writable side ends, so the socket's FIN is
  * turned into a bare SSH EOF instead, sent after everything written before it.
  */
-function splice(socket: net.Socket, channel: ServerChannel): void {
+export function splice(socket: net.Socket, channel: ServerChannel): void {
   channel.on('error', () => socket.destroy());
   channel.pipe(socket);
   socket.pipe(channel, { end: false });

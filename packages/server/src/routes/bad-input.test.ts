@@ -28,6 +28,7 @@ before(async () => {
       P2PVPS_DATA_DIR: dataDir,
       P2PVPS_HTTP_PORT: String(base),
       P2PVPS_GATEWAY_PORT: String(base + 1),
+      P2PVPS_HTTPS_PORT: String(base + 2),
       P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 19}`,
       P2PVPS_LOG_LEVEL: 'silent',
     }),

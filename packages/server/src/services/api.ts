@@ -18,10 +18,12 @@ export interface ApiOptions {
   events: DeviceEvents;
   gateway: Registration['gateway'];
   logLevel: string;
+  /** Prometheus metrics in the text format, served at /metrics. */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
 /** The HTTP API: every route of the protocol table, plus OpenAPI and the agent event stream. */
-export function buildApi({ ctx, events, gateway, logLevel }: ApiOptions): FastifyInstance {
+export function buildApi({ ctx, events, gateway, logLevel, metrics }: ApiOptions): FastifyInstance {
   const app = Fastify({
     logger: { level: logLevel, redact: ['req.headers.authorization'] },
     bodyLimit: 256 * 1024,
@@ -62,5 +64,11 @@ export function buildApi({ ctx, events, gateway, logLevel }: ApiOptions): Fastif
   rentalRoutes(app, auth, ctx);
   agentRoutes(app, auth, ctx, events, gateway);
   openApiRoute(app, version);
+  if (metrics) {
+    app.get('/metrics', async (_req, reply) => {
+      const { contentType, body } = await metrics();
+      return reply.type(contentType).send(body);
+    });
+  }
   return app;
 }

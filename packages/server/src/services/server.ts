@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { timing } from '@p2pvps/protocol/timing';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import type { ServerConfig } from '../config.ts';
-import { listEnrolledDevices, findDevice, markAllOffline, updateDevice } from '../db/devices-repo.ts';
+import client from 'prom-client';
+import { addRentalTraffic, listEnrolledDevices, findDevice, markAllOffline, updateDevice } from '../db/devices-repo.ts';
+import { findOpenRentalForDevice } from '../db/rentals-repo.ts';
+import { resolveWebName } from '../domain/devices/web-routing.ts';
+import { FrontDoors } from '../frontdoor/front-doors.ts';
+import { TrafficMeter } from './traffic.ts';
 import { migrateToLatest, openDatabase } from '../db/database.ts';
 import { ensureOperator } from '../domain/accounts/accounts.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
@@ -16,6 +21,7 @@ import { ExpiryWorker } from './expiry-worker.ts';
 export interface RunningServer {
   apiUrl: string;
   gatewayPort: number;
+  httpsPort: number;
   ctx: DomainContext;
   gateway: TunnelGateway;
   close(): Promise<void>;
@@ -55,6 +61,9 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
       currency: config.currency,
       sshHost: config.sshHost,
       sshPortRange: config.sshPortRange,
+      webDomain: config.webDomain,
+      httpPort: config.httpPort,
+      httpsPort: config.httpsPort,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       enrolmentTokenTtlMs: timing.enrolmentTokenTtlMs,
     },
@@ -62,8 +71,42 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     tunnels: { isOnline: (id) => gateway?.isOnline(id) ?? false, disconnect: (id) => gateway?.disconnect(id) },
   };
 
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'p2pvps_server_' });
+  const traffic = new TrafficMeter(registry);
+  const handshakes = new client.Histogram({
+    name: 'p2pvps_tunnel_handshake_seconds',
+    help: 'Time from a device connection to its login on the gateway (key exchange and authentication).',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'p2pvps_tunnels_up',
+    help: 'Devices whose tunnel is up (online).',
+    registers: [registry],
+    collect() {
+      this.set(gateway?.onlineDeviceIds().length ?? 0);
+    },
+  });
+  new client.Gauge({
+    name: 'p2pvps_tunnel_connections',
+    help: 'Device SSH connections to the gateway, logged in or in the handshake.',
+    registers: [registry],
+    collect() {
+      this.set(gateway?.connectionCount() ?? 0);
+    },
+  });
   const gatewayRef = { host: config.sshHost, port: config.gatewayPort, hostKey: hostKey.publicKey };
-  const api = buildApi({ ctx, events, gateway: gatewayRef, logLevel: config.logLevel });
+  const api = buildApi({
+    ctx,
+    events,
+    gateway: gatewayRef,
+    logLevel: config.logLevel,
+    metrics: async () => {
+      traffic.collect();
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  });
   const log = api.log;
   const setOnline = (deviceId: string, online: boolean) =>
     updateDevice(db, deviceId, { online: online ? 1 : 0, last_seen_at: clock.now().toISOString() }).catch((err) =>
@@ -82,6 +125,14 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     log,
     keepaliveIntervalMs: timing.tunnelKeepaliveMs,
     keepaliveCountMax: timing.tunnelKeepaliveCountMax,
+    maxConnectionsPerDevice: config.maxConnectionsPerDevice,
+    onHandshake: (ms) => handshakes.observe(ms / 1000),
+    onPublicConnection: (deviceId, socket) => {
+      findOpenRentalForDevice(db, deviceId).then(
+        (rental) => traffic.track(socket, deviceId, rental?.id ?? null, 'ssh'),
+        (err) => log.warn({ err, deviceId }, 'could not account a connection'),
+      );
+    },
   });
   const gatewayPort = await gateway.listen(config.gatewayPort, config.gatewayHost);
   gatewayRef.port = gatewayPort;
@@ -94,30 +145,73 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     log.info(`operator account ${operator.email} created; its password is in ${file} (readable by this user only)`);
   }
 
-  await api.listen({ host: config.httpHost, port: config.httpPort });
-  const address = api.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.httpPort;
+  // The API does not listen itself: the HTTP front door hands it the connections for the server's own name.
+  await api.ready();
+  const doors = new FrontDoors({
+    resolve: (host) => resolveWebName(ctx, host),
+    openChannel: (deviceId, port, address, remotePort) => (gateway as TunnelGateway).openWebChannel(deviceId, port, address, remotePort),
+    apiServer: api.server,
+    traffic,
+    registry,
+    log,
+    limits: {
+      maxHeadBytes: 16 * 1024,
+      headTimeoutMs: config.headTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      maxConnections: config.maxConnections,
+      maxConnectionsPerDevice: config.maxConnectionsPerDevice,
+    },
+  });
+  const port = await listen(doors.http, config.httpPort, config.httpHost);
+  const httpsPort = await listen(doors.https, config.httpsPort, config.httpHost);
+  const saveTraffic = async () => {
+    const pending = traffic.drainUnsaved();
+    try {
+      for (const [rentalId, bytes] of pending) await addRentalTraffic(db, rentalId, bytes.in, bytes.out);
+    } catch (err) {
+      traffic.restoreUnsaved(pending);
+      log.warn({ err }, 'could not save traffic counters');
+    }
+  };
+  const trafficTimer = setInterval(() => void saveTraffic(), 30_000);
+  trafficTimer.unref();
   const apiUrl = `http://${config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost}:${port}`;
 
   const worker = new ExpiryWorker(ctx, config.expiryCheckIntervalMs, (err) => log.error({ err }, 'expiry worker failed'));
   worker.start();
   const enrolled = (await listEnrolledDevices(db)).length;
   log.info(
-    `p2pvps server "${config.serverName}": API ${apiUrl}, device gateway ${config.gatewayHost}:${gatewayPort}, ${enrolled} enrolled device(s)`,
+    `p2pvps server "${config.serverName}": API ${apiUrl}, HTTPS front door :${httpsPort}, device gateway ${config.gatewayHost}:${gatewayPort}, ` +
+      `devices on *.${config.webDomain}, ${enrolled} enrolled device(s)`,
   );
 
   let closing: Promise<void> | undefined;
   return {
     apiUrl,
     gatewayPort,
+    httpsPort,
     ctx,
     gateway,
     close: () =>
       (closing ??= (async () => {
         await worker.close();
+        clearInterval(trafficTimer);
+        await doors.close();
         await gateway.close();
         await api.close();
+        await saveTraffic();
         await db.destroy();
       })()),
   };
+}
+
+function listen(server: import('node:net').Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
 }

@@ -17,11 +17,16 @@ import {
 import { findOpenRentalForDevice, updateRentalFrom } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
-import { hashSecret, newId } from '../secrets.ts';
+import { hashSecret, newId, newWebName } from '../secrets.ts';
 import { checkEnrolmentToken, issueEnrolmentToken } from './enrolment-token.ts';
 import { lowestFreePort } from './port-allocation.ts';
 
-export function presentDevice(row: DeviceRow, openRentalId: string | null): Device {
+/** The device's public web name, e.g. `k3x9q2ab.vps.example.org`. */
+export function webHost(ctx: DomainContext, webName: string): string {
+  return `${webName}.${ctx.settings.webDomain}`;
+}
+
+export function presentDevice(ctx: DomainContext, row: DeviceRow, openRentalId: string | null): Device {
   const online = row.online === 1;
   const listed = online && row.on_market === 1 && row.price_per_hour_micros !== null && row.hardware !== null && openRentalId === null;
   return {
@@ -34,6 +39,7 @@ export function presentDevice(row: DeviceRow, openRentalId: string | null): Devi
     listed,
     pricePerHourMicros: row.price_per_hour_micros === null ? null : Number(row.price_per_hour_micros),
     sshPort: Number(row.ssh_port),
+    webHost: webHost(ctx, row.web_name),
     hardware: row.hardware ? (JSON.parse(row.hardware) as Hardware) : null,
     enrolledAt: row.enrolled_at,
     lastHeartbeatAt: row.last_heartbeat_at,
@@ -46,7 +52,7 @@ export function presentDevice(row: DeviceRow, openRentalId: string | null): Devi
 export async function presentDeviceById(ctx: DomainContext, id: string): Promise<Device> {
   const row = await findDevice(ctx.db, id);
   if (!row) throw new DomainError('not_found');
-  return presentDevice(row, (await findOpenRentalForDevice(ctx.db, id))?.id ?? null);
+  return presentDevice(ctx, row, (await findOpenRentalForDevice(ctx.db, id))?.id ?? null);
 }
 
 /** An owner's device, or not_found: other people's devices are invisible, not forbidden. */
@@ -58,7 +64,7 @@ async function ownedDevice(ctx: DomainContext, ownerId: string, deviceId: string
 
 export async function listDevices(ctx: DomainContext, ownerId: string): Promise<Device[]> {
   const rows = await listOwnerDevices(ctx.db, ownerId);
-  return Promise.all(rows.map(async (r) => presentDevice(r, (await findOpenRentalForDevice(ctx.db, r.id))?.id ?? null)));
+  return Promise.all(rows.map(async (r) => presentDevice(ctx, r, (await findOpenRentalForDevice(ctx.db, r.id))?.id ?? null)));
 }
 
 export async function getDevice(ctx: DomainContext, ownerId: string, deviceId: string): Promise<Device> {
@@ -82,6 +88,7 @@ export async function addDevice(ctx: DomainContext, ownerId: string, name: strin
         public_key: null,
         hardware: null,
         ssh_port: port,
+        web_name: newWebName(),
         price_per_hour_micros: null,
         on_market: 0,
         online: 0,

@@ -1,6 +1,6 @@
 import type { EndReason, Listing, MarketQuery, Rental, RentalState } from '@p2pvps/protocol/schemas';
 import { isUniqueViolation } from '../../db/database.ts';
-import { findDevice, listMarket } from '../../db/devices-repo.ts';
+import { findDevice, listMarket, type DeviceRow } from '../../db/devices-repo.ts';
 import {
   findRental,
   insertRental,
@@ -10,13 +10,19 @@ import {
   type RentalRow,
 } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
+import { webHost } from '../devices/devices.ts';
 import { DomainError } from '../errors.ts';
 import { newId, newPassword, newUsername } from '../secrets.ts';
 import { canTake, nextRentalState } from './rental-state.ts';
 
-export function presentRental(ctx: DomainContext, row: RentalRow, sshPort: number | null): Rental {
+function portSuffix(port: number, standard: number): string {
+  return port === standard ? '' : `:${port}`;
+}
+
+export function presentRental(ctx: DomainContext, row: RentalRow, device: Pick<DeviceRow, 'ssh_port' | 'web_name'> | undefined): Rental {
   const host = ctx.settings.sshHost;
-  const port = sshPort ?? 0;
+  const port = Number(device?.ssh_port ?? 0);
+  const web = device ? webHost(ctx, device.web_name) : '';
   return {
     id: row.id,
     deviceId: row.device_id,
@@ -36,13 +42,16 @@ export function presentRental(ctx: DomainContext, row: RentalRow, sshPort: numbe
       password: row.state === 'ended' ? '' : row.password,
       sshKeyGiven: row.ssh_public_key !== null,
       sshCommand: `ssh -p ${port} ${row.username}@${host}`,
+      webHost: web,
+      httpUrl: `http://${web}${portSuffix(ctx.settings.httpPort, 80)}/`,
+      httpsUrl: `https://${web}${portSuffix(ctx.settings.httpsPort, 443)}/`,
     },
   };
 }
 
 async function present(ctx: DomainContext, row: RentalRow): Promise<Rental> {
   const device = await findDevice(ctx.db, row.device_id);
-  return presentRental(ctx, row, device?.ssh_port ?? null);
+  return presentRental(ctx, row, device);
 }
 
 const sorters: Record<MarketQuery['sort'], (l: Listing) => number> = {
@@ -109,6 +118,8 @@ export async function rent(
     activated_at: null,
     expires_at: null,
     ended_at: null,
+    bytes_in: 0,
+    bytes_out: 0,
   };
   try {
     await insertRental(ctx.db, row);
@@ -117,7 +128,7 @@ export async function rent(
     throw err;
   }
   ctx.notifyDevice(device.id, 'rental_requested');
-  return presentRental(ctx, row, device.ssh_port);
+  return presentRental(ctx, row, device);
 }
 
 async function renterRental(ctx: DomainContext, renterId: string, rentalId: string): Promise<RentalRow> {

@@ -1,0 +1,279 @@
+import type http from 'node:http';
+import net from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
+import client from 'prom-client';
+import type { WebRoute } from '../domain/devices/web-routing.ts';
+import type { TrafficKind, TrafficMeter } from '../services/traffic.ts';
+import { parseClientHello, unrecognizedNameAlert } from './client-hello.ts';
+import { errorResponse } from './error-page.ts';
+import { HttpFramingError, parseRequestHead, RequestFramer, requestHost, serializeHead, type RequestHead } from './http-framing.ts';
+
+export type Route = WebRoute;
+
+export interface FrontDoorLimits {
+  /** Largest request head or ClientHello read before routing, in bytes. */
+  maxHeadBytes: number;
+  /** Time a client has to send its first request head or ClientHello. */
+  headTimeoutMs: number;
+  /** A connection with no traffic either way for this long is closed. */
+  idleTimeoutMs: number;
+  /** Connections open through both doors at once, in total and to any one device. */
+  maxConnections: number;
+  maxConnectionsPerDevice: number;
+}
+
+export interface FrontDoorLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface FrontDoorOptions {
+  /** Decides where a host name leads; `null` is a request without a Host header. */
+  resolve(host: string | null): Promise<Route>;
+  /** A channel to the device's port 80 or 443, through its tunnel. */
+  openChannel(deviceId: string, port: number, remoteAddress: string, remotePort: number): Promise<Duplex>;
+  /** Requests for the server's own name are handed to this server (the API and dashboard). */
+  apiServer: http.Server;
+  traffic: TrafficMeter;
+  registry: client.Registry;
+  limits: FrontDoorLimits;
+  log: FrontDoorLog;
+}
+
+type Door = 'http' | 'https';
+const lingerMs = 5_000;
+
+/**
+ * The server's two public front doors. HTTP routes each request by its Host header: the
+ * server's own name to the API, a device's name to port 80 of its rented container, with
+ * the visitor's address in X-Forwarded-For. HTTPS routes by the SNI name in the
+ * ClientHello and passes the encrypted stream through untouched to port 443 of the
+ * container, so the renter's certificate and key never leave the device.
+ */
+export class FrontDoors {
+  readonly http: net.Server;
+  readonly https: net.Server;
+  private readonly open = new Set<net.Socket>();
+  private readonly perDevice = new Map<string, number>();
+  private readonly outcomes: client.Counter<'door' | 'outcome'>;
+
+  constructor(private readonly o: FrontDoorOptions) {
+    this.http = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept('http', s));
+    this.https = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept('https', s));
+    for (const server of [this.http, this.https]) server.on('error', (err) => o.log.warn({ err }, 'front door error'));
+    this.outcomes = new client.Counter({
+      name: 'p2pvps_frontdoor_connections_total',
+      help: 'Connections to the front doors, by door and by what became of them.',
+      labelNames: ['door', 'outcome'],
+      registers: [o.registry],
+    });
+    const open = this.open;
+    new client.Gauge({
+      name: 'p2pvps_frontdoor_connections_open',
+      help: 'Connections open through the front doors right now.',
+      registers: [o.registry],
+      collect() {
+        this.set(open.size);
+      },
+    });
+  }
+
+  /** Closes the listeners and every connection still open. */
+  async close(): Promise<void> {
+    const closed = [this.http, this.https].map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
+    for (const socket of this.open) socket.destroy();
+    await Promise.all(closed);
+  }
+
+  private accept(door: Door, socket: net.Socket): void {
+    socket.on('error', () => socket.destroy());
+    if (this.open.size >= this.o.limits.maxConnections) {
+      this.outcomes.inc({ door, outcome: 'over_capacity' });
+      return void socket.destroy();
+    }
+    this.open.add(socket);
+    socket.once('close', () => this.open.delete(socket));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const fail = (outcome: string, status: number, code: string, message: string) => {
+      this.outcomes.inc({ door, outcome });
+      cleanup();
+      if (door === 'http') socket.end(errorResponse(status, code, message));
+      else if (code === 'unknown_name') socket.end(unrecognizedNameAlert);
+      else socket.end();
+      setTimeout(() => socket.destroy(), lingerMs).unref();
+    };
+    const timer = setTimeout(
+      () => fail('timeout', 408, 'head_timeout', 'The request did not arrive in time.'),
+      this.o.limits.headTimeoutMs,
+    );
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+    };
+    const onEnd = () => {
+      cleanup();
+      this.outcomes.inc({ door, outcome: 'closed_early' });
+      socket.destroy();
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      const data = chunks.length === 1 ? chunk : Buffer.concat(chunks, size);
+      const first = door === 'http' ? firstHead(data, this.o.limits.maxHeadBytes) : firstHello(data, this.o.limits.maxHeadBytes);
+      if (first.kind === 'incomplete') return;
+      cleanup();
+      socket.pause();
+      if (first.kind === 'error') return fail('bad_request', first.status, first.code, first.message);
+      void this.route(door, socket, data, first.host, fail);
+    };
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+  }
+
+  private async route(
+    door: Door,
+    socket: net.Socket,
+    buffered: Buffer,
+    host: string | null,
+    fail: (outcome: string, status: number, code: string, message: string) => void,
+  ): Promise<void> {
+    let route: Route;
+    try {
+      route = await this.o.resolve(host);
+    } catch (err) {
+      this.o.log.warn({ err, host }, 'front door could not resolve a name');
+      return fail('error', 503, 'internal_error', 'Something went wrong on our side; try again in a moment.');
+    }
+    if (socket.destroyed) return;
+    if (route.kind === 'api') {
+      if (door === 'https') return fail('no_tls_for_server', 421, 'unknown_name', 'This server does not serve its own name over HTTPS.');
+      this.outcomes.inc({ door, outcome: 'api' });
+      // The API server takes the socket over, with the bytes read so far put back.
+      this.open.delete(socket);
+      socket.unshift(buffered);
+      this.o.apiServer.emit('connection', socket);
+      socket.resume();
+      return;
+    }
+    if (route.kind === 'none') {
+      return route.reason === 'unknown_name'
+        ? fail('unknown_name', 404, 'unknown_name', `There is no site at ${host ?? 'this address'}.`)
+        : fail('no_rental', 503, 'no_rental', `${host} is not rented out right now, so nothing is served here.`);
+    }
+
+    const { deviceId, rentalId } = route;
+    const count = this.perDevice.get(deviceId) ?? 0;
+    if (count >= this.o.limits.maxConnectionsPerDevice) {
+      return fail('device_over_capacity', 503, 'device_busy', `${host} has too many open connections; try again shortly.`);
+    }
+    this.perDevice.set(deviceId, count + 1);
+    socket.once('close', () => {
+      const n = (this.perDevice.get(deviceId) ?? 1) - 1;
+      if (n <= 0) this.perDevice.delete(deviceId);
+      else this.perDevice.set(deviceId, n);
+    });
+
+    let channel: Duplex;
+    try {
+      channel = await this.o.openChannel(deviceId, door === 'http' ? 80 : 443, socket.remoteAddress ?? '', socket.remotePort ?? 0);
+    } catch {
+      return fail('device_unreachable', 502, 'device_unreachable', `The device behind ${host} is not answering right now.`);
+    }
+    if (socket.destroyed) return void channel.destroy();
+    this.outcomes.inc({ door, outcome: 'device' });
+    this.o.traffic.track(socket, deviceId, rentalId, door satisfies TrafficKind);
+    socket.setTimeout(this.o.limits.idleTimeoutMs, () => socket.destroy());
+
+    let framer: RequestFramer | undefined;
+    if (door === 'http') {
+      const visitor = socket.remoteAddress ?? '';
+      framer = new RequestFramer({
+        maxHeadBytes: this.o.limits.maxHeadBytes,
+        rewrite: (head) => {
+          if (requestHost(head) !== host) throw new HttpFramingError(421, 'a request for another host on this connection');
+          return serializeHead(forwardedHead(head, visitor));
+        },
+      });
+      framer.on('error', () => socket.destroy());
+      socket.pipe(framer);
+    }
+    join(socket, channel, buffered, framer);
+  }
+}
+
+type First =
+  { kind: 'incomplete' } | { kind: 'ready'; host: string | null } | { kind: 'error'; status: number; code: string; message: string };
+
+function firstHead(data: Buffer, max: number): First {
+  const end = data.indexOf('\r\n\r\n');
+  if (end < 0) {
+    return data.length > max
+      ? { kind: 'error', status: 431, code: 'head_too_large', message: 'The request head is too large.' }
+      : { kind: 'incomplete' };
+  }
+  if (end > max) return { kind: 'error', status: 431, code: 'head_too_large', message: 'The request head is too large.' };
+  let head: RequestHead;
+  try {
+    head = parseRequestHead(
+      data
+        .subarray(0, end)
+        .toString('latin1')
+        .replace(/^(\r\n)+/, ''),
+    );
+  } catch {
+    return { kind: 'error', status: 400, code: 'bad_request', message: 'That is not an HTTP/1.1 request.' };
+  }
+  return { kind: 'ready', host: requestHost(head) };
+}
+
+function firstHello(data: Buffer, max: number): First {
+  const hello = parseClientHello(data);
+  if (hello.kind === 'incomplete') {
+    return data.length > max ? { kind: 'error', status: 400, code: 'hello_too_large', message: '' } : { kind: 'incomplete' };
+  }
+  if (hello.kind === 'not_tls') return { kind: 'error', status: 400, code: 'not_tls', message: '' };
+  if (hello.serverName === null) return { kind: 'error', status: 400, code: 'unknown_name', message: '' };
+  return { kind: 'ready', host: hello.serverName };
+}
+
+const forwardedHeaders = new Set([
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-real-ip',
+  'forwarded',
+]);
+
+/** The visitor's own forwarding headers are dropped (they could say anything); ours say who connected. */
+function forwardedHead(head: RequestHead, visitor: string): RequestHead {
+  const headers = head.headers.filter(([n]) => !forwardedHeaders.has(n.toLowerCase()));
+  const host = head.headers.find(([n]) => n.toLowerCase() === 'host')?.[1] ?? '';
+  headers.push(['X-Forwarded-For', visitor], ['X-Forwarded-Proto', 'http'], ['X-Forwarded-Host', host], ['X-Real-IP', visitor]);
+  return { ...head, headers };
+}
+
+/**
+ * Joins a visitor's socket (read through `upstream`, which may rewrite it) with a channel
+ * to the device, keeping half-close: the visitor's FIN becomes an EOF on the channel
+ * after everything before it, and the channel closing ends the socket.
+ */
+function join(socket: net.Socket, channel: Duplex, first: Buffer, framer?: RequestFramer): void {
+  channel.on('error', () => socket.destroy());
+  channel.pipe(socket);
+  const upstream: Readable = framer ?? socket;
+  (framer ?? channel).write(first);
+  upstream.pipe(channel, { end: false });
+  upstream.once('end', () => {
+    const eof = (channel as Duplex & { eof?: () => void }).eof;
+    channel.write(Buffer.alloc(0), () => (eof ? eof.call(channel) : channel.end()));
+  });
+  socket.once('close', () => channel.destroy());
+  channel.once('close', () => {
+    socket.end();
+    setTimeout(() => socket.destroy(), lingerMs).unref();
+  });
+  socket.resume();
+}
