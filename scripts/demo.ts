@@ -96,7 +96,7 @@ async function start(): Promise<void> {
   startDaemon('agent', ['agent', '--config', agentConfig], { P2PVPS_CONTAINER_SSH_PORT: process.env.P2PVPS_CONTAINER_SSH_PORT ?? '22022' });
   const deviceId = device.id;
   await waitFor('the device to come online', async () => (await owner.call('getDevice', { params: { deviceId } })).online);
-  await owner.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 20_000, onMarket: true } });
+  const { webHost } = await owner.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 20_000, onMarket: true } });
 
   const { token } = await account('renter@demo.local', 'renter-password');
   const cliConfig = process.env.P2PVPS_CLI_CONFIG ?? join(process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'p2pvps/cli.json');
@@ -116,6 +116,10 @@ Rent the device and log in with OpenSSH:
   ${p2pvps} rent ${deviceId} --wait            # add --ssh-key ~/.ssh/id_ed25519.pub to log in by key
   ${p2pvps} ssh RENTAL_ID                      # or the printed ssh -p PORT USER@127.0.0.1 with the password
   ${p2pvps} stop RENTAL_ID                     # destroys and wipes the container; the device is listed again
+
+Serve a web site from the rented container (any server on port $P2PVPS_HTTP_PORT inside it):
+  ${p2pvps} ssh RENTAL_ID -- 'echo hi > index.html; setsid nohup python3 -m http.server $P2PVPS_HTTP_PORT >/dev/null 2>&1 &'
+  curl http://${webHost}:${httpPort}/                # HTTPS: port $P2PVPS_HTTPS_PORT, passed through by SNI on :8443
 
 Logs: ${dir}/server.log, ${dir}/agent.log     Stop everything: scripts/demo stop`);
 }

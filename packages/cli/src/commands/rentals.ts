@@ -121,7 +121,11 @@ function rentalDetails(rental: Rental, now: Date, hours?: number): string {
     ['Device', `${rental.deviceName} (${rental.deviceId})`],
   ];
   if (open) {
-    pairs.push(['SSH', sshCommand(rental.connection)], ['Password', rental.connection.password]);
+    pairs.push(
+      ['SSH', sshCommand(rental.connection)],
+      ['Password', rental.connection.password],
+      ['Web', `${rental.connection.httpUrl}  ${rental.connection.httpsUrl}  (ports 80 and 443 of the container)`],
+    );
   }
   let expires = 'when you stop it';
   if (rental.expiresAt) expires = formatTime(rental.expiresAt, now);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { ConnectConfig, ParsedKey } from 'ssh2';
-import { TunnelGateway, type TunnelDevice, type TunnelGatewayOptions } from './tunnel-gateway.ts';
+import { TunnelGateway, TunnelUnavailableError, type TunnelDevice, type TunnelGatewayOptions } from './tunnel-gateway.ts';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 
 const { BaseAgent, Client, utils } = ssh2;
@@ -130,6 +130,19 @@ function talk(port: number, payload: string | Buffer): Promise<{ received: Buffe
     socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
     socket.on('close', () => resolve({ received: Buffer.concat(chunks), ...(error ? { error } : {}) }));
   });
+}
+
+/** The web forward is requested right after the SSH one; retry until it is recorded. */
+async function waitForChannel<T>(open: () => Promise<T>, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await open();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
@@ -465,6 +478,33 @@ describe('TunnelGateway with the OpenSSH client', () => {
     }
     await waitFor('OpenSSH tunnel down', () => !gw.gateway.isOnline(device.deviceId));
     assert.equal((await talk(device.sshPort, 'x')).error, 'ECONNREFUSED');
+  });
+
+  test('ssh -R 80 and -R 443 are carried by name only: a front door reaches them, nothing listens', async () => {
+    const ssh22 = await startService('device-ssh');
+    const web = await startService('device-web');
+    openServers.push(ssh22.server, web.server);
+    const forwards = ['-R', `${device.sshPort}:127.0.0.1:${ssh22.port}`, '-R', `80:127.0.0.1:${web.port}`];
+    const { child, exited } = ssh(['-N', '-o', 'ExitOnForwardFailure=yes', ...forwards]);
+    try {
+      await waitFor('OpenSSH tunnel up', () => gw.gateway.isOnline(device.deviceId));
+      const channel = await waitForChannel(() => gw.gateway.openWebChannel(device.deviceId, 80, '203.0.113.7', 4242));
+      const greeting = await new Promise<string>((resolve) => channel.once('data', (d: Buffer) => resolve(d.toString())));
+      assert.equal(greeting, 'device-web\n');
+      channel.close();
+      await assert.rejects(
+        gw.gateway.openWebChannel(device.deviceId, 443, '203.0.113.7', 4242),
+        (e: TunnelUnavailableError) => e.reason === 'not_forwarded',
+      );
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await waitFor('OpenSSH tunnel down', () => !gw.gateway.isOnline(device.deviceId));
+    await assert.rejects(
+      gw.gateway.openWebChannel(device.deviceId, 80, '203.0.113.7', 4242),
+      (e: TunnelUnavailableError) => e.reason === 'offline',
+    );
   });
 
   test('ssh DEVICE@gateway true (exec) fails', async () => {

@@ -1,0 +1,47 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { syncDevice } from '../rentals/agent-sync.ts';
+import { rent, stopRental } from '../rentals/rentals.ts';
+import { createTestContext } from '../test-context.ts';
+import { getDevice, removeDevice } from './devices.ts';
+import { resolveWebName } from './web-routing.ts';
+
+test("a device's name leads to it only while a rental on it is active; other names lead nowhere", async () => {
+  const t = await createTestContext();
+  const { owner, renter, deviceId } = await t.createMarket();
+  const { webHost } = await getDevice(t.ctx, owner.id, deviceId);
+  assert.match(webHost, /^[a-z][a-z0-9]{7}\.vps\.example\.org$/);
+  const route = () => resolveWebName(t.ctx, webHost);
+
+  assert.deepEqual(await route(), { kind: 'none', reason: 'no_rental' }, 'listed but not rented');
+  const rental = await rent(t.ctx, renter.id, { deviceId });
+  assert.deepEqual(await route(), { kind: 'none', reason: 'no_rental' }, 'requested: the container is not ready yet');
+  await syncDevice(t.ctx, deviceId, { container: { rentalId: rental.id, state: 'ready' } });
+  assert.deepEqual(await route(), { kind: 'device', deviceId, rentalId: rental.id });
+  await stopRental(t.ctx, renter.id, rental.id);
+  assert.deepEqual(await route(), { kind: 'none', reason: 'no_rental' }, 'ending: nothing is served while it is wiped');
+
+  for (const host of ['nosuchname.vps.example.org', `x.${webHost}`, 'example.org', 'vps.example.org.evil.test']) {
+    assert.deepEqual(await resolveWebName(t.ctx, host), { kind: 'none', reason: 'unknown_name' }, host);
+  }
+  for (const host of ['vps.example.org', '127.0.0.1', '[::1]', 'localhost', null]) {
+    assert.deepEqual(await resolveWebName(t.ctx, host), { kind: 'api' }, String(host));
+  }
+  await removeDevice(t.ctx, owner.id, deviceId);
+  assert.deepEqual(await route(), { kind: 'none', reason: 'unknown_name' }, 'a removed device has no name');
+  await t.close();
+});
+
+test('web names are unique and unrelated to device IDs', async () => {
+  const t = await createTestContext([20000, 20099]);
+  const owner = await t.createUser('owner');
+  const names = new Set<string>();
+  for (let i = 0; i < 50; i++) {
+    const id = await t.createListedDevice(owner.id);
+    const { webHost } = await getDevice(t.ctx, owner.id, id);
+    assert.ok(!webHost.includes(id.slice(0, 6)));
+    names.add(webHost);
+  }
+  assert.equal(names.size, 50);
+  await t.close();
+});
