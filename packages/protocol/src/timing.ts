@@ -11,7 +11,7 @@ export const timing = {
   deviceSignatureSkewMs: 5 * 60_000,
   /** Reconnect backoff for the agent's tunnel and event stream. */
   reconnectInitialMs: 250,
-  reconnectMaxMs: 30_000,
+  reconnectMaxMs: 10_000,
   /** How often the server's worker looks for expired rentals. */
   expiryCheckIntervalMs: 5_000,
   /** Keep-alive on the tunnel so a dead NAT mapping is noticed. */

@@ -39,7 +39,7 @@ test('rent with a private key path sends its .pub and prints how to connect', as
   assert.equal(result.code, 0, result.stderr);
   const rental = await openRentalOn(renter, device);
   assert.ok(rental);
-  const { username, password, port } = rental.connection;
+  const { username, password, port, httpUrl, httpsUrl } = rental.connection;
   assert.equal(
     result.stdout,
     [
@@ -48,6 +48,7 @@ test('rent with a private key path sends its .pub and prints how to connect', as
       `Device    garage-pi (${device.id})`,
       `SSH       ssh -p ${port} ${username}@127.0.0.1`,
       `Password  ${password}`,
+      `Web       ${httpUrl}  ${httpsUrl}  (ports 80 and 443 of the container)`,
       'Expires   3h after your container starts',
       '',
       `The device is starting your container; 'p2pvps ssh ${rental.id}' waits for it.`,
