@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import type { Registration } from '@p2pvps/protocol/agent-schemas';
 import { timing } from '@p2pvps/protocol/timing';
+import { signingKey } from '@p2pvps/protocol/ssh-keys';
 import ssh2 from 'ssh2';
 import { Backoff } from './backoff.ts';
 
@@ -28,6 +29,8 @@ export class TunnelClient {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly backoff = new Backoff();
+  /** Parsed and decoded once, not on every reconnect. */
+  private key: ssh2.ParsedKey | undefined;
   up = false;
 
   constructor(private readonly o: TunnelClientOptions) {}
@@ -76,10 +79,16 @@ export class TunnelClient {
     const sock = connect({ host: reg.gateway.host, port: reg.gateway.port });
     sock.setNoDelay(true);
     sock.on('error', (err) => this.o.log('debug', `tunnel socket error: ${err.message}`));
+    const publicKeyAuth: ssh2.PublicKeyAuthMethod = {
+      type: 'publickey',
+      username: reg.deviceId,
+      key: (this.key ??= signingKey(this.o.privateKey)),
+    };
     client.connect({
       sock,
       username: reg.deviceId,
-      privateKey: this.o.privateKey,
+      // Only this way does ssh2 take an already parsed key (its privateKey option wants text).
+      authHandler: [publicKeyAuth],
       keepaliveInterval: timing.tunnelKeepaliveMs,
       keepaliveCountMax: timing.tunnelKeepaliveCountMax,
       readyTimeout: 20_000,

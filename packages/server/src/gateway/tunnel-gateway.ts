@@ -3,7 +3,8 @@ import ssh2 from 'ssh2';
 import type { AuthContext, ClientInfo, Connection, ParsedKey, ServerChannel, SocketBindInfo, TcpipBindInfo } from 'ssh2';
 import { timing } from '@p2pvps/protocol/timing';
 import { HandshakeThrottle } from './handshake-throttle.ts';
-import { hostKeyDecodedOnce, verifyEd25519 } from './decoded-keys.ts';
+import { verifyEd25519 } from './decoded-keys.ts';
+import { signingKey } from '@p2pvps/protocol/ssh-keys';
 
 const { Server: SshServer, utils: sshUtils } = ssh2;
 
@@ -125,7 +126,7 @@ export class TunnelGateway {
     this.keepaliveIntervalMs = options.keepaliveIntervalMs ?? timing.tunnelKeepaliveMs;
     this.handshakes = new HandshakeThrottle(options.maxPendingHandshakes ?? defaultMaxPendingHandshakes);
     this.ssh = new SshServer({
-      hostKeys: [{ key: hostKeyDecodedOnce(options.hostKey) }],
+      hostKeys: [{ key: signingKey(options.hostKey) }],
       keepaliveInterval: this.keepaliveIntervalMs,
       keepaliveCountMax: options.keepaliveCountMax ?? timing.tunnelKeepaliveCountMax,
       // AES-GCM first: with AES-NI it is the cheapest per byte. (The client's order decides;
