@@ -54,6 +54,10 @@ export class FrontDoors {
   readonly http: net.Server;
   readonly https: net.Server;
   private readonly open = new Set<net.Socket>();
+  /** Connections handed to the API server: a net.Server only finishes closing once they are gone. */
+  private readonly handedToApi = new Set<net.Socket>();
+  /** Connections handed to the API server: a net.Server only finishes closing once they are gone. */
+  private readonly handedToApi = new Set<net.Socket>();
   private readonly perDevice = new Map<string, number>();
   private readonly outcomes: client.Counter<'door' | 'outcome'>;
 
@@ -81,7 +85,7 @@ export class FrontDoors {
   /** Closes the listeners and every connection still open. */
   async close(): Promise<void> {
     const closed = [this.http, this.https].map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
-    for (const socket of this.open) socket.destroy();
+    for (const socket of [...this.open, ...this.handedToApi]) socket.destroy();
     await Promise.all(closed);
   }
 
@@ -152,6 +156,8 @@ export class FrontDoors {
       this.outcomes.inc({ door, outcome: 'api' });
       // The API server takes the socket over, with the bytes read so far put back.
       this.open.delete(socket);
+      this.handedToApi.add(socket);
+      socket.once('close', () => this.handedToApi.delete(socket));
       socket.unshift(buffered);
       this.o.apiServer.emit('connection', socket);
       socket.resume();
