@@ -1,0 +1,151 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { pathNames, type PathId, type TunnelBenchResult } from './tunnel/result.ts';
+
+/** A row of the idle-tunnel bench (bench/idle-tunnels.ts), as far as this report relies on it. */
+export interface IdleRowLike {
+  metric: string;
+  path: string;
+  value: number;
+  unit: string;
+  target?: string;
+  met?: boolean;
+  note?: string;
+}
+
+/** A Markdown table padded to line up in a terminal as well. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[], right: readonly boolean[] = []): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (right[i] ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+function formatValue(value: number, unit: string): string {
+  if (!Number.isFinite(value)) return 'n/a';
+  if (unit === 'ms') return value < 10 ? value.toFixed(2) : value.toFixed(1);
+  return Math.round(value).toLocaleString('en-US');
+}
+
+const ratio = (a: number, b: number | undefined) => (b && Number.isFinite(a) && Number.isFinite(b) ? `${(a / b).toFixed(2)}×` : '—');
+
+export function resultsTable(result: TunnelBenchResult): string {
+  const rows: string[][] = [];
+  for (const f of result.figures) {
+    for (const path of ['raw', 'openssh', 'p2pvps'] as PathId[]) {
+      const v = f.values[path];
+      if (v === undefined) continue;
+      rows.push([`${f.metric} (${f.unit})`, pathNames[path], formatValue(v, f.unit), ratio(v, f.values.openssh), ratio(v, f.values.raw)]);
+    }
+  }
+  return table(['Metric', 'Path', 'Value', '÷ OpenSSH', '÷ raw'], rows, [false, false, true, true, true]);
+}
+
+export function targetsTable(result: TunnelBenchResult): string {
+  return table(
+    ['Target (p2pvps, same run)', 'Measured', 'Result'],
+    result.targets.map((t) => [t.name, t.detail, t.met ? 'met' : 'NOT MET']),
+  );
+}
+
+export function extraTable(result: TunnelBenchResult): string {
+  return table(
+    ['Also measured', 'Value'],
+    result.extra.map((e) => [e.metric, `${formatValue(e.value, e.unit)} ${e.unit}`]),
+    [false, true],
+  );
+}
+
+export function idleTable(rows: readonly IdleRowLike[]): string {
+  return table(
+    ['Metric', 'Path', 'Value', 'Target', 'Result', 'Note'],
+    rows.map((r) => [
+      r.metric,
+      r.path,
+      `${Number.isFinite(r.value) ? r.value : 'n/a'} ${r.unit}`,
+      r.target ?? '',
+      r.met === undefined ? '' : r.met ? 'met' : 'NOT MET',
+      r.note ?? '',
+    ]),
+    [false, false, true],
+  );
+}
+
+export function printTunnelResult(result: TunnelBenchResult): void {
+  console.log(`\nTunnel performance (ratios: value ÷ the same figure for OpenSSH and for raw loopback)\n`);
+  console.log(resultsTable(result));
+  if (result.extra.length) console.log(`\n${extraTable(result)}`);
+  console.log(`\n${targetsTable(result)}\n`);
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memory: string;
+  kernel: string;
+  node: string;
+  openssh: string;
+}
+
+export function describeMachine(): Machine {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  return {
+    cpu: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    openssh: spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim(),
+  };
+}
+
+export function benchmarksMarkdown(
+  machine: Machine,
+  tunnel: TunnelBenchResult,
+  idle: { rows: readonly IdleRowLike[] } | { skipped: string },
+  when: Date,
+): string {
+  return `# Benchmarks
+
+Written by \`npm run bench\` (bench/index.ts) on ${when.toISOString().slice(0, 10)}; run it again to refresh
+this page. Everything runs on one machine over 127.0.0.1.
+
+## Machine
+
+- CPU: ${machine.cpu}, ${machine.cores} cores
+- Memory: ${machine.memory}
+- Kernel: ${machine.kernel}
+- Node: ${machine.node}
+- OpenSSH: ${machine.openssh}
+
+## Tunnel performance
+
+Three paths to the same origins, measured one after another in the same run:
+
+- **raw loopback**: client → origin, the physical limit of this machine.
+- **OpenSSH -R**: client → stock sshd's forwarded port → \`ssh -N -R\` → origin, the standard tool.
+- **p2pvps**: client → the server's public port for the device (HTTP: the HTTP front door, by Host) →
+  tunnel gateway → the agent's tunnel client → origin.
+
+### Method
+
+${tunnel.method.map((m) => `- ${m}`).join('\n')}
+
+### Results
+
+Ratios are the value divided by the same figure for OpenSSH and for raw loopback (for
+milliseconds, lower is better).
+
+${resultsTable(tunnel)}
+${tunnel.extra.length ? `\n${extraTable(tunnel)}\n` : ''}
+### Targets
+
+${targetsTable(tunnel)}
+
+## Idle tunnels
+
+${'rows' in idle ? idleTable(idle.rows) : idle.skipped}
+`;
+}

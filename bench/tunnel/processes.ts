@@ -1,0 +1,96 @@
+import { fork, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Every process the bench starts, so all of them are stopped on the way out, including
+ * on a failure or Ctrl-C. Each is stopped by its own PID; sshd's per-connection children
+ * leave its process group (setsid), so they are found by parent PID instead.
+ */
+export class Processes {
+  private readonly children = new Set<ChildProcess>();
+
+  spawn(command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], ...options });
+    return this.track(child);
+  }
+
+  /** A TypeScript module of the bench in its own Node process, with an IPC channel. */
+  fork(module: URL, env: Record<string, string> = {}, execArgv: string[] = []): ChildProcess {
+    const child = fork(fileURLToPath(module), [], {
+      execArgv: ['--import', 'tsx', ...execArgv],
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    return this.track(child);
+  }
+
+  private track(child: ChildProcess): ChildProcess {
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
+    child.on('error', () => this.children.delete(child));
+    return child;
+  }
+
+  /** Stops one child (and its direct children): SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(child: ChildProcess, graceMs = 2_000): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    const orphans = childPids(child.pid);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+    for (const pid of orphans) signal(pid, 'SIGKILL');
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.children].map((c) => this.stop(c)));
+  }
+}
+
+/** Direct children of `pid`, read from /proc. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The command name is in parentheses and may hold spaces; the parent PID follows it.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Resolves with the first message of `type` from a forked child; rejects if it exits first. */
+export function message<T extends { type: string }>(child: ChildProcess, type: string, timeoutMs = 60_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`no "${type}" from child ${child.pid} within ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (m: T) => {
+      if (m?.type === type) done(undefined, m);
+      else if (m?.type === 'error') done(new Error(`child ${child.pid}: ${(m as unknown as { message: string }).message}`));
+    };
+    const onExit = (code: number | null) => done(new Error(`child ${child.pid} exited (${code}) before sending "${type}"`));
+    const done = (err?: Error, m?: T) => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(m as T);
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
