@@ -56,8 +56,6 @@ export class FrontDoors {
   private readonly open = new Set<net.Socket>();
   /** Connections handed to the API server: a net.Server only finishes closing once they are gone. */
   private readonly handedToApi = new Set<net.Socket>();
-  /** Connections handed to the API server: a net.Server only finishes closing once they are gone. */
-  private readonly handedToApi = new Set<net.Socket>();
   private readonly perDevice = new Map<string, number>();
   private readonly outcomes: client.Counter<'door' | 'outcome'>;
 
