@@ -84,6 +84,7 @@ function run(cmd: string, args: string[], input = ''): Promise<{ code: number | 
   });
 }
 
+/** Stock curl as a visitor of `host`, resolved to the server's front door: `-i` with the response head for HTTP. */
 const curl = (host: string, path: string, ...extra: string[]) =>
   run('curl', [
     '-sS',
@@ -95,6 +96,8 @@ const curl = (host: string, path: string, ...extra: string[]) =>
     ...extra,
     `http://${host}:${server.httpPort}${path}`,
   ]);
+const curlTls = (host: string, path: string, ...extra: string[]) =>
+  run('curl', ['-sS', '--max-time', '10', '--resolve', `${host}:${httpsPort}:127.0.0.1`, ...extra, `https://${host}:${httpsPort}${path}`]);
 
 /** Opens a raw connection to a front door and sends `data`; resolves with everything it got back once closed. */
 function raw(port: number, data: string, keepOpenMs = 0): Promise<string> {
@@ -182,16 +185,7 @@ test('HTTPS by SNI is passed through to port 443 of the container: its own certi
   const caFile = join(tempDir('web'), 'alpha.pem');
   writeFileSync(caFile, cert.stdout);
   // Verified against the container's self-signed certificate: only the container holds its key.
-  const verified = await run('curl', [
-    '-sS',
-    '--max-time',
-    '10',
-    '--cacert',
-    caFile,
-    '--resolve',
-    `${host}:${httpsPort}:127.0.0.1`,
-    `https://${host}:${httpsPort}/tls`,
-  ]);
+  const verified = await curlTls(host, '/tls', '--cacert', caFile);
   assert.equal(verified.code, 0, verified.stderr);
   assert.equal(verified.stdout, 'hello from alpha proto=tls-direct for=- path=/tls\n');
 
@@ -205,25 +199,9 @@ test('HTTPS by SNI is passed through to port 443 of the container: its own certi
 
   // The other device's name reaches the other container, with its own certificate, so this CA does not verify it.
   const bHost = b.rental.connection.webHost;
-  const wrong = await run('curl', [
-    '-sS',
-    '--max-time',
-    '10',
-    '--cacert',
-    caFile,
-    '--resolve',
-    `${bHost}:${httpsPort}:127.0.0.1`,
-    `https://${bHost}:${httpsPort}/`,
-  ]);
+  const wrong = await curlTls(bHost, '/', '--cacert', caFile);
   assert.notEqual(wrong.code, 0, 'alpha’s certificate is not served for bravo');
-  const bravo = await run('curl', [
-    '-sSk',
-    '--max-time',
-    '10',
-    '--resolve',
-    `${bHost}:${httpsPort}:127.0.0.1`,
-    `https://${bHost}:${httpsPort}/`,
-  ]);
+  const bravo = await curlTls(bHost, '/', '--insecure');
   assert.match(bravo.stdout, /hello from bravo/);
 
   const unknown = await run('openssl', ['s_client', '-connect', `127.0.0.1:${httpsPort}`, '-servername', `nosuch.${webDomain}`], 'x');
