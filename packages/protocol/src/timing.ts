@@ -9,8 +9,14 @@ export const timing = {
   offlineAfterMs: 30_000,
   /** How far a device signature's timestamp may be from the server's clock. */
   deviceSignatureSkewMs: 5 * 60_000,
-  /** Reconnect backoff for the agent's tunnel and event stream. */
-  reconnectInitialMs: 250,
+  /**
+   * Reconnect backoff for the agent's tunnel and event stream. Sized for a server
+   * restart with 10,000 devices: a first retry within a second, and a ceiling low
+   * enough that a device the gateway's handshake cap turned away is back within 10 s,
+   * so all are back within a minute (bench/idle-tunnels.ts), while the retries of
+   * devices waiting on a server that is down stay around 1,000 refused connects a second.
+   */
+  reconnectInitialMs: 1_000,
   reconnectMaxMs: 10_000,
   /** How often the server's worker looks for expired rentals. */
   expiryCheckIntervalMs: 5_000,
