@@ -25,7 +25,7 @@ export function table(header: readonly string[], rows: readonly (readonly string
 
 function formatValue(value: number, unit: string): string {
   if (!Number.isFinite(value)) return 'n/a';
-  if (unit === 'ms') return value < 10 ? value.toFixed(2) : value.toFixed(1);
+  if (unit === 'ms' || unit === 'CPU-s') return value < 10 ? value.toFixed(2) : value.toFixed(1);
   return Math.round(value).toLocaleString('en-US');
 }
 

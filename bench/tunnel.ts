@@ -19,7 +19,7 @@
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { accepts, machineBusy, median, sleep, waitForPort, waitForPortClosed } from './tunnel/net.ts';
-import { message, Processes } from './tunnel/processes.ts';
+import { cpuSeconds, message, Processes, processTree } from './tunnel/processes.ts';
 import { startNginx, pageBytes } from './tunnel/nginx.ts';
 import { startStockSshd } from './tunnel/openssh.ts';
 import { startP2pvps, type P2pvps } from './tunnel/p2pvps.ts';
@@ -102,15 +102,24 @@ export async function runTunnelBench(): Promise<TunnelBenchResult> {
       p2pvps.restartTunnel(localPort);
       await up;
     };
+    // CPU used by each tunnel's own processes (not the client, origin or nginx): on two
+    // cores the paths are CPU-bound, so this says what limits each one.
+    const tunnelCpu: Partial<Record<PathId, () => number>> = {
+      openssh: () => cpuSeconds([...processTree(sshd.pid), sshTunnel.pid!]),
+      p2pvps: () => cpuSeconds(p2pvps.pids),
+    };
     const throughputPort: Record<PathId, number> = { raw: ports.origin, openssh: ports.sshThroughput, p2pvps: p2pvps.devicePort };
     const figures: Figure[] = [];
     const extra: TunnelBenchResult['extra'] = [];
 
     if (parts.has('throughput')) {
       for (const direction of ['upload', 'download'] as Direction[]) {
-        const values = await throughput(throughputPort, direction, throughputSeconds);
-        for (const path of paths) log(`${direction} ${pathNames[path]}: ${values[path]!.toFixed(0)} MB/s`);
-        figures.push({ metric: `single stream ${direction}`, unit: 'MB/s', better: 'higher', values });
+        const { mbps, cpuPerGB } = await throughput(throughputPort, direction, tunnelCpu, throughputSeconds);
+        for (const path of paths) log(`${direction} ${pathNames[path]}: ${mbps[path]!.toFixed(0)} MB/s`);
+        figures.push(
+          { metric: `single stream ${direction}`, unit: 'MB/s', better: 'higher', values: mbps },
+          { metric: `tunnel CPU per GB, ${direction}`, unit: 'CPU-s', better: 'lower', values: cpuPerGB },
+        );
       }
       // Correctness, not speed: a download the origin ends right after its last byte (as
       // \`cat file | nc\` or an HTTP/1.0 server does) must arrive whole.
@@ -128,10 +137,15 @@ export async function runTunnelBench(): Promise<TunnelBenchResult> {
 
     if (parts.has('http')) {
       if (httpRoute === 'device-port') await reroute(ports.nginx);
+      const cpuPerRequest: Record<'keepAlive' | 'perConnection', Figure['values']> = { keepAlive: {}, perConnection: {} };
       const runWrk = async (path: PathId, closeEach: boolean, target = http[path]): Promise<WrkResult> => {
         const options = { ...target, closeEach, connections, threads: 1 };
         await wrk({ ...options, seconds: 1 }); // warm-up: JIT, connection pools, caches
+        const before = tunnelCpu[path]?.() ?? 0;
         const r = await wrk({ ...options, seconds: wrkSeconds });
+        const used = (tunnelCpu[path]?.() ?? 0) - before;
+        if (tunnelCpu[path] && target === http[path])
+          cpuPerRequest[closeEach ? 'perConnection' : 'keepAlive'][path] = (used / r.requests) * 1e6;
         if (r.errors > 0) log(`${pathNames[path]}: wrk saw ${r.errors} errors\n${r.raw}`);
         return r;
       };
@@ -158,6 +172,8 @@ export async function runTunnelBench(): Promise<TunnelBenchResult> {
           values: pick(perConnection, (r) => r.requestsPerSecond),
         },
         { metric: 'HTTP new connection per request p99', unit: 'ms', better: 'lower', values: pick(perConnection, (r) => r.p99Ms) },
+        { metric: 'tunnel CPU per request, keep-alive', unit: 'µs', better: 'lower', values: cpuPerRequest.keepAlive },
+        { metric: 'tunnel CPU per request, new connection each', unit: 'µs', better: 'lower', values: cpuPerRequest.perConnection },
       );
 
       if (httpRoute === 'front-door') {

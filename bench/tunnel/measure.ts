@@ -70,14 +70,16 @@ export async function completeDownloads(port: number, bytes: number, runs: numbe
  * Single-stream throughput one way through each of `ports`: a 256 MiB warm-up per port
  * sizes its runs to about `seconds` each (never less than 1 GiB), then `runs` rounds that
  * take the ports in turn, so a burst of background load does not fall on one path alone.
- * The median per port.
+ * The median per port, and, for ports with a `cpu` meter (CPU seconds used so far by
+ * the path's own processes), the CPU seconds it spent per GB.
  */
 export async function throughput<K extends string>(
   ports: Record<K, number>,
   direction: Direction,
+  cpu: Partial<Record<K, () => number>> = {},
   seconds = 2,
   runs = 3,
-): Promise<Record<K, number>> {
+): Promise<{ mbps: Record<K, number>; cpuPerGB: Partial<Record<K, number>> }> {
   const keys = Object.keys(ports) as K[];
   const sizes = {} as Record<K, number>;
   for (const k of keys) {
@@ -85,8 +87,19 @@ export async function throughput<K extends string>(
     sizes[k] = Math.max(1024 * MiB, Math.round((warm * 1e6 * seconds) / MiB) * MiB);
   }
   const results = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<K, number[]>;
-  for (let i = 0; i < runs; i++) for (const k of keys) results[k].push(await transfer(ports[k], direction, sizes[k]));
-  return Object.fromEntries(keys.map((k) => [k, median(results[k])])) as Record<K, number>;
+  const cpuUsed = Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+  for (let i = 0; i < runs; i++) {
+    for (const k of keys) {
+      const before = cpu[k]?.() ?? 0;
+      results[k].push(await transfer(ports[k], direction, sizes[k]));
+      cpuUsed[k] += (cpu[k]?.() ?? 0) - before;
+    }
+  }
+  const mbps = Object.fromEntries(keys.map((k) => [k, median(results[k])])) as Record<K, number>;
+  const cpuPerGB = Object.fromEntries(keys.filter((k) => cpu[k]).map((k) => [k, cpuUsed[k] / ((sizes[k] * runs) / 1e9)])) as Partial<
+    Record<K, number>
+  >;
+  return { mbps, cpuPerGB };
 }
 
 export interface WrkResult {

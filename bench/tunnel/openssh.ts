@@ -18,6 +18,8 @@ export interface Forward {
 
 export interface StockSshd {
   port: number;
+  /** The listening sshd; each connection is served by processes below it. */
+  pid: number;
   version: string;
   /** Spawns `ssh -N -R …` for these forwards; the returned process is tracked by `processes`. */
   tunnel(forwards: readonly Forward[], extraArgs?: readonly string[]): ChildProcess;
@@ -128,6 +130,7 @@ export async function startStockSshd(processes: Processes, port: number, permitL
 
   return {
     port,
+    pid: child.pid!,
     version,
     tunnel: (forwards, extra = ['-o', 'LogLevel=ERROR']) => processes.spawn('ssh', argsFor(forwards, extra)),
     async negotiated() {

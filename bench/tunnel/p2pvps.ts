@@ -24,6 +24,8 @@ export interface P2pvps {
   /** The device's name on the HTTP front door, e.g. `quiet-otter.vps.localhost`. */
   webHost: string;
   frontDoorPort: number;
+  /** The server's and the device's process IDs. */
+  pids: number[];
   /** Starts a new tunnel client on the device, its SSH port now leading to `localPort` (the bench measures from here). */
   restartTunnel(localPort: number): void;
   /** Stops the device's tunnel client and waits until it has. */
@@ -115,6 +117,7 @@ export async function startP2pvps(
       devicePort: registration.sshPort,
       webHost,
       frontDoorPort: ports.http,
+      pids: [server.pid!, device.pid!],
       restartTunnel: (localPort) => tell({ ...start, localPort }),
       async stopTunnel() {
         const stopped = reply('stopped');
