@@ -38,6 +38,8 @@ if [ ! -d node_modules ] || ! cmp -s package-lock.json "$stamp"; then
   npm ci --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi
+# The tunnel's speed depends on ssh2's native crypto binding, built by npm ci: fail loudly without it.
+node "$root/scripts/check-native.mjs"
 
 export P2PVPS_DOCKER_SOCKET="${P2PVPS_DOCKER_SOCKET:-/var/run/docker.sock}"
 if ! docker info >/dev/null 2>&1; then
