@@ -53,7 +53,7 @@ export function targetsTable(result: TunnelBenchResult): string {
 export function extraTable(result: TunnelBenchResult): string {
   return table(
     ['Also measured', 'Value'],
-    result.extra.map((e) => [e.metric, `${formatValue(e.value, e.unit)} ${e.unit}`]),
+    result.extra.map((e) => [e.metric, `${formatValue(e.value, e.unit)} ${e.unit}`.trim()]),
     [false, true],
   );
 }
