@@ -107,15 +107,20 @@ export class TunnelClient {
    * starting the connection waits for it, so `ssh` right after `rent` just works.
    */
   private deliver(port: number, accept: () => ssh2.ServerChannel | ssh2.ClientChannel, reject: () => void, since: number): void {
-    const upstream = connect({ host: '127.0.0.1', port });
+    // Half-open both ways: each side's FIN travels on as the other's, after its last byte.
+    const upstream = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
     upstream.setNoDelay(true);
     upstream.once('connect', () => {
       const channel = accept();
+      let ended = false;
+      upstream.once('end', () => (ended = true));
       channel.pipe(upstream).pipe(channel);
       channel.on('error', () => upstream.destroy());
       channel.on('close', () => upstream.destroy());
       upstream.on('error', () => channel.close());
-      upstream.on('close', () => channel.close());
+      // An orderly end reached the channel through the pipe as EOF; closing it here would
+      // drop what ssh2 still holds back for the window (the tail of a download).
+      upstream.on('close', () => ended || channel.close());
     });
     upstream.once('error', () => {
       if (!this.closed && this.o.containerStarting?.() && Date.now() - since < waitForContainerMs) {

@@ -6,6 +6,7 @@ import type { WebRoute } from '../domain/devices/web-routing.ts';
 import type { TrafficKind, TrafficMeter } from '../services/traffic.ts';
 import { parseClientHello, unrecognizedNameAlert } from './client-hello.ts';
 import { errorResponse } from './error-page.ts';
+import { whenEnded } from '../gateway/tunnel-gateway.ts';
 import { HttpFramingError, parseRequestHead, RequestFramer, requestHost, serializeHead, type RequestHead } from './http-framing.ts';
 
 export type Route = WebRoute;
@@ -270,7 +271,7 @@ function join(socket: net.Socket, channel: Duplex, first: Buffer, framer?: Reque
   const upstream: Readable = framer ?? socket;
   (framer ?? channel).write(first);
   upstream.pipe(channel, { end: false });
-  upstream.once('end', () => {
+  whenEnded(upstream, () => {
     const eof = (channel as Duplex & { eof?: () => void }).eof;
     channel.write(Buffer.alloc(0), () => (eof ? eof.call(channel) : channel.end()));
   });

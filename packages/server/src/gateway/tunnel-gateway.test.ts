@@ -264,6 +264,29 @@ describe('TunnelGateway: a device forwards its own port', () => {
   });
 });
 
+test('an idle device is online with its public port closed; the port opens and closes as the server says', async () => {
+  const gw = await startGateway();
+  const device = await gw.enrol();
+  device.publicPortOpen = false;
+  const service = await startService('rented');
+  openServers.push(service.server);
+  const client = await connectDevice(gw.port, device, service.port);
+  await forwardIn(client, device.sshPort);
+  assert.equal(gw.gateway.isOnline(device.deviceId), true, 'online without a listener');
+  assert.equal((await talk(device.sshPort, 'x')).error, 'ECONNREFUSED', 'nothing listens while not rented');
+
+  device.publicPortOpen = true;
+  await gw.gateway.refresh(device.deviceId);
+  assert.equal((await talk(device.sshPort, 'hi')).received.toString(), 'rented\nhi');
+
+  device.publicPortOpen = false;
+  await gw.gateway.refresh(device.deviceId);
+  assert.equal((await talk(device.sshPort, 'x')).error, 'ECONNREFUSED', 'closed again when the rental ends');
+  assert.equal(gw.gateway.isOnline(device.deviceId), true);
+  assert.deepEqual(gw.eventsOf(device.deviceId), ['up'], 'the tunnel itself never went down');
+  await gw.gateway.close();
+});
+
 test('a device that stops answering keepalives is dropped and shown offline', async () => {
   const gw = await startGateway({ keepaliveIntervalMs: 100, keepaliveCountMax: 2 });
   try {

@@ -14,6 +14,12 @@ export interface TunnelDevice {
   /** OpenSSH public key line: `ssh-ed25519 AAAA… comment`. */
   publicKey: string;
   sshPort: number;
+  /**
+   * Whether the public SSH port should accept visitors now (the server says: while the
+   * device is rented). When false the tunnel is still up and the device online, but
+   * nothing listens on the port, which costs an idle device no socket. Default true.
+   */
+  publicPortOpen?: boolean;
 }
 
 export interface TunnelGatewayLog {
@@ -77,9 +83,10 @@ interface Tunnel {
   /** The address the device asked to bind; echoed back in forwarded-tcpip so its client can match the forward. */
   bindAddr: string;
   owner: DeviceConnection;
-  listener: net.Server;
+  /** Null while the public port is closed by policy (see TunnelDevice.publicPortOpen). */
+  listener: net.Server | null;
   sockets: Set<net.Socket>;
-  /** Resolves true once the listener accepts, false if it never will. */
+  /** Resolves true once the tunnel may be reported up (its port accepts, or is meant to stay closed), false if never. */
   ready: Promise<boolean>;
   settle(ok: boolean): void;
   up: boolean;
@@ -328,7 +335,7 @@ export class TunnelGateway {
       tunnel = this.tunnels.get(deviceId);
     }
     if (!tunnel) {
-      tunnel = this.openTunnel(conn, device.sshPort, info.bindAddr);
+      tunnel = this.openTunnel(conn, device.sshPort, info.bindAddr, device.publicPortOpen !== false);
     } else if (tunnel.owner !== conn) {
       // A device reconnecting (new NAT mapping, agent restart) takes its port over;
       // the listener stays up, so the device never looks offline in between.
@@ -386,29 +393,74 @@ export class TunnelGateway {
     accept?.();
   }
 
-  private openTunnel(owner: DeviceConnection, port: number, bindAddr: string): Tunnel {
+  private openTunnel(owner: DeviceConnection, port: number, bindAddr: string, listen: boolean): Tunnel {
     const deviceId = owner.deviceId as string;
-    // Half-open so a client that sends its request and shuts down writing still gets the reply.
-    const listener = net.createServer({ allowHalfOpen: true });
     let settle: (ok: boolean) => void = () => {};
     const ready = new Promise<boolean>((resolve) => (settle = resolve));
-    const tunnel: Tunnel = { deviceId, port, bindAddr, owner, listener, sockets: new Set(), ready, settle, up: false, closed: false };
-    listener.on('connection', (socket) => void this.acceptPublic(tunnel, socket));
-    listener.once('listening', () => {
-      if (tunnel.closed) listener.close();
-      tunnel.settle(!tunnel.closed);
-    });
-    listener.on('error', (err: NodeJS.ErrnoException) => {
-      this.log.warn({ deviceId, port, code: err.code, err: err.message }, 'public listener error');
-      // Once listening, errors come from accept (EMFILE and the like) and the listener carries on.
-      if (listener.listening) return;
-      if (this.tunnels.get(deviceId) === tunnel) this.tunnels.delete(deviceId);
-      tunnel.closed = true;
-      tunnel.settle(false);
-    });
-    listener.listen(port, this.options.publicBindHost);
+    const tunnel: Tunnel = { deviceId, port, bindAddr, owner, listener: null, sockets: new Set(), ready, settle, up: false, closed: false };
     this.tunnels.set(deviceId, tunnel);
+    if (!listen) {
+      tunnel.settle(true);
+      return tunnel;
+    }
+    void this.listenPublic(tunnel).then((ok) => {
+      // A port that cannot be bound fails the forward, and the device retries.
+      if (!ok && this.tunnels.get(deviceId) === tunnel) this.tunnels.delete(deviceId);
+      if (!ok) tunnel.closed = true;
+      tunnel.settle(ok && !tunnel.closed);
+    });
     return tunnel;
+  }
+
+  /** Opens the device's public SSH port; resolves false if it cannot be bound or the tunnel closed meanwhile. */
+  private listenPublic(tunnel: Tunnel): Promise<boolean> {
+    if (tunnel.listener) return Promise.resolve(true);
+    // Half-open so a client that sends its request and shuts down writing still gets the reply.
+    const listener = net.createServer({ allowHalfOpen: true });
+    tunnel.listener = listener;
+    listener.on('connection', (socket) => void this.acceptPublic(tunnel, socket));
+    return new Promise((resolve) => {
+      listener.once('listening', () => {
+        const current = !tunnel.closed && tunnel.listener === listener;
+        if (!current) listener.close();
+        resolve(current);
+      });
+      listener.on('error', (err: NodeJS.ErrnoException) => {
+        this.log.warn({ deviceId: tunnel.deviceId, port: tunnel.port, code: err.code, err: err.message }, 'public listener error');
+        // Once listening, errors come from accept (EMFILE and the like) and the listener carries on.
+        if (listener.listening) return;
+        if (tunnel.listener === listener) tunnel.listener = null;
+        resolve(false);
+      });
+      listener.listen(tunnel.port, this.options.publicBindHost);
+    });
+  }
+
+  /** Closes the device's public SSH port and drops its visitors; the tunnel stays up. */
+  private closePublic(tunnel: Tunnel): Promise<void> {
+    const listener = tunnel.listener;
+    tunnel.listener = null;
+    for (const socket of tunnel.sockets) socket.destroy();
+    return new Promise((resolve) => (listener?.listening ? listener.close(() => resolve()) : resolve()));
+  }
+
+  /**
+   * Opens or closes a device's public SSH port to match its current policy; the server
+   * calls this when a rental starts or ends. A device whose policy is gone is disconnected.
+   */
+  async refresh(deviceId: string): Promise<void> {
+    const tunnel = this.tunnels.get(deviceId);
+    if (!tunnel || tunnel.closed) return;
+    const device = await this.lookup(deviceId);
+    if (tunnel.closed || this.tunnels.get(deviceId) !== tunnel) return;
+    if (!device || device.sshPort !== tunnel.port) return this.disconnect(deviceId);
+    if (device.publicPortOpen === false) {
+      if (tunnel.listener) this.log.info({ deviceId, port: tunnel.port }, 'public SSH port closed');
+      return this.closePublic(tunnel);
+    }
+    if (tunnel.listener) return;
+    if (await this.listenPublic(tunnel)) this.log.info({ deviceId, port: tunnel.port }, 'public SSH port open');
+    else this.log.warn({ deviceId, port: tunnel.port }, 'could not open the public SSH port');
   }
 
   private closeTunnel(tunnel: Tunnel, reason: string): Promise<void> {
@@ -416,11 +468,7 @@ export class TunnelGateway {
     tunnel.closed = true;
     tunnel.settle(false);
     if (this.tunnels.get(tunnel.deviceId) === tunnel) this.tunnels.delete(tunnel.deviceId);
-    for (const socket of tunnel.sockets) socket.destroy();
-    const closed = new Promise<void>((resolve) => {
-      if (tunnel.listener.listening) tunnel.listener.close(() => resolve());
-      else resolve();
-    });
+    const closed = this.closePublic(tunnel);
     if (tunnel.up) {
       tunnel.up = false;
       this.log.info({ deviceId: tunnel.deviceId, port: tunnel.port, reason }, 'tunnel down');
@@ -454,6 +502,12 @@ export class TunnelGateway {
       this.log.warn({ deviceId: tunnel.deviceId, port: tunnel.port }, 'device no longer allowed this port; disconnecting');
       socket.destroy();
       this.disconnect(tunnel.deviceId);
+      return;
+    }
+    if (device.publicPortOpen === false) {
+      // The rental ended since the port opened: close it rather than carry a visitor in.
+      socket.destroy();
+      void this.closePublic(tunnel);
       return;
     }
 
@@ -515,10 +569,19 @@ export function splice(socket: net.Socket, channel: ServerChannel): void {
   channel.on('error', () => socket.destroy());
   channel.pipe(socket);
   socket.pipe(channel, { end: false });
-  socket.once('end', () => channel.write(Buffer.alloc(0), () => channel.eof()));
+  whenEnded(socket, () => channel.write(Buffer.alloc(0), () => channel.eof()));
   socket.once('close', () => channel.close());
   channel.once('close', () => {
     socket.end();
     setTimeout(() => socket.destroy(), lingerMs).unref();
   });
+}
+
+/**
+ * Runs `fn` once `stream` has ended, also when it already has: a visitor that sends its
+ * FIN before the channel is ready (a bare half-close) has had its 'end' event already.
+ */
+export function whenEnded(stream: NodeJS.ReadableStream & { readableEnded: boolean }, fn: () => void): void {
+  if (stream.readableEnded) queueMicrotask(fn);
+  else stream.once('end', fn);
 }

@@ -67,7 +67,11 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       enrolmentTokenTtlMs: timing.enrolmentTokenTtlMs,
     },
-    notifyDevice: (deviceId, reason) => events.notify(deviceId, reason),
+    // A rental starting or ending: tell the agent, and open or close the device's public SSH port.
+    notifyDevice: (deviceId, reason) => {
+      events.notify(deviceId, reason);
+      void gateway?.refresh(deviceId);
+    },
     tunnels: { isOnline: (id) => gateway?.isOnline(id) ?? false, disconnect: (id) => gateway?.disconnect(id) },
   };
 
@@ -118,7 +122,11 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     publicBindHost: config.publicBindHost,
     lookupDevice: async (deviceId) => {
       const d = await findDevice(db, deviceId);
-      return d?.public_key && d.ssh_port ? { deviceId: d.id, publicKey: d.public_key, sshPort: Number(d.ssh_port) } : null;
+      if (!d?.public_key || !d.ssh_port) return null;
+      // The public SSH port listens only while a renter may log in: an idle device costs no socket.
+      const rental = await findOpenRentalForDevice(db, deviceId);
+      const publicPortOpen = rental?.state === 'requested' || rental?.state === 'active';
+      return { deviceId: d.id, publicKey: d.public_key, sshPort: Number(d.ssh_port), publicPortOpen };
     },
     onTunnelUp: (id) => void setOnline(id, true),
     onTunnelDown: (id) => void setOnline(id, false),
