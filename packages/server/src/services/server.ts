@@ -6,7 +6,7 @@ import type { ServerConfig } from '../config.ts';
 import client from 'prom-client';
 import { addRentalTraffic, listEnrolledDevices, findDevice, markAllOffline, updateDevice } from '../db/devices-repo.ts';
 import { findOpenRentalForDevice } from '../db/rentals-repo.ts';
-import { resolveWebName } from '../domain/devices/web-routing.ts';
+import { resolveWebName, WebRouteCache } from '../domain/devices/web-routing.ts';
 import { FrontDoors } from '../frontdoor/front-doors.ts';
 import { TrafficMeter } from './traffic.ts';
 import { migrateToLatest, openDatabase } from '../db/database.ts';
@@ -52,6 +52,7 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
   const clock = options.clock ?? systemClock;
 
   let gateway: TunnelGateway | undefined;
+  const webRoutes = new WebRouteCache((host) => resolveWebName(ctx, host));
   const ctx: DomainContext = {
     db,
     clock,
@@ -69,10 +70,17 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     },
     // A rental starting or ending: tell the agent, and open or close the device's public SSH port.
     notifyDevice: (deviceId, reason) => {
+      webRoutes.forget();
       events.notify(deviceId, reason);
       void gateway?.refresh(deviceId);
     },
-    tunnels: { isOnline: (id) => gateway?.isOnline(id) ?? false, disconnect: (id) => gateway?.disconnect(id) },
+    tunnels: {
+      isOnline: (id) => gateway?.isOnline(id) ?? false,
+      disconnect: (id) => {
+        webRoutes.forget();
+        gateway?.disconnect(id);
+      },
+    },
   };
 
   const registry = new client.Registry();
@@ -156,7 +164,7 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
   // The API does not listen itself: the HTTP front door hands it the connections for the server's own name.
   await api.ready();
   const doors = new FrontDoors({
-    resolve: (host) => resolveWebName(ctx, host),
+    resolve: (host) => webRoutes.resolve(host),
     openChannel: (deviceId, port, address, remotePort) => (gateway as TunnelGateway).openWebChannel(deviceId, port, address, remotePort),
     apiServer: api.server,
     traffic,

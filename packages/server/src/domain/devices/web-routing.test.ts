@@ -4,7 +4,7 @@ import { syncDevice } from '../rentals/agent-sync.ts';
 import { rent, stopRental } from '../rentals/rentals.ts';
 import { createTestContext } from '../test-context.ts';
 import { getDevice, removeDevice } from './devices.ts';
-import { resolveWebName } from './web-routing.ts';
+import { resolveWebName, WebRouteCache, type WebRoute } from './web-routing.ts';
 
 test("a device's name leads to it only while a rental on it is active; other names lead nowhere", async () => {
   const t = await createTestContext();
@@ -44,4 +44,29 @@ test('web names are unique and unrelated to device IDs', async () => {
   }
   assert.equal(names.size, 50);
   await t.close();
+});
+
+test('the route cache keeps device routes until a rental changes, and never keeps "nothing here"', async () => {
+  let answer: WebRoute = { kind: 'none', reason: 'no_rental' };
+  let lookups = 0;
+  const cache = new WebRouteCache(async () => {
+    lookups++;
+    return answer;
+  });
+  assert.deepEqual(await cache.resolve('a.vps.test'), answer);
+  answer = { kind: 'device', deviceId: 'd', rentalId: 'r' };
+  assert.deepEqual(await cache.resolve('a.vps.test'), answer, 'a rental that just became active is seen at once');
+  await cache.resolve('a.vps.test');
+  assert.equal(lookups, 2, 'the device route came from the cache');
+  cache.forget();
+  answer = { kind: 'none', reason: 'no_rental' };
+  assert.deepEqual(await cache.resolve('a.vps.test'), answer, 'forgotten when the rental ended');
+
+  // A lookup that straddles forget() must not store its (by then stale) answer.
+  answer = { kind: 'device', deviceId: 'd', rentalId: 'r' };
+  const straddling = cache.resolve('b.vps.test');
+  cache.forget();
+  await straddling;
+  answer = { kind: 'none', reason: 'no_rental' };
+  assert.deepEqual(await cache.resolve('b.vps.test'), answer);
 });

@@ -24,3 +24,38 @@ export async function resolveWebName(ctx: DomainContext, host: string | null): P
   if (!rental || rental.state !== 'active') return { kind: 'none', reason: 'no_rental' };
   return { kind: 'device', deviceId: device.id, rentalId: rental.id };
 }
+
+/**
+ * Remembers where device names lead, so a visitor opening a connection per request costs
+ * no database lookups. Only routes to a device are kept, briefly, and all are forgotten
+ * whenever a rental starts or ends or a device is removed (`forget`), so a name never
+ * leads to a container after its rental ended; a rental that just became active is seen
+ * at once, since "no rental" answers are never kept.
+ */
+export class WebRouteCache {
+  private readonly routes = new Map<string, { route: WebRoute; until: number }>();
+  /** Bumped by forget(): a lookup that began before it must not store what it found. */
+  private generation = 0;
+  constructor(
+    private readonly lookup: (host: string | null) => Promise<WebRoute>,
+    private readonly ttlMs = 5_000,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  async resolve(host: string | null): Promise<WebRoute> {
+    const hit = host === null ? undefined : this.routes.get(host);
+    if (hit && hit.until > Date.now()) return hit.route;
+    const generation = this.generation;
+    const route = await this.lookup(host);
+    if (host !== null && route.kind === 'device' && generation === this.generation) {
+      if (this.routes.size >= this.maxEntries) this.routes.clear();
+      this.routes.set(host, { route, until: Date.now() + this.ttlMs });
+    }
+    return route;
+  }
+
+  forget(): void {
+    this.generation++;
+    this.routes.clear();
+  }
+}
