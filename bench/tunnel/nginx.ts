@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import type { Processes } from './processes.ts';
-import { waitForPort } from './net.ts';
 
 export const nginxBin = '/usr/sbin/nginx';
 /** What the origin serves: a small static page, the size of a typical API reply. */
@@ -58,15 +57,12 @@ http {
 }
 `,
   );
-  const child: ChildProcess = processes.spawn(nginxBin, ['-p', dir, '-c', conf, '-e', 'stderr']);
-  let stderr = '';
-  child.stderr?.on('data', (d) => (stderr += d));
+  let child: ChildProcess;
   try {
-    await waitForPort(port, 10_000, () => child.exitCode === null);
+    child = await processes.spawnListening('nginx', nginxBin, ['-p', dir, '-c', conf, '-e', 'stderr'], port);
   } catch (err) {
-    await processes.stop(child);
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`nginx did not start: ${(err as Error).message} ${stderr.trim()}`);
+    throw err;
   }
   const version = spawnSync(nginxBin, ['-v'], { encoding: 'utf8' })
     .stderr.trim()

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Processes } from './processes.ts';
-import { loopback, waitForPort } from './net.ts';
+import { loopback } from './net.ts';
 
 const sshdBin = '/usr/sbin/sshd';
 /** The forwarding-only account the stock sshd lets the "device" in as. */
@@ -92,15 +92,7 @@ export async function startStockSshd(processes: Processes, port: number, permitL
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const test = spawnSync(sshdBin, ['-t', '-f', join(dir, 'sshd_config')], { encoding: 'utf8' });
   if (test.status !== 0) throw new Error(`sshd -t rejected the bench config: ${test.stderr.trim()}`);
-  const child = processes.spawn(sshdBin, ['-D', '-e', '-f', join(dir, 'sshd_config')]);
-  let stderr = '';
-  child.stderr?.on('data', (d) => (stderr += d));
-  try {
-    await waitForPort(port, 10_000, () => child.exitCode === null);
-  } catch (err) {
-    await processes.stop(child);
-    throw new Error(`sshd did not start: ${(err as Error).message} ${stderr.trim()}`);
-  }
+  const child = await processes.spawnListening('sshd', sshdBin, ['-D', '-e', '-f', join(dir, 'sshd_config')], port);
   const version = spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim();
 
   const argsFor = (forwards: readonly Forward[], extra: readonly string[]) => [

@@ -1,6 +1,7 @@
 import { fork, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { waitForPort } from './net.ts';
 
 /**
  * Every process the bench starts, so all of them are stopped on the way out, including
@@ -13,6 +14,20 @@ export class Processes {
   spawn(command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
     const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], ...options });
     return this.track(child);
+  }
+
+  /** Starts a server and waits until it accepts on `port`; throws with its stderr if it never does. */
+  async spawnListening(name: string, command: string, args: readonly string[], port: number): Promise<ChildProcess> {
+    const child = this.spawn(command, args);
+    let stderr = '';
+    child.stderr?.on('data', (d) => (stderr += d));
+    try {
+      await waitForPort(port, 10_000, () => child.exitCode === null);
+    } catch (err) {
+      await this.stop(child);
+      throw new Error(`${name} did not start: ${(err as Error).message} ${stderr.trim()}`);
+    }
+    return child;
   }
 
   /** A TypeScript module of the bench in its own Node process, with an IPC channel. */
