@@ -1,0 +1,32 @@
+/**
+ * The one interface every payment rail implements. A rail turns money arriving from
+ * outside (an operator's grant, a PayPal capture, a confirmed on-chain deposit) into
+ * deposit events; the ledger applies each event at most once, keyed by (rail, eventId).
+ *
+ * Amounts are integers in the marketplace currency's micro-units (1 USD = 1_000_000),
+ * as bigint: no floating point anywhere money is computed.
+ */
+export interface DepositEvent {
+  /** The rail's name, e.g. 'operator', 'paypal', 'ethereum', 'bitcoin'. */
+  rail: string;
+  /** Unique per rail and stable across redeliveries: a PayPal capture ID, `txid:vout`, `txhash:logIndex`. */
+  eventId: string;
+  /** The marketplace user credited. */
+  userId: string;
+  /** Amount credited, in micro-units of the marketplace currency. */
+  amountMicros: bigint;
+  /** What the renter and operator see on a statement: the external reference. */
+  reference: string;
+  /** When the money arrived, per the rail (ISO-8601). */
+  occurredAt: string;
+}
+
+/** Receives deposit events; returns false when the event was already applied (a redelivery). */
+export type DepositSink = (event: DepositEvent) => Promise<boolean>;
+
+export interface PaymentRail {
+  readonly name: string;
+  /** Begins watching or listening (webhooks are mounted separately); resolves once running. */
+  start(sink: DepositSink): Promise<void>;
+  close(): Promise<void>;
+}
