@@ -1,0 +1,363 @@
+/**
+ * The Ethereum payment rail: follows the chain from a persisted cursor and turns
+ * confirmed deposits to renters' addresses into deposit events:
+ *
+ * - plain ETH transfers (a transaction whose `to` is a deposit address and value > 0):
+ *   eventId `eth:${txHash}`;
+ * - ERC-20 Transfer logs emitted by the ONE configured token contract whose recipient is
+ *   a deposit address: eventId `erc20:${txHash}:${logIndex}`.
+ *
+ * A block is scanned once it has `confirmations` confirmations (the block holding a
+ * transaction is its first), i.e. when head ≥ block + confirmations − 1. Reorgs deeper
+ * than that are not handled. Delivery is at-least-once: the cursor advances only after
+ * the sink has accepted every event of a batch, and eventIds are stable, so the ledger's
+ * (rail, eventId) dedupe makes crediting exactly-once across re-scans and restarts.
+ *
+ * Not seen: ETH sent to a deposit address by a contract (an internal call, visible only
+ * through trace APIs), and tokens other than the configured one; both need an operator.
+ */
+import type { DepositEvent, DepositSink, PaymentRail } from '../rail.ts';
+import { isAddress } from './address.ts';
+import { type ExactRate, formatUnits, parseRate, toMicros } from './amount.ts';
+import { JsonRpcClient, RpcTransportError, type RpcBlock, type RpcLog } from './json-rpc.ts';
+import type { BlockCursor, DepositDirectory } from './stores.ts';
+
+/** keccak256("Transfer(address,address,uint256)") */
+export const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
+
+export interface EthereumRailConfig {
+  /** The node's JSON-RPC endpoint (http/https). */
+  rpcUrl: string;
+  /** The chain the node must be on (1 = mainnet); the rail refuses to scan any other. */
+  chainId: bigint;
+  /** Confirmations before a deposit is credited; ≥ 1. */
+  confirmations: number;
+  /** Marketplace currency per 1 ETH, an exact decimal string like "3000.00". */
+  ethRate: string;
+  /** The one ERC-20 credited, if any. */
+  token?: {
+    address: string;
+    /** Shown on statements, e.g. "USDC". */
+    symbol: string;
+    decimals: number;
+    /** Marketplace currency per 1 whole token, e.g. "1.00". */
+    rate: string;
+  };
+  /** First block to scan when no cursor is saved; default: the confirmed head at first start. */
+  startBlock?: bigint;
+  /** Between polls when caught up; default 15 s. */
+  pollIntervalMs?: number;
+  /** Cap of the exponential backoff after failures; default 5 min. */
+  maxBackoffMs?: number;
+  /** Per JSON-RPC request; default 10 s. */
+  rpcTimeoutMs?: number;
+  /** Blocks per scan batch (one eth_getLogs range); default 50. */
+  maxBlocksPerBatch?: number;
+}
+
+/** pino-compatible: the server passes its logger (or a child of it). */
+export interface RailLogger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+export interface EthereumRailDeps {
+  cursor: BlockCursor;
+  directory: DepositDirectory;
+  log: RailLogger;
+  /** Defaults to a client for config.rpcUrl. */
+  rpc?: JsonRpcClient;
+}
+
+export class ChainMismatchError extends Error {
+  override name = 'ChainMismatchError';
+}
+
+export interface ScanResult {
+  /** The last block scanned, or null when nothing is confirmed beyond the cursor. */
+  scannedTo: bigint | null;
+  /** Events the sink accepted as new. */
+  credited: number;
+  /** More confirmed blocks remain beyond this batch. */
+  behind: boolean;
+}
+
+interface Settings {
+  ethRate: ExactRate;
+  token: { address: string; symbol: string; decimals: number; rate: ExactRate } | undefined;
+  pollIntervalMs: number;
+  maxBackoffMs: number;
+  maxBlocksPerBatch: bigint;
+}
+
+export class EthereumRail implements PaymentRail {
+  readonly name = 'ethereum';
+  private readonly rpc: JsonRpcClient;
+  private readonly settings: Settings;
+  private sink: DepositSink | undefined;
+  private chainVerified = false;
+  private scanning: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private closed = false;
+
+  constructor(
+    private readonly config: EthereumRailConfig,
+    private readonly deps: EthereumRailDeps,
+  ) {
+    this.settings = checkConfig(config);
+    this.rpc = deps.rpc ?? new JsonRpcClient(config.rpcUrl, { timeoutMs: config.rpcTimeoutMs ?? 10_000 });
+  }
+
+  /**
+   * Checks the node's chain (throws ChainMismatchError on the wrong one; an unreachable
+   * node is only logged, the poll loop retries) and starts polling.
+   */
+  async start(sink: DepositSink): Promise<void> {
+    if (this.sink) throw new Error('The Ethereum rail is already started.');
+    this.sink = sink;
+    try {
+      await this.verifyChain();
+    } catch (err) {
+      if (err instanceof ChainMismatchError) {
+        this.sink = undefined;
+        throw err;
+      }
+      this.deps.log.warn({ err }, 'Ethereum node unreachable at start; the rail keeps retrying.');
+    }
+    this.schedule(0);
+  }
+
+  /** Scans the next batch of confirmed blocks now; serialized with the poll loop. */
+  scan(): Promise<ScanResult> {
+    const run = this.scanning.then(() => this.scanBatch());
+    this.scanning = run.catch(() => {});
+    return run;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.scanning;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => void this.poll(), delayMs);
+  }
+
+  private async poll(): Promise<void> {
+    let delay: number;
+    try {
+      const result = await this.scan();
+      if (this.failures > 0) this.deps.log.info({ failures: this.failures }, 'Ethereum rail recovered.');
+      this.failures = 0;
+      delay = result.behind ? 0 : this.settings.pollIntervalMs;
+    } catch (err) {
+      this.failures++;
+      delay = Math.min(this.settings.maxBackoffMs, this.settings.pollIntervalMs * 2 ** Math.min(this.failures, 20));
+      const level = err instanceof ChainMismatchError ? 'error' : 'warn';
+      this.deps.log[level]({ err, failures: this.failures, retryInMs: delay }, 'Ethereum rail scan failed; retrying.');
+    }
+    this.schedule(delay);
+  }
+
+  private async verifyChain(): Promise<void> {
+    if (this.chainVerified) return;
+    const chainId = await this.rpc.chainId();
+    if (chainId !== this.config.chainId) {
+      throw new ChainMismatchError(
+        `The Ethereum node at the configured RPC URL is on chain ${chainId}, but the rail is configured for chain ${this.config.chainId}; no deposits are scanned until they match.`,
+      );
+    }
+    this.chainVerified = true;
+  }
+
+  private async scanBatch(): Promise<ScanResult> {
+    const sink = this.sink;
+    if (!sink) throw new Error('The Ethereum rail is not started.');
+    try {
+      return await this.scanBatchWith(sink);
+    } catch (err) {
+      // After a transport failure the node may have been swapped: check its chain again.
+      if (err instanceof RpcTransportError) this.chainVerified = false;
+      throw err;
+    }
+  }
+
+  private async scanBatchWith(sink: DepositSink): Promise<ScanResult> {
+    await this.verifyChain();
+    const head = await this.rpc.blockNumber();
+    const confirmedHead = head - BigInt(this.config.confirmations) + 1n;
+    const saved = await this.deps.cursor.load();
+    const from = saved !== null ? saved + 1n : (this.config.startBlock ?? (confirmedHead < 0n ? 0n : confirmedHead));
+    if (from > confirmedHead) return { scannedTo: null, credited: 0, behind: false };
+    const to = min(confirmedHead, from + this.settings.maxBlocksPerBatch - 1n);
+
+    const blocks = await this.fetchBlocks(from, to);
+    const logs = await this.fetchTokenLogs(from, to, blocks);
+    const events = await this.depositsIn(blocks, logs);
+
+    let credited = 0;
+    for (const event of events) {
+      if (await sink(event)) {
+        credited++;
+        this.deps.log.info(
+          { eventId: event.eventId, userId: event.userId, amountMicros: String(event.amountMicros) },
+          'Ethereum deposit credited.',
+        );
+      }
+    }
+    await this.deps.cursor.save(to);
+    return { scannedTo: to, credited, behind: to < confirmedHead };
+  }
+
+  private async fetchBlocks(from: bigint, to: bigint): Promise<RpcBlock[]> {
+    const blocks: RpcBlock[] = [];
+    for (let n = from; n <= to; n++) {
+      const block = await this.rpc.getBlockByNumber(n);
+      if (!block) throw new RpcTransportError(`The node does not have block ${n} although its head is past it.`);
+      const previous = blocks.at(-1);
+      if (previous && block.parentHash !== previous.hash) {
+        throw new Error(`The chain changed during the scan at block ${n}; scanning again.`);
+      }
+      blocks.push(block);
+    }
+    return blocks;
+  }
+
+  private async fetchTokenLogs(from: bigint, to: bigint, blocks: RpcBlock[]): Promise<RpcLog[]> {
+    const token = this.settings.token;
+    if (!token) return [];
+    const logs = await this.rpc.getLogs({ fromBlock: from, toBlock: to, address: token.address, topics: [TRANSFER_TOPIC] });
+    const hashes = new Map(blocks.map((b) => [b.number, b.hash]));
+    for (const log of logs) {
+      // Logs and blocks come from separate calls; both must describe the same chain.
+      if (log.removed || hashes.get(log.blockNumber) !== log.blockHash) {
+        throw new Error(`The chain changed during the scan at block ${log.blockNumber}; scanning again.`);
+      }
+    }
+    return logs;
+  }
+
+  private async depositsIn(blocks: RpcBlock[], logs: RpcLog[]): Promise<DepositEvent[]> {
+    const token = this.settings.token;
+    const transfers = token
+      ? logs.filter(
+          (log) =>
+            log.address === token.address &&
+            log.topics.length === 3 && // ERC-721 Transfer has the same topic with 4 topics
+            log.topics[0] === TRANSFER_TOPIC &&
+            log.data.length === 66,
+        )
+      : [];
+    const candidates = new Set<string>();
+    for (const block of blocks) {
+      for (const tx of block.transactions) if (tx.to && tx.value > 0n) candidates.add(tx.to);
+    }
+    for (const log of transfers) candidates.add(topicAddress(log.topics[2]!));
+    if (candidates.size === 0) return [];
+    const owners = await this.deps.directory.owners([...candidates]);
+
+    const events: DepositEvent[] = [];
+    const timestamps = new Map(blocks.map((b) => [b.number, new Date(Number(b.timestamp) * 1000).toISOString()]));
+    for (const block of blocks) {
+      const txs = [...block.transactions].sort((a, b) => a.transactionIndex - b.transactionIndex);
+      for (const tx of txs) {
+        const userId = tx.to && tx.value > 0n ? owners.get(tx.to) : undefined;
+        if (userId === undefined) continue;
+        this.push(events, {
+          rail: this.name,
+          eventId: `eth:${tx.hash}`,
+          userId,
+          amountMicros: toMicros(tx.value, 18, this.settings.ethRate),
+          reference: `${formatUnits(tx.value, 18)} ETH, tx ${tx.hash}`,
+          occurredAt: timestamps.get(block.number)!,
+        });
+      }
+      if (!token) continue;
+      const blockLogs = transfers.filter((l) => l.blockNumber === block.number).sort((a, b) => a.logIndex - b.logIndex);
+      for (const log of blockLogs) {
+        const userId = owners.get(topicAddress(log.topics[2]!));
+        if (userId === undefined) continue;
+        const amount = BigInt(log.data);
+        this.push(events, {
+          rail: this.name,
+          eventId: `erc20:${log.transactionHash}:${log.logIndex}`,
+          userId,
+          amountMicros: toMicros(amount, token.decimals, token.rate),
+          reference: `${formatUnits(amount, token.decimals)} ${token.symbol}, tx ${log.transactionHash}`,
+          occurredAt: timestamps.get(block.number)!,
+        });
+      }
+    }
+    return events;
+  }
+
+  private push(events: DepositEvent[], event: DepositEvent): void {
+    if (event.amountMicros > 0n) {
+      events.push(event);
+    } else {
+      this.deps.log.info({ eventId: event.eventId }, 'Ethereum deposit below one micro-unit; not credited.');
+    }
+  }
+}
+
+/** Validates the whole config and reports every problem at once. */
+function checkConfig(config: EthereumRailConfig): Settings {
+  const problems: string[] = [];
+  const attempt = <T>(f: () => T): T | undefined => {
+    try {
+      return f();
+    } catch (err) {
+      problems.push((err as Error).message);
+      return undefined;
+    }
+  };
+  if (!/^https?:\/\//.test(config.rpcUrl)) problems.push('rpcUrl must be an http:// or https:// URL.');
+  if (config.chainId <= 0n) problems.push('chainId must be positive.');
+  if (!Number.isInteger(config.confirmations) || config.confirmations < 1) {
+    problems.push('confirmations must be an integer ≥ 1.');
+  }
+  const ethRate = attempt(() => parseRate(config.ethRate));
+  let token: Settings['token'];
+  if (config.token) {
+    const t = config.token;
+    if (!isAddress(t.address)) problems.push(`token.address is not an Ethereum address: ${t.address}`);
+    if (!Number.isInteger(t.decimals) || t.decimals < 0 || t.decimals > 77) {
+      problems.push('token.decimals must be an integer in [0, 77].');
+    }
+    if (!t.symbol) problems.push('token.symbol must not be empty.');
+    const rate = attempt(() => parseRate(t.rate));
+    if (rate) token = { address: t.address.toLowerCase(), symbol: t.symbol, decimals: t.decimals, rate };
+  }
+  if (config.startBlock !== undefined && config.startBlock < 0n) problems.push('startBlock must be ≥ 0.');
+  const positive = (name: string, value: number | undefined) => {
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) problems.push(`${name} must be a positive integer.`);
+  };
+  positive('pollIntervalMs', config.pollIntervalMs);
+  positive('maxBackoffMs', config.maxBackoffMs);
+  positive('rpcTimeoutMs', config.rpcTimeoutMs);
+  positive('maxBlocksPerBatch', config.maxBlocksPerBatch);
+  if (problems.length > 0 || !ethRate) {
+    throw new Error(`Invalid Ethereum rail config:\n- ${problems.join('\n- ')}`);
+  }
+  return {
+    ethRate,
+    token,
+    pollIntervalMs: config.pollIntervalMs ?? 15_000,
+    maxBackoffMs: config.maxBackoffMs ?? 300_000,
+    maxBlocksPerBatch: BigInt(config.maxBlocksPerBatch ?? 50),
+  };
+}
+
+/** The address in an indexed address topic (the last 20 of its 32 bytes), lower-case. */
+function topicAddress(topic: string): string {
+  return `0x${topic.slice(26)}`;
+}
+
+function min(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}
