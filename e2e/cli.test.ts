@@ -1,3 +1,4 @@
+import { operatorClient } from '@p2pvps/server/services/operator-client';
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -123,6 +124,11 @@ test('signup, rent --wait without a key, ssh with the password from askpass and 
   const signup = await p2pvps(['signup', '--email', 'cli-renter@example.org', '--password-stdin'], { stdin: 'correct horse battery\n' });
   assert.equal(signup.code, 0, signup.stderr);
   assert.equal(signup.stdout, `Signed up as cli-renter@example.org on ${serverUrl}.\nThe API token is saved in ${configFile}.\n`);
+  const broke = await p2pvps(['rent', deviceId!, '--no-wait']);
+  assert.equal(broke.code, 1);
+  assert.match(broke.stderr, /^error \[insufficient_balance\]: Renting this device needs a balance of at least/);
+  const operator = await operatorClient(serverUrl, server.dataDir);
+  await operator.call('adminCredit', { body: { email: 'cli-renter@example.org', amountMicros: 5_000_000 } });
 
   const rent = await p2pvps(['rent', deviceId!, '--wait'], { timeoutMs: 180_000 });
   assert.equal(rent.code, 0, rent.stderr);

@@ -7,6 +7,7 @@ import { ApiClient } from '@p2pvps/protocol/client';
 import { Agent } from '@p2pvps/agent/agent';
 import { loadAgentConfig } from '@p2pvps/agent/config';
 import { loadServerConfig } from '@p2pvps/server/config';
+import { operatorClient } from '@p2pvps/server/services/operator-client';
 import { startServer, type RunningServer } from '@p2pvps/server/services/server';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import Docker from 'dockerode';
@@ -74,9 +75,18 @@ export async function createServer(opts: { portRangeSize?: number; env?: Record<
 }
 
 let userCounter = 0;
-export async function createUser(server: TestServer, role: string): Promise<{ api: ApiClient; email: string; id: string }> {
+/** A signed-up user with `creditMicros` (100 USD unless said otherwise) granted by the operator, so renting works. */
+export async function createUser(
+  server: TestServer,
+  role: string,
+  creditMicros = 100_000_000,
+): Promise<{ api: ApiClient; email: string; id: string }> {
   const email = `${role}${++userCounter}-${randomInt(1e9)}@example.org`;
   const session = await server.api.call('signup', { body: { email, password: 'correct horse battery' } });
+  if (creditMicros !== 0) {
+    const operator = await operatorClient(`http://127.0.0.1:${server.httpPort}`, server.dataDir);
+    await operator.call('adminCredit', { body: { email, amountMicros: creditMicros, memo: 'test credit' } });
+  }
   return { api: server.api.withToken(session.token), email, id: session.user.id };
 }
 

@@ -4,6 +4,7 @@
  * device of a demo owner, prices it and puts it on the market, and logs the CLI in as a
  * demo renter. Running it again reuses what is already there.
  */
+import { operatorClient } from '@p2pvps/server/services/operator-client';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -99,6 +100,11 @@ async function start(): Promise<void> {
   const { webHost } = await owner.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 20_000, onMarket: true } });
 
   const { token } = await account('renter@demo.local', 'renter-password');
+  // Operator credit is the payment rail that needs no outside service: the demo renter gets 20 USD once.
+  const operator = await operatorClient(apiUrl, join(dir, 'server'));
+  const { balanceMicros } = await new ApiClient({ baseUrl: apiUrl }).withToken(token).call('getBalance');
+  if (balanceMicros < 1_000_000)
+    await operator.call('adminCredit', { body: { email: 'renter@demo.local', amountMicros: 20_000_000, memo: 'demo credit' } });
   const cliConfig = process.env.P2PVPS_CLI_CONFIG ?? join(process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'p2pvps/cli.json');
   mkdirSync(dirname(cliConfig), { recursive: true, mode: 0o700 });
   writeFileSync(cliConfig, JSON.stringify({ server: apiUrl, token }, null, 2), { mode: 0o600 });

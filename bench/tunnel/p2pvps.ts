@@ -1,3 +1,4 @@
+import { operatorClient } from '@p2pvps/server/services/operator-client';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,6 +91,8 @@ export async function startP2pvps(
     const renter = api.withToken(
       (await api.call('signup', { body: { email: 'renter@bench.test', password: 'correct horse battery' } })).token,
     );
+    const operator = await operatorClient(apiUrl, dataDir);
+    await operator.call('adminCredit', { body: { email: 'renter@bench.test', amountMicros: 100_000_000 } });
     const grant = await owner.call('addDevice', { body: { name: 'bench' } });
     const deviceId = grant.device.id;
 

@@ -3,6 +3,7 @@ import { login, logout, signup, whoami } from './commands/auth.ts';
 import { agent, agentInit, server } from './commands/daemons.ts';
 import { addDevice, listDevices, marketDevice, priceDevice, removeDevice } from './commands/devices.ts';
 import { market } from './commands/market.ts';
+import { adminCredit, balance, statement } from './commands/money.ts';
 import { listRentals, rent, stopRental } from './commands/rentals.ts';
 import { ssh } from './commands/ssh.ts';
 
@@ -170,6 +171,36 @@ export const commands: readonly Command[] = [
       timeout: { type: 'string', value: 'SECONDS', description: 'How long to wait (default 300).' },
     },
     run: rent,
+  },
+  {
+    kind: 'api',
+    name: 'balance',
+    summary: 'Your balance for renting, and what your devices have earned.',
+    usage: 'balance',
+    args: [],
+    options: {},
+    run: balance,
+  },
+  {
+    kind: 'api',
+    name: 'statement',
+    summary: 'Every top-up, charge and earning, oldest first.',
+    usage: 'statement [--csv]',
+    args: [],
+    options: { csv: { type: 'boolean', description: 'Print CSV (time, account, kind, memo, rental, amount, currency).' } },
+    run: statement,
+  },
+  {
+    kind: 'api',
+    name: 'admin credit',
+    summary: "Operator: grant credit to a user's balance (or take some back with --remove).",
+    usage: 'admin credit EMAIL AMOUNT [--remove] [--memo TEXT]',
+    args: ['EMAIL', 'AMOUNT'],
+    options: {
+      remove: { type: 'boolean', description: 'Take AMOUNT back instead (never more than the balance).' },
+      memo: { type: 'string', value: 'TEXT', description: 'Shown on the user’s statement.' },
+    },
+    run: adminCredit,
   },
   {
     kind: 'api',

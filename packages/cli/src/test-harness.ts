@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +38,10 @@ export interface TestServer {
   /** A 127.0.0.1 port nothing listens on. */
   unusedPort: number;
   api: ApiClient;
+  /** Logged in as the operator: grants renters credit. */
+  operator: ApiClient;
+  /** Environment for running the CLI as the operator. */
+  operatorEnv: Record<string, string>;
 }
 
 const tempDirs: string[] = [];
@@ -93,7 +97,18 @@ export function testServer(): Promise<TestServer> {
         }),
         { clock },
       );
-      return { running, url: running.apiUrl, publicUrl, unusedPort: base + 2, api: new ApiClient({ baseUrl: running.apiUrl }) };
+      const api = new ApiClient({ baseUrl: running.apiUrl });
+      const password = (await readFile(join(dataDir, 'operator-password'), 'utf8')).trim();
+      const { token } = await api.call('login', { body: { email: 'admin@localhost', password } });
+      return {
+        running,
+        url: running.apiUrl,
+        publicUrl,
+        unusedPort: base + 2,
+        api,
+        operator: api.withToken(token),
+        operatorEnv: { P2PVPS_TOKEN: token },
+      };
     }
   })();
   return server;
@@ -171,10 +186,12 @@ export interface TestUser {
 let userCounter = 0;
 export const PASSWORD = 'correct horse battery';
 
+/** A signed-up user with 100 USD of operator credit, so renting works. */
 export async function createUser(role = 'user'): Promise<TestUser> {
-  const { api } = await testServer();
+  const { api, operator } = await testServer();
   const email = `${role}${++userCounter}@example.org`;
   const session = await api.call('signup', { body: { email, password: PASSWORD } });
+  await operator.call('adminCredit', { body: { email, amountMicros: 100_000_000, memo: 'test credit' } });
   return {
     id: session.user.id,
     email,

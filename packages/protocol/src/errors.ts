@@ -28,6 +28,7 @@ export const errorCodes = {
   device_rented: { status: 409, message: 'The device has an open rental; stop it before removing the device.' },
   own_device: { status: 409, message: 'You cannot rent your own device.' },
   rental_not_open: { status: 409, message: 'The rental has already ended.' },
+  insufficient_balance: { status: 402, message: 'Your balance is too low for this; top up first.' },
   port_range_exhausted: { status: 503, message: 'No public SSH port is free on this server; the operator must widen the port range.' },
   internal_error: { status: 500, message: 'Something went wrong on the server; the operator can find details in its log.' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -1,6 +1,10 @@
 import { z } from 'zod';
 import {
   AddDeviceBody,
+  Balance,
+  CreditBody,
+  CreditResult,
+  Statement,
   Credentials,
   Device,
   DeviceParams,
@@ -169,6 +173,29 @@ export const routes = {
     params: RentalParams,
     body: Empty,
     response: Rental,
+  }),
+
+  getBalance: route({
+    method: 'GET',
+    path: '/api/v1/balance',
+    summary: 'Your balance for renting and your devices’ earnings.',
+    auth: 'user',
+    response: Balance,
+  }),
+  getStatement: route({
+    method: 'GET',
+    path: '/api/v1/statement',
+    summary: 'Every movement on your balance and earnings, oldest first.',
+    auth: 'user',
+    response: Statement,
+  }),
+  adminCredit: route({
+    method: 'POST',
+    path: '/api/v1/admin/credit',
+    summary: 'Operator: grant credit to a user (or take some back with a negative amount).',
+    auth: 'admin',
+    body: CreditBody,
+    response: CreditResult,
   }),
 
   agentRegister: route({

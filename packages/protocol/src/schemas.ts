@@ -130,7 +130,7 @@ export type MarketQuery = z.infer<typeof MarketQuery>;
 
 export const RentalState = z.enum(['requested', 'active', 'ending', 'ended']);
 export type RentalState = z.infer<typeof RentalState>;
-export const EndReason = z.enum(['renter_stopped', 'expired', 'device_removed', 'provisioning_failed']);
+export const EndReason = z.enum(['renter_stopped', 'expired', 'device_removed', 'provisioning_failed', 'balance_exhausted']);
 export type EndReason = z.infer<typeof EndReason>;
 
 export const RentBody = z
@@ -191,3 +191,40 @@ export type ServerInfo = z.infer<typeof ServerInfo>;
 
 export const Empty = z.object({}).strict();
 export const Ok = z.object({ ok: z.literal(true) });
+
+/** Money in JSON: integer micro-units of the server's currency (1 unit = 1,000,000). */
+const micros = z
+  .number()
+  .int()
+  .min(-(2 ** 53) + 1)
+  .max(2 ** 53 - 1);
+
+export const Balance = z.object({
+  currency: z.string(),
+  /** What you can spend on rentals. */
+  balanceMicros: micros,
+  /** What your devices have earned, not yet paid out. */
+  earningsMicros: micros,
+});
+export type Balance = z.infer<typeof Balance>;
+
+export const StatementLine = z.object({
+  at: isoTime,
+  account: z.enum(['renter_balance', 'owner_earnings', 'payouts_pending']),
+  kind: z.string(),
+  memo: z.string(),
+  rentalId: z.string().nullable(),
+  amountMicros: micros,
+});
+export type StatementLine = z.infer<typeof StatementLine>;
+export const Statement = z.object({ currency: z.string(), lines: z.array(StatementLine) });
+
+export const CreditBody = z
+  .object({
+    email: Email,
+    /** Positive grants credit; negative takes some back (never more than the balance). */
+    amountMicros: micros.refine((n) => n !== 0, 'must not be zero'),
+    memo: z.string().max(200).optional(),
+  })
+  .strict();
+export const CreditResult = z.object({ email: z.string(), balanceMicros: micros });

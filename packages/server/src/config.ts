@@ -146,6 +146,36 @@ export const serverOptions = {
     schema: opt.string(),
     default: 'admin@localhost',
   },
+  feePercent: {
+    flag: 'fee-percent',
+    env: 'P2PVPS_FEE_PERCENT',
+    description: "The marketplace's share of each rental charge, in percent (up to two decimals).",
+    schema: opt
+      .string()
+      .regex(/^(100(\.0{1,2})?|\d{1,2}(\.\d{1,2})?)$/, 'must be a percentage from 0 to 100 with at most two decimals, like 10 or 7.5'),
+    default: '10',
+  },
+  rentMinimumHours: {
+    flag: 'rent-minimum-hours',
+    env: 'P2PVPS_RENT_MINIMUM_HOURS',
+    description: "A renter needs a balance of at least this many hours of a device's price to rent it.",
+    schema: opt.positiveInt(),
+    default: '1',
+  },
+  balanceGraceMs: {
+    flag: 'balance-grace-ms',
+    env: 'P2PVPS_BALANCE_GRACE_MS',
+    description: "How long a rental runs on after its renter's balance is used up before it ends (balance_exhausted).",
+    schema: opt.positiveInt(),
+    default: String(10 * 60_000),
+  },
+  meterIntervalMs: {
+    flag: 'meter-interval-ms',
+    env: 'P2PVPS_METER_INTERVAL_MS',
+    description: 'How often the metering worker bills active rentals (per whole minute of use).',
+    schema: opt.positiveInt(),
+    default: '60000',
+  },
   heartbeatIntervalMs: {
     flag: 'heartbeat-interval-ms',
     env: 'P2PVPS_HEARTBEAT_INTERVAL_MS',
@@ -173,4 +203,10 @@ export type ServerConfig = OptionValues<typeof serverOptions>;
 
 export function loadServerConfig(argv: readonly string[], env: Record<string, string | undefined>): ServerConfig {
   return parseOptions(serverOptions, argv, env);
+}
+
+/** A percentage with at most two decimals as basis points, exactly: '7.5' → 750. */
+export function percentToBps(percent: string): number {
+  const [whole = '0', frac = ''] = percent.split('.');
+  return Number(whole) * 100 + Number(frac.padEnd(2, '0'));
 }

@@ -5,6 +5,7 @@ import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider
 import type { Database } from './schema.ts';
 import * as initial from './migrations/2026-11-22T0800-initial.ts';
 import * as web from './migrations/2026-11-23T0800-web.ts';
+import * as ledger from './migrations/2026-11-23T1000-ledger.ts';
 
 export type Db = Kysely<Database>;
 
@@ -12,6 +13,7 @@ export type Db = Kysely<Database>;
 const migrations: Record<string, Migration> = {
   '2026-11-22T0800-initial': initial,
   '2026-11-23T0800-web': web,
+  '2026-11-23T1000-ledger': ledger,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -73,6 +73,43 @@ export interface RentalsTable {
   /** Bytes visitors sent to the rental's container (SSH, HTTP, HTTPS), and bytes it sent back. */
   bytes_in: number;
   bytes_out: number;
+  /** Metering: whole minutes billed, the charge and fee they came to, and up to when. */
+  billed_minutes: number;
+  charged_micros: bigint | number | string;
+  fee_micros: bigint | number | string;
+  billed_until: string | null;
+  /** The device's price and the marketplace fee when the rental was made. */
+  price_per_hour_micros: bigint | number | string | null;
+  fee_bps: number | null;
+  /** When the renter's balance first ran out during this rental; cleared on a top-up. */
+  balance_exhausted_at: string | null;
+}
+
+export interface LedgerAccountsTable {
+  id: string;
+  kind: string;
+  user_id: string | null;
+  rail: string | null;
+  key: string;
+  created_at: string;
+}
+
+export interface LedgerTransactionsTable {
+  id: string;
+  kind: string;
+  external_key: string | null;
+  rental_id: string | null;
+  memo: string;
+  created_at: string;
+}
+
+export interface LedgerEntriesTable {
+  id: string;
+  transaction_id: string;
+  account_id: string;
+  /** Signed micro-units; a transaction's entries sum to zero. */
+  amount: bigint | number | string;
+  created_at: string;
 }
 
 export interface Database {
@@ -81,6 +118,9 @@ export interface Database {
   devices: DevicesTable;
   enrolment_tokens: EnrolmentTokensTable;
   rentals: RentalsTable;
+  ledger_accounts: LedgerAccountsTable;
+  ledger_transactions: LedgerTransactionsTable;
+  ledger_entries: LedgerEntriesTable;
 }
 
 // Re-exported for migrations that need column helpers.

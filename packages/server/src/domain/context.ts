@@ -16,8 +16,16 @@ export interface DomainContext {
     httpPort: number;
     httpsPort: number;
     heartbeatIntervalMs: number;
+    /** The marketplace's share of each charge, in basis points (10% = 1000). */
+    feeBps: number;
+    /** A renter needs a balance of at least this many hours of a device's price to rent it. */
+    rentMinimumHours: number;
+    /** How long a rental runs on after its renter's balance is used up before it ends. */
+    balanceGraceMs: number;
     enrolmentTokenTtlMs: number;
   };
+  /** Tells a renter something about their money (the dashboard issue sends these by email). */
+  notifyUser?(userId: string, event: 'balance_exhausted', rentalId: string): void;
   /** Tells a device's agent to sync now (rental started or ended). */
   notifyDevice(deviceId: string, reason: string): void;
   /** The tunnel gateway's view: whether a device's tunnel is up, and how to cut it. */

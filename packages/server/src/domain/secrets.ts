@@ -20,6 +20,18 @@ export function newWebName(): string {
   return `${idAlphabet[randomInt(26)]}${newId(7)}`;
 }
 
+let lastMicros = 0n;
+/**
+ * A random ID that sorts in the order it was made (within a process and across restarts):
+ * microseconds since the epoch, never repeating, then randomness. For ledger rows, whose
+ * order on a statement must be the order they were written even within one instant.
+ */
+export function sortableId(): string {
+  const now = BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000));
+  lastMicros = now > lastMicros ? now : lastMicros + 1n;
+  return `${lastMicros.toString(36).padStart(12, '0')}${newId(8)}`;
+}
+
 /** A bearer secret from the CSPRNG, with a prefix that says what it is when it turns up somewhere. */
 export function newSecret(prefix: string): string {
   return `${prefix}_${randomBytes(32).toString('base64url')}`;

@@ -1,6 +1,7 @@
 import { migrateToLatest, openDatabase } from '../db/database.ts';
 import { signup } from './accounts/accounts.ts';
 import { ManualClock } from './clock.ts';
+import { grantCredit } from './money/credit.ts';
 import type { DomainContext } from './context.ts';
 import { addDevice, registerDevice } from './devices/devices.ts';
 import { syncDevice } from './rentals/agent-sync.ts';
@@ -29,6 +30,9 @@ export async function createTestContext(portRange: readonly [number, number] = [
       webDomain: 'vps.example.org',
       httpPort: 80,
       httpsPort: 443,
+      feeBps: 1000,
+      rentMinimumHours: 1,
+      balanceGraceMs: 10 * 60_000,
       heartbeatIntervalMs: 600_000,
       enrolmentTokenTtlMs: 24 * 3_600_000,
     },
@@ -36,7 +40,12 @@ export async function createTestContext(portRange: readonly [number, number] = [
     tunnels: { isOnline: (id) => online.has(id), disconnect: (id) => void online.delete(id) },
   };
   let n = 0;
-  const createUser = async (role = 'user') => (await signup(ctx, `${role}${++n}@example.org`, 'correct horse battery')).user;
+  /** A user with `credit` on their balance (1,000 USD unless said otherwise), so renting works. */
+  const createUser = async (role = 'user', credit = 1_000_000_000n) => {
+    const { user } = await signup(ctx, `${role}${++n}@example.org`, 'correct horse battery');
+    if (credit > 0n) await grantCredit(ctx, user.id, credit, 'test credit');
+    return user;
+  };
   /** An enrolled, online, priced device on the market. */
   const createListedDevice = async (ownerId: string) => {
     const grant = await addDevice(ctx, ownerId, `pi-${++n}`, '');

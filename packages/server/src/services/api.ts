@@ -7,6 +7,7 @@ import { accountRoutes } from '../routes/accounts.ts';
 import { agentRoutes } from '../routes/agent.ts';
 import { createAuthenticator } from '../routes/authenticate.ts';
 import { deviceRoutes } from '../routes/devices.ts';
+import { moneyRoutes } from '../routes/money.ts';
 import { installErrorHandling } from '../routes/http-errors.ts';
 import { openApiRoute } from '../routes/openapi.ts';
 import { mount } from '../routes/register.ts';
@@ -62,6 +63,7 @@ export function buildApi({ ctx, events, gateway, logLevel, metrics }: ApiOptions
   accountRoutes(app, auth, ctx);
   deviceRoutes(app, auth, ctx);
   rentalRoutes(app, auth, ctx);
+  moneyRoutes(app, auth, ctx);
   agentRoutes(app, auth, ctx, events, gateway);
   openApiRoute(app, version);
   if (metrics) {

@@ -1,25 +1,24 @@
-import type { DomainContext } from '../domain/context.ts';
-import { endExpiredRentals } from '../domain/rentals/rentals.ts';
-
-/** Ends rentals whose term has run out, on a fixed period. `close()` is idempotent. */
-export class ExpiryWorker {
+/**
+ * Runs a job on a fixed period (rental expiry, metering), one run at a time: a run that
+ * takes longer than the period delays the next instead of overlapping it. `close()` waits
+ * for the run in progress and is idempotent.
+ */
+export class PeriodicWorker {
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
+  private running: Promise<unknown> | null = null;
 
   constructor(
-    private readonly ctx: DomainContext,
     private readonly intervalMs: number,
+    private readonly job: () => Promise<unknown>,
     private readonly onError: (err: unknown) => void,
   ) {}
 
   start(): void {
     this.timer ??= setInterval(() => {
-      this.running = this.tick().catch(this.onError);
+      this.running ??= this.job()
+        .catch(this.onError)
+        .finally(() => (this.running = null));
     }, this.intervalMs);
-  }
-
-  tick(): Promise<number> {
-    return endExpiredRentals(this.ctx);
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { timing } from '@p2pvps/protocol/timing';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
-import type { ServerConfig } from '../config.ts';
+import { percentToBps, type ServerConfig } from '../config.ts';
 import client from 'prom-client';
 import { addRentalTraffic, listEnrolledDevices, findDevice, markAllOffline, updateDevice } from '../db/devices-repo.ts';
 import { findOpenRentalForDevice } from '../db/rentals-repo.ts';
@@ -16,7 +16,9 @@ import type { DomainContext } from '../domain/context.ts';
 import { TunnelGateway } from '../gateway/tunnel-gateway.ts';
 import { buildApi } from './api.ts';
 import { DeviceEvents } from './device-events.ts';
-import { ExpiryWorker } from './expiry-worker.ts';
+import { endExpiredRentals } from '../domain/rentals/rentals.ts';
+import { meterTick, settleRental } from '../domain/money/metering.ts';
+import { PeriodicWorker } from './periodic-worker.ts';
 
 export interface RunningServer {
   apiUrl: string;
@@ -40,7 +42,7 @@ function loadHostKey(dataDir: string): { privateKey: string; publicKey: string }
 
 /**
  * Starts every part of the marketplace in one process: database, tunnel gateway, HTTP
- * API and the expiry worker. Each part is its own module and could run on its own.
+ * API and the expiry and metering workers. Each part is its own module and could run on its own.
  */
 export async function startServer(config: ServerConfig, options: { clock?: Clock } = {}): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -65,6 +67,9 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
       webDomain: config.webDomain,
       httpPort: config.httpPort,
       httpsPort: config.httpsPort,
+      feeBps: percentToBps(config.feePercent),
+      rentMinimumHours: config.rentMinimumHours,
+      balanceGraceMs: config.balanceGraceMs,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       enrolmentTokenTtlMs: timing.enrolmentTokenTtlMs,
     },
@@ -125,6 +130,11 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
       log.error({ err }, 'could not record tunnel state'),
     );
 
+  const settleDevice = (deviceId: string, wasOnline: boolean) =>
+    findOpenRentalForDevice(db, deviceId)
+      .then((rental) => (rental?.state === 'active' ? settleRental(ctx, rental.id, wasOnline) : 0n))
+      .catch((err) => log.error({ err, deviceId }, 'could not settle the rental'));
+
   gateway = new TunnelGateway({
     hostKey: hostKey.privateKey,
     publicBindHost: config.publicBindHost,
@@ -136,8 +146,16 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
       const publicPortOpen = rental?.state === 'requested' || rental?.state === 'active';
       return { deviceId: d.id, publicKey: d.public_key, sshPort: Number(d.ssh_port), publicPortOpen };
     },
-    onTunnelUp: (id) => void setOnline(id, true),
-    onTunnelDown: (id) => void setOnline(id, false),
+    // The meter runs only while the device is connected: going down bills up to now;
+    // coming back skips the time it was away.
+    onTunnelUp: (id) => {
+      void settleDevice(id, false);
+      void setOnline(id, true);
+    },
+    onTunnelDown: (id) => {
+      void settleDevice(id, true);
+      void setOnline(id, false);
+    },
     log,
     keepaliveIntervalMs: timing.tunnelKeepaliveMs,
     keepaliveCountMax: timing.tunnelKeepaliveCountMax,
@@ -193,8 +211,18 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
   trafficTimer.unref();
   const apiUrl = `http://${config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost}:${port}`;
 
-  const worker = new ExpiryWorker(ctx, config.expiryCheckIntervalMs, (err) => log.error({ err }, 'expiry worker failed'));
-  worker.start();
+  const expiry = new PeriodicWorker(
+    config.expiryCheckIntervalMs,
+    () => endExpiredRentals(ctx),
+    (err) => log.error({ err }, 'expiry worker failed'),
+  );
+  const meter = new PeriodicWorker(
+    config.meterIntervalMs,
+    () => meterTick(ctx),
+    (err) => log.error({ err }, 'metering failed'),
+  );
+  expiry.start();
+  meter.start();
   const enrolled = (await listEnrolledDevices(db)).length;
   log.info(
     `p2pvps server "${config.serverName}": API ${apiUrl}, HTTPS front door :${httpsPort}, device gateway ${config.gatewayHost}:${gatewayPort}, ` +
@@ -210,7 +238,8 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     gateway,
     close: () =>
       (closing ??= (async () => {
-        await worker.close();
+        await expiry.close();
+        await meter.close();
         clearInterval(trafficTimer);
         await doors.close();
         await gateway.close();

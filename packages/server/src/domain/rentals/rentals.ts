@@ -12,6 +12,9 @@ import {
 import type { DomainContext } from '../context.ts';
 import { webHost } from '../devices/devices.ts';
 import { DomainError } from '../errors.ts';
+import { balanceOf } from '../money/ledger.ts';
+import { settleRental } from '../money/metering.ts';
+import { formatMoney } from '../money/money.ts';
 import { newId, newPassword, newUsername } from '../secrets.ts';
 import { canTake, nextRentalState } from './rental-state.ts';
 
@@ -101,6 +104,15 @@ export async function rent(
   const listed =
     device.public_key !== null && device.on_market === 1 && device.price_per_hour_micros !== null && ctx.tunnels.isOnline(device.id);
   if (!listed) throw new DomainError('device_not_listed');
+  const price = BigInt(device.price_per_hour_micros as number | bigint);
+  const required = price * BigInt(ctx.settings.rentMinimumHours);
+  const balance = await balanceOf(ctx.db, { kind: 'renter_balance', userId: renterId });
+  if (balance < required || balance <= 0n) {
+    throw new DomainError(
+      'insufficient_balance',
+      `Renting this device needs a balance of at least ${formatMoney(required, ctx.settings.currency)}; yours is ${formatMoney(balance, ctx.settings.currency)}.`,
+    );
+  }
   const row: RentalRow = {
     id: newId(),
     device_id: device.id,
@@ -120,6 +132,13 @@ export async function rent(
     ended_at: null,
     bytes_in: 0,
     bytes_out: 0,
+    billed_minutes: 0,
+    charged_micros: 0,
+    fee_micros: 0,
+    billed_until: null,
+    price_per_hour_micros: price,
+    fee_bps: ctx.settings.feeBps,
+    balance_exhausted_at: null,
   };
   try {
     await insertRental(ctx.db, row);
@@ -149,6 +168,8 @@ export async function listRentals(ctx: DomainContext, renterId: string, includeE
 /** Moves an open rental to ending and tells its agent at once. False if it was not open. */
 export async function endRental(ctx: DomainContext, row: RentalRow, reason: EndReason, detail: string | null = null): Promise<boolean> {
   if (!canTake(row.state as RentalState, 'end')) return false;
+  // Bill the minutes up to the end before the meter stops.
+  if (row.state === 'active') await settleRental(ctx, row.id, ctx.tunnels.isOnline(row.device_id));
   const to = nextRentalState(row.state as RentalState, { type: 'end', reason });
   const moved = await updateRentalFrom(ctx.db, row.id, row.state, { state: to, end_reason: reason, detail });
   if (moved) ctx.notifyDevice(row.device_id, `rental_${reason}`);
