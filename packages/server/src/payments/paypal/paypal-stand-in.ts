@@ -221,17 +221,8 @@ export class PayPalStandIn {
     const requestId = req.headers['paypal-request-id'];
     const previous = typeof requestId === 'string' ? this.ordersByRequestId.get(requestId) : undefined;
     if (previous) return new Reply(200, this.orderJson(this.orders.get(previous)!, true));
-    let request: any;
-    try {
-      request = JSON.parse(body);
-    } catch {
-      return error(
-        400,
-        'INVALID_REQUEST',
-        'Request is not well-formed, syntactically incorrect, or violates schema.',
-        'MALFORMED_REQUEST_JSON',
-      );
-    }
+    const request = parseJsonBody(body);
+    if (request instanceof Reply) return request;
     const unit = request?.purchase_units?.[0];
     const amount = unit?.amount;
     if (request?.intent !== 'CAPTURE' || typeof amount?.value !== 'string' || typeof amount?.currency_code !== 'string') {
@@ -380,17 +371,8 @@ export class PayPalStandIn {
   }
 
   private verifySignature(body: string): Reply {
-    let request: any;
-    try {
-      request = JSON.parse(body);
-    } catch {
-      return error(
-        400,
-        'INVALID_REQUEST',
-        'Request is not well-formed, syntactically incorrect, or violates schema.',
-        'MALFORMED_REQUEST_JSON',
-      );
-    }
+    const request = parseJsonBody(body);
+    if (request instanceof Reply) return request;
     const fields = ['auth_algo', 'cert_url', 'transmission_id', 'transmission_sig', 'transmission_time', 'webhook_id'];
     if (fields.some((f) => typeof request?.[f] !== 'string') || typeof request?.webhook_event !== 'object') {
       return error(400, 'VALIDATION_ERROR', 'Invalid request - see details', 'MISSING_REQUIRED_PARAMETER');
@@ -401,5 +383,19 @@ export class PayPalStandIn {
     const given = Buffer.from(request.transmission_sig);
     const genuine = request.webhook_id === this.options.webhookId && given.length === expected.length && timingSafeEqual(given, expected);
     return new Reply(200, { verification_status: genuine ? 'SUCCESS' : 'FAILURE' });
+  }
+}
+
+/** A request body as JSON, or PayPal's reply to a malformed one. */
+function parseJsonBody(body: string): any {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return error(
+      400,
+      'INVALID_REQUEST',
+      'Request is not well-formed, syntactically incorrect, or violates schema.',
+      'MALFORMED_REQUEST_JSON',
+    );
   }
 }
