@@ -1,3 +1,4 @@
+import type { Db } from '../../db/database.ts';
 import type { RentalRow } from '../../db/rentals-repo.ts';
 import { findRental } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
@@ -6,6 +7,7 @@ import { balanceOf, post } from './ledger.ts';
 import { chargeForMinutes, feeOf } from './money.ts';
 
 const minuteMs = 60_000;
+const tickBatch = 500;
 
 /**
  * Bills an active rental up to now, in whole minutes: the renter is charged at the
@@ -14,45 +16,48 @@ const minuteMs = 60_000;
  * rounding never accumulates. Minutes while the device is offline are skipped, not
  * billed. Returns the amount charged now.
  */
-export async function settleRental(ctx: DomainContext, rentalId: string, online: boolean): Promise<bigint> {
-  return ctx.db.transaction().execute(async (trx) => {
-    const row = await findRental(trx, rentalId);
-    if (!row || row.state !== 'active' || row.billed_until === null || row.price_per_hour_micros === null) return 0n;
-    const now = ctx.clock.now();
-    const since = new Date(row.billed_until).getTime();
-    const minutes = Math.floor((now.getTime() - since) / minuteMs);
-    if (minutes <= 0) return 0n;
-    const billedUntil = new Date(since + minutes * minuteMs).toISOString();
-    if (!online) {
-      await trx.updateTable('rentals').set({ billed_until: billedUntil }).where('id', '=', rentalId).execute();
-      return 0n;
-    }
-    const price = BigInt(row.price_per_hour_micros);
-    const feeBps = BigInt(row.fee_bps ?? 0);
-    const billedMinutes = row.billed_minutes + minutes;
-    const charged = chargeForMinutes(price, BigInt(billedMinutes));
-    const fee = feeOf(charged, feeBps);
-    const chargeNow = charged - BigInt(row.charged_micros);
-    const feeNow = fee - BigInt(row.fee_micros);
-    const owner = await trx.selectFrom('devices').select('owner_id').where('id', '=', row.device_id).executeTakeFirstOrThrow();
-    await post(trx, {
-      kind: 'rental_charge',
-      memo: `${minutes} min of ${row.device_name}`,
-      at: billedUntil,
-      rentalId,
-      postings: [
-        { kind: 'renter_balance', userId: row.renter_id, amount: -chargeNow },
-        { kind: 'owner_earnings', userId: owner.owner_id, amount: chargeNow - feeNow },
-        { kind: 'marketplace_fees', amount: feeNow },
-      ],
-    });
-    await trx
-      .updateTable('rentals')
-      .set({ billed_minutes: billedMinutes, charged_micros: charged, fee_micros: fee, billed_until: billedUntil })
-      .where('id', '=', rentalId)
-      .execute();
-    return chargeNow;
+export function settleRental(ctx: DomainContext, rentalId: string, online: boolean): Promise<bigint> {
+  return ctx.db.transaction().execute((trx) => settleIn(trx, ctx, rentalId, online));
+}
+
+/** settleRental inside a transaction the caller holds. */
+async function settleIn(trx: Db, ctx: DomainContext, rentalId: string, online: boolean): Promise<bigint> {
+  const row = await findRental(trx, rentalId);
+  if (!row || row.state !== 'active' || row.billed_until === null || row.price_per_hour_micros === null) return 0n;
+  const now = ctx.clock.now();
+  const since = new Date(row.billed_until).getTime();
+  const minutes = Math.floor((now.getTime() - since) / minuteMs);
+  if (minutes <= 0) return 0n;
+  const billedUntil = new Date(since + minutes * minuteMs).toISOString();
+  if (!online) {
+    await trx.updateTable('rentals').set({ billed_until: billedUntil }).where('id', '=', rentalId).execute();
+    return 0n;
+  }
+  const price = BigInt(row.price_per_hour_micros);
+  const feeBps = BigInt(row.fee_bps ?? 0);
+  const billedMinutes = row.billed_minutes + minutes;
+  const charged = chargeForMinutes(price, BigInt(billedMinutes));
+  const fee = feeOf(charged, feeBps);
+  const chargeNow = charged - BigInt(row.charged_micros);
+  const feeNow = fee - BigInt(row.fee_micros);
+  const owner = await trx.selectFrom('devices').select('owner_id').where('id', '=', row.device_id).executeTakeFirstOrThrow();
+  await post(trx, {
+    kind: 'rental_charge',
+    memo: `${minutes} min of ${row.device_name}`,
+    at: billedUntil,
+    rentalId,
+    postings: [
+      { kind: 'renter_balance', userId: row.renter_id, amount: -chargeNow },
+      { kind: 'owner_earnings', userId: owner.owner_id, amount: chargeNow - feeNow },
+      { kind: 'marketplace_fees', amount: feeNow },
+    ],
   });
+  await trx
+    .updateTable('rentals')
+    .set({ billed_minutes: billedMinutes, charged_micros: charged, fee_micros: fee, billed_until: billedUntil })
+    .where('id', '=', rentalId)
+    .execute();
+  return chargeNow;
 }
 
 /**
@@ -63,9 +68,14 @@ export async function settleRental(ctx: DomainContext, rentalId: string, online:
 export async function meterTick(ctx: DomainContext): Promise<{ settled: number; ended: number }> {
   const active = await ctx.db.selectFrom('rentals').selectAll().where('state', '=', 'active').execute();
   let ended = 0;
-  for (const rental of active) {
-    await settleRental(ctx, rental.id, ctx.tunnels.isOnline(rental.device_id));
-    if (await enforceBalance(ctx, rental)) ended++;
+  // Settled in batches, one database transaction each: a commit per rental would make a
+  // tick of thousands of rentals wait on thousands of disk syncs.
+  for (let i = 0; i < active.length; i += tickBatch) {
+    const batch = active.slice(i, i + tickBatch);
+    await ctx.db.transaction().execute(async (trx) => {
+      for (const rental of batch) await settleIn(trx, ctx, rental.id, ctx.tunnels.isOnline(rental.device_id));
+    });
+    for (const rental of batch) if (await enforceBalance(ctx, rental)) ended++;
   }
   return { settled: active.length, ended };
 }

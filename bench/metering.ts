@@ -1,0 +1,131 @@
+/**
+ * The metering worker's tick with N active rentals (default 10,000): how long one
+ * minute's billing of all of them takes on a SQLite file, against the baseline of an
+ * empty tick. Devices, renters and rentals are inserted directly; the tick is the real one.
+ *
+ *   node --import tsx bench/metering.ts [N]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { migrateToLatest, openDatabase } from '../packages/server/src/db/database.ts';
+import { ManualClock } from '../packages/server/src/domain/clock.ts';
+import type { DomainContext } from '../packages/server/src/domain/context.ts';
+import { grantCredit } from '../packages/server/src/domain/money/credit.ts';
+import { ledgerTotal } from '../packages/server/src/domain/money/ledger.ts';
+import { meterTick } from '../packages/server/src/domain/money/metering.ts';
+
+const n = Number(process.argv[2] ?? 10_000);
+const dir = mkdtempSync(join(tmpdir(), 'p2pvps-bench-meter-'));
+const db = openDatabase(`sqlite:${join(dir, 'p2pvps.sqlite')}`);
+await migrateToLatest(db);
+const clock = new ManualClock();
+const ctx: DomainContext = {
+  db,
+  clock,
+  settings: {
+    serverName: 'bench',
+    publicUrl: 'http://127.0.0.1:8080',
+    currency: 'USD',
+    sshHost: '127.0.0.1',
+    sshPortRange: [20000, 20000 + n],
+    webDomain: 'vps.localhost',
+    httpPort: 8080,
+    httpsPort: 8443,
+    heartbeatIntervalMs: 600_000,
+    feeBps: 1000,
+    rentMinimumHours: 1,
+    balanceGraceMs: 600_000,
+    enrolmentTokenTtlMs: 86_400_000,
+  },
+  notifyDevice: () => {},
+  tunnels: { isOnline: () => true, disconnect: () => {} },
+};
+
+const time = async (what: () => Promise<unknown>) => {
+  const start = performance.now();
+  await what();
+  return performance.now() - start;
+};
+
+const empty = await time(() => meterTick(ctx));
+const now = clock.now().toISOString();
+await db.transaction().execute(async (trx) => {
+  for (let i = 0; i < n; i++) {
+    for (const [id, role] of [
+      [`o${i}`, 'owner'],
+      [`r${i}`, 'renter'],
+    ]) {
+      await trx
+        .insertInto('users')
+        .values({ id: id!, email: `${role}${i}@bench.test`, password_hash: 'x', is_admin: 0, created_at: now })
+        .execute();
+    }
+    await trx
+      .insertInto('devices')
+      .values({
+        id: `d${i}`,
+        owner_id: `o${i}`,
+        name: `pi-${i}`,
+        description: '',
+        public_key: null,
+        hardware: null,
+        ssh_port: 20000 + i,
+        web_name: `w${i}`,
+        price_per_hour_micros: 20_000 + i,
+        on_market: 1,
+        online: 1,
+        enrolled_at: now,
+        last_heartbeat_at: null,
+        last_seen_at: null,
+        listed_since: null,
+        created_at: now,
+        removed_at: null,
+      })
+      .execute();
+    await trx
+      .insertInto('rentals')
+      .values({
+        id: `rent${i}`,
+        device_id: `d${i}`,
+        device_name: `pi-${i}`,
+        renter_id: `r${i}`,
+        state: 'active',
+        end_reason: null,
+        detail: null,
+        username: 'u',
+        password: 'p',
+        ssh_public_key: null,
+        hours: null,
+        open_device_id: `d${i}`,
+        created_at: now,
+        activated_at: now,
+        expires_at: null,
+        ended_at: null,
+        bytes_in: 0,
+        bytes_out: 0,
+        billed_minutes: 0,
+        charged_micros: 0,
+        fee_micros: 0,
+        billed_until: now,
+        price_per_hour_micros: 20_000 + i,
+        fee_bps: 1000,
+        balance_exhausted_at: null,
+      })
+      .execute();
+  }
+});
+for (let i = 0; i < n; i++) await grantCredit(ctx, `r${i}`, 1_000_000_000n, 'bench credit');
+
+const ticks: number[] = [];
+for (let minute = 0; minute < 3; minute++) {
+  clock.advance(60_000);
+  ticks.push(await time(() => meterTick(ctx)));
+}
+const total = await ledgerTotal(db);
+console.log(`metering tick with ${n} active rentals (SQLite file, 1 minute each):`);
+console.log(`  ticks: ${ticks.map((t) => `${Math.round(t)} ms`).join(', ')}; empty tick (baseline): ${empty.toFixed(1)} ms`);
+console.log(`  per rental: ${((Math.min(...ticks) / n) * 1000).toFixed(0)} µs; ledger total after: ${total} (must be 0)`);
+await db.destroy();
+rmSync(dir, { recursive: true, force: true });
