@@ -6,6 +6,7 @@ import type { Database } from './schema.ts';
 import * as initial from './migrations/2026-11-22T0800-initial.ts';
 import * as web from './migrations/2026-11-23T0800-web.ts';
 import * as ledger from './migrations/2026-11-23T1000-ledger.ts';
+import * as ledgerBalances from './migrations/2026-11-23T1100-ledger-balances.ts';
 
 export type Db = Kysely<Database>;
 
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-22T0800-initial': initial,
   '2026-11-23T0800-web': web,
   '2026-11-23T1000-ledger': ledger,
+  '2026-11-23T1100-ledger-balances': ledgerBalances,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -91,6 +91,8 @@ export interface LedgerAccountsTable {
   user_id: string | null;
   rail: string | null;
   key: string;
+  /** The sum of the account's entries, kept up to date by every posting. */
+  balance: bigint | number | string;
   created_at: string;
 }
 

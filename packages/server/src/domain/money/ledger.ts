@@ -49,7 +49,7 @@ async function accountId(db: Db, ref: AccountRef, at: string): Promise<string> {
   const id = newId();
   await db
     .insertInto('ledger_accounts')
-    .values({ id, kind: ref.kind, user_id: ref.userId ?? null, rail: ref.rail ?? null, key, created_at: at })
+    .values({ id, kind: ref.kind, user_id: ref.userId ?? null, rail: ref.rail ?? null, key, balance: 0, created_at: at })
     .onConflict((oc) => oc.column('key').doNothing())
     .execute();
   const row = await db.selectFrom('ledger_accounts').select('id').where('key', '=', key).executeTakeFirstOrThrow();
@@ -77,6 +77,11 @@ export async function post(db: Db, o: PostOptions): Promise<string | null> {
         .insertInto('ledger_entries')
         .values({ id: sortableId(), transaction_id: id, account_id: account, amount: p.amount, created_at: o.at })
         .execute();
+      await trx
+        .updateTable('ledger_accounts')
+        .set((eb) => ({ balance: eb('balance', '+', p.amount) }))
+        .where('id', '=', account)
+        .execute();
     }
     return id;
   };
@@ -89,13 +94,20 @@ export async function post(db: Db, o: PostOptions): Promise<string | null> {
 }
 
 export async function balanceOf(db: Db, ref: AccountRef): Promise<bigint> {
-  const row = await db
-    .selectFrom('ledger_entries')
-    .innerJoin('ledger_accounts', 'ledger_accounts.id', 'ledger_entries.account_id')
+  const row = await db.selectFrom('ledger_accounts').select('balance').where('key', '=', accountKey(ref)).executeTakeFirst();
+  return BigInt(row?.balance ?? 0);
+}
+
+/** Accounts whose running balance differs from the sum of their entries: none, always. */
+export async function driftedAccounts(db: Db): Promise<string[]> {
+  const rows = await db
+    .selectFrom('ledger_accounts')
+    .leftJoin('ledger_entries', 'ledger_entries.account_id', 'ledger_accounts.id')
+    .select(['ledger_accounts.key as key', 'ledger_accounts.balance as balance'])
     .select(sql<string | number | bigint | null>`sum(ledger_entries.amount)`.as('total'))
-    .where('ledger_accounts.key', '=', accountKey(ref))
-    .executeTakeFirst();
-  return BigInt(row?.total ?? 0);
+    .groupBy(['ledger_accounts.id', 'ledger_accounts.key', 'ledger_accounts.balance'])
+    .execute();
+  return rows.filter((r) => BigInt(r.balance) !== BigInt(r.total ?? 0)).map((r) => r.key);
 }
 
 /** The sum over every account: zero, always (tests assert it after every scenario). */

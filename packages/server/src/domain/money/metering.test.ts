@@ -7,7 +7,7 @@ import { syncDevice } from '../rentals/agent-sync.ts';
 import { rent, stopRental } from '../rentals/rentals.ts';
 import { createTestContext } from '../test-context.ts';
 import { grantCredit } from './credit.ts';
-import { balanceOf, ledgerTotal, post } from './ledger.ts';
+import { balanceOf, driftedAccounts, ledgerTotal, post } from './ledger.ts';
 import { meterTick } from './metering.ts';
 import { chargeForMinutes, feeOf } from './money.ts';
 
@@ -157,6 +157,7 @@ test('random rents, stops, top-ups, outages and clock jumps keep the books exact
           }
         }
         assert.equal(await ledgerTotal(t.ctx.db), 0n, 'the ledger sums to zero');
+        assert.deepEqual(await driftedAccounts(t.ctx.db), [], 'running balances equal the sums of their entries');
         const rentals = await t.ctx.db.selectFrom('rentals').selectAll().execute();
         const charged = rentals.reduce((s, r) => s + BigInt(r.charged_micros), 0n);
         const fees = rentals.reduce((s, r) => s + BigInt(r.fee_micros), 0n);
