@@ -1,7 +1,8 @@
 /**
  * The metering worker's tick with N active rentals (default 10,000): how long one
  * minute's billing of all of them takes on a SQLite file, against the baseline of an
- * empty tick. Devices, renters and rentals are inserted directly; the tick is the real one.
+ * empty tick. Users and devices are inserted directly; credit, rentals and the tick go
+ * through the real domain code.
  *
  *   node --import tsx bench/metering.ts [N]
  */
@@ -15,6 +16,8 @@ import type { DomainContext } from '../packages/server/src/domain/context.ts';
 import { grantCredit } from '../packages/server/src/domain/money/credit.ts';
 import { ledgerTotal } from '../packages/server/src/domain/money/ledger.ts';
 import { meterTick } from '../packages/server/src/domain/money/metering.ts';
+import { syncDevice } from '../packages/server/src/domain/rentals/agent-sync.ts';
+import { rent } from '../packages/server/src/domain/rentals/rentals.ts';
 
 const n = Number(process.argv[2] ?? 10_000);
 const dir = mkdtempSync(join(tmpdir(), 'p2pvps-bench-meter-'));
@@ -69,7 +72,7 @@ await db.transaction().execute(async (trx) => {
         owner_id: `o${i}`,
         name: `pi-${i}`,
         description: '',
-        public_key: null,
+        public_key: `bench-key-${i}`,
         hardware: null,
         ssh_port: 20000 + i,
         web_name: `w${i}`,
@@ -84,39 +87,14 @@ await db.transaction().execute(async (trx) => {
         removed_at: null,
       })
       .execute();
-    await trx
-      .insertInto('rentals')
-      .values({
-        id: `rent${i}`,
-        device_id: `d${i}`,
-        device_name: `pi-${i}`,
-        renter_id: `r${i}`,
-        state: 'active',
-        end_reason: null,
-        detail: null,
-        username: 'u',
-        password: 'p',
-        ssh_public_key: null,
-        hours: null,
-        open_device_id: `d${i}`,
-        created_at: now,
-        activated_at: now,
-        expires_at: null,
-        ended_at: null,
-        bytes_in: 0,
-        bytes_out: 0,
-        billed_minutes: 0,
-        charged_micros: 0,
-        fee_micros: 0,
-        billed_until: now,
-        price_per_hour_micros: 20_000 + i,
-        fee_bps: 1000,
-        balance_exhausted_at: null,
-      })
-      .execute();
   }
 });
-for (let i = 0; i < n; i++) await grantCredit(ctx, `r${i}`, 1_000_000_000n, 'bench credit');
+// Rentals through the real rules: credit, rent, and the agent reporting the container ready.
+for (let i = 0; i < n; i++) {
+  await grantCredit(ctx, `r${i}`, 1_000_000_000n, 'bench credit');
+  const rental = await rent(ctx, `r${i}`, { deviceId: `d${i}` });
+  await syncDevice(ctx, `d${i}`, { container: { rentalId: rental.id, state: 'ready' } });
+}
 
 const ticks: number[] = [];
 for (let minute = 0; minute < 3; minute++) {

@@ -37,6 +37,8 @@ export interface TestServer {
   dataDir: string;
   httpPort: number;
   gatewayPort: number;
+  /** Logged in as the operator on first use (it grants users credit). */
+  operator?: Promise<ApiClient>;
   restart(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -84,8 +86,8 @@ export async function createUser(
   const email = `${role}${++userCounter}-${randomInt(1e9)}@example.org`;
   const session = await server.api.call('signup', { body: { email, password: 'correct horse battery' } });
   if (creditMicros !== 0) {
-    const operator = await operatorClient(`http://127.0.0.1:${server.httpPort}`, server.dataDir);
-    await operator.call('adminCredit', { body: { email, amountMicros: creditMicros, memo: 'test credit' } });
+    server.operator ??= operatorClient(`http://127.0.0.1:${server.httpPort}`, server.dataDir);
+    await (await server.operator).call('adminCredit', { body: { email, amountMicros: creditMicros, memo: 'test credit' } });
   }
   return { api: server.api.withToken(session.token), email, id: session.user.id };
 }

@@ -1,4 +1,5 @@
 import { UsageError } from './cli-error.ts';
+import { MoneyFormatError, parseMoney } from './money.ts';
 import type { Env } from './config.ts';
 import type { Context } from './context.ts';
 
@@ -73,4 +74,14 @@ export function integerOption(args: ParsedArgs, name: string, command: string, m
     throw new UsageError(`--${name} must be a whole number of at least ${min}, not "${text}"`, command);
   }
   return Number(text);
+}
+
+/** The n-th positional as an amount of money in micro-units; a malformed one is a usage error naming `name`. */
+export function moneyPositional(args: ParsedArgs, index: number, name: string, command: string): number {
+  try {
+    return parseMoney(positional(args, index));
+  } catch (err) {
+    if (err instanceof MoneyFormatError) throw new UsageError(`${name} ${err.message}`, command);
+    throw err;
+  }
 }

@@ -1,10 +1,10 @@
 import type { ApiClient } from '@p2pvps/protocol/client';
 import type { Device } from '@p2pvps/protocol/schemas';
 import { CliError, UsageError } from '../cli-error.ts';
-import { positional, stringOption, type ParsedArgs } from '../command.ts';
+import { moneyPositional, positional, stringOption, type ParsedArgs } from '../command.ts';
 import type { Context } from '../context.ts';
 import { formatHardware, formatJson, formatRelative, formatTime, printable, shellQuote } from '../format.ts';
-import { formatMoney, MoneyFormatError, parseMoney } from '../money.ts';
+import { formatMoney } from '../money.ts';
 import { formatTable } from '../table.ts';
 
 /** `devices …`: what an owner does with their devices. */
@@ -103,13 +103,7 @@ export async function listDevices(ctx: Context): Promise<void> {
 }
 
 export async function priceDevice(ctx: Context, args: ParsedArgs): Promise<void> {
-  let pricePerHourMicros: number;
-  try {
-    pricePerHourMicros = parseMoney(positional(args, 1));
-  } catch (err) {
-    if (err instanceof MoneyFormatError) throw new UsageError(`PRICE ${err.message}`, 'devices price');
-    throw err;
-  }
+  const pricePerHourMicros = moneyPositional(args, 1, 'PRICE', 'devices price');
   const client = ctx.userClient();
   const { id } = await resolveDevice(client, positional(args, 0));
   const device = await client.call('updateDevice', { params: { deviceId: id }, body: { pricePerHourMicros } });

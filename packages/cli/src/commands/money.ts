@@ -1,8 +1,8 @@
 import { UsageError } from '../cli-error.ts';
-import { booleanOption, positional, stringOption, type ParsedArgs } from '../command.ts';
+import { booleanOption, moneyPositional, positional, stringOption, type ParsedArgs } from '../command.ts';
 import type { Context } from '../context.ts';
 import { formatTime } from '../format.ts';
-import { formatMicros, formatMoney, MoneyFormatError, parseMoney } from '../money.ts';
+import { formatMicros, formatMoney } from '../money.ts';
 import { formatTable } from '../table.ts';
 
 /** `balance`: what you can spend on rentals, and what your devices have earned. */
@@ -43,13 +43,7 @@ export async function statement(ctx: Context, args: ParsedArgs): Promise<void> {
 /** `admin credit EMAIL AMOUNT [--remove] [--memo TEXT]`: the operator grants (or takes back) credit. */
 export async function adminCredit(ctx: Context, args: ParsedArgs): Promise<void> {
   const email = positional(args, 0);
-  let amountMicros: number;
-  try {
-    amountMicros = parseMoney(positional(args, 1));
-  } catch (err) {
-    if (err instanceof MoneyFormatError) throw new UsageError(`AMOUNT ${err.message}`, 'admin credit');
-    throw err;
-  }
+  let amountMicros = moneyPositional(args, 1, 'AMOUNT', 'admin credit');
   if (amountMicros === 0) throw new UsageError('AMOUNT must be more than 0', 'admin credit');
   if (booleanOption(args, 'remove')) amountMicros = -amountMicros;
   const memo = stringOption(args, 'memo');

@@ -6,7 +6,7 @@ import type { WebRoute } from '../domain/devices/web-routing.ts';
 import type { TrafficKind, TrafficMeter } from '../services/traffic.ts';
 import { parseClientHello, unrecognizedNameAlert } from './client-hello.ts';
 import { errorResponse } from './error-page.ts';
-import { whenEnded } from '../gateway/tunnel-gateway.ts';
+import { whenEnded, type TunnelGatewayLog } from '../gateway/tunnel-gateway.ts';
 import { HttpFramingError, parseRequestHead, RequestFramer, requestHost, serializeHead, type RequestHead } from './http-framing.ts';
 
 export type Route = WebRoute;
@@ -23,10 +23,7 @@ export interface FrontDoorLimits {
   maxConnectionsPerDevice: number;
 }
 
-export interface FrontDoorLog {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
+export type FrontDoorLog = TunnelGatewayLog;
 
 export interface FrontDoorOptions {
   /** Decides where a host name leads; `null` is a request without a Host header. */

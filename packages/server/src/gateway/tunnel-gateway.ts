@@ -20,6 +20,8 @@ export interface TunnelDevice {
    * nothing listens on the port, which costs an idle device no socket. Default true.
    */
   publicPortOpen?: boolean;
+  /** The rental visitors' bytes are counted against, if any (passed to onPublicConnection). */
+  rentalId?: string | null;
 }
 
 export interface TunnelGatewayLog {
@@ -46,7 +48,7 @@ export interface TunnelGatewayOptions {
   /** A device logged in, `ms` after its SSH version line arrived (key exchange and authentication). */
   onHandshake?(ms: number): void;
   /** A visitor connected to a device's public SSH port (for traffic accounting). */
-  onPublicConnection?(deviceId: string, socket: net.Socket): void;
+  onPublicConnection?(device: TunnelDevice, socket: net.Socket): void;
   /** Visitor connections one device's public SSH port may carry at once; beyond it they are refused. */
   maxConnectionsPerDevice?: number;
 }
@@ -486,7 +488,6 @@ export class TunnelGateway {
     }
     tunnel.sockets.add(socket);
     socket.once('close', () => tunnel.sockets.delete(socket));
-    this.options.onPublicConnection?.(tunnel.deviceId, socket);
 
     // Bytes that arrive meanwhile stay buffered in the socket: nothing reads it until it is piped.
     let device: TunnelDevice | null;
@@ -510,6 +511,7 @@ export class TunnelGateway {
       void this.closePublic(tunnel);
       return;
     }
+    this.options.onPublicConnection?.(device, socket);
 
     const owner = tunnel.owner;
     if (owner.closed) return void socket.destroy();

@@ -144,7 +144,7 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
       // The public SSH port listens only while a renter may log in: an idle device costs no socket.
       const rental = await findOpenRentalForDevice(db, deviceId);
       const publicPortOpen = rental?.state === 'requested' || rental?.state === 'active';
-      return { deviceId: d.id, publicKey: d.public_key, sshPort: Number(d.ssh_port), publicPortOpen };
+      return { deviceId: d.id, publicKey: d.public_key, sshPort: Number(d.ssh_port), publicPortOpen, rentalId: rental?.id ?? null };
     },
     // The meter runs only while the device is connected: going down bills up to now;
     // coming back skips the time it was away.
@@ -161,12 +161,8 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     keepaliveCountMax: timing.tunnelKeepaliveCountMax,
     maxConnectionsPerDevice: config.maxConnectionsPerDevice,
     onHandshake: (ms) => handshakes.observe(ms / 1000),
-    onPublicConnection: (deviceId, socket) => {
-      findOpenRentalForDevice(db, deviceId).then(
-        (rental) => traffic.track(socket, deviceId, rental?.id ?? null, 'ssh'),
-        (err) => log.warn({ err, deviceId }, 'could not account a connection'),
-      );
-    },
+    // The policy lookup that admitted the visitor already names the rental to count against.
+    onPublicConnection: (device, socket) => traffic.track(socket, device.deviceId, device.rentalId ?? null, 'ssh'),
   });
   const gatewayPort = await gateway.listen(config.gatewayPort, config.gatewayHost);
   gatewayRef.port = gatewayPort;
