@@ -40,6 +40,7 @@ const ctx: DomainContext = {
     feeBps: 1000,
     rentMinimumHours: 1,
     balanceGraceMs: 600_000,
+    deviceLostGraceMs: 1_800_000,
     enrolmentTokenTtlMs: 86_400_000,
   },
   notifyDevice: () => {},

@@ -130,7 +130,7 @@ export type MarketQuery = z.infer<typeof MarketQuery>;
 
 export const RentalState = z.enum(['requested', 'active', 'ending', 'ended']);
 export type RentalState = z.infer<typeof RentalState>;
-export const EndReason = z.enum(['renter_stopped', 'expired', 'device_removed', 'provisioning_failed', 'balance_exhausted']);
+export const EndReason = z.enum(['renter_stopped', 'expired', 'device_removed', 'device_lost', 'provisioning_failed', 'balance_exhausted']);
 export type EndReason = z.infer<typeof EndReason>;
 
 export const RentBody = z

@@ -7,6 +7,11 @@ export const timing = {
   heartbeatIntervalMs: 10 * 60_000,
   /** A device whose tunnel has been down this long is shown offline. */
   offlineAfterMs: 30_000,
+  /**
+   * A rental whose device has been offline this long ends with reason `device_lost`
+   * (billing pauses from the first minute offline; a prepaid term's unused part is returned).
+   */
+  deviceLostGraceMs: 30 * 60_000,
   /** How far a device signature's timestamp may be from the server's clock. */
   deviceSignatureSkewMs: 5 * 60_000,
   /**

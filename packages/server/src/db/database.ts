@@ -1,12 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, sql, type Migration, type MigrationProvider, type RawBuilder } from 'kysely';
 import type { Database } from './schema.ts';
 import * as initial from './migrations/2026-11-22T0800-initial.ts';
 import * as web from './migrations/2026-11-23T0800-web.ts';
 import * as ledger from './migrations/2026-11-23T1000-ledger.ts';
 import * as ledgerBalances from './migrations/2026-11-23T1100-ledger-balances.ts';
+import * as holdsPayouts from './migrations/2026-11-23T1200-holds-payouts.ts';
 
 export type Db = Kysely<Database>;
 
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-23T0800-web': web,
   '2026-11-23T1000-ledger': ledger,
   '2026-11-23T1100-ledger-balances': ledgerBalances,
+  '2026-11-23T1200-holds-payouts': holdsPayouts,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
@@ -42,4 +44,36 @@ export async function migrateToLatest(db: Db): Promise<void> {
 export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e?.code === '23505';
+}
+
+/** Bound parameters per statement, well under SQLite's 32,766 and PostgreSQL's 65,535. */
+const maxParams = 30_000;
+
+/** Splits rows so that no statement binds more than `maxParams` parameters. */
+export function chunksFor<T>(rows: readonly T[], paramsPerRow: number): T[][] {
+  const size = Math.max(1, Math.floor(maxParams / paramsPerRow));
+  const chunks: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
+  return chunks;
+}
+
+/**
+ * Updates many rows, each with its own values, in one statement per chunk:
+ * `UPDATE table SET … FROM (VALUES (key, v2, v3…), …) AS v WHERE table.key = v.column1`.
+ * `types` are the SQL types of the columns (the first row casts them, so PostgreSQL knows
+ * them too); `set` refers to them as v.column2, v.column3… Works on SQLite ≥ 3.33 and
+ * PostgreSQL alike.
+ */
+export async function updateFromValues(
+  db: Db,
+  o: { table: keyof Database & string; key: string; types: readonly string[]; set: RawBuilder<unknown>; rows: readonly (readonly unknown[])[] },
+): Promise<void> {
+  for (const chunk of chunksFor(o.rows, o.types.length)) {
+    const values = chunk.map(
+      (row, r) => sql`(${sql.join(row.map((value, c) => (r === 0 ? sql`cast(${value} as ${sql.raw(o.types[c]!)})` : sql`${value}`)))})`,
+    );
+    await sql`update ${sql.table(o.table)} set ${o.set} from (values ${sql.join(values)}) as v where ${sql.ref(`${o.table}.${o.key}`)} = v.column1`.execute(
+      db,
+    );
+  }
 }

@@ -83,6 +83,8 @@ export interface RentalsTable {
   fee_bps: number | null;
   /** When the renter's balance first ran out during this rental; cleared on a top-up. */
   balance_exhausted_at: string | null;
+  /** Since when the meter has seen the device offline during this rental (null while online). */
+  offline_since: string | null;
 }
 
 export interface LedgerAccountsTable {
@@ -91,6 +93,8 @@ export interface LedgerAccountsTable {
   user_id: string | null;
   rail: string | null;
   key: string;
+  /** Set on a prepaid term's hold account: the rental it belongs to. */
+  rental_id: string | null;
   /** The sum of the account's entries, kept up to date by every posting. */
   balance: bigint | number | string;
   created_at: string;
@@ -114,6 +118,34 @@ export interface LedgerEntriesTable {
   created_at: string;
 }
 
+export interface PayoutsTable {
+  id: string;
+  user_id: string;
+  amount_micros: bigint | number | string;
+  state: 'requested' | 'paid' | 'cancelled';
+  destination: string;
+  rail: string | null;
+  reference: string | null;
+  requested_at: string;
+  settled_at: string | null;
+}
+
+/** A renter's deposit address on a chain rail: derivation index `derivation_index` of the operator's key. */
+export interface DepositAddressesTable {
+  rail: string;
+  derivation_index: number;
+  user_id: string;
+  address: string;
+  created_at: string;
+}
+
+/** How far a chain watcher has scanned (the last block number or height it finished). */
+export interface RailCursorsTable {
+  rail: string;
+  position: bigint | number | string;
+  updated_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   api_tokens: ApiTokensTable;
@@ -123,6 +155,9 @@ export interface Database {
   ledger_accounts: LedgerAccountsTable;
   ledger_transactions: LedgerTransactionsTable;
   ledger_entries: LedgerEntriesTable;
+  payouts: PayoutsTable;
+  deposit_addresses: DepositAddressesTable;
+  rail_cursors: RailCursorsTable;
 }
 
 // Re-exported for migrations that need column helpers.

@@ -22,6 +22,8 @@ export interface DomainContext {
     rentMinimumHours: number;
     /** How long a rental runs on after its renter's balance is used up before it ends. */
     balanceGraceMs: number;
+    /** How long an active rental's device may be offline before the rental ends as `device_lost`. */
+    deviceLostGraceMs: number;
     enrolmentTokenTtlMs: number;
   };
   /** Tells a renter something about their money (the dashboard issue sends these by email). */

@@ -1,3 +1,4 @@
+import { timing } from '@p2pvps/protocol/timing';
 import { migrateToLatest, openDatabase } from '../db/database.ts';
 import { signup } from './accounts/accounts.ts';
 import { ManualClock } from './clock.ts';
@@ -33,6 +34,7 @@ export async function createTestContext(portRange: readonly [number, number] = [
       feeBps: 1000,
       rentMinimumHours: 1,
       balanceGraceMs: 10 * 60_000,
+      deviceLostGraceMs: timing.deviceLostGraceMs,
       heartbeatIntervalMs: 600_000,
       enrolmentTokenTtlMs: 24 * 3_600_000,
     },

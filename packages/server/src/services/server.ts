@@ -70,6 +70,7 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
       feeBps: percentToBps(config.feePercent),
       rentMinimumHours: config.rentMinimumHours,
       balanceGraceMs: config.balanceGraceMs,
+      deviceLostGraceMs: timing.deviceLostGraceMs,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       enrolmentTokenTtlMs: timing.enrolmentTokenTtlMs,
     },

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { Db } from '../../db/database.ts';
-import { isUniqueViolation } from '../../db/database.ts';
+import { chunksFor, isUniqueViolation, updateFromValues, type Db } from '../../db/database.ts';
+import type { LedgerEntriesTable, LedgerTransactionsTable } from '../../db/schema.ts';
 import { newId, sortableId } from '../secrets.ts';
 
 /**
@@ -12,19 +12,30 @@ import { newId, sortableId } from '../secrets.ts';
  * an owner's earnings are what the marketplace owes them (positive); a rail's clearing
  * account goes negative by what came in through it and back up by what went out.
  */
-export type AccountKind = 'renter_balance' | 'owner_earnings' | 'marketplace_fees' | 'rail_clearing' | 'payouts_pending';
+export type AccountKind = 'renter_balance' | 'rental_hold' | 'owner_earnings' | 'marketplace_fees' | 'rail_clearing' | 'payouts_pending';
 
 export interface AccountRef {
   kind: AccountKind;
   userId?: string;
   rail?: string;
+  /** A prepaid term's hold belongs to one rental. */
+  rentalId?: string;
 }
 
 export interface Posting extends AccountRef {
   amount: bigint;
 }
 
-export type TransactionKind = 'deposit' | 'credit' | 'credit_removal' | 'rental_charge' | 'payout_request' | 'payout_paid';
+export type TransactionKind =
+  | 'deposit'
+  | 'credit'
+  | 'credit_removal'
+  | 'rental_charge'
+  | 'hold'
+  | 'hold_release'
+  | 'payout_request'
+  | 'payout_paid'
+  | 'payout_cancelled';
 
 export interface PostOptions {
   kind: TransactionKind;
@@ -38,22 +49,41 @@ export interface PostOptions {
 export class UnbalancedTransaction extends Error {}
 
 function accountKey(ref: AccountRef): string {
-  return `${ref.kind}|${ref.userId ?? ''}|${ref.rail ?? ''}`;
+  const key = `${ref.kind}|${ref.userId ?? ''}|${ref.rail ?? ''}`;
+  return ref.rentalId ? `${key}|${ref.rentalId}` : key;
 }
 
-/** The account for `ref`, created on first use. */
-async function accountId(db: Db, ref: AccountRef, at: string): Promise<string> {
-  const key = accountKey(ref);
-  const found = await db.selectFrom('ledger_accounts').select('id').where('key', '=', key).executeTakeFirst();
-  if (found) return found.id;
-  const id = newId();
-  await db
-    .insertInto('ledger_accounts')
-    .values({ id, kind: ref.kind, user_id: ref.userId ?? null, rail: ref.rail ?? null, key, balance: 0, created_at: at })
-    .onConflict((oc) => oc.column('key').doNothing())
-    .execute();
-  const row = await db.selectFrom('ledger_accounts').select('id').where('key', '=', key).executeTakeFirstOrThrow();
-  return row.id;
+/** The IDs of the accounts named, by key; accounts are created on first use. */
+async function accountIds(db: Db, refs: Map<string, AccountRef>, at: string): Promise<Map<string, string>> {
+  const ids = new Map<string, string>();
+  const lookup = async (keys: string[]) => {
+    for (const chunk of chunksFor(keys, 1)) {
+      const rows = await db.selectFrom('ledger_accounts').select(['id', 'key']).where('key', 'in', chunk).execute();
+      for (const r of rows) ids.set(r.key, r.id);
+    }
+  };
+  await lookup([...refs.keys()]);
+  const missing = [...refs].filter(([key]) => !ids.has(key));
+  if (missing.length === 0) return ids;
+  const rows = missing.map(([key, ref]) => ({
+    id: newId(),
+    kind: ref.kind,
+    user_id: ref.userId ?? null,
+    rail: ref.rail ?? null,
+    rental_id: ref.rentalId ?? null,
+    key,
+    balance: 0,
+    created_at: at,
+  }));
+  for (const chunk of chunksFor(rows, 8)) {
+    await db
+      .insertInto('ledger_accounts')
+      .values(chunk)
+      .onConflict((oc) => oc.column('key').doNothing())
+      .execute();
+  }
+  await lookup(missing.map(([key]) => key));
+  return ids;
 }
 
 /**
@@ -62,35 +92,52 @@ async function accountId(db: Db, ref: AccountRef, at: string): Promise<string> {
  * Pass a transaction (`trx`) to make it part of a larger atomic change.
  */
 export async function post(db: Db, o: PostOptions): Promise<string | null> {
-  const sum = o.postings.reduce((s, p) => s + p.amount, 0n);
-  if (sum !== 0n) throw new UnbalancedTransaction(`a ${o.kind} transaction must sum to zero, not ${sum}`);
-  const postings = o.postings.filter((p) => p.amount !== 0n);
-  const write = async (trx: Db) => {
-    const id = sortableId();
-    await trx
-      .insertInto('ledger_transactions')
-      .values({ id, kind: o.kind, external_key: o.externalKey ?? null, rental_id: o.rentalId ?? null, memo: o.memo, created_at: o.at })
-      .execute();
-    for (const p of postings) {
-      const account = await accountId(trx, p, o.at);
-      await trx
-        .insertInto('ledger_entries')
-        .values({ id: sortableId(), transaction_id: id, account_id: account, amount: p.amount, created_at: o.at })
-        .execute();
-      await trx
-        .updateTable('ledger_accounts')
-        .set((eb) => ({ balance: eb('balance', '+', p.amount) }))
-        .where('id', '=', account)
-        .execute();
-    }
-    return id;
-  };
   try {
-    return db.isTransaction ? await write(db) : await db.transaction().execute(write);
+    const [id] = db.isTransaction ? await postMany(db, [o]) : await db.transaction().execute((trx) => postMany(trx, [o]));
+    return id!;
   } catch (err) {
     if (o.externalKey && isUniqueViolation(err)) return null;
     throw err;
   }
+}
+
+/**
+ * Writes many balanced transactions at once, inside the caller's database transaction:
+ * a few set-based statements however many there are (the metering tick writes one per
+ * active rental each minute). All or nothing; a taken external key fails the lot.
+ */
+export async function postMany(trx: Db, list: readonly PostOptions[]): Promise<string[]> {
+  if (!trx.isTransaction) throw new Error('postMany must run inside a database transaction');
+  const refs = new Map<string, AccountRef>();
+  for (const o of list) {
+    const sum = o.postings.reduce((s, p) => s + p.amount, 0n);
+    if (sum !== 0n) throw new UnbalancedTransaction(`a ${o.kind} transaction must sum to zero, not ${sum}`);
+    for (const p of o.postings) if (p.amount !== 0n) refs.set(accountKey(p), p);
+  }
+  const accounts = await accountIds(trx, refs, list[0]?.at ?? '');
+  const transactions: LedgerTransactionsTable[] = [];
+  const entries: LedgerEntriesTable[] = [];
+  const deltas = new Map<string, bigint>();
+  for (const o of list) {
+    const id = sortableId();
+    transactions.push({ id, kind: o.kind, external_key: o.externalKey ?? null, rental_id: o.rentalId ?? null, memo: o.memo, created_at: o.at });
+    for (const p of o.postings) {
+      if (p.amount === 0n) continue;
+      const account = accounts.get(accountKey(p))!;
+      entries.push({ id: sortableId(), transaction_id: id, account_id: account, amount: p.amount, created_at: o.at });
+      deltas.set(account, (deltas.get(account) ?? 0n) + p.amount);
+    }
+  }
+  for (const chunk of chunksFor(transactions, 6)) await trx.insertInto('ledger_transactions').values(chunk).execute();
+  for (const chunk of chunksFor(entries, 5)) await trx.insertInto('ledger_entries').values(chunk).execute();
+  await updateFromValues(trx, {
+    table: 'ledger_accounts',
+    key: 'id',
+    types: ['text', 'bigint'],
+    set: sql`balance = balance + v.column2`,
+    rows: [...deltas].filter(([, delta]) => delta !== 0n),
+  });
+  return transactions.map((t) => t.id);
 }
 
 export async function balanceOf(db: Db, ref: AccountRef): Promise<bigint> {

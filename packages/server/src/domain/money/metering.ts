@@ -1,100 +1,204 @@
-import type { Db } from '../../db/database.ts';
+import { sql } from 'kysely';
+import { updateFromValues, type Db } from '../../db/database.ts';
 import type { RentalRow } from '../../db/rentals-repo.ts';
 import { findRental } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { endRental } from '../rentals/rentals.ts';
-import { balanceOf, post } from './ledger.ts';
+import { postMany, type AccountRef, type PostOptions } from './ledger.ts';
 import { chargeForMinutes, feeOf } from './money.ts';
 
 const minuteMs = 60_000;
-const tickBatch = 500;
+/** Rentals settled per database transaction: big enough to be set-based, small enough not to hold the database for long. */
+const tickBatch = 2_500;
 
-/**
- * Bills an active rental up to now, in whole minutes: the renter is charged at the
- * rental's hourly price and the owner credited the same minus the marketplace fee, in one
- * balanced transaction. Totals are computed from the whole minutes billed so far, so
- * rounding never accumulates. Minutes while the device is offline are skipped, not
- * billed. Returns the amount charged now.
- */
-export function settleRental(ctx: DomainContext, rentalId: string, online: boolean): Promise<bigint> {
-  return ctx.db.transaction().execute((trx) => settleIn(trx, ctx, rentalId, online));
+type MeteredRental = RentalRow & { owner_id: string };
+
+/** Where a rental's charges come from: a prepaid term's hold, else the renter's balance. */
+export function payingAccount(rental: Pick<RentalRow, 'id' | 'renter_id' | 'hours'>): AccountRef {
+  return rental.hours === null
+    ? { kind: 'renter_balance', userId: rental.renter_id }
+    : { kind: 'rental_hold', userId: rental.renter_id, rentalId: rental.id };
 }
 
-/** settleRental inside a transaction the caller holds. */
-async function settleIn(trx: Db, ctx: DomainContext, rentalId: string, online: boolean): Promise<bigint> {
-  const row = await findRental(trx, rentalId);
-  if (!row || row.state !== 'active' || row.billed_until === null || row.price_per_hour_micros === null) return 0n;
-  const now = ctx.clock.now();
-  const since = new Date(row.billed_until).getTime();
-  const minutes = Math.floor((now.getTime() - since) / minuteMs);
-  if (minutes <= 0) return 0n;
-  const billedUntil = new Date(since + minutes * minuteMs).toISOString();
-  if (!online) {
-    await trx.updateTable('rentals').set({ billed_until: billedUntil }).where('id', '=', rentalId).execute();
-    return 0n;
-  }
-  const price = BigInt(row.price_per_hour_micros);
-  const feeBps = BigInt(row.fee_bps ?? 0);
-  const billedMinutes = row.billed_minutes + minutes;
-  const charged = chargeForMinutes(price, BigInt(billedMinutes));
-  const fee = feeOf(charged, feeBps);
-  const chargeNow = charged - BigInt(row.charged_micros);
-  const feeNow = fee - BigInt(row.fee_micros);
-  const owner = await trx.selectFrom('devices').select('owner_id').where('id', '=', row.device_id).executeTakeFirstOrThrow();
-  await post(trx, {
+/** The balanced transaction that moves `charge` (fee included) from the paying account to the owner and the marketplace. */
+export function chargeTransaction(rental: MeteredRental, charge: bigint, fee: bigint, memo: string, at: string): PostOptions {
+  return {
     kind: 'rental_charge',
-    memo: `${minutes} min of ${row.device_name}`,
-    at: billedUntil,
-    rentalId,
+    memo,
+    at,
+    rentalId: rental.id,
     postings: [
-      { kind: 'renter_balance', userId: row.renter_id, amount: -chargeNow },
-      { kind: 'owner_earnings', userId: owner.owner_id, amount: chargeNow - feeNow },
-      { kind: 'marketplace_fees', amount: feeNow },
+      { ...payingAccount(rental), amount: -charge },
+      { kind: 'owner_earnings', userId: rental.owner_id, amount: charge - fee },
+      { kind: 'marketplace_fees', amount: fee },
     ],
-  });
-  await trx
-    .updateTable('rentals')
-    .set({ billed_minutes: billedMinutes, charged_micros: charged, fee_micros: fee, billed_until: billedUntil })
-    .where('id', '=', rentalId)
-    .execute();
-  return chargeNow;
+  };
 }
 
 /**
- * One metering tick: settles every active rental, and ends those whose renter's balance
- * has been used up for longer than the grace (reason `balance_exhausted`); a balance that
- * recovers (a top-up) clears the clock. Returns what it did, for logs and benchmarks.
+ * Bills `extraMinutes` more of a rental: totals are computed from the whole minutes billed
+ * so far, so rounding never accumulates. Returns the new metering totals and the charge.
+ */
+export function billMinutes(rental: RentalRow, extraMinutes: number) {
+  const price = BigInt(rental.price_per_hour_micros ?? 0);
+  const billedMinutes = rental.billed_minutes + extraMinutes;
+  const charged = chargeForMinutes(price, BigInt(billedMinutes));
+  const fee = feeOf(charged, BigInt(rental.fee_bps ?? 0));
+  return {
+    billedMinutes,
+    charged,
+    fee,
+    chargeNow: charged - BigInt(rental.charged_micros),
+    feeNow: fee - BigInt(rental.fee_micros),
+  };
+}
+
+interface Settled {
+  post: PostOptions | null;
+  /** id, billed_minutes, charged_micros, fee_micros, billed_until, offline_since */
+  update: [string, number, bigint, bigint, string, string | null] | null;
+  charged: bigint;
+}
+
+/**
+ * What settling one active rental up to `now` comes to, in whole minutes (none past a
+ * prepaid term's end). `online` says whether the device was connected over that time:
+ * offline minutes are skipped, not billed, and the first offline sighting is remembered
+ * (from when billing stopped) so the meter can tell a lost device.
+ */
+function settle(rental: MeteredRental, now: Date, online: boolean): Settled {
+  const nothing: Settled = { post: null, update: null, charged: 0n };
+  if (rental.billed_until === null || rental.price_per_hour_micros === null) return nothing;
+  const since = new Date(rental.billed_until).getTime();
+  const until = rental.expires_at === null ? now.getTime() : Math.min(now.getTime(), new Date(rental.expires_at).getTime());
+  const minutes = Math.max(0, Math.floor((until - since) / minuteMs));
+  const offlineSince = online ? null : (rental.offline_since ?? rental.billed_until);
+  if (minutes === 0 && offlineSince === rental.offline_since) return nothing;
+  const billedUntil = new Date(since + minutes * minuteMs).toISOString();
+  if (!online || minutes === 0) {
+    const { billed_minutes, charged_micros, fee_micros } = rental;
+    return { post: null, update: [rental.id, billed_minutes, BigInt(charged_micros), BigInt(fee_micros), billedUntil, offlineSince], charged: 0n };
+  }
+  const bill = billMinutes(rental, minutes);
+  return {
+    post: bill.chargeNow === 0n ? null : chargeTransaction(rental, bill.chargeNow, bill.feeNow, `${minutes} min of ${rental.device_name}`, billedUntil),
+    update: [rental.id, bill.billedMinutes, bill.charged, bill.fee, billedUntil, null],
+    charged: bill.chargeNow,
+  };
+}
+
+/** Settles these active rentals in the caller's transaction: one ledger write and one rental update for all of them. */
+async function settleAll(trx: Db, ctx: DomainContext, rentals: readonly MeteredRental[], online: (r: MeteredRental) => boolean): Promise<bigint> {
+  const now = ctx.clock.now();
+  const settled = rentals.map((r) => settle(r, now, online(r)));
+  await postMany(
+    trx,
+    settled.flatMap((s) => (s.post ? [s.post] : [])),
+  );
+  await updateFromValues(trx, {
+    table: 'rentals',
+    key: 'id',
+    types: ['text', 'integer', 'bigint', 'bigint', 'text', 'text'],
+    set: sql`billed_minutes = v.column2, charged_micros = v.column3, fee_micros = v.column4, billed_until = v.column5, offline_since = v.column6`,
+    rows: settled.flatMap((s) => (s.update ? [s.update] : [])),
+  });
+  return settled.reduce((sum, s) => sum + s.charged, 0n);
+}
+
+function meteredRentals(db: Db) {
+  return db
+    .selectFrom('rentals')
+    .innerJoin('devices', 'devices.id', 'rentals.device_id')
+    .selectAll('rentals')
+    .select('devices.owner_id as owner_id')
+    .where('rentals.state', '=', 'active');
+}
+
+/**
+ * Bills an active rental up to now (see `settle`), in one database transaction, or in the
+ * caller's (`trx`). `online` says whether the device was connected since the last
+ * settlement. Returns the amount charged now.
+ */
+export async function settleRental(ctx: DomainContext, rentalId: string, online: boolean, trx?: Db): Promise<bigint> {
+  const run = async (t: Db) => {
+    const rental = await meteredRentals(t).where('rentals.id', '=', rentalId).executeTakeFirst();
+    return rental ? settleAll(t, ctx, [rental], () => online) : 0n;
+  };
+  return trx ? run(trx) : ctx.db.transaction().execute(run);
+}
+
+/**
+ * One metering tick: settles every active rental (set-based, in batches of one database
+ * transaction each), then ends those whose device has been gone past the grace
+ * (`device_lost`) and those whose renter's balance has been used up for longer than the
+ * grace (`balance_exhausted`; the renter is warned when it runs out, and a top-up clears
+ * the clock). Returns what it did, for logs and benchmarks.
  */
 export async function meterTick(ctx: DomainContext): Promise<{ settled: number; ended: number }> {
-  const active = await ctx.db.selectFrom('rentals').selectAll().where('state', '=', 'active').execute();
-  let ended = 0;
-  // Settled in batches, one database transaction each: a commit per rental would make a
-  // tick of thousands of rentals wait on thousands of disk syncs.
-  for (let i = 0; i < active.length; i += tickBatch) {
-    const batch = active.slice(i, i + tickBatch);
-    await ctx.db.transaction().execute(async (trx) => {
-      for (const rental of batch) await settleIn(trx, ctx, rental.id, ctx.tunnels.isOnline(rental.device_id));
+  let settled = 0;
+  let after = '';
+  for (;;) {
+    const batch = await ctx.db.transaction().execute(async (trx) => {
+      const rentals = await meteredRentals(trx).where('rentals.id', '>', after).orderBy('rentals.id').limit(tickBatch).execute();
+      await settleAll(trx, ctx, rentals, (r) => ctx.tunnels.isOnline(r.device_id));
+      return rentals;
     });
-    for (const rental of batch) if (await enforceBalance(ctx, rental)) ended++;
+    settled += batch.length;
+    if (batch.length < tickBatch) break;
+    after = batch.at(-1)!.id;
   }
-  return { settled: active.length, ended };
+  const ended = (await endLostRentals(ctx)) + (await enforceBalances(ctx));
+  return { settled, ended };
 }
 
-async function enforceBalance(ctx: DomainContext, rental: RentalRow): Promise<boolean> {
-  const balance = await balanceOf(ctx.db, { kind: 'renter_balance', userId: rental.renter_id });
+async function endLostRentals(ctx: DomainContext): Promise<number> {
+  const cutoff = new Date(ctx.clock.now().getTime() - ctx.settings.deviceLostGraceMs).toISOString();
+  const lost = await ctx.db
+    .selectFrom('rentals')
+    .selectAll()
+    .where('state', '=', 'active')
+    .where('offline_since', 'is not', null)
+    .where('offline_since', '<=', cutoff)
+    .execute();
+  let ended = 0;
+  for (const rental of lost) {
+    if (ctx.tunnels.isOnline(rental.device_id)) continue; // back since the tick looked
+    if (await endRental(ctx, rental, 'device_lost', 'The device was offline for longer than the grace period.')) ended++;
+  }
+  return ended;
+}
+
+/** The balance rules for rentals charged to the renter's balance (prepaid terms draw on their hold instead). */
+async function enforceBalances(ctx: DomainContext): Promise<number> {
+  const rows = await ctx.db
+    .selectFrom('rentals')
+    .leftJoin('ledger_accounts', (join) =>
+      join.onRef('ledger_accounts.user_id', '=', 'rentals.renter_id').on('ledger_accounts.kind', '=', 'renter_balance'),
+    )
+    .select(['rentals.id as id', 'rentals.renter_id as renterId', 'rentals.balance_exhausted_at as exhaustedAt', 'ledger_accounts.balance as balance'])
+    .where('rentals.state', '=', 'active')
+    .where('rentals.hours', 'is', null)
+    .execute();
   const now = ctx.clock.now();
-  if (balance > 0n) {
-    if (rental.balance_exhausted_at !== null) {
-      await ctx.db.updateTable('rentals').set({ balance_exhausted_at: null }).where('id', '=', rental.id).execute();
-    }
-    return false;
+  const recovered: string[] = [];
+  const exhausted: { id: string; renterId: string }[] = [];
+  const overdue: string[] = [];
+  for (const r of rows) {
+    const positive = BigInt(r.balance ?? 0) > 0n;
+    if (positive && r.exhaustedAt !== null) recovered.push(r.id);
+    else if (!positive && r.exhaustedAt === null) exhausted.push(r);
+    else if (!positive && now.getTime() - new Date(r.exhaustedAt!).getTime() >= ctx.settings.balanceGraceMs) overdue.push(r.id);
   }
-  if (rental.balance_exhausted_at === null) {
-    await ctx.db.updateTable('rentals').set({ balance_exhausted_at: now.toISOString() }).where('id', '=', rental.id).execute();
-    ctx.notifyUser?.(rental.renter_id, 'balance_exhausted', rental.id);
-    return false;
+  if (recovered.length > 0) await ctx.db.updateTable('rentals').set({ balance_exhausted_at: null }).where('id', 'in', recovered).execute();
+  if (exhausted.length > 0) {
+    const ids = exhausted.map((r) => r.id);
+    await ctx.db.updateTable('rentals').set({ balance_exhausted_at: now.toISOString() }).where('id', 'in', ids).execute();
+    for (const r of exhausted) ctx.notifyUser?.(r.renterId, 'balance_exhausted', r.id);
   }
-  if (now.getTime() - new Date(rental.balance_exhausted_at).getTime() < ctx.settings.balanceGraceMs) return false;
-  const current = await findRental(ctx.db, rental.id);
-  return current ? endRental(ctx, current, 'balance_exhausted') : false;
+  let ended = 0;
+  for (const id of overdue) {
+    const current = await findRental(ctx.db, id);
+    if (current && (await endRental(ctx, current, 'balance_exhausted'))) ended++;
+  }
+  return ended;
 }

@@ -13,6 +13,7 @@ import type { DomainContext } from '../context.ts';
 import { webHost } from '../devices/devices.ts';
 import { DomainError } from '../errors.ts';
 import { balanceOf } from '../money/ledger.ts';
+import { closeHold, placeHold } from '../money/holds.ts';
 import { settleRental } from '../money/metering.ts';
 import { formatMoney } from '../money/money.ts';
 import { newId, newPassword, newUsername } from '../secrets.ts';
@@ -105,14 +106,8 @@ export async function rent(
     device.public_key !== null && device.on_market === 1 && device.price_per_hour_micros !== null && ctx.tunnels.isOnline(device.id);
   if (!listed) throw new DomainError('device_not_listed');
   const price = BigInt(device.price_per_hour_micros as number | bigint);
-  const required = price * BigInt(ctx.settings.rentMinimumHours);
-  const balance = await balanceOf(ctx.db, { kind: 'renter_balance', userId: renterId });
-  if (balance < required || balance <= 0n) {
-    throw new DomainError(
-      'insufficient_balance',
-      `Renting this device needs a balance of at least ${formatMoney(required, ctx.settings.currency)}; yours is ${formatMoney(balance, ctx.settings.currency)}.`,
-    );
-  }
+  // A prepaid term is held whole; otherwise the balance must cover the minimum hours.
+  const required = price * BigInt(input.hours ?? ctx.settings.rentMinimumHours);
   const row: RentalRow = {
     id: newId(),
     device_id: device.id,
@@ -139,9 +134,21 @@ export async function rent(
     price_per_hour_micros: price,
     fee_bps: ctx.settings.feeBps,
     balance_exhausted_at: null,
+    offline_since: null,
   };
   try {
-    await insertRental(ctx.db, row);
+    await ctx.db.transaction().execute(async (trx) => {
+      const balance = await balanceOf(trx, { kind: 'renter_balance', userId: renterId });
+      if (balance < required || balance <= 0n) {
+        const what = input.hours ? `${input.hours} h of this device` : 'this device';
+        throw new DomainError(
+          'insufficient_balance',
+          `Renting ${what} needs a balance of at least ${formatMoney(required, ctx.settings.currency)}; yours is ${formatMoney(balance, ctx.settings.currency)}.`,
+        );
+      }
+      await insertRental(trx, row);
+      if (input.hours) await placeHold(trx, ctx, row, required);
+    });
   } catch (err) {
     if (isUniqueViolation(err)) throw new DomainError('device_not_listed');
     throw err;
@@ -168,10 +175,15 @@ export async function listRentals(ctx: DomainContext, renterId: string, includeE
 /** Moves an open rental to ending and tells its agent at once. False if it was not open. */
 export async function endRental(ctx: DomainContext, row: RentalRow, reason: EndReason, detail: string | null = null): Promise<boolean> {
   if (!canTake(row.state as RentalState, 'end')) return false;
-  // Bill the minutes up to the end before the meter stops.
-  if (row.state === 'active') await settleRental(ctx, row.id, ctx.tunnels.isOnline(row.device_id));
   const to = nextRentalState(row.state as RentalState, { type: 'end', reason });
-  const moved = await updateRentalFrom(ctx.db, row.id, row.state, { state: to, end_reason: reason, detail });
+  const online = ctx.tunnels.isOnline(row.device_id);
+  const moved = await ctx.db.transaction().execute(async (trx) => {
+    // Bill the minutes up to the end before the meter stops; close a prepaid hold with it.
+    if (row.state === 'active') await settleRental(ctx, row.id, online, trx);
+    const ended = await updateRentalFrom(trx, row.id, row.state, { state: to, end_reason: reason, detail });
+    if (ended) await closeHold(trx, ctx, row.id, reason);
+    return ended;
+  });
   if (moved) ctx.notifyDevice(row.device_id, `rental_${reason}`);
   return moved;
 }

@@ -1,0 +1,114 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { findRental } from '../../db/rentals-repo.ts';
+import type { DomainError } from '../errors.ts';
+import { syncDevice } from '../rentals/agent-sync.ts';
+import { endExpiredRentals, rent, stopRental } from '../rentals/rentals.ts';
+import { createTestContext } from '../test-context.ts';
+import { balanceOf, ledgerTotal } from './ledger.ts';
+import { meterTick } from './metering.ts';
+import { chargeForMinutes } from './money.ts';
+
+const minute = 60_000;
+const price = 10_000n; // per hour, from the test market
+
+/** A renter with `credit`, a prepaid rental of `hours` on a listed device, running. */
+async function prepaid(hours: number, credit = 100_000n) {
+  const t = await createTestContext();
+  const owner = await t.createUser('owner');
+  const renter = await t.createUser('renter', credit);
+  const deviceId = await t.createListedDevice(owner.id);
+  const rental = await rent(t.ctx, renter.id, { deviceId, hours });
+  const balance = () => balanceOf(t.ctx.db, { kind: 'renter_balance', userId: renter.id });
+  const held = () => balanceOf(t.ctx.db, { kind: 'rental_hold', userId: renter.id, rentalId: rental.id });
+  const earnings = () => balanceOf(t.ctx.db, { kind: 'owner_earnings', userId: owner.id });
+  const minutes = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      t.clock.advance(minute);
+      await meterTick(t.ctx);
+      await endExpiredRentals(t.ctx);
+    }
+  };
+  return { t, owner, renter, deviceId, rental, balance, held, earnings, minutes };
+}
+
+test('renting for N hours holds N hours of the price, and needs them on the balance', async () => {
+  const t = await createTestContext();
+  const owner = await t.createUser('owner');
+  const renter = await t.createUser('renter', 25_000n);
+  const deviceId = await t.createListedDevice(owner.id);
+  await assert.rejects(rent(t.ctx, renter.id, { deviceId, hours: 3 }), (e: DomainError) => {
+    assert.equal(e.code, 'insufficient_balance');
+    assert.match(e.message, /3 h of this device needs a balance of at least 0\.03 USD; yours is 0\.03 USD/);
+    return true;
+  });
+  const rental = await rent(t.ctx, renter.id, { deviceId, hours: 2 });
+  assert.equal(await balanceOf(t.ctx.db, { kind: 'renter_balance', userId: renter.id }), 5_000n);
+  assert.equal(await balanceOf(t.ctx.db, { kind: 'rental_hold', userId: renter.id, rentalId: rental.id }), 20_000n);
+  assert.equal(await ledgerTotal(t.ctx.db), 0n);
+  await t.close();
+});
+
+test('a prepaid term used to its end is charged from the hold, exactly the price of its hours', async () => {
+  const p = await prepaid(2);
+  await syncDevice(p.t.ctx, p.deviceId, { container: { rentalId: p.rental.id, state: 'ready' } });
+  await p.minutes(125);
+  const row = await findRental(p.t.ctx.db, p.rental.id);
+  assert.equal(row?.state, 'ending');
+  assert.equal(row?.end_reason, 'expired');
+  assert.equal(row?.billed_minutes, 120, 'never billed past the term');
+  assert.equal(await p.held(), 0n);
+  assert.equal(await p.balance(), 100_000n - 2n * price, 'the balance was not charged on top');
+  assert.equal(await p.earnings(), 2n * price - (2n * price) / 10n);
+  assert.equal(await ledgerTotal(p.t.ctx.db), 0n);
+  await p.t.close();
+});
+
+test('a device lost past the grace ends the rental as device_lost and returns the unused time', async () => {
+  const p = await prepaid(4);
+  await syncDevice(p.t.ctx, p.deviceId, { container: { rentalId: p.rental.id, state: 'ready' } });
+  await p.minutes(60);
+  p.t.online.delete(p.deviceId);
+  await p.minutes(29);
+  assert.equal((await findRental(p.t.ctx.db, p.rental.id))?.state, 'active', 'still within the grace');
+  await p.minutes(1);
+  const row = await findRental(p.t.ctx.db, p.rental.id);
+  assert.equal(row?.state, 'ending');
+  assert.equal(row?.end_reason, 'device_lost');
+  assert.equal(row?.billed_minutes, 60, 'the minutes offline were not billed');
+  assert.equal(await p.held(), 0n);
+  assert.equal(await p.balance(), 100_000n - price, 'three of the four hours came back');
+  assert.equal(await ledgerTotal(p.t.ctx.db), 0n);
+  await p.t.close();
+});
+
+test('a renter who stops early pays for the term they gave up, but not for minutes the device was offline', async () => {
+  const p = await prepaid(3);
+  await syncDevice(p.t.ctx, p.deviceId, { container: { rentalId: p.rental.id, state: 'ready' } });
+  await p.minutes(30);
+  p.t.online.delete(p.deviceId);
+  await p.minutes(20);
+  p.t.online.add(p.deviceId);
+  await p.minutes(10);
+  await stopRental(p.t.ctx, p.renter.id, p.rental.id);
+  const row = await findRental(p.t.ctx.db, p.rental.id);
+  assert.equal(row?.end_reason, 'renter_stopped');
+  // 40 minutes used, 120 given up, 20 offline returned.
+  assert.equal(row?.billed_minutes, 160);
+  assert.equal(BigInt(row!.charged_micros), chargeForMinutes(price, 160n));
+  assert.equal(await p.held(), 0n);
+  assert.equal(await p.balance(), 100_000n - chargeForMinutes(price, 160n));
+  assert.equal(await ledgerTotal(p.t.ctx.db), 0n);
+  await p.t.close();
+});
+
+test('a prepaid rental whose container never started returns the whole hold', async () => {
+  const p = await prepaid(2);
+  await syncDevice(p.t.ctx, p.deviceId, { container: { rentalId: p.rental.id, state: 'failed', detail: 'no image' } });
+  const row = await findRental(p.t.ctx.db, p.rental.id);
+  assert.equal(row?.end_reason, 'provisioning_failed');
+  assert.equal(await p.held(), 0n);
+  assert.equal(await p.balance(), 100_000n);
+  assert.equal(await ledgerTotal(p.t.ctx.db), 0n);
+  await p.t.close();
+});

@@ -1,0 +1,78 @@
+import type { EndReason } from '@p2pvps/protocol/schemas';
+import type { Db } from '../../db/database.ts';
+import type { RentalRow } from '../../db/rentals-repo.ts';
+import type { DomainContext } from '../context.ts';
+import { balanceOf, post, postMany, type PostOptions } from './ledger.ts';
+import { billMinutes, chargeTransaction, payingAccount } from './metering.ts';
+
+const minuteMs = 60_000;
+
+/**
+ * Prepaid terms (`rent --hours N`). Renting holds N hours of the price: it moves from the
+ * renter's balance to the rental's hold account, and the meter charges the hold instead of
+ * the balance. When the rental ends, what is left goes back to the renter, except when the
+ * renter stops early: the rest of the term they chose to give up is charged as if used
+ * (minutes the device was offline are still returned).
+ */
+export async function placeHold(trx: Db, ctx: DomainContext, rental: RentalRow, amount: bigint): Promise<void> {
+  await post(trx, {
+    kind: 'hold',
+    memo: `${rental.hours} h prepaid on ${rental.device_name}`,
+    at: ctx.clock.now().toISOString(),
+    rentalId: rental.id,
+    postings: [
+      { kind: 'renter_balance', userId: rental.renter_id, amount: -amount },
+      { ...payingAccount(rental), amount },
+    ],
+  });
+}
+
+/** Closes a prepaid rental's hold as it ends (in the caller's transaction, after its last settlement). */
+export async function closeHold(trx: Db, ctx: DomainContext, rentalId: string, reason: EndReason): Promise<void> {
+  const rental = await trx
+    .selectFrom('rentals')
+    .innerJoin('devices', 'devices.id', 'rentals.device_id')
+    .selectAll('rentals')
+    .select('devices.owner_id as owner_id')
+    .where('rentals.id', '=', rentalId)
+    .executeTakeFirst();
+  if (!rental || rental.hours === null) return;
+  const held = await balanceOf(trx, payingAccount(rental));
+  if (held <= 0n) return;
+  const now = ctx.clock.now();
+  const at = now.toISOString();
+  const writes: PostOptions[] = [];
+  let left = held;
+  if (reason === 'renter_stopped' && rental.expires_at !== null) {
+    const unusedMinutes = Math.max(0, Math.floor((new Date(rental.expires_at).getTime() - now.getTime()) / minuteMs));
+    const bill = billMinutes(rental, unusedMinutes);
+    const charge = bill.chargeNow < left ? bill.chargeNow : left;
+    if (charge > 0n) {
+      const fee = bill.feeNow < charge ? bill.feeNow : charge;
+      writes.push(chargeTransaction(rental, charge, fee, `${unusedMinutes} min of the prepaid term given up`, at));
+      await trx
+        .updateTable('rentals')
+        .set({
+          billed_minutes: bill.billedMinutes,
+          charged_micros: BigInt(rental.charged_micros) + charge,
+          fee_micros: BigInt(rental.fee_micros) + fee,
+        })
+        .where('id', '=', rental.id)
+        .execute();
+      left -= charge;
+    }
+  }
+  if (left > 0n) {
+    writes.push({
+      kind: 'hold_release',
+      memo: `unused prepaid time on ${rental.device_name} returned (${reason.replaceAll('_', ' ')})`,
+      at,
+      rentalId: rental.id,
+      postings: [
+        { ...payingAccount(rental), amount: -left },
+        { kind: 'renter_balance', userId: rental.renter_id, amount: left },
+      ],
+    });
+  }
+  await postMany(trx, writes);
+}
