@@ -3,7 +3,19 @@ import { login, logout, signup, whoami } from './commands/auth.ts';
 import { agent, agentInit, server } from './commands/daemons.ts';
 import { addDevice, listDevices, marketDevice, priceDevice, removeDevice } from './commands/devices.ts';
 import { market } from './commands/market.ts';
-import { adminCredit, balance, statement } from './commands/money.ts';
+import {
+  adminCredit,
+  adminLedger,
+  adminPayoutCancel,
+  adminPayoutPaid,
+  adminPayouts,
+  balance,
+  earnings,
+  payoutCancel,
+  payoutList,
+  payoutRequest,
+  statement,
+} from './commands/money.ts';
 import { listRentals, rent, stopRental } from './commands/rentals.ts';
 import { ssh } from './commands/ssh.ts';
 
@@ -201,6 +213,82 @@ export const commands: readonly Command[] = [
       memo: { type: 'string', value: 'TEXT', description: 'Shown on the user’s statement.' },
     },
     run: adminCredit,
+  },
+  {
+    kind: 'api',
+    name: 'earnings',
+    summary: 'What your devices have earned, per device and per rental, and what is available to pay out.',
+    usage: 'earnings',
+    args: [],
+    options: {},
+    run: earnings,
+  },
+  {
+    kind: 'api',
+    name: 'payout request',
+    summary: 'Ask the operator to pay out some of your earnings.',
+    usage: 'payout request AMOUNT --to DESTINATION',
+    description: 'The amount is set aside from your earnings at once, until the operator records it paid or you cancel it.',
+    args: ['AMOUNT'],
+    options: { to: { type: 'string', value: 'DESTINATION', description: 'Where to pay: a PayPal email, an account, an address.' } },
+    run: payoutRequest,
+  },
+  {
+    kind: 'api',
+    name: 'payout list',
+    summary: 'Your payout requests, newest first.',
+    usage: 'payout list',
+    args: [],
+    options: {},
+    run: payoutList,
+  },
+  {
+    kind: 'api',
+    name: 'payout cancel',
+    summary: 'Cancel a payout not yet paid; the amount returns to your earnings.',
+    usage: 'payout cancel PAYOUT_ID',
+    args: ['PAYOUT_ID'],
+    options: {},
+    run: payoutCancel,
+  },
+  {
+    kind: 'api',
+    name: 'admin payouts',
+    summary: 'Operator: payout requests, newest first.',
+    usage: 'admin payouts [--state requested|paid|cancelled]',
+    args: [],
+    options: { state: { type: 'string', value: 'STATE', description: 'Only payouts in this state.' } },
+    run: adminPayouts,
+  },
+  {
+    kind: 'api',
+    name: 'admin payout-paid',
+    summary: 'Operator: record a payout as made, with the rail it went by and its reference.',
+    usage: 'admin payout-paid PAYOUT_ID --rail RAIL --reference REF',
+    args: ['PAYOUT_ID'],
+    options: {
+      rail: { type: 'string', value: 'RAIL', description: 'How it was paid: paypal, bank, bitcoin…' },
+      reference: { type: 'string', value: 'REF', description: 'The payment’s reference there (a transaction ID).' },
+    },
+    run: adminPayoutPaid,
+  },
+  {
+    kind: 'api',
+    name: 'admin payout-cancel',
+    summary: 'Operator: cancel a payout request; the amount returns to the owner’s earnings.',
+    usage: 'admin payout-cancel PAYOUT_ID',
+    args: ['PAYOUT_ID'],
+    options: {},
+    run: adminPayoutCancel,
+  },
+  {
+    kind: 'api',
+    name: 'admin ledger',
+    summary: 'Operator: the balance of each kind of ledger account, and their sum (always zero).',
+    usage: 'admin ledger',
+    args: [],
+    options: {},
+    run: adminLedger,
   },
   {
     kind: 'api',

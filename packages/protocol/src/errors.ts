@@ -29,7 +29,17 @@ export const errorCodes = {
   own_device: { status: 409, message: 'You cannot rent your own device.' },
   rental_not_open: { status: 409, message: 'The rental has already ended.' },
   insufficient_balance: { status: 402, message: 'Your balance is too low for this; top up first.' },
+  insufficient_earnings: { status: 409, message: 'Your devices have not earned that much (not yet paid out or requested).' },
+  payout_not_open: { status: 409, message: 'The payout has already been paid or cancelled.' },
   port_range_exhausted: { status: 503, message: 'No public SSH port is free on this server; the operator must widen the port range.' },
+  payment_rail_disabled: { status: 404, message: 'This server does not take payments that way; GET /api/v1/topup lists the ways it does.' },
+  payment_not_approved: { status: 409, message: 'The payment has not been approved at PayPal yet; approve it there first.' },
+  payment_not_completed: { status: 409, message: 'The payment provider has not completed the payment; nothing was credited yet.' },
+  payment_provider_unavailable: {
+    status: 502,
+    message: 'The payment provider could not be reached or refused the request; try again shortly.',
+  },
+  webhook_rejected: { status: 400, message: 'The webhook is not verifiably from the payment provider; nothing was changed.' },
   internal_error: { status: 500, message: 'Something went wrong on the server; the operator can find details in its log.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

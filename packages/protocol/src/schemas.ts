@@ -29,6 +29,12 @@ export const SshPublicKey = z
 
 /** Money is integer micro-units of the server's currency (1 USD = 1,000,000). */
 export const Micros = z.number().int().min(0).max(1_000_000_000_000);
+/** Money in JSON: integer micro-units of the server's currency (1 unit = 1,000,000). */
+const micros = z
+  .number()
+  .int()
+  .min(-(2 ** 53) + 1)
+  .max(2 ** 53 - 1);
 
 export const User = z.object({
   id,
@@ -172,6 +178,11 @@ export const Rental = z.object({
   activatedAt: isoTime.nullable(),
   expiresAt: isoTime.nullable(),
   endedAt: isoTime.nullable(),
+  /** The device's price when rented, and what the rental has cost so far (billed per minute while the device is up). */
+  pricePerHourMicros: micros.nullable(),
+  costMicros: micros,
+  /** A prepaid term's hours (`rent --hours`), held at rent; null for pay-as-you-go. */
+  prepaidHours: z.number().int().nullable(),
   connection: Connection,
 });
 export type Rental = z.infer<typeof Rental>;
@@ -192,13 +203,6 @@ export type ServerInfo = z.infer<typeof ServerInfo>;
 export const Empty = z.object({}).strict();
 export const Ok = z.object({ ok: z.literal(true) });
 
-/** Money in JSON: integer micro-units of the server's currency (1 unit = 1,000,000). */
-const micros = z
-  .number()
-  .int()
-  .min(-(2 ** 53) + 1)
-  .max(2 ** 53 - 1);
-
 export const Balance = z.object({
   currency: z.string(),
   /** What you can spend on rentals. */
@@ -210,7 +214,7 @@ export type Balance = z.infer<typeof Balance>;
 
 export const StatementLine = z.object({
   at: isoTime,
-  account: z.enum(['renter_balance', 'owner_earnings', 'payouts_pending']),
+  account: z.enum(['renter_balance', 'rental_hold', 'owner_earnings', 'payouts_pending']),
   kind: z.string(),
   memo: z.string(),
   rentalId: z.string().nullable(),
@@ -228,3 +232,130 @@ export const CreditBody = z
   })
   .strict();
 export const CreditResult = z.object({ email: z.string(), balanceMicros: micros });
+
+export const Earnings = z.object({
+  currency: z.string(),
+  /** Earned, not yet paid out or requested: what a payout can ask for. */
+  availableMicros: micros,
+  pendingPayoutMicros: micros,
+  paidOutMicros: micros,
+  devices: z.array(z.object({ deviceId: id, deviceName: z.string(), rentals: z.number().int(), earnedMicros: micros })),
+  /** Each rental of your devices: what the renter was charged, the marketplace's fee, and what you earned. */
+  rentals: z.array(
+    z.object({
+      rentalId: id,
+      deviceId: id,
+      deviceName: z.string(),
+      state: RentalState,
+      createdAt: isoTime,
+      endedAt: isoTime.nullable(),
+      minutesBilled: z.number().int(),
+      chargedMicros: micros,
+      feeMicros: micros,
+      earnedMicros: micros,
+    }),
+  ),
+});
+export type Earnings = z.infer<typeof Earnings>;
+
+export const PayoutState = z.enum(['requested', 'paid', 'cancelled']);
+export const Payout = z.object({
+  id,
+  email: z.string(),
+  amountMicros: micros,
+  currency: z.string(),
+  state: PayoutState,
+  /** Where the owner asked to be paid: a PayPal email, an account, an address. */
+  destination: z.string(),
+  rail: z.string().nullable(),
+  reference: z.string().nullable(),
+  requestedAt: isoTime,
+  settledAt: isoTime.nullable(),
+});
+export type Payout = z.infer<typeof Payout>;
+export const Payouts = z.object({ payouts: z.array(Payout) });
+export const PayoutBody = z
+  .object({
+    amountMicros: Micros.refine((n) => n > 0, 'must be more than 0'),
+    destination: z.string().trim().min(3).max(200),
+  })
+  .strict();
+export const PayoutParams = z.object({ payoutId: id }).strict();
+export const PayoutsQuery = z.object({ state: PayoutState.optional() }).strict();
+export const PayoutPaidBody = z
+  .object({
+    rail: z.string().regex(/^[a-z][a-z0-9-]{1,31}$/, 'must be a short lower-case name like paypal, bank or bitcoin'),
+    reference: z.string().trim().min(1).max(200),
+  })
+  .strict();
+export const LedgerTotals = z.object({
+  currency: z.string(),
+  accounts: z.array(z.object({ kind: z.string(), accounts: z.number().int(), balanceMicros: micros })),
+  /** The sum over every account: zero, or the books are wrong. */
+  totalMicros: micros,
+});
+
+/* Payment rails: how renters top up from outside (operator credit needs no outside service). */
+
+/** A coin a chain rail credits, at the operator's rate: marketplace currency per 1 whole coin (an exact decimal). */
+export const TopUpCoin = z.object({
+  symbol: z.string(),
+  rate: z.string(),
+  decimals: z.number().int(),
+  /** The token contract, for an ERC-20. */
+  contract: z.string().optional(),
+});
+export const TopUpRail = z.discriminatedUnion('name', [
+  z.object({ name: z.literal('operator') }),
+  z.object({ name: z.literal('paypal'), currency: z.string() }),
+  z.object({ name: z.literal('ethereum'), chainId: z.number().int(), confirmations: z.number().int(), coins: z.array(TopUpCoin) }),
+  z.object({ name: z.literal('bitcoin'), network: z.string(), confirmations: z.number().int(), coins: z.array(TopUpCoin) }),
+]);
+export type TopUpRail = z.infer<typeof TopUpRail>;
+export const TopUpRails = z.object({ currency: z.string(), rails: z.array(TopUpRail) });
+export type TopUpRails = z.infer<typeof TopUpRails>;
+
+export const PayPalTopUpBody = z.object({ amountMicros: Micros.refine((n) => n > 0, 'must be more than 0') }).strict();
+export const PayPalTopUp = z.object({
+  orderId: z.string(),
+  /** Open this in a browser to pay at PayPal; PayPal then sends the browser back to the server, which credits the balance. */
+  approveUrl: z.string(),
+  amountMicros: Micros,
+  currency: z.string(),
+});
+/** PayPal sends the payer back with `?token=ORDER_ID&PayerID=…`. */
+export const PayPalReturnQuery = z
+  .object({
+    token: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a PayPal order ID'),
+    PayerID: z
+      .string()
+      .regex(/^[A-Za-z0-9]{1,64}$/, 'must be a PayPal payer ID')
+      .optional(),
+  })
+  .strict();
+export const PayPalTopUpResult = z.object({
+  status: z.enum(['credited', 'already_credited']),
+  amountMicros: micros,
+  currency: z.string(),
+  reference: z.string(),
+});
+/** A PayPal webhook event; the rail verifies the raw body with PayPal before trusting any of it. */
+export const PayPalWebhookBody = z
+  .object({
+    id: z.string().min(1).max(200),
+    event_type: z.string().min(1).max(200),
+    resource: z.record(z.string(), z.unknown()).optional(),
+  })
+  .loose();
+export const PayPalWebhookResult = z.object({ status: z.enum(['credited', 'already_credited', 'ignored']) });
+
+export const DepositAddress = z.object({
+  rail: z.enum(['ethereum', 'bitcoin']),
+  /** Yours alone: anything sent here is credited to your balance. */
+  address: z.string(),
+  /** Ethereum's chain ID, or Bitcoin's network. */
+  chain: z.string(),
+  confirmations: z.number().int(),
+  coins: z.array(TopUpCoin),
+});
+export type DepositAddress = z.infer<typeof DepositAddress>;

@@ -66,7 +66,13 @@ export function chunksFor<T>(rows: readonly T[], paramsPerRow: number): T[][] {
  */
 export async function updateFromValues(
   db: Db,
-  o: { table: keyof Database & string; key: string; types: readonly string[]; set: RawBuilder<unknown>; rows: readonly (readonly unknown[])[] },
+  o: {
+    table: keyof Database & string;
+    key: string;
+    types: readonly string[];
+    set: RawBuilder<unknown>;
+    rows: readonly (readonly unknown[])[];
+  },
 ): Promise<void> {
   for (const chunk of chunksFor(o.rows, o.types.length)) {
     const values = chunk.map(

@@ -4,7 +4,16 @@ import { findUserByEmail } from '../db/accounts-repo.ts';
 import type { DomainContext } from '../domain/context.ts';
 import { DomainError } from '../domain/errors.ts';
 import { grantCredit } from '../domain/money/credit.ts';
-import { balanceOf, statementOf } from '../domain/money/ledger.ts';
+import { balanceOf, ledgerTotal, statementOf } from '../domain/money/ledger.ts';
+import {
+  cancelPayout,
+  earningsOf,
+  ledgerTotals,
+  listPayouts,
+  markPayoutPaid,
+  requestPayout,
+  type PayoutRow,
+} from '../domain/money/payouts.ts';
 import { mount, type Authenticator } from './register.ts';
 
 export function moneyRoutes(app: FastifyInstance, auth: Authenticator, ctx: DomainContext): void {
@@ -19,7 +28,7 @@ export function moneyRoutes(app: FastifyInstance, auth: Authenticator, ctx: Doma
     currency,
     lines: (await statementOf(ctx.db, me(c))).map((l) => ({
       ...l,
-      account: l.account as 'renter_balance' | 'owner_earnings' | 'payouts_pending',
+      account: l.account as 'renter_balance' | 'rental_hold' | 'owner_earnings' | 'payouts_pending',
       amountMicros: Number(l.amountMicros),
     })),
   }));
@@ -29,4 +38,55 @@ export function moneyRoutes(app: FastifyInstance, auth: Authenticator, ctx: Doma
     const balance = await grantCredit(ctx, user.id, BigInt(body.amountMicros), body.memo ?? '');
     return { email: user.email, balanceMicros: Number(balance) };
   });
+
+  const payout = (p: PayoutRow, email: string) => ({
+    id: p.id,
+    email,
+    amountMicros: Number(p.amount_micros),
+    currency,
+    state: p.state,
+    destination: p.destination,
+    rail: p.rail,
+    reference: p.reference,
+    requestedAt: p.requested_at,
+    settledAt: p.settled_at,
+  });
+  const email = (c: { user?: { user: { email: string } } }) => c.user!.user.email;
+  const payoutWithEmail = async (p: PayoutRow) => payout(p, (await listPayouts(ctx.db, { userId: p.user_id }))[0]?.email ?? '');
+  mount(app, auth, routes.getEarnings, async (_input, c) => {
+    const e = await earningsOf(ctx, me(c));
+    return {
+      currency,
+      availableMicros: Number(e.availableMicros),
+      pendingPayoutMicros: Number(e.pendingPayoutMicros),
+      paidOutMicros: Number(e.paidOutMicros),
+      devices: e.devices.map((d) => ({ ...d, earnedMicros: Number(d.earnedMicros) })),
+      rentals: e.rentals.map((r) => ({
+        ...r,
+        state: r.state as 'requested' | 'active' | 'ending' | 'ended',
+        chargedMicros: Number(r.chargedMicros),
+        feeMicros: Number(r.feeMicros),
+        earnedMicros: Number(r.earnedMicros),
+      })),
+    };
+  });
+  mount(app, auth, routes.listPayouts, async (_input, c) => ({
+    payouts: (await listPayouts(ctx.db, { userId: me(c) })).map((p) => payout(p, p.email)),
+  }));
+  mount(app, auth, routes.requestPayout, async ({ body }, c) =>
+    payout(await requestPayout(ctx, me(c), BigInt(body.amountMicros), body.destination), email(c)),
+  );
+  mount(app, auth, routes.cancelPayout, async ({ params }, c) => payout(await cancelPayout(ctx, params.payoutId, me(c)), email(c)));
+  mount(app, auth, routes.adminPayouts, async ({ query }) => ({
+    payouts: (await listPayouts(ctx.db, { state: query.state })).map((p) => payout(p, p.email)),
+  }));
+  mount(app, auth, routes.adminPayoutPaid, async ({ params, body }) =>
+    payoutWithEmail(await markPayoutPaid(ctx, params.payoutId, body.rail, body.reference)),
+  );
+  mount(app, auth, routes.adminCancelPayout, async ({ params }) => payoutWithEmail(await cancelPayout(ctx, params.payoutId)));
+  mount(app, auth, routes.adminLedger, async () => ({
+    currency,
+    accounts: (await ledgerTotals(ctx.db)).map((a) => ({ ...a, balanceMicros: Number(a.balanceMicros) })),
+    totalMicros: Number(await ledgerTotal(ctx.db)),
+  }));
 }

@@ -120,7 +120,14 @@ export async function postMany(trx: Db, list: readonly PostOptions[]): Promise<s
   const deltas = new Map<string, bigint>();
   for (const o of list) {
     const id = sortableId();
-    transactions.push({ id, kind: o.kind, external_key: o.externalKey ?? null, rental_id: o.rentalId ?? null, memo: o.memo, created_at: o.at });
+    transactions.push({
+      id,
+      kind: o.kind,
+      external_key: o.externalKey ?? null,
+      rental_id: o.rentalId ?? null,
+      memo: o.memo,
+      created_at: o.at,
+    });
     for (const p of o.postings) {
       if (p.amount === 0n) continue;
       const account = accounts.get(accountKey(p))!;

@@ -111,7 +111,11 @@ test('random rents, stops, top-ups, outages and clock jumps keep the books exact
     fc.asyncProperty(
       fc.array(
         fc.oneof(
-          fc.record({ op: fc.constant('rent' as const), who: fc.nat(2), hours: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }) }),
+          fc.record({
+            op: fc.constant('rent' as const),
+            who: fc.nat(2),
+            hours: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
+          }),
           fc.record({ op: fc.constant('stop' as const) }),
           fc.record({ op: fc.constant('topup' as const), who: fc.nat(2), amount: fc.bigInt({ min: 1n, max: 50_000n }) }),
           fc.record({ op: fc.constant('outage' as const) }),
@@ -172,7 +176,8 @@ test('random rents, stops, top-ups, outages and clock jumps keep the books exact
           const held = await balanceOf(t.ctx.db, { kind: 'rental_hold', userId: r.renter_id, rentalId: r.id });
           if (r.state === 'ending' || r.state === 'ended') assert.equal(held, 0n, 'a closed rental holds nothing');
           else assert.ok(held >= 0n, 'a hold never goes below zero');
-          if (r.hours !== null) assert.ok(BigInt(r.charged_micros) <= 10_000n * BigInt(r.hours), 'a prepaid term never costs more than it said');
+          if (r.hours !== null)
+            assert.ok(BigInt(r.charged_micros) <= 10_000n * BigInt(r.hours), 'a prepaid term never costs more than it said');
         }
         for (const r of renters) {
           // Below zero only by what runs on before the meter ends the rental: the 10-minute grace, plus up

@@ -77,18 +77,30 @@ function settle(rental: MeteredRental, now: Date, online: boolean): Settled {
   const billedUntil = new Date(since + minutes * minuteMs).toISOString();
   if (!online || minutes === 0) {
     const { billed_minutes, charged_micros, fee_micros } = rental;
-    return { post: null, update: [rental.id, billed_minutes, BigInt(charged_micros), BigInt(fee_micros), billedUntil, offlineSince], charged: 0n };
+    return {
+      post: null,
+      update: [rental.id, billed_minutes, BigInt(charged_micros), BigInt(fee_micros), billedUntil, offlineSince],
+      charged: 0n,
+    };
   }
   const bill = billMinutes(rental, minutes);
   return {
-    post: bill.chargeNow === 0n ? null : chargeTransaction(rental, bill.chargeNow, bill.feeNow, `${minutes} min of ${rental.device_name}`, billedUntil),
+    post:
+      bill.chargeNow === 0n
+        ? null
+        : chargeTransaction(rental, bill.chargeNow, bill.feeNow, `${minutes} min of ${rental.device_name}`, billedUntil),
     update: [rental.id, bill.billedMinutes, bill.charged, bill.fee, billedUntil, null],
     charged: bill.chargeNow,
   };
 }
 
 /** Settles these active rentals in the caller's transaction: one ledger write and one rental update for all of them. */
-async function settleAll(trx: Db, ctx: DomainContext, rentals: readonly MeteredRental[], online: (r: MeteredRental) => boolean): Promise<bigint> {
+async function settleAll(
+  trx: Db,
+  ctx: DomainContext,
+  rentals: readonly MeteredRental[],
+  online: (r: MeteredRental) => boolean,
+): Promise<bigint> {
   const now = ctx.clock.now();
   const settled = rentals.map((r) => settle(r, now, online(r)));
   await postMany(
@@ -175,7 +187,12 @@ async function enforceBalances(ctx: DomainContext): Promise<number> {
     .leftJoin('ledger_accounts', (join) =>
       join.onRef('ledger_accounts.user_id', '=', 'rentals.renter_id').on('ledger_accounts.kind', '=', 'renter_balance'),
     )
-    .select(['rentals.id as id', 'rentals.renter_id as renterId', 'rentals.balance_exhausted_at as exhaustedAt', 'ledger_accounts.balance as balance'])
+    .select([
+      'rentals.id as id',
+      'rentals.renter_id as renterId',
+      'rentals.balance_exhausted_at as exhaustedAt',
+      'ledger_accounts.balance as balance',
+    ])
     .where('rentals.state', '=', 'active')
     .where('rentals.hours', 'is', null)
     .execute();

@@ -38,6 +38,9 @@ export function presentRental(ctx: DomainContext, row: RentalRow, device: Pick<D
     activatedAt: row.activated_at,
     expiresAt: row.expires_at,
     endedAt: row.ended_at,
+    pricePerHourMicros: row.price_per_hour_micros === null ? null : Number(row.price_per_hour_micros),
+    costMicros: Number(row.charged_micros),
+    prepaidHours: row.hours,
     connection: {
       host,
       port,
@@ -103,7 +106,10 @@ export async function rent(
   if (!device) throw new DomainError('not_found');
   if (device.owner_id === renterId) throw new DomainError('own_device');
   const listed =
-    device.public_key !== null && device.on_market === 1 && device.price_per_hour_micros !== null && ctx.tunnels.isOnline(device.id);
+    device.public_key !== null &&
+    device.on_market === 1 &&
+    device.price_per_hour_micros !== null &&
+    ctx.tunnels.isOnline(device.id);
   if (!listed) throw new DomainError('device_not_listed');
   const price = BigInt(device.price_per_hour_micros as number | bigint);
   // A prepaid term is held whole; otherwise the balance must cover the minimum hours.

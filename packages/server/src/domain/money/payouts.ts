@@ -1,0 +1,221 @@
+import type { Db } from '../../db/database.ts';
+import type { PayoutsTable } from '../../db/schema.ts';
+import type { DomainContext } from '../context.ts';
+import { DomainError } from '../errors.ts';
+import { newId } from '../secrets.ts';
+import { balanceOf, post } from './ledger.ts';
+import { formatMoney } from './money.ts';
+
+/**
+ * Owners' payouts. Requesting one moves the amount from the owner's earnings to their
+ * pending payouts at once, so it cannot be requested twice; the operator pays it outside
+ * (PayPal, a bank, a chain) and records it as paid with the rail and its reference, which
+ * moves it out through that rail's clearing account. A requested payout can be cancelled
+ * (by its owner or the operator), which returns the amount to the earnings.
+ */
+export type PayoutRow = PayoutsTable;
+
+const railPattern = /^[a-z][a-z0-9-]{1,31}$/;
+
+async function findPayout(db: Db, id: string): Promise<PayoutRow | undefined> {
+  return db.selectFrom('payouts').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function requestPayout(ctx: DomainContext, userId: string, amountMicros: bigint, destination: string): Promise<PayoutRow> {
+  if (amountMicros <= 0n)
+    throw new DomainError('invalid_request', 'The amount must be more than zero.', { 'body.amountMicros': 'must be more than 0' });
+  return ctx.db.transaction().execute(async (trx) => {
+    const earnings = await balanceOf(trx, { kind: 'owner_earnings', userId });
+    if (earnings < amountMicros) {
+      throw new DomainError(
+        'insufficient_earnings',
+        `You asked for ${formatMoney(amountMicros, ctx.settings.currency)}; your devices have earned ${formatMoney(earnings, ctx.settings.currency)} not yet paid out.`,
+      );
+    }
+    const at = ctx.clock.now().toISOString();
+    const row: PayoutRow = {
+      id: newId(),
+      user_id: userId,
+      amount_micros: amountMicros,
+      state: 'requested',
+      destination,
+      rail: null,
+      reference: null,
+      requested_at: at,
+      settled_at: null,
+    };
+    await trx.insertInto('payouts').values(row).execute();
+    await post(trx, {
+      kind: 'payout_request',
+      memo: `payout ${row.id} requested to ${destination}`,
+      at,
+      postings: [
+        { kind: 'owner_earnings', userId, amount: -amountMicros },
+        { kind: 'payouts_pending', userId, amount: amountMicros },
+      ],
+    });
+    return row;
+  });
+}
+
+/** Moves a requested payout on; `check` may refuse. Throws payout_not_open when it is no longer requested. */
+async function settlePayout(
+  ctx: DomainContext,
+  payoutId: string,
+  to: 'paid' | 'cancelled',
+  fill: { rail?: string; reference?: string; byUserId?: string },
+): Promise<PayoutRow> {
+  return ctx.db.transaction().execute(async (trx) => {
+    const row = await findPayout(trx, payoutId);
+    if (!row || (fill.byUserId !== undefined && row.user_id !== fill.byUserId)) throw new DomainError('not_found');
+    if (row.state !== 'requested') throw new DomainError('payout_not_open', `Payout ${row.id} is already ${row.state}.`);
+    const at = ctx.clock.now().toISOString();
+    const amount = BigInt(row.amount_micros);
+    const pending = { kind: 'payouts_pending' as const, userId: row.user_id, amount: -amount };
+    await post(
+      trx,
+      to === 'paid'
+        ? {
+            kind: 'payout_paid',
+            memo: `payout ${row.id} paid by ${fill.rail} (${fill.reference})`,
+            at,
+            externalKey: `payout:${row.id}`,
+            postings: [pending, { kind: 'rail_clearing', rail: fill.rail!, amount }],
+          }
+        : {
+            kind: 'payout_cancelled',
+            memo: `payout ${row.id} cancelled; back to earnings`,
+            at,
+            postings: [pending, { kind: 'owner_earnings', userId: row.user_id, amount }],
+          },
+    );
+    const changes = { state: to, rail: fill.rail ?? null, reference: fill.reference ?? null, settled_at: at };
+    await trx.updateTable('payouts').set(changes).where('id', '=', row.id).execute();
+    return { ...row, ...changes };
+  });
+}
+
+/** The operator records a payout as made, with the rail it went by and that rail's reference. */
+export function markPayoutPaid(ctx: DomainContext, payoutId: string, rail: string, reference: string): Promise<PayoutRow> {
+  if (!railPattern.test(rail)) {
+    throw new DomainError('invalid_request', 'The rail must be a short lower-case name like paypal, bank or bitcoin.', {
+      'body.rail': 'must match [a-z][a-z0-9-]{1,31}',
+    });
+  }
+  return settlePayout(ctx, payoutId, 'paid', { rail, reference });
+}
+
+/** Cancels a requested payout: the owner's own (`byUserId`), or any when the operator does it. */
+export function cancelPayout(ctx: DomainContext, payoutId: string, byUserId?: string): Promise<PayoutRow> {
+  return settlePayout(ctx, payoutId, 'cancelled', { byUserId });
+}
+
+export async function listPayouts(
+  db: Db,
+  filter: { userId?: string; state?: PayoutRow['state'] },
+): Promise<(PayoutRow & { email: string })[]> {
+  let q = db.selectFrom('payouts').innerJoin('users', 'users.id', 'payouts.user_id').selectAll('payouts').select('users.email as email');
+  if (filter.userId) q = q.where('payouts.user_id', '=', filter.userId);
+  if (filter.state) q = q.where('payouts.state', '=', filter.state);
+  return q.orderBy('payouts.requested_at', 'desc').orderBy('payouts.id').execute();
+}
+
+export interface RentalEarning {
+  rentalId: string;
+  deviceId: string;
+  deviceName: string;
+  state: string;
+  createdAt: string;
+  endedAt: string | null;
+  minutesBilled: number;
+  chargedMicros: bigint;
+  feeMicros: bigint;
+  earnedMicros: bigint;
+}
+
+export interface Earnings {
+  /** Earned and not yet paid out or requested. */
+  availableMicros: bigint;
+  pendingPayoutMicros: bigint;
+  paidOutMicros: bigint;
+  devices: { deviceId: string; deviceName: string; rentals: number; earnedMicros: bigint }[];
+  rentals: RentalEarning[];
+}
+
+/**
+ * What an owner's devices have earned: per rental (its charges minus the marketplace's
+ * fee, the same figures the meter posted to the ledger), per device, and where the money
+ * is now: available, requested as a payout, paid out.
+ */
+export async function earningsOf(ctx: DomainContext, userId: string): Promise<Earnings> {
+  const rows = await ctx.db
+    .selectFrom('rentals')
+    .innerJoin('devices', 'devices.id', 'rentals.device_id')
+    .select([
+      'rentals.id as rentalId',
+      'rentals.device_id as deviceId',
+      'devices.name as deviceName',
+      'rentals.state as state',
+      'rentals.created_at as createdAt',
+      'rentals.ended_at as endedAt',
+      'rentals.billed_minutes as minutesBilled',
+      'rentals.charged_micros as charged',
+      'rentals.fee_micros as fee',
+    ])
+    .where('devices.owner_id', '=', userId)
+    .orderBy('rentals.created_at', 'desc')
+    .orderBy('rentals.id')
+    .execute();
+  const rentals = rows.map((r) => ({
+    rentalId: r.rentalId,
+    deviceId: r.deviceId,
+    deviceName: r.deviceName,
+    state: r.state,
+    createdAt: r.createdAt,
+    endedAt: r.endedAt,
+    minutesBilled: r.minutesBilled,
+    chargedMicros: BigInt(r.charged),
+    feeMicros: BigInt(r.fee),
+    earnedMicros: BigInt(r.charged) - BigInt(r.fee),
+  }));
+  const devices = new Map<string, Earnings['devices'][number]>();
+  const owned = await ctx.db
+    .selectFrom('devices')
+    .select(['id', 'name'])
+    .where('owner_id', '=', userId)
+    .where('removed_at', 'is', null)
+    .orderBy('name')
+    .execute();
+  for (const d of owned) devices.set(d.id, { deviceId: d.id, deviceName: d.name, rentals: 0, earnedMicros: 0n });
+  for (const r of rentals) {
+    const d = devices.get(r.deviceId) ?? { deviceId: r.deviceId, deviceName: r.deviceName, rentals: 0, earnedMicros: 0n };
+    d.rentals++;
+    d.earnedMicros += r.earnedMicros;
+    devices.set(r.deviceId, d);
+  }
+  const paid = await ctx.db
+    .selectFrom('payouts')
+    .select((eb) => eb.fn.sum<string | number | bigint | null>('amount_micros').as('total'))
+    .where('user_id', '=', userId)
+    .where('state', '=', 'paid')
+    .executeTakeFirst();
+  return {
+    availableMicros: await balanceOf(ctx.db, { kind: 'owner_earnings', userId }),
+    pendingPayoutMicros: await balanceOf(ctx.db, { kind: 'payouts_pending', userId }),
+    paidOutMicros: BigInt(paid?.total ?? 0),
+    devices: [...devices.values()],
+    rentals,
+  };
+}
+
+/** The operator's view of the books: the balance of each kind of account, and their sum (zero). */
+export async function ledgerTotals(db: Db): Promise<{ kind: string; accounts: number; balanceMicros: bigint }[]> {
+  const rows = await db
+    .selectFrom('ledger_accounts')
+    .select('kind')
+    .select((eb) => [eb.fn.countAll<number>().as('accounts'), eb.fn.sum<string | number | bigint>('balance').as('balance')])
+    .groupBy('kind')
+    .orderBy('kind')
+    .execute();
+  return rows.map((r) => ({ kind: r.kind, accounts: Number(r.accounts), balanceMicros: BigInt(r.balance ?? 0) }));
+}
