@@ -41,3 +41,18 @@ test('every problem is reported at once', () => {
 test('a flag without a value is a problem, not a crash', () => {
   assert.throws(() => parseOptions(table, ['--port'], {}), /--port needs a value/);
 });
+
+test('a check across options reports its problems with those of single options, seeing what did parse', () => {
+  const check = (v: Partial<Record<string, unknown>>) => (v.port === 9000 && v.range === undefined ? ['port 9000 needs a range'] : []);
+  assert.throws(
+    () => parseOptions(table, ['--port', '9000', '--range', '5-1'], {}, check),
+    (err: unknown) => {
+      assert.ok(err instanceof OptionsError);
+      assert.equal(err.problems.length, 2);
+      assert.match(err.problems[0]!, /--range/);
+      assert.equal(err.problems[1], 'port 9000 needs a range');
+      return true;
+    },
+  );
+  assert.equal(parseOptions(table, ['--port', '9000'], {}, check).port, 9000);
+});

@@ -26,10 +26,17 @@ export class OptionsError extends Error {
   }
 }
 
+/**
+ * Checks that span several options (a feature switched on needs its settings). It sees the
+ * values that parsed, even when others did not, so its problems are reported with theirs.
+ */
+export type OptionsCheck = (values: Partial<Record<string, unknown>>) => string[];
+
 export function parseOptions<T extends OptionTable>(
   table: T,
   argv: readonly string[],
   env: Record<string, string | undefined>,
+  check?: OptionsCheck,
 ): OptionValues<T> {
   const problems: string[] = [];
   const fromFlags = new Map<string, string>();
@@ -69,6 +76,7 @@ export function parseOptions<T extends OptionTable>(
       problems.push(`--${spec.flag} / ${spec.env}: ${parsed.error.issues[0]?.message ?? 'invalid'}${shown}`);
     }
   }
+  if (check) problems.push(...check(values));
   if (problems.length) throw new OptionsError(problems);
   return values as OptionValues<T>;
 }

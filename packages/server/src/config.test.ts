@@ -37,3 +37,80 @@ test('derived defaults follow the options they come from', () => {
   assert.equal(c.databaseUrl, 'sqlite:/srv/p2pvps/p2pvps.sqlite');
   assert.equal(c.publicUrl, 'http://vps.example.org:9000');
 });
+
+const zpub = 'zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs';
+// The account xpub (m/44'/60'/0') of the "abandon … about" test mnemonic.
+const ethXpub = 'xpub6DCoCpSuQZB2jawqnGMEPS63ePKWkwWPH4TU45Q7LPXWuNd8TMtVxRrgjtEshuqpK3mdhaWHPFsBngh5GFZaM6si3yZdUsT8ddYM3PwnATt';
+
+test('payment rails are off by default: only operator credit', () => {
+  const c = loadServerConfig([], {});
+  assert.deepEqual(c.rails, []);
+});
+
+test('an enabled rail with missing or bad settings stops the start, with every problem at once', () => {
+  assert.throws(
+    () =>
+      loadServerConfig(['--rails', 'paypal,ethereum,bitcoin', '--http-port', '99999'], {
+        P2PVPS_PAYPAL_API_URL: 'http://api-m.paypal.com',
+        P2PVPS_PAYPAL_CLIENT_SECRET: 'hunter2-very-secret',
+        P2PVPS_ETHEREUM_XPUB:
+          'xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LSF5EZdrrDNbNv8NXqRMp6uVsZrt1RWYY9',
+        P2PVPS_ETHEREUM_ETH_RATE: '3000.00',
+        P2PVPS_ETHEREUM_TOKEN_ADDRESS: '0x1234',
+        P2PVPS_BITCOIN_XPUB: zpub,
+        P2PVPS_BITCOIN_NETWORK: 'testnet',
+        P2PVPS_BITCOIN_BTC_RATE: '0',
+      }),
+    (err: unknown) => {
+      assert.ok(err instanceof OptionsError);
+      const text = err.problems.join('\n');
+      assert.match(text, /--http-port/);
+      assert.match(text, /--paypal-client-id \/ P2PVPS_PAYPAL_CLIENT_ID: The PayPal client ID is missing\./);
+      assert.match(text, /--paypal-webhook-id .*webhook ID .* is missing/);
+      assert.match(text, /--paypal-api-url .*must use https/);
+      assert.match(text, /--ethereum-rpc-url .*needs the JSON-RPC URL/);
+      assert.match(text, /--ethereum-xpub .*extended PRIVATE key/);
+      assert.match(text, /--ethereum-token-address .*"0x1234" is not an Ethereum address/);
+      assert.match(text, /--ethereum-token-rate .*needs the rate of the token \(USDC\)/);
+      assert.match(text, /--bitcoin-xpub .*mainnet key \(zpub\) but the rail is configured for testnet/);
+      assert.match(text, /--bitcoin-btc-rate .*greater than zero/);
+      assert.doesNotMatch(text, /hunter2|xprv9s21/, 'secrets and keys are never echoed');
+      assert.equal(err.problems.length, 10);
+      return true;
+    },
+  );
+});
+
+test('settings of a rail that is off are a mistake the operator hears about', () => {
+  assert.throws(
+    () => loadServerConfig([], { P2PVPS_PAYPAL_CLIENT_ID: 'abc', P2PVPS_BITCOIN_XPUB: zpub }),
+    (err: unknown) => {
+      assert.ok(err instanceof OptionsError);
+      assert.deepEqual(err.problems, [
+        '--paypal-client-id / P2PVPS_PAYPAL_CLIENT_ID: is set, but the paypal rail is off; add paypal to --rails to take payments through it.',
+        '--bitcoin-xpub / P2PVPS_BITCOIN_XPUB: is set, but the bitcoin rail is off; add bitcoin to --rails to take payments through it.',
+      ]);
+      return true;
+    },
+  );
+  assert.throws(() => loadServerConfig(['--rails', 'paypal,dogecoin'], {}), /--rails .*comma list of paypal, ethereum, bitcoin/);
+});
+
+test('enabled rails with good settings load, with their defaults', () => {
+  const c = loadServerConfig(['--rails', 'PayPal, ethereum,bitcoin', '--public-url', 'https://market.example.org/'], {
+    P2PVPS_PAYPAL_CLIENT_ID: 'id',
+    P2PVPS_PAYPAL_CLIENT_SECRET: 'secret',
+    P2PVPS_PAYPAL_WEBHOOK_ID: 'WH1',
+    P2PVPS_ETHEREUM_RPC_URL: 'http://127.0.0.1:8545',
+    P2PVPS_ETHEREUM_XPUB: ethXpub,
+    P2PVPS_ETHEREUM_ETH_RATE: '3000.00',
+    P2PVPS_BITCOIN_XPUB: zpub,
+    P2PVPS_BITCOIN_BTC_RATE: '65000',
+  });
+  assert.deepEqual(c.rails, ['paypal', 'ethereum', 'bitcoin']);
+  assert.equal(c.paypalReturnUrl, 'https://market.example.org/api/v1/topup/paypal/return');
+  assert.equal(c.paypalApiUrl, 'https://api-m.paypal.com');
+  assert.equal(c.ethereumConfirmations, 12);
+  assert.equal(c.bitcoinConfirmations, 3);
+  assert.equal(c.bitcoinEsploraUrl, 'https://blockstream.info/api');
+});

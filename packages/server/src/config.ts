@@ -1,5 +1,6 @@
 import { opt, parseOptions, type OptionValues } from '@p2pvps/protocol/options';
 import { timing } from '@p2pvps/protocol/timing';
+import { railOptions, railProblems } from './payments/rail-options.ts';
 
 /** Every server option, declared once. */
 export const serverOptions = {
@@ -197,12 +198,13 @@ export const serverOptions = {
     schema: opt.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     default: 'info',
   },
+  ...railOptions,
 };
 
 export type ServerConfig = OptionValues<typeof serverOptions>;
 
 export function loadServerConfig(argv: readonly string[], env: Record<string, string | undefined>): ServerConfig {
-  return parseOptions(serverOptions, argv, env);
+  return parseOptions(serverOptions, argv, env, railProblems);
 }
 
 /** A percentage with at most two decimals as basis points, exactly: '7.5' → 750. */
