@@ -8,6 +8,7 @@ import * as web from './migrations/2026-11-23T0800-web.ts';
 import * as ledger from './migrations/2026-11-23T1000-ledger.ts';
 import * as ledgerBalances from './migrations/2026-11-23T1100-ledger-balances.ts';
 import * as holdsPayouts from './migrations/2026-11-23T1200-holds-payouts.ts';
+import * as rails from './migrations/2026-11-23T1300-rails.ts';
 
 export type Db = Kysely<Database>;
 
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-23T1000-ledger': ledger,
   '2026-11-23T1100-ledger-balances': ledgerBalances,
   '2026-11-23T1200-holds-payouts': holdsPayouts,
+  '2026-11-23T1300-rails': rails,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
