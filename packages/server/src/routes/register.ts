@@ -52,6 +52,8 @@ export function mount<R extends RouteContract>(app: FastifyInstance, auth: Authe
         caller.deviceId = await auth.device(req);
       }
       const result = await handler(input as never, caller, req, reply);
+      // A handler that answered in another form (an HTML page for a browser) has sent its reply.
+      if (reply.sent) return reply;
       reply.status(contract.status ?? 200);
       return result;
     },

@@ -12,6 +12,8 @@ import { installErrorHandling } from '../routes/http-errors.ts';
 import { openApiRoute } from '../routes/openapi.ts';
 import { mount } from '../routes/register.ts';
 import { rentalRoutes } from '../routes/rentals.ts';
+import { topUpRoutes } from '../routes/topup.ts';
+import type { PaymentRails } from '../payments/payment-rails.ts';
 import type { DeviceEvents } from './device-events.ts';
 
 export interface ApiOptions {
@@ -21,10 +23,12 @@ export interface ApiOptions {
   logLevel: string;
   /** Prometheus metrics in the text format, served at /metrics. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** The payment rails the operator enabled; without, only operator credit. */
+  rails?: PaymentRails;
 }
 
 /** The HTTP API: every route of the protocol table, plus OpenAPI and the agent event stream. */
-export function buildApi({ ctx, events, gateway, logLevel, metrics }: ApiOptions): FastifyInstance {
+export function buildApi({ ctx, events, gateway, logLevel, metrics, rails }: ApiOptions): FastifyInstance {
   const app = Fastify({
     logger: { level: logLevel, redact: ['req.headers.authorization'] },
     bodyLimit: 256 * 1024,
@@ -64,6 +68,7 @@ export function buildApi({ ctx, events, gateway, logLevel, metrics }: ApiOptions
   deviceRoutes(app, auth, ctx);
   rentalRoutes(app, auth, ctx);
   moneyRoutes(app, auth, ctx);
+  topUpRoutes(app, auth, ctx, rails);
   agentRoutes(app, auth, ctx, events, gateway);
   openApiRoute(app, version);
   if (metrics) {

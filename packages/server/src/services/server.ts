@@ -19,6 +19,8 @@ import { DeviceEvents } from './device-events.ts';
 import { endExpiredRentals } from '../domain/rentals/rentals.ts';
 import { meterTick, settleRental } from '../domain/money/metering.ts';
 import { PeriodicWorker } from './periodic-worker.ts';
+import { PaymentRails } from '../payments/payment-rails.ts';
+import { railSettings } from '../payments/rail-options.ts';
 
 export interface RunningServer {
   apiUrl: string;
@@ -115,17 +117,36 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     },
   });
   const gatewayRef = { host: config.sshHost, port: config.gatewayPort, hostKey: hostKey.publicKey };
+  // The rails log through the API's logger; none logs before it is started below.
+  const rails = new PaymentRails(railSettings(config), {
+    db,
+    clock,
+    currency: config.currency,
+    log: {
+      info: (fields, message) => api.log.info(fields, message),
+      warn: (fields, message) => api.log.warn(fields, message),
+      error: (fields, message) => api.log.error(fields, message),
+    },
+  });
   const api = buildApi({
     ctx,
     events,
     gateway: gatewayRef,
     logLevel: config.logLevel,
+    rails,
     metrics: async () => {
       traffic.collect();
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
   });
   const log = api.log;
+  try {
+    await rails.start();
+  } catch (err) {
+    await api.close();
+    await db.destroy();
+    throw err;
+  }
   const setOnline = (deviceId: string, online: boolean) =>
     updateDevice(db, deviceId, { online: online ? 1 : 0, last_seen_at: clock.now().toISOString() }).catch((err) =>
       log.error({ err }, 'could not record tunnel state'),
@@ -241,6 +262,7 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
         await doors.close();
         await gateway.close();
         await api.close();
+        await rails.close();
         await saveTraffic();
         await db.destroy();
       })()),

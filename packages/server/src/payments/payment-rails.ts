@@ -1,0 +1,157 @@
+import type { DepositAddress, TopUpCoin, TopUpRail } from '@p2pvps/protocol/schemas';
+import type { z } from 'zod';
+import type { Db } from '../db/database.ts';
+import { allocateDepositAddress, DbBlockCursor, DbDepositDirectory, listDepositAddresses } from '../db/rails-repo.ts';
+import type { Clock } from '../domain/clock.ts';
+import { DepositAddresses as BitcoinAddresses } from './bitcoin/address.ts';
+import { BitcoinRail } from './bitcoin/watcher.ts';
+import { ledgerDepositSink } from './deposit-sink.ts';
+import { DepositAddresses as EthereumAddresses, toChecksumAddress } from './ethereum/address.ts';
+import { EthereumRail, type RailLogger } from './ethereum/watcher.ts';
+import { PayPalRail } from './paypal/rail.ts';
+import type { RailSettings } from './rail-options.ts';
+import type { DepositSink, PaymentRail } from './rail.ts';
+
+type Coin = z.infer<typeof TopUpCoin>;
+export type ChainRail = 'ethereum' | 'bitcoin';
+
+interface ChainRailParts {
+  rail: PaymentRail;
+  /** Derivation index → the address as stored and looked up (lower-case). */
+  derive(index: number): string;
+  /** A stored address as shown to the renter (Ethereum: EIP-55 checksummed). */
+  display(address: string): string;
+  chain: string;
+  confirmations: number;
+  coins: Coin[];
+}
+
+/**
+ * The payment rails the operator enabled (--rails), built from their settings, started and
+ * closed with the server. Each deposit event goes to the ledger through one sink, keyed
+ * rail:eventId, so every rail credits a payment once however often it is seen.
+ */
+export class PaymentRails {
+  readonly paypal: PayPalRail | undefined;
+  private readonly chains = new Map<ChainRail, ChainRailParts>();
+  private readonly all: PaymentRail[] = [];
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly settings: RailSettings,
+    private readonly deps: { db: Db; clock: Clock; currency: string; log: RailLogger },
+  ) {
+    const { db, clock, log } = deps;
+    if (settings.paypal) {
+      this.paypal = new PayPalRail(settings.paypal, { now: () => clock.now() });
+      this.all.push(this.paypal);
+    }
+    if (settings.ethereum) {
+      const { config, xpub } = settings.ethereum;
+      const addresses = new EthereumAddresses(xpub);
+      const rail = new EthereumRail(config, {
+        cursor: new DbBlockCursor(db, 'ethereum', () => clock.now()),
+        directory: new DbDepositDirectory(db, 'ethereum'),
+        log,
+      });
+      this.chains.set('ethereum', {
+        rail,
+        derive: (i) => addresses.at(i).toLowerCase(),
+        display: toChecksumAddress,
+        chain: String(config.chainId),
+        confirmations: config.confirmations,
+        coins: [
+          { symbol: 'ETH', rate: config.ethRate, decimals: 18 },
+          ...(config.token
+            ? [
+                {
+                  symbol: config.token.symbol,
+                  rate: config.token.rate,
+                  decimals: config.token.decimals,
+                  contract: toChecksumAddress(config.token.address),
+                },
+              ]
+            : []),
+        ],
+      });
+      this.all.push(rail);
+    }
+    if (settings.bitcoin) {
+      const b = settings.bitcoin;
+      const addresses = new BitcoinAddresses(b.xpub, b.network);
+      const rail = new BitcoinRail({
+        esploraUrl: b.esploraUrl,
+        minConfirmations: b.confirmations,
+        btcPrice: b.btcRate,
+        depositAddresses: () => listDepositAddresses(db, 'bitcoin'),
+        pollIntervalMs: b.pollIntervalMs,
+        maxRetryDelayMs: Math.max(b.pollIntervalMs, Math.min(600_000, b.pollIntervalMs * 20)),
+        log,
+        clock,
+      });
+      this.chains.set('bitcoin', {
+        rail,
+        derive: (i) => addresses.receiveAddress(i),
+        display: (a) => a,
+        chain: b.network,
+        confirmations: b.confirmations,
+        coins: [{ symbol: 'BTC', rate: b.btcRate, decimals: 8 }],
+      });
+      this.all.push(rail);
+    }
+  }
+
+  /** Starts every enabled rail; if one cannot start (an Ethereum node on the wrong chain), closes the others and throws. */
+  async start(): Promise<void> {
+    const ledger = ledgerDepositSink(this.deps.db);
+    for (const rail of this.all) {
+      const sink: DepositSink = async (event) => {
+        const applied = await ledger(event);
+        if (applied) {
+          this.deps.log.info(
+            { rail: event.rail, eventId: event.eventId, userId: event.userId, amountMicros: String(event.amountMicros) },
+            'deposit credited',
+          );
+        }
+        return applied;
+      };
+      try {
+        await rail.start(sink);
+      } catch (err) {
+        await this.close();
+        throw err;
+      }
+    }
+    const names = ['operator', ...this.all.map((r) => r.name)];
+    this.deps.log.info({ rails: names }, `payment rails: ${names.join(', ')}`);
+  }
+
+  /** Stops watching and waits for credits under way; idempotent. */
+  close(): Promise<void> {
+    this.closing ??= Promise.all(this.all.map((r) => r.close())).then(() => undefined);
+    return this.closing;
+  }
+
+  /** What GET /api/v1/topup shows: operator credit, then each enabled rail. */
+  describe(): TopUpRail[] {
+    const rails: TopUpRail[] = [{ name: 'operator' }];
+    if (this.paypal) rails.push({ name: 'paypal', currency: this.deps.currency });
+    const eth = this.chains.get('ethereum');
+    if (eth) rails.push({ name: 'ethereum', chainId: Number(eth.chain), confirmations: eth.confirmations, coins: eth.coins });
+    const btc = this.chains.get('bitcoin');
+    if (btc) rails.push({ name: 'bitcoin', network: btc.chain, confirmations: btc.confirmations, coins: btc.coins });
+    return rails;
+  }
+
+  isEnabled(rail: ChainRail): boolean {
+    return this.chains.has(rail);
+  }
+
+  /** The renter's deposit address on a chain rail, allocated at the next derivation index on first call. */
+  async depositAddress(rail: ChainRail, userId: string): Promise<DepositAddress> {
+    const parts = this.chains.get(rail);
+    if (!parts) throw new Error(`the ${rail} rail is not enabled`);
+    const row = await allocateDepositAddress(this.deps.db, rail, userId, parts.derive, this.deps.clock.now().toISOString());
+    return { rail, address: parts.display(row.address), chain: parts.chain, confirmations: parts.confirmations, coins: parts.coins };
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Bitcoin top-ups through the real server against the local Esplora STAND-IN
+ * (esplora-stand-in.ts: no Bitcoin node can run on the test machines, so this is the
+ * Esplora HTTP API's shapes, not Bitcoin).
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { ApiClient } from '@p2pvps/protocol/client';
+import { DepositAddresses } from '../payments/bitcoin/address.ts';
+import { EsploraStandIn } from '../payments/bitcoin/esplora-stand-in.ts';
+import { createRenter, startRailsServer, waitFor, type RailsServer } from './topup-test-server.ts';
+
+// The BIP84 test vector account; the operator's wallet derives the same addresses.
+const zpub = 'zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs';
+const wallet = new DepositAddresses(zpub, 'mainnet');
+
+let standIn: EsploraStandIn;
+let server: RailsServer;
+
+before(async () => {
+  standIn = await EsploraStandIn.start();
+  server = await startRailsServer({
+    P2PVPS_RAILS: 'bitcoin',
+    P2PVPS_BITCOIN_ESPLORA_URL: standIn.url,
+    P2PVPS_BITCOIN_XPUB: zpub,
+    P2PVPS_BITCOIN_CONFIRMATIONS: '2',
+    P2PVPS_BITCOIN_BTC_RATE: '65000.00',
+    P2PVPS_BITCOIN_POLL_INTERVAL_MS: '100',
+  });
+});
+
+after(async () => {
+  await server?.close();
+  await standIn?.close();
+});
+
+const balanceOf = async (api: ApiClient) => (await api.call('getBalance')).balanceMicros;
+/** Until the rail has polled the tip at least twice more (so one whole poll saw the current state). */
+async function polledTwice(): Promise<void> {
+  const seen = standIn.requests.filter((r) => r.startsWith('/blocks/tip/height')).length;
+  await waitFor('two more polls', () => standIn.requests.filter((r) => r.startsWith('/blocks/tip/height')).length >= seen + 2);
+}
+
+test('a payment to the renter’s address is credited after 2 confirmations, once, across a restart', async () => {
+  const renter = await createRenter(server);
+  const other = await createRenter(server);
+  const deposit = await renter.api.call('bitcoinDepositAddress');
+  assert.deepEqual(deposit, {
+    rail: 'bitcoin',
+    address: wallet.receiveAddress(0),
+    chain: 'mainnet',
+    confirmations: 2,
+    coins: [{ symbol: 'BTC', rate: '65000.00', decimals: 8 }],
+  });
+  assert.equal((await other.api.call('bitcoinDepositAddress')).address, wallet.receiveAddress(1));
+  assert.equal((await renter.api.call('bitcoinDepositAddress')).address, deposit.address, 'the same address every time');
+
+  const txid = standIn.pay(deposit.address, 100_000); // 0.001 BTC = 65.00 USD
+  await polledTwice();
+  assert.equal(await balanceOf(renter.api), 0, 'not credited from the mempool');
+  standIn.mine(); // 1 confirmation
+  await polledTwice();
+  assert.equal(await balanceOf(renter.api), 0, 'not credited before 2 confirmations');
+  standIn.mine(); // 2
+  await waitFor('the deposit', async () => (await balanceOf(renter.api)) === 65_000_000);
+
+  // After a restart the rail reads the addresses' whole history again: the ledger has it already.
+  await server.restart();
+  assert.equal((await renter.api.call('bitcoinDepositAddress')).address, deposit.address, 'the address survives a restart');
+  await polledTwice();
+  assert.equal(await balanceOf(renter.api), 65_000_000);
+
+  standIn.pay(deposit.address, 2_500); // 1.625 USD
+  standIn.mine(2);
+  await waitFor('the deposit after the restart', async () => (await balanceOf(renter.api)) === 66_625_000);
+  await polledTwice();
+  assert.equal(await balanceOf(renter.api), 66_625_000);
+  assert.equal(await balanceOf(other.api), 0);
+  const deposits = (await renter.api.call('getStatement')).lines.filter((l) => l.kind === 'deposit');
+  assert.equal(deposits.length, 2);
+  assert.ok(deposits[0]!.memo.includes(txid), deposits[0]!.memo);
+});
