@@ -18,6 +18,7 @@ import {
 } from './commands/money.ts';
 import { listRentals, rent, stopRental } from './commands/rentals.ts';
 import { ssh } from './commands/ssh.ts';
+import { topUp } from './commands/topup.ts';
 
 /**
  * Every command, declared once. Parsing, `p2pvps --help` and `p2pvps COMMAND --help`
@@ -289,6 +290,19 @@ export const commands: readonly Command[] = [
     args: [],
     options: {},
     run: adminLedger,
+  },
+  {
+    kind: 'api',
+    name: 'topup',
+    summary: 'Top up your balance: list the ways this server takes, or start one.',
+    usage: 'topup [paypal AMOUNT | ethereum | bitcoin]',
+    description:
+      'Without a rail, lists the ways enabled here, with their rates. paypal AMOUNT prints a link to pay at PayPal; your balance is ' +
+      'credited when PayPal sends you back. ethereum and bitcoin print your own deposit address and the confirmations needed; ' +
+      'anything sent there is credited at the rates shown.',
+    args: ['RAIL?', 'AMOUNT?'],
+    options: {},
+    run: topUp,
   },
   {
     kind: 'api',
