@@ -34,6 +34,12 @@ export const HeartbeatBody = z
   .object({
     container: ObservedContainer.nullable(),
     hardware: Hardware.optional(),
+    /**
+     * Why the renter storage cannot be used (a wipe failed, the disk is missing or may
+     * not be formatted): a sentence for the owner. While set, the device is not listed.
+     * Absent from older agents, which leaves the server's value as it was.
+     */
+    storageFault: z.string().max(2000).nullable().optional(),
   })
   .strict();
 export type HeartbeatBody = z.infer<typeof HeartbeatBody>;

@@ -79,6 +79,8 @@ export const Device = z.object({
   lastHeartbeatAt: isoTime.nullable(),
   lastSeenAt: isoTime.nullable(),
   openRentalId: id.nullable(),
+  /** Why the device's renter storage cannot be used (say, a wipe failed); while set the device is not listed. */
+  storageFault: z.string().nullable(),
   createdAt: isoTime,
 });
 export type Device = z.infer<typeof Device>;

@@ -9,6 +9,7 @@ import * as ledger from './migrations/2026-11-23T1000-ledger.ts';
 import * as ledgerBalances from './migrations/2026-11-23T1100-ledger-balances.ts';
 import * as holdsPayouts from './migrations/2026-11-23T1200-holds-payouts.ts';
 import * as rails from './migrations/2026-11-23T1300-rails.ts';
+import * as deviceStorageFault from './migrations/2026-11-24T0800-device-storage-fault.ts';
 
 export type Db = Kysely<Database>;
 
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-23T1100-ledger-balances': ledgerBalances,
   '2026-11-23T1200-holds-payouts': holdsPayouts,
   '2026-11-23T1300-rails': rails,
+  '2026-11-24T0800-device-storage-fault': deviceStorageFault,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -59,7 +59,7 @@ export function markAllOffline(db: Db): Promise<unknown> {
   return db.updateTable('devices').set({ online: 0 }).where('online', '=', 1).execute();
 }
 
-/** Listed = enrolled, online, priced, on the market, and not held by an open rental. */
+/** Listed = enrolled, online, priced, on the market, its storage working, and not held by an open rental. */
 export function listMarket(db: Db, q: MarketQuery): Promise<DeviceRow[]> {
   let query = db
     .selectFrom('devices')
@@ -69,6 +69,7 @@ export function listMarket(db: Db, q: MarketQuery): Promise<DeviceRow[]> {
     .where('devices.on_market', '=', 1)
     .where('devices.price_per_hour_micros', 'is not', null)
     .where('devices.hardware', 'is not', null)
+    .where('devices.storage_fault', 'is', null)
     .where(({ not, exists, selectFrom }) =>
       not(exists(selectFrom('rentals').select('rentals.id').whereRef('rentals.open_device_id', '=', 'devices.id'))),
     );

@@ -41,6 +41,8 @@ export interface DevicesTable {
   listed_since: string | null;
   created_at: string;
   removed_at: string | null;
+  /** Why the device's renter storage cannot be used (its agent says); while set the device is not listed. */
+  storage_fault: string | null;
 }
 
 export interface EnrolmentTokensTable {

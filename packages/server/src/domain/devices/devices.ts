@@ -28,7 +28,13 @@ export function webHost(ctx: DomainContext, webName: string): string {
 
 export function presentDevice(ctx: DomainContext, row: DeviceRow, openRentalId: string | null): Device {
   const online = row.online === 1;
-  const listed = online && row.on_market === 1 && row.price_per_hour_micros !== null && row.hardware !== null && openRentalId === null;
+  const listed =
+    online &&
+    row.on_market === 1 &&
+    row.price_per_hour_micros !== null &&
+    row.hardware !== null &&
+    row.storage_fault === null &&
+    openRentalId === null;
   return {
     id: row.id,
     name: row.name,
@@ -45,6 +51,7 @@ export function presentDevice(ctx: DomainContext, row: DeviceRow, openRentalId: 
     lastHeartbeatAt: row.last_heartbeat_at,
     lastSeenAt: row.last_seen_at,
     openRentalId,
+    storageFault: row.storage_fault,
     createdAt: row.created_at,
   };
 }
@@ -98,6 +105,7 @@ export async function addDevice(ctx: DomainContext, ownerId: string, name: strin
         listed_since: null,
         created_at: now,
         removed_at: null,
+        storage_fault: null,
       });
       break;
     } catch (err) {

@@ -16,6 +16,7 @@ export async function syncDevice(ctx: DomainContext, deviceId: string, body: Hea
   await updateDevice(ctx.db, deviceId, {
     last_heartbeat_at: now.toISOString(),
     ...(body.hardware ? { hardware: JSON.stringify(body.hardware) } : {}),
+    ...(body.storageFault !== undefined ? { storage_fault: body.storageFault } : {}),
   });
   let rental = await findOpenRentalForDevice(ctx.db, deviceId);
   if (rental) rental = await applyObservation(ctx, rental, body, now);
