@@ -109,8 +109,8 @@ export async function rent(
     device.public_key !== null &&
     device.on_market === 1 &&
     device.price_per_hour_micros !== null &&
-    ctx.tunnels.isOnline(device.id);
     device.storage_fault === null &&
+    ctx.tunnels.isOnline(device.id);
   if (!listed) throw new DomainError('device_not_listed');
   const price = BigInt(device.price_per_hour_micros as number | bigint);
   // A prepaid term is held whole; otherwise the balance must cover the minimum hours.
