@@ -6,6 +6,7 @@ import { randomInt } from 'node:crypto';
 import { ApiClient } from '@p2pvps/protocol/client';
 import { Agent } from '@p2pvps/agent/agent';
 import { loadAgentConfig } from '@p2pvps/agent/config';
+import { storageMountDir } from '@p2pvps/agent/storage/renter-storage';
 import { loadServerConfig } from '@p2pvps/server/config';
 import { operatorClient } from '@p2pvps/server/services/operator-client';
 import { startServer, type RunningServer } from '@p2pvps/server/services/server';
@@ -103,12 +104,26 @@ export interface TestAgent {
   restart(): Promise<void>;
 }
 
-export async function createAgent(server: TestServer, enrolmentToken: string): Promise<TestAgent> {
+const agents: TestAgent[] = [];
+
+/**
+ * A real agent for the device. Its renter storage is a small image file unless `storage`
+ * (device-config.json's "storage") says otherwise; removeDeviceContainers unmounts it.
+ */
+export async function createAgent(
+  server: TestServer,
+  enrolmentToken: string,
+  opts: { storage?: object; wipe?: 'discard' | 'overwrite' } = {},
+): Promise<TestAgent> {
   const dataDir = tempDir('agent');
   const configFile = join(dataDir, 'device-config.json');
   const containerSshPort = portBlock(3);
   const [containerHttpPort, containerHttpsPort] = [containerSshPort + 1, containerSshPort + 2];
-  writeFileSync(configFile, JSON.stringify({ serverUrl: `http://127.0.0.1:${server.httpPort}`, enrolmentToken, dataDir }));
+  const storage = opts.storage ?? { kind: 'image', sizeMiB: 64 };
+  writeFileSync(
+    configFile,
+    JSON.stringify({ serverUrl: `http://127.0.0.1:${server.httpPort}`, enrolmentToken, dataDir, storage, wipe: opts.wipe ?? 'discard' }),
+  );
   const config = loadAgentConfig(['--config', configFile], {
     P2PVPS_CONTAINER_NETWORK: 'host',
     P2PVPS_CONTAINER_SSH_PORT: String(containerSshPort),
@@ -134,16 +149,22 @@ export async function createAgent(server: TestServer, enrolmentToken: string): P
       await handle.agent.start();
     },
   };
+  agents.push(handle);
   await handle.agent.start();
   return handle;
 }
 
-/** Removes every container and volume a test's device left behind. */
+/** Removes every container and volume a test's device left behind, and unmounts its agent's renter storage. */
 export async function removeDeviceContainers(deviceId: string | undefined): Promise<void> {
   if (!deviceId) return;
   const filters = { label: [`org.p2pvps.device=${deviceId}`] };
   for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true, v: true });
   for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove({ force: true });
+  for (const a of agents.filter((h) => h.agent.deviceId === deviceId)) {
+    await a.agent.close();
+    spawnSync('umount', [storageMountDir(a.dataDir)]);
+    rmSync(join(a.dataDir, 'renter-storage.img'), { force: true });
+  }
 }
 
 export async function waitFor<T>(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what p2pvps needs on this machine, skipping what is already there:
-# Debian packages (Docker engine, debootstrap, OpenSSH client), npm dependencies, a
-# running dockerd, and the renter base image. Sourced by scripts/demo and scripts/test.
+# Debian packages (Docker engine, debootstrap, OpenSSH client, e2fsprogs and mount for the
+# renter storage), npm dependencies, a running dockerd, and the renter base image. Sourced
+# by scripts/demo and scripts/test.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +25,10 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v curl >/dev/null || need+=(curl)
+# The agent's renter storage: ext4 on an image file or a USB drive, mounted through loop devices.
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+command -v losetup >/dev/null || need+=(mount)
+command -v blkdiscard >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   step "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -10,7 +10,13 @@ import { EventStream } from './event-stream.ts';
 import { probeHardware } from './hardware.ts';
 import { deviceSigner, loadOrCreateDeviceKey, type DeviceKey } from './identity.ts';
 import { StateFile, type AgentState } from './state.ts';
+import { RenterStorage } from './storage/renter-storage.ts';
 import { TunnelClient } from './tunnel-client.ts';
+
+/** An error's message ending in one full stop. */
+function sentence(err: unknown): string {
+  return `${(err as Error).message.replace(/[.\s]+$/, '')}.`;
+}
 
 export type AgentLog = (level: 'error' | 'warn' | 'info' | 'debug', msg: string) => void;
 
@@ -36,6 +42,10 @@ export class Agent {
   private starting = false;
   private readonly docker: Docker;
   private readonly syncBackoff = new Backoff(1000, 60_000);
+  private readonly storage: RenterStorage;
+  /** Why the renter storage cannot be used, for the owner; reported in every heartbeat. */
+  private storageFault: string | null = null;
+  private readonly storageRetry = new Backoff(2000, 60_000);
 
   constructor(
     private readonly config: AgentConfig,
@@ -46,6 +56,12 @@ export class Agent {
     this.state = this.stateFile.read(config.serverUrl);
     this.api = new ApiClient({ baseUrl: config.serverUrl });
     this.docker = new Docker({ socketPath: config.dockerSocket });
+    this.storage = new RenterStorage({
+      config: config.storage,
+      wipe: config.wipe,
+      dataDir: config.dataDir,
+      log: (m) => this.log('info', m),
+    });
   }
 
   get deviceId(): string | undefined {
@@ -134,6 +150,7 @@ export class Agent {
     // still there: the server must not take "nothing running" for a finished wipe.
     const rentalId = await this.containers.existingRentalId();
     this.observed = rentalId ? { rentalId, state: 'starting' } : null;
+    await this.openStorage();
     this.tunnel.start();
     this.events.start();
     this.requestSync('start');
@@ -170,12 +187,21 @@ export class Agent {
       next = this.syncBackoff.next();
       this.log('warn', `sync failed (${(err as Error).message}); retrying in ${next} ms`);
     }
-    if (!this.closed) this.heartbeatTimer = setTimeout(() => this.requestSync('heartbeat'), next);
+    // A storage fault is retried sooner than the next heartbeat: a drive plugged back in, or
+    // a busy mount let go, puts the device back on the market without the owner's help.
+    if (this.storageFault) next = Math.min(next, this.storageRetry.next());
+    else this.storageRetry.reset();
+    if (!this.closed) this.heartbeatTimer = setTimeout(() => this.requestSync(this.storageFault ? 'storage retry' : 'heartbeat'), next);
   }
 
   private async heartbeat(): Promise<HeartbeatReply> {
     const reply = await this.api.call('agentHeartbeat', {
-      body: { container: this.observed, hardware: probeHardware(this.config.dataDir) },
+      body: {
+        container: this.observed,
+        // The disk a renter gets is the renter storage, once it is mounted.
+        hardware: probeHardware(this.storage.mounted() ? this.storage.mountDir : this.config.dataDir),
+        storageFault: this.storageFault,
+      },
     });
     this.heartbeatIntervalMs = reply.heartbeatIntervalMs;
     return reply;
@@ -184,21 +210,27 @@ export class Agent {
   /** Makes Docker match the desired rental. Returns true if what it reports has changed. */
   private async reconcile(desired: DesiredRental | null): Promise<boolean> {
     const containers = this.containers!;
-    const before = JSON.stringify(this.observed);
+    const before = JSON.stringify([this.observed, this.storageFault]);
     const current = this.state.rental;
-    if (current && current.rentalId !== desired?.rentalId) {
+    const ended = current !== null && current.rentalId !== desired?.rentalId;
+    if (ended) {
       await containers.removeAllExcept(null);
-      this.log('info', `rental ${current.rentalId} ended: container and its volume destroyed`);
-      this.saveRental(null);
+      this.log('info', `rental ${current.rentalId} ended: container destroyed`);
     }
     if (!desired) {
       // Stray containers of this device (say, from a crash mid-start) go too.
       const stray = await containers.removeAllExcept(null);
       if (stray.length) this.log('info', `removed stray renter containers: ${stray.join(', ')}`);
       this.observed = null;
-    } else if (this.observed?.rentalId === desired.rentalId && this.observed.state === 'failed') {
-      // Already reported; the server ends the rental.
-    } else {
+    }
+    if (ended || !desired) {
+      // Nothing may use the storage until it is wiped; the rental is forgotten only then,
+      // so a failed wipe is retried, also after a restart.
+      const clean = this.state.cleanStorageUuid !== null && !this.storageFault ? true : await this.wipeStorage(current !== null);
+      if (clean && current) this.saveRental(null);
+    }
+    // A failed start is reported once; the server then ends the rental.
+    if (desired && !(this.observed?.rentalId === desired.rentalId && this.observed.state === 'failed')) {
       this.starting = this.observed?.rentalId !== desired.rentalId || this.observed.state !== 'ready';
       try {
         this.observed = await this.runRental(desired);
@@ -206,7 +238,41 @@ export class Agent {
         this.starting = false;
       }
     }
-    return JSON.stringify(this.observed) !== before;
+    return JSON.stringify([this.observed, this.storageFault]) !== before;
+  }
+
+  /** Mounts the renter storage at start: as it is if a rental is on it or it is known clean, else wiped. */
+  private async openStorage(): Promise<void> {
+    try {
+      const clean = await this.storage.open({ keep: this.state.rental !== null, cleanUuid: this.state.cleanStorageUuid });
+      this.state = { ...this.state, cleanStorageUuid: clean };
+      this.stateFile.write(this.state);
+      this.storageFault = null;
+    } catch (err) {
+      this.setStorageFault(`The renter storage could not be prepared: ${sentence(err)}`);
+    }
+  }
+
+  /** Wipes the renter storage; true when it is clean. A failure keeps the device off the market. */
+  private async wipeStorage(afterRental = true): Promise<boolean> {
+    try {
+      const uuid = await this.storage.wipe();
+      this.state = { ...this.state, cleanStorageUuid: uuid };
+      this.stateFile.write(this.state);
+      if (this.storageFault) this.log('info', 'renter storage recovered; the device can be listed again');
+      this.storageFault = null;
+      return true;
+    } catch (err) {
+      const what = afterRental ? 'wiped after the last rental' : 'prepared';
+      this.setStorageFault(`The renter storage could not be ${what}: ${sentence(err)}`);
+      return false;
+    }
+  }
+
+  private setStorageFault(message: string): void {
+    const full = `${message} The device stays off the market until the storage works; the agent keeps retrying.`;
+    if (full !== this.storageFault) this.log('error', full);
+    this.storageFault = full.slice(0, 2000);
   }
 
   private async runRental(desired: DesiredRental): Promise<ObservedContainer> {
@@ -214,11 +280,25 @@ export class Agent {
     const { rentalId } = desired;
     try {
       if (this.state.rental?.rentalId === rentalId && (await containers.status(rentalId))) {
+        // After a reboot the storage must be mounted before the container can start.
+        if (this.storageFault) await this.openStorage();
+        if (this.storageFault) throw new Error(this.storageFault);
         await containers.ensureRunning(rentalId, this.config.readyTimeoutMs);
       } else {
         await containers.removeAllExcept(null);
+        if (this.state.rental?.rentalId === rentalId) {
+          // The same rental's container went missing: its files are on the storage still.
+          if (this.storageFault) await this.openStorage();
+          if (this.storageFault) throw new Error(this.storageFault);
+        } else if (this.state.cleanStorageUuid === null || this.storageFault) {
+          if (this.state.rental) throw new Error(this.storageFault ?? 'the renter storage still holds an earlier rental');
+          if (!(await this.wipeStorage(false))) throw new Error(this.storageFault!);
+        }
         await containers.ensureImage();
-        const containerId = await containers.start(desired, this.config.readyTimeoutMs);
+        // From here on the storage holds this renter's data until it is wiped again.
+        this.state = { ...this.state, cleanStorageUuid: null };
+        this.stateFile.write(this.state);
+        const containerId = await containers.start(desired, this.storage.homeDir, this.config.readyTimeoutMs);
         this.log('info', `rental ${rentalId}: container ${containerId.slice(0, 12)} ready for ${desired.username}`);
         this.saveRental({ rentalId, containerId, expiresAt: desired.expiresAt });
       }
@@ -229,7 +309,10 @@ export class Agent {
       const detail = (err as Error).message.slice(0, 2000);
       this.log('error', `rental ${rentalId}: could not start the container: ${detail}`);
       await containers.removeAllExcept(null).catch(() => undefined);
-      this.saveRental(null);
+      if (this.state.cleanStorageUuid === null) {
+        // Wipe what the container may have written before the device is offered again.
+        if (await this.wipeStorage()) this.saveRental(null);
+      } else this.saveRental(null);
       return { rentalId, state: 'failed', detail };
     }
   }
@@ -248,6 +331,7 @@ export class Agent {
     );
     this.stopConnections();
     await this.containers?.removeAllExcept(null).catch(() => undefined);
+    await this.wipeStorage();
     this.observed = null;
     this.state = { ...this.state, registration: null, rental: null };
     this.stateFile.write(this.state);

@@ -4,6 +4,50 @@ import { opt, OptionsError, parseOptions, type OptionValues } from '@p2pvps/prot
 import { z } from 'zod';
 
 /**
+ * The renter's persistent storage. An image file is the default; a block device (a USB
+ * drive, say) is erased after every rental, so the owner must say so: allowFormat.
+ */
+export const StorageConfig = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('image'),
+      path: z.string().min(1).optional(),
+      sizeMiB: z.number().int().min(16, 'must be at least 16 (MiB)').default(4096),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('block'),
+      device: z.union([z.literal('auto'), z.string().regex(/^\/dev\//, 'must be "auto" or a path under /dev')]),
+      allowFormat: z.boolean().default(false),
+    })
+    .strict(),
+]);
+export type StorageConfig = z.infer<typeof StorageConfig>;
+
+/** An option whose value is a JSON object (an object in device-config.json, JSON text in the environment or a flag). */
+function jsonOption<S extends z.ZodType>(schema: S) {
+  return z.string().transform((text, ctx) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
+      return z.NEVER;
+    }
+    const parsed = schema.safeParse(value);
+    if (parsed.success) return parsed.data as z.output<S>;
+    // parseOptions shows one message per option: put every problem in it.
+    const problems = parsed.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`);
+    ctx.addIssue({ code: 'custom', message: problems.join('; ') });
+    return z.NEVER;
+  });
+}
+
+/** Options that device-config.json may give as JSON objects. */
+const objectOptions = new Set(['storage']);
+
+/**
  * Every agent option, declared once. Values come from flags, then environment, then
  * device-config.json (keys are the option names), then the default.
  */
@@ -94,6 +138,24 @@ export const agentOptions = {
     schema: opt.positiveInt(),
     default: '60000',
   },
+  storage: {
+    flag: 'storage',
+    env: 'P2PVPS_STORAGE',
+    description:
+      "The renter's persistent storage, mounted as /home in the container (a JSON object in device-config.json, JSON text here): " +
+      '{"kind":"image","sizeMiB":4096,"path":"…"} a fixed-size image file (path defaults to DATA_DIR/renter-storage.img), or ' +
+      '{"kind":"block","device":"/dev/sdX" or "auto","allowFormat":true} a dedicated disk, erased after every rental.',
+    schema: jsonOption(StorageConfig),
+    default: '{"kind":"image"}',
+  },
+  wipe: {
+    flag: 'wipe',
+    env: 'P2PVPS_WIPE',
+    description:
+      'How the storage is wiped after each rental: discard (discard every block, then a fresh filesystem) or overwrite (zeros over every block first).',
+    schema: opt.enum(['discard', 'overwrite']),
+    default: 'discard',
+  },
   logLevel: {
     flag: 'log-level',
     env: 'P2PVPS_LOG_LEVEL',
@@ -140,6 +202,7 @@ export function loadAgentConfig(argv: readonly string[], env: Record<string, str
     const value = file[name];
     if (value !== undefined && value !== null) {
       if (['string', 'number', 'boolean'].includes(typeof value)) merged[spec.env] = String(value);
+      else if (objectOptions.has(name) && typeof value === 'object') merged[spec.env] = JSON.stringify(value);
       else problems.push(`${path}: "${name}" must be a string or number`);
     }
     if (env[spec.env]) merged[spec.env] = env[spec.env];

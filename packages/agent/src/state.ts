@@ -11,6 +11,11 @@ export const AgentState = z.object({
   serverUrl: z.string(),
   registration: Registration.nullable(),
   rental: z.object({ rentalId: z.string(), containerId: z.string(), expiresAt: z.string().nullable() }).nullable(),
+  /**
+   * The UUID of the renter storage's filesystem while it is freshly wiped and no container
+   * has used it; null once a rental has (or may have) written to it.
+   */
+  cleanStorageUuid: z.string().nullable().default(null),
 });
 export type AgentState = z.infer<typeof AgentState>;
 
@@ -21,12 +26,14 @@ export class StateFile {
   }
 
   read(serverUrl: string): AgentState {
-    const empty: AgentState = { serverUrl, registration: null, rental: null };
+    const empty: AgentState = { serverUrl, registration: null, rental: null, cleanStorageUuid: null };
     if (!existsSync(this.path)) return empty;
     const parsed = AgentState.safeParse(JSON.parse(readFileSync(this.path, 'utf8')));
     if (!parsed.success) throw new Error(`${this.path} is damaged; move it away to re-enrol this device`);
     // A device moved to another server must enrol there afresh.
-    return parsed.data.serverUrl === serverUrl ? parsed.data : { ...empty, rental: parsed.data.rental };
+    return parsed.data.serverUrl === serverUrl
+      ? parsed.data
+      : { ...empty, rental: parsed.data.rental, cleanStorageUuid: parsed.data.cleanStorageUuid };
   }
 
   write(state: AgentState): void {

@@ -30,7 +30,7 @@ const capabilities = ['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE', 'FOWNER', 'SY
 const offlineBuilder = fileURLToPath(new URL('../../../../images/renter/build-offline.sh', import.meta.url));
 const dockerfileDir = fileURLToPath(new URL('../../../../images/renter/', import.meta.url));
 
-/** Renter containers on the local Docker engine: one per rental, destroyed with its volume. */
+/** Renter containers on the local Docker engine: one per rental, destroyed at its end. */
 export class RenterContainers {
   constructor(private readonly o: RenterContainersOptions) {}
 
@@ -61,12 +61,11 @@ export class RenterContainers {
     });
   }
 
-  private volumeName(rentalId: string): string {
-    return `p2pvps-rental-${rentalId}`;
-  }
-
-  /** Creates and starts a fresh container for the rental and waits until its sshd answers. */
-  async start(rental: DesiredRental, readyTimeoutMs: number): Promise<string> {
+  /**
+   * Creates and starts a fresh container for the rental and waits until its sshd answers.
+   * `homeDir` (on the renter storage, see storage/renter-storage.ts) becomes its /home.
+   */
+  async start(rental: DesiredRental, homeDir: string, readyTimeoutMs: number): Promise<string> {
     const { docker, network, sshPort, httpPort, httpsPort, limits } = this.o;
     const host = network === 'host';
     // On its own network the container's services use the standard ports; sharing the
@@ -101,16 +100,10 @@ export class RenterContainers {
         CapAdd: capabilities,
         SecurityOpt: ['no-new-privileges'],
         Privileged: false,
-        Mounts: [
-          {
-            Type: 'volume',
-            Source: this.volumeName(rental.rentalId),
-            Target: '/home',
-            VolumeOptions: {
-              Labels: { [labelDevice]: this.o.deviceId, [labelRental]: rental.rentalId },
-            } as unknown as Docker.MountSettings['VolumeOptions'],
-          },
-        ],
+        // A bind mount, not a volume: the filesystem's size is the renter's quota, and the
+        // agent wipes it. After a reboot dockerd cannot restart the container before the
+        // agent has mounted the storage, since the source does not exist until then.
+        Mounts: [{ Type: 'bind', Source: homeDir, Target: '/home' }],
         RestartPolicy: { Name: 'unless-stopped' },
       },
     });
@@ -159,7 +152,7 @@ export class RenterContainers {
     return this.o.docker.listContainers({ all: true, filters: { label: filters } });
   }
 
-  /** Destroys every container of this device except `keepRentalId`'s, with their volumes. */
+  /** Destroys every container of this device except `keepRentalId`'s. */
   async removeAllExcept(keepRentalId: string | null): Promise<string[]> {
     const removed: string[] = [];
     for (const c of await this.list()) {
@@ -168,7 +161,7 @@ export class RenterContainers {
       await this.o.docker.getContainer(c.Id).remove({ force: true, v: true });
       removed.push(rentalId);
     }
-    // Also volumes whose container was already gone (e.g. a crash mid-removal).
+    // Also Docker volumes, which agents before the renter storage used for /home.
     const { Volumes } = await this.o.docker.listVolumes({ filters: { label: [`${labelDevice}=${this.o.deviceId}`] } });
     for (const v of Volumes ?? []) {
       if (v.Labels?.[labelRental] !== keepRentalId) await this.o.docker.getVolume(v.Name).remove({ force: true });

@@ -1,0 +1,229 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
+import { truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StorageConfig } from '../config.ts';
+import { checkNamedDevice, chooseAutoDisk, describeDisk, devNumberOf, listDisks } from './block-devices.ts';
+
+export type WipeMode = 'discard' | 'overwrite';
+
+/** Runs a system command; rejects with its stderr. Injected so tests can watch or break it. */
+export type RunCommand = (command: string, args: string[]) => Promise<string>;
+
+export const runCommand: RunCommand = (command, args) =>
+  new Promise((resolve, reject) => {
+    execFile(command, args, { maxBuffer: 1 << 20, timeout: 30 * 60_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${command} ${args.join(' ')}: ${(stderr || err.message).trim().split('\n').slice(-3).join(' ')}`));
+      else resolve(stdout);
+    });
+  });
+
+export interface RenterStorageOptions {
+  config: StorageConfig;
+  wipe: WipeMode;
+  dataDir: string;
+  run?: RunCommand;
+  /** Where /sys and /proc are read from (tests hand in fake trees). */
+  sysRoot?: string;
+  log: (msg: string) => void;
+}
+
+/** The filesystem label the agent gives the renter storage. */
+export const storageLabel = 'p2pvps-renter';
+
+/** Where the agent mounts the renter storage on the device. */
+export function storageMountDir(dataDir: string): string {
+  return join(dataDir, 'renter-storage');
+}
+
+/** What the wipe and mount work on: an image file (mounted through a loop device) or a block device. */
+interface Target {
+  kind: 'image' | 'block';
+  path: string;
+  sizeBytes: number;
+  description: string;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * The renter's persistent storage: an ext4 filesystem on an image file or a dedicated
+ * disk, mounted on the device and bind-mounted into the container as /home, so the
+ * filesystem's size is the renter's quota. Wiping erases every block (discard, or zeros
+ * then discard) and makes a fresh filesystem with a new UUID; the agent remembers that
+ * UUID as "clean" until a container uses the storage.
+ */
+export class RenterStorage {
+  readonly mountDir: string;
+  private readonly run: RunCommand;
+
+  constructor(private readonly o: RenterStorageOptions) {
+    mkdirSync(o.dataDir, { recursive: true });
+    // mountinfo names mount points by their real path.
+    this.mountDir = storageMountDir(realpathSync(o.dataDir));
+    this.run = o.run ?? runCommand;
+  }
+
+  /** The directory bind-mounted into the container as /home. */
+  get homeDir(): string {
+    return join(this.mountDir, 'home');
+  }
+
+  /**
+   * Makes the storage ready. `keep`: a rental's data is on it (the agent or the device
+   * restarted mid-rental), mount it as it is. Otherwise it is mounted as it is only if it
+   * still holds the clean filesystem with `cleanUuid`; anything else is wiped first.
+   * Returns the UUID of the filesystem if it is clean.
+   */
+  async open(o: { keep: boolean; cleanUuid: string | null }): Promise<string | null> {
+    const target = this.resolve();
+    if (this.mounted()) return o.keep ? null : o.cleanUuid;
+    const uuid = readExt4Uuid(target.path);
+    if (o.keep || (uuid !== null && uuid === o.cleanUuid)) {
+      if (uuid === null) throw new Error(`${target.description} holds no filesystem; the rental's data on it is lost`);
+      await this.mount(target);
+      return o.keep ? null : uuid;
+    }
+    return this.wipeTarget(target);
+  }
+
+  /** Unmounts and wipes the storage, then mounts the fresh filesystem. Returns its UUID. */
+  async wipe(): Promise<string> {
+    return this.wipeTarget(this.resolve());
+  }
+
+  /** Unmounts the storage (the agent leaving the device, or a test cleaning up). */
+  async release(): Promise<void> {
+    if (this.mounted()) await this.run('umount', [this.mountDir]);
+  }
+
+  private async wipeTarget(target: Target): Promise<string> {
+    const started = Date.now();
+    if (this.mounted()) await this.run('umount', [this.mountDir]);
+    if (this.o.wipe === 'overwrite') overwriteWithZeros(target.path, target.sizeBytes);
+    await this.discard(target);
+    const uuid = randomUUID();
+    // -m 0: no blocks reserved for root, the renter gets the whole size.
+    await this.run('mkfs.ext4', ['-F', '-q', '-m', '0', '-L', storageLabel, '-U', uuid, '-E', 'discard', target.path]);
+    await this.mount(target);
+    this.o.log(`renter storage wiped (${this.o.wipe}) and formatted: ${target.description}, ${Date.now() - started} ms`);
+    return uuid;
+  }
+
+  /** Every block of the target is let go of, so nothing of the last renter can be read back from it. */
+  private async discard(target: Target): Promise<void> {
+    if (target.kind === 'image') {
+      // Cutting the file to nothing frees every block it had; it grows back sparse.
+      await truncate(target.path, 0);
+      await truncate(target.path, target.sizeBytes);
+      return;
+    }
+    try {
+      await this.run('blkdiscard', ['-f', target.path]);
+    } catch (err) {
+      // Many USB sticks do not support discard: zeros over every block do the same job, slower.
+      this.o.log(`${target.path} cannot discard (${(err as Error).message}); overwriting it with zeros instead`);
+      overwriteWithZeros(target.path, target.sizeBytes);
+    }
+  }
+
+  private async mount(target: Target): Promise<void> {
+    mkdirSync(this.mountDir, { recursive: true, mode: 0o700 });
+    const options = ['nodev', 'nosuid', ...(target.kind === 'image' ? ['loop'] : [])];
+    await this.run('mount', ['-t', 'ext4', '-o', options.join(','), target.path, this.mountDir]);
+    mkdirSync(this.homeDir, { recursive: true, mode: 0o755 });
+  }
+
+  /** Whether something is mounted on the mount dir. */
+  mounted(): boolean {
+    return mountPoints().includes(this.mountDir);
+  }
+
+  /** The image file (created when missing) or the block device, checked. */
+  private resolve(): Target {
+    const c = this.o.config;
+    if (c.kind === 'image') {
+      const path = c.path ?? join(this.o.dataDir, 'renter-storage.img');
+      const sizeBytes = c.sizeMiB * MiB;
+      if (!existsSync(path) || statSync(path).size !== sizeBytes) {
+        // A new or resized image starts empty; open() then finds no clean filesystem and formats it.
+        closeSync(openSync(path, 'a', 0o600));
+        truncateSync(path, sizeBytes);
+      }
+      return { kind: 'image', path, sizeBytes, description: `image file ${path} (${c.sizeMiB} MiB)` };
+    }
+    const disks = listDisks(this.o.sysRoot, this.mountDir);
+    const path = c.device === 'auto' ? chooseAutoDisk(disks).path : c.device;
+    if (!existsSync(path))
+      throw new Error(`the renter storage device ${path} does not exist; plug it in or fix "storage" in device-config.json`);
+    const disk = checkNamedDevice(disks, path, devNumberOf(path));
+    if (!c.allowFormat) {
+      throw new Error(
+        `refusing to format ${describeDisk(disk)} for renter storage: the agent erases it before and after every rental, and device-config.json does not allow that. ` +
+          `If everything on it may be lost, set "storage": {"kind": "block", "device": "${c.device}", "allowFormat": true}`,
+      );
+    }
+    return { kind: 'block', path, sizeBytes: blockDeviceSize(path), description: `${describeDisk(disk)}` };
+  }
+}
+
+/** Size of a block device, from /sys. */
+function blockDeviceSize(path: string): number {
+  return Number(readFileSync(`/sys/dev/block/${devNumberOf(path)}/size`, 'utf8').trim()) * 512;
+}
+
+/** Writes zeros over the first `sizeBytes` of a file or device, then flushes them to it. */
+export function overwriteWithZeros(path: string, sizeBytes: number): void {
+  const chunk = Buffer.alloc(4 * MiB);
+  const fd = openSync(path, 'r+');
+  try {
+    for (let at = 0; at < sizeBytes;) {
+      const n = writeSync(fd, chunk, 0, Math.min(chunk.length, sizeBytes - at), at);
+      at += n;
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The UUID of the ext2/3/4 filesystem on a file or device, or null if there is none. */
+export function readExt4Uuid(path: string): string | null {
+  const sb = Buffer.alloc(1024);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    if (readSync(fd, sb, 0, 1024, 1024) < 1024) return null;
+  } finally {
+    closeSync(fd);
+  }
+  if (sb.readUInt16LE(0x38) !== 0xef53) return null;
+  const hex = sb.subarray(0x68, 0x78).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** Mount points of this process's mount namespace. */
+function mountPoints(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => !!p)
+    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+}
