@@ -46,3 +46,43 @@ test('a config file that is not JSON is named in the error', () => {
   const path = configFile('{ nope');
   assert.throws(() => loadAgentConfig(['--config', path], {}), new RegExp(`${path} is not a JSON object`));
 });
+
+test('storage is an object in device-config.json or JSON in the environment; the image file is the default', () => {
+  const base = { serverUrl: 'http://market.example.org' };
+  assert.deepEqual(loadAgentConfig(['--config', configFile(base)], {}).storage, { kind: 'image', sizeMiB: 4096 });
+  assert.equal(loadAgentConfig(['--config', configFile(base)], {}).wipe, 'discard');
+  const usb = configFile({ ...base, storage: { kind: 'block', device: 'auto', allowFormat: true }, wipe: 'overwrite' });
+  const c = loadAgentConfig(['--config', usb], {});
+  assert.deepEqual(c.storage, { kind: 'block', device: 'auto', allowFormat: true });
+  assert.equal(c.wipe, 'overwrite');
+  const env = loadAgentConfig(['--config', usb], { P2PVPS_STORAGE: '{"kind":"image","sizeMiB":64,"path":"/srv/renter.img"}' });
+  assert.deepEqual(env.storage, { kind: 'image', sizeMiB: 64, path: '/srv/renter.img' });
+  assert.equal(
+    loadAgentConfig(['--config', configFile({ ...base, storage: { kind: 'block', device: '/dev/sdb' } })], {}).storage.kind,
+    'block',
+  );
+  const noFormat = loadAgentConfig(['--config', configFile({ ...base, storage: { kind: 'block', device: '/dev/sdb' } })], {}).storage;
+  assert.equal(noFormat.kind === 'block' && noFormat.allowFormat, false, 'formatting a disk is never the default');
+});
+
+test('every problem with storage is named', () => {
+  const path = configFile({
+    serverUrl: 'http://market.example.org',
+    storage: { kind: 'block', device: 'sdb', allowformat: true },
+    wipe: 'shred',
+  });
+  assert.throws(
+    () => loadAgentConfig(['--config', path], {}),
+    (err: unknown) => {
+      assert.ok(err instanceof OptionsError);
+      const text = err.problems.join('\n');
+      assert.match(text, /--storage \/ P2PVPS_STORAGE: device: must be "auto" or a path under \/dev; .*"allowformat"/);
+      assert.match(text, /--wipe/);
+      return true;
+    },
+  );
+  assert.throws(
+    () => loadAgentConfig(['--config', path], { P2PVPS_STORAGE: '{ nope' }),
+    /--storage \/ P2PVPS_STORAGE: must be a JSON object/,
+  );
+});
