@@ -10,6 +10,7 @@ import { HDKey } from '@scure/bip32';
 import type { ApiClient } from '@p2pvps/protocol/client';
 import { startEvmNode, type EvmNode } from '../payments/ethereum/evm-node.ts';
 import { createRenter, startRailsServer, waitFor, type RailsServer } from './topup-test-server.ts';
+import { ChainMismatchError } from '../payments/ethereum/watcher.ts';
 
 const ETH = 10n ** 18n;
 const TUSD = 10n ** 6n;
@@ -129,5 +130,22 @@ test('a real ETH and token deposit raise the balance after 3 confirmations; a re
       [12_345_678, '12.345678 TUSD, tx …'],
       [300_000_000, '0.1 ETH, tx …'],
     ],
+  );
+});
+
+test('a node on another chain than configured stops the server at start, saying so', async () => {
+  await assert.rejects(
+    startRailsServer({
+      P2PVPS_RAILS: 'ethereum',
+      P2PVPS_ETHEREUM_RPC_URL: node.url,
+      P2PVPS_ETHEREUM_CHAIN_ID: '1',
+      P2PVPS_ETHEREUM_XPUB: xpub,
+      P2PVPS_ETHEREUM_ETH_RATE: '3000.00',
+    }),
+    (err: unknown) => {
+      assert.ok(err instanceof ChainMismatchError);
+      assert.match(err.message, /is on chain 1337, but the rail is configured for chain 1/);
+      return true;
+    },
   );
 });

@@ -46,11 +46,15 @@ async function payInBrowser(approveUrl: string): Promise<{ status: number; page:
 const balanceOf = async (renter: { api: import('@p2pvps/protocol/client').ApiClient }) =>
   (await renter.api.call('getBalance')).balanceMicros;
 
-test('the server lists PayPal beside operator credit', async () => {
+test('the server lists PayPal beside operator credit, and documents the top-up routes', async () => {
   assert.deepEqual(await server.api.call('topUpRails'), {
     currency: 'USD',
     rails: [{ name: 'operator' }, { name: 'paypal', currency: 'USD' }],
   });
+  const openApi = (await (await fetch(`${server.url}/api/v1/openapi.json`)).json()) as { paths: Record<string, object> };
+  for (const path of ['/api/v1/topup', '/api/v1/topup/paypal', '/api/v1/topup/paypal/return', '/api/v1/topup/paypal/webhook']) {
+    assert.ok(openApi.paths[path], path);
+  }
 });
 
 test('a renter tops up through PayPal: approve, come back, balance rises; webhooks delivered again credit nothing more', async () => {

@@ -51,7 +51,13 @@ export async function startRailsServer(env: Record<string, string>, base?: numbe
     P2PVPS_LOG_LEVEL: 'silent',
     ...env,
   });
-  let running = await startServer(config);
+  let running: RunningServer;
+  try {
+    running = await startServer(config);
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const server: RailsServer = {
     running,
     url: running.apiUrl,
