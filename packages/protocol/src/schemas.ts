@@ -183,6 +183,7 @@ export const Rental = z.object({
   /** The device's price when rented, and what the rental has cost so far (billed per minute while the device is up). */
   pricePerHourMicros: micros.nullable(),
   costMicros: micros,
+  currency: z.string(),
   /** A prepaid term's hours (`rent --hours`), held at rent; null for pay-as-you-go. */
   prepaidHours: z.number().int().nullable(),
   connection: Connection,

@@ -50,6 +50,8 @@ test('rent with a private key path sends its .pub and prints how to connect', as
       `Password  ${password}`,
       `Web       ${httpUrl}  ${httpsUrl}  (ports 80 and 443 of the container)`,
       'Expires   3h after your container starts',
+      'Price     0.05 EUR/h, 3 h prepaid: 0.15 EUR held, unused time returned if the device is lost',
+      'Cost      0.00 EUR so far',
       '',
       `The device is starting your container; 'p2pvps ssh ${rental.id}' waits for it.`,
       '',
@@ -190,8 +192,8 @@ test('rentals shows open rentals; --all adds ended ones, without connection deta
   assert.equal(
     open.stdout,
     [
-      'ID                DEVICE     STATE   CREATED  EXPIRES    SSH',
-      `${running.id}  garage-pi  active  30m ago  in 2h 30m  ssh -p ${port} ${username}@127.0.0.1`,
+      'ID                DEVICE     STATE   CREATED  EXPIRES    COST      SSH',
+      `${running.id}  garage-pi  active  30m ago  in 2h 30m  0.00 EUR  ssh -p ${port} ${username}@127.0.0.1`,
       '',
     ].join('\n'),
   );
@@ -200,9 +202,9 @@ test('rentals shows open rentals; --all adds ended ones, without connection deta
   assert.equal(
     all.stdout,
     [
-      'ID                DEVICE     STATE                   CREATED  EXPIRES    SSH',
-      `${running.id}  garage-pi  active                  30m ago  in 2h 30m  ssh -p ${port} ${username}@127.0.0.1`,
-      `${old.id}  shed-pi    ended (renter_stopped)  1h ago   -          -`,
+      'ID                DEVICE     STATE                   CREATED  EXPIRES    COST      SSH',
+      `${running.id}  garage-pi  active                  30m ago  in 2h 30m  0.00 EUR  ssh -p ${port} ${username}@127.0.0.1`,
+      `${old.id}  shed-pi    ended (renter_stopped)  1h ago   -          0.00 EUR  -`,
       '',
     ].join('\n'),
   );

@@ -8,6 +8,7 @@ import { knownHostsDir } from '../config.ts';
 import type { Context, OutputStream } from '../context.ts';
 import { formatRelative, formatTime, printable, sshCommand } from '../format.ts';
 import { formatDetails, formatTable } from '../table.ts';
+import { formatMoney } from '../money.ts';
 
 /** `rent`, `rentals`, `stop`: the renter's side. */
 
@@ -131,6 +132,13 @@ function rentalDetails(rental: Rental, now: Date, hours?: number): string {
   if (rental.expiresAt) expires = formatTime(rental.expiresAt, now);
   else if (hours !== undefined) expires = `${hours}h after your container starts`;
   pairs.push(['Expires', expires]);
+  if (rental.pricePerHourMicros !== null) {
+    const money = (m: number) => formatMoney(m, rental.currency);
+    const terms = rental.prepaidHours
+      ? `${rental.prepaidHours} h prepaid: ${money(rental.pricePerHourMicros * rental.prepaidHours)} held, unused time returned if the device is lost`
+      : 'billed per minute while the device is up';
+    pairs.push(['Price', `${money(rental.pricePerHourMicros)}/h, ${terms}`], ['Cost', `${money(rental.costMicros)} so far`]);
+  }
   if (rental.endedAt) pairs.push(['Ended', `${formatTime(rental.endedAt, now)} ${rental.endReason ?? ''}`]);
   return formatDetails(pairs);
 }
@@ -182,7 +190,7 @@ export async function listRentals(ctx: Context, args: ParsedArgs): Promise<void>
   const now = ctx.now();
   ctx.out(
     formatTable(
-      ['ID', 'DEVICE', 'STATE', 'CREATED', 'EXPIRES', 'SSH'],
+      ['ID', 'DEVICE', 'STATE', 'CREATED', 'EXPIRES', 'COST', 'SSH'],
       reply.rentals.map((r) => {
         const open = r.state === 'requested' || r.state === 'active';
         return [
@@ -191,6 +199,7 @@ export async function listRentals(ctx: Context, args: ParsedArgs): Promise<void>
           r.endReason ? `${r.state} (${r.endReason})` : r.state,
           formatRelative(r.createdAt, now),
           open ? formatRelative(r.expiresAt, now) : '-',
+          formatMoney(r.costMicros, r.currency),
           open ? sshCommand(r.connection) : '-',
         ];
       }),

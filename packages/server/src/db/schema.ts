@@ -87,6 +87,8 @@ export interface RentalsTable {
   balance_exhausted_at: string | null;
   /** Since when the meter has seen the device offline during this rental (null while online). */
   offline_since: string | null;
+  /** When the renter was warned that their balance covers less than `lowBalanceMinutes` of their rentals (cleared on a top-up). */
+  balance_low_at: string | null;
 }
 
 export interface LedgerAccountsTable {

@@ -27,7 +27,7 @@ export interface DomainContext {
     enrolmentTokenTtlMs: number;
   };
   /** Tells a renter something about their money (the dashboard issue sends these by email). */
-  notifyUser?(userId: string, event: 'balance_exhausted', rentalId: string): void;
+  notifyUser?(userId: string, event: 'balance_low' | 'balance_exhausted', rentalId: string): void;
   /** Tells a device's agent to sync now (rental started or ended). */
   notifyDevice(deviceId: string, reason: string): void;
   /** The tunnel gateway's view: whether a device's tunnel is up, and how to cut it. */

@@ -8,7 +8,10 @@ const idAlphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
 /** Random, public identifiers (device IDs, rental IDs). Never secrets. */
 export function newId(length = 16): string {
   let id = '';
-  for (let i = 0; i < length; i++) id += idAlphabet[randomInt(idAlphabet.length)];
+  while (id.length < length) {
+    // Bytes from 252 up are dropped so that each of the 36 characters is equally likely.
+    for (const byte of randomBytes(length + 4)) if (byte < 252 && id.length < length) id += idAlphabet[byte % 36];
+  }
   return id;
 }
 

@@ -5,8 +5,8 @@ import type { DomainError } from '../errors.ts';
 import { syncDevice } from '../rentals/agent-sync.ts';
 import { endExpiredRentals, rent, stopRental } from '../rentals/rentals.ts';
 import { createTestContext } from '../test-context.ts';
-import { balanceOf, ledgerTotal } from './ledger.ts';
-import { meterTick } from './metering.ts';
+import { accountKey, balanceOf, ledgerTotal } from './ledger.ts';
+import { meteredRentals, meterTick } from './metering.ts';
 import { chargeForMinutes } from './money.ts';
 
 const minute = 60_000;
@@ -111,4 +111,26 @@ test('a prepaid rental whose container never started returns the whole hold', as
   assert.equal(await p.balance(), 100_000n);
   assert.equal(await ledgerTotal(p.t.ctx.db), 0n);
   await p.t.close();
+});
+
+test('the meter finds the accounts it posts to by the same keys the ledger gives them, for both kinds of rental', async () => {
+  const t = await createTestContext();
+  const owner = await t.createUser('owner');
+  const renter = await t.createUser('renter', 100_000n);
+  const accountOf = async (ref: Parameters<typeof balanceOf>[1]) =>
+    (await t.ctx.db.selectFrom('ledger_accounts').select('id').where('key', '=', accountKey(ref)).executeTakeFirstOrThrow()).id;
+  for (const hours of [undefined, 2]) {
+    const deviceId = await t.createListedDevice(owner.id);
+    const rental = await rent(t.ctx, renter.id, { deviceId, hours });
+    await syncDevice(t.ctx, deviceId, { container: { rentalId: rental.id, state: 'ready' } });
+    t.clock.advance(minute);
+    await meterTick(t.ctx); // the owner's earnings account exists from the first charge on
+    const row = await meteredRentals(t.ctx.db).where('rentals.id', '=', rental.id).executeTakeFirstOrThrow();
+    const paying = hours
+      ? { kind: 'rental_hold' as const, userId: renter.id, rentalId: rental.id }
+      : { kind: 'renter_balance' as const, userId: renter.id };
+    assert.equal(row.paying_account_id, await accountOf(paying));
+    assert.equal(row.owner_account_id, await accountOf({ kind: 'owner_earnings', userId: owner.id }));
+  }
+  await t.close();
 });

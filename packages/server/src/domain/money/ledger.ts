@@ -24,6 +24,8 @@ export interface AccountRef {
 
 export interface Posting extends AccountRef {
   amount: bigint;
+  /** The account's ID when the caller already has it (the meter joins them in); otherwise looked up by kind, user, rail. */
+  accountId?: string;
 }
 
 export type TransactionKind =
@@ -48,7 +50,8 @@ export interface PostOptions {
 
 export class UnbalancedTransaction extends Error {}
 
-function accountKey(ref: AccountRef): string {
+/** The account's unique key: kind|user|rail, then |rental for a hold. SQL that joins on it must build it the same way. */
+export function accountKey(ref: AccountRef): string {
   const key = `${ref.kind}|${ref.userId ?? ''}|${ref.rail ?? ''}`;
   return ref.rentalId ? `${key}|${ref.rentalId}` : key;
 }
@@ -112,7 +115,7 @@ export async function postMany(trx: Db, list: readonly PostOptions[]): Promise<s
   for (const o of list) {
     const sum = o.postings.reduce((s, p) => s + p.amount, 0n);
     if (sum !== 0n) throw new UnbalancedTransaction(`a ${o.kind} transaction must sum to zero, not ${sum}`);
-    for (const p of o.postings) if (p.amount !== 0n) refs.set(accountKey(p), p);
+    for (const p of o.postings) if (p.amount !== 0n && p.accountId === undefined) refs.set(accountKey(p), p);
   }
   const accounts = await accountIds(trx, refs, list[0]?.at ?? '');
   const transactions: LedgerTransactionsTable[] = [];
@@ -130,7 +133,7 @@ export async function postMany(trx: Db, list: readonly PostOptions[]): Promise<s
     });
     for (const p of o.postings) {
       if (p.amount === 0n) continue;
-      const account = accounts.get(accountKey(p))!;
+      const account = p.accountId ?? accounts.get(accountKey(p))!;
       entries.push({ id: sortableId(), transaction_id: id, account_id: account, amount: p.amount, created_at: o.at });
       deltas.set(account, (deltas.get(account) ?? 0n) + p.amount);
     }

@@ -86,12 +86,19 @@ test('a rental whose balance runs out ends with balance_exhausted after the grac
   t.ctx.notifyUser = (userId, event) => void warned.push(`${userId} ${event}`);
   const rental = await rent(t.ctx, renter.id, { deviceId });
   await syncDevice(t.ctx, deviceId, { container: { rentalId: rental.id, state: 'ready' } });
-  for (let i = 0; i < 60; i++) {
-    t.clock.advance(minute);
-    await meterTick(t.ctx);
-  }
+  const minutes = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      t.clock.advance(minute);
+      await meterTick(t.ctx);
+    }
+  };
+  await minutes(30);
+  assert.deepEqual(warned, [], 'half an hour left is not yet low');
+  await minutes(1);
+  assert.deepEqual(warned, [`${renter.id} balance_low`], 'warned when less than half an hour is left');
+  await minutes(29);
   assert.equal(await balanceOf(t.ctx.db, { kind: 'renter_balance', userId: renter.id }), 0n);
-  assert.deepEqual(warned, [`${renter.id} balance_exhausted`], 'warned when it ran out');
+  assert.deepEqual(warned, [`${renter.id} balance_low`, `${renter.id} balance_exhausted`], 'warned again when it ran out');
   assert.equal((await findRental(t.ctx.db, rental.id))?.state, 'active', 'still running within the grace');
   for (let i = 0; i < 10; i++) {
     t.clock.advance(minute);

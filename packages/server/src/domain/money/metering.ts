@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { updateFromValues, type Db } from '../../db/database.ts';
+import { chunksFor, updateFromValues, type Db } from '../../db/database.ts';
 import type { RentalRow } from '../../db/rentals-repo.ts';
 import { findRental } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
@@ -11,7 +11,23 @@ const minuteMs = 60_000;
 /** Rentals settled per database transaction: big enough to be set-based, small enough not to hold the database for long. */
 const tickBatch = 2_500;
 
-type MeteredRental = RentalRow & { owner_id: string };
+/** What the meter needs of a rental, with the device's owner and, when they exist, the IDs of the two accounts it posts to. */
+export type MeteredRental = Pick<
+  RentalRow,
+  | 'id'
+  | 'device_id'
+  | 'device_name'
+  | 'renter_id'
+  | 'hours'
+  | 'expires_at'
+  | 'billed_until'
+  | 'billed_minutes'
+  | 'charged_micros'
+  | 'fee_micros'
+  | 'price_per_hour_micros'
+  | 'fee_bps'
+  | 'offline_since'
+> & { owner_id: string; paying_account_id?: string | null; owner_account_id?: string | null };
 
 /** Where a rental's charges come from: a prepaid term's hold, else the renter's balance. */
 export function payingAccount(rental: Pick<RentalRow, 'id' | 'renter_id' | 'hours'>): AccountRef {
@@ -28,8 +44,8 @@ export function chargeTransaction(rental: MeteredRental, charge: bigint, fee: bi
     at,
     rentalId: rental.id,
     postings: [
-      { ...payingAccount(rental), amount: -charge },
-      { kind: 'owner_earnings', userId: rental.owner_id, amount: charge - fee },
+      { ...payingAccount(rental), amount: -charge, accountId: rental.paying_account_id ?? undefined },
+      { kind: 'owner_earnings', userId: rental.owner_id, amount: charge - fee, accountId: rental.owner_account_id ?? undefined },
       { kind: 'marketplace_fees', amount: fee },
     ],
   };
@@ -39,7 +55,10 @@ export function chargeTransaction(rental: MeteredRental, charge: bigint, fee: bi
  * Bills `extraMinutes` more of a rental: totals are computed from the whole minutes billed
  * so far, so rounding never accumulates. Returns the new metering totals and the charge.
  */
-export function billMinutes(rental: RentalRow, extraMinutes: number) {
+export function billMinutes(
+  rental: Pick<RentalRow, 'price_per_hour_micros' | 'billed_minutes' | 'fee_bps' | 'charged_micros' | 'fee_micros'>,
+  extraMinutes: number,
+) {
   const price = BigInt(rental.price_per_hour_micros ?? 0);
   const billedMinutes = rental.billed_minutes + extraMinutes;
   const charged = chargeForMinutes(price, BigInt(billedMinutes));
@@ -117,12 +136,33 @@ async function settleAll(
   return settled.reduce((sum, s) => sum + s.charged, 0n);
 }
 
-function meteredRentals(db: Db) {
+export function meteredRentals(db: Db) {
+  // The accounts' keys as ledger.ts's accountKey builds them: kind|user|rail, then |rental for a hold.
+  const payingKey = sql<string>`case when rentals.hours is null then 'renter_balance|' || rentals.renter_id || '|'
+    else 'rental_hold|' || rentals.renter_id || '||' || rentals.id end`;
   return db
     .selectFrom('rentals')
     .innerJoin('devices', 'devices.id', 'rentals.device_id')
-    .selectAll('rentals')
-    .select('devices.owner_id as owner_id')
+    .leftJoin('ledger_accounts as paying', (join) => join.on(sql<boolean>`paying.key = ${payingKey}`))
+    .leftJoin('ledger_accounts as earning', (join) => join.on(sql<boolean>`earning.key = 'owner_earnings|' || devices.owner_id || '|'`))
+    .select([
+      'rentals.id',
+      'rentals.device_id',
+      'rentals.device_name',
+      'rentals.renter_id',
+      'rentals.hours',
+      'rentals.expires_at',
+      'rentals.billed_until',
+      'rentals.billed_minutes',
+      'rentals.charged_micros',
+      'rentals.fee_micros',
+      'rentals.price_per_hour_micros',
+      'rentals.fee_bps',
+      'rentals.offline_since',
+      'devices.owner_id as owner_id',
+      'paying.id as paying_account_id',
+      'earning.id as owner_account_id',
+    ])
     .where('rentals.state', '=', 'active');
 }
 
@@ -180,7 +220,16 @@ async function endLostRentals(ctx: DomainContext): Promise<number> {
   return ended;
 }
 
-/** The balance rules for rentals charged to the renter's balance (prepaid terms draw on their hold instead). */
+/** A renter is warned once their balance covers less than this many minutes of their running rentals. */
+export const lowBalanceMinutes = 30;
+
+/**
+ * The balance rules for rentals charged to the renter's balance (prepaid terms draw on
+ * their hold instead): a warning when the balance covers less than `lowBalanceMinutes` of
+ * the renter's running rentals, another when it is used up, and the end
+ * (`balance_exhausted`) once it has been used up for longer than the grace. A top-up
+ * clears both clocks.
+ */
 async function enforceBalances(ctx: DomainContext): Promise<number> {
   const rows = await ctx.db
     .selectFrom('rentals')
@@ -190,6 +239,8 @@ async function enforceBalances(ctx: DomainContext): Promise<number> {
     .select([
       'rentals.id as id',
       'rentals.renter_id as renterId',
+      'rentals.price_per_hour_micros as price',
+      'rentals.balance_low_at as lowAt',
       'rentals.balance_exhausted_at as exhaustedAt',
       'ledger_accounts.balance as balance',
     ])
@@ -197,21 +248,38 @@ async function enforceBalances(ctx: DomainContext): Promise<number> {
     .where('rentals.hours', 'is', null)
     .execute();
   const now = ctx.clock.now();
-  const recovered: string[] = [];
-  const exhausted: { id: string; renterId: string }[] = [];
+  const perHour = new Map<string, bigint>();
+  for (const r of rows) perHour.set(r.renterId, (perHour.get(r.renterId) ?? 0n) + BigInt(r.price ?? 0));
+  const set = { lowOn: [] as typeof rows, lowOff: [] as string[], exhaustedOn: [] as typeof rows, exhaustedOff: [] as string[] };
   const overdue: string[] = [];
   for (const r of rows) {
-    const positive = BigInt(r.balance ?? 0) > 0n;
-    if (positive && r.exhaustedAt !== null) recovered.push(r.id);
-    else if (!positive && r.exhaustedAt === null) exhausted.push(r);
-    else if (!positive && now.getTime() - new Date(r.exhaustedAt!).getTime() >= ctx.settings.balanceGraceMs) overdue.push(r.id);
+    const balance = BigInt(r.balance ?? 0);
+    // balance / (price per minute) < lowBalanceMinutes, in integers.
+    const low = balance * 60n < perHour.get(r.renterId)! * BigInt(lowBalanceMinutes);
+    if (low && r.lowAt === null) set.lowOn.push(r);
+    else if (!low && r.lowAt !== null) set.lowOff.push(r.id);
+    if (balance > 0n) {
+      if (r.exhaustedAt !== null) set.exhaustedOff.push(r.id);
+    } else if (r.exhaustedAt === null) set.exhaustedOn.push(r);
+    else if (now.getTime() - new Date(r.exhaustedAt).getTime() >= ctx.settings.balanceGraceMs) overdue.push(r.id);
   }
-  if (recovered.length > 0) await ctx.db.updateTable('rentals').set({ balance_exhausted_at: null }).where('id', 'in', recovered).execute();
-  if (exhausted.length > 0) {
-    const ids = exhausted.map((r) => r.id);
-    await ctx.db.updateTable('rentals').set({ balance_exhausted_at: now.toISOString() }).where('id', 'in', ids).execute();
-    for (const r of exhausted) ctx.notifyUser?.(r.renterId, 'balance_exhausted', r.id);
-  }
+  const at = now.toISOString();
+  const update = async (ids: string[], changes: { balance_low_at?: string | null; balance_exhausted_at?: string | null }) => {
+    for (const chunk of chunksFor(ids, 1)) await ctx.db.updateTable('rentals').set(changes).where('id', 'in', chunk).execute();
+  };
+  await update(
+    set.lowOn.map((r) => r.id),
+    { balance_low_at: at },
+  );
+  await update(set.lowOff, { balance_low_at: null });
+  await update(
+    set.exhaustedOn.map((r) => r.id),
+    { balance_exhausted_at: at },
+  );
+  await update(set.exhaustedOff, { balance_exhausted_at: null });
+  // Used up implies low: one warning, the stronger one.
+  for (const r of set.lowOn) if (!set.exhaustedOn.includes(r)) ctx.notifyUser?.(r.renterId, 'balance_low', r.id);
+  for (const r of set.exhaustedOn) ctx.notifyUser?.(r.renterId, 'balance_exhausted', r.id);
   let ended = 0;
   for (const id of overdue) {
     const current = await findRental(ctx.db, id);

@@ -40,6 +40,7 @@ export function presentRental(ctx: DomainContext, row: RentalRow, device: Pick<D
     endedAt: row.ended_at,
     pricePerHourMicros: row.price_per_hour_micros === null ? null : Number(row.price_per_hour_micros),
     costMicros: Number(row.charged_micros),
+    currency: ctx.settings.currency,
     prepaidHours: row.hours,
     connection: {
       host,
@@ -142,6 +143,7 @@ export async function rent(
     fee_bps: ctx.settings.feeBps,
     balance_exhausted_at: null,
     offline_since: null,
+    balance_low_at: null,
   };
   try {
     await ctx.db.transaction().execute(async (trx) => {
