@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomInt, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync, randomInt, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: object) => Promise<Buffer>;
@@ -9,10 +9,23 @@ const idAlphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
 export function newId(length = 16): string {
   let id = '';
   while (id.length < length) {
+    const byte = randomByte();
     // Bytes from 252 up are dropped so that each of the 36 characters is equally likely.
-    for (const byte of randomBytes(length + 4)) if (byte < 252 && id.length < length) id += idAlphabet[byte % 36];
+    if (byte < 252) id += idAlphabet[byte % 36];
   }
   return id;
+}
+
+// IDs are made by the thousand (the meter writes a ledger transaction per rental per
+// minute): read the CSPRNG a few KiB at a time rather than once per character.
+const pool = Buffer.alloc(4096);
+let poolAt = pool.length;
+function randomByte(): number {
+  if (poolAt === pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  return pool[poolAt++]!;
 }
 
 /**

@@ -131,10 +131,19 @@ export async function postMany(trx: Db, list: readonly PostOptions[]): Promise<s
       memo: o.memo,
       created_at: o.at,
     });
+    // An entry's ID is its transaction's and its place in it: unique, and in the order written.
+    if (o.postings.length > 36 * 36) throw new RangeError('a transaction has at most 1,296 entries');
+    let n = 0;
     for (const p of o.postings) {
       if (p.amount === 0n) continue;
       const account = p.accountId ?? accounts.get(accountKey(p))!;
-      entries.push({ id: sortableId(), transaction_id: id, account_id: account, amount: p.amount, created_at: o.at });
+      entries.push({
+        id: `${id}${(n++).toString(36).padStart(2, '0')}`,
+        transaction_id: id,
+        account_id: account,
+        amount: p.amount,
+        created_at: o.at,
+      });
       deltas.set(account, (deltas.get(account) ?? 0n) + p.amount);
     }
   }
