@@ -86,3 +86,29 @@ test('every problem with storage is named', () => {
     /--storage \/ P2PVPS_STORAGE: must be a JSON object/,
   );
 });
+
+test('the isolation allow-list: an array in device-config.json, a list in the environment; bandwidth caps off by default', () => {
+  const path = configFile({ serverUrl: 'http://m.example.org', allowNetworks: ['192.168.1.20', '10.8.0.0/16', 'fd12::/64'] });
+  const c = loadAgentConfig(['--config', path], {});
+  assert.deepEqual(c.allowNetworks, ['192.168.1.20/32', '10.8.0.0/16', 'fd12::/64']);
+  assert.equal(c.uploadMbit, 0);
+  assert.equal(c.downloadMbit, 0);
+  const e = loadAgentConfig(['--config', path], { P2PVPS_ALLOW_NETWORKS: '192.168.1.30,192.168.2.0/24', P2PVPS_UPLOAD_MBIT: '2.5' });
+  assert.deepEqual(e.allowNetworks, ['192.168.1.30/32', '192.168.2.0/24']);
+  assert.equal(e.uploadMbit, 2.5);
+  assert.deepEqual(loadAgentConfig(['--config', configFile({ serverUrl: 'http://m.example.org' })], {}).allowNetworks, []);
+});
+
+test('a bad allow-list entry or a negative cap is named', () => {
+  const path = configFile({ serverUrl: 'http://m.example.org', allowNetworks: ['192.168.1.20', 'router.lan'], downloadMbit: -1 });
+  assert.throws(
+    () => loadAgentConfig(['--config', path], {}),
+    (err: unknown) => {
+      assert.ok(err instanceof OptionsError);
+      const text = err.problems.join('\n');
+      assert.match(text, /allow-networks.*"router\.lan": not an IP address or CIDR range/);
+      assert.match(text, /download-mbit.*must be 0 \(no cap\) or more/);
+      return true;
+    },
+  );
+});

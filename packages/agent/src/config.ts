@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { opt, OptionsError, parseOptions, type OptionValues } from '@p2pvps/protocol/options';
 import { z } from 'zod';
+import { parseCidr } from './network/isolation.ts';
 
 /**
  * The renter's persistent storage. An image file is the default; a block device (a USB
@@ -44,8 +45,36 @@ function jsonOption<S extends z.ZodType>(schema: S) {
   });
 }
 
-/** Options that device-config.json may give as JSON objects. */
-const objectOptions = new Set(['storage']);
+/**
+ * Destinations a renter may reach although they are in a blocked range: a JSON array in
+ * device-config.json (["192.168.1.20", "10.8.0.0/16"]), JSON or a comma-separated list in
+ * the environment or a flag.
+ */
+const cidrList = z.string().transform((text, ctx) => {
+  let items: unknown = text.trim() === '' ? [] : text.trim().startsWith('[') ? undefined : text.split(',');
+  if (items === undefined) {
+    try {
+      items = JSON.parse(text);
+    } catch {
+      items = null;
+    }
+  }
+  if (!Array.isArray(items) || items.some((i) => typeof i !== 'string')) {
+    ctx.addIssue({ code: 'custom', message: 'must be a list of addresses or CIDR ranges, like ["192.168.1.20", "10.8.0.0/16"]' });
+    return z.NEVER;
+  }
+  const bad = (items as string[]).filter((i) => !parseCidr(i));
+  if (bad.length) {
+    ctx.addIssue({ code: 'custom', message: `${bad.map((b) => JSON.stringify(b)).join(', ')}: not an IP address or CIDR range` });
+    return z.NEVER;
+  }
+  return (items as string[]).map((i) => parseCidr(i)!.cidr);
+});
+
+const mbit = () => z.coerce.number({ error: 'is required' }).min(0, 'must be 0 (no cap) or more').max(100_000);
+
+/** Options that device-config.json may give as JSON objects or arrays. */
+const objectOptions = new Set(['storage', 'allowNetworks']);
 
 /**
  * Every agent option, declared once. Values come from flags, then environment, then
@@ -85,7 +114,8 @@ export const agentOptions = {
     flag: 'container-network',
     env: 'P2PVPS_CONTAINER_NETWORK',
     description:
-      'bridge (sshd published on loopback) or host (sshd on a loopback port; for engines started with --bridge=none, as in tests).',
+      "bridge: the agent's own Docker network (bridge p2pvps0) with the renter's sshd published on loopback and the home network blocked; " +
+      'host: the container shares the host network, sshd on a loopback port, NO network isolation (for engines started with --bridge=none, as in tests).',
     schema: opt.enum(['bridge', 'host']),
     default: 'bridge',
   },
@@ -130,6 +160,28 @@ export const agentOptions = {
     description: 'Process limit of the renter container.',
     schema: opt.positiveInt(),
     default: '256',
+  },
+  allowNetworks: {
+    flag: 'allow-networks',
+    env: 'P2PVPS_ALLOW_NETWORKS',
+    description:
+      'Addresses or CIDR ranges in the blocked private, link-local and multicast ranges (or the home network) that renters may reach anyway, e.g. ["192.168.1.20"]. Empty by default.',
+    schema: cidrList,
+    default: '',
+  },
+  uploadMbit: {
+    flag: 'upload-mbit',
+    env: 'P2PVPS_UPLOAD_MBIT',
+    description: 'Cap on what the renter container sends, in Mbit/s; 0 for none.',
+    schema: mbit(),
+    default: '0',
+  },
+  downloadMbit: {
+    flag: 'download-mbit',
+    env: 'P2PVPS_DOWNLOAD_MBIT',
+    description: 'Cap on what the renter container receives, in Mbit/s; 0 for none.',
+    schema: mbit(),
+    default: '0',
   },
   readyTimeoutMs: {
     flag: 'ready-timeout-ms',

@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { DesiredRental } from '@p2pvps/protocol/agent-schemas';
 import Docker from 'dockerode';
+import { renterBridge } from '../network/isolation.ts';
 
 export interface ContainerLimits {
   cpus: number;
@@ -23,6 +24,13 @@ export interface RenterContainersOptions {
   log: (msg: string) => void;
 }
 
+/**
+ * The agent's own Docker network for renter containers. Its bridge has a fixed name, so the
+ * firewall rules and bandwidth caps of network/isolation.ts can be keyed on it; containers on
+ * it cannot talk to each other (icc off), and their DNS goes through Docker's embedded
+ * resolver, so a container never needs to reach the home router's DNS itself.
+ */
+export const renterNetworkName = 'p2pvps-renter';
 const labelDevice = 'org.p2pvps.device';
 const labelRental = 'org.p2pvps.rental';
 // sshd needs these to switch to the renter and chroot its privilege separation; nothing more.
@@ -33,6 +41,28 @@ const dockerfileDir = fileURLToPath(new URL('../../../../images/renter/', import
 /** Renter containers on the local Docker engine: one per rental, destroyed at its end. */
 export class RenterContainers {
   constructor(private readonly o: RenterContainersOptions) {}
+
+  /** Creates the renter network unless it exists (bridge networking only); returns its bridge's interface name. */
+  async ensureNetwork(): Promise<string> {
+    const found = await this.o.docker.listNetworks({ filters: { name: [renterNetworkName] } });
+    const existing = found.find((n) => n.Name === renterNetworkName);
+    const bridge = existing?.Options?.['com.docker.network.bridge.name'];
+    if (existing && bridge !== renterBridge)
+      throw new Error(
+        `the Docker network ${renterNetworkName} exists but its bridge is not named ${renterBridge}; remove it ("docker network rm ${renterNetworkName}") and the agent makes it anew`,
+      );
+    if (!existing) {
+      await this.o.docker.createNetwork({
+        Name: renterNetworkName,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        Labels: { 'org.p2pvps.network': 'renter' },
+        Options: { 'com.docker.network.bridge.name': renterBridge, 'com.docker.network.bridge.enable_icc': 'false' },
+      });
+      this.o.log(`created the Docker network ${renterNetworkName} (bridge ${renterBridge}) for renter containers`);
+    }
+    return renterBridge;
+  }
 
   /** Finds the renter image, or builds it: from the Dockerfile if a registry answers, else offline. */
   async ensureImage(): Promise<void> {
@@ -88,7 +118,7 @@ export class RenterContainers {
       Labels: { [labelDevice]: this.o.deviceId, [labelRental]: rental.rentalId },
       ExposedPorts: host ? undefined : { '22/tcp': {}, '80/tcp': {}, '443/tcp': {} },
       HostConfig: {
-        NetworkMode: network,
+        NetworkMode: host ? 'host' : renterNetworkName,
         PortBindings: host ? undefined : { '22/tcp': publish(sshPort), '80/tcp': publish(httpPort), '443/tcp': publish(httpsPort) },
         // The renter is not root; in its own network namespace it may still serve on 80 and 443.
         Sysctls: host ? undefined : { 'net.ipv4.ip_unprivileged_port_start': '0' },
@@ -100,6 +130,15 @@ export class RenterContainers {
         CapAdd: capabilities,
         SecurityOpt: ['no-new-privileges'],
         Privileged: false,
+        // What the renter can write outside /home is memory (tmpfs, counted in the memory
+        // limit), not the device's disk: the image leaves only these world-writable.
+        Tmpfs: {
+          '/tmp': `rw,nosuid,nodev,mode=1777,size=${Math.max(16, Math.floor(limits.memoryMb / 4))}m`,
+          '/var/tmp': `rw,nosuid,nodev,mode=1777,size=${Math.max(16, Math.floor(limits.memoryMb / 8))}m`,
+          '/run/lock': 'rw,nosuid,nodev,noexec,mode=1777,size=1m',
+        },
+        // sshd's log is the container's output: bounded, so logins cannot fill the disk either.
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } },
         // A bind mount, not a volume: the filesystem's size is the renter's quota, and the
         // agent wipes it. After a reboot dockerd cannot restart the container before the
         // agent has mounted the storage, since the source does not exist until then.
