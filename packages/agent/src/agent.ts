@@ -8,6 +8,8 @@ import { readConfigFile, type AgentConfig } from './config.ts';
 import { RenterContainers } from './docker/renter-containers.ts';
 import { EventStream } from './event-stream.ts';
 import { probeHardware } from './hardware.ts';
+import { RenterIsolation } from './network/isolation.ts';
+import { unreachableDetail, unreachableTooLong } from './offline.ts';
 import { deviceSigner, loadOrCreateDeviceKey, type DeviceKey } from './identity.ts';
 import { StateFile, type AgentState } from './state.ts';
 import { RenterStorage } from './storage/renter-storage.ts';
@@ -19,6 +21,13 @@ function sentence(err: unknown): string {
 }
 
 export type AgentLog = (level: 'error' | 'warn' | 'info' | 'debug', msg: string) => void;
+
+export interface AgentSideEffects {
+  /** The clock (ms since the epoch) for the offline rules; Date.now unless a test injects one. */
+  now?: () => number;
+  /** How long an active rental is kept while the server is unreachable; timing.dataKeepMs by default. */
+  dataKeepMs?: number;
+}
 
 /**
  * The governor on the device. It converges on what the server wants: register once,
@@ -33,6 +42,8 @@ export class Agent {
   private tunnel: TunnelClient | undefined;
   private events: EventStream | undefined;
   private containers: RenterContainers | undefined;
+  /** The firewall rules and bandwidth caps of the renter network; none with host networking (tests). */
+  private isolation: RenterIsolation | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatIntervalMs = timing.heartbeatIntervalMs;
   private observed: ObservedContainer | null = null;
@@ -46,14 +57,22 @@ export class Agent {
   /** Why the renter storage cannot be used, for the owner; reported in every heartbeat. */
   private storageFault: string | null = null;
   private readonly storageRetry = new Backoff(2000, 60_000);
+  private readonly now: () => number;
+  private readonly dataKeepMs: number;
 
   constructor(
     private readonly config: AgentConfig,
     private readonly log: AgentLog,
+    effects: AgentSideEffects = {},
   ) {
+    this.now = effects.now ?? Date.now;
+    this.dataKeepMs = effects.dataKeepMs ?? timing.dataKeepMs;
     this.key = loadOrCreateDeviceKey(config.dataDir);
     this.stateFile = new StateFile(config.dataDir);
     this.state = this.stateFile.read(config.serverUrl);
+    // An agent from before the offline rules: count from now.
+    if (this.state.rental && !this.state.lastServerContactAt)
+      this.state = { ...this.state, lastServerContactAt: new Date(this.now()).toISOString() };
     this.api = new ApiClient({ baseUrl: config.serverUrl });
     this.docker = new Docker({ socketPath: config.dockerSocket });
     this.storage = new RenterStorage({
@@ -136,7 +155,9 @@ export class Agent {
         [443, this.config.containerHttpsPort],
       ]),
       log: this.log,
-      onStateChange: (up) => up && this.requestSync('tunnel up'),
+      // Down: the sync that follows fails and retries with backoff, which is what runs the
+      // data-keeping check while the server is away.
+      onStateChange: (up) => this.requestSync(up ? 'tunnel up' : 'tunnel down'),
       containerStarting: () => this.starting,
     });
     this.events = new EventStream({
@@ -146,14 +167,49 @@ export class Agent {
       onAuthFailure: () => void this.identityRevoked(),
       log: this.log,
     });
+    await this.isolate();
     // Until reconcile has looked, report a container found from before a restart as
     // still there: the server must not take "nothing running" for a finished wipe.
     const rentalId = await this.containers.existingRentalId();
     this.observed = rentalId ? { rentalId, state: 'starting' } : null;
+    // A device that was off (or cut off) past the data-keeping limit wipes before anything else.
+    await this.giveUpIfUnreachableTooLong();
+    if (this.state.lostRental)
+      this.observed = { rentalId: this.state.lostRental.rentalId, state: 'failed', detail: this.state.lostRental.detail };
     await this.openStorage();
     this.tunnel.start();
     this.events.start();
     this.requestSync('start');
+  }
+
+  /**
+   * Puts the renter network and its isolation in place (network/isolation.ts) before any
+   * renter container starts; a device that cannot keep renters off the home network does
+   * not run them.
+   */
+  private async isolate(): Promise<void> {
+    if (this.config.containerNetwork === 'host') {
+      this.log(
+        'warn',
+        'containerNetwork is "host": renter containers share the device\'s network and are NOT kept off the home network (for tests only)',
+      );
+      return;
+    }
+    try {
+      const bridge = await this.containers!.ensureNetwork();
+      this.isolation = new RenterIsolation({
+        bridge,
+        allow: this.config.allowNetworks,
+        uploadMbit: this.config.uploadMbit,
+        downloadMbit: this.config.downloadMbit,
+        log: (m) => this.log('info', m),
+      });
+      await this.isolation.apply();
+    } catch (err) {
+      throw new Error(
+        `cannot keep renter containers off the home network (needs iptables, ip6tables, ip and tc, and root): ${sentence(err)}`,
+      );
+    }
   }
 
   /** Runs one sync now, or once more right after the one in progress. */
@@ -186,6 +242,8 @@ export class Agent {
       if (err instanceof ApiError && err.code === 'device_auth_failed') return this.identityRevoked();
       next = this.syncBackoff.next();
       this.log('warn', `sync failed (${(err as Error).message}); retrying in ${next} ms`);
+      // The server is away: the rental and its data stay, up to the data-keeping limit.
+      await this.giveUpIfUnreachableTooLong().catch((e: Error) => this.log('error', `giving up the rental failed: ${e.message}`));
     }
     // A storage fault is retried sooner than the next heartbeat: a drive plugged back in, or
     // a busy mount let go, puts the device back on the market without the owner's help.
@@ -204,6 +262,10 @@ export class Agent {
       },
     });
     this.heartbeatIntervalMs = reply.heartbeatIntervalMs;
+    this.state = { ...this.state, lastServerContactAt: new Date(this.now()).toISOString() };
+    if (this.state.lostRental && reply.rental?.rentalId !== this.state.lostRental.rentalId)
+      this.state = { ...this.state, lostRental: null };
+    this.stateFile.write(this.state);
     return reply;
   }
 
@@ -239,6 +301,24 @@ export class Agent {
       }
     }
     return JSON.stringify([this.observed, this.storageFault]) !== before;
+  }
+
+  /**
+   * Past the data-keeping limit without the server (timing.dataKeepMs), the active rental
+   * is given up: its container destroyed and the storage wiped, so the device never holds a
+   * renter's files indefinitely, and reported as failed until the server lets go of it.
+   */
+  private async giveUpIfUnreachableTooLong(): Promise<void> {
+    const rental = this.state.rental;
+    if (!rental || !unreachableTooLong(this.state, this.now(), this.dataKeepMs)) return;
+    const detail = unreachableDetail(this.dataKeepMs);
+    this.log('warn', `rental ${rental.rentalId}: ${detail}`);
+    await this.containers!.removeAllExcept(null);
+    this.state = { ...this.state, lostRental: { rentalId: rental.rentalId, detail } };
+    this.stateFile.write(this.state);
+    this.observed = { rentalId: rental.rentalId, state: 'failed', detail };
+    // A failed wipe keeps the rental in the state file, so it is retried (and reported as a storage fault).
+    if (await this.wipeStorage()) this.saveRental(null);
   }
 
   /** Mounts the renter storage at start: as it is if a rental is on it or it is known clean, else wiped. */
@@ -279,6 +359,8 @@ export class Agent {
     const containers = this.containers!;
     const { rentalId } = desired;
     try {
+      // Again before every start or resume: a restarted Docker engine makes the bridge anew, without its caps.
+      await this.isolation?.apply();
       if (this.state.rental?.rentalId === rentalId && (await containers.status(rentalId))) {
         // After a reboot the storage must be mounted before the container can start.
         if (this.storageFault) await this.openStorage();

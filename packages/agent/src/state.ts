@@ -16,6 +16,13 @@ export const AgentState = z.object({
    * has used it; null once a rental has (or may have) written to it.
    */
   cleanStorageUuid: z.string().nullable().default(null),
+  /** When the agent last heard from the server (ISO); the clock for timing.dataKeepMs. */
+  lastServerContactAt: z.string().nullable().default(null),
+  /**
+   * A rental the agent gave up while the server was unreachable (container destroyed, storage
+   * wiped), reported to the server as failed until it no longer names that rental.
+   */
+  lostRental: z.object({ rentalId: z.string(), detail: z.string() }).nullable().default(null),
 });
 export type AgentState = z.infer<typeof AgentState>;
 
@@ -26,14 +33,26 @@ export class StateFile {
   }
 
   read(serverUrl: string): AgentState {
-    const empty: AgentState = { serverUrl, registration: null, rental: null, cleanStorageUuid: null };
+    const empty: AgentState = {
+      serverUrl,
+      registration: null,
+      rental: null,
+      cleanStorageUuid: null,
+      lastServerContactAt: null,
+      lostRental: null,
+    };
     if (!existsSync(this.path)) return empty;
     const parsed = AgentState.safeParse(JSON.parse(readFileSync(this.path, 'utf8')));
     if (!parsed.success) throw new Error(`${this.path} is damaged; move it away to re-enrol this device`);
     // A device moved to another server must enrol there afresh.
     return parsed.data.serverUrl === serverUrl
       ? parsed.data
-      : { ...empty, rental: parsed.data.rental, cleanStorageUuid: parsed.data.cleanStorageUuid };
+      : {
+          ...empty,
+          rental: parsed.data.rental,
+          cleanStorageUuid: parsed.data.cleanStorageUuid,
+          lastServerContactAt: parsed.data.lastServerContactAt,
+        };
   }
 
   write(state: AgentState): void {

@@ -12,6 +12,15 @@ export const timing = {
    * (billing pauses from the first minute offline; a prepaid term's unused part is returned).
    */
   deviceLostGraceMs: 30 * 60_000,
+  /**
+   * How long an agent that cannot reach its server keeps an active rental's container and
+   * data. Losing the server never wipes at once: the agent keeps both and reconnects, and a
+   * rental the server ended meanwhile is wiped when the agent hears of it. Past this limit the
+   * agent wipes on its own, before the device can be listed again. Well past
+   * deviceLostGraceMs, so a server that ran meanwhile has ended the rental long before; a
+   * server outage of a few hours costs no renter their files.
+   */
+  dataKeepMs: 6 * 60 * 60_000,
   /** How far a device signature's timestamp may be from the server's clock. */
   deviceSignatureSkewMs: 5 * 60_000,
   /**
