@@ -99,7 +99,10 @@ test('the renter container runs unprivileged with limits and a dropped capabilit
   const rental = await renter.api.call('rent', { body: { deviceId, sshPublicKey: key.publicKey } });
   const conn = { port: rental.connection.port, user: rental.connection.username, identity: key.privatePath };
   const r = await waitFor('login', async () => {
-    const res = await openSsh(conn, 'id -u; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status');
+    const res = await openSsh(
+      conn,
+      'id -u; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status; df -k --output=size /home | tail -1; touch /etc/x 2>/dev/null || echo ro-etc',
+    );
     return res.code === 0 && res;
   });
   const [info] = await docker.listContainers({ filters: { label: [`org.p2pvps.rental=${rental.id}`] } });
@@ -112,6 +115,18 @@ test('the renter container runs unprivileged with limits and a dropped capabilit
   assert.equal(hc.NanoCpus, 1e9);
   assert.equal(hc.Memory, 512 * 1024 * 1024);
   assert.equal(hc.PidsLimit, 256);
+  // Disk: the renter's files go to the renter storage (a filesystem of the configured size,
+  // 64 MiB here) bind-mounted as /home; what else they may write is tmpfs, counted in memory.
+  assert.deepEqual(
+    hc.Mounts?.map((m) => [m.Type, m.Target]),
+    [['bind', '/home']],
+  );
+  assert.deepEqual(Object.keys(hc.Tmpfs ?? {}).sort(), ['/run/lock', '/tmp', '/var/tmp']);
+  assert.match(hc.Tmpfs!['/tmp']!, /size=128m/);
+  assert.deepEqual(hc.LogConfig, { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } });
+  const homeKiB = Number(r.stdout.trim().split('\n')[3]);
+  assert.ok(homeKiB > 40 * 1024 && homeKiB <= 64 * 1024, `/home is the 64 MiB renter storage (${homeKiB} KiB)`);
+  assert.match(r.stdout, /ro-etc/, 'the renter cannot write outside /home and the tmpfs mounts');
   const lines = r.stdout.trim().split('\n');
   assert.notEqual(lines[0], '0', 'the renter is not root');
   assert.match(r.stdout, /CapEff:\s+0000000000000000/, 'a renter shell holds no capabilities');

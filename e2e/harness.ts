@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { ApiClient } from '@p2pvps/protocol/client';
-import { Agent } from '@p2pvps/agent/agent';
+import { Agent, type AgentSideEffects } from '@p2pvps/agent/agent';
 import { loadAgentConfig } from '@p2pvps/agent/config';
 import { storageMountDir } from '@p2pvps/agent/storage/renter-storage';
 import { loadServerConfig } from '@p2pvps/server/config';
@@ -41,6 +41,9 @@ export interface TestServer {
   /** Logged in as the operator on first use (it grants users credit). */
   operator?: Promise<ApiClient>;
   restart(): Promise<void>;
+  /** Stops the server, keeping its data, until `up()`: the device's server is away. */
+  down(): Promise<void>;
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -67,6 +70,12 @@ export async function createServer(opts: { portRangeSize?: number; env?: Record<
     gatewayPort,
     async restart() {
       await server.running.close();
+      server.running = await startServer(config);
+    },
+    async down() {
+      await server.running.close();
+    },
+    async up() {
       server.running = await startServer(config);
     },
     async stop() {
@@ -113,7 +122,7 @@ const agents: TestAgent[] = [];
 export async function createAgent(
   server: TestServer,
   enrolmentToken: string,
-  opts: { storage?: object; wipe?: 'discard' | 'overwrite' } = {},
+  opts: { storage?: object; wipe?: 'discard' | 'overwrite'; dockerSocket?: string; effects?: AgentSideEffects } = {},
 ): Promise<TestAgent> {
   const dataDir = tempDir('agent');
   const configFile = join(dataDir, 'device-config.json');
@@ -130,12 +139,13 @@ export async function createAgent(
     P2PVPS_CONTAINER_HTTP_PORT: String(containerHttpPort),
     P2PVPS_CONTAINER_HTTPS_PORT: String(containerHttpsPort),
     P2PVPS_RENTER_IMAGE: renterImage,
+    ...(opts.dockerSocket ? { P2PVPS_DOCKER_SOCKET: opts.dockerSocket } : {}),
   });
   const log = (level: string, msg: string) => {
     if (process.env.P2PVPS_TEST_LOG === 'debug' || level === 'error') console.error(`[agent ${level}] ${msg}`);
   };
   const handle: TestAgent = {
-    agent: new Agent(config, log),
+    agent: new Agent(config, log, opts.effects),
     dataDir,
     containerSshPort,
     containerHttpPort,
@@ -145,7 +155,7 @@ export async function createAgent(
     },
     async restart() {
       await handle.agent.close();
-      handle.agent = new Agent(config, log);
+      handle.agent = new Agent(config, log, opts.effects);
       await handle.agent.start();
     },
   };
@@ -263,10 +273,11 @@ export async function createRentedDevice(
   owner: { api: ApiClient },
   renter: { api: ApiClient },
   name = 'pi',
+  agentOpts: Parameters<typeof createAgent>[2] = {},
 ): Promise<RentedDevice> {
   const grant = await owner.api.call('addDevice', { body: { name } });
   const deviceId = grant.device.id;
-  const agent = await createAgent(server, grant.enrolmentToken);
+  const agent = await createAgent(server, grant.enrolmentToken, agentOpts);
   await waitFor(`${name} to come online`, async () => (await owner.api.call('getDevice', { params: { deviceId } })).online);
   await owner.api.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 10_000, onMarket: true } });
   const key = createSshKey();
