@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * scripts/install-agent.sh installs into a temporary root and uninstalls, for real: the
+ * code (packed from this checkout, `npm ci --omit=dev`), device-config.json from a token,
+ * the systemd unit (checked with systemd-analyze), then a mounted renter storage on a
+ * loop device that the uninstall must take down. What this machine shares with other
+ * tests is stubbed and recorded: docker (renter containers, network and image), iptables,
+ * ip and systemctl. The uninstall must leave exactly the files that were there before.
+ */
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const script = join(root, 'scripts/install-agent.sh');
+const isRoot = process.getuid?.() === 0;
+const haveTools = ['mkfs.ext4', 'losetup', 'mountpoint'].every((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0);
+const skip = !isRoot ? 'needs root (loop devices, mount)' : !haveTools ? 'needs e2fsprogs and mount' : false;
+
+let dir = '';
+let calls = '';
+const paths = {
+  prefix: '',
+  config: '',
+  dataDir: '',
+  unitDir: '',
+};
+
+function files(top: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      out.push(relative(top, p) + (e.isDirectory() ? '/' : ''));
+      if (e.isDirectory()) walk(p);
+    }
+  };
+  walk(top);
+  return out.filter((f) => !f.startsWith('stubs/') && !f.startsWith('calls')).sort();
+}
+
+function stub(name: string, body: string) {
+  const path = join(dir, 'stubs', name);
+  writeFileSync(path, `#!/bin/sh\necho "${name} $*" >> "${calls}"\n${body}\n`);
+  chmodSync(path, 0o755);
+}
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const res = spawnSync('bash', [script, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${join(dir, 'stubs')}:${process.env.PATH}`, TMPDIR: join(dir, 'tmp'), ...env },
+    timeout: 300_000,
+  });
+  const output = `${res.stdout}${res.stderr}`;
+  assert.equal(res.status, 0, `install-agent.sh ${args.join(' ')} failed:\n${output}`);
+  return output;
+}
+
+const pathArgs = () => ['--prefix', paths.prefix, '--config', paths.config, '--data-dir', paths.dataDir, '--unit-dir', paths.unitDir];
+const recorded = () => (existsSync(calls) ? readFileSync(calls, 'utf8') : '');
+let loop = '';
+
+before(() => {
+  if (skip) return;
+  dir = mkdtempSync('/tmp/p2pvps-install-test.');
+  calls = join(dir, 'calls');
+  paths.prefix = join(dir, 'opt/p2pvps-agent');
+  paths.config = join(dir, 'etc/p2pvps/device-config.json');
+  paths.dataDir = join(dir, 'var/lib/p2pvps-agent');
+  paths.unitDir = join(dir, 'etc/systemd/system');
+  mkdirSync(join(dir, 'stubs'));
+  mkdirSync(join(dir, 'tmp'));
+  // What every Debian system has already; the installer creates only what is below.
+  for (const d of ['etc/systemd/system', 'opt', 'var/lib']) mkdirSync(join(dir, d), { recursive: true });
+  stub(
+    'docker',
+    `case "$1 $2" in
+  "ps -aq") echo c0ffee ;;
+  "volume ls") echo renter-vol ;;
+esac
+exit 0`,
+  );
+  // A chain of the agent's with Docker's jump to it, as network/isolation.ts leaves them.
+  const rules = String.raw`-P FORWARD ACCEPT\n-N DOCKER-USER\n-N P2PVPS-FORWARD\n-A DOCKER-USER -i p2pvps0 -j P2PVPS-FORWARD\n`;
+  for (const tool of ['iptables', 'ip6tables']) stub(tool, `[ "$1 $2 $3" = "-t filter -S" ] && printf -- '${rules}'\nexit 0`);
+  stub('systemctl', 'exit 0');
+  // The upload cap's ifb device exists; so does the renter network (docker stub).
+  stub('ip', 'exit 0');
+});
+
+after(() => {
+  if (!dir) return;
+  spawnSync('umount', [join(paths.dataDir, 'renter-storage')]);
+  if (loop) spawnSync('losetup', ['-d', loop]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('install from this checkout, then uninstall leaves only the identity, and --purge leaves nothing', { skip, timeout: 600_000 }, () => {
+  const before = files(dir);
+
+  // This machine's PID 1 is not systemd (CI containers): the unit is written, not enabled.
+  const out = run(['--server', 'http://127.0.0.1:9', '--token', 'p2pe_installtest', ...pathArgs()], {
+    P2PVPS_SYSTEMD_RUNTIME_DIR: join(dir, 'no-systemd'),
+  });
+  assert.match(out, /systemd is not running here/);
+  assert.equal(recorded(), '', 'nothing shared is touched by an install on a machine that has everything');
+
+  const config = JSON.parse(readFileSync(paths.config, 'utf8'));
+  assert.deepEqual(config, { serverUrl: 'http://127.0.0.1:9', enrolmentToken: 'p2pe_installtest', dataDir: paths.dataDir });
+  assert.equal(statSync(paths.config).mode & 0o777, 0o600);
+  const cli = join(paths.prefix, 'packages/cli/bin/p2pvps');
+  assert.ok(!existsSync(join(paths.prefix, 'node_modules/@p2pvps/server')), 'the server is not installed on a device');
+  assert.ok(!existsSync(join(paths.prefix, 'node_modules/better-sqlite3')), "nor the server's dependencies");
+  assert.match(execFileSync(cli, ['agent', '--help'], { encoding: 'utf8' }), /Usage: p2pvps agent/);
+
+  const unit = readFileSync(join(paths.unitDir, 'p2pvps-agent.service'), 'utf8');
+  assert.match(unit, new RegExp(`^ExecStart=${cli} agent --config ${paths.config}$`, 'm'));
+  for (const line of [
+    'Restart=on-failure',
+    'Requires=docker.service',
+    'After=network-online.target docker.service',
+    'WantedBy=multi-user.target',
+  ]) {
+    assert.match(unit, new RegExp(`^${line}$`, 'm'));
+  }
+  assert.doesNotMatch(
+    unit,
+    /^(ProtectSystem|ProtectHome|PrivateTmp|PrivateDevices)=/m,
+    'no private mount namespace: dockerd must see the storage mount',
+  );
+  const verify = spawnSync('systemd-analyze', ['verify', join(paths.unitDir, 'p2pvps-agent.service')], { encoding: 'utf8' });
+  if (verify.error === undefined) {
+    // Only problems with the unit itself count; docker.service may be absent from this machine.
+    const problems = verify.stderr
+      .split('\n')
+      .filter((l) => l.includes('p2pvps-agent.service') && !/docker\.service|Failed to connect/.test(l));
+    assert.deepEqual(problems, [], verify.stderr);
+  }
+
+  // What a device has after it registered and ran a rental: state, and mounted storage.
+  writeFileSync(join(paths.dataDir, 'state.json'), JSON.stringify({ registration: { deviceId: 'dev_installtest' } }));
+  writeFileSync(join(paths.dataDir, 'device_ed25519_key'), 'key\n');
+  const image = join(paths.dataDir, 'renter-storage.img');
+  execFileSync('truncate', ['-s', '16M', image]);
+  loop = execFileSync('losetup', ['-f', '--show', image], { encoding: 'utf8' }).trim();
+  execFileSync('mkfs.ext4', ['-q', loop]);
+  mkdirSync(join(paths.dataDir, 'renter-storage'));
+  execFileSync('mount', [loop, join(paths.dataDir, 'renter-storage')]);
+
+  // Uninstall as on a device where systemd runs (stubbed).
+  mkdirSync(join(dir, 'systemd-running'));
+  const gone = run(['--uninstall', '--prefix', paths.prefix], { P2PVPS_SYSTEMD_RUNTIME_DIR: join(dir, 'systemd-running') });
+  rmSync(join(dir, 'systemd-running'), { recursive: true });
+  assert.match(gone, /uninstalled/);
+  const log = recorded();
+  assert.match(log, /^systemctl disable --now p2pvps-agent\.service$/m);
+  assert.match(log, /^systemctl daemon-reload$/m);
+  assert.match(log, /^docker ps -aq --filter label=org\.p2pvps\.device=dev_installtest$/m, "only this device's containers");
+  assert.match(log, /^docker rm -f -v c0ffee$/m);
+  assert.match(log, /^docker volume rm -f renter-vol$/m);
+  assert.match(log, /^docker image rm p2pvps\/renter:latest$/m);
+  assert.match(log, /^docker network rm p2pvps-renter$/m);
+  assert.match(log, /^ip link del p2pvps0-ifb$/m);
+  for (const tool of ['iptables', 'ip6tables']) {
+    assert.match(log, new RegExp(`^${tool} -t filter -D DOCKER-USER -i p2pvps0 -j P2PVPS-FORWARD$`, 'm'));
+    assert.match(log, new RegExp(`^${tool} -t filter -X P2PVPS-FORWARD$`, 'm'));
+    assert.doesNotMatch(log, new RegExp(`^${tool} -t filter -X DOCKER-USER$`, 'm'), "Docker's own chain stays");
+  }
+  const attached = execFileSync('losetup', ['-j', image], { encoding: 'utf8' }).trim();
+  assert.equal(attached, '', 'the loop device is detached');
+  loop = '';
+  assert.equal(spawnSync('mountpoint', ['-q', join(paths.dataDir, 'renter-storage')]).status !== 0, true);
+
+  const identity = ['etc/p2pvps/', 'etc/p2pvps/device-config.json', 'var/lib/p2pvps-agent/'];
+  identity.push('var/lib/p2pvps-agent/device_ed25519_key', 'var/lib/p2pvps-agent/state.json');
+  assert.deepEqual(files(dir), [...before, ...identity].sort(), 'only the identity is kept');
+  assert.ok(!existsSync(paths.prefix) && !existsSync(join(paths.unitDir, 'p2pvps-agent.service')) && !existsSync(image));
+
+  run(['--uninstall', '--purge', ...pathArgs()], { P2PVPS_SYSTEMD_RUNTIME_DIR: join(dir, 'no-systemd') });
+  assert.deepEqual(files(dir), before, 'nothing of the agent is left');
+});

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import Fastify from 'fastify';
+import { installRoutes, withDefaultServer } from './install.ts';
+
+test('/install.sh is the installer with this server as its default, and bash parses it', async () => {
+  const app = Fastify();
+  installRoutes(app, 'https://market.example:8443/');
+  const res = await app.inject({ method: 'GET', url: '/install.sh' });
+  assert.equal(res.statusCode, 200);
+  assert.match(res.headers['content-type'] as string, /^text\/x-shellscript/);
+  assert.match(res.body, /^default_server='https:\/\/market\.example:8443'$/m);
+  assert.match(res.body, /^#!\/usr\/bin\/env bash/);
+  const parse = spawnSync('bash', ['-n'], { input: res.body, encoding: 'utf8' });
+  assert.equal(parse.status, 0, parse.stderr);
+  await app.close();
+});
+
+test('/agent.tar.gz holds the agent, the CLI and protocol in the repository layout, without the server or tests', async () => {
+  const app = Fastify();
+  installRoutes(app, 'http://127.0.0.1:8080');
+  const res = await app.inject({ method: 'GET', url: '/agent.tar.gz' });
+  assert.equal(res.statusCode, 200, res.body);
+  const list = spawnSync('tar', ['-tz'], { input: res.rawPayload, encoding: 'utf8' });
+  assert.equal(list.status, 0, list.stderr);
+  const files = list.stdout.split('\n');
+  for (const f of [
+    'package.json',
+    'package-lock.json',
+    'packages/agent/src/main.ts',
+    'packages/cli/bin/p2pvps',
+    'images/renter/build-offline.sh',
+  ]) {
+    assert.ok(files.includes(`p2pvps-agent/${f}`), `${f} is in the tarball`);
+  }
+  assert.ok(!files.some((f) => f.startsWith('p2pvps-agent/packages/server')), 'no server code');
+  assert.ok(!files.some((f) => f.endsWith('.test.ts')), 'no tests');
+  const again = await app.inject({ method: 'GET', url: '/agent.tar.gz' });
+  assert.deepEqual(again.rawPayload, res.rawPayload, 'packed once');
+  await app.close();
+});
+
+test('a public URL that could break out of the shell string is refused', () => {
+  assert.throws(() => withDefaultServer('default_server=""\n', "https://x.example/'; rm -rf /"), /cannot be written/);
+});

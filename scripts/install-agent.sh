@@ -1,0 +1,379 @@
+#!/usr/bin/env bash
+# Installs the p2pvps device agent on Raspberry Pi OS, Debian or Ubuntu, or removes it.
+#
+#   curl -fsSL https://SERVER/install.sh | sudo bash -s -- --token p2pe_...
+#   sudo bash install-agent.sh --server https://SERVER --token p2pe_...
+#   sudo /opt/p2pvps-agent/scripts/install-agent.sh --uninstall [--purge]
+#
+# Install: Docker (Debian's docker.io) and the storage tools if missing; Node.js 20+ from
+# apt when the distribution's is new enough (else it stops and says where to get it);
+# the agent code (SERVER/agent.tar.gz, made by scripts/pack-agent.sh, or --source) into
+# PREFIX with `npm ci --omit=dev`; device-config.json from the enrolment token; and the
+# systemd unit p2pvps-agent.service, enabled and started. Running it again upgrades the
+# code and keeps the config unless a new token is given.
+#
+# Uninstall: stops and removes the service, the unit, the agent code, this device's
+# renter containers and volumes, the renter storage (unmounted, loop devices detached,
+# image file deleted), the agent's firewall chains (P2PVPS*), its network p2pvps-renter
+# and ifb device, and the renter image. The
+# device's identity (config file, key and state in the data dir) stays for a reinstall
+# unless --purge. Debian packages it installed stay (Docker may serve other things);
+# it names them.
+#
+# Options:
+#   --server URL        the marketplace server (default: the server this script came from)
+#   --token TOKEN       the one-time enrolment token from `p2pvps devices add` or the dashboard
+#   --source SRC        agent code: a .tar.gz file or URL, or a p2pvps checkout
+#                       (default: the checkout this script is in, else SERVER/agent.tar.gz)
+#   --prefix DIR        where the code goes (default /opt/p2pvps-agent)
+#   --config FILE       device-config.json (default /etc/p2pvps/device-config.json)
+#   --data-dir DIR      the agent's data dir (default /var/lib/p2pvps-agent)
+#   --unit-dir DIR      where the systemd unit goes (default /etc/systemd/system)
+#   --no-start          write the unit but do not enable or start it
+#   --uninstall         remove the agent; with --purge also its config and data dir
+#   --keep-image        (uninstall) leave the renter image in Docker
+if [ -z "${BASH_VERSION:-}" ]; then
+  echo "p2pvps install: run this with bash: curl -fsSL https://SERVER/install.sh | sudo bash -s -- --token ..." >&2
+  exit 2
+fi
+set -euo pipefail
+
+# Replaced by the server that serves this script at /install.sh with its own public URL.
+default_server=""
+
+main() {
+  local server="$default_server" token="" source="" prefix=/opt/p2pvps-agent config=/etc/p2pvps/device-config.json
+  local data_dir=/var/lib/p2pvps-agent unit_dir=/etc/systemd/system start=1 mode=install purge="" keep_image=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --server | --token | --source | --prefix | --config | --data-dir | --unit-dir)
+        [ $# -ge 2 ] || usage_error "$1 needs a value"
+        case "$1" in
+          --server) server="$2" ;; --token) token="$2" ;; --source) source="$2" ;; --prefix) prefix="$2" ;;
+          --config) config="$2" ;; --data-dir) data_dir="$2" ;; --unit-dir) unit_dir="$2" ;;
+        esac
+        shift 2 ;;
+      --no-start) start=""; shift ;;
+      --uninstall) mode=uninstall; shift ;;
+      --purge) purge=1; shift ;;
+      --keep-image) keep_image=1; shift ;;
+      -h | --help) sed -n '2,34p' "${BASH_SOURCE[0]:-}" 2>/dev/null | sed 's/^# \{0,1\}//' || echo "see scripts/install-agent.sh"; exit 0 ;;
+      *) usage_error "unknown argument $1" ;;
+    esac
+  done
+  [ "$(id -u)" -eq 0 ] || fail "run this as root (sudo): it installs packages, a systemd unit and mounts the renter storage."
+  for dir in "$prefix" "$data_dir" "$unit_dir" "$(dirname "$config")"; do
+    case "$dir" in /?*) ;; *) fail "paths must be absolute: $dir" ;; esac
+  done
+  if [ "$prefix" = / ] || [ "$data_dir" = / ]; then fail "refusing / as the prefix or data dir"; fi
+  unit="$unit_dir/p2pvps-agent.service"
+  if [ "$mode" = uninstall ]; then
+    do_uninstall "$prefix" "$config" "$data_dir" "$unit" "$purge" "$keep_image"
+  else
+    do_install "$server" "$token" "$source" "$prefix" "$config" "$data_dir" "$unit" "$start"
+  fi
+}
+
+step() { printf '==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+fail() { printf 'p2pvps install: %s\n' "$*" >&2; exit 1; }
+usage_error() { printf 'p2pvps install: %s (see --help)\n' "$*" >&2; exit 2; }
+# systemd creates this directory when it runs as PID 1 (sd_booted(3)); tests point elsewhere.
+systemd_running() { [ -d "${P2PVPS_SYSTEMD_RUNTIME_DIR:-/run/systemd/system}" ]; }
+
+do_install() {
+  local server="$1" token="$2" source="$3" prefix="$4" config="$5" data_dir="$6" unit="$7" start="$8"
+  if [ -n "$token" ] && [ -z "$server" ]; then usage_error "--server URL is required with --token"; fi
+  if [ -z "$token" ] && [ ! -f "$config" ]; then usage_error "--token TOKEN is required: $config does not exist yet"; fi
+  grep -qiE '^(ID|ID_LIKE)=.*(debian|ubuntu|raspbian)' /etc/os-release 2>/dev/null \
+    || fail "this installer supports Raspberry Pi OS, Debian and Ubuntu (apt). Elsewhere run the agent as a container; see packages/agent/README.md."
+
+  local installed_packages
+  installed_packages="$(install_packages)"
+  if systemd_running && command -v systemctl >/dev/null; then
+    systemctl enable --now docker.service >/dev/null 2>&1 || note "could not enable docker.service; start the Docker engine yourself"
+  fi
+
+  step "installing the agent code into $prefix"
+  local work
+  work="$(mktemp -d "${TMPDIR:-/tmp}/p2pvps-install.XXXXXX")"
+  # shellcheck disable=SC2064 # expand now: $work is local
+  trap "rm -rf '$work'" EXIT
+  fetch_code "$source" "$server" "$work"
+  mkdir -p "$prefix"
+  # Replace the code, not what npm ci rebuilds next; the manifest is rewritten below.
+  rm -rf "$prefix/packages" "$prefix/images" "$prefix/scripts" "$prefix/node_modules"
+  cp -R "$work/p2pvps-agent/." "$prefix/"
+  (cd "$prefix" && npm ci --omit=dev --no-audit --no-fund --loglevel=error >/dev/null) \
+    || fail "npm ci failed in $prefix (it needs to reach the npm registry)"
+  if ! (cd "$prefix" && node -e 'process.exit(require("ssh2/lib/protocol/crypto.js").bindingAvailable ? 0 : 1)') 2>/dev/null; then
+    note "warning: ssh2's native crypto did not build; tunnels use slower pure-JS crypto (apt-get install g++ make python3, then rerun)"
+  fi
+  local cli="$prefix/packages/cli/bin/p2pvps"
+  # tsx caches compiled sources in /tmp/tsx-UID; nothing of the agent outlives an uninstall.
+  export TSX_DISABLE_CACHE=1
+
+  install -d -m 0700 "$data_dir"
+  if [ -n "$token" ]; then
+    step "writing $config"
+    local force=""
+    [ -f "$config" ] && force=--force && note "replacing the existing config (a new token re-enrols this device)"
+    "$cli" agent init --server "$server" --token "$token" --config "$config" --data-dir "$data_dir" $force >/dev/null
+  else
+    step "keeping $config"
+  fi
+
+  step "writing $unit"
+  mkdir -p "$(dirname "$unit")"
+  write_unit "$cli" "$config" >"$unit"
+  {
+    echo "# Written by install-agent.sh; read by install-agent.sh --uninstall."
+    echo "config=$config"
+    echo "data_dir=$data_dir"
+    echo "unit=$unit"
+    echo "packages=$installed_packages"
+  } >"$prefix/install-manifest"
+
+  if ! systemd_running || ! command -v systemctl >/dev/null; then
+    note "systemd is not running here (PID 1 is $(cat /proc/1/comm 2>/dev/null || echo unknown)): the unit is written but not enabled."
+    note "start the agent by hand: $cli agent --config $config"
+    if command -v systemd-analyze >/dev/null; then
+      systemd-analyze verify "$unit" 2>&1 | grep -v 'not executable\|Failed to connect\|No such file' | sed 's/^/    systemd-analyze: /' || true
+    fi
+  elif [ -n "$start" ]; then
+    systemctl daemon-reload
+    systemctl enable p2pvps-agent.service >/dev/null 2>&1
+    systemctl restart p2pvps-agent.service
+    step "p2pvps-agent.service enabled and started; follow it with: journalctl -u p2pvps-agent -f"
+  else
+    systemctl daemon-reload
+    step "unit written; start it with: systemctl enable --now p2pvps-agent"
+  fi
+  step "installed. Remove with: $prefix/scripts/install-agent.sh --uninstall [--purge]"
+}
+
+# Installs the Debian packages the agent needs that are missing; prints their names.
+install_packages() {
+  local need=()
+  command -v dockerd >/dev/null || command -v docker >/dev/null || need+=(docker.io)
+  # The renter storage (ext4 on an image file or USB drive, through loop devices) and the
+  # offline image build.
+  command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+  command -v losetup >/dev/null || need+=(mount)
+  command -v blkdiscard >/dev/null || need+=(util-linux)
+  command -v debootstrap >/dev/null || need+=(debootstrap)
+  command -v curl >/dev/null || need+=(curl ca-certificates)
+  # ssh2's native crypto, built by npm ci, makes the tunnel several times cheaper.
+  command -v g++ >/dev/null || need+=(g++)
+  command -v make >/dev/null || need+=(make)
+  command -v python3 >/dev/null || need+=(python3)
+  local node_major
+  node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+  if [ "$node_major" -lt 20 ] || ! command -v npm >/dev/null; then
+    local candidate
+    candidate="$(apt-cache policy nodejs 2>/dev/null | sed -n 's/^ *Candidate: *\([0-9]*\).*/\1/p')"
+    if [ "${candidate:-0}" -ge 20 ] 2>/dev/null; then
+      need+=(nodejs)
+      # NodeSource's nodejs carries npm; Debian's comes without it.
+      if ! command -v npm >/dev/null && apt-cache show npm >/dev/null 2>&1; then need+=(npm); fi
+    else
+      fail "Node.js 20 or newer is needed (found: $(node --version 2>/dev/null || echo none); this distribution's apt offers ${candidate:-none}).
+Install it from NodeSource (https://github.com/nodesource/distributions: setup_20.x or newer) or from
+https://nodejs.org/en/download (linux-arm64, linux-armv7l or linux-x64), then run this again."
+    fi
+  fi
+  if [ ${#need[@]} -gt 0 ]; then
+    step "installing Debian packages: ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >&2
+    apt-get install -y -q --no-install-recommends "${need[@]}" >&2
+  fi
+  echo "${need[*]}"
+}
+
+# Puts the unpacked agent tree at $3/p2pvps-agent.
+fetch_code() {
+  local source="$1" server="$2" work="$3" here=""
+  # Run from a checkout (not piped from curl), the default source is that checkout.
+  if [ -f "${BASH_SOURCE[0]:-}" ]; then here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"; fi
+  if [ -z "$source" ]; then
+    if [ -n "$here" ] && [ -f "$here/../packages/agent/package.json" ] && [ -f "$here/pack-agent.sh" ]; then
+      source="$(cd "$here/.." && pwd)"
+    elif [ -n "$server" ]; then
+      source="${server%/}/agent.tar.gz"
+    else
+      usage_error "--source or --server is needed to find the agent code"
+    fi
+  fi
+  case "$source" in
+    http://* | https://*)
+      note "downloading $source"
+      curl -fsSL --retry 3 -o "$work/agent.tar.gz" "$source" || fail "could not download $source" ;;
+    *)
+      if [ -d "$source" ]; then
+        note "packing the checkout $source"
+        bash "$source/scripts/pack-agent.sh" "$work/agent.tar.gz"
+      else
+        [ -f "$source" ] || fail "$source is neither a file, a directory nor a URL"
+        cp "$source" "$work/agent.tar.gz"
+      fi ;;
+  esac
+  tar -C "$work" -xzf "$work/agent.tar.gz" --no-same-owner
+  [ -f "$work/p2pvps-agent/packages/agent/package.json" ] || fail "$source does not hold the p2pvps agent"
+}
+
+write_unit() {
+  local cli="$1" config="$2"
+  cat <<EOF
+# The p2pvps device agent, written by install-agent.sh.
+[Unit]
+Description=p2pvps device agent
+Documentation=https://github.com/p2pvps/p2pvps/blob/main/packages/agent/README.md
+Wants=network-online.target
+After=network-online.target docker.service
+Requires=docker.service
+
+[Service]
+Type=simple
+ExecStart=$cli agent --config $config
+Restart=on-failure
+RestartSec=5s
+# tsx would cache its compiled sources in /tmp/tsx-0, outside what the uninstall removes.
+Environment=TSX_DISABLE_CACHE=1
+# The agent stops gracefully on SIGTERM and leaves the renter's container running.
+TimeoutStopSec=20s
+# Hardening that leaves the agent able to do its job. It runs as root: it talks to the
+# Docker socket, sets up loop devices, mounts the renter storage and sets firewall
+# rules. Anything that gives the service its own mount namespace (ProtectSystem,
+# ProtectHome, PrivateTmp, PrivateDevices, ReadWritePaths, ProtectKernel*,
+# ProtectControlGroups) would hide the storage mount from dockerd, which bind-mounts it
+# into the container; device policies (DevicePolicy, DeviceAllow, ProtectClock) would
+# block /dev/loop*; RestrictSUIDSGID breaks the offline image build (debootstrap);
+# MemoryDenyWriteExecute breaks Node's JIT.
+NoNewPrivileges=yes
+LockPersonality=yes
+RestrictRealtime=yes
+SystemCallArchitectures=native
+
+[Install]
+WantedBy=multi-user.target
+EOF
+}
+
+# Reads one key from a JSON file with node; prints nothing when absent.
+json_get() {
+  [ -f "$1" ] || return 0
+  node -e 'try { const v = require("node:fs").readFileSync(process.argv[1], "utf8"); const j = JSON.parse(v);
+    const r = process.argv[2].split(".").reduce((o, k) => (o == null ? undefined : o[k]), j); if (r != null) console.log(r); } catch {}' "$1" "$2" 2>/dev/null || true
+}
+
+do_uninstall() {
+  local prefix="$1" config="$2" data_dir="$3" unit="$4" purge="$5" keep_image="$6" packages=""
+  if [ -f "$prefix/install-manifest" ]; then
+    config="$(sed -n 's/^config=//p' "$prefix/install-manifest")"
+    data_dir="$(sed -n 's/^data_dir=//p' "$prefix/install-manifest")"
+    unit="$(sed -n 's/^unit=//p' "$prefix/install-manifest")"
+    packages="$(sed -n 's/^packages=//p' "$prefix/install-manifest")"
+  fi
+  if [ -f "$config" ]; then
+    local configured_dir
+    configured_dir="$(json_get "$config" dataDir)"
+    [ -n "$configured_dir" ] && data_dir="$configured_dir"
+  fi
+
+  step "stopping the agent"
+  if systemd_running && command -v systemctl >/dev/null; then
+    systemctl disable --now p2pvps-agent.service >/dev/null 2>&1 || true
+  fi
+  rm -f "$unit"
+  if systemd_running && command -v systemctl >/dev/null; then
+    systemctl daemon-reload
+    systemctl reset-failed p2pvps-agent.service >/dev/null 2>&1 || true
+  fi
+
+  local device_id image
+  device_id="$(json_get "$data_dir/state.json" registration.deviceId)"
+  image="$(json_get "$config" image)"
+  image="${image:-p2pvps/renter:latest}"
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+    if [ -n "$device_id" ]; then
+      step "removing the renter containers and volumes of device $device_id"
+      local ids
+      ids="$(docker ps -aq --filter "label=org.p2pvps.device=$device_id")"
+      [ -z "$ids" ] || echo "$ids" | xargs docker rm -f -v >/dev/null
+      ids="$(docker volume ls -q --filter "label=org.p2pvps.device=$device_id")"
+      [ -z "$ids" ] || echo "$ids" | xargs docker volume rm -f >/dev/null
+    else
+      note "the device never registered: it has no renter containers"
+    fi
+    # The renter network (network/isolation.ts): removing it removes its bridge p2pvps0
+    # and the bandwidth caps on it.
+    if docker network inspect p2pvps-renter >/dev/null 2>&1; then
+      step "removing the renter network p2pvps-renter"
+      docker network rm p2pvps-renter >/dev/null || note "p2pvps-renter is still in use; left in place"
+    fi
+    if [ -z "$keep_image" ] && docker image inspect "$image" >/dev/null 2>&1; then
+      step "removing the renter image $image"
+      docker image rm "$image" >/dev/null 2>&1 || note "$image is still in use by other containers; left in place"
+    fi
+  else
+    note "the Docker engine is not running: renter containers and the image $image were not removed"
+  fi
+
+  step "removing the renter storage"
+  local mountpoint="$data_dir/renter-storage" img kind
+  if command -v mountpoint >/dev/null && mountpoint -q "$mountpoint" 2>/dev/null; then umount "$mountpoint"; fi
+  kind="$(json_get "$config" storage.kind)"
+  img="$(json_get "$config" storage.path)"
+  img="${img:-$data_dir/renter-storage.img}"
+  if [ -e "$img" ] && command -v losetup >/dev/null; then
+    losetup -j "$img" 2>/dev/null | cut -d: -f1 | while read -r loop; do losetup -d "$loop" || true; done
+  fi
+  rm -f "$img"
+  rmdir "$mountpoint" 2>/dev/null || true
+  if [ "$kind" = block ]; then
+    note "the USB drive $(json_get "$config" storage.device) keeps its last (wiped) filesystem; erase it with wipefs -a if you reuse it"
+  fi
+
+  remove_firewall_chains
+  # The upload cap's ifb device.
+  if command -v ip >/dev/null && ip link show p2pvps0-ifb >/dev/null 2>&1; then
+    step "removing the network device p2pvps0-ifb"
+    ip link del p2pvps0-ifb || true
+  fi
+
+  step "removing $prefix"
+  rm -rf "$prefix"
+  if [ -n "$purge" ]; then
+    step "purging $config and $data_dir (the device's key and state)"
+    rm -f "$config"
+    rmdir "$(dirname "$config")" 2>/dev/null || true
+    rm -rf "$data_dir"
+  else
+    note "kept $config and $data_dir (the device's identity) for a reinstall; --purge removes them"
+  fi
+  [ -z "$packages" ] || note "Debian packages the installer added are left in place: $packages (apt-get remove them if unused)"
+  step "uninstalled"
+}
+
+# The agent's firewall chains are named P2PVPS*; remove the jumps to them, then them.
+remove_firewall_chains() {
+  local tool table chain
+  for tool in iptables ip6tables; do
+    command -v "$tool" >/dev/null || continue
+    for table in filter nat mangle raw; do
+      "$tool" -t "$table" -S >/dev/null 2>&1 || continue
+      "$tool" -t "$table" -S | { grep -E '^-A .* -j P2PVPS' || true; } | while read -r rule; do
+        # shellcheck disable=SC2086 # the rule is iptables' own word list
+        "$tool" -t "$table" ${rule/#-A/-D} || true
+      done
+      for chain in $("$tool" -t "$table" -S | sed -n 's/^-N \(P2PVPS[^ ]*\)$/\1/p'); do
+        step "removing firewall chain $chain ($tool -t $table)"
+        "$tool" -t "$table" -F "$chain" || true
+        "$tool" -t "$table" -X "$chain" || true
+      done
+    done
+  done
+}
+
+main "$@"
