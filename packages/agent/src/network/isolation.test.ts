@@ -41,6 +41,8 @@ describe('in network namespaces the test creates', { skip }, () => {
     // Before any rules: the lab works, and the renter reaches everything.
     assert.equal((await net.connect(net.ns.renter, lab.home, 8080)).text, 'home\n');
     assert.equal((await net.connect(net.ns.renter, lab.internet, 8080)).text, 'internet\n');
+    assert.equal((await net.connect(net.ns.renter, lab.home6, 8080)).text, 'home\n');
+    assert.equal((await net.connect(net.ns.renter, lab.internet6, 8080)).text, 'internet\n');
     await isolation().apply();
   });
 
@@ -53,10 +55,24 @@ describe('in network namespaces the test creates', { skip }, () => {
     assert.notEqual(home.error, 'timeout', 'rejected at once, not left to time out');
   });
 
+  test('over IPv6 too: the internet host yes, the home network (ULA) and the device no', async () => {
+    assert.equal((await net.connect(net.ns.renter, lab.internet6, 8080)).text, 'internet\n');
+    assert.equal((await net.connect(net.ns.renter, lab.home6, 8080)).ok, false);
+    assert.equal((await net.connect(net.ns.renter, lab.deviceLan6, 8080)).ok, false);
+    assert.equal((await net.connect(net.ns.renter, lab.bridgeAddress6, 8080)).ok, false);
+  });
+
   test("the renter reaches none of the device's own addresses, but the device reaches the renter (the sshd forwarding)", async () => {
     assert.equal((await net.connect(net.ns.renter, lab.deviceLan, 8080)).ok, false);
     assert.equal((await net.connect(net.ns.renter, lab.bridgeAddress, 8080)).ok, false);
     assert.equal((await net.connect(net.ns.device, lab.renter, 2222)).text, 'renter\n');
+  });
+
+  test("the device's directly connected networks are blocked too, whatever their addresses; the renter bridge's own is not", async () => {
+    const connected = await isolation().connectedNetworks();
+    assert.deepEqual(connected[4], ['192.168.77.0/24']);
+    assert.ok(connected[6].includes('fd00:77::/64'), JSON.stringify(connected[6]));
+    assert.ok(!connected[6].includes('fd00:213::/64'));
   });
 
   test('applying again changes nothing; an allow-list entry opens one home address', async () => {

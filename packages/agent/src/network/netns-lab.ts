@@ -9,10 +9,12 @@ import { execCommand, type Exec } from './isolation.ts';
  *
  *   renter ── bridge p2pvps0 ── device ── home LAN ── home (router + a home host) ── wan ── internet
  *   10.213.0.2     10.213.0.1         192.168.77.1   192.168.77.2   203.0.113.1       203.0.113.10
+ *   fd00:213::2    fd00:213::1        fd00:77::1     fd00:77::2     2001:db8:113::1   2001:db8:113::10
  *
  * `device` plays the Pi's own network namespace, where the agent applies its rules, with
  * the renter bridge's name; `renter` plays the container. 203.0.113.0/24 (TEST-NET-3,
- * RFC 5737) stands in for the internet: never routed anywhere, here only inside the lab.
+ * RFC 5737) and 2001:db8::/32 (RFC 3849) stand in for the internet: documentation ranges,
+ * never routed anywhere, here only inside the lab.
  */
 
 export const lab = {
@@ -21,6 +23,12 @@ export const lab = {
   deviceLan: '192.168.77.1',
   home: '192.168.77.2',
   internet: '203.0.113.10',
+  // IPv6: ULA (fc00::/7) inside the device and the home, 2001:db8::/32 (documentation) as the internet.
+  renter6: 'fd00:213::2',
+  bridgeAddress6: 'fd00:213::1',
+  deviceLan6: 'fd00:77::1',
+  home6: 'fd00:77::2',
+  internet6: '2001:db8:113::10',
 } as const;
 
 export function netnsTestsPossible(): string | false {
@@ -43,7 +51,7 @@ for (const spec of specs) {
     if (mode === 'name') s.end(name + '\\n');
     else if (mode === 'source') s.end(Buffer.alloc(Number(arg), 120));
     else { let n = 0; s.on('data', (d) => (n += d.length)); s.on('end', () => s.end(String(n))); }
-  }).listen(Number(port), '0.0.0.0');
+  }).listen(Number(port), '::');
 }
 process.stdout.write('ready\\n');
 `;
@@ -128,6 +136,19 @@ export class NetnsLab {
     this.inNs(internet, 'ip', 'route', 'add', 'default', 'via', '203.0.113.1');
     this.inNs(home, 'ip', 'route', 'add', '10.213.0.0/24', 'via', lab.deviceLan);
     this.inNs(home, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1');
+    // The same over IPv6 (nodad: usable at once).
+    const addr6 = (ns: string, cidr: string, dev: string) => this.inNs(ns, 'ip', '-6', 'addr', 'add', cidr, 'dev', dev, 'nodad');
+    addr6(device, `${lab.bridgeAddress6}/64`, bridge);
+    addr6(renter, `${lab.renter6}/64`, 'eth0');
+    addr6(device, `${lab.deviceLan6}/64`, 'lan0');
+    addr6(home, `${lab.home6}/64`, 'lan0');
+    addr6(home, '2001:db8:113::1/64', 'wan0');
+    addr6(internet, `${lab.internet6}/64`, 'wan0');
+    this.inNs(renter, 'ip', '-6', 'route', 'add', 'default', 'via', lab.bridgeAddress6);
+    this.inNs(device, 'ip', '-6', 'route', 'add', 'default', 'via', lab.home6);
+    this.inNs(home, 'ip', '-6', 'route', 'add', 'fd00:213::/64', 'via', lab.deviceLan6);
+    this.inNs(internet, 'ip', '-6', 'route', 'add', 'default', 'via', '2001:db8:113::1');
+    for (const ns of [device, home]) this.inNs(ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1');
   }
 
   /** Starts a peer in `ns` serving `specs` ("8080:name", "8081:source:BYTES", "8082:sink"); resolves once it listens. */
