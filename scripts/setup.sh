@@ -29,6 +29,12 @@ command -v curl >/dev/null || need+=(curl)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v losetup >/dev/null || need+=(mount)
 command -v blkdiscard >/dev/null || need+=(util-linux)
+# The agent keeps renter containers off the home network (iptables, ip6tables) and caps their
+# bandwidth (tc, ip); its tests build small networks of namespaces (ip netns).
+command -v iptables-restore >/dev/null || need+=(iptables)
+command -v tc >/dev/null || need+=(iproute2)
+# The dashboard's browser tests drive Debian's Chromium through playwright-core.
+command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   step "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -16,6 +16,7 @@ import {
   payoutRequest,
   statement,
 } from './commands/money.ts';
+import { adminOutbox, settings } from './commands/mail.ts';
 import { listRentals, rent, stopRental } from './commands/rentals.ts';
 import { ssh } from './commands/ssh.ts';
 import { topUp } from './commands/topup.ts';
@@ -205,6 +206,17 @@ export const commands: readonly Command[] = [
   },
   {
     kind: 'api',
+    name: 'settings',
+    summary: 'Show or change your account settings (what the server mails you).',
+    usage: 'settings [--email-rental-password on|off]',
+    description:
+      'With --email-rental-password on, the mail that says a rental is ready holds its password; off (the default), it links to the rental.',
+    args: [],
+    options: { 'email-rental-password': { type: 'string', value: 'on|off', description: 'Mail rental passwords, or not.' } },
+    run: settings,
+  },
+  {
+    kind: 'api',
     name: 'admin credit',
     summary: "Operator: grant credit to a user's balance (or take some back with --remove).",
     usage: 'admin credit EMAIL AMOUNT [--remove] [--memo TEXT]',
@@ -281,6 +293,19 @@ export const commands: readonly Command[] = [
     args: ['PAYOUT_ID'],
     options: {},
     run: adminPayoutCancel,
+  },
+  {
+    kind: 'api',
+    name: 'admin outbox',
+    summary: 'Operator: the mail the server sent or holds, newest first (without SMTP it stays here).',
+    usage: 'admin outbox [--state queued|sent|outbox|failed] [--limit N] [--full]',
+    args: [],
+    options: {
+      state: { type: 'string', value: 'STATE', description: 'Only mail in this state.' },
+      limit: { type: 'string', value: 'N', description: 'At most N mails (default 100).' },
+      full: { type: 'boolean', description: 'Print each mail in full instead of a table.' },
+    },
+    run: adminOutbox,
   },
   {
     kind: 'api',

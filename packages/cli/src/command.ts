@@ -1,5 +1,5 @@
 import { UsageError } from './cli-error.ts';
-import { MoneyFormatError, parseMoney } from './money.ts';
+import { MoneyFormatError, parseMoney } from '@p2pvps/protocol/money';
 import type { Env } from './config.ts';
 import type { Context } from './context.ts';
 

@@ -23,6 +23,8 @@ export interface ApiClientOptions {
   signDevice?: (method: string, pathWithQuery: string, body: string) => string;
   fetch?: typeof fetch;
   timeoutMs?: number;
+  /** A browser session's CSRF token, sent on every change (the session itself is a cookie the browser sends). */
+  csrfToken?: string;
 }
 
 /**
@@ -37,6 +39,10 @@ export class ApiClient {
 
   withToken(token: string): ApiClient {
     return new ApiClient({ ...this.options, token });
+  }
+
+  withCsrfToken(csrfToken: string): ApiClient {
+    return new ApiClient({ ...this.options, csrfToken });
   }
 
   async call<N extends RouteName>(name: N, ...args: CallArgs<Routes[N]>): Promise<RouteOutput<Routes[N]>> {
@@ -58,6 +64,7 @@ export class ApiClient {
     } else if (this.options.token) {
       headers.authorization = `Bearer ${this.options.token}`;
     }
+    if (this.options.csrfToken && contract.method !== 'GET') headers['x-csrf-token'] = this.options.csrfToken;
     const doFetch = this.options.fetch ?? fetch;
     let res: Response;
     try {

@@ -13,6 +13,10 @@ export const errorCodes = {
   unauthenticated: { status: 401, message: 'Log in first: this request needs a valid API token.' },
   invalid_credentials: { status: 401, message: 'The email or password is wrong.' },
   device_auth_failed: { status: 401, message: 'The device signature is missing, expired or does not match the device key.' },
+  csrf_failed: {
+    status: 403,
+    message: 'This change did not come with the session’s CSRF token; reload the page and try again.',
+  },
   not_found: { status: 404, message: 'There is nothing here, or you may not see it.' },
   route_not_found: { status: 404, message: 'There is no such API route; see /api/v1/openapi.json.' },
   email_taken: { status: 409, message: 'An account with this email already exists; log in instead.' },

@@ -186,6 +186,9 @@ export const Rental = z.object({
   currency: z.string(),
   /** A prepaid term's hours (`rent --hours`), held at rent; null for pay-as-you-go. */
   prepaidHours: z.number().int().nullable(),
+  /** The rented device's hardware, and whether its tunnel is up right now (a rental is "down" while it is not). */
+  deviceHardware: Hardware.nullable(),
+  deviceOnline: z.boolean(),
   connection: Connection,
 });
 export type Rental = z.infer<typeof Rental>;
@@ -200,6 +203,8 @@ export const ServerInfo = z.object({
   version: z.string(),
   sshHost: z.string(),
   gatewayPort: z.number().int(),
+  /** Renting pay-as-you-go needs a balance of this many hours of the device's price. */
+  rentMinimumHours: z.number().int().optional(),
 });
 export type ServerInfo = z.infer<typeof ServerInfo>;
 
@@ -362,3 +367,101 @@ export const DepositAddress = z.object({
   coins: z.array(TopUpCoin),
 });
 export type DepositAddress = z.infer<typeof DepositAddress>;
+
+/* The dashboard: browser sessions, API tokens, saved SSH keys, the operator's lists. */
+
+export const SessionBody = z.object({ email: Email, password: Password, signup: z.boolean().optional() }).strict();
+/** A browser session: the session itself is an HttpOnly cookie; the page sends csrfToken in X-CSRF-Token on every change. */
+export const BrowserSession = z.object({ user: User, csrfToken: z.string() });
+export type BrowserSession = z.infer<typeof BrowserSession>;
+export const PasswordChangeBody = z.object({ currentPassword: z.string().min(1).max(256), newPassword: Password }).strict();
+
+export const ApiTokenInfo = z.object({ id, name: z.string(), createdAt: isoTime, current: z.boolean() });
+export const ApiTokens = z.object({ tokens: z.array(ApiTokenInfo) });
+export const ApiTokenBody = z.object({ name: z.string().trim().min(1, 'must not be empty').max(80) }).strict();
+/** The token itself is shown once, here. */
+export const CreatedApiToken = z.object({ id, name: z.string(), token: z.string(), createdAt: isoTime });
+export const TokenParams = z.object({ tokenId: id }).strict();
+
+export const SavedSshKey = z.object({ id, name: z.string(), publicKey: z.string(), fingerprint: z.string(), createdAt: isoTime });
+export type SavedSshKey = z.infer<typeof SavedSshKey>;
+export const SavedSshKeys = z.object({ keys: z.array(SavedSshKey) });
+export const SshKeyBody = z.object({ name: z.string().trim().min(1, 'must not be empty').max(80), publicKey: SshPublicKey }).strict();
+export const SshKeyParams = z.object({ keyId: id }).strict();
+
+export const ExtendBody = z
+  .object({
+    hours: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 366),
+  })
+  .strict();
+
+export const AdminUser = z.object({
+  id,
+  email: z.string(),
+  isAdmin: z.boolean(),
+  createdAt: isoTime,
+  balanceMicros: micros,
+  earningsMicros: micros,
+  devices: z.number().int(),
+  openRentals: z.number().int(),
+});
+export const AdminUsers = z.object({ users: z.array(AdminUser) });
+export const AdminDevice = Device.extend({ ownerEmail: z.string() });
+export const AdminDevices = z.object({ devices: z.array(AdminDevice) });
+export const AdminRental = Rental.omit({ connection: true }).extend({ renterEmail: z.string(), ownerEmail: z.string() });
+export const AdminRentals = z.object({ rentals: z.array(AdminRental) });
+export const ServerSettings = z.object({
+  name: z.string(),
+  publicUrl: z.string(),
+  currency: z.string(),
+  feePercent: z.number(),
+  rentMinimumHours: z.number(),
+  balanceGraceMinutes: z.number(),
+  deviceLostGraceMinutes: z.number(),
+  sshHost: z.string(),
+  sshPortRange: z.tuple([z.number().int(), z.number().int()]),
+  webDomain: z.string(),
+  rails: z.array(z.string()),
+  mail: z.string(),
+});
+
+/* Mail: the account's mail settings, and the operator's view of the mail the server sent. */
+
+export const AccountSettings = z.object({
+  /** Put a rental's password in the mail that says it is ready (off: the mail links to the dashboard instead). */
+  emailRentalPassword: z.boolean(),
+});
+export type AccountSettings = z.infer<typeof AccountSettings>;
+export const UpdateSettingsBody = z.object({ emailRentalPassword: z.boolean().optional() }).strict();
+
+export const MailState = z.enum(['queued', 'sent', 'outbox', 'failed']);
+export const OutboxQuery = z
+  .object({
+    state: MailState.optional(),
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+  })
+  .strict();
+export const OutboxMail = z.object({
+  id,
+  kind: z.string(),
+  to: z.string(),
+  subject: z.string(),
+  /** The plain-text body; empty once SMTP has taken the mail (it may have held a password). */
+  text: z.string(),
+  state: MailState,
+  attempts: z.number().int(),
+  lastError: z.string().nullable(),
+  createdAt: isoTime,
+  sentAt: isoTime.nullable(),
+});
+export type OutboxMail = z.infer<typeof OutboxMail>;
+export const Outbox = z.object({
+  /** `smtp`: mails go out through the SMTP server; `outbox`: none is configured and they stay here. */
+  delivery: z.enum(['smtp', 'outbox']),
+  mails: z.array(OutboxMail),
+});
+export type Outbox = z.infer<typeof Outbox>;

@@ -191,6 +191,30 @@ export const serverOptions = {
     schema: opt.positiveInt(),
     default: String(timing.expiryCheckIntervalMs),
   },
+  smtpUrl: {
+    flag: 'smtp-url',
+    env: 'P2PVPS_SMTP_URL',
+    description:
+      'SMTP server the notices are mailed through: smtp://USER:PASS@HOST:PORT (STARTTLS when offered) or smtps://USER:PASS@HOST:PORT (TLS). ' +
+      'Unset: they go to the outbox the operator reads (p2pvps admin outbox).',
+    schema: opt
+      .string()
+      .refine(
+        (s) => URL.canParse(s) && /^smtps?:$/.test(new URL(s).protocol) && new URL(s).hostname !== '',
+        'must be smtp://USER:PASS@HOST:PORT or smtps://…',
+      )
+      .optional(),
+    secret: true,
+  },
+  mailFrom: {
+    flag: 'mail-from',
+    env: 'P2PVPS_MAIL_FROM',
+    description: 'Sender address of the notices, e.g. "p2pvps <noreply@example.org>".',
+    schema: opt
+      .string()
+      .regex(/^([^<>]*<)?[^\s@<>]+@[^\s@<>]+>?$/, 'must be an address like noreply@example.org or "Name <noreply@example.org>"'),
+    default: (v: Record<string, unknown>) => `p2pvps@${v.webDomain}`,
+  },
   logLevel: {
     flag: 'log-level',
     env: 'P2PVPS_LOG_LEVEL',

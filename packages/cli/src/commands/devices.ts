@@ -4,7 +4,7 @@ import { CliError, UsageError } from '../cli-error.ts';
 import { moneyPositional, positional, stringOption, type ParsedArgs } from '../command.ts';
 import type { Context } from '../context.ts';
 import { formatHardware, formatJson, formatRelative, formatTime, printable, shellQuote } from '../format.ts';
-import { formatMoney } from '../money.ts';
+import { formatMoney } from '@p2pvps/protocol/money';
 import { formatTable } from '../table.ts';
 
 /** `devices …`: what an owner does with their devices. */

@@ -3,7 +3,7 @@ import { UsageError } from '../cli-error.ts';
 import { booleanOption, integerOption, stringOption, type ParsedArgs } from '../command.ts';
 import type { Context } from '../context.ts';
 import { formatRelative } from '../format.ts';
-import { formatMoney, MoneyFormatError, parseMoney } from '../money.ts';
+import { formatMoney, MoneyFormatError, parseMoney } from '@p2pvps/protocol/money';
 import { formatSize, parseSize, SizeFormatError } from '../size.ts';
 import { formatTable } from '../table.ts';
 

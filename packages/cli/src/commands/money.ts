@@ -2,7 +2,7 @@ import { UsageError } from '../cli-error.ts';
 import { booleanOption, moneyPositional, positional, stringOption, type ParsedArgs } from '../command.ts';
 import type { Context } from '../context.ts';
 import { formatTime } from '../format.ts';
-import { formatMicros, formatMoney } from '../money.ts';
+import { formatMicros, formatMoney } from '@p2pvps/protocol/money';
 import { formatTable } from '../table.ts';
 import type { Payout } from '@p2pvps/protocol/schemas';
 

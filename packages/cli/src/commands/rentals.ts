@@ -8,7 +8,7 @@ import { knownHostsDir } from '../config.ts';
 import type { Context, OutputStream } from '../context.ts';
 import { formatRelative, formatTime, printable, sshCommand } from '../format.ts';
 import { formatDetails, formatTable } from '../table.ts';
-import { formatMoney } from '../money.ts';
+import { formatMoney } from '@p2pvps/protocol/money';
 
 /** `rent`, `rentals`, `stop`: the renter's side. */
 

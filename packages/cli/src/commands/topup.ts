@@ -2,7 +2,7 @@ import type { TopUpRail } from '@p2pvps/protocol/schemas';
 import { UsageError } from '../cli-error.ts';
 import { moneyPositional, type ParsedArgs } from '../command.ts';
 import type { Context } from '../context.ts';
-import { formatMoney } from '../money.ts';
+import { formatMoney } from '@p2pvps/protocol/money';
 
 const usage = 'topup';
 

@@ -26,21 +26,27 @@ export async function countAdmins(db: Db): Promise<number> {
 
 export function insertApiToken(
   db: Db,
-  token: { id: string; user_id: string; token_hash: string; name: string; created_at: string },
+  token: { id: string; user_id: string; token_hash: string; name: string; created_at: string; kind?: 'api' | 'session'; expires_at?: string | null },
 ): Promise<unknown> {
   return db
     .insertInto('api_tokens')
-    .values({ ...token, last_used_at: null })
+    .values({ kind: 'api', expires_at: null, ...token, last_used_at: null })
     .execute();
 }
 
-export function findUserByTokenHash(db: Db, tokenHash: string): Promise<(UserRow & { token_id: string }) | undefined> {
+/** The user a token belongs to, unless it has expired by `now`. */
+export function findUserByTokenHash(
+  db: Db,
+  tokenHash: string,
+  now: string,
+): Promise<(UserRow & { token_id: string; token_kind: 'api' | 'session' }) | undefined> {
   return db
     .selectFrom('api_tokens')
     .innerJoin('users', 'users.id', 'api_tokens.user_id')
     .selectAll('users')
-    .select('api_tokens.id as token_id')
+    .select(['api_tokens.id as token_id', 'api_tokens.kind as token_kind'])
     .where('api_tokens.token_hash', '=', tokenHash)
+    .where((eb) => eb.or([eb('api_tokens.expires_at', 'is', null), eb('api_tokens.expires_at', '>', now)]))
     .executeTakeFirst();
 }
 

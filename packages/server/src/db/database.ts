@@ -10,6 +10,8 @@ import * as ledgerBalances from './migrations/2026-11-23T1100-ledger-balances.ts
 import * as holdsPayouts from './migrations/2026-11-23T1200-holds-payouts.ts';
 import * as rails from './migrations/2026-11-23T1300-rails.ts';
 import * as deviceStorageFault from './migrations/2026-11-24T0800-device-storage-fault.ts';
+import * as dashboard from './migrations/2026-11-24T0900-dashboard.ts';
+import * as mail from './migrations/2026-11-24T1000-mail.ts';
 
 export type Db = Kysely<Database>;
 
@@ -22,6 +24,8 @@ const migrations: Record<string, Migration> = {
   '2026-11-23T1200-holds-payouts': holdsPayouts,
   '2026-11-23T1300-rails': rails,
   '2026-11-24T0800-device-storage-fault': deviceStorageFault,
+  '2026-11-24T0900-dashboard': dashboard,
+  '2026-11-24T1000-mail': mail,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -10,6 +10,11 @@ export interface UsersTable {
   password_hash: string;
   is_admin: number;
   created_at: string;
+  /**
+   * 1 when the user chose to get their rentals' passwords by email; 0, the default, gets a
+   * link to the dashboard instead. Optional so that inserts may leave it to the default.
+   */
+  email_rental_password?: number;
 }
 
 export interface ApiTokensTable {
@@ -17,8 +22,20 @@ export interface ApiTokensTable {
   user_id: string;
   token_hash: string;
   name: string;
+  /** `api` (made by login or by the user, shown in the account) or `session` (a browser's, in an HttpOnly cookie). */
+  kind: 'api' | 'session';
+  /** Sessions expire; API tokens last until revoked. */
+  expires_at: string | null;
   created_at: string;
   last_used_at: string | null;
+}
+
+export interface SshKeysTable {
+  id: string;
+  user_id: string;
+  name: string;
+  public_key: string;
+  created_at: string;
 }
 
 export interface DevicesTable {
@@ -150,9 +167,28 @@ export interface RailCursorsTable {
   updated_at: string;
 }
 
+/** A notice to a user, queued until the transport takes it; see the mail migration. */
+export interface MailMessagesTable {
+  id: string;
+  dedup_key: string | null;
+  kind: string;
+  user_id: string | null;
+  to_address: string;
+  subject: string;
+  text_body: string;
+  html_body: string;
+  state: 'queued' | 'sent' | 'outbox' | 'failed';
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  created_at: string;
+  sent_at: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   api_tokens: ApiTokensTable;
+  ssh_keys: SshKeysTable;
   devices: DevicesTable;
   enrolment_tokens: EnrolmentTokensTable;
   rentals: RentalsTable;
@@ -162,6 +198,7 @@ export interface Database {
   payouts: PayoutsTable;
   deposit_addresses: DepositAddressesTable;
   rail_cursors: RailCursorsTable;
+  mail_messages: MailMessagesTable;
 }
 
 // Re-exported for migrations that need column helpers.

@@ -26,8 +26,10 @@ export interface DomainContext {
     deviceLostGraceMs: number;
     enrolmentTokenTtlMs: number;
   };
-  /** Tells a renter something about their money (the dashboard issue sends these by email). */
+  /** Tells a renter something about their money (the server mails it: domain/mail/notices.ts). */
   notifyUser?(userId: string, event: 'balance_low' | 'balance_exhausted', rentalId: string): void;
+  /** Tells a renter their rental is ready to log in to, or has ended (mailed like notifyUser). Must not block. */
+  notifyRental?(rentalId: string, event: 'active' | 'ended'): void;
   /** Tells a device's agent to sync now (rental started or ended). */
   notifyDevice(deviceId: string, reason: string): void;
   /** The tunnel gateway's view: whether a device's tunnel is up, and how to cut it. */

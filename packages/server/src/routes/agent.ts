@@ -5,6 +5,7 @@ import type { DomainContext } from '../domain/context.ts';
 import { registerDevice } from '../domain/devices/devices.ts';
 import { syncDevice } from '../domain/rentals/agent-sync.ts';
 import type { DeviceEvents } from '../services/device-events.ts';
+import type { UserEvents } from '../services/user-events.ts';
 import { mount, type Authenticator } from './register.ts';
 
 const keepAliveMs = 20_000;
@@ -15,9 +16,14 @@ export function agentRoutes(
   ctx: DomainContext,
   events: DeviceEvents,
   gateway: Registration['gateway'],
+  userEvents?: UserEvents,
 ): void {
   mount(app, auth, routes.agentRegister, ({ body }) => registerDevice(ctx, body, gateway));
-  mount(app, auth, routes.agentHeartbeat, ({ body }, caller) => syncDevice(ctx, caller.deviceId!, body));
+  mount(app, auth, routes.agentHeartbeat, async ({ body }, caller) => {
+    const reply = await syncDevice(ctx, caller.deviceId!, body);
+    userEvents?.deviceChanged(caller.deviceId!);
+    return reply;
+  });
 
   // Server-sent events: the server nudges the agent the moment a rental starts or ends.
   // Hijacked responses are invisible to fastify's close, so end them ourselves.
@@ -35,6 +41,26 @@ export function agentRoutes(
     const send = (data: object) => res.write(`event: sync\ndata: ${JSON.stringify(data)}\n\n`);
     send({ type: 'sync', reason: 'connected' });
     const unsubscribe = events.subscribe(deviceId, send);
+    const ping = setInterval(() => res.write(': ping\n\n'), keepAliveMs);
+    const done = () => {
+      clearInterval(ping);
+      unsubscribe();
+      streams.delete(res);
+    };
+    req.raw.on('close', done);
+    res.on('error', done);
+  });
+
+  // The dashboard's live updates: a `changed` event whenever one of the user's devices or
+  // rentals changes; the page fetches again. Session cookie or API token.
+  app.get('/api/v1/events', async (req, reply) => {
+    const caller = await auth.user(req);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    streams.add(res);
+    res.write('event: hello\ndata: {}\n\n');
+    const unsubscribe = userEvents?.subscribe(caller.user.id, (what) => res.write(`event: ${what}\ndata: {}\n\n`)) ?? (() => {});
     const ping = setInterval(() => res.write(': ping\n\n'), keepAliveMs);
     const done = () => {
       clearInterval(ping);

@@ -3,6 +3,7 @@ import { timing } from '@p2pvps/protocol/timing';
 import type { FastifyRequest } from 'fastify';
 import { findDevice } from '../db/devices-repo.ts';
 import { authenticateToken } from '../domain/accounts/accounts.ts';
+import { csrfMatches, sessionCookie } from '../domain/accounts/sessions.ts';
 import type { DomainContext } from '../domain/context.ts';
 import { DomainError } from '../domain/errors.ts';
 import type { Authenticator } from './register.ts';
@@ -19,9 +20,19 @@ export function createAuthenticator(ctx: DomainContext): Authenticator {
   return {
     async user(req) {
       const header = req.headers.authorization;
-      const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-      const user = token ? await authenticateToken(ctx, token) : null;
+      if (header?.startsWith('Bearer ')) {
+        const user = await authenticateToken(ctx, header.slice(7).trim(), 'token');
+        if (!user) throw new DomainError('unauthenticated');
+        return user;
+      }
+      // A browser: the session cookie, and on anything that changes state the CSRF token
+      // the page got from the API, which another site cannot read.
+      const session = sessionCookie(req.headers.cookie);
+      const user = session ? await authenticateToken(ctx, session, 'session') : null;
       if (!user) throw new DomainError('unauthenticated');
+      if (req.method !== 'GET' && req.method !== 'HEAD' && !csrfMatches(session!, req.headers['x-csrf-token'])) {
+        throw new DomainError('csrf_failed');
+      }
       return user;
     },
     async device(req: FastifyRequest) {

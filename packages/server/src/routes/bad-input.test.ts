@@ -45,7 +45,18 @@ after(async () => {
 });
 
 async function snapshot(): Promise<string> {
-  const tables = ['users', 'api_tokens', 'devices', 'enrolment_tokens', 'rentals', 'ledger_accounts', 'ledger_entries', 'payouts'] as const;
+  const tables = [
+    'users',
+    'api_tokens',
+    'devices',
+    'enrolment_tokens',
+    'rentals',
+    'ledger_accounts',
+    'ledger_entries',
+    'payouts',
+    'ssh_keys',
+    'mail_messages',
+  ] as const;
   const parts = await Promise.all(tables.map((t) => server.ctx.db.selectFrom(t).selectAll().execute()));
   return JSON.stringify(parts);
 }
@@ -107,7 +118,15 @@ for (const [name, contract] of Object.entries(routes) as [string, RouteContract]
   test(`${contract.method} ${contract.path} (${name}) rejects bad input and changes nothing`, async () => {
     for (const c of cases) {
       const before = await snapshot();
-      const path = c.path ?? buildPath(contract.path, { deviceId, rentalId: 'nosuchrental1', payoutId: 'nosuchpayout1' });
+      const path =
+        c.path ??
+        buildPath(contract.path, {
+          deviceId,
+          rentalId: 'nosuchrental1',
+          payoutId: 'nosuchpayout1',
+          tokenId: 'nosuchtoken1',
+          keyId: 'nosuchkey1',
+        });
       const headers: Record<string, string> = { authorization: `Bearer ${token}` };
       if (c.body !== undefined) headers['content-type'] = c.contentType ?? 'application/json';
       const res = await fetch(`${server.apiUrl}${path}${c.query ? `?${c.query}` : ''}`, { method: contract.method, headers, body: c.body });

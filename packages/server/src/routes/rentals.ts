@@ -1,7 +1,7 @@
 import { routes } from '@p2pvps/protocol/routes';
 import type { FastifyInstance } from 'fastify';
 import type { DomainContext } from '../domain/context.ts';
-import { getRental, listRentals, market, rent, stopRental } from '../domain/rentals/rentals.ts';
+import { extendRental, getRental, listRentals, market, rent, stopRental } from '../domain/rentals/rentals.ts';
 import { mount, type Authenticator } from './register.ts';
 
 export function rentalRoutes(app: FastifyInstance, auth: Authenticator, ctx: DomainContext): void {
@@ -11,4 +11,5 @@ export function rentalRoutes(app: FastifyInstance, auth: Authenticator, ctx: Dom
   mount(app, auth, routes.listRentals, async ({ query }, c) => ({ rentals: await listRentals(ctx, renter(c), query.all === 'true') }));
   mount(app, auth, routes.getRental, ({ params }, c) => getRental(ctx, renter(c), params.rentalId));
   mount(app, auth, routes.stopRental, ({ params }, c) => stopRental(ctx, renter(c), params.rentalId));
+  mount(app, auth, routes.extendRental, ({ params, body }, c) => extendRental(ctx, renter(c), params.rentalId, body.hours));
 }

@@ -4,33 +4,62 @@ import { version } from '@p2pvps/protocol/version';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { DomainContext } from '../domain/context.ts';
 import { accountRoutes } from '../routes/accounts.ts';
+import { adminRoutes } from '../routes/admin.ts';
+import { dashboardRoutes } from '../routes/dashboard.ts';
+import { sessionRoutes } from '../routes/session.ts';
 import { agentRoutes } from '../routes/agent.ts';
 import { createAuthenticator } from '../routes/authenticate.ts';
 import { deviceRoutes } from '../routes/devices.ts';
 import { moneyRoutes } from '../routes/money.ts';
+import { mailRoutes } from '../routes/mail.ts';
 import { installErrorHandling } from '../routes/http-errors.ts';
+import { installRoutes } from '../routes/install.ts';
 import { openApiRoute } from '../routes/openapi.ts';
 import { mount } from '../routes/register.ts';
 import { rentalRoutes } from '../routes/rentals.ts';
 import { topUpRoutes } from '../routes/topup.ts';
 import type { PaymentRails } from '../payments/payment-rails.ts';
 import type { DeviceEvents } from './device-events.ts';
+import type { UserEvents } from './user-events.ts';
 
 export interface ApiOptions {
   ctx: DomainContext;
   events: DeviceEvents;
   gateway: Registration['gateway'];
   logLevel: string;
+  /** Where the log goes (stdout unless given; tests read it). */
+  logStream?: { write(line: string): void };
   /** Prometheus metrics in the text format, served at /metrics. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** The payment rails the operator enabled; without, only operator credit. */
   rails?: PaymentRails;
+  /** How mail goes out, for the operator's settings page (never with credentials). */
+  mail?: string;
+  /** Whether mail leaves through SMTP or stays in the outbox (no SMTP configured, the default). */
+  mailDelivery?: 'smtp' | 'outbox';
+  /** Live updates for the dashboard's pages. */
+  userEvents?: UserEvents;
 }
 
 /** The HTTP API: every route of the protocol table, plus OpenAPI and the agent event stream. */
-export function buildApi({ ctx, events, gateway, logLevel, metrics, rails }: ApiOptions): FastifyInstance {
+export function buildApi({
+  ctx,
+  events,
+  gateway,
+  logLevel,
+  logStream,
+  metrics,
+  rails,
+  mail,
+  mailDelivery,
+  userEvents,
+}: ApiOptions): FastifyInstance {
   const app = Fastify({
-    logger: { level: logLevel, redact: ['req.headers.authorization'] },
+    logger: {
+      level: logLevel,
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+      ...(logStream ? { stream: logStream } : {}),
+    },
     bodyLimit: 256 * 1024,
     forceCloseConnections: true,
     // Router-level problems (bad URL encoding, over-long parameters) get the envelope too.
@@ -63,14 +92,21 @@ export function buildApi({ ctx, events, gateway, logLevel, metrics, rails }: Api
     version,
     sshHost: gateway.host,
     gatewayPort: gateway.port,
+    rentMinimumHours: ctx.settings.rentMinimumHours,
   }));
   accountRoutes(app, auth, ctx);
+  sessionRoutes(app, auth, ctx);
+  adminRoutes(app, auth, ctx, { rails, mail: mail ?? 'outbox (no SMTP configured)' });
+  mailRoutes(app, auth, ctx, mailDelivery ?? 'outbox');
   deviceRoutes(app, auth, ctx);
   rentalRoutes(app, auth, ctx);
   moneyRoutes(app, auth, ctx);
   topUpRoutes(app, auth, ctx, rails);
-  agentRoutes(app, auth, ctx, events, gateway);
+  agentRoutes(app, auth, ctx, events, gateway, userEvents);
   openApiRoute(app, version);
+  // Outside the JSON API: the agent's installer and code, for `curl PUBLIC_URL/install.sh | sudo bash`.
+  installRoutes(app, ctx.settings.publicUrl);
+  dashboardRoutes(app, ctx.settings.serverName);
   if (metrics) {
     app.get('/metrics', async (_req, reply) => {
       const { contentType, body } = await metrics();

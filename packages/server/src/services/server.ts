@@ -16,11 +16,20 @@ import type { DomainContext } from '../domain/context.ts';
 import { TunnelGateway } from '../gateway/tunnel-gateway.ts';
 import { buildApi } from './api.ts';
 import { DeviceEvents } from './device-events.ts';
+import { UserEvents } from './user-events.ts';
 import { endExpiredRentals } from '../domain/rentals/rentals.ts';
 import { meterTick, settleRental } from '../domain/money/metering.ts';
 import { PeriodicWorker } from './periodic-worker.ts';
 import { PaymentRails } from '../payments/payment-rails.ts';
 import { railSettings } from '../payments/rail-options.ts';
+import { MailQueue, describeSmtpUrl, smtpTransport } from './mail-queue.ts';
+import {
+  queueBalanceNotice,
+  queueDeviceOfflineNotices,
+  queueEndingSoonNotices,
+  queueRentalActive,
+  queueRentalEnded,
+} from '../domain/mail/notices.ts';
 
 export interface RunningServer {
   apiUrl: string;
@@ -28,6 +37,8 @@ export interface RunningServer {
   httpsPort: number;
   ctx: DomainContext;
   gateway: TunnelGateway;
+  /** The mail queue: SMTP, or the outbox when none is configured. */
+  mail: MailQueue;
   close(): Promise<void>;
 }
 
@@ -46,16 +57,21 @@ function loadHostKey(dataDir: string): { privateKey: string; publicKey: string }
  * Starts every part of the marketplace in one process: database, tunnel gateway, HTTP
  * API and the expiry and metering workers. Each part is its own module and could run on its own.
  */
-export async function startServer(config: ServerConfig, options: { clock?: Clock } = {}): Promise<RunningServer> {
+export async function startServer(
+  config: ServerConfig,
+  options: { clock?: Clock; logStream?: { write(line: string): void } } = {},
+): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(config.databaseUrl);
   await migrateToLatest(db);
   await markAllOffline(db);
   const hostKey = loadHostKey(config.dataDir);
   const events = new DeviceEvents();
+  const userEvents = new UserEvents(db);
   const clock = options.clock ?? systemClock;
 
   let gateway: TunnelGateway | undefined;
+  let mail: MailQueue | undefined;
   const webRoutes = new WebRouteCache((host) => resolveWebName(ctx, host));
   const ctx: DomainContext = {
     db,
@@ -80,8 +96,12 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     notifyDevice: (deviceId, reason) => {
       webRoutes.forget();
       events.notify(deviceId, reason);
+      userEvents.deviceChanged(deviceId);
       void gateway?.refresh(deviceId);
     },
+    // Mails are queued in the background: neither a request nor the meter waits for them.
+    notifyUser: (userId, event, rentalId) => mail?.queue(queueBalanceNotice(ctx, userId, event, rentalId)),
+    notifyRental: (rentalId, event) => mail?.queue(event === 'active' ? queueRentalActive(ctx, rentalId) : queueRentalEnded(ctx, rentalId)),
     tunnels: {
       isOnline: (id) => gateway?.isOnline(id) ?? false,
       disconnect: (id) => {
@@ -129,10 +149,14 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     },
   });
   const api = buildApi({
+    userEvents,
     ctx,
     events,
     gateway: gatewayRef,
     logLevel: config.logLevel,
+    ...(options.logStream ? { logStream: options.logStream } : {}),
+    mail: config.smtpUrl ? `SMTP ${describeSmtpUrl(config.smtpUrl)} as ${config.mailFrom}` : 'outbox (no SMTP configured)',
+    mailDelivery: config.smtpUrl ? 'smtp' : 'outbox',
     rails,
     metrics: async () => {
       traffic.collect();
@@ -140,6 +164,20 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     },
   });
   const log = api.log;
+  mail = new MailQueue({
+    db,
+    clock,
+    transport: config.smtpUrl ? smtpTransport(config.smtpUrl) : null,
+    from: config.mailFrom,
+    log: {
+      info: (fields, message) => log.info(fields, message),
+      warn: (fields, message) => log.warn(fields, message),
+      error: (fields, message) => log.error(fields, message),
+    },
+  });
+  const mailQueue = mail;
+  if (config.smtpUrl) log.info(`mail: notices are sent through ${describeSmtpUrl(config.smtpUrl)} as ${config.mailFrom}`);
+  else log.info('mail: no SMTP server configured (--smtp-url); notices go to the outbox: p2pvps admin outbox, or GET /api/v1/admin/outbox');
   try {
     await rails.start();
   } catch (err) {
@@ -148,9 +186,9 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     throw err;
   }
   const setOnline = (deviceId: string, online: boolean) =>
-    updateDevice(db, deviceId, { online: online ? 1 : 0, last_seen_at: clock.now().toISOString() }).catch((err) =>
-      log.error({ err }, 'could not record tunnel state'),
-    );
+    updateDevice(db, deviceId, { online: online ? 1 : 0, last_seen_at: clock.now().toISOString() })
+      .then(() => userEvents.deviceChanged(deviceId))
+      .catch((err) => log.error({ err }, 'could not record tunnel state'));
 
   const settleDevice = (deviceId: string, wasOnline: boolean) =>
     findOpenRentalForDevice(db, deviceId)
@@ -239,8 +277,20 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     () => meterTick(ctx),
     (err) => log.error({ err }, 'metering failed'),
   );
+  // Notices nobody reports as they happen: a rental about to end, a device gone for a while.
+  const startedAt = clock.now();
+  const notices = new PeriodicWorker(
+    config.expiryCheckIntervalMs,
+    async () => {
+      const queued = (await queueEndingSoonNotices(ctx)) + (await queueDeviceOfflineNotices(ctx, startedAt));
+      if (queued > 0) mailQueue.kick();
+    },
+    (err) => log.error({ err }, 'notice worker failed'),
+  );
   expiry.start();
   meter.start();
+  notices.start();
+  mailQueue.start();
   const enrolled = (await listEnrolledDevices(db)).length;
   log.info(
     `p2pvps server "${config.serverName}": API ${apiUrl}, HTTPS front door :${httpsPort}, device gateway ${config.gatewayHost}:${gatewayPort}, ` +
@@ -254,15 +304,18 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
     httpsPort,
     ctx,
     gateway,
+    mail: mailQueue,
     close: () =>
       (closing ??= (async () => {
         await expiry.close();
         await meter.close();
+        await notices.close();
         clearInterval(trafficTimer);
         await doors.close();
         await gateway.close();
         await api.close();
         await rails.close();
+        await mailQueue.close();
         await saveTraffic();
         await db.destroy();
       })()),

@@ -16,6 +16,8 @@ import { hashPassword, hashSecret, newId, newPassword, newSecret, verifyPassword
 export interface AuthenticatedUser {
   user: User;
   tokenId: string;
+  /** How the caller proved who they are: an API token (Bearer) or a browser session (cookie). */
+  via: 'token' | 'session';
 }
 
 export function presentUser(row: UserRow): User {
@@ -23,6 +25,11 @@ export function presentUser(row: UserRow): User {
 }
 
 export async function signup(ctx: DomainContext, email: string, password: string, isAdmin = false): Promise<Session> {
+  const row = await createAccount(ctx, email, password, isAdmin);
+  return { token: (await createApiToken(ctx, row.id, 'signup')).token, user: presentUser(row) };
+}
+
+export async function createAccount(ctx: DomainContext, email: string, password: string, isAdmin = false): Promise<UserRow> {
   const row: UserRow = {
     id: newId(),
     email,
@@ -36,35 +43,64 @@ export async function signup(ctx: DomainContext, email: string, password: string
     if (isUniqueViolation(err)) throw new DomainError('email_taken');
     throw err;
   }
-  return { token: await createApiToken(ctx, row.id, 'signup'), user: presentUser(row) };
+  return row;
 }
 
 export async function login(ctx: DomainContext, email: string, password: string): Promise<Session> {
+  const row = await checkPassword(ctx, email, password);
+  return { token: (await createApiToken(ctx, row.id, 'login')).token, user: presentUser(row) };
+}
+
+export async function createApiToken(
+  ctx: DomainContext,
+  userId: string,
+  name: string,
+  session?: { ttlMs: number },
+): Promise<{ id: string; token: string }> {
+  const token = newSecret(session ? 'p2pvps_session' : 'p2pvps');
+  const now = ctx.clock.now();
+  const id = newId();
+  await insertApiToken(ctx.db, {
+    id,
+    user_id: userId,
+    token_hash: hashSecret(token),
+    name,
+    created_at: now.toISOString(),
+    kind: session ? 'session' : 'api',
+    expires_at: session ? new Date(now.getTime() + session.ttlMs).toISOString() : null,
+  });
+  return { id, token };
+}
+
+/** Checks email and password the same way whatever the outcome, so timing does not tell which emails exist. */
+export async function checkPassword(ctx: DomainContext, email: string, password: string): Promise<UserRow> {
   const row = await findUserByEmail(ctx.db, email);
-  // Hash even for unknown emails so timing does not tell which emails exist.
   const ok = await verifyPassword(
     password,
     row?.password_hash ?? 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
   );
   if (!row || !ok) throw new DomainError('invalid_credentials');
-  return { token: await createApiToken(ctx, row.id, 'login'), user: presentUser(row) };
+  return row;
 }
 
-async function createApiToken(ctx: DomainContext, userId: string, name: string): Promise<string> {
-  const token = newSecret('p2pvps');
-  await insertApiToken(ctx.db, {
-    id: newId(),
-    user_id: userId,
-    token_hash: hashSecret(token),
-    name,
-    created_at: ctx.clock.now().toISOString(),
+/**
+ * Changes a user's password after checking the current one, and signs out every other
+ * browser session and API token: whoever knew the old password may have made them.
+ */
+export async function changePassword(ctx: DomainContext, caller: AuthenticatedUser, current: string, next: string): Promise<void> {
+  await checkPassword(ctx, caller.user.email, current);
+  const hash = await hashPassword(next);
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', caller.user.id).execute();
+    await trx.deleteFrom('api_tokens').where('user_id', '=', caller.user.id).where('id', '!=', caller.tokenId).execute();
   });
-  return token;
 }
 
-export async function authenticateToken(ctx: DomainContext, token: string): Promise<AuthenticatedUser | null> {
-  const row = await findUserByTokenHash(ctx.db, hashSecret(token));
-  return row ? { user: presentUser(row), tokenId: row.token_id } : null;
+/** The user behind an API token (`via: 'token'`) or a session cookie (`via: 'session'`); a token only counts as what it was made for. */
+export async function authenticateToken(ctx: DomainContext, token: string, via: 'token' | 'session'): Promise<AuthenticatedUser | null> {
+  const row = await findUserByTokenHash(ctx.db, hashSecret(token), ctx.clock.now().toISOString());
+  if (!row || (row.token_kind === 'session') !== (via === 'session')) return null;
+  return { user: presentUser(row), tokenId: row.token_id, via };
 }
 
 export async function logout(ctx: DomainContext, tokenId: string): Promise<void> {

@@ -14,10 +14,10 @@ const minuteMs = 60_000;
  * renter stops early: the rest of the term they chose to give up is charged as if used
  * (minutes the device was offline are still returned).
  */
-export async function placeHold(trx: Db, ctx: DomainContext, rental: RentalRow, amount: bigint): Promise<void> {
+export async function placeHold(trx: Db, ctx: DomainContext, rental: RentalRow, amount: bigint, hours = rental.hours): Promise<void> {
   await post(trx, {
     kind: 'hold',
-    memo: `${rental.hours} h prepaid on ${rental.device_name}`,
+    memo: `${hours} h prepaid on ${rental.device_name}`,
     at: ctx.clock.now().toISOString(),
     rentalId: rental.id,
     postings: [

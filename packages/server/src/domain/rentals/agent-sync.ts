@@ -33,13 +33,14 @@ async function applyObservation(ctx: DomainContext, rental: RentalRow, body: Hea
   if (state === 'requested' && observed?.state === 'ready') {
     const expiresAt = rental.hours ? new Date(now.getTime() + rental.hours * 3_600_000).toISOString() : null;
     const to = nextRentalState(state, { type: 'container_ready' });
-    await updateRentalFrom(ctx.db, rental.id, state, {
+    const activated = await updateRentalFrom(ctx.db, rental.id, state, {
       state: to,
       activated_at: now.toISOString(),
       expires_at: expiresAt,
       // The meter starts when the renter can log in.
       billed_until: now.toISOString(),
     });
+    if (activated) ctx.notifyRental?.(rental.id, 'active');
   } else if (runningStates.includes(state) && observed?.state === 'failed') {
     await endRental(ctx, rental, 'provisioning_failed', observed.detail ?? null);
   } else if (state === 'ending' && !observed) {

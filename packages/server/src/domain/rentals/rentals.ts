@@ -1,4 +1,4 @@
-import type { EndReason, Listing, MarketQuery, Rental, RentalState } from '@p2pvps/protocol/schemas';
+import type { EndReason, Hardware, Listing, MarketQuery, Rental, RentalState } from '@p2pvps/protocol/schemas';
 import { isUniqueViolation } from '../../db/database.ts';
 import { findDevice, listMarket, type DeviceRow } from '../../db/devices-repo.ts';
 import {
@@ -23,7 +23,11 @@ function portSuffix(port: number, standard: number): string {
   return port === standard ? '' : `:${port}`;
 }
 
-export function presentRental(ctx: DomainContext, row: RentalRow, device: Pick<DeviceRow, 'ssh_port' | 'web_name'> | undefined): Rental {
+export function presentRental(
+  ctx: DomainContext,
+  row: RentalRow,
+  device: (Pick<DeviceRow, 'ssh_port' | 'web_name'> & Partial<Pick<DeviceRow, 'hardware'>>) | undefined,
+): Rental {
   const host = ctx.settings.sshHost;
   const port = Number(device?.ssh_port ?? 0);
   const web = device ? webHost(ctx, device.web_name) : '';
@@ -42,6 +46,8 @@ export function presentRental(ctx: DomainContext, row: RentalRow, device: Pick<D
     costMicros: Number(row.charged_micros),
     currency: ctx.settings.currency,
     prepaidHours: row.hours,
+    deviceHardware: device?.hardware ? (JSON.parse(device.hardware) as Hardware) : null,
+    deviceOnline: ctx.tunnels.isOnline(row.device_id),
     connection: {
       host,
       port,
@@ -193,7 +199,10 @@ export async function endRental(ctx: DomainContext, row: RentalRow, reason: EndR
     if (ended) await closeHold(trx, ctx, row.id, reason);
     return ended;
   });
-  if (moved) ctx.notifyDevice(row.device_id, `rental_${reason}`);
+  if (moved) {
+    ctx.notifyDevice(row.device_id, `rental_${reason}`);
+    ctx.notifyRental?.(row.id, 'ended');
+  }
   return moved;
 }
 
@@ -203,6 +212,40 @@ export async function stopRental(ctx: DomainContext, renterId: string, rentalId:
     const now = await findRental(ctx.db, rentalId);
     if (now?.state === 'ended' || now?.state === 'ending') throw new DomainError('rental_not_open');
   }
+  return getRental(ctx, renterId, rentalId);
+}
+
+/**
+ * Adds hours to a prepaid rental: their price (at the rental's price) is held from the
+ * balance and the expiry moves on, in one transaction. A pay-as-you-go rental runs until
+ * stopped and has nothing to extend.
+ */
+export async function extendRental(ctx: DomainContext, renterId: string, rentalId: string, hours: number): Promise<Rental> {
+  await ctx.db.transaction().execute(async (trx) => {
+    const row = await findRental(trx, rentalId);
+    if (!row || row.renter_id !== renterId) throw new DomainError('not_found');
+    if (row.state !== 'requested' && row.state !== 'active') throw new DomainError('rental_not_open');
+    if (row.hours === null) {
+      throw new DomainError('invalid_request', 'This rental runs until you stop it and is billed per minute; there is nothing to extend.', {
+        'params.rentalId': 'not a prepaid rental',
+      });
+    }
+    const amount = BigInt(row.price_per_hour_micros ?? 0) * BigInt(hours);
+    const balance = await balanceOf(trx, { kind: 'renter_balance', userId: renterId });
+    if (balance < amount) {
+      throw new DomainError(
+        'insufficient_balance',
+        `${hours} h more cost ${formatMoney(amount, ctx.settings.currency)}; your balance is ${formatMoney(balance, ctx.settings.currency)}.`,
+      );
+    }
+    await placeHold(trx, ctx, row, amount, hours);
+    const expires = row.expires_at === null ? null : new Date(new Date(row.expires_at).getTime() + hours * 3_600_000).toISOString();
+    await trx
+      .updateTable('rentals')
+      .set({ hours: row.hours + hours, expires_at: expires })
+      .where('id', '=', row.id)
+      .execute();
+  });
   return getRental(ctx, renterId, rentalId);
 }
 

@@ -1,0 +1,65 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { User } from '@p2pvps/protocol/schemas';
+import type { DomainContext } from '../context.ts';
+import { checkPassword, createAccount, createApiToken, presentUser, type AuthenticatedUser } from './accounts.ts';
+
+/**
+ * Browser sessions for the dashboard. A session is an API token of kind `session` that
+ * lives in an HttpOnly, SameSite=Strict cookie, so page scripts never see it; it expires
+ * after `sessionTtlMs`. Requests that change anything must also carry the session's CSRF
+ * token in `X-CSRF-Token`: derived from the session token, handed to the page by the API
+ * (which another site cannot read), and checked in constant time.
+ */
+export const sessionCookieName = 'p2pvps_session';
+export const sessionTtlMs = 30 * 24 * 60 * 60_000;
+
+export function csrfTokenOf(sessionToken: string): string {
+  return createHmac('sha256', sessionToken).update('p2pvps csrf').digest('base64url');
+}
+
+export function csrfMatches(sessionToken: string, header: string | string[] | undefined): boolean {
+  if (typeof header !== 'string') return false;
+  const want = Buffer.from(csrfTokenOf(sessionToken));
+  const got = Buffer.from(header);
+  return got.length === want.length && timingSafeEqual(got, want);
+}
+
+/** The session token from a Cookie header, if there is one. */
+export function sessionCookie(header: string | undefined): string | undefined {
+  for (const part of header?.split(';') ?? []) {
+    const [name, ...value] = part.trim().split('=');
+    if (name === sessionCookieName) return value.join('=') || undefined;
+  }
+  return undefined;
+}
+
+/** The Set-Cookie value for a session (or, with null, one that clears it). Secure when the server is reached over HTTPS. */
+export function sessionSetCookie(ctx: DomainContext, token: string | null): string {
+  const secure = ctx.settings.publicUrl.startsWith('https:') ? '; Secure' : '';
+  const value = token ?? '';
+  const age = token ? Math.floor(sessionTtlMs / 1000) : 0;
+  return `${sessionCookieName}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${age}${secure}`;
+}
+
+export interface StartedSession {
+  token: string;
+  user: User;
+  csrfToken: string;
+}
+
+/** Logs a browser in (or signs a new user up and in). */
+export async function startSession(
+  ctx: DomainContext,
+  body: { email: string; password: string; signup?: boolean },
+  userAgent: string,
+): Promise<StartedSession> {
+  const row = body.signup ? await createAccount(ctx, body.email, body.password) : await checkPassword(ctx, body.email, body.password);
+  const name = `browser: ${userAgent.slice(0, 80) || 'unknown'}`;
+  const { token } = await createApiToken(ctx, row.id, name, { ttlMs: sessionTtlMs });
+  return { token, user: presentUser(row), csrfToken: csrfTokenOf(token) };
+}
+
+/** What the page learns about its own session: who, and the CSRF token for its changes. */
+export function describeSession(caller: AuthenticatedUser, sessionToken: string): { user: User; csrfToken: string } {
+  return { user: caller.user, csrfToken: csrfTokenOf(sessionToken) };
+}

@@ -1,0 +1,22 @@
+import type { AccountSettings } from '@p2pvps/protocol/schemas';
+import { findUserById } from '../../db/accounts-repo.ts';
+import type { DomainContext } from '../context.ts';
+import { DomainError } from '../errors.ts';
+
+/** A user's settings: for now, whether their rental passwords come by email. */
+export async function getSettings(ctx: DomainContext, userId: string): Promise<AccountSettings> {
+  const user = await findUserById(ctx.db, userId);
+  if (!user) throw new DomainError('not_found');
+  return { emailRentalPassword: user.email_rental_password === 1 };
+}
+
+export async function updateSettings(ctx: DomainContext, userId: string, changes: Partial<AccountSettings>): Promise<AccountSettings> {
+  if (changes.emailRentalPassword !== undefined) {
+    await ctx.db
+      .updateTable('users')
+      .set({ email_rental_password: changes.emailRentalPassword ? 1 : 0 })
+      .where('id', '=', userId)
+      .execute();
+  }
+  return getSettings(ctx, userId);
+}

@@ -1,0 +1,206 @@
+import type { EndReason } from '@p2pvps/protocol/schemas';
+import { findUserById, type UserRow } from '../../db/accounts-repo.ts';
+import { findDevice } from '../../db/devices-repo.ts';
+import { dedupKeyExpr, insertMail } from '../../db/mail-repo.ts';
+import { findRental } from '../../db/rentals-repo.ts';
+import type { DomainContext } from '../context.ts';
+import { balanceOf } from '../money/ledger.ts';
+import { lowBalanceMinutes } from '../money/metering.ts';
+import { formatMoney } from '../money/money.ts';
+import { presentRental } from '../rentals/rentals.ts';
+import { newId } from '../secrets.ts';
+import {
+  balanceExhaustedMail,
+  balanceLowMail,
+  deviceOfflineMail,
+  rentalActiveMail,
+  rentalEndedMail,
+  rentalEndingSoonMail,
+  type MailContent,
+} from './messages.ts';
+
+/**
+ * Which notices go to whom, and when. Each is queued as a row whose dedup key names the
+ * event (this rental's start, this outage of that device…), so a notice is queued once
+ * however often the event is reported or its job looks; delivery is the mail queue's job.
+ */
+
+/** A renter is reminded this long before a rental with an expiry ends. */
+export const endingSoonMs = 30 * 60_000;
+/**
+ * An owner hears of a device offline this long: longer than `timing.offlineAfterMs`, when
+ * it is shown offline, so a router's reboot sends no mail.
+ */
+export const offlineNoticeAfterMs = 5 * 60_000;
+
+export type MailKind = 'rental_active' | 'rental_ending_soon' | 'rental_ended' | 'balance_low' | 'balance_exhausted' | 'device_offline';
+
+const base = (ctx: DomainContext) => ctx.settings.publicUrl.replace(/\/+$/, '');
+/** Dashboard pages the mails link to. */
+export const dashboardUrl = {
+  rental: (ctx: DomainContext, id: string) => `${base(ctx)}/rentals/${id}`,
+  device: (ctx: DomainContext, id: string) => `${base(ctx)}/devices/${id}`,
+  account: (ctx: DomainContext) => `${base(ctx)}/account`,
+};
+
+async function queue(ctx: DomainContext, kind: MailKind, dedupKey: string, user: UserRow, content: MailContent): Promise<boolean> {
+  return insertMail(ctx.db, {
+    id: newId(),
+    dedup_key: dedupKey,
+    kind,
+    user_id: user.id,
+    to_address: user.email,
+    subject: content.subject,
+    text_body: content.text,
+    html_body: content.html,
+    created_at: ctx.clock.now().toISOString(),
+  });
+}
+
+/** The renter's connection details once the container is ready; the password only if they chose that. */
+export async function queueRentalActive(ctx: DomainContext, rentalId: string): Promise<boolean> {
+  const row = await findRental(ctx.db, rentalId);
+  const renter = row && (await findUserById(ctx.db, row.renter_id));
+  if (!row || !renter) return false;
+  const rental = presentRental(ctx, row, await findDevice(ctx.db, row.device_id));
+  const content = rentalActiveMail({
+    marketName: ctx.settings.serverName,
+    deviceName: row.device_name,
+    rentalUrl: dashboardUrl.rental(ctx, row.id),
+    sshCommand: rental.connection.sshCommand,
+    username: rental.connection.username,
+    password: renter.email_rental_password === 1 ? row.password : null,
+    sshKeyGiven: rental.connection.sshKeyGiven,
+    httpUrl: rental.connection.httpUrl,
+    httpsUrl: rental.connection.httpsUrl,
+    expiresAt: row.expires_at,
+  });
+  return queue(ctx, 'rental_active', `rental_active:${row.id}`, renter, content);
+}
+
+export async function queueRentalEnded(ctx: DomainContext, rentalId: string): Promise<boolean> {
+  const row = await findRental(ctx.db, rentalId);
+  const renter = row && (await findUserById(ctx.db, row.renter_id));
+  if (!row?.end_reason || !renter) return false;
+  const content = rentalEndedMail({
+    marketName: ctx.settings.serverName,
+    deviceName: row.device_name,
+    rentalUrl: dashboardUrl.rental(ctx, row.id),
+    reason: row.end_reason as EndReason,
+    deviceLostGraceMs: ctx.settings.deviceLostGraceMs,
+    cost: formatMoney(BigInt(row.charged_micros), ctx.settings.currency),
+  });
+  return queue(ctx, 'rental_ended', `rental_ended:${row.id}`, renter, content);
+}
+
+/**
+ * The meter's warnings. It reports them per rental; the key is the renter and the moment
+ * the meter marked the balance low (or used up), which all of that renter's rentals share,
+ * so a renter with three rentals gets one mail.
+ */
+export async function queueBalanceNotice(
+  ctx: DomainContext,
+  userId: string,
+  event: 'balance_low' | 'balance_exhausted',
+  rentalId: string,
+): Promise<boolean> {
+  const [row, user] = await Promise.all([findRental(ctx.db, rentalId), findUserById(ctx.db, userId)]);
+  const at = event === 'balance_low' ? row?.balance_low_at : row?.balance_exhausted_at;
+  if (!user || !at) return false;
+  const balance = formatMoney(await balanceOf(ctx.db, { kind: 'renter_balance', userId }), ctx.settings.currency);
+  const common = { marketName: ctx.settings.serverName, balance, topUpUrl: dashboardUrl.account(ctx) };
+  const content =
+    event === 'balance_low'
+      ? balanceLowMail({ ...common, minutes: lowBalanceMinutes })
+      : balanceExhaustedMail({ ...common, graceMs: ctx.settings.balanceGraceMs });
+  return queue(ctx, event, `${event}:${userId}:${at}`, user, content);
+}
+
+/** The worker's job: remind renters of rentals that end within `endingSoonMs`, once per expiry time. */
+export async function queueEndingSoonNotices(ctx: DomainContext): Promise<number> {
+  const now = ctx.clock.now();
+  const rows = await ctx.db
+    .selectFrom('rentals')
+    .selectAll()
+    .where('state', '=', 'active')
+    .where('expires_at', 'is not', null)
+    .where('expires_at', '>', now.toISOString())
+    .where('expires_at', '<=', new Date(now.getTime() + endingSoonMs).toISOString())
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('mail_messages')
+            .select('mail_messages.id')
+            .whereRef('mail_messages.dedup_key', '=', dedupKeyExpr('rental_ending_soon:', 'rentals.id', 'rentals.expires_at')),
+        ),
+      ),
+    )
+    .execute();
+  let queued = 0;
+  for (const row of rows) {
+    const renter = await findUserById(ctx.db, row.renter_id);
+    if (!renter) continue;
+    const content = rentalEndingSoonMail({
+      marketName: ctx.settings.serverName,
+      deviceName: row.device_name,
+      rentalUrl: dashboardUrl.rental(ctx, row.id),
+      expiresAt: row.expires_at!,
+      leftMs: new Date(row.expires_at!).getTime() - now.getTime(),
+    });
+    if (await queue(ctx, 'rental_ending_soon', `rental_ending_soon:${row.id}:${row.expires_at}`, renter, content)) queued++;
+  }
+  return queued;
+}
+
+/**
+ * The worker's job: tell owners of devices whose tunnel has been down for longer than
+ * `offlineNoticeAfterMs`, once per outage (the key is the device and when it went down).
+ * Time before `watchingSince` (the server's start) does not count: after a restart every
+ * device is offline until its tunnel returns, and that is no news to its owner.
+ */
+export async function queueDeviceOfflineNotices(ctx: DomainContext, watchingSince: Date): Promise<number> {
+  const now = ctx.clock.now();
+  const cutoff = new Date(now.getTime() - offlineNoticeAfterMs);
+  if (watchingSince > cutoff) return 0;
+  const rows = await ctx.db
+    .selectFrom('devices')
+    .leftJoin('rentals', (join) => join.onRef('rentals.open_device_id', '=', 'devices.id').on('rentals.state', '=', 'active'))
+    .select([
+      'devices.id as id',
+      'devices.owner_id as ownerId',
+      'devices.name as name',
+      'devices.last_seen_at as since',
+      'rentals.id as rentalId',
+    ])
+    .where('devices.removed_at', 'is', null)
+    .where('devices.public_key', 'is not', null)
+    .where('devices.online', '=', 0)
+    .where('devices.last_seen_at', 'is not', null)
+    .where('devices.last_seen_at', '<=', cutoff.toISOString())
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('mail_messages')
+            .select('mail_messages.id')
+            .whereRef('mail_messages.dedup_key', '=', dedupKeyExpr('device_offline:', 'devices.id', 'devices.last_seen_at')),
+        ),
+      ),
+    )
+    .execute();
+  let queued = 0;
+  for (const d of rows) {
+    // The flag lags the gateway by a write; the gateway is the truth.
+    if (ctx.tunnels.isOnline(d.id)) continue;
+    const owner = await findUserById(ctx.db, d.ownerId);
+    if (!owner) continue;
+    const content = deviceOfflineMail({
+      marketName: ctx.settings.serverName,
+      deviceName: d.name,
+      since: d.since!,
+      deviceUrl: dashboardUrl.device(ctx, d.id),
+      rentedGraceMs: d.rentalId ? ctx.settings.deviceLostGraceMs : null,
+    });
+    if (await queue(ctx, 'device_offline', `device_offline:${d.id}:${d.since}`, owner, content)) queued++;
+  }
+  return queued;
+}

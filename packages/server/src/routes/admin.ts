@@ -1,0 +1,117 @@
+import { routes } from '@p2pvps/protocol/routes';
+import type { EndReason, RentalState } from '@p2pvps/protocol/schemas';
+import type { FastifyInstance } from 'fastify';
+import { presentDevice } from '../domain/devices/devices.ts';
+import type { DomainContext } from '../domain/context.ts';
+import { presentRental } from '../domain/rentals/rentals.ts';
+import type { PaymentRails } from '../payments/payment-rails.ts';
+import { mount, type Authenticator } from './register.ts';
+
+/** The operator's lists for the dashboard: accounts, devices, rentals, and the settings in force. */
+export function adminRoutes(
+  app: FastifyInstance,
+  auth: Authenticator,
+  ctx: DomainContext,
+  o: { rails?: PaymentRails; mail: string },
+): void {
+  const { db } = ctx;
+  mount(app, auth, routes.adminUsers, async () => {
+    const users = await db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').execute();
+    const balances = await db
+      .selectFrom('ledger_accounts')
+      .select(['user_id', 'kind', 'balance'])
+      .where('user_id', 'is not', null)
+      .execute();
+    const devices = await db
+      .selectFrom('devices')
+      .select('owner_id')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('removed_at', 'is', null)
+      .groupBy('owner_id')
+      .execute();
+    const rentals = await db
+      .selectFrom('rentals')
+      .select('renter_id')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('state', 'in', ['requested', 'active', 'ending'])
+      .groupBy('renter_id')
+      .execute();
+    const sum = (userId: string, kind: string) =>
+      Number(balances.filter((b) => b.user_id === userId && b.kind === kind).reduce((s, b) => s + BigInt(b.balance), 0n));
+    return {
+      users: users.map((u) => ({
+        id: u.id,
+        email: u.email,
+        isAdmin: u.is_admin === 1,
+        createdAt: u.created_at,
+        balanceMicros: sum(u.id, 'renter_balance'),
+        earningsMicros: sum(u.id, 'owner_earnings'),
+        devices: Number(devices.find((d) => d.owner_id === u.id)?.n ?? 0),
+        openRentals: Number(rentals.find((r) => r.renter_id === u.id)?.n ?? 0),
+      })),
+    };
+  });
+  mount(app, auth, routes.adminDevices, async () => {
+    const rows = await db
+      .selectFrom('devices')
+      .innerJoin('users', 'users.id', 'devices.owner_id')
+      .selectAll('devices')
+      .select('users.email as owner_email')
+      .where('devices.removed_at', 'is', null)
+      .orderBy('devices.created_at')
+      .orderBy('devices.id')
+      .execute();
+    const open = await db.selectFrom('rentals').select(['id', 'device_id']).where('open_device_id', 'is not', null).execute();
+    return {
+      devices: rows.map((r) => ({
+        ...presentDevice(ctx, r, open.find((o) => o.device_id === r.id)?.id ?? null),
+        ownerEmail: r.owner_email,
+      })),
+    };
+  });
+  mount(app, auth, routes.adminRentals, async () => {
+    const rows = await db
+      .selectFrom('rentals')
+      .innerJoin('users as renter', 'renter.id', 'rentals.renter_id')
+      .innerJoin('devices', 'devices.id', 'rentals.device_id')
+      .innerJoin('users as owner', 'owner.id', 'devices.owner_id')
+      .selectAll('rentals')
+      .select(['renter.email as renter_email', 'owner.email as owner_email', 'devices.ssh_port', 'devices.web_name'])
+      .orderBy('rentals.created_at', 'desc')
+      .orderBy('rentals.id')
+      .limit(500)
+      .execute();
+    return {
+      rentals: rows.map((r) => {
+        const { connection: _, ...rental } = presentRental(ctx, r, { ssh_port: r.ssh_port, web_name: r.web_name });
+        return {
+          ...rental,
+          state: rental.state as RentalState,
+          endReason: rental.endReason as EndReason | null,
+          renterEmail: r.renter_email,
+          ownerEmail: r.owner_email,
+        };
+      }),
+    };
+  });
+  mount(app, auth, routes.adminSettings, async () => ({
+    name: ctx.settings.serverName,
+    publicUrl: ctx.settings.publicUrl,
+    currency: ctx.settings.currency,
+    feePercent: ctx.settings.feeBps / 100,
+    rentMinimumHours: ctx.settings.rentMinimumHours,
+    balanceGraceMinutes: ctx.settings.balanceGraceMs / 60_000,
+    deviceLostGraceMinutes: ctx.settings.deviceLostGraceMs / 60_000,
+    sshHost: ctx.settings.sshHost,
+    sshPortRange: [...ctx.settings.sshPortRange] as [number, number],
+    webDomain: ctx.settings.webDomain,
+    rails: [
+      'operator',
+      ...(o.rails
+        ?.describe()
+        .map((r) => r.name)
+        .filter((n) => n !== 'operator') ?? []),
+    ],
+    mail: o.mail,
+  }));
+}

@@ -1,0 +1,149 @@
+import { ApiClient } from '@p2pvps/protocol/client';
+import type { ServerInfo, User } from '@p2pvps/protocol/schemas';
+import { createContext, type ComponentChildren } from 'preact';
+import { useContext, useEffect, useState } from 'preact/hooks';
+import { AccountView } from './views/account.tsx';
+import { AdminView } from './views/admin.tsx';
+import { AuthView } from './views/auth.tsx';
+import { DevicesView } from './views/devices.tsx';
+import { MarketView } from './views/market.tsx';
+import { RentalsView } from './views/rentals.tsx';
+
+/** What every view needs: the API client (with the session's CSRF token), who is logged in, the server, and the live-update counter. */
+export interface Session {
+  api: ApiClient;
+  user: User;
+  server: ServerInfo;
+  /** Goes up whenever the server says something of ours changed, and every minute (balances move): views reload on it. */
+  version: number;
+  navigate(path: string): void;
+  logout(): Promise<void>;
+}
+
+const SessionContext = createContext<Session | null>(null);
+export const useSession = () => useContext(SessionContext)!;
+
+const base = new ApiClient({ baseUrl: location.origin });
+
+function usePath(): [string, (path: string) => void] {
+  const [path, setPath] = useState(location.pathname);
+  useEffect(() => {
+    const onPop = () => setPath(location.pathname);
+    addEventListener('popstate', onPop);
+    return () => removeEventListener('popstate', onPop);
+  }, []);
+  const navigate = (to: string) => {
+    if (to !== location.pathname) history.pushState(null, '', to);
+    setPath(to);
+    scrollTo(0, 0);
+  };
+  return [path, navigate];
+}
+
+/** A link the app handles itself (a normal link for the browser: middle-click and keyboard still work). */
+export function Link({ href, children, class: cls }: { href: string; children: ComponentChildren; class?: string }) {
+  const { navigate } = useSession();
+  return (
+    <a
+      href={href}
+      class={cls}
+      aria-current={location.pathname === href ? 'page' : undefined}
+      onClick={(e) => {
+        if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+        e.preventDefault();
+        navigate(href);
+      }}
+    >
+      {children}
+    </a>
+  );
+}
+
+export function App() {
+  const [path, navigate] = usePath();
+  const [server, setServer] = useState<ServerInfo>();
+  const [auth, setAuth] = useState<{ user: User; csrfToken: string } | null | undefined>(undefined);
+  const [version, setVersion] = useState(0);
+
+  useEffect(() => {
+    base.call('serverInfo').then(setServer, () => {});
+    base.call('getSession').then(setAuth, () => setAuth(null));
+  }, []);
+
+  // Live updates: the server nudges us when one of our devices or rentals changes.
+  useEffect(() => {
+    if (!auth) return;
+    const events = new EventSource('/api/v1/events');
+    events.addEventListener('changed', () => setVersion((v) => v + 1));
+    const minute = setInterval(() => setVersion((v) => v + 1), 60_000);
+    return () => {
+      events.close();
+      clearInterval(minute);
+    };
+  }, [auth]);
+
+  if (!server || auth === undefined) return <p class="loading">Loading…</p>;
+  if (!auth) {
+    return (
+      <AuthView
+        server={server}
+        api={base}
+        mode={path === '/signup' ? 'signup' : 'login'}
+        navigate={navigate}
+        onSession={(s) => {
+          setAuth(s);
+          if (path === '/login' || path === '/signup' || path === '/') navigate('/market');
+        }}
+      />
+    );
+  }
+  const session: Session = {
+    api: base.withCsrfToken(auth.csrfToken),
+    user: auth.user,
+    server,
+    version,
+    navigate,
+    logout: async () => {
+      await base.withCsrfToken(auth.csrfToken).call('endSession', { body: {} });
+      setAuth(null);
+      navigate('/login');
+    },
+  };
+  const view = (() => {
+    if (path === '/' || path === '/market' || path === '/login' || path === '/signup') return <MarketView />;
+    if (path.startsWith('/rentals')) return <RentalsView focus={path.split('/')[2]} />;
+    if (path.startsWith('/devices')) return <DevicesView />;
+    if (path === '/account') return <AccountView />;
+    if (path === '/admin' && auth.user.isAdmin) return <AdminView />;
+    return (
+      <section>
+        <h1>Not found</h1>
+        <p>There is no page at {path}.</p>
+      </section>
+    );
+  })();
+  return (
+    <SessionContext.Provider value={session}>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header>
+        <nav aria-label="Main">
+          <span class="brand">{server.name}</span>
+          <Link href="/market">Marketplace</Link>
+          <Link href="/rentals">Rentals</Link>
+          <Link href="/devices">My devices</Link>
+          <Link href="/account">Account</Link>
+          {auth.user.isAdmin && <Link href="/admin">Operator</Link>}
+          <span class="who">
+            {auth.user.email}{' '}
+            <button type="button" class="link" onClick={() => void session.logout()}>
+              Log out
+            </button>
+          </span>
+        </nav>
+      </header>
+      <main id="main">{view}</main>
+    </SessionContext.Provider>
+  );
+}

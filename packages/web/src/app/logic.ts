@@ -1,0 +1,82 @@
+import { formatMoney } from '@p2pvps/protocol/money';
+import type { Device, Rental } from '@p2pvps/protocol/schemas';
+
+/**
+ * The dashboard's rules that are not just showing data, kept apart from the views so they
+ * can be tested without a browser.
+ */
+
+export const hoursPerMonth = 730;
+
+/** What renting costs, said before the renter confirms. `hours` undefined: until stopped. */
+export function rentCostText(pricePerHourMicros: number, currency: string, hours: number | undefined, minimumHours: number): string {
+  if (hours === undefined) {
+    return (
+      `${formatMoney(pricePerHourMicros, currency)} an hour, billed per minute while the device is up, until you stop it. ` +
+      `Your balance must cover at least ${minimumHours} h (${formatMoney(pricePerHourMicros * minimumHours, currency)}).`
+    );
+  }
+  return (
+    `${formatMoney(pricePerHourMicros * hours, currency)} for ${hours} h, held from your balance now. ` +
+    `Unused time comes back if the device is lost; stopping early forfeits the rest of the term.`
+  );
+}
+
+/** How a device looks to its owner, in words: online / in marketplace / rented / offline since … */
+export function deviceStatusText(
+  device: Pick<Device, 'status' | 'listed' | 'online' | 'lastSeenAt' | 'storageFault' | 'onMarket' | 'pricePerHourMicros'>,
+  now: Date,
+): string {
+  if (device.status === 'awaiting_enrolment') return 'waiting for its agent to enrol';
+  if (device.storageFault) return `not listed: ${device.storageFault}`;
+  if (!device.online) return device.lastSeenAt ? `offline since ${sinceText(device.lastSeenAt, now)}` : 'offline';
+  if (device.status === 'rented') return 'rented';
+  if (device.listed) return 'online, in the marketplace';
+  if (device.pricePerHourMicros === null) return 'online, not listed: set a price';
+  if (!device.onMarket) return 'online, not listed: off the market';
+  return 'online';
+}
+
+/** "5 min ago", "3 h ago", "2 d ago" — or the date when longer. */
+export function sinceText(iso: string, now: Date): string {
+  const ms = now.getTime() - new Date(iso).getTime();
+  if (ms < 60_000) return 'just now';
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)} min ago`;
+  if (ms < 86_400_000) return `${Math.floor(ms / 3_600_000)} h ago`;
+  if (ms < 7 * 86_400_000) return `${Math.floor(ms / 86_400_000)} d ago`;
+  return new Date(iso).toISOString().slice(0, 10);
+}
+
+/** A rental's live status for its renter: up (container reachable) or down, and why. */
+export function rentalStatusText(rental: Pick<Rental, 'state' | 'endReason'>, deviceOnline: boolean | undefined): string {
+  if (rental.state === 'requested') return 'starting: the device is preparing your container';
+  if (rental.state === 'active') return deviceOnline === false ? 'down: the device is offline (billing paused)' : 'up';
+  if (rental.state === 'ending') return 'ending: the device is wiping the container';
+  return `ended${rental.endReason ? ` (${rental.endReason.replaceAll('_', ' ')})` : ''}`;
+}
+
+/** The statement as CSV, the same columns as `p2pvps statement --csv`. */
+export function statementCsv(
+  lines: { at: string; account: string; kind: string; memo: string; rentalId: string | null; amountMicros: number }[],
+  currency: string,
+): string {
+  const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  const amount = (m: number) => formatMoney(m, currency).split(' ')[0]!;
+  return (
+    [
+      'time,account,kind,memo,rental,amount,currency',
+      ...lines.map((l) => [l.at, l.account, l.kind, quote(l.memo), l.rentalId ?? '', amount(l.amountMicros), currency].join(',')),
+    ].join('\n') + '\n'
+  );
+}
+
+/** The device-config.json an owner copies to the device. */
+export function deviceConfigJson(serverUrl: string, enrolmentToken: string): string {
+  return JSON.stringify({ serverUrl, enrolmentToken, dataDir: '/var/lib/p2pvps-agent' }, null, 2);
+}
+
+/** The commands an owner runs on the device (as root) to enrol it and start the agent. */
+export function enrolCommands(serverUrl: string, enrolmentToken: string): string {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  return `p2pvps agent init --server ${q(serverUrl)} --token ${q(enrolmentToken)}\np2pvps agent`;
+}

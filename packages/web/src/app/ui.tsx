@@ -1,0 +1,171 @@
+import { ApiError } from '@p2pvps/protocol/client';
+import { formatMoney } from '@p2pvps/protocol/money';
+import type { ComponentChildren, JSX } from 'preact';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+
+/** Errors in words, next to what caused them: `fields` from the API's envelope, keyed like `body.email`. */
+export interface Problem {
+  message: string;
+  fields: Record<string, string>;
+}
+
+export function problemOf(err: unknown): Problem {
+  if (err instanceof ApiError) return { message: err.message, fields: err.fields ?? {} };
+  const fields = (err as { fields?: Record<string, string> })?.fields ?? {};
+  return { message: err instanceof Error ? err.message : String(err), fields };
+}
+
+/** Runs an action, remembering whether it is under way and what went wrong. */
+export function useAction<A extends unknown[]>(action: (...args: A) => Promise<unknown>) {
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const run = useCallback(
+    async (...args: A) => {
+      setBusy(true);
+      setProblem(null);
+      try {
+        await action(...args);
+        return true;
+      } catch (err) {
+        setProblem(problemOf(err));
+        return false;
+      } finally {
+        setBusy(false);
+      }
+    },
+    [action],
+  );
+  return { run, busy, problem, setProblem };
+}
+
+/** Loads data, again whenever `reload` changes (live updates bump it). */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T | undefined; problem: Problem | null; refresh: () => void } {
+  const [data, setData] = useState<T>();
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    load().then(
+      (d) => live && (setData(d), setProblem(null)),
+      (err) => live && setProblem(problemOf(err)),
+    );
+    return () => {
+      live = false;
+    };
+  }, [...deps, tick]);
+  return { data, problem, refresh: () => setTick((t) => t + 1) };
+}
+
+export function ErrorText({ problem, id }: { problem: Problem | null | undefined; id?: string }) {
+  if (!problem) return null;
+  return (
+    <p class="error" role="alert" id={id}>
+      {problem.message}
+    </p>
+  );
+}
+
+let fieldCounter = 0;
+
+/** A labelled input with its own error message beside it, wired for screen readers. */
+export function Field(
+  props: {
+    label: string;
+    name: string;
+    problem?: Problem | null;
+    hint?: string;
+    children?: ComponentChildren;
+  } & Omit<JSX.InputHTMLAttributes<HTMLInputElement>, 'label' | 'name'>,
+) {
+  const { label, name, problem, hint, children, ...input } = props;
+  const [id] = useState(() => `f${++fieldCounter}`);
+  const error = problem?.fields[`body.${name}`] ?? problem?.fields[`query.${name}`];
+  return (
+    <div class="field">
+      <label for={id}>{label}</label>
+      {children ?? (
+        <input
+          id={id}
+          name={name}
+          aria-invalid={error ? 'true' : undefined}
+          aria-describedby={error ? `${id}-error` : hint ? `${id}-hint` : undefined}
+          {...input}
+        />
+      )}
+      {hint && !error && (
+        <small id={`${id}-hint`} class="hint">
+          {hint}
+        </small>
+      )}
+      {error && (
+        <small id={`${id}-error`} class="field-error">
+          {label} {error}
+        </small>
+      )}
+    </div>
+  );
+}
+
+export function Money({ micros, currency }: { micros: number; currency: string }) {
+  return <span class="money">{formatMoney(micros, currency)}</span>;
+}
+
+export function Time({ iso }: { iso: string | null }) {
+  if (!iso) return <span>—</span>;
+  const d = new Date(iso);
+  return <time dateTime={iso}>{d.toISOString().slice(0, 16).replace('T', ' ')} UTC</time>;
+}
+
+/** A button that copies text, and says so. */
+export function CopyButton({ text, label }: { text: string; label: string }) {
+  const [done, setDone] = useState(false);
+  return (
+    <button
+      type="button"
+      class="secondary"
+      onClick={async () => {
+        await navigator.clipboard?.writeText(text).catch(() => {});
+        setDone(true);
+        setTimeout(() => setDone(false), 2000);
+      }}
+    >
+      {done ? 'Copied' : label}
+    </button>
+  );
+}
+
+/**
+ * Asks before something that cannot be undone. A native <dialog>: focus moves into it,
+ * Escape cancels, and focus returns to what opened it.
+ */
+export function Confirm(props: {
+  open: boolean;
+  title: string;
+  children: ComponentChildren;
+  confirm: string;
+  onConfirm: () => void;
+  onCancel: () => void;
+  busy?: boolean;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (!dialog) return;
+    if (props.open && !dialog.open) dialog.showModal();
+    if (!props.open && dialog.open) dialog.close();
+  }, [props.open]);
+  return (
+    <dialog ref={ref} aria-labelledby="confirm-title" onCancel={(e) => (e.preventDefault(), props.onCancel())}>
+      <h2 id="confirm-title">{props.title}</h2>
+      <div>{props.children}</div>
+      <div class="actions">
+        <button type="button" class="secondary" onClick={props.onCancel}>
+          Cancel
+        </button>
+        <button type="button" class="danger" onClick={props.onConfirm} disabled={props.busy}>
+          {props.confirm}
+        </button>
+      </div>
+    </dialog>
+  );
+}

@@ -1,0 +1,410 @@
+import { formatMoney, MoneyFormatError, parseMoney } from '@p2pvps/protocol/money';
+import type { DepositAddress } from '@p2pvps/protocol/schemas';
+import { useState } from 'preact/hooks';
+import { useSession } from '../app.tsx';
+import { statementCsv } from '../logic.ts';
+import { ErrorText, Field, Time, useAction, useLoad } from '../ui.tsx';
+
+/** A money amount typed by a person, as micro-units; a malformed one is an error on that field. */
+function amountField(text: string, field: string): number {
+  try {
+    return parseMoney(text);
+  } catch (err) {
+    if (err instanceof MoneyFormatError)
+      throw Object.assign(new Error(`The amount ${err.message}.`), { fields: { [`body.${field}`]: err.message } });
+    throw err;
+  }
+}
+
+export function AccountView() {
+  return (
+    <section>
+      <h1>Account</h1>
+      <Balance />
+      <TopUp />
+      <Payouts />
+      <Statement />
+      <SshKeys />
+      <ApiTokens />
+      <PasswordChange />
+    </section>
+  );
+}
+
+function Balance() {
+  const { api, version } = useSession();
+  const balance = useLoad(() => api.call('getBalance'), [version]);
+  return (
+    <section aria-labelledby="balance-title">
+      <h2 id="balance-title">Balance</h2>
+      <ErrorText problem={balance.problem} />
+      {balance.data && (
+        <dl>
+          <dt>For renting</dt>
+          <dd id="balance">{formatMoney(balance.data.balanceMicros, balance.data.currency)}</dd>
+          <dt>Earned by your devices</dt>
+          <dd id="earnings">{formatMoney(balance.data.earningsMicros, balance.data.currency)}</dd>
+        </dl>
+      )}
+    </section>
+  );
+}
+
+function TopUp() {
+  const { api, server } = useSession();
+  const rails = useLoad(() => api.call('topUpRails'), []);
+  const [amount, setAmount] = useState('10');
+  const [address, setAddress] = useState<DepositAddress | null>(null);
+  const paypal = useAction(async () => {
+    const started = await api.call('startPayPalTopUp', { body: { amountMicros: amountField(amount, 'amountMicros') } });
+    location.assign(started.approveUrl);
+  });
+  const chain = useAction(async (rail: 'ethereum' | 'bitcoin') => {
+    setAddress(await api.call(rail === 'ethereum' ? 'ethereumDepositAddress' : 'bitcoinDepositAddress'));
+  });
+  const names = rails.data?.rails.map((r) => r.name) ?? [];
+  return (
+    <section aria-labelledby="topup-title">
+      <h2 id="topup-title">Top up</h2>
+      {names.length <= 1 && <p>This server takes no outside payments yet: ask the operator for credit.</p>}
+      {names.includes('paypal') && (
+        <form
+          class="inline"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void paypal.run();
+          }}
+        >
+          <Field
+            label={`Amount (${server.currency})`}
+            name="amountMicros"
+            inputMode="decimal"
+            value={amount}
+            onInput={(e) => setAmount(e.currentTarget.value)}
+            problem={paypal.problem}
+          />
+          <button type="submit" disabled={paypal.busy}>
+            Pay with PayPal
+          </button>
+        </form>
+      )}
+      <ErrorText problem={paypal.problem && Object.keys(paypal.problem.fields).length === 0 ? paypal.problem : null} />
+      {(['ethereum', 'bitcoin'] as const)
+        .filter((r) => names.includes(r))
+        .map((r) => (
+          <button key={r} type="button" class="secondary" onClick={() => void chain.run(r)}>
+            Show my {r === 'ethereum' ? 'Ethereum' : 'Bitcoin'} deposit address
+          </button>
+        ))}
+      <ErrorText problem={chain.problem} />
+      {address && (
+        <p>
+          Send to <code>{address.address}</code> ({address.chain}); credited after {address.confirmations} confirmations at{' '}
+          {address.coins.map((c) => `${c.rate} ${server.currency} per ${c.symbol}`).join(', ')}.
+        </p>
+      )}
+    </section>
+  );
+}
+
+function Payouts() {
+  const { api, version, server } = useSession();
+  const payouts = useLoad(() => api.call('listPayouts'), [version]);
+  const [amount, setAmount] = useState('');
+  const [to, setTo] = useState('');
+  const request = useAction(async () => {
+    await api.call('requestPayout', { body: { amountMicros: amountField(amount, 'amountMicros'), destination: to } });
+    setAmount('');
+    payouts.refresh();
+  });
+  const cancel = useAction(async (id: string) => {
+    await api.call('cancelPayout', { params: { payoutId: id }, body: {} });
+    payouts.refresh();
+  });
+  return (
+    <section aria-labelledby="payouts-title">
+      <h2 id="payouts-title">Payouts</h2>
+      <form
+        class="inline"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void request.run();
+        }}
+      >
+        <Field
+          label={`Amount (${server.currency})`}
+          name="amountMicros"
+          inputMode="decimal"
+          value={amount}
+          onInput={(e) => setAmount(e.currentTarget.value)}
+          problem={request.problem}
+        />
+        <Field
+          label="Pay to"
+          name="destination"
+          placeholder="PayPal email, account or address"
+          value={to}
+          onInput={(e) => setTo(e.currentTarget.value)}
+          problem={request.problem}
+        />
+        <button type="submit" disabled={request.busy}>
+          Request payout
+        </button>
+      </form>
+      <ErrorText problem={request.problem && Object.keys(request.problem.fields).length === 0 ? request.problem : null} />
+      <ErrorText problem={cancel.problem} />
+      {payouts.data && payouts.data.payouts.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Requested</th>
+              <th scope="col">Amount</th>
+              <th scope="col">To</th>
+              <th scope="col">State</th>
+              <th scope="col"></th>
+            </tr>
+          </thead>
+          <tbody>
+            {payouts.data.payouts.map((p) => (
+              <tr key={p.id}>
+                <td>
+                  <Time iso={p.requestedAt} />
+                </td>
+                <td>{formatMoney(p.amountMicros, p.currency)}</td>
+                <td>{p.destination}</td>
+                <td>{p.state === 'paid' ? `paid by ${p.rail} (${p.reference})` : p.state}</td>
+                <td>
+                  {p.state === 'requested' && (
+                    <button type="button" class="secondary" onClick={() => void cancel.run(p.id)}>
+                      Cancel
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+function Statement() {
+  const { api, version } = useSession();
+  const statement = useLoad(() => api.call('getStatement'), [version]);
+  const download = () => {
+    if (!statement.data) return;
+    const blob = new Blob([statementCsv(statement.data.lines, statement.data.currency)], { type: 'text/csv' });
+    const a = Object.assign(document.createElement('a'), { href: URL.createObjectURL(blob), download: 'p2pvps-statement.csv' });
+    a.click();
+    URL.revokeObjectURL(a.href);
+  };
+  const lines = statement.data?.lines.slice(-50).reverse() ?? [];
+  return (
+    <section aria-labelledby="statement-title">
+      <h2 id="statement-title">Statement</h2>
+      <button type="button" class="secondary" onClick={download} disabled={!statement.data}>
+        Download CSV
+      </button>
+      <ErrorText problem={statement.problem} />
+      {statement.data && statement.data.lines.length === 0 && <p>Nothing yet: no top-ups, charges or earnings.</p>}
+      {lines.length > 0 && (
+        <table>
+          <caption>The newest 50 movements; the CSV has them all.</caption>
+          <thead>
+            <tr>
+              <th scope="col">Time</th>
+              <th scope="col">Account</th>
+              <th scope="col">What</th>
+              <th scope="col">Amount</th>
+            </tr>
+          </thead>
+          <tbody>
+            {lines.map((l, i) => (
+              <tr key={i}>
+                <td>
+                  <Time iso={l.at} />
+                </td>
+                <td>
+                  {l.account.replace('renter_balance', 'balance').replace('owner_earnings', 'earnings').replace('rental_hold', 'prepaid')}
+                </td>
+                <td>{l.memo}</td>
+                <td class="num">{formatMoney(l.amountMicros, statement.data!.currency)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+function SshKeys() {
+  const { api } = useSession();
+  const keys = useLoad(() => api.call('listSshKeys'), []);
+  const [name, setName] = useState('');
+  const [publicKey, setPublicKey] = useState('');
+  const add = useAction(async () => {
+    await api.call('addSshKey', { body: { name, publicKey } });
+    setName('');
+    setPublicKey('');
+    keys.refresh();
+  });
+  const remove = useAction(async (id: string) => {
+    await api.call('removeSshKey', { params: { keyId: id }, body: {} });
+    keys.refresh();
+  });
+  return (
+    <section aria-labelledby="keys-title">
+      <h2 id="keys-title">SSH keys</h2>
+      <p>Public keys you can pick when renting, so you log in without a password.</p>
+      <ul>
+        {keys.data?.keys.map((k) => (
+          <li key={k.id}>
+            {k.name} <code>{k.fingerprint}</code>{' '}
+            <button type="button" class="secondary" onClick={() => void remove.run(k.id)} aria-label={`Remove key ${k.name}`}>
+              Remove
+            </button>
+          </li>
+        ))}
+      </ul>
+      <ErrorText problem={remove.problem} />
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void add.run();
+        }}
+      >
+        <Field
+          label="Key name"
+          name="name"
+          placeholder="laptop"
+          value={name}
+          onInput={(e) => setName(e.currentTarget.value)}
+          problem={add.problem}
+        />
+        <Field label="Public key" name="publicKey" problem={add.problem}>
+          <textarea
+            id="new-public-key"
+            rows={3}
+            placeholder="ssh-ed25519 AAAA… you@laptop"
+            value={publicKey}
+            onInput={(e) => setPublicKey(e.currentTarget.value)}
+          />
+        </Field>
+        <ErrorText problem={add.problem && Object.keys(add.problem.fields).length === 0 ? add.problem : null} />
+        <button type="submit" disabled={add.busy}>
+          Save key
+        </button>
+      </form>
+    </section>
+  );
+}
+
+function ApiTokens() {
+  const { api } = useSession();
+  const tokens = useLoad(() => api.call('listApiTokens'), []);
+  const [name, setName] = useState('');
+  const [created, setCreated] = useState<string | null>(null);
+  const create = useAction(async () => {
+    const t = await api.call('createApiToken', { body: { name } });
+    setCreated(t.token);
+    setName('');
+    tokens.refresh();
+  });
+  const revoke = useAction(async (id: string) => {
+    await api.call('revokeApiToken', { params: { tokenId: id }, body: {} });
+    tokens.refresh();
+  });
+  return (
+    <section aria-labelledby="tokens-title">
+      <h2 id="tokens-title">API tokens</h2>
+      <p>For the p2pvps command-line tool and scripts (P2PVPS_TOKEN). A token is shown once, when it is made.</p>
+      <ul>
+        {tokens.data?.tokens.map((t) => (
+          <li key={t.id}>
+            {t.name}, made <Time iso={t.createdAt} />{' '}
+            <button type="button" class="secondary" onClick={() => void revoke.run(t.id)} aria-label={`Revoke token ${t.name}`}>
+              Revoke
+            </button>
+          </li>
+        ))}
+      </ul>
+      <ErrorText problem={revoke.problem} />
+      {created && (
+        <p role="status">
+          Your new token (copy it now; it is not shown again): <code id="new-token">{created}</code>
+        </p>
+      )}
+      <form
+        class="inline"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void create.run();
+        }}
+      >
+        <Field
+          label="Token name"
+          name="name"
+          placeholder="laptop CLI"
+          value={name}
+          onInput={(e) => setName(e.currentTarget.value)}
+          problem={create.problem}
+        />
+        <button type="submit" disabled={create.busy}>
+          Create token
+        </button>
+      </form>
+    </section>
+  );
+}
+
+function PasswordChange() {
+  const { api } = useSession();
+  const [currentPassword, setCurrent] = useState('');
+  const [newPassword, setNew] = useState('');
+  const [done, setDone] = useState(false);
+  const change = useAction(async () => {
+    await api.call('changePassword', { body: { currentPassword, newPassword } });
+    setCurrent('');
+    setNew('');
+    setDone(true);
+  });
+  return (
+    <section aria-labelledby="password-title">
+      <h2 id="password-title">Password</h2>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          setDone(false);
+          void change.run();
+        }}
+      >
+        <Field
+          label="Current password"
+          name="currentPassword"
+          type="password"
+          autoComplete="current-password"
+          value={currentPassword}
+          onInput={(e) => setCurrent(e.currentTarget.value)}
+          problem={change.problem}
+        />
+        <Field
+          label="New password"
+          name="newPassword"
+          type="password"
+          autoComplete="new-password"
+          hint="At least 10 characters."
+          value={newPassword}
+          onInput={(e) => setNew(e.currentTarget.value)}
+          problem={change.problem}
+        />
+        <ErrorText problem={change.problem && Object.keys(change.problem.fields).length === 0 ? change.problem : null} />
+        {done && <p role="status">Password changed. Your other sessions and API tokens were signed out.</p>}
+        <button type="submit" disabled={change.busy}>
+          Change password
+        </button>
+      </form>
+    </section>
+  );
+}

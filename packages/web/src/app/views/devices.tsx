@@ -1,0 +1,198 @@
+import { formatMicros, formatMoney, MoneyFormatError, parseMoney } from '@p2pvps/protocol/money';
+import type { Device, EnrolmentTokenGrant } from '@p2pvps/protocol/schemas';
+import { useState } from 'preact/hooks';
+import { useSession } from '../app.tsx';
+import { deviceConfigJson, deviceStatusText, enrolCommands, sinceText } from '../logic.ts';
+import { Confirm, CopyButton, ErrorText, Field, Time, useAction, useLoad } from '../ui.tsx';
+
+const gib = 2 ** 30;
+
+export function DevicesView() {
+  const { api, version, server } = useSession();
+  const devices = useLoad(() => api.call('listDevices'), [version]);
+  const earnings = useLoad(() => api.call('getEarnings'), [version]);
+  const [name, setName] = useState('');
+  const [grant, setGrant] = useState<EnrolmentTokenGrant | null>(null);
+  const add = useAction(async () => {
+    setGrant(await api.call('addDevice', { body: { name } }));
+    setName('');
+    devices.refresh();
+  });
+  const earned = (id: string) => earnings.data?.devices.find((d) => d.deviceId === id)?.earnedMicros ?? 0;
+  return (
+    <section>
+      <h1>My devices</h1>
+      {earnings.data && (
+        <p>
+          Your devices have earned {formatMoney(earnings.data.availableMicros, server.currency)} not yet paid out
+          {earnings.data.pendingPayoutMicros > 0 &&
+            `, and ${formatMoney(earnings.data.pendingPayoutMicros, server.currency)} is requested as a payout`}
+          .
+        </p>
+      )}
+      <form
+        class="inline"
+        aria-label="Add a device"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void add.run();
+        }}
+      >
+        <Field
+          label="New device name"
+          name="name"
+          required
+          placeholder="garage-pi"
+          value={name}
+          onInput={(e) => setName(e.currentTarget.value)}
+          problem={add.problem}
+        />
+        <button type="submit" disabled={add.busy}>
+          Add device
+        </button>
+      </form>
+      <ErrorText problem={add.problem && Object.keys(add.problem.fields).length === 0 ? add.problem : null} />
+      {grant && <EnrolmentPanel grant={grant} onDone={() => setGrant(null)} />}
+      <ErrorText problem={devices.problem} />
+      {devices.data && devices.data.devices.length === 0 && <p>You have no devices yet. Add one above, then run the agent on it.</p>}
+      <ul class="cards">
+        {devices.data?.devices.map((d) => (
+          <DeviceCard key={d.id} device={d} earnedMicros={earned(d.id)} onChanged={devices.refresh} />
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+/** The enrolment token, shown this once, with the device-config.json and the commands to run on the device. */
+function EnrolmentPanel({ grant, onDone }: { grant: EnrolmentTokenGrant; onDone: () => void }) {
+  const config = deviceConfigJson(grant.serverUrl, grant.enrolmentToken);
+  const commands = enrolCommands(grant.serverUrl, grant.enrolmentToken);
+  return (
+    <div class="panel" role="region" aria-labelledby="enrol-title">
+      <h2 id="enrol-title">Enrol {grant.device.name}</h2>
+      <p>
+        This token is shown only now and works once, until <Time iso={grant.expiresAt} />. On the device, as root, run:
+      </p>
+      <pre>
+        <code id="enrol-commands">{commands}</code>
+      </pre>
+      <CopyButton text={commands} label="Copy commands" />
+      <p>Or save this as /etc/p2pvps/device-config.json and start the agent:</p>
+      <pre>
+        <code id="device-config">{config}</code>
+      </pre>
+      <CopyButton text={config} label="Copy device-config.json" />
+      <p>
+        Enrolment token: <code id="enrolment-token">{grant.enrolmentToken}</code>
+      </p>
+      <button type="button" class="secondary" onClick={onDone}>
+        Done
+      </button>
+    </div>
+  );
+}
+
+function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; earnedMicros: number; onChanged: () => void }) {
+  const { api, server } = useSession();
+  const [price, setPrice] = useState(d.pricePerHourMicros === null ? '' : formatMicros(d.pricePerHourMicros));
+  const [removing, setRemoving] = useState(false);
+  const [grant, setGrant] = useState<EnrolmentTokenGrant | null>(null);
+  const savePrice = useAction(async () => {
+    let micros: number;
+    try {
+      micros = parseMoney(price);
+    } catch (err) {
+      if (err instanceof MoneyFormatError)
+        throw Object.assign(new Error(err.message), { fields: { 'body.pricePerHourMicros': err.message } });
+      throw err;
+    }
+    await api.call('updateDevice', { params: { deviceId: d.id }, body: { pricePerHourMicros: micros } });
+    onChanged();
+  });
+  const market = useAction(async (on: boolean) => {
+    await api.call('updateDevice', { params: { deviceId: d.id }, body: { onMarket: on } });
+    onChanged();
+  });
+  const remove = useAction(async () => {
+    await api.call('removeDevice', { params: { deviceId: d.id } });
+    setRemoving(false);
+    onChanged();
+  });
+  const reenrol = useAction(async () => setGrant(await api.call('reissueEnrolmentToken', { params: { deviceId: d.id }, body: {} })));
+  const now = new Date();
+  return (
+    <li class="card" aria-labelledby={`device-${d.id}`}>
+      <h2 id={`device-${d.id}`}>
+        {d.name} <span class={`badge ${d.online ? 'up' : 'down'}`}>{deviceStatusText(d, now)}</span>
+      </h2>
+      <dl>
+        <dt>Hardware</dt>
+        <dd>
+          {d.hardware
+            ? `${d.hardware.cpuModel}, ${d.hardware.cores} cores, ${(d.hardware.memoryBytes / gib).toFixed(1)} GiB memory, ${(d.hardware.diskBytes / gib).toFixed(0)} GiB disk (${d.hardware.arch})`
+            : 'reported when the agent enrols'}
+        </dd>
+        <dt>Last heartbeat</dt>
+        <dd>{d.lastHeartbeatAt ? sinceText(d.lastHeartbeatAt, now) : 'never'}</dd>
+        <dt>Public SSH port</dt>
+        <dd>{d.sshPort}</dd>
+        <dt>Web name</dt>
+        <dd>{d.webHost}</dd>
+        <dt>Earned</dt>
+        <dd>{formatMoney(earnedMicros, server.currency)}</dd>
+      </dl>
+      <form
+        class="inline"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void savePrice.run();
+        }}
+      >
+        <Field
+          label={`Price per hour (${server.currency})`}
+          name="pricePerHourMicros"
+          inputMode="decimal"
+          required
+          value={price}
+          onInput={(e) => setPrice(e.currentTarget.value)}
+          problem={savePrice.problem}
+        />
+        <button type="submit" class="secondary" disabled={savePrice.busy}>
+          Save price
+        </button>
+      </form>
+      <label class="inline">
+        <input type="checkbox" checked={d.onMarket} disabled={market.busy} onChange={(e) => void market.run(e.currentTarget.checked)} /> On
+        the market
+      </label>
+      <ErrorText problem={market.problem} />
+      <div class="actions">
+        {d.status === 'awaiting_enrolment' && (
+          <button type="button" class="secondary" onClick={() => void reenrol.run()}>
+            New enrolment token
+          </button>
+        )}
+        <button type="button" class="danger" onClick={() => setRemoving(true)}>
+          Remove device
+        </button>
+      </div>
+      {grant && <EnrolmentPanel grant={grant} onDone={() => setGrant(null)} />}
+      <ErrorText problem={reenrol.problem} />
+      <Confirm
+        open={removing}
+        title={`Remove ${d.name}?`}
+        confirm="Remove device"
+        busy={remove.busy}
+        onConfirm={() => void remove.run()}
+        onCancel={() => setRemoving(false)}
+      >
+        <p>
+          The device leaves the marketplace and its key stops working; to use it again, add it anew. A device with an open rental cannot be
+          removed.
+        </p>
+        <ErrorText problem={remove.problem} />
+      </Confirm>
+    </li>
+  );
+}

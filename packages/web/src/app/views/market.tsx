@@ -1,0 +1,213 @@
+import { formatMoney, parseMoney } from '@p2pvps/protocol/money';
+import type { Listing } from '@p2pvps/protocol/schemas';
+import { useState } from 'preact/hooks';
+import { useSession } from '../app.tsx';
+import { hoursPerMonth, rentCostText } from '../logic.ts';
+import { ErrorText, Field, useAction, useLoad } from '../ui.tsx';
+
+const gib = 2 ** 30;
+type Sort = 'price' | 'memory' | 'cores' | 'disk';
+
+export function MarketView() {
+  const { api, version, server } = useSession();
+  const [sort, setSort] = useState<Sort>('price');
+  const [order, setOrder] = useState<'asc' | 'desc'>('asc');
+  const [maxPrice, setMaxPrice] = useState('');
+  const [minCores, setMinCores] = useState('');
+  const [minMemory, setMinMemory] = useState('');
+  const [arch, setArch] = useState('');
+  const [renting, setRenting] = useState<Listing | null>(null);
+  const query = () => {
+    const q: Record<string, string | number> = { sort, order };
+    if (maxPrice.trim()) q.maxPriceMicros = parseMoney(maxPrice);
+    if (minCores.trim()) q.minCores = Number(minCores);
+    if (minMemory.trim()) q.minMemoryBytes = Math.round(Number(minMemory) * gib);
+    if (arch.trim()) q.arch = arch.trim();
+    return q;
+  };
+  const market = useLoad(
+    () => api.call('market', { query: query() as never }),
+    [version, sort, order, maxPrice, minCores, minMemory, arch],
+  );
+  const money = (m: number) => formatMoney(m, server.currency);
+  return (
+    <section>
+      <h1>Marketplace</h1>
+      <form class="filters" aria-label="Filter and sort" onSubmit={(e) => e.preventDefault()}>
+        <Field label="Sort by" name="sort">
+          <select id="sort" value={sort} onChange={(e) => setSort(e.currentTarget.value as Sort)}>
+            <option value="price">Price</option>
+            <option value="cores">Cores</option>
+            <option value="memory">Memory</option>
+            <option value="disk">Disk</option>
+          </select>
+        </Field>
+        <Field label="Order" name="order">
+          <select value={order} onChange={(e) => setOrder(e.currentTarget.value as 'asc' | 'desc')}>
+            <option value="asc">Lowest first</option>
+            <option value="desc">Highest first</option>
+          </select>
+        </Field>
+        <Field
+          label={`Max price per hour (${server.currency})`}
+          name="maxPriceMicros"
+          inputMode="decimal"
+          value={maxPrice}
+          onInput={(e) => setMaxPrice(e.currentTarget.value)}
+          problem={market.problem}
+        />
+        <Field
+          label="Min cores"
+          name="minCores"
+          type="number"
+          min={1}
+          value={minCores}
+          onInput={(e) => setMinCores(e.currentTarget.value)}
+          problem={market.problem}
+        />
+        <Field
+          label="Min memory (GiB)"
+          name="minMemoryBytes"
+          type="number"
+          min={0}
+          step="0.5"
+          value={minMemory}
+          onInput={(e) => setMinMemory(e.currentTarget.value)}
+          problem={market.problem}
+        />
+        <Field
+          label="Architecture"
+          name="arch"
+          placeholder="arm64, amd64…"
+          value={arch}
+          onInput={(e) => setArch(e.currentTarget.value)}
+          problem={market.problem}
+        />
+      </form>
+      <ErrorText problem={market.problem} />
+      {market.data && market.data.listings.length === 0 && (
+        <p>No device is on the market right now{maxPrice || minCores || minMemory || arch ? ' that matches these filters' : ''}.</p>
+      )}
+      <ul class="cards" aria-label="Devices for rent">
+        {market.data?.listings.map((l) => (
+          <li class="card" key={l.deviceId}>
+            <h2>{l.name}</h2>
+            {l.description && <p>{l.description}</p>}
+            <dl>
+              <dt>Processor</dt>
+              <dd>
+                {l.hardware.cpuModel}, {l.hardware.cores} cores ({l.hardware.arch})
+              </dd>
+              <dt>Memory</dt>
+              <dd>{(l.hardware.memoryBytes / gib).toFixed(1)} GiB</dd>
+              <dt>Disk</dt>
+              <dd>{(l.hardware.diskBytes / gib).toFixed(0)} GiB</dd>
+              <dt>Network speed</dt>
+              <dd>not measured yet</dd>
+              <dt>Price</dt>
+              <dd>
+                {money(l.pricePerHourMicros)} / hour · {money(l.pricePerHourMicros * hoursPerMonth)} / month
+              </dd>
+              <dt>Home server</dt>
+              <dd>{l.homeServer}</dd>
+            </dl>
+            <button type="button" onClick={() => setRenting(l)}>
+              Rent {l.name}
+            </button>
+          </li>
+        ))}
+      </ul>
+      {renting && <RentDialog listing={renting} onClose={() => setRenting(null)} />}
+    </section>
+  );
+}
+
+/** Asks for the term and an SSH key, shows what it will cost, and rents on confirmation. */
+function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => void }) {
+  const { api, server, navigate } = useSession();
+  const [term, setTerm] = useState<'open' | 'hours'>('open');
+  const [hours, setHours] = useState('3');
+  const keys = useLoad(() => api.call('listSshKeys'), []);
+  const [keyChoice, setKeyChoice] = useState('');
+  const [pasted, setPasted] = useState('');
+  const hoursNumber = term === 'hours' ? Math.max(1, Math.floor(Number(hours) || 1)) : undefined;
+  const publicKey = keyChoice === 'paste' ? pasted.trim() : keys.data?.keys.find((k) => k.id === keyChoice)?.publicKey;
+  const rent = useAction(async () => {
+    const rental = await api.call('rent', {
+      body: {
+        deviceId: listing.deviceId,
+        ...(publicKey ? { sshPublicKey: publicKey } : {}),
+        ...(hoursNumber ? { hours: hoursNumber } : {}),
+      },
+    });
+    onClose();
+    navigate(`/rentals/${rental.id}`);
+  });
+  return (
+    <dialog open aria-labelledby="rent-title" class="panel" onKeyDown={(e) => e.key === 'Escape' && onClose()}>
+      <h2 id="rent-title">Rent {listing.name}</h2>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void rent.run();
+        }}
+      >
+        <fieldset>
+          <legend>For how long</legend>
+          <label>
+            <input type="radio" name="term" checked={term === 'open'} onChange={() => setTerm('open')} /> Until I stop it (billed per
+            minute)
+          </label>
+          <label>
+            <input type="radio" name="term" checked={term === 'hours'} onChange={() => setTerm('hours')} /> A fixed number of hours, prepaid
+          </label>
+          {term === 'hours' && (
+            <Field
+              label="Hours"
+              name="hours"
+              type="number"
+              min={1}
+              value={hours}
+              onInput={(e) => setHours(e.currentTarget.value)}
+              problem={rent.problem}
+            />
+          )}
+        </fieldset>
+        <Field label="SSH key" name="sshPublicKey" problem={rent.problem}>
+          <select id="ssh-key" value={keyChoice} onChange={(e) => setKeyChoice(e.currentTarget.value)}>
+            <option value="">None: log in with the generated password</option>
+            {keys.data?.keys.map((k) => (
+              <option value={k.id} key={k.id}>
+                {k.name} ({k.fingerprint.slice(0, 20)}…)
+              </option>
+            ))}
+            <option value="paste">Paste a public key…</option>
+          </select>
+        </Field>
+        {keyChoice === 'paste' && (
+          <Field label="Public key" name="sshPublicKey" problem={rent.problem}>
+            <textarea
+              id="pasted-key"
+              rows={3}
+              placeholder="ssh-ed25519 AAAA… you@laptop"
+              value={pasted}
+              onInput={(e) => setPasted(e.currentTarget.value)}
+            />
+          </Field>
+        )}
+        <p class="cost" aria-live="polite">
+          {rentCostText(listing.pricePerHourMicros, server.currency, hoursNumber, server.rentMinimumHours ?? 1)}
+        </p>
+        <ErrorText problem={rent.problem} />
+        <div class="actions">
+          <button type="button" class="secondary" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" disabled={rent.busy}>
+            Confirm and rent
+          </button>
+        </div>
+      </form>
+    </dialog>
+  );
+}

@@ -1,0 +1,156 @@
+import { formatMoney } from '@p2pvps/protocol/money';
+import type { Rental } from '@p2pvps/protocol/schemas';
+import { useState } from 'preact/hooks';
+import { Link, useSession } from '../app.tsx';
+import { rentalStatusText } from '../logic.ts';
+import { Confirm, CopyButton, ErrorText, Field, Time, useAction, useLoad } from '../ui.tsx';
+
+const gib = 2 ** 30;
+
+export function RentalsView({ focus }: { focus?: string }) {
+  const { api, version } = useSession();
+  const [all, setAll] = useState(false);
+  const list = useLoad(() => api.call('listRentals', { query: all ? { all: 'true' } : {} }), [version, all]);
+  const rentals = list.data?.rentals ?? [];
+  return (
+    <section>
+      <h1>Rentals</h1>
+      <label class="inline">
+        <input type="checkbox" checked={all} onChange={(e) => setAll(e.currentTarget.checked)} /> Show ended rentals too
+      </label>
+      <ErrorText problem={list.problem} />
+      {list.data && rentals.length === 0 && (
+        <p>
+          {all ? 'You have never rented a device.' : 'You have no open rentals.'} <Link href="/market">Find one in the marketplace.</Link>
+        </p>
+      )}
+      <ul class="cards">
+        {rentals.map((r) => (
+          <RentalCard key={r.id} rental={r} focused={r.id === focus} onChanged={list.refresh} />
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function RentalCard({ rental: r, focused, onChanged }: { rental: Rental; focused: boolean; onChanged: () => void }) {
+  const { api } = useSession();
+  const [reveal, setReveal] = useState(false);
+  const [stopping, setStopping] = useState(false);
+  const [extendHours, setExtendHours] = useState('1');
+  const open = r.state === 'requested' || r.state === 'active';
+  const money = (m: number) => formatMoney(m, r.currency);
+  const stop = useAction(async () => {
+    await api.call('stopRental', { params: { rentalId: r.id }, body: {} });
+    setStopping(false);
+    onChanged();
+  });
+  const extend = useAction(async () => {
+    await api.call('extendRental', { params: { rentalId: r.id }, body: { hours: Math.floor(Number(extendHours)) } });
+    onChanged();
+  });
+  const up = r.state === 'active' && r.deviceOnline;
+  return (
+    <li class={`card${focused ? ' focused' : ''}`} aria-labelledby={`rental-${r.id}`}>
+      <h2 id={`rental-${r.id}`}>
+        {r.deviceName} <span class={`badge ${up ? 'up' : open ? 'pending' : 'down'}`}>{rentalStatusText(r, r.deviceOnline)}</span>
+      </h2>
+      <dl>
+        {r.deviceHardware && (
+          <>
+            <dt>Device</dt>
+            <dd>
+              {r.deviceHardware.cpuModel}, {r.deviceHardware.cores} cores, {(r.deviceHardware.memoryBytes / gib).toFixed(1)} GiB memory,{' '}
+              {(r.deviceHardware.diskBytes / gib).toFixed(0)} GiB disk ({r.deviceHardware.arch})
+            </dd>
+          </>
+        )}
+        {open && (
+          <>
+            <dt>SSH</dt>
+            <dd class="copyable">
+              <code>{r.connection.sshCommand}</code> <CopyButton text={r.connection.sshCommand} label="Copy SSH command" />
+            </dd>
+            <dt>Password</dt>
+            <dd>
+              {reveal ? <code>{r.connection.password}</code> : <span aria-label="hidden password">••••••••••</span>}{' '}
+              <button type="button" class="secondary" aria-pressed={reveal} onClick={() => setReveal(!reveal)}>
+                {reveal ? 'Hide password' : 'Reveal password'}
+              </button>
+              {reveal && <CopyButton text={r.connection.password} label="Copy password" />}
+            </dd>
+            <dt>Web</dt>
+            <dd>
+              <a href={r.connection.httpUrl} rel="noreferrer" target="_blank">
+                {r.connection.httpUrl}
+              </a>{' '}
+              and {r.connection.httpsUrl} (ports 80 and 443 of your container)
+            </dd>
+          </>
+        )}
+        <dt>Started</dt>
+        <dd>
+          <Time iso={r.activatedAt ?? r.createdAt} />
+        </dd>
+        <dt>Expires</dt>
+        <dd>{r.expiresAt ? <Time iso={r.expiresAt} /> : r.prepaidHours ? `${r.prepaidHours} h after it starts` : 'when you stop it'}</dd>
+        {r.endedAt && (
+          <>
+            <dt>Ended</dt>
+            <dd>
+              <Time iso={r.endedAt} />
+            </dd>
+          </>
+        )}
+        <dt>Cost so far</dt>
+        <dd>
+          {money(r.costMicros)}
+          {r.pricePerHourMicros !== null &&
+            ` (${money(r.pricePerHourMicros)} / hour${r.prepaidHours ? `, ${r.prepaidHours} h prepaid` : ', billed per minute while the device is up'})`}
+        </dd>
+      </dl>
+      {open && (
+        <div class="actions">
+          {r.prepaidHours !== null && (
+            <form
+              class="inline"
+              onSubmit={(e) => {
+                e.preventDefault();
+                void extend.run();
+              }}
+            >
+              <Field
+                label="Add hours"
+                name="hours"
+                type="number"
+                min={1}
+                value={extendHours}
+                onInput={(e) => setExtendHours(e.currentTarget.value)}
+                problem={extend.problem}
+              />
+              <button type="submit" class="secondary" disabled={extend.busy}>
+                Extend
+              </button>
+            </form>
+          )}
+          <button type="button" class="danger" onClick={() => setStopping(true)}>
+            Stop rental
+          </button>
+        </div>
+      )}
+      <ErrorText problem={extend.problem && Object.keys(extend.problem.fields).length === 0 ? extend.problem : null} />
+      <ErrorText problem={stop.problem} />
+      <Confirm
+        open={stopping}
+        title={`Stop the rental of ${r.deviceName}?`}
+        confirm="Stop and wipe"
+        busy={stop.busy}
+        onConfirm={() => void stop.run()}
+        onCancel={() => setStopping(false)}
+      >
+        <p>The container is destroyed and its storage wiped: everything you kept on it is gone for good. Copy off what you need first.</p>
+        {r.prepaidHours !== null && <p>The rest of the prepaid term is not returned when you stop early.</p>}
+      </Confirm>
+    </li>
+  );
+}
