@@ -15,10 +15,9 @@
 # Uninstall: stops and removes the service, the unit, the agent code, this device's
 # renter containers and volumes, the renter storage (unmounted, loop devices detached,
 # image file deleted), the agent's firewall chains (P2PVPS*), its network p2pvps-renter
-# and ifb device, and the renter image. The
-# device's identity (config file, key and state in the data dir) stays for a reinstall
-# unless --purge. Debian packages it installed stay (Docker may serve other things);
-# it names them.
+# and ifb device, and the renter image. The device's identity (config file, key and
+# state in the data dir) stays for a reinstall unless --purge. Debian packages it
+# installed stay (Docker may serve other things); it names them.
 #
 # Options:
 #   --server URL        the marketplace server (default: the server this script came from)
@@ -57,7 +56,7 @@ main() {
       --uninstall) mode=uninstall; shift ;;
       --purge) purge=1; shift ;;
       --keep-image) keep_image=1; shift ;;
-      -h | --help) sed -n '2,34p' "${BASH_SOURCE[0]:-}" 2>/dev/null | sed 's/^# \{0,1\}//' || echo "see scripts/install-agent.sh"; exit 0 ;;
+      -h | --help) sed -n '2,33p' "${BASH_SOURCE[0]:-}" 2>/dev/null | sed 's/^# \{0,1\}//' || echo "see scripts/install-agent.sh"; exit 0 ;;
       *) usage_error "unknown argument $1" ;;
     esac
   done
