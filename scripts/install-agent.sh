@@ -86,6 +86,11 @@ do_install() {
   if [ -z "$token" ] && [ ! -f "$config" ]; then usage_error "--token TOKEN is required: $config does not exist yet"; fi
   grep -qiE '^(ID|ID_LIKE)=.*(debian|ubuntu|raspbian)' /etc/os-release 2>/dev/null \
     || fail "this installer supports Raspberry Pi OS, Debian and Ubuntu (apt). Elsewhere run the agent as a container; see packages/agent/README.md."
+  case "$(uname -m)" in
+    x86_64 | aarch64 | armv7l | armv8l) ;;
+    armv6l) fail "this is an ARMv6 board (Raspberry Pi 1 or Zero): Node.js 20 and Debian's armhf renter image need ARMv7 or newer." ;;
+    *) note "warning: $(uname -m) is untested; the renter image is built for amd64, arm64 and armhf" ;;
+  esac
 
   local installed_packages
   installed_packages="$(install_packages)"
