@@ -9,6 +9,7 @@ import { loadAgentConfig } from '@p2pvps/agent/config';
 import { storageMountDir } from '@p2pvps/agent/storage/renter-storage';
 import { loadServerConfig } from '@p2pvps/server/config';
 import { operatorClient } from '@p2pvps/server/services/operator-client';
+import type { Clock } from '@p2pvps/server/domain/clock';
 import { startServer, type RunningServer } from '@p2pvps/server/services/server';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import Docker from 'dockerode';
@@ -47,7 +48,9 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function createServer(opts: { portRangeSize?: number; env?: Record<string, string> } = {}): Promise<TestServer> {
+export async function createServer(
+  opts: { portRangeSize?: number; env?: Record<string, string>; clock?: Clock } = {},
+): Promise<TestServer> {
   const dataDir = tempDir('server');
   const base = portBlock(100);
   const httpPort = base;
@@ -63,20 +66,20 @@ export async function createServer(opts: { portRangeSize?: number; env?: Record<
     ...opts.env,
   });
   const server: TestServer = {
-    running: await startServer(config),
+    running: await startServer(config, { clock: opts.clock }),
     api: new ApiClient({ baseUrl: `http://127.0.0.1:${httpPort}` }),
     dataDir,
     httpPort,
     gatewayPort,
     async restart() {
       await server.running.close();
-      server.running = await startServer(config);
+      server.running = await startServer(config, { clock: opts.clock });
     },
     async down() {
       await server.running.close();
     },
     async up() {
-      server.running = await startServer(config);
+      server.running = await startServer(config, { clock: opts.clock });
     },
     async stop() {
       await server.running.close();

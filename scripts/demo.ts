@@ -112,6 +112,7 @@ async function start(): Promise<void> {
   const p2pvps = 'packages/cli/bin/p2pvps';
   console.log(`
 \x1b[1mp2pvps is up.\x1b[0m
+  Dashboard:        ${apiUrl}/  (renter@demo.local, password in ${join(dir, 'renter-password')}; owner@demo.local, ${join(dir, 'owner-password')})
   API and OpenAPI:  ${apiUrl}/api/v1/openapi.json
   Device:           demo-device (${deviceId}), online and listed at 0.02 USD/hour
   CLI:              logged in as renter@demo.local (${cliConfig})

@@ -80,3 +80,14 @@ export function enrolCommands(serverUrl: string, enrolmentToken: string): string
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   return `p2pvps agent init --server ${q(serverUrl)} --token ${q(enrolmentToken)}\np2pvps agent`;
 }
+
+/** Bytes the way people read sizes: GiB with one decimal, or MiB below one GiB. */
+export function formatBytes(bytes: number): string {
+  const gib = 2 ** 30;
+  return bytes >= gib ? `${(bytes / gib).toFixed(1).replace(/\.0$/, '')} GiB` : `${Math.round(bytes / 2 ** 20)} MiB`;
+}
+
+/** A device's hardware in one line. */
+export function hardwareText(h: { cpuModel: string; cores: number; memoryBytes: number; diskBytes: number; arch: string }): string {
+  return `${h.cpuModel}, ${h.cores} cores, ${formatBytes(h.memoryBytes)} memory, ${formatBytes(h.diskBytes)} disk (${h.arch})`;
+}

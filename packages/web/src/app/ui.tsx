@@ -74,15 +74,17 @@ export function Field(
     name: string;
     problem?: Problem | null;
     hint?: string;
+    /** The id of the control given as children (a select or textarea), for the label to name it. */
+    controlId?: string;
     children?: ComponentChildren;
   } & Omit<JSX.InputHTMLAttributes<HTMLInputElement>, 'label' | 'name'>,
 ) {
-  const { label, name, problem, hint, children, ...input } = props;
+  const { label, name, problem, hint, controlId, children, ...input } = props;
   const [id] = useState(() => `f${++fieldCounter}`);
   const error = problem?.fields[`body.${name}`] ?? problem?.fields[`query.${name}`];
   return (
     <div class="field">
-      <label for={id}>{label}</label>
+      <label for={controlId ?? id}>{label}</label>
       {children ?? (
         <input
           id={id}

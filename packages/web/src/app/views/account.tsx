@@ -24,6 +24,7 @@ export function AccountView() {
       <TopUp />
       <Payouts />
       <Statement />
+      <MailSettings />
       <SshKeys />
       <ApiTokens />
       <PasswordChange />
@@ -283,7 +284,7 @@ function SshKeys() {
           onInput={(e) => setName(e.currentTarget.value)}
           problem={add.problem}
         />
-        <Field label="Public key" name="publicKey" problem={add.problem}>
+        <Field label="Public key" name="publicKey" controlId="new-public-key" problem={add.problem}>
           <textarea
             id="new-public-key"
             rows={3}
@@ -405,6 +406,30 @@ function PasswordChange() {
           Change password
         </button>
       </form>
+    </section>
+  );
+}
+
+function MailSettings() {
+  const { api } = useSession();
+  const settings = useLoad(() => api.call('getSettings'), []);
+  const save = useAction(async (on: boolean) => {
+    await api.call('updateSettings', { body: { emailRentalPassword: on } });
+    settings.refresh();
+  });
+  return (
+    <section aria-labelledby="mail-title">
+      <h2 id="mail-title">Email</h2>
+      <label class="inline">
+        <input
+          type="checkbox"
+          checked={settings.data?.emailRentalPassword ?? false}
+          disabled={!settings.data || save.busy}
+          onChange={(e) => void save.run(e.currentTarget.checked)}
+        />{' '}
+        Put a rental's password in the mail that says it is ready (otherwise the mail links here)
+      </label>
+      <ErrorText problem={settings.problem ?? save.problem} />
     </section>
   );
 }

@@ -143,6 +143,7 @@ export function AdminView() {
           </tbody>
         </table>
       </section>
+      <OutboxList />
       <section aria-labelledby="settings-title">
         <h2 id="settings-title">Server settings</h2>
         {settings.data && (
@@ -293,6 +294,53 @@ function PayoutQueue() {
             </tbody>
           </table>
         </>
+      )}
+    </section>
+  );
+}
+
+function OutboxList() {
+  const { api, version } = useSession();
+  const outbox = useLoad(() => api.call('adminOutbox', { query: { limit: 50 } }), [version]);
+  return (
+    <section aria-labelledby="outbox-title">
+      <h2 id="outbox-title">Mail</h2>
+      <ErrorText problem={outbox.problem} />
+      {outbox.data && (
+        <p>
+          {outbox.data.delivery === 'smtp'
+            ? 'Mail goes out through the SMTP server; the newest 50 are listed.'
+            : 'No SMTP server is configured: mail stays here, in the outbox. The newest 50:'}
+        </p>
+      )}
+      {outbox.data && outbox.data.mails.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">When</th>
+              <th scope="col">To</th>
+              <th scope="col">Subject</th>
+              <th scope="col">State</th>
+            </tr>
+          </thead>
+          <tbody>
+            {outbox.data.mails.map((m) => (
+              <tr key={m.id}>
+                <td>
+                  <Time iso={m.createdAt} />
+                </td>
+                <td>{m.to}</td>
+                <td>
+                  <details>
+                    <summary>{m.subject}</summary>
+                    <pre>{m.text || '(sent; the body is not kept)'}</pre>
+                  </details>
+                </td>
+                <td>{m.lastError ? `${m.state}: ${m.lastError}` : m.state}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       )}
     </section>
   );

@@ -2,10 +2,8 @@ import { formatMicros, formatMoney, MoneyFormatError, parseMoney } from '@p2pvps
 import type { Device, EnrolmentTokenGrant } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
-import { deviceConfigJson, deviceStatusText, enrolCommands, sinceText } from '../logic.ts';
+import { deviceConfigJson, deviceStatusText, enrolCommands, hardwareText, sinceText } from '../logic.ts';
 import { Confirm, CopyButton, ErrorText, Field, Time, useAction, useLoad } from '../ui.tsx';
-
-const gib = 2 ** 30;
 
 export function DevicesView() {
   const { api, version, server } = useSession();
@@ -128,11 +126,7 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
       </h2>
       <dl>
         <dt>Hardware</dt>
-        <dd>
-          {d.hardware
-            ? `${d.hardware.cpuModel}, ${d.hardware.cores} cores, ${(d.hardware.memoryBytes / gib).toFixed(1)} GiB memory, ${(d.hardware.diskBytes / gib).toFixed(0)} GiB disk (${d.hardware.arch})`
-            : 'reported when the agent enrols'}
-        </dd>
+        <dd>{d.hardware ? hardwareText(d.hardware) : 'reported when the agent enrols'}</dd>
         <dt>Last heartbeat</dt>
         <dd>{d.lastHeartbeatAt ? sinceText(d.lastHeartbeatAt, now) : 'never'}</dd>
         <dt>Public SSH port</dt>

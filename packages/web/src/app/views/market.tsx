@@ -2,7 +2,7 @@ import { formatMoney, parseMoney } from '@p2pvps/protocol/money';
 import type { Listing } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
-import { hoursPerMonth, rentCostText } from '../logic.ts';
+import { formatBytes, hoursPerMonth, rentCostText } from '../logic.ts';
 import { ErrorText, Field, useAction, useLoad } from '../ui.tsx';
 
 const gib = 2 ** 30;
@@ -34,7 +34,7 @@ export function MarketView() {
     <section>
       <h1>Marketplace</h1>
       <form class="filters" aria-label="Filter and sort" onSubmit={(e) => e.preventDefault()}>
-        <Field label="Sort by" name="sort">
+        <Field label="Sort by" name="sort" controlId="sort">
           <select id="sort" value={sort} onChange={(e) => setSort(e.currentTarget.value as Sort)}>
             <option value="price">Price</option>
             <option value="cores">Cores</option>
@@ -42,8 +42,8 @@ export function MarketView() {
             <option value="disk">Disk</option>
           </select>
         </Field>
-        <Field label="Order" name="order">
-          <select value={order} onChange={(e) => setOrder(e.currentTarget.value as 'asc' | 'desc')}>
+        <Field label="Order" name="order" controlId="order">
+          <select id="order" value={order} onChange={(e) => setOrder(e.currentTarget.value as 'asc' | 'desc')}>
             <option value="asc">Lowest first</option>
             <option value="desc">Highest first</option>
           </select>
@@ -99,9 +99,9 @@ export function MarketView() {
                 {l.hardware.cpuModel}, {l.hardware.cores} cores ({l.hardware.arch})
               </dd>
               <dt>Memory</dt>
-              <dd>{(l.hardware.memoryBytes / gib).toFixed(1)} GiB</dd>
+              <dd>{formatBytes(l.hardware.memoryBytes)}</dd>
               <dt>Disk</dt>
-              <dd>{(l.hardware.diskBytes / gib).toFixed(0)} GiB</dd>
+              <dd>{formatBytes(l.hardware.diskBytes)}</dd>
               <dt>Network speed</dt>
               <dd>not measured yet</dd>
               <dt>Price</dt>
@@ -173,7 +173,7 @@ function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => voi
             />
           )}
         </fieldset>
-        <Field label="SSH key" name="sshPublicKey" problem={rent.problem}>
+        <Field label="SSH key" name="sshPublicKey" controlId="ssh-key" problem={rent.problem}>
           <select id="ssh-key" value={keyChoice} onChange={(e) => setKeyChoice(e.currentTarget.value)}>
             <option value="">None: log in with the generated password</option>
             {keys.data?.keys.map((k) => (
@@ -185,7 +185,7 @@ function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => voi
           </select>
         </Field>
         {keyChoice === 'paste' && (
-          <Field label="Public key" name="sshPublicKey" problem={rent.problem}>
+          <Field label="Public key" name="sshPublicKey" controlId="pasted-key" problem={rent.problem}>
             <textarea
               id="pasted-key"
               rows={3}

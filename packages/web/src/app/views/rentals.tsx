@@ -2,10 +2,8 @@ import { formatMoney } from '@p2pvps/protocol/money';
 import type { Rental } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { Link, useSession } from '../app.tsx';
-import { rentalStatusText } from '../logic.ts';
+import { hardwareText, rentalStatusText } from '../logic.ts';
 import { Confirm, CopyButton, ErrorText, Field, Time, useAction, useLoad } from '../ui.tsx';
-
-const gib = 2 ** 30;
 
 export function RentalsView({ focus }: { focus?: string }) {
   const { api, version } = useSession();
@@ -59,10 +57,7 @@ function RentalCard({ rental: r, focused, onChanged }: { rental: Rental; focused
         {r.deviceHardware && (
           <>
             <dt>Device</dt>
-            <dd>
-              {r.deviceHardware.cpuModel}, {r.deviceHardware.cores} cores, {(r.deviceHardware.memoryBytes / gib).toFixed(1)} GiB memory,{' '}
-              {(r.deviceHardware.diskBytes / gib).toFixed(0)} GiB disk ({r.deviceHardware.arch})
-            </dd>
+            <dd>{hardwareText(r.deviceHardware)}</dd>
           </>
         )}
         {open && (

@@ -1,0 +1,241 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { meterTick } from '@p2pvps/server/domain/money/metering';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { createAgent, createServer, createSshKey, removeDeviceContainers, waitFor, type TestAgent, type TestServer } from './harness.ts';
+
+/**
+ * The dashboard as its users use it, in Debian's Chromium driven by playwright-core,
+ * against a real server, a real agent and Docker: an owner signs up, adds a device and
+ * enrols it with the token from the page, prices it and lists it; the operator grants a
+ * renter credit; the renter rents it from the Marketplace, copies the SSH command from the
+ * Rentals view and logs in with stock OpenSSH, then stops it; the owner sees the earnings.
+ * Each view is saved as a screenshot in docs/screenshots/.
+ */
+const shots = join(import.meta.dirname, '..', 'docs', 'screenshots');
+const password = 'correct horse battery';
+// The server's clock runs with the wall clock plus an offset the test moves, so minutes of
+// renting pass at once; the agent's signed requests stay within the 5-minute skew allowed.
+let offsetMs = 0;
+const clock = { now: () => new Date(Date.now() + offsetMs) };
+
+let server: TestServer;
+let browser: Browser;
+let agent: TestAgent | undefined;
+let deviceId: string | undefined;
+const contexts: BrowserContext[] = [];
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  server = await createServer({ clock });
+  browser = await chromium.launch({
+    executablePath: process.env.P2PVPS_CHROMIUM ?? '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  for (const c of contexts) await c.close().catch(() => {});
+  await browser?.close();
+  await agent?.stop();
+  await removeDeviceContainers(deviceId);
+  await server?.stop();
+});
+
+/** A fresh browser profile (its own cookies) on a page of the dashboard. */
+async function newPage(width = 1100): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width, height: 900 }, baseURL: `http://127.0.0.1:${server.httpPort}` });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  contexts.push(context);
+  const page = await context.newPage();
+  page.on('pageerror', (err) => assert.fail(`a script error on the page: ${err.message}`));
+  return page;
+}
+
+async function signUp(page: Page, email: string): Promise<void> {
+  await page.goto('/signup');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByRole('heading', { name: 'Marketplace' }).waitFor();
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+test('owner enrols and lists a device, a renter rents it and logs in with OpenSSH, the owner sees the earnings', async () => {
+  const owner = await newPage();
+  await owner.goto('/login');
+  await shot(owner, 'login');
+  const wrong = owner.getByRole('button', { name: 'Log in' });
+  await owner.getByLabel('Email').fill('nobody@example.org');
+  await owner.getByLabel('Password').fill('not the password');
+  await wrong.click();
+  await owner.getByRole('alert').filter({ hasText: 'The email or password is wrong.' }).waitFor();
+
+  // The owner signs up and adds a device; the token is on the page, once.
+  await signUp(owner, 'owner@example.org');
+  await owner.getByRole('link', { name: 'My devices' }).click();
+  await owner.getByLabel('New device name').fill('attic-pi');
+  await owner.getByRole('button', { name: 'Add device' }).click();
+  const token = (await owner.locator('#enrolment-token').textContent())!;
+  assert.match(token, /^p2pe_/);
+  assert.match((await owner.locator('#enrol-commands').textContent())!, new RegExp(`p2pvps agent init --server '.+' --token '${token}'`));
+  await shot(owner, 'devices-enrol');
+
+  // The device's agent enrols with it; the page shows the device online without a reload.
+  agent = await createAgent(server, token);
+  const card = owner.getByRole('listitem').filter({ has: owner.getByRole('heading', { name: /attic-pi/ }) });
+  await card.getByText('online, not listed: set a price').waitFor({ timeout: 30_000 });
+  deviceId = (await server.running.ctx.db.selectFrom('devices').select('id').where('name', '=', 'attic-pi').executeTakeFirstOrThrow()).id;
+  await card.getByLabel('Price per hour (USD)').fill('0.6');
+  await card.getByRole('button', { name: 'Save price' }).click();
+  await card.getByText('online, not listed: off the market').waitFor();
+  await card.getByLabel('On the market').click(); // checked once the server says so
+  await card.getByText('online, in the marketplace').waitFor();
+  await owner.getByRole('button', { name: 'Done' }).click();
+  await shot(owner, 'devices');
+
+  // A renter signs up, saves a key, and gets credit from the operator's page.
+  const renter = await newPage();
+  await signUp(renter, 'renter@example.org');
+  const key = createSshKey();
+  await renter.getByRole('link', { name: 'Account' }).click();
+  await renter.getByLabel('Key name').fill('laptop');
+  await renter.getByLabel('Public key').fill(key.publicKey);
+  await renter.getByRole('button', { name: 'Save key' }).click();
+  await renter.getByText(/laptop SHA256:/).waitFor();
+
+  const operator = await newPage();
+  await operator.goto('/login');
+  await operator.getByLabel('Email').fill('admin@localhost');
+  await operator.getByLabel('Password').fill(readFileSync(join(server.dataDir, 'operator-password'), 'utf8').trim());
+  await operator.getByRole('button', { name: 'Log in' }).click();
+  await operator.getByRole('link', { name: 'Operator' }).click();
+  await operator.getByLabel("User's email").fill('renter@example.org');
+  await operator.getByLabel('Amount (USD)').fill('20');
+  await operator.getByLabel('Memo').fill('welcome');
+  await operator.getByRole('button', { name: 'Grant credit' }).click();
+  await operator.getByRole('status').filter({ hasText: 'renter@example.org now has 20.00 USD.' }).waitFor();
+
+  // The renter rents from the Marketplace: the cost is said before confirming; keyboard only in the dialog.
+  await renter.getByRole('link', { name: 'Marketplace' }).click();
+  await renter.getByRole('heading', { name: 'attic-pi' }).waitFor();
+  await shot(renter, 'market');
+  await renter.getByRole('button', { name: 'Rent attic-pi' }).click();
+  const dialog = renter.getByRole('dialog', { name: 'Rent attic-pi' });
+  await dialog.getByText('0.60 USD an hour, billed per minute while the device is up, until you stop it.').waitFor();
+  const laptop = await dialog.locator('option', { hasText: 'laptop' }).getAttribute('value');
+  await dialog.getByLabel('SSH key').selectOption(laptop!);
+  await shot(renter, 'market-rent');
+  await dialog.getByRole('button', { name: 'Confirm and rent' }).focus();
+  await renter.keyboard.press('Enter');
+  await renter.waitForURL(/\/rentals\/[a-z0-9]+$/);
+  const rental = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: /attic-pi/ }) });
+  await rental.getByText(/^up$/).waitFor({ timeout: 60_000 });
+
+  // The SSH command as copied from the page logs in with stock OpenSSH and the saved key.
+  await rental.getByRole('button', { name: 'Copy SSH command' }).click();
+  const command = await renter.evaluate(() => navigator.clipboard.readText());
+  const m = /^ssh -p (\d+) (\w+)@([\w.-]+)$/.exec(command);
+  assert.ok(m, `a usable ssh command, not "${command}"`);
+  const ssh = await runSsh(['-p', m[1]!, '-i', key.privatePath, `${m[2]}@${m[3]}`, 'echo hello from $(whoami)']);
+  assert.equal(ssh.stdout.trim(), `hello from ${m[2]}`, ssh.stderr);
+  assert.equal(await rental.getByText('••••••••••').count(), 1, 'the password is hidden until revealed');
+  await rental.getByRole('button', { name: 'Reveal password' }).click();
+  assert.match((await rental.locator('code').nth(1).textContent())!, /^\S{12,}$/);
+  await shot(renter, 'rentals');
+
+  // Three minutes of renting pass, then the renter stops it; the page asks first.
+  offsetMs += 3 * 60_000;
+  await meterTick(server.running.ctx);
+  await rental.getByRole('button', { name: 'Stop rental' }).click();
+  const confirm = renter.getByRole('dialog', { name: 'Stop the rental of attic-pi?' });
+  await confirm.getByText('The container is destroyed and its storage wiped').waitFor();
+  await shot(renter, 'rentals-stop');
+  await confirm.getByRole('button', { name: 'Stop and wipe' }).click();
+  await renter.getByText('You have no open rentals.').waitFor({ timeout: 60_000 });
+
+  // 3 minutes at 0.60/h = 0.03 USD; the owner gets it less the 10% fee.
+  await owner.reload();
+  await card.getByText('online, in the marketplace').waitFor({ timeout: 60_000 });
+  assert.equal(await card.locator('dt:has-text("Earned") + dd').textContent(), '0.027 USD');
+  await renter.getByRole('link', { name: 'Account' }).click();
+  await renter.locator('#balance').filter({ hasText: '19.97 USD' }).waitFor();
+  await shot(renter, 'account');
+  await operator.reload();
+  await operator.getByText('(balanced)').waitFor();
+  // No SMTP server here: the renter's mails wait in the outbox the operator reads.
+  await operator.getByRole('region', { name: 'Mail' }).getByRole('cell', { name: 'renter@example.org' }).first().waitFor();
+  await shot(operator, 'operator');
+
+  // A phone-width screen: one column, nothing wider than the screen.
+  const phone = await newPage(390);
+  await phone.goto('/login');
+  await phone.getByLabel('Email').fill('renter@example.org');
+  await phone.getByLabel('Password').fill(password);
+  await phone.getByRole('button', { name: 'Log in' }).click();
+  await phone.getByRole('link', { name: 'Rentals' }).click();
+  await phone.getByLabel('Show ended rentals too').check();
+  await phone.getByRole('heading', { name: /attic-pi/ }).waitFor();
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.equal(overflow, 0, 'the page fits a phone-width screen');
+  await shot(phone, 'rentals-phone');
+});
+
+test('a change from another site is refused without the CSRF token, even with the session cookie', async () => {
+  const page = await newPage();
+  await signUp(page, 'csrf@example.org');
+  const status = await page.evaluate(async () => {
+    const res = await fetch('/api/v1/me/tokens', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"name":"sneaky"}',
+    });
+    return [res.status, (await res.json()).code];
+  });
+  assert.deepEqual(status, [403, 'csrf_failed']);
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === 'p2pvps_session');
+  assert.ok(session?.httpOnly, 'the session cookie is HttpOnly');
+  assert.equal(session?.sameSite, 'Strict');
+  assert.equal(await page.evaluate(() => document.cookie), '', 'page scripts cannot read the session');
+});
+
+function runSsh(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const argv = [
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    ...args,
+  ];
+  return waitFor('ssh with the copied command', async () => {
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn('ssh', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    return result.code === 0 ? result : undefined;
+  });
+}
