@@ -5,7 +5,16 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { meterTick } from '@p2pvps/server/domain/money/metering';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { createAgent, createServer, createSshKey, removeDeviceContainers, waitFor, type TestAgent, type TestServer } from './harness.ts';
+import {
+  createAgent,
+  createServer,
+  createSshKey,
+  removeDeviceContainers,
+  tempDir,
+  waitFor,
+  type TestAgent,
+  type TestServer,
+} from './harness.ts';
 
 /**
  * The dashboard as its users use it, in Debian's Chromium driven by playwright-core,
@@ -13,9 +22,11 @@ import { createAgent, createServer, createSshKey, removeDeviceContainers, waitFo
  * enrols it with the token from the page, prices it and lists it; the operator grants a
  * renter credit; the renter rents it from the Marketplace, copies the SSH command from the
  * Rentals view and logs in with stock OpenSSH, then stops it; the owner sees the earnings.
- * Each view is saved as a screenshot in docs/screenshots/.
+ * Each view is saved as a screenshot: in docs/screenshots/ with P2PVPS_UPDATE_SCREENSHOTS=1,
+ * else in a temporary directory, so a test run leaves the checkout as it was.
  */
-const shots = join(import.meta.dirname, '..', 'docs', 'screenshots');
+const shots =
+  process.env.P2PVPS_UPDATE_SCREENSHOTS === '1' ? join(import.meta.dirname, '..', 'docs', 'screenshots') : tempDir('screenshots');
 const password = 'correct horse battery';
 // The server's clock runs with the wall clock plus an offset the test moves, so minutes of
 // renting pass at once; the agent's signed requests stay within the 5-minute skew allowed.
