@@ -86,6 +86,7 @@ await db.transaction().execute(async (trx) => {
         listed_since: null,
         created_at: now,
         removed_at: null,
+        online_ms: 0,
       })
       .execute();
   }

@@ -81,6 +81,8 @@ export const Device = z.object({
   openRentalId: id.nullable(),
   /** Why the device's renter storage cannot be used (say, a wipe failed); while set the device is not listed. */
   storageFault: z.string().nullable(),
+  /** Share of the time since enrolment the tunnel was up, in percent; null until a day of history exists. */
+  uptimePercent: z.number().min(0).max(100).nullable(),
   createdAt: isoTime,
 });
 export type Device = z.infer<typeof Device>;
@@ -119,6 +121,8 @@ export const Listing = z.object({
   pricePerHourMicros: Micros,
   homeServer: z.string(),
   listedSince: isoTime.nullable(),
+  /** Share of the time since enrolment the device's tunnel was up, in percent; null until a day of history exists. */
+  uptimePercent: z.number().min(0).max(100).nullable(),
 });
 export type Listing = z.infer<typeof Listing>;
 

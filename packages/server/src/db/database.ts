@@ -12,6 +12,7 @@ import * as rails from './migrations/2026-11-23T1300-rails.ts';
 import * as deviceStorageFault from './migrations/2026-11-24T0800-device-storage-fault.ts';
 import * as dashboard from './migrations/2026-11-24T0900-dashboard.ts';
 import * as mail from './migrations/2026-11-24T1000-mail.ts';
+import * as uptime from './migrations/2026-11-24T1100-uptime.ts';
 
 export type Db = Kysely<Database>;
 
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-24T0800-device-storage-fault': deviceStorageFault,
   '2026-11-24T0900-dashboard': dashboard,
   '2026-11-24T1000-mail': mail,
+  '2026-11-24T1100-uptime': uptime,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -55,8 +55,63 @@ export function updateDevice(db: Db, id: string, changes: Partial<DeviceRow>): P
   return db.updateTable('devices').set(changes).where('id', '=', id).execute();
 }
 
-export function markAllOffline(db: Db): Promise<unknown> {
-  return db.updateTable('devices').set({ online: 0 }).where('online', '=', 1).execute();
+/** Milliseconds from one ISO time to another, never negative. */
+const between = (from: string, to: string) => Math.max(0, new Date(to).getTime() - new Date(from).getTime());
+
+/**
+ * A device's tunnel came up or went down at `now`: its online flag, when it was last seen,
+ * and its uptime record (time up is added when the tunnel goes down).
+ */
+export function recordTunnel(db: Db, deviceId: string, online: boolean, now: string): Promise<unknown> {
+  return db.transaction().execute(async (trx) => {
+    const row = await trx.selectFrom('devices').select(['online_since', 'online_ms']).where('id', '=', deviceId).executeTakeFirst();
+    if (!row) return;
+    const changes = online
+      ? { online: 1, last_seen_at: now, online_since: row.online_since ?? now }
+      : {
+          online: 0,
+          last_seen_at: now,
+          online_since: null,
+          online_ms: BigInt(row.online_ms) + BigInt(row.online_since ? between(row.online_since, now) : 0),
+        };
+    await trx.updateTable('devices').set(changes).where('id', '=', deviceId).execute();
+  });
+}
+
+/**
+ * At start, no tunnel is up yet. Devices that were up when the server stopped are credited
+ * uptime until they were last heard of (their last tunnel change or heartbeat), not until
+ * now: the server being away says nothing good about them.
+ */
+export async function markAllOffline(db: Db): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .selectFrom('devices')
+      .select(['id', 'online_since', 'online_ms', 'last_seen_at', 'last_heartbeat_at'])
+      .where((eb) => eb.or([eb('online', '=', 1), eb('online_since', 'is not', null)]))
+      .execute();
+    for (const r of rows) {
+      const heard = [r.last_seen_at, r.last_heartbeat_at]
+        .filter((t): t is string => t !== null)
+        .sort()
+        .at(-1);
+      const up = r.online_since && heard ? between(r.online_since, heard) : 0;
+      await trx
+        .updateTable('devices')
+        .set({ online: 0, online_since: null, online_ms: BigInt(r.online_ms) + BigInt(up) })
+        .where('id', '=', r.id)
+        .execute();
+    }
+  });
+}
+
+/** How much of the time since it is tracked the device was up, in percent with one decimal; null until a day is known. */
+export function uptimePercent(row: Pick<DeviceRow, 'online_since' | 'online_ms' | 'uptime_tracked_since'>, now: Date): number | null {
+  if (!row.uptime_tracked_since) return null;
+  const tracked = between(row.uptime_tracked_since, now.toISOString());
+  if (tracked < 24 * 3_600_000) return null;
+  const up = Number(row.online_ms) + (row.online_since ? between(row.online_since, now.toISOString()) : 0);
+  return Math.min(100, Math.round((up / tracked) * 1000) / 10);
 }
 
 /** Listed = enrolled, online, priced, on the market, its storage working, and not held by an open rental. */

@@ -60,6 +60,10 @@ export interface DevicesTable {
   removed_at: string | null;
   /** Why the device's renter storage cannot be used (its agent says); while set the device is not listed. */
   storage_fault: string | null;
+  /** Uptime: since when the tunnel is up (null while down), how long it was up before, since when it is tracked. */
+  online_since: string | null;
+  online_ms: bigint | number | string;
+  uptime_tracked_since: string | null;
 }
 
 export interface EnrolmentTokensTable {

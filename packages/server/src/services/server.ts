@@ -4,7 +4,7 @@ import { timing } from '@p2pvps/protocol/timing';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import { percentToBps, type ServerConfig } from '../config.ts';
 import client from 'prom-client';
-import { addRentalTraffic, listEnrolledDevices, findDevice, markAllOffline, updateDevice } from '../db/devices-repo.ts';
+import { addRentalTraffic, listEnrolledDevices, findDevice, markAllOffline, recordTunnel } from '../db/devices-repo.ts';
 import { findOpenRentalForDevice } from '../db/rentals-repo.ts';
 import { resolveWebName, WebRouteCache } from '../domain/devices/web-routing.ts';
 import { FrontDoors } from '../frontdoor/front-doors.ts';
@@ -186,7 +186,7 @@ export async function startServer(
     throw err;
   }
   const setOnline = (deviceId: string, online: boolean) =>
-    updateDevice(db, deviceId, { online: online ? 1 : 0, last_seen_at: clock.now().toISOString() })
+    recordTunnel(db, deviceId, online, clock.now().toISOString())
       .then(() => userEvents.deviceChanged(deviceId))
       .catch((err) => log.error({ err }, 'could not record tunnel state'));
 

@@ -91,3 +91,8 @@ export function formatBytes(bytes: number): string {
 export function hardwareText(h: { cpuModel: string; cores: number; memoryBytes: number; diskBytes: number; arch: string }): string {
   return `${h.cpuModel}, ${h.cores} cores, ${formatBytes(h.memoryBytes)} memory, ${formatBytes(h.diskBytes)} disk (${h.arch})`;
 }
+
+/** Uptime as the marketplace shows it; a device younger than a day has no figure yet. */
+export function uptimeText(percent: number | null): string {
+  return percent === null ? 'new: less than a day of history' : `${percent}% since it was enrolled`;
+}

@@ -11,6 +11,7 @@ import {
   revokeEnrolmentTokens,
   spendEnrolmentToken,
   updateDevice as updateDeviceRow,
+  uptimePercent,
   usedPorts,
   type DeviceRow,
 } from '../../db/devices-repo.ts';
@@ -52,6 +53,7 @@ export function presentDevice(ctx: DomainContext, row: DeviceRow, openRentalId: 
     lastSeenAt: row.last_seen_at,
     openRentalId,
     storageFault: row.storage_fault,
+    uptimePercent: uptimePercent(row, ctx.clock.now()),
     createdAt: row.created_at,
   };
 }
@@ -106,6 +108,9 @@ export async function addDevice(ctx: DomainContext, ownerId: string, name: strin
         created_at: now,
         removed_at: null,
         storage_fault: null,
+        online_since: null,
+        online_ms: 0,
+        uptime_tracked_since: null,
       });
       break;
     } catch (err) {
@@ -204,6 +209,10 @@ export async function registerDevice(ctx: DomainContext, body: RegisterBody, gat
         public_key: publicKey,
         hardware: JSON.stringify(body.hardware),
         enrolled_at: now.toISOString(),
+        // A new identity starts a new uptime record.
+        uptime_tracked_since: now.toISOString(),
+        online_ms: 0,
+        online_since: null,
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new DomainError('device_key_taken');

@@ -1,6 +1,6 @@
 import type { EndReason, Hardware, Listing, MarketQuery, Rental, RentalState } from '@p2pvps/protocol/schemas';
 import { isUniqueViolation } from '../../db/database.ts';
-import { findDevice, listMarket, type DeviceRow } from '../../db/devices-repo.ts';
+import { findDevice, listMarket, uptimePercent, type DeviceRow } from '../../db/devices-repo.ts';
 import {
   findRental,
   insertRental,
@@ -87,6 +87,7 @@ export async function market(ctx: DomainContext, q: MarketQuery): Promise<Listin
       pricePerHourMicros: Number(r.price_per_hour_micros),
       homeServer: ctx.settings.serverName,
       listedSince: r.listed_since,
+      uptimePercent: uptimePercent(r, ctx.clock.now()),
     }))
     .filter(
       (l) =>

@@ -2,7 +2,7 @@ import { formatMicros, formatMoney, MoneyFormatError, parseMoney } from '@p2pvps
 import type { Device, EnrolmentTokenGrant } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
-import { deviceConfigJson, deviceStatusText, enrolCommands, hardwareText, sinceText } from '../logic.ts';
+import { deviceConfigJson, deviceStatusText, enrolCommands, hardwareText, sinceText, uptimeText } from '../logic.ts';
 import { Confirm, CopyButton, ErrorText, Field, Time, useAction, useLoad } from '../ui.tsx';
 
 export function DevicesView() {
@@ -127,6 +127,8 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
       <dl>
         <dt>Hardware</dt>
         <dd>{d.hardware ? hardwareText(d.hardware) : 'reported when the agent enrols'}</dd>
+        <dt>Uptime</dt>
+        <dd>{uptimeText(d.uptimePercent)}</dd>
         <dt>Last heartbeat</dt>
         <dd>{d.lastHeartbeatAt ? sinceText(d.lastHeartbeatAt, now) : 'never'}</dd>
         <dt>Public SSH port</dt>

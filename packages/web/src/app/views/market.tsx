@@ -2,7 +2,7 @@ import { formatMoney, parseMoney } from '@p2pvps/protocol/money';
 import type { Listing } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
-import { formatBytes, hoursPerMonth, rentCostText } from '../logic.ts';
+import { formatBytes, hoursPerMonth, rentCostText, uptimeText } from '../logic.ts';
 import { ErrorText, Field, useAction, useLoad } from '../ui.tsx';
 
 const gib = 2 ** 30;
@@ -102,6 +102,8 @@ export function MarketView() {
               <dd>{formatBytes(l.hardware.memoryBytes)}</dd>
               <dt>Disk</dt>
               <dd>{formatBytes(l.hardware.diskBytes)}</dd>
+              <dt>Uptime</dt>
+              <dd>{uptimeText(l.uptimePercent)}</dd>
               <dt>Network speed</dt>
               <dd>not measured yet</dd>
               <dt>Price</dt>
