@@ -42,7 +42,9 @@ async function applyObservation(ctx: DomainContext, rental: RentalRow, body: Hea
     });
     if (activated) ctx.notifyRental?.(rental.id, 'active');
   } else if (runningStates.includes(state) && observed?.state === 'failed') {
-    await endRental(ctx, rental, 'provisioning_failed', observed.detail ?? null);
+    // Before it ran, the device could not start it; after, the device lost it (say, it wiped the
+    // rental after being cut off from the server past its data-keeping limit).
+    await endRental(ctx, rental, state === 'active' ? 'device_lost' : 'provisioning_failed', observed.detail ?? null);
   } else if (state === 'ending' && !observed) {
     // The agent runs nothing for this rental any more: its container is gone and wiped.
     const to = nextRentalState(state, { type: 'wiped' });

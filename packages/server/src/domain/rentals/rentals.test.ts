@@ -72,6 +72,17 @@ test('a container that fails to start ends the rental with its reason', async ()
   await t.close();
 });
 
+test('a running rental the device reports it gave up ends as device_lost, not as a failed start', async () => {
+  const t = await createTestContext();
+  const { renter, deviceId, rental } = await t.createRunningRental();
+  const detail = 'the device was cut off from the server for longer than it keeps data, and wiped it';
+  await syncDevice(t.ctx, deviceId, { container: { rentalId: rental.id, state: 'failed', detail } });
+  const r = await getRental(t.ctx, renter.id, rental.id);
+  assert.equal(r.endReason, 'device_lost');
+  assert.equal(r.detail, detail);
+  await t.close();
+});
+
 test('only listed devices can be rented, and never by their owner', async () => {
   const t = await createTestContext();
   const { owner, renter, deviceId } = await t.createMarket();
