@@ -13,6 +13,7 @@ import * as deviceStorageFault from './migrations/2026-11-24T0800-device-storage
 import * as dashboard from './migrations/2026-11-24T0900-dashboard.ts';
 import * as mail from './migrations/2026-11-24T1000-mail.ts';
 import * as uptime from './migrations/2026-11-24T1100-uptime.ts';
+import * as ledgerEntryIndex from './migrations/2026-11-24T1200-ledger-entry-index.ts';
 
 export type Db = Kysely<Database>;
 
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-24T0900-dashboard': dashboard,
   '2026-11-24T1000-mail': mail,
   '2026-11-24T1100-uptime': uptime,
+  '2026-11-24T1200-ledger-entry-index': ledgerEntryIndex,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
