@@ -26,7 +26,15 @@ export async function countAdmins(db: Db): Promise<number> {
 
 export function insertApiToken(
   db: Db,
-  token: { id: string; user_id: string; token_hash: string; name: string; created_at: string; kind?: 'api' | 'session'; expires_at?: string | null },
+  token: {
+    id: string;
+    user_id: string;
+    token_hash: string;
+    name: string;
+    created_at: string;
+    kind?: 'api' | 'session';
+    expires_at?: string | null;
+  },
 ): Promise<unknown> {
   return db
     .insertInto('api_tokens')
