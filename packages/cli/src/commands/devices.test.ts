@@ -176,3 +176,17 @@ test('owner commands say how to log in when there is no token', async () => {
   assert.equal(result.code, 1);
   assert.equal(result.stderr, `error [unauthenticated]: You are not logged in to ${url}; run 'p2pvps login' (or set P2PVPS_TOKEN).\n`);
 });
+
+test('a device whose agent reports a storage fault says so in the list and when put on the market', async () => {
+  const device = await createListedDevice({ name: 'faulty-pi' });
+  await device.deviceApi.call('agentHeartbeat', {
+    body: { container: null, storageFault: 'the wipe of /dev/sda failed: device busy' },
+  });
+  const list = await runCli(['devices', 'list'], { env: device.owner.env });
+  assert.match(list.stdout, /faulty-pi .*storage fault/);
+  const on = await runCli(['devices', 'market', 'faulty-pi', 'on'], { env: device.owner.env });
+  assert.equal(
+    on.stdout,
+    'faulty-pi is on the market but not listed yet: its renter storage needs attention: the wipe of /dev/sda failed: device busy.\n',
+  );
+});

@@ -33,6 +33,7 @@ export async function resolveDevice(client: ApiClient, idOrName: string): Promis
 
 function marketState(device: Device): string {
   if (device.listed) return 'listed';
+  if (device.storageFault) return 'storage fault';
   return device.onMarket ? 'on' : 'off';
 }
 
@@ -41,6 +42,7 @@ function notListedReason(device: Device): string | undefined {
   if (device.listed || !device.onMarket) return undefined;
   if (device.pricePerHourMicros === null) return 'it has no price yet (p2pvps devices price DEVICE PRICE)';
   if (device.status === 'awaiting_enrolment') return 'its agent has not enrolled yet';
+  if (device.storageFault) return `its renter storage needs attention: ${device.storageFault}`;
   if (device.status === 'rented') return 'it is rented right now';
   if (!device.online) return 'it is offline';
   return undefined;
