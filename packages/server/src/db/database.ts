@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, type Migration, type MigrationProvider, type RawBuilder } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, SqliteDialect, sql, type Migration, type MigrationProvider, type RawBuilder } from 'kysely';
 import type { Database } from './schema.ts';
 import * as initial from './migrations/2026-11-22T0800-initial.ts';
 import * as web from './migrations/2026-11-23T0800-web.ts';
@@ -70,6 +70,52 @@ export function chunksFor<T>(rows: readonly T[], paramsPerRow: number): T[][] {
 }
 
 /**
+ * SQL text of bulk statements by shape (statement, table, columns, row count). Building a
+ * statement of thousands of values is most of the work of running it through Kysely, and
+ * the meter runs the same shapes every minute: the text is built once by Kysely (so it is
+ * right for the dialect) and then only the values change.
+ */
+const shapes = new Map<string, string>();
+
+async function runShaped(db: Db, shape: string, build: () => CompiledQuery, params: readonly unknown[]): Promise<void> {
+  const known = shapes.get(shape);
+  if (known !== undefined) {
+    await db.executeQuery(CompiledQuery.raw(known, [...params]));
+    return;
+  }
+  const compiled = build();
+  // Only a statement whose parameters are exactly the values, in order, can be reused.
+  if (compiled.parameters.length === params.length && compiled.parameters.every((p, i) => p === params[i])) {
+    if (shapes.size > 500) shapes.clear();
+    shapes.set(shape, compiled.sql);
+  }
+  await db.executeQuery(compiled);
+}
+
+/** Inserts rows (all with the same columns, in the same order) with one statement per chunk. */
+export async function insertMany<T extends keyof Database & string>(
+  db: Db,
+  table: T,
+  rows: readonly Record<string, unknown>[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  const columns = Object.keys(rows[0]!);
+  for (const chunk of chunksFor(rows, columns.length)) {
+    const params = chunk.flatMap((row) => columns.map((c) => row[c]));
+    await runShaped(
+      db,
+      `insert|${table}|${columns.join(',')}|${chunk.length}`,
+      () =>
+        db
+          .insertInto(table)
+          .values(chunk as never)
+          .compile(),
+      params,
+    );
+  }
+}
+
+/**
  * Updates many rows, each with its own values, in one statement per chunk:
  * `UPDATE table SET … FROM (VALUES (key, v2, v3…), …) AS v WHERE table.key = v.column1`.
  * `types` are the SQL types of the columns (the first row casts them, so PostgreSQL knows
@@ -86,12 +132,17 @@ export async function updateFromValues(
     rows: readonly (readonly unknown[])[];
   },
 ): Promise<void> {
+  const set = o.set.compile(db);
   for (const chunk of chunksFor(o.rows, o.types.length)) {
-    const values = chunk.map(
-      (row, r) => sql`(${sql.join(row.map((value, c) => (r === 0 ? sql`cast(${value} as ${sql.raw(o.types[c]!)})` : sql`${value}`)))})`,
-    );
-    await sql`update ${sql.table(o.table)} set ${o.set} from (values ${sql.join(values)}) as v where ${sql.ref(`${o.table}.${o.key}`)} = v.column1`.execute(
-      db,
-    );
+    const build = () => {
+      const values = chunk.map(
+        (row, r) => sql`(${sql.join(row.map((value, c) => (r === 0 ? sql`cast(${value} as ${sql.raw(o.types[c]!)})` : sql`${value}`)))})`,
+      );
+      return sql`update ${sql.table(o.table)} set ${o.set} from (values ${sql.join(values)}) as v where ${sql.ref(`${o.table}.${o.key}`)} = v.column1`.compile(
+        db,
+      );
+    };
+    const params = [...set.parameters, ...chunk.flat()];
+    await runShaped(db, `update|${o.table}|${o.key}|${o.types.join(',')}|${set.sql}|${chunk.length}`, build, params);
   }
 }

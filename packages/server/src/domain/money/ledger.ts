@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { chunksFor, isUniqueViolation, updateFromValues, type Db } from '../../db/database.ts';
+import { chunksFor, insertMany, isUniqueViolation, updateFromValues, type Db } from '../../db/database.ts';
 import type { LedgerEntriesTable, LedgerTransactionsTable } from '../../db/schema.ts';
 import { newId, sortableId } from '../secrets.ts';
 
@@ -147,8 +147,8 @@ export async function postMany(trx: Db, list: readonly PostOptions[]): Promise<s
       deltas.set(account, (deltas.get(account) ?? 0n) + p.amount);
     }
   }
-  for (const chunk of chunksFor(transactions, 6)) await trx.insertInto('ledger_transactions').values(chunk).execute();
-  for (const chunk of chunksFor(entries, 5)) await trx.insertInto('ledger_entries').values(chunk).execute();
+  await insertMany(trx, 'ledger_transactions', transactions as unknown as Record<string, unknown>[]);
+  await insertMany(trx, 'ledger_entries', entries as unknown as Record<string, unknown>[]);
   await updateFromValues(trx, {
     table: 'ledger_accounts',
     key: 'id',
