@@ -1,6 +1,5 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { meterTick } from '@p2pvps/server/domain/money/metering';
@@ -9,6 +8,7 @@ import {
   createAgent,
   createServer,
   createSshKey,
+  openSsh,
   removeDeviceContainers,
   tempDir,
   waitFor,
@@ -161,7 +161,11 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   const command = await renter.evaluate(() => navigator.clipboard.readText());
   const m = /^ssh -p (\d+) (\w+)@([\w.-]+)$/.exec(command);
   assert.ok(m, `a usable ssh command, not "${command}"`);
-  const ssh = await runSsh(['-p', m[1]!, '-i', key.privatePath, `${m[2]}@${m[3]}`, 'echo hello from $(whoami)']);
+  const login = { port: Number(m[1]), user: m[2]!, host: m[3]!, identity: key.privatePath };
+  const ssh = await waitFor('ssh with the copied command', async () => {
+    const result = await openSsh(login, 'echo hello from $(whoami)');
+    return result.code === 0 ? result : undefined;
+  });
   assert.equal(ssh.stdout.trim(), `hello from ${m[2]}`, ssh.stderr);
   assert.equal(await rental.getByText('••••••••••').count(), 1, 'the password is hidden until revealed');
   await rental.getByRole('button', { name: 'Reveal password' }).click();
@@ -223,30 +227,3 @@ test('a change from another site is refused without the CSRF token, even with th
   assert.equal(session?.sameSite, 'Strict');
   assert.equal(await page.evaluate(() => document.cookie), '', 'page scripts cannot read the session');
 });
-
-function runSsh(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const argv = [
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'LogLevel=ERROR',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'IdentitiesOnly=yes',
-    ...args,
-  ];
-  return waitFor('ssh with the copied command', async () => {
-    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn('ssh', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-    return result.code === 0 ? result : undefined;
-  });
-}

@@ -1,5 +1,6 @@
 import type { MarketQuery } from '@p2pvps/protocol/schemas';
-import type { Db } from './database.ts';
+import { sql } from 'kysely';
+import { updateFromValues, type Db } from './database.ts';
 import type { DevicesTable, EnrolmentTokensTable } from './schema.ts';
 
 export type DeviceRow = DevicesTable;
@@ -90,18 +91,21 @@ export async function markAllOffline(db: Db): Promise<void> {
       .select(['id', 'online_since', 'online_ms', 'last_seen_at', 'last_heartbeat_at'])
       .where((eb) => eb.or([eb('online', '=', 1), eb('online_since', 'is not', null)]))
       .execute();
-    for (const r of rows) {
+    const credited = rows.map((r) => {
       const heard = [r.last_seen_at, r.last_heartbeat_at]
         .filter((t): t is string => t !== null)
         .sort()
         .at(-1);
       const up = r.online_since && heard ? between(r.online_since, heard) : 0;
-      await trx
-        .updateTable('devices')
-        .set({ online: 0, online_since: null, online_ms: BigInt(r.online_ms) + BigInt(up) })
-        .where('id', '=', r.id)
-        .execute();
-    }
+      return [r.id, BigInt(r.online_ms) + BigInt(up)] as const;
+    });
+    await updateFromValues(trx, {
+      table: 'devices',
+      key: 'id',
+      types: ['text', 'bigint'],
+      set: sql`online = 0, online_since = null, online_ms = v.column2`,
+      rows: credited,
+    });
   });
 }
 

@@ -1,6 +1,6 @@
 import type { Registration } from '@p2pvps/protocol/agent-schemas';
 import { agentEventsPath, routes } from '@p2pvps/protocol/routes';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DomainContext } from '../domain/context.ts';
 import { registerDevice } from '../domain/devices/devices.ts';
 import { syncDevice } from '../domain/rentals/agent-sync.ts';
@@ -25,22 +25,26 @@ export function agentRoutes(
     return reply;
   });
 
-  // Server-sent events: the server nudges the agent the moment a rental starts or ends.
-  // Hijacked responses are invisible to fastify's close, so end them ourselves.
+  // Server-sent event streams. Hijacked responses are invisible to fastify's close, so end them ourselves.
   const streams = new Set<import('node:http').ServerResponse>();
   app.addHook('onClose', async () => {
     for (const res of streams) res.destroy();
   });
-  app.get(agentEventsPath, async (req, reply) => {
-    const deviceId = await auth.device(req);
+  /** Holds a request open as an event stream: `first` now, whatever `subscribe` sends later, a ping to keep it alive. */
+  const stream = (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    first: [event: string, data: object],
+    subscribe: (send: (event: string, data: object) => void) => () => void,
+  ) => {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.socket?.setNoDelay(true);
     streams.add(res);
-    const send = (data: object) => res.write(`event: sync\ndata: ${JSON.stringify(data)}\n\n`);
-    send({ type: 'sync', reason: 'connected' });
-    const unsubscribe = events.subscribe(deviceId, send);
+    const send = (event: string, data: object) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    send(...first);
+    const unsubscribe = subscribe(send);
     const ping = setInterval(() => res.write(': ping\n\n'), keepAliveMs);
     const done = () => {
       clearInterval(ping);
@@ -49,25 +53,20 @@ export function agentRoutes(
     };
     req.raw.on('close', done);
     res.on('error', done);
+  };
+
+  // The agent's nudges: the server tells it the moment a rental starts or ends.
+  app.get(agentEventsPath, async (req, reply) => {
+    const deviceId = await auth.device(req);
+    stream(req, reply, ['sync', { type: 'sync', reason: 'connected' }], (send) =>
+      events.subscribe(deviceId, (event) => send('sync', event)),
+    );
   });
 
   // The dashboard's live updates: a `changed` event whenever one of the user's devices or
   // rentals changes; the page fetches again. Session cookie or API token.
   app.get('/api/v1/events', async (req, reply) => {
     const caller = await auth.user(req);
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    streams.add(res);
-    res.write('event: hello\ndata: {}\n\n');
-    const unsubscribe = userEvents?.subscribe(caller.user.id, (what) => res.write(`event: ${what}\ndata: {}\n\n`)) ?? (() => {});
-    const ping = setInterval(() => res.write(': ping\n\n'), keepAliveMs);
-    const done = () => {
-      clearInterval(ping);
-      unsubscribe();
-      streams.delete(res);
-    };
-    req.raw.on('close', done);
-    res.on('error', done);
+    stream(req, reply, ['hello', {}], (send) => userEvents?.subscribe(caller.user.id, (what) => send(what, {})) ?? (() => {}));
   });
 }

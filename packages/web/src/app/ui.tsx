@@ -1,5 +1,5 @@
 import { ApiError } from '@p2pvps/protocol/client';
-import { formatMoney } from '@p2pvps/protocol/money';
+import { formatMoney, MoneyFormatError, parseMoney } from '@p2pvps/protocol/money';
 import type { ComponentChildren, JSX } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 
@@ -54,6 +54,30 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T |
     };
   }, [...deps, tick]);
   return { data, problem, refresh: () => setTick((t) => t + 1) };
+}
+
+/** A form's onSubmit that runs `action` (Enter or the submit button) instead of loading a page. */
+export function submitWith(action: { run: () => Promise<boolean> }) {
+  return (e: Event) => {
+    e.preventDefault();
+    void action.run();
+  };
+}
+
+/** An amount typed by a person, in micro-units; a malformed one is an error on `field`, shown beside it. */
+export function moneyValue(text: string, field: string): number {
+  try {
+    return parseMoney(text);
+  } catch (err) {
+    if (err instanceof MoneyFormatError)
+      throw Object.assign(new Error(`The amount ${err.message}.`), { fields: { [`body.${field}`]: err.message } });
+    throw err;
+  }
+}
+
+/** What went wrong that no field shows (a problem the API tied to a field is shown beside that field instead). */
+export function FormError({ problem }: { problem: Problem | null | undefined }) {
+  return <ErrorText problem={problem && Object.keys(problem.fields).length === 0 ? problem : null} />;
 }
 
 export function ErrorText({ problem, id }: { problem: Problem | null | undefined; id?: string }) {

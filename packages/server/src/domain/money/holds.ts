@@ -3,7 +3,7 @@ import type { Db } from '../../db/database.ts';
 import type { RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { balanceOf, post, postMany, type PostOptions } from './ledger.ts';
-import { billMinutes, chargeTransaction, payingAccount } from './metering.ts';
+import { billMinutes, chargeTransaction, payingAccount, rentalsWithAccounts } from './metering.ts';
 
 const minuteMs = 60_000;
 
@@ -29,13 +29,7 @@ export async function placeHold(trx: Db, ctx: DomainContext, rental: RentalRow, 
 
 /** Closes a prepaid rental's hold as it ends (in the caller's transaction, after its last settlement). */
 export async function closeHold(trx: Db, ctx: DomainContext, rentalId: string, reason: EndReason): Promise<void> {
-  const rental = await trx
-    .selectFrom('rentals')
-    .innerJoin('devices', 'devices.id', 'rentals.device_id')
-    .selectAll('rentals')
-    .select('devices.owner_id as owner_id')
-    .where('rentals.id', '=', rentalId)
-    .executeTakeFirst();
+  const rental = await rentalsWithAccounts(trx).where('rentals.id', '=', rentalId).executeTakeFirst();
   if (!rental || rental.hours === null) return;
   const held = await balanceOf(trx, payingAccount(rental));
   if (held <= 0n) return;

@@ -136,7 +136,8 @@ async function settleAll(
   return settled.reduce((sum, s) => sum + s.charged, 0n);
 }
 
-export function meteredRentals(db: Db) {
+/** Rentals as the meter needs them (any state; `meteredRentals` keeps the active ones). */
+export function rentalsWithAccounts(db: Db) {
   // The accounts' keys as ledger.ts's accountKey builds them: kind|user|rail, then |rental for a hold.
   const payingKey = sql<string>`case when rentals.hours is null then 'renter_balance|' || rentals.renter_id || '|'
     else 'rental_hold|' || rentals.renter_id || '||' || rentals.id end`;
@@ -162,8 +163,11 @@ export function meteredRentals(db: Db) {
       'devices.owner_id as owner_id',
       'paying.id as paying_account_id',
       'earning.id as owner_account_id',
-    ])
-    .where('rentals.state', '=', 'active');
+    ]);
+}
+
+export function meteredRentals(db: Db) {
+  return rentalsWithAccounts(db).where('rentals.state', '=', 'active');
 }
 
 /**

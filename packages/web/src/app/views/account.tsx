@@ -1,20 +1,9 @@
-import { formatMoney, MoneyFormatError, parseMoney } from '@p2pvps/protocol/money';
+import { formatMoney } from '@p2pvps/protocol/money';
 import type { DepositAddress } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
 import { statementCsv } from '../logic.ts';
-import { ErrorText, Field, Time, useAction, useLoad } from '../ui.tsx';
-
-/** A money amount typed by a person, as micro-units; a malformed one is an error on that field. */
-function amountField(text: string, field: string): number {
-  try {
-    return parseMoney(text);
-  } catch (err) {
-    if (err instanceof MoneyFormatError)
-      throw Object.assign(new Error(`The amount ${err.message}.`), { fields: { [`body.${field}`]: err.message } });
-    throw err;
-  }
-}
+import { ErrorText, Field, FormError, moneyValue, submitWith, Time, useAction, useLoad } from '../ui.tsx';
 
 export function AccountView() {
   return (
@@ -57,7 +46,7 @@ function TopUp() {
   const [amount, setAmount] = useState('10');
   const [address, setAddress] = useState<DepositAddress | null>(null);
   const paypal = useAction(async () => {
-    const started = await api.call('startPayPalTopUp', { body: { amountMicros: amountField(amount, 'amountMicros') } });
+    const started = await api.call('startPayPalTopUp', { body: { amountMicros: moneyValue(amount, 'amountMicros') } });
     location.assign(started.approveUrl);
   });
   const chain = useAction(async (rail: 'ethereum' | 'bitcoin') => {
@@ -69,13 +58,7 @@ function TopUp() {
       <h2 id="topup-title">Top up</h2>
       {names.length <= 1 && <p>This server takes no outside payments yet: ask the operator for credit.</p>}
       {names.includes('paypal') && (
-        <form
-          class="inline"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void paypal.run();
-          }}
-        >
+        <form class="inline" onSubmit={submitWith(paypal)}>
           <Field
             label={`Amount (${server.currency})`}
             name="amountMicros"
@@ -89,7 +72,7 @@ function TopUp() {
           </button>
         </form>
       )}
-      <ErrorText problem={paypal.problem && Object.keys(paypal.problem.fields).length === 0 ? paypal.problem : null} />
+      <FormError problem={paypal.problem} />
       {(['ethereum', 'bitcoin'] as const)
         .filter((r) => names.includes(r))
         .map((r) => (
@@ -114,7 +97,7 @@ function Payouts() {
   const [amount, setAmount] = useState('');
   const [to, setTo] = useState('');
   const request = useAction(async () => {
-    await api.call('requestPayout', { body: { amountMicros: amountField(amount, 'amountMicros'), destination: to } });
+    await api.call('requestPayout', { body: { amountMicros: moneyValue(amount, 'amountMicros'), destination: to } });
     setAmount('');
     payouts.refresh();
   });
@@ -125,13 +108,7 @@ function Payouts() {
   return (
     <section aria-labelledby="payouts-title">
       <h2 id="payouts-title">Payouts</h2>
-      <form
-        class="inline"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void request.run();
-        }}
-      >
+      <form class="inline" onSubmit={submitWith(request)}>
         <Field
           label={`Amount (${server.currency})`}
           name="amountMicros"
@@ -152,7 +129,7 @@ function Payouts() {
           Request payout
         </button>
       </form>
-      <ErrorText problem={request.problem && Object.keys(request.problem.fields).length === 0 ? request.problem : null} />
+      <FormError problem={request.problem} />
       <ErrorText problem={cancel.problem} />
       {payouts.data && payouts.data.payouts.length > 0 && (
         <table>
@@ -270,12 +247,7 @@ function SshKeys() {
         ))}
       </ul>
       <ErrorText problem={remove.problem} />
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void add.run();
-        }}
-      >
+      <form onSubmit={submitWith(add)}>
         <Field
           label="Key name"
           name="name"
@@ -293,7 +265,7 @@ function SshKeys() {
             onInput={(e) => setPublicKey(e.currentTarget.value)}
           />
         </Field>
-        <ErrorText problem={add.problem && Object.keys(add.problem.fields).length === 0 ? add.problem : null} />
+        <FormError problem={add.problem} />
         <button type="submit" disabled={add.busy}>
           Save key
         </button>
@@ -337,13 +309,7 @@ function ApiTokens() {
           Your new token (copy it now; it is not shown again): <code id="new-token">{created}</code>
         </p>
       )}
-      <form
-        class="inline"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void create.run();
-        }}
-      >
+      <form class="inline" onSubmit={submitWith(create)}>
         <Field
           label="Token name"
           name="name"
@@ -400,7 +366,7 @@ function PasswordChange() {
           onInput={(e) => setNew(e.currentTarget.value)}
           problem={change.problem}
         />
-        <ErrorText problem={change.problem && Object.keys(change.problem.fields).length === 0 ? change.problem : null} />
+        <FormError problem={change.problem} />
         {done && <p role="status">Password changed. Your other sessions and API tokens were signed out.</p>}
         <button type="submit" disabled={change.busy}>
           Change password

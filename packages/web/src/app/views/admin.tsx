@@ -1,7 +1,7 @@
-import { formatMoney, MoneyFormatError, parseMoney } from '@p2pvps/protocol/money';
+import { formatMoney } from '@p2pvps/protocol/money';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
-import { ErrorText, Field, Time, useAction, useLoad } from '../ui.tsx';
+import { ErrorText, Field, FormError, moneyValue, Time, useAction, useLoad } from '../ui.tsx';
 
 /** The operator's view: accounts (and credit), devices, rentals, the books, payouts to make, settings. */
 export function AdminView() {
@@ -186,14 +186,7 @@ function CreditForm({ onDone }: { onDone: () => void }) {
   const [memo, setMemo] = useState('');
   const [done, setDone] = useState<string | null>(null);
   const grant = useAction(async (remove: boolean) => {
-    let micros: number;
-    try {
-      micros = parseMoney(amount);
-    } catch (err) {
-      if (err instanceof MoneyFormatError)
-        throw Object.assign(new Error(`The amount ${err.message}.`), { fields: { 'body.amountMicros': err.message } });
-      throw err;
-    }
+    const micros = moneyValue(amount, 'amountMicros');
     const result = await api.call('adminCredit', { body: { email, amountMicros: remove ? -micros : micros, ...(memo ? { memo } : {}) } });
     setDone(`${result.email} now has ${formatMoney(result.balanceMicros, server.currency)}.`);
     onDone();
@@ -230,7 +223,7 @@ function CreditForm({ onDone }: { onDone: () => void }) {
       <button type="button" class="secondary" disabled={grant.busy} onClick={() => void grant.run(true)}>
         Take back
       </button>
-      <ErrorText problem={grant.problem && Object.keys(grant.problem.fields).length === 0 ? grant.problem : null} />
+      <FormError problem={grant.problem} />
       {done && <p role="status">{done}</p>}
     </form>
   );
@@ -264,7 +257,7 @@ function PayoutQueue() {
               problem={paid.problem}
             />
           </div>
-          <ErrorText problem={paid.problem && Object.keys(paid.problem.fields).length === 0 ? paid.problem : null} />
+          <FormError problem={paid.problem} />
           <table>
             <thead>
               <tr>

@@ -1,7 +1,7 @@
 import type { ApiClient } from '@p2pvps/protocol/client';
 import type { ServerInfo, User } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
-import { ErrorText, Field, useAction } from '../ui.tsx';
+import { Field, FormError, submitWith, useAction } from '../ui.tsx';
 
 /** Log in or sign up; on success the server sets the session cookie and we get the CSRF token. */
 export function AuthView(props: {
@@ -22,12 +22,7 @@ export function AuthView(props: {
     <main id="main" class="auth">
       <h1>{signup ? `Sign up to ${props.server.name}` : `Log in to ${props.server.name}`}</h1>
       <p>Rent small computers by the hour, or rent yours out.</p>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit.run();
-        }}
-      >
+      <form onSubmit={submitWith(submit)}>
         <Field
           label="Email"
           name="email"
@@ -50,7 +45,7 @@ export function AuthView(props: {
           onInput={(e) => setPassword(e.currentTarget.value)}
           problem={submit.problem}
         />
-        <ErrorText problem={submit.problem && Object.keys(submit.problem.fields).length === 0 ? submit.problem : null} />
+        <FormError problem={submit.problem} />
         <button type="submit" disabled={submit.busy}>
           {signup ? 'Sign up' : 'Log in'}
         </button>

@@ -1,9 +1,9 @@
-import { formatMicros, formatMoney, MoneyFormatError, parseMoney } from '@p2pvps/protocol/money';
+import { formatMicros, formatMoney } from '@p2pvps/protocol/money';
 import type { Device, EnrolmentTokenGrant } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
 import { deviceConfigJson, deviceStatusText, enrolCommands, hardwareText, sinceText, uptimeText } from '../logic.ts';
-import { Confirm, CopyButton, ErrorText, Field, Time, useAction, useLoad } from '../ui.tsx';
+import { Confirm, CopyButton, ErrorText, Field, FormError, moneyValue, submitWith, Time, useAction, useLoad } from '../ui.tsx';
 
 export function DevicesView() {
   const { api, version, server } = useSession();
@@ -28,14 +28,7 @@ export function DevicesView() {
           .
         </p>
       )}
-      <form
-        class="inline"
-        aria-label="Add a device"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void add.run();
-        }}
-      >
+      <form class="inline" aria-label="Add a device" onSubmit={submitWith(add)}>
         <Field
           label="New device name"
           name="name"
@@ -49,7 +42,7 @@ export function DevicesView() {
           Add device
         </button>
       </form>
-      <ErrorText problem={add.problem && Object.keys(add.problem.fields).length === 0 ? add.problem : null} />
+      <FormError problem={add.problem} />
       {grant && <EnrolmentPanel grant={grant} onDone={() => setGrant(null)} />}
       <ErrorText problem={devices.problem} />
       {devices.data && devices.data.devices.length === 0 && <p>You have no devices yet. Add one above, then run the agent on it.</p>}
@@ -97,14 +90,7 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
   const [removing, setRemoving] = useState(false);
   const [grant, setGrant] = useState<EnrolmentTokenGrant | null>(null);
   const savePrice = useAction(async () => {
-    let micros: number;
-    try {
-      micros = parseMoney(price);
-    } catch (err) {
-      if (err instanceof MoneyFormatError)
-        throw Object.assign(new Error(err.message), { fields: { 'body.pricePerHourMicros': err.message } });
-      throw err;
-    }
+    const micros = moneyValue(price, 'pricePerHourMicros');
     await api.call('updateDevice', { params: { deviceId: d.id }, body: { pricePerHourMicros: micros } });
     onChanged();
   });
@@ -138,13 +124,7 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
         <dt>Earned</dt>
         <dd>{formatMoney(earnedMicros, server.currency)}</dd>
       </dl>
-      <form
-        class="inline"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void savePrice.run();
-        }}
-      >
+      <form class="inline" onSubmit={submitWith(savePrice)}>
         <Field
           label={`Price per hour (${server.currency})`}
           name="pricePerHourMicros"

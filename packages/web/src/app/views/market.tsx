@@ -3,7 +3,7 @@ import type { Listing } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
 import { formatBytes, hoursPerMonth, rentCostText, uptimeText } from '../logic.ts';
-import { ErrorText, Field, useAction, useLoad } from '../ui.tsx';
+import { Confirm, ErrorText, Field, submitWith, useAction, useLoad } from '../ui.tsx';
 
 const gib = 2 ** 30;
 type Sort = 'price' | 'memory' | 'cores' | 'disk';
@@ -148,12 +148,7 @@ function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => voi
   return (
     <dialog open aria-labelledby="rent-title" class="panel" onKeyDown={(e) => e.key === 'Escape' && onClose()}>
       <h2 id="rent-title">Rent {listing.name}</h2>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void rent.run();
-        }}
-      >
+      <form onSubmit={submitWith(rent)}>
         <fieldset>
           <legend>For how long</legend>
           <label>

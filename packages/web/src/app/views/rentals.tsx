@@ -3,7 +3,7 @@ import type { Rental } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { Link, useSession } from '../app.tsx';
 import { hardwareText, rentalStatusText } from '../logic.ts';
-import { Confirm, CopyButton, ErrorText, Field, Time, useAction, useLoad } from '../ui.tsx';
+import { Confirm, CopyButton, ErrorText, Field, FormError, submitWith, Time, useAction, useLoad } from '../ui.tsx';
 
 export function RentalsView({ focus }: { focus?: string }) {
   const { api, version } = useSession();
@@ -107,13 +107,7 @@ function RentalCard({ rental: r, focused, onChanged }: { rental: Rental; focused
       {open && (
         <div class="actions">
           {r.prepaidHours !== null && (
-            <form
-              class="inline"
-              onSubmit={(e) => {
-                e.preventDefault();
-                void extend.run();
-              }}
-            >
+            <form class="inline" onSubmit={submitWith(extend)}>
               <Field
                 label="Add hours"
                 name="hours"
@@ -133,7 +127,7 @@ function RentalCard({ rental: r, focused, onChanged }: { rental: Rental; focused
           </button>
         </div>
       )}
-      <ErrorText problem={extend.problem && Object.keys(extend.problem.fields).length === 0 ? extend.problem : null} />
+      <FormError problem={extend.problem} />
       <ErrorText problem={stop.problem} />
       <Confirm
         open={stopping}
