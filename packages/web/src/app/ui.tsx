@@ -132,6 +132,50 @@ export function Field(
   );
 }
 
+/** A column of a DataTable: its heading, and whether it holds numbers (aligned right). */
+export type Column = string | { label: string; num?: boolean };
+
+/**
+ * A table with one heading per column and a row per item; `cells` gives a row's cells in
+ * column order. Wide tables scroll sideways on a phone instead of widening the page.
+ */
+export function DataTable<T>(props: {
+  columns: readonly Column[];
+  rows: readonly T[];
+  keyOf: (row: T, index: number) => string | number;
+  cells: (row: T) => ComponentChildren[];
+  caption?: string;
+  foot?: ComponentChildren;
+}) {
+  const columns = props.columns.map((c) => (typeof c === 'string' ? { label: c, num: false } : c));
+  return (
+    <table>
+      {props.caption && <caption>{props.caption}</caption>}
+      <thead>
+        <tr>
+          {columns.map((c, i) => (
+            <th scope="col" key={i}>
+              {c.label}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {props.rows.map((row, i) => (
+          <tr key={props.keyOf(row, i)}>
+            {props.cells(row).map((cell, c) => (
+              <td key={c} class={columns[c]?.num ? 'num' : undefined}>
+                {cell}
+              </td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+      {props.foot && <tfoot>{props.foot}</tfoot>}
+    </table>
+  );
+}
+
 export function Money({ micros, currency }: { micros: number; currency: string }) {
   return <span class="money">{formatMoney(micros, currency)}</span>;
 }

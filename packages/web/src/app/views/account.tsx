@@ -3,7 +3,7 @@ import type { DepositAddress } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
 import { statementCsv } from '../logic.ts';
-import { ErrorText, Field, FormError, moneyValue, submitWith, Time, useAction, useLoad } from '../ui.tsx';
+import { DataTable, ErrorText, Field, FormError, moneyValue, submitWith, Time, useAction, useLoad } from '../ui.tsx';
 
 export function AccountView() {
   return (
@@ -132,36 +132,22 @@ function Payouts() {
       <FormError problem={request.problem} />
       <ErrorText problem={cancel.problem} />
       {payouts.data && payouts.data.payouts.length > 0 && (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Requested</th>
-              <th scope="col">Amount</th>
-              <th scope="col">To</th>
-              <th scope="col">State</th>
-              <th scope="col"></th>
-            </tr>
-          </thead>
-          <tbody>
-            {payouts.data.payouts.map((p) => (
-              <tr key={p.id}>
-                <td>
-                  <Time iso={p.requestedAt} />
-                </td>
-                <td>{formatMoney(p.amountMicros, p.currency)}</td>
-                <td>{p.destination}</td>
-                <td>{p.state === 'paid' ? `paid by ${p.rail} (${p.reference})` : p.state}</td>
-                <td>
-                  {p.state === 'requested' && (
-                    <button type="button" class="secondary" onClick={() => void cancel.run(p.id)}>
-                      Cancel
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable
+          columns={['Requested', 'Amount', 'To', 'State', '']}
+          rows={payouts.data.payouts}
+          keyOf={(p) => p.id}
+          cells={(p) => [
+            <Time iso={p.requestedAt} />,
+            formatMoney(p.amountMicros, p.currency),
+            p.destination,
+            p.state === 'paid' ? `paid by ${p.rail} (${p.reference})` : p.state,
+            p.state === 'requested' && (
+              <button type="button" class="secondary" onClick={() => void cancel.run(p.id)}>
+                Cancel
+              </button>
+            ),
+          ]}
+        />
       )}
     </section>
   );
@@ -187,31 +173,18 @@ function Statement() {
       <ErrorText problem={statement.problem} />
       {statement.data && statement.data.lines.length === 0 && <p>Nothing yet: no top-ups, charges or earnings.</p>}
       {lines.length > 0 && (
-        <table>
-          <caption>The newest 50 movements; the CSV has them all.</caption>
-          <thead>
-            <tr>
-              <th scope="col">Time</th>
-              <th scope="col">Account</th>
-              <th scope="col">What</th>
-              <th scope="col">Amount</th>
-            </tr>
-          </thead>
-          <tbody>
-            {lines.map((l, i) => (
-              <tr key={i}>
-                <td>
-                  <Time iso={l.at} />
-                </td>
-                <td>
-                  {l.account.replace('renter_balance', 'balance').replace('owner_earnings', 'earnings').replace('rental_hold', 'prepaid')}
-                </td>
-                <td>{l.memo}</td>
-                <td class="num">{formatMoney(l.amountMicros, statement.data!.currency)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable
+          caption="The newest 50 movements; the CSV has them all."
+          columns={['Time', 'Account', 'What', { label: 'Amount', num: true }]}
+          rows={lines}
+          keyOf={(_, i) => i}
+          cells={(l) => [
+            <Time iso={l.at} />,
+            l.account.replace('renter_balance', 'balance').replace('owner_earnings', 'earnings').replace('rental_hold', 'prepaid'),
+            l.memo,
+            formatMoney(l.amountMicros, statement.data!.currency),
+          ]}
+        />
       )}
     </section>
   );

@@ -1,7 +1,7 @@
 import { formatMoney } from '@p2pvps/protocol/money';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
-import { ErrorText, Field, FormError, moneyValue, Time, useAction, useLoad } from '../ui.tsx';
+import { DataTable, ErrorText, Field, FormError, moneyValue, Time, useAction, useLoad } from '../ui.tsx';
 
 /** The operator's view: accounts (and credit), devices, rentals, the books, payouts to make, settings. */
 export function AdminView() {
@@ -19,24 +19,12 @@ export function AdminView() {
         <h2 id="ledger-title">The books</h2>
         <ErrorText problem={ledger.problem} />
         {ledger.data && (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Accounts</th>
-                <th scope="col">Count</th>
-                <th scope="col">Balance</th>
-              </tr>
-            </thead>
-            <tbody>
-              {ledger.data.accounts.map((a) => (
-                <tr key={a.kind}>
-                  <td>{a.kind.replaceAll('_', ' ')}</td>
-                  <td class="num">{a.accounts}</td>
-                  <td class="num">{money(a.balanceMicros)}</td>
-                </tr>
-              ))}
-            </tbody>
-            <tfoot>
+          <DataTable
+            columns={['Accounts', { label: 'Count', num: true }, { label: 'Balance', num: true }]}
+            rows={ledger.data.accounts}
+            keyOf={(a) => a.kind}
+            cells={(a) => [a.kind.replaceAll('_', ' '), a.accounts, money(a.balanceMicros)]}
+            foot={
               <tr>
                 <th scope="row">Total</th>
                 <td></td>
@@ -44,8 +32,8 @@ export function AdminView() {
                   {money(ledger.data.totalMicros)} {ledger.data.totalMicros === 0 ? '(balanced)' : '— the books do not balance'}
                 </td>
               </tr>
-            </tfoot>
-          </table>
+            }
+          />
         )}
       </section>
       <PayoutQueue />
@@ -53,95 +41,59 @@ export function AdminView() {
         <h2 id="users-title">Users</h2>
         <CreditForm onDone={users.refresh} />
         <ErrorText problem={users.problem} />
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Email</th>
-              <th scope="col">Since</th>
-              <th scope="col">Balance</th>
-              <th scope="col">Earnings</th>
-              <th scope="col">Devices</th>
-              <th scope="col">Open rentals</th>
-            </tr>
-          </thead>
-          <tbody>
-            {users.data?.users.map((u) => (
-              <tr key={u.id}>
-                <td>
-                  {u.email}
-                  {u.isAdmin && ' (operator)'}
-                </td>
-                <td>
-                  <Time iso={u.createdAt} />
-                </td>
-                <td class="num">{money(u.balanceMicros)}</td>
-                <td class="num">{money(u.earningsMicros)}</td>
-                <td class="num">{u.devices}</td>
-                <td class="num">{u.openRentals}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable
+          columns={[
+            'Email',
+            'Since',
+            { label: 'Balance', num: true },
+            { label: 'Earnings', num: true },
+            { label: 'Devices', num: true },
+            { label: 'Open rentals', num: true },
+          ]}
+          rows={users.data?.users ?? []}
+          keyOf={(u) => u.id}
+          cells={(u) => [
+            `${u.email}${u.isAdmin ? ' (operator)' : ''}`,
+            <Time iso={u.createdAt} />,
+            money(u.balanceMicros),
+            money(u.earningsMicros),
+            u.devices,
+            u.openRentals,
+          ]}
+        />
       </section>
       <section aria-labelledby="devices-title">
         <h2 id="devices-title">Devices</h2>
         <ErrorText problem={devices.problem} />
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Owner</th>
-              <th scope="col">Status</th>
-              <th scope="col">Price / h</th>
-              <th scope="col">Port</th>
-            </tr>
-          </thead>
-          <tbody>
-            {devices.data?.devices.map((d) => (
-              <tr key={d.id}>
-                <td>{d.name}</td>
-                <td>{d.ownerEmail}</td>
-                <td>
-                  {d.status}
-                  {d.listed ? ', listed' : ''}
-                  {d.storageFault ? `, storage fault: ${d.storageFault}` : ''}
-                </td>
-                <td class="num">{d.pricePerHourMicros === null ? '—' : money(d.pricePerHourMicros)}</td>
-                <td class="num">{d.sshPort}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable
+          columns={['Name', 'Owner', 'Status', { label: 'Price / h', num: true }, { label: 'Port', num: true }]}
+          rows={devices.data?.devices ?? []}
+          keyOf={(d) => d.id}
+          cells={(d) => [
+            d.name,
+            d.ownerEmail,
+            `${d.status}${d.listed ? ', listed' : ''}${d.storageFault ? `, storage fault: ${d.storageFault}` : ''}`,
+            d.pricePerHourMicros === null ? '—' : money(d.pricePerHourMicros),
+            d.sshPort,
+          ]}
+        />
       </section>
       <section aria-labelledby="rentals-title">
         <h2 id="rentals-title">Rentals</h2>
         <ErrorText problem={rentals.problem} />
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Device</th>
-              <th scope="col">Renter</th>
-              <th scope="col">Owner</th>
-              <th scope="col">State</th>
-              <th scope="col">Started</th>
-              <th scope="col">Cost</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rentals.data?.rentals.map((r) => (
-              <tr key={r.id}>
-                <td>{r.deviceName}</td>
-                <td>{r.renterEmail}</td>
-                <td>{r.ownerEmail}</td>
-                <td>{r.endReason ? `${r.state} (${r.endReason.replaceAll('_', ' ')})` : r.state}</td>
-                <td>
-                  <Time iso={r.activatedAt ?? r.createdAt} />
-                </td>
-                <td class="num">{money(r.costMicros)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable
+          columns={['Device', 'Renter', 'Owner', 'State', 'Started', { label: 'Cost', num: true }]}
+          rows={rentals.data?.rentals ?? []}
+          keyOf={(r) => r.id}
+          cells={(r) => [
+            r.deviceName,
+            r.renterEmail,
+            r.ownerEmail,
+            r.endReason ? `${r.state} (${r.endReason.replaceAll('_', ' ')})` : r.state,
+            <Time iso={r.activatedAt ?? r.createdAt} />,
+            money(r.costMicros),
+          ]}
+        />
       </section>
       <OutboxList />
       <section aria-labelledby="settings-title">
@@ -258,34 +210,20 @@ function PayoutQueue() {
             />
           </div>
           <FormError problem={paid.problem} />
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Owner</th>
-                <th scope="col">Amount</th>
-                <th scope="col">To</th>
-                <th scope="col">Requested</th>
-                <th scope="col"></th>
-              </tr>
-            </thead>
-            <tbody>
-              {payouts.data.payouts.map((p) => (
-                <tr key={p.id}>
-                  <td>{p.email}</td>
-                  <td class="num">{formatMoney(p.amountMicros, server.currency)}</td>
-                  <td>{p.destination}</td>
-                  <td>
-                    <Time iso={p.requestedAt} />
-                  </td>
-                  <td>
-                    <button type="button" onClick={() => void paid.run(p.id)}>
-                      Mark paid
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable
+            columns={['Owner', { label: 'Amount', num: true }, 'To', 'Requested', '']}
+            rows={payouts.data.payouts}
+            keyOf={(p) => p.id}
+            cells={(p) => [
+              p.email,
+              formatMoney(p.amountMicros, server.currency),
+              p.destination,
+              <Time iso={p.requestedAt} />,
+              <button type="button" onClick={() => void paid.run(p.id)}>
+                Mark paid
+              </button>,
+            ]}
+          />
         </>
       )}
     </section>
@@ -307,33 +245,20 @@ function OutboxList() {
         </p>
       )}
       {outbox.data && outbox.data.mails.length > 0 && (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">To</th>
-              <th scope="col">Subject</th>
-              <th scope="col">State</th>
-            </tr>
-          </thead>
-          <tbody>
-            {outbox.data.mails.map((m) => (
-              <tr key={m.id}>
-                <td>
-                  <Time iso={m.createdAt} />
-                </td>
-                <td>{m.to}</td>
-                <td>
-                  <details>
-                    <summary>{m.subject}</summary>
-                    <pre>{m.text || '(sent; the body is not kept)'}</pre>
-                  </details>
-                </td>
-                <td>{m.lastError ? `${m.state}: ${m.lastError}` : m.state}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable
+          columns={['When', 'To', 'Subject', 'State']}
+          rows={outbox.data.mails}
+          keyOf={(m) => m.id}
+          cells={(m) => [
+            <Time iso={m.createdAt} />,
+            m.to,
+            <details>
+              <summary>{m.subject}</summary>
+              <pre>{m.text || '(sent; the body is not kept)'}</pre>
+            </details>,
+            m.lastError ? `${m.state}: ${m.lastError}` : m.state,
+          ]}
+        />
       )}
     </section>
   );
