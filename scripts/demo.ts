@@ -5,7 +5,8 @@
  * demo renter. Running it again reuses what is already there.
  */
 import { operatorClient } from '@p2pvps/server/services/operator-client';
-import { spawn } from 'node:child_process';
+import { storageMountDir } from '@p2pvps/agent/storage/renter-storage';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -142,6 +143,17 @@ async function stop(): Promise<void> {
     for (let i = 0; i < 100 && running(name); i++) await new Promise((r) => setTimeout(r, 100));
     console.log(`${name}: stopped`);
     rmSync(pidFile(name), { force: true });
+  }
+  // The agent leaves the renter storage mounted on purpose (a restarted agent resumes a
+  // rental on it); stopping the demo lets it go, unless a rental's container still uses it.
+  const storage = storageMountDir(join(dir, 'agent'));
+  if (
+    readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .some((line) => line.split(' ')[1] === storage)
+  ) {
+    const umount = spawnSync('umount', [storage], { encoding: 'utf8' });
+    console.log(umount.status === 0 ? 'renter storage: unmounted' : `renter storage: still mounted (${umount.stderr.trim()})`);
   }
 }
 
