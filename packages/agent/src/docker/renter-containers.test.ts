@@ -67,6 +67,7 @@ test('the container joins the renter network, unprivileged, with every limit', a
   assert.equal(hc.Memory, 512 * 1024 * 1024);
   assert.equal(hc.MemorySwap, hc.Memory, 'no swap beyond the memory limit');
   assert.equal(hc.PidsLimit, 256);
+  assert.deepEqual(hc.Ulimits, [{ Name: 'nofile', Soft: 1024, Hard: 16384 }], 'a renter process cannot hold a million open files');
   assert.deepEqual(hc.Mounts, [{ Type: 'bind', Source: '/srv/home', Target: '/home' }]);
   assert.deepEqual(Object.keys(hc.Tmpfs).sort(), ['/run/lock', '/tmp', '/var/tmp']);
 });

@@ -35,6 +35,14 @@ const labelDevice = 'org.p2pvps.device';
 const labelRental = 'org.p2pvps.rental';
 // sshd needs these to switch to the renter and chroot its privilege separation; nothing more.
 const capabilities = ['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE', 'FOWNER', 'SYS_CHROOT', 'AUDIT_WRITE', 'KILL'];
+/**
+ * Open files per process. Docker's default is the engine's own limit (often 1048576), so one
+ * renter process could hold a million files and use up the device's system-wide file table
+ * (fs.file-max, a few hundred thousand on a Pi), starving the agent and the owner's own
+ * services. 1024 is what programs expect by default (select() breaks above it); a renter may
+ * raise it up to 16384, room for a busy web server on a Pi.
+ */
+const nofile = { Name: 'nofile', Soft: 1024, Hard: 16384 };
 const offlineBuilder = fileURLToPath(new URL('../../../../images/renter/build-offline.sh', import.meta.url));
 const dockerfileDir = fileURLToPath(new URL('../../../../images/renter/', import.meta.url));
 
@@ -126,6 +134,7 @@ export class RenterContainers {
         Memory: limits.memoryMb * 1024 * 1024,
         MemorySwap: limits.memoryMb * 1024 * 1024,
         PidsLimit: limits.pidsLimit,
+        Ulimits: [nofile],
         CapDrop: ['ALL'],
         CapAdd: capabilities,
         SecurityOpt: ['no-new-privileges'],
