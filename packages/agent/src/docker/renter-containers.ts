@@ -200,6 +200,22 @@ export class RenterContainers {
     return this.o.docker.listContainers({ all: true, filters: { label: filters } });
   }
 
+  /**
+   * Stops every running container of this device at once (SIGKILL, no grace period: while
+   * it runs the home network may be open to it), keeping it and its files. Docker's restart
+   * policy leaves a container stopped this way alone; ensureRunning starts it again.
+   */
+  async stopAll(): Promise<string[]> {
+    const stopped: string[] = [];
+    for (const c of await this.list()) {
+      if (c.State !== 'running') continue;
+      await this.o.docker.getContainer(c.Id).stop({ t: 0 });
+      stopped.push(c.Labels[labelRental] ?? '');
+    }
+    if (stopped.length) this.o.log(`stopped the renter containers of rentals ${stopped.join(', ')}`);
+    return stopped;
+  }
+
   /** Destroys every container of this device except `keepRentalId`'s. */
   async removeAllExcept(keepRentalId: string | null): Promise<string[]> {
     const removed: string[] = [];
