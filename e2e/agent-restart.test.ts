@@ -101,7 +101,7 @@ test('the renter container runs unprivileged with limits and a dropped capabilit
   const r = await waitFor('login', async () => {
     const res = await openSsh(
       conn,
-      'id -u; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status; df -k --output=size /home | tail -1; touch /etc/x 2>/dev/null || echo ro-etc',
+      'id -u; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status; df -k --output=size /home | tail -1; touch /etc/x 2>/dev/null || echo ro-etc; echo "nofile $(ulimit -Sn) $(ulimit -Hn)"',
     );
     return res.code === 0 && res;
   });
@@ -115,6 +115,8 @@ test('the renter container runs unprivileged with limits and a dropped capabilit
   assert.equal(hc.NanoCpus, 1e9);
   assert.equal(hc.Memory, 512 * 1024 * 1024);
   assert.equal(hc.PidsLimit, 256);
+  assert.deepEqual(hc.Ulimits, [{ Name: 'nofile', Soft: 1024, Hard: 16384 }]);
+  assert.match(r.stdout, /^nofile 1024 16384$/m, 'a renter process cannot hold a million open files');
   // Disk: the renter's files go to the renter storage (a filesystem of the configured size,
   // 64 MiB here) bind-mounted as /home; what else they may write is tmpfs, counted in memory.
   assert.deepEqual(

@@ -9,6 +9,7 @@ import { RenterContainers } from './docker/renter-containers.ts';
 import { EventStream } from './event-stream.ts';
 import { probeHardware } from './hardware.ts';
 import { RenterIsolation } from './network/isolation.ts';
+import { IsolationWatch } from './network/isolation-watch.ts';
 import { unreachableDetail, unreachableTooLong } from './offline.ts';
 import { deviceSigner, loadOrCreateDeviceKey, type DeviceKey } from './identity.ts';
 import { StateFile, type AgentState } from './state.ts';
@@ -44,6 +45,8 @@ export class Agent {
   private containers: RenterContainers | undefined;
   /** The firewall rules and bandwidth caps of the renter network; none with host networking (tests). */
   private isolation: RenterIsolation | undefined;
+  /** Puts the isolation back while a rental runs, should another tool flush the firewall. */
+  private isolationWatch: IsolationWatch | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatIntervalMs = timing.heartbeatIntervalMs;
   private observed: ObservedContainer | null = null;
@@ -205,6 +208,15 @@ export class Agent {
         log: (m) => this.log('info', m),
       });
       await this.isolation.apply();
+      void this.isolationWatch?.close();
+      this.isolationWatch = new IsolationWatch({
+        isolation: this.isolation,
+        active: () => this.state.rental !== null,
+        stopRenter: () => this.containers!.stopAll(),
+        restored: () => this.requestSync('renter isolation restored'),
+        log: this.log,
+      });
+      this.isolationWatch.start();
     } catch (err) {
       throw new Error(
         `cannot keep renter containers off the home network (needs iptables, ip6tables, ip and tc, and root): ${sentence(err)}`,
@@ -432,6 +444,7 @@ export class Agent {
   async close(): Promise<void> {
     this.closed = true;
     this.stopConnections();
+    await this.isolationWatch?.close();
     await this.syncing?.catch(() => undefined);
   }
 }

@@ -34,6 +34,13 @@ export const timing = {
   reconnectMaxMs: 10_000,
   /** How often the server's worker looks for expired rentals. */
   expiryCheckIntervalMs: 5_000,
+  /**
+   * How often the agent checks, while a rental runs, that the renter's firewall isolation is
+   * still in place and made for the device's current networks (another tool may have flushed
+   * or reloaded the firewall), and restores it. A few seconds of exposure at most, for four
+   * short iptables-save and ip route runs per check.
+   */
+  isolationCheckIntervalMs: 5_000,
   /** Keep-alive on the tunnel so a dead NAT mapping is noticed. */
   tunnelKeepaliveMs: 15_000,
   tunnelKeepaliveCountMax: 3,

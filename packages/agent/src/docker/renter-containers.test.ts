@@ -67,6 +67,28 @@ test('the container joins the renter network, unprivileged, with every limit', a
   assert.equal(hc.Memory, 512 * 1024 * 1024);
   assert.equal(hc.MemorySwap, hc.Memory, 'no swap beyond the memory limit');
   assert.equal(hc.PidsLimit, 256);
+  assert.deepEqual(hc.Ulimits, [{ Name: 'nofile', Soft: 1024, Hard: 16384 }], 'a renter process cannot hold a million open files');
   assert.deepEqual(hc.Mounts, [{ Type: 'bind', Source: '/srv/home', Target: '/home' }]);
   assert.deepEqual(Object.keys(hc.Tmpfs).sort(), ['/run/lock', '/tmp', '/var/tmp']);
+});
+
+test('stopAll stops the running containers of this device at once and keeps them', async () => {
+  const asked: { list?: unknown; stopped: [string, unknown][]; removed: string[] } = { stopped: [], removed: [] };
+  const docker = {
+    listContainers: async (o: unknown) => {
+      asked.list = o;
+      return [
+        { Id: 'c1', State: 'running', Labels: { 'org.p2pvps.rental': 'r1' } },
+        { Id: 'c2', State: 'exited', Labels: { 'org.p2pvps.rental': 'r0' } },
+      ];
+    },
+    getContainer: (id: string) => ({
+      stop: async (o: unknown) => void asked.stopped.push([id, o]),
+      remove: async () => void asked.removed.push(id),
+    }),
+  } as unknown as Docker;
+  assert.deepEqual(await new RenterContainers(options(docker)).stopAll(), ['r1']);
+  assert.deepEqual(asked.list, { all: true, filters: { label: ['org.p2pvps.device=dev1'] } }, "only this device's containers");
+  assert.deepEqual(asked.stopped, [['c1', { t: 0 }]], 'killed without a grace period');
+  assert.deepEqual(asked.removed, [], 'the container and its files stay, to be started again');
 });

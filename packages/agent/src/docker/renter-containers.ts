@@ -35,6 +35,14 @@ const labelDevice = 'org.p2pvps.device';
 const labelRental = 'org.p2pvps.rental';
 // sshd needs these to switch to the renter and chroot its privilege separation; nothing more.
 const capabilities = ['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE', 'FOWNER', 'SYS_CHROOT', 'AUDIT_WRITE', 'KILL'];
+/**
+ * Open files per process. Docker's default is the engine's own limit (often 1048576), so one
+ * renter process could hold a million files and use up the device's system-wide file table
+ * (fs.file-max, a few hundred thousand on a Pi), starving the agent and the owner's own
+ * services. 1024 is what programs expect by default (select() breaks above it); a renter may
+ * raise it up to 16384, room for a busy web server on a Pi.
+ */
+const nofile = { Name: 'nofile', Soft: 1024, Hard: 16384 };
 const offlineBuilder = fileURLToPath(new URL('../../../../images/renter/build-offline.sh', import.meta.url));
 const dockerfileDir = fileURLToPath(new URL('../../../../images/renter/', import.meta.url));
 
@@ -126,6 +134,7 @@ export class RenterContainers {
         Memory: limits.memoryMb * 1024 * 1024,
         MemorySwap: limits.memoryMb * 1024 * 1024,
         PidsLimit: limits.pidsLimit,
+        Ulimits: [nofile],
         CapDrop: ['ALL'],
         CapAdd: capabilities,
         SecurityOpt: ['no-new-privileges'],
@@ -189,6 +198,22 @@ export class RenterContainers {
     const filters = [`${labelDevice}=${this.o.deviceId}`];
     if (rentalId) filters.push(`${labelRental}=${rentalId}`);
     return this.o.docker.listContainers({ all: true, filters: { label: filters } });
+  }
+
+  /**
+   * Stops every running container of this device at once (SIGKILL, no grace period: while
+   * it runs the home network may be open to it), keeping it and its files. Docker's restart
+   * policy leaves a container stopped this way alone; ensureRunning starts it again.
+   */
+  async stopAll(): Promise<string[]> {
+    const stopped: string[] = [];
+    for (const c of await this.list()) {
+      if (c.State !== 'running') continue;
+      await this.o.docker.getContainer(c.Id).stop({ t: 0 });
+      stopped.push(c.Labels[labelRental] ?? '');
+    }
+    if (stopped.length) this.o.log(`stopped the renter containers of rentals ${stopped.join(', ')}`);
+    return stopped;
   }
 
   /** Destroys every container of this device except `keepRentalId`'s. */

@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { homeNetworks, ipv6Prefix } from './home-ranges.ts';
 import { parseCidr, RenterIsolation, renterBridge } from './isolation.ts';
 import { lab, NetnsLab, netnsTestsPossible } from './netns-lab.ts';
 
@@ -14,15 +15,40 @@ test('the ruleset lets replies and allowed destinations through, rejects the blo
   const iso = new RenterIsolation({ allow: ['192.168.1.10', 'fd12::/64'], uploadMbit: 0, downloadMbit: 0 });
   const v4 = iso.ruleset(4, ['203.0.113.0/24']);
   const forward = v4.split('\n').filter((l) => l.startsWith('-A P2PVPS-FORWARD'));
-  assert.match(forward[0]!, /ESTABLISHED -j RETURN$/);
+  assert.match(forward[0]!, /ESTABLISHED --ctdir REPLY -j RETURN$/, 'answers only, not connections the renter opened');
   assert.equal(forward[1], '-A P2PVPS-FORWARD -d 192.168.1.10/32 -j RETURN', 'the allow-list comes before the blocks');
   for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16', '224.0.0.0/4', '203.0.113.0/24'])
     assert.ok(forward.includes(`-A P2PVPS-FORWARD -d ${cidr} -j REJECT --reject-with icmp-admin-prohibited`), cidr);
   assert.ok(!v4.includes('fd12::'), 'IPv6 entries only in the IPv6 set');
   assert.match(v4, /-A P2PVPS-INPUT -j REJECT --reject-with icmp-admin-prohibited\nCOMMIT/);
   const v6 = iso.ruleset(6, []);
-  for (const cidr of ['fc00::/7', 'fe80::/10', 'ff00::/8']) assert.ok(v6.includes(`-d ${cidr} -j REJECT`), cidr);
+  for (const cidr of ['fc00::/7', 'fe80::/10', 'ff00::/8', '64:ff9b::/96', '64:ff9b:1::/48', '2002::/16', '2001::/32', '::ffff:0:0/96'])
+    assert.ok(v6.includes(`-d ${cidr} -j REJECT`), cidr);
   assert.ok(v6.includes('-A P2PVPS-FORWARD -d fd12::/64 -j RETURN'));
+});
+
+test("the home's networks are every route but the default: connected, via a gateway, in any table, with the delegated IPv6 prefix", () => {
+  const routes = [
+    { dst: 'default', gateway: '192.168.1.1', dev: 'eth0' },
+    { dst: '192.168.1.0/24', dev: 'eth0' },
+    { dst: '203.0.113.0/24', gateway: '192.168.1.1', dev: 'eth0' }, // a public-range network behind a router
+    { dst: '198.51.100.0/24', dev: 'wg0', table: '51820' }, // a VPN's, in its own table
+    { dst: '0.0.0.0/1', gateway: '10.8.0.1', dev: 'tun0' }, // a VPN taking all traffic: the internet
+    { dst: '128.0.0.0/1', gateway: '10.8.0.1', dev: 'tun0' },
+    { dst: '172.18.0.0/16', dev: 'p2pvps0' }, // the renter bridge's own
+    { type: 'local', dst: '192.168.1.5', dev: 'eth0', table: 'local' },
+    { type: 'broadcast', dst: '192.168.1.255', dev: 'eth0', table: 'local' },
+    { type: 'blackhole', dst: '192.0.2.0/24' },
+    { dst: '2001:db8:77:1::/64', dev: 'eth0' },
+    { dst: '2000::/3', dev: 'tun0' },
+    { dst: 'fd00:1::/64', dev: 'eth0' },
+  ];
+  assert.deepEqual(homeNetworks(routes, 4, ['p2pvps0', 'lo']), ['192.168.1.0/24', '198.51.100.0/24', '203.0.113.0/24']);
+  // The home's other /64s are routed through the home router; the /48 around the device's covers them.
+  assert.deepEqual(homeNetworks(routes, 6, ['p2pvps0', 'lo']), ['2001:db8:77:1::/64', '2001:db8:77::/48', 'fd00:1::/64']);
+  assert.equal(ipv6Prefix('2a01:4f8:c2c:1234:5678::1', 48), '2a01:4f8:c2c::');
+  assert.equal(ipv6Prefix('2001:db8:0:0:1::', 48), '2001:db8::');
+  assert.equal(ipv6Prefix('2001:db8:ffff:ffff::', 36), '2001:db8:f000::');
 });
 
 const skip = netnsTestsPossible();
@@ -43,6 +69,8 @@ describe('in network namespaces the test creates', { skip }, () => {
     assert.equal((await net.connect(net.ns.renter, lab.internet, 8080)).text, 'internet\n');
     assert.equal((await net.connect(net.ns.renter, lab.home6, 8080)).text, 'home\n');
     assert.equal((await net.connect(net.ns.renter, lab.internet6, 8080)).text, 'internet\n');
+    for (const home of [lab.homeBehindGateway, lab.homeOtherPrefix6, lab.homeNat64, lab.home6to4])
+      assert.equal((await net.connect(net.ns.renter, home, 8080)).text, 'home\n', home);
     await isolation().apply();
   });
 
@@ -62,6 +90,15 @@ describe('in network namespaces the test creates', { skip }, () => {
     assert.equal((await net.connect(net.ns.renter, lab.bridgeAddress6, 8080)).ok, false);
   });
 
+  test('nor the rest of the home: a network behind a gateway, the delegated prefix, NAT64 and 6to4 addresses', async () => {
+    for (const home of [lab.homeBehindGateway, lab.homeOtherPrefix6, lab.homeNat64, lab.home6to4]) {
+      const r = await net.connect(net.ns.renter, home, 8080);
+      assert.equal(r.ok, false, `${home}: ${JSON.stringify(r)}`);
+      assert.notEqual(r.error, 'timeout', `${home}: rejected at once`);
+    }
+    assert.equal((await net.connect(net.ns.renter, lab.deviceLanGlobal6, 8080)).ok, false);
+  });
+
   test("the renter reaches none of the device's own addresses, but the device reaches the renter (the sshd forwarding)", async () => {
     assert.equal((await net.connect(net.ns.renter, lab.deviceLan, 8080)).ok, false);
     assert.equal((await net.connect(net.ns.renter, lab.bridgeAddress, 8080)).ok, false);
@@ -70,8 +107,9 @@ describe('in network namespaces the test creates', { skip }, () => {
 
   test("the device's directly connected networks are blocked too, whatever their addresses; the renter bridge's own is not", async () => {
     const connected = await isolation().connectedNetworks();
-    assert.deepEqual(connected[4], ['192.168.77.0/24']);
-    assert.ok(connected[6].includes('fd00:77::/64'), JSON.stringify(connected[6]));
+    assert.deepEqual(connected[4], ['192.168.77.0/24', '198.51.100.0/24']);
+    for (const cidr of ['fd00:77::/64', '2001:db8:77:1::/64', '2001:db8:77::/48'])
+      assert.ok(connected[6].includes(cidr), JSON.stringify(connected[6]));
     assert.ok(!connected[6].includes('fd00:213::/64'));
   });
 

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';
+import { blockedIPv4, blockedIPv6, homeNetworks, type Route } from './home-ranges.ts';
 
 /**
  * Keeps the renter's container off the owner's home network, and optionally caps its
@@ -11,9 +12,10 @@ import { isIP } from 'node:net';
  * - Forwarded traffic from the bridge (the container reaching other hosts) passes
  *   `P2PVPS-FORWARD`, jumped to from `DOCKER-USER`, the chain Docker evaluates before its own
  *   rules and never flushes. Replies to connections made to the container pass; traffic to
- *   private, shared (CGNAT), link-local, multicast and reserved ranges, IPv6 ULA, link-local
- *   and multicast, and every network the host is directly connected to, is rejected unless
- *   the owner's allow-list names it. Everything else (the internet) passes on to Docker's rules.
+ *   private, shared (CGNAT), link-local, multicast and reserved ranges, IPv6 ULA, link-local,
+ *   multicast, NAT64 and 6to4, and every network the host has a route to other than its
+ *   default route (network/home-ranges.ts), is rejected unless the owner's allow-list names
+ *   it. Everything else (the internet) passes on to Docker's rules.
  * - Traffic from the bridge to the host itself passes `P2PVPS-INPUT`, jumped to from INPUT:
  *   only replies pass (the agent's tunnel reaching the container's sshd through the published
  *   loopback port is a connection made by the host), so the renter reaches no service on the
@@ -21,34 +23,15 @@ import { isIP } from 'node:net';
  * - Bandwidth: a token bucket (tbf) on the bridge's egress caps what the container receives;
  *   its ingress is redirected to an ifb device with a token bucket for what it sends.
  *
+ * Other tools may flush or reload the firewall while a rental runs; `verify()` says whether
+ * the rules are still as applied and the device's networks unchanged, and IsolationWatch
+ * (isolation-watch.ts) calls it every few seconds and re-applies.
+ *
  * The same calls, run through `exec` in a network namespace a test creates, are what the
  * netns test checks (isolation.test.ts).
  */
 
 export const renterBridge = 'p2pvps0';
-
-export const blockedIPv4 = [
-  '0.0.0.0/8', // "this" network
-  '10.0.0.0/8', // private
-  '100.64.0.0/10', // shared address space (carrier-grade NAT)
-  '127.0.0.0/8', // loopback (never forwarded, listed for completeness)
-  '169.254.0.0/16', // link-local, including cloud metadata services
-  '172.16.0.0/12', // private
-  '192.0.0.0/24', // IETF protocol assignments
-  '192.168.0.0/16', // private
-  '198.18.0.0/15', // benchmarking
-  '224.0.0.0/4', // multicast
-  '240.0.0.0/4', // reserved, and the broadcast address
-];
-
-export const blockedIPv6 = [
-  '::/128', // unspecified
-  '::1/128', // loopback
-  '::ffff:0:0/96', // IPv4-mapped
-  'fc00::/7', // unique local (ULA)
-  'fe80::/10', // link-local
-  'ff00::/8', // multicast
-];
 
 export interface IsolationOptions {
   /** Destinations (CIDR or address, IPv4 or IPv6) the renter may reach although blocked above. */
@@ -92,10 +75,21 @@ export function parseCidr(text: string): { family: 4 | 6; cidr: string } | null 
 
 const forwardChain = 'P2PVPS-FORWARD';
 const inputChain = 'P2PVPS-INPUT';
+const tools = { 4: 'iptables', 6: 'ip6tables' } as const;
+
+/** What apply() put in place, to compare the firewall with later. */
+interface Applied {
+  connected: Record<4 | 6, string[]>;
+  /** The rules of our two chains per family, as iptables-save prints them. */
+  rules: Record<4 | 6, Record<string, string[]>>;
+}
 
 export class RenterIsolation {
   private readonly exec: Exec;
   readonly bridge: string;
+  private applied: Applied | undefined;
+  /** The apply in progress: the agent and the watch may both apply; one at a time. */
+  private applying: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: IsolationOptions) {
     this.exec = o.exec ?? execCommand;
@@ -106,27 +100,86 @@ export class RenterIsolation {
     return `${this.bridge}-ifb`.slice(0, 15);
   }
 
+  /** The jumps into our chains; each must come first in its chain, so no rule before it lets the renter through. */
+  private get jumps(): { chain: string; rule: string[] }[] {
+    return [
+      { chain: 'DOCKER-USER', rule: ['-i', this.bridge, '-j', forwardChain] },
+      { chain: 'INPUT', rule: ['-i', this.bridge, '-j', inputChain] },
+    ];
+  }
+
   /**
    * Puts the rules and caps in place, replacing any earlier set at once (iptables-restore),
    * so there is never a moment without them. Idempotent; the agent calls it at start and
-   * before it starts or resumes a container.
+   * before it starts or resumes a container, and IsolationWatch whenever verify() finds drift.
    */
-  async apply(): Promise<void> {
+  apply(): Promise<void> {
+    const run = this.applying.then(() => this.applyNow());
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(): Promise<void> {
     const connected = await this.connectedNetworks();
+    const applied: Applied = { connected, rules: { 4: {}, 6: {} } };
     for (const family of [4, 6] as const) {
-      const tool = family === 4 ? 'iptables' : 'ip6tables';
-      await this.exec([`${tool}-restore`, '--noflush'], this.ruleset(family, connected[family]));
+      const tool = tools[family];
+      const ruleset = this.ruleset(family, connected[family]);
+      await this.exec([`${tool}-restore`, '--noflush'], ruleset);
       // DOCKER-USER exists once Docker has run with its firewall on; make it otherwise (a test's netns).
       await this.exec([tool, '-w', '-N', 'DOCKER-USER']).catch(() => undefined);
       await this.ensureRule(tool, 'FORWARD', ['-j', 'DOCKER-USER']);
-      await this.ensureRule(tool, 'DOCKER-USER', ['-i', this.bridge, '-j', forwardChain]);
-      await this.ensureRule(tool, 'INPUT', ['-i', this.bridge, '-j', inputChain]);
+      for (const { chain, rule } of this.jumps) await this.ensureFirst(tool, chain, rule);
+      // What is in place now is what verify() compares with; iptables-save prints rules in
+      // its own canonical form, which is why it is read back rather than derived from `ruleset`.
+      const rules = chainRules(await this.exec([`${tool}-save`, '-t', 'filter']));
+      for (const chain of [forwardChain, inputChain]) {
+        const want = ruleset.split('\n').filter((l) => l.startsWith(`-A ${chain} `)).length;
+        if (rules[chain]?.length !== want) throw new Error(`${tool}: ${chain} holds ${rules[chain]?.length ?? 0} rules, not ${want}`);
+        applied.rules[family][chain] = rules[chain]!;
+      }
     }
+    this.applied = applied;
     await this.applyBandwidth();
+  }
+
+  /**
+   * What differs from the last apply(), in words; empty when the rules are all in place
+   * (our chains unchanged and jumped to first, for IPv4 and IPv6) and the device's networks
+   * are those they were made for. Rejects when the firewall cannot be read.
+   */
+  async verify(): Promise<string[]> {
+    const applied = this.applied;
+    if (!applied) return ['the rules were never applied'];
+    const problems: string[] = [];
+    const connected = await this.connectedNetworks();
+    for (const family of [4, 6] as const) {
+      const tool = tools[family];
+      const was = applied.connected[family];
+      const now = connected[family];
+      const added = now.filter((n) => !was.includes(n));
+      const gone = was.filter((n) => !now.includes(n));
+      if (added.length || gone.length)
+        problems.push(
+          `the device's IPv${family} networks changed (${[...added.map((n) => `+${n}`), ...gone.map((n) => `-${n}`)].join(' ')})`,
+        );
+      const rules = chainRules(await this.exec([`${tool}-save`, '-t', 'filter']));
+      for (const [chain, want] of Object.entries(applied.rules[family])) {
+        const have = rules[chain];
+        if (!have) problems.push(`${tool}: the chain ${chain} is empty or gone`);
+        else if (have.join('\n') !== want.join('\n')) problems.push(`${tool}: the rules of ${chain} changed`);
+      }
+      if (!rules['FORWARD']?.includes('-j DOCKER-USER')) problems.push(`${tool}: FORWARD no longer jumps to DOCKER-USER`);
+      for (const { chain, rule } of this.jumps) {
+        if (rules[chain]?.[0] !== rule.join(' ')) problems.push(`${tool}: ${chain} does not jump to ${rule.at(-1)} first`);
+      }
+    }
+    return problems;
   }
 
   /** Removes the rules and caps (the agent being uninstalled, a test cleaning up). */
   async remove(): Promise<void> {
+    this.applied = undefined;
     for (const tool of ['iptables', 'ip6tables']) {
       for (const [chain, rule] of [
         ['DOCKER-USER', ['-i', this.bridge, '-j', forwardChain]],
@@ -151,11 +204,13 @@ export class RenterIsolation {
       '*filter',
       `:${forwardChain} - [0:0]`,
       `:${inputChain} - [0:0]`,
-      // The container may answer whoever reached it.
-      `-A ${forwardChain} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
+      // The container may answer whoever reached it. Only answers: a connection the renter
+      // opened to the home network while another tool had flushed these rules is cut once
+      // they are back, not kept open as "established".
+      `-A ${forwardChain} -m conntrack --ctstate RELATED,ESTABLISHED --ctdir REPLY -j RETURN`,
       ...allow.map((c) => `-A ${forwardChain} -d ${c!.cidr} -j RETURN`),
       ...blocked.map((cidr) => `-A ${forwardChain} -d ${cidr} -j ${reject}`),
-      `-A ${inputChain} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
+      `-A ${inputChain} -m conntrack --ctstate RELATED,ESTABLISHED --ctdir REPLY -j RETURN`,
       // IPv6 neighbour discovery with the bridge's own address, should the owner enable IPv6 on it.
       ...(family === 6 ? [133, 134, 135, 136].map((t) => `-A ${inputChain} -p ipv6-icmp --icmpv6-type ${t} -j RETURN`) : []),
       ...allow.map((c) => `-A ${inputChain} -d ${c!.cidr} -j RETURN`),
@@ -167,20 +222,16 @@ export class RenterIsolation {
   }
 
   /**
-   * The networks the host is directly connected to (its home network, whatever its
-   * addresses), except the renter bridge's own: a home network on public addresses is
-   * blocked too.
+   * The networks the device has routes to other than its default route (its home network,
+   * whatever its addresses, and networks behind a VPN or a second router), except the renter
+   * bridge's own; see homeNetworks. Rejects if the routing table cannot be read: an empty
+   * list would open those networks.
    */
   async connectedNetworks(): Promise<Record<4 | 6, string[]>> {
     const result: Record<4 | 6, string[]> = { 4: [], 6: [] };
     for (const family of [4, 6] as const) {
-      const out = await this.exec(['ip', '-j', `-${family}`, 'route', 'show', 'table', 'main']).catch(() => '[]');
-      for (const r of JSON.parse(out || '[]') as { dst?: string; dev?: string; gateway?: string; scope?: string; type?: string }[]) {
-        if (!r.dst || r.dst === 'default' || r.gateway || r.dev === this.bridge || r.dev === 'lo' || (r.type && r.type !== 'unicast'))
-          continue;
-        const c = parseCidr(r.dst);
-        if (c?.family === family) result[family].push(c.cidr);
-      }
+      const out = await this.exec(['ip', '-j', `-${family}`, 'route', 'show', 'table', 'all']);
+      result[family] = homeNetworks(JSON.parse(out || '[]') as Route[], family, [this.bridge, 'lo']);
     }
     return result;
   }
@@ -247,6 +298,29 @@ export class RenterIsolation {
   private async ensureRule(tool: string, chain: string, rule: string[]): Promise<void> {
     if (!(await this.has(tool, chain, rule))) await this.exec([tool, '-w', '-I', chain, '1', ...rule]);
   }
+
+  /**
+   * Makes the rule the first of its chain, and the only copy: removing copies and inserting
+   * it go in one iptables-restore transaction, so it is never missing, not even for a moment.
+   */
+  private async ensureFirst(tool: string, chain: string, rule: string[]): Promise<void> {
+    const spec = rule.join(' ');
+    const have = chainRules(await this.exec([tool, '-w', '-S', chain]))[chain] ?? [];
+    const copies = have.filter((r) => r === spec).length;
+    if (have[0] === spec && copies === 1) return;
+    const lines = ['*filter', ...new Array<string>(copies).fill(`-D ${chain} ${spec}`), `-I ${chain} 1 ${spec}`, 'COMMIT', ''];
+    await this.exec([`${tool}-restore`, '--noflush'], lines.join('\n'));
+  }
+}
+
+/** The rules of each chain in iptables-save or `iptables -S` output, without the "-A CHAIN" before them. */
+function chainRules(save: string): Record<string, string[]> {
+  const chains: Record<string, string[]> = {};
+  for (const line of save.split('\n')) {
+    const m = /^-A (\S+) (.*)$/.exec(line.trim());
+    if (m) (chains[m[1]!] ??= []).push(m[2]!);
+  }
+  return chains;
 }
 
 /** tbf arguments for a rate in Mbit/s: a bucket of 10 ms at that rate (at least 32 KiB), 50 ms of queue. */

@@ -1,5 +1,6 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
 import { execCommand, type Exec } from './isolation.ts';
 
 /**
@@ -15,6 +16,13 @@ import { execCommand, type Exec } from './isolation.ts';
  * the renter bridge's name; `renter` plays the container. 203.0.113.0/24 (TEST-NET-3,
  * RFC 5737) and 2001:db8::/32 (RFC 3849) stand in for the internet: documentation ranges,
  * never routed anywhere, here only inside the lab.
+ *
+ * The home has more than its LAN, all of it answered by the home host (addresses on its
+ * loopback): 198.51.100.0/24 (TEST-NET-2), a public-range network the device reaches through
+ * the home router as over a VPN; a global IPv6 prefix 2001:db8:77::/48 delegated to the home,
+ * whose /64 2001:db8:77:1::/64 is the device's LAN and 2001:db8:77:2::/64 another home network;
+ * and the addresses a NAT64 gateway (64:ff9b::/96) and a 6to4 router (2002::/16) would
+ * translate to the home host's 192.168.77.2.
  */
 
 export const lab = {
@@ -29,6 +37,14 @@ export const lab = {
   deviceLan6: 'fd00:77::1',
   home6: 'fd00:77::2',
   internet6: '2001:db8:113::10',
+  /** On a network behind the home router that the device has a route to (a VPN, say). */
+  homeBehindGateway: '198.51.100.1',
+  /** The device's global address, and a home host on another /64 of the home's delegated prefix. */
+  deviceLanGlobal6: '2001:db8:77:1::1',
+  homeOtherPrefix6: '2001:db8:77:2::1',
+  /** 192.168.77.2 behind NAT64 (64:ff9b::c0a8:4d02) and 6to4 (2002:c0a8:4d02::1). */
+  homeNat64: '64:ff9b::c0a8:4d02',
+  home6to4: '2002:c0a8:4d02::1',
 } as const;
 
 export function netnsTestsPossible(): string | false {
@@ -39,8 +55,9 @@ export function netnsTestsPossible(): string | false {
   return false;
 }
 
-// A peer in a namespace: listens on the ports it is given and serves one of three things.
+// A peer in a namespace: listens on the ports it is given and serves one of four things.
 // name: says its name. source:N sends N bytes. sink: counts what it receives, then says how many.
+// echo: sends back what it receives.
 const peerScript = `
 const net = require('net');
 const [name, ...specs] = process.argv.slice(1);
@@ -50,6 +67,7 @@ for (const spec of specs) {
     s.on('error', () => {});
     if (mode === 'name') s.end(name + '\\n');
     else if (mode === 'source') s.end(Buffer.alloc(Number(arg), 120));
+    else if (mode === 'echo') s.pipe(s);
     else { let n = 0; s.on('data', (d) => (n += d.length)); s.on('end', () => s.end(String(n))); }
   }).listen(Number(port), '::');
 }
@@ -69,6 +87,18 @@ s.on('connect', () => { if (Number(send) > 0) s.end(Buffer.alloc(Number(send), 1
 s.on('data', (d) => (data = Buffer.concat([data, d])));
 s.on('end', () => done({ ok: true, bytes: data.length, text: data.length < 100 ? data.toString() : '' }));
 s.on('error', (e) => done({ ok: false, error: e.code || e.message, bytes: data.length }));
+`;
+
+// A client that keeps its connection: sends each line of its input and prints the echo, or "timeout".
+const echoClientScript = `
+const s = require('net').connect({ host: process.argv[1], port: Number(process.argv[2]) });
+s.on('error', (e) => console.log(e.code || e.message));
+let timer;
+s.on('data', (d) => { clearTimeout(timer); process.stdout.write(d); });
+require('readline').createInterface({ input: process.stdin }).on('line', (line) => {
+  s.write(line + '\\n');
+  timer = setTimeout(() => console.log('timeout'), 2000);
+});
 `;
 
 export interface ConnectResult {
@@ -149,6 +179,12 @@ export class NetnsLab {
     this.inNs(home, 'ip', '-6', 'route', 'add', 'fd00:213::/64', 'via', lab.deviceLan6);
     this.inNs(internet, 'ip', '-6', 'route', 'add', 'default', 'via', '2001:db8:113::1');
     for (const ns of [device, home]) this.inNs(ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1');
+    // The rest of the home (see above): the home host answers for all of it.
+    this.inNs(home, 'ip', 'addr', 'add', `${lab.homeBehindGateway}/32`, 'dev', 'lo');
+    this.inNs(device, 'ip', 'route', 'add', '198.51.100.0/24', 'via', lab.home);
+    addr6(device, `${lab.deviceLanGlobal6}/64`, 'lan0');
+    addr6(home, '2001:db8:77:1::2/64', 'lan0');
+    for (const a of [lab.homeOtherPrefix6, lab.homeNat64, lab.home6to4]) addr6(home, `${a}/128`, 'lo');
   }
 
   /** Starts a peer in `ns` serving `specs` ("8080:name", "8081:source:BYTES", "8082:sink"); resolves once it listens. */
@@ -179,6 +215,24 @@ export class NetnsLab {
       String(o.timeoutMs ?? 3000),
     ]);
     return JSON.parse(out) as ConnectResult;
+  }
+
+  /**
+   * Opens a connection from `ns` to an echo peer and keeps it; each `say` sends a line and
+   * resolves with the line echoed, or "timeout" after 2 s.
+   */
+  openEcho(ns: string, host: string, port: number): { say(line: string): Promise<string> } {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', echoClientScript, host, String(port)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    this.peers.push(child);
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    return {
+      say: async (line) => {
+        child.stdin!.write(`${line}\n`);
+        return ((await lines.next()).value as string | undefined) ?? 'closed';
+      },
+    };
   }
 
   /** Kills the peers and deletes every namespace (and with them every veth, bridge, rule and qdisc in them). */
