@@ -9,6 +9,7 @@ import { findOpenRentalForDevice } from '../db/rentals-repo.ts';
 import { resolveWebName, WebRouteCache } from '../domain/devices/web-routing.ts';
 import { FrontDoors } from '../frontdoor/front-doors.ts';
 import { TrafficMeter } from './traffic.ts';
+import { serverCertificateFromConfig } from './server-certificate.ts';
 import { migrateToLatest, openDatabase } from '../db/database.ts';
 import { ensureOperator } from '../domain/accounts/accounts.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
@@ -61,6 +62,14 @@ export async function startServer(
   config: ServerConfig,
   options: { clock?: Clock; logStream?: { write(line: string): void } } = {},
 ): Promise<RunningServer> {
+  const clock = options.clock ?? systemClock;
+  // The certificate's own log lines go through the API's logger, which exists before any is written.
+  const tls = serverCertificateFromConfig(config, clock, {
+    info: (fields, message) => api.log.info(fields, message),
+    warn: (fields, message) => api.log.warn(fields, message),
+  });
+  // Certificate files the operator named must be there before anything starts.
+  tls?.certificate.loadFilesOrThrow();
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(config.databaseUrl);
   await migrateToLatest(db);
@@ -68,7 +77,6 @@ export async function startServer(
   const hostKey = loadHostKey(config.dataDir);
   const events = new DeviceEvents();
   const userEvents = new UserEvents(db);
-  const clock = options.clock ?? systemClock;
 
   let gateway: TunnelGateway | undefined;
   let mail: MailQueue | undefined;
@@ -158,6 +166,7 @@ export async function startServer(
     mail: config.smtpUrl ? `SMTP ${describeSmtpUrl(config.smtpUrl)} as ${config.mailFrom}` : 'outbox (no SMTP configured)',
     mailDelivery: config.smtpUrl ? 'smtp' : 'outbox',
     rails,
+    ...(tls?.issuer ? { acmeChallenge: (token: string) => tls.issuer?.keyAuthorization(token) } : {}),
     metrics: async () => {
       traffic.collect();
       return { contentType: registry.contentType, body: await registry.metrics() };
@@ -241,6 +250,7 @@ export async function startServer(
     resolve: (host) => webRoutes.resolve(host),
     openChannel: (deviceId, port, address, remotePort) => (gateway as TunnelGateway).openWebChannel(deviceId, port, address, remotePort),
     apiServer: api.server,
+    serverTls: () => tls?.certificate.secureContext() ?? null,
     traffic,
     registry,
     log,
@@ -287,6 +297,16 @@ export async function startServer(
     },
     (err) => log.error({ err }, 'notice worker failed'),
   );
+  // Re-reads the certificate files, or orders and renews over ACME once the HTTP door listens for the challenge.
+  const certificateCheck = new PeriodicWorker(
+    config.tlsCheckIntervalMs,
+    async () => tls?.certificate.check(),
+    (err) => log.error({ err }, 'certificate check failed'),
+  );
+  if (tls) {
+    void tls.certificate.check();
+    certificateCheck.start();
+  }
   expiry.start();
   meter.start();
   notices.start();
@@ -310,6 +330,8 @@ export async function startServer(
         await expiry.close();
         await meter.close();
         await notices.close();
+        await certificateCheck.close();
+        await tls?.certificate.close();
         clearInterval(trafficTimer);
         await doors.close();
         await gateway.close();
