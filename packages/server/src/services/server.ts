@@ -144,6 +144,17 @@ export async function startServer(
       this.set(gateway?.connectionCount() ?? 0);
     },
   });
+  if (tls) {
+    new client.Gauge({
+      name: 'p2pvps_tls_certificate_expiry_timestamp_seconds',
+      help: "When the certificate for the server's own name expires (Unix time); alert well before it.",
+      registers: [registry],
+      collect() {
+        const at = tls.certificate.expiresAt();
+        if (at) this.set(at.getTime() / 1000);
+      },
+    });
+  }
   const gatewayRef = { host: config.sshHost, port: config.gatewayPort, hostKey: hostKey.publicKey };
   // The rails log through the API's logger; none logs before it is started below.
   const rails = new PaymentRails(railSettings(config), {
@@ -303,6 +314,15 @@ export async function startServer(
     async () => tls?.certificate.check(),
     (err) => log.error({ err }, 'certificate check failed'),
   );
+  if (
+    new URL(config.publicUrl).protocol === 'http:' &&
+    !/^(127\.|localhost$|\[::1\]$)|\.localhost$/.test(new URL(config.publicUrl).hostname)
+  ) {
+    log.warn(
+      `the public URL ${config.publicUrl} is plain http: passwords, tokens and renters' credentials cross the network in clear; ` +
+        'use an https public URL with --tls-cert/--tls-key or --acme-directory-url',
+    );
+  }
   if (tls) {
     void tls.certificate.check();
     certificateCheck.start();
