@@ -15,12 +15,14 @@ import {
   type RentedDevice,
   type TestServer,
 } from './harness.ts';
+import { createTestCa, type TestCa } from '@p2pvps/server/testing/test-ca';
 
 /**
  * Every device on the web: a page served inside a rented container is reached by the
  * device's name through the server's HTTP front door, and over HTTPS with the
  * container's own certificate through the TLS front door (SNI passthrough), with stock
- * curl and openssl as the visitors. Another name never reaches it.
+ * curl and openssl as the visitors. Another name never reaches it. The same door ends TLS
+ * for the server's own name (here the web domain itself) with the operator's certificate.
  */
 const webDomain = 'vps.test';
 let server: TestServer;
@@ -28,6 +30,7 @@ let httpsPort: number;
 let a: RentedDevice;
 let b: RentedDevice;
 let renter: Awaited<ReturnType<typeof createUser>>;
+let ownCa: TestCa;
 
 /** A web server for both ports inside the container: it says who it is and what the front door told it. */
 const webServer = `
@@ -112,8 +115,16 @@ function raw(port: number, data: string, keepOpenMs = 0): Promise<string> {
 }
 
 before(async () => {
+  ownCa = createTestCa(tempDir('web-ca'));
+  const own = ownCa.issue('server', [webDomain]);
   server = await createServer({
-    env: { P2PVPS_WEB_DOMAIN: webDomain, P2PVPS_MAX_CONNECTIONS_PER_DEVICE: '3', P2PVPS_HEAD_TIMEOUT_MS: '1000' },
+    env: {
+      P2PVPS_WEB_DOMAIN: webDomain,
+      P2PVPS_MAX_CONNECTIONS_PER_DEVICE: '3',
+      P2PVPS_HEAD_TIMEOUT_MS: '1000',
+      P2PVPS_TLS_CERT: own.certFile,
+      P2PVPS_TLS_KEY: own.keyFile,
+    },
   });
   httpsPort = server.running.httpsPort;
   const owner = await createUser(server, 'owner');
@@ -207,6 +218,17 @@ test('HTTPS by SNI is passed through to port 443 of the container: its own certi
   const unknown = await run('openssl', ['s_client', '-connect', `127.0.0.1:${httpsPort}`, '-servername', `nosuch.${webDomain}`], 'x');
   assert.match(unknown.stdout + unknown.stderr, /unrecognized name|alert number 112/i);
   assert.doesNotMatch(unknown.stdout, /hello from/);
+});
+
+test("the HTTPS door ends TLS for the server's own name, and still passes device names through untouched", async () => {
+  const own = await curlTls(webDomain, '/api/v1/server', '--cacert', ownCa.caFile);
+  assert.equal(own.code, 0, own.stderr);
+  assert.equal(JSON.parse(own.stdout).name, 'local');
+  // A device's name on the same door is not ours to decrypt: the container answers with its own certificate.
+  const device = await curlTls(a.rental.connection.webHost, '/', '--cacert', ownCa.caFile);
+  assert.notEqual(device.code, 0, 'the operator certificate is never presented for a device name');
+  const passed = await curlTls(a.rental.connection.webHost, '/pass', '--insecure');
+  assert.equal(passed.stdout, 'hello from alpha proto=tls-direct for=- path=/pass\n');
 });
 
 test('the front doors guard themselves: slow heads, huge heads, and a flood at one device', async () => {

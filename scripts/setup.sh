@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what p2pvps needs on this machine, skipping what is already there:
 # Debian packages (Docker engine, debootstrap, OpenSSH client, e2fsprogs and mount for the
-# renter storage), npm dependencies, a running dockerd, and the renter base image. Sourced
-# by scripts/demo and scripts/test.
+# renter storage, pebble and openssl for the TLS tests), npm dependencies, a running dockerd,
+# and the renter base image. Sourced by scripts/demo and scripts/test.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +35,10 @@ command -v iptables-restore >/dev/null || need+=(iptables)
 command -v tc >/dev/null || need+=(iproute2)
 # The dashboard's browser tests drive Debian's Chromium through playwright-core.
 command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)
+# The server's ACME tests get certificates from Let's Encrypt's test CA, pebble (with its test DNS).
+command -v pebble >/dev/null || need+=(pebble)
+# Tests make throw-away certificate authorities with the openssl command.
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   step "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

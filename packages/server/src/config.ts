@@ -1,6 +1,7 @@
 import { opt, parseOptions, type OptionValues } from '@p2pvps/protocol/options';
 import { timing } from '@p2pvps/protocol/timing';
 import { railOptions, railProblems } from './payments/rail-options.ts';
+import { tlsOptions, tlsProblems } from './frontdoor/tls-options.ts';
 
 /** Every server option, declared once. */
 export const serverOptions = {
@@ -35,7 +36,8 @@ export const serverOptions = {
   httpsPort: {
     flag: 'https-port',
     env: 'P2PVPS_HTTPS_PORT',
-    description: 'HTTPS front door: passes TLS through, by SNI name, to port 443 of a rented device.',
+    description:
+      "HTTPS front door: the API on the server's own name (with --tls-cert or --acme-directory-url), TLS passed through by SNI name to port 443 of a rented device.",
     schema: opt.port(),
     default: '8443',
   },
@@ -223,12 +225,13 @@ export const serverOptions = {
     default: 'info',
   },
   ...railOptions,
+  ...tlsOptions,
 };
 
 export type ServerConfig = OptionValues<typeof serverOptions>;
 
 export function loadServerConfig(argv: readonly string[], env: Record<string, string | undefined>): ServerConfig {
-  return parseOptions(serverOptions, argv, env, railProblems);
+  return parseOptions(serverOptions, argv, env, (v) => [...railProblems(v), ...tlsProblems(v)]);
 }
 
 /** A percentage with at most two decimals as basis points, exactly: '7.5' → 750. */

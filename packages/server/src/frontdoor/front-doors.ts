@@ -1,11 +1,13 @@
 import type http from 'node:http';
 import net from 'node:net';
+import type tls from 'node:tls';
 import type { Duplex, Readable } from 'node:stream';
 import client from 'prom-client';
 import type { WebRoute } from '../domain/devices/web-routing.ts';
 import type { TrafficKind, TrafficMeter } from '../services/traffic.ts';
 import { parseClientHello, unrecognizedNameAlert } from './client-hello.ts';
 import { errorResponse } from './error-page.ts';
+import { terminateTls } from './tls-termination.ts';
 import { whenEnded, type TunnelGatewayLog } from '../gateway/tunnel-gateway.ts';
 import { HttpFramingError, parseRequestHead, RequestFramer, requestHost, serializeHead, type RequestHead } from './http-framing.ts';
 
@@ -32,6 +34,8 @@ export interface FrontDoorOptions {
   openChannel(deviceId: string, port: number, remoteAddress: string, remotePort: number): Promise<Duplex>;
   /** Requests for the server's own name are handed to this server (the API and dashboard). */
   apiServer: http.Server;
+  /** The certificate for the server's own name on the HTTPS door; without one, that name is refused there. */
+  serverTls?: () => tls.SecureContext | null;
   traffic: TrafficMeter;
   registry: client.Registry;
   limits: FrontDoorLimits;
@@ -45,8 +49,9 @@ const lingerMs = 5_000;
  * The server's two public front doors. HTTP routes each request by its Host header: the
  * server's own name to the API, a device's name to port 80 of its rented container, with
  * the visitor's address in X-Forwarded-For. HTTPS routes by the SNI name in the
- * ClientHello and passes the encrypted stream through untouched to port 443 of the
- * container, so the renter's certificate and key never leave the device.
+ * ClientHello: the server's own name has its TLS ended here and goes to the API; a
+ * device's name is passed through untouched to port 443 of the container, so the
+ * renter's certificate and key never leave the device.
  */
 export class FrontDoors {
   readonly http: net.Server;
@@ -148,15 +153,20 @@ export class FrontDoors {
     }
     if (socket.destroyed) return;
     if (route.kind === 'api') {
-      if (door === 'https') return fail('no_tls_for_server', 421, 'unknown_name', 'This server does not serve its own name over HTTPS.');
+      let connection: net.Socket = socket;
+      if (door === 'https') {
+        // TLS for the server's own name ends here, when there is a certificate for it.
+        const context = this.o.serverTls?.();
+        if (!context) return fail('no_tls_for_server', 421, 'unknown_name', 'This server does not serve its own name over HTTPS.');
+        connection = terminateTls(socket, buffered, context, this.o.limits.headTimeoutMs);
+      } else socket.unshift(buffered);
       this.outcomes.inc({ door, outcome: 'api' });
-      // The API server takes the socket over, with the bytes read so far put back.
+      // The API server takes the connection over, with the bytes read so far put back.
       this.open.delete(socket);
-      this.handedToApi.add(socket);
-      socket.once('close', () => this.handedToApi.delete(socket));
-      socket.unshift(buffered);
-      this.o.apiServer.emit('connection', socket);
-      socket.resume();
+      this.handedToApi.add(connection);
+      connection.once('close', () => this.handedToApi.delete(connection));
+      this.o.apiServer.emit('connection', connection);
+      if (connection === socket) socket.resume();
       return;
     }
     if (route.kind === 'none') {

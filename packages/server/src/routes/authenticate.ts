@@ -27,7 +27,7 @@ export function createAuthenticator(ctx: DomainContext): Authenticator {
       }
       // A browser: the session cookie, and on anything that changes state the CSRF token
       // the page got from the API, which another site cannot read.
-      const session = sessionCookie(req.headers.cookie);
+      const session = sessionCookie(ctx, req.headers.cookie);
       const user = session ? await authenticateToken(ctx, session, 'session') : null;
       if (!user) throw new DomainError('unauthenticated');
       if (req.method !== 'GET' && req.method !== 'HEAD' && !csrfMatches(session!, req.headers['x-csrf-token'])) {

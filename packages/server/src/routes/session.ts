@@ -16,7 +16,7 @@ export function sessionRoutes(app: FastifyInstance, auth: Authenticator, ctx: Do
     return { user: session.user, csrfToken: session.csrfToken };
   });
   mount(app, auth, routes.getSession, async (_input, c, req) => {
-    const token = c.user!.via === 'session' ? sessionCookie(req.headers.cookie) : undefined;
+    const token = c.user!.via === 'session' ? sessionCookie(ctx, req.headers.cookie) : undefined;
     if (!token) throw new DomainError('unauthenticated', 'This route is for browser sessions; API tokens need no CSRF token.');
     return { user: c.user!.user, csrfToken: csrfTokenOf(token) };
   });

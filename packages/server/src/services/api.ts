@@ -18,6 +18,7 @@ import { openApiRoute } from '../routes/openapi.ts';
 import { mount } from '../routes/register.ts';
 import { rentalRoutes } from '../routes/rentals.ts';
 import { topUpRoutes } from '../routes/topup.ts';
+import { transportSecurityRoutes } from '../routes/transport-security.ts';
 import type { PaymentRails } from '../payments/payment-rails.ts';
 import type { DeviceEvents } from './device-events.ts';
 import type { UserEvents } from './user-events.ts';
@@ -39,6 +40,8 @@ export interface ApiOptions {
   mailDelivery?: 'smtp' | 'outbox';
   /** Live updates for the dashboard's pages. */
   userEvents?: UserEvents;
+  /** Answers to the ACME CA's HTTP-01 challenges, while the server orders its certificate. */
+  acmeChallenge?: (token: string) => string | undefined;
 }
 
 /** The HTTP API: every route of the protocol table, plus OpenAPI and the agent event stream. */
@@ -53,6 +56,7 @@ export function buildApi({
   mail,
   mailDelivery,
   userEvents,
+  acmeChallenge,
 }: ApiOptions): FastifyInstance {
   const app = Fastify({
     logger: {
@@ -84,6 +88,8 @@ export function buildApi({
     req.raw.socket.setNoDelay(true);
   });
   installErrorHandling(app);
+  // First, so its redirect and HSTS hook covers every route below.
+  transportSecurityRoutes(app, ctx.settings.publicUrl, acmeChallenge);
   const auth = createAuthenticator(ctx);
   mount(app, auth, routes.serverInfo, async () => ({
     name: ctx.settings.serverName,

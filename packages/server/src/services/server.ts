@@ -9,6 +9,7 @@ import { findOpenRentalForDevice } from '../db/rentals-repo.ts';
 import { resolveWebName, WebRouteCache } from '../domain/devices/web-routing.ts';
 import { FrontDoors } from '../frontdoor/front-doors.ts';
 import { TrafficMeter } from './traffic.ts';
+import { serverCertificateFromConfig } from './server-certificate.ts';
 import { migrateToLatest, openDatabase } from '../db/database.ts';
 import { ensureOperator } from '../domain/accounts/accounts.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
@@ -61,6 +62,14 @@ export async function startServer(
   config: ServerConfig,
   options: { clock?: Clock; logStream?: { write(line: string): void } } = {},
 ): Promise<RunningServer> {
+  const clock = options.clock ?? systemClock;
+  // The certificate's own log lines go through the API's logger, which exists before any is written.
+  const tls = serverCertificateFromConfig(config, clock, {
+    info: (fields, message) => api.log.info(fields, message),
+    warn: (fields, message) => api.log.warn(fields, message),
+  });
+  // Certificate files the operator named must be there before anything starts.
+  tls?.certificate.loadFilesOrThrow();
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(config.databaseUrl);
   await migrateToLatest(db);
@@ -68,7 +77,6 @@ export async function startServer(
   const hostKey = loadHostKey(config.dataDir);
   const events = new DeviceEvents();
   const userEvents = new UserEvents(db);
-  const clock = options.clock ?? systemClock;
 
   let gateway: TunnelGateway | undefined;
   let mail: MailQueue | undefined;
@@ -136,6 +144,17 @@ export async function startServer(
       this.set(gateway?.connectionCount() ?? 0);
     },
   });
+  if (tls) {
+    new client.Gauge({
+      name: 'p2pvps_tls_certificate_expiry_timestamp_seconds',
+      help: "When the certificate for the server's own name expires (Unix time); alert well before it.",
+      registers: [registry],
+      collect() {
+        const at = tls.certificate.expiresAt();
+        if (at) this.set(at.getTime() / 1000);
+      },
+    });
+  }
   const gatewayRef = { host: config.sshHost, port: config.gatewayPort, hostKey: hostKey.publicKey };
   // The rails log through the API's logger; none logs before it is started below.
   const rails = new PaymentRails(railSettings(config), {
@@ -158,6 +177,7 @@ export async function startServer(
     mail: config.smtpUrl ? `SMTP ${describeSmtpUrl(config.smtpUrl)} as ${config.mailFrom}` : 'outbox (no SMTP configured)',
     mailDelivery: config.smtpUrl ? 'smtp' : 'outbox',
     rails,
+    ...(tls?.issuer ? { acmeChallenge: (token: string) => tls.issuer?.keyAuthorization(token) } : {}),
     metrics: async () => {
       traffic.collect();
       return { contentType: registry.contentType, body: await registry.metrics() };
@@ -241,6 +261,7 @@ export async function startServer(
     resolve: (host) => webRoutes.resolve(host),
     openChannel: (deviceId, port, address, remotePort) => (gateway as TunnelGateway).openWebChannel(deviceId, port, address, remotePort),
     apiServer: api.server,
+    serverTls: () => tls?.certificate.secureContext() ?? null,
     traffic,
     registry,
     log,
@@ -287,6 +308,25 @@ export async function startServer(
     },
     (err) => log.error({ err }, 'notice worker failed'),
   );
+  // Re-reads the certificate files, or orders and renews over ACME once the HTTP door listens for the challenge.
+  const certificateCheck = new PeriodicWorker(
+    config.tlsCheckIntervalMs,
+    async () => tls?.certificate.check(),
+    (err) => log.error({ err }, 'certificate check failed'),
+  );
+  if (
+    new URL(config.publicUrl).protocol === 'http:' &&
+    !/^(127\.|localhost$|\[::1\]$)|\.localhost$/.test(new URL(config.publicUrl).hostname)
+  ) {
+    log.warn(
+      `the public URL ${config.publicUrl} is plain http: passwords, tokens and renters' credentials cross the network in clear; ` +
+        'use an https public URL with --tls-cert/--tls-key or --acme-directory-url',
+    );
+  }
+  if (tls) {
+    void tls.certificate.check();
+    certificateCheck.start();
+  }
   expiry.start();
   meter.start();
   notices.start();
@@ -310,6 +350,8 @@ export async function startServer(
         await expiry.close();
         await meter.close();
         await notices.close();
+        await certificateCheck.close();
+        await tls?.certificate.close();
         clearInterval(trafficTimer);
         await doors.close();
         await gateway.close();

@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { User } from '@p2pvps/protocol/schemas';
 import type { DomainContext } from '../context.ts';
+import { DomainError } from '../errors.ts';
 import { checkPassword, createAccount, createApiToken, presentUser, type AuthenticatedUser } from './accounts.ts';
 
 /**
@@ -9,9 +10,23 @@ import { checkPassword, createAccount, createApiToken, presentUser, type Authent
  * after `sessionTtlMs`. Requests that change anything must also carry the session's CSRF
  * token in `X-CSRF-Token`: derived from the session token, handed to the page by the API
  * (which another site cannot read), and checked in constant time.
+ *
+ * Renter sites are subdomains of the same site, so one of them could plant a session
+ * cookie for a parent domain (cookie tossing) to log a visitor into the planter's account.
+ * Over https the cookie is `__Host-` prefixed, which browsers only accept host-only, Secure
+ * and on Path=/ — no other host can set it; and a request carrying two session cookies is
+ * refused rather than guessing which one the browser meant.
  */
-export const sessionCookieName = 'p2pvps_session';
 export const sessionTtlMs = 30 * 24 * 60 * 60_000;
+
+/** The cookie's name: `__Host-` needs Secure, so only when the server is reached over https. */
+export function sessionCookieName(ctx: DomainContext): string {
+  return isHttps(ctx) ? '__Host-p2pvps_session' : 'p2pvps_session';
+}
+
+function isHttps(ctx: DomainContext): boolean {
+  return ctx.settings.publicUrl.startsWith('https:');
+}
 
 export function csrfTokenOf(sessionToken: string): string {
   return createHmac('sha256', sessionToken).update('p2pvps csrf').digest('base64url');
@@ -24,21 +39,30 @@ export function csrfMatches(sessionToken: string, header: string | string[] | un
   return got.length === want.length && timingSafeEqual(got, want);
 }
 
-/** The session token from a Cookie header, if there is one. */
-export function sessionCookie(header: string | undefined): string | undefined {
+/** The session token from a Cookie header, if there is one; two session cookies are refused. */
+export function sessionCookie(ctx: DomainContext, header: string | undefined): string | undefined {
+  const name = sessionCookieName(ctx);
+  const found: string[] = [];
   for (const part of header?.split(';') ?? []) {
-    const [name, ...value] = part.trim().split('=');
-    if (name === sessionCookieName) return value.join('=') || undefined;
+    const [key, ...value] = part.trim().split('=');
+    if (key === name) found.push(value.join('='));
   }
-  return undefined;
+  if (found.length > 1) {
+    throw new DomainError(
+      'unauthenticated',
+      'This request carries more than one session cookie, so it is not clear whose session it is; ' +
+        "clear this site's cookies and log in again.",
+    );
+  }
+  return found[0] || undefined;
 }
 
 /** The Set-Cookie value for a session (or, with null, one that clears it). Secure when the server is reached over HTTPS. */
 export function sessionSetCookie(ctx: DomainContext, token: string | null): string {
-  const secure = ctx.settings.publicUrl.startsWith('https:') ? '; Secure' : '';
+  const secure = isHttps(ctx) ? '; Secure' : '';
   const value = token ?? '';
   const age = token ? Math.floor(sessionTtlMs / 1000) : 0;
-  return `${sessionCookieName}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${age}${secure}`;
+  return `${sessionCookieName(ctx)}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${age}${secure}`;
 }
 
 export interface StartedSession {
