@@ -79,6 +79,27 @@ export const serverOptions = {
     schema: opt.positiveInt(),
     default: '300000',
   },
+  maxConnectionsPerAddress: {
+    flag: 'max-connections-per-address',
+    env: 'P2PVPS_MAX_CONNECTIONS_PER_ADDRESS',
+    description: 'Connections from one source (an IPv4 address, an IPv6 /64) through the front doors at once, the API included.',
+    schema: opt.positiveInt(),
+    default: '128',
+  },
+  maxConnectionsPerDeviceAddress: {
+    flag: 'max-connections-per-device-address',
+    env: 'P2PVPS_MAX_CONNECTIONS_PER_DEVICE_ADDRESS',
+    description: "Connections from one source to one device's web name at once: one visitor cannot take a whole site.",
+    schema: opt.positiveInt(),
+    default: '32',
+  },
+  minBodyRate: {
+    flag: 'min-body-rate',
+    env: 'P2PVPS_MIN_BODY_RATE',
+    description: 'Bytes per second a visitor must keep up while sending a request body to a device, measured over the head timeout.',
+    schema: opt.positiveInt(),
+    default: '500',
+  },
   gatewayHost: {
     flag: 'gateway-host',
     env: 'P2PVPS_GATEWAY_HOST',

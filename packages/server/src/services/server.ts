@@ -250,6 +250,9 @@ export async function startServer(
       idleTimeoutMs: config.idleTimeoutMs,
       maxConnections: config.maxConnections,
       maxConnectionsPerDevice: config.maxConnectionsPerDevice,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      maxConnectionsPerDeviceAddress: config.maxConnectionsPerDeviceAddress,
+      minBodyBytes: Math.ceil((config.minBodyRate * config.headTimeoutMs) / 1000),
     },
   });
   const port = await listen(doors.http, config.httpPort, config.httpHost);
