@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { operatorClient } from '@p2pvps/server/services/operator-client';
 import {
   createRentedDevice,
   createServer,
@@ -236,9 +237,18 @@ test('the front doors guard themselves: slow heads, huge heads, and a flood at o
   await waitFor('alpha to accept again', async () => (await curl(hostA, '/')).stdout.includes('hello from alpha'));
 });
 
-test('bytes are counted per device and per rental and exposed with tunnel metrics at /metrics', async () => {
+/** /metrics as Prometheus scrapes it: with an operator's API token. */
+async function scrapeMetrics(): Promise<string> {
+  server.operator ??= operatorClient(`http://127.0.0.1:${server.httpPort}`, server.dataDir);
+  const { token } = await (await server.operator).call('createApiToken', { body: { name: 'prometheus' } });
+  const anonymous = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${server.httpPort}/metrics`]);
+  assert.equal(anonymous.stdout, '401', 'not without a token');
+  return (await run('curl', ['-sS', '-H', `authorization: Bearer ${token}`, `http://127.0.0.1:${server.httpPort}/metrics`])).stdout;
+}
+
+test('bytes are counted per device and per rental and exposed with tunnel metrics at /metrics, to operators', async () => {
   await curl(a.rental.connection.webHost, `/${'z'.repeat(1000)}`);
-  const metrics = (await run('curl', ['-sS', `http://127.0.0.1:${server.httpPort}/metrics`])).stdout;
+  const metrics = await scrapeMetrics();
   const value = (re: RegExp) => Number(metrics.match(re)?.[1] ?? 'NaN');
   assert.ok(value(new RegExp(`p2pvps_device_bytes_total\\{device="${a.deviceId}",direction="in"\\} (\\d+)`)) > 1000);
   assert.ok(value(new RegExp(`p2pvps_rental_bytes_total\\{rental="${a.rental.id}",direction="out"\\} (\\d+)`)) > 0);
@@ -261,4 +271,10 @@ test('a device whose rental ended serves nothing on its name', async () => {
     const rental = await renter.api.call('getRental', { params: { rentalId: b.rental.id } });
     return rental.state === 'ended';
   });
+});
+
+test("an ended rental's series leave /metrics; running rentals keep theirs", async () => {
+  const metrics = await scrapeMetrics();
+  assert.doesNotMatch(metrics, new RegExp(`rental="${b.rental.id}"`));
+  assert.match(metrics, new RegExp(`p2pvps_rental_bytes_total\\{rental="${a.rental.id}",direction="in"\\} \\d+`));
 });

@@ -100,6 +100,35 @@ export const serverOptions = {
     schema: opt.positiveInt(),
     default: '500',
   },
+  requestTimeoutMs: {
+    flag: 'request-timeout-ms',
+    env: 'P2PVPS_REQUEST_TIMEOUT_MS',
+    description: 'Time a client has to send a whole API request, head and body.',
+    schema: opt.positiveInt(),
+    default: '30000',
+  },
+  maxEventStreams: {
+    flag: 'max-event-streams',
+    env: 'P2PVPS_MAX_EVENT_STREAMS',
+    description: 'Live-update streams (dashboards and agents) open at once, in total; each user may hold 5, each device 2.',
+    schema: opt.positiveInt(),
+    default: '2000',
+  },
+  metricsHost: {
+    flag: 'metrics-host',
+    env: 'P2PVPS_METRICS_HOST',
+    description: 'Address the separate metrics listener binds to (with --metrics-port).',
+    schema: opt.string(),
+    default: '127.0.0.1',
+  },
+  metricsPort: {
+    flag: 'metrics-port',
+    env: 'P2PVPS_METRICS_PORT',
+    description:
+      'Serve Prometheus metrics without a token at /metrics on this port of --metrics-host, for a scraper on a private network. ' +
+      "Unset: only at /metrics on the server's own name, with an operator's API token.",
+    schema: opt.port().optional(),
+  },
   gatewayHost: {
     flag: 'gateway-host',
     env: 'P2PVPS_GATEWAY_HOST',

@@ -78,6 +78,9 @@ export class FrontDoors {
     this.http = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept('http', s));
     this.https = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept('https', s));
     for (const server of [this.http, this.https]) server.on('error', (err) => o.log.warn({ err }, 'front door error'));
+    // The API server never listens: its connections come from here. Node starts enforcing
+    // its headersTimeout and requestTimeout when a server starts listening, so start that now.
+    o.apiServer.emit('listening');
     this.outcomes = new client.Counter({
       name: 'p2pvps_frontdoor_connections_total',
       help: 'Connections to the front doors, by door and by what became of them.',
