@@ -35,9 +35,17 @@ export class EventStreams {
   private readonly byOwner = new Map<string, Set<Stream>>();
   private count = 0;
   private readonly timer: NodeJS.Timeout;
+  private checking = false;
 
   constructor(private readonly o: EventStreamOptions) {
-    this.timer = setInterval(() => void this.recheck().catch(o.onError), o.recheckEveryMs);
+    this.timer = setInterval(() => {
+      // A check slower than the interval (a busy database) is not started twice.
+      if (this.checking) return;
+      this.checking = true;
+      this.recheck()
+        .catch(o.onError)
+        .finally(() => (this.checking = false));
+    }, o.recheckEveryMs);
     this.timer.unref();
   }
 
