@@ -169,6 +169,23 @@ test('HTTP by name reaches port 80 of the rented container, with the visitor add
   assert.match(twice.stderr, /Re-using existing connection/i);
 });
 
+test('a request hidden behind an upgrade the container declined still gets our X-Forwarded-For (the audit probe)', async () => {
+  // Python's http.server ignores Upgrade and reads the next request on the connection.
+  const host = a.rental.connection.webHost;
+  const socket = net.connect(server.httpPort, '127.0.0.1');
+  let got = '';
+  socket.on('data', (d) => (got += d));
+  socket.on('error', () => {});
+  socket.write(
+    `GET /first HTTP/1.1\r\nHost: ${host}\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n` +
+      `GET /hidden HTTP/1.1\r\nHost: ${host}\r\nX-Forwarded-For: 6.6.6.6\r\nX-Real-IP: 6.6.6.6\r\n\r\n`,
+  );
+  await waitFor('both answers', async () => /path=\/hidden/.test(got) || socket.destroyed);
+  socket.destroy();
+  assert.match(got, /for=127\.0\.0\.1 path=\/hidden\n/, 'the visitor’s own X-Forwarded-For was replaced');
+  assert.doesNotMatch(got, /6\.6\.6\.6/);
+});
+
 test('an unknown name gets a small error page, and the server name still reaches the API', async () => {
   const unknown = await curl(`nosuchname.${webDomain}`, '/');
   assert.match(unknown.stdout, /^HTTP\/1\.1 404/);
