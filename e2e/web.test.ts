@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { operatorClient } from '@p2pvps/server/services/operator-client';
 import {
   createRentedDevice,
   createServer,
@@ -179,6 +180,23 @@ test('HTTP by name reaches port 80 of the rented container, with the visitor add
   assert.match(twice.stderr, /Re-using existing connection/i);
 });
 
+test('a request hidden behind an upgrade the container declined still gets our X-Forwarded-For (the audit probe)', async () => {
+  // Python's http.server ignores Upgrade and reads the next request on the connection.
+  const host = a.rental.connection.webHost;
+  const socket = net.connect(server.httpPort, '127.0.0.1');
+  let got = '';
+  socket.on('data', (d) => (got += d));
+  socket.on('error', () => {});
+  socket.write(
+    `GET /first HTTP/1.1\r\nHost: ${host}\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n` +
+      `GET /hidden HTTP/1.1\r\nHost: ${host}\r\nX-Forwarded-For: 6.6.6.6\r\nX-Real-IP: 6.6.6.6\r\n\r\n`,
+  );
+  await waitFor('both answers', async () => /path=\/hidden/.test(got) || socket.destroyed);
+  socket.destroy();
+  assert.match(got, /for=127\.0\.0\.1 path=\/hidden\n/, 'the visitor’s own X-Forwarded-For was replaced');
+  assert.doesNotMatch(got, /6\.6\.6\.6/);
+});
+
 test('an unknown name gets a small error page, and the server name still reaches the API', async () => {
   const unknown = await curl(`nosuchname.${webDomain}`, '/');
   assert.match(unknown.stdout, /^HTTP\/1\.1 404/);
@@ -258,9 +276,18 @@ test('the front doors guard themselves: slow heads, huge heads, and a flood at o
   await waitFor('alpha to accept again', async () => (await curl(hostA, '/')).stdout.includes('hello from alpha'));
 });
 
-test('bytes are counted per device and per rental and exposed with tunnel metrics at /metrics', async () => {
+/** /metrics as Prometheus scrapes it: with an operator's API token. */
+async function scrapeMetrics(): Promise<string> {
+  server.operator ??= operatorClient(`http://127.0.0.1:${server.httpPort}`, server.dataDir);
+  const { token } = await (await server.operator).call('createApiToken', { body: { name: 'prometheus' } });
+  const anonymous = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${server.httpPort}/metrics`]);
+  assert.equal(anonymous.stdout, '401', 'not without a token');
+  return (await run('curl', ['-sS', '-H', `authorization: Bearer ${token}`, `http://127.0.0.1:${server.httpPort}/metrics`])).stdout;
+}
+
+test('bytes are counted per device and per rental and exposed with tunnel metrics at /metrics, to operators', async () => {
   await curl(a.rental.connection.webHost, `/${'z'.repeat(1000)}`);
-  const metrics = (await run('curl', ['-sS', `http://127.0.0.1:${server.httpPort}/metrics`])).stdout;
+  const metrics = await scrapeMetrics();
   const value = (re: RegExp) => Number(metrics.match(re)?.[1] ?? 'NaN');
   assert.ok(value(new RegExp(`p2pvps_device_bytes_total\\{device="${a.deviceId}",direction="in"\\} (\\d+)`)) > 1000);
   assert.ok(value(new RegExp(`p2pvps_rental_bytes_total\\{rental="${a.rental.id}",direction="out"\\} (\\d+)`)) > 0);
@@ -283,4 +310,10 @@ test('a device whose rental ended serves nothing on its name', async () => {
     const rental = await renter.api.call('getRental', { params: { rentalId: b.rental.id } });
     return rental.state === 'ended';
   });
+});
+
+test("an ended rental's series leave /metrics; running rentals keep theirs", async () => {
+  const metrics = await scrapeMetrics();
+  assert.doesNotMatch(metrics, new RegExp(`rental="${b.rental.id}"`));
+  assert.match(metrics, new RegExp(`p2pvps_rental_bytes_total\\{rental="${a.rental.id}",direction="in"\\} \\d+`));
 });

@@ -98,7 +98,7 @@ async function start(): Promise<void> {
   startDaemon('agent', ['agent', '--config', agentConfig], { P2PVPS_CONTAINER_SSH_PORT: process.env.P2PVPS_CONTAINER_SSH_PORT ?? '22022' });
   const deviceId = device.id;
   await waitFor('the device to come online', async () => (await owner.call('getDevice', { params: { deviceId } })).online);
-  const { webHost } = await owner.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 20_000, onMarket: true } });
+  await owner.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 20_000, onMarket: true } });
 
   const { token } = await account('renter@demo.local', 'renter-password');
   // Operator credit is the payment rail that needs no outside service: the demo renter gets 20 USD once.
@@ -127,7 +127,7 @@ Rent the device and log in with OpenSSH:
 
 Serve a web site from the rented container (any server on port $P2PVPS_HTTP_PORT inside it):
   ${p2pvps} ssh RENTAL_ID -- 'echo hi > index.html; setsid nohup python3 -m http.server $P2PVPS_HTTP_PORT >/dev/null 2>&1 &'
-  curl http://${webHost}:${httpPort}/                # HTTPS: port $P2PVPS_HTTPS_PORT, passed through by SNI on :8443
+  curl http://WEB_NAME:${httpPort}/   # WEB_NAME: from the rental's Web line (a fresh name per rental); HTTPS: SNI passthrough on :8443
 
 Logs: ${dir}/server.log, ${dir}/agent.log     Stop everything: scripts/demo stop`);
 }

@@ -64,6 +64,9 @@ export async function startP2pvps(
     P2PVPS_SSH_HOST: '127.0.0.1',
     P2PVPS_SSH_PORT_RANGE: `${ports.device}-${ports.device}`,
     P2PVPS_LOG_LEVEL: 'error',
+    // wrk's connections all come from 127.0.0.1: the per-source caps would measure fairness, not the tunnel.
+    P2PVPS_MAX_CONNECTIONS_PER_ADDRESS: '10000',
+    P2PVPS_MAX_CONNECTIONS_PER_DEVICE_ADDRESS: '10000',
   };
   const children: ChildProcess[] = [];
   const stopAll = async () => {

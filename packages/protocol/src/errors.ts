@@ -10,6 +10,10 @@ export const errorCodes = {
   malformed_json: { status: 400, message: 'The request body is not valid JSON.' },
   unsupported_media_type: { status: 415, message: 'Send the request body as application/json.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
+  too_many_streams: {
+    status: 429,
+    message: 'Too many live-update streams are open (per user, or on the whole server); close one and try again.',
+  },
   unauthenticated: { status: 401, message: 'Log in first: this request needs a valid API token.' },
   invalid_credentials: { status: 401, message: 'The email or password is wrong.' },
   device_auth_failed: { status: 401, message: 'The device signature is missing, expired or does not match the device key.' },

@@ -81,6 +81,56 @@ export const serverOptions = {
     schema: opt.positiveInt(),
     default: '300000',
   },
+  maxConnectionsPerAddress: {
+    flag: 'max-connections-per-address',
+    env: 'P2PVPS_MAX_CONNECTIONS_PER_ADDRESS',
+    description: 'Connections from one source (an IPv4 address, an IPv6 /64) through the front doors at once, the API included.',
+    schema: opt.positiveInt(),
+    default: '128',
+  },
+  maxConnectionsPerDeviceAddress: {
+    flag: 'max-connections-per-device-address',
+    env: 'P2PVPS_MAX_CONNECTIONS_PER_DEVICE_ADDRESS',
+    description: "Connections from one source to one device's web name at once: one visitor cannot take a whole site.",
+    schema: opt.positiveInt(),
+    default: '32',
+  },
+  minBodyRate: {
+    flag: 'min-body-rate',
+    env: 'P2PVPS_MIN_BODY_RATE',
+    description: 'Bytes per second a visitor must keep up while sending a request body to a device, measured over the head timeout.',
+    schema: opt.positiveInt(),
+    default: '500',
+  },
+  requestTimeoutMs: {
+    flag: 'request-timeout-ms',
+    env: 'P2PVPS_REQUEST_TIMEOUT_MS',
+    description: 'Time a client has to send a whole API request, head and body.',
+    schema: opt.positiveInt(),
+    default: '30000',
+  },
+  maxEventStreams: {
+    flag: 'max-event-streams',
+    env: 'P2PVPS_MAX_EVENT_STREAMS',
+    description: 'Live-update streams (dashboards and agents) open at once, in total; each user may hold 5, each device 2.',
+    schema: opt.positiveInt(),
+    default: '2000',
+  },
+  metricsHost: {
+    flag: 'metrics-host',
+    env: 'P2PVPS_METRICS_HOST',
+    description: 'Address the separate metrics listener binds to (with --metrics-port).',
+    schema: opt.string(),
+    default: '127.0.0.1',
+  },
+  metricsPort: {
+    flag: 'metrics-port',
+    env: 'P2PVPS_METRICS_PORT',
+    description:
+      'Serve Prometheus metrics without a token at /metrics on this port of --metrics-host, for a scraper on a private network. ' +
+      "Unset: only at /metrics on the server's own name, with an operator's API token.",
+    schema: opt.port().optional(),
+  },
   gatewayHost: {
     flag: 'gateway-host',
     env: 'P2PVPS_GATEWAY_HOST',

@@ -61,3 +61,19 @@ export function findUserByTokenHash(
 export function deleteApiToken(db: Db, tokenId: string): Promise<unknown> {
   return db.deleteFrom('api_tokens').where('id', '=', tokenId).execute();
 }
+
+/** Of these token IDs, those that still exist and have not expired by `now`. */
+export async function liveTokenIds(db: Db, ids: string[], now: string): Promise<Set<string>> {
+  const live = new Set<string>();
+  // In slices, to stay far below SQLite's limit on bound values.
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = await db
+      .selectFrom('api_tokens')
+      .select('id')
+      .where('id', 'in', ids.slice(i, i + 500))
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .execute();
+    for (const r of rows) live.add(r.id);
+  }
+  return live;
+}

@@ -67,3 +67,14 @@ test('no SNI, plain HTTP and garbage are told apart from a hello', async () => {
   const truncatedInside = Buffer.from([22, 3, 1, 0, 8, 1, 0, 0, 4, 3, 3, 0, 0]);
   assert.deepEqual(parseClientHello(truncatedInside), { kind: 'not_tls' }, 'lengths that point past the message');
 });
+
+test('a name with a byte above 0x7f is no name at all, not the name with the high bit cleared', async () => {
+  // The same ClientHello twice, with its SNI name's first byte changed in place: "xbc" → 0xE1 "bc".
+  const hello = await captureHello({ servername: 'xbc.vps.test' });
+  const at = hello.indexOf('xbc.vps.test');
+  assert.ok(at > 0);
+  const highBit = Buffer.from(hello);
+  highBit[at] = 0xe1;
+  assert.deepEqual(parseClientHello(hello), { kind: 'hello', serverName: 'xbc.vps.test' });
+  assert.deepEqual(parseClientHello(highBit), { kind: 'hello', serverName: null }, 'E1 62 63 must not route as "abc"');
+});

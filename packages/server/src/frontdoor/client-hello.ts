@@ -68,9 +68,11 @@ function serverNameOf(hello: Buffer): string | null {
         const nameLen = hello.readUInt16BE(q + 1);
         q += 3;
         if (nameType === 0) {
+          // latin1 keeps every byte as it is: Node's 'ascii' would clear the high bit and
+          // read the bytes E1 62 63 as "abc". A name with any non-ASCII byte is no name of ours.
           const name = need(hello, q, nameLen)
             .subarray(q, q + nameLen)
-            .toString('ascii');
+            .toString('latin1');
           return /^[a-zA-Z0-9.-]+$/.test(name) ? name.toLowerCase().replace(/\.$/, '') : null;
         }
         q += nameLen;

@@ -9,20 +9,35 @@ import { parseClientHello, unrecognizedNameAlert } from './client-hello.ts';
 import { errorResponse } from './error-page.ts';
 import { terminateTls } from './tls-termination.ts';
 import { whenEnded, type TunnelGatewayLog } from '../gateway/tunnel-gateway.ts';
-import { HttpFramingError, parseRequestHead, RequestFramer, requestHost, serializeHead, type RequestHead } from './http-framing.ts';
+import {
+  HttpFramingError,
+  parseRequestHead,
+  RequestFramer,
+  requestHost,
+  responseStatus,
+  serializeHead,
+  type RequestHead,
+} from './http-framing.ts';
+import { SlotCounts, sourceKey } from './connection-caps.ts';
+import { guardRequests } from './deadlines.ts';
 
 export type Route = WebRoute;
 
 export interface FrontDoorLimits {
   /** Largest request head or ClientHello read before routing, in bytes. */
   maxHeadBytes: number;
-  /** Time a client has to send its first request head or ClientHello. */
+  /** Time a client has to send a request head (every one on a keep-alive connection) or its ClientHello. */
   headTimeoutMs: number;
   /** A connection with no traffic either way for this long is closed. */
   idleTimeoutMs: number;
-  /** Connections open through both doors at once, in total and to any one device. */
+  /** Connections open through both doors at once (the API's included), in total and to any one device. */
   maxConnections: number;
   maxConnectionsPerDevice: number;
+  /** Connections from one source (an IPv4 address, an IPv6 /64) at once, in total and to any one device. */
+  maxConnectionsPerAddress: number;
+  maxConnectionsPerDeviceAddress: number;
+  /** Least bytes of a request body per head timeout, while a visitor sends one to a device. */
+  minBodyBytes: number;
 }
 
 export type FrontDoorLog = TunnelGatewayLog;
@@ -56,20 +71,31 @@ const lingerMs = 5_000;
 export class FrontDoors {
   readonly http: net.Server;
   readonly https: net.Server;
+  /** Every connection, those handed to the API server included: they hold a descriptor all the same. */
   private readonly open = new Set<net.Socket>();
-  /** Connections handed to the API server: a net.Server only finishes closing once they are gone. */
-  private readonly handedToApi = new Set<net.Socket>();
-  private readonly perDevice = new Map<string, number>();
+  private readonly perSource = new SlotCounts();
+  private readonly perDevice = new SlotCounts();
+  private readonly perDeviceSource = new SlotCounts();
   private readonly outcomes: client.Counter<'door' | 'outcome'>;
+  private readonly cutoffs: client.Counter<'reason'>;
 
   constructor(private readonly o: FrontDoorOptions) {
     this.http = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept('http', s));
     this.https = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept('https', s));
     for (const server of [this.http, this.https]) server.on('error', (err) => o.log.warn({ err }, 'front door error'));
+    // The API server never listens: its connections come from here. Node starts enforcing
+    // its headersTimeout and requestTimeout when a server starts listening, so start that now.
+    o.apiServer.emit('listening');
     this.outcomes = new client.Counter({
       name: 'p2pvps_frontdoor_connections_total',
       help: 'Connections to the front doors, by door and by what became of them.',
       labelNames: ['door', 'outcome'],
+      registers: [o.registry],
+    });
+    this.cutoffs = new client.Counter({
+      name: 'p2pvps_frontdoor_cutoffs_total',
+      help: 'Visitor connections to devices closed for a later request head past its deadline, or a body sent too slowly.',
+      labelNames: ['reason'],
       registers: [o.registry],
     });
     const open = this.open;
@@ -86,7 +112,7 @@ export class FrontDoors {
   /** Closes the listeners and every connection still open. */
   async close(): Promise<void> {
     const closed = [this.http, this.https].map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
-    for (const socket of [...this.open, ...this.handedToApi]) socket.destroy();
+    for (const socket of this.open) socket.destroy();
     await Promise.all(closed);
   }
 
@@ -96,8 +122,17 @@ export class FrontDoors {
       this.outcomes.inc({ door, outcome: 'over_capacity' });
       return void socket.destroy();
     }
+    const source = sourceKey(socket.remoteAddress ?? '');
+    const releaseSource = this.perSource.take(source, this.o.limits.maxConnectionsPerAddress);
+    if (!releaseSource) {
+      this.outcomes.inc({ door, outcome: 'address_over_capacity' });
+      return void socket.destroy();
+    }
     this.open.add(socket);
-    socket.once('close', () => this.open.delete(socket));
+    socket.once('close', () => {
+      this.open.delete(socket);
+      releaseSource();
+    });
     const chunks: Buffer[] = [];
     let size = 0;
     const fail = (outcome: string, status: number, code: string, message: string) => {
@@ -131,7 +166,7 @@ export class FrontDoors {
       cleanup();
       socket.pause();
       if (first.kind === 'error') return fail('bad_request', first.status, first.code, first.message);
-      void this.route(door, socket, data, first.host, fail);
+      void this.route(door, socket, data, first.host, source, fail);
     };
     socket.on('data', onData);
     socket.on('end', onEnd);
@@ -142,6 +177,7 @@ export class FrontDoors {
     socket: net.Socket,
     buffered: Buffer,
     host: string | null,
+    source: string,
     fail: (outcome: string, status: number, code: string, message: string) => void,
   ): Promise<void> {
     let route: Route;
@@ -161,10 +197,8 @@ export class FrontDoors {
         connection = terminateTls(socket, buffered, context, this.o.limits.headTimeoutMs);
       } else socket.unshift(buffered);
       this.outcomes.inc({ door, outcome: 'api' });
-      // The API server takes the connection over, with the bytes read so far put back.
-      this.open.delete(socket);
-      this.handedToApi.add(connection);
-      connection.once('close', () => this.handedToApi.delete(connection));
+      // The API server takes the connection over, with the bytes read so far put back. The raw
+      // socket stays counted in `open` and against its source until it closes.
       this.o.apiServer.emit('connection', connection);
       if (connection === socket) socket.resume();
       return;
@@ -176,16 +210,16 @@ export class FrontDoors {
     }
 
     const { deviceId, rentalId } = route;
-    const count = this.perDevice.get(deviceId) ?? 0;
-    if (count >= this.o.limits.maxConnectionsPerDevice) {
+    const releaseDevice = this.perDevice.take(deviceId, this.o.limits.maxConnectionsPerDevice);
+    if (!releaseDevice) {
       return fail('device_over_capacity', 503, 'device_busy', `${host} has too many open connections; try again shortly.`);
     }
-    this.perDevice.set(deviceId, count + 1);
-    socket.once('close', () => {
-      const n = (this.perDevice.get(deviceId) ?? 1) - 1;
-      if (n <= 0) this.perDevice.delete(deviceId);
-      else this.perDevice.set(deviceId, n);
-    });
+    socket.once('close', releaseDevice);
+    const releaseDeviceSource = this.perDeviceSource.take(`${deviceId} ${source}`, this.o.limits.maxConnectionsPerDeviceAddress);
+    if (!releaseDeviceSource) {
+      return fail('address_over_capacity', 503, 'device_busy', `You have too many connections open to ${host}; close some and try again.`);
+    }
+    socket.once('close', releaseDeviceSource);
 
     let channel: Duplex;
     try {
@@ -209,6 +243,10 @@ export class FrontDoors {
         },
       });
       framer.on('error', () => socket.destroy());
+      guardRequests(socket, framer, { headTimeoutMs: this.o.limits.headTimeoutMs, minBodyBytes: this.o.limits.minBodyBytes }, (why) => {
+        this.cutoffs.inc({ reason: why });
+        socket.destroy();
+      });
       socket.pipe(framer);
     }
     join(socket, channel, buffered, framer);
@@ -274,6 +312,19 @@ function forwardedHead(head: RequestHead, visitor: string): RequestHead {
  */
 function join(socket: net.Socket, channel: Duplex, first: Buffer, framer?: RequestFramer): void {
   channel.on('error', () => socket.destroy());
+  if (framer) {
+    // The framer opens a tunnel for an upgrade only once the origin said yes: read the
+    // status of the first response (the answer to the first request), then stop looking.
+    let seen = Buffer.alloc(0);
+    const watch = (chunk: Buffer) => {
+      seen = Buffer.concat([seen, chunk]);
+      const status = responseStatus(seen);
+      if (status === null) return;
+      channel.off('data', watch);
+      framer.firstResponse(status);
+    };
+    channel.on('data', watch);
+  }
   channel.pipe(socket);
   const upstream: Readable = framer ?? socket;
   (framer ?? channel).write(first);

@@ -5,6 +5,7 @@ import type { DomainContext } from '../domain/context.ts';
 import { registerDevice } from '../domain/devices/devices.ts';
 import { syncDevice } from '../domain/rentals/agent-sync.ts';
 import type { DeviceEvents } from '../services/device-events.ts';
+import type { EventStreams, StreamOwner } from '../services/event-streams.ts';
 import type { UserEvents } from '../services/user-events.ts';
 import { mount, type Authenticator } from './register.ts';
 
@@ -16,6 +17,7 @@ export function agentRoutes(
   ctx: DomainContext,
   events: DeviceEvents,
   gateway: Registration['gateway'],
+  streams: EventStreams,
   userEvents?: UserEvents,
 ): void {
   mount(app, auth, routes.agentRegister, ({ body }) => registerDevice(ctx, body, gateway));
@@ -26,39 +28,45 @@ export function agentRoutes(
   });
 
   // Server-sent event streams. Hijacked responses are invisible to fastify's close, so end them ourselves.
-  const streams = new Set<import('node:http').ServerResponse>();
-  app.addHook('onClose', async () => {
-    for (const res of streams) res.destroy();
-  });
-  /** Holds a request open as an event stream: `first` now, whatever `subscribe` sends later, a ping to keep it alive. */
+  app.addHook('onClose', async () => streams.close());
+  /**
+   * Holds a request open as an event stream: `first` now, whatever `subscribe` sends later,
+   * a ping to keep it alive. Refused (too_many_streams) before anything is sent when the
+   * owner or the server has too many open.
+   */
   const stream = (
     req: FastifyRequest,
     reply: FastifyReply,
+    owner: StreamOwner,
     first: [event: string, data: object],
     subscribe: (send: (event: string, data: object) => void) => () => void,
   ) => {
-    reply.hijack();
     const res = reply.raw;
+    const release = streams.admit(owner, () => res.end());
+    reply.hijack();
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.socket?.setNoDelay(true);
-    streams.add(res);
     const send = (event: string, data: object) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     send(...first);
     const unsubscribe = subscribe(send);
     const ping = setInterval(() => res.write(': ping\n\n'), keepAliveMs);
+    let ended = false;
     const done = () => {
+      if (ended) return;
+      ended = true;
       clearInterval(ping);
       unsubscribe();
-      streams.delete(res);
+      release();
     };
     req.raw.on('close', done);
+    res.on('close', done);
     res.on('error', done);
   };
 
   // The agent's nudges: the server tells it the moment a rental starts or ends.
   app.get(agentEventsPath, async (req, reply) => {
     const deviceId = await auth.device(req);
-    stream(req, reply, ['sync', { type: 'sync', reason: 'connected' }], (send) =>
+    stream(req, reply, { kind: 'device', deviceId }, ['sync', { type: 'sync', reason: 'connected' }], (send) =>
       events.subscribe(deviceId, (event) => send('sync', event)),
     );
   });
@@ -67,6 +75,12 @@ export function agentRoutes(
   // rentals changes; the page fetches again. Session cookie or API token.
   app.get('/api/v1/events', async (req, reply) => {
     const caller = await auth.user(req);
-    stream(req, reply, ['hello', {}], (send) => userEvents?.subscribe(caller.user.id, (what) => send(what, {})) ?? (() => {}));
+    stream(
+      req,
+      reply,
+      { kind: 'user', userId: caller.user.id, tokenId: caller.tokenId },
+      ['hello', {}],
+      (send) => userEvents?.subscribe(caller.user.id, (what) => send(what, {})) ?? (() => {}),
+    );
   });
 }

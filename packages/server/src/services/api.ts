@@ -3,6 +3,7 @@ import { routes } from '@p2pvps/protocol/routes';
 import { version } from '@p2pvps/protocol/version';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { DomainContext } from '../domain/context.ts';
+import { DomainError } from '../domain/errors.ts';
 import { accountRoutes } from '../routes/accounts.ts';
 import { adminRoutes } from '../routes/admin.ts';
 import { dashboardRoutes } from '../routes/dashboard.ts';
@@ -21,6 +22,7 @@ import { topUpRoutes } from '../routes/topup.ts';
 import { transportSecurityRoutes } from '../routes/transport-security.ts';
 import type { PaymentRails } from '../payments/payment-rails.ts';
 import type { DeviceEvents } from './device-events.ts';
+import type { EventStreams } from './event-streams.ts';
 import type { UserEvents } from './user-events.ts';
 
 export interface ApiOptions {
@@ -30,7 +32,7 @@ export interface ApiOptions {
   logLevel: string;
   /** Where the log goes (stdout unless given; tests read it). */
   logStream?: { write(line: string): void };
-  /** Prometheus metrics in the text format, served at /metrics. */
+  /** Prometheus metrics in the text format, served at /metrics to operators (Bearer token of an admin). */
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** The payment rails the operator enabled; without, only operator credit. */
   rails?: PaymentRails;
@@ -42,7 +44,23 @@ export interface ApiOptions {
   userEvents?: UserEvents;
   /** Answers to the ACME CA's HTTP-01 challenges, while the server orders its certificate. */
   acmeChallenge?: (token: string) => string | undefined;
+  /** Every open event stream, capped and checked again over time. */
+  eventStreams: EventStreams;
+  /** How long a client may take; the API faces the internet with no proxy in front. */
+  timeouts: ApiTimeouts;
 }
+
+export interface ApiTimeouts {
+  /** From the first byte of a request head to its end, for every request on a connection. */
+  headMs: number;
+  /** From the first byte of a request to the end of its body. */
+  requestMs: number;
+  /** A connection with no traffic either way for this long is closed, even mid-request. */
+  idleMs: number;
+}
+
+/** An idle keep-alive connection is closed after this: browsers reuse theirs within seconds, and each holds a slot of its address. */
+const keepAliveMs = 30_000;
 
 /** The HTTP API: every route of the protocol table, plus OpenAPI and the agent event stream. */
 export function buildApi({
@@ -57,6 +75,8 @@ export function buildApi({
   mailDelivery,
   userEvents,
   acmeChallenge,
+  eventStreams,
+  timeouts,
 }: ApiOptions): FastifyInstance {
   const app = Fastify({
     logger: {
@@ -66,6 +86,12 @@ export function buildApi({
     },
     bodyLimit: 256 * 1024,
     forceCloseConnections: true,
+    // Fastify and Node leave these at 0 (none), which assumes a proxy in front. A trickled
+    // head or body is answered 408 and closed. Node checks them once a second here.
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.idleMs,
+    keepAliveTimeout: keepAliveMs,
+    http: { headersTimeout: Math.min(timeouts.headMs, timeouts.requestMs), connectionsCheckingInterval: 1_000 },
     // Router-level problems (bad URL encoding, over-long parameters) get the envelope too.
     frameworkErrors: (err, _req, reply) => {
       (reply as FastifyReply).status(400).send({ code: 'invalid_request', message: `The request URL is not valid: ${err.message}` });
@@ -108,13 +134,17 @@ export function buildApi({
   rentalRoutes(app, auth, ctx);
   moneyRoutes(app, auth, ctx);
   topUpRoutes(app, auth, ctx, rails);
-  agentRoutes(app, auth, ctx, events, gateway, userEvents);
+  agentRoutes(app, auth, ctx, events, gateway, eventStreams, userEvents);
   openApiRoute(app, version);
   // Outside the JSON API: the agent's installer and code, for `curl PUBLIC_URL/install.sh | sudo bash`.
   installRoutes(app, ctx.settings.publicUrl);
   dashboardRoutes(app, ctx.settings.serverName);
   if (metrics) {
-    app.get('/metrics', async (_req, reply) => {
+    // Per-device traffic is business data: only operators see it here (a scraper sends an
+    // operator's API token), or on the separate --metrics-port listener.
+    app.get('/metrics', async (req, reply) => {
+      const caller = await auth.user(req);
+      if (!caller.user.isAdmin) throw new DomainError('not_found');
       const { contentType, body } = await metrics();
       return reply.type(contentType).send(body);
     });

@@ -4,7 +4,10 @@ import { timing } from '@p2pvps/protocol/timing';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import { percentToBps, type ServerConfig } from '../config.ts';
 import client from 'prom-client';
-import { addRentalTraffic, listEnrolledDevices, findDevice, markAllOffline, recordTunnel } from '../db/devices-repo.ts';
+import { addRentalTraffic, listEnrolledDevices, findDevice, liveDeviceIds, markAllOffline, recordTunnel } from '../db/devices-repo.ts';
+import { liveTokenIds } from '../db/accounts-repo.ts';
+import { EventStreams } from './event-streams.ts';
+import { listenForMetrics } from './metrics-listener.ts';
 import { findOpenRentalForDevice } from '../db/rentals-repo.ts';
 import { resolveWebName, WebRouteCache } from '../domain/devices/web-routing.ts';
 import { FrontDoors } from '../frontdoor/front-doors.ts';
@@ -36,6 +39,8 @@ export interface RunningServer {
   apiUrl: string;
   gatewayPort: number;
   httpsPort: number;
+  /** The separate metrics listener's port, when --metrics-port is set. */
+  metricsPort?: number;
   ctx: DomainContext;
   gateway: TunnelGateway;
   /** The mail queue: SMTP, or the outbox when none is configured. */
@@ -109,7 +114,10 @@ export async function startServer(
     },
     // Mails are queued in the background: neither a request nor the meter waits for them.
     notifyUser: (userId, event, rentalId) => mail?.queue(queueBalanceNotice(ctx, userId, event, rentalId)),
-    notifyRental: (rentalId, event) => mail?.queue(event === 'active' ? queueRentalActive(ctx, rentalId) : queueRentalEnded(ctx, rentalId)),
+    notifyRental: (rentalId, event) => {
+      if (event === 'ended') traffic.rentalEnded(rentalId);
+      mail?.queue(event === 'active' ? queueRentalActive(ctx, rentalId) : queueRentalEnded(ctx, rentalId));
+    },
     tunnels: {
       isOnline: (id) => gateway?.isOnline(id) ?? false,
       disconnect: (id) => {
@@ -167,21 +175,32 @@ export async function startServer(
       error: (fields, message) => api.log.error(fields, message),
     },
   });
+  const eventStreams = new EventStreams({
+    limits: { total: config.maxEventStreams, perUser: 5, perDevice: 2 },
+    liveTokenIds: (ids) => liveTokenIds(db, ids, clock.now().toISOString()),
+    liveDeviceIds: (ids) => liveDeviceIds(db, ids),
+    // Logging out ends the page's stream within this; one indexed lookup of every open stream's token.
+    recheckEveryMs: 2_000,
+    onError: (err) => api.log.warn({ err }, 'could not check the event streams'),
+  });
+  const metrics = async () => {
+    traffic.collect();
+    return { contentType: registry.contentType, body: await registry.metrics() };
+  };
   const api = buildApi({
     userEvents,
+    eventStreams,
     ctx,
     events,
     gateway: gatewayRef,
     logLevel: config.logLevel,
+    timeouts: { headMs: config.headTimeoutMs, requestMs: config.requestTimeoutMs, idleMs: config.idleTimeoutMs },
     ...(options.logStream ? { logStream: options.logStream } : {}),
     mail: config.smtpUrl ? `SMTP ${describeSmtpUrl(config.smtpUrl)} as ${config.mailFrom}` : 'outbox (no SMTP configured)',
     mailDelivery: config.smtpUrl ? 'smtp' : 'outbox',
     rails,
     ...(tls?.issuer ? { acmeChallenge: (token: string) => tls.issuer?.keyAuthorization(token) } : {}),
-    metrics: async () => {
-      traffic.collect();
-      return { contentType: registry.contentType, body: await registry.metrics() };
-    },
+    metrics,
   });
   const log = api.log;
   mail = new MailQueue({
@@ -271,10 +290,15 @@ export async function startServer(
       idleTimeoutMs: config.idleTimeoutMs,
       maxConnections: config.maxConnections,
       maxConnectionsPerDevice: config.maxConnectionsPerDevice,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      maxConnectionsPerDeviceAddress: config.maxConnectionsPerDeviceAddress,
+      minBodyBytes: Math.ceil((config.minBodyRate * config.headTimeoutMs) / 1000),
     },
   });
   const port = await listen(doors.http, config.httpPort, config.httpHost);
   const httpsPort = await listen(doors.https, config.httpsPort, config.httpHost);
+  const metricsListener =
+    config.metricsPort === undefined ? undefined : await listenForMetrics(metrics, config.metricsPort, config.metricsHost);
   const saveTraffic = async () => {
     const pending = traffic.drainUnsaved();
     try {
@@ -334,7 +358,8 @@ export async function startServer(
   const enrolled = (await listEnrolledDevices(db)).length;
   log.info(
     `p2pvps server "${config.serverName}": API ${apiUrl}, HTTPS front door :${httpsPort}, device gateway ${config.gatewayHost}:${gatewayPort}, ` +
-      `devices on *.${config.webDomain}, ${enrolled} enrolled device(s)`,
+      `devices on *.${config.webDomain}, ${enrolled} enrolled device(s)` +
+      (metricsListener ? `, metrics on http://${config.metricsHost}:${metricsListener.port}/metrics` : ''),
   );
 
   let closing: Promise<void> | undefined;
@@ -342,6 +367,7 @@ export async function startServer(
     apiUrl,
     gatewayPort,
     httpsPort,
+    ...(metricsListener ? { metricsPort: metricsListener.port } : {}),
     ctx,
     gateway,
     mail: mailQueue,
@@ -354,6 +380,7 @@ export async function startServer(
         await tls?.certificate.close();
         clearInterval(trafficTimer);
         await doors.close();
+        await metricsListener?.close();
         await gateway.close();
         await api.close();
         await rails.close();

@@ -11,13 +11,17 @@ interface Tracked {
   /** Bytes already counted, so each sample adds only what is new. */
   read: number;
   written: number;
+  /** The rental has ended: its series is gone, and what is still carried only goes to the database. */
+  rentalEnded: boolean;
 }
 
 /**
  * Counts the bytes visitors move through the front doors and public SSH ports, per
  * device and per rental. Live connections are sampled (at every scrape and flush), so a
  * day-long SSH session shows up while it runs, not only when it ends. "in" is what the
- * visitor sent toward the device; "out" is what came back.
+ * visitor sent toward the device; "out" is what came back. A rental's series is removed
+ * when it ends (the database keeps its totals), so the scrape does not grow with every
+ * rental ever served.
  */
 export class TrafficMeter {
   private readonly live = new Set<Tracked>();
@@ -49,13 +53,23 @@ export class TrafficMeter {
   }
 
   track(socket: net.Socket, deviceId: string, rentalId: string | null, kind: TrafficKind): void {
-    const t: Tracked = { socket, deviceId, rentalId, kind, read: 0, written: 0 };
+    const t: Tracked = { socket, deviceId, rentalId, kind, read: 0, written: 0, rentalEnded: false };
     this.live.add(t);
     this.connections.inc({ device: deviceId, kind });
     socket.once('close', () => {
       this.sample(t);
       this.live.delete(t);
     });
+  }
+
+  /** Removes an ended rental's series; connections of it still open count toward the database only. */
+  rentalEnded(rentalId: string): void {
+    for (const t of this.live) {
+      if (t.rentalId !== rentalId) continue;
+      this.sample(t);
+      t.rentalEnded = true;
+    }
+    for (const direction of ['in', 'out']) this.rentalBytes.remove({ rental: rentalId, direction });
   }
 
   /** Adds what live connections moved since the last sample. */
@@ -87,8 +101,10 @@ export class TrafficMeter {
     this.deviceBytes.inc({ device: t.deviceId, direction: 'in' }, bytesIn);
     this.deviceBytes.inc({ device: t.deviceId, direction: 'out' }, bytesOut);
     if (t.rentalId === null) return;
-    this.rentalBytes.inc({ rental: t.rentalId, direction: 'in' }, bytesIn);
-    this.rentalBytes.inc({ rental: t.rentalId, direction: 'out' }, bytesOut);
+    if (!t.rentalEnded) {
+      this.rentalBytes.inc({ rental: t.rentalId, direction: 'in' }, bytesIn);
+      this.rentalBytes.inc({ rental: t.rentalId, direction: 'out' }, bytesOut);
+    }
     this.addUnsaved(t.rentalId, bytesIn, bytesOut);
   }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { syncDevice } from '../rentals/agent-sync.ts';
-import { rent, stopRental } from '../rentals/rentals.ts';
+import { getRental, rent, stopRental } from '../rentals/rentals.ts';
 import { createTestContext } from '../test-context.ts';
 import { getDevice, removeDevice } from './devices.ts';
 import { resolveWebName, WebRouteCache, type WebRoute } from './web-routing.ts';
@@ -9,12 +9,13 @@ import { resolveWebName, WebRouteCache, type WebRoute } from './web-routing.ts';
 test("a device's name leads to it only while a rental on it is active; other names lead nowhere", async () => {
   const t = await createTestContext();
   const { owner, renter, deviceId } = await t.createMarket();
-  const { webHost } = await getDevice(t.ctx, owner.id, deviceId);
+  const listedName = (await getDevice(t.ctx, owner.id, deviceId)).webHost;
+  assert.match(listedName, /^[a-z][a-z0-9]{7}\.vps\.example\.org$/);
+  assert.deepEqual(await resolveWebName(t.ctx, listedName), { kind: 'none', reason: 'no_rental' }, 'listed but not rented');
+  const rental = await rent(t.ctx, renter.id, { deviceId });
+  const webHost = rental.connection.webHost;
   assert.match(webHost, /^[a-z][a-z0-9]{7}\.vps\.example\.org$/);
   const route = () => resolveWebName(t.ctx, webHost);
-
-  assert.deepEqual(await route(), { kind: 'none', reason: 'no_rental' }, 'listed but not rented');
-  const rental = await rent(t.ctx, renter.id, { deviceId });
   assert.deepEqual(await route(), { kind: 'none', reason: 'no_rental' }, 'requested: the container is not ready yet');
   await syncDevice(t.ctx, deviceId, { container: { rentalId: rental.id, state: 'ready' } });
   assert.deepEqual(await route(), { kind: 'device', deviceId, rentalId: rental.id });
@@ -29,6 +30,38 @@ test("a device's name leads to it only while a rental on it is active; other nam
   }
   await removeDevice(t.ctx, owner.id, deviceId);
   assert.deepEqual(await route(), { kind: 'none', reason: 'unknown_name' }, 'a removed device has no name');
+  await t.close();
+});
+
+test("each rental gets a fresh web name: the next renter inherits nothing of the last one's", async () => {
+  const t = await createTestContext();
+  const { owner, renter, deviceId } = await t.createMarket();
+  const listedName = (await getDevice(t.ctx, owner.id, deviceId)).webHost;
+  const first = await rent(t.ctx, renter.id, { deviceId });
+  assert.notEqual(first.connection.webHost, listedName, 'the name shown before the rental is not the rental’s');
+  assert.equal((await getDevice(t.ctx, owner.id, deviceId)).webHost, first.connection.webHost, 'the owner sees the current name');
+  assert.equal(t.nudges.at(-1)?.reason, 'rental_requested', 'told after the name changed: the route cache is cleared then');
+  await syncDevice(t.ctx, deviceId, { container: { rentalId: first.id, state: 'ready' } });
+  await stopRental(t.ctx, renter.id, first.id);
+  await syncDevice(t.ctx, deviceId, { container: null });
+
+  const nextRenter = await t.createUser('renter');
+  const second = await rent(t.ctx, nextRenter.id, { deviceId });
+  await syncDevice(t.ctx, deviceId, { container: { rentalId: second.id, state: 'ready' } });
+  assert.notEqual(second.connection.webHost, first.connection.webHost);
+  assert.deepEqual(await resolveWebName(t.ctx, second.connection.webHost), { kind: 'device', deviceId, rentalId: second.id });
+  assert.deepEqual(
+    await resolveWebName(t.ctx, first.connection.webHost),
+    { kind: 'none', reason: 'unknown_name' },
+    'the first renter’s name leads nowhere, not to the next renter’s site',
+  );
+  const ended = await getRental(t.ctx, renter.id, first.id);
+  assert.equal(ended.state, 'ended');
+  assert.deepEqual(
+    [ended.connection.webHost, ended.connection.httpUrl, ended.connection.httpsUrl],
+    ['', '', ''],
+    'an ended rental does not show the device’s current (someone else’s) name',
+  );
   await t.close();
 });
 

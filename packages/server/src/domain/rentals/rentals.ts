@@ -11,6 +11,7 @@ import {
 } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { webHost } from '../devices/devices.ts';
+import { rotateWebName } from '../devices/web-names.ts';
 import { DomainError } from '../errors.ts';
 import { balanceOf } from '../money/ledger.ts';
 import { closeHold, placeHold } from '../money/holds.ts';
@@ -30,7 +31,8 @@ export function presentRental(
 ): Rental {
   const host = ctx.settings.sshHost;
   const port = Number(device?.ssh_port ?? 0);
-  const web = device ? webHost(ctx, device.web_name) : '';
+  // An ended rental's web name is no longer its own (the device's next rental gets a new one): stop showing it.
+  const web = device && row.state !== 'ended' ? webHost(ctx, device.web_name) : '';
   return {
     id: row.id,
     deviceId: row.device_id,
@@ -57,8 +59,8 @@ export function presentRental(
       sshKeyGiven: row.ssh_public_key !== null,
       sshCommand: `ssh -p ${port} ${row.username}@${host}`,
       webHost: web,
-      httpUrl: `http://${web}${portSuffix(ctx.settings.httpPort, 80)}/`,
-      httpsUrl: `https://${web}${portSuffix(ctx.settings.httpsPort, 443)}/`,
+      httpUrl: web && `http://${web}${portSuffix(ctx.settings.httpPort, 80)}/`,
+      httpsUrl: web && `https://${web}${portSuffix(ctx.settings.httpsPort, 443)}/`,
     },
   };
 }
@@ -169,8 +171,9 @@ export async function rent(
     if (isUniqueViolation(err)) throw new DomainError('device_not_listed');
     throw err;
   }
+  const webName = await rotateWebName(ctx, device.id);
   ctx.notifyDevice(device.id, 'rental_requested');
-  return presentRental(ctx, row, device);
+  return presentRental(ctx, row, { ...device, web_name: webName });
 }
 
 async function renterRental(ctx: DomainContext, renterId: string, rentalId: string): Promise<RentalRow> {
