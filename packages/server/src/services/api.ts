@@ -105,7 +105,7 @@ export function buildApi({
   agentRoutes(app, auth, ctx, events, gateway, userEvents);
   openApiRoute(app, version);
   // Outside the JSON API: the agent's installer and code, for `curl PUBLIC_URL/install.sh | sudo bash`.
-  installRoutes(app, ctx.settings.publicUrl);
+  installRoutes(app, ctx.settings.publicUrl, auth);
   dashboardRoutes(app, ctx.settings.serverName);
   if (metrics) {
     app.get('/metrics', async (_req, reply) => {
