@@ -1,5 +1,6 @@
 import type { DesiredRental, HeartbeatReply, ObservedContainer } from '@p2pvps/protocol/agent-schemas';
 import { ApiClient, ApiError } from '@p2pvps/protocol/client';
+import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
 import { timing } from '@p2pvps/protocol/timing';
 import { version } from '@p2pvps/protocol/version';
 import Docker from 'dockerode';
@@ -7,10 +8,12 @@ import { Backoff } from './backoff.ts';
 import { readConfigFile, type AgentConfig } from './config.ts';
 import { RenterContainers } from './docker/renter-containers.ts';
 import { EventStream } from './event-stream.ts';
+import { freshFetch } from './fresh-fetch.ts';
 import { probeHardware } from './hardware.ts';
 import { RenterIsolation } from './network/isolation.ts';
 import { unreachableDetail, unreachableTooLong } from './offline.ts';
-import { deviceSigner, loadOrCreateDeviceKey, type DeviceKey } from './identity.ts';
+import { deviceSigner, loadOrCreateDeviceKey, SigningClock, type DeviceKey } from './identity.ts';
+import { classifyRefusal, type Refusal } from './server-refusals.ts';
 import { StateFile, type AgentState } from './state.ts';
 import { RenterStorage } from './storage/renter-storage.ts';
 import { TunnelClient } from './tunnel-client.ts';
@@ -27,7 +30,12 @@ export interface AgentSideEffects {
   now?: () => number;
   /** How long an active rental is kept while the server is unreachable; timing.dataKeepMs by default. */
   dataKeepMs?: number;
+  /** The wait before each of the two questions that confirm a revocation; 15 s by default. */
+  revocationConfirmDelayMs?: number;
 }
+
+/** How often the agent heartbeats, whatever the server says: never a tight loop, never silent for hours. */
+const heartbeatBoundsMs = [1_000, 60 * 60_000] as const;
 
 /**
  * The governor on the device. It converges on what the server wants: register once,
@@ -59,6 +67,10 @@ export class Agent {
   private readonly storageRetry = new Backoff(2000, 60_000);
   private readonly now: () => number;
   private readonly dataKeepMs: number;
+  /** The signatures' clock: this device's, corrected by the server's time. */
+  private readonly signingClock: SigningClock;
+  private sign: ((method: string, path: string, body: string) => string) | undefined;
+  private readonly revocationConfirmDelayMs: number;
 
   constructor(
     private readonly config: AgentConfig,
@@ -67,9 +79,12 @@ export class Agent {
   ) {
     this.now = effects.now ?? Date.now;
     this.dataKeepMs = effects.dataKeepMs ?? timing.dataKeepMs;
+    this.signingClock = new SigningClock(this.now);
+    this.revocationConfirmDelayMs = effects.revocationConfirmDelayMs ?? 15_000;
     this.key = loadOrCreateDeviceKey(config.dataDir);
     this.stateFile = new StateFile(config.dataDir);
     this.state = this.stateFile.read(config.serverUrl);
+    if (this.stateFile.recoveredFrom) this.log('warn', this.stateFile.recoveredFrom);
     // An agent from before the offline rules: count from now.
     if (this.state.rental && !this.state.lastServerContactAt)
       this.state = { ...this.state, lastServerContactAt: new Date(this.now()).toISOString() };
@@ -107,7 +122,7 @@ export class Agent {
       // Re-read the file each time: the owner may have put a fresh token in it.
       const token = (readConfigFile(this.config.configFile).enrolmentToken as string | undefined) ?? this.config.enrolmentToken;
       if (!token)
-        throw new Error(`this device is not registered and has no enrolment token; run "p2pvps agent init --server URL --token TOKEN"`);
+        throw new Error(`this device is not registered and has no enrolment token; run "p2pvps agent init --server URL --token-file FILE"`);
       try {
         const registration = await this.api.call('agentRegister', {
           body: {
@@ -133,7 +148,8 @@ export class Agent {
 
   private async goOnline(): Promise<void> {
     const reg = this.state.registration!;
-    const sign = deviceSigner(reg.deviceId, this.key);
+    const sign = deviceSigner(reg.deviceId, this.key, deviceAuthAudience(this.config.serverUrl), this.signingClock);
+    this.sign = sign;
     this.api = new ApiClient({ baseUrl: this.config.serverUrl, signDevice: sign });
     this.containers = new RenterContainers({
       docker: this.docker,
@@ -164,10 +180,17 @@ export class Agent {
       serverUrl: this.config.serverUrl,
       sign,
       onEvent: (e) => this.requestSync(e.reason),
-      onAuthFailure: () => void this.identityRevoked(),
+      // A revocation is only ever acted on through a sync, which confirms it first.
+      onRefused: (err) => {
+        if (!this.correctSigning(classifyRefusal(err))) this.requestSync(`event stream refused [${err.code}]`);
+      },
       log: this.log,
     });
     await this.isolate();
+    // A device removed and added again on this host leaves its old identity's container
+    // holding our ports; nothing of an identity the server forgot is kept.
+    const orphans = await this.containers.removeEarlierIdentities();
+    if (orphans.length) this.log('info', `removed renter containers of an earlier identity of this device: ${orphans.join(', ')}`);
     // Until reconcile has looked, report a container found from before a restart as
     // still there: the server must not take "nothing running" for a finished wipe.
     const rentalId = await this.containers.existingRentalId();
@@ -232,14 +255,24 @@ export class Agent {
     clearTimeout(this.heartbeatTimer);
     let next = this.heartbeatIntervalMs;
     try {
-      // Converge: report, act on the reply, report again until nothing changes.
-      for (let round = 0; round < 5 && !this.closed; round++) {
-        const reply = await this.heartbeat();
+      // Converge: report, act on the reply, report again until nothing changes. A clock or
+      // replay refusal is corrected and tried once more at once.
+      for (let round = 0, corrected = false; round < 5 && !this.closed; round++) {
+        let reply: HeartbeatReply;
+        try {
+          reply = await this.heartbeat();
+        } catch (err) {
+          if (corrected || !this.correctSigning(classifyRefusal(err))) throw err;
+          corrected = true;
+          reply = await this.heartbeat();
+        }
         if (!(await this.reconcile(reply.rental))) break;
       }
       this.syncBackoff.reset();
     } catch (err) {
-      if (err instanceof ApiError && err.code === 'device_auth_failed') return this.identityRevoked();
+      const refusal = classifyRefusal(err);
+      if (refusal.kind === 'revoked' && (await this.revocationConfirmed())) return this.identityRevoked();
+      if (refusal.kind === 'signature') this.log('error', signatureRefused(refusal, this.config.serverUrl));
       next = this.syncBackoff.next();
       this.log('warn', `sync failed (${(err as Error).message}); retrying in ${next} ms`);
       // The server is away: the rental and its data stay, up to the data-keeping limit.
@@ -261,7 +294,9 @@ export class Agent {
         storageFault: this.storageFault,
       },
     });
-    this.heartbeatIntervalMs = reply.heartbeatIntervalMs;
+    this.heartbeatIntervalMs = Math.min(Math.max(reply.heartbeatIntervalMs, heartbeatBoundsMs[0]), heartbeatBoundsMs[1]);
+    if (this.signingClock.learnServerTime(Date.parse(reply.serverTime)))
+      this.log('info', `signing with the server's time: this device's clock is ${Math.round(this.signingClock.offset / 1000)} s behind it`);
     this.state = { ...this.state, lastServerContactAt: new Date(this.now()).toISOString() };
     if (this.state.lostRental && reply.rental?.rentalId !== this.state.lostRental.rentalId)
       this.state = { ...this.state, lostRental: null };
@@ -404,7 +439,52 @@ export class Agent {
     this.stateFile.write(this.state);
   }
 
-  /** The server no longer knows this key (device removed or re-enrolled): wipe, forget, enrol again. */
+  /**
+   * A wrong clock or a replay refusal: sign with what the server said. True when the next
+   * signature will differ, so trying again is worth it.
+   */
+  private correctSigning(refusal: Refusal): boolean {
+    if (refusal.kind === 'clock_skew') {
+      this.signingClock.learnServerTime(refusal.serverTime, 0);
+      this.log(
+        'warn',
+        `this device's clock is ${Math.round(this.signingClock.offset / 1000)} s off the server's; signing with the server's time (is NTP running?)`,
+      );
+      return true;
+    }
+    if (refusal.kind === 'replay') {
+      this.signingClock.raiseFloor(refusal.lastTs);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * The server said it no longer knows this key. Before anything is wiped it is asked twice
+   * more, spaced out, each time with a fresh signature over a connection of its own: a
+   * renter's files go only on a revocation the server stands by.
+   */
+  private async revocationConfirmed(): Promise<boolean> {
+    this.log('warn', 'the server says it no longer knows this device key; asking again before acting on it');
+    for (let ask = 0; ask < 2; ask++) {
+      await new Promise((r) => setTimeout(r, this.revocationConfirmDelayMs));
+      if (this.closed || !this.sign) return false;
+      const api = new ApiClient({ baseUrl: this.config.serverUrl, signDevice: this.sign, fetch: freshFetch });
+      try {
+        await api.call('agentHeartbeat', { body: { container: this.observed, storageFault: this.storageFault } });
+        this.log('info', 'the server accepts this device key after all; carrying on');
+        return false;
+      } catch (err) {
+        if (classifyRefusal(err).kind !== 'revoked') {
+          this.log('info', `not confirmed (${(err as Error).message}); the rental and its data stay`);
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  /** The server no longer knows this key (device removed or re-enrolled), confirmed: wipe, forget, enrol again. */
   private async identityRevoked(): Promise<void> {
     if (this.closed || !this.state.registration) return;
     this.log(
@@ -434,4 +514,13 @@ export class Agent {
     this.stopConnections();
     await this.syncing?.catch(() => undefined);
   }
+}
+
+/** What the owner must check when the server refuses the device's signature itself. */
+function signatureRefused(refusal: Extract<Refusal, { kind: 'signature' }>, serverUrl: string): string {
+  return (
+    `the server refused this device's signature [${refusal.code}]: ${refusal.message} ` +
+    `Check that serverUrl (${serverUrl}) is the server's public URL exactly as the install command gives it, and that the agent is up to date; ` +
+    'the rental and its data stay while the agent retries.'
+  );
 }
