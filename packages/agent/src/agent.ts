@@ -256,15 +256,16 @@ export class Agent {
     let next = this.heartbeatIntervalMs;
     try {
       // Converge: report, act on the reply, report again until nothing changes. A clock or
-      // replay refusal is corrected and tried once more at once.
-      for (let round = 0, corrected = false; round < 5 && !this.closed; round++) {
-        let reply: HeartbeatReply;
-        try {
-          reply = await this.heartbeat();
-        } catch (err) {
-          if (corrected || !this.correctSigning(classifyRefusal(err))) throw err;
-          corrected = true;
-          reply = await this.heartbeat();
+      // replay refusal is corrected and tried again at once (a clock correction may be
+      // followed by a replay one).
+      for (let round = 0, corrections = 0; round < 5 && !this.closed; round++) {
+        let reply: HeartbeatReply | undefined;
+        while (!reply) {
+          try {
+            reply = await this.heartbeat();
+          } catch (err) {
+            if (corrections++ >= 3 || !this.correctSigning(classifyRefusal(err))) throw err;
+          }
         }
         if (!(await this.reconcile(reply.rental))) break;
       }

@@ -56,6 +56,9 @@ export class SigningClock {
     const offset = serverMs - this.now();
     if (Math.abs(offset - this.offsetMs) <= toleranceMs) return false;
     this.offsetMs = offset;
+    // Timestamps signed with the wrong clock must not hold the corrected ones up; should the
+    // server have accepted some of them, its device_replay answer says how far to go.
+    this.last = Math.min(this.last, Math.round(serverMs) - 1);
     return true;
   }
 
