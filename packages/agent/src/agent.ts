@@ -8,12 +8,12 @@ import { Backoff } from './backoff.ts';
 import { readConfigFile, type AgentConfig } from './config.ts';
 import { RenterContainers } from './docker/renter-containers.ts';
 import { EventStream } from './event-stream.ts';
-import { freshFetch } from './fresh-fetch.ts';
 import { probeHardware } from './hardware.ts';
 import { RenterIsolation } from './network/isolation.ts';
 import { unreachableDetail, unreachableTooLong } from './offline.ts';
 import { deviceSigner, loadOrCreateDeviceKey, SigningClock, type DeviceKey } from './identity.ts';
-import { classifyRefusal, type Refusal } from './server-refusals.ts';
+import { classifyRefusal } from './server-refusals.ts';
+import { clockDifference, confirmRevocation, correctSigning, heartbeatIntervalWithin, signatureRefused } from './server-trust.ts';
 import { StateFile, type AgentState } from './state.ts';
 import { RenterStorage } from './storage/renter-storage.ts';
 import { TunnelClient } from './tunnel-client.ts';
@@ -33,9 +33,6 @@ export interface AgentSideEffects {
   /** The wait before each of the two questions that confirm a revocation; 15 s by default. */
   revocationConfirmDelayMs?: number;
 }
-
-/** How often the agent heartbeats, whatever the server says: never a tight loop, never silent for hours. */
-const heartbeatBoundsMs = [1_000, 60 * 60_000] as const;
 
 /**
  * The governor on the device. It converges on what the server wants: register once,
@@ -180,9 +177,12 @@ export class Agent {
       serverUrl: this.config.serverUrl,
       sign,
       onEvent: (e) => this.requestSync(e.reason),
-      // A revocation is only ever acted on through a sync, which confirms it first.
+      // A revocation is only ever acted on through a sync, which confirms it first; any
+      // other refusal (a proxy's 401, say) just means trying the stream again later.
       onRefused: (err) => {
-        if (!this.correctSigning(classifyRefusal(err))) this.requestSync(`event stream refused [${err.code}]`);
+        const refusal = classifyRefusal(err);
+        if (refusal.kind === 'revoked') this.requestSync('the event stream says this device key is revoked');
+        else correctSigning(this.signingClock, refusal, this.log);
       },
       log: this.log,
     });
@@ -264,7 +264,7 @@ export class Agent {
           try {
             reply = await this.heartbeat();
           } catch (err) {
-            if (corrections++ >= 3 || !this.correctSigning(classifyRefusal(err))) throw err;
+            if (corrections++ >= 3 || !correctSigning(this.signingClock, classifyRefusal(err), this.log)) throw err;
           }
         }
         if (!(await this.reconcile(reply.rental))) break;
@@ -295,9 +295,9 @@ export class Agent {
         storageFault: this.storageFault,
       },
     });
-    this.heartbeatIntervalMs = Math.min(Math.max(reply.heartbeatIntervalMs, heartbeatBoundsMs[0]), heartbeatBoundsMs[1]);
+    this.heartbeatIntervalMs = heartbeatIntervalWithin(reply.heartbeatIntervalMs);
     if (this.signingClock.learnServerTime(Date.parse(reply.serverTime)))
-      this.log('info', `signing with the server's time: this device's clock is ${Math.round(this.signingClock.offset / 1000)} s behind it`);
+      this.log('info', `signing with the server's time: ${clockDifference(this.signingClock.offset)}`);
     this.state = { ...this.state, lastServerContactAt: new Date(this.now()).toISOString() };
     if (this.state.lostRental && reply.rental?.rentalId !== this.state.lostRental.rentalId)
       this.state = { ...this.state, lostRental: null };
@@ -440,49 +440,16 @@ export class Agent {
     this.stateFile.write(this.state);
   }
 
-  /**
-   * A wrong clock or a replay refusal: sign with what the server said. True when the next
-   * signature will differ, so trying again is worth it.
-   */
-  private correctSigning(refusal: Refusal): boolean {
-    if (refusal.kind === 'clock_skew') {
-      this.signingClock.learnServerTime(refusal.serverTime, 0);
-      this.log(
-        'warn',
-        `this device's clock is ${Math.round(this.signingClock.offset / 1000)} s off the server's; signing with the server's time (is NTP running?)`,
-      );
-      return true;
-    }
-    if (refusal.kind === 'replay') {
-      this.signingClock.raiseFloor(refusal.lastTs);
-      return true;
-    }
-    return false;
-  }
-
-  /**
-   * The server said it no longer knows this key. Before anything is wiped it is asked twice
-   * more, spaced out, each time with a fresh signature over a connection of its own: a
-   * renter's files go only on a revocation the server stands by.
-   */
-  private async revocationConfirmed(): Promise<boolean> {
-    this.log('warn', 'the server says it no longer knows this device key; asking again before acting on it');
-    for (let ask = 0; ask < 2; ask++) {
-      await new Promise((r) => setTimeout(r, this.revocationConfirmDelayMs));
-      if (this.closed || !this.sign) return false;
-      const api = new ApiClient({ baseUrl: this.config.serverUrl, signDevice: this.sign, fetch: freshFetch });
-      try {
-        await api.call('agentHeartbeat', { body: { container: this.observed, storageFault: this.storageFault } });
-        this.log('info', 'the server accepts this device key after all; carrying on');
-        return false;
-      } catch (err) {
-        if (classifyRefusal(err).kind !== 'revoked') {
-          this.log('info', `not confirmed (${(err as Error).message}); the rental and its data stay`);
-          return false;
-        }
-      }
-    }
-    return true;
+  /** Asks the server again before a revocation is believed (server-trust.ts). */
+  private revocationConfirmed(): Promise<boolean> {
+    return confirmRevocation({
+      serverUrl: this.config.serverUrl,
+      sign: this.sign,
+      body: () => ({ container: this.observed, storageFault: this.storageFault }),
+      delayMs: this.revocationConfirmDelayMs,
+      closed: () => this.closed,
+      log: this.log,
+    });
   }
 
   /** The server no longer knows this key (device removed or re-enrolled), confirmed: wipe, forget, enrol again. */
@@ -515,13 +482,4 @@ export class Agent {
     this.stopConnections();
     await this.syncing?.catch(() => undefined);
   }
-}
-
-/** What the owner must check when the server refuses the device's signature itself. */
-function signatureRefused(refusal: Extract<Refusal, { kind: 'signature' }>, serverUrl: string): string {
-  return (
-    `the server refused this device's signature [${refusal.code}]: ${refusal.message} ` +
-    `Check that serverUrl (${serverUrl}) is the server's public URL exactly as the install command gives it, and that the agent is up to date; ` +
-    'the rental and its data stay while the agent retries.'
-  );
 }
