@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -102,7 +103,14 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   await owner.getByRole('button', { name: 'Add device' }).click();
   const token = (await owner.locator('#enrolment-token').textContent())!;
   assert.match(token, /^p2pe_/);
-  assert.match((await owner.locator('#enrol-commands').textContent())!, new RegExp(`p2pvps agent init --server '.+' --token '${token}'`));
+  assert.match((await owner.locator('#enrol-commands').textContent())!, /^p2pvps agent init --server '.+' --token-file FILE\n/);
+  // The install command carries the SHA-256 of the agent's code the server serves, and no token.
+  const install = (await owner.locator('#install-command').textContent())!;
+  const served = Buffer.from(await (await fetch(`http://127.0.0.1:${server.httpPort}/agent.tar.gz`)).arrayBuffer());
+  assert.equal(
+    install,
+    `curl -fsSL http://127.0.0.1:${server.httpPort}/install.sh | sudo bash -s -- --sha256 ${createHash('sha256').update(served).digest('hex')}`,
+  );
   await shot(owner, 'devices-enrol');
 
   // The device's agent enrols with it; the page shows the device online without a reload.

@@ -125,16 +125,31 @@ const agents: TestAgent[] = [];
 export async function createAgent(
   server: TestServer,
   enrolmentToken: string,
-  opts: { storage?: object; wipe?: 'discard' | 'overwrite'; dockerSocket?: string; effects?: AgentSideEffects } = {},
+  opts: {
+    storage?: object;
+    wipe?: 'discard' | 'overwrite';
+    dockerSocket?: string;
+    effects?: AgentSideEffects;
+    /** The server URL the agent uses (a proxy in front of the server, say); the server's own by default. */
+    serverUrl?: string;
+    /** The loopback port of the container's sshd; port 80 and 443 follow it. A fresh block by default. */
+    containerSshPort?: number;
+  } = {},
 ): Promise<TestAgent> {
   const dataDir = tempDir('agent');
   const configFile = join(dataDir, 'device-config.json');
-  const containerSshPort = portBlock(3);
+  const containerSshPort = opts.containerSshPort ?? portBlock(3);
   const [containerHttpPort, containerHttpsPort] = [containerSshPort + 1, containerSshPort + 2];
   const storage = opts.storage ?? { kind: 'image', sizeMiB: 64 };
   writeFileSync(
     configFile,
-    JSON.stringify({ serverUrl: `http://127.0.0.1:${server.httpPort}`, enrolmentToken, dataDir, storage, wipe: opts.wipe ?? 'discard' }),
+    JSON.stringify({
+      serverUrl: opts.serverUrl ?? `http://127.0.0.1:${server.httpPort}`,
+      enrolmentToken,
+      dataDir,
+      storage,
+      wipe: opts.wipe ?? 'discard',
+    }),
   );
   const config = loadAgentConfig(['--config', configFile], {
     P2PVPS_CONTAINER_NETWORK: 'host',

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -48,15 +49,28 @@ function stub(name: string, body: string) {
   chmodSync(path, 0o755);
 }
 
-function run(args: string[], env: Record<string, string> = {}) {
+function attempt(args: string[], env: Record<string, string> = {}) {
   const res = spawnSync('bash', [script, ...args], {
     encoding: 'utf8',
     env: { ...process.env, PATH: `${join(dir, 'stubs')}:${process.env.PATH}`, TMPDIR: join(dir, 'tmp'), ...env },
     timeout: 300_000,
+    // Not a terminal: the installer cannot ask for the token.
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const output = `${res.stdout}${res.stderr}`;
-  assert.equal(res.status, 0, `install-agent.sh ${args.join(' ')} failed:\n${output}`);
+  return { status: res.status, output: `${res.stdout}${res.stderr}` };
+}
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const { status, output } = attempt(args, env);
+  assert.equal(status, 0, `install-agent.sh ${args.join(' ')} failed:\n${output}`);
   return output;
+}
+
+/** The agent tarball as the server packs it (scripts/pack-agent.sh is deterministic), and its SHA-256. */
+function packedAgent(): { path: string; sha256: string } {
+  const path = join(dir, 'agent.tar.gz');
+  execFileSync('bash', [join(root, 'scripts/pack-agent.sh'), path]);
+  return { path, sha256: createHash('sha256').update(readFileSync(path)).digest('hex') };
 }
 
 const pathArgs = () => ['--prefix', paths.prefix, '--config', paths.config, '--data-dir', paths.dataDir, '--unit-dir', paths.unitDir];
@@ -102,9 +116,15 @@ test('install from this checkout, then uninstall leaves only the identity, and -
   const before = files(dir);
 
   // This machine's PID 1 is not systemd (CI containers): the unit is written, not enabled.
-  const out = run(['--server', 'http://127.0.0.1:9', '--token', 'p2pe_installtest', ...pathArgs()], {
+  const tokenFile = join(dir, 'tmp', 'token');
+  writeFileSync(tokenFile, 'p2pe_installtest\n', { mode: 0o600 });
+  const agentCode = packedAgent();
+  rmSync(agentCode.path);
+  const out = run(['--server', 'http://127.0.0.1:9', '--token-file', tokenFile, '--sha256', agentCode.sha256, ...pathArgs()], {
     P2PVPS_SYSTEMD_RUNTIME_DIR: join(dir, 'no-systemd'),
   });
+  rmSync(tokenFile);
+  assert.match(out, new RegExp(`the agent code matches SHA-256 ${agentCode.sha256}`));
   assert.match(out, /systemd is not running here/);
   assert.equal(recorded(), '', 'nothing shared is touched by an install on a machine that has everything');
 
@@ -121,7 +141,9 @@ test('install from this checkout, then uninstall leaves only the identity, and -
   for (const line of [
     'Restart=on-failure',
     'Requires=docker.service',
-    'After=network-online.target docker.service',
+    'Wants=network-online.target time-sync.target',
+    'After=network-online.target time-sync.target docker.service',
+    'RestartPreventExitStatus=78',
     'WantedBy=multi-user.target',
   ]) {
     assert.match(unit, new RegExp(`^${line}$`, 'm'));
@@ -182,3 +204,50 @@ test('install from this checkout, then uninstall leaves only the identity, and -
   run(['--uninstall', '--purge', ...pathArgs()], { P2PVPS_SYSTEMD_RUNTIME_DIR: join(dir, 'no-systemd') });
   assert.deepEqual(files(dir), before, 'nothing of the agent is left');
 });
+
+test(
+  "code that does not match the install command's SHA-256 is refused, and so is a token on the command line",
+  { skip, timeout: 300_000 },
+  () => {
+    const before = files(dir);
+    const agentCode = packedAgent();
+    const tokenFile = join(dir, 'tmp', 'token');
+    writeFileSync(tokenFile, 'p2pe_installtest\n', { mode: 0o600 });
+    const wrong = 'ab'.repeat(32);
+    const refused = attempt(
+      ['--server', 'http://127.0.0.1:9', '--token-file', tokenFile, '--source', agentCode.path, '--sha256', wrong, ...pathArgs()],
+      {
+        P2PVPS_SYSTEMD_RUNTIME_DIR: join(dir, 'no-systemd'),
+      },
+    );
+    assert.equal(refused.status, 1, refused.output);
+    assert.match(
+      refused.output,
+      new RegExp(
+        `p2pvps install: the agent code from ${agentCode.path} does not match the SHA-256 of the install command \\(expected ${wrong}, got ${agentCode.sha256}\\); nothing was installed\\.`,
+      ),
+    );
+    assert.ok(!existsSync(paths.prefix) && !existsSync(paths.config), 'nothing installed');
+
+    const inArgv = attempt(['--server', 'http://127.0.0.1:9', '--token', 'p2pe_installtest', ...pathArgs()]);
+    assert.equal(inArgv.status, 2);
+    assert.match(inArgv.output, /--token would show the enrolment token to every user of this machine/);
+    const downloaded = attempt([
+      '--server',
+      'http://127.0.0.1:9',
+      '--token-file',
+      tokenFile,
+      '--source',
+      'http://127.0.0.1:9/agent.tar.gz',
+      ...pathArgs(),
+    ]);
+    assert.equal(downloaded.status, 2);
+    assert.match(downloaded.output, /--sha256 HEX is required to install code downloaded from http:\/\/127\.0\.0\.1:9\/agent\.tar\.gz/);
+    const plain = attempt(['--server', 'http://0.0.0.0:9', '--token-file', tokenFile, ...pathArgs()]);
+    assert.equal(plain.status, 1);
+    assert.match(plain.output, /http:\/\/0\.0\.0\.0:9 is plain http to another machine/);
+    rmSync(tokenFile);
+    rmSync(agentCode.path);
+    assert.deepEqual(files(dir), before);
+  },
+);

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the p2pvps device agent on Raspberry Pi OS, Debian or Ubuntu, or removes it.
 #
-#   curl -fsSL https://SERVER/install.sh | sudo bash -s -- --token p2pe_...
-#   sudo bash install-agent.sh --server https://SERVER --token p2pe_...
+#   curl -fsSL https://SERVER/install.sh | sudo bash -s -- --sha256 HEX    (asks for the token)
+#   sudo bash install-agent.sh --server https://SERVER --sha256 HEX --token-file FILE
 #   sudo /opt/p2pvps-agent/scripts/install-agent.sh --uninstall [--purge]
 #
 # Install: Docker (Debian's docker.io) and the storage tools if missing; Node.js 20+ from
 # apt when the distribution's is new enough (else it stops and says where to get it);
-# the agent code (SERVER/agent.tar.gz, made by scripts/pack-agent.sh, or --source) into
-# PREFIX with `npm ci --omit=dev`; device-config.json from the enrolment token; and the
+# the agent code (SERVER/agent.tar.gz, made by scripts/pack-agent.sh, or --source), checked
+# against --sha256 before it is unpacked, into PREFIX with `npm ci --omit=dev`;
+# device-config.json from the enrolment token (asked for, or read from a file); and the
 # systemd unit p2pvps-agent.service, enabled and started. Running it again upgrades the
 # code and keeps the config unless a new token is given.
 #
@@ -21,7 +22,12 @@
 #
 # Options:
 #   --server URL        the marketplace server (default: the server this script came from)
-#   --token TOKEN       the one-time enrolment token from `p2pvps devices add` or the dashboard
+#   --sha256 HEX        the SHA-256 of the agent's code, as the dashboard's or `p2pvps devices add`'s
+#                       install command gives it; the code is refused unless it matches (required
+#                       when the code is downloaded)
+#   --token-file FILE   a file holding the one-time enrolment token from `p2pvps devices add` or the
+#                       dashboard; without it the token is asked for on the terminal (never argv)
+#   --insecure-http     allow a plain http:// server on another machine (a lab network of your own)
 #   --source SRC        agent code: a .tar.gz file or URL, or a p2pvps checkout
 #                       (default: the checkout this script is in, else SERVER/agent.tar.gz)
 #   --prefix DIR        where the code goes (default /opt/p2pvps-agent)
@@ -32,7 +38,7 @@
 #   --uninstall         remove the agent; with --purge also its config and data dir
 #   --keep-image        (uninstall) leave the renter image in Docker
 if [ -z "${BASH_VERSION:-}" ]; then
-  echo "p2pvps install: run this with bash: curl -fsSL https://SERVER/install.sh | sudo bash -s -- --token ..." >&2
+  echo "p2pvps install: run this with bash: curl -fsSL https://SERVER/install.sh | sudo bash -s -- --sha256 HEX" >&2
   exit 2
 fi
 set -euo pipefail
@@ -41,22 +47,25 @@ set -euo pipefail
 default_server=""
 
 main() {
-  local server="$default_server" token="" source="" prefix=/opt/p2pvps-agent config=/etc/p2pvps/device-config.json
+  local server="$default_server" token_file="" source="" prefix=/opt/p2pvps-agent config=/etc/p2pvps/device-config.json
   local data_dir=/var/lib/p2pvps-agent unit_dir=/etc/systemd/system start=1 mode=install purge="" keep_image=""
+  sha256="" insecure_http=""
   while [ $# -gt 0 ]; do
     case "$1" in
-      --server | --token | --source | --prefix | --config | --data-dir | --unit-dir)
+      --server | --token-file | --sha256 | --source | --prefix | --config | --data-dir | --unit-dir)
         [ $# -ge 2 ] || usage_error "$1 needs a value"
         case "$1" in
-          --server) server="$2" ;; --token) token="$2" ;; --source) source="$2" ;; --prefix) prefix="$2" ;;
-          --config) config="$2" ;; --data-dir) data_dir="$2" ;; --unit-dir) unit_dir="$2" ;;
+          --server) server="$2" ;; --token-file) token_file="$2" ;; --sha256) sha256="$2" ;; --source) source="$2" ;;
+          --prefix) prefix="$2" ;; --config) config="$2" ;; --data-dir) data_dir="$2" ;; --unit-dir) unit_dir="$2" ;;
         esac
         shift 2 ;;
+      --token) usage_error "--token would show the enrolment token to every user of this machine (ps, shell history); use --token-file FILE, or leave it out to be asked" ;;
+      --insecure-http) insecure_http=1; shift ;;
       --no-start) start=""; shift ;;
       --uninstall) mode=uninstall; shift ;;
       --purge) purge=1; shift ;;
       --keep-image) keep_image=1; shift ;;
-      -h | --help) sed -n '2,33p' "${BASH_SOURCE[0]:-}" 2>/dev/null | sed 's/^# \{0,1\}//' || echo "see scripts/install-agent.sh"; exit 0 ;;
+      -h | --help) sed -n '2,39p' "${BASH_SOURCE[0]:-}" 2>/dev/null | sed 's/^# \{0,1\}//' || echo "see scripts/install-agent.sh"; exit 0 ;;
       *) usage_error "unknown argument $1" ;;
     esac
   done
@@ -69,7 +78,7 @@ main() {
   if [ "$mode" = uninstall ]; then
     do_uninstall "$prefix" "$config" "$data_dir" "$unit" "$purge" "$keep_image"
   else
-    do_install "$server" "$token" "$source" "$prefix" "$config" "$data_dir" "$unit" "$start"
+    do_install "$server" "$token_file" "$source" "$prefix" "$config" "$data_dir" "$unit" "$start"
   fi
 }
 
@@ -81,9 +90,23 @@ usage_error() { printf 'p2pvps install: %s (see --help)\n' "$*" >&2; exit 2; }
 systemd_running() { [ -d "${P2PVPS_SYSTEMD_RUNTIME_DIR:-/run/systemd/system}" ]; }
 
 do_install() {
-  local server="$1" token="$2" source="$3" prefix="$4" config="$5" data_dir="$6" unit="$7" start="$8"
-  if [ -n "$token" ] && [ -z "$server" ]; then usage_error "--server URL is required with --token"; fi
-  if [ -z "$token" ] && [ ! -f "$config" ]; then usage_error "--token TOKEN is required: $config does not exist yet"; fi
+  local server="$1" token_file="$2" source="$3" prefix="$4" config="$5" data_dir="$6" unit="$7" start="$8" token=""
+  if [ -n "$token_file" ]; then
+    [ -r "$token_file" ] || usage_error "cannot read the token file $token_file"
+    token="$(tr -d '[:space:]' <"$token_file")"
+    [ -n "$token" ] || usage_error "$token_file is empty; it should hold the enrolment token"
+  elif [ ! -f "$config" ]; then
+    # Piped from curl, standard input is this script: the token comes from the terminal.
+    if { : </dev/tty; } 2>/dev/null; then
+      printf 'Enrolment token (from the dashboard or p2pvps devices add; not shown): ' >/dev/tty
+      IFS= read -r -s token </dev/tty || true
+      printf '\n' >/dev/tty
+      token="$(printf '%s' "$token" | tr -d '[:space:]')"
+    fi
+    [ -n "$token" ] || usage_error "the enrolment token is needed: $config does not exist yet (--token-file FILE, or run this at a terminal to be asked)"
+  fi
+  if [ -n "$token" ] && [ -z "$server" ]; then usage_error "--server URL is required with a token"; fi
+  if [ -n "$server" ] && [ -z "$insecure_http" ]; then check_server_url "$server"; fi
   grep -qiE '^(ID|ID_LIKE)=.*(debian|ubuntu|raspbian)' /etc/os-release 2>/dev/null \
     || fail "this installer supports Raspberry Pi OS, Debian and Ubuntu (apt). Elsewhere run the agent as a container; see packages/agent/README.md."
   case "$(uname -m)" in
@@ -122,7 +145,9 @@ do_install() {
     step "writing $config"
     local force=""
     [ -f "$config" ] && force=--force && note "replacing the existing config (a new token re-enrols this device)"
-    "$cli" agent init --server "$server" --token "$token" --config "$config" --data-dir "$data_dir" $force >/dev/null
+    # The token goes through a pipe: never in argv, where ps shows it.
+    printf '%s\n' "$token" | "$cli" agent init --server "$server" --token-file - --config "$config" --data-dir "$data_dir" \
+      ${insecure_http:+--insecure-http} $force >/dev/null
   else
     step "keeping $config"
   fi
@@ -195,6 +220,32 @@ https://nodejs.org/en/download (linux-arm64, linux-armv7l or linux-x64), then ru
   echo "${need[*]}"
 }
 
+# Plain http to another machine would carry the token and renters' passwords in clear text.
+check_server_url() {
+  local host
+  case "$1" in
+    https://*) return 0 ;;
+    http://*) ;;
+    *) usage_error "--server $1 must be an https:// URL" ;;
+  esac
+  host="${1#http://}"; host="${host%%/*}"; host="${host##*@}"
+  case "$host" in
+    \[::1\] | \[::1\]:* | localhost | localhost:* | *.localhost | *.localhost:* | 127.*) return 0 ;;
+  esac
+  fail "$1 is plain http to another machine: the enrolment token and renters' passwords would cross the network unencrypted. Use the server's https:// URL, or pass --insecure-http if this network is yours alone."
+}
+
+# Checks the downloaded or packed agent code against --sha256 before anything unpacks it.
+verify_code() {
+  local file="$1" origin="$2" actual
+  [ -n "$sha256" ] || return 0
+  actual="$(sha256sum "$file" | cut -d' ' -f1)"
+  if [ "$actual" != "$(printf '%s' "$sha256" | tr 'A-F' 'a-f')" ]; then
+    fail "the agent code from $origin does not match the SHA-256 of the install command (expected $sha256, got $actual); nothing was installed. Copy the install command afresh from the dashboard or p2pvps devices add; if it still differs, the server or the network path is not the one you trust."
+  fi
+  note "the agent code matches SHA-256 $actual"
+}
+
 # Puts the unpacked agent tree at $3/p2pvps-agent.
 fetch_code() {
   local source="$1" server="$2" work="$3" here=""
@@ -211,6 +262,7 @@ fetch_code() {
   fi
   case "$source" in
     http://* | https://*)
+      [ -n "$sha256" ] || usage_error "--sha256 HEX is required to install code downloaded from $source: copy the whole install command from the dashboard or p2pvps devices add"
       note "downloading $source"
       curl -fsSL --retry 3 -o "$work/agent.tar.gz" "$source" || fail "could not download $source" ;;
     *)
@@ -222,6 +274,7 @@ fetch_code() {
         cp "$source" "$work/agent.tar.gz"
       fi ;;
   esac
+  verify_code "$work/agent.tar.gz" "$source"
   tar -C "$work" -xzf "$work/agent.tar.gz" --no-same-owner
   [ -f "$work/p2pvps-agent/packages/agent/package.json" ] || fail "$source does not hold the p2pvps agent"
 }
@@ -233,8 +286,9 @@ write_unit() {
 [Unit]
 Description=p2pvps device agent
 Documentation=https://github.com/p2pvps/p2pvps/blob/main/packages/agent/README.md
-Wants=network-online.target
-After=network-online.target docker.service
+# A Raspberry Pi has no clock that runs while it is off: start once the time is synced.
+Wants=network-online.target time-sync.target
+After=network-online.target time-sync.target docker.service
 Requires=docker.service
 
 [Service]
@@ -242,6 +296,8 @@ Type=simple
 ExecStart=$cli agent --config $config
 Restart=on-failure
 RestartSec=5s
+# 78: the agent's state file is damaged; restarting cannot help, the log says what to do.
+RestartPreventExitStatus=78
 # tsx would cache its compiled sources in /tmp/tsx-0, outside what the uninstall removes.
 Environment=TSX_DISABLE_CACHE=1
 # The agent stops gracefully on SIGTERM and leaves the renter's container running.

@@ -13,6 +13,7 @@ import type { ObservedContainer, Registration } from '@p2pvps/protocol/agent-sch
 import { version } from '@p2pvps/protocol/version';
 import { probeHardware } from '@p2pvps/agent/hardware';
 import { deviceSigner, loadOrCreateDeviceKey } from '@p2pvps/agent/identity';
+import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
 import { TunnelClient } from '@p2pvps/agent/tunnel-client';
 import type { Client as SshClient } from 'ssh2';
 
@@ -56,7 +57,7 @@ async function handle(m: ToDevice): Promise<void> {
       registration = await anonymous.call('agentRegister', {
         body: { enrolmentToken: m.enrolmentToken, publicKey: key.publicKey, hardware: probeHardware(dataDir), agentVersion: version },
       });
-      api = new ApiClient({ baseUrl: m.apiUrl, signDevice: deviceSigner(registration.deviceId, key) });
+      api = new ApiClient({ baseUrl: m.apiUrl, signDevice: deviceSigner(registration.deviceId, key, deviceAuthAudience(m.apiUrl)) });
       await heartbeat();
       return send({ type: 'registered', registration });
     }

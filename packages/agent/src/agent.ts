@@ -1,5 +1,6 @@
 import type { DesiredRental, HeartbeatReply, ObservedContainer } from '@p2pvps/protocol/agent-schemas';
 import { ApiClient, ApiError } from '@p2pvps/protocol/client';
+import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
 import { timing } from '@p2pvps/protocol/timing';
 import { version } from '@p2pvps/protocol/version';
 import Docker from 'dockerode';
@@ -11,7 +12,9 @@ import { probeHardware } from './hardware.ts';
 import { RenterIsolation } from './network/isolation.ts';
 import { IsolationWatch } from './network/isolation-watch.ts';
 import { unreachableDetail, unreachableTooLong } from './offline.ts';
-import { deviceSigner, loadOrCreateDeviceKey, type DeviceKey } from './identity.ts';
+import { deviceSigner, loadOrCreateDeviceKey, SigningClock, type DeviceKey } from './identity.ts';
+import { classifyRefusal } from './server-refusals.ts';
+import { clockDifference, confirmRevocation, correctSigning, heartbeatIntervalWithin, signatureRefused } from './server-trust.ts';
 import { StateFile, type AgentState } from './state.ts';
 import { RenterStorage } from './storage/renter-storage.ts';
 import { TunnelClient } from './tunnel-client.ts';
@@ -28,6 +31,8 @@ export interface AgentSideEffects {
   now?: () => number;
   /** How long an active rental is kept while the server is unreachable; timing.dataKeepMs by default. */
   dataKeepMs?: number;
+  /** The wait before each of the two questions that confirm a revocation; 15 s by default. */
+  revocationConfirmDelayMs?: number;
 }
 
 /**
@@ -62,6 +67,10 @@ export class Agent {
   private readonly storageRetry = new Backoff(2000, 60_000);
   private readonly now: () => number;
   private readonly dataKeepMs: number;
+  /** The signatures' clock: this device's, corrected by the server's time. */
+  private readonly signingClock: SigningClock;
+  private sign: ((method: string, path: string, body: string) => string) | undefined;
+  private readonly revocationConfirmDelayMs: number;
 
   constructor(
     private readonly config: AgentConfig,
@@ -70,9 +79,12 @@ export class Agent {
   ) {
     this.now = effects.now ?? Date.now;
     this.dataKeepMs = effects.dataKeepMs ?? timing.dataKeepMs;
+    this.signingClock = new SigningClock(this.now);
+    this.revocationConfirmDelayMs = effects.revocationConfirmDelayMs ?? 15_000;
     this.key = loadOrCreateDeviceKey(config.dataDir);
     this.stateFile = new StateFile(config.dataDir);
     this.state = this.stateFile.read(config.serverUrl);
+    if (this.stateFile.recoveredFrom) this.log('warn', this.stateFile.recoveredFrom);
     // An agent from before the offline rules: count from now.
     if (this.state.rental && !this.state.lastServerContactAt)
       this.state = { ...this.state, lastServerContactAt: new Date(this.now()).toISOString() };
@@ -110,7 +122,7 @@ export class Agent {
       // Re-read the file each time: the owner may have put a fresh token in it.
       const token = (readConfigFile(this.config.configFile).enrolmentToken as string | undefined) ?? this.config.enrolmentToken;
       if (!token)
-        throw new Error(`this device is not registered and has no enrolment token; run "p2pvps agent init --server URL --token TOKEN"`);
+        throw new Error(`this device is not registered and has no enrolment token; run "p2pvps agent init --server URL --token-file FILE"`);
       try {
         const registration = await this.api.call('agentRegister', {
           body: {
@@ -136,7 +148,8 @@ export class Agent {
 
   private async goOnline(): Promise<void> {
     const reg = this.state.registration!;
-    const sign = deviceSigner(reg.deviceId, this.key);
+    const sign = deviceSigner(reg.deviceId, this.key, deviceAuthAudience(this.config.serverUrl), this.signingClock);
+    this.sign = sign;
     this.api = new ApiClient({ baseUrl: this.config.serverUrl, signDevice: sign });
     this.containers = new RenterContainers({
       docker: this.docker,
@@ -167,10 +180,20 @@ export class Agent {
       serverUrl: this.config.serverUrl,
       sign,
       onEvent: (e) => this.requestSync(e.reason),
-      onAuthFailure: () => void this.identityRevoked(),
+      // A revocation is only ever acted on through a sync, which confirms it first; any
+      // other refusal (a proxy's 401, say) just means trying the stream again later.
+      onRefused: (err) => {
+        const refusal = classifyRefusal(err);
+        if (refusal.kind === 'revoked') this.requestSync('the event stream says this device key is revoked');
+        else correctSigning(this.signingClock, refusal, this.log);
+      },
       log: this.log,
     });
     await this.isolate();
+    // A device removed and added again on this host leaves its old identity's container
+    // holding our ports; nothing of an identity the server forgot is kept.
+    const orphans = await this.containers.removeEarlierIdentities();
+    if (orphans.length) this.log('info', `removed renter containers of an earlier identity of this device: ${orphans.join(', ')}`);
     // Until reconcile has looked, report a container found from before a restart as
     // still there: the server must not take "nothing running" for a finished wipe.
     const rentalId = await this.containers.existingRentalId();
@@ -244,14 +267,25 @@ export class Agent {
     clearTimeout(this.heartbeatTimer);
     let next = this.heartbeatIntervalMs;
     try {
-      // Converge: report, act on the reply, report again until nothing changes.
-      for (let round = 0; round < 5 && !this.closed; round++) {
-        const reply = await this.heartbeat();
+      // Converge: report, act on the reply, report again until nothing changes. A clock or
+      // replay refusal is corrected and tried again at once (a clock correction may be
+      // followed by a replay one).
+      for (let round = 0, corrections = 0; round < 5 && !this.closed; round++) {
+        let reply: HeartbeatReply | undefined;
+        while (!reply) {
+          try {
+            reply = await this.heartbeat();
+          } catch (err) {
+            if (corrections++ >= 3 || !correctSigning(this.signingClock, classifyRefusal(err), this.log)) throw err;
+          }
+        }
         if (!(await this.reconcile(reply.rental))) break;
       }
       this.syncBackoff.reset();
     } catch (err) {
-      if (err instanceof ApiError && err.code === 'device_auth_failed') return this.identityRevoked();
+      const refusal = classifyRefusal(err);
+      if (refusal.kind === 'revoked' && (await this.revocationConfirmed())) return this.identityRevoked();
+      if (refusal.kind === 'signature') this.log('error', signatureRefused(refusal, this.config.serverUrl));
       next = this.syncBackoff.next();
       this.log('warn', `sync failed (${(err as Error).message}); retrying in ${next} ms`);
       // The server is away: the rental and its data stay, up to the data-keeping limit.
@@ -273,7 +307,9 @@ export class Agent {
         storageFault: this.storageFault,
       },
     });
-    this.heartbeatIntervalMs = reply.heartbeatIntervalMs;
+    this.heartbeatIntervalMs = heartbeatIntervalWithin(reply.heartbeatIntervalMs);
+    if (this.signingClock.learnServerTime(Date.parse(reply.serverTime)))
+      this.log('info', `signing with the server's time: ${clockDifference(this.signingClock.offset)}`);
     this.state = { ...this.state, lastServerContactAt: new Date(this.now()).toISOString() };
     if (this.state.lostRental && reply.rental?.rentalId !== this.state.lostRental.rentalId)
       this.state = { ...this.state, lostRental: null };
@@ -416,7 +452,19 @@ export class Agent {
     this.stateFile.write(this.state);
   }
 
-  /** The server no longer knows this key (device removed or re-enrolled): wipe, forget, enrol again. */
+  /** Asks the server again before a revocation is believed (server-trust.ts). */
+  private revocationConfirmed(): Promise<boolean> {
+    return confirmRevocation({
+      serverUrl: this.config.serverUrl,
+      sign: this.sign,
+      body: () => ({ container: this.observed, storageFault: this.storageFault }),
+      delayMs: this.revocationConfirmDelayMs,
+      closed: () => this.closed,
+      log: this.log,
+    });
+  }
+
+  /** The server no longer knows this key (device removed or re-enrolled), confirmed: wipe, forget, enrol again. */
   private async identityRevoked(): Promise<void> {
     if (this.closed || !this.state.registration) return;
     this.log(

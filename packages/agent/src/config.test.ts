@@ -13,12 +13,12 @@ function configFile(content: unknown): string {
 }
 
 test('device-config.json supplies options; environment beats it; flags beat both', () => {
-  const path = configFile({ serverUrl: 'http://market.example.org', enrolmentToken: 'p2pe_x', dataDir: '/var/lib/a', memoryMb: 256 });
+  const path = configFile({ serverUrl: 'https://market.example.org', enrolmentToken: 'p2pe_x', dataDir: '/var/lib/a', memoryMb: 256 });
   const c = loadAgentConfig(['--config', path, '--memory-mb', '1024'], {
     P2PVPS_AGENT_DATA_DIR: '/tmp/b',
     P2PVPS_CONTAINER_MEMORY_MB: '512',
   });
-  assert.equal(c.serverUrl, 'http://market.example.org');
+  assert.equal(c.serverUrl, 'https://market.example.org');
   assert.equal(c.enrolmentToken, 'p2pe_x');
   assert.equal(c.dataDir, '/tmp/b');
   assert.equal(c.memoryMb, 1024);
@@ -39,7 +39,10 @@ test('every problem is reported, including unknown keys, and a missing file says
       return true;
     },
   );
-  assert.throws(() => loadAgentConfig(['--config', '/nonexistent/device-config.json'], {}), /p2pvps agent init --server URL --token TOKEN/);
+  assert.throws(
+    () => loadAgentConfig(['--config', '/nonexistent/device-config.json'], {}),
+    /p2pvps agent init --server URL --token-file FILE/,
+  );
 });
 
 test('a config file that is not JSON is named in the error', () => {
@@ -48,7 +51,7 @@ test('a config file that is not JSON is named in the error', () => {
 });
 
 test('storage is an object in device-config.json or JSON in the environment; the image file is the default', () => {
-  const base = { serverUrl: 'http://market.example.org' };
+  const base = { serverUrl: 'https://market.example.org' };
   assert.deepEqual(loadAgentConfig(['--config', configFile(base)], {}).storage, { kind: 'image', sizeMiB: 4096 });
   assert.equal(loadAgentConfig(['--config', configFile(base)], {}).wipe, 'discard');
   const usb = configFile({ ...base, storage: { kind: 'block', device: 'auto', allowFormat: true }, wipe: 'overwrite' });
@@ -67,7 +70,7 @@ test('storage is an object in device-config.json or JSON in the environment; the
 
 test('every problem with storage is named', () => {
   const path = configFile({
-    serverUrl: 'http://market.example.org',
+    serverUrl: 'https://market.example.org',
     storage: { kind: 'block', device: 'sdb', allowformat: true },
     wipe: 'shred',
   });
@@ -88,7 +91,7 @@ test('every problem with storage is named', () => {
 });
 
 test('the isolation allow-list: an array in device-config.json, a list in the environment; bandwidth caps off by default', () => {
-  const path = configFile({ serverUrl: 'http://m.example.org', allowNetworks: ['192.168.1.20', '10.8.0.0/16', 'fd12::/64'] });
+  const path = configFile({ serverUrl: 'https://m.example.org', allowNetworks: ['192.168.1.20', '10.8.0.0/16', 'fd12::/64'] });
   const c = loadAgentConfig(['--config', path], {});
   assert.deepEqual(c.allowNetworks, ['192.168.1.20/32', '10.8.0.0/16', 'fd12::/64']);
   assert.equal(c.uploadMbit, 0);
@@ -96,11 +99,11 @@ test('the isolation allow-list: an array in device-config.json, a list in the en
   const e = loadAgentConfig(['--config', path], { P2PVPS_ALLOW_NETWORKS: '192.168.1.30,192.168.2.0/24', P2PVPS_UPLOAD_MBIT: '2.5' });
   assert.deepEqual(e.allowNetworks, ['192.168.1.30/32', '192.168.2.0/24']);
   assert.equal(e.uploadMbit, 2.5);
-  assert.deepEqual(loadAgentConfig(['--config', configFile({ serverUrl: 'http://m.example.org' })], {}).allowNetworks, []);
+  assert.deepEqual(loadAgentConfig(['--config', configFile({ serverUrl: 'https://m.example.org' })], {}).allowNetworks, []);
 });
 
 test('a bad allow-list entry or a negative cap is named', () => {
-  const path = configFile({ serverUrl: 'http://m.example.org', allowNetworks: ['192.168.1.20', 'router.lan'], downloadMbit: -1 });
+  const path = configFile({ serverUrl: 'https://m.example.org', allowNetworks: ['192.168.1.20', 'router.lan'], downloadMbit: -1 });
   assert.throws(
     () => loadAgentConfig(['--config', path], {}),
     (err: unknown) => {
@@ -110,5 +113,25 @@ test('a bad allow-list entry or a negative cap is named', () => {
       assert.match(text, /download-mbit.*must be 0 \(no cap\) or more/);
       return true;
     },
+  );
+});
+
+test('a plain http server URL is refused unless it is loopback or insecureHttp says so; a token on the command line is refused', () => {
+  const plain = configFile({ serverUrl: 'http://market.example.org' });
+  assert.throws(
+    () => loadAgentConfig(['--config', plain], {}),
+    /serverUrl: http:\/\/market\.example\.org is plain http to another machine: passwords, tokens and renters' credentials would cross the network unencrypted\. Use the server's https:\/\/ URL, or pass --insecure-http/,
+  );
+  assert.equal(loadAgentConfig(['--config', plain, '--insecure-http', 'true'], {}).insecureHttp, true);
+  assert.equal(
+    loadAgentConfig(['--config', configFile({ serverUrl: 'http://market.example.org', insecureHttp: true })], {}).insecureHttp,
+    true,
+  );
+  for (const url of ['http://127.0.0.1:8080', 'http://localhost:8080', 'http://[::1]:8080', 'http://127.9.9.9'])
+    assert.equal(loadAgentConfig(['--config', configFile({ serverUrl: url })], {}).serverUrl, url);
+  assert.throws(() => loadAgentConfig(['--config', configFile({ serverUrl: 'http://10.0.0.1' })], {}), /plain http to another machine/);
+  assert.throws(
+    () => loadAgentConfig(['--config', configFile({ serverUrl: 'https://market.example.org' }), '--token', 'p2pe_secret'], {}),
+    /--token would show the enrolment token to every user of this machine/,
   );
 });

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { opt, OptionsError, parseOptions, type OptionValues } from '@p2pvps/protocol/options';
 import { z } from 'zod';
+import { plainHttpProblem } from '@p2pvps/protocol/transport';
 import { parseCidr } from './network/isolation.ts';
 
 /**
@@ -82,10 +83,19 @@ const objectOptions = new Set(['storage', 'allowNetworks']);
  */
 export const agentOptions = {
   serverUrl: { flag: 'server', env: 'P2PVPS_SERVER_URL', description: "The marketplace server's API URL.", schema: opt.url() },
+  insecureHttp: {
+    flag: 'insecure-http',
+    env: 'P2PVPS_INSECURE_HTTP',
+    description:
+      "Allow a plain http:// server URL to another machine (a lab network of your own): the device key signs, but the enrolment token and renters' credentials travel unencrypted. Loopback URLs never need it.",
+    schema: opt.bool(),
+    default: 'false',
+  },
   enrolmentToken: {
     flag: 'token',
     env: 'P2PVPS_ENROLMENT_TOKEN',
-    description: 'One-time enrolment token from the owner (needed until the device is registered).',
+    description:
+      'One-time enrolment token from the owner (needed until the device is registered): in device-config.json (p2pvps agent init --token-file) or the environment; the flag is refused, since ps shows it to every user.',
     schema: opt.string().optional(),
     secret: true,
   },
@@ -260,14 +270,23 @@ export function loadAgentConfig(argv: readonly string[], env: Record<string, str
     if (env[spec.env]) merged[spec.env] = env[spec.env];
   }
   for (const key of Object.keys(file)) if (!(key in agentOptions)) problems.push(`${path}: unknown key "${key}"`);
+  if (rest.some((a) => a === '--token' || a.startsWith('--token=')))
+    problems.push(
+      '--token would show the enrolment token to every user of this machine (ps); put it in the config file with "p2pvps agent init --token-file FILE"',
+    );
   try {
     const values = parseOptions(agentOptions, rest, merged);
+    const insecure = plainHttpProblem(
+      values.serverUrl,
+      '--insecure-http (P2PVPS_INSECURE_HTTP=true, or "insecureHttp": true in the config file)',
+    );
+    if (insecure && !values.insecureHttp) problems.push(`serverUrl: ${insecure}`);
     if (problems.length) throw new OptionsError(problems);
     return { ...values, configFile: path };
   } catch (err) {
     if (err instanceof OptionsError) {
       const all = [...err.problems, ...problems.filter((p) => !err.problems.includes(p))];
-      if (!existsSync(path)) all.push(`(no config file at ${path}; write one with "p2pvps agent init --server URL --token TOKEN")`);
+      if (!existsSync(path)) all.push(`(no config file at ${path}; write one with "p2pvps agent init --server URL --token-file FILE")`);
       throw new OptionsError(all);
     }
     throw err;

@@ -1,12 +1,21 @@
 import { AgentEvent } from '@p2pvps/protocol/agent-schemas';
 import { agentEventsPath } from '@p2pvps/protocol/routes';
+import type { ApiError } from '@p2pvps/protocol/client';
 import { Backoff } from './backoff.ts';
+import { errorFromResponse } from './server-refusals.ts';
+
+/** Longest event block the agent holds: a server (or whatever answers for it) cannot make it buffer more. */
+const maxBlockBytes = 64 * 1024;
 
 export interface EventStreamOptions {
   serverUrl: string;
   sign: (method: string, path: string, body: string) => string;
   onEvent: (event: AgentEvent) => void;
-  onAuthFailure: () => void;
+  /**
+   * The server refused the stream (any 4xx/5xx), as an error like ApiClient's: the agent
+   * decides what it means (server-refusals.ts); a 401 alone means nothing.
+   */
+  onRefused: (err: ApiError) => void;
   log: (level: 'info' | 'warn' | 'debug', msg: string) => void;
 }
 
@@ -32,13 +41,13 @@ export class EventStream {
           headers: { authorization: this.o.sign('GET', agentEventsPath, ''), accept: 'text/event-stream' },
           signal: this.abort.signal,
         });
-        if (res.status === 401) {
-          this.o.onAuthFailure();
-        } else if (res.ok && res.body) {
+        if (res.ok && res.body) {
           this.backoff.reset();
           await this.read(res.body);
         } else {
-          this.o.log('warn', `event stream refused: HTTP ${res.status}`);
+          const err = errorFromResponse(res.status, await readAtMost(res, maxBlockBytes));
+          this.o.log('warn', `event stream refused: HTTP ${res.status} [${err.code}] ${err.message}`);
+          this.o.onRefused(err);
         }
       } catch (err) {
         if (this.closed) return;
@@ -54,6 +63,8 @@ export class EventStream {
     let buffer = '';
     for await (const chunk of body) {
       buffer += decoder.decode(chunk, { stream: true });
+      if (buffer.length > maxBlockBytes && buffer.indexOf('\n\n') === -1)
+        throw new Error(`an event longer than ${maxBlockBytes} bytes; reconnecting`);
       let end;
       while ((end = buffer.indexOf('\n\n')) !== -1) {
         const block = buffer.slice(0, end);
@@ -64,7 +75,13 @@ export class EventStream {
           .map((l) => l.slice(5).trim())
           .join('\n');
         if (!data) continue;
-        const parsed = AgentEvent.safeParse(JSON.parse(data));
+        let json: unknown;
+        try {
+          json = JSON.parse(data);
+        } catch {
+          continue;
+        }
+        const parsed = AgentEvent.safeParse(json);
         if (parsed.success) this.o.onEvent(parsed.data);
       }
     }
@@ -74,4 +91,16 @@ export class EventStream {
     this.closed = true;
     this.abort.abort();
   }
+}
+
+/** The start of a response body, and no more: an error page may be of any size. */
+async function readAtMost(res: Response, max: number): Promise<string> {
+  if (!res.body) return '';
+  const decoder = new TextDecoder();
+  let text = '';
+  for await (const chunk of res.body) {
+    text += decoder.decode(chunk, { stream: true });
+    if (text.length >= max) break;
+  }
+  return text.slice(0, max);
 }

@@ -1,11 +1,14 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Registration } from '@p2pvps/protocol/agent-schemas';
 import { z } from 'zod';
 
 /**
  * What the agent must remember across restarts of itself or the device: who it is, and
- * which rental's container it runs. Written atomically (temp file + rename).
+ * which rental's container it runs. Written durably: each copy goes to a temp file that is
+ * fsynced, renamed over the old one, and the directory fsynced, so a power cut leaves
+ * either the old or the new state, never an empty file. state.json.bak holds the same
+ * state, written first, so a state.json damaged anyway (a failing SD card) falls back to it.
  */
 export const AgentState = z.object({
   serverUrl: z.string(),
@@ -26,10 +29,22 @@ export const AgentState = z.object({
 });
 export type AgentState = z.infer<typeof AgentState>;
 
+/** The exit status of an agent that cannot read its state: systemd must not restart it (RestartPreventExitStatus=). */
+export const stateDamagedExitCode = 78;
+
+/** state.json and its backup cannot be read: the agent must not guess which rental it runs. */
+export class StateFileDamaged extends Error {
+  readonly exitCode = stateDamagedExitCode;
+}
+
 export class StateFile {
   readonly path: string;
+  readonly backupPath: string;
+  /** Set when read() fell back to the backup, for the agent to log. */
+  recoveredFrom: string | null = null;
   constructor(dataDir: string) {
     this.path = join(dataDir, 'state.json');
+    this.backupPath = `${this.path}.bak`;
   }
 
   read(serverUrl: string): AgentState {
@@ -41,22 +56,68 @@ export class StateFile {
       lastServerContactAt: null,
       lostRental: null,
     };
-    if (!existsSync(this.path)) return empty;
-    const parsed = AgentState.safeParse(JSON.parse(readFileSync(this.path, 'utf8')));
-    if (!parsed.success) throw new Error(`${this.path} is damaged; move it away to re-enrol this device`);
+    if (!existsSync(this.path) && !existsSync(this.backupPath)) return empty;
+    let state = load(this.path);
+    if (typeof state === 'string') {
+      const backup = load(this.backupPath);
+      if (typeof backup === 'string')
+        throw new StateFileDamaged(
+          `The agent's state file ${this.path} is damaged (${state}) and so is its backup ${this.backupPath} (${backup}). ` +
+            `The agent cannot tell which rental it runs, so it stops rather than guess. To start afresh, move both away ` +
+            `(mv ${this.path} ${this.path}.damaged; mv ${this.backupPath} ${this.backupPath}.damaged), ` +
+            'get a new enrolment token for the device from its owner (the dashboard), run "p2pvps agent init --token-file FILE --force", ' +
+            'and start the agent again; the renter storage is wiped before the device is listed again.',
+        );
+      this.recoveredFrom = `${this.path} was damaged (${state}); carried on from ${this.backupPath}`;
+      state = backup;
+      this.write(state);
+    }
     // A device moved to another server must enrol there afresh.
-    return parsed.data.serverUrl === serverUrl
-      ? parsed.data
+    return state.serverUrl === serverUrl
+      ? state
       : {
           ...empty,
-          rental: parsed.data.rental,
-          cleanStorageUuid: parsed.data.cleanStorageUuid,
-          lastServerContactAt: parsed.data.lastServerContactAt,
+          rental: state.rental,
+          cleanStorageUuid: state.cleanStorageUuid,
+          lastServerContactAt: state.lastServerContactAt,
         };
   }
 
   write(state: AgentState): void {
-    writeFileSync(`${this.path}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
-    renameSync(`${this.path}.tmp`, this.path);
+    const text = JSON.stringify(state, null, 2);
+    // The backup first: while state.json is being replaced, the backup is whole.
+    writeDurably(this.backupPath, text);
+    writeDurably(this.path, text);
+  }
+}
+
+/** The state in a file, or why it cannot be read. */
+function load(path: string): AgentState | string {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'not JSON';
+  }
+  const parsed = AgentState.safeParse(json);
+  return parsed.success ? parsed.data : 'not an agent state';
+}
+
+function writeDurably(path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  // The rename itself is only durable once the directory is.
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
   }
 }

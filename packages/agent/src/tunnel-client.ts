@@ -12,7 +12,7 @@ export interface TunnelClientOptions {
   localPort: number;
   /** Where web connections for the device's name are delivered: public port (80, 443) → loopback port. */
   webPorts?: ReadonlyMap<number, number>;
-  log: (level: 'info' | 'warn' | 'debug', msg: string) => void;
+  log: (level: 'error' | 'info' | 'warn' | 'debug', msg: string) => void;
   onStateChange?: (up: boolean) => void;
   /** True while a rental's container is being started: connections wait for it. */
   containerStarting?: () => boolean;
@@ -33,6 +33,7 @@ export class TunnelClient {
   private key: ssh2.ParsedKey | undefined;
   up = false;
 
+  private warnedHostKey = false;
   constructor(private readonly o: TunnelClientOptions) {}
 
   start(): void {
@@ -97,8 +98,18 @@ export class TunnelClient {
         kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256'],
         cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes256-ctr'],
       },
-      // Pin the gateway's host key learned at registration: no trust on first use.
-      hostVerifier: (key: Buffer) => key.equals(expectedHostKey),
+      // Pin the gateway's host key learned at registration (over https): no trust on first
+      // use, and a changed key is never taken, whatever else the server says.
+      hostVerifier: (key: Buffer) => {
+        if (key.equals(expectedHostKey)) return true;
+        if (!this.warnedHostKey)
+          this.o.log(
+            'error',
+            `the gateway at ${reg.gateway.host}:${reg.gateway.port} shows a host key other than the one pinned at registration; not connecting (if the server's key really changed, enrol this device again)`,
+          );
+        this.warnedHostKey = true;
+        return false;
+      },
     });
   }
 

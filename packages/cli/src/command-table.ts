@@ -37,6 +37,11 @@ export const globalOptions: Record<string, OptionSpec> = {
     value: 'TOKEN',
     description: 'API token (env P2PVPS_TOKEN, better: a flag is visible to other users of this machine).',
   },
+  'insecure-http': {
+    type: 'boolean',
+    description:
+      'Allow a plain http:// server on another machine (env P2PVPS_INSECURE_HTTP=1): your password and token travel unencrypted. Loopback needs no flag.',
+  },
   json: { type: 'boolean', description: "Print the API's JSON reply instead of tables, for scripts." },
   config: {
     type: 'string',

@@ -1,6 +1,7 @@
 import { parseCommandArgs, resolveCommand, wantsHelp } from './args.ts';
-import { reportError, UsageError } from './cli-error.ts';
+import { CliError, reportError, UsageError } from './cli-error.ts';
 import { commands } from './command-table.ts';
+import { plainHttpProblem } from '@p2pvps/protocol/transport';
 import { configPath, loadConfig, resolveServer, resolveToken } from './config.ts';
 import { createContext, type RunEnvironment } from './context.ts';
 import { commandHelp, groupHelp, topHelp } from './help.ts';
@@ -50,6 +51,9 @@ export async function run(argv: string[], runEnv: RunEnvironment): Promise<numbe
     const path = configPath(flag('config'), env);
     const config = await loadConfig(path);
     const server = resolveServer(flag('server'), env, config);
+    const insecure = plainHttpProblem(server, '--insecure-http (or P2PVPS_INSECURE_HTTP=1)');
+    if (insecure && args.values['insecure-http'] !== true && !['1', 'true', 'yes'].includes(env.P2PVPS_INSECURE_HTTP ?? ''))
+      throw new CliError('insecure_server', insecure, 2);
     const token = resolveToken(flag('token'), env, config, server);
     const ctx = createContext(runEnv, { json: args.values.json === true, configPath: path, config, server, token });
     return (await command.run(ctx, args)) ?? 0;

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, afterEach } from 'node:test';
-import { deviceSigner, loadOrCreateDeviceKey } from '@p2pvps/agent/identity';
+import { deviceSigner, loadOrCreateDeviceKey, SigningClock } from '@p2pvps/agent/identity';
+import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
 import type { HeartbeatReply, ObservedContainer, Registration } from '@p2pvps/protocol/agent-schemas';
 import { ApiClient } from '@p2pvps/protocol/client';
 import type { Device, EnrolmentTokenGrant, Hardware, Rental } from '@p2pvps/protocol/schemas';
@@ -251,7 +252,12 @@ export async function enrolDevice(device: TestDevice, hardware: Hardware = PI4):
     keyFile: join(dataDir, 'device_ed25519_key'),
     deviceApi: new ApiClient({
       baseUrl: url,
-      signDevice: deviceSigner(registration.deviceId, key, () => clock.now().getTime()),
+      signDevice: deviceSigner(
+        registration.deviceId,
+        key,
+        deviceAuthAudience((await testServer()).publicUrl),
+        new SigningClock(() => clock.now().getTime()),
+      ),
     }),
   };
 }

@@ -64,3 +64,16 @@ export type HeartbeatReply = z.infer<typeof HeartbeatReply>;
 /** Pushed on the agent's event stream: "sync now" rather than wait for the heartbeat. */
 export const AgentEvent = z.object({ type: z.literal('sync'), reason: z.string() });
 export type AgentEvent = z.infer<typeof AgentEvent>;
+
+/**
+ * How an owner installs the agent on a device: the installer checks the code it downloads
+ * against `sha256` (the server's /agent.tar.gz) before it unpacks anything as root.
+ */
+export const AgentInstall = z.object({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  installScriptUrl: z.string(),
+  tarballUrl: z.string(),
+  /** The whole command to run on the device; it asks for the enrolment token (never put in argv). */
+  command: z.string(),
+});
+export type AgentInstall = z.infer<typeof AgentInstall>;

@@ -6,11 +6,27 @@ import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto
  * public, and alone it proves nothing.
  *
  * Header: `Authorization: P2PVPS-Device id=<deviceId>,ts=<unix ms>,sig=<base64url>`
- * Signed text: `p2pvps-device-v1\n<METHOD>\n<path with query>\n<ts>\n<sha256 hex of body>`
+ * Signed text: `p2pvps-device-v2\n<server origin>\n<METHOD>\n<path with query>\n<ts>\n<sha256 hex of body>`
+ *
+ * The origin (`https://vps.example.org`, as the agent's server URL names it) is the
+ * signature's audience: a request signed for one server is refused by every other. The
+ * server accepts each device's timestamps only in increasing order (a high-water mark in
+ * its database), so a captured request cannot be replayed, not even after a restart.
  */
 export const deviceAuthScheme = 'P2PVPS-Device';
 
-export function deviceSigningText(method: string, path: string, ts: number, body: string): string {
+/** The origin a signature is made for: scheme, host and port of the server URL, lower case, no path. */
+export function deviceAuthAudience(serverUrl: string): string {
+  return new URL(serverUrl).origin;
+}
+
+export function deviceSigningText(audience: string, method: string, path: string, ts: number, body: string): string {
+  const bodyHash = createHash('sha256').update(body).digest('hex');
+  return `p2pvps-device-v2\n${audience}\n${method.toUpperCase()}\n${path}\n${ts}\n${bodyHash}`;
+}
+
+/** The text agents before the audience signed; the server only uses it to say "update the agent". */
+export function legacyDeviceSigningText(method: string, path: string, ts: number, body: string): string {
   const bodyHash = createHash('sha256').update(body).digest('hex');
   return `p2pvps-device-v1\n${method.toUpperCase()}\n${path}\n${ts}\n${bodyHash}`;
 }

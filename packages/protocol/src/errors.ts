@@ -17,6 +17,22 @@ export const errorCodes = {
   unauthenticated: { status: 401, message: 'Log in first: this request needs a valid API token.' },
   invalid_credentials: { status: 401, message: 'The email or password is wrong.' },
   device_auth_failed: { status: 401, message: 'The device signature is missing, expired or does not match the device key.' },
+  device_clock_skew: {
+    status: 401,
+    message: "The device's clock is too far from the server's; \"detail\" holds the server's time, sign again with it.",
+  },
+  device_replay: {
+    status: 401,
+    message: 'This signed request is not newer than one already accepted; sign it afresh. "detail" holds the last accepted timestamp.',
+  },
+  device_revoked: {
+    status: 401,
+    message: 'The server no longer knows this device key: the device was removed or given a new enrolment token.',
+  },
+  device_agent_outdated: {
+    status: 426,
+    message: 'This agent signs its requests in a format the server no longer accepts; update it (run the install command again).',
+  },
   csrf_failed: {
     status: 403,
     message: 'This change did not come with the session’s CSRF token; reload the page and try again.',

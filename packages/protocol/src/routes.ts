@@ -58,7 +58,7 @@ import {
   Outbox,
   OutboxQuery,
 } from './schemas.ts';
-import { HeartbeatBody, HeartbeatReply, RegisterBody, Registration } from './agent-schemas.ts';
+import { AgentInstall, HeartbeatBody, HeartbeatReply, RegisterBody, Registration } from './agent-schemas.ts';
 
 /**
  * The API contract: one entry per route. The server validates with these schemas and
@@ -489,6 +489,13 @@ export const routes = {
     response: DepositAddress,
   }),
 
+  agentInstall: route({
+    method: 'GET',
+    path: '/api/v1/agent/install',
+    summary: "The command that installs the agent on a device, with the SHA-256 of the agent's code it checks.",
+    auth: 'none',
+    response: AgentInstall,
+  }),
   agentRegister: route({
     method: 'POST',
     path: '/api/v1/agent/register',

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OptionsError } from '@p2pvps/protocol/options';
@@ -113,4 +116,29 @@ test('enabled rails with good settings load, with their defaults', () => {
   assert.equal(c.ethereumConfirmations, 12);
   assert.equal(c.bitcoinConfirmations, 3);
   assert.equal(c.bitcoinEsploraUrl, 'https://blockstream.info/api');
+});
+
+test('secrets can come from files instead of flags, which ps and shell history show', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'p2pvps-secrets-'));
+  writeFileSync(join(dir, 'smtp-url'), 'smtps://mailer:s3cret@smtp.example.org:465\n', { mode: 0o600 });
+  writeFileSync(join(dir, 'paypal-secret'), 'paypal-s3cret\n', { mode: 0o600 });
+  const c = loadServerConfig(
+    ['--rails', 'paypal', '--smtp-url-file', join(dir, 'smtp-url'), '--public-url', 'https://market.example.org'],
+    {
+      P2PVPS_PAYPAL_CLIENT_ID: 'id',
+      P2PVPS_PAYPAL_CLIENT_SECRET_FILE: join(dir, 'paypal-secret'),
+      P2PVPS_PAYPAL_WEBHOOK_ID: 'WH1',
+    },
+  );
+  assert.equal(c.smtpUrl, 'smtps://mailer:s3cret@smtp.example.org:465');
+  assert.equal(c.paypalClientSecret, 'paypal-s3cret');
+  // The option itself still wins over the file.
+  assert.equal(
+    loadServerConfig([], { P2PVPS_SMTP_URL: 'smtp://a.example.org', P2PVPS_SMTP_URL_FILE: join(dir, 'smtp-url') }).smtpUrl,
+    'smtp://a.example.org',
+  );
+  assert.throws(
+    () => loadServerConfig(['--smtp-url-file', join(dir, 'missing')], {}),
+    new RegExp(`--smtp-url-file / P2PVPS_SMTP_URL_FILE: cannot read ${join(dir, 'missing')}`),
+  );
 });

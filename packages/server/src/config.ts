@@ -2,6 +2,7 @@ import { opt, parseOptions, type OptionValues } from '@p2pvps/protocol/options';
 import { timing } from '@p2pvps/protocol/timing';
 import { railOptions, railProblems } from './payments/rail-options.ts';
 import { tlsOptions, tlsProblems } from './frontdoor/tls-options.ts';
+import { secretFile } from './secret-file-option.ts';
 
 /** Every server option, declared once. */
 export const serverOptions = {
@@ -243,12 +244,18 @@ export const serverOptions = {
     schema: opt.positiveInt(),
     default: String(timing.expiryCheckIntervalMs),
   },
+  smtpUrlFile: {
+    flag: 'smtp-url-file',
+    env: 'P2PVPS_SMTP_URL_FILE',
+    description: 'A file (mode 0600) holding the SMTP URL with its password: what --smtp-url is unless that is given.',
+    schema: secretFile(),
+  },
   smtpUrl: {
     flag: 'smtp-url',
     env: 'P2PVPS_SMTP_URL',
     description:
       'SMTP server the notices are mailed through: smtp://USER:PASS@HOST:PORT (STARTTLS when offered) or smtps://USER:PASS@HOST:PORT (TLS). ' +
-      'Unset: they go to the outbox the operator reads (p2pvps admin outbox).',
+      'Unset: they go to the outbox the operator reads (p2pvps admin outbox). It holds a password: prefer --smtp-url-file or the environment to the flag.',
     schema: opt
       .string()
       .refine(
@@ -256,6 +263,7 @@ export const serverOptions = {
         'must be smtp://USER:PASS@HOST:PORT or smtps://…',
       )
       .optional(),
+    default: (v: Record<string, unknown>) => v.smtpUrlFile as string | undefined,
     secret: true,
   },
   mailFrom: {

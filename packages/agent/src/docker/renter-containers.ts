@@ -216,6 +216,34 @@ export class RenterContainers {
     return stopped;
   }
 
+  /**
+   * Destroys renter containers of this host's earlier identities: labelled with another
+   * device ID, and made for this agent's ports (published, or with host networking named in
+   * their environment). A device removed and added again gets a new ID, and its old
+   * container would hold the ports every new one needs. Other agents sharing the engine
+   * (other ports) are left alone.
+   */
+  async removeEarlierIdentities(): Promise<string[]> {
+    const ours = new Set([this.o.sshPort, this.o.httpPort, this.o.httpsPort].map(String));
+    const removed: string[] = [];
+    for (const c of await this.o.docker.listContainers({ all: true, filters: { label: [labelDevice] } })) {
+      if (c.Labels[labelDevice] === this.o.deviceId) continue;
+      const container = this.o.docker.getContainer(c.Id);
+      const info = await container.inspect().catch(() => null);
+      if (!info) continue;
+      const bindings = (info.HostConfig.PortBindings ?? {}) as Record<string, { HostPort?: string }[] | null>;
+      const published = Object.values(bindings).flatMap((b) => (b ?? []).map((p) => p.HostPort ?? ''));
+      const hostPorts =
+        info.HostConfig.NetworkMode === 'host'
+          ? (info.Config.Env ?? []).map((e) => /^P2PVPS_(?:SSH|HTTP|HTTPS)_PORT=(\d+)$/.exec(e)?.[1]).filter((p) => p !== undefined)
+          : [];
+      if (![...published, ...hostPorts].some((p) => ours.has(p))) continue;
+      await container.remove({ force: true, v: true });
+      removed.push(`${c.Labels[labelDevice]}/${c.Labels[labelRental] ?? '?'}`);
+    }
+    return removed;
+  }
+
   /** Destroys every container of this device except `keepRentalId`'s. */
   async removeAllExcept(keepRentalId: string | null): Promise<string[]> {
     const removed: string[] = [];

@@ -116,3 +116,32 @@ test('a broken config file is reported, not ignored', async () => {
   assert.equal(result.code, 1);
   assert.equal(result.stderr, `error [config_invalid]: The config file ${file} is not valid JSON; fix or delete it.\n`);
 });
+
+test('a plain http server on another machine is refused before anything is sent, unless --insecure-http says so', async () => {
+  const { unusedPort } = await testServer();
+  const home = await tempDir();
+  // 0.0.0.0 is not loopback, yet a connection to it stays on this machine (should the check ever be missing).
+  const refused = await runCli(['--server', `http://0.0.0.0:${unusedPort}`, 'login', '--email', 'a@example.org', '--password-stdin'], {
+    env: { HOME: home },
+    stdin: 'long enough secret\n',
+  });
+  assert.equal(refused.code, 2);
+  assert.equal(
+    refused.stderr,
+    `error [insecure_server]: http://0.0.0.0:${unusedPort} is plain http to another machine: passwords, tokens and renters' credentials would cross the network unencrypted. ` +
+      "Use the server's https:// URL, or pass --insecure-http (or P2PVPS_INSECURE_HTTP=1) if this network is yours alone (a lab).\n",
+  );
+  // Loopback needs no flag (nothing listens there, so the request fails further on).
+  const loopback = await runCli(['--server', `http://localhost:${unusedPort}`, 'market'], { env: { HOME: home } });
+  assert.match(loopback.stderr, /^error \[server_unreachable\]/);
+  // The flag (or the variable) lets the command through: here to a usage check that stops before any request.
+  const price = ['devices', 'price', 'kitchen-pi', '0.0000001'];
+  for (const [args, env] of [
+    [['--server', `http://0.0.0.0:${unusedPort}`, '--insecure-http', ...price], { HOME: home, P2PVPS_TOKEN: 'any' }],
+    [['--server', `http://0.0.0.0:${unusedPort}`, ...price], { HOME: home, P2PVPS_TOKEN: 'any', P2PVPS_INSECURE_HTTP: '1' }],
+  ] as const) {
+    const allowed = await runCli([...args], { env });
+    assert.equal(allowed.code, 2);
+    assert.match(allowed.stderr, /^error \[usage\]: PRICE "0.0000001" has more than 6 decimals/);
+  }
+});

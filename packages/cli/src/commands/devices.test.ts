@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
@@ -55,10 +56,19 @@ test('devices add prints the token, a device-config.json with the server public 
     enrolmentToken: token,
     dataDir: '/var/lib/p2pvps-agent',
   });
-  assert.ok(
-    result.stdout.endsWith(`Or, on the device, run:\n  p2pvps agent init --server ${publicUrl} --token ${token}\n  p2pvps agent\n`),
+  // The installer's command carries the SHA-256 of the very tarball the server serves; no token in argv.
+  const [, sha = ''] = /^ {2}curl -fsSL (?:\S+)\/install\.sh \| sudo bash -s -- --sha256 ([0-9a-f]{64})$/m.exec(result.stdout) ?? [];
+  const served = await fetch(`${(await testServer()).url}/agent.tar.gz`);
+  assert.equal(
+    createHash('sha256')
+      .update(Buffer.from(await served.arrayBuffer()))
+      .digest('hex'),
+    sha,
     result.stdout,
   );
+  assert.match(result.stdout, new RegExp(`^ {2}curl -fsSL ${publicUrl}/install.sh \\|`, 'm'));
+  assert.match(result.stdout, new RegExp(`^ {2}p2pvps agent init --server ${publicUrl} --token-file FILE\n {2}p2pvps agent\n`, 'm'));
+  assert.doesNotMatch(result.stdout, /--token /, 'the token never goes into a command line');
   const added = await owner.api.call('getDevice', { params: { deviceId } });
   assert.equal(added.description, 'Pi 5');
   assert.equal(added.status, 'awaiting_enrolment');

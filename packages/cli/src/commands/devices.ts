@@ -56,16 +56,18 @@ export async function addDevice(ctx: Context, args: ParsedArgs): Promise<void> {
   if (ctx.printJson(grant)) return;
   // The server's public URL, not ours: we may reach it by another name (a tunnel, localhost).
   const deviceConfig = { serverUrl: grant.serverUrl, enrolmentToken: grant.enrolmentToken, dataDir: AGENT_DATA_DIR };
+  const install = await ctx.userClient().call('agentInstall');
   const server = shellQuote(grant.serverUrl);
-  const token = shellQuote(grant.enrolmentToken);
   ctx.out(
     `Added device ${printable(grant.device.name)} (ID ${grant.device.id}).\n\n` +
       `Enrolment token (shown only now; valid until ${formatTime(grant.expiresAt, ctx.now())}):\n` +
       `  ${grant.enrolmentToken}\n\n` +
-      `device-config.json for the device (the agent reads /etc/p2pvps/device-config.json):\n${formatJson(deviceConfig)}\n` +
-      `Or, on the device, run:\n` +
-      `  p2pvps agent init --server ${server} --token ${token}\n` +
-      `  p2pvps agent\n`,
+      `Install the agent on the device (Raspberry Pi OS, Debian, Ubuntu); it checks the agent's code against the SHA-256 and asks for the token:\n` +
+      `  ${install.command}\n\n` +
+      `Or, where the agent is installed, put the token in a file and run:\n` +
+      `  p2pvps agent init --server ${server} --token-file FILE\n` +
+      `  p2pvps agent\n\n` +
+      `device-config.json for the device (the agent reads /etc/p2pvps/device-config.json):\n${formatJson(deviceConfig)}\n`,
   );
 }
 

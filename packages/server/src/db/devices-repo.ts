@@ -52,6 +52,25 @@ export function listEnrolledDevices(db: Db): Promise<Pick<DeviceRow, 'id' | 'pub
     .execute();
 }
 
+/**
+ * Records `ts` as the device's newest accepted signature timestamp, only if it is newer than
+ * the last: false when it is not (a replay, or a request overtaken by a newer one).
+ */
+export async function advanceDeviceSignedTs(db: Db, id: string, ts: number): Promise<boolean> {
+  const result = await db
+    .updateTable('devices')
+    .set({ last_signed_ts: ts })
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('last_signed_ts', 'is', null), eb('last_signed_ts', '<', ts)]))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+export async function deviceSignedTs(db: Db, id: string): Promise<number | null> {
+  const row = await db.selectFrom('devices').select('last_signed_ts').where('id', '=', id).executeTakeFirst();
+  return row?.last_signed_ts == null ? null : Number(row.last_signed_ts);
+}
+
 export function updateDevice(db: Db, id: string, changes: Partial<DeviceRow>): Promise<unknown> {
   return db.updateTable('devices').set(changes).where('id', '=', id).execute();
 }

@@ -64,6 +64,11 @@ export interface DevicesTable {
   online_since: string | null;
   online_ms: bigint | number | string;
   uptime_tracked_since: string | null;
+  /**
+   * The highest signature timestamp (unix ms) accepted from the device; requests must sign a
+   * newer one (routes/authenticate.ts). Optional so that inserts may leave it NULL.
+   */
+  last_signed_ts?: number | null;
 }
 
 export interface EnrolmentTokensTable {

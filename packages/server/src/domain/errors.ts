@@ -6,6 +6,8 @@ export class DomainError extends Error {
     readonly code: ErrorCode,
     message: string = errorCodes[code].message,
     readonly fields?: Record<string, string>,
+    /** Machine-readable context for the client, e.g. the server's time for device_clock_skew. */
+    readonly detail?: string,
   ) {
     super(message);
     this.name = 'DomainError';

@@ -5,6 +5,7 @@ import { parseBtcPrice } from './bitcoin/btc-price.ts';
 import { isAddress, parseAccountXpub } from './ethereum/address.ts';
 import { parseRate } from './ethereum/amount.ts';
 import type { EthereumRailConfig } from './ethereum/watcher.ts';
+import { secretFile } from '../secret-file-option.ts';
 import { PayPalConfigError, validatePayPalRailConfig, type PayPalRailConfig } from './paypal/config.ts';
 
 /**
@@ -54,11 +55,19 @@ export const railOptions = {
     description: 'Client ID of your PayPal REST app (Developer Dashboard → Apps & Credentials).',
     schema: opt.string().optional(),
   },
+  paypalClientSecretFile: {
+    flag: 'paypal-client-secret-file',
+    env: 'P2PVPS_PAYPAL_CLIENT_SECRET_FILE',
+    description: 'A file (mode 0600) holding the secret of your PayPal REST app: what --paypal-client-secret is unless that is given.',
+    schema: secretFile(),
+  },
   paypalClientSecret: {
     flag: 'paypal-client-secret',
     env: 'P2PVPS_PAYPAL_CLIENT_SECRET',
-    description: 'Secret of your PayPal REST app; prefer the environment variable to the flag.',
+    description:
+      'Secret of your PayPal REST app; prefer --paypal-client-secret-file or the environment variable to the flag, which ps shows.',
     schema: opt.string().optional(),
+    default: (v: Record<string, unknown>) => v.paypalClientSecretFile as string | undefined,
     secret: true,
   },
   paypalWebhookId: {

@@ -1,7 +1,14 @@
-import { deviceSigningText, ed25519KeyFromOpenSsh, parseDeviceAuth, verifyDeviceSignature } from '@p2pvps/protocol/device-auth';
+import {
+  deviceAuthAudience,
+  deviceSigningText,
+  ed25519KeyFromOpenSsh,
+  legacyDeviceSigningText,
+  parseDeviceAuth,
+  verifyDeviceSignature,
+} from '@p2pvps/protocol/device-auth';
 import { timing } from '@p2pvps/protocol/timing';
 import type { FastifyRequest } from 'fastify';
-import { findDevice } from '../db/devices-repo.ts';
+import { advanceDeviceSignedTs, deviceSignedTs, findDevice } from '../db/devices-repo.ts';
 import { authenticateToken } from '../domain/accounts/accounts.ts';
 import { csrfMatches, sessionCookie } from '../domain/accounts/sessions.ts';
 import type { DomainContext } from '../domain/context.ts';
@@ -15,8 +22,8 @@ declare module 'fastify' {
 }
 
 export function createAuthenticator(ctx: DomainContext): Authenticator {
-  // Signatures seen inside the skew window: a captured request cannot be replayed.
-  const seen = new Map<string, number>();
+  // Signatures name the server they are for: its public origin, as the agents' server URL has it.
+  const audience = deviceAuthAudience(ctx.settings.publicUrl);
   return {
     async user(req) {
       const header = req.headers.authorization;
@@ -35,18 +42,29 @@ export function createAuthenticator(ctx: DomainContext): Authenticator {
       }
       return user;
     },
+    /**
+     * Each failure has its own code, because the agent acts on them differently: only
+     * device_revoked may make it wipe (after confirming it); a wrong clock, a replay or a
+     * bad signature never does.
+     */
     async device(req: FastifyRequest) {
       const auth = parseDeviceAuth(req.headers.authorization);
-      const now = ctx.clock.now().getTime();
-      if (!auth || Math.abs(now - auth.ts) > timing.deviceSignatureSkewMs) throw new DomainError('device_auth_failed');
+      if (!auth) throw new DomainError('device_auth_failed');
       const device = await findDevice(ctx.db, auth.deviceId);
       const key = device?.public_key ? ed25519KeyFromOpenSsh(device.public_key) : null;
-      const text = deviceSigningText(req.method, req.url, auth.ts, req.rawBody ?? '');
-      if (!key || !verifyDeviceSignature(key, text, auth.signature)) throw new DomainError('device_auth_failed');
-      const sigKey = auth.signature.toString('base64');
-      if (seen.has(sigKey)) throw new DomainError('device_auth_failed', 'This signed request was already used; sign each request afresh.');
-      for (const [k, expiry] of seen) if (expiry < now) seen.delete(k);
-      seen.set(sigKey, now + 2 * timing.deviceSignatureSkewMs);
+      // Removed, or waiting for a new enrolment: the key this device signs with is gone for good.
+      if (!key) throw new DomainError('device_revoked');
+      const body = req.rawBody ?? '';
+      if (!verifyDeviceSignature(key, deviceSigningText(audience, req.method, req.url, auth.ts, body), auth.signature)) {
+        if (verifyDeviceSignature(key, legacyDeviceSigningText(req.method, req.url, auth.ts, body), auth.signature))
+          throw new DomainError('device_agent_outdated');
+        throw new DomainError('device_auth_failed');
+      }
+      const now = ctx.clock.now().getTime();
+      if (Math.abs(now - auth.ts) > timing.deviceSignatureSkewMs)
+        throw new DomainError('device_clock_skew', undefined, undefined, new Date(now).toISOString());
+      if (!(await advanceDeviceSignedTs(ctx.db, auth.deviceId, auth.ts)))
+        throw new DomainError('device_replay', undefined, undefined, String((await deviceSignedTs(ctx.db, auth.deviceId)) ?? ''));
       return auth.deviceId;
     },
   };

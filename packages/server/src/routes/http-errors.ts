@@ -12,8 +12,13 @@ export function fieldsFromZod(where: string, error: z.ZodError): Record<string, 
   return fields;
 }
 
-function envelope(code: ErrorCode, message?: string, fields?: Record<string, string>): ApiErrorBody {
-  return { code, message: message ?? errorCodes[code].message, ...(fields && Object.keys(fields).length ? { fields } : {}) };
+function envelope(code: ErrorCode, message?: string, fields?: Record<string, string>, detail?: string): ApiErrorBody {
+  return {
+    code,
+    message: message ?? errorCodes[code].message,
+    ...(detail !== undefined ? { detail } : {}),
+    ...(fields && Object.keys(fields).length ? { fields } : {}),
+  };
 }
 
 const fastifyCodes: Record<string, ErrorCode> = {
@@ -28,7 +33,7 @@ const fastifyCodes: Record<string, ErrorCode> = {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
     if (err instanceof DomainError) {
-      return reply.status(errorCodes[err.code].status).send(envelope(err.code, err.message, err.fields));
+      return reply.status(errorCodes[err.code].status).send(envelope(err.code, err.message, err.fields, err.detail));
     }
     const fe = err as FastifyError & { malformedJson?: boolean };
     if (fe.malformedJson) return reply.status(400).send(envelope('malformed_json'));

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import Fastify from 'fastify';
 import { installRoutes, withDefaultServer } from './install.ts';
+import type { Authenticator } from './register.ts';
 
 test('/install.sh is the installer with this server as its default, and bash parses it', async () => {
   const app = Fastify();
@@ -43,4 +45,21 @@ test('/agent.tar.gz holds the agent, the CLI and protocol in the repository layo
 
 test('a public URL that could break out of the shell string is refused', () => {
   assert.throws(() => withDefaultServer('default_server=""\n', "https://x.example/'; rm -rf /"), /cannot be written/);
+});
+
+test('GET /api/v1/agent/install gives the SHA-256 of the very tarball served, in the whole install command', async () => {
+  const app = Fastify();
+  // The route needs no caller: an authenticator that is never asked.
+  const nobody = { user: () => assert.fail('not asked'), device: () => assert.fail('not asked') } as unknown as Authenticator;
+  installRoutes(app, 'https://market.example.org/', nobody);
+  const info = (await app.inject({ method: 'GET', url: '/api/v1/agent/install' })).json() as Record<string, string>;
+  const tarball = await app.inject({ method: 'GET', url: '/agent.tar.gz' });
+  const sha256 = createHash('sha256').update(tarball.rawPayload).digest('hex');
+  assert.deepEqual(info, {
+    sha256,
+    installScriptUrl: 'https://market.example.org/install.sh',
+    tarballUrl: 'https://market.example.org/agent.tar.gz',
+    command: `curl -fsSL https://market.example.org/install.sh | sudo bash -s -- --sha256 ${sha256}`,
+  });
+  await app.close();
 });

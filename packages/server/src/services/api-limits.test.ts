@@ -6,7 +6,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient } from '@p2pvps/protocol/client';
-import { formatDeviceAuth, deviceSigningText } from '@p2pvps/protocol/device-auth';
+import { deviceAuthAudience, formatDeviceAuth, deviceSigningText } from '@p2pvps/protocol/device-auth';
 import { agentEventsPath } from '@p2pvps/protocol/routes';
 import { generateEd25519KeyPair, signingKey } from '@p2pvps/protocol/ssh-keys';
 import { loadServerConfig } from '../config.ts';
@@ -195,7 +195,11 @@ test('a device holds at most two agent streams: its newest replaces its oldest',
   const key = signingKey(keys.private);
   const sign = () => {
     const ts = Date.now();
-    return formatDeviceAuth(deviceId, ts, key.sign(Buffer.from(deviceSigningText('GET', agentEventsPath, ts, ''))) as Buffer);
+    return formatDeviceAuth(
+      deviceId,
+      ts,
+      key.sign(Buffer.from(deviceSigningText(deviceAuthAudience(server.apiUrl), 'GET', agentEventsPath, ts, ''))) as Buffer,
+    );
   };
   const first = await openStream(agentEventsPath, sign());
   const second = await openStream(agentEventsPath, sign());

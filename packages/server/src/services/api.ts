@@ -137,7 +137,7 @@ export function buildApi({
   agentRoutes(app, auth, ctx, events, gateway, eventStreams, userEvents);
   openApiRoute(app, version);
   // Outside the JSON API: the agent's installer and code, for `curl PUBLIC_URL/install.sh | sudo bash`.
-  installRoutes(app, ctx.settings.publicUrl);
+  installRoutes(app, ctx.settings.publicUrl, auth);
   dashboardRoutes(app, ctx.settings.serverName);
   if (metrics) {
     // Per-device traffic is business data: only operators see it here (a scraper sends an

@@ -70,10 +70,10 @@ test('the statement CSV has the CLI’s columns and quotes what needs quoting', 
   );
 });
 
-test('enrolment commands quote the token and URL for the shell', () => {
+test('enrolment commands quote the URL for the shell and keep the token off the command line', () => {
   assert.equal(
-    enrolCommands("https://x.example/it's", 'p2pe_abc'),
-    "p2pvps agent init --server 'https://x.example/it'\\''s' --token 'p2pe_abc'\np2pvps agent",
+    enrolCommands("https://x.example/it's"),
+    "p2pvps agent init --server 'https://x.example/it'\\''s' --token-file FILE\np2pvps agent",
   );
   assert.equal(formatBytes(64 * 2 ** 20), '64 MiB');
   assert.equal(formatBytes(4 * 2 ** 30), '4 GiB');

@@ -75,10 +75,13 @@ export function deviceConfigJson(serverUrl: string, enrolmentToken: string): str
   return JSON.stringify({ serverUrl, enrolmentToken, dataDir: '/var/lib/p2pvps-agent' }, null, 2);
 }
 
-/** The commands an owner runs on the device (as root) to enrol it and start the agent. */
-export function enrolCommands(serverUrl: string, enrolmentToken: string): string {
+/**
+ * The commands an owner runs (as root) on a device where the agent is installed: the token
+ * goes in a file, never on the command line, where ps shows it to every user.
+ */
+export function enrolCommands(serverUrl: string): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  return `p2pvps agent init --server ${q(serverUrl)} --token ${q(enrolmentToken)}\np2pvps agent`;
+  return `p2pvps agent init --server ${q(serverUrl)} --token-file FILE\np2pvps agent`;
 }
 
 /** Bytes the way people read sizes: GiB with one decimal, or MiB below one GiB. */

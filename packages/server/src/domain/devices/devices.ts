@@ -213,6 +213,8 @@ export async function registerDevice(ctx: DomainContext, body: RegisterBody, gat
         uptime_tracked_since: now.toISOString(),
         online_ms: 0,
         online_since: null,
+        // The new key's timestamps start afresh.
+        last_signed_ts: null,
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new DomainError('device_key_taken');

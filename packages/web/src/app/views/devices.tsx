@@ -55,16 +55,36 @@ export function DevicesView() {
   );
 }
 
-/** The enrolment token, shown this once, with the device-config.json and the commands to run on the device. */
+/**
+ * The enrolment token, shown this once, with the install command (which checks the agent's
+ * code against its SHA-256 and asks for the token), the commands for a device that has the
+ * agent already, and device-config.json.
+ */
 function EnrolmentPanel({ grant, onDone }: { grant: EnrolmentTokenGrant; onDone: () => void }) {
+  const { api } = useSession();
+  const install = useLoad(() => api.call('agentInstall'), []);
   const config = deviceConfigJson(grant.serverUrl, grant.enrolmentToken);
-  const commands = enrolCommands(grant.serverUrl, grant.enrolmentToken);
+  const commands = enrolCommands(grant.serverUrl);
   return (
     <div class="panel" role="region" aria-labelledby="enrol-title">
       <h2 id="enrol-title">Enrol {grant.device.name}</h2>
       <p>
-        This token is shown only now and works once, until <Time iso={grant.expiresAt} />. On the device, as root, run:
+        Enrolment token: <code id="enrolment-token">{grant.enrolmentToken}</code>
       </p>
+      <p>
+        This token is shown only now and works once, until <Time iso={grant.expiresAt} />. To install the agent, run this on the device
+        (Raspberry Pi OS, Debian or Ubuntu) and paste the token when it asks; it checks the agent&apos;s code against the SHA-256:
+      </p>
+      <ErrorText problem={install.problem} />
+      {install.data && (
+        <>
+          <pre>
+            <code id="install-command">{install.data.command}</code>
+          </pre>
+          <CopyButton text={install.data.command} label="Copy install command" />
+        </>
+      )}
+      <p>Where the agent is installed already, save the token in a file (FILE) and run, as root:</p>
       <pre>
         <code id="enrol-commands">{commands}</code>
       </pre>
@@ -74,9 +94,6 @@ function EnrolmentPanel({ grant, onDone }: { grant: EnrolmentTokenGrant; onDone:
         <code id="device-config">{config}</code>
       </pre>
       <CopyButton text={config} label="Copy device-config.json" />
-      <p>
-        Enrolment token: <code id="enrolment-token">{grant.enrolmentToken}</code>
-      </p>
       <button type="button" class="secondary" onClick={onDone}>
         Done
       </button>
