@@ -220,6 +220,11 @@ export async function startServer(
     keepaliveIntervalMs: timing.tunnelKeepaliveMs,
     keepaliveCountMax: timing.tunnelKeepaliveCountMax,
     maxConnectionsPerDevice: config.maxConnectionsPerDevice,
+    maxStartups: config.gatewayMaxStartups,
+    maxStartupsPerSource: config.gatewayMaxStartupsPerSource,
+    versionTimeoutMs: config.gatewayVersionTimeoutMs,
+    penalties: config.gatewayPenalties,
+    maxConnectionsPerKey: config.gatewayMaxConnectionsPerKey,
     onHandshake: (ms) => handshakes.observe(ms / 1000),
     // The policy lookup that admitted the visitor already names the rental to count against.
     onPublicConnection: (device, socket) => traffic.track(socket, device.deviceId, device.rentalId ?? null, 'ssh'),
