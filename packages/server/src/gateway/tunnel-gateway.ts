@@ -4,6 +4,15 @@ import type { AuthContext, ClientInfo, Connection, ParsedKey, ServerChannel, Soc
 import { timing } from '@p2pvps/protocol/timing';
 import { HandshakeThrottle, type MaxStartups } from './handshake-throttle.ts';
 import { SourcePenalties, sourceOf, type Offence, type PenaltyPolicy } from './source-penalties.ts';
+import {
+  defaultMaxConnectionsPerKey,
+  defaultMaxStartups,
+  defaultMaxStartupsPerSource,
+  defaultPenaltyPolicy,
+  defaultVersionTimeoutMs,
+  DeviceKeyCap,
+  RequestBudget,
+} from './connection-limits.ts';
 import { verifyEd25519 } from './decoded-keys.ts';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
 import { tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
@@ -90,9 +99,8 @@ interface DeviceConnection {
   closed: boolean;
   /** Ended by the gateway (replaced, over the per-key cap); no longer counts against the cap. */
   ending: boolean;
-  /** Global requests this connection may still send now; refilled over time (see requestBudget). */
-  requestTokens: number;
-  requestsCheckedAt: number;
+  /** Global requests this connection may still send (each costs a policy lookup). */
+  requests: RequestBudget;
   /** Web ports this connection forwards, with the bind address it asked for (echoed back in forwarded-tcpip). */
   webForwards: Map<number, string>;
 }
@@ -133,32 +141,6 @@ const silentLog: TunnelGatewayLog = { info() {}, warn() {} };
 const closeGraceMs = 1_000;
 /** Like sshd's LoginGraceTime: a connection that has not logged in by then is dropped. */
 const loginGraceMs = 30_000;
-/**
- * Up to 256 handshakes keep both cores busy with key exchanges, few enough that 10,000
- * devices dialling at once cannot pile up; past 64, new ones are dropped at random, more
- * the fuller it gets, so a flood loses most of its attempts before the last slot goes.
- */
-export const defaultMaxStartups: MaxStartups = { start: 64, rate: 30, full: 256 };
-/** One source may hold a few slots (devices behind one NAT reconnecting together), never all of them. */
-export const defaultMaxStartupsPerSource = 8;
-/** Every SSH client sends its version line at once; only a slow-loris waits. */
-export const defaultVersionTimeoutMs = 5_000;
-/** OpenSSH's PerSourcePenalties defaults (authfail:5s noauth:1s grace-exceeded:10s min:15s max:600s). */
-export const defaultPenaltyPolicy: PenaltyPolicy = {
-  authfailMs: 5_000,
-  noauthMs: 1_000,
-  graceExceededMs: 10_000,
-  minMs: 15_000,
-  maxMs: 600_000,
-  maxSources: 65_536,
-};
-/** An agent holds one connection; a few more cover NAT rebinding, before keepalives find the old one dead. */
-export const defaultMaxConnectionsPerKey = 4;
-/**
- * Global requests a connection may send in a burst, and one more per second after: an
- * agent sends three forwards when it connects; each request costs a policy lookup.
- */
-const requestBudget = { burst: 16, refillMs: 1_000 };
 /** Like sshd's MaxAuthTries: each attempt costs a policy lookup, so a guesser is cut off early. */
 const maxFailedLogins = 6;
 /** How long a public socket may linger half-closed after its channel has closed. */
@@ -179,8 +161,7 @@ export class TunnelGateway {
   private readonly connections = new Set<DeviceConnection>();
   /** Raw TCP sockets by remote address and port, including those still in the handshake. */
   private readonly sockets = new Map<string, RawConnection>();
-  /** Logged-in connections by device, for the per-key cap. */
-  private readonly byDevice = new Map<string, Set<DeviceConnection>>();
+  private readonly perKey: DeviceKeyCap<DeviceConnection>;
   private readonly handshakes: HandshakeThrottle;
   private readonly penalties: SourcePenalties | null;
   private readonly now: () => number;
@@ -198,6 +179,7 @@ export class TunnelGateway {
       perSource: options.maxStartupsPerSource ?? defaultMaxStartupsPerSource,
       random: options.random,
     });
+    this.perKey = new DeviceKeyCap(options.maxConnectionsPerKey ?? defaultMaxConnectionsPerKey);
     const penalties = options.penalties === undefined ? defaultPenaltyPolicy : options.penalties;
     this.penalties = penalties ? new SourcePenalties(penalties, this.now) : null;
     this.ssh = new SshServer({
@@ -337,8 +319,7 @@ export class TunnelGateway {
       failedLogins: 0,
       closed: false,
       ending: false,
-      requestTokens: requestBudget.burst,
-      requestsCheckedAt: this.now(),
+      requests: new RequestBudget(this.now()),
       webForwards: new Map(),
     };
     this.connections.add(conn);
@@ -365,7 +346,7 @@ export class TunnelGateway {
     client.on('close', () => {
       conn.closed = true;
       this.connections.delete(conn);
-      if (conn.deviceId !== null) this.forgetDeviceConnection(conn.deviceId, conn);
+      if (conn.deviceId !== null) this.perKey.forget(conn.deviceId, conn);
       const tunnel = conn.deviceId === null ? undefined : this.tunnels.get(conn.deviceId);
       // A connection that was replaced no longer owns the tunnel and must not take it down.
       if (tunnel?.owner === conn) void this.closeTunnel(tunnel, 'connection closed');
@@ -387,7 +368,7 @@ export class TunnelGateway {
       reject();
     });
     client.on('request', (accept: Reply, reject: Reply, name: string, info: TcpipBindInfo | SocketBindInfo) => {
-      if (!this.spendRequest(conn)) {
+      if (!conn.requests.spend(this.now())) {
         this.log.warn({ ...who(), request: name }, 'refused global request: too many, too fast');
         return reject?.();
       }
@@ -423,49 +404,12 @@ export class TunnelGateway {
     if (!ctx.signature) return ctx.accept();
     if (!ctx.blob || !verifyEd25519(key, ctx.blob, ctx.signature)) return refuse('refused login: bad signature');
     conn.deviceId = ctx.username;
-    this.admitDeviceConnection(conn.deviceId, conn);
+    // The newest login always wins: someone holding a stolen key cannot lock the real agent out.
+    for (const old of this.perKey.admit(conn.deviceId, conn, this.tunnels.get(conn.deviceId)?.owner)) {
+      this.log.warn({ deviceId: conn.deviceId, remote: old.remote }, 'too many connections for this device key; ending the oldest');
+      endConnection(old);
+    }
     ctx.accept();
-  }
-
-  /**
-   * Keeps a device key to `maxConnectionsPerKey` logged-in connections. The newest login
-   * always wins, ending the oldest: a stale connection (NAT rebinding) goes first, and
-   * someone holding a stolen key can never lock the real agent out by holding connections.
-   */
-  private admitDeviceConnection(deviceId: string, conn: DeviceConnection): void {
-    const max = this.options.maxConnectionsPerKey ?? defaultMaxConnectionsPerKey;
-    let mine = this.byDevice.get(deviceId);
-    if (!mine) this.byDevice.set(deviceId, (mine = new Set()));
-    const live = [...mine].filter((c) => !c.ending);
-    if (live.length >= max) {
-      // Oldest first (a Set keeps insertion order), the one serving the tunnel last.
-      const owner = this.tunnels.get(deviceId)?.owner;
-      const victims = [...live.filter((c) => c !== owner), ...live.filter((c) => c === owner)];
-      for (const old of victims.slice(0, live.length - max + 1)) {
-        this.log.warn({ deviceId, remote: old.remote }, 'too many connections for this device key; ending the oldest');
-        endConnection(old);
-      }
-    }
-    mine.add(conn);
-  }
-
-  private forgetDeviceConnection(deviceId: string, conn: DeviceConnection): void {
-    const mine = this.byDevice.get(deviceId);
-    mine?.delete(conn);
-    if (mine?.size === 0) this.byDevice.delete(deviceId);
-  }
-
-  /** A token bucket per connection: `burst` requests at once, one more per `refillMs`. */
-  private spendRequest(conn: DeviceConnection): boolean {
-    const now = this.now();
-    const earned = Math.floor((now - conn.requestsCheckedAt) / requestBudget.refillMs);
-    if (earned > 0) {
-      conn.requestTokens = Math.min(requestBudget.burst, conn.requestTokens + earned);
-      conn.requestsCheckedAt += earned * requestBudget.refillMs;
-    }
-    if (conn.requestTokens < 1) return false;
-    conn.requestTokens--;
-    return true;
   }
 
   private async forward(conn: DeviceConnection, info: TcpipBindInfo, accept: Reply, reject: Reply): Promise<void> {
