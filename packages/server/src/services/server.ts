@@ -136,6 +136,19 @@ export async function startServer(
       this.set(gateway?.connectionCount() ?? 0);
     },
   });
+  new client.Gauge({
+    name: 'p2pvps_gateway_refused_connections',
+    help: 'Device connections the gateway refused at accept since it started, by reason (full, early_drop, per_source, penalised).',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const stats = gateway?.admissionStats();
+      this.set({ reason: 'full' }, stats?.refusedFull ?? 0);
+      this.set({ reason: 'early_drop' }, stats?.refusedEarlyDrop ?? 0);
+      this.set({ reason: 'per_source' }, stats?.refusedPerSource ?? 0);
+      this.set({ reason: 'penalised' }, stats?.refusedPenalised ?? 0);
+    },
+  });
   const gatewayRef = { host: config.sshHost, port: config.gatewayPort, hostKey: hostKey.publicKey };
   // The rails log through the API's logger; none logs before it is started below.
   const rails = new PaymentRails(railSettings(config), {
