@@ -92,6 +92,8 @@ export async function runIdleTunnelBench(): Promise<IdleRow[]> {
       P2PVPS_SSH_HOST: '127.0.0.1',
       P2PVPS_SSH_PORT_RANGE: `${portBase + 10}-${portBase + 10 + total - 1}`,
       P2PVPS_LOG_LEVEL: 'error',
+      // Every simulated device dials from 127.0.0.1; real ones each have their own address.
+      P2PVPS_GATEWAY_MAX_STARTUPS_PER_SOURCE: '256',
     }),
   };
 

@@ -24,6 +24,8 @@ need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v ssh >/dev/null || need+=(openssh-client)
+# The tests audit both SSH servers a device or renter meets (the gateway, the renter container's sshd).
+command -v ssh-audit >/dev/null || need+=(ssh-audit)
 command -v curl >/dev/null || need+=(curl)
 # The agent's renter storage: ext4 on an image file or a USB drive, mounted through loop devices.
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)

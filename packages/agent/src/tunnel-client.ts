@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import type { Registration } from '@p2pvps/protocol/agent-schemas';
 import { timing } from '@p2pvps/protocol/timing';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
+import { tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
 import ssh2 from 'ssh2';
 import { Backoff } from './backoff.ts';
 
@@ -93,11 +94,7 @@ export class TunnelClient {
       keepaliveInterval: timing.tunnelKeepaliveMs,
       keepaliveCountMax: timing.tunnelKeepaliveCountMax,
       readyTimeout: 20_000,
-      // The client's order decides: AES-GCM first, the cheapest per byte with AES-NI.
-      algorithms: {
-        kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256'],
-        cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes256-ctr'],
-      },
+      algorithms: tunnelSshAlgorithms,
       // Pin the gateway's host key learned at registration (over https): no trust on first
       // use, and a changed key is never taken, whatever else the server says.
       hostVerifier: (key: Buffer) => {

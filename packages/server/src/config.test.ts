@@ -142,3 +142,28 @@ test('secrets can come from files instead of flags, which ps and shell history s
     new RegExp(`--smtp-url-file / P2PVPS_SMTP_URL_FILE: cannot read ${join(dir, 'missing')}`),
   );
 });
+
+test("the gateway's pre-login caps default to sshd-like values and read sshd's syntax", () => {
+  const c = loadServerConfig([], {});
+  assert.deepEqual(c.gatewayMaxStartups, { start: 64, rate: 30, full: 256 });
+  assert.equal(c.gatewayMaxStartupsPerSource, 8);
+  assert.equal(c.gatewayMaxConnectionsPerKey, 4);
+  assert.deepEqual(c.gatewayPenalties, {
+    authfailMs: 5_000,
+    noauthMs: 1_000,
+    graceExceededMs: 10_000,
+    minMs: 15_000,
+    maxMs: 600_000,
+    maxSources: 65_536,
+  });
+  const custom = loadServerConfig(['--gateway-penalties', 'authfail:30s min:60'], { P2PVPS_GATEWAY_MAX_STARTUPS: '10:50:20' });
+  assert.equal(custom.gatewayPenalties?.authfailMs, 30_000);
+  assert.equal(custom.gatewayPenalties?.minMs, 60_000);
+  assert.equal(custom.gatewayPenalties?.noauthMs, 1_000, 'unnamed keys keep their defaults');
+  assert.deepEqual(custom.gatewayMaxStartups, { start: 10, rate: 50, full: 20 });
+  assert.equal(loadServerConfig(['--gateway-penalties', 'off'], {}).gatewayPenalties, null);
+  assert.throws(
+    () => loadServerConfig(['--gateway-max-startups', '300:30:256', '--gateway-penalties', 'authfail=5'], {}),
+    (err: unknown) => err instanceof OptionsError && err.problems.length === 2,
+  );
+});

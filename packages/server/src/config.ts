@@ -3,6 +3,7 @@ import { timing } from '@p2pvps/protocol/timing';
 import { railOptions, railProblems } from './payments/rail-options.ts';
 import { tlsOptions, tlsProblems } from './frontdoor/tls-options.ts';
 import { secretFile } from './secret-file-option.ts';
+import type { PenaltyPolicy } from './gateway/source-penalties.ts';
 
 /** Every server option, declared once. */
 export const serverOptions = {
@@ -145,6 +146,61 @@ export const serverOptions = {
     description: 'Port devices open their tunnel to.',
     schema: opt.port(),
     default: '2222',
+  },
+  gatewayMaxStartups: {
+    flag: 'gateway-max-startups',
+    env: 'P2PVPS_GATEWAY_MAX_STARTUPS',
+    description:
+      "Device connections in the handshake at once, as sshd's MaxStartups start:rate:full: past start, rate% of new ones are refused, rising to all at full.",
+    schema: opt
+      .string()
+      .regex(/^\d+:\d+:\d+$/, 'must look like 64:30:256 (start:rate:full)')
+      .transform((v) => {
+        const [start, rate, full] = v.split(':').map(Number) as [number, number, number];
+        return { start, rate, full };
+      })
+      .refine(({ start, rate, full }) => start >= 1 && start <= full && rate <= 100, 'needs 1 <= start <= full and rate <= 100'),
+    default: '64:30:256',
+  },
+  gatewayMaxStartupsPerSource: {
+    flag: 'gateway-max-startups-per-source',
+    env: 'P2PVPS_GATEWAY_MAX_STARTUPS_PER_SOURCE',
+    description: 'Device connections in the handshake at once from one IPv4 address or IPv6 /64.',
+    schema: opt.positiveInt(),
+    default: '8',
+  },
+  gatewayVersionTimeoutMs: {
+    flag: 'gateway-version-timeout-ms',
+    env: 'P2PVPS_GATEWAY_VERSION_TIMEOUT_MS',
+    description: 'Time a device connection has to send its SSH version line (logging in has 30 s).',
+    schema: opt.positiveInt(),
+    default: '5000',
+  },
+  gatewayPenalties: {
+    flag: 'gateway-penalties',
+    env: 'P2PVPS_GATEWAY_PENALTIES',
+    description:
+      "Like OpenSSH's PerSourcePenalties: seconds a source earns per connection that fails to log in (authfail), closes without trying (noauth) " +
+      'or times out (grace-exceeded); at min it is refused for min seconds, doubling each time up to max; at most max-sources remembered. "off" turns them off.',
+    schema: opt
+      .string()
+      .refine(
+        (v) =>
+          v === 'off' ||
+          /^(authfail|noauth|grace-exceeded|min|max|max-sources):\d+s?( +(authfail|noauth|grace-exceeded|min|max|max-sources):\d+s?)*$/.test(
+            v,
+          ),
+        'must be "off" or like authfail:5s noauth:1s grace-exceeded:10s min:15s max:600s max-sources:65536',
+      )
+      .transform((v) => (v === 'off' ? null : penaltyPolicy(v))),
+    default: 'authfail:5s noauth:1s grace-exceeded:10s min:15s max:600s max-sources:65536',
+  },
+  gatewayMaxConnectionsPerKey: {
+    flag: 'gateway-max-connections-per-key',
+    env: 'P2PVPS_GATEWAY_MAX_CONNECTIONS_PER_KEY',
+    description: 'Logged-in gateway connections one device key may hold; a newer login ends the oldest.',
+    schema: opt.positiveInt(),
+    default: '4',
   },
   publicBindHost: {
     flag: 'public-bind-host',
@@ -290,6 +346,20 @@ export type ServerConfig = OptionValues<typeof serverOptions>;
 
 export function loadServerConfig(argv: readonly string[], env: Record<string, string | undefined>): ServerConfig {
   return parseOptions(serverOptions, argv, env, (v) => [...railProblems(v), ...tlsProblems(v)]);
+}
+
+/** `authfail:5s noauth:1s …` (validated by the option's schema) as a policy; unnamed keys keep OpenSSH's defaults. */
+function penaltyPolicy(spec: string): PenaltyPolicy {
+  const seconds = Object.fromEntries(spec.split(/ +/).map((pair) => [pair.split(':')[0], parseInt(pair.split(':')[1] ?? '0', 10)]));
+  const ms = (key: string, fallback: number) => (seconds[key] ?? fallback) * 1000;
+  return {
+    authfailMs: ms('authfail', 5),
+    noauthMs: ms('noauth', 1),
+    graceExceededMs: ms('grace-exceeded', 10),
+    minMs: ms('min', 15),
+    maxMs: ms('max', 600),
+    maxSources: seconds['max-sources'] ?? 65_536,
+  };
 }
 
 /** A percentage with at most two decimals as basis points, exactly: '7.5' → 750. */

@@ -4,43 +4,92 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import ssh2 from 'ssh2';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
-import { HandshakeThrottle } from './handshake-throttle.ts';
+import { HandshakeThrottle, type HandshakeThrottleOptions } from './handshake-throttle.ts';
 import { TunnelGateway } from './tunnel-gateway.ts';
 
+/** A throttle with no early drop (start = full) unless the test asks for one. */
+function throttle(full: number, more: Partial<HandshakeThrottleOptions> = {}): HandshakeThrottle {
+  return new HandshakeThrottle({ maxStartups: { start: full, rate: 0, full }, perSource: full, ...more });
+}
+
 test('admits up to the cap, refuses beyond it, and counts the refusals', () => {
-  const throttle = new HandshakeThrottle(2);
-  const a = throttle.tryAcquire();
-  const b = throttle.tryAcquire();
-  assert.ok(a && b);
-  assert.equal(throttle.tryAcquire(), null);
-  assert.equal(throttle.tryAcquire(), null);
-  assert.equal(throttle.inFlight, 2);
-  assert.equal(throttle.refused, 2);
+  const t = throttle(2);
+  const a = t.tryAcquire('a');
+  const b = t.tryAcquire('b');
+  assert.equal(typeof a, 'function');
+  assert.equal(typeof b, 'function');
+  assert.equal(t.tryAcquire('c'), 'full');
+  assert.equal(t.tryAcquire('d'), 'full');
+  assert.equal(t.inFlight, 2);
+  assert.equal(t.refused('full'), 2);
+  assert.equal(t.refused(), 2);
 });
 
 test('a released slot admits the next handshake', () => {
-  const throttle = new HandshakeThrottle(1);
-  const first = throttle.tryAcquire();
-  assert.ok(first);
-  assert.equal(throttle.tryAcquire(), null);
+  const t = throttle(1);
+  const first = t.tryAcquire('a');
+  assert.ok(typeof first === 'function');
+  assert.equal(t.tryAcquire('a'), 'full');
   first();
-  assert.ok(throttle.tryAcquire());
+  assert.equal(typeof t.tryAcquire('a'), 'function');
 });
 
 test('releasing twice frees only one slot (login and close both release)', () => {
-  const throttle = new HandshakeThrottle(2);
-  const a = throttle.tryAcquire()!;
-  throttle.tryAcquire();
+  const t = throttle(2);
+  const a = t.tryAcquire('a') as () => void;
+  t.tryAcquire('a');
   a();
   a();
-  assert.equal(throttle.inFlight, 1);
-  assert.ok(throttle.tryAcquire());
-  assert.equal(throttle.tryAcquire(), null);
+  assert.equal(t.inFlight, 1);
+  assert.equal(typeof t.tryAcquire('a'), 'function');
+  assert.equal(t.tryAcquire('a'), 'full');
 });
 
-test('rejects a cap that would refuse everything', () => {
-  assert.throws(() => new HandshakeThrottle(0), RangeError);
-  assert.throws(() => new HandshakeThrottle(1.5), RangeError);
+test('one source gets at most its share; other sources still get in', () => {
+  const t = throttle(10, { perSource: 3 });
+  const held = [t.tryAcquire('flood'), t.tryAcquire('flood'), t.tryAcquire('flood')];
+  assert.ok(held.every((h) => typeof h === 'function'));
+  assert.equal(t.tryAcquire('flood'), 'per-source');
+  assert.equal(typeof t.tryAcquire('device'), 'function');
+  (held[0] as () => void)();
+  assert.equal(typeof t.tryAcquire('flood'), 'function', 'a released slot is the source’s again');
+  assert.equal(t.sources, 2);
+});
+
+test('random early drop: none below start, rate% at start, rising to all at full (sshd’s formula)', () => {
+  let roll = 0;
+  const t = new HandshakeThrottle({ maxStartups: { start: 2, rate: 30, full: 6 }, perSource: 10, random: () => roll });
+  roll = 0; // the unluckiest roll is still admitted below start
+  t.tryAcquire('s');
+  t.tryAcquire('s');
+  // At start (2 pending): 30% are dropped. A roll of 0.29 is among them, 0.30 is not.
+  roll = 0.29;
+  assert.equal(t.tryAcquire('s'), 'early-drop');
+  roll = 0.3;
+  assert.equal(typeof t.tryAcquire('s'), 'function');
+  // 3 of 6 pending: 30 + 70 × 1/4 = 47.5%.
+  roll = 0.47;
+  assert.equal(t.tryAcquire('s'), 'early-drop');
+  roll = 0.48;
+  assert.equal(typeof t.tryAcquire('s'), 'function');
+  // 4 pending: 65%, so a high roll gets in; then 5 of 6: 30 + 70 × 3/4 = 82.5%; at full, all.
+  roll = 0.66;
+  assert.equal(typeof t.tryAcquire('s'), 'function');
+  roll = 0.82;
+  assert.equal(t.tryAcquire('s'), 'early-drop');
+  roll = 0.83;
+  assert.equal(typeof t.tryAcquire('s'), 'function');
+  roll = 0.999;
+  assert.equal(t.tryAcquire('s'), 'full');
+  assert.equal(t.refused('early-drop'), 3);
+});
+
+test('rejects caps that would refuse everything or make no sense', () => {
+  assert.throws(() => throttle(0), RangeError);
+  assert.throws(() => throttle(1.5), RangeError);
+  assert.throws(() => new HandshakeThrottle({ maxStartups: { start: 5, rate: 30, full: 4 }, perSource: 1 }), RangeError);
+  assert.throws(() => new HandshakeThrottle({ maxStartups: { start: 1, rate: 101, full: 4 }, perSource: 1 }), RangeError);
+  assert.throws(() => throttle(4, { perSource: 0 }), RangeError);
 });
 
 describe('the gateway with a handshake cap', () => {
@@ -50,7 +99,9 @@ describe('the gateway with a handshake cap', () => {
     hostKey,
     publicBindHost: '127.0.0.1',
     lookupDevice: async (id) => (id === 'throttled' ? { deviceId: id, publicKey: device.public, sshPort: 1 } : null),
-    maxPendingHandshakes: 1,
+    maxStartups: { start: 1, rate: 0, full: 1 },
+    // The refused login below must not earn 127.0.0.1 a penalty that refuses the next one.
+    penalties: null,
   });
   let port = 0;
   const open: { destroy(): void }[] = [];

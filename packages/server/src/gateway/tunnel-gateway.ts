@@ -2,9 +2,20 @@ import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext, ClientInfo, Connection, ParsedKey, ServerChannel, SocketBindInfo, TcpipBindInfo } from 'ssh2';
 import { timing } from '@p2pvps/protocol/timing';
-import { HandshakeThrottle } from './handshake-throttle.ts';
+import { HandshakeThrottle, type MaxStartups } from './handshake-throttle.ts';
+import { SourcePenalties, sourceOf, type Offence, type PenaltyPolicy } from './source-penalties.ts';
+import {
+  defaultMaxConnectionsPerKey,
+  defaultMaxStartups,
+  defaultMaxStartupsPerSource,
+  defaultPenaltyPolicy,
+  defaultVersionTimeoutMs,
+  DeviceKeyCap,
+  RequestBudget,
+} from './connection-limits.ts';
 import { verifyEd25519 } from './decoded-keys.ts';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
+import { tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
 
 const { Server: SshServer, utils: sshUtils } = ssh2;
 
@@ -43,8 +54,20 @@ export interface TunnelGatewayOptions {
   log?: TunnelGatewayLog;
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
-  /** Device connections that may be in the handshake at once (sshd's MaxStartups); more are refused at accept. */
-  maxPendingHandshakes?: number;
+  /** Device connections that may be in the handshake at once, sshd's MaxStartups `start:rate:full`; more are refused at accept. */
+  maxStartups?: MaxStartups;
+  /** Handshakes one source (an IPv4 address, an IPv6 /64) may have under way at once; more are refused at accept. */
+  maxStartupsPerSource?: number;
+  /** Time a new connection has to send its SSH version line; the 30 s login grace covers the rest. */
+  versionTimeoutMs?: number;
+  /** Penalties for sources whose connections never log in (OpenSSH's PerSourcePenalties); null: none. */
+  penalties?: PenaltyPolicy | null;
+  /** Logged-in connections one device key may hold at once; a newer login ends the oldest. */
+  maxConnectionsPerKey?: number;
+  /** Milliseconds, for penalties and request budgets. Default Date.now. */
+  now?: () => number;
+  /** For the random early drop; default Math.random. */
+  random?: () => number;
   /** A device logged in, `ms` after its SSH version line arrived (key exchange and authentication). */
   onHandshake?(ms: number): void;
   /** A visitor connected to a device's public SSH port (for traffic accounting). */
@@ -74,8 +97,23 @@ interface DeviceConnection {
   deviceId: string | null;
   failedLogins: number;
   closed: boolean;
+  /** Ended by the gateway (replaced, over the per-key cap); no longer counts against the cap. */
+  ending: boolean;
+  /** Global requests this connection may still send (each costs a policy lookup). */
+  requests: RequestBudget;
   /** Web ports this connection forwards, with the bind address it asked for (echoed back in forwarded-tcpip). */
   webForwards: Map<number, string>;
+}
+
+/** A TCP connection to the gateway from accept to close, logged in or not. */
+interface RawConnection {
+  socket: net.Socket;
+  loginTimer: NodeJS.Timeout;
+  /** Cleared when the client's version line arrives. */
+  versionTimer: NodeJS.Timeout;
+  endHandshake: () => void;
+  /** What the source is penalised for if the connection closes now; null once logged in. */
+  outcome: Offence | null;
 }
 
 /** A device's forward: its public listener and the connection that currently serves it. */
@@ -103,8 +141,6 @@ const silentLog: TunnelGatewayLog = { info() {}, warn() {} };
 const closeGraceMs = 1_000;
 /** Like sshd's LoginGraceTime: a connection that has not logged in by then is dropped. */
 const loginGraceMs = 30_000;
-/** Enough to keep both cores busy with key exchanges, few enough that 10,000 devices dialling at once cannot pile up. */
-const defaultMaxPendingHandshakes = 256;
 /** Like sshd's MaxAuthTries: each attempt costs a policy lookup, so a guesser is cut off early. */
 const maxFailedLogins = 6;
 /** How long a public socket may linger half-closed after its channel has closed. */
@@ -124,8 +160,12 @@ export class TunnelGateway {
   private readonly listener: net.Server;
   private readonly connections = new Set<DeviceConnection>();
   /** Raw TCP sockets by remote address and port, including those still in the handshake. */
-  private readonly sockets = new Map<string, { socket: net.Socket; loginTimer: NodeJS.Timeout; endHandshake: () => void }>();
+  private readonly sockets = new Map<string, RawConnection>();
+  private readonly perKey: DeviceKeyCap<DeviceConnection>;
   private readonly handshakes: HandshakeThrottle;
+  private readonly penalties: SourcePenalties | null;
+  private readonly now: () => number;
+  private refusedPenalised = 0;
   private readonly tunnels = new Map<string, Tunnel>();
   private readonly keepaliveIntervalMs: number;
   private closing: Promise<void> | null = null;
@@ -133,17 +173,20 @@ export class TunnelGateway {
   constructor(private readonly options: TunnelGatewayOptions) {
     this.log = options.log ?? silentLog;
     this.keepaliveIntervalMs = options.keepaliveIntervalMs ?? timing.tunnelKeepaliveMs;
-    this.handshakes = new HandshakeThrottle(options.maxPendingHandshakes ?? defaultMaxPendingHandshakes);
+    this.now = options.now ?? Date.now;
+    this.handshakes = new HandshakeThrottle({
+      maxStartups: options.maxStartups ?? defaultMaxStartups,
+      perSource: options.maxStartupsPerSource ?? defaultMaxStartupsPerSource,
+      random: options.random,
+    });
+    this.perKey = new DeviceKeyCap(options.maxConnectionsPerKey ?? defaultMaxConnectionsPerKey);
+    const penalties = options.penalties === undefined ? defaultPenaltyPolicy : options.penalties;
+    this.penalties = penalties ? new SourcePenalties(penalties, this.now) : null;
     this.ssh = new SshServer({
       hostKeys: [{ key: signingKey(options.hostKey) }],
       keepaliveInterval: this.keepaliveIntervalMs,
       keepaliveCountMax: options.keepaliveCountMax ?? timing.tunnelKeepaliveCountMax,
-      // AES-GCM first: with AES-NI it is the cheapest per byte. (The client's order decides;
-      // ours matches the agent's. chacha20 stays for CPUs without AES instructions.)
-      algorithms: {
-        kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256'],
-        cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes256-ctr'],
-      },
+      algorithms: tunnelSshAlgorithms,
     });
     this.ssh.on('error', (err: Error) => this.log.warn({ err }, 'ssh server error'));
     this.ssh.on('connection', (client: Connection, info: ClientInfo) => this.attach(client, info));
@@ -171,6 +214,25 @@ export class TunnelGateway {
   /** Device SSH connections open now, logged in or still in the handshake. */
   connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** What the pre-login defences have done so far, for metrics and the flood bench. */
+  admissionStats(): {
+    handshakesInFlight: number;
+    refusedFull: number;
+    refusedEarlyDrop: number;
+    refusedPerSource: number;
+    refusedPenalised: number;
+    penalisedSources: number;
+  } {
+    return {
+      handshakesInFlight: this.handshakes.inFlight,
+      refusedFull: this.handshakes.refused('full'),
+      refusedEarlyDrop: this.handshakes.refused('early-drop'),
+      refusedPerSource: this.handshakes.refused('per-source'),
+      refusedPenalised: this.refusedPenalised,
+      penalisedSources: this.penalties?.size ?? 0,
+    };
   }
 
   onlineDeviceIds(): string[] {
@@ -209,23 +271,37 @@ export class TunnelGateway {
       socket.destroy();
       return;
     }
-    const endHandshake = this.handshakes.tryAcquire();
-    if (!endHandshake) {
-      // Too many logins under way (everyone is back after a restart): refuse before any
-      // SSH work, with a reset so not even a TIME_WAIT is left behind.
-      socket.resetAndDestroy();
-      return;
+    const source = sourceOf(socket.remoteAddress);
+    // Refused before any SSH work, with a reset so not even a TIME_WAIT is left behind:
+    // a source serving a penalty, too many logins under way (everyone is back after a
+    // restart), or too many from this source.
+    if (this.penalties?.refuses(source)) {
+      this.refusedPenalised++;
+      return void socket.resetAndDestroy();
     }
+    const endHandshake = this.handshakes.tryAcquire(source);
+    if (typeof endHandshake === 'string') return void socket.resetAndDestroy();
     socket.setNoDelay(true);
     socket.setKeepAlive(true, this.keepaliveIntervalMs);
     const key = remoteKey(socket.remoteAddress, socket.remotePort);
-    const loginTimer = setTimeout(() => socket.destroy(), loginGraceMs);
-    loginTimer.unref();
-    this.sockets.set(key, { socket, loginTimer, endHandshake });
+    const expire = () => {
+      raw.outcome = 'grace-exceeded';
+      socket.destroy();
+    };
+    const raw: RawConnection = {
+      socket,
+      endHandshake,
+      outcome: 'noauth',
+      loginTimer: setTimeout(expire, loginGraceMs).unref(),
+      versionTimer: setTimeout(expire, this.options.versionTimeoutMs ?? defaultVersionTimeoutMs).unref(),
+    };
+    this.sockets.set(key, raw);
     socket.once('close', () => {
       endHandshake();
-      clearTimeout(loginTimer);
+      clearTimeout(raw.loginTimer);
+      clearTimeout(raw.versionTimer);
       if (this.sockets.get(key)?.socket === socket) this.sockets.delete(key);
+      if (raw.outcome) this.penalties?.penalise(source, raw.outcome);
     });
     this.ssh.injectSocket(socket);
   }
@@ -234,6 +310,7 @@ export class TunnelGateway {
   private attach(client: Connection, info: ClientInfo): void {
     // ssh2 does not hand out the socket; the remote address and port identify it.
     const raw = this.sockets.get(remoteKey(info.ip, info.port));
+    if (raw) clearTimeout(raw.versionTimer);
     const conn: DeviceConnection = {
       client,
       socket: raw?.socket,
@@ -241,6 +318,8 @@ export class TunnelGateway {
       deviceId: null,
       failedLogins: 0,
       closed: false,
+      ending: false,
+      requests: new RequestBudget(this.now()),
       webForwards: new Map(),
     };
     this.connections.add(conn);
@@ -253,12 +332,13 @@ export class TunnelGateway {
       // FIN, so the socket (and the device's "online") would linger for TCP's own timeout.
       if (err.level === 'client-timeout') conn.socket?.destroy();
     });
-    client.on('authentication', (ctx) => void this.authenticate(conn, ctx));
+    client.on('authentication', (ctx) => void this.authenticate(conn, ctx, raw));
     client.on('ready', () => {
       // Logged in: from here on ssh2's keepalives decide whether the device is still there.
       if (raw) {
         clearTimeout(raw.loginTimer);
         raw.endHandshake();
+        raw.outcome = null;
       }
       this.log.info(who(), 'device authenticated');
       this.options.onHandshake?.(performance.now() - startedAt);
@@ -266,6 +346,7 @@ export class TunnelGateway {
     client.on('close', () => {
       conn.closed = true;
       this.connections.delete(conn);
+      if (conn.deviceId !== null) this.perKey.forget(conn.deviceId, conn);
       const tunnel = conn.deviceId === null ? undefined : this.tunnels.get(conn.deviceId);
       // A connection that was replaced no longer owns the tunnel and must not take it down.
       if (tunnel?.owner === conn) void this.closeTunnel(tunnel, 'connection closed');
@@ -287,6 +368,10 @@ export class TunnelGateway {
       reject();
     });
     client.on('request', (accept: Reply, reject: Reply, name: string, info: TcpipBindInfo | SocketBindInfo) => {
+      if (!conn.requests.spend(this.now())) {
+        this.log.warn({ ...who(), request: name }, 'refused global request: too many, too fast');
+        return reject?.();
+      }
       const web = 'bindPort' in info && webPorts.includes(info.bindPort);
       if (name === 'tcpip-forward' && web) this.forwardWeb(conn, info as TcpipBindInfo, accept, reject);
       else if (name === 'cancel-tcpip-forward' && web) this.cancelWebForward(conn, info as TcpipBindInfo, accept, reject);
@@ -299,11 +384,12 @@ export class TunnelGateway {
     });
   }
 
-  private async authenticate(conn: DeviceConnection, ctx: AuthContext): Promise<void> {
+  private async authenticate(conn: DeviceConnection, ctx: AuthContext, raw: RawConnection | undefined): Promise<void> {
     const refuse = (why: string) => {
       ctx.reject(['publickey']);
       // 'none' is how every client asks which methods exist; it is not a guess.
       if (ctx.method === 'none') return;
+      if (raw) raw.outcome = 'authfail';
       this.log.warn({ deviceId: ctx.username, remote: conn.remote, method: ctx.method }, why);
       if (++conn.failedLogins >= maxFailedLogins) endConnection(conn);
     };
@@ -318,6 +404,11 @@ export class TunnelGateway {
     if (!ctx.signature) return ctx.accept();
     if (!ctx.blob || !verifyEd25519(key, ctx.blob, ctx.signature)) return refuse('refused login: bad signature');
     conn.deviceId = ctx.username;
+    // The newest login always wins: someone holding a stolen key cannot lock the real agent out.
+    for (const old of this.perKey.admit(conn.deviceId, conn, this.tunnels.get(conn.deviceId)?.owner)) {
+      this.log.warn({ deviceId: conn.deviceId, remote: old.remote }, 'too many connections for this device key; ending the oldest');
+      endConnection(old);
+    }
     ctx.accept();
   }
 
@@ -546,6 +637,7 @@ export class TunnelGateway {
 
 /** Ends politely, then for sure: the peer of a replaced or dropped connection is often already gone. */
 function endConnection(conn: DeviceConnection): void {
+  conn.ending = true;
   conn.client.end();
   const socket = conn.socket;
   if (socket) setTimeout(() => socket.destroy(), closeGraceMs).unref();

@@ -163,6 +163,19 @@ export async function startServer(
       },
     });
   }
+  new client.Gauge({
+    name: 'p2pvps_gateway_refused_connections',
+    help: 'Device connections the gateway refused at accept since it started, by reason (full, early_drop, per_source, penalised).',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const stats = gateway?.admissionStats();
+      this.set({ reason: 'full' }, stats?.refusedFull ?? 0);
+      this.set({ reason: 'early_drop' }, stats?.refusedEarlyDrop ?? 0);
+      this.set({ reason: 'per_source' }, stats?.refusedPerSource ?? 0);
+      this.set({ reason: 'penalised' }, stats?.refusedPenalised ?? 0);
+    },
+  });
   const gatewayRef = { host: config.sshHost, port: config.gatewayPort, hostKey: hostKey.publicKey };
   // The rails log through the API's logger; none logs before it is started below.
   const rails = new PaymentRails(railSettings(config), {
@@ -259,6 +272,11 @@ export async function startServer(
     keepaliveIntervalMs: timing.tunnelKeepaliveMs,
     keepaliveCountMax: timing.tunnelKeepaliveCountMax,
     maxConnectionsPerDevice: config.maxConnectionsPerDevice,
+    maxStartups: config.gatewayMaxStartups,
+    maxStartupsPerSource: config.gatewayMaxStartupsPerSource,
+    versionTimeoutMs: config.gatewayVersionTimeoutMs,
+    penalties: config.gatewayPenalties,
+    maxConnectionsPerKey: config.gatewayMaxConnectionsPerKey,
     onHandshake: (ms) => handshakes.observe(ms / 1000),
     // The policy lookup that admitted the visitor already names the rental to count against.
     onPublicConnection: (device, socket) => traffic.track(socket, device.deviceId, device.rentalId ?? null, 'ssh'),
