@@ -365,7 +365,7 @@ export const routes = {
   cancelPayout: route({
     method: 'POST',
     path: '/api/v1/payouts/:payoutId/cancel',
-    summary: 'Cancel a payout not yet paid; the amount returns to your earnings.',
+    summary: 'Cancel a payout the operator has not started paying; the amount returns to your earnings.',
     auth: 'user',
     params: PayoutParams,
     body: Empty,
@@ -379,10 +379,19 @@ export const routes = {
     query: PayoutsQuery,
     response: Payouts,
   }),
+  adminStartPayout: route({
+    method: 'POST',
+    path: '/api/v1/admin/payouts/:payoutId/start',
+    summary: 'Operator: claim a requested payout to pay it now; from then on its owner cannot cancel it.',
+    auth: 'admin',
+    params: PayoutParams,
+    body: Empty,
+    response: Payout,
+  }),
   adminPayoutPaid: route({
     method: 'POST',
     path: '/api/v1/admin/payouts/:payoutId/paid',
-    summary: 'Operator: record a payout as made, with the rail it went by and its reference there.',
+    summary: 'Operator: record a started payout as made, with the rail it went by and its reference there.',
     auth: 'admin',
     params: PayoutParams,
     body: PayoutPaidBody,
@@ -391,7 +400,7 @@ export const routes = {
   adminCancelPayout: route({
     method: 'POST',
     path: '/api/v1/admin/payouts/:payoutId/cancel',
-    summary: 'Operator: cancel a payout request; the amount returns to the owner’s earnings.',
+    summary: 'Operator: cancel a payout not yet paid; the amount returns to the owner’s earnings.',
     auth: 'admin',
     params: PayoutParams,
     body: Empty,

@@ -270,7 +270,8 @@ export const Earnings = z.object({
 });
 export type Earnings = z.infer<typeof Earnings>;
 
-export const PayoutState = z.enum(['requested', 'paid', 'cancelled']);
+/** requested → processing (the operator is paying it; its owner can no longer cancel it) → paid; or cancelled before it is paid. */
+export const PayoutState = z.enum(['requested', 'processing', 'paid', 'cancelled']);
 export const Payout = z.object({
   id,
   email: z.string(),
@@ -282,6 +283,8 @@ export const Payout = z.object({
   rail: z.string().nullable(),
   reference: z.string().nullable(),
   requestedAt: isoTime,
+  /** When the operator started paying it. */
+  startedAt: isoTime.nullable(),
   settledAt: isoTime.nullable(),
 });
 export type Payout = z.infer<typeof Payout>;

@@ -116,7 +116,7 @@ test('end to end: a renter tops up, rents for hours through an outage, stops; re
   assert.match(shown.stdout, /^Available 0\.999 EUR$/m);
   assert.match(shown.stdout, /^attic-pi +1 +0\.999 EUR$/m);
 
-  // The owner asks for a payout; the operator pays it and records it.
+  // The owner asks for a payout; the operator starts it, pays it and records it.
   const tooMuch = await runCli(['payout', 'request', '1', '--to', 'owner@paypal.example'], { env: owner.env });
   assert.equal(tooMuch.code, 1);
   assert.match(
@@ -128,6 +128,18 @@ test('end to end: a renter tops up, rents for hours through an outage, stops; re
   const payoutId = JSON.parse(requested.stdout).id;
   const queue = await runCli(['admin', 'payouts', '--state', 'requested'], { env: operatorEnv });
   assert.match(queue.stdout, new RegExp(`^${payoutId} +${owner.email} +0\\.90 EUR +requested +owner@paypal\\.example`, 'm'));
+  const unstarted = await runCli(['admin', 'payout-paid', payoutId, '--rail', 'paypal', '--reference', 'PAYID-42'], { env: operatorEnv });
+  assert.match(unstarted.stderr, /^error \[payout_not_open\]: Payout \w+ is not started: start it first \(p2pvps admin payout-start \w+\)/);
+  const started = await runCli(['admin', 'payout-start', payoutId], { env: operatorEnv });
+  assert.equal(
+    started.stdout,
+    `Started payout ${payoutId}: 0.90 EUR to owner@paypal.example (processing).\n` +
+      `Pay it now, then record it: p2pvps admin payout-paid ${payoutId} --rail RAIL --reference REF\n`,
+  );
+  const lateCancel = await runCli(['payout', 'cancel', payoutId], { env: owner.env });
+  assert.match(lateCancel.stderr, /^error \[payout_not_open\]: Payout \w+ is being paid by the operator and can no longer be cancelled\./);
+  const processing = await runCli(['admin', 'payouts', '--state', 'processing'], { env: operatorEnv });
+  assert.match(processing.stdout, new RegExp(`^${payoutId} +${owner.email} +0\\.90 EUR +processing `, 'm'));
   const paid = await runCli(['admin', 'payout-paid', payoutId, '--rail', 'paypal', '--reference', 'PAYID-42'], { env: operatorEnv });
   assert.equal(paid.stdout, `Paid payout ${payoutId}: 0.90 EUR to owner@paypal.example (paid).\n`);
   const again = await runCli(['admin', 'payout-paid', payoutId, '--rail', 'paypal', '--reference', 'PAYID-42'], { env: operatorEnv });

@@ -134,7 +134,7 @@ export async function payoutRequest(ctx: Context, args: ParsedArgs): Promise<voi
   if (!destination) throw new UsageError('say where to pay with --to (a PayPal email, an account, an address)', 'payout request');
   const p = await ctx.userClient().call('requestPayout', { body: { amountMicros, destination } });
   printPayout(ctx, p, 'Requested');
-  if (!ctx.json) ctx.out('The amount is set aside from your earnings until the operator pays it (or you cancel).\n');
+  if (!ctx.json) ctx.out('The amount is set aside from your earnings until the operator pays it (or you cancel it before they start).\n');
 }
 
 /** `payout list`: your payout requests. */
@@ -144,7 +144,7 @@ export async function payoutList(ctx: Context): Promise<void> {
   printPayouts(ctx, payouts, false);
 }
 
-/** `payout cancel ID`: cancel a payout not yet paid. */
+/** `payout cancel ID`: cancel a payout the operator has not started paying. */
 export async function payoutCancel(ctx: Context, args: ParsedArgs): Promise<void> {
   printPayout(ctx, await ctx.userClient().call('cancelPayout', { params: { payoutId: positional(args, 0) }, body: {} }), 'Cancelled');
 }
@@ -152,15 +152,22 @@ export async function payoutCancel(ctx: Context, args: ParsedArgs): Promise<void
 /** `admin payouts [--state STATE]`: the operator's list of payout requests. */
 export async function adminPayouts(ctx: Context, args: ParsedArgs): Promise<void> {
   const state = stringOption(args, 'state');
-  if (state !== undefined && !['requested', 'paid', 'cancelled'].includes(state)) {
-    throw new UsageError(`--state must be requested, paid or cancelled, not "${state}"`, 'admin payouts');
+  if (state !== undefined && !['requested', 'processing', 'paid', 'cancelled'].includes(state)) {
+    throw new UsageError(`--state must be requested, processing, paid or cancelled, not "${state}"`, 'admin payouts');
   }
   const reply = await ctx.userClient().call('adminPayouts', { query: state ? { state: state as Payout['state'] } : {} });
   if (ctx.printJson(reply)) return;
   printPayouts(ctx, reply.payouts, true);
 }
 
-/** `admin payout-paid ID --rail RAIL --reference REF`: record a payout as made. */
+/** `admin payout-start ID`: claim a requested payout before paying it, so its owner can no longer cancel it. */
+export async function adminPayoutStart(ctx: Context, args: ParsedArgs): Promise<void> {
+  const p = await ctx.userClient().call('adminStartPayout', { params: { payoutId: positional(args, 0) }, body: {} });
+  printPayout(ctx, p, 'Started');
+  if (!ctx.json) ctx.out(`Pay it now, then record it: p2pvps admin payout-paid ${p.id} --rail RAIL --reference REF\n`);
+}
+
+/** `admin payout-paid ID --rail RAIL --reference REF`: record a started payout as made. */
 export async function adminPayoutPaid(ctx: Context, args: ParsedArgs): Promise<void> {
   const rail = stringOption(args, 'rail');
   const reference = stringOption(args, 'reference');

@@ -30,3 +30,15 @@ export async function updateRentalFrom(db: Db, id: string, fromState: string, ch
   const res = await db.updateTable('rentals').set(changes).where('id', '=', id).where('state', '=', fromState).executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
 }
+
+/** A renter's open pay-as-you-go rentals (not prepaid, not yet ending): how many, and their prices per hour summed. */
+export async function openPayAsYouGo(db: Db, renterId: string): Promise<{ count: number; pricePerHourMicros: bigint }> {
+  const row = await db
+    .selectFrom('rentals')
+    .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<string | number | bigint | null>('price_per_hour_micros').as('total')])
+    .where('renter_id', '=', renterId)
+    .where('hours', 'is', null)
+    .where('state', 'in', ['requested', 'active'])
+    .executeTakeFirst();
+  return { count: Number(row?.n ?? 0), pricePerHourMicros: BigInt(row?.total ?? 0) };
+}

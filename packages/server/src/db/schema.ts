@@ -101,7 +101,7 @@ export interface RentalsTable {
   /** Bytes visitors sent to the rental's container (SSH, HTTP, HTTPS), and bytes it sent back. */
   bytes_in: number;
   bytes_out: number;
-  /** Metering: whole minutes billed, the charge and fee they came to, and up to when. */
+  /** Metering: whole minutes billed, what was collected for them (less when the balance ran out) and its fee, and up to when. */
   billed_minutes: number;
   charged_micros: bigint | number | string;
   fee_micros: bigint | number | string;
@@ -152,11 +152,13 @@ export interface PayoutsTable {
   id: string;
   user_id: string;
   amount_micros: bigint | number | string;
-  state: 'requested' | 'paid' | 'cancelled';
+  state: 'requested' | 'processing' | 'paid' | 'cancelled';
   destination: string;
   rail: string | null;
   reference: string | null;
   requested_at: string;
+  /** When the operator claimed it to pay it (state processing); from then on its owner cannot cancel it. */
+  started_at: string | null;
   settled_at: string | null;
 }
 

@@ -12,6 +12,7 @@ import {
   listPayouts,
   markPayoutPaid,
   requestPayout,
+  startPayout,
   type PayoutRow,
 } from '../domain/money/payouts.ts';
 import { mount, type Authenticator } from './register.ts';
@@ -49,6 +50,7 @@ export function moneyRoutes(app: FastifyInstance, auth: Authenticator, ctx: Doma
     rail: p.rail,
     reference: p.reference,
     requestedAt: p.requested_at,
+    startedAt: p.started_at,
     settledAt: p.settled_at,
   });
   const email = (c: { user?: { user: { email: string } } }) => c.user!.user.email;
@@ -80,6 +82,7 @@ export function moneyRoutes(app: FastifyInstance, auth: Authenticator, ctx: Doma
   mount(app, auth, routes.adminPayouts, async ({ query }) => ({
     payouts: (await listPayouts(ctx.db, { state: query.state })).map((p) => payout(p, p.email)),
   }));
+  mount(app, auth, routes.adminStartPayout, async ({ params }) => payoutWithEmail(await startPayout(ctx, params.payoutId)));
   mount(app, auth, routes.adminPayoutPaid, async ({ params, body }) =>
     payoutWithEmail(await markPayoutPaid(ctx, params.payoutId, body.rail, body.reference)),
   );

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import { findDevice } from '../../db/devices-repo.ts';
 import { DomainError } from '../errors.ts';
-import { getRental } from '../rentals/rentals.ts';
+import { balanceOf, ledgerTotal } from '../money/ledger.ts';
+import { meterTick } from '../money/metering.ts';
+import { syncDevice } from '../rentals/agent-sync.ts';
+import { getRental, rent } from '../rentals/rentals.ts';
 import { createTestContext } from '../test-context.ts';
 import { addDevice, getDevice, registerDevice, reissueEnrolmentToken, removeDevice } from './devices.ts';
 
@@ -118,5 +121,32 @@ test('removing a rented device ends the rental and disconnects the device', asyn
   assert.equal(ended.endReason, 'device_removed');
   assert.equal(t.online.has(deviceId), false);
   await assert.rejects(getDevice(t.ctx, owner.id, deviceId), (e: DomainError) => e.code === 'not_found');
+  await t.close();
+});
+
+test('removing a device with a prepaid rental ends it the normal way: minutes billed, the rest of the hold returned, the renter told', async () => {
+  const t = await createTestContext();
+  const owner = await t.createUser('owner');
+  const renter = await t.createUser('renter', 1_000_000n);
+  const deviceId = await t.createListedDevice(owner.id);
+  const told: string[] = [];
+  t.ctx.notifyRental = (rentalId, event) => void told.push(`${rentalId} ${event}`);
+  const rental = await rent(t.ctx, renter.id, { deviceId, hours: 10 });
+  await syncDevice(t.ctx, deviceId, { container: { rentalId: rental.id, state: 'ready' } });
+  for (let i = 0; i < 30; i++) {
+    t.clock.advance(60_000);
+    await meterTick(t.ctx);
+  }
+  t.clock.advance(20_000);
+  await removeDevice(t.ctx, owner.id, deviceId);
+  const ended = await getRental(t.ctx, renter.id, rental.id);
+  assert.equal(ended.state, 'ended');
+  assert.equal(ended.endReason, 'device_removed');
+  assert.equal(ended.costMicros, 5_000, 'the 30 minutes used, at 0.01/h');
+  assert.equal(await balanceOf(t.ctx.db, { kind: 'rental_hold', userId: renter.id, rentalId: rental.id }), 0n, 'no hold is stranded');
+  assert.equal(await balanceOf(t.ctx.db, { kind: 'renter_balance', userId: renter.id }), 1_000_000n - 5_000n);
+  assert.deepEqual(told, [`${rental.id} active`, `${rental.id} ended`], 'the renter is told');
+  assert.ok(t.nudges.some((n) => n.deviceId === deviceId && n.reason === 'rental_device_removed'));
+  assert.equal(await ledgerTotal(t.ctx.db), 0n);
   await t.close();
 });

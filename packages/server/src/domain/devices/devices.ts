@@ -18,6 +18,7 @@ import {
 import { findOpenRentalForDevice, updateRentalFrom } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
+import { announceEnd, endRentalIn } from '../rentals/ending.ts';
 import { hashSecret, newId, newWebName } from '../secrets.ts';
 import { checkEnrolmentToken, issueEnrolmentToken } from './enrolment-token.ts';
 import { lowestFreePort } from './port-allocation.ts';
@@ -169,24 +170,24 @@ export async function updateDevice(
 }
 
 /**
- * Removing a device releases its port and revokes its key. An open rental on it ends
- * with reason device_removed; the agent, refused from then on, wipes its container.
+ * Removing a device releases its port and revokes its key. An open rental on it ends the
+ * normal way, with reason device_removed (billed up to now, a prepaid hold's unused part
+ * returned, the renter told), and is closed at once: the agent, refused from then on,
+ * wipes its container by itself.
  */
 export async function removeDevice(ctx: DomainContext, ownerId: string, deviceId: string): Promise<void> {
   await ownedDevice(ctx, ownerId, deviceId);
   const now = ctx.clock.now().toISOString();
-  await ctx.db.transaction().execute(async (trx) => {
+  const ended = await ctx.db.transaction().execute(async (trx) => {
     const open = await findOpenRentalForDevice(trx, deviceId);
-    if (open)
-      await updateRentalFrom(trx, open.id, open.state, {
-        state: 'ended',
-        end_reason: 'device_removed',
-        ended_at: now,
-        open_device_id: null,
-      });
+    const endedNow = open ? await endRentalIn(trx, ctx, open, 'device_removed') : false;
+    // Whether it ended now or was already ending, nothing will report its wipe any more.
+    if (open) await updateRentalFrom(trx, open.id, 'ending', { state: 'ended', ended_at: now, open_device_id: null });
     await revokeEnrolmentTokens(trx, deviceId, now);
     await updateDeviceRow(trx, deviceId, { removed_at: now, ssh_port: null, public_key: null, online: 0, on_market: 0 });
+    return endedNow ? open : undefined;
   });
+  if (ended) announceEnd(ctx, ended, 'device_removed');
   ctx.tunnels.disconnect(deviceId);
 }
 

@@ -11,8 +11,9 @@ const minuteMs = 60_000;
  * Prepaid terms (`rent --hours N`). Renting holds N hours of the price: it moves from the
  * renter's balance to the rental's hold account, and the meter charges the hold instead of
  * the balance. When the rental ends, what is left goes back to the renter, except when the
- * renter stops early: the rest of the term they chose to give up is charged as if used
- * (minutes the device was offline are still returned).
+ * renter stops early: the rest of the term they chose to give up is charged as if used, so
+ * a term stopped early costs exactly its price (minutes the device was offline are still
+ * returned).
  */
 export async function placeHold(trx: Db, ctx: DomainContext, rental: RentalRow, amount: bigint, hours = rental.hours): Promise<void> {
   await post(trx, {
@@ -33,27 +34,22 @@ export async function closeHold(trx: Db, ctx: DomainContext, rentalId: string, r
   if (!rental || rental.hours === null) return;
   const held = await balanceOf(trx, payingAccount(rental));
   if (held <= 0n) return;
-  const now = ctx.clock.now();
-  const at = now.toISOString();
+  const at = ctx.clock.now().toISOString();
   const writes: PostOptions[] = [];
   let left = held;
-  if (reason === 'renter_stopped' && rental.expires_at !== null) {
-    const unusedMinutes = Math.max(0, Math.floor((new Date(rental.expires_at).getTime() - now.getTime()) / minuteMs));
-    const bill = billMinutes(rental, unusedMinutes);
-    const charge = bill.chargeNow < left ? bill.chargeNow : left;
-    if (charge > 0n) {
-      const fee = bill.feeNow < charge ? bill.feeNow : charge;
-      writes.push(chargeTransaction(rental, charge, fee, `${unusedMinutes} min of the prepaid term given up`, at));
+  if (reason === 'renter_stopped' && rental.expires_at !== null && rental.billed_until !== null) {
+    // Everything from where the meter stopped to the end of the term is given up. Both ends lie
+    // whole minutes after the activation, so this is a whole number of minutes, not rounded.
+    const givenUp = Math.max(0, Math.round((new Date(rental.expires_at).getTime() - new Date(rental.billed_until).getTime()) / minuteMs));
+    const bill = billMinutes(rental, givenUp, left);
+    if (bill.chargeNow > 0n) {
+      writes.push(chargeTransaction(rental, bill.chargeNow, bill.feeNow, `${givenUp} min of the prepaid term given up`, at));
       await trx
         .updateTable('rentals')
-        .set({
-          billed_minutes: bill.billedMinutes,
-          charged_micros: BigInt(rental.charged_micros) + charge,
-          fee_micros: BigInt(rental.fee_micros) + fee,
-        })
+        .set({ billed_minutes: bill.billedMinutes, charged_micros: bill.charged, fee_micros: bill.fee, billed_until: rental.expires_at })
         .where('id', '=', rental.id)
         .execute();
-      left -= charge;
+      left -= bill.chargeNow;
     }
   }
   if (left > 0n) {

@@ -32,6 +32,7 @@ export type TransactionKind =
   | 'deposit'
   | 'credit'
   | 'credit_removal'
+  | 'deposit_reversal'
   | 'rental_charge'
   | 'hold'
   | 'hold_release'
@@ -157,6 +158,12 @@ export async function postMany(trx: Db, list: readonly PostOptions[]): Promise<s
     rows: [...deltas].filter(([, delta]) => delta !== 0n),
   });
   return transactions.map((t) => t.id);
+}
+
+/** Whether a transaction with this external key was written (a payment event already applied). */
+export async function externalKeyApplied(db: Db, externalKey: string): Promise<boolean> {
+  const row = await db.selectFrom('ledger_transactions').select('id').where('external_key', '=', externalKey).executeTakeFirst();
+  return row !== undefined;
 }
 
 export async function balanceOf(db: Db, ref: AccountRef): Promise<bigint> {

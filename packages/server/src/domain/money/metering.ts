@@ -3,7 +3,7 @@ import { chunksFor, updateFromValues, type Db } from '../../db/database.ts';
 import type { RentalRow } from '../../db/rentals-repo.ts';
 import { findRental } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
-import { endRental } from '../rentals/rentals.ts';
+import { endRental } from '../rentals/ending.ts';
 import { postMany, type AccountRef, type PostOptions } from './ledger.ts';
 import { chargeForMinutes, feeOf } from './money.ts';
 
@@ -11,7 +11,10 @@ const minuteMs = 60_000;
 /** Rentals settled per database transaction: big enough to be set-based, small enough not to hold the database for long. */
 const tickBatch = 2_500;
 
-/** What the meter needs of a rental, with the device's owner and, when they exist, the IDs of the two accounts it posts to. */
+/**
+ * What the meter needs of a rental, with the device's owner and, when they exist, the IDs of
+ * the two accounts it posts to and what the paying account holds.
+ */
 export type MeteredRental = Pick<
   RentalRow,
   | 'id'
@@ -27,7 +30,12 @@ export type MeteredRental = Pick<
   | 'price_per_hour_micros'
   | 'fee_bps'
   | 'offline_since'
-> & { owner_id: string; paying_account_id?: string | null; owner_account_id?: string | null };
+> & {
+  owner_id: string;
+  paying_account_id?: string | null;
+  owner_account_id?: string | null;
+  paying_balance?: bigint | number | string | null;
+};
 
 /** Where a rental's charges come from: a prepaid term's hold, else the renter's balance. */
 export function payingAccount(rental: Pick<RentalRow, 'id' | 'renter_id' | 'hours'>): AccountRef {
@@ -52,24 +60,27 @@ export function chargeTransaction(rental: MeteredRental, charge: bigint, fee: bi
 }
 
 /**
- * Bills `extraMinutes` more of a rental: totals are computed from the whole minutes billed
- * so far, so rounding never accumulates. Returns the new metering totals and the charge.
+ * Bills `extraMinutes` more of a rental, collecting at most `available` (what the paying
+ * account holds). Totals are computed from the whole minutes billed so far, so rounding
+ * never accumulates: `charged` is what was collected, and what the minutes came to beyond
+ * it is owed. The next settlement collects that first (a renter who tops up within the
+ * grace pays for the minutes they ran on); a rental that ends owing it leaves it unpaid,
+ * and the owner is credited only what was collected. The fee is the marketplace's share
+ * of the collected total, so it is never more than the charge.
  */
 export function billMinutes(
   rental: Pick<RentalRow, 'price_per_hour_micros' | 'billed_minutes' | 'fee_bps' | 'charged_micros' | 'fee_micros'>,
   extraMinutes: number,
+  available: bigint,
 ) {
   const price = BigInt(rental.price_per_hour_micros ?? 0);
   const billedMinutes = rental.billed_minutes + extraMinutes;
-  const charged = chargeForMinutes(price, BigInt(billedMinutes));
+  const before = BigInt(rental.charged_micros);
+  const due = chargeForMinutes(price, BigInt(billedMinutes)) - before;
+  const chargeNow = due <= 0n || available <= 0n ? 0n : due < available ? due : available;
+  const charged = before + chargeNow;
   const fee = feeOf(charged, BigInt(rental.fee_bps ?? 0));
-  return {
-    billedMinutes,
-    charged,
-    fee,
-    chargeNow: charged - BigInt(rental.charged_micros),
-    feeNow: fee - BigInt(rental.fee_micros),
-  };
+  return { billedMinutes, charged, fee, chargeNow, feeNow: fee - BigInt(rental.fee_micros), owed: due - chargeNow };
 }
 
 interface Settled {
@@ -81,34 +92,35 @@ interface Settled {
 
 /**
  * What settling one active rental up to `now` comes to, in whole minutes (none past a
- * prepaid term's end). `online` says whether the device was connected over that time:
- * offline minutes are skipped, not billed, and the first offline sighting is remembered
- * (from when billing stopped) so the meter can tell a lost device.
+ * prepaid term's end), collecting at most `available`. `online` says whether the device was
+ * connected over that time: offline minutes are skipped, not billed, and the first offline
+ * sighting is remembered (from when billing stopped) so the meter can tell a lost device.
  */
-function settle(rental: MeteredRental, now: Date, online: boolean): Settled {
+function settle(rental: MeteredRental, now: Date, online: boolean, available: bigint): Settled {
   const nothing: Settled = { post: null, update: null, charged: 0n };
   if (rental.billed_until === null || rental.price_per_hour_micros === null) return nothing;
   const since = new Date(rental.billed_until).getTime();
   const until = rental.expires_at === null ? now.getTime() : Math.min(now.getTime(), new Date(rental.expires_at).getTime());
   const minutes = Math.max(0, Math.floor((until - since) / minuteMs));
   const offlineSince = online ? null : (rental.offline_since ?? rental.billed_until);
-  if (minutes === 0 && offlineSince === rental.offline_since) return nothing;
+  const billable = online ? minutes : 0;
+  // Offline minutes bill nothing, but what earlier minutes still owe is collected whenever it can be.
+  const bill = billMinutes(rental, billable, available);
+  if (minutes === 0 && bill.chargeNow === 0n && offlineSince === rental.offline_since) return nothing;
   const billedUntil = new Date(since + minutes * minuteMs).toISOString();
-  if (!online || minutes === 0) {
-    const { billed_minutes, charged_micros, fee_micros } = rental;
-    return {
-      post: null,
-      update: [rental.id, billed_minutes, BigInt(charged_micros), BigInt(fee_micros), billedUntil, offlineSince],
-      charged: 0n,
-    };
-  }
-  const bill = billMinutes(rental, minutes);
+  const what = billable > 0 ? `${billable} min of ${rental.device_name}` : `earlier minutes of ${rental.device_name}`;
   return {
     post:
       bill.chargeNow === 0n
         ? null
-        : chargeTransaction(rental, bill.chargeNow, bill.feeNow, `${minutes} min of ${rental.device_name}`, billedUntil),
-    update: [rental.id, bill.billedMinutes, bill.charged, bill.fee, billedUntil, null],
+        : chargeTransaction(
+            rental,
+            bill.chargeNow,
+            bill.feeNow,
+            bill.owed > 0n ? `${what} (part: the balance ran out)` : what,
+            billedUntil,
+          ),
+    update: [rental.id, bill.billedMinutes, bill.charged, bill.fee, billedUntil, offlineSince],
     charged: bill.chargeNow,
   };
 }
@@ -121,7 +133,15 @@ async function settleAll(
   online: (r: MeteredRental) => boolean,
 ): Promise<bigint> {
   const now = ctx.clock.now();
-  const settled = rentals.map((r) => settle(r, now, online(r)));
+  // A renter's pay-as-you-go rentals draw on one balance: each takes from what the ones before it left.
+  const left = new Map<string, bigint>();
+  const settled = rentals.map((r) => {
+    const account = r.paying_account_id ?? `none|${r.id}`;
+    const available = left.get(account) ?? BigInt(r.paying_balance ?? 0);
+    const s = settle(r, now, online(r), available);
+    left.set(account, available - s.charged);
+    return s;
+  });
   await postMany(
     trx,
     settled.flatMap((s) => (s.post ? [s.post] : [])),
@@ -163,6 +183,7 @@ export function rentalsWithAccounts(db: Db) {
       'devices.owner_id as owner_id',
       'paying.id as paying_account_id',
       'earning.id as owner_account_id',
+      'paying.balance as paying_balance',
     ]);
 }
 

@@ -8,10 +8,17 @@ import { formatMoney } from './money.ts';
 
 /**
  * Owners' payouts. Requesting one moves the amount from the owner's earnings to their
- * pending payouts at once, so it cannot be requested twice; the operator pays it outside
- * (PayPal, a bank, a chain) and records it as paid with the rail and its reference, which
- * moves it out through that rail's clearing account. A requested payout can be cancelled
- * (by its owner or the operator), which returns the amount to the earnings.
+ * pending payouts at once, so it cannot be requested twice. The operator pays it outside
+ * (PayPal, a bank, a chain) in two steps: first they start it (requested → processing),
+ * which takes it out of the owner's hands, then they pay it and record it as paid with
+ * the rail and its reference, which moves it out through that rail's clearing account.
+ * Its owner can cancel it only while it is requested, so a payout already on its way can
+ * never also go back to the earnings and be asked for again; the operator can cancel it
+ * until it is paid (a payment that failed), which returns the amount to the earnings.
+ *
+ *   requested ──start (operator)──▶ processing ──paid (operator)──▶ paid
+ *       │                               │
+ *       └──cancel (owner, operator)─────┴──cancel (operator)──▶ cancelled
  */
 export type PayoutRow = PayoutsTable;
 
@@ -42,6 +49,7 @@ export async function requestPayout(ctx: DomainContext, userId: string, amountMi
       rail: null,
       reference: null,
       requested_at: at,
+      started_at: null,
       settled_at: null,
     };
     await trx.insertInto('payouts').values(row).execute();
@@ -58,23 +66,47 @@ export async function requestPayout(ctx: DomainContext, userId: string, amountMi
   });
 }
 
-/** Moves a requested payout on; `check` may refuse. Throws payout_not_open when it is no longer requested. */
-async function settlePayout(
+type PayoutStep = 'start' | 'paid' | 'cancel';
+
+/** Why a payout in `state` cannot take `step` (by its owner when `byOwner`), or null when it can. */
+function refusal(row: PayoutRow, step: PayoutStep, byOwner: boolean): string | null {
+  const { id, state } = row;
+  if (state === 'paid' || state === 'cancelled') return `Payout ${id} is already ${state}.`;
+  if (step === 'start' && state === 'processing') return `Payout ${id} is already being paid (started ${row.started_at}).`;
+  if (step === 'paid' && state === 'requested')
+    return `Payout ${id} is not started: start it first (p2pvps admin payout-start ${id}), then pay it, so that its owner cannot cancel it while the money is on its way.`;
+  if (step === 'cancel' && byOwner && state === 'processing')
+    return `Payout ${id} is being paid by the operator and can no longer be cancelled.`;
+  return null;
+}
+
+/**
+ * Moves a payout on, in one transaction that re-reads its state, so owner and operator
+ * actions in any order settle to one outcome. Throws payout_not_open when the step does not
+ * apply to the state it is in.
+ */
+async function movePayout(
   ctx: DomainContext,
   payoutId: string,
-  to: 'paid' | 'cancelled',
+  step: PayoutStep,
   fill: { rail?: string; reference?: string; byUserId?: string },
 ): Promise<PayoutRow> {
   return ctx.db.transaction().execute(async (trx) => {
     const row = await findPayout(trx, payoutId);
     if (!row || (fill.byUserId !== undefined && row.user_id !== fill.byUserId)) throw new DomainError('not_found');
-    if (row.state !== 'requested') throw new DomainError('payout_not_open', `Payout ${row.id} is already ${row.state}.`);
+    const refused = refusal(row, step, fill.byUserId !== undefined);
+    if (refused) throw new DomainError('payout_not_open', refused);
     const at = ctx.clock.now().toISOString();
+    if (step === 'start') {
+      const changes = { state: 'processing' as const, started_at: at };
+      await updatePayoutFrom(trx, row, changes);
+      return { ...row, ...changes };
+    }
     const amount = BigInt(row.amount_micros);
     const pending = { kind: 'payouts_pending' as const, userId: row.user_id, amount: -amount };
     await post(
       trx,
-      to === 'paid'
+      step === 'paid'
         ? {
             kind: 'payout_paid',
             memo: `payout ${row.id} paid by ${fill.rail} (${fill.reference})`,
@@ -89,25 +121,41 @@ async function settlePayout(
             postings: [pending, { kind: 'owner_earnings', userId: row.user_id, amount }],
           },
     );
-    const changes = { state: to, rail: fill.rail ?? null, reference: fill.reference ?? null, settled_at: at };
-    await trx.updateTable('payouts').set(changes).where('id', '=', row.id).execute();
+    const changes = {
+      state: step === 'paid' ? ('paid' as const) : ('cancelled' as const),
+      rail: fill.rail ?? null,
+      reference: fill.reference ?? null,
+      settled_at: at,
+    };
+    await updatePayoutFrom(trx, row, changes);
     return { ...row, ...changes };
   });
 }
 
-/** The operator records a payout as made, with the rail it went by and that rail's reference. */
+/** Writes a payout's new state only if it is still in the state it was read in (belt and braces for a database without one writer). */
+async function updatePayoutFrom(trx: Db, row: PayoutRow, changes: Partial<PayoutRow>): Promise<void> {
+  const res = await trx.updateTable('payouts').set(changes).where('id', '=', row.id).where('state', '=', row.state).executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1) throw new DomainError('payout_not_open', `Payout ${row.id} changed meanwhile; look at it again.`);
+}
+
+/** The operator claims a requested payout to pay it now: from here on its owner cannot cancel it. */
+export function startPayout(ctx: DomainContext, payoutId: string): Promise<PayoutRow> {
+  return movePayout(ctx, payoutId, 'start', {});
+}
+
+/** The operator records a started payout as made, with the rail it went by and that rail's reference. */
 export function markPayoutPaid(ctx: DomainContext, payoutId: string, rail: string, reference: string): Promise<PayoutRow> {
   if (!railPattern.test(rail)) {
     throw new DomainError('invalid_request', 'The rail must be a short lower-case name like paypal, bank or bitcoin.', {
       'body.rail': 'must match [a-z][a-z0-9-]{1,31}',
     });
   }
-  return settlePayout(ctx, payoutId, 'paid', { rail, reference });
+  return movePayout(ctx, payoutId, 'paid', { rail, reference });
 }
 
-/** Cancels a requested payout: the owner's own (`byUserId`), or any when the operator does it. */
+/** Cancels a payout: the owner's own (`byUserId`) while it is requested, or any not yet paid when the operator does it. */
 export function cancelPayout(ctx: DomainContext, payoutId: string, byUserId?: string): Promise<PayoutRow> {
-  return settlePayout(ctx, payoutId, 'cancelled', { byUserId });
+  return movePayout(ctx, payoutId, 'cancel', { byUserId });
 }
 
 export async function listPayouts(

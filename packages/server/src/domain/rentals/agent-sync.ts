@@ -3,7 +3,7 @@ import type { RentalState } from '@p2pvps/protocol/schemas';
 import { updateDevice } from '../../db/devices-repo.ts';
 import { findOpenRentalForDevice, updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
-import { endRental } from './rentals.ts';
+import { endRental } from './ending.ts';
 import { nextRentalState, runningStates } from './rental-state.ts';
 
 /**

@@ -1,24 +1,16 @@
 import type { EndReason, Hardware, Listing, MarketQuery, Rental, RentalState } from '@p2pvps/protocol/schemas';
-import { isUniqueViolation } from '../../db/database.ts';
+import { isUniqueViolation, type Db } from '../../db/database.ts';
 import { findDevice, listMarket, uptimePercent, type DeviceRow } from '../../db/devices-repo.ts';
-import {
-  findRental,
-  insertRental,
-  listExpiredRentals,
-  listRenterRentals,
-  updateRentalFrom,
-  type RentalRow,
-} from '../../db/rentals-repo.ts';
+import { findRental, insertRental, listExpiredRentals, listRenterRentals, openPayAsYouGo, type RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { webHost } from '../devices/devices.ts';
 import { rotateWebName } from '../devices/web-names.ts';
 import { DomainError } from '../errors.ts';
 import { balanceOf } from '../money/ledger.ts';
-import { closeHold, placeHold } from '../money/holds.ts';
-import { settleRental } from '../money/metering.ts';
+import { placeHold } from '../money/holds.ts';
 import { formatMoney } from '../money/money.ts';
 import { newId, newPassword, newUsername } from '../secrets.ts';
-import { canTake, nextRentalState } from './rental-state.ts';
+import { endRental } from './ending.ts';
 
 function portSuffix(port: number, standard: number): string {
   return port === standard ? '' : `:${port}`;
@@ -104,6 +96,30 @@ export async function market(ctx: DomainContext, q: MarketQuery): Promise<Listin
 }
 
 /**
+ * Refuses a new commitment of `required` (a prepaid term's hold, or a pay-as-you-go
+ * rental's minimum hours) unless the balance covers it on top of the minimum hours of every
+ * pay-as-you-go rental the renter already runs: they all draw on the one balance, so each
+ * is funded, not each against the same money. (One SQLite connection serializes this with
+ * the meter; a PostgreSQL port must lock the balance row.)
+ */
+async function checkFunds(trx: Db, ctx: DomainContext, renterId: string, required: bigint, what: string): Promise<void> {
+  const balance = await balanceOf(trx, { kind: 'renter_balance', userId: renterId });
+  const running = await openPayAsYouGo(trx, renterId);
+  const reserved = running.pricePerHourMicros * BigInt(ctx.settings.rentMinimumHours);
+  const needed = required + reserved;
+  if (balance >= needed && balance > 0n) return;
+  const money = (m: bigint) => formatMoney(m, ctx.settings.currency);
+  const others =
+    running.count === 0
+      ? ''
+      : ` (${money(required)}, and ${money(reserved)} for ${ctx.settings.rentMinimumHours} h of your ${running.count} running pay-as-you-go rental${running.count === 1 ? '' : 's'})`;
+  throw new DomainError(
+    'insufficient_balance',
+    `${what} needs a balance of at least ${money(needed)}${others}; yours is ${money(balance)}.`,
+  );
+}
+
+/**
  * Rents a listed device. The rental row's unique open_device_id is what makes two
  * concurrent renters safe: exactly one insert succeeds.
  */
@@ -156,14 +172,7 @@ export async function rent(
   };
   try {
     await ctx.db.transaction().execute(async (trx) => {
-      const balance = await balanceOf(trx, { kind: 'renter_balance', userId: renterId });
-      if (balance < required || balance <= 0n) {
-        const what = input.hours ? `${input.hours} h of this device` : 'this device';
-        throw new DomainError(
-          'insufficient_balance',
-          `Renting ${what} needs a balance of at least ${formatMoney(required, ctx.settings.currency)}; yours is ${formatMoney(balance, ctx.settings.currency)}.`,
-        );
-      }
+      await checkFunds(trx, ctx, renterId, required, input.hours ? `Renting ${input.hours} h of this device` : 'Renting this device');
       await insertRental(trx, row);
       if (input.hours) await placeHold(trx, ctx, row, required);
     });
@@ -191,25 +200,6 @@ export async function listRentals(ctx: DomainContext, renterId: string, includeE
   return Promise.all(rows.map((r) => present(ctx, r)));
 }
 
-/** Moves an open rental to ending and tells its agent at once. False if it was not open. */
-export async function endRental(ctx: DomainContext, row: RentalRow, reason: EndReason, detail: string | null = null): Promise<boolean> {
-  if (!canTake(row.state as RentalState, 'end')) return false;
-  const to = nextRentalState(row.state as RentalState, { type: 'end', reason });
-  const online = ctx.tunnels.isOnline(row.device_id);
-  const moved = await ctx.db.transaction().execute(async (trx) => {
-    // Bill the minutes up to the end before the meter stops; close a prepaid hold with it.
-    if (row.state === 'active') await settleRental(ctx, row.id, online, trx);
-    const ended = await updateRentalFrom(trx, row.id, row.state, { state: to, end_reason: reason, detail });
-    if (ended) await closeHold(trx, ctx, row.id, reason);
-    return ended;
-  });
-  if (moved) {
-    ctx.notifyDevice(row.device_id, `rental_${reason}`);
-    ctx.notifyRental?.(row.id, 'ended');
-  }
-  return moved;
-}
-
 export async function stopRental(ctx: DomainContext, renterId: string, rentalId: string): Promise<Rental> {
   const row = await renterRental(ctx, renterId, rentalId);
   if (!(await endRental(ctx, row, 'renter_stopped'))) {
@@ -235,13 +225,7 @@ export async function extendRental(ctx: DomainContext, renterId: string, rentalI
       });
     }
     const amount = BigInt(row.price_per_hour_micros ?? 0) * BigInt(hours);
-    const balance = await balanceOf(trx, { kind: 'renter_balance', userId: renterId });
-    if (balance < amount) {
-      throw new DomainError(
-        'insufficient_balance',
-        `${hours} h more cost ${formatMoney(amount, ctx.settings.currency)}; your balance is ${formatMoney(balance, ctx.settings.currency)}.`,
-      );
-    }
+    await checkFunds(trx, ctx, renterId, amount, `Adding ${hours} h`);
     await placeHold(trx, ctx, row, amount, hours);
     const expires = row.expires_at === null ? null : new Date(new Date(row.expires_at).getTime() + hours * 3_600_000).toISOString();
     await trx

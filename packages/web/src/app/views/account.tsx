@@ -140,7 +140,7 @@ function Payouts() {
             <Time iso={p.requestedAt} />,
             formatMoney(p.amountMicros, p.currency),
             p.destination,
-            p.state === 'paid' ? `paid by ${p.rail} (${p.reference})` : p.state,
+            p.state === 'paid' ? `paid by ${p.rail} (${p.reference})` : p.state === 'processing' ? 'being paid' : p.state,
             p.state === 'requested' && (
               <button type="button" class="secondary" onClick={() => void cancel.run(p.id)}>
                 Cancel

@@ -55,7 +55,8 @@ export function AdminView() {
           cells={(u) => [
             `${u.email}${u.isAdmin ? ' (operator)' : ''}`,
             <Time iso={u.createdAt} />,
-            money(u.balanceMicros),
+            // Below zero the renter owes money the meter let them run up before it was capped: look into it.
+            u.balanceMicros < 0 ? <span class="error">{money(u.balanceMicros)} (negative)</span> : money(u.balanceMicros),
             money(u.earningsMicros),
             u.devices,
             u.openRentals,
@@ -181,23 +182,38 @@ function CreditForm({ onDone }: { onDone: () => void }) {
   );
 }
 
+/**
+ * Payouts in two steps: the operator starts one (its owner can no longer cancel it), pays
+ * it outside, then marks it paid with the rail and the payment's reference there.
+ */
 function PayoutQueue() {
   const { api, version, server } = useSession();
-  const payouts = useLoad(() => api.call('adminPayouts', { query: { state: 'requested' } }), [version]);
+  const requested = useLoad(() => api.call('adminPayouts', { query: { state: 'requested' } }), [version]);
+  const processing = useLoad(() => api.call('adminPayouts', { query: { state: 'processing' } }), [version]);
   const [rail, setRail] = useState('paypal');
   const [reference, setReference] = useState('');
+  const refresh = () => {
+    requested.refresh();
+    processing.refresh();
+  };
+  const start = useAction(async (id: string) => {
+    await api.call('adminStartPayout', { params: { payoutId: id }, body: {} });
+    refresh();
+  });
   const paid = useAction(async (id: string) => {
     await api.call('adminPayoutPaid', { params: { payoutId: id }, body: { rail, reference } });
     setReference('');
-    payouts.refresh();
+    refresh();
   });
+  const payouts = [...(processing.data?.payouts ?? []), ...(requested.data?.payouts ?? [])];
   return (
     <section aria-labelledby="payout-queue-title">
       <h2 id="payout-queue-title">Payouts to make</h2>
-      <ErrorText problem={payouts.problem} />
-      {payouts.data?.payouts.length === 0 && <p>No payout is waiting.</p>}
-      {payouts.data && payouts.data.payouts.length > 0 && (
+      <ErrorText problem={requested.problem ?? processing.problem} />
+      {requested.data && processing.data && payouts.length === 0 && <p>No payout is waiting.</p>}
+      {payouts.length > 0 && (
         <>
+          <p>Start a payout before you pay it: from then on its owner cannot cancel it. Then mark it paid.</p>
           <div class="inline">
             <Field label="Paid by (rail)" name="rail" value={rail} onInput={(e) => setRail(e.currentTarget.value)} problem={paid.problem} />
             <Field
@@ -210,18 +226,26 @@ function PayoutQueue() {
             />
           </div>
           <FormError problem={paid.problem} />
+          <ErrorText problem={start.problem} />
           <DataTable
-            columns={['Owner', { label: 'Amount', num: true }, 'To', 'Requested', '']}
-            rows={payouts.data.payouts}
+            columns={['Owner', { label: 'Amount', num: true }, 'To', 'Requested', 'State', '']}
+            rows={payouts}
             keyOf={(p) => p.id}
             cells={(p) => [
               p.email,
               formatMoney(p.amountMicros, server.currency),
               p.destination,
               <Time iso={p.requestedAt} />,
-              <button type="button" onClick={() => void paid.run(p.id)}>
-                Mark paid
-              </button>,
+              p.state === 'processing' ? 'being paid' : 'requested',
+              p.state === 'processing' ? (
+                <button type="button" disabled={paid.busy} onClick={() => void paid.run(p.id)}>
+                  Mark paid
+                </button>
+              ) : (
+                <button type="button" class="secondary" disabled={start.busy} onClick={() => void start.run(p.id)}>
+                  Start paying
+                </button>
+              ),
             ]}
           />
         </>

@@ -1,0 +1,42 @@
+import type { EndReason, RentalState } from '@p2pvps/protocol/schemas';
+import type { Db } from '../../db/database.ts';
+import { updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
+import type { DomainContext } from '../context.ts';
+import { closeHold } from '../money/holds.ts';
+import { settleRental } from '../money/metering.ts';
+import { canTake, nextRentalState } from './rental-state.ts';
+
+/**
+ * The one way a rental ends, in the caller's database transaction: the minutes up to now
+ * are billed before the meter stops, and a prepaid hold is closed with it. False if the
+ * rental was not open (or moved on meanwhile). After the transaction commits, the caller
+ * tells the device and the renter with `announceEnd`.
+ */
+export async function endRentalIn(
+  trx: Db,
+  ctx: DomainContext,
+  row: RentalRow,
+  reason: EndReason,
+  detail: string | null = null,
+): Promise<boolean> {
+  if (!canTake(row.state as RentalState, 'end')) return false;
+  const to = nextRentalState(row.state as RentalState, { type: 'end', reason });
+  if (row.state === 'active') await settleRental(ctx, row.id, ctx.tunnels.isOnline(row.device_id), trx);
+  const ended = await updateRentalFrom(trx, row.id, row.state, { state: to, end_reason: reason, detail });
+  if (ended) await closeHold(trx, ctx, row.id, reason);
+  return ended;
+}
+
+/** Tells the rental's agent at once, and its renter. */
+export function announceEnd(ctx: DomainContext, row: Pick<RentalRow, 'id' | 'device_id'>, reason: EndReason): void {
+  ctx.notifyDevice(row.device_id, `rental_${reason}`);
+  ctx.notifyRental?.(row.id, 'ended');
+}
+
+/** Moves an open rental to ending and tells its agent and renter at once. False if it was not open. */
+export async function endRental(ctx: DomainContext, row: RentalRow, reason: EndReason, detail: string | null = null): Promise<boolean> {
+  if (!canTake(row.state as RentalState, 'end')) return false;
+  const moved = await ctx.db.transaction().execute((trx) => endRentalIn(trx, ctx, row, reason, detail));
+  if (moved) announceEnd(ctx, row, reason);
+  return moved;
+}
