@@ -359,7 +359,9 @@ export const PayPalWebhookBody = z
     resource: z.record(z.string(), z.unknown()).optional(),
   })
   .loose();
-export const PayPalWebhookResult = z.object({ status: z.enum(['credited', 'already_credited', 'ignored']) });
+export const PayPalWebhookResult = z.object({
+  status: z.enum(['credited', 'already_credited', 'reversed', 'already_reversed', 'ignored']),
+});
 
 export const DepositAddress = z.object({
   rail: z.enum(['ethereum', 'bitcoin']),

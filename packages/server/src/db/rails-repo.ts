@@ -60,6 +60,12 @@ export async function allocateDepositAddress(
   throw new Error(`could not allocate a ${rail} deposit address for ${userId}: too many concurrent allocations`);
 }
 
+/** Whether a ledger transaction with this external key (`rail:eventId`) exists: a deposit was credited. */
+export async function externalKeyTaken(db: Db, key: string): Promise<boolean> {
+  const row = await db.selectFrom('ledger_transactions').select('id').where('external_key', '=', key).executeTakeFirst();
+  return row !== undefined;
+}
+
 /** Every deposit address on `rail` and whose it is. */
 export async function listDepositAddresses(db: Db, rail: string): Promise<DepositAddressRow[]> {
   const rows = await db

@@ -5,12 +5,12 @@ import { allocateDepositAddress, DbBlockCursor, DbDepositDirectory, listDepositA
 import type { Clock } from '../domain/clock.ts';
 import { DepositAddresses as BitcoinAddresses } from './bitcoin/address.ts';
 import { BitcoinRail } from './bitcoin/watcher.ts';
-import { ledgerDepositSink } from './deposit-sink.ts';
+import { ledgerDepositSink, ledgerReversalSink } from './deposit-sink.ts';
 import { DepositAddresses as EthereumAddresses, toChecksumAddress } from './ethereum/address.ts';
 import { EthereumRail, type RailLogger } from './ethereum/watcher.ts';
 import { PayPalRail } from './paypal/rail.ts';
 import type { RailSettings } from './rail-options.ts';
-import type { DepositSink, PaymentRail } from './rail.ts';
+import type { DepositSink, PaymentRail, ReversalSink } from './rail.ts';
 
 type Coin = z.infer<typeof TopUpCoin>;
 export type ChainRail = 'ethereum' | 'bitcoin';
@@ -104,6 +104,17 @@ export class PaymentRails {
   /** Starts every enabled rail; if one cannot start (an Ethereum node on the wrong chain), closes the others and throws. */
   async start(): Promise<void> {
     const ledger = ledgerDepositSink(this.deps.db);
+    const ledgerReversal = ledgerReversalSink(this.deps.db);
+    const reverse: ReversalSink = async (event) => {
+      const result = await ledgerReversal(event);
+      if (result === 'reversed') {
+        this.deps.log.warn(
+          { rail: event.rail, eventId: event.eventId, userId: event.userId, amountMicros: String(event.amountMicros) },
+          'deposit taken back',
+        );
+      }
+      return result;
+    };
     for (const rail of this.all) {
       const sink: DepositSink = async (event) => {
         const applied = await ledger(event);
@@ -116,7 +127,7 @@ export class PaymentRails {
         return applied;
       };
       try {
-        await rail.start(sink);
+        await rail.start(sink, reverse);
       } catch (err) {
         await this.close();
         throw err;

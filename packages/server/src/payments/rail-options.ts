@@ -75,6 +75,21 @@ export const railOptions = {
     default: (v: Record<string, unknown>) =>
       v.publicUrl ? `${String(v.publicUrl).replace(/\/+$/, '')}/api/v1/topup/paypal/return` : undefined,
   },
+  paypalCallsPerIpPerMinute: {
+    flag: 'paypal-calls-per-ip-per-minute',
+    env: 'P2PVPS_PAYPAL_CALLS_PER_IP_PER_MINUTE',
+    description:
+      'Requests a minute one client IP may make to the PayPal return page and webhook (each costs calls to PayPal); more get 429.',
+    schema: opt.positiveInt(),
+    default: '20',
+  },
+  paypalMaxConcurrentCalls: {
+    flag: 'paypal-max-concurrent-calls',
+    env: 'P2PVPS_PAYPAL_MAX_CONCURRENT_CALLS',
+    description: 'Return-page and webhook requests checked with PayPal at once, from everyone; more get 429 (PayPal redelivers).',
+    schema: opt.positiveInt(),
+    default: '8',
+  },
   ethereumRpcUrl: {
     flag: 'ethereum-rpc-url',
     env: 'P2PVPS_ETHEREUM_RPC_URL',
@@ -233,6 +248,8 @@ function payPalConfig(v: Values): PayPalRailConfig {
     returnUrl,
     // PayPal sends a cancelling payer back with the same ?token=ORDER_ID: the page says nothing was charged.
     cancelUrl: returnUrl,
+    ...(typeof v.paypalCallsPerIpPerMinute === 'number' && { callsPerSourcePerMinute: v.paypalCallsPerIpPerMinute }),
+    ...(typeof v.paypalMaxConcurrentCalls === 'number' && { maxConcurrentCalls: v.paypalMaxConcurrentCalls }),
   };
 }
 

@@ -72,10 +72,11 @@ export function topUpRoutes(app: FastifyInstance, auth: Authenticator, ctx: Doma
       if (!paypal) throw disabled('PayPal');
       let outcome: CompletionOutcome;
       try {
-        outcome = await paypal.complete(query.token);
+        outcome = await paypal.complete(query.token, req.ip);
       } catch (err) {
         return providerError(req, err);
       }
+      if (outcome.status === 'throttled') throw new DomainError('payment_requests_throttled', outcome.message);
       if (outcome.status === 'not_approved') throw new DomainError('payment_not_approved', outcome.message);
       if (outcome.status === 'not_completed') throw new DomainError('payment_not_completed', outcome.message);
       if (outcome.status === 'ignored') throw new DomainError('not_found', 'This PayPal order is not a top-up of this marketplace.');
@@ -103,11 +104,13 @@ export function topUpRoutes(app: FastifyInstance, auth: Authenticator, ctx: Doma
     if (!paypal) throw disabled('PayPal');
     let outcome;
     try {
-      outcome = await paypal.handleWebhook(req.headers, req.rawBody ?? '');
+      outcome = await paypal.handleWebhook(req.headers, req.rawBody ?? '', req.ip);
     } catch (err) {
       // 5xx: PayPal delivers again later.
       return providerError(req, err);
     }
+    // 429: PayPal delivers again later too.
+    if (outcome.status === 'throttled') throw new DomainError('payment_requests_throttled', outcome.message);
     if (outcome.status === 'rejected') {
       req.log.warn({ webhookId: _input.body.id }, 'PayPal webhook rejected: not verifiably from PayPal');
       throw new DomainError('webhook_rejected', outcome.message);
