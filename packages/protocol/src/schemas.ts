@@ -371,6 +371,8 @@ export const DepositAddress = z.object({
   chain: z.string(),
   confirmations: z.number().int(),
   coins: z.array(TopUpCoin),
+  /** Bitcoin: payments are looked for until then; paying later, ask for the address again first. */
+  watchedUntil: isoTime.optional(),
 });
 export type DepositAddress = z.infer<typeof DepositAddress>;
 

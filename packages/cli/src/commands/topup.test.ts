@@ -89,14 +89,17 @@ test('topup bitcoin and topup ethereum print the renter’s own address and the 
   const btc = await runCli(['topup', 'bitcoin'], { env: renterEnv });
   assert.equal(btc.code, 0, btc.stderr);
   const address = new DepositAddresses(zpub, 'mainnet').receiveAddress(0);
-  assert.equal(
-    btc.stdout,
-    `Your Bitcoin deposit address (mainnet):\n\n  ${address}\n\n` +
-      'Send BTC at 65000.00 USD to it; your balance is credited after 3 confirmations.\nThe address is yours alone and stays the same.\n',
-  );
   const again = JSON.parse((await runCli(['topup', 'bitcoin', '--json'], { env: renterEnv })).stdout);
   assert.equal(again.address, address);
   assert.equal(again.confirmations, 3);
+  const watchedUntil = Date.parse(again.watchedUntil);
+  assert.ok(Math.abs(watchedUntil - (Date.now() + 7 * 86_400_000)) < 60_000, again.watchedUntil);
+  assert.equal(
+    btc.stdout,
+    `Your Bitcoin deposit address (mainnet):\n\n  ${address}\n\n` +
+      'Send BTC at 65000.00 USD to it; your balance is credited after 3 confirmations.\nThe address is yours alone and stays the same.\n' +
+      `It is watched for payments until ${btc.stdout.match(/until (\d{4}-\d\d-\d\d \d\d:\d\d) UTC/)?.[1]} UTC; paying later, run p2pvps topup bitcoin again first.\n`,
+  );
 
   const eth = await runCli(['topup', 'ethereum'], { env: renterEnv });
   assert.equal(eth.code, 0, eth.stderr);

@@ -52,7 +52,10 @@ export async function topUp(ctx: Context, args: ParsedArgs): Promise<void> {
     ctx.out(
       `Your ${rail === 'ethereum' ? 'Ethereum' : 'Bitcoin'} deposit address (${network}):\n\n  ${reply.address}\n\n` +
         `Send ${coins} to it; your balance is credited after ${reply.confirmations} confirmation${reply.confirmations === 1 ? '' : 's'}.\n` +
-        'The address is yours alone and stays the same.\n',
+        'The address is yours alone and stays the same.\n' +
+        (reply.watchedUntil
+          ? `It is watched for payments until ${reply.watchedUntil.slice(0, 16).replace('T', ' ')} UTC; paying later, run p2pvps topup ${rail} again first.\n`
+          : ''),
     );
     return;
   }

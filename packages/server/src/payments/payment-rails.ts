@@ -83,7 +83,9 @@ export class PaymentRails {
         esploraUrl: b.esploraUrl,
         minConfirmations: b.confirmations,
         btcPrice: b.btcRate,
-        depositAddresses: () => listDepositAddresses(db, 'bitcoin'),
+        // Only addresses a renter asked for lately: signups alone cost no Esplora calls.
+        depositAddresses: () =>
+          listDepositAddresses(db, 'bitcoin', new Date(clock.now().getTime() - b.watchDays * 86_400_000).toISOString()),
         pollIntervalMs: b.pollIntervalMs,
         maxRetryDelayMs: Math.max(b.pollIntervalMs, Math.min(600_000, b.pollIntervalMs * 20)),
         log,
@@ -158,11 +160,20 @@ export class PaymentRails {
     return this.chains.has(rail);
   }
 
-  /** The renter's deposit address on a chain rail, allocated at the next derivation index on first call. */
+  /** The renter asks to top up on a chain rail: their deposit address (allocated at the next index on first ask), watched from now. */
   async depositAddress(rail: ChainRail, userId: string): Promise<DepositAddress> {
     const parts = this.chains.get(rail);
     if (!parts) throw new Error(`the ${rail} rail is not enabled`);
-    const row = await allocateDepositAddress(this.deps.db, rail, userId, parts.derive, this.deps.clock.now().toISOString());
-    return { rail, address: parts.display(row.address), chain: parts.chain, confirmations: parts.confirmations, coins: parts.coins };
+    const now = this.deps.clock.now();
+    const row = await allocateDepositAddress(this.deps.db, rail, userId, parts.derive, now.toISOString());
+    const watchDays = rail === 'bitcoin' ? this.settings.bitcoin?.watchDays : undefined;
+    return {
+      rail,
+      address: parts.display(row.address),
+      chain: parts.chain,
+      confirmations: parts.confirmations,
+      coins: parts.coins,
+      ...(watchDays !== undefined && { watchedUntil: new Date(now.getTime() + watchDays * 86_400_000).toISOString() }),
+    };
   }
 }

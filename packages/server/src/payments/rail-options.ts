@@ -168,9 +168,9 @@ export const railOptions = {
   bitcoinEsploraUrl: {
     flag: 'bitcoin-esplora-url',
     env: 'P2PVPS_BITCOIN_ESPLORA_URL',
-    description: 'Esplora-compatible API the Bitcoin rail polls (your own electrs/esplora, or a public one).',
-    schema: opt.string(),
-    default: 'https://blockstream.info/api',
+    description:
+      'Esplora-compatible API of YOUR OWN Bitcoin node (electrs/esplora): it decides which deposits are credited, so there is no public default.',
+    schema: opt.string().optional(),
   },
   bitcoinNetwork: {
     flag: 'bitcoin-network',
@@ -198,6 +198,14 @@ export const railOptions = {
     description: 'Marketplace currency credited per 1 BTC, an exact decimal like 65000.00.',
     schema: decimalString.optional(),
   },
+  bitcoinWatchDays: {
+    flag: 'bitcoin-watch-days',
+    env: 'P2PVPS_BITCOIN_WATCH_DAYS',
+    description:
+      'Days a Bitcoin deposit address is polled after its renter last asked for it (p2pvps topup bitcoin); later payments are credited when they ask again.',
+    schema: opt.positiveInt(),
+    default: '7',
+  },
   bitcoinPollIntervalMs: {
     flag: 'bitcoin-poll-interval-ms',
     env: 'P2PVPS_BITCOIN_POLL_INTERVAL_MS',
@@ -220,6 +228,7 @@ export interface RailSettings {
     confirmations: number;
     btcRate: string;
     pollIntervalMs: number;
+    watchDays: number;
   };
 }
 
@@ -307,7 +316,11 @@ function ethereumProblems(v: Values): string[] {
 function bitcoinProblems(v: Values): string[] {
   const problems: string[] = [];
   const url = str(v.bitcoinEsploraUrl);
-  if (!url || !/^https?:\/\/[^\s/]+/.test(url)) problems.push(`${where('bitcoinEsploraUrl')}: must be an http:// or https:// URL.`);
+  if (!url) {
+    problems.push(
+      `${where('bitcoinEsploraUrl')}: the Bitcoin rail needs the Esplora API of your own node (electrs); a public one would decide alone which deposits you credit.`,
+    );
+  } else if (!/^https?:\/\/[^\s/]+/.test(url)) problems.push(`${where('bitcoinEsploraUrl')}: must be an http:// or https:// URL.`);
   const xpub = str(v.bitcoinXpub);
   if (!xpub) problems.push(`${where('bitcoinXpub')}: the Bitcoin rail needs the BIP84 account key deposit addresses derive from.`);
   else if (typeof v.bitcoinNetwork === 'string') {
@@ -334,7 +347,7 @@ function bitcoinProblems(v: Values): string[] {
 const optionsOf: Record<RailName, (keyof typeof railOptions)[]> = {
   paypal: ['paypalClientId', 'paypalClientSecret', 'paypalWebhookId'],
   ethereum: ['ethereumRpcUrl', 'ethereumXpub', 'ethereumEthRate', 'ethereumTokenAddress', 'ethereumTokenRate', 'ethereumStartBlock'],
-  bitcoin: ['bitcoinXpub', 'bitcoinBtcRate'],
+  bitcoin: ['bitcoinXpub', 'bitcoinBtcRate', 'bitcoinEsploraUrl'],
 };
 
 /** Every problem with the rails' options, as option problems are reported (see parseOptions). */
@@ -384,12 +397,13 @@ export function railSettings(c: RailOptionValues): RailSettings {
   }
   if (enabled.has('bitcoin')) {
     settings.bitcoin = {
-      esploraUrl: c.bitcoinEsploraUrl.trim(),
+      esploraUrl: c.bitcoinEsploraUrl!.trim(),
       network: c.bitcoinNetwork,
       xpub: c.bitcoinXpub!.trim(),
       confirmations: c.bitcoinConfirmations,
       btcRate: c.bitcoinBtcRate!,
       pollIntervalMs: c.bitcoinPollIntervalMs,
+      watchDays: c.bitcoinWatchDays,
     };
   }
   return settings;

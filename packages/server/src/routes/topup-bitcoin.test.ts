@@ -80,3 +80,33 @@ test('a payment to the renter’s address is credited after 2 confirmations, onc
   assert.equal(deposits.length, 2);
   assert.ok(deposits[0]!.memo.includes(txid), deposits[0]!.memo);
 });
+
+test('only addresses renters asked for lately are polled; asking again picks up a payment made meanwhile', async () => {
+  const renter = await createRenter(server);
+  // Looking is not asking: a GET allocates nothing (an address is made only when the renter asks with POST).
+  const look = await fetch(`${server.url}/api/v1/topup/bitcoin`, { headers: { authorization: `Bearer ${renter.token}` } });
+  assert.equal(look.status, 404);
+  const rows = () => server.running.ctx.db.selectFrom('deposit_addresses').select('address').where('user_id', '=', renter.id).execute();
+  assert.deepEqual(await rows(), []);
+
+  const { address } = await renter.api.call('bitcoinDepositAddress');
+  const polled = () => standIn.requests.filter((r) => r.startsWith(`/address/${address}/`)).length;
+  await polledTwice();
+  assert.ok(polled() > 0, 'a fresh request is polled');
+
+  // Eight days later (past --bitcoin-watch-days 7) the address is no longer polled, even when paid.
+  const eightDaysAgo = new Date(Date.now() - 8 * 86_400_000).toISOString();
+  await server.running.ctx.db.updateTable('deposit_addresses').set({ requested_at: eightDaysAgo }).where('address', '=', address).execute();
+  await polledTwice();
+  const before = polled();
+  standIn.pay(address, 10_000); // 6.50 USD
+  standIn.mine(2);
+  await polledTwice();
+  await polledTwice();
+  assert.equal(polled(), before, 'a stale address costs no Esplora calls');
+  assert.equal(await balanceOf(renter.api), 0);
+
+  // The renter asks again: the same address is watched again and the payment credited.
+  assert.equal((await renter.api.call('bitcoinDepositAddress')).address, address);
+  await waitFor('the late payment', async () => (await balanceOf(renter.api)) === 6_500_000);
+});
