@@ -1,5 +1,6 @@
 import type { Db } from './database.ts';
 import { isUniqueViolation } from './database.ts';
+import type { ChainTrail } from '../payments/ethereum/chain-trail.ts';
 
 /**
  * The chain rails' storage on the database: renters' deposit addresses (one per renter and
@@ -115,12 +116,19 @@ export class DbBlockCursor {
     return row ? BigInt(row.position) : null;
   }
 
-  async save(position: bigint): Promise<void> {
+  async save(position: bigint, trail?: ChainTrail): Promise<void> {
     const updated_at = this.now().toISOString();
+    const recent_blocks = trail && (trail.blocks.length > 0 || trail.orphans) ? JSON.stringify(trail) : null;
     await this.db
       .insertInto('rail_cursors')
-      .values({ rail: this.rail, position, updated_at })
-      .onConflict((oc) => oc.column('rail').doUpdateSet({ position, updated_at }))
+      .values({ rail: this.rail, position, updated_at, recent_blocks })
+      .onConflict((oc) => oc.column('rail').doUpdateSet({ position, updated_at, recent_blocks }))
       .execute();
+  }
+
+  /** The trail of block hashes saved with the position (see chain-trail.ts); empty when none was. */
+  async loadTrail(): Promise<ChainTrail> {
+    const row = await this.db.selectFrom('rail_cursors').select('recent_blocks').where('rail', '=', this.rail).executeTakeFirst();
+    return row?.recent_blocks ? (JSON.parse(row.recent_blocks) as ChainTrail) : { blocks: [] };
   }
 }

@@ -60,5 +60,11 @@ test('deposit addresses: one per renter and rail, distinct indexes even when all
   await cursor.save(19_000_000n);
   await cursor.save(19_000_050n);
   assert.equal(await cursor.load(), 19_000_050n);
+  assert.deepEqual(await cursor.loadTrail(), { blocks: [] });
+  const trail = { blocks: [{ number: '19000051', hash: '0xabc', events: [] }] };
+  await cursor.save(19_000_051n, trail);
+  assert.deepEqual(await cursor.loadTrail(), trail, 'the block hashes are kept with the position');
+  await cursor.save(19_000_000n);
+  assert.deepEqual(await cursor.loadTrail(), { blocks: [] }, 'setting the cursor back by hand clears them');
   assert.equal(await new DbBlockCursor(ctx.db, 'bitcoin', () => new Date()).load(), null);
 });
