@@ -53,6 +53,8 @@ import {
   PayPalWebhookBody,
   PayPalWebhookResult,
   DepositAddress,
+  ExchangeRateBody,
+  ExchangeRate,
   AccountSettings,
   UpdateSettingsBody,
   Outbox,
@@ -439,6 +441,16 @@ export const routes = {
     summary: 'Operator: the balance of each kind of ledger account, and their sum (always zero).',
     auth: 'admin',
     response: LedgerTotals,
+  }),
+
+  adminSetRate: route({
+    method: 'POST',
+    path: '/api/v1/admin/rates',
+    summary:
+      "Operator: set a chain coin's exchange rate (good for --rate-max-age-minutes; a jump past --rate-band-percent is held until set again).",
+    auth: 'admin',
+    body: ExchangeRateBody,
+    response: ExchangeRate,
   }),
 
   // Payment rails: top-ups from outside, each rail on only when the operator enabled it (--rails).

@@ -312,11 +312,17 @@ export const LedgerTotals = z.object({
 /** A coin a chain rail credits, at the operator's rate: marketplace currency per 1 whole coin (an exact decimal). */
 export const TopUpCoin = z.object({
   symbol: z.string(),
+  /** Marketplace currency per whole coin, as the operator last set it. */
   rate: z.string(),
   decimals: z.number().int(),
   /** The token contract, for an ERC-20. */
   contract: z.string().optional(),
+  /** When the operator set the rate (it is good for a limited time). */
+  rateSetAt: isoTime.optional(),
+  /** Why this coin is neither quoted nor credited now (a stale rate, or a jump the operator has not confirmed). */
+  unavailable: z.string().optional(),
 });
+export type TopUpCoin = z.infer<typeof TopUpCoin>;
 export const TopUpRail = z.discriminatedUnion('name', [
   z.object({ name: z.literal('operator') }),
   z.object({ name: z.literal('paypal'), currency: z.string() }),
@@ -375,6 +381,22 @@ export const DepositAddress = z.object({
   watchedUntil: isoTime.optional(),
 });
 export type DepositAddress = z.infer<typeof DepositAddress>;
+
+export const ExchangeRateBody = z
+  .object({
+    /** ETH, BTC, or the configured token's symbol. */
+    coin: z.string().min(1).max(12),
+    /** Marketplace currency per one whole coin, a plain decimal like 3120.50. */
+    rate: z.string().regex(/^\d{1,30}(\.\d{1,30})?$/, 'must be a plain decimal like 3120.50'),
+  })
+  .strict();
+export const ExchangeRate = z.object({
+  coin: z.string(),
+  rate: z.string(),
+  /** Whether the rails quote and credit at it now; if not, why. */
+  usable: z.boolean(),
+  unavailable: z.string().optional(),
+});
 
 /* The dashboard: browser sessions, API tokens, saved SSH keys, the operator's lists. */
 

@@ -4,7 +4,8 @@ import { AccountKeyError, bitcoinNetworks, DepositAddresses as BitcoinAddresses,
 import { parseBtcPrice } from './bitcoin/btc-price.ts';
 import { isAddress, parseAccountXpub } from './ethereum/address.ts';
 import { parseRate } from './ethereum/amount.ts';
-import type { EthereumRailConfig } from './ethereum/watcher.ts';
+import type { EthereumRailConfig } from './ethereum/rail-config.ts';
+import type { RatePolicy } from './exchange-rates.ts';
 import { PayPalConfigError, validatePayPalRailConfig, type PayPalRailConfig } from './paypal/config.ts';
 
 /**
@@ -90,6 +91,21 @@ export const railOptions = {
     schema: opt.positiveInt(),
     default: '8',
   },
+  rateMaxAgeMinutes: {
+    flag: 'rate-max-age-minutes',
+    env: 'P2PVPS_RATE_MAX_AGE_MINUTES',
+    description:
+      'How long an exchange rate of the chain rails is good for after it was set (p2pvps admin rate set); past that the rail neither quotes nor credits.',
+    schema: opt.positiveInt(),
+    default: '60',
+  },
+  rateBandPercent: {
+    flag: 'rate-band-percent',
+    env: 'P2PVPS_RATE_BAND_PERCENT',
+    description: 'A new exchange rate further than this from the one it replaces is held until the operator sets it again.',
+    schema: opt.positiveInt(),
+    default: '10',
+  },
   ethereumRpcUrl: {
     flag: 'ethereum-rpc-url',
     env: 'P2PVPS_ETHEREUM_RPC_URL',
@@ -119,7 +135,8 @@ export const railOptions = {
   ethereumEthRate: {
     flag: 'ethereum-eth-rate',
     env: 'P2PVPS_ETHEREUM_ETH_RATE',
-    description: 'Marketplace currency credited per 1 ETH, an exact decimal like 3000.00.',
+    description:
+      'The first rate of ETH in the marketplace currency, an exact decimal like 3000.00; recorded at first start, then fed with p2pvps admin rate set ETH.',
     schema: decimalString.optional(),
   },
   ethereumTokenAddress: {
@@ -145,7 +162,7 @@ export const railOptions = {
   ethereumTokenRate: {
     flag: 'ethereum-token-rate',
     env: 'P2PVPS_ETHEREUM_TOKEN_RATE',
-    description: 'Marketplace currency credited per 1 whole token, an exact decimal like 1.00.',
+    description: 'The first rate of 1 whole token, like 1.00; recorded at first start, then fed with p2pvps admin rate set SYMBOL.',
     schema: decimalString.optional(),
   },
   ethereumStartBlock: {
@@ -195,7 +212,8 @@ export const railOptions = {
   bitcoinBtcRate: {
     flag: 'bitcoin-btc-rate',
     env: 'P2PVPS_BITCOIN_BTC_RATE',
-    description: 'Marketplace currency credited per 1 BTC, an exact decimal like 65000.00.',
+    description:
+      'The first rate of BTC in the marketplace currency, like 65000.00; recorded at first start, then fed with p2pvps admin rate set BTC.',
     schema: decimalString.optional(),
   },
   bitcoinWatchDays: {
@@ -219,6 +237,8 @@ export type RailOptionValues = OptionValues<typeof railOptions> & { currency: st
 
 /** What each enabled rail is started with; undefined for a rail that is off. */
 export interface RailSettings {
+  /** How the chain rails' fed exchange rates are checked. */
+  rates: RatePolicy;
   paypal?: PayPalRailConfig;
   ethereum?: { config: EthereumRailConfig; xpub: string };
   bitcoin?: {
@@ -309,6 +329,10 @@ function ethereumProblems(v: Values): string[] {
   if (token) {
     if (!isAddress(token)) problems.push(`${where('ethereumTokenAddress')}: "${token}" is not an Ethereum address (0x and 40 hex digits).`);
     rate('ethereumTokenRate', `the token (${str(v.ethereumTokenSymbol) ?? 'USDC'})`);
+    // Rates are set by symbol (p2pvps admin rate SYMBOL RATE): the token's must not be ETH's or BTC's.
+    if (/^(ETH|BTC)$/i.test(str(v.ethereumTokenSymbol) ?? '')) {
+      problems.push(`${where('ethereumTokenSymbol')}: must not be ETH or BTC, whose rates are set by those names.`);
+    }
   }
   return problems;
 }
@@ -371,7 +395,9 @@ export function railProblems(v: Values): string[] {
 /** The settings of the enabled rails, from a config that passed `railProblems`. */
 export function railSettings(c: RailOptionValues): RailSettings {
   const enabled = new Set(c.rails);
-  const settings: RailSettings = {};
+  const settings: RailSettings = {
+    rates: { maxAgeMs: c.rateMaxAgeMinutes * 60_000, bandBps: c.rateBandPercent * 100 },
+  };
   if (enabled.has('paypal')) settings.paypal = payPalConfig(c);
   if (enabled.has('ethereum')) {
     settings.ethereum = {

@@ -9,8 +9,10 @@ import { HDKey } from '@scure/bip32';
 import type { DepositEvent, ReversalEvent } from '../rail.ts';
 import { DepositAddresses } from './address.ts';
 import { startEvmNode, type EvmNode } from './evm-node.ts';
-import { ChainMismatchError, EthereumRail, type EthereumRailConfig, type RailLogger } from './watcher.ts';
+import type { EthereumRailConfig } from './rail-config.ts';
+import { ChainMismatchError, EthereumRail, type RailLogger } from './watcher.ts';
 import { MemoryBlockCursor, MemoryDepositDirectory } from './stores.ts';
+import { RateUnavailable } from '../exchange-rates.ts';
 
 const ETH = 10n ** 18n;
 const TUSD = 10n ** 6n;
@@ -85,7 +87,7 @@ function createLog() {
 }
 
 /** A rail scanning from the next block on, so earlier tests' deposits stay out of view. */
-async function createRail(overrides: Partial<EthereumRailConfig> = {}) {
+async function createRail(overrides: Partial<EthereumRailConfig> = {}, rateOf?: (symbol: string) => Promise<string>) {
   const directory = new MemoryDepositDirectory();
   const cursor = new MemoryBlockCursor();
   const { log, entries } = createLog();
@@ -100,7 +102,7 @@ async function createRail(overrides: Partial<EthereumRailConfig> = {}) {
     rpcTimeoutMs: 5_000,
     ...overrides,
   };
-  const rail = new EthereumRail(config, { cursor, directory, log });
+  const rail = new EthereumRail(config, { cursor, directory, log, ...(rateOf && { rateOf }) });
   rails.push(rail);
   return { rail, directory, cursor, entries };
 }
@@ -307,4 +309,28 @@ test('a deposit that a reorg moves to another block stays credited, once', async
   assert.deepEqual([...ledger.reversed.keys()], [], 'found again on the new chain: nothing taken back');
   assert.equal(ledger.deliveries.get(`eth:${tx.hash}`), 2);
   assert.equal(ledger.applied.size, 1);
+});
+
+test('without a good rate a batch with deposits waits, the cursor stays, and the deposit is credited at the fed rate later', async () => {
+  let fed: string | undefined;
+  const rateOf = async (symbol: string) => {
+    if (fed === undefined) throw new RateUnavailable(`The ${symbol} rate is stale.`);
+    return fed;
+  };
+  const { rail, directory, cursor } = await createRail({}, rateOf);
+  const ledger = createLedger();
+  const renter = createRenter(directory);
+  await rail.start(ledger.sink);
+  await node.mine();
+  await scanToHead(rail); // blocks without deposits need no rate
+  const before = await cursor.load();
+
+  const tx = await node.sendEth(funder, renter.address, ETH);
+  await assert.rejects(rail.scan(), { name: 'RateUnavailable', message: 'The ETH rate is stale.' });
+  assert.equal(ledger.applied.size, 0);
+  assert.equal(await cursor.load(), before, 'the block with the deposit is scanned again later');
+
+  fed = '2000.00';
+  await scanToHead(rail);
+  assert.equal(ledger.applied.get(`eth:${tx.hash}`)?.amountMicros, 2_000_000_000n, 'at the fed rate, not the config’s 3000.00');
 });

@@ -20,44 +20,14 @@
  * through trace APIs), and tokens other than the configured one; both need an operator.
  */
 import type { DepositEvent, DepositSink, PaymentRail, ReversalSink } from '../rail.ts';
-import { isAddress } from './address.ts';
 import { emptyTrail, extendTrail, forkPoint, type ChainTrail, type TrailEvent } from './chain-trail.ts';
 import { type ExactRate, formatUnits, parseRate, toMicros } from './amount.ts';
+import { checkConfig, type EthereumRailConfig, type Settings } from './rail-config.ts';
 import { JsonRpcClient, RpcTransportError, type RpcBlock, type RpcLog } from './json-rpc.ts';
 import type { BlockCursor, DepositDirectory } from './stores.ts';
 
 /** keccak256("Transfer(address,address,uint256)") */
 export const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
-
-export interface EthereumRailConfig {
-  /** The node's JSON-RPC endpoint (http/https). */
-  rpcUrl: string;
-  /** The chain the node must be on (1 = mainnet); the rail refuses to scan any other. */
-  chainId: bigint;
-  /** Confirmations before a deposit is credited; ≥ 1. */
-  confirmations: number;
-  /** Marketplace currency per 1 ETH, an exact decimal string like "3000.00". */
-  ethRate: string;
-  /** The one ERC-20 credited, if any. */
-  token?: {
-    address: string;
-    /** Shown on statements, e.g. "USDC". */
-    symbol: string;
-    decimals: number;
-    /** Marketplace currency per 1 whole token, e.g. "1.00". */
-    rate: string;
-  };
-  /** First block to scan when no cursor is saved; default: the confirmed head at first start. */
-  startBlock?: bigint;
-  /** Between polls when caught up; default 15 s. */
-  pollIntervalMs?: number;
-  /** Cap of the exponential backoff after failures; default 5 min. */
-  maxBackoffMs?: number;
-  /** Per JSON-RPC request; default 10 s. */
-  rpcTimeoutMs?: number;
-  /** Blocks per scan batch (one eth_getLogs range); default 50. */
-  maxBlocksPerBatch?: number;
-}
 
 /** pino-compatible: the server passes its logger (or a child of it). */
 export interface RailLogger {
@@ -70,6 +40,12 @@ export interface EthereumRailDeps {
   cursor: BlockCursor;
   directory: DepositDirectory;
   log: RailLogger;
+  /**
+   * The current rate of a coin (ETH, the token's symbol) when the operator feeds rates
+   * (exchange-rates.ts): asked per batch that has deposits; throws RateUnavailable when there is
+   * no good one, and the batch waits. Without it, the config's rates are used.
+   */
+  rateOf?: (symbol: string) => Promise<string>;
   /** Defaults to a client for config.rpcUrl. */
   rpc?: JsonRpcClient;
 }
@@ -87,14 +63,6 @@ export interface ScanResult {
   behind: boolean;
   /** The chain was reorganised under the cursor: it went back to this block. */
   rewoundTo?: bigint;
-}
-
-interface Settings {
-  ethRate: ExactRate;
-  token: { address: string; symbol: string; decimals: number; rate: ExactRate } | undefined;
-  pollIntervalMs: number;
-  maxBackoffMs: number;
-  maxBlocksPerBatch: bigint;
 }
 
 export class EthereumRail implements PaymentRail {
@@ -215,7 +183,7 @@ export class EthereumRail implements PaymentRail {
       throw new Error(`The chain changed under the cursor at block ${from}; scanning again.`);
     }
     const logs = await this.fetchTokenLogs(from, to, blocks);
-    const found = await this.depositsIn(blocks, logs);
+    const found = await this.depositsIn(blocks, logs, await this.currentRates());
 
     let credited = 0;
     const byBlock = new Map<bigint, TrailEvent[]>();
@@ -309,7 +277,22 @@ export class EthereumRail implements PaymentRail {
     return logs;
   }
 
-  private async depositsIn(blocks: RpcBlock[], logs: RpcLog[]): Promise<{ block: bigint; event: DepositEvent }[]> {
+  /** The rates to credit this batch at: fed ones, checked, or the config's. Asked lazily, so a batch without deposits needs none. */
+  private currentRates(): (symbol: string, fixed: ExactRate) => Promise<ExactRate> {
+    const asked = new Map<string, Promise<ExactRate>>();
+    return (symbol, fixed) => {
+      const rateOf = this.deps.rateOf;
+      if (!rateOf) return Promise.resolve(fixed);
+      if (!asked.has(symbol)) asked.set(symbol, rateOf(symbol).then(parseRate));
+      return asked.get(symbol)!;
+    };
+  }
+
+  private async depositsIn(
+    blocks: RpcBlock[],
+    logs: RpcLog[],
+    rateOf: (symbol: string, fixed: ExactRate) => Promise<ExactRate>,
+  ): Promise<{ block: bigint; event: DepositEvent }[]> {
     const token = this.settings.token;
     const transfers = token
       ? logs.filter(
@@ -339,7 +322,7 @@ export class EthereumRail implements PaymentRail {
           rail: this.name,
           eventId: `eth:${tx.hash}`,
           userId,
-          amountMicros: toMicros(tx.value, 18, this.settings.ethRate),
+          amountMicros: toMicros(tx.value, 18, await rateOf('ETH', this.settings.ethRate)),
           reference: `${formatUnits(tx.value, 18)} ETH, tx ${tx.hash}`,
           occurredAt: timestamps.get(block.number)!,
         });
@@ -354,7 +337,7 @@ export class EthereumRail implements PaymentRail {
           rail: this.name,
           eventId: `erc20:${log.transactionHash}:${log.logIndex}`,
           userId,
-          amountMicros: toMicros(amount, token.decimals, token.rate),
+          amountMicros: toMicros(amount, token.decimals, await rateOf(token.symbol, token.rate)),
           reference: `${formatUnits(amount, token.decimals)} ${token.symbol}, tx ${log.transactionHash}`,
           occurredAt: timestamps.get(block.number)!,
         });
@@ -370,54 +353,6 @@ export class EthereumRail implements PaymentRail {
       this.deps.log.info({ eventId: event.eventId }, 'Ethereum deposit below one micro-unit; not credited.');
     }
   }
-}
-
-/** Validates the whole config and reports every problem at once. */
-function checkConfig(config: EthereumRailConfig): Settings {
-  const problems: string[] = [];
-  const attempt = <T>(f: () => T): T | undefined => {
-    try {
-      return f();
-    } catch (err) {
-      problems.push((err as Error).message);
-      return undefined;
-    }
-  };
-  if (!/^https?:\/\//.test(config.rpcUrl)) problems.push('rpcUrl must be an http:// or https:// URL.');
-  if (config.chainId <= 0n) problems.push('chainId must be positive.');
-  if (!Number.isInteger(config.confirmations) || config.confirmations < 1) {
-    problems.push('confirmations must be an integer ≥ 1.');
-  }
-  const ethRate = attempt(() => parseRate(config.ethRate));
-  let token: Settings['token'];
-  if (config.token) {
-    const t = config.token;
-    if (!isAddress(t.address)) problems.push(`token.address is not an Ethereum address: ${t.address}`);
-    if (!Number.isInteger(t.decimals) || t.decimals < 0 || t.decimals > 77) {
-      problems.push('token.decimals must be an integer in [0, 77].');
-    }
-    if (!t.symbol) problems.push('token.symbol must not be empty.');
-    const rate = attempt(() => parseRate(t.rate));
-    if (rate) token = { address: t.address.toLowerCase(), symbol: t.symbol, decimals: t.decimals, rate };
-  }
-  if (config.startBlock !== undefined && config.startBlock < 0n) problems.push('startBlock must be ≥ 0.');
-  const positive = (name: string, value: number | undefined) => {
-    if (value !== undefined && !(Number.isInteger(value) && value > 0)) problems.push(`${name} must be a positive integer.`);
-  };
-  positive('pollIntervalMs', config.pollIntervalMs);
-  positive('maxBackoffMs', config.maxBackoffMs);
-  positive('rpcTimeoutMs', config.rpcTimeoutMs);
-  positive('maxBlocksPerBatch', config.maxBlocksPerBatch);
-  if (problems.length > 0 || !ethRate) {
-    throw new Error(`Invalid Ethereum rail config:\n- ${problems.join('\n- ')}`);
-  }
-  return {
-    ethRate,
-    token,
-    pollIntervalMs: config.pollIntervalMs ?? 15_000,
-    maxBackoffMs: config.maxBackoffMs ?? 300_000,
-    maxBlocksPerBatch: BigInt(config.maxBlocksPerBatch ?? 50),
-  };
 }
 
 /** The address in an indexed address topic (the last 20 of its 32 bytes), lower-case. */
