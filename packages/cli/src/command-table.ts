@@ -6,6 +6,7 @@ import { market } from './commands/market.ts';
 import {
   adminCredit,
   adminLedger,
+  adminRate,
   adminPayoutCancel,
   adminPayoutPaid,
   adminPayouts,
@@ -321,6 +322,15 @@ export const commands: readonly Command[] = [
       full: { type: 'boolean', description: 'Print each mail in full instead of a table.' },
     },
     run: adminOutbox,
+  },
+  {
+    kind: 'api',
+    name: 'admin rate',
+    summary: "Operator: set a chain coin's exchange rate (ETH, BTC or the token's symbol); run it from cron to keep rates fresh.",
+    usage: 'admin rate COIN RATE',
+    args: ['COIN', 'RATE'],
+    options: {},
+    run: adminRate,
   },
   {
     kind: 'api',

@@ -64,6 +64,11 @@ export const errorCodes = {
     message: 'The payment provider could not be reached or refused the request; try again shortly.',
   },
   webhook_rejected: { status: 400, message: 'The webhook is not verifiably from the payment provider; nothing was changed.' },
+  payment_requests_throttled: { status: 429, message: 'Too many payment requests are being checked right now; try again in a minute.' },
+  exchange_rate_unavailable: {
+    status: 503,
+    message: 'This rail has no current exchange rate the operator vouches for, so it neither quotes nor credits; try again later.',
+  },
   internal_error: { status: 500, message: 'Something went wrong on the server; the operator can find details in its log.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -53,6 +53,8 @@ import {
   PayPalWebhookBody,
   PayPalWebhookResult,
   DepositAddress,
+  ExchangeRateBody,
+  ExchangeRate,
   AccountSettings,
   UpdateSettingsBody,
   Outbox,
@@ -450,6 +452,16 @@ export const routes = {
     response: LedgerTotals,
   }),
 
+  adminSetRate: route({
+    method: 'POST',
+    path: '/api/v1/admin/rates',
+    summary:
+      "Operator: set a chain coin's exchange rate (good for --rate-max-age-minutes; a jump past --rate-band-percent is held until set again).",
+    auth: 'admin',
+    body: ExchangeRateBody,
+    response: ExchangeRate,
+  }),
+
   // Payment rails: top-ups from outside, each rail on only when the operator enabled it (--rails).
   topUpRails: route({
     method: 'GET',
@@ -484,16 +496,16 @@ export const routes = {
     response: PayPalWebhookResult,
   }),
   ethereumDepositAddress: route({
-    method: 'GET',
+    method: 'POST',
     path: '/api/v1/topup/ethereum',
-    summary: 'Your own Ethereum deposit address (ETH and the configured token), allocated on first call.',
+    summary: 'Ask to top up by Ethereum: your own deposit address (ETH and the configured token), the same one each time.',
     auth: 'user',
     response: DepositAddress,
   }),
   bitcoinDepositAddress: route({
-    method: 'GET',
+    method: 'POST',
     path: '/api/v1/topup/bitcoin',
-    summary: 'Your own Bitcoin deposit address, allocated on first call.',
+    summary: 'Ask to top up by Bitcoin: your own deposit address, the same one each time, watched for payments from now on.',
     auth: 'user',
     response: DepositAddress,
   }),

@@ -315,11 +315,17 @@ export const LedgerTotals = z.object({
 /** A coin a chain rail credits, at the operator's rate: marketplace currency per 1 whole coin (an exact decimal). */
 export const TopUpCoin = z.object({
   symbol: z.string(),
+  /** Marketplace currency per whole coin, as the operator last set it. */
   rate: z.string(),
   decimals: z.number().int(),
   /** The token contract, for an ERC-20. */
   contract: z.string().optional(),
+  /** When the operator set the rate (it is good for a limited time). */
+  rateSetAt: isoTime.optional(),
+  /** Why this coin is neither quoted nor credited now (a stale rate, or a jump the operator has not confirmed). */
+  unavailable: z.string().optional(),
 });
+export type TopUpCoin = z.infer<typeof TopUpCoin>;
 export const TopUpRail = z.discriminatedUnion('name', [
   z.object({ name: z.literal('operator') }),
   z.object({ name: z.literal('paypal'), currency: z.string() }),
@@ -362,7 +368,9 @@ export const PayPalWebhookBody = z
     resource: z.record(z.string(), z.unknown()).optional(),
   })
   .loose();
-export const PayPalWebhookResult = z.object({ status: z.enum(['credited', 'already_credited', 'ignored']) });
+export const PayPalWebhookResult = z.object({
+  status: z.enum(['credited', 'already_credited', 'reversed', 'already_reversed', 'ignored']),
+});
 
 export const DepositAddress = z.object({
   rail: z.enum(['ethereum', 'bitcoin']),
@@ -372,8 +380,26 @@ export const DepositAddress = z.object({
   chain: z.string(),
   confirmations: z.number().int(),
   coins: z.array(TopUpCoin),
+  /** Bitcoin: payments are looked for until then; paying later, ask for the address again first. */
+  watchedUntil: isoTime.optional(),
 });
 export type DepositAddress = z.infer<typeof DepositAddress>;
+
+export const ExchangeRateBody = z
+  .object({
+    /** ETH, BTC, or the configured token's symbol. */
+    coin: z.string().min(1).max(12),
+    /** Marketplace currency per one whole coin, a plain decimal like 3120.50. */
+    rate: z.string().regex(/^\d{1,30}(\.\d{1,30})?$/, 'must be a plain decimal like 3120.50'),
+  })
+  .strict();
+export const ExchangeRate = z.object({
+  coin: z.string(),
+  rate: z.string(),
+  /** Whether the rails quote and credit at it now; if not, why. */
+  usable: z.boolean(),
+  unavailable: z.string().optional(),
+});
 
 /* The dashboard: browser sessions, API tokens, saved SSH keys, the operator's lists. */
 

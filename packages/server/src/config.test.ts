@@ -77,8 +77,9 @@ test('an enabled rail with missing or bad settings stops the start, with every p
       assert.match(text, /--ethereum-token-rate .*needs the rate of the token \(USDC\)/);
       assert.match(text, /--bitcoin-xpub .*mainnet key \(zpub\) but the rail is configured for testnet/);
       assert.match(text, /--bitcoin-btc-rate .*greater than zero/);
+      assert.match(text, /--bitcoin-esplora-url .*needs the Esplora API of your own node/);
       assert.doesNotMatch(text, /hunter2|xprv9s21/, 'secrets and keys are never echoed');
-      assert.equal(err.problems.length, 10);
+      assert.equal(err.problems.length, 11);
       return true;
     },
   );
@@ -109,13 +110,15 @@ test('enabled rails with good settings load, with their defaults', () => {
     P2PVPS_ETHEREUM_ETH_RATE: '3000.00',
     P2PVPS_BITCOIN_XPUB: zpub,
     P2PVPS_BITCOIN_BTC_RATE: '65000',
+    P2PVPS_BITCOIN_ESPLORA_URL: 'http://127.0.0.1:3002',
   });
   assert.deepEqual(c.rails, ['paypal', 'ethereum', 'bitcoin']);
   assert.equal(c.paypalReturnUrl, 'https://market.example.org/api/v1/topup/paypal/return');
   assert.equal(c.paypalApiUrl, 'https://api-m.paypal.com');
   assert.equal(c.ethereumConfirmations, 12);
   assert.equal(c.bitcoinConfirmations, 3);
-  assert.equal(c.bitcoinEsploraUrl, 'https://blockstream.info/api');
+  assert.equal(c.bitcoinEsploraUrl, 'http://127.0.0.1:3002');
+  assert.equal(c.bitcoinWatchDays, 7);
 });
 
 test('secrets can come from files instead of flags, which ps and shell history show', () => {

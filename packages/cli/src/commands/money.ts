@@ -195,3 +195,16 @@ export async function adminLedger(ctx: Context): Promise<void> {
   );
   ctx.out(`\nTotal ${money(reply.totalMicros)}${reply.totalMicros === 0 ? ' (balanced)' : ' — THE BOOKS DO NOT BALANCE'}\n`);
 }
+
+/** `admin rate COIN RATE`: the operator feeds a chain coin's rate; `ethereum` and `bitcoin` name ETH and BTC. */
+export async function adminRate(ctx: Context, args: ParsedArgs): Promise<void> {
+  const given = positional(args, 0);
+  const coin = ({ ethereum: 'ETH', bitcoin: 'BTC' } as Record<string, string>)[given.toLowerCase()] ?? given;
+  const reply = await ctx.userClient().call('adminSetRate', { body: { coin, rate: positional(args, 1) } });
+  if (ctx.printJson(reply)) return;
+  ctx.out(
+    reply.usable
+      ? `${reply.coin} is now quoted and credited at ${reply.rate}.\n`
+      : `${reply.coin} is set to ${reply.rate}, but not used yet: ${reply.unavailable}\n`,
+  );
+}

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DepositAddresses } from '@p2pvps/server/payments/bitcoin/address';
 import { EsploraStandIn } from '@p2pvps/server/payments/bitcoin/esplora-stand-in';
@@ -89,14 +91,17 @@ test('topup bitcoin and topup ethereum print the renter’s own address and the 
   const btc = await runCli(['topup', 'bitcoin'], { env: renterEnv });
   assert.equal(btc.code, 0, btc.stderr);
   const address = new DepositAddresses(zpub, 'mainnet').receiveAddress(0);
-  assert.equal(
-    btc.stdout,
-    `Your Bitcoin deposit address (mainnet):\n\n  ${address}\n\n` +
-      'Send BTC at 65000.00 USD to it; your balance is credited after 3 confirmations.\nThe address is yours alone and stays the same.\n',
-  );
   const again = JSON.parse((await runCli(['topup', 'bitcoin', '--json'], { env: renterEnv })).stdout);
   assert.equal(again.address, address);
   assert.equal(again.confirmations, 3);
+  const watchedUntil = Date.parse(again.watchedUntil);
+  assert.ok(Math.abs(watchedUntil - (Date.now() + 7 * 86_400_000)) < 60_000, again.watchedUntil);
+  assert.equal(
+    btc.stdout,
+    `Your Bitcoin deposit address (mainnet):\n\n  ${address}\n\n` +
+      'Send BTC at 65000.00 USD to it; your balance is credited after 3 confirmations.\nThe address is yours alone and stays the same.\n' +
+      `It is watched for payments until ${btc.stdout.match(/until (\d{4}-\d\d-\d\d \d\d:\d\d) UTC/)?.[1]} UTC; paying later, run p2pvps topup bitcoin again first.\n`,
+  );
 
   const eth = await runCli(['topup', 'ethereum'], { env: renterEnv });
   assert.equal(eth.code, 0, eth.stderr);
@@ -111,4 +116,33 @@ test('topup bitcoin and topup ethereum print the renter’s own address and the 
   assert.match(unknown.stderr, /unknown payment rail "dogecoin"/);
   const help = await runCli(['topup', '--help'], { env: renterEnv });
   assert.match(help.stdout, /topup \[paypal AMOUNT \| ethereum \| bitcoin\]/);
+});
+
+test('admin rate feeds a coin’s rate; a jump is held until set again, and topup says why a coin is not quoted', async () => {
+  // The operator the server made on first start, logged in with the password it wrote to its data directory.
+  const password = (await readFile(join(server.dataDir, 'operator-password'), 'utf8')).trim();
+  const { token } = await server.api.call('login', { body: { email: 'admin@localhost', password } });
+  const operatorEnv = { P2PVPS_SERVER: server.url, P2PVPS_TOKEN: token };
+  const fed = await runCli(['admin', 'rate', 'bitcoin', '66000.00'], { env: operatorEnv });
+  assert.equal(fed.code, 0, fed.stderr);
+  assert.equal(fed.stdout, 'BTC is now quoted and credited at 66000.00.\n');
+
+  const jump = await runCli(['admin', 'rate', 'BTC', '6600'], { env: operatorEnv });
+  assert.equal(jump.code, 0, jump.stderr);
+  assert.equal(
+    jump.stdout,
+    'BTC is set to 6600, but not used yet: The BTC rate moved from 66000.00 to 6600, more than 10% at once; the operator confirms it by setting it again.\n',
+  );
+  const listed = await runCli(['topup'], { env: { P2PVPS_SERVER: server.url } });
+  assert.match(
+    listed.stdout,
+    /\n {2}bitcoin {4}BTC not now \(The BTC rate moved from 66000\.00 to 6600, .*\); credited after 3 confirmations/,
+  );
+  const address = await runCli(['topup', 'bitcoin'], { env: renterEnv });
+  assert.equal(address.code, 1);
+  assert.match(address.stderr, /^error \[exchange_rate_unavailable\]: The BTC rate moved from 66000\.00 to 6600/);
+
+  const renter = await runCli(['admin', 'rate', 'BTC', '6600'], { env: renterEnv });
+  assert.notEqual(renter.code, 0, 'only the operator sets rates');
+  assert.equal((await runCli(['admin', 'rate', 'BTC', '66000.00'], { env: operatorEnv })).code, 0);
 });

@@ -1,10 +1,15 @@
-import type { TopUpRail } from '@p2pvps/protocol/schemas';
+import type { TopUpCoin, TopUpRail } from '@p2pvps/protocol/schemas';
 import { UsageError } from '../cli-error.ts';
 import { moneyPositional, type ParsedArgs } from '../command.ts';
 import type { Context } from '../context.ts';
 import { formatMoney } from '@p2pvps/protocol/money';
 
 const usage = 'topup';
+
+/** "BTC at 65000.00 USD", or why the coin is not quoted now. */
+function quote(coin: TopUpCoin, currency: string): string {
+  return coin.unavailable ? `${coin.symbol} not now (${coin.unavailable})` : `${coin.symbol} at ${coin.rate} ${currency}`;
+}
 
 /** One line per rail: how it tops up, at what rate, after how many confirmations. */
 function describe(rail: TopUpRail, currency: string): string {
@@ -15,9 +20,9 @@ function describe(rail: TopUpRail, currency: string): string {
     case 'paypal':
       return `paypal     pay in ${rail.currency} at PayPal: p2pvps topup paypal AMOUNT`;
     case 'ethereum':
-      return `ethereum   ${rail.coins.map((c) => `${c.symbol} at ${c.rate} ${currency}`).join(', ')}; credited after ${plural(rail.confirmations)}: p2pvps topup ethereum`;
+      return `ethereum   ${rail.coins.map((c) => quote(c, currency)).join(', ')}; credited after ${plural(rail.confirmations)}: p2pvps topup ethereum`;
     case 'bitcoin':
-      return `bitcoin    BTC at ${rail.coins[0]?.rate ?? '?'} ${currency}; credited after ${plural(rail.confirmations)}: p2pvps topup bitcoin`;
+      return `bitcoin    ${rail.coins.map((c) => quote(c, currency)).join(', ')}; credited after ${plural(rail.confirmations)}: p2pvps topup bitcoin`;
   }
 }
 
@@ -47,12 +52,20 @@ export async function topUp(ctx: Context, args: ParsedArgs): Promise<void> {
     const reply = await ctx.userClient().call(rail === 'ethereum' ? 'ethereumDepositAddress' : 'bitcoinDepositAddress');
     if (ctx.printJson(reply)) return;
     const { currency } = await ctx.client().call('serverInfo');
-    const coins = reply.coins.map((c) => `${c.symbol}${c.contract ? ` (contract ${c.contract})` : ''} at ${c.rate} ${currency}`).join(', ');
+    const coins = reply.coins
+      .filter((c) => !c.unavailable)
+      .map((c) => `${c.symbol}${c.contract ? ` (contract ${c.contract})` : ''} at ${c.rate} ${currency}`)
+      .join(', ');
+    const notNow = reply.coins.filter((c) => c.unavailable).map((c) => `Do not send ${c.symbol} now: ${c.unavailable}\n`);
     const network = rail === 'ethereum' ? `chain ID ${reply.chain}` : reply.chain;
     ctx.out(
       `Your ${rail === 'ethereum' ? 'Ethereum' : 'Bitcoin'} deposit address (${network}):\n\n  ${reply.address}\n\n` +
         `Send ${coins} to it; your balance is credited after ${reply.confirmations} confirmation${reply.confirmations === 1 ? '' : 's'}.\n` +
-        'The address is yours alone and stays the same.\n',
+        'The address is yours alone and stays the same.\n' +
+        (reply.watchedUntil
+          ? `It is watched for payments until ${reply.watchedUntil.slice(0, 16).replace('T', ' ')} UTC; paying later, run p2pvps topup ${rail} again first.\n`
+          : '') +
+        notNow.join(''),
     );
     return;
   }

@@ -15,6 +15,7 @@ import * as mail from './migrations/2026-11-24T1000-mail.ts';
 import * as uptime from './migrations/2026-11-24T1100-uptime.ts';
 import * as ledgerEntryIndex from './migrations/2026-11-24T1200-ledger-entry-index.ts';
 import * as payoutProcessing from './migrations/2026-12-06T1001-payout-processing.ts';
+import * as railRequestsRates from './migrations/2026-12-06T1002-rail-requests-rates.ts';
 import * as deviceSignedTs from './migrations/2026-12-06T1004-device-signed-ts.ts';
 
 export type Db = Kysely<Database>;
@@ -33,6 +34,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-24T1100-uptime': uptime,
   '2026-11-24T1200-ledger-entry-index': ledgerEntryIndex,
   '2026-12-06T1001-payout-processing': payoutProcessing,
+  '2026-12-06T1002-rail-requests-rates': railRequestsRates,
   '2026-12-06T1004-device-signed-ts': deviceSignedTs,
 };
 

@@ -1,5 +1,6 @@
 import type { Db } from './database.ts';
 import { isUniqueViolation } from './database.ts';
+import type { ChainTrail } from '../payments/ethereum/chain-trail.ts';
 
 /**
  * The chain rails' storage on the database: renters' deposit addresses (one per renter and
@@ -25,10 +26,12 @@ export async function findDepositAddress(db: Db, rail: string, userId: string): 
 }
 
 /**
- * The renter's address on `rail`, allocating the next derivation index on first use. Two
- * requests racing for one index both insert; the primary key (rail, index) lets one win and
+ * The renter asks to top up on `rail`: their address, allocating the next derivation index on
+ * first use, and marked requested `at` (the Bitcoin scanner watches recently requested ones).
+ * Two requests racing for one index both insert; the primary key (rail, index) lets one win and
  * the other retries with the next; a renter racing with themself gets the one that won.
- * `derive` maps an index to the address as stored (lower-case).
+ * `derive` maps an index to the address as stored (lower-case). One address per renter and
+ * rail, reused: the derivation index grows by one per renter who ever asked, never per request.
  */
 export async function allocateDepositAddress(
   db: Db,
@@ -39,7 +42,10 @@ export async function allocateDepositAddress(
 ): Promise<DepositAddressRow> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const existing = await findDepositAddress(db, rail, userId);
-    if (existing) return existing;
+    if (existing) {
+      await db.updateTable('deposit_addresses').set({ requested_at: at }).where('rail', '=', rail).where('user_id', '=', userId).execute();
+      return existing;
+    }
     const top = await db
       .selectFrom('deposit_addresses')
       .select((eb) => eb.fn.max('derivation_index').as('top'))
@@ -50,7 +56,7 @@ export async function allocateDepositAddress(
     try {
       await db
         .insertInto('deposit_addresses')
-        .values({ rail, derivation_index: index, user_id: userId, address, created_at: at })
+        .values({ rail, derivation_index: index, user_id: userId, address, created_at: at, requested_at: at })
         .execute();
       return { userId, address, derivationIndex: index };
     } catch (err) {
@@ -60,14 +66,17 @@ export async function allocateDepositAddress(
   throw new Error(`could not allocate a ${rail} deposit address for ${userId}: too many concurrent allocations`);
 }
 
-/** Every deposit address on `rail` and whose it is. */
-export async function listDepositAddresses(db: Db, rail: string): Promise<DepositAddressRow[]> {
-  const rows = await db
-    .selectFrom('deposit_addresses')
-    .select(['user_id', 'address', 'derivation_index'])
-    .where('rail', '=', rail)
-    .orderBy('derivation_index')
-    .execute();
+/** Whether a ledger transaction with this external key (`rail:eventId`) exists: a deposit was credited. */
+export async function externalKeyTaken(db: Db, key: string): Promise<boolean> {
+  const row = await db.selectFrom('ledger_transactions').select('id').where('external_key', '=', key).executeTakeFirst();
+  return row !== undefined;
+}
+
+/** The deposit addresses on `rail` and whose they are; with `requestedSince`, only those asked for since then. */
+export async function listDepositAddresses(db: Db, rail: string, requestedSince?: string): Promise<DepositAddressRow[]> {
+  let query = db.selectFrom('deposit_addresses').select(['user_id', 'address', 'derivation_index']).where('rail', '=', rail);
+  if (requestedSince !== undefined) query = query.where('requested_at', '>=', requestedSince);
+  const rows = await query.orderBy('derivation_index').execute();
   return rows.map((r) => ({ userId: r.user_id, address: r.address, derivationIndex: Number(r.derivation_index) }));
 }
 
@@ -107,12 +116,19 @@ export class DbBlockCursor {
     return row ? BigInt(row.position) : null;
   }
 
-  async save(position: bigint): Promise<void> {
+  async save(position: bigint, trail?: ChainTrail): Promise<void> {
     const updated_at = this.now().toISOString();
+    const recent_blocks = trail && (trail.blocks.length > 0 || trail.orphans) ? JSON.stringify(trail) : null;
     await this.db
       .insertInto('rail_cursors')
-      .values({ rail: this.rail, position, updated_at })
-      .onConflict((oc) => oc.column('rail').doUpdateSet({ position, updated_at }))
+      .values({ rail: this.rail, position, updated_at, recent_blocks })
+      .onConflict((oc) => oc.column('rail').doUpdateSet({ position, updated_at, recent_blocks }))
       .execute();
+  }
+
+  /** The trail of block hashes saved with the position (see chain-trail.ts); empty when none was. */
+  async loadTrail(): Promise<ChainTrail> {
+    const row = await this.db.selectFrom('rail_cursors').select('recent_blocks').where('rail', '=', this.rail).executeTakeFirst();
+    return row?.recent_blocks ? (JSON.parse(row.recent_blocks) as ChainTrail) : { blocks: [] };
   }
 }

@@ -169,6 +169,8 @@ export interface DepositAddressesTable {
   user_id: string;
   address: string;
   created_at: string;
+  /** When the renter last asked to top up to it; the Bitcoin scanner watches recent ones only. */
+  requested_at: string | null;
 }
 
 /** How far a chain watcher has scanned (the last block number or height it finished). */
@@ -176,6 +178,16 @@ export interface RailCursorsTable {
   rail: string;
   position: bigint | number | string;
   updated_at: string;
+  /** JSON [[number, hash], …] of the last blocks scanned, oldest first: how a reorg is noticed. */
+  recent_blocks: string | null;
+}
+
+/** An exchange rate the operator set for a chain rail's coin. */
+export interface ExchangeRatesTable {
+  coin: string;
+  rate: string;
+  set_at: string;
+  previous_rate: string | null;
 }
 
 /** A notice to a user, queued until the transport takes it; see the mail migration. */
@@ -209,6 +221,7 @@ export interface Database {
   payouts: PayoutsTable;
   deposit_addresses: DepositAddressesTable;
   rail_cursors: RailCursorsTable;
+  exchange_rates: ExchangeRatesTable;
   mail_messages: MailMessagesTable;
 }
 

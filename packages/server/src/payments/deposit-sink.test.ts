@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import { allocateDepositAddress, DbBlockCursor, DbDepositDirectory, listDepositAddresses } from '../db/rails-repo.ts';
 import { balanceOf, driftedAccounts, ledgerTotal } from '../domain/money/ledger.ts';
 import { createTestContext } from '../domain/test-context.ts';
-import { ledgerDepositSink, UnknownDepositor } from './deposit-sink.ts';
-import type { DepositEvent } from './rail.ts';
+import { ledgerDepositSink, ledgerReversalSink, UnknownDepositor } from './deposit-sink.ts';
+import type { DepositEvent, ReversalEvent } from './rail.ts';
 
 test('a deposit event credits the renter from the rail’s clearing account, once however often it arrives', async (t) => {
   const { ctx, createUser, close } = await createTestContext();
@@ -60,5 +60,47 @@ test('deposit addresses: one per renter and rail, distinct indexes even when all
   await cursor.save(19_000_000n);
   await cursor.save(19_000_050n);
   assert.equal(await cursor.load(), 19_000_050n);
+  assert.deepEqual(await cursor.loadTrail(), { blocks: [] });
+  const trail = { blocks: [{ number: '19000051', hash: '0xabc', events: [] }] };
+  await cursor.save(19_000_051n, trail);
+  assert.deepEqual(await cursor.loadTrail(), trail, 'the block hashes are kept with the position');
+  await cursor.save(19_000_000n);
+  assert.deepEqual(await cursor.loadTrail(), { blocks: [] }, 'setting the cursor back by hand clears them');
   assert.equal(await new DbBlockCursor(ctx.db, 'bitcoin', () => new Date()).load(), null);
+});
+
+test('a reversal takes a credited deposit back once, never below zero (the marketplace bears what was spent), and nothing for a deposit never credited', async (t) => {
+  const { ctx, createUser, close } = await createTestContext();
+  t.after(close);
+  const renter = await createUser('renter', 0n);
+  const credit = ledgerDepositSink(ctx.db);
+  const reverse = ledgerReversalSink(ctx.db);
+  const at = '2026-12-06T10:00:00.000Z';
+  await credit({
+    rail: 'paypal',
+    eventId: 'CAP1',
+    userId: renter.id,
+    amountMicros: 10_000_000n,
+    reference: 'PayPal capture CAP1',
+    occurredAt: at,
+  });
+  const chargeback: ReversalEvent = {
+    rail: 'paypal',
+    eventId: 'reversal:CAP1',
+    reverses: 'CAP1',
+    userId: renter.id,
+    amountMicros: 10_000_000n,
+    reference: 'PayPal chargeback of capture CAP1',
+    occurredAt: at,
+  };
+  const refund = { ...chargeback, eventId: 'refund:R1', amountMicros: 4_000_000n, reference: 'PayPal refund R1 of capture CAP1' };
+  assert.equal(await reverse(refund), 'reversed');
+  assert.deepEqual((await Promise.all([reverse(chargeback), reverse(chargeback)])).sort(), ['already_reversed', 'reversed']);
+  assert.equal(await reverse(refund), 'already_reversed');
+  assert.equal(await balanceOf(ctx.db, { kind: 'renter_balance', userId: renter.id }), 0n, 'the 6 left, not below zero');
+  assert.equal(await balanceOf(ctx.db, { kind: 'marketplace_fees' }), -4_000_000n, 'the marketplace bears the 4 refunded twice over');
+  assert.equal(await balanceOf(ctx.db, { kind: 'rail_clearing', rail: 'paypal' }), 4_000_000n);
+  assert.equal(await reverse({ ...chargeback, eventId: 'denial:CAP2', reverses: 'CAP2' }), 'not_credited');
+  assert.equal(await ledgerTotal(ctx.db), 0n);
+  assert.deepEqual(await driftedAccounts(ctx.db), []);
 });

@@ -4,7 +4,8 @@ import { AccountKeyError, bitcoinNetworks, DepositAddresses as BitcoinAddresses,
 import { parseBtcPrice } from './bitcoin/btc-price.ts';
 import { isAddress, parseAccountXpub } from './ethereum/address.ts';
 import { parseRate } from './ethereum/amount.ts';
-import type { EthereumRailConfig } from './ethereum/watcher.ts';
+import type { EthereumRailConfig } from './ethereum/rail-config.ts';
+import type { RatePolicy } from './exchange-rates.ts';
 import { secretFile } from '../secret-file-option.ts';
 import { PayPalConfigError, validatePayPalRailConfig, type PayPalRailConfig } from './paypal/config.ts';
 
@@ -84,6 +85,36 @@ export const railOptions = {
     default: (v: Record<string, unknown>) =>
       v.publicUrl ? `${String(v.publicUrl).replace(/\/+$/, '')}/api/v1/topup/paypal/return` : undefined,
   },
+  paypalCallsPerIpPerMinute: {
+    flag: 'paypal-calls-per-ip-per-minute',
+    env: 'P2PVPS_PAYPAL_CALLS_PER_IP_PER_MINUTE',
+    description:
+      'Requests a minute one client IP may make to the PayPal return page and webhook (each costs calls to PayPal); more get 429.',
+    schema: opt.positiveInt(),
+    default: '20',
+  },
+  paypalMaxConcurrentCalls: {
+    flag: 'paypal-max-concurrent-calls',
+    env: 'P2PVPS_PAYPAL_MAX_CONCURRENT_CALLS',
+    description: 'Return-page and webhook requests checked with PayPal at once, from everyone; more get 429 (PayPal redelivers).',
+    schema: opt.positiveInt(),
+    default: '8',
+  },
+  rateMaxAgeMinutes: {
+    flag: 'rate-max-age-minutes',
+    env: 'P2PVPS_RATE_MAX_AGE_MINUTES',
+    description:
+      'How long an exchange rate of the chain rails is good for after it was set (p2pvps admin rate set); past that the rail neither quotes nor credits.',
+    schema: opt.positiveInt(),
+    default: '60',
+  },
+  rateBandPercent: {
+    flag: 'rate-band-percent',
+    env: 'P2PVPS_RATE_BAND_PERCENT',
+    description: 'A new exchange rate further than this from the one it replaces is held until the operator sets it again.',
+    schema: opt.positiveInt(),
+    default: '10',
+  },
   ethereumRpcUrl: {
     flag: 'ethereum-rpc-url',
     env: 'P2PVPS_ETHEREUM_RPC_URL',
@@ -113,7 +144,8 @@ export const railOptions = {
   ethereumEthRate: {
     flag: 'ethereum-eth-rate',
     env: 'P2PVPS_ETHEREUM_ETH_RATE',
-    description: 'Marketplace currency credited per 1 ETH, an exact decimal like 3000.00.',
+    description:
+      'The first rate of ETH in the marketplace currency, an exact decimal like 3000.00; recorded at first start, then fed with p2pvps admin rate set ETH.',
     schema: decimalString.optional(),
   },
   ethereumTokenAddress: {
@@ -139,7 +171,7 @@ export const railOptions = {
   ethereumTokenRate: {
     flag: 'ethereum-token-rate',
     env: 'P2PVPS_ETHEREUM_TOKEN_RATE',
-    description: 'Marketplace currency credited per 1 whole token, an exact decimal like 1.00.',
+    description: 'The first rate of 1 whole token, like 1.00; recorded at first start, then fed with p2pvps admin rate set SYMBOL.',
     schema: decimalString.optional(),
   },
   ethereumStartBlock: {
@@ -162,9 +194,9 @@ export const railOptions = {
   bitcoinEsploraUrl: {
     flag: 'bitcoin-esplora-url',
     env: 'P2PVPS_BITCOIN_ESPLORA_URL',
-    description: 'Esplora-compatible API the Bitcoin rail polls (your own electrs/esplora, or a public one).',
-    schema: opt.string(),
-    default: 'https://blockstream.info/api',
+    description:
+      'Esplora-compatible API of YOUR OWN Bitcoin node (electrs/esplora): it decides which deposits are credited, so there is no public default.',
+    schema: opt.string().optional(),
   },
   bitcoinNetwork: {
     flag: 'bitcoin-network',
@@ -189,8 +221,17 @@ export const railOptions = {
   bitcoinBtcRate: {
     flag: 'bitcoin-btc-rate',
     env: 'P2PVPS_BITCOIN_BTC_RATE',
-    description: 'Marketplace currency credited per 1 BTC, an exact decimal like 65000.00.',
+    description:
+      'The first rate of BTC in the marketplace currency, like 65000.00; recorded at first start, then fed with p2pvps admin rate set BTC.',
     schema: decimalString.optional(),
+  },
+  bitcoinWatchDays: {
+    flag: 'bitcoin-watch-days',
+    env: 'P2PVPS_BITCOIN_WATCH_DAYS',
+    description:
+      'Days a Bitcoin deposit address is polled after its renter last asked for it (p2pvps topup bitcoin); later payments are credited when they ask again.',
+    schema: opt.positiveInt(),
+    default: '7',
   },
   bitcoinPollIntervalMs: {
     flag: 'bitcoin-poll-interval-ms',
@@ -205,6 +246,8 @@ export type RailOptionValues = OptionValues<typeof railOptions> & { currency: st
 
 /** What each enabled rail is started with; undefined for a rail that is off. */
 export interface RailSettings {
+  /** How the chain rails' fed exchange rates are checked. */
+  rates: RatePolicy;
   paypal?: PayPalRailConfig;
   ethereum?: { config: EthereumRailConfig; xpub: string };
   bitcoin?: {
@@ -214,6 +257,7 @@ export interface RailSettings {
     confirmations: number;
     btcRate: string;
     pollIntervalMs: number;
+    watchDays: number;
   };
 }
 
@@ -242,6 +286,8 @@ function payPalConfig(v: Values): PayPalRailConfig {
     returnUrl,
     // PayPal sends a cancelling payer back with the same ?token=ORDER_ID: the page says nothing was charged.
     cancelUrl: returnUrl,
+    ...(typeof v.paypalCallsPerIpPerMinute === 'number' && { callsPerSourcePerMinute: v.paypalCallsPerIpPerMinute }),
+    ...(typeof v.paypalMaxConcurrentCalls === 'number' && { maxConcurrentCalls: v.paypalMaxConcurrentCalls }),
   };
 }
 
@@ -292,6 +338,10 @@ function ethereumProblems(v: Values): string[] {
   if (token) {
     if (!isAddress(token)) problems.push(`${where('ethereumTokenAddress')}: "${token}" is not an Ethereum address (0x and 40 hex digits).`);
     rate('ethereumTokenRate', `the token (${str(v.ethereumTokenSymbol) ?? 'USDC'})`);
+    // Rates are set by symbol (p2pvps admin rate SYMBOL RATE): the token's must not be ETH's or BTC's.
+    if (/^(ETH|BTC)$/i.test(str(v.ethereumTokenSymbol) ?? '')) {
+      problems.push(`${where('ethereumTokenSymbol')}: must not be ETH or BTC, whose rates are set by those names.`);
+    }
   }
   return problems;
 }
@@ -299,7 +349,11 @@ function ethereumProblems(v: Values): string[] {
 function bitcoinProblems(v: Values): string[] {
   const problems: string[] = [];
   const url = str(v.bitcoinEsploraUrl);
-  if (!url || !/^https?:\/\/[^\s/]+/.test(url)) problems.push(`${where('bitcoinEsploraUrl')}: must be an http:// or https:// URL.`);
+  if (!url) {
+    problems.push(
+      `${where('bitcoinEsploraUrl')}: the Bitcoin rail needs the Esplora API of your own node (electrs); a public one would decide alone which deposits you credit.`,
+    );
+  } else if (!/^https?:\/\/[^\s/]+/.test(url)) problems.push(`${where('bitcoinEsploraUrl')}: must be an http:// or https:// URL.`);
   const xpub = str(v.bitcoinXpub);
   if (!xpub) problems.push(`${where('bitcoinXpub')}: the Bitcoin rail needs the BIP84 account key deposit addresses derive from.`);
   else if (typeof v.bitcoinNetwork === 'string') {
@@ -326,7 +380,7 @@ function bitcoinProblems(v: Values): string[] {
 const optionsOf: Record<RailName, (keyof typeof railOptions)[]> = {
   paypal: ['paypalClientId', 'paypalClientSecret', 'paypalWebhookId'],
   ethereum: ['ethereumRpcUrl', 'ethereumXpub', 'ethereumEthRate', 'ethereumTokenAddress', 'ethereumTokenRate', 'ethereumStartBlock'],
-  bitcoin: ['bitcoinXpub', 'bitcoinBtcRate'],
+  bitcoin: ['bitcoinXpub', 'bitcoinBtcRate', 'bitcoinEsploraUrl'],
 };
 
 /** Every problem with the rails' options, as option problems are reported (see parseOptions). */
@@ -350,7 +404,9 @@ export function railProblems(v: Values): string[] {
 /** The settings of the enabled rails, from a config that passed `railProblems`. */
 export function railSettings(c: RailOptionValues): RailSettings {
   const enabled = new Set(c.rails);
-  const settings: RailSettings = {};
+  const settings: RailSettings = {
+    rates: { maxAgeMs: c.rateMaxAgeMinutes * 60_000, bandBps: c.rateBandPercent * 100 },
+  };
   if (enabled.has('paypal')) settings.paypal = payPalConfig(c);
   if (enabled.has('ethereum')) {
     settings.ethereum = {
@@ -376,12 +432,13 @@ export function railSettings(c: RailOptionValues): RailSettings {
   }
   if (enabled.has('bitcoin')) {
     settings.bitcoin = {
-      esploraUrl: c.bitcoinEsploraUrl.trim(),
+      esploraUrl: c.bitcoinEsploraUrl!.trim(),
       network: c.bitcoinNetwork,
       xpub: c.bitcoinXpub!.trim(),
       confirmations: c.bitcoinConfirmations,
       btcRate: c.bitcoinBtcRate!,
       pollIntervalMs: c.bitcoinPollIntervalMs,
+      watchDays: c.bitcoinWatchDays,
     };
   }
   return settings;

@@ -24,9 +24,21 @@ export interface DepositEvent {
 /** Receives deposit events; returns false when the event was already applied (a redelivery). */
 export type DepositSink = (event: DepositEvent) => Promise<boolean>;
 
+/**
+ * Money that came in and went back out (a refund, a chargeback, a denied payment): `amountMicros`
+ * is taken back from the renter's balance, under (rail, eventId) like a deposit, but only if the
+ * deposit `reverses` (its eventId) was credited. The balance may go negative: the money is gone.
+ */
+export interface ReversalEvent extends DepositEvent {
+  reverses: string;
+}
+
+/** Applies a reversal: 'reversed', 'already_reversed' (a redelivery) or 'not_credited' (nothing to take back). */
+export type ReversalSink = (event: ReversalEvent) => Promise<'reversed' | 'already_reversed' | 'not_credited'>;
+
 export interface PaymentRail {
   readonly name: string;
   /** Begins watching or listening (webhooks are mounted separately); resolves once running. */
-  start(sink: DepositSink): Promise<void>;
+  start(sink: DepositSink, reverse?: ReversalSink): Promise<void>;
   close(): Promise<void>;
 }

@@ -105,13 +105,7 @@ export function adminRoutes(
     sshHost: ctx.settings.sshHost,
     sshPortRange: [...ctx.settings.sshPortRange] as [number, number],
     webDomain: ctx.settings.webDomain,
-    rails: [
-      'operator',
-      ...(o.rails
-        ?.describe()
-        .map((r) => r.name)
-        .filter((n) => n !== 'operator') ?? []),
-    ],
+    rails: o.rails?.names() ?? ['operator'],
     mail: o.mail,
   }));
 }

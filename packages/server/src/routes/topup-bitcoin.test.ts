@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { ApiClient } from '@p2pvps/protocol/client';
+import type { ApiClient, ApiError } from '@p2pvps/protocol/client';
+import { operatorClient } from '../services/operator-client.ts';
 import { DepositAddresses } from '../payments/bitcoin/address.ts';
 import { EsploraStandIn } from '../payments/bitcoin/esplora-stand-in.ts';
 import { createRenter, startRailsServer, waitFor, type RailsServer } from './topup-test-server.ts';
@@ -50,8 +51,10 @@ test('a payment to the renter’s address is credited after 2 confirmations, onc
     address: wallet.receiveAddress(0),
     chain: 'mainnet',
     confirmations: 2,
-    coins: [{ symbol: 'BTC', rate: '65000.00', decimals: 8 }],
+    coins: [{ symbol: 'BTC', rate: '65000.00', decimals: 8, rateSetAt: deposit.coins[0]!.rateSetAt }],
+    watchedUntil: deposit.watchedUntil,
   });
+  assert.ok(deposit.coins[0]!.rateSetAt, 'the quote says when its rate was set');
   assert.equal((await other.api.call('bitcoinDepositAddress')).address, wallet.receiveAddress(1));
   assert.equal((await renter.api.call('bitcoinDepositAddress')).address, deposit.address, 'the same address every time');
 
@@ -79,4 +82,87 @@ test('a payment to the renter’s address is credited after 2 confirmations, onc
   const deposits = (await renter.api.call('getStatement')).lines.filter((l) => l.kind === 'deposit');
   assert.equal(deposits.length, 2);
   assert.ok(deposits[0]!.memo.includes(txid), deposits[0]!.memo);
+});
+
+test('only addresses renters asked for lately are polled; asking again picks up a payment made meanwhile', async () => {
+  const renter = await createRenter(server);
+  // Looking is not asking: a GET allocates nothing (an address is made only when the renter asks with POST).
+  const look = await fetch(`${server.url}/api/v1/topup/bitcoin`, { headers: { authorization: `Bearer ${renter.token}` } });
+  assert.equal(look.status, 404);
+  const rows = () => server.running.ctx.db.selectFrom('deposit_addresses').select('address').where('user_id', '=', renter.id).execute();
+  assert.deepEqual(await rows(), []);
+
+  const { address } = await renter.api.call('bitcoinDepositAddress');
+  const polled = () => standIn.requests.filter((r) => r.startsWith(`/address/${address}/`)).length;
+  await polledTwice();
+  assert.ok(polled() > 0, 'a fresh request is polled');
+
+  // Eight days later (past --bitcoin-watch-days 7) the address is no longer polled, even when paid.
+  const eightDaysAgo = new Date(Date.now() - 8 * 86_400_000).toISOString();
+  await server.running.ctx.db.updateTable('deposit_addresses').set({ requested_at: eightDaysAgo }).where('address', '=', address).execute();
+  await polledTwice();
+  const before = polled();
+  standIn.pay(address, 10_000); // 6.50 USD
+  standIn.mine(2);
+  await polledTwice();
+  await polledTwice();
+  assert.equal(polled(), before, 'a stale address costs no Esplora calls');
+  assert.equal(await balanceOf(renter.api), 0);
+
+  // The renter asks again: the same address is watched again and the payment credited.
+  assert.equal((await renter.api.call('bitcoinDepositAddress')).address, address);
+  await waitFor('the late payment', async () => (await balanceOf(renter.api)) === 6_500_000);
+});
+
+test('a stale rate or an unconfirmed jump stops quoting and crediting, saying why; a fresh rate credits what waited', async () => {
+  const operator = await operatorClient(server.url, server.dataDir);
+  const renter = await createRenter(server);
+  const { address } = await renter.api.call('bitcoinDepositAddress');
+  const btc = async () => (await server.api.call('topUpRails')).rails.find((r) => r.name === 'bitcoin')!;
+
+  // The rate was set two hours ago: past --rate-max-age-minutes (60).
+  const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000).toISOString();
+  await server.running.ctx.db.updateTable('exchange_rates').set({ set_at: twoHoursAgo }).where('coin', '=', 'BTC').execute();
+  const stale = (await btc()) as { coins: { rate: string; unavailable?: string }[] };
+  assert.match(
+    stale.coins[0]!.unavailable ?? '',
+    /^The BTC rate \(65000\.00\) was set 120 min ago, longer than the 60 min it is good for; the operator sets it with p2pvps admin rate set BTC RATE\.$/,
+  );
+  await assert.rejects(renter.api.call('bitcoinDepositAddress'), (err: ApiError) => {
+    assert.equal(err.code, 'exchange_rate_unavailable');
+    assert.equal(err.status, 503);
+    assert.match(err.message, /was set 120 min ago/);
+    return true;
+  });
+  standIn.pay(address, 100_000); // 0.001 BTC
+  standIn.mine(2);
+  await polledTwice();
+  await polledTwice();
+  assert.equal(await balanceOf(renter.api), 0, 'not credited at a stale rate');
+
+  // The operator fat-fingers a rate 10 times too low: held, and said why, until set again.
+  const typo = await operator.call('adminSetRate', { body: { coin: 'btc', rate: '6000.00' } });
+  assert.deepEqual(typo, {
+    coin: 'BTC',
+    rate: '6000.00',
+    usable: false,
+    unavailable: 'The BTC rate moved from 65000.00 to 6000.00, more than 10% at once; the operator confirms it by setting it again.',
+  });
+  await polledTwice();
+  assert.equal(await balanceOf(renter.api), 0, 'not credited at an unconfirmed jump');
+
+  // The right rate, close to the previous good one... of 6000.00: also a jump, so set twice.
+  assert.equal((await operator.call('adminSetRate', { body: { coin: 'BTC', rate: '64000.00' } })).usable, false);
+  assert.deepEqual(await operator.call('adminSetRate', { body: { coin: 'BTC', rate: '64000.00' } }), {
+    coin: 'BTC',
+    rate: '64000.00',
+    usable: true,
+  });
+  await waitFor('the deposit at the fresh rate', async () => (await balanceOf(renter.api)) === 64_000_000);
+  const fresh = (await btc()) as { coins: { rate: string; rateSetAt?: string; unavailable?: string }[] };
+  assert.equal(fresh.coins[0]!.rate, '64000.00');
+  assert.equal(fresh.coins[0]!.unavailable, undefined);
+  assert.ok(fresh.coins[0]!.rateSetAt);
+  await assert.rejects(operator.call('adminSetRate', { body: { coin: 'DOGE', rate: '1' } }), { code: 'invalid_request' });
+  await assert.rejects(renter.api.call('adminSetRate', { body: { coin: 'BTC', rate: '1' } }), { status: 404 });
 });

@@ -73,17 +73,21 @@ test('a real ETH and token deposit raise the balance after 3 confirmations; a re
   assert.match(deposit.address, /^0x[0-9a-fA-F]{40}$/);
   assert.notEqual(deposit.address, deposit.address.toLowerCase(), 'shown EIP-55 checksummed');
   assert.deepEqual(
-    { ...deposit, address: undefined },
+    { ...deposit, address: undefined, coins: deposit.coins.map((c) => ({ ...c, rateSetAt: undefined })) },
     {
       rail: 'ethereum',
       address: undefined,
       chain: '1337',
       confirmations: 3,
       coins: [
-        { symbol: 'ETH', rate: '3000.00', decimals: 18 },
-        { symbol: 'TUSD', rate: '1.00', decimals: 6, contract: deposit.coins[1]!.contract },
+        { symbol: 'ETH', rate: '3000.00', decimals: 18, rateSetAt: undefined },
+        { symbol: 'TUSD', rate: '1.00', decimals: 6, contract: deposit.coins[1]!.contract, rateSetAt: undefined },
       ],
     },
+  );
+  assert.ok(
+    deposit.coins.every((c) => c.rateSetAt && !c.unavailable),
+    'each rate says when it was set',
   );
   assert.equal(deposit.coins[1]!.contract!.toLowerCase(), token);
   assert.equal((await renter.api.call('ethereumDepositAddress')).address, deposit.address, 'the same address every time');

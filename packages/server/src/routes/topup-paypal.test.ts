@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ApiError } from '@p2pvps/protocol/client';
+import { balanceOf as ledgerBalanceOf, ledgerTotal, post } from '../domain/money/ledger.ts';
 import { PayPalClient } from '../payments/paypal/client.ts';
 import { PayPalStandIn } from '../payments/paypal/paypal-stand-in.ts';
 import { createRenter, freePortBlock, startRailsServer, type RailsServer } from './topup-test-server.ts';
@@ -23,6 +24,8 @@ before(async () => {
       P2PVPS_PAYPAL_CLIENT_ID: credentials.clientId,
       P2PVPS_PAYPAL_CLIENT_SECRET: credentials.clientSecret,
       P2PVPS_PAYPAL_WEBHOOK_ID: credentials.webhookId,
+      // The stand-in's webhooks and the tests' own requests all come from 127.0.0.1.
+      P2PVPS_PAYPAL_CALLS_PER_IP_PER_MINUTE: '60',
     },
     base,
   );
@@ -157,4 +160,84 @@ test('coming back before approving, an amount PayPal cannot charge, and rails th
   await assert.rejects(renter.api.call('bitcoinDepositAddress'), { code: 'payment_rail_disabled', status: 404 });
   await assert.rejects(server.api.call('startPayPalTopUp', { body: { amountMicros: 1_000_000 } }), { code: 'unauthenticated' });
   assert.equal(await balanceOf(renter), 0);
+});
+
+test("a refund and a chargeback take the credit back, the part already spent out of the marketplace's fees, and the ledger stays balanced", async () => {
+  const renter = await createRenter(server);
+  const topUp = await renter.api.call('startPayPalTopUp', { body: { amountMicros: 10_000_000 } });
+  await payInBrowser(topUp.approveUrl);
+  await standIn.settled();
+  assert.equal(await balanceOf(renter), 10_000_000);
+  const captureId = standIn.captureIdOf(topUp.orderId);
+
+  // The renter spends 7 of the 10 (a charge, as the meter would post), then files a chargeback after a partial refund.
+  await post(server.running.ctx.db, {
+    kind: 'rental_charge',
+    memo: 'spent',
+    at: new Date().toISOString(),
+    postings: [
+      { kind: 'renter_balance', userId: renter.id, amount: -7_000_000n },
+      { kind: 'marketplace_fees', amount: 7_000_000n },
+    ],
+  });
+  standIn.refund(captureId, '2.50');
+  await standIn.settled();
+  assert.equal(await balanceOf(renter), 500_000);
+  const refundHook = standIn.webhooks.filter((w) => w.eventType === 'PAYMENT.CAPTURE.REFUNDED').at(-1)!;
+  assert.equal(await standIn.deliver(refundHook), 200, 'a redelivery takes nothing more');
+  assert.equal(await balanceOf(renter), 500_000);
+
+  standIn.reverse(captureId);
+  await standIn.settled();
+  assert.equal(await balanceOf(renter), 0, 'what was left of the balance went back; the rest was spent');
+  assert.equal(
+    await ledgerBalanceOf(server.running.ctx.db, { kind: 'marketplace_fees' }),
+    -2_500_000n,
+    'the 9.50 that was spent, less the 7.00 it paid into the fees, is borne by the marketplace',
+  );
+  const lines = (await renter.api.call('getStatement')).lines.filter((l) => l.kind === 'deposit' || l.kind === 'deposit_reversal');
+  assert.deepEqual(
+    lines.map((l) => [l.amountMicros, l.memo.replace(/[A-Z0-9]{17}/g, 'ID')]),
+    [
+      [10_000_000, 'PayPal capture ID'],
+      [-2_500_000, 'PayPal refund ID of capture ID'],
+      [-500_000, 'PayPal chargeback of capture ID (the marketplace bears the part already spent)'],
+    ],
+  );
+  assert.equal(await ledgerTotal(server.running.ctx.db), 0n);
+});
+
+test('the return page and the webhook cannot be used to flood PayPal', async () => {
+  const before = standIn.requests;
+  // Four waves of 50 at once: the front door lets one address hold 128 connections.
+  const answers: (readonly [number, string])[] = [];
+  for (let wave = 0; wave < 4; wave++) {
+    answers.push(
+      ...(await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          fetch(`${server.url}/api/v1/topup/paypal/return?token=FLOOD${wave * 50 + i}`, { headers: { accept: 'application/json' } }).then(
+            async (r) => [r.status, ((await r.json()) as { code: string }).code] as const,
+          ),
+        ),
+      )),
+    );
+  }
+  const throttled = answers.filter(([status, code]) => status === 429 && code === 'payment_requests_throttled').length;
+  assert.ok(throttled >= 140, `${throttled} of 200 throttled`);
+  assert.ok(standIn.requests - before <= 60, `${standIn.requests - before} calls to PayPal`);
+
+  // A webhook from the same address is throttled too (PayPal itself would deliver again later).
+  const hook = await fetch(`${server.url}/api/v1/topup/paypal/webhook`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'paypal-transmission-id': 'x',
+      'paypal-transmission-time': 'x',
+      'paypal-transmission-sig': 'x',
+      'paypal-cert-url': 'x',
+      'paypal-auth-algo': 'x',
+    },
+    body: '{"id":"WH-FLOOD","event_type":"PAYMENT.CAPTURE.COMPLETED","resource":{"id":"X"}}',
+  });
+  assert.equal(hook.status, 429);
 });

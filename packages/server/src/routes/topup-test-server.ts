@@ -81,10 +81,10 @@ export async function startRailsServer(env: Record<string, string>, base?: numbe
 let renters = 0;
 
 /** A renter signed up through the API, with no balance. */
-export async function createRenter(server: RailsServer): Promise<{ id: string; email: string; api: ApiClient }> {
+export async function createRenter(server: RailsServer): Promise<{ id: string; email: string; token: string; api: ApiClient }> {
   const email = `renter${++renters}@example.org`;
   const session = await server.api.call('signup', { body: { email, password: 'correct horse battery' } });
-  return { id: session.user.id, email, api: server.api.withToken(session.token) };
+  return { id: session.user.id, email, token: session.token, api: server.api.withToken(session.token) };
 }
 
 export async function waitFor(what: string, predicate: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {

@@ -5,6 +5,7 @@ import type { DomainContext } from '../domain/context.ts';
 import { DomainError } from '../domain/errors.ts';
 import { formatMoney } from '../domain/money/money.ts';
 import type { ChainRail, PaymentRails } from '../payments/payment-rails.ts';
+import { RateUnavailable } from '../payments/exchange-rates.ts';
 import { PayPalError } from '../payments/paypal/paypal-error.ts';
 import { UnrepresentableAmount } from '../payments/paypal/money.ts';
 import type { CompletionOutcome } from '../payments/paypal/rail.ts';
@@ -49,7 +50,7 @@ export function topUpRoutes(app: FastifyInstance, auth: Authenticator, ctx: Doma
   const me = (c: { user?: { user: { id: string } } }) => c.user!.user.id;
   const currency = ctx.settings.currency;
 
-  mount(app, auth, routes.topUpRails, async () => ({ currency, rails: rails?.describe() ?? [{ name: 'operator' as const }] }));
+  mount(app, auth, routes.topUpRails, async () => ({ currency, rails: (await rails?.describe()) ?? [{ name: 'operator' as const }] }));
 
   mount(app, auth, routes.startPayPalTopUp, async ({ body }, c, req) => {
     const paypal = rails?.paypal;
@@ -72,10 +73,11 @@ export function topUpRoutes(app: FastifyInstance, auth: Authenticator, ctx: Doma
       if (!paypal) throw disabled('PayPal');
       let outcome: CompletionOutcome;
       try {
-        outcome = await paypal.complete(query.token);
+        outcome = await paypal.complete(query.token, req.ip);
       } catch (err) {
         return providerError(req, err);
       }
+      if (outcome.status === 'throttled') throw new DomainError('payment_requests_throttled', outcome.message);
       if (outcome.status === 'not_approved') throw new DomainError('payment_not_approved', outcome.message);
       if (outcome.status === 'not_completed') throw new DomainError('payment_not_completed', outcome.message);
       if (outcome.status === 'ignored') throw new DomainError('not_found', 'This PayPal order is not a top-up of this marketplace.');
@@ -103,11 +105,13 @@ export function topUpRoutes(app: FastifyInstance, auth: Authenticator, ctx: Doma
     if (!paypal) throw disabled('PayPal');
     let outcome;
     try {
-      outcome = await paypal.handleWebhook(req.headers, req.rawBody ?? '');
+      outcome = await paypal.handleWebhook(req.headers, req.rawBody ?? '', req.ip);
     } catch (err) {
       // 5xx: PayPal delivers again later.
       return providerError(req, err);
     }
+    // 429: PayPal delivers again later too.
+    if (outcome.status === 'throttled') throw new DomainError('payment_requests_throttled', outcome.message);
     if (outcome.status === 'rejected') {
       req.log.warn({ webhookId: _input.body.id }, 'PayPal webhook rejected: not verifiably from PayPal');
       throw new DomainError('webhook_rejected', outcome.message);
@@ -118,8 +122,30 @@ export function topUpRoutes(app: FastifyInstance, auth: Authenticator, ctx: Doma
 
   const depositAddress = (rail: ChainRail, name: string) => async (_input: unknown, c: { user?: { user: { id: string } } }) => {
     if (!rails?.isEnabled(rail)) throw disabled(name);
-    return rails.depositAddress(rail, me(c));
+    try {
+      return await rails.depositAddress(rail, me(c));
+    } catch (err) {
+      if (err instanceof RateUnavailable) throw new DomainError('exchange_rate_unavailable', err.message);
+      throw err;
+    }
   };
   mount(app, auth, routes.ethereumDepositAddress, depositAddress('ethereum', 'Ethereum'));
   mount(app, auth, routes.bitcoinDepositAddress, depositAddress('bitcoin', 'Bitcoin'));
+
+  mount(app, auth, routes.adminSetRate, async ({ body }) => {
+    let set;
+    try {
+      set = await rails?.setRate(body.coin, body.rate);
+    } catch (err) {
+      if (err instanceof RangeError) throw new DomainError('invalid_request', err.message, { 'body.rate': err.message });
+      throw err;
+    }
+    if (!set) {
+      const coins = rails?.coinSymbols() ?? [];
+      const message = `No payment rail here takes ${body.coin}; ${coins.length ? `rates are set for ${coins.join(', ')}` : 'no chain rail is enabled'}.`;
+      throw new DomainError('invalid_request', message, { 'body.coin': message });
+    }
+    const { coin, check } = set;
+    return { coin, rate: body.rate, usable: check.usable, ...(!check.usable && { unavailable: check.reason }) };
+  });
 }

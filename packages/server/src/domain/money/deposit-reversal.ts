@@ -1,3 +1,4 @@
+import type { Db } from '../../db/database.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { balanceOf, externalKeyApplied, post } from './ledger.ts';
@@ -28,22 +29,36 @@ export async function reverseDeposit(
 ): Promise<DepositReversal> {
   if (o.amountMicros <= 0n) throw new DomainError('invalid_request', 'A reversed amount must be more than zero.');
   return ctx.db.transaction().execute(async (trx) => {
-    const before = await balanceOf(trx, { kind: 'renter_balance', userId: o.userId });
-    if (await externalKeyApplied(trx, o.externalKey))
-      return { applied: false, fromBalanceMicros: 0n, shortfallMicros: 0n, balanceMicros: before };
-    const fromBalance = before <= 0n ? 0n : before < o.amountMicros ? before : o.amountMicros;
-    const shortfall = o.amountMicros - fromBalance;
-    await post(trx, {
-      kind: 'deposit_reversal',
-      memo: shortfall > 0n ? `${o.memo} (the marketplace bears the part already spent)` : o.memo,
-      at: ctx.clock.now().toISOString(),
-      externalKey: o.externalKey,
-      postings: [
-        { kind: 'rail_clearing', rail: o.rail, amount: o.amountMicros },
-        { kind: 'renter_balance', userId: o.userId, amount: -fromBalance },
-        { kind: 'marketplace_fees', amount: -shortfall },
-      ],
-    });
-    return { applied: true, fromBalanceMicros: fromBalance, shortfallMicros: shortfall, balanceMicros: before - fromBalance };
+    if (await externalKeyApplied(trx, o.externalKey)) {
+      const balance = await balanceOf(trx, { kind: 'renter_balance', userId: o.userId });
+      return { applied: false, fromBalanceMicros: 0n, shortfallMicros: 0n, balanceMicros: balance };
+    }
+    return { applied: true, ...(await postDepositReversal(trx, { ...o, at: ctx.clock.now().toISOString() })) };
   });
+}
+
+/**
+ * The postings of `reverseDeposit`, inside the caller's transaction, for a rail that checks
+ * its own keys first (the payment rails' reversal sink). The caller has made sure
+ * `externalKey` is new; its unique index settles a race.
+ */
+export async function postDepositReversal(
+  trx: Db,
+  o: { userId: string; rail: string; amountMicros: bigint; externalKey: string; memo: string; at: string },
+): Promise<Omit<DepositReversal, 'applied'>> {
+  const before = await balanceOf(trx, { kind: 'renter_balance', userId: o.userId });
+  const fromBalance = before <= 0n ? 0n : before < o.amountMicros ? before : o.amountMicros;
+  const shortfall = o.amountMicros - fromBalance;
+  await post(trx, {
+    kind: 'deposit_reversal',
+    memo: shortfall > 0n ? `${o.memo} (the marketplace bears the part already spent)` : o.memo,
+    at: o.at,
+    externalKey: o.externalKey,
+    postings: [
+      { kind: 'rail_clearing', rail: o.rail, amount: o.amountMicros },
+      { kind: 'renter_balance', userId: o.userId, amount: -fromBalance },
+      { kind: 'marketplace_fees', amount: -shortfall },
+    ],
+  });
+  return { fromBalanceMicros: fromBalance, shortfallMicros: shortfall, balanceMicros: before - fromBalance };
 }

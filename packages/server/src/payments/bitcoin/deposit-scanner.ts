@@ -20,7 +20,8 @@ export interface BitcoinRailLog {
 
 export interface DepositScannerOptions {
   client: EsploraClient;
-  price: BtcPrice;
+  /** The price to credit at, asked once per scan; throws (RateUnavailable) when there is no good one, and the scan waits. */
+  price(): Promise<BtcPrice> | BtcPrice;
   /** An output is credited once its block is this deep (1 = in the newest block). */
   minConfirmations: number;
   /** The deposit addresses to watch and whose they are, asked afresh on every scan. */
@@ -73,10 +74,12 @@ export class DepositScanner {
 
     let owners: Map<string, string>;
     let tip: number;
+    let price: BtcPrice;
     try {
       owners = this.ownersByAddress(await this.options.depositAddresses());
       if (owners.size === 0) return outcome;
       tip = await this.options.client.tipHeight();
+      price = await this.options.price();
     } catch (err) {
       this.logFailure(err, 'bitcoin scan could not start; retrying on the next poll');
       fail(err instanceof EsploraError ? err.transient : true);
@@ -86,7 +89,7 @@ export class DepositScanner {
     const queue = [...owners.keys()];
     const worker = async () => {
       for (let address = queue.shift(); address !== undefined && !isClosed(); address = queue.shift()) {
-        await this.scanAddress(address, owners, tip, sink, isClosed, outcome, fail);
+        await this.scanAddress(address, owners, tip, price, sink, isClosed, outcome, fail);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.concurrency, queue.length) }, worker));
@@ -97,6 +100,7 @@ export class DepositScanner {
     address: string,
     owners: Map<string, string>,
     tip: number,
+    price: BtcPrice,
     sink: DepositSink,
     isClosed: () => boolean,
     outcome: ScanOutcome,
@@ -152,7 +156,7 @@ export class DepositScanner {
         if (userId === undefined) continue;
         const eventId = `${tx.txid}:${vout}`;
         if (this.delivered.has(eventId)) continue;
-        const event = this.depositEvent(tx, vout, BigInt(output.value), userId);
+        const event = this.depositEvent(tx, vout, BigInt(output.value), userId, price);
         if (event.amountMicros === 0n) {
           this.options.log.info(
             { eventId, userId, sats: output.value },
@@ -167,7 +171,7 @@ export class DepositScanner {
           if (applied) {
             outcome.credited++;
             this.options.log.info(
-              { eventId, userId, sats: output.value, amountMicros: event.amountMicros.toString(), price: this.options.price.text },
+              { eventId, userId, sats: output.value, amountMicros: event.amountMicros.toString(), price: price.text },
               'bitcoin deposit credited',
             );
           } else {
@@ -185,14 +189,14 @@ export class DepositScanner {
     if (complete && newestDeep) this.settledTxid.set(address, newestDeep.txid);
   }
 
-  private depositEvent(tx: EsploraTransaction, vout: number, sats: bigint, userId: string): DepositEvent {
+  private depositEvent(tx: EsploraTransaction, vout: number, sats: bigint, userId: string, price: BtcPrice): DepositEvent {
     const blockTime = tx.status.block_time;
     return {
       rail: 'bitcoin',
       eventId: `${tx.txid}:${vout}`,
       userId,
-      amountMicros: satsToMicros(sats, this.options.price),
-      reference: `${formatBtc(sats)} BTC at ${this.options.price.text} per BTC, output ${vout} of transaction ${tx.txid}`,
+      amountMicros: satsToMicros(sats, price),
+      reference: `${formatBtc(sats)} BTC at ${price.text} per BTC, output ${vout} of transaction ${tx.txid}`,
       occurredAt: (typeof blockTime === 'number' ? new Date(blockTime * 1000) : this.options.clock.now()).toISOString(),
     };
   }

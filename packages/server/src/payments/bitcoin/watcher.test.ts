@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { DepositEvent, DepositSink } from '../rail.ts';
 import { ManualClock } from '../../domain/clock.ts';
 import { DepositAddresses } from './address.ts';
-import { parseBtcPrice } from './btc-price.ts';
+import { parseBtcPrice, type BtcPrice } from './btc-price.ts';
+import { RateUnavailable } from '../exchange-rates.ts';
 import { EsploraClient } from './esplora-client.ts';
 import { DepositScanner, type BitcoinRailLog, type DepositAddressOwner } from './deposit-scanner.ts';
 import { EsploraStandIn, type EsploraStandInOptions } from './esplora-stand-in.ts';
@@ -57,6 +58,7 @@ function createScanner(
   options: {
     minConfirmations?: number;
     btcPrice?: string;
+    price?: () => Promise<BtcPrice>;
     owners?: DepositAddressOwner[];
     requestTimeoutMs?: number;
     log?: BitcoinRailLog;
@@ -64,7 +66,7 @@ function createScanner(
 ) {
   return new DepositScanner({
     client: new EsploraClient({ baseUrl: standIn.url, requestTimeoutMs: options.requestTimeoutMs ?? 2_000 }),
-    price: parseBtcPrice(options.btcPrice ?? '65000.00'),
+    price: options.price ?? (() => parseBtcPrice(options.btcPrice ?? '65000.00')),
     minConfirmations: options.minConfirmations ?? 3,
     depositAddresses: () => options.owners ?? [alice, bob],
     concurrency: 2,
@@ -108,6 +110,28 @@ test('a deposit is credited only once it has the configured number of confirmati
       occurredAt: '2026-01-01T00:10:00.000Z', // the time of the block it was mined in
     },
   ]);
+});
+
+test('without a good rate a scan credits nothing, says why and backs off; the deposit is credited at the rate fed later', async (t) => {
+  const standIn = await startStandIn(t);
+  let fed: string | undefined;
+  const log = createLog();
+  const price = async () => {
+    if (fed === undefined) throw new RateUnavailable('The BTC rate (65000.00) was set 61 min ago, longer than the 60 min it is good for.');
+    return parseBtcPrice(fed);
+  };
+  const scanner = createScanner(standIn, { minConfirmations: 1, price, log: log.log });
+  const ledger = createLedgerSink();
+  standIn.pay(alice.address, 100_000);
+  standIn.mine(1);
+
+  assert.deepEqual(await scanner.scan(ledger.sink), { credited: 0, alreadyApplied: 0, failures: 1, transientFailure: true });
+  assert.equal(ledger.offered.length, 0);
+  assert.match(String(log.warnings()[0]?.obj.err), /was set 61 min ago/);
+
+  fed = '60000.00';
+  assert.equal((await scanner.scan(ledger.sink)).credited, 1);
+  assert.equal(ledger.offered[0]!.amountMicros, 60_000_000n, '0.001 BTC at the fed 60000.00');
 });
 
 test('amounts convert exactly, rounding down; outputs to unknown addresses in the same transaction are ignored', async (t) => {
@@ -360,7 +384,8 @@ test('close stops polling and is idempotent; a rail starts once', async (t) => {
   await assert.rejects(rail.pollNow(), /not started/);
   await rail.start(ledger.sink);
   await assert.rejects(rail.start(ledger.sink), /already started/);
-  await waitFor('a poll', () => standIn.requests.length > 0);
+  // A whole poll (tip, then both addresses): failing requests from the middle of one would hang it before a 4th request.
+  await waitFor('a poll', () => standIn.requests.length >= 3);
 
   // Close while a request hangs: the request is aborted rather than waited out.
   standIn.failNextRequests(100, 'timeout');

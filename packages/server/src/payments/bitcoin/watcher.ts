@@ -22,6 +22,11 @@ export interface BitcoinRailOptions {
   minConfirmations: number;
   /** Marketplace currency units per 1 BTC as an exact decimal, e.g. "65000.00"; amounts round down to the micro-unit. */
   btcPrice: string;
+  /**
+   * The current price, asked once per poll, when the operator feeds it (exchange-rates.ts);
+   * throws RateUnavailable when there is no good one, and the poll credits nothing and backs off.
+   */
+  currentPrice?: () => Promise<string>;
   /** The deposit addresses to watch and whose they are, asked afresh on every poll. */
   depositAddresses(): Promise<readonly DepositAddressOwner[]> | readonly DepositAddressOwner[];
   /** Time between polls. Default 60 s. */
@@ -64,9 +69,11 @@ export class BitcoinRail implements PaymentRail {
       signal: this.closing.signal,
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
+    const fixed = parseBtcPrice(options.btcPrice);
+    const current = options.currentPrice;
     this.scanner = new DepositScanner({
       client,
-      price: parseBtcPrice(options.btcPrice),
+      price: current ? async () => parseBtcPrice(await current()) : () => fixed,
       minConfirmations: options.minConfirmations,
       depositAddresses: options.depositAddresses,
       concurrency: options.concurrency ?? 4,

@@ -3,10 +3,14 @@
  * back them with its database later, and in-memory versions for tests and development.
  */
 
-/** The last block number whose deposits have all been delivered to the sink. */
+import { emptyTrail, type ChainTrail } from './chain-trail.ts';
+
+/** The last block number whose deposits have all been delivered to the sink, and the trail of hashes behind it. */
 export interface BlockCursor {
   load(): Promise<bigint | null>;
-  save(blockNumber: bigint): Promise<void>;
+  /** Saving without a trail clears it (as after setting the cursor back by hand). */
+  save(blockNumber: bigint, trail?: ChainTrail): Promise<void>;
+  loadTrail(): Promise<ChainTrail>;
 }
 
 /** Which addresses are renters' deposit addresses, and whose. */
@@ -19,14 +23,21 @@ export interface DepositDirectory {
 }
 
 export class MemoryBlockCursor implements BlockCursor {
+  private trail: ChainTrail = emptyTrail();
+
   constructor(private value: bigint | null = null) {}
 
   async load(): Promise<bigint | null> {
     return this.value;
   }
 
-  async save(blockNumber: bigint): Promise<void> {
+  async save(blockNumber: bigint, trail: ChainTrail = emptyTrail()): Promise<void> {
     this.value = blockNumber;
+    this.trail = structuredClone(trail);
+  }
+
+  async loadTrail(): Promise<ChainTrail> {
+    return structuredClone(this.trail);
   }
 }
 

@@ -6,11 +6,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pbkdf2Sync } from 'node:crypto';
 import { HDKey } from '@scure/bip32';
-import type { DepositEvent } from '../rail.ts';
+import type { DepositEvent, ReversalEvent } from '../rail.ts';
 import { DepositAddresses } from './address.ts';
 import { startEvmNode, type EvmNode } from './evm-node.ts';
-import { ChainMismatchError, EthereumRail, type EthereumRailConfig, type RailLogger } from './watcher.ts';
+import type { EthereumRailConfig } from './rail-config.ts';
+import { ChainMismatchError, EthereumRail, type RailLogger } from './watcher.ts';
 import { MemoryBlockCursor, MemoryDepositDirectory } from './stores.ts';
+import { RateUnavailable } from '../exchange-rates.ts';
 
 const ETH = 10n ** 18n;
 const TUSD = 10n ** 6n;
@@ -57,14 +59,22 @@ function createRenter(directory: MemoryDepositDirectory, userId = `user-${nextIn
 function createLedger() {
   const applied = new Map<string, DepositEvent>();
   const deliveries = new Map<string, number>();
+  const reversed = new Map<string, ReversalEvent>();
   return {
     applied,
     deliveries,
+    reversed,
     sink: async (event: DepositEvent) => {
       deliveries.set(event.eventId, (deliveries.get(event.eventId) ?? 0) + 1);
       if (applied.has(event.eventId)) return false;
       applied.set(event.eventId, event);
       return true;
+    },
+    reverse: async (event: ReversalEvent) => {
+      if (reversed.has(event.eventId)) return 'already_reversed' as const;
+      if (!applied.has(event.reverses)) return 'not_credited' as const;
+      reversed.set(event.eventId, event);
+      return 'reversed' as const;
     },
   };
 }
@@ -77,7 +87,7 @@ function createLog() {
 }
 
 /** A rail scanning from the next block on, so earlier tests' deposits stay out of view. */
-async function createRail(overrides: Partial<EthereumRailConfig> = {}) {
+async function createRail(overrides: Partial<EthereumRailConfig> = {}, rateOf?: (symbol: string) => Promise<string>) {
   const directory = new MemoryDepositDirectory();
   const cursor = new MemoryBlockCursor();
   const { log, entries } = createLog();
@@ -92,7 +102,7 @@ async function createRail(overrides: Partial<EthereumRailConfig> = {}) {
     rpcTimeoutMs: 5_000,
     ...overrides,
   };
-  const rail = new EthereumRail(config, { cursor, directory, log });
+  const rail = new EthereumRail(config, { cursor, directory, log, ...(rateOf && { rateOf }) });
   rails.push(rail);
   return { rail, directory, cursor, entries };
 }
@@ -216,4 +226,111 @@ test('survives a node restart mid-watch and credits later deposits exactly once'
   );
   assert.deepEqual([...ledger.deliveries.values()], [1, 1, 1], 'each deposit delivered once');
   assert.ok(entries.some((e) => e.message === 'Ethereum rail recovered.'));
+});
+
+/** Scans until the rail has caught up with the confirmed head; the results of each scan. */
+async function scanToHead(rail: EthereumRail) {
+  const results = [];
+  for (let i = 0; i < 100; i++) {
+    const result = await rail.scan();
+    results.push(result);
+    if (!result.behind) return results;
+  }
+  throw new Error('The rail did not catch up in 100 scans.');
+}
+
+test('a reorg deeper than the confirmations and the batch is noticed: the cursor rewinds, the new chain is credited, what left it is taken back', async () => {
+  const { rail, directory, cursor, entries } = await createRail({ confirmations: 2, maxBlocksPerBatch: 2 });
+  const ledger = createLedger();
+  const renter = createRenter(directory);
+  await rail.start(ledger.sink, ledger.reverse);
+  await node.mine(2);
+  await scanToHead(rail); // the block the chains will share is behind the cursor
+  const fork = (await node.rpc.call('evm_snapshot')) as string;
+
+  // The first chain: 1 ETH to the renter, buried under five more blocks, scanned in batches of two.
+  const gone = await node.sendEth(funder, renter.address, ETH);
+  await node.mine(5);
+  await scanToHead(rail);
+  assert.ok(ledger.applied.has(`eth:${gone.hash}`));
+  const scannedTo = (await cursor.load())!;
+  assert.ok(scannedTo >= gone.blockNumber + 3n, 'the deposit is several batches behind the cursor');
+
+  // The node switches to a longer chain from before the deposit: 0.25 ETH to the renter instead.
+  await node.rpc.call('evm_revert', [fork]);
+  await node.mine();
+  const replacement = await node.sendEth(funder, renter.address, ETH / 4n);
+  await node.mine(7);
+  const results = await scanToHead(rail);
+
+  assert.equal(results[0]!.rewoundTo, gone.blockNumber - 1n, 'back to the last block both chains share');
+  assert.ok(entries.some((e) => e.level === 'error' && /reorganised below the cursor/.test(e.message)));
+  assert.ok(ledger.applied.has(`eth:${replacement.hash}`), 'the deposit on the new chain is credited');
+  assert.deepEqual(
+    [...ledger.reversed.values()].map((e) => [e.eventId, e.reverses, e.userId, e.amountMicros]),
+    [[`reorg:eth:${gone.hash}`, `eth:${gone.hash}`, renter.userId, 3_000_000_000n]],
+  );
+  assert.ok((await cursor.load())! > scannedTo);
+  assert.equal((await cursor.loadTrail()).orphans, undefined);
+});
+
+/** A legacy transfer with every field fixed, so sending it again signs the very same transaction (same hash). */
+async function sendFixed(from: string, to: string, wei: bigint): Promise<{ hash: string; blockNumber: bigint }> {
+  const nonce = (await node.rpc.call('eth_getTransactionCount', [from, 'latest'])) as string;
+  const tx = { from, to, value: `0x${wei.toString(16)}`, gas: '0x5208', gasPrice: '0x4a817c800', nonce };
+  const hash = (await node.rpc.call('eth_sendTransaction', [tx])) as string;
+  await waitFor('the receipt', async () => (await node.rpc.call('eth_getTransactionReceipt', [hash])) !== null);
+  const receipt = (await node.rpc.call('eth_getTransactionReceipt', [hash])) as { blockNumber: string };
+  return { hash, blockNumber: BigInt(receipt.blockNumber) };
+}
+
+test('a deposit that a reorg moves to another block stays credited, once', async () => {
+  const { rail, directory } = await createRail({ confirmations: 1, maxBlocksPerBatch: 3 });
+  const ledger = createLedger();
+  const renter = createRenter(directory);
+  await rail.start(ledger.sink, ledger.reverse);
+  await node.mine();
+  await scanToHead(rail);
+  const fork = (await node.rpc.call('evm_snapshot')) as string;
+  const tx = await sendFixed(funder, renter.address, ETH / 2n);
+  await node.mine(2);
+  await scanToHead(rail);
+
+  // The new chain has an empty block first, then the very same transaction.
+  await node.rpc.call('evm_revert', [fork]);
+  await node.mine();
+  const again = await sendFixed(funder, renter.address, ETH / 2n);
+  assert.equal(again.hash, tx.hash);
+  assert.equal(again.blockNumber, tx.blockNumber + 1n);
+  await node.mine(4);
+  const results = await scanToHead(rail);
+
+  assert.ok(results.some((r) => r.rewoundTo !== undefined));
+  assert.deepEqual([...ledger.reversed.keys()], [], 'found again on the new chain: nothing taken back');
+  assert.equal(ledger.deliveries.get(`eth:${tx.hash}`), 2);
+  assert.equal(ledger.applied.size, 1);
+});
+
+test('without a good rate a batch with deposits waits, the cursor stays, and the deposit is credited at the fed rate later', async () => {
+  let fed: string | undefined;
+  const rateOf = async (symbol: string) => {
+    if (fed === undefined) throw new RateUnavailable(`The ${symbol} rate is stale.`);
+    return fed;
+  };
+  const { rail, directory, cursor } = await createRail({}, rateOf);
+  const ledger = createLedger();
+  const renter = createRenter(directory);
+  await rail.start(ledger.sink);
+  await node.mine();
+  await scanToHead(rail); // blocks without deposits need no rate
+  const before = await cursor.load();
+
+  const tx = await node.sendEth(funder, renter.address, ETH);
+  await assert.rejects(rail.scan(), { name: 'RateUnavailable', message: 'The ETH rate is stale.' });
+  assert.equal(ledger.applied.size, 0);
+  assert.equal(await cursor.load(), before, 'the block with the deposit is scanned again later');
+
+  fed = '2000.00';
+  await scanToHead(rail);
+  assert.equal(ledger.applied.get(`eth:${tx.hash}`)?.amountMicros, 2_000_000_000n, 'at the fed rate, not the config’s 3000.00');
 });

@@ -8,52 +8,26 @@
  *   a deposit address: eventId `erc20:${txHash}:${logIndex}`.
  *
  * A block is scanned once it has `confirmations` confirmations (the block holding a
- * transaction is its first), i.e. when head ≥ block + confirmations − 1. Reorgs deeper
- * than that are not handled. Delivery is at-least-once: the cursor advances only after
+ * transaction is its first), i.e. when head ≥ block + confirmations − 1. A reorg deeper than
+ * that (or one while the server was stopped) is noticed through the trail of block hashes kept
+ * with the cursor (chain-trail.ts): the cursor rewinds to where the chains agree, the blocks
+ * are scanned again, and credits from blocks that are gone and not found again are taken back.
+ * Delivery is at-least-once: the cursor advances only after
  * the sink has accepted every event of a batch, and eventIds are stable, so the ledger's
  * (rail, eventId) dedupe makes crediting exactly-once across re-scans and restarts.
  *
  * Not seen: ETH sent to a deposit address by a contract (an internal call, visible only
  * through trace APIs), and tokens other than the configured one; both need an operator.
  */
-import type { DepositEvent, DepositSink, PaymentRail } from '../rail.ts';
-import { isAddress } from './address.ts';
+import type { DepositEvent, DepositSink, PaymentRail, ReversalSink } from '../rail.ts';
+import { emptyTrail, extendTrail, forkPoint, type ChainTrail, type TrailEvent } from './chain-trail.ts';
 import { type ExactRate, formatUnits, parseRate, toMicros } from './amount.ts';
+import { checkConfig, type EthereumRailConfig, type Settings } from './rail-config.ts';
 import { JsonRpcClient, RpcTransportError, type RpcBlock, type RpcLog } from './json-rpc.ts';
 import type { BlockCursor, DepositDirectory } from './stores.ts';
 
 /** keccak256("Transfer(address,address,uint256)") */
 export const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
-
-export interface EthereumRailConfig {
-  /** The node's JSON-RPC endpoint (http/https). */
-  rpcUrl: string;
-  /** The chain the node must be on (1 = mainnet); the rail refuses to scan any other. */
-  chainId: bigint;
-  /** Confirmations before a deposit is credited; ≥ 1. */
-  confirmations: number;
-  /** Marketplace currency per 1 ETH, an exact decimal string like "3000.00". */
-  ethRate: string;
-  /** The one ERC-20 credited, if any. */
-  token?: {
-    address: string;
-    /** Shown on statements, e.g. "USDC". */
-    symbol: string;
-    decimals: number;
-    /** Marketplace currency per 1 whole token, e.g. "1.00". */
-    rate: string;
-  };
-  /** First block to scan when no cursor is saved; default: the confirmed head at first start. */
-  startBlock?: bigint;
-  /** Between polls when caught up; default 15 s. */
-  pollIntervalMs?: number;
-  /** Cap of the exponential backoff after failures; default 5 min. */
-  maxBackoffMs?: number;
-  /** Per JSON-RPC request; default 10 s. */
-  rpcTimeoutMs?: number;
-  /** Blocks per scan batch (one eth_getLogs range); default 50. */
-  maxBlocksPerBatch?: number;
-}
 
 /** pino-compatible: the server passes its logger (or a child of it). */
 export interface RailLogger {
@@ -66,6 +40,12 @@ export interface EthereumRailDeps {
   cursor: BlockCursor;
   directory: DepositDirectory;
   log: RailLogger;
+  /**
+   * The current rate of a coin (ETH, the token's symbol) when the operator feeds rates
+   * (exchange-rates.ts): asked per batch that has deposits; throws RateUnavailable when there is
+   * no good one, and the batch waits. Without it, the config's rates are used.
+   */
+  rateOf?: (symbol: string) => Promise<string>;
   /** Defaults to a client for config.rpcUrl. */
   rpc?: JsonRpcClient;
 }
@@ -81,14 +61,8 @@ export interface ScanResult {
   credited: number;
   /** More confirmed blocks remain beyond this batch. */
   behind: boolean;
-}
-
-interface Settings {
-  ethRate: ExactRate;
-  token: { address: string; symbol: string; decimals: number; rate: ExactRate } | undefined;
-  pollIntervalMs: number;
-  maxBackoffMs: number;
-  maxBlocksPerBatch: bigint;
+  /** The chain was reorganised under the cursor: it went back to this block. */
+  rewoundTo?: bigint;
 }
 
 export class EthereumRail implements PaymentRail {
@@ -96,6 +70,7 @@ export class EthereumRail implements PaymentRail {
   private readonly rpc: JsonRpcClient;
   private readonly settings: Settings;
   private sink: DepositSink | undefined;
+  private reverse: ReversalSink | undefined;
   private chainVerified = false;
   private scanning: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
@@ -114,9 +89,10 @@ export class EthereumRail implements PaymentRail {
    * Checks the node's chain (throws ChainMismatchError on the wrong one; an unreachable
    * node is only logged, the poll loop retries) and starts polling.
    */
-  async start(sink: DepositSink): Promise<void> {
+  async start(sink: DepositSink, reverse?: ReversalSink): Promise<void> {
     if (this.sink) throw new Error('The Ethereum rail is already started.');
     this.sink = sink;
+    this.reverse = reverse;
     try {
       await this.verifyChain();
     } catch (err) {
@@ -192,16 +168,26 @@ export class EthereumRail implements PaymentRail {
     const head = await this.rpc.blockNumber();
     const confirmedHead = head - BigInt(this.config.confirmations) + 1n;
     const saved = await this.deps.cursor.load();
+    let trail = saved === null ? emptyTrail() : await this.deps.cursor.loadTrail();
+    const last = trail.blocks.at(-1);
+    if (saved !== null && last && BigInt(last.number) === saved) {
+      // One call per poll: is the block the cursor stands on still the node's?
+      if ((await this.rpc.getBlockByNumber(saved))?.hash !== last.hash) return this.rewind(saved, trail);
+    }
     const from = saved !== null ? saved + 1n : (this.config.startBlock ?? (confirmedHead < 0n ? 0n : confirmedHead));
     if (from > confirmedHead) return { scannedTo: null, credited: 0, behind: false };
     const to = min(confirmedHead, from + this.settings.maxBlocksPerBatch - 1n);
 
     const blocks = await this.fetchBlocks(from, to);
+    if (last && BigInt(last.number) === from - 1n && blocks[0]!.parentHash !== last.hash) {
+      throw new Error(`The chain changed under the cursor at block ${from}; scanning again.`);
+    }
     const logs = await this.fetchTokenLogs(from, to, blocks);
-    const events = await this.depositsIn(blocks, logs);
+    const found = await this.depositsIn(blocks, logs, await this.currentRates());
 
     let credited = 0;
-    for (const event of events) {
+    const byBlock = new Map<bigint, TrailEvent[]>();
+    for (const { block, event } of found) {
       if (await sink(event)) {
         credited++;
         this.deps.log.info(
@@ -209,9 +195,58 @@ export class EthereumRail implements PaymentRail {
           'Ethereum deposit credited.',
         );
       }
+      const entry = { eventId: event.eventId, userId: event.userId, amountMicros: String(event.amountMicros), reference: event.reference };
+      byBlock.set(block, [...(byBlock.get(block) ?? []), entry]);
     }
-    await this.deps.cursor.save(to);
+    trail = extendTrail(trail, from, blocks, byBlock);
+    if (trail.orphans) trail = await this.settleOrphans(trail, to, new Set(found.map((f) => f.event.eventId)));
+    await this.deps.cursor.save(to, trail);
     return { scannedTo: to, credited, behind: to < confirmedHead };
+  }
+
+  /** The block under the cursor is gone: back to the newest block both chains share, with what was credited since as orphans. */
+  private async rewind(saved: bigint, trail: ChainTrail): Promise<ScanResult> {
+    const fork = await forkPoint(trail, async (n) => (await this.rpc.getBlockByNumber(n))?.hash ?? null);
+    const kept = fork ? trail.blocks.slice(0, trail.blocks.indexOf(fork) + 1) : [];
+    const gone = trail.blocks.slice(kept.length);
+    const position = fork ? BigInt(fork.number) : BigInt(gone[0]!.number) - 1n;
+    const orphans = [...(trail.orphans?.events ?? []), ...gone.flatMap((b) => b.events)];
+    const until = trail.orphans && BigInt(trail.orphans.until) > saved ? BigInt(trail.orphans.until) : saved;
+    this.deps.log.error(
+      { cursor: String(saved), rewoundTo: String(position), orphans: orphans.map((o) => o.eventId) },
+      fork
+        ? 'The Ethereum chain was reorganised below the cursor; rewinding to where the chains agree and scanning again.'
+        : `The Ethereum chain was reorganised deeper than the ${trail.blocks.length} blocks kept; rewinding as far as they go and scanning again.`,
+    );
+    await this.deps.cursor.save(position, {
+      blocks: kept,
+      ...(orphans.length > 0 && { orphans: { until: String(until), events: orphans } }),
+    });
+    return { scannedTo: null, credited: 0, behind: true, rewoundTo: position };
+  }
+
+  /** Orphans the rescan found again stay credited; once it has passed where they were, the rest are taken back. */
+  private async settleOrphans(trail: ChainTrail, to: bigint, found: Set<string>): Promise<ChainTrail> {
+    const { until, events } = trail.orphans!;
+    const missing = events.filter((e) => !found.has(e.eventId));
+    if (to < BigInt(until)) return { ...trail, orphans: { until, events: missing } };
+    for (const orphan of missing) {
+      if (!this.reverse) {
+        this.deps.log.error({ eventId: orphan.eventId, userId: orphan.userId }, 'A deposit left the chain in a reorg; settle it by hand.');
+        continue;
+      }
+      const result = await this.reverse({
+        rail: this.name,
+        eventId: `reorg:${orphan.eventId}`,
+        reverses: orphan.eventId,
+        userId: orphan.userId,
+        amountMicros: BigInt(orphan.amountMicros),
+        reference: `Taken back: ${orphan.reference} left the chain in a reorg`,
+        occurredAt: new Date().toISOString(),
+      });
+      this.deps.log.error({ eventId: orphan.eventId, userId: orphan.userId, result }, 'A deposit left the chain in a reorg; taken back.');
+    }
+    return { blocks: trail.blocks };
   }
 
   private async fetchBlocks(from: bigint, to: bigint): Promise<RpcBlock[]> {
@@ -242,7 +277,22 @@ export class EthereumRail implements PaymentRail {
     return logs;
   }
 
-  private async depositsIn(blocks: RpcBlock[], logs: RpcLog[]): Promise<DepositEvent[]> {
+  /** The rates to credit this batch at: fed ones, checked, or the config's. Asked lazily, so a batch without deposits needs none. */
+  private currentRates(): (symbol: string, fixed: ExactRate) => Promise<ExactRate> {
+    const asked = new Map<string, Promise<ExactRate>>();
+    return (symbol, fixed) => {
+      const rateOf = this.deps.rateOf;
+      if (!rateOf) return Promise.resolve(fixed);
+      if (!asked.has(symbol)) asked.set(symbol, rateOf(symbol).then(parseRate));
+      return asked.get(symbol)!;
+    };
+  }
+
+  private async depositsIn(
+    blocks: RpcBlock[],
+    logs: RpcLog[],
+    rateOf: (symbol: string, fixed: ExactRate) => Promise<ExactRate>,
+  ): Promise<{ block: bigint; event: DepositEvent }[]> {
     const token = this.settings.token;
     const transfers = token
       ? logs.filter(
@@ -261,18 +311,18 @@ export class EthereumRail implements PaymentRail {
     if (candidates.size === 0) return [];
     const owners = await this.deps.directory.owners([...candidates]);
 
-    const events: DepositEvent[] = [];
+    const events: { block: bigint; event: DepositEvent }[] = [];
     const timestamps = new Map(blocks.map((b) => [b.number, new Date(Number(b.timestamp) * 1000).toISOString()]));
     for (const block of blocks) {
       const txs = [...block.transactions].sort((a, b) => a.transactionIndex - b.transactionIndex);
       for (const tx of txs) {
         const userId = tx.to && tx.value > 0n ? owners.get(tx.to) : undefined;
         if (userId === undefined) continue;
-        this.push(events, {
+        this.push(events, block.number, {
           rail: this.name,
           eventId: `eth:${tx.hash}`,
           userId,
-          amountMicros: toMicros(tx.value, 18, this.settings.ethRate),
+          amountMicros: toMicros(tx.value, 18, await rateOf('ETH', this.settings.ethRate)),
           reference: `${formatUnits(tx.value, 18)} ETH, tx ${tx.hash}`,
           occurredAt: timestamps.get(block.number)!,
         });
@@ -283,11 +333,11 @@ export class EthereumRail implements PaymentRail {
         const userId = owners.get(topicAddress(log.topics[2]!));
         if (userId === undefined) continue;
         const amount = BigInt(log.data);
-        this.push(events, {
+        this.push(events, block.number, {
           rail: this.name,
           eventId: `erc20:${log.transactionHash}:${log.logIndex}`,
           userId,
-          amountMicros: toMicros(amount, token.decimals, token.rate),
+          amountMicros: toMicros(amount, token.decimals, await rateOf(token.symbol, token.rate)),
           reference: `${formatUnits(amount, token.decimals)} ${token.symbol}, tx ${log.transactionHash}`,
           occurredAt: timestamps.get(block.number)!,
         });
@@ -296,61 +346,13 @@ export class EthereumRail implements PaymentRail {
     return events;
   }
 
-  private push(events: DepositEvent[], event: DepositEvent): void {
+  private push(events: { block: bigint; event: DepositEvent }[], block: bigint, event: DepositEvent): void {
     if (event.amountMicros > 0n) {
-      events.push(event);
+      events.push({ block, event });
     } else {
       this.deps.log.info({ eventId: event.eventId }, 'Ethereum deposit below one micro-unit; not credited.');
     }
   }
-}
-
-/** Validates the whole config and reports every problem at once. */
-function checkConfig(config: EthereumRailConfig): Settings {
-  const problems: string[] = [];
-  const attempt = <T>(f: () => T): T | undefined => {
-    try {
-      return f();
-    } catch (err) {
-      problems.push((err as Error).message);
-      return undefined;
-    }
-  };
-  if (!/^https?:\/\//.test(config.rpcUrl)) problems.push('rpcUrl must be an http:// or https:// URL.');
-  if (config.chainId <= 0n) problems.push('chainId must be positive.');
-  if (!Number.isInteger(config.confirmations) || config.confirmations < 1) {
-    problems.push('confirmations must be an integer ≥ 1.');
-  }
-  const ethRate = attempt(() => parseRate(config.ethRate));
-  let token: Settings['token'];
-  if (config.token) {
-    const t = config.token;
-    if (!isAddress(t.address)) problems.push(`token.address is not an Ethereum address: ${t.address}`);
-    if (!Number.isInteger(t.decimals) || t.decimals < 0 || t.decimals > 77) {
-      problems.push('token.decimals must be an integer in [0, 77].');
-    }
-    if (!t.symbol) problems.push('token.symbol must not be empty.');
-    const rate = attempt(() => parseRate(t.rate));
-    if (rate) token = { address: t.address.toLowerCase(), symbol: t.symbol, decimals: t.decimals, rate };
-  }
-  if (config.startBlock !== undefined && config.startBlock < 0n) problems.push('startBlock must be ≥ 0.');
-  const positive = (name: string, value: number | undefined) => {
-    if (value !== undefined && !(Number.isInteger(value) && value > 0)) problems.push(`${name} must be a positive integer.`);
-  };
-  positive('pollIntervalMs', config.pollIntervalMs);
-  positive('maxBackoffMs', config.maxBackoffMs);
-  positive('rpcTimeoutMs', config.rpcTimeoutMs);
-  positive('maxBlocksPerBatch', config.maxBlocksPerBatch);
-  if (problems.length > 0 || !ethRate) {
-    throw new Error(`Invalid Ethereum rail config:\n- ${problems.join('\n- ')}`);
-  }
-  return {
-    ethRate,
-    token,
-    pollIntervalMs: config.pollIntervalMs ?? 15_000,
-    maxBackoffMs: config.maxBackoffMs ?? 300_000,
-    maxBlocksPerBatch: BigInt(config.maxBlocksPerBatch ?? 50),
-  };
 }
 
 /** The address in an indexed address topic (the last 20 of its 32 bytes), lower-case. */

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { isPayPalCurrency, microsToPayPalValue, payPalValueToMicros, UnrepresentableAmount, type PayPalCurrency } from './money.ts';
 import { PayPalError } from './paypal-error.ts';
-import { Capture, ErrorReply, Order, TokenReply, VerifyWebhookReply } from './schemas.ts';
+import { Capture, ErrorReply, Order, Refund, TokenReply, VerifyWebhookReply } from './schemas.ts';
 
 /**
  * A client for the parts of PayPal's REST API a top-up needs: an OAuth2 client-credentials
@@ -49,6 +49,18 @@ export interface PayPalCapture {
   /** The order the capture belongs to, when PayPal says. */
   orderId: string | undefined;
   /** When PayPal created the capture (ISO-8601), when it says. */
+  createTime: string | undefined;
+}
+
+/** A refund (or a reversal PayPal reports as one) of one of our captures, as PayPal states it. */
+export interface PayPalRefund {
+  refundId: string;
+  /** COMPLETED once the money has gone back to the payer. */
+  status: string;
+  amountMicros: bigint;
+  currency: PayPalCurrency;
+  /** The capture refunded, from the refund's "up" link. */
+  captureId: string | undefined;
   createTime: string | undefined;
 }
 
@@ -146,11 +158,50 @@ export class PayPalClient {
     return captureOf(order, operation);
   }
 
-  /** A webhook `resource` of resource_type "capture", converted like a capture reply. */
-  parseCaptureResource(resource: unknown): PayPalCapture {
-    const parsed = Capture.safeParse(resource);
-    if (!parsed.success) throw invalidResponse('read a capture webhook', 'the resource is not a capture');
-    return convertCapture(parsed.data, undefined, undefined, 'read a capture webhook');
+  /**
+   * A capture as PayPal holds it now (GET /v2/payments/captures/{id}): the webhook path's source
+   * of truth for amount, custom_id and status, since a webhook's body is only as good as its
+   * CRC32-based signature. Null when PayPal has no such capture.
+   */
+  async getCapture(captureId: string): Promise<PayPalCapture | null> {
+    const operation = `look up capture ${captureId}`;
+    try {
+      const capture = await this.call(operation, 'GET', `/v2/payments/captures/${encodeURIComponent(captureId)}`, Capture, {});
+      return convertCapture(capture, undefined, undefined, operation);
+    } catch (error) {
+      if (error instanceof PayPalError && error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  /** A refund as PayPal holds it now (GET /v2/payments/refunds/{id}); null when PayPal has no such refund. */
+  async getRefund(refundId: string): Promise<PayPalRefund | null> {
+    const operation = `look up refund ${refundId}`;
+    let refund: Refund;
+    try {
+      refund = await this.call(operation, 'GET', `/v2/payments/refunds/${encodeURIComponent(refundId)}`, Refund, {});
+    } catch (error) {
+      if (error instanceof PayPalError && error.status === 404) return null;
+      throw error;
+    }
+    const currency = refund.amount.currency_code;
+    if (!isPayPalCurrency(currency)) throw invalidResponse(operation, `the refund is in an unsupported currency, ${currency}`);
+    let amountMicros: bigint;
+    try {
+      amountMicros = payPalValueToMicros(refund.amount.value, currency);
+    } catch (error) {
+      throw invalidResponse(operation, (error as Error).message);
+    }
+    const up = refund.links?.find((l) => l.rel === 'up')?.href;
+    const captureId = up ? /\/v2\/payments\/captures\/([^/?#]+)$/.exec(up)?.[1] : undefined;
+    return {
+      refundId: refund.id,
+      status: refund.status,
+      amountMicros,
+      currency,
+      captureId: captureId && decodeURIComponent(captureId),
+      createTime: refund.create_time,
+    };
   }
 
   /**

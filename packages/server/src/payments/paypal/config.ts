@@ -19,6 +19,10 @@ export interface PayPalRailConfig {
   brandName?: string;
   /** Per request to PayPal; default 15,000. */
   timeoutMs?: number;
+  /** Requests per minute one client IP may make to the unauthenticated PayPal routes; default 20. */
+  callsPerSourcePerMinute?: number;
+  /** Requests of those routes talking to PayPal at once, from everyone; default 8. */
+  maxConcurrentCalls?: number;
 }
 
 /** A validated config: the currency is one the rail can convert. */
@@ -75,6 +79,14 @@ export function validatePayPalRailConfig(config: PayPalRailConfig): ValidPayPalR
 
   if (config.timeoutMs !== undefined && (!Number.isInteger(config.timeoutMs) || config.timeoutMs <= 0)) {
     problems.push(`The PayPal request timeout must be a whole number of milliseconds above zero (got ${config.timeoutMs}).`);
+  }
+  for (const [what, value] of [
+    ['calls per client IP and minute', config.callsPerSourcePerMinute],
+    ['concurrent calls', config.maxConcurrentCalls],
+  ] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
+      problems.push(`The PayPal limit of ${what} must be a whole number above zero (got ${value}).`);
+    }
   }
   if (config.brandName !== undefined && (config.brandName.length === 0 || config.brandName.length > 127)) {
     problems.push('The PayPal brand name must be 1 to 127 characters long.');

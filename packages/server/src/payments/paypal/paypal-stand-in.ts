@@ -18,6 +18,14 @@ import type { AddressInfo } from 'node:net';
  * - POST /v1/notifications/verify-webhook-signature: SUCCESS only for an event this stand-in
  *   sent, unmodified, for the configured webhook ID (the signature is an HMAC over transmission
  *   ID, time, webhook ID and a hash of the body, standing in for PayPal's RSA signature).
+ * - GET /v2/payments/captures/{id} and GET /v2/payments/refunds/{id}: a capture's current state
+ *   (COMPLETED, PENDING, PARTIALLY_REFUNDED, REFUNDED, REVERSED, DENIED) and a refund, as
+ *   PayPal answers when the rail confirms a webhook. POST /v2/payments/captures/{id}/refund and
+ *   `refund()`, `reverse()`, `deny()`, `completePending()` change a capture and send
+ *   PAYMENT.CAPTURE.REFUNDED / REVERSED / DENIED / COMPLETED as PayPal does.
+ * - `requests` counts every API request and `maxInFlight` the most answered at once, so tests
+ *   can bound the calls our unauthenticated routes cause; `signEvent()` signs any event, standing
+ *   in for a body that passes PayPal's CRC32-based signature check without being PayPal's.
  */
 export interface PayPalStandInOptions {
   clientId: string;
@@ -79,6 +87,16 @@ export class PayPalStandIn {
   tokenRequests = 0;
   /** Every webhook sent so far, in order. */
   readonly webhooks: SentWebhook[] = [];
+  /** API requests received so far (token requests and the payer's browser included). */
+  requests = 0;
+  /** The most requests being answered at once so far. */
+  maxInFlight = 0;
+  /** The status new captures get: PENDING holds the money (e.g. an eCheck) until `completePending` or `deny`. */
+  captureStatus: 'COMPLETED' | 'PENDING' = 'COMPLETED';
+  private inFlight = 0;
+  private readonly captures = new Map<string, StandInOrder>();
+  private readonly refunds = new Map<string, Record<string, unknown>>();
+  private readonly refundCaptures = new Map<string, string>();
   readonly url: string;
 
   private readonly orders = new Map<string, StandInOrder>();
@@ -113,6 +131,47 @@ export class PayPalStandIn {
     if (order.status !== 'CREATED' && order.status !== 'PAYER_ACTION_REQUIRED') return;
     order.status = 'APPROVED';
     this.sendWebhook('CHECKOUT.ORDER.APPROVED', 'checkout-order', this.orderJson(order));
+  }
+
+  /** The payer (or the merchant) refunds `value` (default: all that is left) of a capture: PAYMENT.CAPTURE.REFUNDED. */
+  refund(captureId: string, value?: string): string {
+    const reply = this.refundCapture(captureId, value);
+    if (reply.status !== 201) throw new Error(`The stand-in cannot refund ${captureId}: ${JSON.stringify(reply.body)}`);
+    return (reply.body as { id: string }).id;
+  }
+
+  /** The payer's bank takes the payment back (a chargeback decided against the merchant): PAYMENT.CAPTURE.REVERSED. */
+  reverse(captureId: string): void {
+    const capture = this.captureOf(captureId);
+    capture.status = 'REVERSED';
+    this.sendWebhook('PAYMENT.CAPTURE.REVERSED', 'capture', this.captureJson(captureId));
+  }
+
+  /** A PENDING capture is denied: the money never arrives. PAYMENT.CAPTURE.DENIED. */
+  deny(captureId: string): void {
+    const capture = this.captureOf(captureId);
+    capture.status = 'DENIED';
+    this.sendWebhook('PAYMENT.CAPTURE.DENIED', 'capture', this.captureJson(captureId));
+  }
+
+  /** A PENDING capture completes: PAYMENT.CAPTURE.COMPLETED. */
+  completePending(captureId: string): void {
+    const capture = this.captureOf(captureId);
+    capture.status = 'COMPLETED';
+    this.sendWebhook('PAYMENT.CAPTURE.COMPLETED', 'capture', this.captureJson(captureId));
+  }
+
+  /** Signs and sends an arbitrary event, as if PayPal had: a forged body that passes the signature check. */
+  signEvent(eventType: string, resourceType: string, resource: Record<string, unknown>): SentWebhook {
+    this.sendWebhook(eventType, resourceType, resource);
+    return this.webhooks.at(-1)!;
+  }
+
+  /** The capture ID of an order the stand-in captured. */
+  captureIdOf(orderId: string): string {
+    const id = this.orders.get(orderId)?.capture?.id;
+    if (typeof id !== 'string') throw new Error(`The stand-in has not captured order ${orderId}.`);
+    return id;
   }
 
   /** Makes every token issued so far invalid, as when PayPal revokes them early. */
@@ -152,11 +211,15 @@ export class PayPalStandIn {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString('utf8');
     let reply: Reply;
+    this.requests++;
+    this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
     try {
       if (this.replyDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.replyDelayMs));
       reply = this.route(req, body);
     } catch (err) {
       reply = error(500, 'INTERNAL_SERVER_ERROR', `The stand-in failed: ${(err as Error).message}`);
+    } finally {
+      this.inFlight--;
     }
     if (res.destroyed) return;
     const text = reply.body === undefined ? '' : JSON.stringify(reply.body);
@@ -176,6 +239,19 @@ export class PayPalStandIn {
     }
     if (route === 'POST /v2/checkout/orders') return this.createOrder(req, body);
     if (route === 'POST /v1/notifications/verify-webhook-signature') return this.verifySignature(body);
+    const paymentPath = /^\/v2\/payments\/(captures|refunds)\/([^/]+)(\/refund)?$/.exec(url.pathname);
+    if (paymentPath) {
+      const id = decodeURIComponent(paymentPath[2]!);
+      if (paymentPath[1] === 'captures' && req.method === 'POST' && paymentPath[3]) {
+        const value = (parseJsonBody(body || '{}') as { amount?: { value?: string } })?.amount?.value;
+        return this.refundCapture(id, value);
+      }
+      if (req.method === 'GET' && !paymentPath[3]) {
+        const found = paymentPath[1] === 'captures' ? (this.captures.has(id) ? this.captureJson(id) : undefined) : this.refunds.get(id);
+        if (found) return new Reply(200, found);
+        return error(404, 'RESOURCE_NOT_FOUND', 'The specified resource does not exist.', 'INVALID_RESOURCE_ID');
+      }
+    }
     const orderPath = /^\/v2\/checkout\/orders\/([^/]+)(\/capture)?$/.exec(url.pathname);
     if (orderPath) {
       const order = this.orders.get(decodeURIComponent(orderPath[1]!));
@@ -294,7 +370,7 @@ export class PayPalStandIn {
     order.status = 'COMPLETED';
     order.capture = {
       id: captureId,
-      status: 'COMPLETED',
+      status: this.captureStatus,
       amount: order.amount,
       final_capture: true,
       ...(order.customId && { custom_id: order.customId }),
@@ -302,11 +378,61 @@ export class PayPalStandIn {
       update_time: now,
       links: [{ href: `${this.url}/v2/payments/captures/${captureId}`, rel: 'self', method: 'GET' }],
     };
-    this.sendWebhook('PAYMENT.CAPTURE.COMPLETED', 'capture', {
-      ...order.capture,
-      supplementary_data: { related_ids: { order_id: order.id } },
-    });
+    this.captures.set(captureId, order);
+    if (this.captureStatus === 'COMPLETED') this.sendWebhook('PAYMENT.CAPTURE.COMPLETED', 'capture', this.captureJson(captureId));
+    else this.sendWebhook('PAYMENT.CAPTURE.PENDING', 'capture', this.captureJson(captureId));
     return new Reply(201, this.orderJson(order));
+  }
+
+  private captureOf(captureId: string): Record<string, unknown> {
+    const capture = this.captures.get(captureId)?.capture;
+    if (!capture) throw new Error(`The stand-in has no capture ${captureId}.`);
+    return capture;
+  }
+
+  /** GET /v2/payments/captures/{id}: the capture as it stands now, with its order. */
+  private captureJson(captureId: string): Record<string, unknown> {
+    const order = this.captures.get(captureId)!;
+    return { ...order.capture, supplementary_data: { related_ids: { order_id: order.id } } };
+  }
+
+  private refundCapture(captureId: string, value: string | undefined): Reply {
+    const order = this.captures.get(captureId);
+    const capture = order?.capture as { status: string; amount: { currency_code: string; value: string } } | undefined;
+    if (!order || !capture) return error(404, 'RESOURCE_NOT_FOUND', 'The specified resource does not exist.', 'INVALID_RESOURCE_ID');
+    if (capture.status !== 'COMPLETED' && capture.status !== 'PARTIALLY_REFUNDED') {
+      return error(422, 'UNPROCESSABLE_ENTITY', 'The requested action could not be performed.', 'CAPTURE_FULLY_REFUNDED');
+    }
+    // Amounts in cents (every stand-in currency but JPY has two decimals; JPY has none): exact, no floats.
+    const scale = decimalsOf[capture.amount.currency_code] === 0 ? 1 : 100;
+    const cents = (v: string) => Math.round(Number(v) * scale);
+    const refunded = [...this.refunds.values()]
+      .filter((r) => this.refundCaptures.get(r.id as string) === captureId)
+      .reduce((sum, r) => sum + cents((r.amount as { value: string }).value), 0);
+    const left = cents(capture.amount.value) - refunded;
+    const amount = value === undefined ? left : cents(value);
+    if (!(amount > 0) || amount > left) {
+      return error(422, 'UNPROCESSABLE_ENTITY', 'The requested action could not be performed.', 'REFUND_AMOUNT_EXCEEDED');
+    }
+    capture.status = amount === left ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
+    const id = paypalId();
+    const now = new Date().toISOString();
+    const refund = {
+      id,
+      status: 'COMPLETED',
+      amount: { currency_code: capture.amount.currency_code, value: (amount / scale).toFixed(scale === 1 ? 0 : 2) },
+      ...(order.customId && { custom_id: order.customId }),
+      create_time: now,
+      update_time: now,
+      links: [
+        { href: `${this.url}/v2/payments/refunds/${id}`, rel: 'self', method: 'GET' },
+        { href: `${this.url}/v2/payments/captures/${captureId}`, rel: 'up', method: 'GET' },
+      ],
+    };
+    this.refunds.set(id, refund);
+    this.refundCaptures.set(id, captureId);
+    this.sendWebhook('PAYMENT.CAPTURE.REFUNDED', 'refund', refund);
+    return new Reply(201, refund);
   }
 
   private orderJson(order: StandInOrder, minimal = false): Record<string, unknown> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
-import type { DepositEvent, DepositSink } from '../rail.ts';
+import type { DepositEvent, DepositSink, ReversalEvent, ReversalSink } from '../rail.ts';
 import { PayPalConfigError, type PayPalRailConfig } from './config.ts';
 import { PayPalStandIn } from './paypal-stand-in.ts';
 import { PayPalRail, userOfTopUp, type WebhookOutcome } from './rail.ts';
@@ -14,6 +14,7 @@ import { PayPalRail, userOfTopUp, type WebhookOutcome } from './rail.ts';
  */
 function createLedger({ racy = false } = {}) {
   const applied: DepositEvent[] = [];
+  const reversed: ReversalEvent[] = [];
   const sink: DepositSink = async (event) => {
     const seen = applied.some((e) => e.rail === event.rail && e.eventId === event.eventId);
     if (racy) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -21,7 +22,17 @@ function createLedger({ racy = false } = {}) {
     applied.push(event);
     return true;
   };
-  return { applied, sink };
+  const reverse: ReversalSink = async (event) => {
+    if (reversed.some((e) => e.eventId === event.eventId)) return 'already_reversed';
+    if (!applied.some((e) => e.eventId === event.reverses)) return 'not_credited';
+    reversed.push(event);
+    return 'reversed';
+  };
+  /** What the renter's balance would be: credits less what was taken back. */
+  const balance = (userId: string) =>
+    applied.filter((e) => e.userId === userId).reduce((sum, e) => sum + e.amountMicros, 0n) -
+    reversed.filter((e) => e.userId === userId).reduce((sum, e) => sum + e.amountMicros, 0n);
+  return { applied, reversed, sink, reverse, balance };
 }
 
 /** Our webhook route, reduced to what the API will do: raw body in, outcome → status out. */
@@ -62,7 +73,7 @@ async function createPayPalRail(t: TestContext, { racy = false, webhooks = true 
   t.after(() => standIn.close());
   const rail = new PayPalRail(railConfig(standIn.url));
   const ledger = createLedger({ racy });
-  await rail.start(ledger.sink);
+  await rail.start(ledger.sink, ledger.reverse);
   t.after(() => rail.close());
   const route = await startWebhookRoute(t, rail);
   if (webhooks) standIn.webhookUrl = route.url;
@@ -257,4 +268,134 @@ test('the rail refuses work before start and after close; close is idempotent', 
   await rail.close();
   await rail.close();
   await assert.rejects(rail.complete('ORDER'), /is closed/);
+});
+
+/** A top-up of `amountMicros` approved and captured at the stand-in; returns the capture ID. */
+async function paidTopUp(rail: PayPalRail, standIn: PayPalStandIn, userId: string, amountMicros: bigint): Promise<string> {
+  const topUp = await rail.startTopUp(userId, amountMicros);
+  await payerApproves(topUp.approveUrl);
+  await rail.client.captureOrder(topUp.orderId);
+  await standIn.settled();
+  return standIn.captureIdOf(topUp.orderId);
+}
+
+test('refunds, a chargeback and a denial take the credit back once, even below what is left', async (t) => {
+  const { standIn, rail, ledger, route } = await createPayPalRail(t);
+  const refunded = await paidTopUp(rail, standIn, 'renter7', 10_000_000n);
+  assert.equal(ledger.balance('renter7'), 10_000_000n);
+
+  // Two partial refunds, the first delivered twice; then a chargeback of a second top-up.
+  const first = standIn.refund(refunded, '4.00');
+  standIn.refund(refunded, '6.00');
+  await standIn.settled();
+  assert.equal(await standIn.deliver(standIn.webhooks.find((w) => w.body.includes(first))!), 200);
+  assert.equal(ledger.balance('renter7'), 0n);
+  const chargedBack = await paidTopUp(rail, standIn, 'renter7', 5_000_000n);
+  standIn.reverse(chargedBack);
+  await standIn.settled();
+  assert.equal(ledger.balance('renter7'), 0n);
+  const reversals = ledger.reversed.map((e) => [e.eventId, e.reverses, e.amountMicros, e.reference]);
+  assert.deepEqual(
+    reversals.sort((a, b) => Number((a[2] as bigint) - (b[2] as bigint))),
+    [
+      [`refund:${first}`, refunded, 4_000_000n, `PayPal refund ${first} of capture ${refunded}`],
+      [`reversal:${chargedBack}`, chargedBack, 5_000_000n, `PayPal chargeback of capture ${chargedBack}`],
+      [reversals[2]![0], refunded, 6_000_000n, reversals[2]![3]],
+    ],
+  );
+  assert.deepEqual(
+    route.outcomes.map((o) => o.status).filter((s) => s.endsWith('reversed')),
+    ['reversed', 'reversed', 'already_reversed', 'reversed'],
+  );
+
+  // A payment that stays PENDING is not credited; its denial takes nothing back.
+  standIn.captureStatus = 'PENDING';
+  const denied = await paidTopUp(rail, standIn, 'renter8', 3_000_000n);
+  standIn.deny(denied);
+  await standIn.settled();
+  assert.equal(ledger.balance('renter8'), 0n);
+  assert.equal(route.outcomes.at(-1)?.status, 'ignored');
+});
+
+test('a refund webhook that overtakes the capture still nets to zero', async (t) => {
+  const { standIn, rail, ledger } = await createPayPalRail(t, { webhooks: false });
+  const captureId = await paidTopUp(rail, standIn, 'renter9', 2_000_000n);
+  standIn.refund(captureId);
+  const refundHook = standIn.webhooks.find((w) => w.eventType === 'PAYMENT.CAPTURE.REFUNDED')!;
+  const outcome = await rail.handleWebhook(refundHook.headers, refundHook.body);
+  assert.equal(outcome.status, 'reversed');
+  const completed = standIn.webhooks.find((w) => w.eventType === 'PAYMENT.CAPTURE.COMPLETED')!;
+  assert.equal((await rail.handleWebhook(completed.headers, completed.body)).status, 'ignored', 'PayPal says REFUNDED now');
+  assert.equal(ledger.balance('renter9'), 0n);
+  assert.equal(ledger.applied.length, 1);
+});
+
+test("a webhook's amount, custom_id and status come from PayPal, not from the body", async (t) => {
+  const { standIn, rail, ledger } = await createPayPalRail(t, { webhooks: false });
+  const topUp = await rail.startTopUp('renter10', 2_000_000n);
+  await payerApproves(topUp.approveUrl);
+  standIn.captureStatus = 'PENDING';
+  await rail.client.captureOrder(topUp.orderId);
+  const captureId = standIn.captureIdOf(topUp.orderId);
+  // A body that passes the signature check but lies: completed, 2000.00, for another user.
+  const forged = standIn.signEvent('PAYMENT.CAPTURE.COMPLETED', 'capture', {
+    id: captureId,
+    status: 'COMPLETED',
+    amount: { currency_code: 'USD', value: '2000.00' },
+    custom_id: 'topup:attacker:AAAAAAAAAAAA',
+  });
+  assert.deepEqual(await rail.handleWebhook(forged.headers, forged.body), {
+    status: 'ignored',
+    reason: `PayPal says capture ${captureId} is PENDING.`,
+  });
+  assert.equal(ledger.applied.length, 0);
+
+  standIn.completePending(captureId);
+  assert.equal((await rail.handleWebhook(forged.headers, forged.body)).status, 'credited');
+  assert.deepEqual(
+    ledger.applied.map((e) => [e.userId, e.amountMicros]),
+    [['renter10', 2_000_000n]],
+  );
+});
+
+test('the unauthenticated paths cause a bounded number of calls to PayPal', async (t) => {
+  const { standIn, rail } = await createPayPalRail(t, { webhooks: false });
+  const limited = new PayPalRail({ ...rail.config, callsPerSourcePerMinute: 5, maxConcurrentCalls: 2 });
+  await limited.start(createLedger().sink);
+  t.after(() => limited.close());
+  await limited.complete('WARMUP', 'warmup'); // the token, fetched once
+  let before = standIn.requests;
+
+  // One address asking for 50 made-up orders: 5 reach PayPal (one call each), 45 are refused.
+  const flood = [];
+  for (let i = 0; i < 50; i++) flood.push(await limited.complete(`NOSUCH${i}`, '192.0.2.1'));
+  assert.equal(flood.filter((o) => o.status === 'throttled').length, 45);
+  assert.equal(standIn.requests - before, 5);
+
+  // An order PayPal said is unknown costs no call the second time, from anywhere.
+  before = standIn.requests;
+  for (let i = 0; i < 3; i++) assert.equal((await limited.complete('NOSUCH0', `198.51.100.${i}`)).status, 'ignored');
+  assert.equal(standIn.requests, before);
+
+  // Many addresses at once: never more than 2 requests at PayPal at a time.
+  standIn.replyDelayMs = 50;
+  standIn.maxInFlight = 0;
+  const spread = await Promise.all(Array.from({ length: 20 }, (_, i) => limited.complete(`OTHER${i}`, `203.0.113.${i}`)));
+  assert.ok(standIn.maxInFlight <= 2, `${standIn.maxInFlight} at once`);
+  assert.equal(spread.filter((o) => o.status !== 'throttled').length, 2);
+  standIn.replyDelayMs = 0;
+
+  // A webhook flood with made-up transmission headers: each verification is a call, so they are throttled per address.
+  before = standIn.requests;
+  const forged = {
+    'paypal-transmission-id': 'x',
+    'paypal-transmission-time': 'x',
+    'paypal-transmission-sig': 'x',
+    'paypal-cert-url': 'x',
+    'paypal-auth-algo': 'x',
+  };
+  const hooks = [];
+  for (let i = 0; i < 30; i++) hooks.push(await limited.handleWebhook(forged, '{"id":"WH-1","event_type":"X"}', '192.0.2.9'));
+  assert.equal(hooks.filter((o) => o.status === 'rejected').length, 5);
+  assert.equal(standIn.requests - before, 5);
 });

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { DepositEvent, DepositSink, PaymentRail } from '../rail.ts';
+import { z } from 'zod';
+import type { DepositEvent, DepositSink, PaymentRail, ReversalSink } from '../rail.ts';
 import { PayPalClient, type PayPalCapture, type WebhookHeaders } from './client.ts';
 import { validatePayPalRailConfig, type PayPalRailConfig, type ValidPayPalRailConfig } from './config.ts';
+import { OutboundGuard } from './outbound-guard.ts';
 import { PayPalError } from './paypal-error.ts';
 import { WebhookEvent } from './schemas.ts';
 
@@ -14,6 +16,13 @@ import { WebhookEvent } from './schemas.ts';
  *    `complete(orderId)`, which captures the order and credits the capture.
  * 3. PayPal also sends PAYMENT.CAPTURE.COMPLETED to our webhook route, which calls
  *    `handleWebhook`; it credits the same capture if the renter never came back.
+ * 4. PAYMENT.CAPTURE.REFUNDED, REVERSED (a chargeback) and DENIED take the money back from the
+ *    renter's balance, even below zero, keyed by the refund or capture, once.
+ *
+ * A webhook is verified with PayPal, and then only its event type and resource ID are used:
+ * the capture (or refund) is fetched from PayPal and its amount, custom_id and status are what
+ * count, never the body's. Every request from the two unauthenticated routes passes an
+ * OutboundGuard first (per-IP rate, a cap on calls at once, a memory of "not ours" answers).
  *
  * Both paths credit under eventId = the PayPal capture ID, so the ledger applies a capture
  * once however many times and ways it arrives. No top-up table is needed: the order's
@@ -40,7 +49,11 @@ export interface StartedTopUp {
 /** How a capture turned out, for the return page and the webhook route alike. */
 export type Credited = { status: 'credited'; event: DepositEvent } | { status: 'already_credited'; event: DepositEvent };
 
+/** The request would call PayPal, but too many already do (from this source, or at all): try again later. */
+export type Throttled = { status: 'throttled'; message: string };
+
 export type CompletionOutcome =
+  | Throttled
   | Credited
   /** The renter has not approved the payment at PayPal (yet): send them to the approve URL again. */
   | { status: 'not_approved'; message: string }
@@ -50,7 +63,10 @@ export type CompletionOutcome =
   | { status: 'ignored'; reason: string };
 
 export type WebhookOutcome =
+  | Throttled
   | Credited
+  /** A refund, chargeback or denial took the money back (or had already). */
+  | { status: 'reversed' | 'already_reversed'; event: DepositEvent }
   /** The delivery is not verifiably from PayPal: answer 400 and change nothing. */
   | { status: 'rejected'; message: string }
   /** Genuine but nothing to do (another event type, another integration's order): answer 200. */
@@ -69,12 +85,19 @@ export function userOfTopUp(topUpId: string | undefined): string | undefined {
   return topUpId === undefined ? undefined : topUpIdPattern.exec(topUpId)?.[1];
 }
 
+/** Capture statuses that mean the money arrived once, whatever happened to it since. */
+const arrived = new Set(['COMPLETED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'REVERSED']);
+
+const ResourceId = z.object({ id: z.string().min(1).max(200) });
+
 export class PayPalRail implements PaymentRail {
   readonly name = payPalRailName;
   readonly config: ValidPayPalRailConfig;
   readonly client: PayPalClient;
+  readonly guard: OutboundGuard;
   private readonly now: () => Date;
   private sink: DepositSink | undefined;
+  private reverse: ReversalSink | undefined;
   private closed = false;
   /** Credits under way, by capture ID: concurrent deliveries of one capture share one sink call. */
   private readonly crediting = new Map<string, Promise<boolean>>();
@@ -90,12 +113,21 @@ export class PayPalRail implements PaymentRail {
       timeoutMs: config.timeoutMs,
     });
     this.now = deps.now ?? (() => new Date());
+    this.guard = new OutboundGuard({
+      perSourcePerMinute: config.callsPerSourcePerMinute ?? 20,
+      maxConcurrent: config.maxConcurrentCalls ?? 8,
+      now: () => this.now().getTime(),
+    });
   }
 
-  /** PayPal pushes to us (webhooks are mounted by the API), so starting only takes the sink. */
-  async start(sink: DepositSink): Promise<void> {
+  /**
+   * PayPal pushes to us (webhooks are mounted by the API), so starting only takes the sinks.
+   * Without `reverse`, refunds and chargebacks are logged by the caller but change nothing.
+   */
+  async start(sink: DepositSink, reverse?: ReversalSink): Promise<void> {
     if (this.closed) throw new Error('The PayPal rail is closed.');
     this.sink = sink;
+    this.reverse = reverse;
   }
 
   /** Waits for credits under way; idempotent. */
@@ -126,22 +158,37 @@ export class PayPalRail implements PaymentRail {
    * after the webhook has credited it (PayPal answers ORDER_ALREADY_CAPTURED; we look the
    * capture up and the ledger reports it as already credited).
    */
-  async complete(orderId: string): Promise<CompletionOutcome> {
+  async complete(orderId: string, source = 'local'): Promise<CompletionOutcome> {
     this.ready();
-    let capture: PayPalCapture | null;
-    try {
-      capture = await this.client.captureOrder(orderId);
-    } catch (error) {
-      if (!(error instanceof PayPalError) || error.kind !== 'http') throw error;
-      if (error.issue === 'ORDER_NOT_APPROVED') {
-        return { status: 'not_approved', message: 'The payment has not been approved at PayPal yet; approve it there first.' };
+    const notOurs = { status: 'ignored', reason: `PayPal order ${orderId} is not a top-up of this marketplace.` } as const;
+    if (this.guard.knownNotOurs(`order:${orderId}`)) return notOurs;
+    return this.guarded(source, async () => {
+      let capture: PayPalCapture | null;
+      try {
+        capture = await this.client.captureOrder(orderId);
+      } catch (error) {
+        if (!(error instanceof PayPalError) || error.kind !== 'http') throw error;
+        if (error.issue === 'ORDER_NOT_APPROVED') {
+          return { status: 'not_approved', message: 'The payment has not been approved at PayPal yet; approve it there first.' };
+        }
+        if (error.status === 404) {
+          this.guard.markNotOurs(`order:${orderId}`);
+          return notOurs;
+        }
+        if (error.issue !== 'ORDER_ALREADY_CAPTURED') throw error;
+        capture = await this.client.findCapture(orderId);
+        if (!capture) throw error;
       }
-      if (error.issue !== 'ORDER_ALREADY_CAPTURED') throw error;
-      capture = await this.client.findCapture(orderId);
-      if (!capture) throw error;
-    }
-    const userId = userOfTopUp(capture.customId);
-    if (!userId) return { status: 'ignored', reason: `PayPal order ${orderId} is not a top-up of this marketplace.` };
+      const userId = userOfTopUp(capture.customId);
+      if (!userId) {
+        this.guard.markNotOurs(`order:${orderId}`);
+        return notOurs;
+      }
+      return this.creditCompleted(capture, userId);
+    });
+  }
+
+  private creditCompleted(capture: PayPalCapture, userId: string): Promise<CompletionOutcome> | CompletionOutcome {
     if (capture.status !== 'COMPLETED') {
       return {
         status: 'not_completed',
@@ -157,30 +204,145 @@ export class PayPalRail implements PaymentRail {
   }
 
   /**
-   * The webhook path: verifies the delivery with PayPal first, then credits a
-   * PAYMENT.CAPTURE.COMPLETED for one of our top-ups; other event types are ignored.
-   * Throws when PayPal cannot be asked (answer 5xx so PayPal delivers again).
+   * The webhook path: verifies the delivery with PayPal first, then acts on the capture or
+   * refund it names as PayPal states it now: credits a completed capture of one of our top-ups,
+   * takes back a refund, a reversal or a denial; other event types are ignored. Throws when
+   * PayPal cannot be asked (answer 5xx so PayPal delivers again).
    */
-  async handleWebhook(headers: WebhookHeaders, rawBody: string | Uint8Array): Promise<WebhookOutcome> {
+  async handleWebhook(headers: WebhookHeaders, rawBody: string | Uint8Array, source = 'local'): Promise<WebhookOutcome> {
     this.ready();
-    const verified = await this.client.verifyWebhook(headers, rawBody, this.config.webhookId);
-    if (!verified) {
-      return { status: 'rejected', message: 'The webhook is not verifiably from PayPal (missing or wrong signature, or a changed body).' };
+    return this.guarded(source, async (): Promise<WebhookOutcome> => {
+      const verified = await this.client.verifyWebhook(headers, rawBody, this.config.webhookId);
+      if (!verified) {
+        return {
+          status: 'rejected',
+          message: 'The webhook is not verifiably from PayPal (missing or wrong signature, or a changed body).',
+        };
+      }
+      const text = typeof rawBody === 'string' ? rawBody : new TextDecoder().decode(rawBody);
+      const envelope = WebhookEvent.safeParse(JSON.parse(text));
+      if (!envelope.success) return { status: 'ignored', reason: 'The webhook is not a PayPal event.' };
+      const event = envelope.data;
+      const resource = ResourceId.safeParse(event.resource);
+      switch (event.event_type) {
+        case 'PAYMENT.CAPTURE.COMPLETED':
+        case 'PAYMENT.CAPTURE.REFUNDED':
+        case 'PAYMENT.CAPTURE.REVERSED':
+        case 'PAYMENT.CAPTURE.DENIED':
+          if (!resource.success) return { status: 'ignored', reason: `${event.event_type} names no capture or refund.` };
+          break;
+        default:
+          return { status: 'ignored', reason: `${event.event_type} needs no action.` };
+      }
+      const id = resource.data.id;
+      if (event.event_type === 'PAYMENT.CAPTURE.COMPLETED') return this.confirmCompleted(id);
+      // PayPal reports a chargeback as a refund-like resource, or on the capture itself.
+      if (event.event_type === 'PAYMENT.CAPTURE.REFUNDED' || event.resource_type === 'refund') return this.takeBackRefund(id);
+      return this.takeBackCapture(id, event.event_type === 'PAYMENT.CAPTURE.REVERSED' ? 'REVERSED' : 'DENIED');
+    });
+  }
+
+  /** Runs `call` (which talks to PayPal) if the guard admits a request from `source`. */
+  private async guarded<T>(source: string, call: () => Promise<T>): Promise<T | Throttled> {
+    const admission = this.guard.admit(source);
+    if (!admission.admitted) {
+      return {
+        status: 'throttled',
+        message:
+          admission.reason === 'source'
+            ? 'Too many payment requests from your address; try again in a minute.'
+            : 'Too many payment requests are being checked with PayPal right now; try again in a minute.',
+      };
     }
-    const text = typeof rawBody === 'string' ? rawBody : new TextDecoder().decode(rawBody);
-    const envelope = WebhookEvent.safeParse(JSON.parse(text));
-    if (!envelope.success) return { status: 'ignored', reason: 'The webhook is not a PayPal event.' };
-    const event = envelope.data;
-    if (event.event_type !== 'PAYMENT.CAPTURE.COMPLETED') {
-      return { status: 'ignored', reason: `${event.event_type} needs no action.` };
+    try {
+      return await call();
+    } finally {
+      admission.release();
     }
-    const capture = this.client.parseCaptureResource(event.resource);
+  }
+
+  /** The capture as PayPal has it and whose top-up it is, or why there is nothing to do. */
+  private async ourCapture(captureId: string): Promise<{ capture: PayPalCapture; userId: string } | { status: 'ignored'; reason: string }> {
+    const notOurs = { status: 'ignored', reason: `Capture ${captureId} is not a top-up of this marketplace.` } as const;
+    if (this.guard.knownNotOurs(`capture:${captureId}`)) return notOurs;
+    const capture = await this.client.getCapture(captureId);
     // Captures carry their order's custom_id; if one ever does not, the order does.
-    const customId = capture.customId ?? (capture.orderId ? (await this.client.findCapture(capture.orderId))?.customId : undefined);
+    const customId = capture?.customId ?? (capture?.orderId ? (await this.client.findCapture(capture.orderId))?.customId : undefined);
     const userId = userOfTopUp(customId);
-    if (!userId) return { status: 'ignored', reason: `Capture ${capture.captureId} is not a top-up of this marketplace.` };
-    if (capture.status !== 'COMPLETED') return { status: 'ignored', reason: `Capture ${capture.captureId} is ${capture.status}.` };
+    if (!capture || !userId) {
+      this.guard.markNotOurs(`capture:${captureId}`);
+      return notOurs;
+    }
+    return { capture, userId };
+  }
+
+  private async confirmCompleted(captureId: string): Promise<WebhookOutcome> {
+    const ours = await this.ourCapture(captureId);
+    if (!('capture' in ours)) return ours;
+    const { capture, userId } = ours;
+    if (capture.status !== 'COMPLETED') return { status: 'ignored', reason: `PayPal says capture ${captureId} is ${capture.status}.` };
     return this.credit(capture, userId);
+  }
+
+  /** A refund (or a chargeback PayPal reports as one): the refunded amount leaves the renter's balance. */
+  private async takeBackRefund(refundId: string): Promise<WebhookOutcome> {
+    const refund = await this.client.getRefund(refundId);
+    if (!refund?.captureId) return { status: 'ignored', reason: `PayPal knows no refund ${refundId} of a capture.` };
+    if (refund.status !== 'COMPLETED') return { status: 'ignored', reason: `PayPal says refund ${refundId} is ${refund.status}.` };
+    const ours = await this.ourCapture(refund.captureId);
+    if (!('capture' in ours)) return ours;
+    const { capture, userId } = ours;
+    return this.takeBack(capture, userId, {
+      eventId: `refund:${refund.refundId}`,
+      amountMicros: refund.amountMicros,
+      reference: `PayPal refund ${refund.refundId} of capture ${capture.captureId}`,
+      occurredAt: refund.createTime,
+      currency: refund.currency,
+    });
+  }
+
+  /** A chargeback or denial of the whole capture, confirmed by the capture's status at PayPal. */
+  private async takeBackCapture(captureId: string, expected: 'REVERSED' | 'DENIED'): Promise<WebhookOutcome> {
+    const ours = await this.ourCapture(captureId);
+    if (!('capture' in ours)) return ours;
+    const { capture, userId } = ours;
+    if (capture.status !== expected) return { status: 'ignored', reason: `PayPal says capture ${captureId} is ${capture.status}.` };
+    return this.takeBack(capture, userId, {
+      eventId: `${expected === 'REVERSED' ? 'reversal' : 'denial'}:${capture.captureId}`,
+      amountMicros: capture.amountMicros,
+      reference: `PayPal ${expected === 'REVERSED' ? 'chargeback' : 'denial'} of capture ${capture.captureId}`,
+      occurredAt: undefined,
+      currency: capture.currency,
+    });
+  }
+
+  /**
+   * Takes money back for a capture. The capture's own credit is made sure of first (when the
+   * money did arrive once), so a refund webhook that overtakes the capture's still nets to zero.
+   */
+  private async takeBack(
+    capture: PayPalCapture,
+    userId: string,
+    back: { eventId: string; amountMicros: bigint; reference: string; occurredAt: string | undefined; currency: string },
+  ): Promise<WebhookOutcome> {
+    if (!this.reverse) return { status: 'ignored', reason: `${back.reference}: this rail takes nothing back (no reversal sink).` };
+    if (back.currency !== this.config.currency || capture.currency !== this.config.currency) {
+      return { status: 'ignored', reason: `${back.reference} is in ${back.currency}, not ${this.config.currency}; settle it by hand.` };
+    }
+    if (arrived.has(capture.status)) await this.credit(capture, userId);
+    const event = {
+      rail: this.name,
+      eventId: back.eventId,
+      reverses: capture.captureId,
+      userId,
+      amountMicros: back.amountMicros,
+      reference: back.reference,
+      occurredAt: back.occurredAt ?? this.now().toISOString(),
+    };
+    const result = await this.reverse(event);
+    if (result === 'not_credited')
+      return { status: 'ignored', reason: `${back.reference}: capture ${capture.captureId} was never credited.` };
+    return { status: result, event };
   }
 
   private ready(): void {
@@ -189,6 +351,7 @@ export class PayPalRail implements PaymentRail {
   }
 
   private async credit(capture: PayPalCapture, userId: string): Promise<Credited | { status: 'ignored'; reason: string }> {
+    if (!arrived.has(capture.status)) throw new Error(`capture ${capture.captureId} is ${capture.status}; it cannot be credited`);
     if (capture.currency !== this.config.currency) {
       return {
         status: 'ignored',

@@ -29,6 +29,16 @@ export const Capture = z.object({
 });
 export type Capture = z.infer<typeof Capture>;
 
+/** GET /v2/payments/refunds/{id}, and a PAYMENT.CAPTURE.REFUNDED webhook resource; its "up" link names the capture. */
+export const Refund = z.object({
+  id: z.string().min(1),
+  status: z.string(),
+  amount: Money,
+  create_time: z.string().optional(),
+  links: z.array(Link).optional(),
+});
+export type Refund = z.infer<typeof Refund>;
+
 /** POST /v2/checkout/orders, GET /v2/checkout/orders/{id}, POST …/{id}/capture. */
 export const Order = z.object({
   id: z.string().min(1),

@@ -77,14 +77,19 @@ function TopUp() {
         .filter((r) => names.includes(r))
         .map((r) => (
           <button key={r} type="button" class="secondary" onClick={() => void chain.run(r)}>
-            Show my {r === 'ethereum' ? 'Ethereum' : 'Bitcoin'} deposit address
+            Top up by {r === 'ethereum' ? 'Ethereum' : 'Bitcoin'}: my deposit address
           </button>
         ))}
       <ErrorText problem={chain.problem} />
       {address && (
         <p>
           Send to <code>{address.address}</code> ({address.chain}); credited after {address.confirmations} confirmations at{' '}
-          {address.coins.map((c) => `${c.rate} ${server.currency} per ${c.symbol}`).join(', ')}.
+          {address.coins
+            .map((c) => (c.unavailable ? `no ${c.symbol} now (${c.unavailable})` : `${c.rate} ${server.currency} per ${c.symbol}`))
+            .join(', ')}
+          .
+          {address.watchedUntil &&
+            ` Payments are looked for until ${address.watchedUntil.slice(0, 16).replace('T', ' ')} UTC; paying later, ask for the address again first.`}
         </p>
       )}
     </section>
