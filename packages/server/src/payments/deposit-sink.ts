@@ -1,7 +1,7 @@
 import { isUniqueViolation, type Db } from '../db/database.ts';
 import { externalKeyTaken } from '../db/rails-repo.ts';
 import { postDepositReversal } from '../domain/money/deposit-reversal.ts';
-import { post, postMany } from '../domain/money/ledger.ts';
+import { post } from '../domain/money/ledger.ts';
 import type { DepositEvent, DepositSink, ReversalEvent, ReversalSink } from './rail.ts';
 
 /** A deposit for someone who has no account here (deleted, or another marketplace's top-up): settle it by hand. */
