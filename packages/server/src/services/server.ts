@@ -62,6 +62,8 @@ export async function startServer(
   options: { clock?: Clock; logStream?: { write(line: string): void } } = {},
 ): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // The data dir holds the database, the gateway's host key and the operator's password: ours alone.
+  chmodSync(config.dataDir, 0o700);
   const db = openDatabase(config.databaseUrl);
   await migrateToLatest(db);
   await markAllOffline(db);
