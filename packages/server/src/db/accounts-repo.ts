@@ -11,6 +11,11 @@ export function findUserByEmail(db: Db, email: string): Promise<UserRow | undefi
   return db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
 }
 
+/** Replaces a password hash, unless it changed since `was` was read. */
+export function updatePasswordHash(db: Db, userId: string, was: string, hash: string): Promise<unknown> {
+  return db.updateTable('users').set({ password_hash: hash }).where('id', '=', userId).where('password_hash', '=', was).execute();
+}
+
 export function findUserById(db: Db, id: string): Promise<UserRow | undefined> {
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
 }

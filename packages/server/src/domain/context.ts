@@ -25,6 +25,8 @@ export interface DomainContext {
     /** How long an active rental's device may be offline before the rental ends as `device_lost`. */
     deviceLostGraceMs: number;
     enrolmentTokenTtlMs: number;
+    /** scrypt's cost for passwords; unset, the production cost (secrets.ts). Tests set a cheap one. */
+    passwordCost?: { log2N: number; r: number; p: number };
   };
   /** Tells a renter something about their money (the server mails it: domain/mail/notices.ts). */
   notifyUser?(userId: string, event: 'balance_low' | 'balance_exhausted', rentalId: string): void;

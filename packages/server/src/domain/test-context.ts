@@ -37,6 +37,8 @@ export async function createTestContext(portRange: readonly [number, number] = [
       deviceLostGraceMs: timing.deviceLostGraceMs,
       heartbeatIntervalMs: 600_000,
       enrolmentTokenTtlMs: 24 * 3_600_000,
+      // A cheap hash: the rules are the same, and the suite creates many accounts.
+      passwordCost: { log2N: 10, r: 8, p: 1 },
     },
     notifyDevice: (deviceId, reason) => void nudges.push({ deviceId, reason }),
     tunnels: { isOnline: (id) => online.has(id), disconnect: (id) => void online.delete(id) },

@@ -6,12 +6,13 @@ import {
   findUserByTokenHash,
   insertApiToken,
   insertUser,
+  updatePasswordHash,
   type UserRow,
 } from '../../db/accounts-repo.ts';
 import { isUniqueViolation } from '../../db/database.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
-import { hashPassword, hashSecret, newId, newPassword, newSecret, verifyPassword } from '../secrets.ts';
+import { hashPassword, hashSecret, newId, newPassword, newSecret, passwordCost, verifyPassword } from '../secrets.ts';
 
 export interface AuthenticatedUser {
   user: User;
@@ -33,7 +34,7 @@ export async function createAccount(ctx: DomainContext, email: string, password:
   const row: UserRow = {
     id: newId(),
     email,
-    password_hash: await hashPassword(password),
+    password_hash: await hashPassword(password, costOf(ctx)),
     is_admin: isAdmin ? 1 : 0,
     created_at: ctx.clock.now().toISOString(),
   };
@@ -72,14 +73,25 @@ export async function createApiToken(
   return { id, token };
 }
 
-/** Checks email and password the same way whatever the outcome, so timing does not tell which emails exist. */
+const costOf = (ctx: DomainContext) => ctx.settings.passwordCost ?? passwordCost;
+
+/**
+ * Checks email and password the same way whatever the outcome, so timing does not tell
+ * which emails exist (an unknown email is checked against a dummy hash of today's cost).
+ * A password stored at an older, cheaper cost is hashed again at today's.
+ */
 export async function checkPassword(ctx: DomainContext, email: string, password: string): Promise<UserRow> {
+  const cost = costOf(ctx);
   const row = await findUserByEmail(ctx.db, email);
-  const ok = await verifyPassword(
-    password,
-    row?.password_hash ?? 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
-  );
+  const dummy = `scrypt$${2 ** cost.log2N}$${cost.r}$${cost.p}$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`;
+  const { ok, needsRehash } = await verifyPassword(password, row?.password_hash ?? dummy, cost);
   if (!row || !ok) throw new DomainError('invalid_credentials');
+  if (needsRehash) {
+    const upgraded = await hashPassword(password, cost);
+    // Only if the password did not change meanwhile.
+    await updatePasswordHash(ctx.db, row.id, row.password_hash, upgraded);
+    return { ...row, password_hash: upgraded };
+  }
   return row;
 }
 
@@ -89,7 +101,7 @@ export async function checkPassword(ctx: DomainContext, email: string, password:
  */
 export async function changePassword(ctx: DomainContext, caller: AuthenticatedUser, current: string, next: string): Promise<void> {
   await checkPassword(ctx, caller.user.email, current);
-  const hash = await hashPassword(next);
+  const hash = await hashPassword(next, costOf(ctx));
   await ctx.db.transaction().execute(async (trx) => {
     await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', caller.user.id).execute();
     await trx.deleteFrom('api_tokens').where('user_id', '=', caller.user.id).where('id', '!=', caller.tokenId).execute();
