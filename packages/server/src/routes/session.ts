@@ -5,13 +5,15 @@ import { addSshKey, listApiTokens, listSshKeys, makeApiToken, removeSshKey, revo
 import { csrfTokenOf, sessionCookie, sessionSetCookie, startSession } from '../domain/accounts/sessions.ts';
 import type { DomainContext } from '../domain/context.ts';
 import { DomainError } from '../domain/errors.ts';
+import type { AuthThrottle } from './auth-throttle.ts';
 import { mount, type Authenticator } from './register.ts';
 
 /** The dashboard's account routes: browser sessions, password, API tokens, saved SSH keys. */
-export function sessionRoutes(app: FastifyInstance, auth: Authenticator, ctx: DomainContext): void {
+export function sessionRoutes(app: FastifyInstance, auth: Authenticator, ctx: DomainContext, throttle: AuthThrottle): void {
   const me = (c: { user?: { user: { id: string } } }) => c.user!.user.id;
   mount(app, auth, routes.startSession, async ({ body }, _c, req, reply) => {
-    const session = await startSession(ctx, body, String(req.headers['user-agent'] ?? ''));
+    const start = () => startSession(ctx, body, String(req.headers['user-agent'] ?? ''));
+    const session = await (body.signup ? throttle.signup(req.ip, start) : throttle.login(req.ip, body.email, start));
     reply.header('set-cookie', sessionSetCookie(ctx, session.token));
     return { user: session.user, csrfToken: session.csrfToken };
   });
@@ -25,8 +27,9 @@ export function sessionRoutes(app: FastifyInstance, auth: Authenticator, ctx: Do
     reply.header('set-cookie', sessionSetCookie(ctx, null));
     return { ok: true as const };
   });
-  mount(app, auth, routes.changePassword, async ({ body }, c) => {
-    await changePassword(ctx, c.user!, body.currentPassword, body.newPassword);
+  mount(app, auth, routes.changePassword, async ({ body }, c, req) => {
+    // Checking the current password is a login attempt too (a stolen session must not guess it freely).
+    await throttle.login(req.ip, c.user!.user.email, () => changePassword(ctx, c.user!, body.currentPassword, body.newPassword));
     return { ok: true as const };
   });
   mount(app, auth, routes.listApiTokens, async (_input, c) => ({ tokens: await listApiTokens(ctx, c.user!) }));

@@ -8,6 +8,7 @@ import { adminRoutes } from '../routes/admin.ts';
 import { dashboardRoutes } from '../routes/dashboard.ts';
 import { sessionRoutes } from '../routes/session.ts';
 import { agentRoutes } from '../routes/agent.ts';
+import { AuthThrottle, type AuthLimits } from '../routes/auth-throttle.ts';
 import { createAuthenticator } from '../routes/authenticate.ts';
 import { deviceRoutes } from '../routes/devices.ts';
 import { moneyRoutes } from '../routes/money.ts';
@@ -39,6 +40,8 @@ export interface ApiOptions {
   mailDelivery?: 'smtp' | 'outbox';
   /** Live updates for the dashboard's pages. */
   userEvents?: UserEvents;
+  /** Limits on login and signup attempts (defaults: the server's option defaults). */
+  authLimits?: AuthLimits;
 }
 
 /** The HTTP API: every route of the protocol table, plus OpenAPI and the agent event stream. */
@@ -53,6 +56,7 @@ export function buildApi({
   mail,
   mailDelivery,
   userEvents,
+  authLimits,
 }: ApiOptions): FastifyInstance {
   const app = Fastify({
     logger: {
@@ -94,8 +98,12 @@ export function buildApi({
     gatewayPort: gateway.port,
     rentMinimumHours: ctx.settings.rentMinimumHours,
   }));
-  accountRoutes(app, auth, ctx);
-  sessionRoutes(app, auth, ctx);
+  const throttle = new AuthThrottle(
+    ctx.clock,
+    authLimits ?? { loginsPerAddressPerMinute: 20, loginFailuresPerAccountPerHour: 20, signupsPerAddressPerHour: 20 },
+  );
+  accountRoutes(app, auth, ctx, throttle);
+  sessionRoutes(app, auth, ctx, throttle);
   adminRoutes(app, auth, ctx, { rails, mail: mail ?? 'outbox (no SMTP configured)' });
   mailRoutes(app, auth, ctx, mailDelivery ?? 'outbox');
   deviceRoutes(app, auth, ctx);

@@ -159,6 +159,11 @@ export async function startServer(
     ...(options.logStream ? { logStream: options.logStream } : {}),
     mail: config.smtpUrl ? `SMTP ${describeSmtpUrl(config.smtpUrl)} as ${config.mailFrom}` : 'outbox (no SMTP configured)',
     mailDelivery: config.smtpUrl ? 'smtp' : 'outbox',
+    authLimits: {
+      loginsPerAddressPerMinute: config.loginsPerAddressPerMinute,
+      loginFailuresPerAccountPerHour: config.loginFailuresPerAccountPerHour,
+      signupsPerAddressPerHour: config.signupsPerAddressPerHour,
+    },
     rails,
     metrics: async () => {
       traffic.collect();
