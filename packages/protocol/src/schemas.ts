@@ -71,7 +71,8 @@ export const Device = z.object({
   onMarket: z.boolean(),
   listed: z.boolean(),
   pricePerHourMicros: Micros.nullable(),
-  sshPort: z.number().int(),
+  /** The device's public SSH port: given at its first enrolment, null until then. */
+  sshPort: z.number().int().nullable(),
   /** The device's public web name: HTTP and HTTPS for it reach its rental's container. */
   webHost: z.string(),
   hardware: Hardware.nullable(),

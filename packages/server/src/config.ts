@@ -126,6 +126,14 @@ export const serverOptions = {
       ),
     default: '20000-20999',
   },
+  maxPendingDevices: {
+    flag: 'max-pending-devices',
+    env: 'P2PVPS_MAX_PENDING_DEVICES',
+    description:
+      'Devices one owner may have awaiting enrolment at once; a device gets its public SSH port when it enrols, and one not enrolled before its token expires is deleted.',
+    schema: opt.positiveInt(),
+    default: '5',
+  },
   serverName: {
     flag: 'server-name',
     env: 'P2PVPS_SERVER_NAME',

@@ -15,6 +15,55 @@ export async function usedPorts(db: Db, [lo, hi]: readonly [number, number]): Pr
   return new Set(rows.map((r) => Number(r.ssh_port)));
 }
 
+/** Devices of an owner that never enrolled (they have no port yet) and are not removed. */
+export async function countPendingDevices(db: Db, ownerId: string): Promise<number> {
+  const row = await db
+    .selectFrom('devices')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('owner_id', '=', ownerId)
+    .where('removed_at', 'is', null)
+    .where('ssh_port', 'is', null)
+    .where('enrolled_at', 'is', null)
+    .where('public_key', 'is', null)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/**
+ * Deletes devices that never enrolled and have no enrolment token left that could still
+ * enrol them (all expired or spent), with their tokens. Such a device has no port, no
+ * rental and no ledger entry, so nothing else refers to it.
+ */
+export async function deleteExpiredPendingDevices(db: Db, now: string): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .selectFrom('devices')
+      .select('id')
+      .where('removed_at', 'is', null)
+      .where('ssh_port', 'is', null)
+      .where('enrolled_at', 'is', null)
+      .where('public_key', 'is', null)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('enrolment_tokens')
+              .select('enrolment_tokens.id')
+              .whereRef('enrolment_tokens.device_id', '=', 'devices.id')
+              .where('enrolment_tokens.spent_at', 'is', null)
+              .where('enrolment_tokens.expires_at', '>', now),
+          ),
+        ),
+      )
+      .limit(1000)
+      .execute();
+    const ids = rows.map((r) => r.id);
+    if (ids.length === 0) return 0;
+    await trx.deleteFrom('enrolment_tokens').where('device_id', 'in', ids).execute();
+    await trx.deleteFrom('devices').where('id', 'in', ids).execute();
+    return ids.length;
+  });
+}
+
 export function findDevice(db: Db, id: string): Promise<DeviceRow | undefined> {
   return db.selectFrom('devices').selectAll().where('id', '=', id).where('removed_at', 'is', null).executeTakeFirst();
 }

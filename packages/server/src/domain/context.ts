@@ -25,6 +25,8 @@ export interface DomainContext {
     /** How long an active rental's device may be offline before the rental ends as `device_lost`. */
     deviceLostGraceMs: number;
     enrolmentTokenTtlMs: number;
+    /** Devices an owner may have awaiting their first enrolment at once (5 unless set). */
+    maxPendingDevices?: number;
     /** scrypt's cost for passwords; unset, the production cost (secrets.ts). Tests set a cheap one. */
     passwordCost?: { log2N: number; r: number; p: number };
   };

@@ -20,6 +20,7 @@ import { UserEvents } from './user-events.ts';
 import { endExpiredRentals } from '../domain/rentals/rentals.ts';
 import { meterTick, settleRental } from '../domain/money/metering.ts';
 import { PeriodicWorker } from './periodic-worker.ts';
+import { housekeep } from './housekeeping.ts';
 import { PaymentRails } from '../payments/payment-rails.ts';
 import { railSettings } from '../payments/rail-options.ts';
 import { MailQueue, describeSmtpUrl, smtpTransport } from './mail-queue.ts';
@@ -93,6 +94,7 @@ export async function startServer(
       deviceLostGraceMs: timing.deviceLostGraceMs,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       enrolmentTokenTtlMs: timing.enrolmentTokenTtlMs,
+      maxPendingDevices: config.maxPendingDevices,
     },
     // A rental starting or ending: tell the agent, and open or close the device's public SSH port.
     notifyDevice: (deviceId, reason) => {
@@ -294,8 +296,15 @@ export async function startServer(
     },
     (err) => log.error({ err }, 'notice worker failed'),
   );
+  // Housekeeping: devices never enrolled before their token expired, sessions expired or left unused.
+  const housekeeping = new PeriodicWorker(
+    config.expiryCheckIntervalMs,
+    () => housekeep(ctx),
+    (err) => log.error({ err }, 'housekeeping failed'),
+  );
   expiry.start();
   meter.start();
+  housekeeping.start();
   notices.start();
   mailQueue.start();
   const enrolled = (await listEnrolledDevices(db)).length;
@@ -317,6 +326,7 @@ export async function startServer(
         await expiry.close();
         await meter.close();
         await notices.close();
+        await housekeeping.close();
         clearInterval(trafficTimer);
         await doors.close();
         await gateway.close();

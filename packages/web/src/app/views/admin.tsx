@@ -74,7 +74,7 @@ export function AdminView() {
             d.ownerEmail,
             `${d.status}${d.listed ? ', listed' : ''}${d.storageFault ? `, storage fault: ${d.storageFault}` : ''}`,
             d.pricePerHourMicros === null ? '—' : money(d.pricePerHourMicros),
-            d.sshPort,
+            d.sshPort ?? '—',
           ]}
         />
       </section>
