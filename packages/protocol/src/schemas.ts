@@ -387,6 +387,18 @@ export const ApiTokenBody = z.object({ name: z.string().trim().min(1, 'must not 
 /** The token itself is shown once, here. */
 export const CreatedApiToken = z.object({ id, name: z.string(), token: z.string(), createdAt: isoTime });
 export const TokenParams = z.object({ tokenId: id }).strict();
+/** A browser session (the dashboard logged in somewhere): which browser, when, and when it ends (30 days, or a week unused). */
+export const SessionInfo = z.object({
+  id,
+  name: z.string(),
+  createdAt: isoTime,
+  lastUsedAt: isoTime.nullable(),
+  expiresAt: isoTime,
+  current: z.boolean(),
+});
+export type SessionInfo = z.infer<typeof SessionInfo>;
+export const Sessions = z.object({ sessions: z.array(SessionInfo) });
+export const SessionParams = z.object({ sessionId: id }).strict();
 
 export const SavedSshKey = z.object({ id, name: z.string(), publicKey: z.string(), fingerprint: z.string(), createdAt: isoTime });
 export type SavedSshKey = z.infer<typeof SavedSshKey>;

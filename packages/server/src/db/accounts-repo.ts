@@ -52,12 +52,19 @@ export function findUserByTokenHash(
   db: Db,
   tokenHash: string,
   now: string,
-): Promise<(UserRow & { token_id: string; token_kind: 'api' | 'session' }) | undefined> {
+): Promise<
+  (UserRow & { token_id: string; token_kind: 'api' | 'session'; token_created_at: string; token_last_used_at: string | null }) | undefined
+> {
   return db
     .selectFrom('api_tokens')
     .innerJoin('users', 'users.id', 'api_tokens.user_id')
     .selectAll('users')
-    .select(['api_tokens.id as token_id', 'api_tokens.kind as token_kind'])
+    .select([
+      'api_tokens.id as token_id',
+      'api_tokens.kind as token_kind',
+      'api_tokens.created_at as token_created_at',
+      'api_tokens.last_used_at as token_last_used_at',
+    ])
     .where('api_tokens.token_hash', '=', tokenHash)
     .where((eb) => eb.or([eb('api_tokens.expires_at', 'is', null), eb('api_tokens.expires_at', '>', now)]))
     .executeTakeFirst();
@@ -65,4 +72,44 @@ export function findUserByTokenHash(
 
 export function deleteApiToken(db: Db, tokenId: string): Promise<unknown> {
   return db.deleteFrom('api_tokens').where('id', '=', tokenId).execute();
+}
+
+/** Records that a token was used at `now`. */
+export function touchApiToken(db: Db, tokenId: string, now: string): Promise<unknown> {
+  return db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', tokenId).execute();
+}
+
+/** A user's browser sessions that are still valid at `now` (neither past their end nor idle since `idleSince`), newest first. */
+export function listUserSessions(db: Db, userId: string, now: string, idleSince: string) {
+  return db
+    .selectFrom('api_tokens')
+    .select(['id', 'name', 'created_at', 'last_used_at', 'expires_at'])
+    .where('user_id', '=', userId)
+    .where('kind', '=', 'session')
+    .where('expires_at', '>', now)
+    .where((eb) => eb(eb.fn.coalesce('last_used_at', 'created_at'), '>', idleSince))
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .execute();
+}
+
+/** Deletes one of a user's browser sessions; false when there is no such session of theirs. */
+export async function deleteUserSession(db: Db, userId: string, sessionId: string): Promise<boolean> {
+  const result = await db
+    .deleteFrom('api_tokens')
+    .where('id', '=', sessionId)
+    .where('user_id', '=', userId)
+    .where('kind', '=', 'session')
+    .executeTakeFirst();
+  return Number(result.numDeletedRows) === 1;
+}
+
+/** Deletes browser sessions past their end, or unused since `idleSince`; returns how many. */
+export async function deleteDeadSessions(db: Db, now: string, idleSince: string): Promise<number> {
+  const result = await db
+    .deleteFrom('api_tokens')
+    .where('kind', '=', 'session')
+    .where((eb) => eb.or([eb('expires_at', '<=', now), eb(eb.fn.coalesce('last_used_at', 'created_at'), '<=', idleSince)]))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
 }

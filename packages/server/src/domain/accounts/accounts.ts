@@ -6,6 +6,7 @@ import {
   findUserByTokenHash,
   insertApiToken,
   insertUser,
+  touchApiToken,
   updatePasswordHash,
   type UserRow,
 } from '../../db/accounts-repo.ts';
@@ -110,10 +111,19 @@ export async function changePassword(ctx: DomainContext, caller: AuthenticatedUs
 
 /** The user behind an API token (`via: 'token'`) or a session cookie (`via: 'session'`); a token only counts as what it was made for. */
 export async function authenticateToken(ctx: DomainContext, token: string, via: 'token' | 'session'): Promise<AuthenticatedUser | null> {
-  const row = await findUserByTokenHash(ctx.db, hashSecret(token), ctx.clock.now().toISOString());
+  const now = ctx.clock.now();
+  const row = await findUserByTokenHash(ctx.db, hashSecret(token), now.toISOString());
   if (!row || (row.token_kind === 'session') !== (via === 'session')) return null;
+  const lastUsed = new Date(row.token_last_used_at ?? row.token_created_at).getTime();
+  // A browser session left unused for a week has ended, whatever its 30 days say.
+  if (row.token_kind === 'session' && now.getTime() - lastUsed >= sessionIdleMs) return null;
+  // Written at most once a minute per token, not on every request.
+  if (now.getTime() - lastUsed >= 60_000 || row.token_last_used_at === null) await touchApiToken(ctx.db, row.token_id, now.toISOString());
   return { user: presentUser(row), tokenId: row.token_id, via };
 }
+
+/** A browser session ends when unused for this long (on top of its fixed 30-day end). */
+export const sessionIdleMs = 7 * 24 * 60 * 60_000;
 
 export async function logout(ctx: DomainContext, tokenId: string): Promise<void> {
   await deleteApiToken(ctx.db, tokenId);

@@ -3,6 +3,7 @@ import type { DepositAddress } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
 import { statementCsv } from '../logic.ts';
+import { BrowserSessions } from './sessions.tsx';
 import { DataTable, ErrorText, Field, FormError, moneyValue, submitWith, Time, useAction, useLoad } from '../ui.tsx';
 
 export function AccountView() {
@@ -16,6 +17,7 @@ export function AccountView() {
       <MailSettings />
       <SshKeys />
       <ApiTokens />
+      <BrowserSessions />
       <PasswordChange />
     </section>
   );
