@@ -31,6 +31,9 @@ import {
   Payouts,
   PayoutsQuery,
   Statement,
+  StatementQuery,
+  AdminListQuery,
+  Next,
   Credentials,
   Device,
   DeviceParams,
@@ -289,7 +292,7 @@ export const routes = {
     summary: 'Devices for rent: online, priced and on the market.',
     auth: 'none',
     query: MarketQuery,
-    response: z.object({ listings: z.array(Listing) }),
+    response: z.object({ listings: z.array(Listing), next: Next }),
   }),
 
   rent: route({
@@ -307,7 +310,7 @@ export const routes = {
     summary: 'Your rentals (open ones unless all=true).',
     auth: 'user',
     query: RentalsQuery,
-    response: z.object({ rentals: z.array(Rental) }),
+    response: z.object({ rentals: z.array(Rental), next: Next }),
   }),
   getRental: route({
     method: 'GET',
@@ -346,8 +349,9 @@ export const routes = {
   getStatement: route({
     method: 'GET',
     path: '/api/v1/statement',
-    summary: 'Every movement on your balance and earnings, oldest first.',
+    summary: 'Every movement on your balance and earnings, oldest first (order=desc: newest first), a page at a time.',
     auth: 'user',
+    query: StatementQuery,
     response: Statement,
   }),
   adminCredit: route({
@@ -418,15 +422,17 @@ export const routes = {
   adminUsers: route({
     method: 'GET',
     path: '/api/v1/admin/users',
-    summary: 'Operator: every account with its balance, earnings, devices and open rentals.',
+    summary: 'Operator: every account with its balance, earnings, devices and open rentals, a page at a time.',
     auth: 'admin',
+    query: AdminListQuery,
     response: AdminUsers,
   }),
   adminDevices: route({
     method: 'GET',
     path: '/api/v1/admin/devices',
-    summary: 'Operator: every device that is not removed, with its owner.',
+    summary: 'Operator: every device that is not removed, with its owner, a page at a time.',
     auth: 'admin',
+    query: AdminListQuery,
     response: AdminDevices,
   }),
   adminRentals: route({
@@ -528,6 +534,9 @@ export const routes = {
 
 export type Routes = typeof routes;
 export type RouteName = keyof Routes;
+
+/** The whole statement as CSV, oldest first, streamed (not JSON, so outside the table); same auth as getStatement. */
+export const statementCsvPath = '/api/v1/statement.csv';
 
 /** Server-sent event stream for agents (not JSON, so outside the table). */
 export const agentEventsPath = '/api/v1/agent/events';

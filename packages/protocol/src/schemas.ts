@@ -128,6 +128,20 @@ export const Listing = z.object({
 export type Listing = z.infer<typeof Listing>;
 
 const queryInt = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/**
+ * Lists come in pages (keyset paging: a page starts after the last item of the one
+ * before). `limit` is how many items at most, up to the list's maximum; the reply's
+ * `next`, when there are more, is the `cursor` that asks for the next page.
+ */
+export const Cursor = z.string().regex(/^[A-Za-z0-9_-]{1,400}$/, 'must be the "next" value of the page before');
+const pageQuery = (max: number, def: number) => ({
+  limit: z.coerce.number().int().min(1).max(max).default(def),
+  cursor: Cursor.optional(),
+});
+/** The cursor of the next page, or null on the last one. */
+export const Next = z.string().nullable();
+export const pageLimits = { market: 500, rentals: 500, statement: 1000, admin: 500 } as const;
 export const MarketQuery = z
   .object({
     sort: z.enum(['price', 'memory', 'cores', 'disk']).default('price'),
@@ -137,6 +151,7 @@ export const MarketQuery = z
     minCores: queryInt.optional(),
     minDiskBytes: queryInt.optional(),
     arch: z.string().max(40).optional(),
+    ...pageQuery(pageLimits.market, 100),
   })
   .strict();
 export type MarketQuery = z.infer<typeof MarketQuery>;
@@ -198,7 +213,8 @@ export const Rental = z.object({
 });
 export type Rental = z.infer<typeof Rental>;
 
-export const RentalsQuery = z.object({ all: z.enum(['true', 'false']).optional() }).strict();
+export const RentalsQuery = z.object({ all: z.enum(['true', 'false']).optional(), ...pageQuery(pageLimits.rentals, 100) }).strict();
+export type RentalsQuery = z.infer<typeof RentalsQuery>;
 
 export const ServerInfo = z.object({
   name: z.string(),
@@ -234,7 +250,10 @@ export const StatementLine = z.object({
   amountMicros: micros,
 });
 export type StatementLine = z.infer<typeof StatementLine>;
-export const Statement = z.object({ currency: z.string(), lines: z.array(StatementLine) });
+/** The statement, oldest first unless order=desc. */
+export const StatementQuery = z.object({ order: z.enum(['asc', 'desc']).default('asc'), ...pageQuery(pageLimits.statement, 500) }).strict();
+export type StatementQuery = z.infer<typeof StatementQuery>;
+export const Statement = z.object({ currency: z.string(), lines: z.array(StatementLine), next: Next });
 
 export const CreditBody = z
   .object({
@@ -426,9 +445,11 @@ export const AdminUser = z.object({
   devices: z.number().int(),
   openRentals: z.number().int(),
 });
-export const AdminUsers = z.object({ users: z.array(AdminUser) });
+export const AdminListQuery = z.object(pageQuery(pageLimits.admin, 100)).strict();
+export type AdminListQuery = z.infer<typeof AdminListQuery>;
+export const AdminUsers = z.object({ users: z.array(AdminUser), next: Next });
 export const AdminDevice = Device.extend({ ownerEmail: z.string() });
-export const AdminDevices = z.object({ devices: z.array(AdminDevice) });
+export const AdminDevices = z.object({ devices: z.array(AdminDevice), next: Next });
 export const AdminRental = Rental.omit({ connection: true }).extend({ renterEmail: z.string(), ownerEmail: z.string() });
 export const AdminRentals = z.object({ rentals: z.array(AdminRental) });
 export const ServerSettings = z.object({

@@ -1,4 +1,3 @@
-import type { MarketQuery } from '@p2pvps/protocol/schemas';
 import { sql } from 'kysely';
 import { updateFromValues, type Db } from './database.ts';
 import type { DevicesTable, EnrolmentTokensTable } from './schema.ts';
@@ -168,8 +167,8 @@ export function uptimePercent(row: Pick<DeviceRow, 'online_since' | 'online_ms' 
 }
 
 /** Listed = enrolled, online, priced, on the market, its storage working, and not held by an open rental. */
-export function listMarket(db: Db, q: MarketQuery): Promise<DeviceRow[]> {
-  let query = db
+export function listMarket(db: Db): Promise<DeviceRow[]> {
+  return db
     .selectFrom('devices')
     .selectAll('devices')
     .where('devices.removed_at', 'is', null)
@@ -180,9 +179,8 @@ export function listMarket(db: Db, q: MarketQuery): Promise<DeviceRow[]> {
     .where('devices.storage_fault', 'is', null)
     .where(({ not, exists, selectFrom }) =>
       not(exists(selectFrom('rentals').select('rentals.id').whereRef('rentals.open_device_id', '=', 'devices.id'))),
-    );
-  if (q.maxPriceMicros !== undefined) query = query.where('devices.price_per_hour_micros', '<=', q.maxPriceMicros);
-  return query.execute();
+    )
+    .execute();
 }
 
 export function insertEnrolmentToken(db: Db, token: EnrolmentTokensTable): Promise<unknown> {

@@ -14,7 +14,7 @@ export interface Session {
   api: ApiClient;
   user: User;
   server: ServerInfo;
-  /** Goes up whenever the server says something of ours changed, and every minute (balances move): views reload on it. */
+  /** Goes up whenever the server says something of ours changed, and every minute (balances move): views reload on it (not the statement, which is long). */
   version: number;
   navigate(path: string): void;
   logout(): Promise<void>;
@@ -74,11 +74,19 @@ export function App() {
   useEffect(() => {
     if (!auth) return;
     const events = new EventSource('/api/v1/events');
-    events.addEventListener('changed', () => setVersion((v) => v + 1));
+    // A burst of changes (a tunnel coming up, then the rental starting) is one reload.
+    let soon: ReturnType<typeof setTimeout> | undefined;
+    events.addEventListener('changed', () => {
+      soon ??= setTimeout(() => {
+        soon = undefined;
+        setVersion((v) => v + 1);
+      }, 500);
+    });
     const minute = setInterval(() => setVersion((v) => v + 1), 60_000);
     return () => {
       events.close();
       clearInterval(minute);
+      clearTimeout(soon);
     };
   }, [auth]);
 
