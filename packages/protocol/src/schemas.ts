@@ -41,6 +41,8 @@ export const User = z.object({
   email: z.string(),
   isAdmin: z.boolean(),
   createdAt: isoTime,
+  /** Whether the address is confirmed (its owner opened the link mailed to it); until then the server mails it nothing else. */
+  emailVerified: z.boolean(),
 });
 export type User = z.infer<typeof User>;
 
@@ -418,6 +420,11 @@ export const SessionInfo = z.object({
 export type SessionInfo = z.infer<typeof SessionInfo>;
 export const Sessions = z.object({ sessions: z.array(SessionInfo) });
 export const SessionParams = z.object({ sessionId: id }).strict();
+/** The token from the link in the verification mail. */
+export const VerifyEmailBody = z
+  .object({ token: z.string().regex(/^p2pv_[A-Za-z0-9_-]{43}$/, 'must be the token from the link in the mail') })
+  .strict();
+export const VerifiedEmail = z.object({ email: z.string() });
 
 export const SavedSshKey = z.object({ id, name: z.string(), publicKey: z.string(), fingerprint: z.string(), createdAt: isoTime });
 export type SavedSshKey = z.infer<typeof SavedSshKey>;

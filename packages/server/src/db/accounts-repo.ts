@@ -113,3 +113,27 @@ export async function deleteDeadSessions(db: Db, now: string, idleSince: string)
     .executeTakeFirst();
   return Number(result.numDeletedRows);
 }
+
+/** Stores a new pending verification token for a user (replacing any before). */
+export function setEmailVerifyToken(db: Db, userId: string, tokenHash: string, sentAt: string): Promise<unknown> {
+  return db
+    .updateTable('users')
+    .set({ email_verify_token_hash: tokenHash, email_verify_sent_at: sentAt })
+    .where('id', '=', userId)
+    .execute();
+}
+
+export function findUserByEmailVerifyToken(db: Db, tokenHash: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('email_verify_token_hash', '=', tokenHash).executeTakeFirst();
+}
+
+/** Marks the address verified and spends the token; false when someone spent it first. */
+export async function markEmailVerified(db: Db, userId: string, tokenHash: string, at: string): Promise<boolean> {
+  const res = await db
+    .updateTable('users')
+    .set({ email_verified_at: at, email_verify_token_hash: null })
+    .where('id', '=', userId)
+    .where('email_verify_token_hash', '=', tokenHash)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}

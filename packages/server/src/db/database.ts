@@ -14,6 +14,7 @@ import * as dashboard from './migrations/2026-11-24T0900-dashboard.ts';
 import * as mail from './migrations/2026-11-24T1000-mail.ts';
 import * as uptime from './migrations/2026-11-24T1100-uptime.ts';
 import * as ledgerEntryIndex from './migrations/2026-11-24T1200-ledger-entry-index.ts';
+import * as emailVerification from './migrations/2026-12-06T1008-email-verification.ts';
 
 export type Db = Kysely<Database>;
 
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-24T1000-mail': mail,
   '2026-11-24T1100-uptime': uptime,
   '2026-11-24T1200-ledger-entry-index': ledgerEntryIndex,
+  '2026-12-06T1008-email-verification': emailVerification,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -34,6 +34,8 @@ export interface DomainContext {
   notifyUser?(userId: string, event: 'balance_low' | 'balance_exhausted', rentalId: string): void;
   /** Tells a renter their rental is ready to log in to, or has ended (mailed like notifyUser). Must not block. */
   notifyRental?(rentalId: string, event: 'active' | 'ended'): void;
+  /** A mail was queued: deliver it soon rather than at the next poll. */
+  mailQueued?(): void;
   /** Tells a device's agent to sync now (rental started or ended). */
   notifyDevice(deviceId: string, reason: string): void;
   /** The tunnel gateway's view: whether a device's tunnel is up, and how to cut it. */

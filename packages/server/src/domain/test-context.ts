@@ -47,6 +47,8 @@ export async function createTestContext(portRange: readonly [number, number] = [
   /** A user with `credit` on their balance (1,000 USD unless said otherwise), so renting works. */
   const createUser = async (role = 'user', credit = 1_000_000_000n) => {
     const { user } = await signup(ctx, `${role}${++n}@example.org`, 'correct horse battery');
+    // As if they opened the link in the verification mail.
+    await db.updateTable('users').set({ email_verified_at: clock.now().toISOString() }).where('id', '=', user.id).execute();
     if (credit > 0n) await grantCredit(ctx, user.id, credit, 'test credit');
     return user;
   };

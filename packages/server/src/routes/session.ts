@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { changePassword, logout } from '../domain/accounts/accounts.ts';
 import { addSshKey, listApiTokens, listSshKeys, makeApiToken, removeSshKey, revokeApiToken } from '../domain/accounts/keys-and-tokens.ts';
 import { csrfTokenOf, listSessions, revokeSession, sessionCookie, sessionSetCookie, startSession } from '../domain/accounts/sessions.ts';
+import { resendEmailVerification, verifyEmail } from '../domain/accounts/email-verification.ts';
 import type { DomainContext } from '../domain/context.ts';
 import { DomainError } from '../domain/errors.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
@@ -36,6 +37,11 @@ export function sessionRoutes(app: FastifyInstance, auth: Authenticator, ctx: Do
   mount(app, auth, routes.createApiToken, ({ body }, c) => makeApiToken(ctx, me(c), body.name));
   mount(app, auth, routes.revokeApiToken, async ({ params }, c) => {
     await revokeApiToken(ctx, me(c), params.tokenId);
+    return { ok: true as const };
+  });
+  mount(app, auth, routes.verifyEmail, ({ body }) => verifyEmail(ctx, body.token));
+  mount(app, auth, routes.resendEmailVerification, async (_input, c) => {
+    await resendEmailVerification(ctx, me(c));
     return { ok: true as const };
   });
   mount(app, auth, routes.listSessions, async (_input, c) => ({ sessions: await listSessions(ctx, c.user!) }));

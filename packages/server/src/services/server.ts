@@ -103,6 +103,7 @@ export async function startServer(
       userEvents.deviceChanged(deviceId);
       void gateway?.refresh(deviceId);
     },
+    mailQueued: () => mail?.kick(),
     // Mails are queued in the background: neither a request nor the meter waits for them.
     notifyUser: (userId, event, rentalId) => mail?.queue(queueBalanceNotice(ctx, userId, event, rentalId)),
     notifyRental: (rentalId, event) => mail?.queue(event === 'active' ? queueRentalActive(ctx, rentalId) : queueRentalEnded(ctx, rentalId)),

@@ -8,6 +8,7 @@ import { AuthView } from './views/auth.tsx';
 import { DevicesView } from './views/devices.tsx';
 import { MarketView } from './views/market.tsx';
 import { RentalsView } from './views/rentals.tsx';
+import { VerifyEmailView } from './views/verify-email.tsx';
 
 /** What every view needs: the API client (with the session's CSRF token), who is logged in, the server, and the live-update counter. */
 export interface Session {
@@ -91,6 +92,8 @@ export function App() {
   }, [auth]);
 
   if (!server || auth === undefined) return <p class="loading">Loading…</p>;
+  // The link in the verification mail works logged in or not.
+  if (path === '/verify-email') return <VerifyEmailView api={base} loggedIn={auth !== null} navigate={navigate} />;
   if (!auth) {
     return (
       <AuthView

@@ -13,6 +13,7 @@ import {
 import { isUniqueViolation } from '../../db/database.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
+import { sendEmailVerification } from './email-verification.ts';
 import { hashPassword, hashSecret, newId, newPassword, newSecret, passwordCost, verifyPassword } from '../secrets.ts';
 
 export interface AuthenticatedUser {
@@ -23,7 +24,13 @@ export interface AuthenticatedUser {
 }
 
 export function presentUser(row: UserRow): User {
-  return { id: row.id, email: row.email, isAdmin: row.is_admin === 1, createdAt: row.created_at };
+  return {
+    id: row.id,
+    email: row.email,
+    isAdmin: row.is_admin === 1,
+    createdAt: row.created_at,
+    emailVerified: Boolean(row.email_verified_at),
+  };
 }
 
 export async function signup(ctx: DomainContext, email: string, password: string, isAdmin = false): Promise<Session> {
@@ -39,12 +46,15 @@ export async function createAccount(ctx: DomainContext, email: string, password:
     is_admin: isAdmin ? 1 : 0,
     created_at: ctx.clock.now().toISOString(),
   };
+  // The operator's own account needs no link; everyone else's address is confirmed by mail.
+  row.email_verified_at = isAdmin ? row.created_at : null;
   try {
     await insertUser(ctx.db, row);
   } catch (err) {
     if (isUniqueViolation(err)) throw new DomainError('email_taken');
     throw err;
   }
+  if (!isAdmin) await sendEmailVerification(ctx, row);
   return row;
 }
 

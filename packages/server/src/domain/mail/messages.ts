@@ -207,3 +207,15 @@ export function deviceOfflineMail(d: {
     d.marketName,
   );
 }
+
+export function emailVerificationMail(v: { marketName: string; email: string; link: string; validHours: number }): MailContent {
+  return compose(
+    `Confirm your email address for ${v.marketName}`,
+    [
+      said`Someone, hopefully you, made an account on ${v.marketName} with the address ${userText(v.email)}.`,
+      `Open this link to confirm it is yours, so that the server may mail you about your rentals and devices: ${v.link}`,
+      `The link works for ${v.validHours} hours. If you did not make this account, ignore this mail: nothing more is sent here until the address is confirmed.`,
+    ],
+    v.marketName,
+  );
+}

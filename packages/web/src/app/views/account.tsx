@@ -3,13 +3,14 @@ import type { DepositAddress } from '@p2pvps/protocol/schemas';
 import { useEffect, useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
 import { statementCsvPath } from '@p2pvps/protocol/routes';
-import { BrowserSessions } from './sessions.tsx';
+import { BrowserSessions, EmailUnverified } from './sessions.tsx';
 import { DataTable, ErrorText, Field, FormError, MoreButton, moneyValue, submitWith, Time, useAction, useLoad, usePaged } from '../ui.tsx';
 
 export function AccountView() {
   return (
     <section>
       <h1>Account</h1>
+      <EmailUnverified />
       <Balance />
       <TopUp />
       <Payouts />

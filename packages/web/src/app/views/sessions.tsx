@@ -1,4 +1,5 @@
 import { useSession } from '../app.tsx';
+import { useState } from 'preact/hooks';
 import { ErrorText, Time, useAction, useLoad } from '../ui.tsx';
 
 /** Where the dashboard is logged in: each browser session, when it ends, and a button to end it. */
@@ -28,6 +29,31 @@ export function BrowserSessions() {
         ))}
       </ul>
       <ErrorText problem={sessions.problem ?? end.problem} />
+    </section>
+  );
+}
+
+/** Until the address is confirmed, the server mails it nothing but the link: say so, and offer the link again. */
+export function EmailUnverified() {
+  const { api, user } = useSession();
+  const [sent, setSent] = useState(false);
+  const resend = useAction(async () => {
+    await api.call('resendEmailVerification', { body: {} });
+    setSent(true);
+  });
+  if (user.emailVerified) return null;
+  return (
+    <section aria-labelledby="verify-title" class="notice">
+      <h2 id="verify-title">Confirm your email address</h2>
+      <p>
+        We mailed a link to {user.email}. Until you open it, the server sends you no mail about your rentals and devices (their passwords,
+        endings, outages).
+      </p>
+      <button type="button" class="secondary" disabled={resend.busy} onClick={() => void resend.run()}>
+        Send the link again
+      </button>
+      {sent && <p role="status">Sent (at most one a minute). Look in your inbox.</p>}
+      <ErrorText problem={resend.problem} />
     </section>
   );
 }
