@@ -155,7 +155,7 @@ export const commands: readonly Command[] = [
     name: 'market',
     summary: 'List the devices for rent.',
     usage:
-      'market [--sort price|memory|cores|disk] [--desc] [--max-price 0.10] [--min-memory 2G] [--min-cores N] [--min-disk 16G] [--arch arm64]',
+      'market [--sort price|memory|cores|disk] [--desc] [--max-price 0.10] [--min-memory 2G] [--min-cores N] [--min-disk 16G] [--arch arm64] [--limit N]',
     description: 'Sizes take binary units: 512M is 512 MiB, 2G is 2 GiB.',
     args: [],
     options: {
@@ -166,6 +166,7 @@ export const commands: readonly Command[] = [
       'min-cores': { type: 'string', value: 'N', description: 'Fewest CPU cores.' },
       'min-disk': { type: 'string', value: 'SIZE', description: 'Least disk, like 16G.' },
       arch: { type: 'string', value: 'ARCH', description: 'CPU architecture, like arm64.' },
+      limit: { type: 'string', value: 'N', description: 'Show at most N devices (default: all, fetched a page at a time).' },
     },
     run: market,
   },
@@ -206,9 +207,12 @@ export const commands: readonly Command[] = [
     kind: 'api',
     name: 'statement',
     summary: 'Every top-up, charge and earning, oldest first.',
-    usage: 'statement [--csv]',
+    usage: 'statement [--csv] [--limit N]',
     args: [],
-    options: { csv: { type: 'boolean', description: 'Print CSV (time, account, kind, memo, rental, amount, currency).' } },
+    options: {
+      csv: { type: 'boolean', description: 'Print CSV (time, account, kind, memo, rental, amount, currency): all of it, streamed.' },
+      limit: { type: 'string', value: 'N', description: 'Show at most N movements, oldest first (default: all).' },
+    },
     run: statement,
   },
   {
@@ -358,9 +362,12 @@ export const commands: readonly Command[] = [
     kind: 'api',
     name: 'rentals',
     summary: 'List your rentals.',
-    usage: 'rentals [--all]',
+    usage: 'rentals [--all] [--limit N]',
     args: [],
-    options: { all: { type: 'boolean', description: 'Include ended rentals.' } },
+    options: {
+      all: { type: 'boolean', description: 'Include ended rentals.' },
+      limit: { type: 'string', value: 'N', description: 'Show at most N, newest first (default: all).' },
+    },
     run: listRentals,
   },
   {

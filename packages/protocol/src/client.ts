@@ -92,6 +92,31 @@ export class ApiClient {
     }
     return contract.response.parse(json) as RouteOutput<Routes[N]>;
   }
+
+  /**
+   * A GET of a route outside the JSON table (a CSV download), with this client's token:
+   * the body as it arrives, so a long download is never held whole. Errors are the
+   * envelope, as for `call`.
+   */
+  async download(path: string): Promise<AsyncIterable<Uint8Array>> {
+    const headers: Record<string, string> = this.options.token ? { authorization: `Bearer ${this.options.token}` } : {};
+    let res: Response;
+    try {
+      res = await (this.options.fetch ?? fetch)(this.baseUrl + path, {
+        headers,
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 300_000),
+      });
+    } catch (err) {
+      const reason = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      throw new ApiError(0, 'server_unreachable', `Cannot reach the server at ${this.baseUrl} (${reason}).`);
+    }
+    if (!res.ok || !res.body) {
+      const parsed = ApiErrorBody.safeParse(await res.json().catch(() => null));
+      if (parsed.success) throw new ApiError(res.status, parsed.data.code, parsed.data.message, parsed.data.fields, parsed.data.detail);
+      throw new ApiError(res.status, 'bad_response', `The server answered HTTP ${res.status} without an error envelope.`);
+    }
+    return res.body as unknown as AsyncIterable<Uint8Array>;
+  }
 }
 
 type CallArgs<R extends Routes[RouteName]> = {} extends RouteInput<R> ? [input?: RouteInput<R>] : [input: RouteInput<R>];

@@ -69,6 +69,19 @@ export const errorCodes = {
     status: 503,
     message: 'This rail has no current exchange rate the operator vouches for, so it neither quotes nor credits; try again later.',
   },
+  rate_limited: {
+    status: 429,
+    message: 'Too many attempts from your address or for this account; wait as long as Retry-After says, then try again.',
+  },
+  server_busy: { status: 503, message: 'The server is busy checking other passwords; try again in a second (see Retry-After).' },
+  too_many_pending_devices: {
+    status: 409,
+    message: 'You have too many devices awaiting enrolment; enrol one (or remove one) before adding another.',
+  },
+  verification_token_invalid: {
+    status: 400,
+    message: 'The email verification link is unknown, already used or expired; ask for a new one from your account page.',
+  },
   internal_error: { status: 500, message: 'Something went wrong on the server; the operator can find details in its log.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -16,6 +16,10 @@ import {
   SshKeyBody,
   SshKeyParams,
   TokenParams,
+  Sessions,
+  SessionParams,
+  VerifyEmailBody,
+  VerifiedEmail,
   AddDeviceBody,
   Balance,
   CreditBody,
@@ -29,6 +33,9 @@ import {
   Payouts,
   PayoutsQuery,
   Statement,
+  StatementQuery,
+  AdminListQuery,
+  Next,
   Credentials,
   Device,
   DeviceParams,
@@ -189,6 +196,38 @@ export const routes = {
     body: Empty,
     response: Ok,
   }),
+  listSessions: route({
+    method: 'GET',
+    path: '/api/v1/me/sessions',
+    summary: 'Your browser sessions (where the dashboard is logged in); each ends 30 days after login or a week after its last use.',
+    auth: 'user',
+    response: Sessions,
+  }),
+  revokeSession: route({
+    method: 'POST',
+    path: '/api/v1/me/sessions/:sessionId/revoke',
+    summary: 'End one of your browser sessions; that browser is logged out.',
+    auth: 'user',
+    params: SessionParams,
+    body: Empty,
+    response: Ok,
+  }),
+  verifyEmail: route({
+    method: 'POST',
+    path: '/api/v1/auth/verify-email',
+    summary: 'Confirm an email address with the token from the link mailed to it (no login needed).',
+    auth: 'none',
+    body: VerifyEmailBody,
+    response: VerifiedEmail,
+  }),
+  resendEmailVerification: route({
+    method: 'POST',
+    path: '/api/v1/me/verify-email',
+    summary: 'Mail a new confirmation link to your address (at most one a minute; nothing if it is confirmed).',
+    auth: 'user',
+    body: Empty,
+    response: Ok,
+  }),
   listSshKeys: route({
     method: 'GET',
     path: '/api/v1/me/ssh-keys',
@@ -273,7 +312,7 @@ export const routes = {
     summary: 'Devices for rent: online, priced and on the market.',
     auth: 'none',
     query: MarketQuery,
-    response: z.object({ listings: z.array(Listing) }),
+    response: z.object({ listings: z.array(Listing), next: Next }),
   }),
 
   rent: route({
@@ -291,7 +330,7 @@ export const routes = {
     summary: 'Your rentals (open ones unless all=true).',
     auth: 'user',
     query: RentalsQuery,
-    response: z.object({ rentals: z.array(Rental) }),
+    response: z.object({ rentals: z.array(Rental), next: Next }),
   }),
   getRental: route({
     method: 'GET',
@@ -330,8 +369,9 @@ export const routes = {
   getStatement: route({
     method: 'GET',
     path: '/api/v1/statement',
-    summary: 'Every movement on your balance and earnings, oldest first.',
+    summary: 'Every movement on your balance and earnings, oldest first (order=desc: newest first), a page at a time.',
     auth: 'user',
+    query: StatementQuery,
     response: Statement,
   }),
   adminCredit: route({
@@ -411,15 +451,17 @@ export const routes = {
   adminUsers: route({
     method: 'GET',
     path: '/api/v1/admin/users',
-    summary: 'Operator: every account with its balance, earnings, devices and open rentals.',
+    summary: 'Operator: every account with its balance, earnings, devices and open rentals, a page at a time.',
     auth: 'admin',
+    query: AdminListQuery,
     response: AdminUsers,
   }),
   adminDevices: route({
     method: 'GET',
     path: '/api/v1/admin/devices',
-    summary: 'Operator: every device that is not removed, with its owner.',
+    summary: 'Operator: every device that is not removed, with its owner, a page at a time.',
     auth: 'admin',
+    query: AdminListQuery,
     response: AdminDevices,
   }),
   adminRentals: route({
@@ -538,6 +580,9 @@ export const routes = {
 
 export type Routes = typeof routes;
 export type RouteName = keyof Routes;
+
+/** The whole statement as CSV, oldest first, streamed (not JSON, so outside the table); same auth as getStatement. */
+export const statementCsvPath = '/api/v1/statement.csv';
 
 /** Server-sent event stream for agents (not JSON, so outside the table). */
 export const agentEventsPath = '/api/v1/agent/events';

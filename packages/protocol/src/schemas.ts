@@ -41,6 +41,8 @@ export const User = z.object({
   email: z.string(),
   isAdmin: z.boolean(),
   createdAt: isoTime,
+  /** Whether the address is confirmed (its owner opened the link mailed to it); until then the server mails it nothing else. */
+  emailVerified: z.boolean(),
 });
 export type User = z.infer<typeof User>;
 
@@ -71,7 +73,8 @@ export const Device = z.object({
   onMarket: z.boolean(),
   listed: z.boolean(),
   pricePerHourMicros: Micros.nullable(),
-  sshPort: z.number().int(),
+  /** The device's public SSH port: given at its first enrolment, null until then. */
+  sshPort: z.number().int().nullable(),
   /** The device's public web name: HTTP and HTTPS for it reach its rental's container. */
   webHost: z.string(),
   hardware: Hardware.nullable(),
@@ -127,6 +130,20 @@ export const Listing = z.object({
 export type Listing = z.infer<typeof Listing>;
 
 const queryInt = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/**
+ * Lists come in pages (keyset paging: a page starts after the last item of the one
+ * before). `limit` is how many items at most, up to the list's maximum; the reply's
+ * `next`, when there are more, is the `cursor` that asks for the next page.
+ */
+export const Cursor = z.string().regex(/^[A-Za-z0-9_-]{1,400}$/, 'must be the "next" value of the page before');
+const pageQuery = (max: number, def: number) => ({
+  limit: z.coerce.number().int().min(1).max(max).default(def),
+  cursor: Cursor.optional(),
+});
+/** The cursor of the next page, or null on the last one. */
+export const Next = z.string().nullable();
+export const pageLimits = { market: 500, rentals: 500, statement: 1000, admin: 500 } as const;
 export const MarketQuery = z
   .object({
     sort: z.enum(['price', 'memory', 'cores', 'disk']).default('price'),
@@ -136,6 +153,7 @@ export const MarketQuery = z
     minCores: queryInt.optional(),
     minDiskBytes: queryInt.optional(),
     arch: z.string().max(40).optional(),
+    ...pageQuery(pageLimits.market, 100),
   })
   .strict();
 export type MarketQuery = z.infer<typeof MarketQuery>;
@@ -197,7 +215,8 @@ export const Rental = z.object({
 });
 export type Rental = z.infer<typeof Rental>;
 
-export const RentalsQuery = z.object({ all: z.enum(['true', 'false']).optional() }).strict();
+export const RentalsQuery = z.object({ all: z.enum(['true', 'false']).optional(), ...pageQuery(pageLimits.rentals, 100) }).strict();
+export type RentalsQuery = z.infer<typeof RentalsQuery>;
 
 export const ServerInfo = z.object({
   name: z.string(),
@@ -233,7 +252,10 @@ export const StatementLine = z.object({
   amountMicros: micros,
 });
 export type StatementLine = z.infer<typeof StatementLine>;
-export const Statement = z.object({ currency: z.string(), lines: z.array(StatementLine) });
+/** The statement, oldest first unless order=desc. */
+export const StatementQuery = z.object({ order: z.enum(['asc', 'desc']).default('asc'), ...pageQuery(pageLimits.statement, 500) }).strict();
+export type StatementQuery = z.infer<typeof StatementQuery>;
+export const Statement = z.object({ currency: z.string(), lines: z.array(StatementLine), next: Next });
 
 export const CreditBody = z
   .object({
@@ -415,6 +437,23 @@ export const ApiTokenBody = z.object({ name: z.string().trim().min(1, 'must not 
 /** The token itself is shown once, here. */
 export const CreatedApiToken = z.object({ id, name: z.string(), token: z.string(), createdAt: isoTime });
 export const TokenParams = z.object({ tokenId: id }).strict();
+/** A browser session (the dashboard logged in somewhere): which browser, when, and when it ends (30 days, or a week unused). */
+export const SessionInfo = z.object({
+  id,
+  name: z.string(),
+  createdAt: isoTime,
+  lastUsedAt: isoTime.nullable(),
+  expiresAt: isoTime,
+  current: z.boolean(),
+});
+export type SessionInfo = z.infer<typeof SessionInfo>;
+export const Sessions = z.object({ sessions: z.array(SessionInfo) });
+export const SessionParams = z.object({ sessionId: id }).strict();
+/** The token from the link in the verification mail. */
+export const VerifyEmailBody = z
+  .object({ token: z.string().regex(/^p2pv_[A-Za-z0-9_-]{43}$/, 'must be the token from the link in the mail') })
+  .strict();
+export const VerifiedEmail = z.object({ email: z.string() });
 
 export const SavedSshKey = z.object({ id, name: z.string(), publicKey: z.string(), fingerprint: z.string(), createdAt: isoTime });
 export type SavedSshKey = z.infer<typeof SavedSshKey>;
@@ -442,9 +481,11 @@ export const AdminUser = z.object({
   devices: z.number().int(),
   openRentals: z.number().int(),
 });
-export const AdminUsers = z.object({ users: z.array(AdminUser) });
+export const AdminListQuery = z.object(pageQuery(pageLimits.admin, 100)).strict();
+export type AdminListQuery = z.infer<typeof AdminListQuery>;
+export const AdminUsers = z.object({ users: z.array(AdminUser), next: Next });
 export const AdminDevice = Device.extend({ ownerEmail: z.string() });
-export const AdminDevices = z.object({ devices: z.array(AdminDevice) });
+export const AdminDevices = z.object({ devices: z.array(AdminDevice), next: Next });
 export const AdminRental = Rental.omit({ connection: true }).extend({ renterEmail: z.string(), ownerEmail: z.string() });
 export const AdminRentals = z.object({ rentals: z.array(AdminRental) });
 export const ServerSettings = z.object({

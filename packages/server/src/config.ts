@@ -235,6 +235,14 @@ export const serverOptions = {
       ),
     default: '20000-20999',
   },
+  maxPendingDevices: {
+    flag: 'max-pending-devices',
+    env: 'P2PVPS_MAX_PENDING_DEVICES',
+    description:
+      'Devices one owner may have awaiting enrolment at once; a device gets its public SSH port when it enrols, and one not enrolled before its token expires is deleted.',
+    schema: opt.positiveInt(),
+    default: '5',
+  },
   serverName: {
     flag: 'server-name',
     env: 'P2PVPS_SERVER_NAME',
@@ -330,6 +338,27 @@ export const serverOptions = {
       .string()
       .regex(/^([^<>]*<)?[^\s@<>]+@[^\s@<>]+>?$/, 'must be an address like noreply@example.org or "Name <noreply@example.org>"'),
     default: (v: Record<string, unknown>) => `p2pvps@${v.webDomain}`,
+  },
+  loginsPerAddressPerMinute: {
+    flag: 'logins-per-address-per-minute',
+    env: 'P2PVPS_LOGINS_PER_ADDRESS_PER_MINUTE',
+    description: 'Logins (API and browser) one address may try per minute; more get 429 with Retry-After.',
+    schema: opt.positiveInt(),
+    default: '20',
+  },
+  loginFailuresPerAccountPerHour: {
+    flag: 'login-failures-per-account-per-hour',
+    env: 'P2PVPS_LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR',
+    description: 'Failed logins one account may have per hour, from any address; past that its logins wait (429).',
+    schema: opt.positiveInt(),
+    default: '20',
+  },
+  signupsPerAddressPerHour: {
+    flag: 'signups-per-address-per-hour',
+    env: 'P2PVPS_SIGNUPS_PER_ADDRESS_PER_HOUR',
+    description: 'Accounts one address may create per hour.',
+    schema: opt.positiveInt(),
+    default: '20',
   },
   logLevel: {
     flag: 'log-level',

@@ -36,4 +36,28 @@ export async function runServer(argv: string[], env: Record<string, string | und
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  exitOnStrayErrors(() => server.close());
+}
+
+/**
+ * API, gateway and front doors share this process: after an error nobody expected, its
+ * state is unknown, so it says what happened and exits non-zero, and the service manager
+ * restarts it (scripts/p2pvps-server.service). Billing is cumulative, so nothing is lost
+ * or billed twice. It first tries to close the database cleanly, for at most 5 s.
+ */
+export function exitOnStrayErrors(close: () => Promise<void>): void {
+  let exiting = false;
+  const crash = (what: string, err: unknown) => {
+    console.error(`p2pvps server: ${what}, exiting so that the service manager restarts the server:`, err);
+    if (exiting) return;
+    exiting = true;
+    process.exitCode = 70; // EX_SOFTWARE
+    setTimeout(() => process.exit(70), 5_000).unref();
+    close().then(
+      () => process.exit(70),
+      () => process.exit(70),
+    );
+  };
+  process.on('unhandledRejection', (err) => crash('unhandled promise rejection', err));
+  process.on('uncaughtException', (err) => crash('uncaught exception', err));
 }

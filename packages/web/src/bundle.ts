@@ -72,4 +72,5 @@ export const dashboardPaths = [
   '/devices/:id',
   '/account',
   '/admin',
+  '/verify-email',
 ];

@@ -104,7 +104,7 @@ test('devices list shows a table a person can read', async () => {
       'ID                NAME        STATUS              MARKET       PRICE/H   PORT  HARDWARE                                    LAST SEEN',
       `${kitchen.id}  kitchen-pi  online              listed      0.05 EUR  ${await port(kitchen)}  ${hardware}  now`,
       `${attic.id}  attic       offline             on      1.234567 EUR  ${await port(attic)}  ${hardware}  3m ago`,
-      `${cellar.id}  cellar      awaiting_enrolment  off                -  ${await port(cellar)}  -                                           -`,
+      `${cellar.id}  cellar      awaiting_enrolment  off                -      -  -                                           -`,
       '',
     ].join('\n'),
   );

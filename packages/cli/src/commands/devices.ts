@@ -98,7 +98,7 @@ export async function listDevices(ctx: Context): Promise<void> {
         d.status,
         marketState(d),
         d.pricePerHourMicros === null ? '-' : formatMoney(d.pricePerHourMicros, currency),
-        String(d.sshPort),
+        d.sshPort === null ? '-' : String(d.sshPort), // given at enrolment
         formatHardware(d.hardware),
         d.online ? 'now' : formatRelative(d.lastSeenAt, now),
       ]),

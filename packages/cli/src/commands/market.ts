@@ -1,7 +1,8 @@
-import type { MarketQuery } from '@p2pvps/protocol/schemas';
+import { pageLimits, type MarketQuery } from '@p2pvps/protocol/schemas';
 import { UsageError } from '../cli-error.ts';
 import { booleanOption, integerOption, stringOption, type ParsedArgs } from '../command.ts';
 import type { Context } from '../context.ts';
+import { collectPages } from '../pages.ts';
 import { formatRelative } from '../format.ts';
 import { formatMoney, MoneyFormatError, parseMoney } from '@p2pvps/protocol/money';
 import { formatSize, parseSize, SizeFormatError } from '../size.ts';
@@ -46,7 +47,15 @@ function parseOr(parse: () => number, option: string): number {
 }
 
 export async function market(ctx: Context, args: ParsedArgs): Promise<void> {
-  const reply = await ctx.client().call('market', { query: marketQuery(args) });
+  const query = marketQuery(args);
+  const listings = await collectPages(
+    async (page) => {
+      const r = await ctx.client().call('market', { query: { ...query, ...page } });
+      return { items: r.listings, next: r.next };
+    },
+    { max: integerOption(args, 'limit', 'market', 1), pageSize: pageLimits.market },
+  );
+  const reply = { listings };
   if (ctx.printJson(reply)) return;
   if (reply.listings.length === 0) {
     ctx.out('No device matches; try fewer filters, or look again later.\n');

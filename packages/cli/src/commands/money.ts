@@ -1,10 +1,12 @@
 import { UsageError } from '../cli-error.ts';
-import { booleanOption, moneyPositional, positional, stringOption, type ParsedArgs } from '../command.ts';
+import { booleanOption, integerOption, moneyPositional, positional, stringOption, type ParsedArgs } from '../command.ts';
 import type { Context } from '../context.ts';
 import { formatTime } from '../format.ts';
 import { formatMicros, formatMoney } from '@p2pvps/protocol/money';
 import { formatTable } from '../table.ts';
-import type { Payout } from '@p2pvps/protocol/schemas';
+import { statementCsvPath } from '@p2pvps/protocol/routes';
+import { pageLimits, type Payout } from '@p2pvps/protocol/schemas';
+import { collectPages } from '../pages.ts';
 
 /** `balance`: what you can spend on rentals, and what your devices have earned. */
 export async function balance(ctx: Context): Promise<void> {
@@ -15,10 +17,25 @@ export async function balance(ctx: Context): Promise<void> {
   );
 }
 
-/** `statement [--csv]`: every movement on your balance and earnings. */
+/** `statement [--csv] [--limit N]`: every movement on your balance and earnings, fetched a page at a time. */
 export async function statement(ctx: Context, args: ParsedArgs): Promise<void> {
-  const reply = await ctx.userClient().call('getStatement');
-  if (ctx.printJson(reply)) return;
+  if (booleanOption(args, 'csv')) {
+    // The server streams the whole statement as CSV; pass it on as it comes.
+    const decoder = new TextDecoder();
+    for await (const chunk of await ctx.userClient().download(statementCsvPath)) ctx.out(decoder.decode(chunk, { stream: true }));
+    ctx.out(decoder.decode());
+    return;
+  }
+  let currency = '';
+  const lines = await collectPages(
+    async (page) => {
+      const r = await ctx.userClient().call('getStatement', { query: page });
+      currency = r.currency;
+      return { items: r.lines, next: r.next };
+    },
+    { max: integerOption(args, 'limit', 'statement', 1), pageSize: pageLimits.statement },
+  );
+  if (ctx.printJson({ currency, lines })) return;
   const names: Record<string, string> = {
     renter_balance: 'balance',
     rental_hold: 'prepaid',
@@ -26,15 +43,7 @@ export async function statement(ctx: Context, args: ParsedArgs): Promise<void> {
     payouts_pending: 'payouts',
   };
   const account = (a: string) => names[a] ?? a;
-  if (booleanOption(args, 'csv')) {
-    const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-    const lines = reply.lines.map((l) =>
-      [l.at, account(l.account), l.kind, quote(l.memo), l.rentalId ?? '', formatMicros(l.amountMicros), reply.currency].join(','),
-    );
-    ctx.out(['time,account,kind,memo,rental,amount,currency', ...lines].join('\n') + '\n');
-    return;
-  }
-  if (reply.lines.length === 0) {
+  if (lines.length === 0) {
     ctx.out('Nothing yet: no top-ups, charges or earnings.\n');
     return;
   }
@@ -42,7 +51,7 @@ export async function statement(ctx: Context, args: ParsedArgs): Promise<void> {
   ctx.out(
     formatTable(
       ['TIME', 'ACCOUNT', 'WHAT', 'AMOUNT'],
-      reply.lines.map((l) => [formatTime(l.at, now), account(l.account), l.memo, formatMoney(l.amountMicros, reply.currency)]),
+      lines.map((l) => [formatTime(l.at, now), account(l.account), l.memo, formatMoney(l.amountMicros, currency)]),
     ),
   );
 }

@@ -1,10 +1,11 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApiError, type ApiClient } from '@p2pvps/protocol/client';
-import { Id, SshPublicKey, type Rental } from '@p2pvps/protocol/schemas';
+import { Id, pageLimits, SshPublicKey, type Rental } from '@p2pvps/protocol/schemas';
 import { CliError, UsageError } from '../cli-error.ts';
 import { booleanOption, integerOption, positional, stringOption, type ParsedArgs } from '../command.ts';
 import { knownHostsDir } from '../config.ts';
+import { collectPages } from '../pages.ts';
 import type { Context, OutputStream } from '../context.ts';
 import { formatRelative, formatTime, printable, sshCommand } from '../format.ts';
 import { formatDetails, formatTable } from '../table.ts';
@@ -49,7 +50,13 @@ export async function readPublicKey(file: string): Promise<string> {
 /** A device ID passes through; anything else is looked up by name among the listings. */
 async function resolveListing(client: ApiClient, idOrName: string): Promise<string> {
   if (Id.safeParse(idOrName).success) return idOrName;
-  const { listings } = await client.call('market', { query: {} });
+  const listings = await collectPages(
+    async (page) => {
+      const r = await client.call('market', { query: page });
+      return { items: r.listings, next: r.next };
+    },
+    { pageSize: pageLimits.market },
+  );
   const matches = listings.filter((l) => l.name === idOrName);
   if (matches.length === 1 && matches[0]) return matches[0].deviceId;
   if (matches.length > 1) {
@@ -177,7 +184,14 @@ export async function rent(ctx: Context, args: ParsedArgs): Promise<void> {
 
 export async function listRentals(ctx: Context, args: ParsedArgs): Promise<void> {
   const all = booleanOption(args, 'all');
-  const reply = await ctx.userClient().call('listRentals', { query: all ? { all: 'true' } : {} });
+  const rentals = await collectPages(
+    async (page) => {
+      const r = await ctx.userClient().call('listRentals', { query: { ...(all ? { all: 'true' as const } : {}), ...page } });
+      return { items: r.rentals, next: r.next };
+    },
+    { max: integerOption(args, 'limit', 'rentals', 1), pageSize: pageLimits.rentals },
+  );
+  const reply = { rentals };
   if (ctx.printJson(reply)) return;
   if (reply.rentals.length === 0) {
     ctx.out(

@@ -11,6 +11,11 @@ export function findUserByEmail(db: Db, email: string): Promise<UserRow | undefi
   return db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
 }
 
+/** Replaces a password hash, unless it changed since `was` was read. */
+export function updatePasswordHash(db: Db, userId: string, was: string, hash: string): Promise<unknown> {
+  return db.updateTable('users').set({ password_hash: hash }).where('id', '=', userId).where('password_hash', '=', was).execute();
+}
+
 export function findUserById(db: Db, id: string): Promise<UserRow | undefined> {
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
 }
@@ -47,12 +52,19 @@ export function findUserByTokenHash(
   db: Db,
   tokenHash: string,
   now: string,
-): Promise<(UserRow & { token_id: string; token_kind: 'api' | 'session' }) | undefined> {
+): Promise<
+  (UserRow & { token_id: string; token_kind: 'api' | 'session'; token_created_at: string; token_last_used_at: string | null }) | undefined
+> {
   return db
     .selectFrom('api_tokens')
     .innerJoin('users', 'users.id', 'api_tokens.user_id')
     .selectAll('users')
-    .select(['api_tokens.id as token_id', 'api_tokens.kind as token_kind'])
+    .select([
+      'api_tokens.id as token_id',
+      'api_tokens.kind as token_kind',
+      'api_tokens.created_at as token_created_at',
+      'api_tokens.last_used_at as token_last_used_at',
+    ])
     .where('api_tokens.token_hash', '=', tokenHash)
     .where((eb) => eb.or([eb('api_tokens.expires_at', 'is', null), eb('api_tokens.expires_at', '>', now)]))
     .executeTakeFirst();
@@ -76,4 +88,68 @@ export async function liveTokenIds(db: Db, ids: string[], now: string): Promise<
     for (const r of rows) live.add(r.id);
   }
   return live;
+}
+
+/** Records that a token was used at `now`. */
+export function touchApiToken(db: Db, tokenId: string, now: string): Promise<unknown> {
+  return db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', tokenId).execute();
+}
+
+/** A user's browser sessions that are still valid at `now` (neither past their end nor idle since `idleSince`), newest first. */
+export function listUserSessions(db: Db, userId: string, now: string, idleSince: string) {
+  return db
+    .selectFrom('api_tokens')
+    .select(['id', 'name', 'created_at', 'last_used_at', 'expires_at'])
+    .where('user_id', '=', userId)
+    .where('kind', '=', 'session')
+    .where('expires_at', '>', now)
+    .where((eb) => eb(eb.fn.coalesce('last_used_at', 'created_at'), '>', idleSince))
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .execute();
+}
+
+/** Deletes one of a user's browser sessions; false when there is no such session of theirs. */
+export async function deleteUserSession(db: Db, userId: string, sessionId: string): Promise<boolean> {
+  const result = await db
+    .deleteFrom('api_tokens')
+    .where('id', '=', sessionId)
+    .where('user_id', '=', userId)
+    .where('kind', '=', 'session')
+    .executeTakeFirst();
+  return Number(result.numDeletedRows) === 1;
+}
+
+/** Deletes browser sessions past their end, or unused since `idleSince`; returns how many. */
+export async function deleteDeadSessions(db: Db, now: string, idleSince: string): Promise<number> {
+  const result = await db
+    .deleteFrom('api_tokens')
+    .where('kind', '=', 'session')
+    .where((eb) => eb.or([eb('expires_at', '<=', now), eb(eb.fn.coalesce('last_used_at', 'created_at'), '<=', idleSince)]))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+/** Stores a new pending verification token for a user (replacing any before). */
+export function setEmailVerifyToken(db: Db, userId: string, tokenHash: string, sentAt: string): Promise<unknown> {
+  return db
+    .updateTable('users')
+    .set({ email_verify_token_hash: tokenHash, email_verify_sent_at: sentAt })
+    .where('id', '=', userId)
+    .execute();
+}
+
+export function findUserByEmailVerifyToken(db: Db, tokenHash: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('email_verify_token_hash', '=', tokenHash).executeTakeFirst();
+}
+
+/** Marks the address verified and spends the token; false when someone spent it first. */
+export async function markEmailVerified(db: Db, userId: string, tokenHash: string, at: string): Promise<boolean> {
+  const res = await db
+    .updateTable('users')
+    .set({ email_verified_at: at, email_verify_token_hash: null })
+    .where('id', '=', userId)
+    .where('email_verify_token_hash', '=', tokenHash)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
 }

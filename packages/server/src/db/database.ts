@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, SqliteDialect, sql, type Migration, type MigrationProvider, type RawBuilder } from 'kysely';
@@ -17,6 +17,7 @@ import * as ledgerEntryIndex from './migrations/2026-11-24T1200-ledger-entry-ind
 import * as payoutProcessing from './migrations/2026-12-06T1001-payout-processing.ts';
 import * as railRequestsRates from './migrations/2026-12-06T1002-rail-requests-rates.ts';
 import * as deviceSignedTs from './migrations/2026-12-06T1004-device-signed-ts.ts';
+import * as emailVerification from './migrations/2026-12-06T1008-email-verification.ts';
 
 export type Db = Kysely<Database>;
 
@@ -36,13 +37,26 @@ const migrations: Record<string, Migration> = {
   '2026-12-06T1001-payout-processing': payoutProcessing,
   '2026-12-06T1002-rail-requests-rates': railRequestsRates,
   '2026-12-06T1004-device-signed-ts': deviceSignedTs,
+  '2026-12-06T1008-email-verification': emailVerification,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
+/**
+ * The database holds rental passwords and mail bodies in clear (renters need them back),
+ * so only the server's own user may read it, whatever the umask: a directory made for it
+ * is 0700, and the file is 0600 (SQLite gives its -wal and -shm files the file's mode; an
+ * older database's are tightened too). An existing directory keeps its mode: it may be
+ * shared, and the file's mode is what guards the data.
+ */
 export function openDatabase(url: string): Db {
   const path = url.replace(/^sqlite:/, '');
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    const dir = dirname(path);
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    closeSync(openSync(path, 'a', 0o600));
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
+  }
   const sqlite = new SqliteDatabase(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');

@@ -1,4 +1,3 @@
-import type { MarketQuery } from '@p2pvps/protocol/schemas';
 import { sql } from 'kysely';
 import { updateFromValues, type Db } from './database.ts';
 import type { DevicesTable, EnrolmentTokensTable } from './schema.ts';
@@ -13,6 +12,55 @@ export function insertDevice(db: Db, device: DeviceRow): Promise<unknown> {
 export async function usedPorts(db: Db, [lo, hi]: readonly [number, number]): Promise<Set<number>> {
   const rows = await db.selectFrom('devices').select('ssh_port').where('ssh_port', '>=', lo).where('ssh_port', '<=', hi).execute();
   return new Set(rows.map((r) => Number(r.ssh_port)));
+}
+
+/** Devices of an owner that never enrolled (they have no port yet) and are not removed. */
+export async function countPendingDevices(db: Db, ownerId: string): Promise<number> {
+  const row = await db
+    .selectFrom('devices')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('owner_id', '=', ownerId)
+    .where('removed_at', 'is', null)
+    .where('ssh_port', 'is', null)
+    .where('enrolled_at', 'is', null)
+    .where('public_key', 'is', null)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/**
+ * Deletes devices that never enrolled and have no enrolment token left that could still
+ * enrol them (all expired or spent), with their tokens. Such a device has no port, no
+ * rental and no ledger entry, so nothing else refers to it.
+ */
+export async function deleteExpiredPendingDevices(db: Db, now: string): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .selectFrom('devices')
+      .select('id')
+      .where('removed_at', 'is', null)
+      .where('ssh_port', 'is', null)
+      .where('enrolled_at', 'is', null)
+      .where('public_key', 'is', null)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('enrolment_tokens')
+              .select('enrolment_tokens.id')
+              .whereRef('enrolment_tokens.device_id', '=', 'devices.id')
+              .where('enrolment_tokens.spent_at', 'is', null)
+              .where('enrolment_tokens.expires_at', '>', now),
+          ),
+        ),
+      )
+      .limit(1000)
+      .execute();
+    const ids = rows.map((r) => r.id);
+    if (ids.length === 0) return 0;
+    await trx.deleteFrom('enrolment_tokens').where('device_id', 'in', ids).execute();
+    await trx.deleteFrom('devices').where('id', 'in', ids).execute();
+    return ids.length;
+  });
 }
 
 export function findDevice(db: Db, id: string): Promise<DeviceRow | undefined> {
@@ -138,8 +186,8 @@ export function uptimePercent(row: Pick<DeviceRow, 'online_since' | 'online_ms' 
 }
 
 /** Listed = enrolled, online, priced, on the market, its storage working, and not held by an open rental. */
-export function listMarket(db: Db, q: MarketQuery): Promise<DeviceRow[]> {
-  let query = db
+export function listMarket(db: Db): Promise<DeviceRow[]> {
+  return db
     .selectFrom('devices')
     .selectAll('devices')
     .where('devices.removed_at', 'is', null)
@@ -150,9 +198,8 @@ export function listMarket(db: Db, q: MarketQuery): Promise<DeviceRow[]> {
     .where('devices.storage_fault', 'is', null)
     .where(({ not, exists, selectFrom }) =>
       not(exists(selectFrom('rentals').select('rentals.id').whereRef('rentals.open_device_id', '=', 'devices.id'))),
-    );
-  if (q.maxPriceMicros !== undefined) query = query.where('devices.price_per_hour_micros', '<=', q.maxPriceMicros);
-  return query.execute();
+    )
+    .execute();
 }
 
 export function insertEnrolmentToken(db: Db, token: EnrolmentTokensTable): Promise<unknown> {

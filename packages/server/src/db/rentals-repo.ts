@@ -15,10 +15,19 @@ export function findOpenRentalForDevice(db: Db, deviceId: string): Promise<Renta
   return db.selectFrom('rentals').selectAll().where('open_device_id', '=', deviceId).executeTakeFirst();
 }
 
-export function listRenterRentals(db: Db, renterId: string, includeEnded: boolean): Promise<RentalRow[]> {
+/** A renter's rentals, newest first, up to `limit`, those before (created_at, id) `before` when given. */
+export function listRenterRentals(
+  db: Db,
+  renterId: string,
+  includeEnded: boolean,
+  page: { limit: number; before?: readonly [string, string] },
+): Promise<RentalRow[]> {
   let q = db.selectFrom('rentals').selectAll().where('renter_id', '=', renterId);
   if (!includeEnded) q = q.where('state', '!=', 'ended');
-  return q.orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+  const before = page.before;
+  if (before)
+    q = q.where((eb) => eb.or([eb('created_at', '<', before[0]), eb.and([eb('created_at', '=', before[0]), eb('id', '<', before[1])])]));
+  return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
 }
 
 export function listExpiredRentals(db: Db, now: string): Promise<RentalRow[]> {

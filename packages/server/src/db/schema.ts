@@ -15,6 +15,11 @@ export interface UsersTable {
    * link to the dashboard instead. Optional so that inserts may leave it to the default.
    */
   email_rental_password?: number;
+  /** When the user opened the verification link mailed to their address; null until then (no notices go there). */
+  email_verified_at?: string | null;
+  /** The pending verification link's token (hashed) and when it was sent (it lasts a day). */
+  email_verify_token_hash?: string | null;
+  email_verify_sent_at?: string | null;
 }
 
 export interface ApiTokensTable {

@@ -25,11 +25,17 @@ export interface DomainContext {
     /** How long an active rental's device may be offline before the rental ends as `device_lost`. */
     deviceLostGraceMs: number;
     enrolmentTokenTtlMs: number;
+    /** Devices an owner may have awaiting their first enrolment at once (5 unless set). */
+    maxPendingDevices?: number;
+    /** scrypt's cost for passwords; unset, the production cost (secrets.ts). Tests set a cheap one. */
+    passwordCost?: { log2N: number; r: number; p: number };
   };
   /** Tells a renter something about their money (the server mails it: domain/mail/notices.ts). */
   notifyUser?(userId: string, event: 'balance_low' | 'balance_exhausted', rentalId: string): void;
   /** Tells a renter their rental is ready to log in to, or has ended (mailed like notifyUser). Must not block. */
   notifyRental?(rentalId: string, event: 'active' | 'ended'): void;
+  /** A mail was queued: deliver it soon rather than at the next poll. */
+  mailQueued?(): void;
   /** Tells a device's agent to sync now (rental started or ended). */
   notifyDevice(deviceId: string, reason: string): void;
   /** The tunnel gateway's view: whether a device's tunnel is up, and how to cut it. */

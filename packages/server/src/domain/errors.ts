@@ -13,3 +13,15 @@ export class DomainError extends Error {
     this.name = 'DomainError';
   }
 }
+
+/** The caller should try again after `retryAfterSeconds` (rate limits, a full queue): the API sends it as Retry-After. */
+export class RetryLaterError extends DomainError {
+  constructor(
+    code: ErrorCode,
+    readonly retryAfterSeconds: number,
+    message?: string,
+  ) {
+    super(code, message);
+    this.name = 'RetryLaterError';
+  }
+}

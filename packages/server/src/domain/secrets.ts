@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomFillSync, randomInt, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import { RetryLaterError } from './errors.ts';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: object) => Promise<Buffer>;
 
@@ -71,23 +72,85 @@ export function newPassword(): string {
   return pw;
 }
 
-const scryptParams = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+/**
+ * Password hashing: scrypt at N = 2^17, r = 8, p = 1 (OWASP's advice), 128 MiB and about a
+ * second of one core per hash here. Stored as `scrypt$N$r$p$salt$hash`, so older, cheaper
+ * hashes still verify and are upgraded at the next successful login (`needsRehash`).
+ */
+export const passwordCost = { log2N: 17, r: 8, p: 1 } as const;
+/** The most a stored hash may ask for (N = 2^18): a corrupt row must not make us allocate gigabytes. */
+const maxLog2N = 18;
 
-export async function hashPassword(password: string): Promise<string> {
-  const salt = randomBytes(16);
-  const hash = await scrypt(password, salt, 32, scryptParams);
-  return `scrypt$${scryptParams.N}$${scryptParams.r}$${scryptParams.p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+/**
+ * At most this many hashes run at once (each holds 128 MiB, and libuv has only 4
+ * threads, which file and DNS work share); up to `hashQueueLimit` more wait their turn,
+ * and beyond that the caller is told the server is busy rather than queued without bound.
+ */
+export const hashConcurrency = 2;
+export const hashQueueLimit = 32;
+
+class HashSlots {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(
+    private readonly concurrency: number,
+    private readonly queueLimit: number,
+  ) {}
+
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    if (this.running >= this.concurrency) {
+      if (this.waiting.length >= this.queueLimit) throw new RetryLaterError('server_busy', 1);
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else this.running++;
+    try {
+      return await job();
+    } finally {
+      // Hand the slot straight to the next waiter, so the count never dips and lets a newcomer jump the queue.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+
+  /** Hashes running and waiting, for tests and metrics. */
+  get load(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.waiting.length };
+  }
 }
 
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+const hashSlots = new HashSlots(hashConcurrency, hashQueueLimit);
+export const passwordHashLoad = () => hashSlots.load;
+
+function scryptLimited(password: string, salt: Buffer, length: number, log2N: number, r: number, p: number): Promise<Buffer> {
+  const N = 2 ** log2N;
+  // scrypt needs 128·N·r bytes; maxmem is per call, and the slots bound how many run at once.
+  const maxmem = 128 * N * r + 16 * 1024 * 1024;
+  return hashSlots.run(() => scrypt(password, salt, length, { N, r, p, maxmem }));
+}
+
+/** `cost` is for tests (a cheap hash, or an old one to upgrade); the server always uses `passwordCost`. */
+export async function hashPassword(password: string, cost: { log2N: number; r: number; p: number } = passwordCost): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await scryptLimited(password, salt, 32, cost.log2N, cost.r, cost.p);
+  return `scrypt$${2 ** cost.log2N}$${cost.r}$${cost.p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+}
+
+/** Whether the password matches, and whether the stored hash is cheaper than `target` (so it should be hashed again). */
+export async function verifyPassword(
+  password: string,
+  stored: string,
+  target: { log2N: number; r: number } = passwordCost,
+): Promise<{ ok: boolean; needsRehash: boolean }> {
   const [scheme, n, r, p, salt, hash] = stored.split('$');
-  if (scheme !== 'scrypt' || !salt || !hash) return false;
+  const log2N = Math.log2(Number(n));
+  if (scheme !== 'scrypt' || !salt || !hash || !Number.isInteger(log2N) || log2N < 1 || log2N > maxLog2N) {
+    return { ok: false, needsRehash: false };
+  }
+  if (![r, p].every((v) => /^[1-9][0-9]?$/.test(v ?? ''))) return { ok: false, needsRehash: false };
   const expected = Buffer.from(hash, 'base64url');
-  const actual = await scrypt(password, Buffer.from(salt, 'base64url'), expected.length, {
-    N: Number(n),
-    r: Number(r),
-    p: Number(p),
-    maxmem: scryptParams.maxmem,
-  });
-  return timingSafeEqual(actual, expected);
+  const actual = await scryptLimited(password, Buffer.from(salt, 'base64url'), expected.length, log2N, Number(r), Number(p));
+  const ok = timingSafeEqual(actual, expected);
+  const weaker = log2N < target.log2N || Number(r) < target.r;
+  return { ok, needsRehash: ok && weaker };
 }

@@ -37,6 +37,8 @@ export async function createTestContext(portRange: readonly [number, number] = [
       deviceLostGraceMs: timing.deviceLostGraceMs,
       heartbeatIntervalMs: 600_000,
       enrolmentTokenTtlMs: 24 * 3_600_000,
+      // A cheap hash: the rules are the same, and the suite creates many accounts.
+      passwordCost: { log2N: 10, r: 8, p: 1 },
     },
     notifyDevice: (deviceId, reason) => void nudges.push({ deviceId, reason }),
     tunnels: { isOnline: (id) => online.has(id), disconnect: (id) => void online.delete(id) },
@@ -45,6 +47,8 @@ export async function createTestContext(portRange: readonly [number, number] = [
   /** A user with `credit` on their balance (1,000 USD unless said otherwise), so renting works. */
   const createUser = async (role = 'user', credit = 1_000_000_000n) => {
     const { user } = await signup(ctx, `${role}${++n}@example.org`, 'correct horse battery');
+    // As if they opened the link in the verification mail.
+    await db.updateTable('users').set({ email_verified_at: clock.now().toISOString() }).where('id', '=', user.id).execute();
     if (credit > 0n) await grantCredit(ctx, user.id, credit, 'test credit');
     return user;
   };

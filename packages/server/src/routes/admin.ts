@@ -3,6 +3,7 @@ import type { EndReason, RentalState } from '@p2pvps/protocol/schemas';
 import type { FastifyInstance } from 'fastify';
 import { presentDevice } from '../domain/devices/devices.ts';
 import type { DomainContext } from '../domain/context.ts';
+import { decodeCursor, pageOf } from '../domain/paging.ts';
 import { presentRental } from '../domain/rentals/rentals.ts';
 import type { PaymentRails } from '../payments/payment-rails.ts';
 import { mount, type Authenticator } from './register.ts';
@@ -15,18 +16,31 @@ export function adminRoutes(
   o: { rails?: PaymentRails; mail: string },
 ): void {
   const { db } = ctx;
-  mount(app, auth, routes.adminUsers, async () => {
-    const users = await db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').execute();
-    const balances = await db
-      .selectFrom('ledger_accounts')
-      .select(['user_id', 'kind', 'balance'])
-      .where('user_id', 'is not', null)
-      .execute();
+  // Both lists are paged in the order the rows were made: keyset on (created_at, id).
+  const after = (cursor: string | undefined) => decodeCursor(cursor, ['string', 'string'] as const);
+  mount(app, auth, routes.adminUsers, async ({ query }) => {
+    const from = after(query.cursor);
+    let q = db.selectFrom('users').selectAll();
+    if (from)
+      q = q.where((eb) => eb.or([eb('created_at', '>', from[0]), eb.and([eb('created_at', '=', from[0]), eb('id', '>', from[1])])]));
+    const page = pageOf(
+      await q
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(query.limit + 1)
+        .execute(),
+      query.limit,
+      (u) => [u.created_at, u.id],
+    );
+    const users = page.items;
+    const ids = users.length ? users.map((u) => u.id) : [''];
+    const balances = await db.selectFrom('ledger_accounts').select(['user_id', 'kind', 'balance']).where('user_id', 'in', ids).execute();
     const devices = await db
       .selectFrom('devices')
       .select('owner_id')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('removed_at', 'is', null)
+      .where('owner_id', 'in', ids)
       .groupBy('owner_id')
       .execute();
     const rentals = await db
@@ -34,6 +48,7 @@ export function adminRoutes(
       .select('renter_id')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('state', 'in', ['requested', 'active', 'ending'])
+      .where('renter_id', 'in', ids)
       .groupBy('renter_id')
       .execute();
     const sum = (userId: string, kind: string) =>
@@ -49,24 +64,35 @@ export function adminRoutes(
         devices: Number(devices.find((d) => d.owner_id === u.id)?.n ?? 0),
         openRentals: Number(rentals.find((r) => r.renter_id === u.id)?.n ?? 0),
       })),
+      next: page.next,
     };
   });
-  mount(app, auth, routes.adminDevices, async () => {
-    const rows = await db
+  mount(app, auth, routes.adminDevices, async ({ query }) => {
+    const from = after(query.cursor);
+    let q = db
       .selectFrom('devices')
       .innerJoin('users', 'users.id', 'devices.owner_id')
       .selectAll('devices')
       .select('users.email as owner_email')
-      .where('devices.removed_at', 'is', null)
+      .where('devices.removed_at', 'is', null);
+    if (from)
+      q = q.where((eb) =>
+        eb.or([eb('devices.created_at', '>', from[0]), eb.and([eb('devices.created_at', '=', from[0]), eb('devices.id', '>', from[1])])]),
+      );
+    const rows = await q
       .orderBy('devices.created_at')
       .orderBy('devices.id')
+      .limit(query.limit + 1)
       .execute();
-    const open = await db.selectFrom('rentals').select(['id', 'device_id']).where('open_device_id', 'is not', null).execute();
+    const page = pageOf(rows, query.limit, (r) => [r.created_at, r.id]);
+    const ids = page.items.length ? page.items.map((r) => r.id) : [''];
+    const open = await db.selectFrom('rentals').select(['id', 'device_id']).where('open_device_id', 'in', ids).execute();
     return {
-      devices: rows.map((r) => ({
+      devices: page.items.map((r) => ({
         ...presentDevice(ctx, r, open.find((o) => o.device_id === r.id)?.id ?? null),
         ownerEmail: r.owner_email,
       })),
+      next: page.next,
     };
   });
   mount(app, auth, routes.adminRentals, async () => {

@@ -22,9 +22,8 @@ export function agentRoutes(
 ): void {
   mount(app, auth, routes.agentRegister, ({ body }) => registerDevice(ctx, body, gateway));
   mount(app, auth, routes.agentHeartbeat, async ({ body }, caller) => {
-    const reply = await syncDevice(ctx, caller.deviceId!, body);
-    userEvents?.deviceChanged(caller.deviceId!);
-    return reply;
+    // Pages are told only when the heartbeat changed something they show, not every time a device says it is still here.
+    return syncDevice(ctx, caller.deviceId!, body, () => userEvents?.deviceChanged(caller.deviceId!));
   });
 
   // Server-sent event streams. Hijacked responses are invisible to fastify's close, so end them ourselves.

@@ -1,7 +1,7 @@
 import { errorCodes, type ApiErrorBody, type ErrorCode } from '@p2pvps/protocol/errors';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { DomainError } from '../domain/errors.ts';
+import { DomainError, RetryLaterError } from '../domain/errors.ts';
 
 export function fieldsFromZod(where: string, error: z.ZodError): Record<string, string> {
   const fields: Record<string, string> = {};
@@ -32,6 +32,7 @@ const fastifyCodes: Record<string, ErrorCode> = {
 /** Every error leaves as the one envelope; unknown ones are logged and hidden. */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
+    if (err instanceof RetryLaterError) reply.header('retry-after', String(Math.max(1, Math.ceil(err.retryAfterSeconds))));
     if (err instanceof DomainError) {
       return reply.status(errorCodes[err.code].status).send(envelope(err.code, err.message, err.fields, err.detail));
     }

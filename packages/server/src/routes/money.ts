@@ -1,10 +1,12 @@
-import { routes } from '@p2pvps/protocol/routes';
+import { Readable } from 'node:stream';
+import { routes, statementCsvPath } from '@p2pvps/protocol/routes';
 import type { FastifyInstance } from 'fastify';
 import { findUserByEmail } from '../db/accounts-repo.ts';
 import type { DomainContext } from '../domain/context.ts';
 import { DomainError } from '../domain/errors.ts';
 import { grantCredit } from '../domain/money/credit.ts';
-import { balanceOf, ledgerTotal, statementOf } from '../domain/money/ledger.ts';
+import { balanceOf, ledgerTotal } from '../domain/money/ledger.ts';
+import { statementCsv, statementPage } from '../domain/money/statement.ts';
 import {
   cancelPayout,
   earningsOf,
@@ -25,14 +27,19 @@ export function moneyRoutes(app: FastifyInstance, auth: Authenticator, ctx: Doma
     balanceMicros: Number(await balanceOf(ctx.db, { kind: 'renter_balance', userId: me(c) })),
     earningsMicros: Number(await balanceOf(ctx.db, { kind: 'owner_earnings', userId: me(c) })),
   }));
-  mount(app, auth, routes.getStatement, async (_input, c) => ({
-    currency,
-    lines: (await statementOf(ctx.db, me(c))).map((l) => ({
-      ...l,
-      account: l.account as 'renter_balance' | 'rental_hold' | 'owner_earnings' | 'payouts_pending',
-      amountMicros: Number(l.amountMicros),
-    })),
-  }));
+  mount(app, auth, routes.getStatement, async ({ query }, c) => {
+    const page = await statementPage(ctx, me(c), query);
+    return { currency, lines: page.items, next: page.next };
+  });
+  // The whole statement as a CSV download (dashboard and CLI), streamed page by page.
+  app.get(statementCsvPath, async (req, reply) => {
+    const user = await auth.user(req);
+    return reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', 'attachment; filename="p2pvps-statement.csv"')
+      .header('cache-control', 'no-store')
+      .send(Readable.from(statementCsv(ctx, user.user.id)));
+  });
   mount(app, auth, routes.adminCredit, async ({ body }) => {
     const user = await findUserByEmail(ctx.db, body.email.toLowerCase());
     if (!user) throw new DomainError('not_found', `There is no account for ${body.email}.`);

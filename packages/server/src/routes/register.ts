@@ -24,14 +24,23 @@ export type Handler<R extends RouteContract> = (
 ) => Promise<z.input<R['response']>>;
 
 /**
- * Mounts one contract from the protocol route table: validate every input against its
- * schema (all problems at once), authenticate, call the handler, send.
+ * Mounts one contract from the protocol route table: authenticate, validate every input
+ * against its schema (all problems at once), call the handler, send.
  */
 export function mount<R extends RouteContract>(app: FastifyInstance, auth: Authenticator, contract: R, handler: Handler<R>): void {
   app.route({
     method: contract.method,
     url: contract.path,
     handler: async (req, reply) => {
+      // Authenticate first: an anonymous caller learns nothing about a route's fields,
+      // and only an operator learns that an admin route exists.
+      const caller: Caller = {};
+      if (contract.auth === 'user' || contract.auth === 'admin') {
+        caller.user = await auth.user(req);
+        if (contract.auth === 'admin' && !caller.user.user.isAdmin) throw new DomainError('not_found');
+      } else if (contract.auth === 'device') {
+        caller.deviceId = await auth.device(req);
+      }
       const input: Record<string, unknown> = {};
       const fields: Record<string, string> = {};
       for (const part of ['params', 'query', 'body'] as const) {
@@ -44,13 +53,6 @@ export function mount<R extends RouteContract>(app: FastifyInstance, auth: Authe
         else Object.assign(fields, fieldsFromZod(part, parsed.error));
       }
       if (Object.keys(fields).length) throw new DomainError('invalid_request', undefined, fields);
-      const caller: Caller = {};
-      if (contract.auth === 'user' || contract.auth === 'admin') {
-        caller.user = await auth.user(req);
-        if (contract.auth === 'admin' && !caller.user.user.isAdmin) throw new DomainError('not_found');
-      } else if (contract.auth === 'device') {
-        caller.deviceId = await auth.device(req);
-      }
       const result = await handler(input as never, caller, req, reply);
       // A handler that answered in another form (an HTML page for a browser) has sent its reply.
       if (reply.sent) return reply;

@@ -6,9 +6,15 @@ import { mount, type Authenticator } from './register.ts';
 
 export function rentalRoutes(app: FastifyInstance, auth: Authenticator, ctx: DomainContext): void {
   const renter = (c: { user?: { user: { id: string } } }) => c.user!.user.id;
-  mount(app, auth, routes.market, async ({ query }) => ({ listings: await market(ctx, query) }));
+  mount(app, auth, routes.market, async ({ query }) => {
+    const page = await market(ctx, query);
+    return { listings: page.items, next: page.next };
+  });
   mount(app, auth, routes.rent, ({ body }, c) => rent(ctx, renter(c), body));
-  mount(app, auth, routes.listRentals, async ({ query }, c) => ({ rentals: await listRentals(ctx, renter(c), query.all === 'true') }));
+  mount(app, auth, routes.listRentals, async ({ query }, c) => {
+    const page = await listRentals(ctx, renter(c), query);
+    return { rentals: page.items, next: page.next };
+  });
   mount(app, auth, routes.getRental, ({ params }, c) => getRental(ctx, renter(c), params.rentalId));
   mount(app, auth, routes.stopRental, ({ params }, c) => stopRental(ctx, renter(c), params.rentalId));
   mount(app, auth, routes.extendRental, ({ params, body }, c) => extendRental(ctx, renter(c), params.rentalId, body.hours));

@@ -9,6 +9,7 @@ import { adminRoutes } from '../routes/admin.ts';
 import { dashboardRoutes } from '../routes/dashboard.ts';
 import { sessionRoutes } from '../routes/session.ts';
 import { agentRoutes } from '../routes/agent.ts';
+import { AuthThrottle, type AuthLimits } from '../routes/auth-throttle.ts';
 import { createAuthenticator } from '../routes/authenticate.ts';
 import { deviceRoutes } from '../routes/devices.ts';
 import { moneyRoutes } from '../routes/money.ts';
@@ -48,6 +49,8 @@ export interface ApiOptions {
   eventStreams: EventStreams;
   /** How long a client may take; the API faces the internet with no proxy in front. */
   timeouts: ApiTimeouts;
+  /** Limits on login and signup attempts (defaults: the server's option defaults). */
+  authLimits?: AuthLimits;
 }
 
 export interface ApiTimeouts {
@@ -77,6 +80,7 @@ export function buildApi({
   acmeChallenge,
   eventStreams,
   timeouts,
+  authLimits,
 }: ApiOptions): FastifyInstance {
   const app = Fastify({
     logger: {
@@ -126,8 +130,12 @@ export function buildApi({
     gatewayPort: gateway.port,
     rentMinimumHours: ctx.settings.rentMinimumHours,
   }));
-  accountRoutes(app, auth, ctx);
-  sessionRoutes(app, auth, ctx);
+  const throttle = new AuthThrottle(
+    ctx.clock,
+    authLimits ?? { loginsPerAddressPerMinute: 20, loginFailuresPerAccountPerHour: 20, signupsPerAddressPerHour: 20 },
+  );
+  accountRoutes(app, auth, ctx, throttle);
+  sessionRoutes(app, auth, ctx, throttle);
   adminRoutes(app, auth, ctx, { rails, mail: mail ?? 'outbox (no SMTP configured)' });
   mailRoutes(app, auth, ctx, mailDelivery ?? 'outbox');
   deviceRoutes(app, auth, ctx);

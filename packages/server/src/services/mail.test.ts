@@ -73,6 +73,8 @@ interface Market {
   operator: ApiClient;
   log: string[];
   dataDir: string;
+  /** The text of the verification mail sent to an address: from the outbox, or from the SMTP server once there is one. */
+  verificationMail(to: string): Promise<string>;
 }
 
 async function startMarket(env: Record<string, string>): Promise<Market> {
@@ -97,7 +99,13 @@ async function startMarket(env: Record<string, string>): Promise<Market> {
     { clock, logStream: { write: (line) => void log.push(line) } },
   );
   const api = new ApiClient({ baseUrl: server.apiUrl });
-  return { server, clock, api, operator: await operatorClient(server.apiUrl, dataDir), log, dataDir };
+  const operator = await operatorClient(server.apiUrl, dataDir);
+  const verificationMail = (to: string) =>
+    waitFor(async () => {
+      const outbox = await operator.call('adminOutbox', { query: { state: 'outbox' } });
+      return outbox.mails.find((x) => x.to === to && x.subject.startsWith('Confirm your email address'))?.text;
+    }, `the verification mail to ${to}`);
+  return { server, clock, api, operator, log, dataDir, verificationMail };
 }
 
 async function closeMarket(m: Market | undefined) {
@@ -106,9 +114,13 @@ async function closeMarket(m: Market | undefined) {
 }
 
 let users = 0;
+/** A user who signed up and opened the link in the verification mail (until then nothing else is mailed to them). */
 async function createUser(m: Market, role: string, creditMicros = 100_000_000) {
   const email = `${role}${++users}@example.org`;
   const session = await m.api.call('signup', { body: { email, password: 'correct horse battery' } });
+  const link = /https:\/\/market\.example\.org\/verify-email\?token=(\S+)/.exec(await m.verificationMail(email));
+  assert.ok(link, 'the verification mail has the link');
+  assert.deepEqual(await m.api.call('verifyEmail', { body: { token: decodeURIComponent(link[1]!) } }), { email });
   if (creditMicros > 0) await m.operator.call('adminCredit', { body: { email, amountMicros: creditMicros } });
   return { email, id: session.user.id, api: m.api.withToken(session.token) };
 }
@@ -176,6 +188,7 @@ describe('mail through SMTP', () => {
       P2PVPS_SMTP_URL: `smtp://mailer:${encodeURIComponent('s3cret/+')}@127.0.0.1:${smtp.port}`,
       P2PVPS_MAIL_FROM: 'Test Market <noreply@market.example.org>',
     });
+    m.verificationMail = async (to) => (await nextMail(to, /^Confirm your email address/)).text ?? '';
     owner = await createUser(m, 'owner', 0);
     device = await createDevice(m, owner, 'kitchen-pi');
   });
@@ -226,11 +239,13 @@ describe('mail through SMTP', () => {
     assert.equal(outbox.delivery, 'smtp');
     const sent = outbox.mails.filter((x) => x.to === renter.email);
     assert.deepEqual(
-      sent.map((x) => [x.kind, x.state, x.text]),
+      // (The verification mail and the ready one may share an instant of the test's clock.)
+      sent.map((x) => [x.kind, x.state, x.text]).sort((a, b) => a[0]!.localeCompare(b[0]!)),
       [
+        ['email_verification', 'sent', ''],
+        ['rental_active', 'sent', ''],
         ['rental_ended', 'sent', ''],
         ['rental_ending_soon', 'sent', ''],
-        ['rental_active', 'sent', ''],
       ],
     );
   });
@@ -318,7 +333,7 @@ describe('mail without SMTP', () => {
     m.clock.advance(offlineNoticeAfterMs + MINUTE);
     const outbox = await waitFor(async () => {
       const o = await m.operator.call('adminOutbox', { query: { state: 'outbox' } });
-      return o.mails.length > 0 ? o : undefined;
+      return o.mails.some((x) => x.subject.includes('offline')) ? o : undefined;
     }, 'a mail in the outbox');
     assert.equal(outbox.delivery, 'outbox');
     const [mail] = outbox.mails;
@@ -329,5 +344,41 @@ describe('mail without SMTP', () => {
       () => owner.api.call('adminOutbox', { query: {} }),
       (err: ApiError) => err.status === 404 || err.status === 403,
     );
+  });
+
+  test('an address nobody confirmed gets the verification link and nothing else, until the link is opened', async () => {
+    const email = 'stranger@example.org';
+    const session = await m.api.call('signup', { body: { email, password: 'correct horse battery' } });
+    assert.equal(session.user.emailVerified, false);
+    const owner = { api: m.api.withToken(session.token) };
+    const to = async () => (await m.operator.call('adminOutbox', {})).mails.filter((x) => x.to === email).map((x) => x.subject);
+    // Asking again within a minute sends nothing more.
+    await owner.api.call('resendEmailVerification', { body: {} });
+    assert.equal((await to()).length, 1);
+    const device = await createDevice(m, owner, 'unconfirmed-pi');
+    await device.offline();
+    m.clock.advance(offlineNoticeAfterMs + MINUTE);
+    // The notice worker runs every 50 ms: give it a few rounds to (not) queue the notice.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(await to(), ['Confirm your email address for Test Market']);
+    // A wrong token confirms nothing.
+    await assert.rejects(
+      m.api.call('verifyEmail', { body: { token: `p2pv_${'A'.repeat(43)}` } }),
+      (err: ApiError) => err.code === 'verification_token_invalid' && err.status === 400,
+    );
+    const text = await m.verificationMail(email);
+    assert.ok(!text.includes(session.token));
+    const token = decodeURIComponent(/verify-email\?token=(\S+)/.exec(text)![1]!);
+    await m.api.call('verifyEmail', { body: { token } });
+    assert.equal((await owner.api.call('me')).emailVerified, true);
+    await assert.rejects(
+      m.api.call('verifyEmail', { body: { token } }),
+      (err: ApiError) => err.code === 'verification_token_invalid',
+      'a link works once',
+    );
+    await device.online();
+    await device.offline();
+    m.clock.advance(offlineNoticeAfterMs + MINUTE);
+    await waitFor(async () => ((await to()).includes('Your device unconfirmed-pi is offline') ? true : undefined), 'the notice, now');
   });
 });

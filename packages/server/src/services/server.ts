@@ -24,6 +24,7 @@ import { UserEvents } from './user-events.ts';
 import { endExpiredRentals } from '../domain/rentals/rentals.ts';
 import { meterTick, settleRental } from '../domain/money/metering.ts';
 import { PeriodicWorker } from './periodic-worker.ts';
+import { housekeep } from './housekeeping.ts';
 import { PaymentRails } from '../payments/payment-rails.ts';
 import { railSettings } from '../payments/rail-options.ts';
 import { MailQueue, describeSmtpUrl, smtpTransport } from './mail-queue.ts';
@@ -76,6 +77,8 @@ export async function startServer(
   // Certificate files the operator named must be there before anything starts.
   tls?.certificate.loadFilesOrThrow();
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // The data dir holds the database, the gateway's host key and the operator's password: ours alone.
+  chmodSync(config.dataDir, 0o700);
   const db = openDatabase(config.databaseUrl);
   await migrateToLatest(db);
   await markAllOffline(db);
@@ -104,6 +107,7 @@ export async function startServer(
       deviceLostGraceMs: timing.deviceLostGraceMs,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       enrolmentTokenTtlMs: timing.enrolmentTokenTtlMs,
+      maxPendingDevices: config.maxPendingDevices,
     },
     // A rental starting or ending: tell the agent, and open or close the device's public SSH port.
     notifyDevice: (deviceId, reason) => {
@@ -112,6 +116,7 @@ export async function startServer(
       userEvents.deviceChanged(deviceId);
       void gateway?.refresh(deviceId);
     },
+    mailQueued: () => mail?.kick(),
     // Mails are queued in the background: neither a request nor the meter waits for them.
     notifyUser: (userId, event, rentalId) => mail?.queue(queueBalanceNotice(ctx, userId, event, rentalId)),
     notifyRental: (rentalId, event) => {
@@ -211,6 +216,11 @@ export async function startServer(
     ...(options.logStream ? { logStream: options.logStream } : {}),
     mail: config.smtpUrl ? `SMTP ${describeSmtpUrl(config.smtpUrl)} as ${config.mailFrom}` : 'outbox (no SMTP configured)',
     mailDelivery: config.smtpUrl ? 'smtp' : 'outbox',
+    authLimits: {
+      loginsPerAddressPerMinute: config.loginsPerAddressPerMinute,
+      loginFailuresPerAccountPerHour: config.loginFailuresPerAccountPerHour,
+      signupsPerAddressPerHour: config.signupsPerAddressPerHour,
+    },
     rails,
     ...(tls?.issuer ? { acmeChallenge: (token: string) => tls.issuer?.keyAuthorization(token) } : {}),
     metrics,
@@ -369,8 +379,15 @@ export async function startServer(
     void tls.certificate.check();
     certificateCheck.start();
   }
+  // Housekeeping: devices never enrolled before their token expired, sessions expired or left unused.
+  const housekeeping = new PeriodicWorker(
+    config.expiryCheckIntervalMs,
+    () => housekeep(ctx),
+    (err) => log.error({ err }, 'housekeeping failed'),
+  );
   expiry.start();
   meter.start();
+  housekeeping.start();
   notices.start();
   mailQueue.start();
   const enrolled = (await listEnrolledDevices(db)).length;
@@ -396,6 +413,7 @@ export async function startServer(
         await notices.close();
         await certificateCheck.close();
         await tls?.certificate.close();
+        await housekeeping.close();
         clearInterval(trafficTimer);
         await doors.close();
         await metricsListener?.close();

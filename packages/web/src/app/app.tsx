@@ -8,13 +8,14 @@ import { AuthView } from './views/auth.tsx';
 import { DevicesView } from './views/devices.tsx';
 import { MarketView } from './views/market.tsx';
 import { RentalsView } from './views/rentals.tsx';
+import { VerifyEmailView } from './views/verify-email.tsx';
 
 /** What every view needs: the API client (with the session's CSRF token), who is logged in, the server, and the live-update counter. */
 export interface Session {
   api: ApiClient;
   user: User;
   server: ServerInfo;
-  /** Goes up whenever the server says something of ours changed, and every minute (balances move): views reload on it. */
+  /** Goes up whenever the server says something of ours changed, and every minute (balances move): views reload on it (not the statement, which is long). */
   version: number;
   navigate(path: string): void;
   logout(): Promise<void>;
@@ -74,15 +75,25 @@ export function App() {
   useEffect(() => {
     if (!auth) return;
     const events = new EventSource('/api/v1/events');
-    events.addEventListener('changed', () => setVersion((v) => v + 1));
+    // A burst of changes (a tunnel coming up, then the rental starting) is one reload.
+    let soon: ReturnType<typeof setTimeout> | undefined;
+    events.addEventListener('changed', () => {
+      soon ??= setTimeout(() => {
+        soon = undefined;
+        setVersion((v) => v + 1);
+      }, 500);
+    });
     const minute = setInterval(() => setVersion((v) => v + 1), 60_000);
     return () => {
       events.close();
       clearInterval(minute);
+      clearTimeout(soon);
     };
   }, [auth]);
 
   if (!server || auth === undefined) return <p class="loading">Loading…</p>;
+  // The link in the verification mail works logged in or not.
+  if (path === '/verify-email') return <VerifyEmailView api={base} loggedIn={auth !== null} navigate={navigate} />;
   if (!auth) {
     return (
       <AuthView

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deviceStatusText, enrolCommands, formatBytes, rentalStatusText, rentCostText, sinceText, statementCsv } from './logic.ts';
+import { deviceStatusText, enrolCommands, formatBytes, rentalStatusText, rentCostText, sinceText } from './logic.ts';
 
 test('the rent dialog says what renting will cost before the renter confirms', () => {
   assert.equal(
@@ -48,26 +48,6 @@ test("a rental's live status says up or down, and why", () => {
   assert.equal(rentalStatusText({ state: 'active', endReason: null }, true), 'up');
   assert.equal(rentalStatusText({ state: 'active', endReason: null }, false), 'down: the device is offline (billing paused)');
   assert.equal(rentalStatusText({ state: 'ended', endReason: 'device_lost' }, false), 'ended (device lost)');
-});
-
-test('the statement CSV has the CLI’s columns and quotes what needs quoting', () => {
-  const csv = statementCsv(
-    [
-      {
-        at: '2026-11-23T12:00:00.000Z',
-        account: 'renter_balance',
-        kind: 'credit',
-        memo: 'hi, "you"',
-        rentalId: null,
-        amountMicros: 12_500_000,
-      },
-    ],
-    'EUR',
-  );
-  assert.equal(
-    csv,
-    'time,account,kind,memo,rental,amount,currency\n2026-11-23T12:00:00.000Z,renter_balance,credit,"hi, ""you""",,12.50,EUR\n',
-  );
 });
 
 test('enrolment commands quote the URL for the shell and keep the token off the command line', () => {

@@ -55,21 +55,6 @@ export function rentalStatusText(rental: Pick<Rental, 'state' | 'endReason'>, de
   return `ended${rental.endReason ? ` (${rental.endReason.replaceAll('_', ' ')})` : ''}`;
 }
 
-/** The statement as CSV, the same columns as `p2pvps statement --csv`. */
-export function statementCsv(
-  lines: { at: string; account: string; kind: string; memo: string; rentalId: string | null; amountMicros: number }[],
-  currency: string,
-): string {
-  const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  const amount = (m: number) => formatMoney(m, currency).split(' ')[0]!;
-  return (
-    [
-      'time,account,kind,memo,rental,amount,currency',
-      ...lines.map((l) => [l.at, l.account, l.kind, quote(l.memo), l.rentalId ?? '', amount(l.amountMicros), currency].join(',')),
-    ].join('\n') + '\n'
-  );
-}
-
 /** The device-config.json an owner copies to the device. */
 export function deviceConfigJson(serverUrl: string, enrolmentToken: string): string {
   return JSON.stringify({ serverUrl, enrolmentToken, dataDir: '/var/lib/p2pvps-agent' }, null, 2);

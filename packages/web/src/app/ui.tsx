@@ -56,6 +56,45 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T |
   return { data, problem, refresh: () => setTick((t) => t + 1) };
 }
 
+/**
+ * A list the server sends a page at a time: the first page loads (again whenever `deps`
+ * change), and `more()` appends the next one. `load` gets the cursor of the page to fetch.
+ */
+export function usePaged<T>(load: (cursor: string | undefined) => Promise<{ items: T[]; next: string | null }>, deps: unknown[]) {
+  const first = useLoad(() => load(undefined), deps);
+  const [extra, setExtra] = useState<{ for: unknown; items: T[]; next: string | null } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<Problem | null>(null);
+  // Pages loaded with "more" belong to the first page they followed; a reload drops them.
+  const current = extra && extra.for === first.data ? extra : null;
+  const next = current ? current.next : (first.data?.next ?? null);
+  const more = async () => {
+    if (!next || busy) return;
+    setBusy(true);
+    setProblem(null);
+    try {
+      const page = await load(next);
+      setExtra({ for: first.data, items: [...(current?.items ?? []), ...page.items], next: page.next });
+    } catch (err) {
+      setProblem(problemOf(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const items = first.data ? [...first.data.items, ...(current?.items ?? [])] : undefined;
+  return { items, hasMore: next !== null, more, busy, problem: first.problem ?? problem, refresh: first.refresh };
+}
+
+/** "More" under a paged list, while the server has more. */
+export function MoreButton({ list, label }: { list: { hasMore: boolean; more: () => Promise<void>; busy: boolean }; label: string }) {
+  if (!list.hasMore) return null;
+  return (
+    <button type="button" class="secondary" disabled={list.busy} onClick={() => void list.more()}>
+      {label}
+    </button>
+  );
+}
+
 /** A form's onSubmit that runs `action` (Enter or the submit button) instead of loading a page. */
 export function submitWith(action: { run: () => Promise<boolean> }) {
   return (e: Event) => {

@@ -6,12 +6,15 @@ import {
   findUserByTokenHash,
   insertApiToken,
   insertUser,
+  touchApiToken,
+  updatePasswordHash,
   type UserRow,
 } from '../../db/accounts-repo.ts';
 import { isUniqueViolation } from '../../db/database.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
-import { hashPassword, hashSecret, newId, newPassword, newSecret, verifyPassword } from '../secrets.ts';
+import { sendEmailVerification } from './email-verification.ts';
+import { hashPassword, hashSecret, newId, newPassword, newSecret, passwordCost, verifyPassword } from '../secrets.ts';
 
 export interface AuthenticatedUser {
   user: User;
@@ -21,7 +24,13 @@ export interface AuthenticatedUser {
 }
 
 export function presentUser(row: UserRow): User {
-  return { id: row.id, email: row.email, isAdmin: row.is_admin === 1, createdAt: row.created_at };
+  return {
+    id: row.id,
+    email: row.email,
+    isAdmin: row.is_admin === 1,
+    createdAt: row.created_at,
+    emailVerified: Boolean(row.email_verified_at),
+  };
 }
 
 export async function signup(ctx: DomainContext, email: string, password: string, isAdmin = false): Promise<Session> {
@@ -33,16 +42,19 @@ export async function createAccount(ctx: DomainContext, email: string, password:
   const row: UserRow = {
     id: newId(),
     email,
-    password_hash: await hashPassword(password),
+    password_hash: await hashPassword(password, costOf(ctx)),
     is_admin: isAdmin ? 1 : 0,
     created_at: ctx.clock.now().toISOString(),
   };
+  // The operator's own account needs no link; everyone else's address is confirmed by mail.
+  row.email_verified_at = isAdmin ? row.created_at : null;
   try {
     await insertUser(ctx.db, row);
   } catch (err) {
     if (isUniqueViolation(err)) throw new DomainError('email_taken');
     throw err;
   }
+  if (!isAdmin) await sendEmailVerification(ctx, row);
   return row;
 }
 
@@ -72,14 +84,25 @@ export async function createApiToken(
   return { id, token };
 }
 
-/** Checks email and password the same way whatever the outcome, so timing does not tell which emails exist. */
+const costOf = (ctx: DomainContext) => ctx.settings.passwordCost ?? passwordCost;
+
+/**
+ * Checks email and password the same way whatever the outcome, so timing does not tell
+ * which emails exist (an unknown email is checked against a dummy hash of today's cost).
+ * A password stored at an older, cheaper cost is hashed again at today's.
+ */
 export async function checkPassword(ctx: DomainContext, email: string, password: string): Promise<UserRow> {
+  const cost = costOf(ctx);
   const row = await findUserByEmail(ctx.db, email);
-  const ok = await verifyPassword(
-    password,
-    row?.password_hash ?? 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
-  );
+  const dummy = `scrypt$${2 ** cost.log2N}$${cost.r}$${cost.p}$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`;
+  const { ok, needsRehash } = await verifyPassword(password, row?.password_hash ?? dummy, cost);
   if (!row || !ok) throw new DomainError('invalid_credentials');
+  if (needsRehash) {
+    const upgraded = await hashPassword(password, cost);
+    // Only if the password did not change meanwhile.
+    await updatePasswordHash(ctx.db, row.id, row.password_hash, upgraded);
+    return { ...row, password_hash: upgraded };
+  }
   return row;
 }
 
@@ -89,7 +112,7 @@ export async function checkPassword(ctx: DomainContext, email: string, password:
  */
 export async function changePassword(ctx: DomainContext, caller: AuthenticatedUser, current: string, next: string): Promise<void> {
   await checkPassword(ctx, caller.user.email, current);
-  const hash = await hashPassword(next);
+  const hash = await hashPassword(next, costOf(ctx));
   await ctx.db.transaction().execute(async (trx) => {
     await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', caller.user.id).execute();
     await trx.deleteFrom('api_tokens').where('user_id', '=', caller.user.id).where('id', '!=', caller.tokenId).execute();
@@ -98,10 +121,19 @@ export async function changePassword(ctx: DomainContext, caller: AuthenticatedUs
 
 /** The user behind an API token (`via: 'token'`) or a session cookie (`via: 'session'`); a token only counts as what it was made for. */
 export async function authenticateToken(ctx: DomainContext, token: string, via: 'token' | 'session'): Promise<AuthenticatedUser | null> {
-  const row = await findUserByTokenHash(ctx.db, hashSecret(token), ctx.clock.now().toISOString());
+  const now = ctx.clock.now();
+  const row = await findUserByTokenHash(ctx.db, hashSecret(token), now.toISOString());
   if (!row || (row.token_kind === 'session') !== (via === 'session')) return null;
+  const lastUsed = new Date(row.token_last_used_at ?? row.token_created_at).getTime();
+  // A browser session left unused for a week has ended, whatever its 30 days say.
+  if (row.token_kind === 'session' && now.getTime() - lastUsed >= sessionIdleMs) return null;
+  // Written at most once a minute per token, not on every request.
+  if (now.getTime() - lastUsed >= 60_000 || row.token_last_used_at === null) await touchApiToken(ctx.db, row.token_id, now.toISOString());
   return { user: presentUser(row), tokenId: row.token_id, via };
 }
+
+/** A browser session ends when unused for this long (on top of its fixed 30-day end). */
+export const sessionIdleMs = 7 * 24 * 60 * 60_000;
 
 export async function logout(ctx: DomainContext, tokenId: string): Promise<void> {
   await deleteApiToken(ctx.db, tokenId);

@@ -1,13 +1,14 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { User } from '@p2pvps/protocol/schemas';
+import type { SessionInfo, User } from '@p2pvps/protocol/schemas';
 import type { DomainContext } from '../context.ts';
+import { deleteDeadSessions, deleteUserSession, listUserSessions } from '../../db/accounts-repo.ts';
 import { DomainError } from '../errors.ts';
-import { checkPassword, createAccount, createApiToken, presentUser, type AuthenticatedUser } from './accounts.ts';
+import { checkPassword, createAccount, createApiToken, presentUser, sessionIdleMs, type AuthenticatedUser } from './accounts.ts';
 
 /**
  * Browser sessions for the dashboard. A session is an API token of kind `session` that
  * lives in an HttpOnly, SameSite=Strict cookie, so page scripts never see it; it expires
- * after `sessionTtlMs`. Requests that change anything must also carry the session's CSRF
+ * after `sessionTtlMs`, or sooner when unused for `sessionIdleMs`. Requests that change anything must also carry the session's CSRF
  * token in `X-CSRF-Token`: derived from the session token, handed to the page by the API
  * (which another site cannot read), and checked in constant time.
  *
@@ -86,4 +87,32 @@ export async function startSession(
 /** What the page learns about its own session: who, and the CSRF token for its changes. */
 export function describeSession(caller: AuthenticatedUser, sessionToken: string): { user: User; csrfToken: string } {
   return { user: caller.user, csrfToken: csrfTokenOf(sessionToken) };
+}
+
+/** The user's browser sessions still alive, each with when it ends (30 days after login, or a week after its last use). */
+export async function listSessions(ctx: DomainContext, caller: AuthenticatedUser): Promise<SessionInfo[]> {
+  const now = ctx.clock.now();
+  const rows = await listUserSessions(ctx.db, caller.user.id, now.toISOString(), new Date(now.getTime() - sessionIdleMs).toISOString());
+  return rows.map((r) => {
+    const idleEnd = new Date(new Date(r.last_used_at ?? r.created_at).getTime() + sessionIdleMs).toISOString();
+    return {
+      id: r.id,
+      name: r.name,
+      createdAt: r.created_at,
+      lastUsedAt: r.last_used_at,
+      expiresAt: r.expires_at && r.expires_at < idleEnd ? r.expires_at : idleEnd,
+      current: r.id === caller.tokenId,
+    };
+  });
+}
+
+/** Ends one of the user's browser sessions (another browser, or this one). */
+export async function revokeSession(ctx: DomainContext, userId: string, sessionId: string): Promise<void> {
+  if (!(await deleteUserSession(ctx.db, userId, sessionId))) throw new DomainError('not_found');
+}
+
+/** Deletes sessions that have ended (past 30 days, or idle a week); returns how many. */
+export function purgeDeadSessions(ctx: DomainContext): Promise<number> {
+  const now = ctx.clock.now();
+  return deleteDeadSessions(ctx.db, now.toISOString(), new Date(now.getTime() - sessionIdleMs).toISOString());
 }

@@ -13,15 +13,23 @@ import { addDevice, getDevice, registerDevice, reissueEnrolmentToken, removeDevi
 const hardware = { cpuModel: 'Cortex-A72', cores: 4, memoryBytes: 4 << 30, diskBytes: 32 << 30, arch: 'arm64' };
 const gateway = { host: 'h', port: 1, hostKey: 'k' };
 
-test('concurrent adds get distinct ports from the range; a full range says so; removal frees the port', async () => {
+test('concurrent enrolments get distinct ports from the range; a full range says so; removal frees the port', async () => {
   const t = await createTestContext([20000, 20004]);
   const owner = await t.createUser('owner');
-  const grants = await Promise.all(Array.from({ length: 5 }, (_, i) => addDevice(t.ctx, owner.id, `pi${i}`, '')));
-  assert.deepEqual(grants.map((g) => g.device.sshPort).sort(), [20000, 20001, 20002, 20003, 20004]);
-  await assert.rejects(addDevice(t.ctx, owner.id, 'one too many', ''), (e: DomainError) => e.code === 'port_range_exhausted');
-  const freed = grants.find((g) => g.device.sshPort === 20002)!;
-  await removeDevice(t.ctx, owner.id, freed.device.id);
-  assert.equal((await addDevice(t.ctx, owner.id, 'reuses', '')).device.sshPort, 20002);
+  const enrol = async (name: string) => {
+    const grant = await addDevice(t.ctx, owner.id, name, '');
+    const body = { enrolmentToken: grant.enrolmentToken, publicKey: generateEd25519KeyPair(name).public, hardware, agentVersion: 't' };
+    return { grant, body };
+  };
+  const pending = [];
+  for (let i = 0; i < 5; i++) pending.push(await enrol(`pi${i}`));
+  const regs = await Promise.all(pending.map((p) => registerDevice(t.ctx, p.body, gateway)));
+  assert.deepEqual(regs.map((r) => r.sshPort).sort(), [20000, 20001, 20002, 20003, 20004]);
+  const late = await enrol('one too many');
+  await assert.rejects(registerDevice(t.ctx, late.body, gateway), (e: DomainError) => e.code === 'port_range_exhausted');
+  await removeDevice(t.ctx, owner.id, regs.find((r) => r.sshPort === 20002)!.deviceId);
+  // The token was not spent by the refused enrolment: the agent's retry succeeds once a port is free.
+  assert.equal((await registerDevice(t.ctx, late.body, gateway)).sshPort, 20002);
   await t.close();
 });
 
@@ -32,7 +40,7 @@ test('an enrolment token works once, before it expires, and binds the device key
   const key = generateEd25519KeyPair('d').public;
   const reg = await registerDevice(t.ctx, { enrolmentToken: grant.enrolmentToken, publicKey: key, hardware, agentVersion: 't' }, gateway);
   assert.equal(reg.deviceId, grant.device.id);
-  assert.equal(reg.sshPort, grant.device.sshPort);
+  assert.equal(reg.sshPort, (await findDevice(t.ctx.db, reg.deviceId))?.ssh_port);
   assert.equal((await findDevice(t.ctx.db, reg.deviceId))?.public_key, key.split(' ').slice(0, 2).join(' '));
   await assert.rejects(
     registerDevice(

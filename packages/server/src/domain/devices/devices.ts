@@ -1,8 +1,10 @@
 import { ed25519KeyFromOpenSsh } from '@p2pvps/protocol/device-auth';
 import type { Device, EnrolmentTokenGrant, Hardware } from '@p2pvps/protocol/schemas';
 import type { RegisterBody, Registration } from '@p2pvps/protocol/agent-schemas';
-import { isUniqueViolation } from '../../db/database.ts';
+import { isUniqueViolation, type Db } from '../../db/database.ts';
 import {
+  countPendingDevices,
+  deleteExpiredPendingDevices,
   findDevice,
   findEnrolmentToken,
   insertDevice,
@@ -46,7 +48,7 @@ export function presentDevice(ctx: DomainContext, row: DeviceRow, openRentalId: 
     onMarket: row.on_market === 1,
     listed,
     pricePerHourMicros: row.price_per_hour_micros === null ? null : Number(row.price_per_hour_micros),
-    sshPort: Number(row.ssh_port),
+    sshPort: row.ssh_port === null ? null : Number(row.ssh_port),
     webHost: webHost(ctx, row.web_name),
     hardware: row.hardware ? (JSON.parse(row.hardware) as Hardware) : null,
     enrolledAt: row.enrolled_at,
@@ -82,43 +84,67 @@ export async function getDevice(ctx: DomainContext, ownerId: string, deviceId: s
   return presentDeviceById(ctx, deviceId);
 }
 
+/** Devices an owner may have awaiting their first enrolment at once, unless the operator says otherwise. */
+export const defaultMaxPendingDevices = 5;
+
+/**
+ * Adds a device awaiting enrolment. It gets its public SSH port only when it enrols
+ * (`registerDevice`), so devices that never enrol hold none; an owner may have only a few
+ * awaiting at once, and those whose token expires unused are deleted (`reclaimUnenrolledDevices`).
+ */
 export async function addDevice(ctx: DomainContext, ownerId: string, name: string, description: string): Promise<EnrolmentTokenGrant> {
   const now = ctx.clock.now().toISOString();
   const id = newId();
-  // The unique constraint on ssh_port makes allocation atomic; a lost race retries.
-  for (let attempt = 0; ; attempt++) {
-    const port = lowestFreePort(ctx.settings.sshPortRange, await usedPorts(ctx.db, ctx.settings.sshPortRange));
-    if (port === null) throw new DomainError('port_range_exhausted');
-    try {
-      await insertDevice(ctx.db, {
-        id,
-        owner_id: ownerId,
-        name,
-        description,
-        public_key: null,
-        hardware: null,
-        ssh_port: port,
-        web_name: newWebName(),
-        price_per_hour_micros: null,
-        on_market: 0,
-        online: 0,
-        enrolled_at: null,
-        last_heartbeat_at: null,
-        last_seen_at: null,
-        listed_since: null,
-        created_at: now,
-        removed_at: null,
-        storage_fault: null,
-        online_since: null,
-        online_ms: 0,
-        uptime_tracked_since: null,
-      });
-      break;
-    } catch (err) {
-      if (!isUniqueViolation(err) || attempt >= 20) throw err;
-    }
-  }
+  const max = ctx.settings.maxPendingDevices ?? defaultMaxPendingDevices;
+  // The check and the insert are one transaction, so parallel adds cannot slip past the cap.
+  await ctx.db.transaction().execute(async (trx) => {
+    if ((await countPendingDevices(trx, ownerId)) >= max)
+      throw new DomainError(
+        'too_many_pending_devices',
+        `You have ${max} devices awaiting enrolment; enrol one, or remove one you will not enrol, before adding another.`,
+      );
+    await insertDevice(trx, {
+      id,
+      owner_id: ownerId,
+      name,
+      description,
+      public_key: null,
+      hardware: null,
+      ssh_port: null,
+      web_name: newWebName(),
+      price_per_hour_micros: null,
+      on_market: 0,
+      online: 0,
+      enrolled_at: null,
+      last_heartbeat_at: null,
+      last_seen_at: null,
+      listed_since: null,
+      created_at: now,
+      removed_at: null,
+      storage_fault: null,
+      online_since: null,
+      online_ms: 0,
+      uptime_tracked_since: null,
+    });
+  });
   return grantEnrolmentToken(ctx, id);
+}
+
+/** Deletes devices that never enrolled and whose every enrolment token has expired or been spent; returns how many. */
+export function reclaimUnenrolledDevices(ctx: DomainContext): Promise<number> {
+  return deleteExpiredPendingDevices(ctx.db, ctx.clock.now().toISOString());
+}
+
+/**
+ * The lowest free public SSH port, given to a device at its first enrolment. The unique
+ * constraint on ssh_port settles races; on SQLite the enrolment's transaction already
+ * serializes them.
+ */
+async function allocatePort(ctx: DomainContext, db: Db, deviceId: string): Promise<number> {
+  const port = lowestFreePort(ctx.settings.sshPortRange, await usedPorts(db, ctx.settings.sshPortRange));
+  if (port === null) throw new DomainError('port_range_exhausted');
+  await updateDeviceRow(db, deviceId, { ssh_port: port });
+  return port;
 }
 
 async function grantEnrolmentToken(ctx: DomainContext, deviceId: string): Promise<EnrolmentTokenGrant> {
@@ -205,6 +231,8 @@ export async function registerDevice(ctx: DomainContext, body: RegisterBody, gat
     if (!(await spendEnrolmentToken(trx, token.id, now.toISOString()))) throw new DomainError('enrolment_token_invalid');
     const device = await findDevice(trx, token.device_id);
     if (!device) throw new DomainError('enrolment_token_invalid');
+    // A re-enrolling device keeps its port; a new one gets its port now.
+    const sshPort = device.ssh_port === null ? await allocatePort(ctx, trx, device.id) : Number(device.ssh_port);
     try {
       await updateDeviceRow(trx, device.id, {
         public_key: publicKey,
@@ -221,6 +249,6 @@ export async function registerDevice(ctx: DomainContext, body: RegisterBody, gat
       if (isUniqueViolation(err)) throw new DomainError('device_key_taken');
       throw err;
     }
-    return { deviceId: device.id, sshPort: Number(device.ssh_port), gateway };
+    return { deviceId: device.id, sshPort, gateway };
   });
 }

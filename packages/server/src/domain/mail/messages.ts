@@ -11,20 +11,57 @@ export interface MailContent {
   html: string;
 }
 
-/** A paragraph: words (links become clickable in HTML), or a line to copy (a command). */
-type Paragraph = string | { code: string };
+/**
+ * Text someone other than the server chose (an owner's device name): shown as it is,
+ * never made a link, so an owner cannot put a phishing link in a renter's mail from the
+ * operator. (The server's own words and URLs around it are linked.)
+ */
+export interface UserText {
+  user: string;
+}
+export const userText = (user: string): UserText => ({ user });
+
+/** A paragraph: words (the server's links become clickable in HTML), or a line to copy (a command). */
+type Paragraph = string | UserText | { code: string } | { parts: (string | UserText)[] };
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const linkify = (escaped: string) => escaped.replace(/https?:\/\/[^\s<]+[^\s<.,;:)]/g, (url) => `<a href="${url}">${url}</a>`);
 
+/** Joins a paragraph's parts: the server's own text through `own`, user text through `user`. */
+function render(p: string | UserText | { parts: (string | UserText)[] }, own: (s: string) => string, user: (s: string) => string): string {
+  const parts = typeof p === 'string' ? [p] : 'parts' in p ? p.parts : [p];
+  return parts.map((part) => (typeof part === 'string' ? own(part) : user(part.user))).join('');
+}
+
+/** A paragraph in which `values` (user text) sit between the server's words: `said\`Your rental of ${userText(name)}\``. */
+export function said(strings: TemplateStringsArray, ...values: (string | UserText)[]): { parts: (string | UserText)[] } {
+  const parts: (string | UserText)[] = [];
+  strings.forEach((s, i) => {
+    parts.push(s);
+    if (i < values.length) parts.push(values[i]!);
+  });
+  return { parts };
+}
+
 function compose(subject: string, paragraphs: Paragraph[], marketName: string): MailContent {
   const all: Paragraph[] = [...paragraphs, `— ${marketName}`];
-  const text = all.map((p) => (typeof p === 'string' ? p : `    ${p.code}`)).join('\n\n') + '\n';
+  const text =
+    all
+      .map((p) =>
+        typeof p === 'object' && 'code' in p
+          ? `    ${p.code}`
+          : render(
+              p,
+              (s) => s,
+              (s) => s,
+            ),
+      )
+      .join('\n\n') + '\n';
   const body = all
     .map((p) =>
-      typeof p === 'string'
-        ? `<p>${linkify(escapeHtml(p)).replace(/\n/g, '<br>')}</p>`
-        : `<pre style="background:#f4f4f4;padding:8px"><code>${escapeHtml(p.code)}</code></pre>`,
+      typeof p === 'object' && 'code' in p
+        ? `<pre style="background:#f4f4f4;padding:8px"><code>${escapeHtml(p.code)}</code></pre>`
+        : `<p>${render(p, (s) => linkify(escapeHtml(s)), escapeHtml).replace(/\n/g, '<br>')}</p>`,
     )
     .join('\n');
   const html = `<!doctype html>\n<html><head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head>\n<body style="font-family:sans-serif;line-height:1.4">\n${body}\n</body></html>\n`;
@@ -68,7 +105,7 @@ export function rentalActiveMail(
   return compose(
     `Your rental of ${r.deviceName} is ready`,
     [
-      `Your rental of ${r.deviceName} on ${r.marketName} is running. Connect with:`,
+      said`Your rental of ${userText(r.deviceName)} on ${r.marketName} is running. Connect with:`,
       { code: r.sshCommand },
       login,
       `Its web address: ${r.httpUrl} and ${r.httpsUrl} (your container's ports 80 and 443).`,
@@ -85,7 +122,7 @@ export function rentalEndingSoonMail(r: RentalFacts & { expiresAt: string; leftM
   return compose(
     `Your rental of ${r.deviceName} ends in ${formatDuration(r.leftMs)}`,
     [
-      `Your rental of ${r.deviceName} on ${r.marketName} ends at ${formatTime(r.expiresAt)}.`,
+      said`Your rental of ${userText(r.deviceName)} on ${r.marketName} ends at ${formatTime(r.expiresAt)}.`,
       'Its container and files are wiped when it ends: copy anything you want to keep before then.',
       `The rental: ${r.rentalUrl}`,
     ],
@@ -119,7 +156,7 @@ export function rentalEndedMail(r: RentalFacts & { reason: EndReason; deviceLost
   return compose(
     `Your rental of ${r.deviceName} has ended`,
     [
-      `Your rental of ${r.deviceName} on ${r.marketName} has ended because ${endReasonInWords(r.reason, r.deviceLostGraceMs)}.`,
+      said`Your rental of ${userText(r.deviceName)} on ${r.marketName} has ended because ${endReasonInWords(r.reason, r.deviceLostGraceMs)}.`,
       `It cost ${r.cost} in all.${refund} Its container and files are being wiped; nothing of it is kept.`,
       `The rental: ${r.rentalUrl}`,
     ],
@@ -160,7 +197,7 @@ export function deviceOfflineMail(d: {
   return compose(
     `Your device ${d.deviceName} is offline`,
     [
-      `Your device ${d.deviceName} has been offline on ${d.marketName} since ${formatTime(d.since)}: its tunnel to the server is down.`,
+      said`Your device ${userText(d.deviceName)} has been offline on ${d.marketName} since ${formatTime(d.since)}: its tunnel to the server is down.`,
       d.rentedGraceMs !== null
         ? `It is rented: the rental is not charged while the device is away, and ends if it stays offline for ${formatDuration(d.rentedGraceMs)}.`
         : 'It is not listed on the marketplace while it is offline.',
@@ -168,5 +205,17 @@ export function deviceOfflineMail(d: {
       `The device: ${d.deviceUrl}`,
     ],
     d.marketName,
+  );
+}
+
+export function emailVerificationMail(v: { marketName: string; email: string; link: string; validHours: number }): MailContent {
+  return compose(
+    `Confirm your email address for ${v.marketName}`,
+    [
+      said`Someone, hopefully you, made an account on ${v.marketName} with the address ${userText(v.email)}.`,
+      `Open this link to confirm it is yours, so that the server may mail you about your rentals and devices: ${v.link}`,
+      `The link works for ${v.validHours} hours. If you did not make this account, ignore this mail: nothing more is sent here until the address is confirmed.`,
+    ],
+    v.marketName,
   );
 }

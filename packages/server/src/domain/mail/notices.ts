@@ -44,6 +44,8 @@ export const dashboardUrl = {
 };
 
 async function queue(ctx: DomainContext, kind: MailKind, dedupKey: string, user: UserRow, content: MailContent): Promise<boolean> {
+  // Nothing but the verification link goes to an address its owner has not confirmed.
+  if (!user.email_verified_at) return false;
   return insertMail(ctx.db, {
     id: newId(),
     dedup_key: dedupKey,

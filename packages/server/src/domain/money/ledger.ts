@@ -201,13 +201,19 @@ export interface StatementLine {
   amountMicros: bigint;
 }
 
-/** Every entry on a user's accounts (balance and earnings), oldest first. */
-export async function statementOf(db: Db, userId: string): Promise<StatementLine[]> {
-  const rows = await db
+/** A page of the entries on a user's accounts (balance and earnings), in the order written (or newest first), after entry `after`. */
+export async function statementOf(
+  db: Db,
+  userId: string,
+  page: { limit: number; order?: 'asc' | 'desc'; after?: string },
+): Promise<(StatementLine & { id: string })[]> {
+  const desc = page.order === 'desc';
+  let q = db
     .selectFrom('ledger_entries')
     .innerJoin('ledger_accounts', 'ledger_accounts.id', 'ledger_entries.account_id')
     .innerJoin('ledger_transactions', 'ledger_transactions.id', 'ledger_entries.transaction_id')
     .select([
+      'ledger_entries.id as id',
       'ledger_entries.created_at as at',
       'ledger_accounts.kind as account',
       'ledger_transactions.kind as kind',
@@ -215,11 +221,15 @@ export async function statementOf(db: Db, userId: string): Promise<StatementLine
       'ledger_transactions.rental_id as rentalId',
       'ledger_entries.amount as amount',
     ])
-    .where('ledger_accounts.user_id', '=', userId)
-    // In the order written: entry IDs sort by when they were made.
-    .orderBy('ledger_entries.id')
+    .where('ledger_accounts.user_id', '=', userId);
+  if (page.after !== undefined) q = q.where('ledger_entries.id', desc ? '<' : '>', page.after);
+  // In the order written: entry IDs sort by when they were made.
+  const rows = await q
+    .orderBy('ledger_entries.id', desc ? 'desc' : 'asc')
+    .limit(page.limit)
     .execute();
   return rows.map((r) => ({
+    id: r.id,
     at: r.at,
     account: r.account as AccountKind,
     kind: r.kind as TransactionKind,

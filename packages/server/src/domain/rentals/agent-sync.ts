@@ -1,6 +1,6 @@
 import type { DesiredRental, HeartbeatBody, HeartbeatReply } from '@p2pvps/protocol/agent-schemas';
 import type { RentalState } from '@p2pvps/protocol/schemas';
-import { updateDevice } from '../../db/devices-repo.ts';
+import { findDevice, updateDevice } from '../../db/devices-repo.ts';
 import { findOpenRentalForDevice, updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { endRental } from './ending.ts';
@@ -11,15 +11,31 @@ import { nextRentalState, runningStates } from './rental-state.ts';
  * replies with what the agent should run. The agent converges on the reply, so a missed
  * message is repaired by the next heartbeat.
  */
-export async function syncDevice(ctx: DomainContext, deviceId: string, body: HeartbeatBody): Promise<HeartbeatReply> {
+export async function syncDevice(
+  ctx: DomainContext,
+  deviceId: string,
+  body: HeartbeatBody,
+  /** Called when the heartbeat changed something the owner or renter sees (not for one that only says "still here"). */
+  onVisibleChange?: () => void,
+): Promise<HeartbeatReply> {
   const now = ctx.clock.now();
+  const before = await findDevice(ctx.db, deviceId);
+  const hardware = body.hardware ? JSON.stringify(body.hardware) : undefined;
   await updateDevice(ctx.db, deviceId, {
     last_heartbeat_at: now.toISOString(),
-    ...(body.hardware ? { hardware: JSON.stringify(body.hardware) } : {}),
+    ...(hardware ? { hardware } : {}),
     ...(body.storageFault !== undefined ? { storage_fault: body.storageFault } : {}),
   });
   let rental = await findOpenRentalForDevice(ctx.db, deviceId);
+  const rentalBefore = rental ? `${rental.id}:${rental.state}` : null;
   if (rental) rental = await applyObservation(ctx, rental, body, now);
+  const changed =
+    !before ||
+    before.last_heartbeat_at === null ||
+    (hardware !== undefined && hardware !== before.hardware) ||
+    (body.storageFault !== undefined && body.storageFault !== before.storage_fault) ||
+    (rental ? `${rental.id}:${rental.state}` : null) !== rentalBefore;
+  if (changed) onVisibleChange?.();
   return {
     rental: rental && runningStates.includes(rental.state as RentalState) ? desired(rental) : null,
     heartbeatIntervalMs: ctx.settings.heartbeatIntervalMs,

@@ -1,4 +1,4 @@
-import type { EndReason, Hardware, Listing, MarketQuery, Rental, RentalState } from '@p2pvps/protocol/schemas';
+import type { EndReason, Hardware, Listing, MarketQuery, Rental, RentalsQuery, RentalState } from '@p2pvps/protocol/schemas';
 import { isUniqueViolation, type Db } from '../../db/database.ts';
 import { findDevice, listMarket, uptimePercent, type DeviceRow } from '../../db/devices-repo.ts';
 import { findRental, insertRental, listExpiredRentals, listRenterRentals, openPayAsYouGo, type RentalRow } from '../../db/rentals-repo.ts';
@@ -6,6 +6,7 @@ import type { DomainContext } from '../context.ts';
 import { webHost } from '../devices/devices.ts';
 import { rotateWebName } from '../devices/web-names.ts';
 import { DomainError } from '../errors.ts';
+import { decodeCursor, pageOf, type Page } from '../paging.ts';
 import { balanceOf } from '../money/ledger.ts';
 import { placeHold } from '../money/holds.ts';
 import { formatMoney } from '../money/money.ts';
@@ -69,30 +70,69 @@ const sorters: Record<MarketQuery['sort'], (l: Listing) => number> = {
   disk: (l) => l.hardware.diskBytes,
 };
 
-export async function market(ctx: DomainContext, q: MarketQuery): Promise<Listing[]> {
-  const rows = await listMarket(ctx.db, q);
-  const listings: Listing[] = rows
-    .filter((r) => ctx.tunnels.isOnline(r.id))
-    .map((r) => ({
-      deviceId: r.id,
-      name: r.name,
-      description: r.description,
-      hardware: JSON.parse(r.hardware!),
-      pricePerHourMicros: Number(r.price_per_hour_micros),
-      homeServer: ctx.settings.serverName,
-      listedSince: r.listed_since,
-      uptimePercent: uptimePercent(r, ctx.clock.now()),
-    }))
+/**
+ * A device's hardware is JSON in its row and changes only when it enrols: each distinct
+ * value is parsed once, not on every market call (the market is public and unauthenticated).
+ */
+const parsedHardware = new Map<string, Hardware>();
+function hardwareOf(json: string): Hardware {
+  let hw = parsedHardware.get(json);
+  if (!hw) {
+    if (parsedHardware.size >= 10_000) parsedHardware.clear();
+    hw = JSON.parse(json) as Hardware;
+    parsedHardware.set(json, hw);
+  }
+  return hw;
+}
+
+/**
+ * Every listing, for all market callers at once: concurrent calls share the query in
+ * flight, so a flood of anonymous requests costs one query at a time, and nobody is ever
+ * shown a device that was rented since (as a time-based cache would).
+ */
+const inFlight = new WeakMap<DomainContext, Promise<Listing[]>>();
+function allListings(ctx: DomainContext): Promise<Listing[]> {
+  let running = inFlight.get(ctx);
+  if (!running) {
+    running = listMarket(ctx.db)
+      .then((rows) =>
+        rows
+          .filter((r) => ctx.tunnels.isOnline(r.id))
+          .map((r) => ({
+            deviceId: r.id,
+            name: r.name,
+            description: r.description,
+            hardware: hardwareOf(r.hardware!),
+            pricePerHourMicros: Number(r.price_per_hour_micros),
+            homeServer: ctx.settings.serverName,
+            listedSince: r.listed_since,
+            uptimePercent: uptimePercent(r, ctx.clock.now()),
+          })),
+      )
+      .finally(() => inFlight.delete(ctx));
+    inFlight.set(ctx, running);
+  }
+  return running;
+}
+
+/** A page of the market: filtered, sorted, then keyset-paged on (sort value, device ID). */
+export async function market(ctx: DomainContext, q: MarketQuery): Promise<Page<Listing>> {
+  const key = sorters[q.sort];
+  const dir = q.order === 'asc' ? 1 : -1;
+  const after = decodeCursor(q.cursor, ['number', 'string'] as const);
+  const order = (a: Listing, b: Listing) => dir * (key(a) - key(b)) || a.deviceId.localeCompare(b.deviceId);
+  const listings = (await allListings(ctx))
     .filter(
       (l) =>
+        (q.maxPriceMicros === undefined || l.pricePerHourMicros <= q.maxPriceMicros) &&
         (q.minMemoryBytes === undefined || l.hardware.memoryBytes >= q.minMemoryBytes) &&
         (q.minCores === undefined || l.hardware.cores >= q.minCores) &&
         (q.minDiskBytes === undefined || l.hardware.diskBytes >= q.minDiskBytes) &&
-        (q.arch === undefined || l.hardware.arch === q.arch),
-    );
-  const key = sorters[q.sort];
-  const dir = q.order === 'asc' ? 1 : -1;
-  return listings.sort((a, b) => dir * (key(a) - key(b)) || a.deviceId.localeCompare(b.deviceId));
+        (q.arch === undefined || l.hardware.arch === q.arch) &&
+        (after === undefined || dir * (key(l) - after[0]) > 0 || (key(l) === after[0] && l.deviceId > after[1])),
+    )
+    .sort(order);
+  return pageOf(listings, q.limit, (l) => [key(l), l.deviceId]);
 }
 
 /**
@@ -195,9 +235,12 @@ export async function getRental(ctx: DomainContext, renterId: string, rentalId: 
   return present(ctx, await renterRental(ctx, renterId, rentalId));
 }
 
-export async function listRentals(ctx: DomainContext, renterId: string, includeEnded: boolean): Promise<Rental[]> {
-  const rows = await listRenterRentals(ctx.db, renterId, includeEnded);
-  return Promise.all(rows.map((r) => present(ctx, r)));
+/** A page of the renter's rentals (open ones unless `all`), newest first; keyset on (created at, ID). */
+export async function listRentals(ctx: DomainContext, renterId: string, q: RentalsQuery): Promise<Page<Rental>> {
+  const after = decodeCursor(q.cursor, ['string', 'string'] as const);
+  const rows = await listRenterRentals(ctx.db, renterId, q.all === 'true', { limit: q.limit + 1, ...(after ? { before: after } : {}) });
+  const page = pageOf(rows, q.limit, (r) => [r.created_at, r.id]);
+  return { items: await Promise.all(page.items.map((r) => present(ctx, r))), next: page.next };
 }
 
 export async function stopRental(ctx: DomainContext, renterId: string, rentalId: string): Promise<Rental> {

@@ -1,14 +1,16 @@
 import { formatMoney } from '@p2pvps/protocol/money';
 import type { DepositAddress } from '@p2pvps/protocol/schemas';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
-import { statementCsv } from '../logic.ts';
-import { DataTable, ErrorText, Field, FormError, moneyValue, submitWith, Time, useAction, useLoad } from '../ui.tsx';
+import { statementCsvPath } from '@p2pvps/protocol/routes';
+import { BrowserSessions, EmailUnverified } from './sessions.tsx';
+import { DataTable, ErrorText, Field, FormError, MoreButton, moneyValue, submitWith, Time, useAction, useLoad, usePaged } from '../ui.tsx';
 
 export function AccountView() {
   return (
     <section>
       <h1>Account</h1>
+      <EmailUnverified />
       <Balance />
       <TopUp />
       <Payouts />
@@ -16,6 +18,7 @@ export function AccountView() {
       <MailSettings />
       <SshKeys />
       <ApiTokens />
+      <BrowserSessions />
       <PasswordChange />
     </section>
   );
@@ -158,28 +161,39 @@ function Payouts() {
   );
 }
 
+/**
+ * The newest movements, 50 at a time. The statement grows by a line a minute per rental,
+ * so it is not reloaded on every live update: it reloads when asked, and every 5 minutes.
+ */
 function Statement() {
-  const { api, version } = useSession();
-  const statement = useLoad(() => api.call('getStatement'), [version]);
-  const download = () => {
-    if (!statement.data) return;
-    const blob = new Blob([statementCsv(statement.data.lines, statement.data.currency)], { type: 'text/csv' });
-    const a = Object.assign(document.createElement('a'), { href: URL.createObjectURL(blob), download: 'p2pvps-statement.csv' });
-    a.click();
-    URL.revokeObjectURL(a.href);
-  };
-  const lines = statement.data?.lines.slice(-50).reverse() ?? [];
+  const { api } = useSession();
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => setTick((t) => t + 1), 5 * 60_000);
+    return () => clearInterval(timer);
+  }, []);
+  const statement = usePaged(
+    async (cursor) => {
+      const page = await api.call('getStatement', { query: { order: 'desc', limit: 50, ...(cursor ? { cursor } : {}) } });
+      return { items: page.lines.map((l) => ({ ...l, currency: page.currency })), next: page.next };
+    },
+    [tick],
+  );
+  const lines = statement.items ?? [];
   return (
     <section aria-labelledby="statement-title">
       <h2 id="statement-title">Statement</h2>
-      <button type="button" class="secondary" onClick={download} disabled={!statement.data}>
+      <a class="button secondary" href={statementCsvPath} download="p2pvps-statement.csv">
         Download CSV
+      </a>{' '}
+      <button type="button" class="secondary" onClick={() => setTick((t) => t + 1)}>
+        Refresh
       </button>
       <ErrorText problem={statement.problem} />
-      {statement.data && statement.data.lines.length === 0 && <p>Nothing yet: no top-ups, charges or earnings.</p>}
+      {statement.items && lines.length === 0 && <p>Nothing yet: no top-ups, charges or earnings.</p>}
       {lines.length > 0 && (
         <DataTable
-          caption="The newest 50 movements; the CSV has them all."
+          caption="The newest movements first; the CSV has them all."
           columns={['Time', 'Account', 'What', { label: 'Amount', num: true }]}
           rows={lines}
           keyOf={(_, i) => i}
@@ -187,10 +201,11 @@ function Statement() {
             <Time iso={l.at} />,
             l.account.replace('renter_balance', 'balance').replace('owner_earnings', 'earnings').replace('rental_hold', 'prepaid'),
             l.memo,
-            formatMoney(l.amountMicros, statement.data!.currency),
+            formatMoney(l.amountMicros, l.currency),
           ]}
         />
       )}
+      <MoreButton list={statement} label="Older movements" />
     </section>
   );
 }

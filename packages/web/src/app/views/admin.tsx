@@ -1,14 +1,26 @@
 import { formatMoney } from '@p2pvps/protocol/money';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
-import { DataTable, ErrorText, Field, FormError, moneyValue, Time, useAction, useLoad } from '../ui.tsx';
+import { DataTable, ErrorText, Field, FormError, MoreButton, moneyValue, Time, useAction, useLoad, usePaged } from '../ui.tsx';
 
 /** The operator's view: accounts (and credit), devices, rentals, the books, payouts to make, settings. */
 export function AdminView() {
   const { api, version, server } = useSession();
   const money = (m: number) => formatMoney(m, server.currency);
-  const users = useLoad(() => api.call('adminUsers'), [version]);
-  const devices = useLoad(() => api.call('adminDevices'), [version]);
+  const users = usePaged(
+    async (cursor) => {
+      const page = await api.call('adminUsers', { query: cursor ? { cursor } : {} });
+      return { items: page.users, next: page.next };
+    },
+    [version],
+  );
+  const devices = usePaged(
+    async (cursor) => {
+      const page = await api.call('adminDevices', { query: cursor ? { cursor } : {} });
+      return { items: page.devices, next: page.next };
+    },
+    [version],
+  );
   const rentals = useLoad(() => api.call('adminRentals'), [version]);
   const ledger = useLoad(() => api.call('adminLedger'), [version]);
   const settings = useLoad(() => api.call('adminSettings'), []);
@@ -50,7 +62,7 @@ export function AdminView() {
             { label: 'Devices', num: true },
             { label: 'Open rentals', num: true },
           ]}
-          rows={users.data?.users ?? []}
+          rows={users.items ?? []}
           keyOf={(u) => u.id}
           cells={(u) => [
             `${u.email}${u.isAdmin ? ' (operator)' : ''}`,
@@ -62,22 +74,24 @@ export function AdminView() {
             u.openRentals,
           ]}
         />
+        <MoreButton list={users} label="More accounts" />
       </section>
       <section aria-labelledby="devices-title">
         <h2 id="devices-title">Devices</h2>
         <ErrorText problem={devices.problem} />
         <DataTable
           columns={['Name', 'Owner', 'Status', { label: 'Price / h', num: true }, { label: 'Port', num: true }]}
-          rows={devices.data?.devices ?? []}
+          rows={devices.items ?? []}
           keyOf={(d) => d.id}
           cells={(d) => [
             d.name,
             d.ownerEmail,
             `${d.status}${d.listed ? ', listed' : ''}${d.storageFault ? `, storage fault: ${d.storageFault}` : ''}`,
             d.pricePerHourMicros === null ? '—' : money(d.pricePerHourMicros),
-            d.sshPort,
+            d.sshPort ?? '—',
           ]}
         />
+        <MoreButton list={devices} label="More devices" />
       </section>
       <section aria-labelledby="rentals-title">
         <h2 id="rentals-title">Rentals</h2>

@@ -135,7 +135,7 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
         <dt>Last heartbeat</dt>
         <dd>{d.lastHeartbeatAt ? sinceText(d.lastHeartbeatAt, now) : 'never'}</dd>
         <dt>Public SSH port</dt>
-        <dd>{d.sshPort}</dd>
+        <dd>{d.sshPort ?? 'given when the agent enrols'}</dd>
         <dt>Web name</dt>
         <dd>{d.webHost}</dd>
         <dt>Earned</dt>

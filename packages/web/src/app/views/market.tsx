@@ -3,7 +3,7 @@ import type { Listing } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
 import { formatBytes, hoursPerMonth, rentCostText, uptimeText } from '../logic.ts';
-import { Confirm, ErrorText, Field, submitWith, useAction, useLoad } from '../ui.tsx';
+import { Confirm, ErrorText, Field, MoreButton, submitWith, useAction, useLoad, usePaged } from '../ui.tsx';
 
 const gib = 2 ** 30;
 type Sort = 'price' | 'memory' | 'cores' | 'disk';
@@ -25,8 +25,11 @@ export function MarketView() {
     if (arch.trim()) q.arch = arch.trim();
     return q;
   };
-  const market = useLoad(
-    () => api.call('market', { query: query() as never }),
+  const market = usePaged(
+    async (cursor) => {
+      const page = await api.call('market', { query: { ...query(), ...(cursor ? { cursor } : {}) } as never });
+      return { items: page.listings, next: page.next };
+    },
     [version, sort, order, maxPrice, minCores, minMemory, arch],
   );
   const money = (m: number) => formatMoney(m, server.currency);
@@ -85,11 +88,11 @@ export function MarketView() {
         />
       </form>
       <ErrorText problem={market.problem} />
-      {market.data && market.data.listings.length === 0 && (
+      {market.items && market.items.length === 0 && (
         <p>No device is on the market right now{maxPrice || minCores || minMemory || arch ? ' that matches these filters' : ''}.</p>
       )}
       <ul class="cards" aria-label="Devices for rent">
-        {market.data?.listings.map((l) => (
+        {market.items?.map((l) => (
           <li class="card" key={l.deviceId}>
             <h2>{l.name}</h2>
             {l.description && <p>{l.description}</p>}
@@ -119,6 +122,7 @@ export function MarketView() {
           </li>
         ))}
       </ul>
+      <MoreButton list={market} label="More devices" />
       {renting && <RentDialog listing={renting} onClose={() => setRenting(null)} />}
     </section>
   );

@@ -3,13 +3,19 @@ import type { Rental } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { Link, useSession } from '../app.tsx';
 import { hardwareText, rentalStatusText } from '../logic.ts';
-import { Confirm, CopyButton, ErrorText, Field, FormError, submitWith, Time, useAction, useLoad } from '../ui.tsx';
+import { Confirm, CopyButton, ErrorText, Field, FormError, MoreButton, submitWith, Time, useAction, usePaged } from '../ui.tsx';
 
 export function RentalsView({ focus }: { focus?: string }) {
   const { api, version } = useSession();
   const [all, setAll] = useState(false);
-  const list = useLoad(() => api.call('listRentals', { query: all ? { all: 'true' } : {} }), [version, all]);
-  const rentals = list.data?.rentals ?? [];
+  const list = usePaged(
+    async (cursor) => {
+      const page = await api.call('listRentals', { query: { ...(all ? { all: 'true' as const } : {}), ...(cursor ? { cursor } : {}) } });
+      return { items: page.rentals, next: page.next };
+    },
+    [version, all],
+  );
+  const rentals = list.items ?? [];
   return (
     <section>
       <h1>Rentals</h1>
@@ -17,7 +23,7 @@ export function RentalsView({ focus }: { focus?: string }) {
         <input type="checkbox" checked={all} onChange={(e) => setAll(e.currentTarget.checked)} /> Show ended rentals too
       </label>
       <ErrorText problem={list.problem} />
-      {list.data && rentals.length === 0 && (
+      {list.items && rentals.length === 0 && (
         <p>
           {all ? 'You have never rented a device.' : 'You have no open rentals.'} <Link href="/market">Find one in the marketplace.</Link>
         </p>
@@ -27,6 +33,7 @@ export function RentalsView({ focus }: { focus?: string }) {
           <RentalCard key={r.id} rental={r} focused={r.id === focus} onChanged={list.refresh} />
         ))}
       </ul>
+      <MoreButton list={list} label="More rentals" />
     </section>
   );
 }
