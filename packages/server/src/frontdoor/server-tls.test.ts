@@ -4,11 +4,10 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomInt, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import { loadServerConfig } from '../config.ts';
-import { startServer, type RunningServer } from '../services/server.ts';
 import { createTestCa, type TestCa } from '../testing/test-ca.ts';
+import { freePortBlock, startTestServer, type TestServer } from '../testing/test-server.ts';
 
 /**
  * The server's own name over HTTPS, as a browser and stock clients see it: the HTTPS front
@@ -17,7 +16,7 @@ import { createTestCa, type TestCa } from '../testing/test-ca.ts';
  * and the session cookie is `__Host-` and Secure.
  */
 const host = 'market.test';
-let server: RunningServer;
+let testServer: TestServer;
 let dir: string;
 let ca: TestCa;
 let httpPort: number;
@@ -33,28 +32,24 @@ before(async () => {
   keyFile = join(dir, 'live-key.pem');
   copyFileSync(first.certFile, certFile);
   copyFileSync(first.keyFile, keyFile);
-  const base = 22000 + randomInt(0, 90) * 100;
+  const base = await freePortBlock();
   httpPort = base;
   httpsPort = base + 2;
-  server = await startServer(
-    loadServerConfig([], {
-      P2PVPS_DATA_DIR: join(dir, 'data'),
-      P2PVPS_HTTP_PORT: String(httpPort),
-      P2PVPS_GATEWAY_PORT: String(base + 1),
-      P2PVPS_HTTPS_PORT: String(httpsPort),
-      P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 19}`,
+  testServer = await startTestServer(
+    'server-tls',
+    {
       P2PVPS_PUBLIC_URL: `https://${host}:${httpsPort}`,
       P2PVPS_WEB_DOMAIN: 'vps.test',
       P2PVPS_TLS_CERT: certFile,
       P2PVPS_TLS_KEY: keyFile,
       P2PVPS_TLS_CHECK_INTERVAL_MS: '100',
-      P2PVPS_LOG_LEVEL: 'silent',
-    }),
+    },
+    { base },
   );
 });
 
 after(async () => {
-  await server?.close();
+  await testServer?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,13 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomInt } from 'node:crypto';
-import { loadServerConfig } from '../config.ts';
 import { ManualClock } from '../domain/clock.ts';
-import { startServer, type RunningServer } from '../services/server.ts';
+import type { RunningServer } from '../services/server.ts';
+import { startTestServer, type TestServer } from '../testing/test-server.ts';
 import { addressKey, TokenBuckets } from './auth-throttle.ts';
 
 /**
@@ -15,32 +11,25 @@ import { addressKey, TokenBuckets } from './auth-throttle.ts';
  * logins) per account: 429 rate_limited with Retry-After, before any password is hashed.
  * Addresses are the real socket peers: each test speaks from its own loopback address.
  */
+let testServer: TestServer;
 let server: RunningServer;
-let dataDir: string;
 const clock = new ManualClock();
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-throttle-'));
-  const base = 22000 + randomInt(0, 90) * 100;
-  server = await startServer(
-    loadServerConfig([], {
-      P2PVPS_DATA_DIR: dataDir,
-      P2PVPS_HTTP_PORT: String(base + 3),
-      P2PVPS_GATEWAY_PORT: String(base + 4),
-      P2PVPS_HTTPS_PORT: String(base + 5),
-      P2PVPS_SSH_PORT_RANGE: `${base + 20}-${base + 29}`,
-      P2PVPS_LOG_LEVEL: 'silent',
+  testServer = await startTestServer(
+    'throttle',
+    {
       P2PVPS_LOGINS_PER_ADDRESS_PER_MINUTE: '5',
       P2PVPS_LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR: '3',
       P2PVPS_SIGNUPS_PER_ADDRESS_PER_HOUR: '2',
-    }),
+    },
     { clock },
   );
+  server = testServer.server;
 });
 
 after(async () => {
-  await server?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await testServer?.stop();
 });
 
 function post(

@@ -4,9 +4,6 @@
  * never again, not even after a restart, and a signature made for another server is refused.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApiClient } from '@p2pvps/protocol/client';
 import { deviceSigningText, formatDeviceAuth, legacyDeviceSigningText } from '@p2pvps/protocol/device-auth';
@@ -14,16 +11,14 @@ import { routes } from '@p2pvps/protocol/routes';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import { timing } from '@p2pvps/protocol/timing';
 import ssh2 from 'ssh2';
-import { loadServerConfig } from '../config.ts';
 import { ManualClock } from '../domain/clock.ts';
-import { startServer, type RunningServer } from '../services/server.ts';
-import { freePortBlock } from './topup-test-server.ts';
+import type { RunningServer } from '../services/server.ts';
+import { startTestServer, type TestServer } from '../testing/test-server.ts';
 
 const origin = 'https://market.example.org';
 const clock = new ManualClock(new Date('2026-03-02T12:00:00Z'));
 const hardware = { cpuModel: 'Cortex-A72', cores: 4, memoryBytes: 4 * 2 ** 30, diskBytes: 32 * 2 ** 30, arch: 'arm64' };
-let dataDir = '';
-let config: ReturnType<typeof loadServerConfig>;
+let testServer: TestServer;
 let server: RunningServer;
 let owner: ApiClient;
 let deviceId = '';
@@ -34,18 +29,8 @@ const key = (() => {
 })();
 
 before(async () => {
-  const base = await freePortBlock();
-  dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-devauth-'));
-  config = loadServerConfig([], {
-    P2PVPS_DATA_DIR: dataDir,
-    P2PVPS_HTTP_PORT: String(base),
-    P2PVPS_GATEWAY_PORT: String(base + 1),
-    P2PVPS_HTTPS_PORT: String(base + 2),
-    P2PVPS_SSH_PORT_RANGE: `${base + 3}-${base + 9}`,
-    P2PVPS_PUBLIC_URL: origin,
-    P2PVPS_LOG_LEVEL: 'silent',
-  });
-  server = await startServer(config, { clock });
+  testServer = await startTestServer('devauth', { P2PVPS_PUBLIC_URL: origin }, { clock });
+  server = testServer.server;
   const api = new ApiClient({ baseUrl: server.apiUrl });
   owner = api.withToken((await api.call('signup', { body: { email: 'owner@example.org', password: 'correct horse battery' } })).token);
   const grant = await owner.call('addDevice', { body: { name: 'pi' } });
@@ -57,8 +42,7 @@ before(async () => {
 });
 
 after(async () => {
-  await server?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await testServer?.stop();
 });
 
 const path = routes.agentHeartbeat.path;
@@ -80,8 +64,7 @@ test('a signed request is accepted once: a replay is refused, also after a resta
   const first = signed(now);
   assert.equal((await send(first)).status, 200);
   assert.deepEqual(await send(first), { status: 401, code: 'device_replay', detail: String(now) });
-  await server.close();
-  server = await startServer(config, { clock });
+  server = await testServer.restart();
   // The high-water mark is in the database: a restart does not open a replay window.
   assert.deepEqual(await send(first), { status: 401, code: 'device_replay', detail: String(now) });
   assert.equal((await send(signed(now - 1))).code, 'device_replay', 'older than the last accepted');

@@ -1,20 +1,19 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomInt } from 'node:crypto';
 import { ApiClient } from '@p2pvps/protocol/client';
 import { ApiErrorBody, errorCodes } from '@p2pvps/protocol/errors';
 import { buildPath, routes, type RouteContract } from '@p2pvps/protocol/routes';
 import { z } from 'zod';
-import { loadServerConfig } from '../config.ts';
-import { startServer, type RunningServer } from '../services/server.ts';
+import type { RunningServer } from '../services/server.ts';
+import { startTestServer, type TestServer } from '../testing/test-server.ts';
 
 /**
  * Every route, fed malformed and hostile input, answers 4xx with a documented error
  * code and changes nothing in the database.
  */
+let testServer: TestServer;
 let server: RunningServer;
 let dataDir: string;
 let token: string;
@@ -22,18 +21,8 @@ let adminToken: string;
 let deviceId: string;
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-badinput-'));
-  const base = 22000 + randomInt(0, 90) * 100;
-  server = await startServer(
-    loadServerConfig([], {
-      P2PVPS_DATA_DIR: dataDir,
-      P2PVPS_HTTP_PORT: String(base),
-      P2PVPS_GATEWAY_PORT: String(base + 1),
-      P2PVPS_HTTPS_PORT: String(base + 2),
-      P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 19}`,
-      P2PVPS_LOG_LEVEL: 'silent',
-    }),
-  );
+  testServer = await startTestServer('badinput');
+  ({ server, dataDir } = testServer);
   const api = new ApiClient({ baseUrl: server.apiUrl });
   const session = await api.call('signup', { body: { email: 'owner@example.org', password: 'correct horse battery' } });
   token = session.token;
@@ -44,8 +33,7 @@ before(async () => {
 });
 
 after(async () => {
-  await server?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await testServer?.stop();
 });
 
 async function snapshot(): Promise<string> {

@@ -1,22 +1,21 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomInt } from 'node:crypto';
 import { ApiClient } from '@p2pvps/protocol/client';
 import { statementCsvPath } from '@p2pvps/protocol/routes';
 import { pageLimits } from '@p2pvps/protocol/schemas';
-import { loadServerConfig } from '../config.ts';
 import { grantCredit } from '../domain/money/credit.ts';
 import { newId, newWebName } from '../domain/secrets.ts';
-import { startServer, type RunningServer } from '../services/server.ts';
+import type { RunningServer } from '../services/server.ts';
+import { startTestServer, type TestServer } from '../testing/test-server.ts';
 
 /**
  * The statement and the long lists come in pages (keyset, a maximum page size, a `next`
  * cursor), and the statement's CSV is streamed: no reply grows with the history.
  */
+let testServer: TestServer;
 let server: RunningServer;
 let dataDir: string;
 let user: ApiClient;
@@ -25,18 +24,8 @@ let operator: ApiClient;
 const credits = 1234;
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-paging-'));
-  const base = 22000 + randomInt(0, 90) * 100;
-  server = await startServer(
-    loadServerConfig([], {
-      P2PVPS_DATA_DIR: dataDir,
-      P2PVPS_HTTP_PORT: String(base + 6),
-      P2PVPS_GATEWAY_PORT: String(base + 7),
-      P2PVPS_HTTPS_PORT: String(base + 8),
-      P2PVPS_SSH_PORT_RANGE: `${base + 30}-${base + 39}`,
-      P2PVPS_LOG_LEVEL: 'silent',
-    }),
-  );
+  testServer = await startTestServer('paging');
+  ({ server, dataDir } = testServer);
   const api = new ApiClient({ baseUrl: server.apiUrl });
   const session = await api.call('signup', { body: { email: 'renter@example.org', password: 'correct horse battery' } });
   user = api.withToken(session.token);
@@ -47,8 +36,7 @@ before(async () => {
 });
 
 after(async () => {
-  await server?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await testServer?.stop();
 });
 
 test('the statement comes a page at a time, oldest first; following `next` gives every line once, in order', async () => {

@@ -1,11 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomInt } from 'node:crypto';
-import { loadServerConfig } from '../config.ts';
-import { startServer, type RunningServer } from '../services/server.ts';
+import type { RunningServer } from '../services/server.ts';
+import { startTestServer, type TestServer } from '../testing/test-server.ts';
 
 /**
  * Cookie tossing: a renter's site on a subdomain can set a session cookie for a parent
@@ -13,27 +9,16 @@ import { startServer, type RunningServer } from '../services/server.ts';
  * comes first would win; the server refuses to pick. Over plain http (the demo) there is
  * no `__Host-` prefix to stop the tossing, so this refusal is the whole defence there.
  */
+let testServer: TestServer;
 let server: RunningServer;
-let dataDir: string;
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-session-'));
-  const base = 22000 + randomInt(0, 90) * 100;
-  server = await startServer(
-    loadServerConfig([], {
-      P2PVPS_DATA_DIR: dataDir,
-      P2PVPS_HTTP_PORT: String(base),
-      P2PVPS_GATEWAY_PORT: String(base + 1),
-      P2PVPS_HTTPS_PORT: String(base + 2),
-      P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 19}`,
-      P2PVPS_LOG_LEVEL: 'silent',
-    }),
-  );
+  testServer = await startTestServer('session');
+  server = testServer.server;
 });
 
 after(async () => {
-  await server?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await testServer?.stop();
 });
 
 async function signUp(email: string): Promise<string> {

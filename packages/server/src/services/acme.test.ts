@@ -5,13 +5,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomInt, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import { loadServerConfig, type ServerConfig } from '../config.ts';
 import { ManualClock } from '../domain/clock.ts';
 import { renewAtLifetimeShare } from './server-certificate.ts';
-import { startServer, type RunningServer } from './server.ts';
+import type { RunningServer } from './server.ts';
 import { createTestCa } from '../testing/test-ca.ts';
+import { freePortBlock, startTestServer, type TestServer } from '../testing/test-server.ts';
 
 /**
  * The server gets and renews the certificate for its public name by itself, from a real
@@ -22,7 +22,7 @@ import { createTestCa } from '../testing/test-ca.ts';
 const host = 'market.test';
 const children: ChildProcess[] = [];
 let dir: string;
-let config: ServerConfig;
+let testServer: TestServer;
 let server: RunningServer;
 let clock: ManualClock;
 let httpsPort: number;
@@ -58,7 +58,7 @@ before(async () => {
   const ca = createTestCa(dir);
   // Pebble's own HTTPS (its directory) needs a certificate: one from a throw-away CA that the server is told to trust.
   const listener = ca.issue('pebble', ['127.0.0.1', 'localhost']);
-  const base = 22000 + randomInt(0, 90) * 100;
+  const base = await freePortBlock();
   const httpPort = base;
   httpsPort = base + 2;
   const [pebblePort, pebbleManagement, dnsPort, dnsManagement] = [base + 3, base + 4, base + 5, base + 6];
@@ -109,24 +109,22 @@ before(async () => {
   });
 
   clock = new ManualClock(new Date());
-  config = loadServerConfig([], {
-    P2PVPS_DATA_DIR: join(dir, 'data'),
-    P2PVPS_HTTP_PORT: String(httpPort),
-    P2PVPS_GATEWAY_PORT: String(base + 1),
-    P2PVPS_HTTPS_PORT: String(httpsPort),
-    P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 19}`,
-    P2PVPS_PUBLIC_URL: `https://${host}:${httpsPort}`,
-    P2PVPS_ACME_DIRECTORY_URL: `https://127.0.0.1:${pebblePort}/dir`,
-    P2PVPS_ACME_CA_FILE: ca.caFile,
-    P2PVPS_ACME_EMAIL: 'operator@example.org',
-    P2PVPS_TLS_CHECK_INTERVAL_MS: '100',
-    P2PVPS_LOG_LEVEL: 'silent',
-  });
-  server = await startServer(config, { clock });
+  testServer = await startTestServer(
+    'acme',
+    {
+      P2PVPS_PUBLIC_URL: `https://${host}:${httpsPort}`,
+      P2PVPS_ACME_DIRECTORY_URL: `https://127.0.0.1:${pebblePort}/dir`,
+      P2PVPS_ACME_CA_FILE: ca.caFile,
+      P2PVPS_ACME_EMAIL: 'operator@example.org',
+      P2PVPS_TLS_CHECK_INTERVAL_MS: '100',
+    },
+    { clock, base },
+  );
+  server = testServer.server;
 });
 
 after(async () => {
-  await server?.close();
+  await testServer?.stop();
   for (const child of children) child.kill();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -177,8 +175,7 @@ test('the server orders a certificate for its public name over ACME HTTP-01 and 
 
 test('the certificate is kept across restarts and renewed at 2/3 of its lifetime', async () => {
   const first = await waitForCertificate();
-  await server.close();
-  server = await startServer(config, { clock });
+  server = await testServer.restart();
   const again = await waitForCertificate();
   assert.equal(again.fingerprint256, first.fingerprint256, 'a restart reuses the stored certificate');
 
@@ -192,6 +189,6 @@ test('the certificate is kept across restarts and renewed at 2/3 of its lifetime
   clock.advance(120_000);
   const renewed = await waitForCertificate(first.fingerprint256);
   assert.ok(new Date(renewed.valid_to) > new Date(first.valid_to), 'the new certificate lasts longer');
-  const stored = new X509Certificate(readFileSync(join(config.dataDir, 'tls', 'cert.pem')));
+  const stored = new X509Certificate(readFileSync(join(testServer.dataDir, 'tls', 'cert.pem')));
   assert.equal(stored.fingerprint256, renewed.fingerprint256, 'the renewed certificate is what the next start loads');
 });

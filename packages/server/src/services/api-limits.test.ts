@@ -1,53 +1,39 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ApiClient } from '@p2pvps/protocol/client';
 import { deviceAuthAudience, formatDeviceAuth, deviceSigningText } from '@p2pvps/protocol/device-auth';
 import { agentEventsPath } from '@p2pvps/protocol/routes';
 import { generateEd25519KeyPair, signingKey } from '@p2pvps/protocol/ssh-keys';
-import { loadServerConfig } from '../config.ts';
-import { freePortBlock } from '../routes/topup-test-server.ts';
+import { startTestServer, type TestServer } from '../testing/test-server.ts';
 import { operatorClient } from './operator-client.ts';
-import { startServer, type RunningServer } from './server.ts';
+import type { RunningServer } from './server.ts';
 
 /**
  * The API faces the internet with no proxy in front: slow clients are cut, live-update
  * streams are capped and end with the credentials that opened them, and /metrics is for
  * operators. A real server on loopback, reached through its HTTP front door.
  */
+let testServer: TestServer;
 let server: RunningServer;
-let dataDir: string;
 let port: number;
 let operator: ApiClient;
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-apilimits-'));
-  const base = await freePortBlock();
-  server = await startServer(
-    loadServerConfig([], {
-      P2PVPS_DATA_DIR: dataDir,
-      P2PVPS_HTTP_PORT: String(base),
-      P2PVPS_GATEWAY_PORT: String(base + 1),
-      P2PVPS_HTTPS_PORT: String(base + 2),
-      P2PVPS_METRICS_PORT: '0',
-      P2PVPS_SSH_PORT_RANGE: `${base + 4}-${base + 9}`,
-      P2PVPS_HEAD_TIMEOUT_MS: '500',
-      P2PVPS_REQUEST_TIMEOUT_MS: '1000',
-      P2PVPS_MAX_EVENT_STREAMS: '12',
-      P2PVPS_LOG_LEVEL: 'silent',
-    }),
-  );
-  port = base;
-  operator = await operatorClient(server.apiUrl, dataDir);
+  testServer = await startTestServer('apilimits', {
+    P2PVPS_METRICS_PORT: '0',
+    P2PVPS_HEAD_TIMEOUT_MS: '500',
+    P2PVPS_REQUEST_TIMEOUT_MS: '1000',
+    P2PVPS_MAX_EVENT_STREAMS: '12',
+  });
+  server = testServer.server;
+  port = testServer.base;
+  operator = await operatorClient(server.apiUrl, testServer.dataDir);
 });
 
 after(async () => {
-  await server?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await testServer?.stop();
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

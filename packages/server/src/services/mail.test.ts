@@ -4,22 +4,18 @@
  * receive, and when. Time is a ManualClock; the workers run on short real intervals.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import ssh2 from 'ssh2';
 import { ApiClient, ApiError } from '@p2pvps/protocol/client';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
-import { loadServerConfig } from '../config.ts';
 import { ManualClock } from '../domain/clock.ts';
 import { offlineNoticeAfterMs } from '../domain/mail/notices.ts';
 import { syncDevice } from '../domain/rentals/agent-sync.ts';
-import { freePortBlock } from '../routes/topup-test-server.ts';
+import { startTestServer, type TestServer } from '../testing/test-server.ts';
 import { operatorClient } from './operator-client.ts';
-import { startServer, type RunningServer } from './server.ts';
+import type { RunningServer } from './server.ts';
 
 const MINUTE = 60_000;
 const PRICE = 60_000; // micro-units per hour: 1,000 a minute
@@ -67,6 +63,7 @@ async function startSmtp() {
 }
 
 interface Market {
+  testServer: TestServer;
   server: RunningServer;
   clock: ManualClock;
   api: ApiClient;
@@ -78,26 +75,21 @@ interface Market {
 }
 
 async function startMarket(env: Record<string, string>): Promise<Market> {
-  const base = await freePortBlock();
-  const dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-mail-'));
   const clock = new ManualClock(new Date('2026-03-02T12:00:00Z'));
   const log: string[] = [];
-  const server = await startServer(
-    loadServerConfig([], {
-      P2PVPS_DATA_DIR: dataDir,
-      P2PVPS_HTTP_PORT: String(base),
-      P2PVPS_GATEWAY_PORT: String(base + 1),
-      P2PVPS_HTTPS_PORT: String(base + 2),
-      P2PVPS_SSH_PORT_RANGE: `${base + 3}-${base + 9}`,
+  const testServer = await startTestServer(
+    'mail',
+    {
       P2PVPS_PUBLIC_URL: 'https://market.example.org',
       P2PVPS_SERVER_NAME: 'Test Market',
       P2PVPS_EXPIRY_CHECK_INTERVAL_MS: '50',
       P2PVPS_METER_INTERVAL_MS: '50',
       P2PVPS_LOG_LEVEL: 'info',
       ...env,
-    }),
+    },
     { clock, logStream: { write: (line) => void log.push(line) } },
   );
+  const { server, dataDir } = testServer;
   const api = new ApiClient({ baseUrl: server.apiUrl });
   const operator = await operatorClient(server.apiUrl, dataDir);
   const verificationMail = (to: string) =>
@@ -105,12 +97,11 @@ async function startMarket(env: Record<string, string>): Promise<Market> {
       const outbox = await operator.call('adminOutbox', { query: { state: 'outbox' } });
       return outbox.mails.find((x) => x.to === to && x.subject.startsWith('Confirm your email address'))?.text;
     }, `the verification mail to ${to}`);
-  return { server, clock, api, operator, log, dataDir, verificationMail };
+  return { testServer, server, clock, api, operator, log, dataDir, verificationMail };
 }
 
 async function closeMarket(m: Market | undefined) {
-  await m?.server.close();
-  if (m) rmSync(m.dataDir, { recursive: true, force: true });
+  await m?.testServer.stop();
 }
 
 let users = 0;

@@ -1,0 +1,98 @@
+import { randomInt } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadServerConfig, type ServerConfig } from '../config.ts';
+import type { Clock } from '../domain/clock.ts';
+import { startServer, type RunningServer } from '../services/server.ts';
+
+/**
+ * A real server for a test file (SQLite, gateway, API and front doors) on a temp data dir
+ * and a block of loopback ports that is free when it starts:
+ *
+ *   base       HTTP front door (the API)
+ *   base + 1   device tunnel gateway
+ *   base + 2   HTTPS front door
+ *   base + 3…9 not used by the server: free for the test's own listeners (pebble, …)
+ *   base + 10…19 device SSH ports
+ */
+export interface TestServer {
+  /** The running server; a new one after restart(). */
+  server: RunningServer;
+  config: ServerConfig;
+  dataDir: string;
+  /** The first port of the block. */
+  base: number;
+  /** Stops the server and starts it again on the same data dir, ports, options and clock, as an operator would. */
+  restart(): Promise<RunningServer>;
+  /** Stops the server and removes its data dir. */
+  stop(): Promise<void>;
+}
+
+export const portBlockSize = 20;
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/** A block of `portBlockSize` ports in 22000-30999 (below Linux's ephemeral range), every one of them free right now. */
+export async function freePortBlock(): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const base = 22000 + randomInt(0, 9000 / portBlockSize) * portBlockSize;
+    const free = await Promise.all(Array.from({ length: portBlockSize }, (_, i) => portIsFree(base + i)));
+    if (!free.includes(false) || attempt >= 20) return base;
+  }
+}
+
+/**
+ * Starts a server with a data dir named after `name`, silent logs, and `env` on top
+ * (any P2PVPS_* option, the defaults above included). `base` picks the port block when
+ * the test needs its ports before the server starts.
+ */
+export async function startTestServer(
+  name: string,
+  env: Record<string, string> = {},
+  options: { clock?: Clock; logStream?: { write(line: string): void }; base?: number } = {},
+): Promise<TestServer> {
+  const { base: chosen, ...startOptions } = options;
+  const base = chosen ?? (await freePortBlock());
+  const dataDir = mkdtempSync(join(tmpdir(), `p2pvps-${name}-`));
+  let config: ServerConfig;
+  let server: RunningServer;
+  try {
+    config = loadServerConfig([], {
+      P2PVPS_DATA_DIR: dataDir,
+      P2PVPS_HTTP_PORT: String(base),
+      P2PVPS_GATEWAY_PORT: String(base + 1),
+      P2PVPS_HTTPS_PORT: String(base + 2),
+      P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 19}`,
+      P2PVPS_LOG_LEVEL: 'silent',
+      ...env,
+    });
+    server = await startServer(config, startOptions);
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const test: TestServer = {
+    server,
+    config,
+    dataDir,
+    base,
+    async restart() {
+      await test.server.close();
+      test.server = await startServer(config, startOptions);
+      return test.server;
+    },
+    async stop() {
+      await test.server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return test;
+}
