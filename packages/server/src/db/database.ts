@@ -61,7 +61,35 @@ export function openDatabase(url: string): Db {
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+}
+
+/** Prepared statements kept, by SQL text: the app's queries are a few hundred shapes. */
+const statementCacheSize = 500;
+
+/**
+ * Kysely prepares every query it runs. Preparing is a large part of a big statement's cost
+ * (the meter's bulk inserts and updates have thousands of parameters and the same text every
+ * tick), so statements are kept by their SQL text and reused. One connection runs one query
+ * at a time (Kysely's mutex), so a kept statement is never in use twice at once.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database) {
+  const kept = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      let statement = kept.get(text);
+      if (statement) {
+        // Most recently used last, so the oldest goes first when the cache is full.
+        kept.delete(text);
+      } else {
+        statement = sqlite.prepare(text);
+        if (kept.size >= statementCacheSize) kept.delete(kept.keys().next().value!);
+      }
+      kept.set(text, statement);
+      return statement;
+    },
+  };
 }
 
 /** Runs pending migrations under Kysely's migrator lock; throws with the failing migration's name. */
