@@ -19,6 +19,7 @@ import {
   statement,
 } from './commands/money.ts';
 import { adminOutbox, settings } from './commands/mail.ts';
+import { extendRental } from './commands/extend.ts';
 import { listRentals, rent, stopRental } from './commands/rentals.ts';
 import { ssh } from './commands/ssh.ts';
 import { topUp } from './commands/topup.ts';
@@ -369,6 +370,16 @@ export const commands: readonly Command[] = [
       limit: { type: 'string', value: 'N', description: 'Show at most N, newest first (default: all).' },
     },
     run: listRentals,
+  },
+  {
+    kind: 'api',
+    name: 'extend',
+    summary: 'Add hours to a prepaid rental; their price is held from your balance.',
+    usage: 'extend RENTAL --hours N',
+    description: 'Only a rental rented with --hours can be extended; one without runs until you stop it.',
+    args: ['RENTAL'],
+    options: { hours: { type: 'string', value: 'N', description: 'Hours to add (required).' } },
+    run: extendRental,
   },
   {
     kind: 'api',
