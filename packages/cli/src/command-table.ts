@@ -394,8 +394,9 @@ export const commands: readonly Command[] = [
     kind: 'api',
     name: 'ssh',
     summary: "Open a shell (or run a command) in a rental's container.",
-    usage: 'ssh RENTAL [--identity KEY] [-- COMMAND...]',
+    usage: 'ssh RENTAL|DEVICE [--identity KEY] [-- COMMAND...]',
     description:
+      'RENTAL is a rental ID; DEVICE, the name or ID of a device you have one open rental on.\n' +
       "Runs OpenSSH's ssh (or $P2PVPS_SSH) with the terminal and passes its exit code through.\n" +
       'Host keys are kept per rental in known_hosts.d/ beside the config file. A rental\n' +
       'rented with --ssh-key logs in with your key (--identity KEY, else your usual keys);\n' +
@@ -403,7 +404,7 @@ export const commands: readonly Command[] = [
       'never on a command line, with or without a terminal. Words after -- are the remote\n' +
       "command and arrive as given; a single word is a command line for the container's\n" +
       "shell, e.g. -- 'ls | wc -l'.",
-    args: ['RENTAL'],
+    args: ['RENTAL|DEVICE'],
     passThrough: true,
     options: {
       identity: {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createListedDevice, createRenter, createRental, reportContainer, runCli, tempDir } from '../test-harness.ts';
+import { knownHostsFile } from './rentals.ts';
 import { askpassScript, buildSshArgs, loginPlan, remoteCommand, sshEnvironment } from './ssh.ts';
 
 /**
@@ -159,8 +160,69 @@ test("ssh of someone else's rental is not found", async () => {
   assert.equal(result.stderr, 'error [not_found]: There is nothing here, or you may not see it.\n');
 });
 
-test('ssh rejects a rental ID that could escape the known_hosts directory', async () => {
-  const result = await runCli(['ssh', '../../etc/passwd'], { env: { P2PVPS_TOKEN: 't' }, offline: true });
-  assert.equal(result.code, 2);
-  assert.match(result.stderr, /^error \[usage\]: "..\/..\/etc\/passwd" is not a rental ID\n/);
+test('the known_hosts file is refused a rental ID that could escape its directory', () => {
+  assert.throws(() => knownHostsFile('/home/ann/.config/p2pvps/cli.json', '../../etc/passwd'), {
+    name: 'UsageError',
+    message: '"../../etc/passwd" is not a rental ID',
+  });
+});
+
+/** A stand-in for OpenSSH that writes the arguments it was given to a file, one a line. */
+async function recordingSsh(): Promise<{ program: string; args: () => Promise<string[]> }> {
+  const dir = await tempDir();
+  const program = join(dir, 'ssh');
+  await writeFile(program, `#!/bin/sh\nprintf '%s\\n' "$@" > '${dir}/args'\n`, { mode: 0o700 });
+  return { program, args: async () => (await readFile(join(dir, 'args'), 'utf8')).split('\n').slice(0, -1) };
+}
+
+test("ssh DEVICE connects to the renter's one open rental on the device with that name or ID", async () => {
+  const device = await createListedDevice({ name: 'garage-pi' });
+  const renter = await createRenter();
+  const rental = await createRental({ renter, device });
+  await reportContainer(device, { rentalId: rental.id, state: 'ready' });
+  const config = join(await tempDir(), 'cli.json');
+  for (const name of ['garage-pi', device.id]) {
+    const ssh = await recordingSsh();
+    const result = await runCli(['ssh', name, '--', 'true'], {
+      env: { ...renter.env, P2PVPS_CLI_CONFIG: config, P2PVPS_SSH: ssh.program },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const args = await ssh.args();
+    assert.deepEqual(args.slice(0, 4), [
+      '-p',
+      String(rental.connection.port),
+      '-o',
+      `UserKnownHostsFile=${join(config, '..', 'known_hosts.d', rental.id)}`,
+    ]);
+    assert.deepEqual(args.slice(-3), ['--', `${rental.connection.username}@127.0.0.1`, 'true']);
+  }
+});
+
+test('ssh DEVICE lists the choices when the name matches no open rental, or more than one', async () => {
+  const renter = await createRenter();
+  const garage = await createListedDevice({ name: 'Pi' });
+  const attic = await createListedDevice({ name: 'Pi' });
+  const first = await createRental({ renter, device: garage });
+  const second = await createRental({ renter, device: attic });
+  const env = { ...renter.env, P2PVPS_SSH: '/bin/false' };
+
+  const ambiguous = await runCli(['ssh', 'Pi'], { env });
+  assert.equal(ambiguous.code, 1);
+  const listed = [first, second].map((r) => `${r.id} on Pi`);
+  assert.match(
+    ambiguous.stderr,
+    /^error \[ambiguous_rental\]: You have more than one open rental on a device called "Pi"; give a rental ID: /,
+  );
+  for (const choice of listed) assert.ok(ambiguous.stderr.includes(choice), ambiguous.stderr);
+
+  const unknown = await runCli(['ssh', 'shed-pi'], { env });
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /^error \[not_found\]: "shed-pi" is neither a rental ID nor a device you have an open rental on; yours: /);
+  for (const choice of listed) assert.ok(unknown.stderr.includes(choice), unknown.stderr);
+
+  const none = await runCli(['ssh', '../../etc/passwd'], { env: { ...(await createRenter()).env, P2PVPS_SSH: '/bin/false' } });
+  assert.equal(
+    none.stderr,
+    'error [not_found]: "../../etc/passwd" is neither a rental ID nor a device you have an open rental on; you have no open rentals.\n',
+  );
 });

@@ -7,10 +7,11 @@ import { positional, stringOption, type ParsedArgs } from '../command.ts';
 import { knownHostsDir, type Env } from '../config.ts';
 import type { Context } from '../context.ts';
 import { shellQuote } from '../format.ts';
+import { resolveRental } from './open-rentals.ts';
 import { knownHostsFile, waitForActive } from './rentals.ts';
 
 /**
- * `ssh RENTAL [-- COMMAND...]`: OpenSSH to a rental's container, with a known_hosts file
+ * `ssh RENTAL|DEVICE [-- COMMAND...]`: OpenSSH to a rental's container, with a known_hosts file
  * per rental (the port is reused, the container's host keys are not) and the rental's
  * password handed over through SSH_ASKPASS so it never appears on a command line.
  */
@@ -160,10 +161,9 @@ function runInteractive(program: string, args: string[], env: NodeJS.ProcessEnv)
 }
 
 export async function ssh(ctx: Context, args: ParsedArgs): Promise<number> {
-  const rentalId = positional(args, 0);
-  const knownHosts = knownHostsFile(ctx.configPath, rentalId);
   const client = ctx.userClient();
-  let rental = await client.call('getRental', { params: { rentalId } });
+  let rental = await resolveRental(client, positional(args, 0));
+  const knownHosts = knownHostsFile(ctx.configPath, rental.id);
   if (rental.state === 'requested') rental = await waitForActive(ctx, client, rental, 300);
   if (rental.state !== 'active') {
     throw new CliError(
