@@ -363,11 +363,15 @@ export const commands: readonly Command[] = [
     kind: 'api',
     name: 'rentals',
     summary: 'List your rentals.',
-    usage: 'rentals [--all] [--limit N]',
+    usage: 'rentals [--all] [--limit N] [--ssh-config]',
     args: [],
     options: {
       all: { type: 'boolean', description: 'Include ended rentals.' },
       limit: { type: 'string', value: 'N', description: 'Show at most N, newest first (default: all).' },
+      'ssh-config': {
+        type: 'boolean',
+        description: 'Print a ~/.ssh/config block per open rental instead (Host p2pvps-DEVICE), for plain ssh and scp.',
+      },
     },
     run: listRentals,
   },

@@ -1,7 +1,8 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CliError } from './cli-error.ts';
+import { Id } from '@p2pvps/protocol/schemas';
+import { CliError, UsageError } from './cli-error.ts';
 
 /**
  * The CLI's own config file: the server it last logged in to and the API token it got.
@@ -73,6 +74,13 @@ export async function saveConfig(path: string, config: CliConfig): Promise<void>
 /** Where per-rental SSH host keys are kept: beside the config file. */
 export function knownHostsDir(path: string): string {
   return join(dirname(path), 'known_hosts.d');
+}
+
+/** The file holding one rental's container host key; its container's keys are new each time. */
+export function knownHostsFile(configPath: string, rentalId: string): string {
+  // The ID becomes a file name: make sure it cannot climb out of the directory.
+  if (!Id.safeParse(rentalId).success) throw new UsageError(`"${rentalId}" is not a rental ID`, 'ssh');
+  return join(knownHostsDir(configPath), rentalId);
 }
 
 export function normalizeServerUrl(url: string): string {

@@ -67,3 +67,9 @@ export function sshCommand(connection: { host: string; port: number; username: s
 export function formatJson(value: unknown): string {
   return JSON.stringify(value, null, 2) + '\n';
 }
+
+/** Quotes a file name for ssh's own option parser and escapes its `%` tokens. */
+export function sshConfigPath(path: string): string {
+  const escaped = path.replace(/%/g, '%%');
+  return /[\s"]/.test(escaped) ? `"${escaped.replace(/"/g, '\\"')}"` : escaped;
+}

@@ -1,14 +1,14 @@
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ApiError, type ApiClient } from '@p2pvps/protocol/client';
 import { Id, pageLimits, SshPublicKey, type Rental } from '@p2pvps/protocol/schemas';
 import { CliError, UsageError } from '../cli-error.ts';
 import { booleanOption, integerOption, positional, stringOption, type ParsedArgs } from '../command.ts';
-import { knownHostsDir } from '../config.ts';
+import { knownHostsFile } from '../config.ts';
 import { collectPages } from '../pages.ts';
 import type { Context, OutputStream } from '../context.ts';
 import { formatRelative, formatTime, printable, sshCommand } from '../format.ts';
 import { formatDetails, formatTable } from '../table.ts';
+import { printSshConfig } from './ssh-config.ts';
 import { formatMoney } from '@p2pvps/protocol/money';
 
 /** `rent`, `rentals`, `stop`: the renter's side. */
@@ -183,6 +183,10 @@ export async function rent(ctx: Context, args: ParsedArgs): Promise<void> {
 }
 
 export async function listRentals(ctx: Context, args: ParsedArgs): Promise<void> {
+  if (booleanOption(args, 'ssh-config')) {
+    if (booleanOption(args, 'all')) throw new UsageError('--ssh-config covers open rentals only; leave out --all', 'rentals');
+    return printSshConfig(ctx);
+  }
   const all = booleanOption(args, 'all');
   const rentals = await collectPages(
     async (page) => {
@@ -219,13 +223,6 @@ export async function listRentals(ctx: Context, args: ParsedArgs): Promise<void>
       }),
     ),
   );
-}
-
-/** The file holding one rental's container host key; its container's keys are new each time. */
-export function knownHostsFile(configPath: string, rentalId: string): string {
-  // The ID becomes a file name: make sure it cannot climb out of the directory.
-  if (!Id.safeParse(rentalId).success) throw new UsageError(`"${rentalId}" is not a rental ID`, 'ssh');
-  return join(knownHostsDir(configPath), rentalId);
 }
 
 export async function stopRental(ctx: Context, args: ParsedArgs): Promise<void> {

@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createListedDevice, createRenter, createRental, reportContainer, runCli, tempDir } from '../test-harness.ts';
-import { knownHostsFile } from './rentals.ts';
+import { knownHostsFile } from '../config.ts';
 import { askpassScript, buildSshArgs, loginPlan, remoteCommand, sshEnvironment } from './ssh.ts';
 
 /**

@@ -4,11 +4,11 @@ import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliError } from '../cli-error.ts';
 import { positional, stringOption, type ParsedArgs } from '../command.ts';
-import { knownHostsDir, type Env } from '../config.ts';
+import { knownHostsDir, knownHostsFile, type Env } from '../config.ts';
 import type { Context } from '../context.ts';
-import { shellQuote } from '../format.ts';
+import { shellQuote, sshConfigPath } from '../format.ts';
 import { resolveRental } from './open-rentals.ts';
-import { knownHostsFile, waitForActive } from './rentals.ts';
+import { waitForActive } from './rentals.ts';
 
 /**
  * `ssh RENTAL|DEVICE [-- COMMAND...]`: OpenSSH to a rental's container, with a known_hosts file
@@ -61,12 +61,6 @@ export function loginPlan(
       ? { note: `Rental ${rental.id} was rented without an SSH key, so ${identity} cannot log in; using its password.` }
       : {}),
   };
-}
-
-/** Quotes a file name for ssh's own option parser and escapes its `%` tokens. */
-function sshConfigPath(path: string): string {
-  const escaped = path.replace(/%/g, '%%');
-  return /[\s"]/.test(escaped) ? `"${escaped.replace(/"/g, '\\"')}"` : escaped;
 }
 
 /** The argument list for OpenSSH's `ssh`; exported for tests. */
