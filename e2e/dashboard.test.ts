@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ownerVisibility } from '@p2pvps/protocol/disclosure';
 import { meterTick } from '@p2pvps/server/domain/money/metering';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import {
@@ -155,6 +156,10 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   await renter.getByRole('button', { name: 'Rent attic-pi' }).click();
   const dialog = renter.getByRole('dialog', { name: 'Rent attic-pi' });
   await dialog.getByText('0.60 USD an hour, billed per minute while the device is up, until you stop it.').waitFor();
+  await dialog
+    .getByRole('region', { name: ownerVisibility.heading })
+    .getByText(/can read that password/)
+    .waitFor();
   const laptop = await dialog.locator('option', { hasText: 'laptop' }).getAttribute('value');
   await dialog.getByLabel('SSH key').selectOption(laptop!);
   await shot(renter, 'market-rent');

@@ -66,6 +66,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'signup',
+    group: 'Account',
     summary: 'Create an account and log in.',
     usage: 'signup [--email E] [--password-stdin]',
     description: 'Saves the server and the new API token in the config file (mode 0600).',
@@ -76,6 +77,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'login',
+    group: 'Account',
     summary: 'Log in and save the API token.',
     usage: 'login [--email E] [--password-stdin]',
     description: 'Saves the server and the API token in the config file (mode 0600).',
@@ -86,6 +88,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'logout',
+    group: 'Account',
     summary: 'Revoke the API token and forget it.',
     usage: 'logout',
     args: [],
@@ -95,6 +98,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'whoami',
+    group: 'Account',
     summary: 'Show the account you are logged in as.',
     usage: 'whoami',
     args: [],
@@ -104,6 +108,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'devices add',
+    group: 'Owning devices',
     summary: 'Add a device and get its one-time enrolment token.',
     usage: 'devices add NAME [--description D]',
     description: 'Prints the enrolment token (shown only once), a ready device-config.json, and the\n' + 'commands to run on the device.',
@@ -114,6 +119,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'devices list',
+    group: 'Owning devices',
     summary: 'List your devices.',
     usage: 'devices list',
     args: [],
@@ -123,6 +129,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'devices price',
+    group: 'Owning devices',
     summary: "Set a device's price per hour.",
     usage: 'devices price DEVICE PRICE',
     description:
@@ -135,6 +142,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'devices market',
+    group: 'Owning devices',
     summary: 'Put a device on the market or take it off.',
     usage: 'devices market DEVICE on|off',
     description: 'A device on the market is listed while it is online, priced and not rented.',
@@ -145,6 +153,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'devices remove',
+    group: 'Owning devices',
     summary: 'Remove a device and release its port.',
     usage: 'devices remove DEVICE',
     args: ['DEVICE'],
@@ -154,6 +163,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'market',
+    group: 'Renting',
     summary: 'List the devices for rent.',
     usage:
       'market [--sort price|memory|cores|disk] [--desc] [--max-price 0.10] [--min-memory 2G] [--min-cores N] [--min-disk 16G] [--arch arm64] [--limit N]',
@@ -174,6 +184,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'rent',
+    group: 'Renting',
     summary: 'Rent a device and print how to connect.',
     usage: 'rent DEVICE [--ssh-key FILE] [--hours N] [--wait|--no-wait] [--timeout SECONDS]',
     description:
@@ -198,6 +209,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'balance',
+    group: 'Renting',
     summary: 'Your balance for renting, and what your devices have earned.',
     usage: 'balance',
     args: [],
@@ -207,6 +219,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'statement',
+    group: 'Renting',
     summary: 'Every top-up, charge and earning, oldest first.',
     usage: 'statement [--csv] [--limit N]',
     args: [],
@@ -219,6 +232,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'settings',
+    group: 'Account',
     summary: 'Show or change your account settings (what the server mails you).',
     usage: 'settings [--email-rental-password on|off]',
     description:
@@ -230,6 +244,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'admin credit',
+    group: 'Operating a server',
     summary: "Operator: grant credit to a user's balance (or take some back with --remove).",
     usage: 'admin credit EMAIL AMOUNT [--remove] [--memo TEXT]',
     args: ['EMAIL', 'AMOUNT'],
@@ -242,6 +257,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'earnings',
+    group: 'Owning devices',
     summary: 'What your devices have earned, per device and per rental, and what is available to pay out.',
     usage: 'earnings',
     args: [],
@@ -251,6 +267,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'payout request',
+    group: 'Owning devices',
     summary: 'Ask the operator to pay out some of your earnings.',
     usage: 'payout request AMOUNT --to DESTINATION',
     description: 'The amount is set aside from your earnings at once, until the operator pays it, or you cancel it before they start.',
@@ -261,6 +278,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'payout list',
+    group: 'Owning devices',
     summary: 'Your payout requests, newest first.',
     usage: 'payout list',
     args: [],
@@ -270,6 +288,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'payout cancel',
+    group: 'Owning devices',
     summary: 'Cancel a payout the operator has not started paying; the amount returns to your earnings.',
     usage: 'payout cancel PAYOUT_ID',
     args: ['PAYOUT_ID'],
@@ -279,6 +298,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'admin payouts',
+    group: 'Operating a server',
     summary: 'Operator: payout requests, newest first.',
     usage: 'admin payouts [--state requested|processing|paid|cancelled]',
     args: [],
@@ -288,6 +308,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'admin payout-start',
+    group: 'Operating a server',
     summary: 'Operator: claim a requested payout before paying it; from then on its owner cannot cancel it.',
     usage: 'admin payout-start PAYOUT_ID',
     args: ['PAYOUT_ID'],
@@ -297,6 +318,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'admin payout-paid',
+    group: 'Operating a server',
     summary: 'Operator: record a started payout as made, with the rail it went by and its reference.',
     usage: 'admin payout-paid PAYOUT_ID --rail RAIL --reference REF',
     args: ['PAYOUT_ID'],
@@ -309,6 +331,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'admin payout-cancel',
+    group: 'Operating a server',
     summary: 'Operator: cancel a payout not yet paid; the amount returns to the owner’s earnings.',
     usage: 'admin payout-cancel PAYOUT_ID',
     args: ['PAYOUT_ID'],
@@ -318,6 +341,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'admin outbox',
+    group: 'Operating a server',
     summary: 'Operator: the mail the server sent or holds, newest first (without SMTP it stays here).',
     usage: 'admin outbox [--state queued|sent|outbox|failed] [--limit N] [--full]',
     args: [],
@@ -331,6 +355,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'admin rate',
+    group: 'Operating a server',
     summary: "Operator: set a chain coin's exchange rate (ETH, BTC or the token's symbol); run it from cron to keep rates fresh.",
     usage: 'admin rate COIN RATE',
     args: ['COIN', 'RATE'],
@@ -340,6 +365,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'admin ledger',
+    group: 'Operating a server',
     summary: 'Operator: the balance of each kind of ledger account, and their sum (always zero).',
     usage: 'admin ledger',
     args: [],
@@ -349,6 +375,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'topup',
+    group: 'Renting',
     summary: 'Top up your balance: list the ways this server takes, or start one.',
     usage: 'topup [paypal AMOUNT | ethereum | bitcoin]',
     description:
@@ -362,6 +389,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'rentals',
+    group: 'Renting',
     summary: 'List your rentals.',
     usage: 'rentals [--all] [--limit N] [--ssh-config]',
     args: [],
@@ -388,6 +416,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'stop',
+    group: 'Renting',
     summary: 'Stop a rental; its container is destroyed and wiped.',
     usage: 'stop RENTAL',
     args: ['RENTAL'],
@@ -397,6 +426,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'ssh',
+    group: 'Renting',
     summary: "Open a shell (or run a command) in a rental's container.",
     usage: 'ssh RENTAL|DEVICE [--identity KEY] [-- COMMAND...]',
     description:
@@ -423,6 +453,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'raw',
     name: 'server',
+    group: 'Operating a server',
     summary: 'Run the marketplace server (see p2pvps server --help).',
     usage: 'server [OPTIONS]',
     run: server,
@@ -430,6 +461,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'raw',
     name: 'agent init',
+    group: 'Running a device',
     summary: "Write a device's agent config from an enrolment token.",
     usage: 'agent init [OPTIONS]',
     run: agentInit,
@@ -437,6 +469,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'raw',
     name: 'agent',
+    group: 'Running a device',
     summary: 'Run the device agent (see p2pvps agent --help).',
     usage: 'agent [OPTIONS]',
     run: agent,

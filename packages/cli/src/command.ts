@@ -21,9 +21,18 @@ export interface ParsedArgs {
   rest: string[];
 }
 
+/**
+ * Who a command is for; `p2pvps --help` lists the commands under these headings, in this
+ * order. Every command must name one, so a new command cannot be left out of the list.
+ */
+export const commandGroups = ['Renting', 'Owning devices', 'Running a device', 'Account', 'Operating a server'] as const;
+export type CommandGroup = (typeof commandGroups)[number];
+
 interface CommandBase {
   /** One or two words: `rent`, `devices add`. */
   name: string;
+  /** The heading `p2pvps --help` lists it under (not the first word of `devices add`). */
+  group: CommandGroup;
   /** One line for the command list. */
   summary: string;
   /** Everything after `p2pvps `, e.g. `devices price DEVICE PRICE`. */

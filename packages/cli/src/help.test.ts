@@ -18,12 +18,42 @@ for (const command of commands.filter((c) => c.kind === 'api')) {
   });
 }
 
+/** The command names `p2pvps --help` lists under each heading, in the order shown. */
+function sections(help: string): Map<string, string[]> {
+  const found = new Map<string, string[]>();
+  for (const block of help.split('\n\n')) {
+    const [heading, ...rows] = block.split('\n');
+    if (!heading?.endsWith(':') || heading === 'Global options:') continue;
+    found.set(
+      heading.slice(0, -1),
+      rows.map((row) => row.trim().split(/ {2,}/)[0]!),
+    );
+  }
+  return found;
+}
+
 test('p2pvps --help lists every command with its summary', async () => {
   const result = await runCli(['--help'], { offline: true });
   assert.equal(result.code, 0);
   for (const command of commands) {
     assert.match(result.stdout, new RegExp(`^  ${command.name} +${command.summary.replace(/[.()]/g, '\\$&')}$`, 'm'));
   }
+});
+
+test('p2pvps --help groups the commands by who uses them, each command once', async () => {
+  const result = await runCli(['--help'], { offline: true });
+  const shown = sections(result.stdout);
+  assert.deepEqual([...shown.keys()], ['Renting', 'Owning devices', 'Running a device', 'Account', 'Operating a server']);
+  const renting = shown.get('Renting')!;
+  for (const name of ['market', 'rent', 'rentals', 'stop', 'ssh', 'balance', 'topup', 'statement']) assert.ok(renting.includes(name), name);
+  assert.ok(shown.get('Owning devices')!.includes('devices add'));
+  assert.ok(shown.get('Owning devices')!.includes('payout request'));
+  assert.deepEqual(shown.get('Running a device'), ['agent init', 'agent']);
+  assert.deepEqual([...shown.get('Account')!].sort(), ['login', 'logout', 'settings', 'signup', 'whoami']);
+  assert.ok(shown.get('Operating a server')!.includes('admin credit'));
+  assert.ok(shown.get('Operating a server')!.includes('server'));
+  const listed = [...shown.values()].flat();
+  assert.deepEqual(listed.sort(), commands.map((c) => c.name).sort(), 'every command appears exactly once');
 });
 
 test('p2pvps devices --help lists only the devices commands', async () => {

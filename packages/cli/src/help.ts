@@ -1,4 +1,4 @@
-import type { Command, OptionSpec } from './command.ts';
+import { commandGroups, type Command, type OptionSpec } from './command.ts';
 import { commands, globalOptions } from './command-table.ts';
 
 /** Help text, generated from the command table so it cannot drift from the parser. */
@@ -12,9 +12,21 @@ function optionLines(options: Record<string, OptionSpec>): string[] {
   return rows.map(([flag, description]) => `  ${flag.padEnd(width)}  ${description}`);
 }
 
-function commandList(list: readonly Command[]): string[] {
-  const width = Math.max(...list.map((c) => c.name.length));
+function commandList(list: readonly Command[], width = Math.max(...list.map((c) => c.name.length))): string[] {
   return list.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+}
+
+/** Every command under its group's heading, groups in their fixed order, one column width for all. */
+function groupedCommandList(): string[] {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return commandGroups.flatMap((group, i) => [
+    ...(i > 0 ? [''] : []),
+    `${group}:`,
+    ...commandList(
+      commands.filter((c) => c.group === group),
+      width,
+    ),
+  ]);
 }
 
 export function topHelp(): string {
@@ -23,8 +35,7 @@ export function topHelp(): string {
     '',
     'Usage: p2pvps [GLOBAL OPTIONS] COMMAND [ARGS]',
     '',
-    'Commands:',
-    ...commandList(commands),
+    ...groupedCommandList(),
     '',
     'Global options:',
     ...optionLines(globalOptions),

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { ownerVisibilityText } from '@p2pvps/protocol/disclosure';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import {
   clock,
@@ -57,6 +58,13 @@ test('rent with a private key path sends its .pub and prints how to connect', as
       '',
     ].join('\n'),
   );
+  // Once, on stderr: what the device's owner can and cannot see.
+  assert.equal(result.stderr, `${ownerVisibilityText()}\n`);
+  assert.match(result.stderr, /^What the owner of the device can and cannot see:$/m);
+  assert.match(result.stderr, /power the device off, read the files your rental stores on their hardware/);
+  assert.match(result.stderr, /an owner with root on it can read that password and enter your container/);
+  assert.match(result.stderr, /cannot read your SSH sessions or HTTPS traffic on the way/);
+  assert.match(result.stderr, /wiped when the rental ends/);
   // What the device is told to install: the public half, never the private key.
   const desired = await reportContainer(device, null);
   assert.equal(desired.rental?.authorizedKey, key.publicKey);
@@ -88,7 +96,10 @@ test('rent --wait waits until the device reports the container running', async (
   });
   assert.equal(result.code, 0, result.stderr);
   const rental = await openRentalOn(renter, device);
-  assert.equal(result.stderr, `Rented garage-pi: rental ${rental?.id}.\nWaiting for garage-pi to start your container… 0s\n`);
+  assert.equal(
+    result.stderr,
+    `${ownerVisibilityText()}\nRented garage-pi: rental ${rental?.id}.\nWaiting for garage-pi to start your container… 0s\n`,
+  );
   assert.match(result.stdout, /^State +active$/m);
   assert.match(result.stdout, /^Expires +2026-\d\d-\d\d \d\d:\d\d:\d\d UTC \(in 2h\)$/m);
   assert.ok(result.stdout.endsWith(`\nConnect with 'p2pvps ssh ${rental?.id}'.\n`), result.stdout);
@@ -104,6 +115,7 @@ test('rent --wait gives up after --timeout and says the rental stays open', asyn
   assert.equal(
     result.stderr,
     [
+      ownerVisibilityText(),
       `Rented slow-pi: rental ${rental?.id}.`,
       'Waiting for slow-pi to start your container… 0s',
       `error [wait_timeout]: Rental ${rental?.id} is still starting after 5s. It stays open: check it with 'p2pvps rentals' or stop it with 'p2pvps stop ${rental?.id}'.`,
@@ -143,6 +155,8 @@ test('rent finds a listed device by name, and says when a name is ambiguous or u
   const result = await runCli(['rent', 'Garage Pi', '--no-wait', '--json'], { env: renter.env });
   assert.equal(result.code, 0, result.stderr);
   assert.equal(JSON.parse(result.stdout).deviceId, garage.id);
+  // The JSON stays clean; the statement about the owner goes to stderr.
+  assert.equal(result.stderr, `${ownerVisibilityText()}\n`);
 
   const twin = await createListedDevice({ name: 'Other' });
   const ambiguous = await runCli(['rent', 'Other', '--no-wait'], { env: renter.env });

@@ -10,6 +10,7 @@ import { formatRelative, formatTime, printable, sshCommand } from '../format.ts'
 import { formatDetails, formatTable } from '../table.ts';
 import { printSshConfig } from './ssh-config.ts';
 import { formatMoney } from '@p2pvps/protocol/money';
+import { ownerVisibilityText } from '@p2pvps/protocol/disclosure';
 
 /** `rent`, `rentals`, `stop`: the renter's side. */
 
@@ -169,6 +170,8 @@ export async function rent(ctx: Context, args: ParsedArgs): Promise<void> {
   let rental = await client.call('rent', {
     body: { deviceId, ...(sshPublicKey ? { sshPublicKey } : {}), ...(hours !== undefined ? { hours } : {}) },
   });
+  // On stderr, so it reaches the renter without entering --json output or piped details.
+  ctx.io.stderr.write(`${ownerVisibilityText()}\n`);
   if (wait && rental.state === 'requested') {
     ctx.io.stderr.write(`Rented ${printable(rental.deviceName)}: rental ${rental.id}.\n`);
     rental = await waitForActive(ctx, client, rental, timeoutSeconds);

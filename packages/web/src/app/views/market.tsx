@@ -1,3 +1,4 @@
+import { ownerVisibility } from '@p2pvps/protocol/disclosure';
 import { formatMoney, parseMoney } from '@p2pvps/protocol/money';
 import type { Listing } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
@@ -128,6 +129,20 @@ export function MarketView() {
   );
 }
 
+/** The same words `p2pvps rent` prints: what the device's owner can and cannot see. */
+function OwnerVisibility() {
+  return (
+    <section class="owner-visibility" aria-labelledby="owner-visibility-title">
+      <h3 id="owner-visibility-title">{ownerVisibility.heading}</h3>
+      <ul>
+        {ownerVisibility.sentences.map((sentence) => (
+          <li key={sentence}>{sentence}</li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
 /** Asks for the term and an SSH key, shows what it will cost, and rents on confirmation. */
 function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => void }) {
   const { api, server, navigate } = useSession();
@@ -199,6 +214,7 @@ function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => voi
         <p class="cost" aria-live="polite">
           {rentCostText(listing.pricePerHourMicros, server.currency, hoursNumber, server.rentMinimumHours ?? 1)}
         </p>
+        <OwnerVisibility />
         <ErrorText problem={rent.problem} />
         <div class="actions">
           <button type="button" class="secondary" onClick={onClose}>
