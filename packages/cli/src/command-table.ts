@@ -406,6 +406,7 @@ export const commands: readonly Command[] = [
   {
     kind: 'api',
     name: 'extend',
+    group: 'Renting',
     summary: 'Add hours to a prepaid rental; their price is held from your balance.',
     usage: 'extend RENTAL --hours N',
     description: 'Only a rental rented with --hours can be extended; one without runs until you stop it.',
