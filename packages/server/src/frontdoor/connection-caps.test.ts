@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SlotCounts, sourceKey } from './connection-caps.ts';
+import { sourceOf as sourceKey } from '../client-source.ts';
+import { SlotCounts } from './connection-caps.ts';
 
 test('a key holds at most its cap of slots, and each release gives one back once', () => {
   const slots = new SlotCounts();

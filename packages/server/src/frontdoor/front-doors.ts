@@ -18,7 +18,8 @@ import {
   serializeHead,
   type RequestHead,
 } from './http-framing.ts';
-import { SlotCounts, sourceKey } from './connection-caps.ts';
+import { sourceOf } from '../client-source.ts';
+import { SlotCounts } from './connection-caps.ts';
 import { guardRequests } from './deadlines.ts';
 
 export type Route = WebRoute;
@@ -122,7 +123,7 @@ export class FrontDoors {
       this.outcomes.inc({ door, outcome: 'over_capacity' });
       return void socket.destroy();
     }
-    const source = sourceKey(socket.remoteAddress ?? '');
+    const source = sourceOf(socket.remoteAddress);
     const releaseSource = this.perSource.take(source, this.o.limits.maxConnectionsPerAddress);
     if (!releaseSource) {
       this.outcomes.inc({ door, outcome: 'address_over_capacity' });

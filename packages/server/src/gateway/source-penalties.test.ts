@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SourcePenalties, sourceOf, type PenaltyPolicy } from './source-penalties.ts';
+import { sourceOf } from '../client-source.ts';
+import { SourcePenalties, type PenaltyPolicy } from './source-penalties.ts';
 
 const policy: PenaltyPolicy = {
   authfailMs: 5_000,

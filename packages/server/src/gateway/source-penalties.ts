@@ -1,5 +1,3 @@
-import net from 'node:net';
-
 /**
  * Like OpenSSH's PerSourcePenalties: what each way of never logging in costs a source,
  * and how long it is refused once the costs add up. Times in milliseconds.
@@ -87,35 +85,4 @@ export class SourcePenalties {
     }
     return rec;
   }
-}
-
-/**
- * The "source" that caps and penalties count by: an IPv4 address, or the /64 of an IPv6
- * one (a single host usually holds a whole /64, so counting its addresses one by one
- * would count nothing).
- */
-export function sourceOf(address: string | undefined): string {
-  if (!address) return '';
-  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (v4?.[1]) return v4[1];
-  if (!net.isIPv6(address)) return address;
-  return `${expandIPv6(address).slice(0, 4).join(':')}::/64`;
-}
-
-function expandIPv6(address: string): string[] {
-  const [head = '', tail] = (address.split('%')[0] ?? '').split('::');
-  const groups = (part: string | undefined) => {
-    const out = part ? part.split(':') : [];
-    const last = out.at(-1);
-    // An embedded IPv4 tail (::ffff:1.2.3.4, 64:ff9b::1.2.3.4) fills the last two groups.
-    if (last?.includes('.')) {
-      const [a = 0, b = 0, c = 0, d = 0] = last.split('.').map(Number);
-      out.splice(-1, 1, ((a << 8) | b).toString(16), ((c << 8) | d).toString(16));
-    }
-    return out;
-  };
-  const left = groups(head);
-  const right = groups(tail);
-  const zeros: string[] = tail === undefined ? [] : Array<string>(8 - left.length - right.length).fill('0');
-  return [...left, ...zeros, ...right].map((g) => parseInt(g, 16).toString(16));
 }

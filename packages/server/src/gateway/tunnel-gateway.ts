@@ -3,7 +3,8 @@ import ssh2 from 'ssh2';
 import type { AuthContext, ClientInfo, Connection, ParsedKey, ServerChannel, SocketBindInfo, TcpipBindInfo } from 'ssh2';
 import { timing } from '@p2pvps/protocol/timing';
 import { HandshakeThrottle, type MaxStartups } from './handshake-throttle.ts';
-import { SourcePenalties, sourceOf, type Offence, type PenaltyPolicy } from './source-penalties.ts';
+import { sourceOf } from '../client-source.ts';
+import { SourcePenalties, type Offence, type PenaltyPolicy } from './source-penalties.ts';
 import {
   defaultMaxConnectionsPerKey,
   defaultMaxStartups,

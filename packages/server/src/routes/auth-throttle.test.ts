@@ -4,7 +4,8 @@ import { request } from 'node:http';
 import { ManualClock } from '../domain/clock.ts';
 import type { RunningServer } from '../services/server.ts';
 import { startTestServer, type TestServer } from '../testing/test-server.ts';
-import { addressKey, TokenBuckets } from './auth-throttle.ts';
+import { sourceOf as addressKey } from '../client-source.ts';
+import { TokenBuckets } from './auth-throttle.ts';
 
 /**
  * Login, signup and browser-session attempts are limited per peer address and (failed

@@ -1,4 +1,4 @@
-import { isIPv6 } from 'node:net';
+import { sourceOf } from '../client-source.ts';
 import type { Clock } from '../domain/clock.ts';
 import { RetryLaterError } from '../domain/errors.ts';
 
@@ -53,22 +53,6 @@ export class TokenBuckets {
   }
 }
 
-/**
- * The key for a peer address: the address itself, or for IPv6 its /64 (one subscriber's
- * LAN usually holds a whole /64, and would otherwise have 2^64 fresh buckets).
- */
-export function addressKey(ip: string): string {
-  if (!isIPv6(ip) || ip.startsWith('::ffff:')) return ip.replace(/^::ffff:/, '');
-  const [head = '', tail = ''] = ip.split('::');
-  const left = head ? head.split(':') : [];
-  const right = tail ? tail.split(':') : [];
-  const full = ip.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${full
-    .slice(0, 4)
-    .map((h) => parseInt(h || '0', 16).toString(16))
-    .join(':')}::/64`;
-}
-
 export interface AuthLimits {
   /** Logins (API or browser) one address may try per minute. */
   loginsPerAddressPerMinute: number;
@@ -102,7 +86,7 @@ export class AuthThrottle {
 
   /** Runs a login attempt for `email` from `ip`, if the limits allow it now. */
   async login<T>(ip: string, email: string, attempt: () => Promise<T>): Promise<T> {
-    const address = addressKey(ip);
+    const address = sourceOf(ip);
     AuthThrottle.check(this.logins.waitSeconds(address), 'logins from your address');
     AuthThrottle.check(this.failures.waitSeconds(email), 'failed logins for this account');
     this.logins.take(address);
@@ -116,7 +100,7 @@ export class AuthThrottle {
 
   /** Runs a signup from `ip`, if the limit allows it now. */
   async signup<T>(ip: string, attempt: () => Promise<T>): Promise<T> {
-    const address = addressKey(ip);
+    const address = sourceOf(ip);
     AuthThrottle.check(this.signups.waitSeconds(address), 'new accounts from your address');
     this.signups.take(address);
     return attempt();
