@@ -1,0 +1,154 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DesiredRental } from '@p2pvps/protocol/agent-schemas';
+import { RentalRunner, type RenterDisk, type RenterEngine } from './rental-runner.ts';
+import { StateFile } from './state.ts';
+
+/**
+ * The runner's rules where they hinge on a step failing or the agent stopping between two
+ * steps: a real engine and a real disk cannot be made to fail at exactly that point, so a
+ * stand-in engine and disk record the order of what is done and fail on request. The same
+ * rules with real Docker, real storage and OpenSSH: e2e/storage-wipe, e2e/agent-restart,
+ * e2e/offline-rules and e2e/rental-lifecycle.
+ */
+function device() {
+  const steps: string[] = [];
+  const running = new Map<string, string>();
+  const fail = { wipe: false, start: false };
+  let uuids = 0;
+  const engine: RenterEngine = {
+    removeEarlierIdentities: async () => [],
+    existingRentalId: async () => [...running.keys()][0] ?? null,
+    removeAllExcept: async (keep) => {
+      const gone = [...running.keys()].filter((r) => r !== keep);
+      for (const r of gone) running.delete(r);
+      steps.push(`remove ${gone.join(',')}`);
+      return gone;
+    },
+    status: async (rentalId) => (running.has(rentalId) ? { id: running.get(rentalId)!, running: true } : null),
+    ensureRunning: async (rentalId) => void steps.push(`resume ${rentalId}`),
+    ensureImage: async () => undefined,
+    start: async (rental) => {
+      steps.push(`start ${rental.rentalId}`);
+      if (fail.start) throw new Error('sshd did not answer');
+      running.set(rental.rentalId, `c-${rental.rentalId}`);
+      return `c-${rental.rentalId}`;
+    },
+  };
+  const disk: RenterDisk = {
+    open: async (o) => (steps.push(`open keep=${o.keep}`), o.keep ? null : (o.cleanUuid ?? `uuid-${++uuids}`)),
+    wipe: async () => {
+      steps.push('wipe');
+      if (fail.wipe) throw new Error('umount: target is busy');
+      return `uuid-${++uuids}`;
+    },
+    homeDir: '/srv/renter-storage/home',
+    mounted: () => true,
+    mountDir: '/srv/renter-storage',
+  };
+  const dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-runner-'));
+  let clock = Date.parse('2026-12-06T12:00:00Z');
+  const runner = () =>
+    new RentalRunner({
+      dataDir,
+      serverUrl: 'https://market.example.org',
+      storage: disk,
+      readyTimeoutMs: 1000,
+      now: () => clock,
+      dataKeepMs: 60_000,
+      log: () => undefined,
+    });
+  const state = () => new StateFile(dataDir).read('https://market.example.org');
+  return { steps, running, fail, engine, runner, state, advance: (ms: number) => (clock += ms) };
+}
+
+const rental = (rentalId: string): DesiredRental => ({ rentalId, username: 'u', password: 'p', authorizedKey: null, expiresAt: null });
+
+test('a rental ends: its container is destroyed before the storage is wiped, and the rental is forgotten only after', async () => {
+  const d = device();
+  const r = d.runner();
+  await r.engage(d.engine);
+  await r.reconcile(rental('r1'));
+  assert.equal(d.state().rental?.rentalId, 'r1');
+  d.steps.length = 0;
+  await r.reconcile(null);
+  assert.deepEqual(d.steps.slice(0, 2), ['remove r1', 'remove '], 'destroyed first');
+  assert.equal(d.steps[2], 'wipe');
+  assert.equal(d.state().rental, null);
+  assert.ok(d.state().cleanStorageUuid, 'the wiped storage is remembered as clean');
+  assert.equal(r.observed, null);
+});
+
+test('a failed wipe keeps the rental in the state file, so a restarted agent wipes before it runs anyone else', async () => {
+  const d = device();
+  const r = d.runner();
+  await r.engage(d.engine);
+  await r.reconcile(rental('r1'));
+  d.fail.wipe = true;
+  await r.reconcile(null);
+  assert.match(r.storageFault ?? '', /could not be wiped after the last rental: umount: target is busy\. The device stays off the market/);
+  assert.equal(d.state().rental?.rentalId, 'r1', 'not forgotten while its files may be on the storage');
+
+  // The agent restarts; a new renter is named before the wipe has worked.
+  const again = d.runner();
+  await again.engage(d.engine);
+  assert.deepEqual(d.steps.at(-1), 'open keep=true', "the earlier renter's storage is mounted as it is, not handed over");
+  await again.reconcile(rental('r2'));
+  assert.equal(again.observed?.state, 'failed', 'the new rental is refused');
+  assert.ok(!d.steps.includes('start r2'), 'no container is started on an unwiped storage');
+
+  d.fail.wipe = false;
+  await again.reconcile(null);
+  assert.equal(again.storageFault, null);
+  assert.equal(d.state().rental, null);
+  await again.reconcile(rental('r3'));
+  assert.equal(again.observed?.state, 'ready');
+  assert.ok(d.steps.lastIndexOf('wipe') < d.steps.indexOf('start r3'));
+});
+
+test('the storage counts as used from just before a container starts, so a crash mid-start is wiped', async () => {
+  const d = device();
+  const r = d.runner();
+  await r.engage(d.engine);
+  d.fail.start = true;
+  const observedBefore = d.steps.length;
+  await r.reconcile(rental('r1'));
+  assert.equal(r.observed?.state, 'failed');
+  assert.match(r.observed?.state === 'failed' ? (r.observed.detail ?? '') : '', /sshd did not answer/);
+  assert.deepEqual(
+    d.steps.slice(observedBefore),
+    ['remove ', 'start r1', 'remove ', 'wipe'],
+    'what the container may have written is wiped',
+  );
+  assert.equal(d.state().rental, null);
+  assert.ok(d.state().cleanStorageUuid);
+});
+
+test('a resumed rental keeps its data; past the data-keeping limit without the server it is given up and wiped', async () => {
+  const d = device();
+  const r = d.runner();
+  await r.engage(d.engine);
+  await r.reconcile(rental('r1'));
+  r.heardFromServer('r1');
+
+  // The agent restarts within the limit: the container is resumed, nothing is wiped.
+  d.advance(59_000);
+  d.steps.length = 0;
+  const again = d.runner();
+  await again.engage(d.engine);
+  assert.deepEqual(again.observed, { rentalId: 'r1', state: 'starting' });
+  await again.reconcile(rental('r1'));
+  assert.deepEqual(d.steps, ['open keep=true', 'resume r1']);
+
+  d.advance(1_000);
+  await again.giveUpIfUnreachableTooLong();
+  assert.deepEqual(d.steps.slice(2), ['remove r1', 'wipe']);
+  assert.equal(again.observed?.state, 'failed');
+  assert.equal(d.state().rental, null);
+  assert.equal(d.state().lostRental?.rentalId, 'r1', 'reported as lost until the server lets go of it');
+  again.heardFromServer(null);
+  assert.equal(d.state().lostRental, null);
+});

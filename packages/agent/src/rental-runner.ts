@@ -1,0 +1,256 @@
+import type { DesiredRental, ObservedContainer, Registration } from '@p2pvps/protocol/agent-schemas';
+import { timing } from '@p2pvps/protocol/timing';
+import type { RenterContainers } from './docker/renter-containers.ts';
+import { unreachableDetail, unreachableTooLong } from './offline.ts';
+import { StateFile, type AgentState } from './state.ts';
+import type { RenterStorage } from './storage/renter-storage.ts';
+
+export type RunnerLog = (level: 'error' | 'warn' | 'info' | 'debug', msg: string) => void;
+
+/** What the runner needs from the Docker engine (docker/renter-containers.ts); tests hand in a stand-in. */
+export type RenterEngine = Pick<
+  RenterContainers,
+  'removeEarlierIdentities' | 'existingRentalId' | 'removeAllExcept' | 'status' | 'ensureRunning' | 'ensureImage' | 'start'
+>;
+
+/** What the runner needs from the renter storage (storage/renter-storage.ts). */
+export type RenterDisk = Pick<RenterStorage, 'open' | 'wipe' | 'homeDir' | 'mounted' | 'mountDir'>;
+
+export interface RentalRunnerOptions {
+  dataDir: string;
+  serverUrl: string;
+  storage: RenterDisk;
+  readyTimeoutMs: number;
+  /** The clock (ms since the epoch) for the offline rules. */
+  now: () => number;
+  /** How long an active rental is kept while the server is unreachable. */
+  dataKeepMs?: number;
+  /** Runs before every container start or resume (the renter network's isolation). */
+  beforeStart?: () => Promise<void>;
+  log: RunnerLog;
+}
+
+/** An error's message ending in one full stop. */
+export function sentence(err: unknown): string {
+  return `${(err as Error).message.replace(/[.\s]+$/, '')}.`;
+}
+
+/**
+ * The rental side of the agent: the state file, the renter storage and the renter's
+ * container. It makes the Docker engine run exactly the rental the server names, and holds
+ * the guarantee the device is sold on: a renter's files are wiped before anyone else can
+ * rent the device, also across crashes and restarts (the rental is forgotten in the state
+ * file only once the wipe succeeded), and an active rental's data is kept while the server
+ * is away, up to the data-keeping limit (offline.ts).
+ */
+export class RentalRunner {
+  private readonly stateFile: StateFile;
+  private state: AgentState;
+  private engine: RenterEngine | undefined;
+  private readonly dataKeepMs: number;
+  /** What the runner reports to the server about the renter's container. */
+  observed: ObservedContainer | null = null;
+  /** Why the renter storage cannot be used, for the owner; reported in every heartbeat. */
+  storageFault: string | null = null;
+  /** True while a container is being started for a rental (the tunnel's reply to early visitors). */
+  starting = false;
+
+  constructor(private readonly o: RentalRunnerOptions) {
+    this.dataKeepMs = o.dataKeepMs ?? timing.dataKeepMs;
+    this.stateFile = new StateFile(o.dataDir);
+    this.state = this.stateFile.read(o.serverUrl);
+    if (this.stateFile.recoveredFrom) o.log('warn', this.stateFile.recoveredFrom);
+    // An agent from before the offline rules: count from now.
+    if (this.state.rental && !this.state.lastServerContactAt)
+      this.state = { ...this.state, lastServerContactAt: new Date(o.now()).toISOString() };
+  }
+
+  get registration(): Registration | null {
+    return this.state.registration;
+  }
+
+  /** Whether a rental is on the device (its container may be stopped or gone; its data is not). */
+  get active(): boolean {
+    return this.state.rental !== null;
+  }
+
+  /** Where the disk a renter gets is: the renter storage, once it is mounted. */
+  get diskDir(): string {
+    return this.o.storage.mounted() ? this.o.storage.mountDir : this.o.dataDir;
+  }
+
+  registered(registration: Registration): void {
+    this.save({ registration });
+  }
+
+  /** The server answered, naming `rentalId` (or none) as the rental it wants. */
+  heardFromServer(rentalId: string | null): void {
+    this.state = { ...this.state, lastServerContactAt: new Date(this.o.now()).toISOString() };
+    if (this.state.lostRental && rentalId !== this.state.lostRental.rentalId) this.state = { ...this.state, lostRental: null };
+    this.stateFile.write(this.state);
+  }
+
+  /**
+   * Takes charge of this device's containers once it is registered: clears an earlier
+   * identity's, gives up a rental kept past the data-keeping limit, and opens the storage.
+   */
+  async engage(engine: RenterEngine): Promise<void> {
+    this.engine = engine;
+    // A device removed and added again on this host leaves its old identity's container
+    // holding our ports; nothing of an identity the server forgot is kept.
+    const orphans = await engine.removeEarlierIdentities();
+    if (orphans.length) this.o.log('info', `removed renter containers of an earlier identity of this device: ${orphans.join(', ')}`);
+    // Until reconcile has looked, report a container found from before a restart as
+    // still there: the server must not take "nothing running" for a finished wipe.
+    const rentalId = await engine.existingRentalId();
+    this.observed = rentalId ? { rentalId, state: 'starting' } : null;
+    // A device that was off (or cut off) past the data-keeping limit wipes before anything else.
+    await this.giveUpIfUnreachableTooLong();
+    if (this.state.lostRental)
+      this.observed = { rentalId: this.state.lostRental.rentalId, state: 'failed', detail: this.state.lostRental.detail };
+    await this.openStorage();
+  }
+
+  /** Makes Docker match the desired rental. Returns true if what it reports has changed. */
+  async reconcile(desired: DesiredRental | null): Promise<boolean> {
+    const engine = this.engine!;
+    const before = JSON.stringify([this.observed, this.storageFault]);
+    const current = this.state.rental;
+    const ended = current !== null && current.rentalId !== desired?.rentalId;
+    if (ended) {
+      await engine.removeAllExcept(null);
+      this.o.log('info', `rental ${current.rentalId} ended: container destroyed`);
+    }
+    if (!desired) {
+      // Stray containers of this device (say, from a crash mid-start) go too.
+      const stray = await engine.removeAllExcept(null);
+      if (stray.length) this.o.log('info', `removed stray renter containers: ${stray.join(', ')}`);
+      this.observed = null;
+    }
+    if (ended || !desired) {
+      // Nothing may use the storage until it is wiped; the rental is forgotten only then,
+      // so a failed wipe is retried, also after a restart.
+      const clean = this.state.cleanStorageUuid !== null && !this.storageFault ? true : await this.wipeStorage(current !== null);
+      if (clean && current) this.save({ rental: null });
+    }
+    // A failed start is reported once; the server then ends the rental.
+    if (desired && !(this.observed?.rentalId === desired.rentalId && this.observed.state === 'failed')) {
+      this.starting = this.observed?.rentalId !== desired.rentalId || this.observed.state !== 'ready';
+      try {
+        this.observed = await this.runRental(desired);
+      } finally {
+        this.starting = false;
+      }
+    }
+    return JSON.stringify([this.observed, this.storageFault]) !== before;
+  }
+
+  /**
+   * Past the data-keeping limit without the server (timing.dataKeepMs), the active rental
+   * is given up: its container destroyed and the storage wiped, so the device never holds a
+   * renter's files indefinitely, and reported as failed until the server lets go of it.
+   */
+  async giveUpIfUnreachableTooLong(): Promise<void> {
+    const rental = this.state.rental;
+    if (!rental || !unreachableTooLong(this.state, this.o.now(), this.dataKeepMs)) return;
+    const detail = unreachableDetail(this.dataKeepMs);
+    this.o.log('warn', `rental ${rental.rentalId}: ${detail}`);
+    await this.engine!.removeAllExcept(null);
+    this.save({ lostRental: { rentalId: rental.rentalId, detail } });
+    this.observed = { rentalId: rental.rentalId, state: 'failed', detail };
+    // A failed wipe keeps the rental in the state file, so it is retried (and reported as a storage fault).
+    if (await this.wipeStorage()) this.save({ rental: null });
+  }
+
+  /**
+   * The server no longer knows this device (confirmed): its containers go, the storage is
+   * wiped, and the identity and rental are forgotten, so the device enrols afresh.
+   */
+  async forgetIdentity(): Promise<void> {
+    await this.engine?.removeAllExcept(null).catch(() => undefined);
+    await this.wipeStorage();
+    this.observed = null;
+    this.save({ registration: null, rental: null });
+  }
+
+  /** Mounts the renter storage at start: as it is if a rental is on it or it is known clean, else wiped. */
+  private async openStorage(): Promise<void> {
+    try {
+      const clean = await this.o.storage.open({ keep: this.state.rental !== null, cleanUuid: this.state.cleanStorageUuid });
+      this.save({ cleanStorageUuid: clean });
+      this.storageFault = null;
+    } catch (err) {
+      this.setStorageFault(`The renter storage could not be prepared: ${sentence(err)}`);
+    }
+  }
+
+  /** Wipes the renter storage; true when it is clean. A failure keeps the device off the market. */
+  private async wipeStorage(afterRental = true): Promise<boolean> {
+    try {
+      const uuid = await this.o.storage.wipe();
+      this.save({ cleanStorageUuid: uuid });
+      if (this.storageFault) this.o.log('info', 'renter storage recovered; the device can be listed again');
+      this.storageFault = null;
+      return true;
+    } catch (err) {
+      const what = afterRental ? 'wiped after the last rental' : 'prepared';
+      this.setStorageFault(`The renter storage could not be ${what}: ${sentence(err)}`);
+      return false;
+    }
+  }
+
+  private setStorageFault(message: string): void {
+    const full = `${message} The device stays off the market until the storage works; the agent keeps retrying.`;
+    if (full !== this.storageFault) this.o.log('error', full);
+    this.storageFault = full.slice(0, 2000);
+  }
+
+  private async runRental(desired: DesiredRental): Promise<ObservedContainer> {
+    const engine = this.engine!;
+    const { rentalId } = desired;
+    try {
+      // Again before every start or resume: a restarted Docker engine makes the bridge anew, without its caps.
+      await this.o.beforeStart?.();
+      if (this.state.rental?.rentalId === rentalId && (await engine.status(rentalId))) {
+        // After a reboot the storage must be mounted before the container can start.
+        if (this.storageFault) await this.openStorage();
+        if (this.storageFault) throw new Error(this.storageFault);
+        await engine.ensureRunning(rentalId, this.o.readyTimeoutMs);
+      } else {
+        await engine.removeAllExcept(null);
+        if (this.state.rental?.rentalId === rentalId) {
+          // The same rental's container went missing: its files are on the storage still.
+          if (this.storageFault) await this.openStorage();
+          if (this.storageFault) throw new Error(this.storageFault);
+        } else if (this.state.cleanStorageUuid === null || this.storageFault) {
+          if (this.state.rental) throw new Error(this.storageFault ?? 'the renter storage still holds an earlier rental');
+          if (!(await this.wipeStorage(false))) throw new Error(this.storageFault!);
+        }
+        await engine.ensureImage();
+        // From here on the storage holds this renter's data until it is wiped again.
+        this.save({ cleanStorageUuid: null });
+        const containerId = await engine.start(desired, this.o.storage.homeDir, this.o.readyTimeoutMs);
+        this.o.log('info', `rental ${rentalId}: container ${containerId.slice(0, 12)} ready for ${desired.username}`);
+        this.save({ rental: { rentalId, containerId, expiresAt: desired.expiresAt } });
+      }
+      if (this.state.rental && this.state.rental.expiresAt !== desired.expiresAt)
+        this.save({ rental: { ...this.state.rental, expiresAt: desired.expiresAt } });
+      return { rentalId, state: 'ready' };
+    } catch (err) {
+      const detail = (err as Error).message.slice(0, 2000);
+      this.o.log('error', `rental ${rentalId}: could not start the container: ${detail}`);
+      await engine.removeAllExcept(null).catch(() => undefined);
+      if (this.state.cleanStorageUuid === null) {
+        // Wipe what the container may have written before the device is offered again.
+        if (await this.wipeStorage()) this.save({ rental: null });
+      } else this.save({ rental: null });
+      return { rentalId, state: 'failed', detail };
+    }
+  }
+
+  /** Changes the state and writes it durably before anything else happens. */
+  private save(change: Partial<AgentState>): void {
+    this.state = { ...this.state, ...change };
+    this.stateFile.write(this.state);
+  }
+}
