@@ -273,5 +273,7 @@ export function sshBanner(port: number, timeoutMs = 1000): Promise<boolean> {
     socket.setTimeout(timeoutMs, () => done(false));
     socket.once('data', (d) => done(d.toString('latin1').startsWith('SSH-')));
     socket.once('error', () => done(false));
+    // Docker's port proxy accepts the connection before sshd listens, then closes it.
+    socket.once('close', () => done(false));
   });
 }
