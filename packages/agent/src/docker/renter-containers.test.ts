@@ -107,3 +107,19 @@ test('a port that accepts and closes without a banner (Docker port proxy before 
     server.close();
   }
 });
+
+test('the container runs under the runtime the agent checked: runc by default, gVisor when the owner chose it', async () => {
+  const rental = { rentalId: 'r1', username: 'ruser', password: 'pw', authorizedKey: null, expiresAt: null };
+  const plain = fakeDocker();
+  await assert.rejects(new RenterContainers(options(plain.docker)).start(rental, '/srv/home', 1000), /stop here/);
+  assert.equal(plain.calls.createContainer[0].HostConfig.Runtime, 'runc');
+  const gvisor = fakeDocker();
+  const runtime = { runtime: 'runsc' as const, usernsRemap: true };
+  await assert.rejects(new RenterContainers({ ...options(gvisor.docker), runtime }).start(rental, '/srv/home', 1000), /stop here/);
+  const hc = gvisor.calls.createContainer[0].HostConfig;
+  assert.equal(hc.Runtime, 'runsc');
+  assert.equal(hc.UsernsMode, 'host');
+  assert.ok(hc.CapAdd.includes('NET_BIND_SERVICE'));
+  assert.deepEqual(hc.CapDrop, ['ALL']);
+  assert.equal(new Set(hc.CapAdd).size, hc.CapAdd.length);
+});
