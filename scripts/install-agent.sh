@@ -35,6 +35,8 @@
 #   --data-dir DIR      the agent's data dir (default /var/lib/p2pvps-agent)
 #   --unit-dir DIR      where the systemd unit goes (default /etc/systemd/system)
 #   --no-start          write the unit but do not enable or start it
+#   --gvisor            run renter containers under gVisor: installs runsc, registers it with
+#                       Docker and sets "runtime": "runsc" (scripts/configure-gvisor.sh)
 #   --uninstall         remove the agent; with --purge also its config and data dir
 #   --keep-image        (uninstall) leave the renter image in Docker
 if [ -z "${BASH_VERSION:-}" ]; then
@@ -49,7 +51,7 @@ default_server=""
 main() {
   local server="$default_server" token_file="" source="" prefix=/opt/p2pvps-agent config=/etc/p2pvps/device-config.json
   local data_dir=/var/lib/p2pvps-agent unit_dir=/etc/systemd/system start=1 mode=install purge="" keep_image=""
-  sha256="" insecure_http=""
+  sha256="" insecure_http="" gvisor=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --server | --token-file | --sha256 | --source | --prefix | --config | --data-dir | --unit-dir)
@@ -61,11 +63,12 @@ main() {
         shift 2 ;;
       --token) usage_error "--token would show the enrolment token to every user of this machine (ps, shell history); use --token-file FILE, or leave it out to be asked" ;;
       --insecure-http) insecure_http=1; shift ;;
+      --gvisor) gvisor=1; shift ;;
       --no-start) start=""; shift ;;
       --uninstall) mode=uninstall; shift ;;
       --purge) purge=1; shift ;;
       --keep-image) keep_image=1; shift ;;
-      -h | --help) sed -n '2,39p' "${BASH_SOURCE[0]:-}" 2>/dev/null | sed 's/^# \{0,1\}//' || echo "see scripts/install-agent.sh"; exit 0 ;;
+      -h | --help) sed -n '2,41p' "${BASH_SOURCE[0]:-}" 2>/dev/null | sed 's/^# \{0,1\}//' || echo "see scripts/install-agent.sh"; exit 0 ;;
       *) usage_error "unknown argument $1" ;;
     esac
   done
@@ -150,6 +153,11 @@ do_install() {
       ${insecure_http:+--insecure-http} $force >/dev/null
   else
     step "keeping $config"
+  fi
+
+  if [ -n "$gvisor" ]; then
+    [ -f "$config" ] || fail "--gvisor needs $config; give the enrolment token too"
+    bash "$prefix/scripts/configure-gvisor.sh" --agent-config "$config" --daemon-json "${P2PVPS_DOCKER_DAEMON_JSON:-/etc/docker/daemon.json}"
   fi
 
   step "writing $unit"

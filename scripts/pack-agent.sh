@@ -25,6 +25,7 @@ for part in protocol agent cli; do
 done
 cp -R "$root/images/renter" "$top/images/renter"
 install -m 0755 "$root/scripts/install-agent.sh" "$top/scripts/install-agent.sh"
+install -m 0755 "$root/scripts/configure-gvisor.sh" "$top/scripts/configure-gvisor.sh"
 cp "$root/package-lock.json" "$top/package-lock.json"
 
 # The CLI's dependency on the server is there for its tests; the agent runs without it.

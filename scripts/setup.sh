@@ -35,6 +35,8 @@ command -v blkdiscard >/dev/null || need+=(util-linux)
 # bandwidth (tc, ip); its tests build small networks of namespaces (ip netns).
 command -v iptables-restore >/dev/null || need+=(iptables)
 command -v tc >/dev/null || need+=(iproute2)
+# gVisor, the runtime an owner may choose for renter containers (e2e/gvisor-runtime.test.ts).
+command -v runsc >/dev/null || need+=(runsc)
 # The dashboard's browser tests drive Debian's Chromium through playwright-core.
 command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)
 # The server's ACME tests get certificates from Let's Encrypt's test CA, pebble (with its test DNS).

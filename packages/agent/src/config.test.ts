@@ -135,3 +135,16 @@ test('a plain http server URL is refused unless it is loopback or insecureHttp s
     /--token would show the enrolment token to every user of this machine/,
   );
 });
+
+test('runtime is runc unless the owner chooses runsc (gVisor); anything else is refused', () => {
+  const path = configFile({ serverUrl: 'https://market.example.org' });
+  assert.equal(loadAgentConfig(['--config', path], {}).runtime, 'runc');
+  assert.equal(
+    loadAgentConfig(['--config', configFile({ serverUrl: 'https://market.example.org', runtime: 'runsc' })], {}).runtime,
+    'runsc',
+  );
+  assert.throws(
+    () => loadAgentConfig(['--config', path], { P2PVPS_CONTAINER_RUNTIME: 'kata' }),
+    (err: unknown) => err instanceof OptionsError && /--runtime \/ P2PVPS_CONTAINER_RUNTIME: .*runc.*runsc/.test(err.problems.join('\n')),
+  );
+});

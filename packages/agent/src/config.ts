@@ -4,6 +4,7 @@ import { opt, OptionsError, parseOptions, type OptionValues } from '@p2pvps/prot
 import { z } from 'zod';
 import { plainHttpProblem } from '@p2pvps/protocol/transport';
 import { parseCidr } from './network/isolation.ts';
+import { containerRuntimes } from './docker/container-runtime.ts';
 
 /**
  * The renter's persistent storage. An image file is the default; a block device (a USB
@@ -149,6 +150,16 @@ export const agentOptions = {
     description: "Loopback port where the renter container's port 443 is reached (TLS passed through untouched).",
     schema: opt.port(),
     default: '22443',
+  },
+  runtime: {
+    flag: 'runtime',
+    env: 'P2PVPS_CONTAINER_RUNTIME',
+    description:
+      "OCI runtime of renter containers: runc (Docker's default) or runsc (gVisor: the renter's programs run on gVisor's own kernel, " +
+      "so a bug in the device's kernel is much harder to reach, at some cost in speed). runsc must be registered with the Docker engine " +
+      '(install-agent.sh --gvisor does it); the agent checks at start and says what is missing.',
+    schema: opt.enum(containerRuntimes),
+    default: 'runc',
   },
   cpus: {
     flag: 'cpus',

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import type Docker from 'dockerode';
-import { renterNetworkName, RenterContainers } from './renter-containers.ts';
+import { renterNetworkName, RenterContainers, sshBanner } from './renter-containers.ts';
 
 /** A Docker engine that records what the agent asks of it, for what the Docker API tests in e2e cannot show (they run on an engine without bridges). */
 function fakeDocker(networks: object[] = []) {
@@ -91,4 +92,34 @@ test('stopAll stops the running containers of this device at once and keeps them
   assert.deepEqual(asked.list, { all: true, filters: { label: ['org.p2pvps.device=dev1'] } }, "only this device's containers");
   assert.deepEqual(asked.stopped, [['c1', { t: 0 }]], 'killed without a grace period');
   assert.deepEqual(asked.removed, [], 'the container and its files stay, to be started again');
+});
+
+test('a port that accepts and closes without a banner (Docker port proxy before sshd listens) is not sshd yet', async () => {
+  const server = createServer((s) => s.destroy());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  let guard: NodeJS.Timeout | undefined;
+  try {
+    // The probe's own timeout is 1 s; an answer that never comes would leave the agent waiting forever.
+    const hung = new Promise<string>((r) => (guard = setTimeout(() => r('no answer'), 5000)));
+    assert.equal(await Promise.race([sshBanner((server.address() as AddressInfo).port), hung]), false);
+  } finally {
+    clearTimeout(guard);
+    server.close();
+  }
+});
+
+test('the container runs under the runtime the agent checked: runc by default, gVisor when the owner chose it', async () => {
+  const rental = { rentalId: 'r1', username: 'ruser', password: 'pw', authorizedKey: null, expiresAt: null };
+  const plain = fakeDocker();
+  await assert.rejects(new RenterContainers(options(plain.docker)).start(rental, '/srv/home', 1000), /stop here/);
+  assert.equal(plain.calls.createContainer[0].HostConfig.Runtime, 'runc');
+  const gvisor = fakeDocker();
+  const runtime = { runtime: 'runsc' as const, usernsRemap: true };
+  await assert.rejects(new RenterContainers({ ...options(gvisor.docker), runtime }).start(rental, '/srv/home', 1000), /stop here/);
+  const hc = gvisor.calls.createContainer[0].HostConfig;
+  assert.equal(hc.Runtime, 'runsc');
+  assert.equal(hc.UsernsMode, 'host');
+  assert.ok(hc.CapAdd.includes('NET_BIND_SERVICE'));
+  assert.deepEqual(hc.CapDrop, ['ALL']);
+  assert.equal(new Set(hc.CapAdd).size, hc.CapAdd.length);
 });

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { DesiredRental } from '@p2pvps/protocol/agent-schemas';
 import Docker from 'dockerode';
 import { renterBridge } from '../network/isolation.ts';
+import { runtimeHostConfig, type RuntimeOnEngine } from './container-runtime.ts';
 
 export interface ContainerLimits {
   cpus: number;
@@ -21,6 +22,8 @@ export interface RenterContainersOptions {
   httpPort: number;
   httpsPort: number;
   limits: ContainerLimits;
+  /** The OCI runtime (the agent option `runtime`, checked against the engine at start); runc when absent. */
+  runtime?: RuntimeOnEngine;
   log: (msg: string) => void;
 }
 
@@ -118,6 +121,7 @@ export class RenterContainers {
     ];
     const publish = (port: number) => [{ HostIp: '127.0.0.1', HostPort: String(port) }];
     if (rental.authorizedKey) env.push(`P2PVPS_AUTHORIZED_KEY=${rental.authorizedKey}`);
+    const runtime = runtimeHostConfig(this.o.runtime ?? { runtime: 'runc', usernsRemap: false });
     const container = await docker.createContainer({
       name: `p2pvps-${this.o.deviceId}-${rental.rentalId}`,
       Image: this.o.image,
@@ -136,7 +140,9 @@ export class RenterContainers {
         PidsLimit: limits.pidsLimit,
         Ulimits: [nofile],
         CapDrop: ['ALL'],
-        CapAdd: capabilities,
+        CapAdd: [...new Set([...capabilities, ...runtime.CapAdd])],
+        Runtime: runtime.Runtime,
+        UsernsMode: runtime.UsernsMode,
         SecurityOpt: ['no-new-privileges'],
         Privileged: false,
         // What the renter can write outside /home is memory (tmpfs, counted in the memory
@@ -273,5 +279,7 @@ export function sshBanner(port: number, timeoutMs = 1000): Promise<boolean> {
     socket.setTimeout(timeoutMs, () => done(false));
     socket.once('data', (d) => done(d.toString('latin1').startsWith('SSH-')));
     socket.once('error', () => done(false));
+    // Docker's port proxy accepts the connection before sshd listens, then closes it.
+    socket.once('close', () => done(false));
   });
 }
