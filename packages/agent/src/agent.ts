@@ -54,7 +54,7 @@ export class Agent {
   private syncAgain = false;
   private closed = false;
   private readonly docker: Docker;
-  // issue 11 (gVisor): the runtime as the engine runs it, checked in start().
+  // The runtime as the engine runs it, checked in start().
   private runtime: RuntimeOnEngine | undefined;
   private readonly syncBackoff = new Backoff(1000, 60_000);
   private readonly storageRetry = new Backoff(2000, 60_000);
@@ -98,7 +98,7 @@ export class Agent {
     await this.docker.ping().catch((err: Error) => {
       throw new Error(`cannot reach the Docker engine at ${this.config.dockerSocket}: ${err.message}`);
     });
-    // issue 11 (gVisor): an engine without the chosen runtime stops the agent with what to do.
+    // An engine without the chosen runtime stops the agent with what to do.
     this.runtime = await checkRuntime(this.docker, this.config.runtime);
     await this.register();
     if (this.closed) return;
@@ -149,7 +149,7 @@ export class Agent {
       httpPort: this.config.containerHttpPort,
       httpsPort: this.config.containerHttpsPort,
       limits: { cpus: this.config.cpus, memoryMb: this.config.memoryMb, pidsLimit: this.config.pidsLimit },
-      runtime: this.runtime, // issue 11 (gVisor)
+      runtime: this.runtime,
       log: (m) => this.log('info', m),
     });
     this.tunnel = new TunnelClient({
