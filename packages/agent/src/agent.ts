@@ -2,7 +2,7 @@ import type { DesiredRental, HeartbeatReply, ObservedContainer } from '@p2pvps/p
 import { ApiClient, ApiError } from '@p2pvps/protocol/client';
 import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
 import { timing } from '@p2pvps/protocol/timing';
-import { version } from '@p2pvps/protocol/version';
+import { agentProtocol, version } from '@p2pvps/protocol/version';
 import Docker from 'dockerode';
 import { Backoff } from './backoff.ts';
 import { readConfigFile, type AgentConfig } from './config.ts';
@@ -305,6 +305,7 @@ export class Agent {
         // The disk a renter gets is the renter storage, once it is mounted.
         hardware: probeHardware(this.storage.mounted() ? this.storage.mountDir : this.config.dataDir),
         storageFault: this.storageFault,
+        agentProtocol, // issue 11: tells the server this agent takes password hashes
       },
     });
     this.heartbeatIntervalMs = heartbeatIntervalWithin(reply.heartbeatIntervalMs);
@@ -457,7 +458,7 @@ export class Agent {
     return confirmRevocation({
       serverUrl: this.config.serverUrl,
       sign: this.sign,
-      body: () => ({ container: this.observed, storageFault: this.storageFault }),
+      body: () => ({ container: this.observed, storageFault: this.storageFault, agentProtocol }),
       delayMs: this.revocationConfirmDelayMs,
       closed: () => this.closed,
       log: this.log,

@@ -55,7 +55,7 @@ test('an existing renter network is used; one with another bridge name is refuse
 
 test('the container joins the renter network, unprivileged, with every limit', async () => {
   const { docker, calls } = fakeDocker();
-  const rental = { rentalId: 'r1', username: 'ruser', password: 'pw', authorizedKey: null, expiresAt: null };
+  const rental = { rentalId: 'r1', username: 'ruser', passwordHash: '$6$salt$hash', authorizedKey: null, expiresAt: null };
   await assert.rejects(new RenterContainers(options(docker)).start(rental, '/srv/home', 1000), /stop here/);
   const hc = calls.createContainer[0].HostConfig;
   assert.equal(hc.NetworkMode, renterNetworkName);
@@ -70,6 +70,9 @@ test('the container joins the renter network, unprivileged, with every limit', a
   assert.deepEqual(hc.Ulimits, [{ Name: 'nofile', Soft: 1024, Hard: 16384 }], 'a renter process cannot hold a million open files');
   assert.deepEqual(hc.Mounts, [{ Type: 'bind', Source: '/srv/home', Target: '/home' }]);
   assert.deepEqual(Object.keys(hc.Tmpfs).sort(), ['/run/lock', '/tmp', '/var/tmp']);
+  const env: string[] = calls.createContainer[0].Env;
+  assert.ok(env.includes('P2PVPS_PASSWORD_HASH=$6$salt$hash'), 'the container gets the hash for chpasswd -e');
+  assert.ok(!env.some((e) => e.startsWith('P2PVPS_PASSWORD=')), 'and no password variable');
 });
 
 test('stopAll stops the running containers of this device at once and keeps them', async () => {

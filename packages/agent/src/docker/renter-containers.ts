@@ -110,7 +110,8 @@ export class RenterContainers {
     // host's (tests), they use the agent's loopback ports, and say so in the environment.
     const env = [
       `P2PVPS_USER=${rental.username}`,
-      `P2PVPS_PASSWORD=${rental.password}`,
+      // A crypt(3) hash (the device never gets the password): `docker inspect` shows nothing to log in with.
+      `P2PVPS_PASSWORD_HASH=${rental.passwordHash}`,
       `P2PVPS_SSH_PORT=${host ? sshPort : 22}`,
       `P2PVPS_SSH_LISTEN=${host ? '127.0.0.1' : '0.0.0.0'}`,
       `P2PVPS_HTTP_PORT=${host ? httpPort : 80}`,

@@ -71,7 +71,7 @@ export async function queueRentalActive(ctx: DomainContext, rentalId: string): P
     rentalUrl: dashboardUrl.rental(ctx, row.id),
     sshCommand: rental.connection.sshCommand,
     username: rental.connection.username,
-    password: renter.email_rental_password === 1 ? row.password : null,
+    password: renter.email_rental_password === 1 ? rental.connection.password : null,
     sshKeyGiven: rental.connection.sshKeyGiven,
     httpUrl: rental.connection.httpUrl,
     httpsUrl: rental.connection.httpsUrl,

@@ -10,8 +10,9 @@ import { decodeCursor, pageOf, type Page } from '../paging.ts';
 import { balanceOf } from '../money/ledger.ts';
 import { placeHold } from '../money/holds.ts';
 import { formatMoney } from '../money/money.ts';
-import { newId, newPassword, newUsername } from '../secrets.ts';
+import { newId, newUsername } from '../secrets.ts';
 import { endRental } from './ending.ts';
+import { newRentalPassword, revealPassword } from './rental-passwords.ts';
 
 function portSuffix(port: number, standard: number): string {
   return port === standard ? '' : `:${port}`;
@@ -48,7 +49,7 @@ export function presentRental(
       port,
       username: row.username,
       // Once the container is gone the password opens nothing; stop handing it out.
-      password: row.state === 'ended' ? '' : row.password,
+      password: revealPassword(ctx, row),
       sshKeyGiven: row.ssh_public_key !== null,
       sshCommand: `ssh -p ${port} ${row.username}@${host}`,
       webHost: web,
@@ -166,7 +167,7 @@ async function checkFunds(trx: Db, ctx: DomainContext, renterId: string, require
 export async function rent(
   ctx: DomainContext,
   renterId: string,
-  input: { deviceId: string; sshPublicKey?: string; hours?: number },
+  input: { deviceId: string; sshPublicKey?: string; hours?: number; autoRenew?: boolean },
 ): Promise<Rental> {
   const device = await findDevice(ctx.db, input.deviceId);
   if (!device) throw new DomainError('not_found');
@@ -181,8 +182,9 @@ export async function rent(
   const price = BigInt(device.price_per_hour_micros as number | bigint);
   // A prepaid term is held whole; otherwise the balance must cover the minimum hours.
   const required = price * BigInt(input.hours ?? ctx.settings.rentMinimumHours);
+  const id = newId();
   const row: RentalRow = {
-    id: newId(),
+    id,
     device_id: device.id,
     device_name: device.name,
     renter_id: renterId,
@@ -190,7 +192,9 @@ export async function rent(
     end_reason: null,
     detail: null,
     username: newUsername(),
-    password: newPassword(),
+    ...newRentalPassword(ctx, id),
+    auto_renew: input.hours && input.autoRenew ? 1 : 0,
+    term_hours: input.hours ?? null,
     ssh_public_key: input.sshPublicKey ?? null,
     hours: input.hours ?? null,
     open_device_id: device.id,
