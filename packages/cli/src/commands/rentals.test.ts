@@ -53,6 +53,7 @@ test('rent with a private key path sends its .pub and prints how to connect', as
       'Expires   3h after your container starts',
       'Price     0.05 EUR/h, 3 h prepaid: 0.15 EUR held, unused time returned if the device is lost',
       'Cost      0.00 EUR so far',
+      "Renew     off ('p2pvps extend RENTAL --auto-renew on')",
       '',
       `The device is starting your container; 'p2pvps ssh ${rental.id}' waits for it.`,
       '',
