@@ -65,3 +65,8 @@ export function listUnsealedPasswords(db: Db): Promise<Pick<RentalRow, 'id' | 'p
 export async function setRentalPassword(db: Db, id: string, sealed: string, crypt: string): Promise<void> {
   await db.updateTable('rentals').set({ password_sealed: sealed, password_crypt: crypt }).where('id', '=', id).execute();
 }
+
+/** Changes a rental whatever its state (the caller has checked it, in the same transaction). */
+export async function updateRental(db: Db, id: string, changes: Partial<RentalRow>): Promise<void> {
+  await db.updateTable('rentals').set(changes).where('id', '=', id).execute();
+}

@@ -1,4 +1,4 @@
-import { findRental, type RentalRow } from '../../db/rentals-repo.ts';
+import { findRental, updateRental, type RentalRow } from '../../db/rentals-repo.ts';
 import type { Db } from '../../db/database.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
@@ -13,11 +13,7 @@ import { addPrepaidHours } from './prepaid-terms.ts';
  * rental's detail and the end mail.
  */
 export async function setAutoRenew(trx: Db, rentalId: string, on: boolean): Promise<void> {
-  await trx
-    .updateTable('rentals')
-    .set({ auto_renew: on ? 1 : 0 })
-    .where('id', '=', rentalId)
-    .execute();
+  await updateRental(trx, rentalId, { auto_renew: on ? 1 : 0 });
 }
 
 /** Renews an expired rental if it asks to be; otherwise (or when the balance falls short) says why not, for its detail. */

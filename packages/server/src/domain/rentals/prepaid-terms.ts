@@ -1,4 +1,4 @@
-import { openPayAsYouGo, type RentalRow } from '../../db/rentals-repo.ts';
+import { openPayAsYouGo, updateRental, type RentalRow } from '../../db/rentals-repo.ts';
 import type { Db } from '../../db/database.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
@@ -40,9 +40,5 @@ export async function addPrepaidHours(trx: Db, ctx: DomainContext, row: RentalRo
   await checkFunds(trx, ctx, row.renter_id, amount, what);
   await placeHold(trx, ctx, row, amount, hours);
   const expires = row.expires_at === null ? null : new Date(new Date(row.expires_at).getTime() + hours * 3_600_000).toISOString();
-  await trx
-    .updateTable('rentals')
-    .set({ hours: (row.hours ?? 0) + hours, expires_at: expires })
-    .where('id', '=', row.id)
-    .execute();
+  await updateRental(trx, row.id, { hours: (row.hours ?? 0) + hours, expires_at: expires });
 }

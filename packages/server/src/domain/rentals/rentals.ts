@@ -1,15 +1,13 @@
 import type { EndReason, Hardware, Listing, MarketQuery, Rental, RentalsQuery, RentalState } from '@p2pvps/protocol/schemas';
-import { isUniqueViolation, type Db } from '../../db/database.ts';
+import { isUniqueViolation } from '../../db/database.ts';
 import { findDevice, listMarket, uptimePercent, type DeviceRow } from '../../db/devices-repo.ts';
-import { findRental, insertRental, listExpiredRentals, listRenterRentals, openPayAsYouGo, type RentalRow } from '../../db/rentals-repo.ts';
+import { findRental, insertRental, listExpiredRentals, listRenterRentals, type RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { webHost } from '../devices/devices.ts';
 import { rotateWebName } from '../devices/web-names.ts';
 import { DomainError } from '../errors.ts';
 import { decodeCursor, pageOf, type Page } from '../paging.ts';
-import { balanceOf } from '../money/ledger.ts';
 import { placeHold } from '../money/holds.ts';
-import { formatMoney } from '../money/money.ts';
 import { newId, newUsername } from '../secrets.ts';
 import { renewIfAsked, setAutoRenew } from './auto-renew.ts';
 import { endRental } from './ending.ts';
