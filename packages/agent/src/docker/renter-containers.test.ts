@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type Docker from 'dockerode';
-import { renterNetworkName, RenterContainers } from './renter-containers.ts';
+import { renterImageSource, renterNetworkName, RenterContainers } from './renter-containers.ts';
 
 /** A Docker engine that records what the agent asks of it, for what the Docker API tests in e2e cannot show (they run on an engine without bridges). */
 function fakeDocker(networks: object[] = []) {
@@ -94,4 +94,23 @@ test('stopAll stops the running containers of this device at once and keeps them
   assert.deepEqual(asked.list, { all: true, filters: { label: ['org.p2pvps.device=dev1'] } }, "only this device's containers");
   assert.deepEqual(asked.stopped, [['c1', { t: 0 }]], 'killed without a grace period');
   assert.deepEqual(asked.removed, [], 'the container and its files stay, to be started again');
+});
+
+test("the renter image is built again when it was made from other files than this agent's (say, an entrypoint that took the password in clear)", async () => {
+  const built: { t: string; labels: Record<string, string> }[] = [];
+  const withLabels = (labels: Record<string, string> | undefined) =>
+    ({
+      getImage: () => ({ inspect: async () => ({ Config: { Labels: labels } }) }),
+      buildImage: async (_context: unknown, o: { t: string; labels: Record<string, string> }) => void built.push(o),
+      modem: { followProgress: (_s: unknown, done: (err: unknown, out: unknown[]) => void) => done(null, []) },
+    }) as unknown as Docker;
+  const source = renterImageSource();
+  assert.match(source, /^[0-9a-f]{16}$/);
+
+  await new RenterContainers(options(withLabels({ 'org.p2pvps.source': source }))).ensureImage();
+  assert.equal(built.length, 0, 'built from these files: used as it is');
+  await new RenterContainers(options(withLabels(undefined))).ensureImage();
+  assert.equal(built.length, 0, "an image without our label (an owner's own) is left alone");
+  await new RenterContainers(options(withLabels({ 'org.p2pvps.source': '0123456789abcdef' }))).ensureImage();
+  assert.deepEqual(built, [{ t: 'p2pvps/renter:latest', labels: { 'org.p2pvps.source': source } }], 'rebuilt, with the label');
 });
