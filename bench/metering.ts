@@ -18,6 +18,8 @@ import { ledgerTotal } from '../packages/server/src/domain/money/ledger.ts';
 import { meterTick } from '../packages/server/src/domain/money/metering.ts';
 import { syncDevice } from '../packages/server/src/domain/rentals/agent-sync.ts';
 import { rent } from '../packages/server/src/domain/rentals/rentals.ts';
+import { secretBox } from '../packages/server/src/secret-box.ts';
+import { randomBytes } from 'node:crypto';
 
 const n = Number(process.argv[2] ?? 10_000);
 const dir = mkdtempSync(join(tmpdir(), 'p2pvps-bench-meter-'));
@@ -27,6 +29,7 @@ const clock = new ManualClock();
 const ctx: DomainContext = {
   db,
   clock,
+  secretBox: secretBox(randomBytes(32)),
   settings: {
     serverName: 'bench',
     publicUrl: 'http://127.0.0.1:8080',

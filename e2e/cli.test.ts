@@ -141,6 +141,16 @@ test('signup, rent --wait without a key, ssh with the password from askpass and 
   assert.equal(whoami.code, 0, whoami.stderr);
   assert.equal(whoami.stdout, `${username}\n`);
   assert.match(await sshdLog(rentalId), new RegExp(`Accepted password for ${username} `));
+  // The password the renter sees (and just logged in with) is nowhere in the device's Docker config: only its crypt(3) hash.
+  const listedRentals = JSON.parse((await p2pvps(['rentals', '--json'])).stdout) as {
+    rentals: { id: string; connection: { password: string } }[];
+  };
+  const password = listedRentals.rentals.find((r) => r.id === rentalId)!.connection.password;
+  assert.equal(password.length, 20, 'the renter can still reveal the password');
+  const [container] = await docker.listContainers({ filters: { label: [`org.p2pvps.rental=${rentalId}`] } });
+  const inspect = JSON.stringify(await docker.getContainer(container!.Id).inspect());
+  assert.ok(!inspect.includes(password), 'docker inspect shows no plaintext password');
+  assert.match(inspect, /"P2PVPS_PASSWORD_HASH=\$6\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86}"/);
   assert.deepEqual(
     (await readdir(tmp)).filter((f) => f.startsWith('p2pvps-askpass-')),
     [],

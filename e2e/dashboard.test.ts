@@ -158,7 +158,7 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   await dialog.getByText('0.60 USD an hour, billed per minute while the device is up, until you stop it.').waitFor();
   await dialog
     .getByRole('region', { name: ownerVisibility.heading })
-    .getByText(/can read that password/)
+    .getByText(/given only a one-way hash of your rental's password/)
     .waitFor();
   const laptop = await dialog.locator('option', { hasText: 'laptop' }).getAttribute('value');
   await dialog.getByLabel('SSH key').selectOption(laptop!);

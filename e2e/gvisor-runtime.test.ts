@@ -61,7 +61,7 @@ test(
     // Like the renter storage's root: sshd reads the renter's authorized_keys as the renter.
     const homeDir = tempDir('gvisor-home');
     chmodSync(homeDir, 0o755);
-    const rental = { rentalId: 'r-gvisor-1', username: 'gvrenter', password: 'pw-not-used', authorizedKey: key.publicKey, expiresAt: null };
+    const rental = { rentalId: 'r-gvisor-1', username: 'gvrenter', passwordHash: '$6$unused$unused', authorizedKey: key.publicKey, expiresAt: null };
     const started = await engine.exec(
       'node',
       [

@@ -82,7 +82,7 @@ if [ -n "$test" ]; then
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   t0=$(date +%s)
   container="$(docker run -d --platform "$platform" --network host \
-    -e P2PVPS_USER=smoke -e P2PVPS_PASSWORD="$(openssl rand -hex 12)" -e "P2PVPS_AUTHORIZED_KEY=$(cat "$keydir/key.pub")" \
+    -e P2PVPS_USER=smoke -e P2PVPS_PASSWORD_HASH="$(openssl rand -hex 12 | openssl passwd -6 -stdin)" -e "P2PVPS_AUTHORIZED_KEY=$(cat "$keydir/key.pub")" \
     -e P2PVPS_SSH_PORT="$port" -e P2PVPS_SSH_LISTEN=127.0.0.1 "$tag")"
   ssh_opts=(-i "$keydir/key" -p "$port" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 -o LogLevel=ERROR)
   for _ in $(seq 1 120); do

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient } from '@p2pvps/protocol/client';
 import type { ObservedContainer, Registration } from '@p2pvps/protocol/agent-schemas';
-import { version } from '@p2pvps/protocol/version';
+import { agentProtocol, version } from '@p2pvps/protocol/version';
 import { probeHardware } from '@p2pvps/agent/hardware';
 import { deviceSigner, loadOrCreateDeviceKey } from '@p2pvps/agent/identity';
 import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
@@ -44,7 +44,7 @@ const send = (m: FromDevice): void => void process.send?.(m);
 
 async function heartbeat(): Promise<void> {
   if (!api) return;
-  const reply = await api.call('agentHeartbeat', { body: { container: observed, hardware: probeHardware(dataDir) } });
+  const reply = await api.call('agentHeartbeat', { body: { container: observed, hardware: probeHardware(dataDir), agentProtocol } });
   clearTimeout(heartbeatTimer);
   heartbeatTimer = setTimeout(() => void heartbeat().catch(() => {}), reply.heartbeatIntervalMs);
   heartbeatTimer.unref();

@@ -4,7 +4,7 @@
 # the environment before sshd starts so no child process inherits them.
 set -eu
 : "${P2PVPS_USER:?P2PVPS_USER is required}"
-: "${P2PVPS_PASSWORD:?P2PVPS_PASSWORD is required}"
+: "${P2PVPS_PASSWORD_HASH:?P2PVPS_PASSWORD_HASH is required}"
 port="${P2PVPS_SSH_PORT:-22}"
 listen="${P2PVPS_SSH_LISTEN:-0.0.0.0}"
 # Where the renter's web servers should listen: 80 and 443 on the container's own
@@ -15,7 +15,8 @@ https_port="${P2PVPS_HTTPS_PORT:-443}"
 if ! id "$P2PVPS_USER" >/dev/null 2>&1; then
   useradd --create-home --shell /bin/bash "$P2PVPS_USER"
 fi
-printf '%s:%s\n' "$P2PVPS_USER" "$P2PVPS_PASSWORD" | chpasswd
+# The agent passes a crypt(3) hash ($6$…), never the password: set it as it is.
+printf '%s:%s\n' "$P2PVPS_USER" "$P2PVPS_PASSWORD_HASH" | chpasswd -e
 home=$(getent passwd "$P2PVPS_USER" | cut -d: -f6)
 if [ -n "${P2PVPS_AUTHORIZED_KEY:-}" ]; then
   install -d -m 700 -o "$P2PVPS_USER" -g "$P2PVPS_USER" "$home/.ssh"
@@ -23,7 +24,7 @@ if [ -n "${P2PVPS_AUTHORIZED_KEY:-}" ]; then
   chown "$P2PVPS_USER:$P2PVPS_USER" "$home/.ssh/authorized_keys"
   chmod 600 "$home/.ssh/authorized_keys"
 fi
-unset P2PVPS_PASSWORD P2PVPS_AUTHORIZED_KEY
+unset P2PVPS_PASSWORD_HASH P2PVPS_AUTHORIZED_KEY
 
 # Host keys are generated per container, never baked into the image. Ed25519 only: an
 # RSA key takes long enough to generate that renters would wait for it, and ECDSA rests

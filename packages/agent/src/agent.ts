@@ -2,7 +2,7 @@ import type { HeartbeatReply } from '@p2pvps/protocol/agent-schemas';
 import { ApiClient, ApiError } from '@p2pvps/protocol/client';
 import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
 import { timing } from '@p2pvps/protocol/timing';
-import { version } from '@p2pvps/protocol/version';
+import { agentProtocol, version } from '@p2pvps/protocol/version';
 import Docker from 'dockerode';
 import { Backoff } from './backoff.ts';
 import { readConfigFile, type AgentConfig } from './config.ts';
@@ -284,6 +284,8 @@ export class Agent {
         // The disk a renter gets is the renter storage, once it is mounted.
         hardware: probeHardware(this.runner.diskDir),
         storageFault: this.runner.storageFault,
+        // Tells the server this agent takes password hashes, never passwords.
+        agentProtocol,
       },
     });
     this.heartbeatIntervalMs = heartbeatIntervalWithin(reply.heartbeatIntervalMs);
@@ -298,7 +300,7 @@ export class Agent {
     return confirmRevocation({
       serverUrl: this.config.serverUrl,
       sign: this.sign,
-      body: () => ({ container: this.runner.observed, storageFault: this.runner.storageFault }),
+      body: () => ({ container: this.runner.observed, storageFault: this.runner.storageFault, agentProtocol }),
       delayMs: this.revocationConfirmDelayMs,
       closed: () => this.closed,
       log: this.log,

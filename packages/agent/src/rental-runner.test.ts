@@ -65,7 +65,7 @@ function device() {
   return { steps, running, fail, engine, runner, state, advance: (ms: number) => (clock += ms) };
 }
 
-const rental = (rentalId: string): DesiredRental => ({ rentalId, username: 'u', password: 'p', authorizedKey: null, expiresAt: null });
+const rental = (rentalId: string): DesiredRental => ({ rentalId, username: 'u', passwordHash: '$6$s$h', authorizedKey: null, expiresAt: null });
 
 test('a rental ends: its container is destroyed before the storage is wiped, and the rental is forgotten only after', async () => {
   const d = device();

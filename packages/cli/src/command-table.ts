@@ -186,7 +186,7 @@ export const commands: readonly Command[] = [
     name: 'rent',
     group: 'Renting',
     summary: 'Rent a device and print how to connect.',
-    usage: 'rent DEVICE [--ssh-key FILE] [--hours N] [--wait|--no-wait] [--timeout SECONDS]',
+    usage: 'rent DEVICE [--ssh-key FILE] [--hours N [--auto-renew]] [--wait|--no-wait] [--timeout SECONDS]',
     description:
       "DEVICE is a device ID from 'p2pvps market' (or a listed device's unique name).\n" +
       'Prints the rental ID, its state, the ssh command and the password. When stdout is a\n' +
@@ -200,6 +200,10 @@ export const commands: readonly Command[] = [
         description: 'Public key to install (a private key path uses FILE.pub); default: password only.',
       },
       hours: { type: 'string', value: 'N', description: 'End the rental after N hours; default: when you stop it.' },
+      'auto-renew': {
+        type: 'boolean',
+        description: 'With --hours: when the N hours run out, renew for N more if your balance covers them (turn off with extend).',
+      },
       wait: { type: 'boolean', description: 'Wait until the container is running.' },
       'no-wait': { type: 'boolean', description: 'Return as soon as the rental is requested.' },
       timeout: { type: 'string', value: 'SECONDS', description: 'How long to wait (default 300).' },
@@ -407,11 +411,17 @@ export const commands: readonly Command[] = [
     kind: 'api',
     name: 'extend',
     group: 'Renting',
-    summary: 'Add hours to a prepaid rental; their price is held from your balance.',
-    usage: 'extend RENTAL --hours N',
-    description: 'Only a rental rented with --hours can be extended; one without runs until you stop it.',
+    summary: 'Add hours to a prepaid rental, or turn its auto-renewal on or off.',
+    usage: 'extend RENTAL [--hours N] [--auto-renew on|off]',
+    description:
+      'Only a rental rented with --hours can be extended; one without runs until you stop it.\n' +
+      'With auto-renewal on, a prepaid rental renews for its first term when it runs out, paid\n' +
+      'from your balance then; if the balance falls short it ends and you are mailed why.',
     args: ['RENTAL'],
-    options: { hours: { type: 'string', value: 'N', description: 'Hours to add (required).' } },
+    options: {
+      hours: { type: 'string', value: 'N', description: 'Hours to add; their price is held from your balance.' },
+      'auto-renew': { type: 'string', value: 'on|off', description: 'Renew for the same term when it runs out, or not.' },
+    },
     run: extendRental,
   },
   {

@@ -11,6 +11,7 @@ import { deviceSigner, loadOrCreateDeviceKey, SigningClock } from '@p2pvps/agent
 import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
 import type { HeartbeatReply, ObservedContainer, Registration } from '@p2pvps/protocol/agent-schemas';
 import { ApiClient } from '@p2pvps/protocol/client';
+import { agentProtocol } from '@p2pvps/protocol/version';
 import type { Device, EnrolmentTokenGrant, Hardware, Rental } from '@p2pvps/protocol/schemas';
 import { loadServerConfig } from '@p2pvps/server/config';
 import { ManualClock } from '@p2pvps/server/domain/clock';
@@ -353,5 +354,5 @@ export async function createRental(opts: {
 
 /** A heartbeat from the device, telling the server what container it runs (null: none, wiped). */
 export function reportContainer(device: EnrolledDevice, container: ObservedContainer | null): Promise<HeartbeatReply> {
-  return device.deviceApi.call('agentHeartbeat', { body: { container } });
+  return device.deviceApi.call('agentHeartbeat', { body: { container, agentProtocol } });
 }

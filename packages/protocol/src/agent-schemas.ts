@@ -40,6 +40,8 @@ export const HeartbeatBody = z
      * Absent from older agents, which leaves the server's value as it was.
      */
     storageFault: z.string().max(2000).nullable().optional(),
+    /** What the agent understands (version.ts agentProtocol); absent from agents before 2, which the server refuses. */
+    agentProtocol: z.number().int().min(1).max(1_000_000).optional(),
   })
   .strict();
 export type HeartbeatBody = z.infer<typeof HeartbeatBody>;
@@ -48,7 +50,8 @@ export type HeartbeatBody = z.infer<typeof HeartbeatBody>;
 export const DesiredRental = z.object({
   rentalId: Id,
   username: z.string(),
-  password: z.string(),
+  /** The renter's password as a crypt(3) SHA-512 hash (`$6$salt$…`), for `chpasswd -e`; the device never gets the password. */
+  passwordHash: z.string().regex(/^\$6\$[^$:\n]+\$[./0-9A-Za-z]{86}$/),
   authorizedKey: z.string().nullable(),
   expiresAt: z.string().nullable(),
 });

@@ -7,9 +7,9 @@ export const ownerVisibility = {
   heading: 'What the owner of the device can and cannot see',
   sentences: [
     'The owner can power the device off, read the files your rental stores on their hardware, and see how much traffic your rental moves.',
-    // The agent is handed the password to set up the container (it is in the container's
-    // environment), and root on the device can enter a running container: say so plainly.
-    "The owner's device is given your rental's password to set up your container, so an owner with root on it can read that password and enter your container while it runs.",
+    // The agent is handed only the password's crypt(3) hash (server rental-passwords.ts), but
+    // root on the device can enter a running container: say so plainly.
+    "The owner's device is given only a one-way hash of your rental's password, never the password itself; but an owner with root on it can enter your container while it runs.",
     'The owner cannot read your SSH sessions or HTTPS traffic on the way: they are encrypted end to end to your container.',
     'Your container and its files are wiped when the rental ends.',
   ],

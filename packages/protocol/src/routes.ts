@@ -343,7 +343,8 @@ export const routes = {
   extendRental: route({
     method: 'POST',
     path: '/api/v1/rentals/:rentalId/extend',
-    summary: 'Add hours to a prepaid rental: their price is held from your balance and the expiry moves on.',
+    summary:
+      'Add hours to a prepaid rental (their price is held from your balance and the expiry moves on), and/or turn its auto-renewal on or off.',
     auth: 'user',
     params: RentalParams,
     body: ExtendBody,

@@ -173,6 +173,8 @@ export const RentBody = z
       .min(1)
       .max(24 * 366)
       .optional(),
+    /** With hours: when the term runs out, renew it for the same hours if the balance covers them. */
+    autoRenew: z.boolean().optional(),
   })
   .strict();
 
@@ -208,6 +210,8 @@ export const Rental = z.object({
   currency: z.string(),
   /** A prepaid term's hours (`rent --hours`), held at rent; null for pay-as-you-go. */
   prepaidHours: z.number().int().nullable(),
+  /** A prepaid rental that renews itself for its first term when it runs out, while the balance covers it. */
+  autoRenew: z.boolean().default(false),
   /** The rented device's hardware, and whether its tunnel is up right now (a rental is "down" while it is not). */
   deviceHardware: Hardware.nullable(),
   deviceOnline: z.boolean(),
@@ -461,13 +465,16 @@ export const SavedSshKeys = z.object({ keys: z.array(SavedSshKey) });
 export const SshKeyBody = z.object({ name: z.string().trim().min(1, 'must not be empty').max(80), publicKey: SshPublicKey }).strict();
 export const SshKeyParams = z.object({ keyId: id }).strict();
 
+/** Hours to add, and/or auto-renewal on or off: at least one of them. */
 export const ExtendBody = z
   .object({
     hours: z
       .number()
       .int()
       .min(1)
-      .max(24 * 366),
+      .max(24 * 366)
+      .optional(),
+    autoRenew: z.boolean().optional(),
   })
   .strict();
 

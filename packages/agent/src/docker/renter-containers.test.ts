@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import type Docker from 'dockerode';
-import { renterNetworkName, RenterContainers, sshBanner } from './renter-containers.ts';
+import { renterImageSource, renterNetworkName, RenterContainers, sshBanner } from './renter-containers.ts';
 
 /** A Docker engine that records what the agent asks of it, for what the Docker API tests in e2e cannot show (they run on an engine without bridges). */
 function fakeDocker(networks: object[] = []) {
@@ -56,7 +56,7 @@ test('an existing renter network is used; one with another bridge name is refuse
 
 test('the container joins the renter network, unprivileged, with every limit', async () => {
   const { docker, calls } = fakeDocker();
-  const rental = { rentalId: 'r1', username: 'ruser', password: 'pw', authorizedKey: null, expiresAt: null };
+  const rental = { rentalId: 'r1', username: 'ruser', passwordHash: '$6$salt$hash', authorizedKey: null, expiresAt: null };
   await assert.rejects(new RenterContainers(options(docker)).start(rental, '/srv/home', 1000), /stop here/);
   const hc = calls.createContainer[0].HostConfig;
   assert.equal(hc.NetworkMode, renterNetworkName);
@@ -71,6 +71,9 @@ test('the container joins the renter network, unprivileged, with every limit', a
   assert.deepEqual(hc.Ulimits, [{ Name: 'nofile', Soft: 1024, Hard: 16384 }], 'a renter process cannot hold a million open files');
   assert.deepEqual(hc.Mounts, [{ Type: 'bind', Source: '/srv/home', Target: '/home' }]);
   assert.deepEqual(Object.keys(hc.Tmpfs).sort(), ['/run/lock', '/tmp', '/var/tmp']);
+  const env: string[] = calls.createContainer[0].Env;
+  assert.ok(env.includes('P2PVPS_PASSWORD_HASH=$6$salt$hash'), 'the container gets the hash for chpasswd -e');
+  assert.ok(!env.some((e) => e.startsWith('P2PVPS_PASSWORD=')), 'and no password variable');
 });
 
 test('stopAll stops the running containers of this device at once and keeps them', async () => {
@@ -109,7 +112,7 @@ test('a port that accepts and closes without a banner (Docker port proxy before 
 });
 
 test('the container runs under the runtime the agent checked: runc by default, gVisor when the owner chose it', async () => {
-  const rental = { rentalId: 'r1', username: 'ruser', password: 'pw', authorizedKey: null, expiresAt: null };
+  const rental = { rentalId: 'r1', username: 'ruser', passwordHash: '$6$salt$hash', authorizedKey: null, expiresAt: null };
   const plain = fakeDocker();
   await assert.rejects(new RenterContainers(options(plain.docker)).start(rental, '/srv/home', 1000), /stop here/);
   assert.equal(plain.calls.createContainer[0].HostConfig.Runtime, 'runc');
@@ -122,4 +125,23 @@ test('the container runs under the runtime the agent checked: runc by default, g
   assert.ok(hc.CapAdd.includes('NET_BIND_SERVICE'));
   assert.deepEqual(hc.CapDrop, ['ALL']);
   assert.equal(new Set(hc.CapAdd).size, hc.CapAdd.length);
+});
+
+test("the renter image is built again when it was made from other files than this agent's (say, an entrypoint that took the password in clear)", async () => {
+  const built: { t: string; labels: Record<string, string> }[] = [];
+  const withLabels = (labels: Record<string, string> | undefined) =>
+    ({
+      getImage: () => ({ inspect: async () => ({ Config: { Labels: labels } }) }),
+      buildImage: async (_context: unknown, o: { t: string; labels: Record<string, string> }) => void built.push(o),
+      modem: { followProgress: (_s: unknown, done: (err: unknown, out: unknown[]) => void) => done(null, []) },
+    }) as unknown as Docker;
+  const source = renterImageSource();
+  assert.match(source, /^[0-9a-f]{16}$/);
+
+  await new RenterContainers(options(withLabels({ 'org.p2pvps.source': source }))).ensureImage();
+  assert.equal(built.length, 0, 'built from these files: used as it is');
+  await new RenterContainers(options(withLabels(undefined))).ensureImage();
+  assert.equal(built.length, 0, "an image without our label (an owner's own) is left alone");
+  await new RenterContainers(options(withLabels({ 'org.p2pvps.source': '0123456789abcdef' }))).ensureImage();
+  assert.deepEqual(built, [{ t: 'p2pvps/renter:latest', labels: { 'org.p2pvps.source': source } }], 'rebuilt, with the label');
 });

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { DesiredRental } from '@p2pvps/protocol/agent-schemas';
@@ -49,6 +51,17 @@ const nofile = { Name: 'nofile', Soft: 1024, Hard: 16384 };
 const offlineBuilder = fileURLToPath(new URL('../../../../images/renter/build-offline.sh', import.meta.url));
 const dockerfileDir = fileURLToPath(new URL('../../../../images/renter/', import.meta.url));
 
+/**
+ * What the renter image is built from, as build-offline.sh and scripts/setup.sh label it
+ * (`org.p2pvps.source`): an updated agent whose entrypoint changed (say, to take a password
+ * hash) must not start containers from an image made for the older one.
+ */
+export function renterImageSource(dir = dockerfileDir): string {
+  const h = createHash('sha256');
+  for (const f of ['Dockerfile', 'entrypoint.sh', 'build-offline.sh']) h.update(readFileSync(`${dir}/${f}`));
+  return h.digest('hex').slice(0, 16);
+}
+
 /** Renter containers on the local Docker engine: one per rental, destroyed at its end. */
 export class RenterContainers {
   constructor(private readonly o: RenterContainersOptions) {}
@@ -75,16 +88,26 @@ export class RenterContainers {
     return renterBridge;
   }
 
-  /** Finds the renter image, or builds it: from the Dockerfile if a registry answers, else offline. */
+  /**
+   * Finds the renter image, or builds it: from the Dockerfile if a registry answers, else
+   * offline. Our image built from other files than this agent's is built again; an image
+   * without our label (an owner's own) is used as it is.
+   */
   async ensureImage(): Promise<void> {
+    const source = renterImageSource();
     try {
-      await this.o.docker.getImage(this.o.image).inspect();
-      return;
+      const info = await this.o.docker.getImage(this.o.image).inspect();
+      const built = info.Config?.Labels?.['org.p2pvps.source'];
+      if (built === undefined || built === source) return;
+      this.o.log(`renter image ${this.o.image} was built for another agent version; building it again`);
     } catch {
       this.o.log(`renter image ${this.o.image} not found; building it`);
     }
     try {
-      const stream = await this.o.docker.buildImage({ context: dockerfileDir, src: ['Dockerfile', 'entrypoint.sh'] }, { t: this.o.image });
+      const stream = await this.o.docker.buildImage(
+        { context: dockerfileDir, src: ['Dockerfile', 'entrypoint.sh'] },
+        { t: this.o.image, labels: { 'org.p2pvps.source': source } },
+      );
       await new Promise((resolve, reject) =>
         this.o.docker.modem.followProgress(stream, (err, out) => {
           const failed = out?.find((o: { error?: string }) => o.error);
@@ -113,7 +136,8 @@ export class RenterContainers {
     // host's (tests), they use the agent's loopback ports, and say so in the environment.
     const env = [
       `P2PVPS_USER=${rental.username}`,
-      `P2PVPS_PASSWORD=${rental.password}`,
+      // A crypt(3) hash (the device never gets the password): `docker inspect` shows nothing to log in with.
+      `P2PVPS_PASSWORD_HASH=${rental.passwordHash}`,
       `P2PVPS_SSH_PORT=${host ? sshPort : 22}`,
       `P2PVPS_SSH_LISTEN=${host ? '127.0.0.1' : '0.0.0.0'}`,
       `P2PVPS_HTTP_PORT=${host ? httpPort : 80}`,

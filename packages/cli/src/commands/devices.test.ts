@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
+import { agentProtocol } from '@p2pvps/protocol/version';
 import {
   bringOnline,
   clock,
@@ -190,7 +191,7 @@ test('owner commands say how to log in when there is no token', async () => {
 test('a device whose agent reports a storage fault says so in the list and when put on the market', async () => {
   const device = await createListedDevice({ name: 'faulty-pi' });
   await device.deviceApi.call('agentHeartbeat', {
-    body: { container: null, storageFault: 'the wipe of /dev/sda failed: device busy' },
+    body: { container: null, storageFault: 'the wipe of /dev/sda failed: device busy', agentProtocol },
   });
   const list = await runCli(['devices', 'list'], { env: device.owner.env });
   assert.match(list.stdout, /faulty-pi .*storage fault/);

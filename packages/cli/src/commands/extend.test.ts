@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { clock, createListedDevice, createRenter, createRental, reportContainer, runCli } from '../test-harness.ts';
+import { endExpiredRentals } from '@p2pvps/server/domain/rentals/rentals';
+import { clock, createListedDevice, createRenter, createRental, reportContainer, runCli, testServer } from '../test-harness.ts';
 
 test('extend adds hours to a running prepaid rental and prints the new expiry and its cost', async () => {
   const device = await createListedDevice({ name: 'garage-pi' });
@@ -52,5 +53,47 @@ test("extend passes on the API's refusals: pay-as-you-go, and more than the bala
 test('extend without --hours is a usage error', async () => {
   const result = await runCli(['extend', 'rent000001'], { env: { P2PVPS_TOKEN: 't' }, offline: true });
   assert.equal(result.code, 2);
-  assert.match(result.stderr, /^error \[usage\]: give --hours N, the hours to add\n/);
+  assert.match(result.stderr, /^error \[usage\]: give --hours N, the hours to add, or --auto-renew on\|off\n/);
+});
+
+test('rent --hours N --auto-renew keeps the rental running past its end; extend --auto-renew off lets it end', async () => {
+  const device = await createListedDevice({ name: 'renew-pi' });
+  const renter = await createRenter();
+  const rented = await runCli(['rent', device.id, '--hours', '1', '--auto-renew', '--no-wait'], { env: renter.env });
+  assert.equal(rented.code, 0, rented.stderr);
+  assert.match(rented.stdout, /^Renew +on: renews for its term when it runs out, if your balance covers it$/m);
+  const rentalId = /^Rental +(\S+)$/m.exec(rented.stdout)![1]!;
+  await reportContainer(device, { rentalId, state: 'ready' });
+  const rental = () => renter.api.call('getRental', { params: { rentalId } });
+  const firstEnd = Date.parse((await rental()).expiresAt!);
+  // The expiry worker's job, run now rather than waited for.
+  const expiryCheck = async () => endExpiredRentals((await testServer()).running.ctx);
+
+  clock.advance(61 * 60_000);
+  await expiryCheck();
+  assert.equal((await rental()).state, 'active', 'renewed: still running past its end');
+  assert.equal(Date.parse((await rental()).expiresAt!), firstEnd + 3_600_000);
+  const listed = await runCli(['rentals', '--json'], { env: renter.env });
+  assert.equal(
+    (JSON.parse(listed.stdout) as { rentals: { id: string; autoRenew: boolean }[] }).rentals.find((r) => r.id === rentalId)?.autoRenew,
+    true,
+  );
+
+  const off = await runCli(['extend', rentalId, '--auto-renew', 'off'], { env: renter.env });
+  assert.equal(off.code, 0, off.stderr);
+  assert.equal(off.stdout, `Auto-renew of rental ${rentalId}: off ('p2pvps extend RENTAL --auto-renew on').\n`);
+  clock.advance(61 * 60_000);
+  await expiryCheck();
+  const ended = await rental();
+  assert.equal(ended.state, 'ending', 'not renewed once turned off');
+  assert.equal(ended.endReason, 'expired');
+});
+
+test('--auto-renew needs --hours at rent, and on or off at extend', async () => {
+  const rent = await runCli(['rent', 'dev0000001', '--auto-renew'], { env: { P2PVPS_TOKEN: 't' }, offline: true });
+  assert.equal(rent.code, 2);
+  assert.match(rent.stderr, /^error \[usage\]: --auto-renew needs --hours N: only a prepaid term renews\n/);
+  const extend = await runCli(['extend', 'rent000001', '--auto-renew', 'yes'], { env: { P2PVPS_TOKEN: 't' }, offline: true });
+  assert.equal(extend.code, 2);
+  assert.match(extend.stderr, /^error \[usage\]: --auto-renew is on or off\n/);
 });

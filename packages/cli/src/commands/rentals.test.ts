@@ -53,6 +53,7 @@ test('rent with a private key path sends its .pub and prints how to connect', as
       'Expires   3h after your container starts',
       'Price     0.05 EUR/h, 3 h prepaid: 0.15 EUR held, unused time returned if the device is lost',
       'Cost      0.00 EUR so far',
+      "Renew     off ('p2pvps extend RENTAL --auto-renew on')",
       '',
       `The device is starting your container; 'p2pvps ssh ${rental.id}' waits for it.`,
       '',
@@ -62,7 +63,10 @@ test('rent with a private key path sends its .pub and prints how to connect', as
   assert.equal(result.stderr, `${ownerVisibilityText()}\n`);
   assert.match(result.stderr, /^What the owner of the device can and cannot see:$/m);
   assert.match(result.stderr, /power the device off, read the files your rental stores on their hardware/);
-  assert.match(result.stderr, /an owner with root on it can read that password and enter your container/);
+  assert.match(
+    result.stderr,
+    /given only a one-way hash of your rental's password, never the password itself; but an owner with root on it can enter your container/,
+  );
   assert.match(result.stderr, /cannot read your SSH sessions or HTTPS traffic on the way/);
   assert.match(result.stderr, /wiped when the rental ends/);
   // What the device is told to install: the public half, never the private key.

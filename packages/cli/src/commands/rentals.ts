@@ -121,6 +121,11 @@ export async function waitForActive(ctx: Context, client: ApiClient, rental: Ren
   return current;
 }
 
+/** How a prepaid rental's auto-renewal reads, in `rent`, `rentals` and `extend`. */
+export function autoRenewWords(on: boolean): string {
+  return on ? 'on: renews for its term when it runs out, if your balance covers it' : "off ('p2pvps extend RENTAL --auto-renew on')";
+}
+
 /** `hours`: what the renter asked for; the server sets `expiresAt` only once the container runs. */
 function rentalDetails(rental: Rental, now: Date, hours?: number): string {
   const open = rental.state === 'requested' || rental.state === 'active';
@@ -147,6 +152,8 @@ function rentalDetails(rental: Rental, now: Date, hours?: number): string {
       : 'billed per minute while the device is up';
     pairs.push(['Price', `${money(rental.pricePerHourMicros)}/h, ${terms}`], ['Cost', `${money(rental.costMicros)} so far`]);
   }
+  if (rental.prepaidHours !== null && open) pairs.push(['Renew', autoRenewWords(rental.autoRenew)]);
+  if (rental.detail && rental.state !== 'active') pairs.push(['Detail', rental.detail]);
   if (rental.endedAt) pairs.push(['Ended', `${formatTime(rental.endedAt, now)} ${rental.endReason ?? ''}`]);
   return formatDetails(pairs);
 }
@@ -161,6 +168,8 @@ function shouldWait(ctx: Context, args: ParsedArgs): boolean {
 
 export async function rent(ctx: Context, args: ParsedArgs): Promise<void> {
   const hours = integerOption(args, 'hours', 'rent', 1);
+  const autoRenew = booleanOption(args, 'auto-renew');
+  if (autoRenew && hours === undefined) throw new UsageError('--auto-renew needs --hours N: only a prepaid term renews', 'rent');
   const timeoutSeconds = integerOption(args, 'timeout', 'rent', 1) ?? DEFAULT_WAIT_SECONDS;
   const wait = shouldWait(ctx, args);
   const keyFile = stringOption(args, 'ssh-key');
@@ -168,7 +177,12 @@ export async function rent(ctx: Context, args: ParsedArgs): Promise<void> {
   const client = ctx.userClient();
   const deviceId = await resolveListing(client, positional(args, 0));
   let rental = await client.call('rent', {
-    body: { deviceId, ...(sshPublicKey ? { sshPublicKey } : {}), ...(hours !== undefined ? { hours } : {}) },
+    body: {
+      deviceId,
+      ...(sshPublicKey ? { sshPublicKey } : {}),
+      ...(hours !== undefined ? { hours } : {}),
+      ...(autoRenew ? { autoRenew } : {}),
+    },
   });
   // On stderr, so it reaches the renter without entering --json output or piped details.
   ctx.io.stderr.write(`${ownerVisibilityText()}\n`);

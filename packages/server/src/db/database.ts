@@ -18,6 +18,8 @@ import * as payoutProcessing from './migrations/2026-12-06T1001-payout-processin
 import * as railRequestsRates from './migrations/2026-12-06T1002-rail-requests-rates.ts';
 import * as deviceSignedTs from './migrations/2026-12-06T1004-device-signed-ts.ts';
 import * as emailVerification from './migrations/2026-12-06T1008-email-verification.ts';
+import * as sealedRentalPasswords from './migrations/2026-12-06T2103-1-sealed-rental-passwords.ts';
+import * as autoRenew from './migrations/2026-12-06T2103-2-auto-renew.ts';
 
 export type Db = Kysely<Database>;
 
@@ -38,13 +40,15 @@ const migrations: Record<string, Migration> = {
   '2026-12-06T1002-rail-requests-rates': railRequestsRates,
   '2026-12-06T1004-device-signed-ts': deviceSignedTs,
   '2026-12-06T1008-email-verification': emailVerification,
+  '2026-12-06T2103-1-sealed-rental-passwords': sealedRentalPasswords,
+  '2026-12-06T2103-2-auto-renew': autoRenew,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 /**
- * The database holds rental passwords and mail bodies in clear (renters need them back),
- * so only the server's own user may read it, whatever the umask: a directory made for it
+ * The database holds mail bodies in clear until SMTP takes them (and rental passwords,
+ * sealed under a key kept beside it in the data dir: secret-box.ts), so only the server's own user may read it, whatever the umask: a directory made for it
  * is 0700, and the file is 0600 (SQLite gives its -wal and -shm files the file's mode; an
  * older database's are tightened too). An existing directory keeps its mode: it may be
  * shared, and the file's mode is what guards the data.

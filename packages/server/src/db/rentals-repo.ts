@@ -51,3 +51,22 @@ export async function openPayAsYouGo(db: Db, renterId: string): Promise<{ count:
     .executeTakeFirst();
   return { count: Number(row?.n ?? 0), pricePerHourMicros: BigInt(row?.total ?? 0) };
 }
+
+/** Rentals whose password is still in clear (written before passwords were sealed). */
+export function listUnsealedPasswords(db: Db): Promise<Pick<RentalRow, 'id' | 'password_sealed'>[]> {
+  return db
+    .selectFrom('rentals')
+    .select(['id', 'password_sealed'])
+    .where('password_sealed', '!=', '')
+    .where('password_sealed', 'not like', 'sealed:%')
+    .execute();
+}
+
+export async function setRentalPassword(db: Db, id: string, sealed: string, crypt: string): Promise<void> {
+  await db.updateTable('rentals').set({ password_sealed: sealed, password_crypt: crypt }).where('id', '=', id).execute();
+}
+
+/** Changes a rental whatever its state (the caller has checked it, in the same transaction). */
+export async function updateRental(db: Db, id: string, changes: Partial<RentalRow>): Promise<void> {
+  await db.updateTable('rentals').set(changes).where('id', '=', id).execute();
+}

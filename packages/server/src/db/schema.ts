@@ -94,7 +94,14 @@ export interface RentalsTable {
   end_reason: string | null;
   detail: string | null;
   username: string;
-  password: string;
+  /** The renter's password sealed with the data dir's key (secret-box.ts); '' once the rental has ended. */
+  password_sealed: string;
+  /** The password's `$6$` crypt(3) hash: all the device is given. */
+  password_crypt: string;
+  /** 1: a prepaid rental renews itself for `term_hours` when its term ends, if the balance covers it. */
+  auto_renew: number;
+  /** The prepaid term one renewal adds (what was first rented); null for pay-as-you-go. */
+  term_hours: number | null;
   ssh_public_key: string | null;
   hours: number | null;
   /** Equals device_id while the rental is open, NULL after: its unique index lets only one rental hold a device. */

@@ -1,10 +1,13 @@
 import type { Db } from '../db/database.ts';
+import type { SecretBox } from '../secret-box.ts';
 import type { Clock } from './clock.ts';
 
 /** What domain functions need from the outside world, injected once at start. */
 export interface DomainContext {
   db: Db;
   clock: Clock;
+  /** Seals secrets the server must give back (rental passwords) under the data dir's key. */
+  secretBox: SecretBox;
   settings: {
     serverName: string;
     publicUrl: string;

@@ -8,6 +8,8 @@ import { addDevice, registerDevice } from './devices/devices.ts';
 import { syncDevice } from './rentals/agent-sync.ts';
 import { rent } from './rentals/rentals.ts';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
+import { randomBytes } from 'node:crypto';
+import { secretBox } from '../secret-box.ts';
 
 /**
  * A domain context on a real in-memory SQLite database with a manual clock, for tests of
@@ -22,6 +24,7 @@ export async function createTestContext(portRange: readonly [number, number] = [
   const ctx: DomainContext = {
     db,
     clock,
+    secretBox: secretBox(randomBytes(32)),
     settings: {
       serverName: 'test',
       publicUrl: 'http://127.0.0.1:8080',

@@ -3,7 +3,7 @@ import { agentEventsPath, routes } from '@p2pvps/protocol/routes';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DomainContext } from '../domain/context.ts';
 import { registerDevice } from '../domain/devices/devices.ts';
-import { syncDevice } from '../domain/rentals/agent-sync.ts';
+import { refuseOutdatedAgent, syncDevice } from '../domain/rentals/agent-sync.ts';
 import type { DeviceEvents } from '../services/device-events.ts';
 import type { EventStreams, StreamOwner } from '../services/event-streams.ts';
 import type { UserEvents } from '../services/user-events.ts';
@@ -22,6 +22,7 @@ export function agentRoutes(
 ): void {
   mount(app, auth, routes.agentRegister, ({ body }) => registerDevice(ctx, body, gateway));
   mount(app, auth, routes.agentHeartbeat, async ({ body }, caller) => {
+    refuseOutdatedAgent(body);
     // Pages are told only when the heartbeat changed something they show, not every time a device says it is still here.
     return syncDevice(ctx, caller.deviceId!, body, () => userEvents?.deviceChanged(caller.deviceId!));
   });

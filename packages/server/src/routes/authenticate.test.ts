@@ -10,6 +10,7 @@ import { deviceSigningText, formatDeviceAuth, legacyDeviceSigningText } from '@p
 import { routes } from '@p2pvps/protocol/routes';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import { timing } from '@p2pvps/protocol/timing';
+import { agentProtocol } from '@p2pvps/protocol/version';
 import ssh2 from 'ssh2';
 import { ManualClock } from '../domain/clock.ts';
 import type { RunningServer } from '../services/server.ts';
@@ -46,7 +47,7 @@ after(async () => {
 });
 
 const path = routes.agentHeartbeat.path;
-const body = JSON.stringify({ container: null });
+const body = JSON.stringify({ container: null, agentProtocol });
 
 /** A heartbeat signed as the agent would, with what the test chooses to put in the signed text. */
 function signed(ts: number, text = deviceSigningText(origin, 'POST', path, ts, body)): string {
@@ -90,6 +91,20 @@ test('a signature made for another server, or without an audience, is refused; s
   const other = await send(signed(ts, deviceSigningText(origin, 'POST', '/api/v1/agent/events', ts, body)));
   assert.equal(other.code, 'device_auth_failed');
   assert.equal((await send(signed(ts))).status, 200, 'none of them used up the timestamp');
+});
+
+test('an agent that does not say it takes password hashes (protocol before 2) is told to update, with 426', async () => {
+  const ts = clock.now().getTime() + 1500;
+  const old = JSON.stringify({ container: null });
+  const res = await fetch(server.apiUrl + path, {
+    method: 'POST',
+    headers: { authorization: signed(ts, deviceSigningText(origin, 'POST', path, ts, old)), 'content-type': 'application/json' },
+    body: old,
+  });
+  const json = (await res.json()) as { code?: string; message?: string };
+  assert.equal(res.status, 426);
+  assert.equal(json.code, 'device_agent_outdated');
+  assert.match(json.message ?? '', /update it \(run the install command again\)/);
 });
 
 test('a removed device is told device_revoked, the only refusal that means the key is gone', async () => {

@@ -17,5 +17,5 @@ export function rentalRoutes(app: FastifyInstance, auth: Authenticator, ctx: Dom
   });
   mount(app, auth, routes.getRental, ({ params }, c) => getRental(ctx, renter(c), params.rentalId));
   mount(app, auth, routes.stopRental, ({ params }, c) => stopRental(ctx, renter(c), params.rentalId));
-  mount(app, auth, routes.extendRental, ({ params, body }, c) => extendRental(ctx, renter(c), params.rentalId, body.hours));
+  mount(app, auth, routes.extendRental, ({ params, body }, c) => extendRental(ctx, renter(c), params.rentalId, body));
 }

@@ -25,6 +25,8 @@ import { endExpiredRentals } from '../domain/rentals/rentals.ts';
 import { meterTick, settleRental } from '../domain/money/metering.ts';
 import { PeriodicWorker } from './periodic-worker.ts';
 import { housekeep } from './housekeeping.ts';
+import { loadSecretBox, secretBoxKeyFile } from '../secret-box.ts';
+import { sealLegacyPasswords } from '../domain/rentals/rental-passwords.ts';
 import { PaymentRails } from '../payments/payment-rails.ts';
 import { railSettings } from '../payments/rail-options.ts';
 import { MailQueue, describeSmtpUrl, smtpTransport } from './mail-queue.ts';
@@ -83,6 +85,7 @@ export async function startServer(
   await migrateToLatest(db);
   await markAllOffline(db);
   const hostKey = loadHostKey(config.dataDir);
+  const secretBox = loadSecretBox(config.dataDir);
   const events = new DeviceEvents();
   const userEvents = new UserEvents(db);
 
@@ -92,6 +95,7 @@ export async function startServer(
   const ctx: DomainContext = {
     db,
     clock,
+    secretBox,
     settings: {
       serverName: config.serverName,
       publicUrl: config.publicUrl,
@@ -132,6 +136,8 @@ export async function startServer(
     },
   };
 
+  // Passwords of rentals made before they were sealed: sealed now, before anyone is answered.
+  const sealed = await sealLegacyPasswords(ctx);
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'p2pvps_server_' });
   const traffic = new TrafficMeter(registry);
@@ -240,6 +246,10 @@ export async function startServer(
   const mailQueue = mail;
   if (config.smtpUrl) log.info(`mail: notices are sent through ${describeSmtpUrl(config.smtpUrl)} as ${config.mailFrom}`);
   else log.info('mail: no SMTP server configured (--smtp-url); notices go to the outbox: p2pvps admin outbox, or GET /api/v1/admin/outbox');
+  if (sealed)
+    log.info(
+      `sealed the passwords of ${sealed} rentals made before passwords were kept sealed (key: ${join(config.dataDir, secretBoxKeyFile)})`,
+    );
   try {
     await rails.start();
   } catch (err) {

@@ -118,7 +118,17 @@ export function rentalActiveMail(
   );
 }
 
-export function rentalEndingSoonMail(r: RentalFacts & { expiresAt: string; leftMs: number }): MailContent {
+export function rentalEndingSoonMail(r: RentalFacts & { expiresAt: string; leftMs: number; renewsForHours?: number | null }): MailContent {
+  if (r.renewsForHours)
+    return compose(
+      `Your rental of ${r.deviceName} renews in ${formatDuration(r.leftMs)}`,
+      [
+        said`Your rental of ${userText(r.deviceName)} on ${r.marketName} renews itself at ${formatTime(r.expiresAt)} for another ${String(r.renewsForHours)} h, paid from your balance then.`,
+        'If your balance does not cover it then, the rental ends and its container and files are wiped. To let it end instead, turn auto-renew off on the rental page or with p2pvps extend RENTAL --auto-renew off.',
+        `The rental: ${r.rentalUrl}`,
+      ],
+      r.marketName,
+    );
   return compose(
     `Your rental of ${r.deviceName} ends in ${formatDuration(r.leftMs)}`,
     [
@@ -148,7 +158,14 @@ export function endReasonInWords(reason: EndReason, deviceLostGraceMs: number): 
   }
 }
 
-export function rentalEndedMail(r: RentalFacts & { reason: EndReason; deviceLostGraceMs: number; cost: string }): MailContent {
+export function rentalEndedMail(
+  r: RentalFacts & {
+    reason: EndReason;
+    deviceLostGraceMs: number;
+    cost: string;
+    /** Why auto-renewal did not renew it (the server's words). */ notRenewed?: string | null;
+  },
+): MailContent {
   const refund =
     r.reason === 'device_lost' || r.reason === 'device_removed' || r.reason === 'provisioning_failed'
       ? ' Time you could not use was not charged.'
@@ -157,6 +174,7 @@ export function rentalEndedMail(r: RentalFacts & { reason: EndReason; deviceLost
     `Your rental of ${r.deviceName} has ended`,
     [
       said`Your rental of ${userText(r.deviceName)} on ${r.marketName} has ended because ${endReasonInWords(r.reason, r.deviceLostGraceMs)}.`,
+      ...(r.notRenewed ? [`It was set to renew itself, but could not: ${r.notRenewed.replace(/^Not renewed: /, '')}`] : []),
       `It cost ${r.cost} in all.${refund} Its container and files are being wiped; nothing of it is kept.`,
       `The rental: ${r.rentalUrl}`,
     ],

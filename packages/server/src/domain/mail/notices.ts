@@ -71,7 +71,7 @@ export async function queueRentalActive(ctx: DomainContext, rentalId: string): P
     rentalUrl: dashboardUrl.rental(ctx, row.id),
     sshCommand: rental.connection.sshCommand,
     username: rental.connection.username,
-    password: renter.email_rental_password === 1 ? row.password : null,
+    password: renter.email_rental_password === 1 ? rental.connection.password : null,
     sshKeyGiven: rental.connection.sshKeyGiven,
     httpUrl: rental.connection.httpUrl,
     httpsUrl: rental.connection.httpsUrl,
@@ -91,6 +91,8 @@ export async function queueRentalEnded(ctx: DomainContext, rentalId: string): Pr
     reason: row.end_reason as EndReason,
     deviceLostGraceMs: ctx.settings.deviceLostGraceMs,
     cost: formatMoney(BigInt(row.charged_micros), ctx.settings.currency),
+    // Only auto-renew.ts sets the detail of an expired rental: the server's own words, never the device's.
+    notRenewed: row.end_reason === 'expired' && row.auto_renew === 1 ? row.detail : null,
   });
   return queue(ctx, 'rental_ended', `rental_ended:${row.id}`, renter, content);
 }
@@ -148,6 +150,7 @@ export async function queueEndingSoonNotices(ctx: DomainContext): Promise<number
       rentalUrl: dashboardUrl.rental(ctx, row.id),
       expiresAt: row.expires_at!,
       leftMs: new Date(row.expires_at!).getTime() - now.getTime(),
+      renewsForHours: row.auto_renew === 1 ? row.term_hours : null,
     });
     if (await queue(ctx, 'rental_ending_soon', `rental_ending_soon:${row.id}:${row.expires_at}`, renter, content)) queued++;
   }

@@ -75,11 +75,11 @@ test('extending a prepaid term also leaves the minimum hours of the running pay-
   const m = await market(3n * price, 2);
   await m.running(m.sellers[0]!.deviceId);
   const prepaid = await m.running(m.sellers[1]!.deviceId, 1);
-  await assert.rejects(extendRental(m.t.ctx, m.renter.id, prepaid.id, 2), (e: DomainError) => {
+  await assert.rejects(extendRental(m.t.ctx, m.renter.id, prepaid.id, { hours: 2 }), (e: DomainError) => {
     assert.match(e.message, /^Adding 2 h needs a balance of at least 0\.03 USD/);
     return true;
   });
-  await extendRental(m.t.ctx, m.renter.id, prepaid.id, 1);
+  await extendRental(m.t.ctx, m.renter.id, prepaid.id, { hours: 1 });
   assert.equal(await m.balance(), price, "the running rental's hour stays on the balance");
   await m.t.close();
 });

@@ -178,7 +178,7 @@ test('a prepaid term stopped early costs exactly its price, whatever the millise
 test('a term extended and then stopped early costs the price of all its hours; one at a price not divisible by 60 too', async () => {
   const p = await term(10_001n);
   await p.tick(7 * minute + 13_000);
-  await extendRental(p.t.ctx, p.renter.id, p.rental.id, 2);
+  await extendRental(p.t.ctx, p.renter.id, p.rental.id, { hours: 2 });
   await p.tick(61_000);
   await stopRental(p.t.ctx, p.renter.id, p.rental.id);
   assert.equal(await p.spent(), 3n * 10_001n);

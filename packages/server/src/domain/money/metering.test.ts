@@ -196,7 +196,7 @@ test('random rents in parallel, colluding owners, top-ups, refunds, removals, pa
             const rows = await open();
             const r = rows[o.which % Math.max(1, rows.length)];
             if (r && o.op === 'stop') await stopRental(t.ctx, r.renter_id, r.id);
-            if (r && o.op === 'extend') await extendRental(t.ctx, r.renter_id, r.id, o.hours).catch(() => null);
+            if (r && o.op === 'extend') await extendRental(t.ctx, r.renter_id, r.id, { hours: o.hours }).catch(() => null);
           } else if (o.op === 'topup') {
             await grantCredit(t.ctx, renters[o.who]!.id, o.amount, 'top-up');
             deposits += o.amount;

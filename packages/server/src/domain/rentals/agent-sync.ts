@@ -1,10 +1,25 @@
 import type { DesiredRental, HeartbeatBody, HeartbeatReply } from '@p2pvps/protocol/agent-schemas';
 import type { RentalState } from '@p2pvps/protocol/schemas';
+import { agentProtocol } from '@p2pvps/protocol/version';
 import { findDevice, updateDevice } from '../../db/devices-repo.ts';
 import { findOpenRentalForDevice, updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
+import { DomainError } from '../errors.ts';
 import { endRental } from './ending.ts';
 import { nextRentalState, runningStates } from './rental-state.ts';
+
+/**
+ * Agents before protocol 2 need the renter's password in clear, which the server no longer
+ * sends to any device. Refused with the code agents already log as "update me"; such an agent
+ * keeps a running container as it is (a refusal is waited out like an unreachable server).
+ */
+export function refuseOutdatedAgent(body: HeartbeatBody): void {
+  if ((body.agentProtocol ?? 1) < agentProtocol)
+    throw new DomainError(
+      'device_agent_outdated',
+      'This agent expects rental passwords in clear, which the server no longer sends to devices; update it (run the install command again).',
+    );
+}
 
 /**
  * One heartbeat: the agent reports what it runs, the server moves the rental along, and
@@ -73,7 +88,8 @@ function desired(rental: RentalRow): DesiredRental {
   return {
     rentalId: rental.id,
     username: rental.username,
-    password: rental.password,
+    // The device gets the crypt(3) hash only; the password itself never leaves the server but to its renter.
+    passwordHash: rental.password_crypt,
     authorizedKey: rental.ssh_public_key,
     expiresAt: rental.expires_at,
   };

@@ -1,17 +1,18 @@
 import type { EndReason, Hardware, Listing, MarketQuery, Rental, RentalsQuery, RentalState } from '@p2pvps/protocol/schemas';
-import { isUniqueViolation, type Db } from '../../db/database.ts';
+import { isUniqueViolation } from '../../db/database.ts';
 import { findDevice, listMarket, uptimePercent, type DeviceRow } from '../../db/devices-repo.ts';
-import { findRental, insertRental, listExpiredRentals, listRenterRentals, openPayAsYouGo, type RentalRow } from '../../db/rentals-repo.ts';
+import { findRental, insertRental, listExpiredRentals, listRenterRentals, type RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { webHost } from '../devices/devices.ts';
 import { rotateWebName } from '../devices/web-names.ts';
 import { DomainError } from '../errors.ts';
 import { decodeCursor, pageOf, type Page } from '../paging.ts';
-import { balanceOf } from '../money/ledger.ts';
 import { placeHold } from '../money/holds.ts';
-import { formatMoney } from '../money/money.ts';
-import { newId, newPassword, newUsername } from '../secrets.ts';
+import { newId, newUsername } from '../secrets.ts';
+import { renewIfAsked, setAutoRenew } from './auto-renew.ts';
 import { endRental } from './ending.ts';
+import { addPrepaidHours, checkFunds } from './prepaid-terms.ts';
+import { newRentalPassword, revealPassword } from './rental-passwords.ts';
 
 function portSuffix(port: number, standard: number): string {
   return port === standard ? '' : `:${port}`;
@@ -41,6 +42,7 @@ export function presentRental(
     costMicros: Number(row.charged_micros),
     currency: ctx.settings.currency,
     prepaidHours: row.hours,
+    autoRenew: row.auto_renew === 1,
     deviceHardware: device?.hardware ? (JSON.parse(device.hardware) as Hardware) : null,
     deviceOnline: ctx.tunnels.isOnline(row.device_id),
     connection: {
@@ -48,7 +50,7 @@ export function presentRental(
       port,
       username: row.username,
       // Once the container is gone the password opens nothing; stop handing it out.
-      password: row.state === 'ended' ? '' : row.password,
+      password: revealPassword(ctx, row),
       sshKeyGiven: row.ssh_public_key !== null,
       sshCommand: `ssh -p ${port} ${row.username}@${host}`,
       webHost: web,
@@ -136,37 +138,13 @@ export async function market(ctx: DomainContext, q: MarketQuery): Promise<Page<L
 }
 
 /**
- * Refuses a new commitment of `required` (a prepaid term's hold, or a pay-as-you-go
- * rental's minimum hours) unless the balance covers it on top of the minimum hours of every
- * pay-as-you-go rental the renter already runs: they all draw on the one balance, so each
- * is funded, not each against the same money. (One SQLite connection serializes this with
- * the meter; a PostgreSQL port must lock the balance row.)
- */
-async function checkFunds(trx: Db, ctx: DomainContext, renterId: string, required: bigint, what: string): Promise<void> {
-  const balance = await balanceOf(trx, { kind: 'renter_balance', userId: renterId });
-  const running = await openPayAsYouGo(trx, renterId);
-  const reserved = running.pricePerHourMicros * BigInt(ctx.settings.rentMinimumHours);
-  const needed = required + reserved;
-  if (balance >= needed && balance > 0n) return;
-  const money = (m: bigint) => formatMoney(m, ctx.settings.currency);
-  const others =
-    running.count === 0
-      ? ''
-      : ` (${money(required)}, and ${money(reserved)} for ${ctx.settings.rentMinimumHours} h of your ${running.count} running pay-as-you-go rental${running.count === 1 ? '' : 's'})`;
-  throw new DomainError(
-    'insufficient_balance',
-    `${what} needs a balance of at least ${money(needed)}${others}; yours is ${money(balance)}.`,
-  );
-}
-
-/**
  * Rents a listed device. The rental row's unique open_device_id is what makes two
  * concurrent renters safe: exactly one insert succeeds.
  */
 export async function rent(
   ctx: DomainContext,
   renterId: string,
-  input: { deviceId: string; sshPublicKey?: string; hours?: number },
+  input: { deviceId: string; sshPublicKey?: string; hours?: number; autoRenew?: boolean },
 ): Promise<Rental> {
   const device = await findDevice(ctx.db, input.deviceId);
   if (!device) throw new DomainError('not_found');
@@ -178,11 +156,20 @@ export async function rent(
     device.storage_fault === null &&
     ctx.tunnels.isOnline(device.id);
   if (!listed) throw new DomainError('device_not_listed');
+  if (input.autoRenew && !input.hours)
+    throw new DomainError(
+      'invalid_request',
+      'Only a prepaid rental (with hours) can renew itself; a pay-as-you-go one runs until you stop it.',
+      {
+        'body.autoRenew': 'needs hours',
+      },
+    );
   const price = BigInt(device.price_per_hour_micros as number | bigint);
   // A prepaid term is held whole; otherwise the balance must cover the minimum hours.
   const required = price * BigInt(input.hours ?? ctx.settings.rentMinimumHours);
+  const id = newId();
   const row: RentalRow = {
-    id: newId(),
+    id,
     device_id: device.id,
     device_name: device.name,
     renter_id: renterId,
@@ -190,7 +177,9 @@ export async function rent(
     end_reason: null,
     detail: null,
     username: newUsername(),
-    password: newPassword(),
+    ...newRentalPassword(ctx, id),
+    auto_renew: input.autoRenew ? 1 : 0,
+    term_hours: input.hours ?? null,
     ssh_public_key: input.sshPublicKey ?? null,
     hours: input.hours ?? null,
     open_device_id: device.id,
@@ -253,11 +242,20 @@ export async function stopRental(ctx: DomainContext, renterId: string, rentalId:
 }
 
 /**
- * Adds hours to a prepaid rental: their price (at the rental's price) is held from the
- * balance and the expiry moves on, in one transaction. A pay-as-you-go rental runs until
- * stopped and has nothing to extend.
+ * Adds hours to a prepaid rental (their price, at the rental's price, is held from the
+ * balance and the expiry moves on) and/or turns its auto-renewal on or off, in one
+ * transaction. A pay-as-you-go rental runs until stopped and has nothing to extend.
  */
-export async function extendRental(ctx: DomainContext, renterId: string, rentalId: string, hours: number): Promise<Rental> {
+export async function extendRental(
+  ctx: DomainContext,
+  renterId: string,
+  rentalId: string,
+  change: { hours?: number; autoRenew?: boolean },
+): Promise<Rental> {
+  if (change.hours === undefined && change.autoRenew === undefined)
+    throw new DomainError('invalid_request', 'Say how many hours to add, or whether the rental renews itself, or both.', {
+      body: 'needs hours or autoRenew',
+    });
   await ctx.db.transaction().execute(async (trx) => {
     const row = await findRental(trx, rentalId);
     if (!row || row.renter_id !== renterId) throw new DomainError('not_found');
@@ -267,23 +265,23 @@ export async function extendRental(ctx: DomainContext, renterId: string, rentalI
         'params.rentalId': 'not a prepaid rental',
       });
     }
-    const amount = BigInt(row.price_per_hour_micros ?? 0) * BigInt(hours);
-    await checkFunds(trx, ctx, renterId, amount, `Adding ${hours} h`);
-    await placeHold(trx, ctx, row, amount, hours);
-    const expires = row.expires_at === null ? null : new Date(new Date(row.expires_at).getTime() + hours * 3_600_000).toISOString();
-    await trx
-      .updateTable('rentals')
-      .set({ hours: row.hours + hours, expires_at: expires })
-      .where('id', '=', row.id)
-      .execute();
+    if (change.hours !== undefined) await addPrepaidHours(trx, ctx, row, change.hours, `Adding ${change.hours} h`);
+    if (change.autoRenew !== undefined) await setAutoRenew(trx, row.id, change.autoRenew);
   });
   return getRental(ctx, renterId, rentalId);
 }
 
-/** The worker's job: end every active rental whose term has run out. */
+/**
+ * The worker's job: every active rental whose term has run out renews itself for its term
+ * if it has auto-renewal on and the balance covers it (auto-renew.ts), and ends otherwise.
+ */
 export async function endExpiredRentals(ctx: DomainContext): Promise<number> {
   const expired = await listExpiredRentals(ctx.db, ctx.clock.now().toISOString());
   let ended = 0;
-  for (const row of expired) if (await endRental(ctx, row, 'expired')) ended++;
+  for (const row of expired) {
+    const renewal = await renewIfAsked(ctx, row);
+    if (renewal.renewed) continue;
+    if (await endRental(ctx, row, 'expired', renewal.why)) ended++;
+  }
   return ended;
 }

@@ -148,6 +148,7 @@ function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => voi
   const { api, server, navigate } = useSession();
   const [term, setTerm] = useState<'open' | 'hours'>('open');
   const [hours, setHours] = useState('3');
+  const [autoRenew, setAutoRenew] = useState(false);
   const keys = useLoad(() => api.call('listSshKeys'), []);
   const [keyChoice, setKeyChoice] = useState('');
   const [pasted, setPasted] = useState('');
@@ -159,6 +160,7 @@ function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => voi
         deviceId: listing.deviceId,
         ...(publicKey ? { sshPublicKey: publicKey } : {}),
         ...(hoursNumber ? { hours: hoursNumber } : {}),
+        ...(hoursNumber && autoRenew ? { autoRenew: true } : {}),
       },
     });
     onClose();
@@ -187,6 +189,12 @@ function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => voi
               onInput={(e) => setHours(e.currentTarget.value)}
               problem={rent.problem}
             />
+          )}
+          {term === 'hours' && (
+            <label>
+              <input type="checkbox" name="autoRenew" checked={autoRenew} onChange={(e) => setAutoRenew(e.currentTarget.checked)} /> Renew
+              for the same hours when they run out, while my balance covers them
+            </label>
           )}
         </fieldset>
         <Field label="SSH key" name="sshPublicKey" controlId="ssh-key" problem={rent.problem}>

@@ -54,6 +54,10 @@ function RentalCard({ rental: r, focused, onChanged }: { rental: Rental; focused
     await api.call('extendRental', { params: { rentalId: r.id }, body: { hours: Math.floor(Number(extendHours)) } });
     onChanged();
   });
+  const renew = useAction(async (on: boolean) => {
+    await api.call('extendRental', { params: { rentalId: r.id }, body: { autoRenew: on } });
+    onChanged();
+  });
   const up = r.state === 'active' && r.deviceOnline;
   return (
     <li class={`card${focused ? ' focused' : ''}`} aria-labelledby={`rental-${r.id}`}>
@@ -96,6 +100,29 @@ function RentalCard({ rental: r, focused, onChanged }: { rental: Rental; focused
         </dd>
         <dt>Expires</dt>
         <dd>{r.expiresAt ? <Time iso={r.expiresAt} /> : r.prepaidHours ? `${r.prepaidHours} h after it starts` : 'when you stop it'}</dd>
+        {open && r.prepaidHours !== null && (
+          <>
+            <dt>Auto-renew</dt>
+            <dd>
+              <label class="inline">
+                <input
+                  type="checkbox"
+                  checked={r.autoRenew}
+                  disabled={renew.busy}
+                  onChange={(e) => void renew.run(e.currentTarget.checked)}
+                />{' '}
+                Renew for the same term when it runs out, paid from my balance then
+              </label>
+              <ErrorText problem={renew.problem} />
+            </dd>
+          </>
+        )}
+        {r.detail && r.state === 'ended' && r.endReason === 'expired' && (
+          <>
+            <dt>Not renewed</dt>
+            <dd>{r.detail.replace(/^Not renewed: /, '')}</dd>
+          </>
+        )}
         {r.endedAt && (
           <>
             <dt>Ended</dt>
