@@ -24,6 +24,7 @@ import { UserEvents } from './user-events.ts';
 import { endExpiredRentals } from '../domain/rentals/rentals.ts';
 import { meterTick, settleRental } from '../domain/money/metering.ts';
 import { PeriodicWorker } from './periodic-worker.ts';
+import { reliabilityTick } from '../domain/devices/reliability-record.ts';
 import { housekeep } from './housekeeping.ts';
 import { PaymentRails } from '../payments/payment-rails.ts';
 import { railSettings } from '../payments/rail-options.ts';
@@ -350,6 +351,20 @@ export async function startServer(
     () => meterTick(ctx),
     (err) => log.error({ err }, 'metering failed'),
   );
+  // Reliability: each tick counts the time since the last into devices' days. The first tick
+  // only starts the count (devices are still reconnecting after a start), and a late tick
+  // counts at most two intervals: time the server was away is counted neither way.
+  let lastReliabilityTick: number | undefined;
+  const reliability = new PeriodicWorker(
+    config.reliabilityIntervalMs,
+    () => {
+      const now = clock.now().getTime();
+      const elapsed = lastReliabilityTick === undefined ? 0 : Math.min(now - lastReliabilityTick, 2 * config.reliabilityIntervalMs);
+      lastReliabilityTick = now;
+      return reliabilityTick(ctx, elapsed);
+    },
+    (err) => log.error({ err }, 'reliability worker failed'),
+  );
   // Notices nobody reports as they happen: a rental about to end, a device gone for a while.
   const startedAt = clock.now();
   const notices = new PeriodicWorker(
@@ -387,6 +402,7 @@ export async function startServer(
   );
   expiry.start();
   meter.start();
+  reliability.start();
   housekeeping.start();
   notices.start();
   mailQueue.start();
@@ -410,6 +426,7 @@ export async function startServer(
       (closing ??= (async () => {
         await expiry.close();
         await meter.close();
+        await reliability.close();
         await notices.close();
         await certificateCheck.close();
         await tls?.certificate.close();
