@@ -63,11 +63,15 @@ export async function recordIncident(db: Db, incident: DeviceIncidentsTable, day
     .execute();
 }
 
-/** Every device's days from `fromDay` on (the score's window): at most 30 rows per device. */
-export function listReliabilityDays(db: Db, fromDay: string, deviceId?: string): Promise<ReliabilityDayRow[]> {
-  let q = db.selectFrom('device_reliability_days').selectAll().where('day', '>=', fromDay);
-  if (deviceId !== undefined) q = q.where('device_id', '=', deviceId);
-  return q.orderBy('device_id').orderBy('day').execute();
+/** A device's days from `fromDay` on (the score's window): at most 30 rows. */
+export function listReliabilityDays(db: Db, fromDay: string, deviceId: string): Promise<ReliabilityDayRow[]> {
+  return db
+    .selectFrom('device_reliability_days')
+    .selectAll()
+    .where('day', '>=', fromDay)
+    .where('device_id', '=', deviceId)
+    .orderBy('day')
+    .execute();
 }
 
 /** Days before `day` are past every window: dropped. */
@@ -75,16 +79,79 @@ export function deleteReliabilityDaysBefore(db: Db, day: string): Promise<unknow
   return db.deleteFrom('device_reliability_days').where('day', '<', day).execute();
 }
 
-/** Writes the scores (device ID → percent, or null while new); devices left out lose theirs. */
-export async function saveReliabilityScores(db: Db, scores: readonly (readonly [string, number | null])[]): Promise<void> {
+/** A device's figures summed over the window, its first day expected online in it, and the score its row holds now. */
+export interface ReliabilityTotals {
+  device_id: string;
+  expected_ms: number;
+  online_ms: number;
+  maintenance_ms: number;
+  failed_starts: number;
+  lost_rentals: number;
+  first_day: string | null;
+  current: number | null;
+}
+
+/** Every device's totals from `fromDay` on: one grouped query over the day index, a row per device. */
+export async function listReliabilityTotals(db: Db, fromDay: string): Promise<ReliabilityTotals[]> {
+  const rows = await db
+    .selectFrom('device_reliability_days as r')
+    .innerJoin('devices', 'devices.id', 'r.device_id')
+    .select((eb) => [
+      'r.device_id',
+      eb.fn.sum<number>('r.expected_ms').as('expected_ms'),
+      eb.fn.sum<number>('r.online_ms').as('online_ms'),
+      eb.fn.sum<number>('r.maintenance_ms').as('maintenance_ms'),
+      eb.fn.sum<number>('r.failed_starts').as('failed_starts'),
+      eb.fn.sum<number>('r.lost_rentals').as('lost_rentals'),
+      sql<string | null>`min(case when r.expected_ms > 0 then r.day end)`.as('first_day'),
+      eb.fn.max('devices.reliability_percent').as('current'),
+    ])
+    .where('r.day', '>=', fromDay)
+    .groupBy('r.device_id')
+    .execute();
+  return rows.map((r) => ({
+    device_id: r.device_id,
+    expected_ms: Number(r.expected_ms),
+    online_ms: Number(r.online_ms),
+    maintenance_ms: Number(r.maintenance_ms),
+    failed_starts: Number(r.failed_starts),
+    lost_rentals: Number(r.lost_rentals),
+    first_day: r.first_day,
+    current: r.current === null ? null : Number(r.current),
+  }));
+}
+
+/**
+ * Writes the scores that changed (device ID → percent, or null while new), and clears the
+ * score of devices with no day left in the window.
+ */
+export async function saveReliabilityScores(
+  db: Db,
+  changed: readonly (readonly [string, number | null])[],
+  fromDay: string,
+): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    await trx.updateTable('devices').set({ reliability_percent: null }).where('reliability_percent', 'is not', null).execute();
+    await trx
+      .updateTable('devices')
+      .set({ reliability_percent: null })
+      .where('reliability_percent', 'is not', null)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('device_reliability_days')
+              .select('device_reliability_days.device_id')
+              .whereRef('device_reliability_days.device_id', '=', 'devices.id')
+              .where('device_reliability_days.day', '>=', fromDay),
+          ),
+        ),
+      )
+      .execute();
     await updateFromValues(trx, {
       table: 'devices',
       key: 'id',
       types: ['text', 'real'],
       set: sql`reliability_percent = v.column2`,
-      rows: scores.filter(([, p]) => p !== null),
+      rows: changed,
     });
   });
 }

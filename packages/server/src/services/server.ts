@@ -24,7 +24,7 @@ import { UserEvents } from './user-events.ts';
 import { endExpiredRentals } from '../domain/rentals/rentals.ts';
 import { meterTick, settleRental } from '../domain/money/metering.ts';
 import { PeriodicWorker } from './periodic-worker.ts';
-import { reliabilityTick } from '../domain/devices/reliability-record.ts';
+import { reliabilityTick, scoreRefreshMs } from '../domain/devices/reliability-record.ts';
 import { housekeep } from './housekeeping.ts';
 import { PaymentRails } from '../payments/payment-rails.ts';
 import { railSettings } from '../payments/rail-options.ts';
@@ -354,14 +354,18 @@ export async function startServer(
   // Reliability: each tick counts the time since the last into devices' days. The first tick
   // only starts the count (devices are still reconnecting after a start), and a late tick
   // counts at most two intervals: time the server was away is counted neither way.
+  // Scores are refreshed at the first tick and then every scoreRefreshMs.
   let lastReliabilityTick: number | undefined;
+  let lastScoreRefresh: number | undefined;
   const reliability = new PeriodicWorker(
     config.reliabilityIntervalMs,
     () => {
       const now = clock.now().getTime();
       const elapsed = lastReliabilityTick === undefined ? 0 : Math.min(now - lastReliabilityTick, 2 * config.reliabilityIntervalMs);
       lastReliabilityTick = now;
-      return reliabilityTick(ctx, elapsed);
+      const refresh = lastScoreRefresh === undefined || now - lastScoreRefresh >= scoreRefreshMs;
+      if (refresh) lastScoreRefresh = now;
+      return reliabilityTick(ctx, elapsed, refresh);
     },
     (err) => log.error({ err }, 'reliability worker failed'),
   );

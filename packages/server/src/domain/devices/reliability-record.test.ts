@@ -90,6 +90,9 @@ test('the market filters and sorts by reliability; new devices match no minimum 
   ]);
   const atLeast95 = (await market(t.ctx, { ...q, minReliability: 95 })).items.map((l) => l.deviceId);
   assert.deepEqual(atLeast95, [steady]);
+  t.clock.advance(31 * 24 * hour);
+  await refreshReliabilityScores(t.ctx);
+  assert.equal((await reliabilityHistory(t.ctx, steady)).percent, null, 'a month without a record: no score');
   await t.close();
 });
 

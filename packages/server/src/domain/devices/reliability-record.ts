@@ -4,6 +4,7 @@ import { findDevice } from '../../db/devices-repo.ts';
 import {
   deleteReliabilityDaysBefore,
   listReliabilityDays,
+  listReliabilityTotals,
   recordIncident,
   sampleAvailability,
   saveReliabilityScores,
@@ -12,7 +13,7 @@ import {
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { newId } from '../secrets.ts';
-import { reliabilityScore, scoreOf, utcDay, windowDays, windowStart, type ReliabilityFigures } from './reliability.ts';
+import { scoreOf, utcDay, windowDays, windowScore, windowStart, type ReliabilityFigures } from './reliability.ts';
 
 /**
  * Keeps the figures behind reliability scores (reliability.ts) and the scores themselves:
@@ -35,29 +36,47 @@ export function sampleReliability(ctx: DomainContext, elapsedMs: number): Promis
   return sampleAvailability(ctx.db, now.toISOString(), utcDay(now), Math.round(elapsedMs));
 }
 
-/** Recomputes every device's score from its last 30 days and drops days no window reaches. */
+/**
+ * Recomputes every device's score from its last 30 days (one grouped query, a row per
+ * device), writes those that changed, and drops days no window reaches.
+ */
 export async function refreshReliabilityScores(ctx: DomainContext): Promise<number> {
   const now = ctx.clock.now();
   const from = windowStart(now);
   await deleteReliabilityDaysBefore(ctx.db, from);
-  const byDevice = new Map<string, ReliabilityFigures[]>();
-  for (const row of await listReliabilityDays(ctx.db, from)) {
-    let days = byDevice.get(row.device_id);
-    if (!days) byDevice.set(row.device_id, (days = []));
-    days.push(figures(row));
+  const changed: [string, number | null][] = [];
+  for (const t of await listReliabilityTotals(ctx.db, from)) {
+    const score = windowScore(
+      {
+        expectedMs: t.expected_ms,
+        onlineMs: t.online_ms,
+        maintenanceMs: t.maintenance_ms,
+        failedStarts: t.failed_starts,
+        lostRentals: t.lost_rentals,
+        firstDay: t.first_day,
+      },
+      now,
+    );
+    if (score !== t.current) changed.push([t.device_id, score]);
   }
-  const scores = [...byDevice].map(([id, days]) => [id, reliabilityScore(days, now)] as const);
-  await saveReliabilityScores(ctx.db, scores);
-  return scores.length;
+  await saveReliabilityScores(ctx.db, changed, from);
+  return changed.length;
 }
+
+/**
+ * Scores move slowly (a 30-day window), and refreshing all of them reads every device's
+ * window (about a second for 10,000 devices, docs/benchmarks.md): the worker does it this
+ * often, and samples every tick.
+ */
+export const scoreRefreshMs = 15 * 60_000;
 
 /**
  * The worker's tick: `elapsedMs` is the time since the last tick (the caller caps it, so
  * time the server was away is counted neither for nor against a device).
  */
-export async function reliabilityTick(ctx: DomainContext, elapsedMs: number): Promise<void> {
+export async function reliabilityTick(ctx: DomainContext, elapsedMs: number, refreshScores: boolean): Promise<void> {
   if (elapsedMs > 0) await sampleReliability(ctx, elapsedMs);
-  await refreshReliabilityScores(ctx);
+  if (refreshScores) await refreshReliabilityScores(ctx);
 }
 
 /** A failed container start or a lost rental, in the transaction that ends the rental. */

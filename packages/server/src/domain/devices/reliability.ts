@@ -67,23 +67,32 @@ export function scoreOf(f: Omit<ReliabilityFigures, 'day'>): number | null {
   return Math.round(Math.min(100, Math.max(0, score)) * 10) / 10;
 }
 
+/** Figures summed over the window, with the first day in it the device was expected online. */
+export interface ReliabilityTotals extends Omit<ReliabilityFigures, 'day'> {
+  firstDay: string | null;
+}
+
+/** The score from the window's totals (see the formula above), or null while the device is new. */
+export function windowScore(t: ReliabilityTotals, now: Date): number | null {
+  if (t.firstDay === null || t.expectedMs < reliabilityRules.minExpectedMs) return null;
+  const newUntil = utcDay(new Date(now.getTime() - reliabilityRules.newForDays * dayMs));
+  if (t.firstDay > newUntil) return null;
+  return scoreOf(t);
+}
+
 /** The device's score at `now` from its daily figures (any days; those outside the window are ignored), or null while it is new. */
 export function reliabilityScore(days: readonly ReliabilityFigures[], now: Date): number | null {
   const from = windowStart(now);
   const today = utcDay(now);
-  const inWindow = days.filter((d) => d.day >= from && d.day <= today);
-  const sum = { expectedMs: 0, onlineMs: 0, maintenanceMs: 0, failedStarts: 0, lostRentals: 0 };
-  let first: string | undefined;
-  for (const d of inWindow) {
+  const sum: ReliabilityTotals = { expectedMs: 0, onlineMs: 0, maintenanceMs: 0, failedStarts: 0, lostRentals: 0, firstDay: null };
+  for (const d of days) {
+    if (d.day < from || d.day > today) continue;
     sum.expectedMs += d.expectedMs;
     sum.onlineMs += d.onlineMs;
     sum.maintenanceMs += d.maintenanceMs;
     sum.failedStarts += d.failedStarts;
     sum.lostRentals += d.lostRentals;
-    if (d.expectedMs > 0 && (first === undefined || d.day < first)) first = d.day;
+    if (d.expectedMs > 0 && (sum.firstDay === null || d.day < sum.firstDay)) sum.firstDay = d.day;
   }
-  if (first === undefined || sum.expectedMs < reliabilityRules.minExpectedMs) return null;
-  const newUntil = utcDay(new Date(now.getTime() - reliabilityRules.newForDays * dayMs));
-  if (first > newUntil) return null;
-  return scoreOf(sum);
+  return windowScore(sum, now);
 }
