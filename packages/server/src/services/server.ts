@@ -24,7 +24,8 @@ import { UserEvents } from './user-events.ts';
 import { endExpiredRentals } from '../domain/rentals/rentals.ts';
 import { meterTick, settleRental } from '../domain/money/metering.ts';
 import { PeriodicWorker } from './periodic-worker.ts';
-import { reliabilityTick, scoreRefreshMs } from '../domain/devices/reliability-record.ts';
+import { reliabilityTick } from '../domain/devices/reliability-record.ts';
+import { ReliabilityTicks } from '../domain/devices/reliability-ticks.ts';
 import { housekeep } from './housekeeping.ts';
 import { PaymentRails } from '../payments/payment-rails.ts';
 import { railSettings } from '../payments/rail-options.ts';
@@ -351,21 +352,13 @@ export async function startServer(
     () => meterTick(ctx),
     (err) => log.error({ err }, 'metering failed'),
   );
-  // Reliability: each tick counts the time since the last into devices' days. The first tick
-  // only starts the count (devices are still reconnecting after a start), and a late tick
-  // counts at most two intervals: time the server was away is counted neither way.
-  // Scores are refreshed at the first tick and then every scoreRefreshMs.
-  let lastReliabilityTick: number | undefined;
-  let lastScoreRefresh: number | undefined;
+  // Reliability: each tick counts the time since the last into devices' days (reliability-ticks.ts).
+  const reliabilityTicks = new ReliabilityTicks(config.reliabilityIntervalMs);
   const reliability = new PeriodicWorker(
     config.reliabilityIntervalMs,
     () => {
-      const now = clock.now().getTime();
-      const elapsed = lastReliabilityTick === undefined ? 0 : Math.min(now - lastReliabilityTick, 2 * config.reliabilityIntervalMs);
-      lastReliabilityTick = now;
-      const refresh = lastScoreRefresh === undefined || now - lastScoreRefresh >= scoreRefreshMs;
-      if (refresh) lastScoreRefresh = now;
-      return reliabilityTick(ctx, elapsed, refresh);
+      const tick = reliabilityTicks.next(clock.now());
+      return reliabilityTick(ctx, tick.elapsedMs, tick.refreshScores);
     },
     (err) => log.error({ err }, 'reliability worker failed'),
   );

@@ -63,17 +63,7 @@ export async function refreshReliabilityScores(ctx: DomainContext): Promise<numb
   return changed.length;
 }
 
-/**
- * Scores move slowly (a 30-day window), and refreshing all of them reads every device's
- * window (about a second for 10,000 devices, docs/benchmarks.md): the worker does it this
- * often, and samples every tick.
- */
-export const scoreRefreshMs = 15 * 60_000;
-
-/**
- * The worker's tick: `elapsedMs` is the time since the last tick (the caller caps it, so
- * time the server was away is counted neither for nor against a device).
- */
+/** The worker's tick; what it counts and when it refreshes scores: reliability-ticks.ts. */
 export async function reliabilityTick(ctx: DomainContext, elapsedMs: number, refreshScores: boolean): Promise<void> {
   if (elapsedMs > 0) await sampleReliability(ctx, elapsedMs);
   if (refreshScores) await refreshReliabilityScores(ctx);
