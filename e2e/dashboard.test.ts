@@ -124,6 +124,8 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   await card.getByText('online, not listed: off the market').waitFor();
   await card.getByLabel('On the market').click(); // checked once the server says so
   await card.getByText('online, in the marketplace').waitFor();
+  // A device this young has no reliability score yet: it says "new", not 100 %.
+  assert.equal(await card.locator('dt:has-text("Reliability") + dd').textContent(), 'new: too little history to score yet');
   await owner.getByRole('button', { name: 'Done' }).click();
   await shot(owner, 'devices');
 
@@ -153,6 +155,13 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   await renter.getByRole('link', { name: 'Marketplace' }).click();
   await renter.getByRole('heading', { name: 'attic-pi' }).waitFor();
   await shot(renter, 'market');
+  // The listing shows the same, and its last 30 days on demand: a bar per day.
+  const listing = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: 'attic-pi' }) });
+  assert.equal(await listing.locator('dt:has-text("Reliability") + dd').textContent(), 'new: too little history to score yet');
+  await listing.getByText('Reliability history').click();
+  const bars = listing.getByRole('list', { name: 'Score per day, last 30 days' });
+  await bars.waitFor();
+  assert.equal(await bars.getByRole('listitem').count(), 30);
   await renter.getByRole('button', { name: 'Rent attic-pi' }).click();
   const dialog = renter.getByRole('dialog', { name: 'Rent attic-pi' });
   await dialog.getByText('0.60 USD an hour, billed per minute while the device is up, until you stop it.').waitFor();

@@ -3,6 +3,7 @@ import { login, logout, signup, whoami } from './commands/auth.ts';
 import { agent, agentInit, server } from './commands/daemons.ts';
 import { addDevice, listDevices, marketDevice, priceDevice, removeDevice } from './commands/devices.ts';
 import { market } from './commands/market.ts';
+import { deviceMaintenance, deviceReliability } from './commands/reliability.ts';
 import {
   adminCredit,
   adminLedger,
@@ -162,21 +163,54 @@ export const commands: readonly Command[] = [
   },
   {
     kind: 'api',
+    name: 'devices maintenance',
+    group: 'Owning devices',
+    summary: "Declare, list or cancel a device's maintenance windows.",
+    usage: 'devices maintenance DEVICE [--from TIME --hours H | --cancel WINDOW]',
+    description:
+      'Without options, lists the windows ahead. Downtime inside a window declared ahead\n' +
+      'counts a quarter in the reliability score, while the device is not rented. A window\n' +
+      'starts at least 1 h ahead and lasts 15 min to 8 h; it is refused while an open rental\n' +
+      'may still run then. TIME is an ISO time (2026-03-02T14:00Z) or +2h, +90m from now.',
+    args: ['DEVICE'],
+    options: {
+      from: { type: 'string', value: 'TIME', description: 'When the window starts.' },
+      hours: { type: 'string', value: 'H', description: 'How long it lasts, like 2 or 0.5 (at most 8).' },
+      cancel: { type: 'string', value: 'WINDOW', description: 'Cancel this window (one in progress ends now).' },
+    },
+    run: deviceMaintenance,
+  },
+  {
+    kind: 'api',
+    name: 'devices reliability',
+    group: 'Owning devices',
+    summary: "A device's reliability score and its last 30 days.",
+    usage: 'devices reliability DEVICE',
+    description: 'How the score is computed: docs/reliability.md.',
+    args: ['DEVICE'],
+    options: {},
+    run: deviceReliability,
+  },
+  {
+    kind: 'api',
     name: 'market',
     group: 'Renting',
     summary: 'List the devices for rent.',
     usage:
-      'market [--sort price|memory|cores|disk] [--desc] [--max-price 0.10] [--min-memory 2G] [--min-cores N] [--min-disk 16G] [--arch arm64] [--limit N]',
-    description: 'Sizes take binary units: 512M is 512 MiB, 2G is 2 GiB.',
+      'market [--sort price|memory|cores|disk|reliability] [--desc] [--max-price 0.10] [--min-memory 2G] [--min-cores N] [--min-disk 16G] [--arch arm64] [--min-reliability 95] [--limit N]',
+    description:
+      'Sizes take binary units: 512M is 512 MiB, 2G is 2 GiB. RELIABILITY is the score over the\n' +
+      "last 30 days (docs/reliability.md); 'new' means too little history to judge yet.",
     args: [],
     options: {
-      sort: { type: 'string', value: 'KEY', description: 'Sort by price (default), memory, cores or disk.' },
+      sort: { type: 'string', value: 'KEY', description: 'Sort by price (default), memory, cores, disk or reliability.' },
       desc: { type: 'boolean', description: 'Sort in descending order.' },
       'max-price': { type: 'string', value: 'PRICE', description: 'Highest price per hour, like 0.10.' },
       'min-memory': { type: 'string', value: 'SIZE', description: 'Least memory, like 2G.' },
       'min-cores': { type: 'string', value: 'N', description: 'Fewest CPU cores.' },
       'min-disk': { type: 'string', value: 'SIZE', description: 'Least disk, like 16G.' },
       arch: { type: 'string', value: 'ARCH', description: 'CPU architecture, like arm64.' },
+      'min-reliability': { type: 'string', value: 'PERCENT', description: 'Least reliability score, like 95 (new devices do not match).' },
       limit: { type: 'string', value: 'N', description: 'Show at most N devices (default: all, fetched a page at a time).' },
     },
     run: market,

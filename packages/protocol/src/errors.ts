@@ -51,6 +51,15 @@ export const errorCodes = {
   },
   device_rented: { status: 409, message: 'The device has an open rental; stop it before removing the device.' },
   own_device: { status: 409, message: 'You cannot rent your own device.' },
+  maintenance_window_refused: {
+    status: 409,
+    message:
+      'A maintenance window must start at least 1 h ahead, last 15 min to 8 h, not overlap another, and at most 8 may be open at once.',
+  },
+  maintenance_overlaps_rental: {
+    status: 409,
+    message: 'The device has an open rental that may still run then; a rental in progress is never interrupted by maintenance.',
+  },
   rental_not_open: { status: 409, message: 'The rental has already ended.' },
   insufficient_balance: { status: 402, message: 'Your balance is too low for this; top up first.' },
   insufficient_earnings: { status: 409, message: 'Your devices have not earned that much (not yet paid out or requested).' },

@@ -67,6 +67,7 @@ import {
   Outbox,
   OutboxQuery,
 } from './schemas.ts';
+import { MaintenanceBody, MaintenanceParams, MaintenanceWindow, MaintenanceWindows, ReliabilityHistory } from './reliability-schemas.ts';
 import { AgentInstall, HeartbeatBody, HeartbeatReply, RegisterBody, Registration } from './agent-schemas.ts';
 
 /**
@@ -313,6 +314,48 @@ export const routes = {
     auth: 'none',
     query: MarketQuery,
     response: z.object({ listings: z.array(Listing), next: Next }),
+  }),
+  listingReliability: route({
+    method: 'GET',
+    path: '/api/v1/market/:deviceId/reliability',
+    summary: "A device's reliability score and its last 30 days, for a device on the market.",
+    auth: 'none',
+    params: DeviceParams,
+    response: ReliabilityHistory,
+  }),
+  deviceReliability: route({
+    method: 'GET',
+    path: '/api/v1/devices/:deviceId/reliability',
+    summary: "One of your devices' reliability score and its last 30 days.",
+    auth: 'user',
+    params: DeviceParams,
+    response: ReliabilityHistory,
+  }),
+  listMaintenance: route({
+    method: 'GET',
+    path: '/api/v1/devices/:deviceId/maintenance',
+    summary: "A device's maintenance windows that have not ended.",
+    auth: 'user',
+    params: DeviceParams,
+    response: MaintenanceWindows,
+  }),
+  declareMaintenance: route({
+    method: 'POST',
+    path: '/api/v1/devices/:deviceId/maintenance',
+    summary: 'Declare a maintenance window ahead (at least 1 h ahead, at most 8 h long): downtime inside it counts a quarter.',
+    auth: 'user',
+    params: DeviceParams,
+    body: MaintenanceBody,
+    response: MaintenanceWindow,
+    status: 201,
+  }),
+  cancelMaintenance: route({
+    method: 'DELETE',
+    path: '/api/v1/devices/:deviceId/maintenance/:windowId',
+    summary: 'Cancel a maintenance window; one in progress ends now.',
+    auth: 'user',
+    params: MaintenanceParams,
+    response: Ok,
   }),
 
   rent: route({

@@ -86,6 +86,8 @@ export const Device = z.object({
   storageFault: z.string().nullable(),
   /** Share of the time since enrolment the tunnel was up, in percent; null until a day of history exists. */
   uptimePercent: z.number().min(0).max(100).nullable(),
+  /** Reliability score over the last 30 days in percent (docs/reliability.md); null while the device is new. */
+  reliabilityPercent: z.number().min(0).max(100).nullable(),
   createdAt: isoTime,
 });
 export type Device = z.infer<typeof Device>;
@@ -126,6 +128,8 @@ export const Listing = z.object({
   listedSince: isoTime.nullable(),
   /** Share of the time since enrolment the device's tunnel was up, in percent; null until a day of history exists. */
   uptimePercent: z.number().min(0).max(100).nullable(),
+  /** Reliability score over the last 30 days in percent (docs/reliability.md); null while the device is new. */
+  reliabilityPercent: z.number().min(0).max(100).nullable(),
 });
 export type Listing = z.infer<typeof Listing>;
 
@@ -146,13 +150,15 @@ export const Next = z.string().nullable();
 export const pageLimits = { market: 500, rentals: 500, statement: 1000, admin: 500 } as const;
 export const MarketQuery = z
   .object({
-    sort: z.enum(['price', 'memory', 'cores', 'disk']).default('price'),
+    sort: z.enum(['price', 'memory', 'cores', 'disk', 'reliability']).default('price'),
     order: z.enum(['asc', 'desc']).default('asc'),
     maxPriceMicros: queryInt.optional(),
     minMemoryBytes: queryInt.optional(),
     minCores: queryInt.optional(),
     minDiskBytes: queryInt.optional(),
     arch: z.string().max(40).optional(),
+    /** Least reliability score in percent; new devices (no score yet) do not match. */
+    minReliability: z.coerce.number().min(0).max(100).optional(),
     ...pageQuery(pageLimits.market, 100),
   })
   .strict();

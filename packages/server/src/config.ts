@@ -294,6 +294,13 @@ export const serverOptions = {
     schema: opt.positiveInt(),
     default: '60000',
   },
+  reliabilityIntervalMs: {
+    flag: 'reliability-interval-ms',
+    env: 'P2PVPS_RELIABILITY_INTERVAL_MS',
+    description: "How often the reliability worker counts devices' online time and refreshes their scores (docs/reliability.md).",
+    schema: opt.positiveInt(),
+    default: '60000',
+  },
   heartbeatIntervalMs: {
     flag: 'heartbeat-interval-ms',
     env: 'P2PVPS_HEARTBEAT_INTERVAL_MS',

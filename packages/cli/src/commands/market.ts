@@ -10,7 +10,7 @@ import { formatTable } from '../table.ts';
 
 /** `market`: the devices for rent, filtered and sorted by the server. */
 
-const SORT_KEYS = ['price', 'memory', 'cores', 'disk'] as const;
+const SORT_KEYS = ['price', 'memory', 'cores', 'disk', 'reliability'] as const;
 type SortKey = (typeof SORT_KEYS)[number];
 
 /** Turns the command's options into the API's market query; exported for tests. */
@@ -34,7 +34,23 @@ export function marketQuery(args: ParsedArgs): Partial<MarketQuery> {
   if (minCores !== undefined) query.minCores = minCores;
   const arch = stringOption(args, 'arch');
   if (arch !== undefined) query.arch = arch;
+  const minReliability = stringOption(args, 'min-reliability');
+  if (minReliability !== undefined) query.minReliability = percentOption(minReliability);
   return query;
+}
+
+/** `95` or `99.5` (percent, 0–100). */
+function percentOption(text: string): number {
+  const value = Number(text.replace(/%$/, ''));
+  if (!/^\d+(\.\d+)?%?$/.test(text) || value > 100) {
+    throw new UsageError(`--min-reliability must be a percentage from 0 to 100, like 95, not "${text}"`, 'market');
+  }
+  return value;
+}
+
+/** `99.5%`, or `new` for a device without enough history to score. */
+export function formatReliability(percent: number | null): string {
+  return percent === null ? 'new' : `${percent}%`;
 }
 
 function parseOr(parse: () => number, option: string): number {
@@ -75,6 +91,7 @@ export async function market(ctx: Context, args: ParsedArgs): Promise<void> {
         'ARCH',
         'SERVER',
         'LISTED',
+        { header: 'RELIABILITY', align: 'right' },
       ],
       reply.listings.map((l) => [
         l.deviceId,
@@ -86,6 +103,7 @@ export async function market(ctx: Context, args: ParsedArgs): Promise<void> {
         l.hardware.arch,
         l.homeServer,
         formatRelative(l.listedSince, now),
+        formatReliability(l.reliabilityPercent),
       ]),
     ),
   );

@@ -20,6 +20,7 @@ import * as deviceSignedTs from './migrations/2026-12-06T1004-device-signed-ts.t
 import * as emailVerification from './migrations/2026-12-06T1008-email-verification.ts';
 import * as sealedRentalPasswords from './migrations/2026-12-06T2103-1-sealed-rental-passwords.ts';
 import * as autoRenew from './migrations/2026-12-06T2103-2-auto-renew.ts';
+import * as reliability from './migrations/2026-12-06T2105-reliability.ts';
 
 export type Db = Kysely<Database>;
 
@@ -42,6 +43,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-06T1008-email-verification': emailVerification,
   '2026-12-06T2103-1-sealed-rental-passwords': sealedRentalPasswords,
   '2026-12-06T2103-2-auto-renew': autoRenew,
+  '2026-12-06T2105-reliability': reliability,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -74,6 +74,8 @@ export interface DevicesTable {
    * newer one (routes/authenticate.ts). Optional so that inserts may leave it NULL.
    */
   last_signed_ts?: number | null;
+  /** Reliability score over the last 30 days in percent, refreshed by the reliability worker; null while new. Optional for inserts. */
+  reliability_percent?: number | null;
 }
 
 export interface EnrolmentTokensTable {
@@ -220,6 +222,37 @@ export interface MailMessagesTable {
   sent_at: string | null;
 }
 
+/** One device's UTC day of reliability figures (docs/reliability.md); times in milliseconds. */
+export interface DeviceReliabilityDaysTable {
+  device_id: string;
+  day: string;
+  expected_ms: bigint | number | string;
+  online_ms: bigint | number | string;
+  maintenance_ms: bigint | number | string;
+  failed_starts: number;
+  lost_rentals: number;
+}
+
+/** A failed container start or a lost rental, one row each. */
+export interface DeviceIncidentsTable {
+  id: string;
+  device_id: string;
+  rental_id: string | null;
+  kind: 'failed_start' | 'lost_rental';
+  detail: string | null;
+  at: string;
+}
+
+/** A maintenance window its owner declared ahead for a device. */
+export interface MaintenanceWindowsTable {
+  id: string;
+  device_id: string;
+  starts_at: string;
+  ends_at: string;
+  created_at: string;
+  cancelled_at: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   api_tokens: ApiTokensTable;
@@ -235,6 +268,9 @@ export interface Database {
   rail_cursors: RailCursorsTable;
   exchange_rates: ExchangeRatesTable;
   mail_messages: MailMessagesTable;
+  device_reliability_days: DeviceReliabilityDaysTable;
+  device_incidents: DeviceIncidentsTable;
+  maintenance_windows: MaintenanceWindowsTable;
 }
 
 // Re-exported for migrations that need column helpers.

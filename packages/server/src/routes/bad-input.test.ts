@@ -139,7 +139,15 @@ for (const [name, contract] of Object.entries(routes) as [string, RouteContract]
 test('an anonymous caller to a route that needs a login gets 401, never a field-level 400', async () => {
   for (const [name, contract] of Object.entries(routes) as [string, RouteContract][]) {
     if (contract.auth === 'none') continue;
-    const path = buildPath(contract.path, { deviceId, rentalId: 'nosuchrental1', payoutId: 'p', tokenId: 't', keyId: 'k', sessionId: 's' });
+    const path = buildPath(contract.path, {
+      deviceId,
+      rentalId: 'nosuchrental1',
+      payoutId: 'p',
+      tokenId: 't',
+      keyId: 'k',
+      sessionId: 's',
+      windowId: 'w',
+    });
     const res = await fetch(`${server.apiUrl}${path}?unknown=1`, {
       method: contract.method,
       headers: contract.method === 'GET' || contract.method === 'DELETE' ? {} : { 'content-type': 'application/json' },

@@ -12,6 +12,7 @@ import { agentRoutes } from '../routes/agent.ts';
 import { AuthThrottle, type AuthLimits } from '../routes/auth-throttle.ts';
 import { createAuthenticator } from '../routes/authenticate.ts';
 import { deviceRoutes } from '../routes/devices.ts';
+import { reliabilityRoutes } from '../routes/reliability.ts';
 import { moneyRoutes } from '../routes/money.ts';
 import { mailRoutes } from '../routes/mail.ts';
 import { installErrorHandling } from '../routes/http-errors.ts';
@@ -139,6 +140,7 @@ export function buildApi({
   adminRoutes(app, auth, ctx, { rails, mail: mail ?? 'outbox (no SMTP configured)' });
   mailRoutes(app, auth, ctx, mailDelivery ?? 'outbox');
   deviceRoutes(app, auth, ctx);
+  reliabilityRoutes(app, auth, ctx);
   rentalRoutes(app, auth, ctx);
   moneyRoutes(app, auth, ctx);
   topUpRoutes(app, auth, ctx, rails);

@@ -24,6 +24,8 @@ import { UserEvents } from './user-events.ts';
 import { endExpiredRentals } from '../domain/rentals/rentals.ts';
 import { meterTick, settleRental } from '../domain/money/metering.ts';
 import { PeriodicWorker } from './periodic-worker.ts';
+import { reliabilityTick } from '../domain/devices/reliability-record.ts';
+import { ReliabilityTicks } from '../domain/devices/reliability-ticks.ts';
 import { housekeep } from './housekeeping.ts';
 import { loadSecretBox, secretBoxKeyFile } from '../secret-box.ts';
 import { sealLegacyPasswords } from '../domain/rentals/rental-passwords.ts';
@@ -360,6 +362,16 @@ export async function startServer(
     () => meterTick(ctx),
     (err) => log.error({ err }, 'metering failed'),
   );
+  // Reliability: each tick counts the time since the last into devices' days (reliability-ticks.ts).
+  const reliabilityTicks = new ReliabilityTicks(config.reliabilityIntervalMs);
+  const reliability = new PeriodicWorker(
+    config.reliabilityIntervalMs,
+    () => {
+      const tick = reliabilityTicks.next(clock.now());
+      return reliabilityTick(ctx, tick.elapsedMs, tick.refreshScores);
+    },
+    (err) => log.error({ err }, 'reliability worker failed'),
+  );
   // Notices nobody reports as they happen: a rental about to end, a device gone for a while.
   const startedAt = clock.now();
   const notices = new PeriodicWorker(
@@ -397,6 +409,7 @@ export async function startServer(
   );
   expiry.start();
   meter.start();
+  reliability.start();
   housekeeping.start();
   notices.start();
   mailQueue.start();
@@ -420,6 +433,7 @@ export async function startServer(
       (closing ??= (async () => {
         await expiry.close();
         await meter.close();
+        await reliability.close();
         await notices.close();
         await certificateCheck.close();
         await tls?.certificate.close();

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deviceStatusText, enrolCommands, formatBytes, rentalStatusText, rentCostText, sinceText } from './logic.ts';
+import {
+  deviceStatusText,
+  enrolCommands,
+  formatBytes,
+  reliabilityBars,
+  reliabilityText,
+  rentalStatusText,
+  rentCostText,
+  sinceText,
+} from './logic.ts';
 
 test('the rent dialog says what renting will cost before the renter confirms', () => {
   assert.equal(
@@ -58,4 +67,25 @@ test('enrolment commands quote the URL for the shell and keep the token off the 
   assert.equal(formatBytes(64 * 2 ** 20), '64 MiB');
   assert.equal(formatBytes(4 * 2 ** 30), '4 GiB');
   assert.equal(formatBytes(1.5 * 2 ** 30), '1.5 GiB');
+});
+
+test('the reliability score says "new" rather than a misleading 100 % for a device without enough history', () => {
+  assert.equal(reliabilityText(null), 'new: too little history to score yet');
+  assert.equal(reliabilityText(98.5), '98.5% over the last 30 days');
+});
+
+test('the 30-day chart draws a bar per day as high as its score, none for a day off the market, and names incidents', () => {
+  const day = { failedStarts: 0, lostRentals: 0, expectedMs: 24 * 3_600_000, onlineMs: 18 * 3_600_000 };
+  assert.deepEqual(
+    reliabilityBars([
+      { ...day, day: '2026-03-01', percent: 75 },
+      { ...day, day: '2026-03-02', percent: null, expectedMs: 0, onlineMs: 0 },
+      { ...day, day: '2026-03-03', percent: 62, lostRentals: 1, failedStarts: 1, onlineMs: 24 * 3_600_000 },
+    ]),
+    [
+      { day: '2026-03-01', height: 75, label: '2026-03-01: 75%, online 18 h of 24 h' },
+      { day: '2026-03-02', height: 0, label: '2026-03-02: not on the market' },
+      { day: '2026-03-03', height: 62, label: '2026-03-03: 62%, online 24 h of 24 h, 1 failed start, 1 lost rental' },
+    ],
+  );
 });

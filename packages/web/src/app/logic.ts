@@ -84,3 +84,32 @@ export function hardwareText(h: { cpuModel: string; cores: number; memoryBytes: 
 export function uptimeText(percent: number | null): string {
   return percent === null ? 'new: less than a day of history' : `${percent}% since it was enrolled`;
 }
+
+/** The reliability score as the marketplace and the device page show it (docs/reliability.md). */
+export function reliabilityText(percent: number | null): string {
+  return percent === null ? 'new: too little history to score yet' : `${percent}% over the last 30 days`;
+}
+
+/**
+ * The 30-day chart: one bar per day, as high as the day's score; a day the device was not
+ * on the market nor rented has no bar (it counts neither way), and a day with a failed
+ * start or a lost rental says so in its label.
+ */
+export function reliabilityBars(
+  days: readonly { day: string; percent: number | null; failedStarts: number; lostRentals: number; expectedMs: number; onlineMs: number }[],
+): { day: string; height: number; label: string }[] {
+  return days.map((d) => {
+    const incidents = [
+      d.failedStarts > 0 ? `${d.failedStarts} failed start${d.failedStarts === 1 ? '' : 's'}` : '',
+      d.lostRentals > 0 ? `${d.lostRentals} lost rental${d.lostRentals === 1 ? '' : 's'}` : '',
+    ].filter(Boolean);
+    if (d.percent === null)
+      return { day: d.day, height: 0, label: `${d.day}: not on the market${incidents.length ? `, ${incidents.join(', ')}` : ''}` };
+    const hours = (ms: number) => `${Math.round((ms / 3_600_000) * 10) / 10} h`;
+    return {
+      day: d.day,
+      height: d.percent,
+      label: `${d.day}: ${d.percent}%, online ${hours(d.onlineMs)} of ${hours(d.expectedMs)}${incidents.length ? `, ${incidents.join(', ')}` : ''}`,
+    };
+  });
+}

@@ -57,6 +57,7 @@ export function presentDevice(ctx: DomainContext, row: DeviceRow, openRentalId: 
     openRentalId,
     storageFault: row.storage_fault,
     uptimePercent: uptimePercent(row, ctx.clock.now()),
+    reliabilityPercent: row.reliability_percent ?? null,
     createdAt: row.created_at,
   };
 }

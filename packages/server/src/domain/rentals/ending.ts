@@ -2,6 +2,7 @@ import type { EndReason, RentalState } from '@p2pvps/protocol/schemas';
 import type { Db } from '../../db/database.ts';
 import { updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
+import { recordRentalIncident } from '../devices/reliability-record.ts';
 import { closeHold } from '../money/holds.ts';
 import { settleRental } from '../money/metering.ts';
 import { canTake, nextRentalState } from './rental-state.ts';
@@ -24,6 +25,9 @@ export async function endRentalIn(
   if (row.state === 'active') await settleRental(ctx, row.id, ctx.tunnels.isOnline(row.device_id), trx);
   const ended = await updateRentalFrom(trx, row.id, row.state, { state: to, end_reason: reason, detail });
   if (ended) await closeHold(trx, ctx, row.id, reason);
+  // The reliability score counts these against the device (docs/reliability.md).
+  if (ended && reason === 'device_lost') await recordRentalIncident(trx, ctx, row, 'lost_rental', detail);
+  if (ended && reason === 'provisioning_failed') await recordRentalIncident(trx, ctx, row, 'failed_start', detail);
   return ended;
 }
 

@@ -70,6 +70,8 @@ const sorters: Record<MarketQuery['sort'], (l: Listing) => number> = {
   memory: (l) => l.hardware.memoryBytes,
   cores: (l) => l.hardware.cores,
   disk: (l) => l.hardware.diskBytes,
+  // New devices (no score yet) sort below every scored one.
+  reliability: (l) => l.reliabilityPercent ?? -1,
 };
 
 /**
@@ -109,6 +111,7 @@ function allListings(ctx: DomainContext): Promise<Listing[]> {
             homeServer: ctx.settings.serverName,
             listedSince: r.listed_since,
             uptimePercent: uptimePercent(r, ctx.clock.now()),
+            reliabilityPercent: r.reliability_percent ?? null,
           })),
       )
       .finally(() => inFlight.delete(ctx));
@@ -131,6 +134,7 @@ export async function market(ctx: DomainContext, q: MarketQuery): Promise<Page<L
         (q.minCores === undefined || l.hardware.cores >= q.minCores) &&
         (q.minDiskBytes === undefined || l.hardware.diskBytes >= q.minDiskBytes) &&
         (q.arch === undefined || l.hardware.arch === q.arch) &&
+        (q.minReliability === undefined || (l.reliabilityPercent !== null && l.reliabilityPercent >= q.minReliability)) &&
         (after === undefined || dir * (key(l) - after[0]) > 0 || (key(l) === after[0] && l.deviceId > after[1])),
     )
     .sort(order);

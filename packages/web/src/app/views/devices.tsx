@@ -2,7 +2,8 @@ import { formatMicros, formatMoney } from '@p2pvps/protocol/money';
 import type { Device, EnrolmentTokenGrant } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
-import { deviceConfigJson, deviceStatusText, enrolCommands, hardwareText, sinceText, uptimeText } from '../logic.ts';
+import { deviceConfigJson, deviceStatusText, enrolCommands, hardwareText, reliabilityText, sinceText, uptimeText } from '../logic.ts';
+import { ReliabilityHistory } from './reliability.tsx';
 import { Confirm, CopyButton, ErrorText, Field, FormError, moneyValue, submitWith, Time, useAction, useLoad } from '../ui.tsx';
 
 export function DevicesView() {
@@ -132,6 +133,8 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
         <dd>{d.hardware ? hardwareText(d.hardware) : 'reported when the agent enrols'}</dd>
         <dt>Uptime</dt>
         <dd>{uptimeText(d.uptimePercent)}</dd>
+        <dt>Reliability</dt>
+        <dd>{reliabilityText(d.reliabilityPercent)}</dd>
         <dt>Last heartbeat</dt>
         <dd>{d.lastHeartbeatAt ? sinceText(d.lastHeartbeatAt, now) : 'never'}</dd>
         <dt>Public SSH port</dt>
@@ -141,6 +144,7 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
         <dt>Earned</dt>
         <dd>{formatMoney(earnedMicros, server.currency)}</dd>
       </dl>
+      {d.status !== 'awaiting_enrolment' && <ReliabilityHistory deviceId={d.id} owned />}
       <form class="inline" onSubmit={submitWith(savePrice)}>
         <Field
           label={`Price per hour (${server.currency})`}

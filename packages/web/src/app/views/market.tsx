@@ -3,11 +3,12 @@ import { formatMoney, parseMoney } from '@p2pvps/protocol/money';
 import type { Listing } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
-import { formatBytes, hoursPerMonth, rentCostText, uptimeText } from '../logic.ts';
+import { formatBytes, hoursPerMonth, reliabilityText, rentCostText, uptimeText } from '../logic.ts';
+import { ReliabilityHistory } from './reliability.tsx';
 import { Confirm, ErrorText, Field, MoreButton, submitWith, useAction, useLoad, usePaged } from '../ui.tsx';
 
 const gib = 2 ** 30;
-type Sort = 'price' | 'memory' | 'cores' | 'disk';
+type Sort = 'price' | 'memory' | 'cores' | 'disk' | 'reliability';
 
 export function MarketView() {
   const { api, version, server } = useSession();
@@ -17,6 +18,7 @@ export function MarketView() {
   const [minCores, setMinCores] = useState('');
   const [minMemory, setMinMemory] = useState('');
   const [arch, setArch] = useState('');
+  const [minReliability, setMinReliability] = useState('');
   const [renting, setRenting] = useState<Listing | null>(null);
   const query = () => {
     const q: Record<string, string | number> = { sort, order };
@@ -24,6 +26,7 @@ export function MarketView() {
     if (minCores.trim()) q.minCores = Number(minCores);
     if (minMemory.trim()) q.minMemoryBytes = Math.round(Number(minMemory) * gib);
     if (arch.trim()) q.arch = arch.trim();
+    if (minReliability.trim()) q.minReliability = Number(minReliability);
     return q;
   };
   const market = usePaged(
@@ -31,7 +34,7 @@ export function MarketView() {
       const page = await api.call('market', { query: { ...query(), ...(cursor ? { cursor } : {}) } as never });
       return { items: page.listings, next: page.next };
     },
-    [version, sort, order, maxPrice, minCores, minMemory, arch],
+    [version, sort, order, maxPrice, minCores, minMemory, arch, minReliability],
   );
   const money = (m: number) => formatMoney(m, server.currency);
   return (
@@ -44,6 +47,7 @@ export function MarketView() {
             <option value="cores">Cores</option>
             <option value="memory">Memory</option>
             <option value="disk">Disk</option>
+            <option value="reliability">Reliability</option>
           </select>
         </Field>
         <Field label="Order" name="order" controlId="order">
@@ -87,10 +91,23 @@ export function MarketView() {
           onInput={(e) => setArch(e.currentTarget.value)}
           problem={market.problem}
         />
+        <Field
+          label="Min reliability (%)"
+          name="minReliability"
+          type="number"
+          min={0}
+          max={100}
+          value={minReliability}
+          onInput={(e) => setMinReliability(e.currentTarget.value)}
+          problem={market.problem}
+        />
       </form>
       <ErrorText problem={market.problem} />
       {market.items && market.items.length === 0 && (
-        <p>No device is on the market right now{maxPrice || minCores || minMemory || arch ? ' that matches these filters' : ''}.</p>
+        <p>
+          No device is on the market right now
+          {maxPrice || minCores || minMemory || arch || minReliability ? ' that matches these filters' : ''}.
+        </p>
       )}
       <ul class="cards" aria-label="Devices for rent">
         {market.items?.map((l) => (
@@ -108,6 +125,8 @@ export function MarketView() {
               <dd>{formatBytes(l.hardware.diskBytes)}</dd>
               <dt>Uptime</dt>
               <dd>{uptimeText(l.uptimePercent)}</dd>
+              <dt>Reliability</dt>
+              <dd>{reliabilityText(l.reliabilityPercent)}</dd>
               <dt>Network speed</dt>
               <dd>not measured yet</dd>
               <dt>Price</dt>
@@ -117,6 +136,7 @@ export function MarketView() {
               <dt>Home server</dt>
               <dd>{l.homeServer}</dd>
             </dl>
+            <ReliabilityHistory deviceId={l.deviceId} owned={false} />
             <button type="button" onClick={() => setRenting(l)}>
               Rent {l.name}
             </button>
