@@ -11,12 +11,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
 import { insertMany, migrateToLatest, openDatabase } from '../packages/server/src/db/database.ts';
 import { ManualClock } from '../packages/server/src/domain/clock.ts';
 import type { DomainContext } from '../packages/server/src/domain/context.ts';
 import { windowDays } from '../packages/server/src/domain/devices/reliability.ts';
 import { refreshReliabilityScores, sampleReliability } from '../packages/server/src/domain/devices/reliability-record.ts';
 import { market } from '../packages/server/src/domain/rentals/rentals.ts';
+import { secretBox } from '../packages/server/src/secret-box.ts';
 
 const n = Number(process.argv[2] ?? 10_000);
 const dir = mkdtempSync(join(tmpdir(), 'p2pvps-bench-reliability-'));
@@ -44,6 +46,7 @@ const ctx: DomainContext = {
   },
   notifyDevice: () => {},
   tunnels: { isOnline: () => true, disconnect: () => {} },
+  secretBox: secretBox(randomBytes(32)),
 };
 
 const now = clock.now().toISOString();
