@@ -19,6 +19,7 @@ import { installRoutes } from '../routes/install.ts';
 import { openApiRoute } from '../routes/openapi.ts';
 import { mount } from '../routes/register.ts';
 import { rentalRoutes } from '../routes/rentals.ts';
+import { reviewRoutes } from '../routes/reviews.ts';
 import { topUpRoutes } from '../routes/topup.ts';
 import { transportSecurityRoutes } from '../routes/transport-security.ts';
 import type { PaymentRails } from '../payments/payment-rails.ts';
@@ -140,6 +141,7 @@ export function buildApi({
   mailRoutes(app, auth, ctx, mailDelivery ?? 'outbox');
   deviceRoutes(app, auth, ctx);
   rentalRoutes(app, auth, ctx);
+  reviewRoutes(app, auth, ctx);
   moneyRoutes(app, auth, ctx);
   topUpRoutes(app, auth, ctx, rails);
   agentRoutes(app, auth, ctx, events, gateway, eventStreams, userEvents);

@@ -1,6 +1,7 @@
 import type { EndReason } from '@p2pvps/protocol/schemas';
 import { findUserById, type UserRow } from '../../db/accounts-repo.ts';
 import { findDevice } from '../../db/devices-repo.ts';
+import { findDispute } from '../../db/disputes-repo.ts';
 import { dedupKeyExpr, insertMail } from '../../db/mail-repo.ts';
 import { findRental } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
@@ -13,6 +14,7 @@ import {
   balanceExhaustedMail,
   balanceLowMail,
   deviceOfflineMail,
+  disputeResolvedMail,
   rentalActiveMail,
   rentalEndedMail,
   rentalEndingSoonMail,
@@ -33,7 +35,8 @@ export const endingSoonMs = 30 * 60_000;
  */
 export const offlineNoticeAfterMs = 5 * 60_000;
 
-export type MailKind = 'rental_active' | 'rental_ending_soon' | 'rental_ended' | 'balance_low' | 'balance_exhausted' | 'device_offline';
+export type MailKind =
+  'rental_active' | 'rental_ending_soon' | 'rental_ended' | 'balance_low' | 'balance_exhausted' | 'device_offline' | 'dispute_resolved';
 
 const base = (ctx: DomainContext) => ctx.settings.publicUrl.replace(/\/+$/, '');
 /** Dashboard pages the mails link to. */
@@ -205,4 +208,21 @@ export async function queueDeviceOfflineNotices(ctx: DomainContext, watchingSinc
     if (await queue(ctx, 'device_offline', `device_offline:${d.id}:${d.since}`, owner, content)) queued++;
   }
   return queued;
+}
+
+/** The operator decided a renter's dispute: what was refunded, or that nothing was, with their note. Once per dispute. */
+export async function queueDisputeResolved(ctx: DomainContext, disputeId: string): Promise<boolean> {
+  const dispute = await findDispute(ctx.db, disputeId);
+  const row = dispute && (await findRental(ctx.db, dispute.rental_id));
+  const renter = row && (await findUserById(ctx.db, row.renter_id));
+  if (!dispute || dispute.state === 'open' || !row || !renter) return false;
+  const refund = BigInt(dispute.refund_micros);
+  const content = disputeResolvedMail({
+    marketName: ctx.settings.serverName,
+    deviceName: row.device_name,
+    rentalUrl: dashboardUrl.rental(ctx, row.id),
+    refund: refund > 0n ? formatMoney(refund, ctx.settings.currency) : null,
+    note: dispute.note || null,
+  });
+  return queue(ctx, 'dispute_resolved', `dispute_resolved:${dispute.id}`, renter, content);
 }

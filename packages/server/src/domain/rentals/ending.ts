@@ -5,6 +5,7 @@ import type { DomainContext } from '../context.ts';
 import { closeHold } from '../money/holds.ts';
 import { settleRental } from '../money/metering.ts';
 import { canTake, nextRentalState } from './rental-state.ts';
+import { recordRentalEvent } from './rental-log.ts';
 
 /**
  * The one way a rental ends, in the caller's database transaction: the minutes up to now
@@ -23,7 +24,10 @@ export async function endRentalIn(
   const to = nextRentalState(row.state as RentalState, { type: 'end', reason });
   if (row.state === 'active') await settleRental(ctx, row.id, ctx.tunnels.isOnline(row.device_id), trx);
   const ended = await updateRentalFrom(trx, row.id, row.state, { state: to, end_reason: reason, detail });
-  if (ended) await closeHold(trx, ctx, row.id, reason);
+  if (ended) {
+    await closeHold(trx, ctx, row.id, reason);
+    await recordRentalEvent(trx, row.id, 'ending', ctx.clock.now().toISOString(), detail ? `${reason}: ${detail}` : reason);
+  }
   return ended;
 }
 

@@ -12,6 +12,8 @@ import { placeHold } from '../money/holds.ts';
 import { formatMoney } from '../money/money.ts';
 import { newId, newPassword, newUsername } from '../secrets.ts';
 import { endRental } from './ending.ts';
+import { recordRentalEvent } from './rental-log.ts';
+import { withRatings } from '../reviews/reviews.ts';
 
 function portSuffix(port: number, standard: number): string {
   return port === standard ? '' : `:${port}`;
@@ -109,6 +111,7 @@ function allListings(ctx: DomainContext): Promise<Listing[]> {
             uptimePercent: uptimePercent(r, ctx.clock.now()),
           })),
       )
+      .then((listings) => withRatings(ctx, listings))
       .finally(() => inFlight.delete(ctx));
     inFlight.set(ctx, running);
   }
@@ -214,6 +217,7 @@ export async function rent(
     await ctx.db.transaction().execute(async (trx) => {
       await checkFunds(trx, ctx, renterId, required, input.hours ? `Renting ${input.hours} h of this device` : 'Renting this device');
       await insertRental(trx, row);
+      await recordRentalEvent(trx, row.id, 'requested', row.created_at);
       if (input.hours) await placeHold(trx, ctx, row, required);
     });
   } catch (err) {
