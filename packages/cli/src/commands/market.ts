@@ -7,6 +7,7 @@ import { formatRelative } from '../format.ts';
 import { formatMoney, MoneyFormatError, parseMoney } from '@p2pvps/protocol/money';
 import { formatSize, parseSize, SizeFormatError } from '../size.ts';
 import { formatTable } from '../table.ts';
+import { ratingText } from './reviews.ts';
 
 /** `market`: the devices for rent, filtered and sorted by the server. */
 
@@ -75,6 +76,7 @@ export async function market(ctx: Context, args: ParsedArgs): Promise<void> {
         'ARCH',
         'SERVER',
         'LISTED',
+        { header: 'RATING', align: 'right' },
       ],
       reply.listings.map((l) => [
         l.deviceId,
@@ -86,6 +88,7 @@ export async function market(ctx: Context, args: ParsedArgs): Promise<void> {
         l.hardware.arch,
         l.homeServer,
         formatRelative(l.listedSince, now),
+        ratingText(l.rating),
       ]),
     ),
   );
