@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  bringOnline,
   clock,
   createListedDevice,
   createRenter,
   createRental,
   reportContainer,
   runCli,
+  takeOffline,
   testServer,
   type EnrolledDevice,
   type TestUser,
@@ -80,7 +82,15 @@ test('a renter disputes a rental; the operator reads its facts and refunds part;
   const { operatorEnv } = await testServer();
   const device = await createListedDevice({ name: 'attic-pi' });
   const renter = await createRenter();
-  const rental = await ranAnHour(renter, device);
+  const rental = await createRental({ renter, device });
+  await reportContainer(device, { rentalId: rental.id, state: 'ready' });
+  clock.advance(30 * 60_000);
+  await takeOffline(device); // the tunnel drops for 6 of the rental's 60 minutes: the rental's log has it
+  clock.advance(6 * 60_000);
+  await bringOnline(device);
+  clock.advance(24 * 60_000);
+  await renter.api.call('stopRental', { params: { rentalId: rental.id }, body: {} });
+  await reportContainer(device, null);
 
   const noReason = await runCli(['dispute', rental.id], { env: renter.env, offline: true });
   assert.equal(noReason.code, 2);
@@ -100,27 +110,27 @@ test('a renter disputes a rental; the operator reads its facts and refunds part;
   assert.equal(list.code, 0, list.stderr);
   assert.match(
     list.stdout,
-    new RegExp(`^DISPUTE +OPENED +RENTER +DEVICE +PAID +UPTIME +STATE\n${id} .* ${renter.email} +attic-pi +0\\.05 EUR +100% +open\n`),
+    new RegExp(`^DISPUTE +OPENED +RENTER +DEVICE +PAID +UPTIME +STATE\n${id} .* ${renter.email} +attic-pi +0\\.045 EUR +90% +open\n`),
   );
 
   const facts = await runCli(['admin', 'dispute', id], { env: operatorEnv });
   assert.equal(facts.code, 0, facts.stderr);
   assert.match(facts.stdout, /^Reason +SSH refused me for half the hour\.$/m);
   assert.match(facts.stdout, /^Rental +\w+, ended: renter_stopped$/m);
-  assert.match(facts.stdout, /^Paid +0\.05 EUR for 60 min \(marketplace fee 0\.005 EUR\)$/m);
-  assert.match(facts.stdout, /^Uptime +100% \(0 min offline\)$/m);
+  assert.match(facts.stdout, /^Paid +0\.045 EUR for 54 min \(marketplace fee 0\.0045 EUR\)$/m);
+  assert.match(facts.stdout, /^Uptime +90% \(6 min offline\)$/m);
   assert.match(facts.stdout, /^Traffic +0 B in, 0 B out$/m);
   assert.match(
     facts.stdout,
-    /\nLog:\n {2}TIME +EVENT +DETAIL\n {2}.* requested\n {2}.* container started\n {2}.* ending +renter_stopped\n {2}.* container removed\n/,
+    /\nLog:\n {2}TIME +EVENT +DETAIL\n {2}.* requested\n {2}.* container started\n {2}.* device offline\n {2}.* device online\n {2}.* ending +renter_stopped\n {2}.* container removed\n/,
   );
-  assert.match(facts.stdout, new RegExp(`Decide: p2pvps admin dispute-refund ${id} AMOUNT \\[--note TEXT\\] \\(at most 0\\.05 EUR\\)`));
+  assert.match(facts.stdout, new RegExp(`Decide: p2pvps admin dispute-refund ${id} AMOUNT \\[--note TEXT\\] \\(at most 0\\.045 EUR\\)`));
 
   const tooMuch = await runCli(['admin', 'dispute-refund', id, '0.06'], { env: operatorEnv });
   assert.equal(tooMuch.code, 1);
   assert.match(
     tooMuch.stderr,
-    /^error \[refund_exceeds_paid\]: The renter paid 0\.05 EUR for this rental; a refund cannot be more than that\./,
+    /^error \[refund_exceeds_paid\]: The renter paid 0\.045 EUR for this rental; a refund cannot be more than that\./,
   );
   const before = await renter.api.call('getBalance');
   const refunded = await runCli(['admin', 'dispute-refund', id, '0.02', '--note', 'Half of the time it was down.'], { env: operatorEnv });

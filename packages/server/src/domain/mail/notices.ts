@@ -8,6 +8,7 @@ import type { DomainContext } from '../context.ts';
 import { balanceOf } from '../money/ledger.ts';
 import { lowBalanceMinutes } from '../money/metering.ts';
 import { formatMoney } from '../money/money.ts';
+import { formatMoney as exactMoney } from '@p2pvps/protocol/money';
 import { presentRental } from '../rentals/rentals.ts';
 import { newId } from '../secrets.ts';
 import {
@@ -221,7 +222,8 @@ export async function queueDisputeResolved(ctx: DomainContext, disputeId: string
     marketName: ctx.settings.serverName,
     deviceName: row.device_name,
     rentalUrl: dashboardUrl.rental(ctx, row.id),
-    refund: refund > 0n ? formatMoney(refund, ctx.settings.currency) : null,
+    // Exact (a refund of 0.045 is not 0.05).
+    refund: refund > 0n ? exactMoney(Number(refund), ctx.settings.currency) : null,
     note: dispute.note || null,
   });
   return queue(ctx, 'dispute_resolved', `dispute_resolved:${dispute.id}`, renter, content);

@@ -1,3 +1,4 @@
+import { formatMoney } from '@p2pvps/protocol/money';
 import type { Dispute, DisputeFacts, ResolveDisputeBody } from '@p2pvps/protocol/review-schemas';
 import { findUserById } from '../../db/accounts-repo.ts';
 import { isUniqueViolation } from '../../db/database.ts';
@@ -18,7 +19,6 @@ import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { queueDisputeResolved } from '../mail/notices.ts';
 import { postDisputeRefund } from '../money/dispute-refund.ts';
-import { formatMoney } from '../money/money.ts';
 import { offlineDuring } from '../rentals/rental-log.ts';
 import { newId } from '../secrets.ts';
 
@@ -155,7 +155,8 @@ export async function resolveDispute(ctx: DomainContext, disputeId: string, deci
     if (amount > paid) {
       throw new DomainError(
         'refund_exceeds_paid',
-        `The renter paid ${formatMoney(paid, ctx.settings.currency)} for this rental; a refund cannot be more than that.`,
+        // Exact, not rounded to cents: the operator needs the true ceiling.
+        `The renter paid ${formatMoney(Number(paid), ctx.settings.currency)} for this rental; a refund cannot be more than that.`,
         { 'body.refundMicros': `must be at most ${paid}` },
       );
     }
