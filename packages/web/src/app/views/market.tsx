@@ -5,6 +5,7 @@ import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
 import { formatBytes, hoursPerMonth, rentCostText, uptimeText } from '../logic.ts';
 import { Confirm, ErrorText, Field, MoreButton, submitWith, useAction, useLoad, usePaged } from '../ui.tsx';
+import { ListingRating } from './reviews.tsx';
 
 const gib = 2 ** 30;
 type Sort = 'price' | 'memory' | 'cores' | 'disk';
@@ -108,6 +109,7 @@ export function MarketView() {
               <dd>{formatBytes(l.hardware.diskBytes)}</dd>
               <dt>Uptime</dt>
               <dd>{uptimeText(l.uptimePercent)}</dd>
+              <ListingRating listing={l} />
               <dt>Network speed</dt>
               <dd>not measured yet</dd>
               <dt>Price</dt>
