@@ -251,6 +251,16 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   await listing.getByText('partly refunded').waitFor();
   await shot(renter, 'market-ratings');
 
+  // The owner answers the rating from the device's card, once.
+  await owner.reload();
+  const ratings = card.getByRole('region', { name: 'Ratings of attic-pi' });
+  await ratings.getByText('Quick to start; SSH dropped once.').waitFor();
+  await ratings.getByLabel('Your answer (once)').fill('The router rebooted; it has a UPS now.');
+  await ratings.getByRole('button', { name: 'Answer' }).click();
+  await ratings.getByText('The router rebooted; it has a UPS now.').waitFor();
+  assert.equal(await ratings.getByRole('button', { name: 'Answer' }).count(), 0, 'a rating is answered once');
+  await shot(owner, 'devices-ratings');
+
   // A phone-width screen: one column, nothing wider than the screen.
   const phone = await newPage(390);
   await phone.goto('/login');

@@ -165,3 +165,11 @@ test('only the renter disputes; only the operator sees and resolves disputes; th
   assert.equal(seen?.refundMicros, 50_000);
   await assert.rejects(operator.call('adminResolveDispute', refund), refused('dispute_not_open', 409));
 });
+
+test('the OpenAPI document describes the rating and dispute routes', async () => {
+  const doc = (await (await fetch(`${server.apiUrl}/api/v1/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+  const paths = Object.keys(doc.paths).filter((p) => /rating|reviews|dispute/.test(p));
+  assert.equal(paths.length, 8, paths.join(', '));
+  const resolve = Object.entries(doc.paths).find(([p]) => p.endsWith('/resolve'))?.[1];
+  assert.ok(resolve?.post, 'the operator resolves with POST');
+});

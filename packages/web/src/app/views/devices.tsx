@@ -4,6 +4,7 @@ import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
 import { deviceConfigJson, deviceStatusText, enrolCommands, hardwareText, sinceText, uptimeText } from '../logic.ts';
 import { Confirm, CopyButton, ErrorText, Field, FormError, moneyValue, submitWith, Time, useAction, useLoad } from '../ui.tsx';
+import { OwnerRatings } from './reviews.tsx';
 
 export function DevicesView() {
   const { api, version, server } = useSession();
@@ -141,6 +142,7 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
         <dt>Earned</dt>
         <dd>{formatMoney(earnedMicros, server.currency)}</dd>
       </dl>
+      <OwnerRatings deviceId={d.id} deviceName={d.name} />
       <form class="inline" onSubmit={submitWith(savePrice)}>
         <Field
           label={`Price per hour (${server.currency})`}

@@ -1,6 +1,7 @@
 import { formatMoney } from '@p2pvps/protocol/money';
 import type { DisputeFacts, Review } from '@p2pvps/protocol/review-schemas';
 import type { Listing, Rental } from '@p2pvps/protocol/schemas';
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
 import { disputeOutcomeText, feedbackChoices, formatBytes, ratingSummaryText, starsText } from '../logic.ts';
@@ -11,7 +12,7 @@ import { DataTable, ErrorText, Field, FormError, moneyValue, submitWith, Time, u
  * disputing a rental from its card, and the operator's queue of open disputes.
  */
 
-function ReviewItem({ review: r }: { review: Review }) {
+function ReviewItem({ review: r, children }: { review: Review; children?: ComponentChildren }) {
   return (
     <li class="review">
       <p>
@@ -27,6 +28,7 @@ function ReviewItem({ review: r }: { review: Review }) {
           <strong>Owner’s answer:</strong> {r.answer}
         </p>
       )}
+      {children}
     </li>
   );
 }
@@ -242,5 +244,49 @@ function DisputeCard({ dispute: d, onDone }: { dispute: DisputeFacts; onDone: ()
       </form>
       <FormError problem={problem} />
     </li>
+  );
+}
+
+/** On the owner's device card: its ratings, each with a form to answer it once. */
+export function OwnerRatings({ deviceId, deviceName }: { deviceId: string; deviceName: string }) {
+  const { api, version } = useSession();
+  const page = useLoad(() => api.call('deviceReviews', { params: { deviceId } }), [version]);
+  if (!page.data || page.data.rating.count === 0) return <ErrorText problem={page.problem} />;
+  return (
+    <section aria-label={`Ratings of ${deviceName}`}>
+      <p>Renters rate it {ratingSummaryText(page.data.rating)}.</p>
+      <ul class="reviews">
+        {page.data.reviews.map((r) => (
+          <ReviewItem key={r.id} review={r}>
+            {r.answer === null && <AnswerForm reviewId={r.id} onDone={page.refresh} />}
+          </ReviewItem>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function AnswerForm({ reviewId, onDone }: { reviewId: string; onDone: () => void }) {
+  const { api } = useSession();
+  const [answer, setAnswer] = useState('');
+  const send = useAction(async () => {
+    await api.call('answerReview', { params: { reviewId }, body: { answer } });
+    onDone();
+  });
+  return (
+    <form class="inline" aria-label="Answer this rating" onSubmit={submitWith(send)}>
+      <Field
+        label="Your answer (once)"
+        name="answer"
+        maxLength={500}
+        value={answer}
+        onInput={(e) => setAnswer(e.currentTarget.value)}
+        problem={send.problem}
+      />
+      <button type="submit" class="secondary" disabled={send.busy}>
+        Answer
+      </button>
+      <FormError problem={send.problem} />
+    </form>
   );
 }
