@@ -40,8 +40,13 @@ export function listDisputes(db: Db, state?: DisputeRow['state']): Promise<Dispu
 export async function closeDispute(
   db: Db,
   id: string,
-  changes: Pick<DisputeRow, 'state' | 'resolved_at' | 'refund_micros' | 'note'>,
+  changes: Pick<DisputeRow, 'state' | 'resolved_at' | 'refund_micros' | 'note'> & Partial<Pick<DisputeRow, 'owner_refund_micros'>>,
 ): Promise<boolean> {
   const res = await db.updateTable('disputes').set(changes).where('id', '=', id).where('state', '=', 'open').executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
+}
+
+/** How much of a dispute's refund came out of the owner's earnings (their per-rental earnings show it). */
+export function recordOwnerRefund(db: Db, id: string, micros: bigint): Promise<unknown> {
+  return db.updateTable('disputes').set({ owner_refund_micros: micros }).where('id', '=', id).execute();
 }

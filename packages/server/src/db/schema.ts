@@ -236,6 +236,8 @@ export interface DisputesTable {
   opened_at: string;
   resolved_at: string | null;
   refund_micros: bigint | number | string;
+  /** The part of the refund taken from the owner's earnings (the rest the marketplace bore). */
+  owner_refund_micros: bigint | number | string;
   note: string | null;
 }
 

@@ -35,6 +35,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('opened_at', 'text', (c) => c.notNull())
     .addColumn('resolved_at', 'text')
     .addColumn('refund_micros', 'bigint', (c) => c.notNull().defaultTo(0))
+    /** The part of the refund taken from the owner's earnings (the rest the marketplace bore). */
+    .addColumn('owner_refund_micros', 'bigint', (c) => c.notNull().defaultTo(0))
     .addColumn('note', 'text')
     .execute();
   await db.schema.createIndex('disputes_state').on('disputes').columns(['state', 'opened_at']).execute();

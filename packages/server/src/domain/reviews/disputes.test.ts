@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { addRentalTraffic } from '../../db/devices-repo.ts';
 import { DomainError } from '../errors.ts';
 import { balanceOf, driftedAccounts, ledgerTotal } from '../money/ledger.ts';
-import { requestPayout } from '../money/payouts.ts';
+import { earningsOf, requestPayout } from '../money/payouts.ts';
 import { createTestContext } from '../test-context.ts';
 import { syncDevice } from '../rentals/agent-sync.ts';
 import { recordDeviceTunnel } from '../rentals/rental-log.ts';
@@ -112,6 +112,9 @@ test('a partial refund moves money from the owner and the marketplace, in their 
   assert.equal(await fees(), before.fees - 4_000n);
   assert.equal(await ledgerTotal(t.ctx.db), 0n);
   assert.deepEqual(await driftedAccounts(t.ctx.db), []);
+  const earned = await earningsOf(t.ctx, owner.id);
+  assert.equal(earned.rentals[0]?.earnedMicros, 54_000n, "the rental's earnings show what the refund took back");
+  assert.equal(earned.availableMicros, 54_000n);
 
   await assert.rejects(resolveDispute(t.ctx, dispute.id, { outcome: 'reject', note: 'No' }), code('dispute_not_open'));
   assert.equal(await balance(), before.balance + 40_000n, 'a second decision changes nothing');

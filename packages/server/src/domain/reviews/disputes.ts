@@ -10,6 +10,7 @@ import {
   insertDispute,
   listDisputes,
   listRenterDisputes,
+  recordOwnerRefund,
   type DisputeRow,
   type DisputeWithNames,
 } from '../../db/disputes-repo.ts';
@@ -62,6 +63,7 @@ export async function openDispute(ctx: DomainContext, renterId: string, rentalId
     opened_at: now.toISOString(),
     resolved_at: null,
     refund_micros: 0,
+    owner_refund_micros: 0,
     note: null,
   };
   try {
@@ -163,7 +165,8 @@ export async function resolveDispute(ctx: DomainContext, disputeId: string, deci
     const device = (await findDevice(trx, rental.device_id))!;
     if (!(await closeDispute(trx, dispute.id, { state: 'refunded', resolved_at: at, refund_micros: amount, note })))
       throw new DomainError('dispute_not_open');
-    await postDisputeRefund(trx, { disputeId: dispute.id, rental, ownerId: device.owner_id, amountMicros: amount, at });
+    const paidBy = await postDisputeRefund(trx, { disputeId: dispute.id, rental, ownerId: device.owner_id, amountMicros: amount, at });
+    await recordOwnerRefund(trx, dispute.id, paidBy.fromOwnerMicros);
   });
   if (await queueDisputeResolved(ctx, disputeId)) ctx.mailQueued?.();
   return operatorDispute(ctx, disputeId);
