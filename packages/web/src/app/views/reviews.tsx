@@ -19,7 +19,7 @@ function ReviewItem({ review: r, children }: { review: Review; children?: Compon
         <span class="stars" aria-label={`${r.stars} of 5 stars`}>
           {starsText(r.stars)}
         </span>{' '}
-        <Time iso={r.createdAt} />
+        <Time iso={r.createdAt} />{' '}
         {r.refunded && <span class="badge down">{r.refunded === 'full' ? 'refunded in full' : 'partly refunded'}</span>}
       </p>
       {r.comment && <p class="comment">{r.comment}</p>}
