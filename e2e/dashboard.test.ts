@@ -217,6 +217,59 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   await operator.getByRole('region', { name: 'Mail' }).getByRole('cell', { name: 'renter@example.org' }).first().waitFor();
   await shot(operator, 'operator');
 
+  // The renter rates the ended rental and reports a problem with it from its card.
+  await renter.getByRole('link', { name: 'Rentals' }).click();
+  await renter.getByLabel('Show ended rentals too').check();
+  const ended = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: /attic-pi/ }) });
+  const rate = ended.getByRole('form', { name: 'Rate attic-pi' });
+  await rate.getByLabel('Your rating').selectOption('4');
+  await rate.getByLabel('Comment (optional)').fill('Quick to start; SSH dropped once.');
+  await rate.getByRole('button', { name: 'Rate this rental' }).click();
+  await ended.getByText('Your rating:').waitFor();
+  await ended.getByRole('button', { name: 'Report a problem' }).click();
+  const report = ended.getByRole('form', { name: 'Report a problem with attic-pi' });
+  await report.getByLabel('What went wrong').fill('SSH dropped for a minute.');
+  await report.getByRole('button', { name: 'Send to the operator' }).click();
+  await ended.getByText('Your dispute: open: the operator has not decided yet').waitFor();
+  await shot(renter, 'rentals-feedback');
+
+  // The operator sees it with the rental's facts and refunds one of the three minutes.
+  await operator.reload();
+  const disputes = operator.getByRole('region', { name: 'Disputes to decide' });
+  const disputed = disputes.getByRole('listitem').filter({ hasText: 'SSH dropped for a minute.' });
+  await disputed.getByText('0.03 USD for 3 min (fee 0.003 USD)').waitFor();
+  await disputed.getByRole('cell', { name: 'container started' }).waitFor();
+  await disputed.getByLabel(/^Refund/).fill('0.01');
+  await disputed.getByLabel('Note to the renter').fill('One minute of three.');
+  await shot(operator, 'operator-dispute');
+  await disputed.getByRole('button', { name: 'Refund' }).click();
+  await disputes.getByText('No dispute is open.').waitFor();
+  await operator.getByText('(balanced)').waitFor();
+
+  // The renter sees the refund on the balance and the outcome on the rental; the listing shows the rating.
+  await renter.getByRole('link', { name: 'Account' }).click();
+  await renter.locator('#balance').filter({ hasText: '19.98 USD' }).waitFor();
+  await renter.getByRole('link', { name: 'Rentals' }).click();
+  await renter.getByLabel('Show ended rentals too').check();
+  await ended.getByText('Your dispute: refunded 0.01 USD to your balance · the operator’s note: One minute of three.').waitFor();
+  await renter.getByRole('link', { name: 'Marketplace' }).click();
+  const listing = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: 'attic-pi' }) });
+  await listing.getByText('4.0 of 5 (1 rating)').waitFor();
+  await listing.getByRole('button', { name: 'Read ratings' }).click();
+  await listing.getByText('Quick to start; SSH dropped once.').waitFor();
+  await listing.getByText('partly refunded').waitFor();
+  await shot(renter, 'market-ratings');
+
+  // The owner answers the rating from the device's card, once.
+  await owner.reload();
+  const ratings = card.getByRole('region', { name: 'Ratings of attic-pi' });
+  await ratings.getByText('Quick to start; SSH dropped once.').waitFor();
+  await ratings.getByLabel('Your answer (once)').fill('The router rebooted; it has a UPS now.');
+  await ratings.getByRole('button', { name: 'Answer' }).click();
+  await ratings.getByText('The router rebooted; it has a UPS now.').waitFor();
+  assert.equal(await ratings.getByRole('button', { name: 'Answer' }).count(), 0, 'a rating is answered once');
+  await shot(owner, 'devices-ratings');
+
   // A phone-width screen: one column, nothing wider than the screen.
   const phone = await newPage(390);
   await phone.goto('/login');

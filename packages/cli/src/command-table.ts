@@ -23,6 +23,8 @@ import { adminOutbox, settings } from './commands/mail.ts';
 import { extendRental } from './commands/extend.ts';
 import { listRentals, rent, stopRental } from './commands/rentals.ts';
 import { ssh } from './commands/ssh.ts';
+import { answer, rate, reviews } from './commands/reviews.ts';
+import { adminDispute, adminDisputeRefund, adminDisputeReject, adminDisputes, dispute, disputes } from './commands/disputes.ts';
 import { topUp } from './commands/topup.ts';
 
 /**
@@ -294,6 +296,17 @@ export const commands: readonly Command[] = [
   },
   {
     kind: 'api',
+    name: 'answer',
+    group: 'Owning devices',
+    summary: 'Answer a rating of your device, once; the answer shows beside it on the listing.',
+    usage: 'answer RATING TEXT',
+    description: 'RATING is a rating ID from p2pvps reviews DEVICE. The answer is at most 500 characters.',
+    args: ['RATING', 'TEXT'],
+    options: {},
+    run: answer,
+  },
+  {
+    kind: 'api',
     name: 'earnings',
     group: 'Owning devices',
     summary: 'What your devices have earned, per device and per rental, and what is available to pay out.',
@@ -375,6 +388,49 @@ export const commands: readonly Command[] = [
     args: ['PAYOUT_ID'],
     options: {},
     run: adminPayoutCancel,
+  },
+  {
+    kind: 'api',
+    name: 'admin disputes',
+    group: 'Operating a server',
+    summary: 'Operator: renters’ disputes, oldest first, with what was paid and the uptime (open ones unless --state).',
+    usage: 'admin disputes [--state open|refunded|rejected|all]',
+    args: [],
+    options: { state: { type: 'string', value: 'STATE', description: 'Disputes in this state (default open), or all.' } },
+    run: adminDisputes,
+  },
+  {
+    kind: 'api',
+    name: 'admin dispute',
+    group: 'Operating a server',
+    summary: "Operator: one dispute with its rental's facts: times, how it ended, uptime, traffic, its log, what was paid.",
+    usage: 'admin dispute DISPUTE',
+    args: ['DISPUTE'],
+    options: {},
+    run: adminDispute,
+  },
+  {
+    kind: 'api',
+    name: 'admin dispute-refund',
+    group: 'Operating a server',
+    summary: "Operator: refund part or all of a disputed rental to the renter's balance, through the ledger.",
+    usage: 'admin dispute-refund DISPUTE AMOUNT [--note TEXT]',
+    description:
+      'AMOUNT is at most what the renter paid for the rental. The owner and the marketplace give it back in the shares they\n' +
+      "were paid (the charge less the fee, and the fee); what the owner's earnings no longer hold, the marketplace bears.",
+    args: ['DISPUTE', 'AMOUNT'],
+    options: { note: { type: 'string', value: 'TEXT', description: 'Your words to the renter, mailed to them.' } },
+    run: adminDisputeRefund,
+  },
+  {
+    kind: 'api',
+    name: 'admin dispute-reject',
+    group: 'Operating a server',
+    summary: 'Operator: reject a dispute, saying why; no money moves.',
+    usage: 'admin dispute-reject DISPUTE --note TEXT',
+    args: ['DISPUTE'],
+    options: { note: { type: 'string', value: 'TEXT', description: 'Why, for the renter (required); mailed to them.' } },
+    run: adminDisputeReject,
   },
   {
     kind: 'api',
@@ -467,6 +523,55 @@ export const commands: readonly Command[] = [
     args: ['RENTAL'],
     options: {},
     run: stopRental,
+  },
+  {
+    kind: 'api',
+    name: 'rate',
+    group: 'Renting',
+    summary: 'Rate a rental of yours that has ended (1 to 5 stars and a short comment), once.',
+    usage: 'rate RENTAL --stars N [--comment TEXT]',
+    description:
+      'Only a rental whose container ran and that was charged something can be rated. The rating shows on the\n' +
+      "device's listing (p2pvps market, p2pvps reviews DEVICE), and its owner may answer it once.",
+    args: ['RENTAL'],
+    options: {
+      stars: { type: 'string', value: 'N', description: '1 (bad) to 5 (excellent); required.' },
+      comment: { type: 'string', value: 'TEXT', description: 'A few words for the next renter (at most 500 characters).' },
+    },
+    run: rate,
+  },
+  {
+    kind: 'api',
+    name: 'reviews',
+    group: 'Renting',
+    summary: "A device's ratings, newest first, with its owner's answers.",
+    usage: 'reviews DEVICE [--limit N]',
+    args: ['DEVICE'],
+    options: { limit: { type: 'string', value: 'N', description: 'Show at most N ratings (default 20, at most 100).' } },
+    run: reviews,
+  },
+  {
+    kind: 'api',
+    name: 'dispute',
+    group: 'Renting',
+    summary: 'Report a problem with a rental, while it runs or up to 14 days after it ended; the operator decides.',
+    usage: 'dispute RENTAL --reason TEXT',
+    description:
+      "The operator sees it with the rental's facts (its times, how it ended, the device's uptime, traffic and its\n" +
+      'log) and may refund part or all of what you paid to your balance. You are mailed the outcome.',
+    args: ['RENTAL'],
+    options: { reason: { type: 'string', value: 'TEXT', description: 'What went wrong (at most 1000 characters); required.' } },
+    run: dispute,
+  },
+  {
+    kind: 'api',
+    name: 'disputes',
+    group: 'Renting',
+    summary: 'Your disputes and what the operator decided.',
+    usage: 'disputes',
+    args: [],
+    options: {},
+    run: disputes,
   },
   {
     kind: 'api',

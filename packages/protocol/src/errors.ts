@@ -91,6 +91,20 @@ export const errorCodes = {
     status: 400,
     message: 'The email verification link is unknown, already used or expired; ask for a new one from your account page.',
   },
+  rental_not_ended: { status: 409, message: 'This rental is still running; rate it once it has ended.' },
+  rental_not_rateable: {
+    status: 409,
+    message: 'Only a rental whose container ran and that was paid for can be rated.',
+  },
+  already_rated: { status: 409, message: 'You have already rated this rental; a rental is rated once.' },
+  already_answered: { status: 409, message: 'This rating already has your answer; a rating is answered once.' },
+  dispute_exists: { status: 409, message: 'There is already a dispute about this rental; see it with p2pvps disputes.' },
+  dispute_window_closed: {
+    status: 409,
+    message: 'This rental ended more than 14 days ago; it can no longer be disputed.',
+  },
+  dispute_not_open: { status: 409, message: 'This dispute has already been resolved.' },
+  refund_exceeds_paid: { status: 409, message: 'A refund cannot be more than what the renter paid for the rental.' },
   internal_error: { status: 500, message: 'Something went wrong on the server; the operator can find details in its log.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

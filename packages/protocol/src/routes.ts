@@ -69,6 +69,23 @@ import {
 } from './schemas.ts';
 import { MaintenanceBody, MaintenanceParams, MaintenanceWindow, MaintenanceWindows, ReliabilityHistory } from './reliability-schemas.ts';
 import { AgentInstall, HeartbeatBody, HeartbeatReply, RegisterBody, Registration } from './agent-schemas.ts';
+import {
+  AdminDisputes,
+  AdminDisputesQuery,
+  AnswerBody,
+  DeviceReviews,
+  DeviceReviewsQuery,
+  Dispute,
+  DisputeBody,
+  DisputeFacts,
+  DisputeParams,
+  Disputes,
+  RateBody,
+  RentalFeedback,
+  Review,
+  ReviewParams,
+  ResolveDisputeBody,
+} from './review-schemas.ts';
 
 /**
  * The API contract: one entry per route. The server validates with these schemas and
@@ -401,6 +418,86 @@ export const routes = {
     params: RentalParams,
     body: Empty,
     response: Rental,
+  }),
+
+  // Ratings and disputes (review-schemas.ts).
+  rateRental: route({
+    method: 'POST',
+    path: '/api/v1/rentals/:rentalId/rating',
+    summary: 'Rate a rental of yours that has ended (1 to 5 stars and a short comment), once; it shows on the device’s listing.',
+    auth: 'user',
+    params: RentalParams,
+    body: RateBody,
+    response: Review,
+    status: 201,
+  }),
+  rentalFeedback: route({
+    method: 'GET',
+    path: '/api/v1/rentals/:rentalId/feedback',
+    summary: 'Your rating of one of your rentals and your dispute about it, when you made them.',
+    auth: 'user',
+    params: RentalParams,
+    response: RentalFeedback,
+  }),
+  answerReview: route({
+    method: 'POST',
+    path: '/api/v1/reviews/:reviewId/answer',
+    summary: 'Answer a rating of your device, once; the answer shows beside it.',
+    auth: 'user',
+    params: ReviewParams,
+    body: AnswerBody,
+    response: Review,
+  }),
+  deviceReviews: route({
+    method: 'GET',
+    path: '/api/v1/market/:deviceId/reviews',
+    summary: 'A device’s ratings: their count and mean, and the newest ones with their owner’s answers.',
+    auth: 'none',
+    params: DeviceParams,
+    query: DeviceReviewsQuery,
+    response: DeviceReviews,
+  }),
+  openDispute: route({
+    method: 'POST',
+    path: '/api/v1/rentals/:rentalId/dispute',
+    summary: 'Report a problem with a rental of yours, while it runs or up to 14 days after it ended; the operator decides.',
+    auth: 'user',
+    params: RentalParams,
+    body: DisputeBody,
+    response: Dispute,
+    status: 201,
+  }),
+  listDisputes: route({
+    method: 'GET',
+    path: '/api/v1/disputes',
+    summary: 'Your disputes, newest first, with the operator’s decisions.',
+    auth: 'user',
+    response: Disputes,
+  }),
+  adminDisputes: route({
+    method: 'GET',
+    path: '/api/v1/admin/disputes',
+    summary: 'Operator: disputes (all, or in one state), oldest open first, each with its rental’s facts.',
+    auth: 'admin',
+    query: AdminDisputesQuery,
+    response: AdminDisputes,
+  }),
+  adminDispute: route({
+    method: 'GET',
+    path: '/api/v1/admin/disputes/:disputeId',
+    summary: 'Operator: one dispute with its rental’s facts: times, how it ended, uptime, traffic, its log, what was paid.',
+    auth: 'admin',
+    params: DisputeParams,
+    response: DisputeFacts,
+  }),
+  adminResolveDispute: route({
+    method: 'POST',
+    path: '/api/v1/admin/disputes/:disputeId/resolve',
+    summary: 'Operator: refund part or all of a disputed rental to the renter’s balance, or reject the dispute with a note.',
+    auth: 'admin',
+    params: DisputeParams,
+    body: ResolveDisputeBody,
+    response: DisputeFacts,
   }),
 
   getBalance: route({

@@ -118,6 +118,10 @@ export const UpdateDeviceBody = z
 export const DeviceParams = z.object({ deviceId: id }).strict();
 export const RentalParams = z.object({ rentalId: id }).strict();
 
+/** Renters' ratings of a device: how many, and their mean stars (one decimal; null with none). */
+export const RatingSummary = z.object({ count: z.number().int().min(0), average: z.number().min(1).max(5).nullable() });
+export type RatingSummary = z.infer<typeof RatingSummary>;
+
 export const Listing = z.object({
   deviceId: id,
   name: z.string(),
@@ -130,6 +134,7 @@ export const Listing = z.object({
   uptimePercent: z.number().min(0).max(100).nullable(),
   /** Reliability score over the last 30 days in percent (docs/reliability.md); null while the device is new. */
   reliabilityPercent: z.number().min(0).max(100).nullable(),
+  rating: RatingSummary,
 });
 export type Listing = z.infer<typeof Listing>;
 

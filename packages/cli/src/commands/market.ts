@@ -7,6 +7,7 @@ import { formatRelative } from '../format.ts';
 import { formatMoney, MoneyFormatError, parseMoney } from '@p2pvps/protocol/money';
 import { formatSize, parseSize, SizeFormatError } from '../size.ts';
 import { formatTable } from '../table.ts';
+import { ratingText } from './reviews.ts';
 
 /** `market`: the devices for rent, filtered and sorted by the server. */
 
@@ -92,6 +93,7 @@ export async function market(ctx: Context, args: ParsedArgs): Promise<void> {
         'SERVER',
         'LISTED',
         { header: 'RELIABILITY', align: 'right' },
+        { header: 'RATING', align: 'right' },
       ],
       reply.listings.map((l) => [
         l.deviceId,
@@ -104,6 +106,7 @@ export async function market(ctx: Context, args: ParsedArgs): Promise<void> {
         l.homeServer,
         formatRelative(l.listedSince, now),
         formatReliability(l.reliabilityPercent),
+        ratingText(l.rating),
       ]),
     ),
   );

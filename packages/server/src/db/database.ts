@@ -21,6 +21,7 @@ import * as emailVerification from './migrations/2026-12-06T1008-email-verificat
 import * as sealedRentalPasswords from './migrations/2026-12-06T2103-1-sealed-rental-passwords.ts';
 import * as autoRenew from './migrations/2026-12-06T2103-2-auto-renew.ts';
 import * as reliability from './migrations/2026-12-06T2105-reliability.ts';
+import * as reviewsDisputes from './migrations/2026-12-06T2106-reviews-disputes.ts';
 
 export type Db = Kysely<Database>;
 
@@ -44,6 +45,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-06T2103-1-sealed-rental-passwords': sealedRentalPasswords,
   '2026-12-06T2103-2-auto-renew': autoRenew,
   '2026-12-06T2105-reliability': reliability,
+  '2026-12-06T2106-reviews-disputes': reviewsDisputes,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -253,6 +253,43 @@ export interface MaintenanceWindowsTable {
   cancelled_at: string | null;
 }
 
+/** A renter's rating of one rental they ran, and the device owner's one answer (see the reviews migration). */
+export interface ReviewsTable {
+  id: string;
+  rental_id: string;
+  device_id: string;
+  renter_id: string;
+  stars: number;
+  comment: string;
+  created_at: string;
+  answer: string | null;
+  answered_at: string | null;
+}
+
+/** A renter's complaint about one rental, and how the operator settled it. */
+export interface DisputesTable {
+  id: string;
+  rental_id: string;
+  renter_id: string;
+  reason: string;
+  state: 'open' | 'refunded' | 'rejected';
+  opened_at: string;
+  resolved_at: string | null;
+  refund_micros: bigint | number | string;
+  /** The part of the refund taken from the owner's earnings (the rest the marketplace bore). */
+  owner_refund_micros: bigint | number | string;
+  note: string | null;
+}
+
+/** Something the server saw happen to a rental (domain/rentals/rental-log.ts names the kinds). */
+export interface RentalEventsTable {
+  id: string;
+  rental_id: string;
+  at: string;
+  kind: string;
+  detail: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   api_tokens: ApiTokensTable;
@@ -271,6 +308,9 @@ export interface Database {
   device_reliability_days: DeviceReliabilityDaysTable;
   device_incidents: DeviceIncidentsTable;
   maintenance_windows: MaintenanceWindowsTable;
+  reviews: ReviewsTable;
+  disputes: DisputesTable;
+  rental_events: RentalEventsTable;
 }
 
 // Re-exported for migrations that need column helpers.

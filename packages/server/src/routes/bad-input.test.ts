@@ -48,6 +48,9 @@ async function snapshot(): Promise<string> {
     'payouts',
     'ssh_keys',
     'mail_messages',
+    'reviews',
+    'disputes',
+    'rental_events',
   ] as const;
   const parts = await Promise.all(tables.map((t) => server.ctx.db.selectFrom(t).selectAll().execute()));
   // When a token was last used is bookkeeping of the (valid) login, not a change the bad request made.
@@ -120,6 +123,8 @@ for (const [name, contract] of Object.entries(routes) as [string, RouteContract]
           tokenId: 'nosuchtoken1',
           keyId: 'nosuchkey1',
           sessionId: 'nosuchsession1',
+          reviewId: 'nosuchreview1',
+          disputeId: 'nosuchdispute1',
         });
       const headers: Record<string, string> = { authorization: `Bearer ${contract.auth === 'admin' ? adminToken : token}` };
       if (c.body !== undefined) headers['content-type'] = c.contentType ?? 'application/json';
@@ -147,6 +152,8 @@ test('an anonymous caller to a route that needs a login gets 401, never a field-
       keyId: 'k',
       sessionId: 's',
       windowId: 'w',
+      reviewId: 'r',
+      disputeId: 'd',
     });
     const res = await fetch(`${server.apiUrl}${path}?unknown=1`, {
       method: contract.method,

@@ -20,6 +20,7 @@ import { installRoutes } from '../routes/install.ts';
 import { openApiRoute } from '../routes/openapi.ts';
 import { mount } from '../routes/register.ts';
 import { rentalRoutes } from '../routes/rentals.ts';
+import { reviewRoutes } from '../routes/reviews.ts';
 import { topUpRoutes } from '../routes/topup.ts';
 import { transportSecurityRoutes } from '../routes/transport-security.ts';
 import type { PaymentRails } from '../payments/payment-rails.ts';
@@ -142,6 +143,7 @@ export function buildApi({
   deviceRoutes(app, auth, ctx);
   reliabilityRoutes(app, auth, ctx);
   rentalRoutes(app, auth, ctx);
+  reviewRoutes(app, auth, ctx);
   moneyRoutes(app, auth, ctx);
   topUpRoutes(app, auth, ctx, rails);
   agentRoutes(app, auth, ctx, events, gateway, eventStreams, userEvents);

@@ -10,6 +10,7 @@ import { EventStreams } from './event-streams.ts';
 import { listenForMetrics } from './metrics-listener.ts';
 import { findOpenRentalForDevice } from '../db/rentals-repo.ts';
 import { resolveWebName, WebRouteCache } from '../domain/devices/web-routing.ts';
+import { recordDeviceTunnel } from '../domain/rentals/rental-log.ts';
 import { FrontDoors } from '../frontdoor/front-doors.ts';
 import { TrafficMeter } from './traffic.ts';
 import { serverCertificateFromConfig } from './server-certificate.ts';
@@ -261,6 +262,8 @@ export async function startServer(
   }
   const setOnline = (deviceId: string, online: boolean) =>
     recordTunnel(db, deviceId, online, clock.now().toISOString())
+      // The rental's log (rental-log.ts): the operator's facts when its renter disputes it.
+      .then(() => recordDeviceTunnel(db, deviceId, online, clock.now().toISOString()))
       .then(() => userEvents.deviceChanged(deviceId))
       .catch((err) => log.error({ err }, 'could not record tunnel state'));
 

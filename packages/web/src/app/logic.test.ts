@@ -2,13 +2,17 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   deviceStatusText,
+  disputeOutcomeText,
   enrolCommands,
+  feedbackChoices,
   formatBytes,
+  ratingSummaryText,
   reliabilityBars,
   reliabilityText,
-  rentalStatusText,
   rentCostText,
+  rentalStatusText,
   sinceText,
+  starsText,
 } from './logic.ts';
 
 test('the rent dialog says what renting will cost before the renter confirms', () => {
@@ -88,4 +92,39 @@ test('the 30-day chart draws a bar per day as high as its score, none for a day 
       { day: '2026-03-03', height: 62, label: '2026-03-03: 62%, online 24 h of 24 h, 1 failed start, 1 lost rental' },
     ],
   );
+});
+
+test('ratings read as stars and a mean with its count', () => {
+  assert.equal(starsText(4), '★★★★☆');
+  assert.equal(starsText(1), '★☆☆☆☆');
+  assert.equal(ratingSummaryText({ count: 0, average: null }), 'no ratings yet');
+  assert.equal(ratingSummaryText({ count: 1, average: 5 }), '5.0 of 5 (1 rating)');
+  assert.equal(ratingSummaryText({ count: 12, average: 4.25 }), '4.3 of 5 (12 ratings)');
+});
+
+test('a renter may rate a rental that ran, cost something and ended, once; and dispute it until 14 days after its end', () => {
+  const now = new Date('2026-11-23T12:00:00Z');
+  const ended = {
+    state: 'ended' as const,
+    endReason: 'renter_stopped' as const,
+    activatedAt: '2026-11-20T10:00:00Z',
+    endedAt: '2026-11-20T12:00:00Z',
+    costMicros: 100,
+  };
+  const none = { rated: false, disputed: false };
+  assert.deepEqual(feedbackChoices(ended, none, now), { canRate: true, canDispute: true });
+  assert.deepEqual(feedbackChoices(ended, { rated: true, disputed: true }, now), { canRate: false, canDispute: false });
+  const running = { ...ended, state: 'active' as const, endReason: null, endedAt: null };
+  assert.deepEqual(feedbackChoices(running, none, now), { canRate: false, canDispute: true }, 'running: dispute, not rate');
+  assert.equal(feedbackChoices({ ...ended, activatedAt: null }, none, now).canRate, false, 'its container never ran');
+  assert.equal(feedbackChoices({ ...ended, costMicros: 0 }, none, now).canRate, false, 'it cost nothing');
+  const late = new Date(Date.parse(ended.endedAt) + 14 * 86_400_000 + 1);
+  assert.equal(feedbackChoices(ended, none, late).canDispute, false, 'more than 14 days after its end');
+  assert.equal(feedbackChoices(ended, none, new Date(late.getTime() - 1)).canDispute, true);
+});
+
+test("a dispute's outcome says what the renter got", () => {
+  assert.equal(disputeOutcomeText({ state: 'open', refundMicros: 0, currency: 'EUR' }), 'open: the operator has not decided yet');
+  assert.equal(disputeOutcomeText({ state: 'refunded', refundMicros: 45_000, currency: 'EUR' }), 'refunded 0.045 EUR to your balance');
+  assert.equal(disputeOutcomeText({ state: 'rejected', refundMicros: 0, currency: 'EUR' }), 'not upheld: no refund');
 });

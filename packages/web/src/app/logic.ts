@@ -113,3 +113,40 @@ export function reliabilityBars(
     };
   });
 }
+
+/** `★★★★☆`: the stars a rating gave. */
+export function starsText(stars: number): string {
+  return '★'.repeat(stars) + '☆'.repeat(5 - stars);
+}
+
+/** A device's ratings as the marketplace shows them. */
+export function ratingSummaryText(rating: { count: number; average: number | null }): string {
+  if (rating.average === null) return 'no ratings yet';
+  return `${rating.average.toFixed(1)} of 5 (${rating.count} rating${rating.count === 1 ? '' : 's'})`;
+}
+
+/** How long after its end a rental can still be disputed (the server's rule; it refuses later ones). */
+export const disputeWindowMs = 14 * 24 * 3_600_000;
+
+/**
+ * What the renter can still say about a rental: rate it once it has ended, if its container
+ * ran and it cost something (the server's rules), and dispute it while it runs or up to 14
+ * days after it ended. `rated`/`disputed`: they already did.
+ */
+export function feedbackChoices(
+  rental: Pick<Rental, 'state' | 'endReason' | 'activatedAt' | 'endedAt' | 'costMicros'>,
+  done: { rated: boolean; disputed: boolean },
+  now: Date,
+): { canRate: boolean; canDispute: boolean } {
+  const over = rental.endReason !== null;
+  const canRate = !done.rated && over && rental.activatedAt !== null && rental.costMicros > 0;
+  const canDispute = !done.disputed && (rental.endedAt === null || now.getTime() - Date.parse(rental.endedAt) <= disputeWindowMs);
+  return { canRate, canDispute };
+}
+
+/** A dispute's outcome in words, for its renter. */
+export function disputeOutcomeText(d: { state: 'open' | 'refunded' | 'rejected'; refundMicros: number; currency: string }): string {
+  if (d.state === 'open') return 'open: the operator has not decided yet';
+  if (d.state === 'refunded') return `refunded ${formatMoney(d.refundMicros, d.currency)} to your balance`;
+  return 'not upheld: no refund';
+}

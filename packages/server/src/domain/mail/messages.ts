@@ -237,3 +237,17 @@ export function emailVerificationMail(v: { marketName: string; email: string; li
     v.marketName,
   );
 }
+
+export function disputeResolvedMail(d: RentalFacts & { refund: string | null; note: string | null }): MailContent {
+  return compose(
+    d.refund ? `Your dispute about ${d.deviceName}: ${d.refund} refunded` : `Your dispute about ${d.deviceName} was not upheld`,
+    [
+      d.refund
+        ? said`The operator of ${d.marketName} looked into your dispute about your rental of ${userText(d.deviceName)} and refunded ${d.refund} to your balance.`
+        : said`The operator of ${d.marketName} looked into your dispute about your rental of ${userText(d.deviceName)} and did not refund it.`,
+      ...(d.note ? [said`Their note: ${userText(d.note)}`] : []),
+      `The rental: ${d.rentalUrl}`,
+    ],
+    d.marketName,
+  );
+}

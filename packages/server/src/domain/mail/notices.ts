@@ -1,18 +1,21 @@
 import type { EndReason } from '@p2pvps/protocol/schemas';
 import { findUserById, type UserRow } from '../../db/accounts-repo.ts';
 import { findDevice } from '../../db/devices-repo.ts';
+import { findDispute } from '../../db/disputes-repo.ts';
 import { dedupKeyExpr, insertMail } from '../../db/mail-repo.ts';
 import { findRental } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { balanceOf } from '../money/ledger.ts';
 import { lowBalanceMinutes } from '../money/metering.ts';
 import { formatMoney } from '../money/money.ts';
+import { formatMoney as exactMoney } from '@p2pvps/protocol/money';
 import { presentRental } from '../rentals/rentals.ts';
 import { newId } from '../secrets.ts';
 import {
   balanceExhaustedMail,
   balanceLowMail,
   deviceOfflineMail,
+  disputeResolvedMail,
   rentalActiveMail,
   rentalEndedMail,
   rentalEndingSoonMail,
@@ -33,7 +36,8 @@ export const endingSoonMs = 30 * 60_000;
  */
 export const offlineNoticeAfterMs = 5 * 60_000;
 
-export type MailKind = 'rental_active' | 'rental_ending_soon' | 'rental_ended' | 'balance_low' | 'balance_exhausted' | 'device_offline';
+export type MailKind =
+  'rental_active' | 'rental_ending_soon' | 'rental_ended' | 'balance_low' | 'balance_exhausted' | 'device_offline' | 'dispute_resolved';
 
 const base = (ctx: DomainContext) => ctx.settings.publicUrl.replace(/\/+$/, '');
 /** Dashboard pages the mails link to. */
@@ -208,4 +212,22 @@ export async function queueDeviceOfflineNotices(ctx: DomainContext, watchingSinc
     if (await queue(ctx, 'device_offline', `device_offline:${d.id}:${d.since}`, owner, content)) queued++;
   }
   return queued;
+}
+
+/** The operator decided a renter's dispute: what was refunded, or that nothing was, with their note. Once per dispute. */
+export async function queueDisputeResolved(ctx: DomainContext, disputeId: string): Promise<boolean> {
+  const dispute = await findDispute(ctx.db, disputeId);
+  const row = dispute && (await findRental(ctx.db, dispute.rental_id));
+  const renter = row && (await findUserById(ctx.db, row.renter_id));
+  if (!dispute || dispute.state === 'open' || !row || !renter) return false;
+  const refund = BigInt(dispute.refund_micros);
+  const content = disputeResolvedMail({
+    marketName: ctx.settings.serverName,
+    deviceName: row.device_name,
+    rentalUrl: dashboardUrl.rental(ctx, row.id),
+    // Exact (a refund of 0.045 is not 0.05).
+    refund: refund > 0n ? exactMoney(Number(refund), ctx.settings.currency) : null,
+    note: dispute.note || null,
+  });
+  return queue(ctx, 'dispute_resolved', `dispute_resolved:${dispute.id}`, renter, content);
 }

@@ -38,7 +38,8 @@ export type TransactionKind =
   | 'hold_release'
   | 'payout_request'
   | 'payout_paid'
-  | 'payout_cancelled';
+  | 'payout_cancelled'
+  | 'dispute_refund';
 
 export interface PostOptions {
   kind: TransactionKind;

@@ -192,13 +192,15 @@ export interface Earnings {
 
 /**
  * What an owner's devices have earned: per rental (its charges minus the marketplace's
- * fee, the same figures the meter posted to the ledger), per device, and where the money
- * is now: available, requested as a payout, paid out.
+ * fee and what a dispute's refund took back: the same figures the ledger holds), per
+ * device, and where the money is now: available, requested as a payout, paid out.
  */
 export async function earningsOf(ctx: DomainContext, userId: string): Promise<Earnings> {
   const rows = await ctx.db
     .selectFrom('rentals')
     .innerJoin('devices', 'devices.id', 'rentals.device_id')
+    // A dispute's refund takes the owner's part back from what the rental earned.
+    .leftJoin('disputes', 'disputes.rental_id', 'rentals.id')
     .select([
       'rentals.id as rentalId',
       'rentals.device_id as deviceId',
@@ -209,6 +211,7 @@ export async function earningsOf(ctx: DomainContext, userId: string): Promise<Ea
       'rentals.billed_minutes as minutesBilled',
       'rentals.charged_micros as charged',
       'rentals.fee_micros as fee',
+      'disputes.owner_refund_micros as refunded',
     ])
     .where('devices.owner_id', '=', userId)
     .orderBy('rentals.created_at', 'desc')
@@ -224,7 +227,7 @@ export async function earningsOf(ctx: DomainContext, userId: string): Promise<Ea
     minutesBilled: r.minutesBilled,
     chargedMicros: BigInt(r.charged),
     feeMicros: BigInt(r.fee),
-    earnedMicros: BigInt(r.charged) - BigInt(r.fee),
+    earnedMicros: BigInt(r.charged) - BigInt(r.fee) - BigInt(r.refunded ?? 0),
   }));
   const devices = new Map<string, Earnings['devices'][number]>();
   const owned = await ctx.db

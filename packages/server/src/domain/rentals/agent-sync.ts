@@ -7,6 +7,7 @@ import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { endRental } from './ending.ts';
 import { nextRentalState, runningStates } from './rental-state.ts';
+import { recordRentalEvent } from './rental-log.ts';
 
 /**
  * Agents before protocol 2 need the renter's password in clear, which the server no longer
@@ -71,7 +72,10 @@ async function applyObservation(ctx: DomainContext, rental: RentalRow, body: Hea
       // The meter starts when the renter can log in.
       billed_until: now.toISOString(),
     });
-    if (activated) ctx.notifyRental?.(rental.id, 'active');
+    if (activated) {
+      await recordRentalEvent(ctx.db, rental.id, 'container_started', now.toISOString());
+      ctx.notifyRental?.(rental.id, 'active');
+    }
   } else if (runningStates.includes(state) && observed?.state === 'failed') {
     // Before it ran, the device could not start it; after, the device lost it (say, it wiped the
     // rental after being cut off from the server past its data-keeping limit).
@@ -79,7 +83,8 @@ async function applyObservation(ctx: DomainContext, rental: RentalRow, body: Hea
   } else if (state === 'ending' && !observed) {
     // The agent runs nothing for this rental any more: its container is gone and wiped.
     const to = nextRentalState(state, { type: 'wiped' });
-    await updateRentalFrom(ctx.db, rental.id, state, { state: to, ended_at: now.toISOString(), open_device_id: null });
+    const wiped = await updateRentalFrom(ctx.db, rental.id, state, { state: to, ended_at: now.toISOString(), open_device_id: null });
+    if (wiped) await recordRentalEvent(ctx.db, rental.id, 'container_removed', now.toISOString());
   }
   return findOpenRentalForDevice(ctx.db, rental.device_id);
 }

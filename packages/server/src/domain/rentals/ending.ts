@@ -6,6 +6,7 @@ import { recordRentalIncident } from '../devices/reliability-record.ts';
 import { closeHold } from '../money/holds.ts';
 import { settleRental } from '../money/metering.ts';
 import { canTake, nextRentalState } from './rental-state.ts';
+import { recordRentalEvent } from './rental-log.ts';
 
 /**
  * The one way a rental ends, in the caller's database transaction: the minutes up to now
@@ -24,10 +25,13 @@ export async function endRentalIn(
   const to = nextRentalState(row.state as RentalState, { type: 'end', reason });
   if (row.state === 'active') await settleRental(ctx, row.id, ctx.tunnels.isOnline(row.device_id), trx);
   const ended = await updateRentalFrom(trx, row.id, row.state, { state: to, end_reason: reason, detail });
-  if (ended) await closeHold(trx, ctx, row.id, reason);
-  // The reliability score counts these against the device (docs/reliability.md).
-  if (ended && reason === 'device_lost') await recordRentalIncident(trx, ctx, row, 'lost_rental', detail);
-  if (ended && reason === 'provisioning_failed') await recordRentalIncident(trx, ctx, row, 'failed_start', detail);
+  if (ended) {
+    await closeHold(trx, ctx, row.id, reason);
+    await recordRentalEvent(trx, row.id, 'ending', ctx.clock.now().toISOString(), detail ? `${reason}: ${detail}` : reason);
+    // The reliability score counts these against the device (docs/reliability.md).
+    if (reason === 'device_lost') await recordRentalIncident(trx, ctx, row, 'lost_rental', detail);
+    if (reason === 'provisioning_failed') await recordRentalIncident(trx, ctx, row, 'failed_start', detail);
+  }
   return ended;
 }
 

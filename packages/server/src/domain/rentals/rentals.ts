@@ -13,6 +13,8 @@ import { renewIfAsked, setAutoRenew } from './auto-renew.ts';
 import { endRental } from './ending.ts';
 import { addPrepaidHours, checkFunds } from './prepaid-terms.ts';
 import { newRentalPassword, revealPassword } from './rental-passwords.ts';
+import { recordRentalEvent } from './rental-log.ts';
+import { withRatings } from '../reviews/reviews.ts';
 
 function portSuffix(port: number, standard: number): string {
   return port === standard ? '' : `:${port}`;
@@ -114,6 +116,7 @@ function allListings(ctx: DomainContext): Promise<Listing[]> {
             reliabilityPercent: r.reliability_percent ?? null,
           })),
       )
+      .then((listings) => withRatings(ctx, listings))
       .finally(() => inFlight.delete(ctx));
     inFlight.set(ctx, running);
   }
@@ -207,6 +210,7 @@ export async function rent(
     await ctx.db.transaction().execute(async (trx) => {
       await checkFunds(trx, ctx, renterId, required, input.hours ? `Renting ${input.hours} h of this device` : 'Renting this device');
       await insertRental(trx, row);
+      await recordRentalEvent(trx, row.id, 'requested', row.created_at);
       if (input.hours) await placeHold(trx, ctx, row, required);
     });
   } catch (err) {

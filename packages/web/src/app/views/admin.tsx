@@ -2,6 +2,7 @@ import { formatMoney } from '@p2pvps/protocol/money';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
 import { DataTable, ErrorText, Field, FormError, MoreButton, moneyValue, Time, useAction, useLoad, usePaged } from '../ui.tsx';
+import { DisputeQueue } from './reviews.tsx';
 
 /** The operator's view: accounts (and credit), devices, rentals, the books, payouts to make, settings. */
 export function AdminView() {
@@ -49,6 +50,7 @@ export function AdminView() {
         )}
       </section>
       <PayoutQueue />
+      <DisputeQueue />
       <section aria-labelledby="users-title">
         <h2 id="users-title">Users</h2>
         <CreditForm onDone={users.refresh} />

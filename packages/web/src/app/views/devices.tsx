@@ -5,6 +5,7 @@ import { useSession } from '../app.tsx';
 import { deviceConfigJson, deviceStatusText, enrolCommands, hardwareText, reliabilityText, sinceText, uptimeText } from '../logic.ts';
 import { ReliabilityHistory } from './reliability.tsx';
 import { Confirm, CopyButton, ErrorText, Field, FormError, moneyValue, submitWith, Time, useAction, useLoad } from '../ui.tsx';
+import { OwnerRatings } from './reviews.tsx';
 
 export function DevicesView() {
   const { api, version, server } = useSession();
@@ -145,6 +146,7 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
         <dd>{formatMoney(earnedMicros, server.currency)}</dd>
       </dl>
       {d.status !== 'awaiting_enrolment' && <ReliabilityHistory deviceId={d.id} owned />}
+      <OwnerRatings deviceId={d.id} deviceName={d.name} />
       <form class="inline" onSubmit={submitWith(savePrice)}>
         <Field
           label={`Price per hour (${server.currency})`}

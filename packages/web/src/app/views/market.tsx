@@ -6,6 +6,7 @@ import { useSession } from '../app.tsx';
 import { formatBytes, hoursPerMonth, reliabilityText, rentCostText, uptimeText } from '../logic.ts';
 import { ReliabilityHistory } from './reliability.tsx';
 import { Confirm, ErrorText, Field, MoreButton, submitWith, useAction, useLoad, usePaged } from '../ui.tsx';
+import { ListingRating } from './reviews.tsx';
 
 const gib = 2 ** 30;
 type Sort = 'price' | 'memory' | 'cores' | 'disk' | 'reliability';
@@ -127,6 +128,7 @@ export function MarketView() {
               <dd>{uptimeText(l.uptimePercent)}</dd>
               <dt>Reliability</dt>
               <dd>{reliabilityText(l.reliabilityPercent)}</dd>
+              <ListingRating listing={l} />
               <dt>Network speed</dt>
               <dd>not measured yet</dd>
               <dt>Price</dt>

@@ -4,6 +4,7 @@ import { useState } from 'preact/hooks';
 import { Link, useSession } from '../app.tsx';
 import { hardwareText, rentalStatusText } from '../logic.ts';
 import { Confirm, CopyButton, ErrorText, Field, FormError, MoreButton, submitWith, Time, useAction, usePaged } from '../ui.tsx';
+import { RentalFeedback } from './reviews.tsx';
 
 export function RentalsView({ focus }: { focus?: string }) {
   const { api, version } = useSession();
@@ -163,6 +164,7 @@ function RentalCard({ rental: r, focused, onChanged }: { rental: Rental; focused
       )}
       <FormError problem={extend.problem} />
       <ErrorText problem={stop.problem} />
+      <RentalFeedback rental={r} />
       <Confirm
         open={stopping}
         title={`Stop the rental of ${r.deviceName}?`}
