@@ -253,11 +253,11 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   await renter.getByLabel('Show ended rentals too').check();
   await ended.getByText('Your dispute: refunded 0.01 USD to your balance · the operator’s note: One minute of three.').waitFor();
   await renter.getByRole('link', { name: 'Marketplace' }).click();
-  const listing = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: 'attic-pi' }) });
-  await listing.getByText('4.0 of 5 (1 rating)').waitFor();
-  await listing.getByRole('button', { name: 'Read ratings' }).click();
-  await listing.getByText('Quick to start; SSH dropped once.').waitFor();
-  await listing.getByText('partly refunded').waitFor();
+  const rated = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: 'attic-pi' }) });
+  await rated.getByText('4.0 of 5 (1 rating)').waitFor();
+  await rated.getByRole('button', { name: 'Read ratings' }).click();
+  await rated.getByText('Quick to start; SSH dropped once.').waitFor();
+  await rated.getByText('partly refunded').waitFor();
   await shot(renter, 'market-ratings');
 
   // The owner answers the rating from the device's card, once.
