@@ -5,6 +5,8 @@ import { timing } from '@p2pvps/protocol/timing';
 import { version } from '@p2pvps/protocol/version';
 import Docker from 'dockerode';
 import { Backoff } from './backoff.ts';
+import { BenchmarkRunner } from './benchmark/benchmark-runner.ts';
+import { TunnelBenchmarkSource } from './benchmark/tunnel-source.ts';
 import { readConfigFile, type AgentConfig } from './config.ts';
 import { RenterContainers } from './docker/renter-containers.ts';
 import { EventStream } from './event-stream.ts';
@@ -71,6 +73,9 @@ export class Agent {
   private readonly signingClock: SigningClock;
   private sign: ((method: string, path: string, body: string) => string) | undefined;
   private readonly revocationConfirmDelayMs: number;
+  // Verified hardware (benchmark/): answers the server's challenges while idle.
+  private benchmarks: BenchmarkRunner | undefined;
+  private readonly benchmarkSource = new TunnelBenchmarkSource();
 
   constructor(
     private readonly config: AgentConfig,
@@ -175,6 +180,18 @@ export class Agent {
       // data-keeping check while the server is away.
       onStateChange: (up) => this.requestSync(up ? 'tunnel up' : 'tunnel down'),
       containerStarting: () => this.starting,
+      benchmarkSource: this.benchmarkSource,
+    });
+    // [benchmark call site 1 of 2] the runner for the server's benchmark challenges.
+    this.benchmarks = new BenchmarkRunner({
+      deviceId: reg.deviceId,
+      sign: (data) => this.key.sign(data),
+      cores: () => probeHardware(this.config.dataDir).cores,
+      diskDir: () => (this.storage.mounted() ? this.storage.mountDir : this.config.dataDir),
+      busy: () => this.closed || this.starting || this.state.rental !== null,
+      post: (body) => this.api.call('agentBenchmark', { body }),
+      source: this.benchmarkSource,
+      log: this.log,
     });
     this.events = new EventStream({
       serverUrl: this.config.serverUrl,
@@ -279,7 +296,10 @@ export class Agent {
             if (corrections++ >= 3 || !correctSigning(this.signingClock, classifyRefusal(err), this.log)) throw err;
           }
         }
-        if (!(await this.reconcile(reply.rental))) break;
+        const changed = await this.reconcile(reply.rental);
+        // [benchmark call site 2 of 2] never while a rental is wanted or held.
+        if (reply.benchmark && !reply.rental && !this.state.rental) this.benchmarks?.start(reply.benchmark);
+        if (!changed) break;
       }
       this.syncBackoff.reset();
     } catch (err) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HardwareVerification } from './benchmark.ts';
 
 /**
  * Resource schemas shared by server, agent, CLI and (later) web. Types are inferred
@@ -86,6 +87,10 @@ export const Device = z.object({
   storageFault: z.string().nullable(),
   /** Share of the time since enrolment the tunnel was up, in percent; null until a day of history exists. */
   uptimePercent: z.number().min(0).max(100).nullable(),
+  /** Why the last benchmark did not bear out the device's claims; while set the device is not listed. */
+  hardwareFlag: z.string().nullable().optional(),
+  /** The last benchmark's figures beside the claimed ones; null until one ran. */
+  verified: HardwareVerification.nullable().optional(),
   createdAt: isoTime,
 });
 export type Device = z.infer<typeof Device>;
@@ -126,6 +131,8 @@ export const Listing = z.object({
   listedSince: isoTime.nullable(),
   /** Share of the time since enrolment the device's tunnel was up, in percent; null until a day of history exists. */
   uptimePercent: z.number().min(0).max(100).nullable(),
+  /** What the server measured of the device, beside what it claims; null until a benchmark ran. */
+  verified: HardwareVerification.nullable().optional(),
 });
 export type Listing = z.infer<typeof Listing>;
 

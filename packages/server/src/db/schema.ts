@@ -74,6 +74,22 @@ export interface DevicesTable {
    * newer one (routes/authenticate.ts). Optional so that inserts may leave it NULL.
    */
   last_signed_ts?: number | null;
+  /** Why the last benchmark did not bear out the device's claims (domain/devices/benchmarks.ts); while set it is not listed. */
+  hardware_flag?: string | null;
+  /** The last benchmark's verdict, a HardwareVerification as JSON; null until one ran. */
+  hardware_verification?: string | null;
+}
+
+/** A benchmark challenge issued to a device, and its answer once the device posted it. */
+export interface HardwareBenchmarksTable {
+  nonce: string;
+  device_id: string;
+  issued_at: string;
+  expires_at: string;
+  answered_at: string | null;
+  figures: string | null;
+  signature: string | null;
+  verification: string | null;
 }
 
 export interface EnrolmentTokensTable {
@@ -228,6 +244,7 @@ export interface Database {
   rail_cursors: RailCursorsTable;
   exchange_rates: ExchangeRatesTable;
   mail_messages: MailMessagesTable;
+  hardware_benchmarks: HardwareBenchmarksTable;
 }
 
 // Re-exported for migrations that need column helpers.

@@ -13,6 +13,7 @@ import {
   balanceExhaustedMail,
   balanceLowMail,
   deviceOfflineMail,
+  hardwareFlaggedMail,
   rentalActiveMail,
   rentalEndedMail,
   rentalEndingSoonMail,
@@ -33,7 +34,8 @@ export const endingSoonMs = 30 * 60_000;
  */
 export const offlineNoticeAfterMs = 5 * 60_000;
 
-export type MailKind = 'rental_active' | 'rental_ending_soon' | 'rental_ended' | 'balance_low' | 'balance_exhausted' | 'device_offline';
+export type MailKind =
+  'rental_active' | 'rental_ending_soon' | 'rental_ended' | 'balance_low' | 'balance_exhausted' | 'device_offline' | 'hardware_flagged';
 
 const base = (ctx: DomainContext) => ctx.settings.publicUrl.replace(/\/+$/, '');
 /** Dashboard pages the mails link to. */
@@ -204,5 +206,21 @@ export async function queueDeviceOfflineNotices(ctx: DomainContext, watchingSinc
     });
     if (await queue(ctx, 'device_offline', `device_offline:${d.id}:${d.since}`, owner, content)) queued++;
   }
+  return queued;
+}
+
+/** The owner hears why a benchmark kept their device off the market (once per benchmark that flagged it). */
+export async function queueHardwareFlagged(ctx: DomainContext, deviceId: string, nonce: string, reasons: string[]): Promise<boolean> {
+  const device = await findDevice(ctx.db, deviceId);
+  const owner = device && (await findUserById(ctx.db, device.owner_id));
+  if (!device || !owner) return false;
+  const content = hardwareFlaggedMail({
+    marketName: ctx.settings.serverName,
+    deviceName: device.name,
+    reasons,
+    deviceUrl: dashboardUrl.device(ctx, deviceId),
+  });
+  const queued = await queue(ctx, 'hardware_flagged', `hardware_flagged:${deviceId}:${nonce}`, owner, content);
+  if (queued) ctx.mailQueued?.();
   return queued;
 }

@@ -12,6 +12,7 @@ import { placeHold } from '../money/holds.ts';
 import { formatMoney } from '../money/money.ts';
 import { newId, newPassword, newUsername } from '../secrets.ts';
 import { endRental } from './ending.ts';
+import { verificationOf } from '../devices/benchmarks.ts';
 
 function portSuffix(port: number, standard: number): string {
   return port === standard ? '' : `:${port}`;
@@ -107,6 +108,7 @@ function allListings(ctx: DomainContext): Promise<Listing[]> {
             homeServer: ctx.settings.serverName,
             listedSince: r.listed_since,
             uptimePercent: uptimePercent(r, ctx.clock.now()),
+            verified: verificationOf(r),
           })),
       )
       .finally(() => inFlight.delete(ctx));
@@ -176,6 +178,7 @@ export async function rent(
     device.on_market === 1 &&
     device.price_per_hour_micros !== null &&
     device.storage_fault === null &&
+    !device.hardware_flag &&
     ctx.tunnels.isOnline(device.id);
   if (!listed) throw new DomainError('device_not_listed');
   const price = BigInt(device.price_per_hour_micros as number | bigint);
