@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 /**
  * Verified hardware: the server hands an idle device a challenge (a random nonce that
  * expires) in a heartbeat reply; the agent measures itself and posts the figures with the
- * nonce, signed with the device key over `benchmarkSigningText`. The server accepts a nonce
+ * nonce, signed with the device key over `benchmarkSigningText` (benchmark-signing.ts). The server accepts a nonce
  * once, before it expires, and measures the tunnel's throughput itself.
  */
 
@@ -86,15 +85,6 @@ export const HardwareVerification = z.object({
   tunnelMbit: z.number().nullable(),
 });
 export type HardwareVerification = z.infer<typeof HardwareVerification>;
-
-/** The text the device signs: it binds the figures to this device and this one challenge. */
-export function benchmarkSigningText(deviceId: string, nonce: string, figures: BenchmarkFigures): string {
-  // Keys sorted: the same figures hash the same whatever order each side built them in.
-  const hash = createHash('sha256')
-    .update(JSON.stringify(figures, Object.keys(figures).sort()))
-    .digest('hex');
-  return `p2pvps-benchmark-v1\n${deviceId}\n${nonce}\n${hash}`;
-}
 
 /** The first bytes the server writes on a benchmark channel through the tunnel: the nonce, so the agent sends only for its challenge. */
 export const tunnelBenchmarkOrigin = 'p2pvps-benchmark';

@@ -322,7 +322,7 @@ export const serverOptions = {
     env: 'P2PVPS_BENCHMARK_MEMORY_PROBE_MIB',
     description: 'At most this much of the claimed memory is allocated and touched by a benchmark, so a device is not busy for long.',
     schema: opt.positiveInt(),
-    default: '2048',
+    default: '1024',
   },
   expiryCheckIntervalMs: {
     flag: 'expiry-check-interval-ms',

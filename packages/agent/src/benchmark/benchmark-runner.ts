@@ -1,4 +1,5 @@
-import { benchmarkSigningText, type BenchmarkChallenge, type BenchmarkFigures, type BenchmarkResultBody } from '@p2pvps/protocol/benchmark';
+import type { BenchmarkChallenge, BenchmarkFigures, BenchmarkResultBody } from '@p2pvps/protocol/benchmark';
+import { benchmarkSigningText } from '@p2pvps/protocol/benchmark-signing';
 import type { HardwareVerification } from '@p2pvps/protocol/benchmark';
 import { measureCpu } from './cpu.ts';
 import { measureDisk } from './disk.ts';

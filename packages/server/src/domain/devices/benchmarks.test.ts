@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { benchmarkSigningText, type BenchmarkChallenge, type BenchmarkFigures } from '@p2pvps/protocol/benchmark';
+import type { BenchmarkChallenge, BenchmarkFigures } from '@p2pvps/protocol/benchmark';
+import { benchmarkSigningText } from '@p2pvps/protocol/benchmark-signing';
 import { MarketQuery } from '@p2pvps/protocol/schemas';
 import { generateEd25519KeyPair, signingKey } from '@p2pvps/protocol/ssh-keys';
 import { findDevice } from '../../db/devices-repo.ts';

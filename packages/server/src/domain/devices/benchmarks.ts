@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { HardwareVerification, benchmarkSigningText, type BenchmarkChallenge, type BenchmarkResultBody } from '@p2pvps/protocol/benchmark';
+import { HardwareVerification, type BenchmarkChallenge, type BenchmarkResultBody } from '@p2pvps/protocol/benchmark';
+import { benchmarkSigningText } from '@p2pvps/protocol/benchmark-signing';
 import { ed25519KeyFromOpenSsh, verifyDeviceSignature } from '@p2pvps/protocol/device-auth';
 import type { Hardware } from '@p2pvps/protocol/schemas';
 import { answerBenchmark, findBenchmark, insertBenchmarkChallenge, latestBenchmark } from '../../db/benchmarks-repo.ts';
@@ -24,7 +25,8 @@ export async function benchmarkChallengeFor(
   rented: boolean,
 ): Promise<BenchmarkChallenge | undefined> {
   const settings = ctx.settings.benchmark;
-  if (!settings || settings.intervalMs <= 0 || rented || !device.hardware) return undefined;
+  // Online: the server times the tunnel as part of the benchmark.
+  if (!settings || settings.intervalMs <= 0 || rented || !device.hardware || !ctx.tunnels.isOnline(device.id)) return undefined;
   const now = ctx.clock.now();
   const latest = await latestBenchmark(ctx.db, device.id);
   if (latest) {
