@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deviceStatusText, enrolCommands, formatBytes, rentalStatusText, rentCostText, sinceText } from './logic.ts';
+import { deviceStatusText, enrolCommands, formatBytes, rentalStatusText, rentCostText, sinceText, verifiedText } from './logic.ts';
 
 test('the rent dialog says what renting will cost before the renter confirms', () => {
   assert.equal(
@@ -58,4 +58,40 @@ test('enrolment commands quote the URL for the shell and keep the token off the 
   assert.equal(formatBytes(64 * 2 ** 20), '64 MiB');
   assert.equal(formatBytes(4 * 2 ** 30), '4 GiB');
   assert.equal(formatBytes(1.5 * 2 ** 30), '1.5 GiB');
+});
+
+test('verified figures read beside the claims; a flagged device says why it is not listed', () => {
+  assert.equal(verifiedText(null), 'not verified yet');
+  const figure = (claimed: number | null, measured: number | null, ok: boolean) => ({ claimed, measured, ok });
+  const v = {
+    deviceId: 'd',
+    measuredAt: '2026-12-06T20:10:43.520Z',
+    passed: false,
+    reasons: [],
+    cores: figure(2, 0.97, false),
+    memoryBytes: figure(24 * 2 ** 30, 256 * 2 ** 20, false),
+    diskBytes: figure(2 ** 30, 2 ** 30, true),
+    bandwidthMbit: figure(null, 7.7, true),
+    cpuOpsPerSecPerCore: 2800,
+    memoryCopyBytesPerSec: 5e9,
+    diskSeqWriteBytesPerSec: 8e8,
+    diskSeqReadBytesPerSec: 7e9,
+    diskRandomReadIops: 12000,
+    tunnelMbit: 7.7,
+  };
+  assert.equal(
+    verifiedText(v),
+    '0.97 of 2 cores (short of the claim), 256 MiB memory used (short of the claim), 1 GiB disk, 7.7 Mbit/s through the tunnel; measured 2026-12-06',
+  );
+  const flagged = {
+    status: 'online' as const,
+    listed: false,
+    online: true,
+    lastSeenAt: null,
+    storageFault: null,
+    onMarket: true,
+    pricePerHourMicros: 1,
+    hardwareFlag: 'The benchmark did not bear out this device’s claims.',
+  };
+  assert.equal(deviceStatusText(flagged, new Date()), 'not listed: The benchmark did not bear out this device’s claims.');
 });

@@ -3,7 +3,7 @@ import { formatMoney, parseMoney } from '@p2pvps/protocol/money';
 import type { Listing } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
-import { formatBytes, hoursPerMonth, rentCostText, uptimeText } from '../logic.ts';
+import { formatBytes, hoursPerMonth, rentCostText, uptimeText, verifiedText } from '../logic.ts';
 import { Confirm, ErrorText, Field, MoreButton, submitWith, useAction, useLoad, usePaged } from '../ui.tsx';
 
 const gib = 2 ** 30;
@@ -108,8 +108,10 @@ export function MarketView() {
               <dd>{formatBytes(l.hardware.diskBytes)}</dd>
               <dt>Uptime</dt>
               <dd>{uptimeText(l.uptimePercent)}</dd>
+              <dt>Verified</dt>
+              <dd>{verifiedText(l.verified)}</dd>
               <dt>Network speed</dt>
-              <dd>not measured yet</dd>
+              <dd>{l.verified?.tunnelMbit != null ? `${l.verified.tunnelMbit} Mbit/s, measured by the server` : 'not measured yet'}</dd>
               <dt>Price</dt>
               <dd>
                 {money(l.pricePerHourMicros)} / hour · {money(l.pricePerHourMicros * hoursPerMonth)} / month
