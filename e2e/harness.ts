@@ -63,6 +63,8 @@ export async function createServer(
     P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 10 + (opts.portRangeSize ?? 20) - 1}`,
     P2PVPS_LOG_LEVEL: process.env.P2PVPS_TEST_LOG ?? 'warn',
     P2PVPS_EXPIRY_CHECK_INTERVAL_MS: '200',
+    // Benchmarks (seconds of CPU and a memory probe per device) only where a test asks for them.
+    P2PVPS_BENCHMARK_INTERVAL_HOURS: '0',
     ...opts.env,
   });
   const server: TestServer = {

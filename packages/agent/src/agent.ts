@@ -5,6 +5,8 @@ import { timing } from '@p2pvps/protocol/timing';
 import { agentProtocol, version } from '@p2pvps/protocol/version';
 import Docker from 'dockerode';
 import { Backoff } from './backoff.ts';
+import { BenchmarkRunner } from './benchmark/benchmark-runner.ts';
+import { TunnelBenchmarkSource } from './benchmark/tunnel-source.ts';
 import { readConfigFile, type AgentConfig } from './config.ts';
 import { RenterContainers } from './docker/renter-containers.ts';
 import { checkRuntime, type RuntimeOnEngine } from './docker/container-runtime.ts';
@@ -62,6 +64,9 @@ export class Agent {
   private readonly signingClock: SigningClock;
   private sign: ((method: string, path: string, body: string) => string) | undefined;
   private readonly revocationConfirmDelayMs: number;
+  // Verified hardware (benchmark/): answers the server's challenges while idle.
+  private benchmarks: BenchmarkRunner | undefined;
+  private readonly benchmarkSource = new TunnelBenchmarkSource();
 
   constructor(
     private readonly config: AgentConfig,
@@ -165,6 +170,18 @@ export class Agent {
       // data-keeping check while the server is away.
       onStateChange: (up) => this.requestSync(up ? 'tunnel up' : 'tunnel down'),
       containerStarting: () => this.runner.starting,
+      benchmarkSource: this.benchmarkSource,
+    });
+    // The server's benchmark challenges, run only while the device holds no rental.
+    this.benchmarks = new BenchmarkRunner({
+      deviceId: reg.deviceId,
+      sign: (data) => this.key.sign(data),
+      cores: () => probeHardware(this.config.dataDir).cores,
+      diskDir: () => this.runner.diskDir,
+      busy: () => this.closed || this.runner.starting || this.runner.active,
+      post: (body) => this.api.call('agentBenchmark', { body }),
+      source: this.benchmarkSource,
+      log: this.log,
     });
     this.events = new EventStream({
       serverUrl: this.config.serverUrl,
@@ -257,7 +274,10 @@ export class Agent {
             if (corrections++ >= 3 || !correctSigning(this.signingClock, classifyRefusal(err), this.log)) throw err;
           }
         }
-        if (!(await this.runner.reconcile(reply.rental))) break;
+        const changed = await this.runner.reconcile(reply.rental);
+        // Never while a rental is wanted or held.
+        if (reply.benchmark && !reply.rental && !this.runner.active) this.benchmarks?.start(reply.benchmark);
+        if (!changed) break;
       }
       this.syncBackoff.reset();
     } catch (err) {

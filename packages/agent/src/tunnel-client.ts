@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import type { Registration } from '@p2pvps/protocol/agent-schemas';
+import { tunnelBenchmarkOrigin } from '@p2pvps/protocol/benchmark';
 import { timing } from '@p2pvps/protocol/timing';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
 import { tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
@@ -17,6 +18,8 @@ export interface TunnelClientOptions {
   onStateChange?: (up: boolean) => void;
   /** True while a rental's container is being started: connections wait for it. */
   containerStarting?: () => boolean;
+  /** Serves the server's throughput measurement during a benchmark challenge (benchmark/tunnel-source.ts). */
+  benchmarkSource?: { serve(channel: ssh2.ClientChannel): void };
 }
 
 const waitForContainerMs = 30_000;
@@ -66,6 +69,8 @@ export class TunnelClient {
       });
     });
     client.on('tcp connection', (info, accept, reject) => {
+      // The server's own benchmark channel: its originator is a name no visitor's address can be.
+      if (info.srcIP === tunnelBenchmarkOrigin) return this.o.benchmarkSource ? this.o.benchmarkSource.serve(accept()) : reject();
       const local = info.destPort === reg.sshPort ? this.o.localPort : this.o.webPorts?.get(info.destPort);
       if (local === undefined) return reject();
       this.deliver(local, accept, reject, Date.now());

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BenchmarkChallenge } from './benchmark.ts';
 import { Hardware, Id, SshPublicKey } from './schemas.ts';
 
 /** Messages between a device's agent and its home server. */
@@ -61,6 +62,8 @@ export const HeartbeatReply = z.object({
   rental: DesiredRental.nullable(),
   heartbeatIntervalMs: z.number().int(),
   serverTime: z.string(),
+  /** Measure yourself now and post the figures (agent/benchmark); only to an idle device. Older agents ignore it. */
+  benchmark: BenchmarkChallenge.optional(),
 });
 export type HeartbeatReply = z.infer<typeof HeartbeatReply>;
 

@@ -105,6 +105,19 @@ export const errorCodes = {
   },
   dispute_not_open: { status: 409, message: 'This dispute has already been resolved.' },
   refund_exceeds_paid: { status: 409, message: 'A refund cannot be more than what the renter paid for the rental.' },
+  benchmark_nonce_unknown: {
+    status: 409,
+    message:
+      'The server never issued this benchmark challenge to this device, or it expired; wait for the next heartbeat to bring a new one.',
+  },
+  benchmark_nonce_used: {
+    status: 409,
+    message: 'A result for this benchmark challenge was already accepted; an old result cannot be posted again.',
+  },
+  benchmark_signature_invalid: {
+    status: 400,
+    message: 'The benchmark result is not signed by this device key over this challenge and these figures.',
+  },
   internal_error: { status: 500, message: 'Something went wrong on the server; the operator can find details in its log.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

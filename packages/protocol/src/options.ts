@@ -95,6 +95,7 @@ export const opt = {
   string: () => z.string({ error: 'is required' }),
   port: () => z.coerce.number({ error: 'is required' }).int('must be a whole number').min(0).max(65535),
   positiveInt: () => z.coerce.number({ error: 'is required' }).int('must be a whole number').positive(),
+  nonNegativeInt: () => z.coerce.number({ error: 'is required' }).int('must be a whole number').min(0),
   url: () => z.string({ error: 'is required' }).url('must be a URL like http://127.0.0.1:8080'),
   portRange: () =>
     z

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BenchmarkResultBody, HardwareVerification } from './benchmark.ts';
 import {
   ApiTokenBody,
   ApiTokens,
@@ -716,6 +717,14 @@ export const routes = {
     auth: 'device',
     body: HeartbeatBody,
     response: HeartbeatReply,
+  }),
+  agentBenchmark: route({
+    method: 'POST',
+    path: '/api/v1/agent/benchmark',
+    summary: "A device posts its signed benchmark for the server's challenge; the server times the tunnel and checks the claims.",
+    auth: 'device',
+    body: BenchmarkResultBody,
+    response: HardwareVerification,
   }),
 } as const;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HardwareVerification } from './benchmark.ts';
 
 /**
  * Resource schemas shared by server, agent, CLI and (later) web. Types are inferred
@@ -88,6 +89,10 @@ export const Device = z.object({
   uptimePercent: z.number().min(0).max(100).nullable(),
   /** Reliability score over the last 30 days in percent (docs/reliability.md); null while the device is new. */
   reliabilityPercent: z.number().min(0).max(100).nullable(),
+  /** Why the last benchmark did not bear out the device's claims; while set the device is not listed. */
+  hardwareFlag: z.string().nullable().optional(),
+  /** The last benchmark's figures beside the claimed ones; null until one ran. */
+  verified: HardwareVerification.nullable().optional(),
   createdAt: isoTime,
 });
 export type Device = z.infer<typeof Device>;
@@ -135,6 +140,8 @@ export const Listing = z.object({
   /** Reliability score over the last 30 days in percent (docs/reliability.md); null while the device is new. */
   reliabilityPercent: z.number().min(0).max(100).nullable(),
   rating: RatingSummary,
+  /** What the server measured of the device, beside what it claims; null until a benchmark ran. */
+  verified: HardwareVerification.nullable().optional(),
 });
 export type Listing = z.infer<typeof Listing>;
 

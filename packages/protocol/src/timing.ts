@@ -46,6 +46,8 @@ export const timing = {
   tunnelKeepaliveCountMax: 3,
   /** How long an enrolment token stays valid. */
   enrolmentTokenTtlMs: 24 * 60 * 60_000,
+  /** How long a device has to answer a benchmark challenge (the benchmark itself takes seconds). */
+  benchmarkChallengeTtlMs: 2 * 60_000,
 } as const;
 
 export type Timing = typeof timing;

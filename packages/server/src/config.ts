@@ -308,6 +308,29 @@ export const serverOptions = {
     schema: opt.positiveInt(),
     default: String(timing.heartbeatIntervalMs),
   },
+  benchmarkIntervalHours: {
+    flag: 'benchmark-interval-hours',
+    env: 'P2PVPS_BENCHMARK_INTERVAL_HOURS',
+    description:
+      'How often an idle device is benchmarked to verify its claimed hardware (first at enrolment; never while rented); 0 turns it off.',
+    schema: opt.nonNegativeInt(),
+    default: '168',
+  },
+  benchmarkTolerancePercent: {
+    flag: 'benchmark-tolerance-percent',
+    env: 'P2PVPS_BENCHMARK_TOLERANCE_PERCENT',
+    description:
+      'How far below a claim (cores, memory, disk, bandwidth) a measured figure may fall before the device is flagged and kept off the market.',
+    schema: opt.nonNegativeInt().max(90),
+    default: '25',
+  },
+  benchmarkMemoryProbeMib: {
+    flag: 'benchmark-memory-probe-mib',
+    env: 'P2PVPS_BENCHMARK_MEMORY_PROBE_MIB',
+    description: 'At most this much of the claimed memory is allocated and touched by a benchmark, so a device is not busy for long.',
+    schema: opt.positiveInt(),
+    default: '1024',
+  },
   expiryCheckIntervalMs: {
     flag: 'expiry-check-interval-ms',
     env: 'P2PVPS_EXPIRY_CHECK_INTERVAL_MS',

@@ -1,4 +1,5 @@
 import type { ApiClient } from '@p2pvps/protocol/client';
+import { formatVerified } from '../verified.ts';
 import type { Device } from '@p2pvps/protocol/schemas';
 import { CliError, UsageError } from '../cli-error.ts';
 import { moneyPositional, positional, stringOption, type ParsedArgs } from '../command.ts';
@@ -34,6 +35,7 @@ export async function resolveDevice(client: ApiClient, idOrName: string): Promis
 function marketState(device: Device): string {
   if (device.listed) return 'listed';
   if (device.storageFault) return 'storage fault';
+  if (device.hardwareFlag) return 'flagged';
   return device.onMarket ? 'on' : 'off';
 }
 
@@ -43,6 +45,7 @@ function notListedReason(device: Device): string | undefined {
   if (device.pricePerHourMicros === null) return 'it has no price yet (p2pvps devices price DEVICE PRICE)';
   if (device.status === 'awaiting_enrolment') return 'its agent has not enrolled yet';
   if (device.storageFault) return `its renter storage needs attention: ${device.storageFault}`;
+  if (device.hardwareFlag) return device.hardwareFlag;
   if (device.status === 'rented') return 'it is rented right now';
   if (!device.online) return 'it is offline';
   return undefined;
@@ -90,6 +93,7 @@ export async function listDevices(ctx: Context): Promise<void> {
         { header: 'PRICE/H', align: 'right' },
         { header: 'PORT', align: 'right' },
         'HARDWARE',
+        'VERIFIED',
         'LAST SEEN',
       ],
       reply.devices.map((d) => [
@@ -100,10 +104,13 @@ export async function listDevices(ctx: Context): Promise<void> {
         d.pricePerHourMicros === null ? '-' : formatMoney(d.pricePerHourMicros, currency),
         d.sshPort === null ? '-' : String(d.sshPort), // given at enrolment
         formatHardware(d.hardware),
+        formatVerified(d.verified),
         d.online ? 'now' : formatRelative(d.lastSeenAt, now),
       ]),
     ),
   );
+  // Why a flagged device is off the market: the owner has to act on it.
+  for (const d of reply.devices) if (d.hardwareFlag) ctx.out(`\n${printable(d.name)}: ${d.hardwareFlag}\n`);
 }
 
 export async function priceDevice(ctx: Context, args: ParsedArgs): Promise<void> {

@@ -8,6 +8,7 @@ import { formatMoney, MoneyFormatError, parseMoney } from '@p2pvps/protocol/mone
 import { formatSize, parseSize, SizeFormatError } from '../size.ts';
 import { formatTable } from '../table.ts';
 import { ratingText } from './reviews.ts';
+import { formatVerified } from '../verified.ts';
 
 /** `market`: the devices for rent, filtered and sorted by the server. */
 
@@ -89,6 +90,7 @@ export async function market(ctx: Context, args: ParsedArgs): Promise<void> {
         { header: 'CORES', align: 'right' },
         { header: 'MEMORY', align: 'right' },
         { header: 'DISK', align: 'right' },
+        'VERIFIED',
         'ARCH',
         'SERVER',
         'LISTED',
@@ -102,6 +104,7 @@ export async function market(ctx: Context, args: ParsedArgs): Promise<void> {
         String(l.hardware.cores),
         formatSize(l.hardware.memoryBytes),
         formatSize(l.hardware.diskBytes),
+        formatVerified(l.verified),
         l.hardware.arch,
         l.homeServer,
         formatRelative(l.listedSince, now),

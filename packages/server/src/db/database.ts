@@ -22,6 +22,7 @@ import * as sealedRentalPasswords from './migrations/2026-12-06T2103-1-sealed-re
 import * as autoRenew from './migrations/2026-12-06T2103-2-auto-renew.ts';
 import * as reliability from './migrations/2026-12-06T2105-reliability.ts';
 import * as reviewsDisputes from './migrations/2026-12-06T2106-reviews-disputes.ts';
+import * as hardwareBenchmarks from './migrations/2026-12-06T2104-hardware-benchmarks.ts';
 
 export type Db = Kysely<Database>;
 
@@ -46,6 +47,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-06T2103-2-auto-renew': autoRenew,
   '2026-12-06T2105-reliability': reliability,
   '2026-12-06T2106-reviews-disputes': reviewsDisputes,
+  '2026-12-06T2104-hardware-benchmarks': hardwareBenchmarks,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -185,21 +185,25 @@ export function uptimePercent(row: Pick<DeviceRow, 'online_since' | 'online_ms' 
   return Math.min(100, Math.round((up / tracked) * 1000) / 10);
 }
 
-/** Listed = enrolled, online, priced, on the market, its storage working, and not held by an open rental. */
+/** Listed = enrolled, online, priced, on the market, its storage working, its hardware not flagged, and not held by an open rental. */
 export function listMarket(db: Db): Promise<DeviceRow[]> {
-  return db
-    .selectFrom('devices')
-    .selectAll('devices')
-    .where('devices.removed_at', 'is', null)
-    .where('devices.online', '=', 1)
-    .where('devices.on_market', '=', 1)
-    .where('devices.price_per_hour_micros', 'is not', null)
-    .where('devices.hardware', 'is not', null)
-    .where('devices.storage_fault', 'is', null)
-    .where(({ not, exists, selectFrom }) =>
-      not(exists(selectFrom('rentals').select('rentals.id').whereRef('rentals.open_device_id', '=', 'devices.id'))),
-    )
-    .execute();
+  return (
+    db
+      .selectFrom('devices')
+      .selectAll('devices')
+      .where('devices.removed_at', 'is', null)
+      .where('devices.online', '=', 1)
+      .where('devices.on_market', '=', 1)
+      .where('devices.price_per_hour_micros', 'is not', null)
+      .where('devices.hardware', 'is not', null)
+      .where('devices.storage_fault', 'is', null)
+      // Verified hardware: a device whose last benchmark did not bear out its claims is not sold.
+      .where('devices.hardware_flag', 'is', null)
+      .where(({ not, exists, selectFrom }) =>
+        not(exists(selectFrom('rentals').select('rentals.id').whereRef('rentals.open_device_id', '=', 'devices.id'))),
+      )
+      .execute()
+  );
 }
 
 export function insertEnrolmentToken(db: Db, token: EnrolmentTokensTable): Promise<unknown> {

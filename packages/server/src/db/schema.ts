@@ -76,6 +76,22 @@ export interface DevicesTable {
   last_signed_ts?: number | null;
   /** Reliability score over the last 30 days in percent, refreshed by the reliability worker; null while new. Optional for inserts. */
   reliability_percent?: number | null;
+  /** Why the last benchmark did not bear out the device's claims (domain/devices/benchmarks.ts); while set it is not listed. */
+  hardware_flag?: string | null;
+  /** The last benchmark's verdict, a HardwareVerification as JSON; null until one ran. */
+  hardware_verification?: string | null;
+}
+
+/** A benchmark challenge issued to a device, and its answer once the device posted it. */
+export interface HardwareBenchmarksTable {
+  nonce: string;
+  device_id: string;
+  issued_at: string;
+  expires_at: string;
+  answered_at: string | null;
+  figures: string | null;
+  signature: string | null;
+  verification: string | null;
 }
 
 export interface EnrolmentTokensTable {
@@ -311,6 +327,7 @@ export interface Database {
   reviews: ReviewsTable;
   disputes: DisputesTable;
   rental_events: RentalEventsTable;
+  hardware_benchmarks: HardwareBenchmarksTable;
 }
 
 // Re-exported for migrations that need column helpers.

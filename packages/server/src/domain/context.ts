@@ -32,6 +32,8 @@ export interface DomainContext {
     maxPendingDevices?: number;
     /** scrypt's cost for passwords; unset, the production cost (secrets.ts). Tests set a cheap one. */
     passwordCost?: { log2N: number; r: number; p: number };
+    /** Verified hardware (domain/devices/benchmarks.ts); unset, no device is benchmarked. */
+    benchmark?: { intervalMs: number; tolerancePercent: number; memoryProbeMaxBytes: number; challengeTtlMs: number };
   };
   /** Tells a renter something about their money (the server mails it: domain/mail/notices.ts). */
   notifyUser?(userId: string, event: 'balance_low' | 'balance_exhausted', rentalId: string): void;
@@ -42,5 +44,10 @@ export interface DomainContext {
   /** Tells a device's agent to sync now (rental started or ended). */
   notifyDevice(deviceId: string, reason: string): void;
   /** The tunnel gateway's view: whether a device's tunnel is up, and how to cut it. */
-  tunnels: { isOnline(deviceId: string): boolean; disconnect(deviceId: string): void };
+  tunnels: {
+    isOnline(deviceId: string): boolean;
+    disconnect(deviceId: string): void;
+    /** Times bytes the device sends through its tunnel for a benchmark challenge; Mbit/s, or null if it could not. */
+    measureThroughput?(deviceId: string, nonce: string): Promise<number | null>;
+  };
 }

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { tunnelBenchmarkOrigin } from '@p2pvps/protocol/benchmark';
 import ssh2 from 'ssh2';
 import type { AuthContext, ClientInfo, Connection, ParsedKey, ServerChannel, SocketBindInfo, TcpipBindInfo } from 'ssh2';
 import { timing } from '@p2pvps/protocol/timing';
@@ -474,6 +475,21 @@ export class TunnelGateway {
     if (bindAddr === undefined) return Promise.reject(new TunnelUnavailableError('not_forwarded'));
     return new Promise((resolve, reject) => {
       tunnel.owner.client.forwardOut(bindAddr, port, remoteAddress, remotePort, (err, channel) => {
+        if (err) reject(new TunnelUnavailableError('refused'));
+        else resolve(channel);
+      });
+    });
+  }
+
+  /**
+   * Opens a channel to the device's own forward, marked as the server's benchmark (an
+   * originator no visitor can have: theirs is an IP address), for timing the tunnel.
+   */
+  openBenchmarkChannel(deviceId: string): Promise<ServerChannel> {
+    const tunnel = this.tunnels.get(deviceId);
+    if (!tunnel?.up || tunnel.closed || tunnel.owner.closed) return Promise.reject(new TunnelUnavailableError('offline'));
+    return new Promise((resolve, reject) => {
+      tunnel.owner.client.forwardOut(tunnel.bindAddr, tunnel.port, tunnelBenchmarkOrigin, 0, (err, channel) => {
         if (err) reject(new TunnelUnavailableError('refused'));
         else resolve(channel);
       });

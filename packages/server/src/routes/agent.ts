@@ -2,6 +2,7 @@ import type { Registration } from '@p2pvps/protocol/agent-schemas';
 import { agentEventsPath, routes } from '@p2pvps/protocol/routes';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DomainContext } from '../domain/context.ts';
+import { acceptBenchmark } from '../domain/devices/benchmarks.ts';
 import { registerDevice } from '../domain/devices/devices.ts';
 import { refuseOutdatedAgent, syncDevice } from '../domain/rentals/agent-sync.ts';
 import type { DeviceEvents } from '../services/device-events.ts';
@@ -21,6 +22,7 @@ export function agentRoutes(
   userEvents?: UserEvents,
 ): void {
   mount(app, auth, routes.agentRegister, ({ body }) => registerDevice(ctx, body, gateway));
+  mount(app, auth, routes.agentBenchmark, ({ body }, caller) => acceptBenchmark(ctx, caller.deviceId!, body));
   mount(app, auth, routes.agentHeartbeat, async ({ body }, caller) => {
     refuseOutdatedAgent(body);
     // Pages are told only when the heartbeat changed something they show, not every time a device says it is still here.

@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { measureThroughput } from '../gateway/tunnel-throughput.ts';
 import { join } from 'node:path';
 import { timing } from '@p2pvps/protocol/timing';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
@@ -115,6 +116,12 @@ export async function startServer(
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       enrolmentTokenTtlMs: timing.enrolmentTokenTtlMs,
       maxPendingDevices: config.maxPendingDevices,
+      benchmark: {
+        intervalMs: config.benchmarkIntervalHours * 3_600_000,
+        tolerancePercent: config.benchmarkTolerancePercent,
+        memoryProbeMaxBytes: config.benchmarkMemoryProbeMib * 2 ** 20,
+        challengeTtlMs: timing.benchmarkChallengeTtlMs,
+      },
     },
     // A rental starting or ending: tell the agent, and open or close the device's public SSH port.
     notifyDevice: (deviceId, reason) => {
@@ -132,6 +139,10 @@ export async function startServer(
     },
     tunnels: {
       isOnline: (id) => gateway?.isOnline(id) ?? false,
+      measureThroughput: async (id, nonce) => {
+        const channel = await gateway?.openBenchmarkChannel(id).catch(() => undefined);
+        return channel ? measureThroughput(channel, nonce) : null;
+      },
       disconnect: (id) => {
         webRoutes.forget();
         gateway?.disconnect(id);

@@ -9,10 +9,11 @@ import {
   ratingSummaryText,
   reliabilityBars,
   reliabilityText,
-  rentCostText,
   rentalStatusText,
+  rentCostText,
   sinceText,
   starsText,
+  verifiedText,
 } from './logic.ts';
 
 test('the rent dialog says what renting will cost before the renter confirms', () => {
@@ -127,4 +128,40 @@ test("a dispute's outcome says what the renter got", () => {
   assert.equal(disputeOutcomeText({ state: 'open', refundMicros: 0, currency: 'EUR' }), 'open: the operator has not decided yet');
   assert.equal(disputeOutcomeText({ state: 'refunded', refundMicros: 45_000, currency: 'EUR' }), 'refunded 0.045 EUR to your balance');
   assert.equal(disputeOutcomeText({ state: 'rejected', refundMicros: 0, currency: 'EUR' }), 'not upheld: no refund');
+});
+
+test('verified figures read beside the claims; a flagged device says why it is not listed', () => {
+  assert.equal(verifiedText(null), 'not verified yet');
+  const figure = (claimed: number | null, measured: number | null, ok: boolean) => ({ claimed, measured, ok });
+  const v = {
+    deviceId: 'd',
+    measuredAt: '2026-12-06T20:10:43.520Z',
+    passed: false,
+    reasons: [],
+    cores: figure(2, 0.97, false),
+    memoryBytes: figure(24 * 2 ** 30, 256 * 2 ** 20, false),
+    diskBytes: figure(2 ** 30, 2 ** 30, true),
+    bandwidthMbit: figure(null, 7.7, true),
+    cpuOpsPerSecPerCore: 2800,
+    memoryCopyBytesPerSec: 5e9,
+    diskSeqWriteBytesPerSec: 8e8,
+    diskSeqReadBytesPerSec: 7e9,
+    diskRandomReadIops: 12000,
+    tunnelMbit: 7.7,
+  };
+  assert.equal(
+    verifiedText(v),
+    '0.97 of 2 cores (short of the claim), 256 MiB memory used (short of the claim), 1 GiB disk, 7.7 Mbit/s through the tunnel; measured 2026-12-06',
+  );
+  const flagged = {
+    status: 'online' as const,
+    listed: false,
+    online: true,
+    lastSeenAt: null,
+    storageFault: null,
+    onMarket: true,
+    pricePerHourMicros: 1,
+    hardwareFlag: 'The benchmark did not bear out this device’s claims.',
+  };
+  assert.equal(deviceStatusText(flagged, new Date()), 'not listed: The benchmark did not bear out this device’s claims.');
 });

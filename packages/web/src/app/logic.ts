@@ -1,4 +1,5 @@
 import { formatMoney } from '@p2pvps/protocol/money';
+import type { HardwareVerification } from '@p2pvps/protocol/benchmark';
 import type { Device, Rental } from '@p2pvps/protocol/schemas';
 
 /**
@@ -24,11 +25,12 @@ export function rentCostText(pricePerHourMicros: number, currency: string, hours
 
 /** How a device looks to its owner, in words: online / in marketplace / rented / offline since … */
 export function deviceStatusText(
-  device: Pick<Device, 'status' | 'listed' | 'online' | 'lastSeenAt' | 'storageFault' | 'onMarket' | 'pricePerHourMicros'>,
+  device: Pick<Device, 'status' | 'listed' | 'online' | 'lastSeenAt' | 'storageFault' | 'onMarket' | 'pricePerHourMicros' | 'hardwareFlag'>,
   now: Date,
 ): string {
   if (device.status === 'awaiting_enrolment') return 'waiting for its agent to enrol';
   if (device.storageFault) return `not listed: ${device.storageFault}`;
+  if (device.hardwareFlag) return `not listed: ${device.hardwareFlag}`;
   if (!device.online) return device.lastSeenAt ? `offline since ${sinceText(device.lastSeenAt, now)}` : 'offline';
   if (device.status === 'rented') return 'rented';
   if (device.listed) return 'online, in the marketplace';
@@ -73,6 +75,19 @@ export function enrolCommands(serverUrl: string): string {
 export function formatBytes(bytes: number): string {
   const gib = 2 ** 30;
   return bytes >= gib ? `${(bytes / gib).toFixed(1).replace(/\.0$/, '')} GiB` : `${Math.round(bytes / 2 ** 20)} MiB`;
+}
+
+/** What the server's benchmark measured, beside the claims, in one line. */
+export function verifiedText(v: HardwareVerification | null | undefined): string {
+  if (!v) return 'not verified yet';
+  const short = (ok: boolean) => (ok ? '' : ' (short of the claim)');
+  const parts = [
+    `${v.cores.measured} of ${v.cores.claimed} cores${short(v.cores.ok)}`,
+    `${formatBytes(v.memoryBytes.measured ?? 0)} memory used${short(v.memoryBytes.ok)}`,
+    `${formatBytes(v.diskBytes.measured ?? 0)} disk${short(v.diskBytes.ok)}`,
+  ];
+  if (v.tunnelMbit !== null) parts.push(`${v.tunnelMbit} Mbit/s through the tunnel${short(v.bandwidthMbit.ok)}`);
+  return `${parts.join(', ')}; measured ${v.measuredAt.slice(0, 10)}`;
 }
 
 /** A device's hardware in one line. */

@@ -23,6 +23,7 @@ import { DomainError } from '../errors.ts';
 import { announceEnd, endRentalIn } from '../rentals/ending.ts';
 import { hashSecret, newId, newWebName } from '../secrets.ts';
 import { checkEnrolmentToken, issueEnrolmentToken } from './enrolment-token.ts';
+import { verificationOf } from './benchmarks.ts';
 import { lowestFreePort } from './port-allocation.ts';
 
 /** The device's public web name, e.g. `k3x9q2ab.vps.example.org`. */
@@ -38,6 +39,7 @@ export function presentDevice(ctx: DomainContext, row: DeviceRow, openRentalId: 
     row.price_per_hour_micros !== null &&
     row.hardware !== null &&
     row.storage_fault === null &&
+    !row.hardware_flag &&
     openRentalId === null;
   return {
     id: row.id,
@@ -58,6 +60,8 @@ export function presentDevice(ctx: DomainContext, row: DeviceRow, openRentalId: 
     storageFault: row.storage_fault,
     uptimePercent: uptimePercent(row, ctx.clock.now()),
     reliabilityPercent: row.reliability_percent ?? null,
+    hardwareFlag: row.hardware_flag ?? null,
+    verified: verificationOf(row),
     createdAt: row.created_at,
   };
 }

@@ -226,6 +226,19 @@ export function deviceOfflineMail(d: {
   );
 }
 
+export function hardwareFlaggedMail(d: { marketName: string; deviceName: string; reasons: string[]; deviceUrl: string }): MailContent {
+  return compose(
+    `Your device ${d.deviceName} is off the market: its benchmark fell short`,
+    [
+      said`The benchmark ${d.marketName} ran on your device ${userText(d.deviceName)} measured less than it claims:`,
+      ...d.reasons,
+      'It is not listed until a later benchmark passes; the server tries again while it is idle. Check its limits (a container or cgroup capping its CPU or memory, a full disk, a slow uplink).',
+      `The device: ${d.deviceUrl}`,
+    ],
+    d.marketName,
+  );
+}
+
 export function emailVerificationMail(v: { marketName: string; email: string; link: string; validHours: number }): MailContent {
   return compose(
     `Confirm your email address for ${v.marketName}`,

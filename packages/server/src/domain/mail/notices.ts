@@ -16,6 +16,7 @@ import {
   balanceLowMail,
   deviceOfflineMail,
   disputeResolvedMail,
+  hardwareFlaggedMail,
   rentalActiveMail,
   rentalEndedMail,
   rentalEndingSoonMail,
@@ -37,7 +38,14 @@ export const endingSoonMs = 30 * 60_000;
 export const offlineNoticeAfterMs = 5 * 60_000;
 
 export type MailKind =
-  'rental_active' | 'rental_ending_soon' | 'rental_ended' | 'balance_low' | 'balance_exhausted' | 'device_offline' | 'dispute_resolved';
+  | 'rental_active'
+  | 'rental_ending_soon'
+  | 'rental_ended'
+  | 'balance_low'
+  | 'balance_exhausted'
+  | 'device_offline'
+  | 'dispute_resolved'
+  | 'hardware_flagged';
 
 const base = (ctx: DomainContext) => ctx.settings.publicUrl.replace(/\/+$/, '');
 /** Dashboard pages the mails link to. */
@@ -230,4 +238,20 @@ export async function queueDisputeResolved(ctx: DomainContext, disputeId: string
     note: dispute.note || null,
   });
   return queue(ctx, 'dispute_resolved', `dispute_resolved:${dispute.id}`, renter, content);
+}
+
+/** The owner hears why a benchmark kept their device off the market (once per benchmark that flagged it). */
+export async function queueHardwareFlagged(ctx: DomainContext, deviceId: string, nonce: string, reasons: string[]): Promise<boolean> {
+  const device = await findDevice(ctx.db, deviceId);
+  const owner = device && (await findUserById(ctx.db, device.owner_id));
+  if (!device || !owner) return false;
+  const content = hardwareFlaggedMail({
+    marketName: ctx.settings.serverName,
+    deviceName: device.name,
+    reasons,
+    deviceUrl: dashboardUrl.device(ctx, deviceId),
+  });
+  const queued = await queue(ctx, 'hardware_flagged', `hardware_flagged:${deviceId}:${nonce}`, owner, content);
+  if (queued) ctx.mailQueued?.();
+  return queued;
 }

@@ -5,6 +5,7 @@ import { findDevice, updateDevice } from '../../db/devices-repo.ts';
 import { findOpenRentalForDevice, updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
+import { benchmarkChallengeFor } from '../devices/benchmarks.ts';
 import { endRental } from './ending.ts';
 import { nextRentalState, runningStates } from './rental-state.ts';
 import { recordRentalEvent } from './rental-log.ts';
@@ -52,10 +53,14 @@ export async function syncDevice(
     (body.storageFault !== undefined && body.storageFault !== before.storage_fault) ||
     (rental ? `${rental.id}:${rental.state}` : null) !== rentalBefore;
   if (changed) onVisibleChange?.();
+  // Verified hardware: an idle device is asked to measure itself (never while it holds a rental).
+  const after = before && (await findDevice(ctx.db, deviceId));
+  const benchmark = after ? await benchmarkChallengeFor(ctx, after, rental !== undefined) : undefined;
   return {
     rental: rental && runningStates.includes(rental.state as RentalState) ? desired(rental) : null,
     heartbeatIntervalMs: ctx.settings.heartbeatIntervalMs,
     serverTime: now.toISOString(),
+    ...(benchmark ? { benchmark } : {}),
   };
 }
 

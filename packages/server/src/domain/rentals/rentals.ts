@@ -15,6 +15,7 @@ import { addPrepaidHours, checkFunds } from './prepaid-terms.ts';
 import { newRentalPassword, revealPassword } from './rental-passwords.ts';
 import { recordRentalEvent } from './rental-log.ts';
 import { withRatings } from '../reviews/reviews.ts';
+import { verificationOf } from '../devices/benchmarks.ts';
 
 function portSuffix(port: number, standard: number): string {
   return port === standard ? '' : `:${port}`;
@@ -114,6 +115,7 @@ function allListings(ctx: DomainContext): Promise<Listing[]> {
             listedSince: r.listed_since,
             uptimePercent: uptimePercent(r, ctx.clock.now()),
             reliabilityPercent: r.reliability_percent ?? null,
+            verified: verificationOf(r),
           })),
       )
       .then((listings) => withRatings(ctx, listings))
@@ -161,6 +163,7 @@ export async function rent(
     device.on_market === 1 &&
     device.price_per_hour_micros !== null &&
     device.storage_fault === null &&
+    !device.hardware_flag &&
     ctx.tunnels.isOnline(device.id);
   if (!listed) throw new DomainError('device_not_listed');
   if (input.autoRenew && !input.hours)

@@ -2,7 +2,16 @@ import { formatMicros, formatMoney } from '@p2pvps/protocol/money';
 import type { Device, EnrolmentTokenGrant } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
-import { deviceConfigJson, deviceStatusText, enrolCommands, hardwareText, reliabilityText, sinceText, uptimeText } from '../logic.ts';
+import {
+  deviceConfigJson,
+  deviceStatusText,
+  enrolCommands,
+  hardwareText,
+  reliabilityText,
+  sinceText,
+  uptimeText,
+  verifiedText,
+} from '../logic.ts';
 import { ReliabilityHistory } from './reliability.tsx';
 import { Confirm, CopyButton, ErrorText, Field, FormError, moneyValue, submitWith, Time, useAction, useLoad } from '../ui.tsx';
 import { OwnerRatings } from './reviews.tsx';
@@ -132,6 +141,8 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
       <dl>
         <dt>Hardware</dt>
         <dd>{d.hardware ? hardwareText(d.hardware) : 'reported when the agent enrols'}</dd>
+        <dt>Verified</dt>
+        <dd>{verifiedText(d.verified)}</dd>
         <dt>Uptime</dt>
         <dd>{uptimeText(d.uptimePercent)}</dd>
         <dt>Reliability</dt>

@@ -3,7 +3,7 @@ import { formatMoney, parseMoney } from '@p2pvps/protocol/money';
 import type { Listing } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
-import { formatBytes, hoursPerMonth, reliabilityText, rentCostText, uptimeText } from '../logic.ts';
+import { formatBytes, hoursPerMonth, reliabilityText, rentCostText, uptimeText, verifiedText } from '../logic.ts';
 import { ReliabilityHistory } from './reliability.tsx';
 import { Confirm, ErrorText, Field, MoreButton, submitWith, useAction, useLoad, usePaged } from '../ui.tsx';
 import { ListingRating } from './reviews.tsx';
@@ -129,8 +129,10 @@ export function MarketView() {
               <dt>Reliability</dt>
               <dd>{reliabilityText(l.reliabilityPercent)}</dd>
               <ListingRating listing={l} />
+              <dt>Verified</dt>
+              <dd>{verifiedText(l.verified)}</dd>
               <dt>Network speed</dt>
-              <dd>not measured yet</dd>
+              <dd>{l.verified?.tunnelMbit != null ? `${l.verified.tunnelMbit} Mbit/s, measured by the server` : 'not measured yet'}</dd>
               <dt>Price</dt>
               <dd>
                 {money(l.pricePerHourMicros)} / hour · {money(l.pricePerHourMicros * hoursPerMonth)} / month

@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import { HardwareVerification, type BenchmarkChallenge, type BenchmarkResultBody } from '@p2pvps/protocol/benchmark';
+import { benchmarkSigningText } from '@p2pvps/protocol/benchmark-signing';
+import { ed25519KeyFromOpenSsh, verifyDeviceSignature } from '@p2pvps/protocol/device-auth';
+import type { Hardware } from '@p2pvps/protocol/schemas';
+import { answerBenchmark, findBenchmark, insertBenchmarkChallenge, latestBenchmark } from '../../db/benchmarks-repo.ts';
+import { findDevice, updateDevice, type DeviceRow } from '../../db/devices-repo.ts';
+import type { DomainContext } from '../context.ts';
+import { DomainError } from '../errors.ts';
+import { queueHardwareFlagged } from '../mail/notices.ts';
+import { checkClaims, hardwareFlag, type HardwareClaim } from './hardware-claims.ts';
+
+/**
+ * Verified hardware. An idle device is handed a challenge in a heartbeat reply: at its
+ * first heartbeat (enrolment), then every `intervalMs`, never while it holds a rental. It
+ * answers with figures signed over the nonce; the server accepts each nonce once and
+ * before it expires, times the tunnel itself, and checks the claims. A device that fails
+ * is flagged and kept off the market until a later benchmark passes.
+ */
+
+/** The challenge for this heartbeat, or undefined when none is due (or one is outstanding). */
+export async function benchmarkChallengeFor(
+  ctx: DomainContext,
+  device: DeviceRow,
+  rented: boolean,
+): Promise<BenchmarkChallenge | undefined> {
+  const settings = ctx.settings.benchmark;
+  // Online: the server times the tunnel as part of the benchmark.
+  if (!settings || settings.intervalMs <= 0 || rented || !device.hardware || !ctx.tunnels.isOnline(device.id)) return undefined;
+  const now = ctx.clock.now();
+  const latest = await latestBenchmark(ctx.db, device.id);
+  if (latest) {
+    const outstanding = latest.answered_at === null && Date.parse(latest.expires_at) > now.getTime();
+    if (outstanding) return undefined;
+    // A flagged device may try again sooner: once an interval from its last try would keep a fixed device off for a week.
+    const every = device.hardware_flag ? Math.min(settings.intervalMs, settings.challengeTtlMs * 6) : settings.intervalMs;
+    if (latest.answered_at !== null && now.getTime() - Date.parse(latest.answered_at) < every) return undefined;
+  }
+  const nonce = randomBytes(32).toString('hex');
+  const expiresAt = new Date(now.getTime() + settings.challengeTtlMs).toISOString();
+  await insertBenchmarkChallenge(ctx.db, { nonce, device_id: device.id, issued_at: now.toISOString(), expires_at: expiresAt });
+  const claim = claimOf(device);
+  return { nonce, expiresAt, memoryProbeBytes: Math.min(claim.memoryBytes, settings.memoryProbeMaxBytes) };
+}
+
+/**
+ * What the device is sold on. Today its reported hardware; where an owner's per-rental offer
+ * exists, the offer is the claim (and may add bandwidth): pass it here and nothing else changes.
+ */
+export function claimOf(device: DeviceRow, offer?: Partial<HardwareClaim>): HardwareClaim {
+  const hw = JSON.parse(device.hardware ?? 'null') as Hardware | null;
+  return {
+    cores: offer?.cores ?? hw?.cores ?? 1,
+    memoryBytes: offer?.memoryBytes ?? hw?.memoryBytes ?? 0,
+    diskBytes: offer?.diskBytes ?? hw?.diskBytes ?? 0,
+    bandwidthMbit: offer?.bandwidthMbit ?? null,
+  };
+}
+
+/**
+ * Takes a device's answer to its challenge: refused unless the nonce is this device's,
+ * unexpired and unanswered, and the figures carry the device key's signature over it. The
+ * verdict flags or clears the device.
+ */
+export async function acceptBenchmark(
+  ctx: DomainContext,
+  deviceId: string,
+  body: BenchmarkResultBody,
+  offer?: Partial<HardwareClaim>,
+): Promise<HardwareVerification> {
+  const settings = ctx.settings.benchmark;
+  const challenge = await findBenchmark(ctx.db, body.nonce);
+  const device = await findDevice(ctx.db, deviceId);
+  if (!settings || !device?.public_key || !challenge || challenge.device_id !== deviceId) throw new DomainError('benchmark_nonce_unknown');
+  if (challenge.answered_at !== null) throw new DomainError('benchmark_nonce_used');
+  if (Date.parse(challenge.expires_at) <= ctx.clock.now().getTime()) throw new DomainError('benchmark_nonce_unknown');
+  const key = ed25519KeyFromOpenSsh(device.public_key);
+  const signed = benchmarkSigningText(deviceId, body.nonce, body.figures);
+  if (!key || !verifyDeviceSignature(key, signed, Buffer.from(body.signature, 'base64url')))
+    throw new DomainError('benchmark_signature_invalid');
+
+  const tunnelMbit = (await ctx.tunnels.measureThroughput?.(deviceId, body.nonce)) ?? null;
+  const claim = claimOf(device, offer);
+  const now = ctx.clock.now().toISOString();
+  const verification = checkClaims(
+    deviceId,
+    claim,
+    { figures: body.figures, memoryProbeBytes: Math.min(claim.memoryBytes, settings.memoryProbeMaxBytes), tunnelMbit },
+    settings.tolerancePercent,
+    now,
+  );
+  const stored = JSON.stringify(verification);
+  const first = await answerBenchmark(ctx.db, body.nonce, {
+    answered_at: now,
+    figures: JSON.stringify(body.figures),
+    signature: body.signature,
+    verification: stored,
+  });
+  if (!first) throw new DomainError('benchmark_nonce_used');
+  const flag = hardwareFlag(verification);
+  await updateDevice(ctx.db, deviceId, { hardware_flag: flag, hardware_verification: stored });
+  if (flag && !device.hardware_flag) await queueHardwareFlagged(ctx, deviceId, body.nonce, verification.reasons);
+  if (flag !== (device.hardware_flag ?? null)) ctx.notifyDevice(deviceId, flag ? 'hardware flagged' : 'hardware verified');
+  return verification;
+}
+
+/** The last verdict, as the market and the owner see it. */
+export function verificationOf(row: Pick<DeviceRow, 'hardware_verification'>): HardwareVerification | null {
+  if (!row.hardware_verification) return null;
+  const parsed = HardwareVerification.safeParse(JSON.parse(row.hardware_verification));
+  return parsed.success ? parsed.data : null;
+}
