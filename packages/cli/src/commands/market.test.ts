@@ -48,9 +48,9 @@ test('market filters by price, memory, disk, cores and arch, money in micros and
   assert.equal(
     result.stdout,
     [
-      'DEVICE            NAME            PRICE/H  CORES   MEMORY       DISK  ARCH   SERVER       LISTED    RELIABILITY',
-      `${big?.id}  big            0.05 EUR      4  8.0 GiB   64.0 GiB  arm64  test-market  just now          new`,
-      `${limits?.id}  at-the-limits  0.10 EUR      4  2.0 GiB  512.0 MiB  arm64  test-market  just now          new`,
+      'DEVICE            NAME            PRICE/H  CORES   MEMORY       DISK  VERIFIED  ARCH   SERVER       LISTED    RELIABILITY  RATING',
+      `${big?.id}  big            0.05 EUR      4  8.0 GiB   64.0 GiB  not yet   arm64  test-market  just now          new       -`,
+      `${limits?.id}  at-the-limits  0.10 EUR      4  2.0 GiB  512.0 MiB  not yet   arm64  test-market  just now          new       -`,
       '',
     ].join('\n'),
   );
@@ -74,9 +74,9 @@ test('market shows listings as a table, cheapest first', async () => {
   assert.equal(
     result.stdout,
     [
-      'DEVICE            NAME            PRICE/H  CORES     MEMORY      DISK  ARCH    SERVER       LISTED     RELIABILITY',
-      `${garage.id}  garage-pi      0.07 EUR      4    8.0 GiB  64.0 GiB  arm64   test-market  5m ago             new`,
-      `${tiny.id}  tiny       1.234567 EUR      1  512.0 MiB   8.0 GiB  armv7l  test-market  2h 5m ago          new`,
+      'DEVICE            NAME            PRICE/H  CORES     MEMORY      DISK  VERIFIED  ARCH    SERVER       LISTED     RELIABILITY  RATING',
+      `${garage.id}  garage-pi      0.07 EUR      4    8.0 GiB  64.0 GiB  not yet   arm64   test-market  5m ago             new       -`,
+      `${tiny.id}  tiny       1.234567 EUR      1  512.0 MiB   8.0 GiB  not yet   armv7l  test-market  2h 5m ago          new       -`,
       '',
     ].join('\n'),
   );
