@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Hardware, Id, SshPublicKey } from './schemas.ts';
+import { Hardware, Id, Offer, SshPublicKey } from './schemas.ts';
 
 /** Messages between a device's agent and its home server. */
 
@@ -51,6 +51,11 @@ export const DesiredRental = z.object({
   password: z.string(),
   authorizedKey: z.string().nullable(),
   expiresAt: z.string().nullable(),
+  /**
+   * What the container gets (cores, memory, disk, bandwidth): the offer it was rented with.
+   * Absent from older servers; the agent then uses its own configured limits.
+   */
+  offer: Offer.optional(),
 });
 export type DesiredRental = z.infer<typeof DesiredRental>;
 

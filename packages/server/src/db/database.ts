@@ -18,6 +18,7 @@ import * as payoutProcessing from './migrations/2026-12-06T1001-payout-processin
 import * as railRequestsRates from './migrations/2026-12-06T1002-rail-requests-rates.ts';
 import * as deviceSignedTs from './migrations/2026-12-06T1004-device-signed-ts.ts';
 import * as emailVerification from './migrations/2026-12-06T1008-email-verification.ts';
+import * as offers from './migrations/2026-12-06T2102-offers.ts';
 
 export type Db = Kysely<Database>;
 
@@ -38,6 +39,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-06T1002-rail-requests-rates': railRequestsRates,
   '2026-12-06T1004-device-signed-ts': deviceSignedTs,
   '2026-12-06T1008-email-verification': emailVerification,
+  '2026-12-06T2102-offers': offers,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

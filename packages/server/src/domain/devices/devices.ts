@@ -1,5 +1,5 @@
 import { ed25519KeyFromOpenSsh } from '@p2pvps/protocol/device-auth';
-import type { Device, EnrolmentTokenGrant, Hardware } from '@p2pvps/protocol/schemas';
+import type { Device, EnrolmentTokenGrant, Hardware, Offer } from '@p2pvps/protocol/schemas';
 import type { RegisterBody, Registration } from '@p2pvps/protocol/agent-schemas';
 import { isUniqueViolation, type Db } from '../../db/database.ts';
 import {
@@ -23,6 +23,7 @@ import { DomainError } from '../errors.ts';
 import { announceEnd, endRentalIn } from '../rentals/ending.ts';
 import { hashSecret, newId, newWebName } from '../secrets.ts';
 import { checkEnrolmentToken, issueEnrolmentToken } from './enrolment-token.ts';
+import { changedOffer, effectiveOffer } from './offer.ts';
 import { lowestFreePort } from './port-allocation.ts';
 
 /** The device's public web name, e.g. `k3x9q2ab.vps.example.org`. */
@@ -39,6 +40,7 @@ export function presentDevice(ctx: DomainContext, row: DeviceRow, openRentalId: 
     row.hardware !== null &&
     row.storage_fault === null &&
     openRentalId === null;
+  const hardware = row.hardware ? (JSON.parse(row.hardware) as Hardware) : null;
   return {
     id: row.id,
     name: row.name,
@@ -50,7 +52,9 @@ export function presentDevice(ctx: DomainContext, row: DeviceRow, openRentalId: 
     pricePerHourMicros: row.price_per_hour_micros === null ? null : Number(row.price_per_hour_micros),
     sshPort: row.ssh_port === null ? null : Number(row.ssh_port),
     webHost: webHost(ctx, row.web_name),
-    hardware: row.hardware ? (JSON.parse(row.hardware) as Hardware) : null,
+    hardware,
+    offer: hardware ? effectiveOffer(hardware, row.offer) : null,
+    offerIsDefault: !row.offer,
     enrolledAt: row.enrolled_at,
     lastHeartbeatAt: row.last_heartbeat_at,
     lastSeenAt: row.last_seen_at,
@@ -180,10 +184,14 @@ export async function updateDevice(
   ctx: DomainContext,
   ownerId: string,
   deviceId: string,
-  changes: { name?: string; description?: string; pricePerHourMicros?: number; onMarket?: boolean },
+  changes: { name?: string; description?: string; pricePerHourMicros?: number; onMarket?: boolean; offer?: Partial<Offer> | null },
 ): Promise<Device> {
   const row = await ownedDevice(ctx, ownerId, deviceId);
   const patch: Partial<DeviceRow> = {};
+  // Checked first, so a refused offer changes nothing else either. An open rental keeps the offer it was rented with.
+  if (changes.offer === null) patch.offer = null;
+  else if (changes.offer !== undefined)
+    patch.offer = JSON.stringify(changedOffer(row.hardware ? (JSON.parse(row.hardware) as Hardware) : null, row.offer, changes.offer));
   if (changes.name !== undefined) patch.name = changes.name;
   if (changes.description !== undefined) patch.description = changes.description;
   if (changes.pricePerHourMicros !== undefined) patch.price_per_hour_micros = changes.pricePerHourMicros;

@@ -1,5 +1,5 @@
 import type { DesiredRental, HeartbeatBody, HeartbeatReply } from '@p2pvps/protocol/agent-schemas';
-import type { RentalState } from '@p2pvps/protocol/schemas';
+import type { Offer, RentalState } from '@p2pvps/protocol/schemas';
 import { findDevice, updateDevice } from '../../db/devices-repo.ts';
 import { findOpenRentalForDevice, updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
@@ -76,5 +76,7 @@ function desired(rental: RentalRow): DesiredRental {
     password: rental.password,
     authorizedKey: rental.ssh_public_key,
     expiresAt: rental.expires_at,
+    // What the container gets; a rental from before offers leaves the agent to its own limits.
+    ...(rental.offer ? { offer: JSON.parse(rental.offer) as Offer } : {}),
   };
 }
