@@ -6,6 +6,7 @@ import { version } from '@p2pvps/protocol/version';
 import Docker from 'dockerode';
 import { Backoff } from './backoff.ts';
 import { readConfigFile, type AgentConfig } from './config.ts';
+import { findLxcfs } from './docker/lxcfs.ts';
 import { RenterContainers } from './docker/renter-containers.ts';
 import { EventStream } from './event-stream.ts';
 import { probeHardware } from './hardware.ts';
@@ -128,7 +129,8 @@ export class Agent {
           body: {
             enrolmentToken: token,
             publicKey: this.key.publicKey,
-            hardware: probeHardware(this.config.dataDir),
+            // [offer] The disk an owner can offer is the renter storage's capacity.
+            hardware: probeHardware(this.config.dataDir, this.storage.capacityBytes()),
             agentVersion: version,
           },
         });
@@ -160,6 +162,8 @@ export class Agent {
       httpPort: this.config.containerHttpPort,
       httpsPort: this.config.containerHttpsPort,
       limits: { cpus: this.config.cpus, memoryMb: this.config.memoryMb, pidsLimit: this.config.pidsLimit },
+      // [offer] Renters' /proc shows their rental's memory and cores where LXCFS runs.
+      lxcfs: findLxcfs(this.log),
       log: (m) => this.log('info', m),
     });
     this.tunnel = new TunnelClient({
@@ -302,8 +306,8 @@ export class Agent {
     const reply = await this.api.call('agentHeartbeat', {
       body: {
         container: this.observed,
-        // The disk a renter gets is the renter storage, once it is mounted.
-        hardware: probeHardware(this.storage.mounted() ? this.storage.mountDir : this.config.dataDir),
+        // [offer] The disk an owner can offer is the renter storage's capacity (not what its current filesystem has free).
+        hardware: probeHardware(this.config.dataDir, this.storage.capacityBytes()),
         storageFault: this.storageFault,
       },
     });
@@ -407,6 +411,8 @@ export class Agent {
     const containers = this.containers!;
     const { rentalId } = desired;
     try {
+      // [offer] The rental's bandwidth, as rented.
+      this.isolation?.setRentalCap(desired.offer?.bandwidthMbit ?? null);
       // Again before every start or resume: a restarted Docker engine makes the bridge anew, without its caps.
       await this.isolation?.apply();
       if (this.state.rental?.rentalId === rentalId && (await containers.status(rentalId))) {
@@ -428,6 +434,9 @@ export class Agent {
         // From here on the storage holds this renter's data until it is wiped again.
         this.state = { ...this.state, cleanStorageUuid: null };
         this.stateFile.write(this.state);
+        // [offer] A new rental's /home is a filesystem of the rented disk's size (the clean one made
+        // anew if it is another size); a rental whose container went missing keeps its files.
+        if (this.state.rental?.rentalId !== rentalId) await this.storage.fitTo(desired.offer?.diskBytes ?? null);
         const containerId = await containers.start(desired, this.storage.homeDir, this.config.readyTimeoutMs);
         this.log('info', `rental ${rentalId}: container ${containerId.slice(0, 12)} ready for ${desired.username}`);
         this.saveRental({ rentalId, containerId, expiresAt: desired.expiresAt });
