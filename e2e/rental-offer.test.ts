@@ -50,7 +50,7 @@ test('inside a rental, nproc, free and df agree with the offer on the market, no
 
   await assert.rejects(
     owner.api.call('updateDevice', { params: { deviceId }, body: { offer: { diskBytes: 256 * MiB } } }),
-    (err: ApiError) => err.code === 'invalid_request' && /renter storage/.test(err.fields?.['offer.diskBytes'] ?? ''),
+    (err: ApiError) => err.code === 'invalid_request' && /renter storage/.test(err.fields?.['body.offer.diskBytes'] ?? ''),
   );
   const offer = { cores: 1, memoryBytes: 256 * MiB, diskBytes: 48 * MiB, bandwidthMbit: null };
   await owner.api.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 10_000, onMarket: true, offer } });

@@ -3,7 +3,7 @@ import type { Device } from '@p2pvps/protocol/schemas';
 import { CliError, UsageError } from '../cli-error.ts';
 import { moneyPositional, positional, stringOption, type ParsedArgs } from '../command.ts';
 import type { Context } from '../context.ts';
-import { formatHardware, formatJson, formatRelative, formatTime, printable, shellQuote } from '../format.ts';
+import { formatHardware, formatJson, formatOfferShort, formatRelative, formatTime, printable, shellQuote } from '../format.ts';
 import { formatMoney } from '@p2pvps/protocol/money';
 import { formatTable } from '../table.ts';
 
@@ -90,6 +90,7 @@ export async function listDevices(ctx: Context): Promise<void> {
         { header: 'PRICE/H', align: 'right' },
         { header: 'PORT', align: 'right' },
         'HARDWARE',
+        'RENTAL GETS',
         'LAST SEEN',
       ],
       reply.devices.map((d) => [
@@ -100,6 +101,7 @@ export async function listDevices(ctx: Context): Promise<void> {
         d.pricePerHourMicros === null ? '-' : formatMoney(d.pricePerHourMicros, currency),
         d.sshPort === null ? '-' : String(d.sshPort), // given at enrolment
         formatHardware(d.hardware),
+        d.offer ? formatOfferShort(d.offer) : '-',
         d.online ? 'now' : formatRelative(d.lastSeenAt, now),
       ]),
     ),

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deviceStatusText, enrolCommands, formatBytes, rentalStatusText, rentCostText, sinceText } from './logic.ts';
+import {
+  deviceStatusText,
+  enrolCommands,
+  formatBytes,
+  offerForm,
+  offerFromForm,
+  offerText,
+  rentalStatusText,
+  rentCostText,
+  sinceText,
+} from './logic.ts';
 
 test('the rent dialog says what renting will cost before the renter confirms', () => {
   assert.equal(
@@ -58,4 +68,25 @@ test('enrolment commands quote the URL for the shell and keep the token off the 
   assert.equal(formatBytes(64 * 2 ** 20), '64 MiB');
   assert.equal(formatBytes(4 * 2 ** 30), '4 GiB');
   assert.equal(formatBytes(1.5 * 2 ** 30), '1.5 GiB');
+});
+
+test("what one rental gets is said in one line, and the owner's form becomes an offer or names the boxes to fix", () => {
+  const offer = { cores: 1, memoryBytes: 512 * 2 ** 20, diskBytes: 4 * 2 ** 30, bandwidthMbit: 20 };
+  assert.equal(offerText(offer), '1 core, 512 MiB memory, 4 GiB disk, 20 Mbit/s each way');
+  assert.equal(offerText({ ...offer, cores: 2, bandwidthMbit: null }), '2 cores, 512 MiB memory, 4 GiB disk, no bandwidth cap');
+  assert.deepEqual(offerForm(offer), { cores: '1', memoryMiB: '512', diskGiB: '4', bandwidthMbit: '20' });
+  assert.deepEqual(offerFromForm(offerForm(offer)), offer, 'the form gives back what it showed');
+  assert.deepEqual(offerFromForm({ cores: '2', memoryMiB: '1024', diskGiB: '0.5', bandwidthMbit: ' ' }), {
+    cores: 2,
+    memoryBytes: 2 ** 30,
+    diskBytes: 512 * 2 ** 20,
+    bandwidthMbit: null,
+  });
+  assert.throws(
+    () => offerFromForm({ cores: '1.5', memoryMiB: 'lots', diskGiB: '4', bandwidthMbit: 'fast' }),
+    (err: Error & { fields?: Record<string, string> }) => {
+      assert.deepEqual(Object.keys(err.fields ?? {}).sort(), ['body.offer.bandwidthMbit', 'body.offer.cores', 'body.offer.memoryBytes']);
+      return true;
+    },
+  );
 });

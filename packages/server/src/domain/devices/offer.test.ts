@@ -55,10 +55,10 @@ test("an offer beyond the device's hardware is refused, every problem at once, a
     updateDevice(t.ctx, owner.id, deviceId, { offer: { cores: 5, memoryBytes: 4 * GiB, diskBytes: 33 * GiB }, pricePerHourMicros: 1 }),
     (e: DomainError) => {
       assert.equal(e.code, 'invalid_request');
-      assert.match(e.fields!['offer.cores']!, /at most 4: the device has 4 cores/);
+      assert.match(e.fields!['body.offer.cores']!, /at most 4: the device has 4 cores/);
       // 4 GiB less its reserve (an eighth, at least 256 MiB: 512 MiB here) for the host.
-      assert.match(e.fields!['offer.memoryBytes']!, /at most 3\.5 GiB: the device has 4\.0 GiB and keeps 512 MiB/);
-      assert.match(e.fields!['offer.diskBytes']!, /at most 32\.0 GiB: that is the size of the device's renter storage/);
+      assert.match(e.fields!['body.offer.memoryBytes']!, /at most 3\.5 GiB: the device has 4\.0 GiB and keeps 512 MiB/);
+      assert.match(e.fields!['body.offer.diskBytes']!, /at most 32\.0 GiB: that is the size of the device's renter storage/);
       return true;
     },
   );

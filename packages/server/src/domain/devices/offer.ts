@@ -71,20 +71,21 @@ export function changedOffer(hardware: Hardware | null, stored: string | null | 
       'invalid_request',
       'The device reports its hardware when its agent enrols; choose what a rental gets after that.',
       {
-        offer: 'the device has not enrolled yet',
+        'body.offer': 'the device has not enrolled yet',
       },
     );
   const offer = { ...effectiveOffer(hardware, stored), ...change };
   const fields: Record<string, string> = {};
   if (offer.cores > hardware.cores)
-    fields['offer.cores'] = `must be at most ${hardware.cores}: the device has ${hardware.cores} core${hardware.cores === 1 ? '' : 's'}`;
+    fields['body.offer.cores'] =
+      `must be at most ${hardware.cores}: the device has ${hardware.cores} core${hardware.cores === 1 ? '' : 's'}`;
   const maxMemory = maxOfferMemory(hardware);
   if (offer.memoryBytes > maxMemory)
-    fields['offer.memoryBytes'] =
+    fields['body.offer.memoryBytes'] =
       `must be at most ${size(maxMemory)}: the device has ${size(hardware.memoryBytes)} and keeps ${size(hostMemoryReserve(hardware))} ` +
       '(an eighth, at least 256 MiB) for itself';
   if (offer.diskBytes > hardware.diskBytes)
-    fields['offer.diskBytes'] = `must be at most ${size(hardware.diskBytes)}: that is the size of the device's renter storage`;
+    fields['body.offer.diskBytes'] = `must be at most ${size(hardware.diskBytes)}: that is the size of the device's renter storage`;
   if (Object.keys(fields).length)
     throw new DomainError('invalid_request', 'A rental cannot get more than the device has; see "fields" for the limits.', fields);
   return offer;

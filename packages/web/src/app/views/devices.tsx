@@ -3,6 +3,7 @@ import type { Device, EnrolmentTokenGrant } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
 import { deviceConfigJson, deviceStatusText, enrolCommands, hardwareText, sinceText, uptimeText } from '../logic.ts';
+import { DeviceOffer } from './device-offer.tsx';
 import { Confirm, CopyButton, ErrorText, Field, FormError, moneyValue, submitWith, Time, useAction, useLoad } from '../ui.tsx';
 
 export function DevicesView() {
@@ -128,7 +129,7 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
         {d.name} <span class={`badge ${d.online ? 'up' : 'down'}`}>{deviceStatusText(d, now)}</span>
       </h2>
       <dl>
-        <dt>Hardware</dt>
+        <dt>Device hardware</dt>
         <dd>{d.hardware ? hardwareText(d.hardware) : 'reported when the agent enrols'}</dd>
         <dt>Uptime</dt>
         <dd>{uptimeText(d.uptimePercent)}</dd>
@@ -141,6 +142,7 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
         <dt>Earned</dt>
         <dd>{formatMoney(earnedMicros, server.currency)}</dd>
       </dl>
+      <DeviceOffer device={d} onChanged={onChanged} />
       <form class="inline" onSubmit={submitWith(savePrice)}>
         <Field
           label={`Price per hour (${server.currency})`}
