@@ -125,6 +125,20 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   await card.getByLabel('On the market').click(); // checked once the server says so
   await card.getByText('online, in the marketplace').waitFor();
   await owner.getByRole('button', { name: 'Done' }).click();
+  // What one rental gets: the default until the owner chooses; more than the device has is refused beside the box.
+  await card.getByText(/One rental gets: 1 core, 512 MiB memory, 64 MiB disk, no bandwidth cap \(the default\)/).waitFor();
+  await card.getByRole('button', { name: 'Change what a rental gets' }).click();
+  const offerForm = card.getByRole('form', { name: 'What one rental gets' });
+  await offerForm.getByLabel('Cores').fill('4096');
+  await offerForm.getByRole('button', { name: 'Save what a rental gets' }).click();
+  await offerForm.getByText(/^Cores must be at most \d+: the device has \d+ cores?$/).waitFor();
+  await offerForm.getByLabel('Cores').fill('1');
+  await offerForm.getByLabel('Memory (MiB)').fill('256');
+  await offerForm.getByLabel('Disk (GiB)').fill('0.03125');
+  await offerForm.getByLabel('Bandwidth (Mbit/s)').fill('20');
+  await shot(owner, 'devices-offer');
+  await offerForm.getByRole('button', { name: 'Save what a rental gets' }).click();
+  await card.getByText('One rental gets: 1 core, 256 MiB memory, 32 MiB disk, 20 Mbit/s each way.').waitFor();
   await shot(owner, 'devices');
 
   // A renter signs up, saves a key, and gets credit from the operator's page.
@@ -152,6 +166,15 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   // The renter rents from the Marketplace: the cost is said before confirming; keyboard only in the dialog.
   await renter.getByRole('link', { name: 'Marketplace' }).click();
   await renter.getByRole('heading', { name: 'attic-pi' }).waitFor();
+  // The market shows the offer, not the device's memory and disk.
+  const listing = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: 'attic-pi' }) });
+  assert.deepEqual(
+    await listing
+      .locator('dd')
+      .allTextContents()
+      .then((t) => t.slice(1, 4)),
+    ['256 MiB', '32 MiB', '20 Mbit/s each way'],
+  );
   await shot(renter, 'market');
   await renter.getByRole('button', { name: 'Rent attic-pi' }).click();
   const dialog = renter.getByRole('dialog', { name: 'Rent attic-pi' });
@@ -168,6 +191,7 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   await renter.waitForURL(/\/rentals\/[a-z0-9]+$/);
   const rental = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: /attic-pi/ }) });
   await rental.getByText(/^up$/).waitFor({ timeout: 60_000 });
+  await rental.getByText(/^1 core, 256 MiB memory, 32 MiB disk, 20 Mbit\/s each way \(/).waitFor();
 
   // The SSH command as copied from the page logs in with stock OpenSSH and the saved key.
   await rental.getByRole('button', { name: 'Copy SSH command' }).click();
