@@ -1,4 +1,6 @@
 import { after, before, test } from 'node:test';
+import { realpathSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { ApiError } from '@p2pvps/protocol/client';
 import { lxcfsMounted } from '@p2pvps/agent/docker/lxcfs';
@@ -54,6 +56,12 @@ test('inside a rental, nproc, free and df agree with the offer on the market, no
   );
   const offer = { cores: 1, memoryBytes: 256 * MiB, diskBytes: 48 * MiB, bandwidthMbit: null };
   await owner.api.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 10_000, onMarket: true, offer } });
+  // Told of the new offer, the idle agent makes its clean storage that size before anyone rents.
+  const mount = join(realpathSync(agent.dataDir), 'renter-storage');
+  await waitFor('the clean storage to be the offered size', async () => {
+    const fs = statfsSync(mount);
+    return Number(fs.blocks) * fs.bsize === 48 * MiB;
+  });
 
   const renter = await createUser(server, 'renter');
   const listing = await waitFor('the listing', async () => {

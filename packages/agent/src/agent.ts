@@ -56,6 +56,8 @@ export class Agent {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatIntervalMs = timing.heartbeatIntervalMs;
   private observed: ObservedContainer | null = null;
+  /** [offer] The disk the device's next rental gets, from the last heartbeat reply (older servers: none). */
+  private nextRentalDiskBytes: number | undefined;
   private syncing: Promise<void> | undefined;
   private syncAgain = false;
   private closed = false;
@@ -312,6 +314,7 @@ export class Agent {
       },
     });
     this.heartbeatIntervalMs = heartbeatIntervalWithin(reply.heartbeatIntervalMs);
+    this.nextRentalDiskBytes = reply.offer?.diskBytes;
     if (this.signingClock.learnServerTime(Date.parse(reply.serverTime)))
       this.log('info', `signing with the server's time: ${clockDifference(this.signingClock.offset)}`);
     this.state = { ...this.state, lastServerContactAt: new Date(this.now()).toISOString() };
@@ -343,6 +346,8 @@ export class Agent {
       const clean = this.state.cleanStorageUuid !== null && !this.storageFault ? true : await this.wipeStorage(current !== null);
       if (clean && current) this.saveRental(null);
     }
+    // [offer] Idle and clean: the storage is made the next rental's size now, so renting does not wait for it.
+    if (!desired) await this.fitIdleStorage();
     // A failed start is reported once; the server then ends the rental.
     if (desired && !(this.observed?.rentalId === desired.rentalId && this.observed.state === 'failed')) {
       this.starting = this.observed?.rentalId !== desired.rentalId || this.observed.state !== 'ready';
@@ -382,6 +387,23 @@ export class Agent {
       this.storageFault = null;
     } catch (err) {
       this.setStorageFault(`The renter storage could not be prepared: ${sentence(err)}`);
+    }
+  }
+
+  /**
+   * [offer] Makes the clean, idle storage the size of the device's next rental (a remake
+   * takes about a second for a few GiB), which otherwise happens when the rental starts.
+   */
+  private async fitIdleStorage(): Promise<void> {
+    if (this.nextRentalDiskBytes === undefined || this.state.rental || this.state.cleanStorageUuid === null || this.storageFault) return;
+    try {
+      const uuid = await this.storage.fitTo(this.nextRentalDiskBytes);
+      if (uuid) {
+        this.state = { ...this.state, cleanStorageUuid: uuid };
+        this.stateFile.write(this.state);
+      }
+    } catch (err) {
+      this.setStorageFault(`The renter storage could not be made the size a rental gets: ${sentence(err)}`);
     }
   }
 

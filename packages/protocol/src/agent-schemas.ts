@@ -63,6 +63,11 @@ export const HeartbeatReply = z.object({
   rental: DesiredRental.nullable(),
   heartbeatIntervalMs: z.number().int(),
   serverTime: z.string(),
+  /**
+   * What the device's next rental gets (its offer now), so an idle agent can make its clean
+   * storage that size before anyone rents. Absent from older servers.
+   */
+  offer: Offer.optional(),
 });
 export type HeartbeatReply = z.infer<typeof HeartbeatReply>;
 

@@ -189,9 +189,11 @@ export async function updateDevice(
   const row = await ownedDevice(ctx, ownerId, deviceId);
   const patch: Partial<DeviceRow> = {};
   // Checked first, so a refused offer changes nothing else either. An open rental keeps the offer it was rented with.
-  if (changes.offer === null) patch.offer = null;
-  else if (changes.offer !== undefined)
-    patch.offer = JSON.stringify(changedOffer(row.hardware ? (JSON.parse(row.hardware) as Hardware) : null, row.offer, changes.offer));
+  if (changes.offer !== undefined) {
+    // Before the device enrols there is no hardware to keep within, nor an offer to go back from.
+    const offer = changedOffer(row.hardware ? (JSON.parse(row.hardware) as Hardware) : null, row.offer, changes.offer ?? {});
+    patch.offer = changes.offer === null ? null : JSON.stringify(offer);
+  }
   if (changes.name !== undefined) patch.name = changes.name;
   if (changes.description !== undefined) patch.description = changes.description;
   if (changes.pricePerHourMicros !== undefined) patch.price_per_hour_micros = changes.pricePerHourMicros;
@@ -200,6 +202,8 @@ export async function updateDevice(
     if (changes.onMarket && row.on_market === 0) patch.listed_since = ctx.clock.now().toISOString();
   }
   await updateDeviceRow(ctx.db, deviceId, patch);
+  // An idle agent sizes its clean storage for the next rental when it hears of a new offer.
+  if (changes.offer !== undefined) ctx.notifyDevice(deviceId, 'offer_changed');
   return presentDeviceById(ctx, deviceId);
 }
 

@@ -18,6 +18,7 @@ test("the market, rent, the rental and the agent get the owner's offer, never th
   const { owner, renter, deviceId } = await t.createMarket();
   const offer = { cores: 1, memoryBytes: 1 * GiB, diskBytes: 4 * GiB, bandwidthMbit: 20 };
   const device = await updateDevice(t.ctx, owner.id, deviceId, { offer });
+  assert.deepEqual(t.nudges.at(-1), { deviceId, reason: 'offer_changed' }, 'the agent hears of it at once');
   assert.deepEqual(device.offer, offer);
   assert.equal(device.offerIsDefault, false);
   assert.equal(device.hardware?.cores, 4, 'the owner still sees the device hardware');
@@ -39,6 +40,7 @@ test("the market, rent, the rental and the agent get the owner's offer, never th
   assert.equal(rented.bandwidthMbit, 20);
   const reply = await syncDevice(t.ctx, deviceId, { container: null });
   assert.deepEqual(reply.rental?.offer, offer, 'the heartbeat reply tells the agent what the container gets');
+  assert.deepEqual(reply.offer, offer, 'and what the next rental gets, for an idle agent to size its storage');
 
   // A new offer is for the next rental: the running one keeps what it was rented with.
   await updateDevice(t.ctx, owner.id, deviceId, { offer: { cores: 2 } });

@@ -1,8 +1,9 @@
 import type { DesiredRental, HeartbeatBody, HeartbeatReply } from '@p2pvps/protocol/agent-schemas';
-import type { Offer, RentalState } from '@p2pvps/protocol/schemas';
+import type { Hardware, Offer, RentalState } from '@p2pvps/protocol/schemas';
 import { findDevice, updateDevice } from '../../db/devices-repo.ts';
 import { findOpenRentalForDevice, updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
+import { effectiveOffer } from '../devices/offer.ts';
 import { endRental } from './ending.ts';
 import { nextRentalState, runningStates } from './rental-state.ts';
 
@@ -36,7 +37,10 @@ export async function syncDevice(
     (body.storageFault !== undefined && body.storageFault !== before.storage_fault) ||
     (rental ? `${rental.id}:${rental.state}` : null) !== rentalBefore;
   if (changed) onVisibleChange?.();
+  const knownHardware = hardware ?? before?.hardware;
   return {
+    // The next rental's offer: an idle agent sizes its clean storage for it ahead of the rent.
+    ...(knownHardware ? { offer: effectiveOffer(JSON.parse(knownHardware) as Hardware, before?.offer) } : {}),
     rental: rental && runningStates.includes(rental.state as RentalState) ? desired(rental) : null,
     heartbeatIntervalMs: ctx.settings.heartbeatIntervalMs,
     serverTime: now.toISOString(),
