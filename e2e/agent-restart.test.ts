@@ -119,15 +119,18 @@ test('the renter container runs unprivileged with limits and a dropped capabilit
   assert.match(r.stdout, /^nofile 1024 16384$/m, 'a renter process cannot hold a million open files');
   // Disk: the renter's files go to the renter storage (a filesystem of the configured size,
   // 64 MiB here) bind-mounted as /home; what else they may write is tmpfs, counted in memory.
+  // The rest are LXCFS's /proc and /sys files, read-only, so free and /proc show the rental's limits.
   assert.deepEqual(
-    hc.Mounts?.map((m) => [m.Type, m.Target]),
+    hc.Mounts?.filter((m) => !m.Source.startsWith('/var/lib/lxcfs/')).map((m) => [m.Type, m.Target]),
     [['bind', '/home']],
   );
+  assert.ok(hc.Mounts?.some((m) => m.Target === '/proc/meminfo'));
+  assert.ok(hc.Mounts?.filter((m) => m.Target !== '/home').every((m) => m.Type === 'bind' && m.ReadOnly));
   assert.deepEqual(Object.keys(hc.Tmpfs ?? {}).sort(), ['/run/lock', '/tmp', '/var/tmp']);
   assert.match(hc.Tmpfs!['/tmp']!, /size=128m/);
   assert.deepEqual(hc.LogConfig, { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } });
   const homeKiB = Number(r.stdout.trim().split('\n')[3]);
-  assert.ok(homeKiB > 40 * 1024 && homeKiB <= 64 * 1024, `/home is the 64 MiB renter storage (${homeKiB} KiB)`);
+  assert.equal(homeKiB, 64 * 1024, '/home is the 64 MiB renter storage, all of it by default');
   assert.match(r.stdout, /ro-etc/, 'the renter cannot write outside /home and the tmpfs mounts');
   const lines = r.stdout.trim().split('\n');
   assert.notEqual(lines[0], '0', 'the renter is not root');

@@ -127,6 +127,20 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   // A device this young has no reliability score yet: it says "new", not 100 %.
   assert.equal(await card.locator('dt:has-text("Reliability") + dd').textContent(), 'new: too little history to score yet');
   await owner.getByRole('button', { name: 'Done' }).click();
+  // What one rental gets: the default until the owner chooses; more than the device has is refused beside the box.
+  await card.getByText(/One rental gets: 1 core, 512 MiB memory, 64 MiB disk, no bandwidth cap \(the default\)/).waitFor();
+  await card.getByRole('button', { name: 'Change what a rental gets' }).click();
+  const offerForm = card.getByRole('form', { name: 'What one rental gets' });
+  await offerForm.getByLabel('Cores').fill('4096');
+  await offerForm.getByRole('button', { name: 'Save what a rental gets' }).click();
+  await offerForm.getByText(/^Cores must be at most \d+: the device has \d+ cores?$/).waitFor();
+  await offerForm.getByLabel('Cores').fill('1');
+  await offerForm.getByLabel('Memory (MiB)').fill('256');
+  await offerForm.getByLabel('Disk (GiB)').fill('0.03125');
+  await offerForm.getByLabel('Bandwidth (Mbit/s)').fill('20');
+  await shot(owner, 'devices-offer');
+  await offerForm.getByRole('button', { name: 'Save what a rental gets' }).click();
+  await card.getByText('One rental gets: 1 core, 256 MiB memory, 32 MiB disk, 20 Mbit/s each way.').waitFor();
   await shot(owner, 'devices');
 
   // A renter signs up, saves a key, and gets credit from the operator's page.
@@ -154,9 +168,17 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   // The renter rents from the Marketplace: the cost is said before confirming; keyboard only in the dialog.
   await renter.getByRole('link', { name: 'Marketplace' }).click();
   await renter.getByRole('heading', { name: 'attic-pi' }).waitFor();
+  // The market shows the offer, not the device's memory and disk.
+  const listing = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: 'attic-pi' }) });
+  assert.deepEqual(
+    await listing
+      .locator('dd')
+      .allTextContents()
+      .then((t) => t.slice(1, 4)),
+    ['256 MiB', '32 MiB', '20 Mbit/s each way'],
+  );
   await shot(renter, 'market');
   // The listing shows the same, and its last 30 days on demand: a bar per day.
-  const listing = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: 'attic-pi' }) });
   assert.equal(await listing.locator('dt:has-text("Reliability") + dd').textContent(), 'new: too little history to score yet');
   await listing.getByText('Reliability history').click();
   const bars = listing.getByRole('list', { name: 'Score per day, last 30 days' });
@@ -177,6 +199,7 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   await renter.waitForURL(/\/rentals\/[a-z0-9]+$/);
   const rental = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: /attic-pi/ }) });
   await rental.getByText(/^up$/).waitFor({ timeout: 60_000 });
+  await rental.getByText(/^1 core, 256 MiB memory, 32 MiB disk, 20 Mbit\/s each way \(/).waitFor();
 
   // The SSH command as copied from the page logs in with stock OpenSSH and the saved key.
   await rental.getByRole('button', { name: 'Copy SSH command' }).click();

@@ -5,7 +5,7 @@
 #   sudo bash install-agent.sh --server https://SERVER --sha256 HEX --token-file FILE
 #   sudo /opt/p2pvps-agent/scripts/install-agent.sh --uninstall [--purge]
 #
-# Install: Docker (Debian's docker.io) and the storage tools if missing; Node.js 20+ from
+# Install: Docker (Debian's docker.io), LXCFS and the storage tools if missing; Node.js 20+ from
 # apt when the distribution's is new enough (else it stops and says where to get it);
 # the agent code (SERVER/agent.tar.gz, made by scripts/pack-agent.sh, or --source), checked
 # against --sha256 before it is unpacked, into PREFIX with `npm ci --omit=dev`;
@@ -122,6 +122,7 @@ do_install() {
   installed_packages="$(install_packages)"
   if systemd_running && command -v systemctl >/dev/null; then
     systemctl enable --now docker.service >/dev/null 2>&1 || note "could not enable docker.service; start the Docker engine yourself"
+    systemctl enable --now lxcfs.service >/dev/null 2>&1 || note "could not enable lxcfs.service; renters' free will show the whole device's memory"
   fi
 
   step "installing the agent code into $prefix"
@@ -200,6 +201,9 @@ install_packages() {
   command -v blkdiscard >/dev/null || need+=(util-linux)
   command -v debootstrap >/dev/null || need+=(debootstrap)
   command -v curl >/dev/null || need+=(curl ca-certificates)
+  # LXCFS: renters' free, top and /proc show their rental's memory and cores (the agent
+  # mounts its files into the container); its unit mounts it at /var/lib/lxcfs.
+  command -v lxcfs >/dev/null || need+=(lxcfs)
   # ssh2's native crypto, built by npm ci, makes the tunnel several times cheaper.
   command -v g++ >/dev/null || need+=(g++)
   command -v make >/dev/null || need+=(make)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what p2pvps needs on this machine, skipping what is already there:
 # Debian packages (Docker engine, debootstrap, OpenSSH client, e2fsprogs and mount for the
-# renter storage, pebble and openssl for the TLS tests), npm dependencies, a running dockerd,
-# and the renter base image. Sourced by scripts/demo and scripts/test.
+# renter storage, LXCFS for renters' /proc, pebble and openssl for the TLS tests), npm
+# dependencies, a running dockerd and LXCFS, and the renter base image. Sourced by scripts/demo and scripts/test.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,6 +37,8 @@ command -v iptables-restore >/dev/null || need+=(iptables)
 command -v tc >/dev/null || need+=(iproute2)
 # gVisor, the runtime an owner may choose for renter containers (e2e/gvisor-runtime.test.ts).
 command -v runsc >/dev/null || need+=(runsc)
+# Renter containers' /proc (free, top, /proc/cpuinfo) shows their rental's memory and cores through LXCFS.
+command -v lxcfs >/dev/null || need+=(lxcfs)
 # The dashboard's browser tests drive Debian's Chromium through playwright-core.
 command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)
 # The server's ACME tests get certificates from Let's Encrypt's test CA, pebble (with its test DNS).
@@ -68,6 +70,18 @@ if ! docker info >/dev/null 2>&1; then
   nohup dockerd --bridge=none --iptables=false --ip6tables=false >/var/log/p2pvps-dockerd.log 2>&1 &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || fail "dockerd did not start; see /var/log/p2pvps-dockerd.log"
+fi
+
+# LXCFS at /var/lib/lxcfs, where the agent looks for it (agent/src/docker/lxcfs.ts). Without
+# systemd nothing starts the package's unit, so start it here; a mount left by an LXCFS that
+# died answers nothing ("Transport endpoint is not connected") and is let go of first.
+if ! cat /var/lib/lxcfs/proc/uptime >/dev/null 2>&1; then
+  step "starting LXCFS (lxcfs /var/lib/lxcfs; log in /var/log/p2pvps-lxcfs.log)"
+  mountpoint -q /var/lib/lxcfs 2>/dev/null && umount -l /var/lib/lxcfs
+  mkdir -p /var/lib/lxcfs
+  nohup lxcfs /var/lib/lxcfs >/var/log/p2pvps-lxcfs.log 2>&1 &
+  for _ in $(seq 1 40); do cat /var/lib/lxcfs/proc/uptime >/dev/null 2>&1 && break; sleep 0.25; done
+  cat /var/lib/lxcfs/proc/uptime >/dev/null 2>&1 || fail "LXCFS did not start; see /var/log/p2pvps-lxcfs.log"
 fi
 
 image="${P2PVPS_RENTER_IMAGE:-p2pvps/renter:latest}"

@@ -8,6 +8,7 @@ import { Backoff } from './backoff.ts';
 import { BenchmarkRunner } from './benchmark/benchmark-runner.ts';
 import { TunnelBenchmarkSource } from './benchmark/tunnel-source.ts';
 import { readConfigFile, type AgentConfig } from './config.ts';
+import { findLxcfs } from './docker/lxcfs.ts';
 import { RenterContainers } from './docker/renter-containers.ts';
 import { checkRuntime, type RuntimeOnEngine } from './docker/container-runtime.ts';
 import { EventStream } from './event-stream.ts';
@@ -84,7 +85,11 @@ export class Agent {
       readyTimeoutMs: config.readyTimeoutMs,
       now,
       dataKeepMs: effects.dataKeepMs,
-      beforeStart: async () => this.isolation?.apply(),
+      beforeStart: async (desired) => {
+        // The rental's bandwidth, as rented; applied with the isolation before every start or resume.
+        this.isolation?.setRentalCap(desired.offer?.bandwidthMbit ?? null);
+        await this.isolation?.apply();
+      },
       log,
     });
     this.api = new ApiClient({ baseUrl: config.serverUrl });
@@ -123,7 +128,8 @@ export class Agent {
           body: {
             enrolmentToken: token,
             publicKey: this.key.publicKey,
-            hardware: probeHardware(this.config.dataDir),
+            // The disk an owner can offer is the renter storage's capacity.
+            hardware: probeHardware(this.config.dataDir, this.runner.diskCapacityBytes()),
             agentVersion: version,
           },
         });
@@ -154,6 +160,8 @@ export class Agent {
       httpPort: this.config.containerHttpPort,
       httpsPort: this.config.containerHttpsPort,
       limits: { cpus: this.config.cpus, memoryMb: this.config.memoryMb, pidsLimit: this.config.pidsLimit },
+      // Renters' /proc shows their rental's memory and cores where LXCFS runs.
+      lxcfs: findLxcfs(this.log),
       runtime: this.runtime,
       log: (m) => this.log('info', m),
     });
@@ -301,14 +309,15 @@ export class Agent {
     const reply = await this.api.call('agentHeartbeat', {
       body: {
         container: this.runner.observed,
-        // The disk a renter gets is the renter storage, once it is mounted.
-        hardware: probeHardware(this.runner.diskDir),
+        // The disk an owner can offer is the renter storage's capacity (not what its current filesystem has free).
+        hardware: probeHardware(this.config.dataDir, this.runner.diskCapacityBytes()),
         storageFault: this.runner.storageFault,
         // Tells the server this agent takes password hashes, never passwords.
         agentProtocol,
       },
     });
     this.heartbeatIntervalMs = heartbeatIntervalWithin(reply.heartbeatIntervalMs);
+    this.runner.nextRentalDiskBytes = reply.offer?.diskBytes;
     if (this.signingClock.learnServerTime(Date.parse(reply.serverTime)))
       this.log('info', `signing with the server's time: ${clockDifference(this.signingClock.offset)}`);
     this.runner.heardFromServer(reply.rental?.rentalId ?? null);

@@ -164,14 +164,16 @@ export const agentOptions = {
   cpus: {
     flag: 'cpus',
     env: 'P2PVPS_CONTAINER_CPUS',
-    description: 'CPU limit of the renter container, in cores (e.g. 1.5).',
+    description:
+      "CPU limit of the renter container, in cores (e.g. 1.5), when the server sends no offer with the rental (older servers); otherwise the owner's offer says.",
     schema: z.coerce.number().positive().max(1024),
     default: '1',
   },
   memoryMb: {
     flag: 'memory-mb',
     env: 'P2PVPS_CONTAINER_MEMORY_MB',
-    description: 'Memory limit of the renter container, in MiB.',
+    description:
+      "Memory limit of the renter container, in MiB, when the server sends no offer with the rental (older servers); otherwise the owner's offer says.",
     schema: opt.positiveInt(),
     default: '512',
   },

@@ -45,6 +45,8 @@ function device() {
       if (fail.wipe) throw new Error('umount: target is busy');
       return `uuid-${++uuids}`;
     },
+    fitTo: async (bytes) => (steps.push(`fit ${bytes}`), null),
+    capacityBytes: () => 2 ** 30,
     homeDir: '/srv/renter-storage/home',
     mounted: () => true,
     mountDir: '/srv/renter-storage',

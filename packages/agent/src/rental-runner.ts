@@ -14,7 +14,7 @@ export type RenterEngine = Pick<
 >;
 
 /** What the runner needs from the renter storage (storage/renter-storage.ts). */
-export type RenterDisk = Pick<RenterStorage, 'open' | 'wipe' | 'homeDir' | 'mounted' | 'mountDir'>;
+export type RenterDisk = Pick<RenterStorage, 'open' | 'wipe' | 'fitTo' | 'capacityBytes' | 'homeDir' | 'mounted' | 'mountDir'>;
 
 export interface RentalRunnerOptions {
   dataDir: string;
@@ -25,8 +25,8 @@ export interface RentalRunnerOptions {
   now: () => number;
   /** How long an active rental is kept while the server is unreachable. */
   dataKeepMs?: number;
-  /** Runs before every container start or resume (the renter network's isolation). */
-  beforeStart?: () => Promise<void>;
+  /** Runs before every container start or resume (the renter network's isolation and the rental's bandwidth cap). */
+  beforeStart?: (desired: DesiredRental) => Promise<void>;
   log: RunnerLog;
 }
 
@@ -54,6 +54,8 @@ export class RentalRunner {
   storageFault: string | null = null;
   /** True while a container is being started for a rental (the tunnel's reply to early visitors). */
   starting = false;
+  /** The disk the device's next rental gets (the server's offer in the last heartbeat reply; older servers: none). */
+  nextRentalDiskBytes: number | undefined;
 
   constructor(private readonly o: RentalRunnerOptions) {
     this.dataKeepMs = o.dataKeepMs ?? timing.dataKeepMs;
@@ -72,6 +74,11 @@ export class RentalRunner {
   /** Whether a rental is on the device (its container may be stopped or gone; its data is not). */
   get active(): boolean {
     return this.state.rental !== null;
+  }
+
+  /** The renter storage's capacity: the most disk an owner can offer (null before it is known). */
+  diskCapacityBytes(): number | null {
+    return this.o.storage.capacityBytes();
   }
 
   /** Where the disk a renter gets is: the renter storage, once it is mounted. */
@@ -133,6 +140,8 @@ export class RentalRunner {
       const clean = this.state.cleanStorageUuid !== null && !this.storageFault ? true : await this.wipeStorage(current !== null);
       if (clean && current) this.save({ rental: null });
     }
+    // Idle and clean: the storage is made the next rental's size now, so renting does not wait for it.
+    if (!desired) await this.fitIdleStorage();
     // A failed start is reported once; the server then ends the rental.
     if (desired && !(this.observed?.rentalId === desired.rentalId && this.observed.state === 'failed')) {
       this.starting = this.observed?.rentalId !== desired.rentalId || this.observed.state !== 'ready';
@@ -184,6 +193,20 @@ export class RentalRunner {
     }
   }
 
+  /**
+   * Makes the clean, idle storage the size of the device's next rental (a remake takes about
+   * a second for a few GiB), which otherwise happens when the rental starts.
+   */
+  private async fitIdleStorage(): Promise<void> {
+    if (this.nextRentalDiskBytes === undefined || this.state.rental || this.state.cleanStorageUuid === null || this.storageFault) return;
+    try {
+      const uuid = await this.o.storage.fitTo(this.nextRentalDiskBytes);
+      if (uuid) this.save({ cleanStorageUuid: uuid });
+    } catch (err) {
+      this.setStorageFault(`The renter storage could not be made the size a rental gets: ${sentence(err)}`);
+    }
+  }
+
   /** Wipes the renter storage; true when it is clean. A failure keeps the device off the market. */
   private async wipeStorage(afterRental = true): Promise<boolean> {
     try {
@@ -210,7 +233,7 @@ export class RentalRunner {
     const { rentalId } = desired;
     try {
       // Again before every start or resume: a restarted Docker engine makes the bridge anew, without its caps.
-      await this.o.beforeStart?.();
+      await this.o.beforeStart?.(desired);
       if (this.state.rental?.rentalId === rentalId && (await engine.status(rentalId))) {
         // After a reboot the storage must be mounted before the container can start.
         if (this.storageFault) await this.openStorage();
@@ -228,7 +251,11 @@ export class RentalRunner {
         }
         await engine.ensureImage();
         // From here on the storage holds this renter's data until it is wiped again.
+        const fresh = this.state.rental?.rentalId !== rentalId;
         this.save({ cleanStorageUuid: null });
+        // A new rental's /home is a filesystem of the rented disk's size (the clean one made anew
+        // if it is another size); a rental whose container went missing keeps its files.
+        if (fresh) await this.o.storage.fitTo(desired.offer?.diskBytes ?? null);
         const containerId = await engine.start(desired, this.o.storage.homeDir, this.o.readyTimeoutMs);
         this.o.log('info', `rental ${rentalId}: container ${containerId.slice(0, 12)} ready for ${desired.username}`);
         this.save({ rental: { rentalId, containerId, expiresAt: desired.expiresAt } });

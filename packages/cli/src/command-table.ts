@@ -2,6 +2,7 @@ import type { Command, OptionSpec } from './command.ts';
 import { login, logout, signup, whoami } from './commands/auth.ts';
 import { agent, agentInit, server } from './commands/daemons.ts';
 import { addDevice, listDevices, marketDevice, priceDevice, removeDevice } from './commands/devices.ts';
+import { offerDevice } from './commands/offer.ts';
 import { market } from './commands/market.ts';
 import { deviceMaintenance, deviceReliability } from './commands/reliability.ts';
 import {
@@ -141,6 +142,29 @@ export const commands: readonly Command[] = [
     args: ['DEVICE', 'PRICE'],
     options: {},
     run: priceDevice,
+  },
+  {
+    kind: 'api',
+    name: 'devices offer',
+    group: 'Owning devices',
+    summary: 'Show or choose what one rental of a device gets: cores, memory, disk, bandwidth.',
+    usage: 'devices offer DEVICE [--cores N] [--memory 1G] [--disk 4G] [--bandwidth 20Mbit|none] [--default]',
+    description:
+      'Renters see exactly this on the market and get it in their container, never the\n' +
+      "device's totals. It must fit the device's hardware: at most its cores, its memory less\n" +
+      'what the device keeps for itself (an eighth, at least 256 MiB), at most its renter\n' +
+      'storage. Parts not given stay as they are; a running rental keeps what it was rented\n' +
+      'with. Until you choose, a rental gets 1 core, 512 MiB and the whole renter storage.\n' +
+      'Sizes take binary units: 512M is 512 MiB. Without options it shows the offer.',
+    args: ['DEVICE'],
+    options: {
+      cores: { type: 'string', value: 'N', description: 'Whole CPU cores.' },
+      memory: { type: 'string', value: 'SIZE', description: 'Memory, like 1G.' },
+      disk: { type: 'string', value: 'SIZE', description: "The renter's /home, like 4G." },
+      bandwidth: { type: 'string', value: 'RATE', description: 'Cap each way, like 20Mbit, or none.' },
+      default: { type: 'boolean', description: 'Go back to the default offer.' },
+    },
+    run: offerDevice,
   },
   {
     kind: 'api',

@@ -1,4 +1,4 @@
-import type { Hardware } from '@p2pvps/protocol/schemas';
+import type { Hardware, Offer } from '@p2pvps/protocol/schemas';
 import { formatSize } from './size.ts';
 
 /**
@@ -51,6 +51,25 @@ export function formatHardware(hardware: Hardware | null): string {
   if (hardware === null) return '-';
   const cores = `${hardware.cores} ${hardware.cores === 1 ? 'core' : 'cores'}`;
   return `${hardware.arch}, ${cores}, ${formatSize(hardware.memoryBytes)} RAM, ${formatSize(hardware.diskBytes)} disk`;
+}
+
+/** A bandwidth cap: `20 Mbit/s each way`, or `-` for none. */
+export function formatBandwidth(mbit: number | null | undefined): string {
+  return mbit === null || mbit === undefined ? '-' : `${mbit} Mbit/s each way`;
+}
+
+/** What one rental gets: `1 core, 1.0 GiB memory, 4.0 GiB disk, 20 Mbit/s each way`. */
+export function formatOffer(offer: Offer): string {
+  const cores = `${offer.cores} ${offer.cores === 1 ? 'core' : 'cores'}`;
+  const bandwidth = offer.bandwidthMbit === null ? 'no bandwidth cap' : formatBandwidth(offer.bandwidthMbit);
+  return `${cores}, ${formatSize(offer.memoryBytes)} memory, ${formatSize(offer.diskBytes)} disk, ${bandwidth}`;
+}
+
+/** What one rental gets, short, for tables: `1 core, 512.0 MiB RAM, 4.0 GiB disk, 20 Mbit/s`. */
+export function formatOfferShort(offer: Offer): string {
+  const cores = `${offer.cores} ${offer.cores === 1 ? 'core' : 'cores'}`;
+  const bandwidth = offer.bandwidthMbit === null ? '' : `, ${offer.bandwidthMbit} Mbit/s`;
+  return `${cores}, ${formatSize(offer.memoryBytes)} RAM, ${formatSize(offer.diskBytes)} disk${bandwidth}`;
 }
 
 /** Quotes a word for a POSIX shell only when it needs it, so printed commands stay readable. */

@@ -73,7 +73,7 @@ test('an unknown command exits 2 with a pointer to --help', async () => {
 test('a group without a subcommand exits 2 and names the subcommands', async () => {
   const result = await runCli(['devices'], { offline: true });
   assert.equal(result.code, 2);
-  assert.match(result.stderr, /"devices" needs a subcommand: add, list, price, market, remove/);
+  assert.match(result.stderr, /"devices" needs a subcommand: add, list, price, offer, market, remove/);
   assert.match(result.stderr, /p2pvps devices --help/);
 });
 

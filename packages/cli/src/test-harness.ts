@@ -12,7 +12,7 @@ import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
 import type { HeartbeatReply, ObservedContainer, Registration } from '@p2pvps/protocol/agent-schemas';
 import { ApiClient } from '@p2pvps/protocol/client';
 import { agentProtocol } from '@p2pvps/protocol/version';
-import type { Device, EnrolmentTokenGrant, Hardware, Rental } from '@p2pvps/protocol/schemas';
+import type { Device, EnrolmentTokenGrant, Hardware, Offer, Rental } from '@p2pvps/protocol/schemas';
 import { loadServerConfig } from '@p2pvps/server/config';
 import { ManualClock } from '@p2pvps/server/domain/clock';
 import { startServer, type RunningServer } from '@p2pvps/server/services/server';
@@ -320,7 +320,14 @@ async function closeTunnels(which: (tunnel: (typeof tunnels)[number]) => boolean
 
 /** A device that is online, priced and on the market: listed. */
 export async function createListedDevice(
-  opts: { owner?: TestUser; name?: string; description?: string; pricePerHourMicros?: number; hardware?: Hardware } = {},
+  opts: {
+    owner?: TestUser;
+    name?: string;
+    description?: string;
+    pricePerHourMicros?: number;
+    hardware?: Hardware;
+    offer?: Partial<Offer>;
+  } = {},
 ): Promise<EnrolledDevice> {
   const owner = opts.owner ?? (await createOwner());
   const added = await createDevice({
@@ -332,7 +339,7 @@ export async function createListedDevice(
   await bringOnline(device);
   await owner.api.call('updateDevice', {
     params: { deviceId: device.id },
-    body: { pricePerHourMicros: opts.pricePerHourMicros ?? 50_000, onMarket: true },
+    body: { pricePerHourMicros: opts.pricePerHourMicros ?? 50_000, onMarket: true, ...(opts.offer ? { offer: opts.offer } : {}) },
   });
   return device;
 }

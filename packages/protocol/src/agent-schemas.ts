@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BenchmarkChallenge } from './benchmark.ts';
-import { Hardware, Id, SshPublicKey } from './schemas.ts';
+import { Hardware, Id, Offer, SshPublicKey } from './schemas.ts';
 
 /** Messages between a device's agent and its home server. */
 
@@ -55,6 +55,11 @@ export const DesiredRental = z.object({
   passwordHash: z.string().regex(/^\$6\$[^$:\n]+\$[./0-9A-Za-z]{86}$/),
   authorizedKey: z.string().nullable(),
   expiresAt: z.string().nullable(),
+  /**
+   * What the container gets (cores, memory, disk, bandwidth): the offer it was rented with.
+   * Absent from older servers; the agent then uses its own configured limits.
+   */
+  offer: Offer.optional(),
 });
 export type DesiredRental = z.infer<typeof DesiredRental>;
 
@@ -64,6 +69,11 @@ export const HeartbeatReply = z.object({
   serverTime: z.string(),
   /** Measure yourself now and post the figures (agent/benchmark); only to an idle device. Older agents ignore it. */
   benchmark: BenchmarkChallenge.optional(),
+  /**
+   * What the device's next rental gets (its offer now), so an idle agent can make its clean
+   * storage that size before anyone rents. Absent from older servers.
+   */
+  offer: Offer.optional(),
 });
 export type HeartbeatReply = z.infer<typeof HeartbeatReply>;
 

@@ -62,6 +62,31 @@ export const Hardware = z
   .strict();
 export type Hardware = z.infer<typeof Hardware>;
 
+const MiB = 1024 * 1024;
+/**
+ * What one rental of a device gets, as its owner offers it within the device's hardware:
+ * whole cores (a cpuset, so `nproc` in the container agrees), memory, disk (the size of the
+ * renter's /home filesystem) and optionally a bandwidth cap each way. The market, `rent` and
+ * the rental show this, never the device's totals.
+ */
+export const Offer = z.object({
+  cores: z.number().int().min(1).max(4096),
+  memoryBytes: z
+    .number()
+    .int()
+    .min(64 * MiB, 'must be at least 64 MiB')
+    .max(2 ** 50),
+  diskBytes: z
+    .number()
+    .int()
+    .min(16 * MiB, 'must be at least 16 MiB')
+    .max(2 ** 53 - 1),
+  /** Cap on the rental's traffic each way, in Mbit/s; null for none. */
+  bandwidthMbit: z.number().min(0.1).max(100_000).nullable(),
+});
+// Not strict: replies that carry it (heartbeats, devices) may gain fields older readers drop.
+export type Offer = z.infer<typeof Offer>;
+
 export const DeviceStatus = z.enum(['awaiting_enrolment', 'offline', 'online', 'rented']);
 export type DeviceStatus = z.infer<typeof DeviceStatus>;
 
@@ -78,7 +103,12 @@ export const Device = z.object({
   sshPort: z.number().int().nullable(),
   /** The device's public web name: HTTP and HTTPS for it reach its rental's container. */
   webHost: z.string(),
+  /** The device's own hardware, as its agent reports it: for its owner, never shown to renters. */
   hardware: Hardware.nullable(),
+  /** What one rental gets (the owner's offer, or the default until they set one); null until the device enrols. */
+  offer: Offer.nullable().optional(),
+  /** True while the device has no offer of its owner's and rentals get the default. */
+  offerIsDefault: z.boolean().optional(),
   enrolledAt: isoTime.nullable(),
   lastHeartbeatAt: isoTime.nullable(),
   lastSeenAt: isoTime.nullable(),
@@ -116,9 +146,11 @@ export const UpdateDeviceBody = z
     description: Description.optional(),
     pricePerHourMicros: Micros.optional(),
     onMarket: z.boolean().optional(),
+    /** Changes to what one rental gets (the rest stays); null goes back to the default. A running rental keeps what it was rented with. */
+    offer: Offer.partial().strict().nullable().optional(),
   })
   .strict()
-  .refine((b) => Object.keys(b).length > 0, 'give at least one of name, description, pricePerHourMicros, onMarket');
+  .refine((b) => Object.keys(b).length > 0, 'give at least one of name, description, pricePerHourMicros, onMarket, offer');
 
 export const DeviceParams = z.object({ deviceId: id }).strict();
 export const RentalParams = z.object({ rentalId: id }).strict();
@@ -131,7 +163,10 @@ export const Listing = z.object({
   deviceId: id,
   name: z.string(),
   description: z.string(),
+  /** What one rental gets: the offer's cores, memory and disk, with the device's CPU model and architecture. */
   hardware: Hardware,
+  /** The rental's bandwidth cap each way in Mbit/s; null for none. */
+  bandwidthMbit: z.number().nullable().optional(),
   pricePerHourMicros: Micros,
   homeServer: z.string(),
   listedSince: isoTime.nullable(),
@@ -230,8 +265,14 @@ export const Rental = z.object({
   prepaidHours: z.number().int().nullable(),
   /** A prepaid rental that renews itself for its first term when it runs out, while the balance covers it. */
   autoRenew: z.boolean().default(false),
-  /** The rented device's hardware, and whether its tunnel is up right now (a rental is "down" while it is not). */
+  /**
+   * What this rental gets (the offer it was rented with: cores, memory, disk, with the device's
+   * CPU model and architecture), and whether the device's tunnel is up right now (a rental is
+   * "down" while it is not).
+   */
   deviceHardware: Hardware.nullable(),
+  /** The rental's bandwidth cap each way in Mbit/s; null for none. */
+  bandwidthMbit: z.number().nullable().optional(),
   deviceOnline: z.boolean(),
   connection: Connection,
 });

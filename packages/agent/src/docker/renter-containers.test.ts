@@ -31,6 +31,7 @@ const options = (docker: Docker) => ({
   httpPort: 22080,
   httpsPort: 22443,
   limits: { cpus: 1.5, memoryMb: 512, pidsLimit: 256 },
+  hostCores: 4,
   log: () => undefined,
 });
 
@@ -64,7 +65,8 @@ test('the container joins the renter network, unprivileged, with every limit', a
   assert.equal(hc.Privileged, false);
   assert.deepEqual(hc.CapDrop, ['ALL']);
   assert.deepEqual(hc.SecurityOpt, ['no-new-privileges']);
-  assert.equal(hc.NanoCpus, 1.5e9);
+  assert.equal(hc.NanoCpus, 1.5e9, 'without an offer (an older server), the configured limits');
+  assert.equal(hc.CpusetCpus, '2-3', 'on whole CPUs, the last ones');
   assert.equal(hc.Memory, 512 * 1024 * 1024);
   assert.equal(hc.MemorySwap, hc.Memory, 'no swap beyond the memory limit');
   assert.equal(hc.PidsLimit, 256);
@@ -74,6 +76,21 @@ test('the container joins the renter network, unprivileged, with every limit', a
   const env: string[] = calls.createContainer[0].Env;
   assert.ok(env.includes('P2PVPS_PASSWORD_HASH=$6$salt$hash'), 'the container gets the hash for chpasswd -e');
   assert.ok(!env.some((e) => e.startsWith('P2PVPS_PASSWORD=')), 'and no password variable');
+});
+
+test('with an offer the container gets exactly what was rented, and LXCFS files over /proc when there are some', async () => {
+  const { docker, calls } = fakeDocker();
+  const MiB = 1024 * 1024;
+  const offer = { cores: 1, memoryBytes: 256 * MiB, diskBytes: 64 * MiB, bandwidthMbit: 20 };
+  const rental = { rentalId: 'r1', username: 'ruser', passwordHash: '$6$s$h', authorizedKey: null, expiresAt: null, offer };
+  const lxcfs = [{ Type: 'bind' as const, Source: '/var/lib/lxcfs/proc/meminfo', Target: '/proc/meminfo', ReadOnly: true }];
+  await assert.rejects(new RenterContainers({ ...options(docker), lxcfs }).start(rental, '/srv/home', 1000), /stop here/);
+  const hc = calls.createContainer[0].HostConfig;
+  assert.equal(hc.CpusetCpus, '3');
+  assert.equal(hc.NanoCpus, 1e9);
+  assert.equal(hc.Memory, 256 * MiB);
+  assert.equal(hc.MemorySwap, 256 * MiB);
+  assert.deepEqual(hc.Mounts, [{ Type: 'bind', Source: '/srv/home', Target: '/home' }, ...lxcfs]);
 });
 
 test('stopAll stops the running containers of this device at once and keeps them', async () => {

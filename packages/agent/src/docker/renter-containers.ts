@@ -2,11 +2,14 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { DesiredRental } from '@p2pvps/protocol/agent-schemas';
 import Docker from 'dockerode';
 import { renterBridge } from '../network/isolation.ts';
 import { runtimeHostConfig, type RuntimeOnEngine } from './container-runtime.ts';
+import { rentalLimits } from '../rental-offer.ts';
+import type { BindMount } from './lxcfs.ts';
 
 export interface ContainerLimits {
   cpus: number;
@@ -23,9 +26,14 @@ export interface RenterContainersOptions {
   sshPort: number;
   httpPort: number;
   httpsPort: number;
+  /** Used when the server sends no offer with the rental (an older server). */
   limits: ContainerLimits;
   /** The OCI runtime (the agent option `runtime`, checked against the engine at start); runc when absent. */
   runtime?: RuntimeOnEngine;
+  /** LXCFS's files to mount over the container's /proc and /sys ones (docker/lxcfs.ts); none without LXCFS. */
+  lxcfs?: BindMount[];
+  /** The host's CPUs (os.cpus() unless a test says otherwise): the cpusets are taken from them. */
+  hostCores?: number;
   log: (msg: string) => void;
 }
 
@@ -130,7 +138,9 @@ export class RenterContainers {
    * `homeDir` (on the renter storage, see storage/renter-storage.ts) becomes its /home.
    */
   async start(rental: DesiredRental, homeDir: string, readyTimeoutMs: number): Promise<string> {
-    const { docker, network, sshPort, httpPort, httpsPort, limits } = this.o;
+    const { docker, network, sshPort, httpPort, httpsPort } = this.o;
+    const limits = rentalLimits(rental, this.o.limits, this.o.hostCores ?? cpus().length);
+    const memoryMb = Math.floor(limits.memoryBytes / (1024 * 1024));
     const host = network === 'host';
     // On its own network the container's services use the standard ports; sharing the
     // host's (tests), they use the agent's loopback ports, and say so in the environment.
@@ -158,9 +168,11 @@ export class RenterContainers {
         PortBindings: host ? undefined : { '22/tcp': publish(sshPort), '80/tcp': publish(httpPort), '443/tcp': publish(httpsPort) },
         // The renter is not root; in its own network namespace it may still serve on 80 and 443.
         Sysctls: host ? undefined : { 'net.ipv4.ip_unprivileged_port_start': '0' },
-        NanoCpus: Math.round(limits.cpus * 1e9),
-        Memory: limits.memoryMb * 1024 * 1024,
-        MemorySwap: limits.memoryMb * 1024 * 1024,
+        // What was rented: the cores as a cpuset (so nproc agrees) and as CPU time, the memory with no swap beyond it.
+        CpusetCpus: limits.cpuset,
+        NanoCpus: limits.nanoCpus,
+        Memory: limits.memoryBytes,
+        MemorySwap: limits.memoryBytes,
         PidsLimit: limits.pidsLimit,
         Ulimits: [nofile],
         CapDrop: ['ALL'],
@@ -172,8 +184,8 @@ export class RenterContainers {
         // What the renter can write outside /home is memory (tmpfs, counted in the memory
         // limit), not the device's disk: the image leaves only these world-writable.
         Tmpfs: {
-          '/tmp': `rw,nosuid,nodev,mode=1777,size=${Math.max(16, Math.floor(limits.memoryMb / 4))}m`,
-          '/var/tmp': `rw,nosuid,nodev,mode=1777,size=${Math.max(16, Math.floor(limits.memoryMb / 8))}m`,
+          '/tmp': `rw,nosuid,nodev,mode=1777,size=${Math.max(16, Math.floor(memoryMb / 4))}m`,
+          '/var/tmp': `rw,nosuid,nodev,mode=1777,size=${Math.max(16, Math.floor(memoryMb / 8))}m`,
           '/run/lock': 'rw,nosuid,nodev,noexec,mode=1777,size=1m',
         },
         // sshd's log is the container's output: bounded, so logins cannot fill the disk either.
@@ -181,7 +193,8 @@ export class RenterContainers {
         // A bind mount, not a volume: the filesystem's size is the renter's quota, and the
         // agent wipes it. After a reboot dockerd cannot restart the container before the
         // agent has mounted the storage, since the source does not exist until then.
-        Mounts: [{ Type: 'bind', Source: homeDir, Target: '/home' }],
+        // LXCFS's files over /proc/meminfo and the rest: free and top inside show the rental's limits, not the device's.
+        Mounts: [{ Type: 'bind', Source: homeDir, Target: '/home' }, ...(this.o.lxcfs ?? [])],
         RestartPolicy: { Name: 'unless-stopped' },
       },
     });

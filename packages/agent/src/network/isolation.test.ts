@@ -147,6 +147,27 @@ describe('in network namespaces the test creates', { skip }, () => {
     assert.ok(again.ms < 1300, `uncapped again: ${again.ms} ms`);
   });
 
+  test("a rental's bandwidth caps it both ways; the tighter of it and the owner's cap holds", async () => {
+    const exec = net.execIn(net.ns.device);
+    const rates = async () =>
+      [...(await exec(['tc', 'qdisc', 'show'])).matchAll(/qdisc tbf \S+ dev (\S+) .*?rate (\S+)/g)].map((m) => `${m[1]} ${m[2]}`).sort();
+    const iso = isolation({ uploadMbit: 50 });
+    try {
+      iso.setRentalCap(20);
+      await iso.apply();
+      assert.deepEqual(
+        await rates(),
+        ['p2pvps0 20Mbit', 'p2pvps0-ifb 20Mbit'],
+        'down (the bridge) and up (its ifb) at the rented 20 Mbit/s',
+      );
+      iso.setRentalCap(null);
+      await iso.apply();
+      assert.deepEqual(await rates(), ['p2pvps0-ifb 50Mbit'], "without one, the owner's caps alone");
+    } finally {
+      await isolation().apply();
+    }
+  });
+
   test('remove() takes every rule and cap away', async () => {
     await isolation({ uploadMbit: 4, downloadMbit: 4 }).apply();
     await isolation().remove();

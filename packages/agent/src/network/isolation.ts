@@ -88,6 +88,8 @@ export class RenterIsolation {
   private readonly exec: Exec;
   readonly bridge: string;
   private applied: Applied | undefined;
+  /** The running rental's own cap each way (its offer's bandwidth), in Mbit/s; null for none. */
+  private rentalMbit: number | null = null;
   /** The apply in progress: the agent and the watch may both apply; one at a time. */
   private applying: Promise<void> = Promise.resolve();
 
@@ -236,8 +238,19 @@ export class RenterIsolation {
     return result;
   }
 
+  /**
+   * The rental's bandwidth, as rented: the tighter of it and the owner's device-wide caps
+   * holds each way, from the next apply() on. One rental runs at a time, so the bridge's
+   * cap is the rental's.
+   */
+  setRentalCap(mbit: number | null): void {
+    this.rentalMbit = mbit;
+  }
+
   private async applyBandwidth(): Promise<void> {
-    const { uploadMbit, downloadMbit } = this.o;
+    const cap = (owner: number) => (this.rentalMbit === null ? owner : owner > 0 ? Math.min(owner, this.rentalMbit) : this.rentalMbit);
+    const uploadMbit = cap(this.o.uploadMbit);
+    const downloadMbit = cap(this.o.downloadMbit);
     const dev = this.bridge;
     if (downloadMbit > 0) await this.exec(['tc', 'qdisc', 'replace', 'dev', dev, 'root', ...tbf(downloadMbit)]);
     else await this.exec(['tc', 'qdisc', 'del', 'dev', dev, 'root']).catch(() => undefined);

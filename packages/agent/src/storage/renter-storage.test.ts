@@ -46,6 +46,26 @@ describe('renter storage', { skip }, () => {
     assert.throws(() => writeFileSync(join(s.homeDir, 'big'), Buffer.alloc(40 * 1024 * 1024)), /ENOSPC/);
   });
 
+  test("the filesystem is the rented disk's size, exactly as df shows it, and stays so across wipes", async () => {
+    const MiB = 1024 * 1024;
+    const s = storage({ kind: 'image', sizeMiB: 64 });
+    await s.open({ keep: false, cleanUuid: null });
+    assert.equal(s.capacityBytes(), 64 * MiB, 'the largest disk a rental can be offered');
+    assert.equal(s.filesystemBytes(), 64 * MiB, 'the whole image until a rental says otherwise');
+    const fitted = await s.fitTo(20 * MiB);
+    assert.ok(fitted, 'made anew at the rented size');
+    const fs = statfsSync(s.homeDir);
+    assert.equal(Number(fs.blocks) * fs.bsize, 20 * MiB, 'df /home shows the rented 20 MiB');
+    assert.throws(() => writeFileSync(join(s.homeDir, 'big'), Buffer.alloc(21 * MiB)), /ENOSPC/);
+    assert.equal(await s.fitTo(20 * MiB), null, 'the right size already: left as it is');
+    await s.wipe();
+    assert.equal(s.filesystemBytes(), 20 * MiB, 'the wipe keeps the size');
+    await s.fitTo(null);
+    assert.equal(s.filesystemBytes(), 64 * MiB);
+    await s.fitTo(100 * MiB);
+    assert.equal(s.filesystemBytes(), 64 * MiB, 'never more than the storage holds');
+  });
+
   test('at start: kept mid-rental, mounted as it is when known clean, wiped when not', async () => {
     const s = storage({ kind: 'image', sizeMiB: 32 });
     const clean = await s.open({ keep: false, cleanUuid: null });

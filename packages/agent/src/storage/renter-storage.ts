@@ -9,6 +9,7 @@ import {
   readFileSync,
   readSync,
   realpathSync,
+  statfsSync,
   statSync,
   truncateSync,
   writeSync,
@@ -69,6 +70,8 @@ const MiB = 1024 * 1024;
 export class RenterStorage {
   readonly mountDir: string;
   private readonly run: RunCommand;
+  /** The size fresh filesystems are made at: the last rental's disk; null for the whole target. */
+  private wantedBytes: number | null = null;
 
   constructor(private readonly o: RenterStorageOptions) {
     mkdirSync(o.dataDir, { recursive: true });
@@ -105,6 +108,46 @@ export class RenterStorage {
     return this.wipeTarget(this.resolve());
   }
 
+  /**
+   * What the storage can hold at most, the largest disk a rental can be offered: the image
+   * file's size, or the drive's; null when the drive cannot be used (a storage fault says why).
+   */
+  capacityBytes(): number | null {
+    const c = this.o.config;
+    if (c.kind === 'image') return c.sizeMiB * MiB;
+    try {
+      return this.resolve().sizeBytes;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The size of the mounted filesystem (what `df` shows as its size), or null when none is mounted. */
+  filesystemBytes(): number | null {
+    if (!this.mounted()) return null;
+    const fs = statfsSync(this.mountDir);
+    return Number(fs.blocks) * Number(fs.bsize);
+  }
+
+  /**
+   * Makes the clean filesystem the size a rental's disk is (null: the whole storage) by
+   * making it anew, unless it is that size already; later wipes keep to that size. Only for
+   * storage known clean: nothing on it is kept. Returns the new filesystem's UUID, or null
+   * when it was left as it was.
+   */
+  async fitTo(bytes: number | null): Promise<string | null> {
+    this.wantedBytes = bytes;
+    const target = this.resolve();
+    if (this.filesystemBytes() === this.sizeFor(target)) return null;
+    return this.wipeTarget(target);
+  }
+
+  /** The filesystem size for a target: the wanted size, no more than the target holds, in whole 4 KiB blocks. */
+  private sizeFor(target: Target): number {
+    const bytes = Math.min(this.wantedBytes ?? target.sizeBytes, target.sizeBytes);
+    return Math.floor(bytes / 4096) * 4096;
+  }
+
   /** Unmounts the storage (the agent leaving the device, or a test cleaning up). */
   async release(): Promise<void> {
     if (this.mounted()) await this.run('umount', [this.mountDir]);
@@ -116,8 +159,10 @@ export class RenterStorage {
     if (this.o.wipe === 'overwrite') overwriteWithZeros(target.path, target.sizeBytes);
     await this.discard(target);
     const uuid = randomUUID();
-    // -m 0: no blocks reserved for root, the renter gets the whole size.
-    await this.run('mkfs.ext4', ['-F', '-q', '-m', '0', '-L', storageLabel, '-U', uuid, '-E', 'discard', target.path]);
+    // -m 0: no blocks reserved for root, the renter gets the whole size. The filesystem is the
+    // rented disk's size (the rest of a larger drive or image stays unused and discarded).
+    const size = `${this.sizeFor(target) / 1024}k`;
+    await this.run('mkfs.ext4', ['-F', '-q', '-m', '0', '-L', storageLabel, '-U', uuid, '-E', 'discard', target.path, size]);
     await this.mount(target);
     this.o.log(`renter storage wiped (${this.o.wipe}) and formatted: ${target.description}, ${Date.now() - started} ms`);
     return uuid;
@@ -142,7 +187,10 @@ export class RenterStorage {
 
   private async mount(target: Target): Promise<void> {
     mkdirSync(this.mountDir, { recursive: true, mode: 0o700 });
-    const options = ['nodev', 'nosuid', ...(target.kind === 'image' ? ['loop'] : [])];
+    // minixdf: df shows the filesystem's whole size, the rented disk, with ext4's own
+    // metadata (inode tables, journal: a few percent) counted as used rather than taken off
+    // the size, so the renter's `df /home` says what the listing said and what is free.
+    const options = ['nodev', 'nosuid', 'minixdf', ...(target.kind === 'image' ? ['loop'] : [])];
     await this.run('mount', ['-t', 'ext4', '-o', options.join(','), target.path, this.mountDir]);
     mkdirSync(this.homeDir, { recursive: true, mode: 0o755 });
   }

@@ -99,13 +99,15 @@ test('devices list shows a table a person can read', async () => {
   assert.equal(result.code, 0, result.stderr);
   const port = async (d: { id: string }) => (await owner.api.call('getDevice', { params: { deviceId: d.id } })).sshPort;
   const hardware = 'arm64, 4 cores, 4.0 GiB RAM, 32.0 GiB disk';
+  // The default offer: what one rental gets until the owner chooses.
+  const offer = '1 core, 512.0 MiB RAM, 32.0 GiB disk';
   assert.equal(
     result.stdout,
     [
-      'ID                NAME        STATUS              MARKET       PRICE/H   PORT  HARDWARE                                    VERIFIED  LAST SEEN',
-      `${kitchen.id}  kitchen-pi  online              listed      0.05 EUR  ${await port(kitchen)}  ${hardware}  not yet   now`,
-      `${attic.id}  attic       offline             on      1.234567 EUR  ${await port(attic)}  ${hardware}  not yet   3m ago`,
-      `${cellar.id}  cellar      awaiting_enrolment  off                -      -  -                                           not yet   -`,
+      'ID                NAME        STATUS              MARKET       PRICE/H   PORT  HARDWARE                                    RENTAL GETS                           LAST SEEN',
+      `${kitchen.id}  kitchen-pi  online              listed      0.05 EUR  ${await port(kitchen)}  ${hardware}  ${offer}  now`,
+      `${attic.id}  attic       offline             on      1.234567 EUR  ${await port(attic)}  ${hardware}  ${offer}  3m ago`,
+      `${cellar.id}  cellar      awaiting_enrolment  off                -      -  -                                           -                                     -`,
       '',
     ].join('\n'),
   );

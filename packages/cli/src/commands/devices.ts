@@ -4,7 +4,7 @@ import type { Device } from '@p2pvps/protocol/schemas';
 import { CliError, UsageError } from '../cli-error.ts';
 import { moneyPositional, positional, stringOption, type ParsedArgs } from '../command.ts';
 import type { Context } from '../context.ts';
-import { formatHardware, formatJson, formatRelative, formatTime, printable, shellQuote } from '../format.ts';
+import { formatHardware, formatJson, formatOfferShort, formatRelative, formatTime, printable, shellQuote } from '../format.ts';
 import { formatMoney } from '@p2pvps/protocol/money';
 import { formatTable } from '../table.ts';
 
@@ -93,6 +93,7 @@ export async function listDevices(ctx: Context): Promise<void> {
         { header: 'PRICE/H', align: 'right' },
         { header: 'PORT', align: 'right' },
         'HARDWARE',
+        'RENTAL GETS',
         'VERIFIED',
         'LAST SEEN',
       ],
@@ -104,6 +105,7 @@ export async function listDevices(ctx: Context): Promise<void> {
         d.pricePerHourMicros === null ? '-' : formatMoney(d.pricePerHourMicros, currency),
         d.sshPort === null ? '-' : String(d.sshPort), // given at enrolment
         formatHardware(d.hardware),
+        d.offer ? formatOfferShort(d.offer) : '-',
         formatVerified(d.verified),
         d.online ? 'now' : formatRelative(d.lastSeenAt, now),
       ]),

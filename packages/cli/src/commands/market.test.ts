@@ -1,31 +1,33 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Hardware } from '@p2pvps/protocol/schemas';
+import type { Hardware, Offer } from '@p2pvps/protocol/schemas';
 import { clock, createListedDevice, createOwner, runCli } from '../test-harness.ts';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
-const hw = (overrides: Partial<Hardware>): Hardware => ({
+/** A device with more than any offer below: the market must show the offer, never these totals. */
+const hw = (overrides: Partial<Hardware> = {}): Hardware => ({
   cpuModel: 'Cortex-A76',
-  cores: 4,
-  memoryBytes: 8 * GiB,
-  diskBytes: 64 * GiB,
+  cores: 8,
+  memoryBytes: 16 * GiB,
+  diskBytes: 128 * GiB,
   arch: 'arm64',
   ...overrides,
 });
+const offer = (overrides: Partial<Offer>): Partial<Offer> => ({ cores: 4, memoryBytes: 8 * GiB, diskBytes: 64 * GiB, ...overrides });
 
-test('market filters by price, memory, disk, cores and arch, money in micros and sizes in binary units', async () => {
+test("market filters by the offer's price, memory, disk and cores and the arch, money in micros and sizes in binary units", async () => {
   const owner = await createOwner();
-  const listed = (name: string, pricePerHourMicros: number, hardware: Hardware) =>
-    createListedDevice({ owner, name, pricePerHourMicros, hardware });
+  const listed = (name: string, pricePerHourMicros: number, o: Partial<Offer>, hardware = hw()) =>
+    createListedDevice({ owner, name, pricePerHourMicros, hardware, offer: offer(o) });
   const devices = await Promise.all([
-    listed('big', 50_000, hw({ memoryBytes: 8 * GiB })),
-    listed('at-the-limits', 100_000, hw({ memoryBytes: 2 * GiB, diskBytes: 512 * MiB })),
-    listed('too-dear', 100_001, hw({})),
-    listed('byte-short-on-memory', 10_000, hw({ memoryBytes: 2 * GiB - 1 })),
-    listed('byte-short-on-disk', 10_000, hw({ diskBytes: 512 * MiB - 1 })),
-    listed('two-cores', 10_000, hw({ cores: 2 })),
-    listed('intel', 10_000, hw({ arch: 'x86_64' })),
+    listed('big', 50_000, { memoryBytes: 8 * GiB }),
+    listed('at-the-limits', 100_000, { memoryBytes: 2 * GiB, diskBytes: 512 * MiB }),
+    listed('too-dear', 100_001, {}),
+    listed('byte-short-on-memory', 10_000, { memoryBytes: 2 * GiB - 1 }),
+    listed('byte-short-on-disk', 10_000, { diskBytes: 512 * MiB - 1 }),
+    listed('two-cores', 10_000, { cores: 2 }),
+    listed('intel', 10_000, {}, hw({ arch: 'x86_64' })),
   ]);
   const [big, limits] = devices;
   const result = await runCli([
@@ -58,16 +60,17 @@ test('market filters by price, memory, disk, cores and arch, money in micros and
   assert.equal(all.stdout.trimEnd().split('\n').length, 1 + devices.length, 'without filters every device is listed');
 });
 
-test('market shows listings as a table, cheapest first', async () => {
+test('market shows listings as a table, cheapest first, with what one rental gets', async () => {
   const owner = await createOwner();
   const tiny = await createListedDevice({
     owner,
     name: 'tiny',
     pricePerHourMicros: 1_234_567,
-    hardware: hw({ cores: 1, memoryBytes: 512 * MiB, diskBytes: 8 * GiB, arch: 'armv7l' }),
+    hardware: hw({ cores: 1, memoryBytes: 1 * GiB, diskBytes: 8 * GiB, arch: 'armv7l' }),
+    offer: { cores: 1, memoryBytes: 512 * MiB, diskBytes: 8 * GiB, bandwidthMbit: 20 },
   });
   clock.advance(2 * 3600_000);
-  const garage = await createListedDevice({ owner, name: 'garage-pi', pricePerHourMicros: 70_000, hardware: hw({}) });
+  const garage = await createListedDevice({ owner, name: 'garage-pi', pricePerHourMicros: 70_000, hardware: hw(), offer: offer({}) });
   clock.advance(5 * 60_000);
   const result = await runCli(['market']);
   assert.equal(result.code, 0, result.stderr);

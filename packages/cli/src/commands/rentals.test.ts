@@ -44,16 +44,18 @@ test('rent with a private key path sends its .pub and prints how to connect', as
   assert.equal(
     result.stdout,
     [
-      `Rental    ${rental.id}`,
-      'State     requested',
-      `Device    garage-pi (${device.id})`,
-      `SSH       ssh -p ${port} ${username}@127.0.0.1`,
-      `Password  ${password}`,
-      `Web       ${httpUrl}  ${httpsUrl}  (ports 80 and 443 of the container)`,
-      'Expires   3h after your container starts',
-      'Price     0.05 EUR/h, 3 h prepaid: 0.15 EUR held, unused time returned if the device is lost',
-      'Cost      0.00 EUR so far',
-      "Renew     off ('p2pvps extend RENTAL --auto-renew on')",
+      `Rental     ${rental.id}`,
+      'State      requested',
+      `Device     garage-pi (${device.id})`,
+      // What the container gets (the default offer on this 4-core, 4 GiB device), not the device.
+      'Resources  arm64, 1 core, 512.0 MiB RAM, 32.0 GiB disk',
+      `SSH        ssh -p ${port} ${username}@127.0.0.1`,
+      `Password   ${password}`,
+      `Web        ${httpUrl}  ${httpsUrl}  (ports 80 and 443 of the container)`,
+      'Expires    3h after your container starts',
+      'Price      0.05 EUR/h, 3 h prepaid: 0.15 EUR held, unused time returned if the device is lost',
+      'Cost       0.00 EUR so far',
+      "Renew      off ('p2pvps extend RENTAL --auto-renew on')",
       '',
       `The device is starting your container; 'p2pvps ssh ${rental.id}' waits for it.`,
       '',
@@ -204,14 +206,15 @@ test('rentals shows open rentals; --all adds ended ones, without connection deta
   await reportContainer(garage, { rentalId: running.id, state: 'ready' });
   clock.advance(30 * 60_000);
   const { port, username } = running.connection;
+  const gets = '1 core, 512.0 MiB RAM, 32.0 GiB disk';
 
   const open = await runCli(['rentals'], { env: renter.env });
   assert.equal(open.code, 0, open.stderr);
   assert.equal(
     open.stdout,
     [
-      'ID                DEVICE     STATE   CREATED  EXPIRES    COST      SSH',
-      `${running.id}  garage-pi  active  30m ago  in 2h 30m  0.00 EUR  ssh -p ${port} ${username}@127.0.0.1`,
+      'ID                DEVICE     RESOURCES                             STATE   CREATED  EXPIRES    COST      SSH',
+      `${running.id}  garage-pi  ${gets}  active  30m ago  in 2h 30m  0.00 EUR  ssh -p ${port} ${username}@127.0.0.1`,
       '',
     ].join('\n'),
   );
@@ -220,9 +223,9 @@ test('rentals shows open rentals; --all adds ended ones, without connection deta
   assert.equal(
     all.stdout,
     [
-      'ID                DEVICE     STATE                   CREATED  EXPIRES    COST      SSH',
-      `${running.id}  garage-pi  active                  30m ago  in 2h 30m  0.00 EUR  ssh -p ${port} ${username}@127.0.0.1`,
-      `${old.id}  shed-pi    ended (renter_stopped)  1h ago   -          0.00 EUR  -`,
+      'ID                DEVICE     RESOURCES                             STATE                   CREATED  EXPIRES    COST      SSH',
+      `${running.id}  garage-pi  ${gets}  active                  30m ago  in 2h 30m  0.00 EUR  ssh -p ${port} ${username}@127.0.0.1`,
+      `${old.id}  shed-pi    ${gets}  ended (renter_stopped)  1h ago   -          0.00 EUR  -`,
       '',
     ].join('\n'),
   );

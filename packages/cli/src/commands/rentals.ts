@@ -6,7 +6,7 @@ import { booleanOption, integerOption, positional, stringOption, type ParsedArgs
 import { knownHostsFile } from '../config.ts';
 import { collectPages } from '../pages.ts';
 import type { Context, OutputStream } from '../context.ts';
-import { formatRelative, formatTime, printable, sshCommand } from '../format.ts';
+import { formatBandwidth, formatHardware, formatOfferShort, formatRelative, formatTime, printable, sshCommand } from '../format.ts';
 import { formatDetails, formatTable } from '../table.ts';
 import { printSshConfig } from './ssh-config.ts';
 import { formatMoney } from '@p2pvps/protocol/money';
@@ -126,6 +126,11 @@ export function autoRenewWords(on: boolean): string {
   return on ? 'on: renews for its term when it runs out, if your balance covers it' : "off ('p2pvps extend RENTAL --auto-renew on')";
 }
 
+function rentalResources(rental: Rental): string {
+  const bandwidth = rental.bandwidthMbit ? `, ${formatBandwidth(rental.bandwidthMbit)}` : '';
+  return `${formatHardware(rental.deviceHardware)}${bandwidth}`;
+}
+
 /** `hours`: what the renter asked for; the server sets `expiresAt` only once the container runs. */
 function rentalDetails(rental: Rental, now: Date, hours?: number): string {
   const open = rental.state === 'requested' || rental.state === 'active';
@@ -134,6 +139,8 @@ function rentalDetails(rental: Rental, now: Date, hours?: number): string {
     ['State', rental.state],
     ['Device', `${rental.deviceName} (${rental.deviceId})`],
   ];
+  // What the container gets (the offer it was rented with), never the device's totals.
+  if (rental.deviceHardware) pairs.push(['Resources', rentalResources(rental)]);
   if (open) {
     pairs.push(
       ['SSH', sshCommand(rental.connection)],
@@ -225,12 +232,13 @@ export async function listRentals(ctx: Context, args: ParsedArgs): Promise<void>
   const now = ctx.now();
   ctx.out(
     formatTable(
-      ['ID', 'DEVICE', 'STATE', 'CREATED', 'EXPIRES', 'COST', 'SSH'],
+      ['ID', 'DEVICE', 'RESOURCES', 'STATE', 'CREATED', 'EXPIRES', 'COST', 'SSH'],
       reply.rentals.map((r) => {
         const open = r.state === 'requested' || r.state === 'active';
         return [
           r.id,
           r.deviceName,
+          r.deviceHardware ? formatOfferShort({ ...r.deviceHardware, bandwidthMbit: r.bandwidthMbit ?? null }) : '-',
           r.endReason ? `${r.state} (${r.endReason})` : r.state,
           formatRelative(r.createdAt, now),
           open ? formatRelative(r.expiresAt, now) : '-',

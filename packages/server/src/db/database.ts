@@ -23,6 +23,7 @@ import * as autoRenew from './migrations/2026-12-06T2103-2-auto-renew.ts';
 import * as reliability from './migrations/2026-12-06T2105-reliability.ts';
 import * as reviewsDisputes from './migrations/2026-12-06T2106-reviews-disputes.ts';
 import * as hardwareBenchmarks from './migrations/2026-12-06T2104-hardware-benchmarks.ts';
+import * as offers from './migrations/2026-12-06T2102-offers.ts';
 
 export type Db = Kysely<Database>;
 
@@ -48,6 +49,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-06T2105-reliability': reliability,
   '2026-12-06T2106-reviews-disputes': reviewsDisputes,
   '2026-12-06T2104-hardware-benchmarks': hardwareBenchmarks,
+  '2026-12-06T2102-offers': offers,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -74,6 +74,8 @@ export interface DevicesTable {
    * newer one (routes/authenticate.ts). Optional so that inserts may leave it NULL.
    */
   last_signed_ts?: number | null;
+  /** The owner's offer (JSON Offer: what one rental gets); NULL for the default. Optional so that inserts may leave it NULL. */
+  offer?: string | null;
   /** Reliability score over the last 30 days in percent, refreshed by the reliability worker; null while new. Optional for inserts. */
   reliability_percent?: number | null;
   /** Why the last benchmark did not bear out the device's claims (domain/devices/benchmarks.ts); while set it is not listed. */
@@ -145,6 +147,8 @@ export interface RentalsTable {
   offline_since: string | null;
   /** When the renter was warned that their balance covers less than `lowBalanceMinutes` of their rentals (cleared on a top-up). */
   balance_low_at: string | null;
+  /** The offer (JSON) the rental was rented with: what its container gets. Optional so that inserts may leave it NULL. */
+  offer?: string | null;
 }
 
 export interface LedgerAccountsTable {

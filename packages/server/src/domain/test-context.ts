@@ -58,7 +58,7 @@ export async function createTestContext(portRange: readonly [number, number] = [
   /** An enrolled, online, priced device on the market. */
   const createListedDevice = async (ownerId: string) => {
     const grant = await addDevice(ctx, ownerId, `pi-${++n}`, '');
-    const hardware = { cpuModel: 'Cortex-A72', cores: 4, memoryBytes: 4 << 30, diskBytes: 32 << 30, arch: 'arm64' };
+    const hardware = { cpuModel: 'Cortex-A72', cores: 4, memoryBytes: 4 * 2 ** 30, diskBytes: 32 * 2 ** 30, arch: 'arm64' };
     await registerDevice(
       ctx,
       { enrolmentToken: grant.enrolmentToken, publicKey: generateEd25519KeyPair('d').public, hardware, agentVersion: 't' },

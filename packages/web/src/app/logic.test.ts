@@ -6,6 +6,9 @@ import {
   enrolCommands,
   feedbackChoices,
   formatBytes,
+  offerForm,
+  offerFromForm,
+  offerText,
   ratingSummaryText,
   reliabilityBars,
   reliabilityText,
@@ -164,4 +167,25 @@ test('verified figures read beside the claims; a flagged device says why it is n
     hardwareFlag: 'The benchmark did not bear out this device’s claims.',
   };
   assert.equal(deviceStatusText(flagged, new Date()), 'not listed: The benchmark did not bear out this device’s claims.');
+});
+
+test("what one rental gets is said in one line, and the owner's form becomes an offer or names the boxes to fix", () => {
+  const offer = { cores: 1, memoryBytes: 512 * 2 ** 20, diskBytes: 4 * 2 ** 30, bandwidthMbit: 20 };
+  assert.equal(offerText(offer), '1 core, 512 MiB memory, 4 GiB disk, 20 Mbit/s each way');
+  assert.equal(offerText({ ...offer, cores: 2, bandwidthMbit: null }), '2 cores, 512 MiB memory, 4 GiB disk, no bandwidth cap');
+  assert.deepEqual(offerForm(offer), { cores: '1', memoryMiB: '512', diskGiB: '4', bandwidthMbit: '20' });
+  assert.deepEqual(offerFromForm(offerForm(offer)), offer, 'the form gives back what it showed');
+  assert.deepEqual(offerFromForm({ cores: '2', memoryMiB: '1024', diskGiB: '0.5', bandwidthMbit: ' ' }), {
+    cores: 2,
+    memoryBytes: 2 ** 30,
+    diskBytes: 512 * 2 ** 20,
+    bandwidthMbit: null,
+  });
+  assert.throws(
+    () => offerFromForm({ cores: '1.5', memoryMiB: 'lots', diskGiB: '4', bandwidthMbit: 'fast' }),
+    (err: Error & { fields?: Record<string, string> }) => {
+      assert.deepEqual(Object.keys(err.fields ?? {}).sort(), ['body.offer.bandwidthMbit', 'body.offer.cores', 'body.offer.memoryBytes']);
+      return true;
+    },
+  );
 });

@@ -1,6 +1,6 @@
 import { formatMoney } from '@p2pvps/protocol/money';
 import type { HardwareVerification } from '@p2pvps/protocol/benchmark';
-import type { Device, Rental } from '@p2pvps/protocol/schemas';
+import type { Device, Offer, Rental } from '@p2pvps/protocol/schemas';
 
 /**
  * The dashboard's rules that are not just showing data, kept apart from the views so they
@@ -164,4 +164,51 @@ export function disputeOutcomeText(d: { state: 'open' | 'refunded' | 'rejected';
   if (d.state === 'open') return 'open: the operator has not decided yet';
   if (d.state === 'refunded') return `refunded ${formatMoney(d.refundMicros, d.currency)} to your balance`;
   return 'not upheld: no refund';
+}
+
+/** What one rental gets, in one line: "1 core, 512 MiB memory, 4 GiB disk, 20 Mbit/s each way". */
+export function offerText(o: Pick<Offer, 'cores' | 'memoryBytes' | 'diskBytes'> & { bandwidthMbit?: number | null | undefined }): string {
+  const bandwidth = o.bandwidthMbit ? `${o.bandwidthMbit} Mbit/s each way` : 'no bandwidth cap';
+  return `${o.cores} ${o.cores === 1 ? 'core' : 'cores'}, ${formatBytes(o.memoryBytes)} memory, ${formatBytes(o.diskBytes)} disk, ${bandwidth}`;
+}
+
+/** The offer form's fields as the owner types them: memory in MiB, disk in GiB, bandwidth in Mbit/s (empty: none). */
+export interface OfferForm {
+  cores: string;
+  memoryMiB: string;
+  diskGiB: string;
+  bandwidthMbit: string;
+}
+
+export function offerForm(o: Offer): OfferForm {
+  return {
+    cores: String(o.cores),
+    memoryMiB: String(Math.round(o.memoryBytes / 2 ** 20)),
+    diskGiB: String(Math.round((o.diskBytes / 2 ** 30) * 100) / 100),
+    bandwidthMbit: o.bandwidthMbit === null ? '' : String(o.bandwidthMbit),
+  };
+}
+
+/**
+ * The form as an offer for the API, or an error whose `fields` name the boxes to fix (keyed
+ * as the API keys them, so the same place shows the server's refusals).
+ */
+export function offerFromForm(f: OfferForm): Offer {
+  const fields: Record<string, string> = {};
+  const number = (text: string, key: keyof Offer, what: string, whole: boolean): number => {
+    const n = Number(text.trim());
+    if (text.trim() === '' || !Number.isFinite(n) || n <= 0 || (whole && !Number.isInteger(n))) fields[`body.offer.${key}`] = what;
+    return n;
+  };
+  const offer: Offer = {
+    cores: number(f.cores, 'cores', 'must be a whole number of cores', true),
+    memoryBytes: Math.round(number(f.memoryMiB, 'memoryBytes', 'must be a number of MiB, like 512', false) * 2 ** 20),
+    // Whole MiB: the device makes the renter's filesystem in whole blocks.
+    diskBytes: Math.round(number(f.diskGiB, 'diskBytes', 'must be a number of GiB, like 4 or 0.5', false) * 1024) * 2 ** 20,
+    bandwidthMbit:
+      f.bandwidthMbit.trim() === '' ? null : number(f.bandwidthMbit, 'bandwidthMbit', 'must be a rate in Mbit/s, or empty for none', false),
+  };
+  if (Object.keys(fields).length)
+    throw Object.assign(new Error('Some of what a rental gets is not a number; see the boxes marked.'), { fields });
+  return offer;
 }

@@ -1,5 +1,5 @@
 import { ed25519KeyFromOpenSsh } from '@p2pvps/protocol/device-auth';
-import type { Device, EnrolmentTokenGrant, Hardware } from '@p2pvps/protocol/schemas';
+import type { Device, EnrolmentTokenGrant, Hardware, Offer } from '@p2pvps/protocol/schemas';
 import type { RegisterBody, Registration } from '@p2pvps/protocol/agent-schemas';
 import { isUniqueViolation, type Db } from '../../db/database.ts';
 import {
@@ -24,6 +24,7 @@ import { announceEnd, endRentalIn } from '../rentals/ending.ts';
 import { hashSecret, newId, newWebName } from '../secrets.ts';
 import { checkEnrolmentToken, issueEnrolmentToken } from './enrolment-token.ts';
 import { verificationOf } from './benchmarks.ts';
+import { changedOffer, effectiveOffer } from './offer.ts';
 import { lowestFreePort } from './port-allocation.ts';
 
 /** The device's public web name, e.g. `k3x9q2ab.vps.example.org`. */
@@ -41,6 +42,7 @@ export function presentDevice(ctx: DomainContext, row: DeviceRow, openRentalId: 
     row.storage_fault === null &&
     !row.hardware_flag &&
     openRentalId === null;
+  const hardware = row.hardware ? (JSON.parse(row.hardware) as Hardware) : null;
   return {
     id: row.id,
     name: row.name,
@@ -52,7 +54,9 @@ export function presentDevice(ctx: DomainContext, row: DeviceRow, openRentalId: 
     pricePerHourMicros: row.price_per_hour_micros === null ? null : Number(row.price_per_hour_micros),
     sshPort: row.ssh_port === null ? null : Number(row.ssh_port),
     webHost: webHost(ctx, row.web_name),
-    hardware: row.hardware ? (JSON.parse(row.hardware) as Hardware) : null,
+    hardware,
+    offer: hardware ? effectiveOffer(hardware, row.offer) : null,
+    offerIsDefault: !row.offer,
     enrolledAt: row.enrolled_at,
     lastHeartbeatAt: row.last_heartbeat_at,
     lastSeenAt: row.last_seen_at,
@@ -185,10 +189,16 @@ export async function updateDevice(
   ctx: DomainContext,
   ownerId: string,
   deviceId: string,
-  changes: { name?: string; description?: string; pricePerHourMicros?: number; onMarket?: boolean },
+  changes: { name?: string; description?: string; pricePerHourMicros?: number; onMarket?: boolean; offer?: Partial<Offer> | null },
 ): Promise<Device> {
   const row = await ownedDevice(ctx, ownerId, deviceId);
   const patch: Partial<DeviceRow> = {};
+  // Checked first, so a refused offer changes nothing else either. An open rental keeps the offer it was rented with.
+  if (changes.offer !== undefined) {
+    // Before the device enrols there is no hardware to keep within, nor an offer to go back from.
+    const offer = changedOffer(row.hardware ? (JSON.parse(row.hardware) as Hardware) : null, row.offer, changes.offer ?? {});
+    patch.offer = changes.offer === null ? null : JSON.stringify(offer);
+  }
   if (changes.name !== undefined) patch.name = changes.name;
   if (changes.description !== undefined) patch.description = changes.description;
   if (changes.pricePerHourMicros !== undefined) patch.price_per_hour_micros = changes.pricePerHourMicros;
@@ -197,6 +207,8 @@ export async function updateDevice(
     if (changes.onMarket && row.on_market === 0) patch.listed_since = ctx.clock.now().toISOString();
   }
   await updateDeviceRow(ctx.db, deviceId, patch);
+  // An idle agent sizes its clean storage for the next rental when it hears of a new offer.
+  if (changes.offer !== undefined) ctx.notifyDevice(deviceId, 'offer_changed');
   return presentDeviceById(ctx, deviceId);
 }
 

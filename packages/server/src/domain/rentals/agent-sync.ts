@@ -1,9 +1,10 @@
 import type { DesiredRental, HeartbeatBody, HeartbeatReply } from '@p2pvps/protocol/agent-schemas';
-import type { RentalState } from '@p2pvps/protocol/schemas';
+import type { Hardware, Offer, RentalState } from '@p2pvps/protocol/schemas';
 import { agentProtocol } from '@p2pvps/protocol/version';
 import { findDevice, updateDevice } from '../../db/devices-repo.ts';
 import { findOpenRentalForDevice, updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
+import { effectiveOffer } from '../devices/offer.ts';
 import { DomainError } from '../errors.ts';
 import { benchmarkChallengeFor } from '../devices/benchmarks.ts';
 import { endRental } from './ending.ts';
@@ -56,7 +57,10 @@ export async function syncDevice(
   // Verified hardware: an idle device is asked to measure itself (never while it holds a rental).
   const after = before && (await findDevice(ctx.db, deviceId));
   const benchmark = after ? await benchmarkChallengeFor(ctx, after, rental !== undefined) : undefined;
+  const knownHardware = hardware ?? before?.hardware;
   return {
+    // The next rental's offer: an idle agent sizes its clean storage for it ahead of the rent.
+    ...(knownHardware ? { offer: effectiveOffer(JSON.parse(knownHardware) as Hardware, before?.offer) } : {}),
     rental: rental && runningStates.includes(rental.state as RentalState) ? desired(rental) : null,
     heartbeatIntervalMs: ctx.settings.heartbeatIntervalMs,
     serverTime: now.toISOString(),
@@ -102,5 +106,7 @@ function desired(rental: RentalRow): DesiredRental {
     passwordHash: rental.password_crypt,
     authorizedKey: rental.ssh_public_key,
     expiresAt: rental.expires_at,
+    // What the container gets; a rental from before offers leaves the agent to its own limits.
+    ...(rental.offer ? { offer: JSON.parse(rental.offer) as Offer } : {}),
   };
 }

@@ -1,9 +1,10 @@
-import type { EndReason, Hardware, Listing, MarketQuery, Rental, RentalsQuery, RentalState } from '@p2pvps/protocol/schemas';
-import { isUniqueViolation } from '../../db/database.ts';
+import type { EndReason, Hardware, Listing, MarketQuery, Offer, Rental, RentalsQuery, RentalState } from '@p2pvps/protocol/schemas';
+import { isUniqueViolation, type Db } from '../../db/database.ts';
 import { findDevice, listMarket, uptimePercent, type DeviceRow } from '../../db/devices-repo.ts';
 import { findRental, insertRental, listExpiredRentals, listRenterRentals, type RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { webHost } from '../devices/devices.ts';
+import { effectiveOffer, offeredHardware } from '../devices/offer.ts';
 import { rotateWebName } from '../devices/web-names.ts';
 import { DomainError } from '../errors.ts';
 import { decodeCursor, pageOf, type Page } from '../paging.ts';
@@ -30,6 +31,8 @@ export function presentRental(
   const port = Number(device?.ssh_port ?? 0);
   // An ended rental's web name is no longer its own (the device's next rental gets a new one): stop showing it.
   const web = device && row.state !== 'ended' ? webHost(ctx, device.web_name) : '';
+  // What the rental was rented with, never the device's totals; rentals from before offers have none to show.
+  const offer = row.offer ? (JSON.parse(row.offer) as Offer) : null;
   return {
     id: row.id,
     deviceId: row.device_id,
@@ -46,7 +49,8 @@ export function presentRental(
     currency: ctx.settings.currency,
     prepaidHours: row.hours,
     autoRenew: row.auto_renew === 1,
-    deviceHardware: device?.hardware ? (JSON.parse(device.hardware) as Hardware) : null,
+    deviceHardware: device?.hardware && offer ? offeredHardware(JSON.parse(device.hardware) as Hardware, offer) : null,
+    bandwidthMbit: offer?.bandwidthMbit ?? null,
     deviceOnline: ctx.tunnels.isOnline(row.device_id),
     connection: {
       host,
@@ -78,18 +82,23 @@ const sorters: Record<MarketQuery['sort'], (l: Listing) => number> = {
 };
 
 /**
- * A device's hardware is JSON in its row and changes only when it enrols: each distinct
- * value is parsed once, not on every market call (the market is public and unauthenticated).
+ * What a listing shows of a device: the offer's cores, memory and disk (never the device's
+ * totals) with its CPU model and architecture. A device's hardware and offer are JSON in its
+ * row and rarely change: each distinct pair is worked out once, not on every market call
+ * (the market is public and unauthenticated).
  */
-const parsedHardware = new Map<string, Hardware>();
-function hardwareOf(json: string): Hardware {
-  let hw = parsedHardware.get(json);
-  if (!hw) {
-    if (parsedHardware.size >= 10_000) parsedHardware.clear();
-    hw = JSON.parse(json) as Hardware;
-    parsedHardware.set(json, hw);
+const parsedOffers = new Map<string, { hardware: Hardware; offer: Offer }>();
+function listedOffer(hardwareJson: string, offerJson: string | null | undefined): { hardware: Hardware; offer: Offer } {
+  const key = `${hardwareJson}\n${offerJson ?? ''}`;
+  let listed = parsedOffers.get(key);
+  if (!listed) {
+    if (parsedOffers.size >= 10_000) parsedOffers.clear();
+    const hardware = JSON.parse(hardwareJson) as Hardware;
+    const offer = effectiveOffer(hardware, offerJson);
+    listed = { hardware: offeredHardware(hardware, offer), offer };
+    parsedOffers.set(key, listed);
   }
-  return hw;
+  return listed;
 }
 
 /**
@@ -109,7 +118,8 @@ function allListings(ctx: DomainContext): Promise<Listing[]> {
             deviceId: r.id,
             name: r.name,
             description: r.description,
-            hardware: hardwareOf(r.hardware!),
+            hardware: listedOffer(r.hardware!, r.offer).hardware,
+            bandwidthMbit: listedOffer(r.hardware!, r.offer).offer.bandwidthMbit,
             pricePerHourMicros: Number(r.price_per_hour_micros),
             homeServer: ctx.settings.serverName,
             listedSince: r.listed_since,
@@ -165,7 +175,7 @@ export async function rent(
     device.storage_fault === null &&
     !device.hardware_flag &&
     ctx.tunnels.isOnline(device.id);
-  if (!listed) throw new DomainError('device_not_listed');
+  if (!listed || device.hardware === null) throw new DomainError('device_not_listed');
   if (input.autoRenew && !input.hours)
     throw new DomainError(
       'invalid_request',
@@ -208,6 +218,8 @@ export async function rent(
     balance_exhausted_at: null,
     offline_since: null,
     balance_low_at: null,
+    // The rental keeps what it was rented with, whatever the owner offers later.
+    offer: JSON.stringify(effectiveOffer(JSON.parse(device.hardware) as Hardware, device.offer)),
   };
   try {
     await ctx.db.transaction().execute(async (trx) => {

@@ -13,6 +13,7 @@ import {
   verifiedText,
 } from '../logic.ts';
 import { ReliabilityHistory } from './reliability.tsx';
+import { DeviceOffer } from './device-offer.tsx';
 import { Confirm, CopyButton, ErrorText, Field, FormError, moneyValue, submitWith, Time, useAction, useLoad } from '../ui.tsx';
 import { OwnerRatings } from './reviews.tsx';
 
@@ -139,7 +140,7 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
         {d.name} <span class={`badge ${d.online ? 'up' : 'down'}`}>{deviceStatusText(d, now)}</span>
       </h2>
       <dl>
-        <dt>Hardware</dt>
+        <dt>Device hardware</dt>
         <dd>{d.hardware ? hardwareText(d.hardware) : 'reported when the agent enrols'}</dd>
         <dt>Verified</dt>
         <dd>{verifiedText(d.verified)}</dd>
@@ -156,6 +157,7 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
         <dt>Earned</dt>
         <dd>{formatMoney(earnedMicros, server.currency)}</dd>
       </dl>
+      <DeviceOffer device={d} onChanged={onChanged} />
       {d.status !== 'awaiting_enrolment' && <ReliabilityHistory deviceId={d.id} owned />}
       <OwnerRatings deviceId={d.id} deviceName={d.name} />
       <form class="inline" onSubmit={submitWith(savePrice)}>

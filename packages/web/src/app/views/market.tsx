@@ -116,14 +116,17 @@ export function MarketView() {
             <h2>{l.name}</h2>
             {l.description && <p>{l.description}</p>}
             <dl>
+              {/* What one rental gets (the owner's offer), never the device's totals. */}
               <dt>Processor</dt>
               <dd>
-                {l.hardware.cpuModel}, {l.hardware.cores} cores ({l.hardware.arch})
+                {l.hardware.cpuModel}, {l.hardware.cores} {l.hardware.cores === 1 ? 'core' : 'cores'} ({l.hardware.arch})
               </dd>
               <dt>Memory</dt>
               <dd>{formatBytes(l.hardware.memoryBytes)}</dd>
               <dt>Disk</dt>
               <dd>{formatBytes(l.hardware.diskBytes)}</dd>
+              <dt>Bandwidth</dt>
+              <dd>{l.bandwidthMbit ? `${l.bandwidthMbit} Mbit/s each way` : 'no cap'}</dd>
               <dt>Uptime</dt>
               <dd>{uptimeText(l.uptimePercent)}</dd>
               <dt>Reliability</dt>

@@ -2,7 +2,7 @@ import { formatMoney } from '@p2pvps/protocol/money';
 import type { Rental } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { Link, useSession } from '../app.tsx';
-import { hardwareText, rentalStatusText } from '../logic.ts';
+import { offerText, rentalStatusText } from '../logic.ts';
 import { Confirm, CopyButton, ErrorText, Field, FormError, MoreButton, submitWith, Time, useAction, usePaged } from '../ui.tsx';
 import { RentalFeedback } from './reviews.tsx';
 
@@ -68,8 +68,10 @@ function RentalCard({ rental: r, focused, onChanged }: { rental: Rental; focused
       <dl>
         {r.deviceHardware && (
           <>
-            <dt>Device</dt>
-            <dd>{hardwareText(r.deviceHardware)}</dd>
+            <dt>Your container gets</dt>
+            <dd>
+              {offerText({ ...r.deviceHardware, bandwidthMbit: r.bandwidthMbit })} ({r.deviceHardware.cpuModel}, {r.deviceHardware.arch})
+            </dd>
           </>
         )}
         {open && (
