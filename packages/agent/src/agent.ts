@@ -190,6 +190,9 @@ export class Agent {
       log: this.log,
     });
     await this.isolate();
+    // [issue 11, root safely] Say once why renters get no root on an engine without user namespaces.
+    const noRoot = await this.containers.rootWarning();
+    if (noRoot) this.log('warn', noRoot);
     // A device removed and added again on this host leaves its old identity's container
     // holding our ports; nothing of an identity the server forgot is kept.
     const orphans = await this.containers.removeEarlierIdentities();

@@ -1,12 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { renterNetworkName, RenterContainers } from './renter-containers.ts';
 
 /** A Docker engine that records what the agent asks of it, for what the Docker API tests in e2e cannot show (they run on an engine without bridges). */
-function fakeDocker(networks: object[] = []) {
+function fakeDocker(networks: object[] = [], info: object = withUserns) {
   const calls: { createNetwork: any[]; createContainer: any[] } = { createNetwork: [], createContainer: [] };
   const docker = {
+    info: async () => info,
     listNetworks: async () => networks,
     createNetwork: async (o: unknown) => void calls.createNetwork.push(o),
     createContainer: async (o: unknown) => {
@@ -20,6 +24,10 @@ function fakeDocker(networks: object[] = []) {
   } as unknown as Docker;
   return { docker, calls };
 }
+
+/** What `docker info` says on an engine with userns-remap=default, and on one without. */
+const withUserns = { SecurityOptions: ['name=seccomp,profile=default', 'name=userns'], DockerRootDir: '/var/lib/docker/100000.100000' };
+const withoutUserns = { SecurityOptions: ['name=seccomp,profile=default'], DockerRootDir: '/var/lib/docker' };
 
 const options = (docker: Docker) => ({
   docker,
@@ -53,9 +61,10 @@ test('an existing renter network is used; one with another bridge name is refuse
   await assert.rejects(new RenterContainers(options(bad.docker)).ensureNetwork(), /docker network rm p2pvps-renter/);
 });
 
+const rental = { rentalId: 'r1', username: 'ruser', password: 'pw', authorizedKey: null, expiresAt: null };
+
 test('the container joins the renter network, unprivileged, with every limit', async () => {
-  const { docker, calls } = fakeDocker();
-  const rental = { rentalId: 'r1', username: 'ruser', password: 'pw', authorizedKey: null, expiresAt: null };
+  const { docker, calls } = fakeDocker([], withoutUserns);
   await assert.rejects(new RenterContainers(options(docker)).start(rental, '/srv/home', 1000), /stop here/);
   const hc = calls.createContainer[0].HostConfig;
   assert.equal(hc.NetworkMode, renterNetworkName);
@@ -63,6 +72,7 @@ test('the container joins the renter network, unprivileged, with every limit', a
   assert.equal(hc.Privileged, false);
   assert.deepEqual(hc.CapDrop, ['ALL']);
   assert.deepEqual(hc.SecurityOpt, ['no-new-privileges']);
+  assert.ok(!calls.createContainer[0].Env.includes('P2PVPS_ROOT=1'), 'no root on an engine without user namespaces');
   assert.equal(hc.NanoCpus, 1.5e9);
   assert.equal(hc.Memory, 512 * 1024 * 1024);
   assert.equal(hc.MemorySwap, hc.Memory, 'no swap beyond the memory limit');
@@ -91,4 +101,32 @@ test('stopAll stops the running containers of this device at once and keeps them
   assert.deepEqual(asked.list, { all: true, filters: { label: ['org.p2pvps.device=dev1'] } }, "only this device's containers");
   assert.deepEqual(asked.stopped, [['c1', { t: 0 }]], 'killed without a grace period');
   assert.deepEqual(asked.removed, [], 'the container and its files stay, to be started again');
+});
+
+test('on an engine with userns-remap the renter is root: sudo works, the home belongs to the remapped root, dangerous capabilities stay out', async () => {
+  const { docker, calls } = fakeDocker();
+  const home = mkdtempSync(join(tmpdir(), 'p2pvps-home-'));
+  try {
+    const containers = new RenterContainers(options(docker));
+    assert.equal(await containers.rootWarning(), null);
+    await assert.rejects(containers.start(rental, home, 1000), /stop here/);
+    const { Env, HostConfig: hc } = calls.createContainer[0];
+    assert.ok(Env.includes('P2PVPS_ROOT=1'));
+    assert.deepEqual(hc.SecurityOpt, [], 'no no-new-privileges: sudo is setuid; seccomp and AppArmor stay the defaults');
+    assert.equal(hc.Privileged, false);
+    assert.deepEqual(hc.CapDrop, ['ALL']);
+    for (const cap of ['CHOWN', 'SETUID', 'SETGID', 'NET_BIND_SERVICE', 'FSETID']) assert.ok(hc.CapAdd.includes(cap), cap);
+    for (const cap of ['SYS_ADMIN', 'MKNOD', 'NET_RAW', 'NET_ADMIN', 'SYS_MODULE', 'SYS_PTRACE']) assert.ok(!hc.CapAdd.includes(cap), cap);
+    assert.equal(hc.PidsLimit, 256, 'limits kept');
+    assert.deepEqual(hc.Ulimits, [{ Name: 'nofile', Soft: 1024, Hard: 16384 }]);
+    const st = statSync(home);
+    assert.deepEqual([st.uid, st.gid], [100000, 100000], "/home belongs to the container's root as the host sees it");
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('on an engine without user namespaces the owner is told why renters get no root', async () => {
+  const { docker } = fakeDocker([], withoutUserns);
+  assert.match((await new RenterContainers(options(docker)).rootWarning()) ?? '', /userns-remap.*install-agent\.sh/);
 });
