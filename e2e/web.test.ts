@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { operatorClient } from '@p2pvps/server/services/operator-client';
 import {
+  containerNetwork,
   createRentedDevice,
   createServer,
   createUser,
@@ -155,7 +156,9 @@ test('the rental shows the device web name, and the container knows which ports 
   assert.equal(c.httpUrl, `http://${c.webHost}:${server.httpPort}/`);
   assert.equal(c.httpsUrl, `https://${c.webHost}:${httpsPort}/`);
   const env = await openSsh(a.ssh, 'echo $P2PVPS_HTTP_PORT $P2PVPS_HTTPS_PORT');
-  assert.equal(env.stdout.trim(), `${a.agent.containerHttpPort} ${a.agent.containerHttpsPort}`);
+  // On its own network the container serves the standard ports; sharing the host's, the agent's loopback ports.
+  const expected = containerNetwork === 'bridge' ? '80 443' : `${a.agent.containerHttpPort} ${a.agent.containerHttpsPort}`;
+  assert.equal(env.stdout.trim(), expected);
 });
 
 test('HTTP by name reaches port 80 of the rented container, with the visitor address; another name does not', async () => {

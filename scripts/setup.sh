@@ -3,6 +3,12 @@
 # Debian packages (Docker engine, debootstrap, OpenSSH client, e2fsprogs and mount for the
 # renter storage, pebble and openssl for the TLS tests), npm dependencies, a running dockerd,
 # and the renter base image. Sourced by scripts/demo and scripts/test.
+#
+# Two Docker engines: the machine's own (/var/run/docker.sock, no default bridge, renter
+# containers on host networking: the demo's) and the tests' engine in the network namespace
+# p2pvps-test that this script makes, with user namespaces (userns-remap) and its own
+# bridges, so renters are root in their containers and the production network path runs
+# (scripts/test runs the tests inside that namespace). P2PVPS_SETUP_TEST_ENGINE=0 skips it.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +40,8 @@ command -v blkdiscard >/dev/null || need+=(util-linux)
 # The agent keeps renter containers off the home network (iptables, ip6tables) and caps their
 # bandwidth (tc, ip); its tests build small networks of namespaces (ip netns).
 command -v iptables-restore >/dev/null || need+=(iptables)
+# The tests' engine starts inside its network namespace through nsenter.
+command -v nsenter >/dev/null || need+=(util-linux)
 command -v tc >/dev/null || need+=(iproute2)
 # The dashboard's browser tests drive Debian's Chromium through playwright-core.
 command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)
@@ -77,9 +85,42 @@ if [ "$have" != "$want" ]; then
   bash "$root/images/renter/build-offline.sh" "$image"
 fi
 
-# Containers on an engine without the default bridge must use host networking.
+# The machine's engine has no default bridge: its containers (the demo's) use host networking.
 if docker network inspect bridge >/dev/null 2>&1; then
   export P2PVPS_CONTAINER_NETWORK="${P2PVPS_CONTAINER_NETWORK:-bridge}"
 else
   export P2PVPS_CONTAINER_NETWORK="${P2PVPS_CONTAINER_NETWORK:-host}"
+fi
+
+# The tests' Docker engine, inside a network namespace of its own: its bridges, containers
+# and their private addresses exist only there, and the tests run in the same namespace
+# (scripts/test), so nothing in the machine's own namespace ever sends to a private address.
+# Started with nsenter, not `ip netns exec`, which remounts /sys and hides the cgroup v1
+# mounts dockerd needs ("Devices cgroup isn't mounted"). userns-remap: containers' root is
+# the unprivileged "dockremap" range (100000 and up) on the host. Docker's own iptables
+# rules are on: they live in the namespace's own firewall.
+if [ "${P2PVPS_SETUP_TEST_ENGINE:-1}" = 1 ]; then
+  export P2PVPS_TEST_NETNS=p2pvps-test
+  export P2PVPS_TEST_DOCKER_SOCKET=/run/p2pvps-test-docker.sock
+  test_docker() { docker -H "unix://$P2PVPS_TEST_DOCKER_SOCKET" "$@"; }
+  if [ ! -e "/var/run/netns/$P2PVPS_TEST_NETNS" ]; then
+    step "making the tests' network namespace $P2PVPS_TEST_NETNS"
+    ip netns add "$P2PVPS_TEST_NETNS"
+  fi
+  ip -n "$P2PVPS_TEST_NETNS" link set lo up
+  if ! test_docker info >/dev/null 2>&1; then
+    step "starting the tests' Docker engine in $P2PVPS_TEST_NETNS (userns-remap; log in /var/log/p2pvps-test-dockerd.log)"
+    mkdir -p /var/lib/p2pvps-test-docker
+    nohup nsenter "--net=/var/run/netns/$P2PVPS_TEST_NETNS" dockerd --userns-remap=default \
+      --data-root=/var/lib/p2pvps-test-docker --exec-root=/run/p2pvps-test-docker \
+      --pidfile=/run/p2pvps-test-docker.pid -H "unix://$P2PVPS_TEST_DOCKER_SOCKET" \
+      >/var/log/p2pvps-test-dockerd.log 2>&1 &
+    for _ in $(seq 1 60); do test_docker info >/dev/null 2>&1 && break; sleep 0.5; done
+    test_docker info >/dev/null 2>&1 || fail "the tests' dockerd did not start; see /var/log/p2pvps-test-dockerd.log"
+  fi
+  test_have="$(test_docker image inspect -f '{{ index .Config.Labels "org.p2pvps.source" }}' "$image" 2>/dev/null || true)"
+  if [ "$test_have" != "$want" ]; then
+    step "copying the renter image $image into the tests' engine"
+    docker save "$image" | test_docker load >/dev/null
+  fi
 fi

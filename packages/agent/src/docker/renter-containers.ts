@@ -327,5 +327,8 @@ export function sshBanner(port: number, timeoutMs = 1000): Promise<boolean> {
     socket.setTimeout(timeoutMs, () => done(false));
     socket.once('data', (d) => done(d.toString('latin1').startsWith('SSH-')));
     socket.once('error', () => done(false));
+    // Docker's port proxy accepts at once and closes cleanly while nothing in the container
+    // listens yet: without this the wait would hang on a connection that never speaks.
+    socket.once('close', () => done(false));
   });
 }
