@@ -119,6 +119,11 @@ async function start(): Promise<void> {
   CLI:              logged in as renter@demo.local (${cliConfig})
   Operator:         admin@localhost, password in ${join(dir, 'server/operator-password')}
 
+Root: the demo's device runs renter containers on this machine's own Docker engine with host
+  networking, where user namespaces cannot be used, so a renter gets an ordinary account there
+  (no root, no sudo). A device installed with scripts/install-agent.sh has user namespaces and
+  bridge networking, and its renters are root in their containers.
+
 Rent the device and log in with OpenSSH:
   ${p2pvps} market
   ${p2pvps} rent ${deviceId} --wait            # add --ssh-key ~/.ssh/id_ed25519.pub to log in by key
