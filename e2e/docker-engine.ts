@@ -2,17 +2,20 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { renterImage, tempDir, waitFor } from './harness.ts';
+import { dockerSocket, renterImage, tempDir, waitFor } from './harness.ts';
 
 /**
  * A Docker engine of the test's own, for tests that stop and restart the engine: the
  * shared one serves every other test running on the machine, so it is never touched.
- * Started like scripts/setup.sh starts the shared one (no default bridge, no firewall
- * rules: renter containers use host networking on loopback ports), with its own data root,
- * exec root, socket and managed containerd under a temp dir. The renter image is copied in
- * from the shared engine.
+ * Started like scripts/setup.sh starts the machine's own engine (no default bridge, no
+ * firewall rules: renter containers use host networking on loopback ports, of the network
+ * namespace the test runs in), so it never competes with the tests' engine for the renter
+ * bridge or the firewall; its own data root, exec root, socket and managed containerd are
+ * under a temp dir. The renter image is copied in from the tests' engine.
  */
 export class PrivateDockerEngine {
+  /** Its renter containers' networking: it has no bridges. */
+  readonly network = 'host' as const;
   readonly dir = tempDir('dockerd');
   readonly socket = join(this.dir, 'docker.sock');
   readonly docker = new Docker({ socketPath: this.socket });
@@ -41,7 +44,9 @@ export class PrivateDockerEngine {
 
   /** Copies the renter image in from the shared engine (docker save | docker load). */
   async loadRenterImage(): Promise<void> {
-    const r = spawnSync('sh', ['-c', `docker save "${renterImage}" | docker -H "unix://${this.socket}" load`], { encoding: 'utf8' });
+    const r = spawnSync('sh', ['-c', `docker -H "unix://${dockerSocket}" save "${renterImage}" | docker -H "unix://${this.socket}" load`], {
+      encoding: 'utf8',
+    });
     if (r.status !== 0) throw new Error(`could not copy ${renterImage} into the private engine: ${r.stderr}`);
   }
 

@@ -17,12 +17,19 @@ import type { Rental } from '@p2pvps/protocol/schemas';
 
 /**
  * Builds a whole marketplace for a test: a real server (SQLite, gateway, API) and real
- * agents on the real Docker engine, with renter containers on host networking and
- * loopback ports (tests never touch a private-range address).
+ * agents on the real Docker engine. Under scripts/test that is the tests' engine inside the
+ * network namespace p2pvps-test (scripts/setup.sh), where renter containers take the
+ * production path: the renter bridge, ports published on 127.0.0.1, the isolation chains,
+ * root remapped by user namespaces. Elsewhere (P2PVPS_CONTAINER_NETWORK=host) they share
+ * the host's network on loopback ports. Either way tests never touch a private-range
+ * address outside a namespace of their own.
  */
 
-export const docker = new Docker({ socketPath: process.env.P2PVPS_DOCKER_SOCKET ?? '/var/run/docker.sock' });
+export const dockerSocket = process.env.P2PVPS_DOCKER_SOCKET ?? '/var/run/docker.sock';
+export const docker = new Docker({ socketPath: dockerSocket });
 export const renterImage = process.env.P2PVPS_RENTER_IMAGE ?? 'p2pvps/renter:latest';
+/** How renter containers are networked on the tests' engine: scripts/test says bridge. */
+export const containerNetwork: 'bridge' | 'host' = process.env.P2PVPS_CONTAINER_NETWORK === 'bridge' ? 'bridge' : 'host';
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `p2pvps-${prefix}-`));
@@ -110,7 +117,7 @@ export async function createUser(
 export interface TestAgent {
   agent: Agent;
   dataDir: string;
-  /** Loopback ports of the container's sshd, port 80 and port 443 (host networking in tests). */
+  /** Loopback ports of the container's sshd, port 80 and port 443 (published, or its own with host networking). */
   containerSshPort: number;
   containerHttpPort: number;
   containerHttpsPort: number;
@@ -136,6 +143,8 @@ export async function createAgent(
     serverUrl?: string;
     /** The loopback port of the container's sshd; port 80 and 443 follow it. A fresh block by default. */
     containerSshPort?: number;
+    /** The engine's container networking; the tests' engine's (containerNetwork) by default. */
+    network?: 'bridge' | 'host';
   } = {},
 ): Promise<TestAgent> {
   const dataDir = tempDir('agent');
@@ -154,12 +163,13 @@ export async function createAgent(
     }),
   );
   const config = loadAgentConfig(['--config', configFile], {
-    P2PVPS_CONTAINER_NETWORK: 'host',
+    P2PVPS_CONTAINER_NETWORK: opts.network ?? containerNetwork,
     P2PVPS_CONTAINER_SSH_PORT: String(containerSshPort),
     P2PVPS_CONTAINER_HTTP_PORT: String(containerHttpPort),
     P2PVPS_CONTAINER_HTTPS_PORT: String(containerHttpsPort),
     P2PVPS_RENTER_IMAGE: renterImage,
-    ...(opts.dockerSocket ? { P2PVPS_DOCKER_SOCKET: opts.dockerSocket } : {}),
+    // The tests' engine unless the test brings its own: never the machine's by accident.
+    P2PVPS_DOCKER_SOCKET: opts.dockerSocket ?? dockerSocket,
   });
   const log = (level: string, msg: string) => {
     if (process.env.P2PVPS_TEST_LOG === 'debug' || level === 'error') console.error(`[agent ${level}] ${msg}`);
@@ -273,7 +283,7 @@ export function openSsh(
 }
 
 export function dockerAvailable(): boolean {
-  return spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+  return spawnSync('docker', ['-H', `unix://${dockerSocket}`, 'info'], { stdio: 'ignore' }).status === 0;
 }
 
 export interface RentedDevice {

@@ -52,7 +52,13 @@ function stub(name: string, body: string) {
 function attempt(args: string[], env: Record<string, string> = {}) {
   const res = spawnSync('bash', [script, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, PATH: `${join(dir, 'stubs')}:${process.env.PATH}`, TMPDIR: join(dir, 'tmp'), ...env },
+    env: {
+      ...process.env,
+      PATH: `${join(dir, 'stubs')}:${process.env.PATH}`,
+      TMPDIR: join(dir, 'tmp'),
+      P2PVPS_DOCKER_DAEMON_JSON: join(dir, 'etc/docker/daemon.json'),
+      ...env,
+    },
     timeout: 300_000,
     // Not a terminal: the installer cannot ask for the token.
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,7 +94,9 @@ before(() => {
   mkdirSync(join(dir, 'stubs'));
   mkdirSync(join(dir, 'tmp'));
   // What every Debian system has already; the installer creates only what is below.
-  for (const d of ['etc/systemd/system', 'opt', 'var/lib']) mkdirSync(join(dir, d), { recursive: true });
+  for (const d of ['etc/systemd/system', 'etc/docker', 'opt', 'var/lib']) mkdirSync(join(dir, d), { recursive: true });
+  // This machine's Docker engine already remaps containers' root (the installer's own doing).
+  writeFileSync(join(dir, 'etc/docker/daemon.json'), '{ "userns-remap": "default" }\n');
   stub(
     'docker',
     `case "$1 $2" in
@@ -126,6 +134,7 @@ test('install from this checkout, then uninstall leaves only the identity, and -
   rmSync(tokenFile);
   assert.match(out, new RegExp(`the agent code matches SHA-256 ${agentCode.sha256}`));
   assert.match(out, /systemd is not running here/);
+  assert.match(out, /already maps containers' root to an unprivileged user/);
   assert.equal(recorded(), '', 'nothing shared is touched by an install on a machine that has everything');
 
   const config = JSON.parse(readFileSync(paths.config, 'utf8'));
@@ -249,5 +258,43 @@ test(
     rmSync(tokenFile);
     rmSync(agentCode.path);
     assert.deepEqual(files(dir), before);
+  },
+);
+
+test(
+  "the installer turns on user namespaces in the Docker engine's config, keeping its other settings, and restarts Docker",
+  { skip, timeout: 60_000 },
+  () => {
+    const daemonJson = join(dir, 'tmp', 'daemon.json');
+    writeFileSync(daemonJson, JSON.stringify({ 'log-driver': 'journald', 'data-root': '/srv/docker' }));
+    mkdirSync(join(dir, 'systemd-running'));
+    const env = { P2PVPS_DOCKER_DAEMON_JSON: daemonJson, P2PVPS_SYSTEMD_RUNTIME_DIR: join(dir, 'systemd-running') };
+    try {
+      writeFileSync(calls, '');
+      const out = run(['--configure-docker'], env);
+      assert.match(out, /turning on user namespaces in the Docker engine: "userns-remap": "default"/);
+      assert.match(out, /containers you run yourself on this engine are hidden/, 'the owner is told what changes for their own containers');
+      assert.match(out, /restarting Docker/);
+      assert.deepEqual(JSON.parse(readFileSync(daemonJson, 'utf8')), {
+        'log-driver': 'journald',
+        'data-root': '/srv/docker',
+        'userns-remap': 'default',
+      });
+      assert.match(recorded(), /^systemctl restart docker\.service$/m);
+
+      writeFileSync(calls, '');
+      assert.match(run(['--configure-docker'], env), /already maps containers' root/);
+      assert.equal(recorded(), '', 'no restart when nothing changed');
+
+      writeFileSync(daemonJson, '{ "log-driver": ');
+      const broken = attempt(['--configure-docker'], env);
+      assert.equal(broken.status, 1);
+      assert.match(broken.output, /daemon\.json is not valid JSON .*fix it, then run this again/);
+      assert.equal(readFileSync(daemonJson, 'utf8'), '{ "log-driver": ', 'a file it cannot read is left alone');
+    } finally {
+      rmSync(join(dir, 'systemd-running'), { recursive: true, force: true });
+      rmSync(daemonJson, { force: true });
+      rmSync(calls, { force: true });
+    }
   },
 );

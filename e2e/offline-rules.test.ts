@@ -106,7 +106,7 @@ test('a restarted Docker engine and a rebooted device resume the rental without 
   await engine.loadRenterImage();
   const owner = await createUser(server, 'owner');
   const renter = await createUser(server, 'renter');
-  const d = await createRentedDevice(server, owner, renter, 'rebooting-pi', { dockerSocket: engine.socket });
+  const d = await createRentedDevice(server, owner, renter, 'rebooting-pi', { dockerSocket: engine.socket, network: engine.network });
   devices.push(d);
   const rentalId = d.rental.id;
   const containers = () => engine!.docker.listContainers({ all: true, filters: { label: [`org.p2pvps.rental=${rentalId}`] } });

@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { operatorClient } from '@p2pvps/server/services/operator-client';
 import {
+  containerNetwork,
   createRentedDevice,
   createServer,
   createUser,
@@ -36,7 +37,7 @@ let ownCa: TestCa;
 /** A web server for both ports inside the container: it says who it is and what the front door told it. */
 const webServer = `
 import http.server, ssl, sys, threading, os
-name = sys.argv[1]
+name, bind = sys.argv[1], sys.argv[2]
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     def do_GET(self):
@@ -49,7 +50,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 def serve(port, tls):
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', port), Handler)
+    server = http.server.ThreadingHTTPServer((bind, port), Handler)
     if tls:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain('cert.pem', 'key.pem')
@@ -62,11 +63,14 @@ serve(int(os.environ['P2PVPS_HTTPS_PORT']), True)
 /** Starts the web server in the rental's container over ssh, with a fresh self-signed certificate for its name. */
 async function serveWeb(device: RentedDevice, name: string): Promise<string> {
   const host = device.rental.connection.webHost;
+  // On its own network the container is reached on its bridge address (as renters' servers
+  // are); sharing the host's network, on loopback only.
+  const bind = containerNetwork === 'bridge' ? '0.0.0.0' : '127.0.0.1';
   const script =
     `cat > web.py <<'PY'\n${webServer}\nPY\n` +
     `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=${host} ` +
     `-addext subjectAltName=DNS:${host} -keyout key.pem -out cert.pem 2>/dev/null && ` +
-    `(setsid nohup python3 web.py ${name} > web.log 2>&1 < /dev/null &) && cat cert.pem`;
+    `(setsid nohup python3 web.py ${name} ${bind} > web.log 2>&1 < /dev/null &) && cat cert.pem`;
   const r = await openSsh(device.ssh, script);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout;
@@ -155,7 +159,9 @@ test('the rental shows the device web name, and the container knows which ports 
   assert.equal(c.httpUrl, `http://${c.webHost}:${server.httpPort}/`);
   assert.equal(c.httpsUrl, `https://${c.webHost}:${httpsPort}/`);
   const env = await openSsh(a.ssh, 'echo $P2PVPS_HTTP_PORT $P2PVPS_HTTPS_PORT');
-  assert.equal(env.stdout.trim(), `${a.agent.containerHttpPort} ${a.agent.containerHttpsPort}`);
+  // On its own network the container serves the standard ports; sharing the host's, the agent's loopback ports.
+  const expected = containerNetwork === 'bridge' ? '80 443' : `${a.agent.containerHttpPort} ${a.agent.containerHttpsPort}`;
+  assert.equal(env.stdout.trim(), expected);
 });
 
 test('HTTP by name reaches port 80 of the rented container, with the visitor address; another name does not', async () => {

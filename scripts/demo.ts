@@ -16,6 +16,14 @@ const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const dir = join(root, '.data/demo');
 const cli = join(root, 'packages/cli/bin/p2pvps');
 const httpPort = process.env.P2PVPS_HTTP_PORT ?? '8080';
+const gatewayPort = process.env.P2PVPS_GATEWAY_PORT ?? '2222';
+/**
+ * The network namespace of the demo's agent and Docker engine (scripts/setup.sh makes it):
+ * user namespaces give the renter root but rule out host networking, and the engine's
+ * bridge must stay off this machine's own network. The agent reaches the server here through
+ * scripts/netns-relay.ts. Unset (the script run by hand): the machine's engine, host networking.
+ */
+const netns = process.env.P2PVPS_DEMO_NETNS;
 const apiUrl = `http://127.0.0.1:${httpPort}`;
 const api = new ApiClient({ baseUrl: apiUrl, timeoutMs: 5_000 });
 const pidFile = (name: string) => join(dir, `${name}.pid`);
@@ -31,10 +39,10 @@ function running(name: string): number | null {
   }
 }
 
-function startDaemon(name: string, args: string[], env: Record<string, string>): void {
+function startDaemon(name: string, args: string[], env: Record<string, string>, command = cli): void {
   if (running(name)) return void console.log(`    ${name} already running (pid ${running(name)})`);
   const log = openSync(join(dir, `${name}.log`), 'a');
-  const child = spawn(cli, args, { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...env } });
+  const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...env } });
   writeFileSync(pidFile(name), String(child.pid));
   child.unref();
   console.log(`    ${name} started (pid ${child.pid}, log ${join(dir, `${name}.log`)})`);
@@ -95,7 +103,18 @@ async function start(): Promise<void> {
     device = grant.device;
   }
   console.log('\x1b[1m==> starting the device agent\x1b[0m');
-  startDaemon('agent', ['agent', '--config', agentConfig], { P2PVPS_CONTAINER_SSH_PORT: process.env.P2PVPS_CONTAINER_SSH_PORT ?? '22022' });
+  const containerSshPort = { P2PVPS_CONTAINER_SSH_PORT: process.env.P2PVPS_CONTAINER_SSH_PORT ?? '22022' };
+  if (netns) {
+    const netnsPath = `/var/run/netns/${netns}`;
+    startDaemon('relay', ['--import', 'tsx', join(root, 'scripts/netns-relay.ts'), netnsPath, httpPort, gatewayPort], {}, process.execPath);
+    // nsenter runs the agent in the namespace in its own place (no fork): the pid is the agent's.
+    startDaemon(
+      'agent',
+      [`--net=${netnsPath}`, cli, 'agent', '--config', agentConfig],
+      { ...containerSshPort, P2PVPS_DOCKER_SOCKET: process.env.P2PVPS_DEMO_DOCKER_SOCKET!, P2PVPS_CONTAINER_NETWORK: 'bridge' },
+      'nsenter',
+    );
+  } else startDaemon('agent', ['agent', '--config', agentConfig], containerSshPort);
   const deviceId = device.id;
   await waitFor('the device to come online', async () => (await owner.call('getDevice', { params: { deviceId } })).online);
   await owner.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 20_000, onMarket: true } });
@@ -119,6 +138,16 @@ async function start(): Promise<void> {
   CLI:              logged in as renter@demo.local (${cliConfig})
   Operator:         admin@localhost, password in ${join(dir, 'server/operator-password')}
 
+${
+  netns
+    ? `Root: a renter is root in the container (ssh root@… with the rental's key, or sudo), and an
+  unprivileged user on this machine: the demo's Docker engine remaps users and lives in the
+  network namespace ${netns} with the agent.`
+    : `Root: this device runs renter containers on this machine's own Docker engine with host
+  networking, where user namespaces cannot be used, so a renter gets an ordinary account
+  (no root, no sudo). scripts/demo runs the device in a network namespace where renters are root.`
+}
+
 Rent the device and log in with OpenSSH:
   ${p2pvps} market
   ${p2pvps} rent ${deviceId} --wait            # add --ssh-key ~/.ssh/id_ed25519.pub to log in by key
@@ -129,11 +158,11 @@ Serve a web site from the rented container (any server on port $P2PVPS_HTTP_PORT
   ${p2pvps} ssh RENTAL_ID -- 'echo hi > index.html; setsid nohup python3 -m http.server $P2PVPS_HTTP_PORT >/dev/null 2>&1 &'
   curl http://WEB_NAME:${httpPort}/   # WEB_NAME: from the rental's Web line (a fresh name per rental); HTTPS: SNI passthrough on :8443
 
-Logs: ${dir}/server.log, ${dir}/agent.log     Stop everything: scripts/demo stop`);
+Logs: ${dir}/server.log, ${dir}/agent.log${netns ? `, ${dir}/relay.log` : ''}     Stop everything: scripts/demo stop`);
 }
 
 async function stop(): Promise<void> {
-  for (const name of ['agent', 'server']) {
+  for (const name of ['agent', 'relay', 'server']) {
     const pid = running(name);
     if (!pid) {
       console.log(`${name}: not running`);
@@ -160,7 +189,7 @@ async function stop(): Promise<void> {
 const command = process.argv[2] ?? 'start';
 if (command === 'stop') await stop();
 else if (command === 'status')
-  for (const n of ['server', 'agent']) console.log(`${n}: ${running(n) ? `running (pid ${running(n)})` : 'not running'}`);
+  for (const n of ['server', 'relay', 'agent']) console.log(`${n}: ${running(n) ? `running (pid ${running(n)})` : 'not running'}`);
 else
   await start().catch((err: Error) => {
     console.error(`error: ${err.message}`);

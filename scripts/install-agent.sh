@@ -4,6 +4,7 @@
 #   curl -fsSL https://SERVER/install.sh | sudo bash -s -- --sha256 HEX    (asks for the token)
 #   sudo bash install-agent.sh --server https://SERVER --sha256 HEX --token-file FILE
 #   sudo /opt/p2pvps-agent/scripts/install-agent.sh --uninstall [--purge]
+#   sudo /opt/p2pvps-agent/scripts/install-agent.sh --configure-docker
 #
 # Install: Docker (Debian's docker.io), LXCFS and the storage tools if missing; Node.js 20+ from
 # apt when the distribution's is new enough (else it stops and says where to get it);
@@ -12,6 +13,13 @@
 # device-config.json from the enrolment token (asked for, or read from a file); and the
 # systemd unit p2pvps-agent.service, enabled and started. Running it again upgrades the
 # code and keeps the config unless a new token is given.
+#
+# Renters are root in their containers, so the Docker engine must make that root nobody on
+# the device: the installer adds "userns-remap": "default" to /etc/docker/daemon.json
+# (keeping what else is there) and restarts Docker, saying so. Docker then keeps images and
+# containers for remapped engines apart: the owner's own containers on this engine, if any,
+# are hidden until the setting is removed. Without it the agent still runs rentals, but the
+# renter gets no root (packages/agent/src/docker/user-namespaces.ts).
 #
 # Uninstall: stops and removes the service, the unit, the agent code, this device's
 # renter containers and volumes, the renter storage (unmounted, loop devices detached,
@@ -39,6 +47,7 @@
 #                       Docker and sets "runtime": "runsc" (scripts/configure-gvisor.sh)
 #   --uninstall         remove the agent; with --purge also its config and data dir
 #   --keep-image        (uninstall) leave the renter image in Docker
+#   --configure-docker  only turn on userns-remap in the Docker engine's config and restart it
 if [ -z "${BASH_VERSION:-}" ]; then
   echo "p2pvps install: run this with bash: curl -fsSL https://SERVER/install.sh | sudo bash -s -- --sha256 HEX" >&2
   exit 2
@@ -68,7 +77,8 @@ main() {
       --uninstall) mode=uninstall; shift ;;
       --purge) purge=1; shift ;;
       --keep-image) keep_image=1; shift ;;
-      -h | --help) sed -n '2,41p' "${BASH_SOURCE[0]:-}" 2>/dev/null | sed 's/^# \{0,1\}//' || echo "see scripts/install-agent.sh"; exit 0 ;;
+      --configure-docker) mode=configure-docker; shift ;;
+      -h | --help) sed -n '2,50p' "${BASH_SOURCE[0]:-}" 2>/dev/null | sed 's/^# \{0,1\}//' || echo "see scripts/install-agent.sh"; exit 0 ;;
       *) usage_error "unknown argument $1" ;;
     esac
   done
@@ -78,7 +88,9 @@ main() {
   done
   if [ "$prefix" = / ] || [ "$data_dir" = / ]; then fail "refusing / as the prefix or data dir"; fi
   unit="$unit_dir/p2pvps-agent.service"
-  if [ "$mode" = uninstall ]; then
+  if [ "$mode" = configure-docker ]; then
+    configure_userns_remap
+  elif [ "$mode" = uninstall ]; then
     do_uninstall "$prefix" "$config" "$data_dir" "$unit" "$purge" "$keep_image"
   else
     do_install "$server" "$token_file" "$source" "$prefix" "$config" "$data_dir" "$unit" "$start"
@@ -124,6 +136,7 @@ do_install() {
     systemctl enable --now docker.service >/dev/null 2>&1 || note "could not enable docker.service; start the Docker engine yourself"
     systemctl enable --now lxcfs.service >/dev/null 2>&1 || note "could not enable lxcfs.service; renters' free will show the whole device's memory"
   fi
+  configure_userns_remap
 
   step "installing the agent code into $prefix"
   local work
@@ -230,6 +243,40 @@ https://nodejs.org/en/download (linux-arm64, linux-armv7l or linux-x64), then ru
     apt-get install -y -q --no-install-recommends "${need[@]}" >&2
   fi
   echo "${need[*]}"
+}
+
+# Root in a renter's container must be nobody on the device: dockerd's userns-remap maps it
+# to the unprivileged "dockremap" range. Merged into daemon.json, keeping every other
+# setting; Docker is restarted only when the file changed.
+configure_userns_remap() {
+  local file="${P2PVPS_DOCKER_DAEMON_JSON:-/etc/docker/daemon.json}" result
+  result="$(node -e '
+    const fs = require("node:fs");
+    const file = process.argv[1];
+    let config = {};
+    if (fs.existsSync(file)) {
+      try { config = JSON.parse(fs.readFileSync(file, "utf8") || "{}"); } catch (e) { console.log("invalid " + e.message); process.exit(0); }
+      if (config === null || typeof config !== "object" || Array.isArray(config)) { console.log("invalid not a JSON object"); process.exit(0); }
+    }
+    if (config["userns-remap"]) { console.log("kept " + config["userns-remap"]); process.exit(0); }
+    config["userns-remap"] = "default";
+    fs.mkdirSync(require("node:path").dirname(file), { recursive: true });
+    fs.writeFileSync(file, JSON.stringify(config, null, 2) + "\n");
+    console.log("changed");' "$file")"
+  case "$result" in
+    kept*) note "the Docker engine already maps containers' root to an unprivileged user (userns-remap: ${result#kept }; $file)" ;;
+    invalid*) fail "$file is not valid JSON (${result#invalid }); fix it, then run this again: renters are root in their containers only with \"userns-remap\": \"default\" there" ;;
+    changed)
+      step "turning on user namespaces in the Docker engine: \"userns-remap\": \"default\" in $file"
+      note "root in a renter's container is then an unprivileged user (dockremap) on this device"
+      note "Docker keeps images and containers of remapped engines apart: containers you run yourself on this engine are hidden until you remove the setting"
+      if systemd_running && command -v systemctl >/dev/null; then
+        step "restarting Docker (systemctl restart docker.service)"
+        systemctl restart docker.service || fail "Docker did not restart with userns-remap; see journalctl -u docker.service"
+      else
+        note "restart the Docker engine yourself (dockerd reads $file when it starts)"
+      fi ;;
+  esac
 }
 
 # Plain http to another machine would carry the token and renters' passwords in clear text.

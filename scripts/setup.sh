@@ -3,6 +3,13 @@
 # Debian packages (Docker engine, debootstrap, OpenSSH client, e2fsprogs and mount for the
 # renter storage, LXCFS for renters' /proc, pebble and openssl for the TLS tests), npm
 # dependencies, a running dockerd and LXCFS, and the renter base image. Sourced by scripts/demo and scripts/test.
+#
+# Docker engines: the machine's own (/var/run/docker.sock, no default bridge, containers on
+# host networking; it builds the renter image), and engines in network namespaces this
+# script makes, with user namespaces (userns-remap) and their own bridges, so renters are
+# root in their containers and the production network path runs: p2pvps-test for
+# scripts/test (which runs the tests inside it; P2PVPS_SETUP_TEST_ENGINE=0 skips it) and
+# p2pvps-demo for scripts/demo (P2PVPS_SETUP_DEMO_ENGINE=1).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +41,8 @@ command -v blkdiscard >/dev/null || need+=(util-linux)
 # The agent keeps renter containers off the home network (iptables, ip6tables) and caps their
 # bandwidth (tc, ip); its tests build small networks of namespaces (ip netns).
 command -v iptables-restore >/dev/null || need+=(iptables)
+# The tests' engine starts inside its network namespace through nsenter.
+command -v nsenter >/dev/null || need+=(util-linux)
 command -v tc >/dev/null || need+=(iproute2)
 # gVisor, the runtime an owner may choose for renter containers (e2e/gvisor-runtime.test.ts).
 command -v runsc >/dev/null || need+=(runsc)
@@ -93,9 +102,54 @@ if [ "$have" != "$want" ]; then
   bash "$root/images/renter/build-offline.sh" "$image"
 fi
 
-# Containers on an engine without the default bridge must use host networking.
+# The machine's engine has no default bridge: its containers (the demo's) use host networking.
 if docker network inspect bridge >/dev/null 2>&1; then
   export P2PVPS_CONTAINER_NETWORK="${P2PVPS_CONTAINER_NETWORK:-bridge}"
 else
   export P2PVPS_CONTAINER_NETWORK="${P2PVPS_CONTAINER_NETWORK:-host}"
+fi
+
+# A Docker engine inside a network namespace of its own (NAME: p2pvps-test for the tests,
+# p2pvps-demo for the quick start): its bridges, containers and their private addresses
+# exist only there, and whoever uses it runs in the same namespace (scripts/test,
+# scripts/demo.ts), so nothing in the machine's own namespace ever sends to a private
+# address. Started with nsenter, not `ip netns exec`, which remounts /sys and hides the
+# cgroup v1 mounts dockerd needs ("Devices cgroup isn't mounted"). userns-remap:
+# containers' root is the unprivileged "dockremap" range (100000 and up) on the host.
+# Docker's own iptables rules are on: they live in the namespace's own firewall. The renter
+# image is copied in from the machine's engine when its source hash differs.
+netns_engine() {
+  local name="$1" socket="/run/$1-docker.sock"
+  if [ ! -e "/var/run/netns/$name" ]; then
+    step "making the network namespace $name"
+    ip netns add "$name"
+  fi
+  ip -n "$name" link set lo up
+  if ! docker -H "unix://$socket" info >/dev/null 2>&1; then
+    step "starting a Docker engine in $name (userns-remap; log in /var/log/$name-dockerd.log)"
+    mkdir -p "/var/lib/$name-docker"
+    nohup nsenter "--net=/var/run/netns/$name" dockerd --userns-remap=default \
+      "--data-root=/var/lib/$name-docker" "--exec-root=/run/$name-docker" \
+      "--pidfile=/run/$name-docker.pid" -H "unix://$socket" \
+      >"/var/log/$name-dockerd.log" 2>&1 &
+    for _ in $(seq 1 60); do docker -H "unix://$socket" info >/dev/null 2>&1 && break; sleep 0.5; done
+    docker -H "unix://$socket" info >/dev/null 2>&1 || fail "dockerd in $name did not start; see /var/log/$name-dockerd.log"
+  fi
+  local have
+  have="$(docker -H "unix://$socket" image inspect -f '{{ index .Config.Labels "org.p2pvps.source" }}' "$image" 2>/dev/null || true)"
+  if [ "$have" != "$want" ]; then
+    step "copying the renter image $image into the engine in $name"
+    docker save "$image" | docker -H "unix://$socket" load >/dev/null
+  fi
+}
+
+# The tests' engine (scripts/test runs the tests in its namespace). P2PVPS_SETUP_TEST_ENGINE=0 skips it.
+if [ "${P2PVPS_SETUP_TEST_ENGINE:-1}" = 1 ]; then
+  netns_engine p2pvps-test
+  export P2PVPS_TEST_NETNS=p2pvps-test P2PVPS_TEST_DOCKER_SOCKET=/run/p2pvps-test-docker.sock
+fi
+# The quick start's engine (scripts/demo asks for it): its agent runs in that namespace.
+if [ "${P2PVPS_SETUP_DEMO_ENGINE:-0}" = 1 ]; then
+  netns_engine p2pvps-demo
+  export P2PVPS_DEMO_NETNS=p2pvps-demo P2PVPS_DEMO_DOCKER_SOCKET=/run/p2pvps-demo-docker.sock
 fi

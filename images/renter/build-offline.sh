@@ -57,7 +57,7 @@ progress() {
     | awk '{ n++; if (n % 25 == 0 || /Base system|^[EW]: /) { print "    " $0; fflush() } }'
 }
 
-packages=openssh-server,ca-certificates,curl,less,nano,procps,iproute2,python3,openssl
+packages=openssh-server,ca-certificates,curl,less,nano,procps,iproute2,python3,openssl,sudo
 echo "==> debootstrap $suite for $arch${foreign:+ (foreign: first stage)} (minbase + openssh-server, python3, openssl) into $work"
 debootstrap --variant=minbase --arch="$arch" ${foreign:+--foreign} --include="$packages" \
   "$suite" "$work/rootfs" "$mirror" 2>&1 | progress

@@ -2,6 +2,10 @@
 # Renter container entrypoint: create the renter's account from the credentials the
 # agent passed in, then run sshd in the foreground. The credentials are dropped from
 # the environment before sshd starts so no child process inherits them.
+#
+# P2PVPS_ROOT=1 (the agent sets it only on an engine that maps the container's root to an
+# unprivileged host user, see packages/agent/src/docker/user-namespaces.ts): the renter is
+# root here. Root logs in by the renter's key only, and the generated user gets sudo.
 set -eu
 : "${P2PVPS_USER:?P2PVPS_USER is required}"
 : "${P2PVPS_PASSWORD_HASH:?P2PVPS_PASSWORD_HASH is required}"
@@ -24,7 +28,23 @@ if [ -n "${P2PVPS_AUTHORIZED_KEY:-}" ]; then
   chown "$P2PVPS_USER:$P2PVPS_USER" "$home/.ssh/authorized_keys"
   chmod 600 "$home/.ssh/authorized_keys"
 fi
-unset P2PVPS_PASSWORD_HASH P2PVPS_AUTHORIZED_KEY
+root_login=no
+allow_users="$P2PVPS_USER"
+if [ "${P2PVPS_ROOT:-0}" = 1 ]; then
+  # Passwordless, as cloud images do for their default user: the account is the renter's
+  # alone, and a renter who logs in by key may never have looked at the password.
+  printf '%s ALL=(ALL:ALL) NOPASSWD:ALL\n' "$P2PVPS_USER" > /etc/sudoers.d/p2pvps-renter
+  chmod 0440 /etc/sudoers.d/p2pvps-renter
+  if [ -n "${P2PVPS_AUTHORIZED_KEY:-}" ]; then
+    install -d -m 700 /root/.ssh
+    printf '%s\n' "$P2PVPS_AUTHORIZED_KEY" > /root/.ssh/authorized_keys
+    chmod 600 /root/.ssh/authorized_keys
+  fi
+  # By key only: a password guessed through the gateway must never be root's.
+  root_login=prohibit-password
+  allow_users="$P2PVPS_USER root"
+fi
+unset P2PVPS_PASSWORD_HASH P2PVPS_AUTHORIZED_KEY P2PVPS_ROOT
 
 # Host keys are generated per container, never baked into the image. Ed25519 only: an
 # RSA key takes long enough to generate that renters would wait for it, and ECDSA rests
@@ -41,5 +61,5 @@ exec /usr/sbin/sshd -D -e -p "$port" -o "ListenAddress=$listen" \
   -o Ciphers=chacha20-poly1305@openssh.com,aes128-gcm@openssh.com,aes256-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr \
   -o MACs=hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com \
   -o PasswordAuthentication=yes -o KbdInteractiveAuthentication=no \
-  -o PermitRootLogin=no -o UsePAM=no -o "AllowUsers=$P2PVPS_USER" \
+  -o "PermitRootLogin=$root_login" -o UsePAM=no -o "AllowUsers=$allow_users" \
   -o "SetEnv=P2PVPS_HTTP_PORT=$http_port P2PVPS_HTTPS_PORT=$https_port"

@@ -205,6 +205,9 @@ export class Agent {
       log: this.log,
     });
     await this.isolate();
+    // Say once why renters get no root on an engine without user namespaces.
+    const noRoot = await this.containers.rootWarning();
+    if (noRoot) this.log('warn', noRoot);
     await this.runner.engage(this.containers);
     this.tunnel.start();
     this.events.start();

@@ -93,3 +93,14 @@ export const AgentInstall = z.object({
   command: z.string(),
 });
 export type AgentInstall = z.infer<typeof AgentInstall>;
+
+/**
+ * The part of the Docker engine's `GET /info` the agent depends on: whether containers' root
+ * is remapped to an unprivileged host user (SecurityOptions holds "name=userns"), and the
+ * data root, whose last part names that mapping ("…/100000.100000").
+ */
+export const DockerEngineInfo = z.object({
+  SecurityOptions: z.array(z.string()).default([]),
+  DockerRootDir: z.string().default(''),
+});
+export type DockerEngineInfo = z.infer<typeof DockerEngineInfo>;

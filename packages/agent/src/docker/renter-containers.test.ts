@@ -1,13 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { renterImageSource, renterNetworkName, RenterContainers, sshBanner } from './renter-containers.ts';
 
 /** A Docker engine that records what the agent asks of it, for what the Docker API tests in e2e cannot show (they run on an engine without bridges). */
-function fakeDocker(networks: object[] = []) {
+function fakeDocker(networks: object[] = [], info: object = withUserns) {
   const calls: { createNetwork: any[]; createContainer: any[] } = { createNetwork: [], createContainer: [] };
   const docker = {
+    info: async () => info,
     listNetworks: async () => networks,
     createNetwork: async (o: unknown) => void calls.createNetwork.push(o),
     createContainer: async (o: unknown) => {
@@ -21,6 +25,10 @@ function fakeDocker(networks: object[] = []) {
   } as unknown as Docker;
   return { docker, calls };
 }
+
+/** What `docker info` says on an engine with userns-remap=default, and on one without. */
+const withUserns = { SecurityOptions: ['name=seccomp,profile=default', 'name=userns'], DockerRootDir: '/var/lib/docker/100000.100000' };
+const withoutUserns = { SecurityOptions: ['name=seccomp,profile=default'], DockerRootDir: '/var/lib/docker' };
 
 const options = (docker: Docker) => ({
   docker,
@@ -55,9 +63,10 @@ test('an existing renter network is used; one with another bridge name is refuse
   await assert.rejects(new RenterContainers(options(bad.docker)).ensureNetwork(), /docker network rm p2pvps-renter/);
 });
 
+const rental = { rentalId: 'r1', username: 'ruser', passwordHash: '$6$salt$hash', authorizedKey: null, expiresAt: null };
+
 test('the container joins the renter network, unprivileged, with every limit', async () => {
-  const { docker, calls } = fakeDocker();
-  const rental = { rentalId: 'r1', username: 'ruser', passwordHash: '$6$salt$hash', authorizedKey: null, expiresAt: null };
+  const { docker, calls } = fakeDocker([], withoutUserns);
   await assert.rejects(new RenterContainers(options(docker)).start(rental, '/srv/home', 1000), /stop here/);
   const hc = calls.createContainer[0].HostConfig;
   assert.equal(hc.NetworkMode, renterNetworkName);
@@ -67,6 +76,7 @@ test('the container joins the renter network, unprivileged, with every limit', a
   assert.deepEqual(hc.SecurityOpt, ['no-new-privileges']);
   assert.equal(hc.NanoCpus, 1.5e9, 'without an offer (an older server), the configured limits');
   assert.equal(hc.CpusetCpus, '2-3', 'on whole CPUs, the last ones');
+  assert.ok(!calls.createContainer[0].Env.includes('P2PVPS_ROOT=1'), 'no root on an engine without user namespaces');
   assert.equal(hc.Memory, 512 * 1024 * 1024);
   assert.equal(hc.MemorySwap, hc.Memory, 'no swap beyond the memory limit');
   assert.equal(hc.PidsLimit, 256);
@@ -161,4 +171,32 @@ test("the renter image is built again when it was made from other files than thi
   assert.equal(built.length, 0, "an image without our label (an owner's own) is left alone");
   await new RenterContainers(options(withLabels({ 'org.p2pvps.source': '0123456789abcdef' }))).ensureImage();
   assert.deepEqual(built, [{ t: 'p2pvps/renter:latest', labels: { 'org.p2pvps.source': source } }], 'rebuilt, with the label');
+});
+
+test('on an engine with userns-remap the renter is root: sudo works, the home belongs to the remapped root, dangerous capabilities stay out', async () => {
+  const { docker, calls } = fakeDocker();
+  const home = mkdtempSync(join(tmpdir(), 'p2pvps-home-'));
+  try {
+    const containers = new RenterContainers(options(docker));
+    assert.equal(await containers.rootWarning(), null);
+    await assert.rejects(containers.start(rental, home, 1000), /stop here/);
+    const { Env, HostConfig: hc } = calls.createContainer[0];
+    assert.ok(Env.includes('P2PVPS_ROOT=1'));
+    assert.deepEqual(hc.SecurityOpt, [], 'no no-new-privileges: sudo is setuid; seccomp and AppArmor stay the defaults');
+    assert.equal(hc.Privileged, false);
+    assert.deepEqual(hc.CapDrop, ['ALL']);
+    for (const cap of ['CHOWN', 'SETUID', 'SETGID', 'NET_BIND_SERVICE', 'FSETID']) assert.ok(hc.CapAdd.includes(cap), cap);
+    for (const cap of ['SYS_ADMIN', 'MKNOD', 'NET_RAW', 'NET_ADMIN', 'SYS_MODULE', 'SYS_PTRACE']) assert.ok(!hc.CapAdd.includes(cap), cap);
+    assert.equal(hc.PidsLimit, 256, 'limits kept');
+    assert.deepEqual(hc.Ulimits, [{ Name: 'nofile', Soft: 1024, Hard: 16384 }]);
+    const st = statSync(home);
+    assert.deepEqual([st.uid, st.gid], [100000, 100000], "/home belongs to the container's root as the host sees it");
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('on an engine without user namespaces the owner is told why renters get no root', async () => {
+  const { docker } = fakeDocker([], withoutUserns);
+  assert.match((await new RenterContainers(options(docker)).rootWarning()) ?? '', /userns-remap.*install-agent\.sh/);
 });

@@ -10,6 +10,7 @@ import { renterBridge } from '../network/isolation.ts';
 import { runtimeHostConfig, type RuntimeOnEngine } from './container-runtime.ts';
 import { rentalLimits } from '../rental-offer.ts';
 import type { BindMount } from './lxcfs.ts';
+import { giveHomeToRemappedRoot, noRootWarning, remappedRootOf, type RemappedRoot } from './user-namespaces.ts';
 
 export interface ContainerLimits {
   cpus: number;
@@ -46,8 +47,36 @@ export interface RenterContainersOptions {
 export const renterNetworkName = 'p2pvps-renter';
 const labelDevice = 'org.p2pvps.device';
 const labelRental = 'org.p2pvps.rental';
-// sshd needs these to switch to the renter and chroot its privilege separation; nothing more.
-const capabilities = ['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE', 'FOWNER', 'SYS_CHROOT', 'AUDIT_WRITE', 'KILL'];
+/**
+ * Without root for the renter, sshd needs these to switch to the renter and chroot its
+ * privilege separation; nothing more.
+ */
+const userCapabilities = ['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE', 'FOWNER', 'SYS_CHROOT', 'AUDIT_WRITE', 'KILL'];
+/**
+ * With root for the renter (only on an engine that remaps root to an unprivileged host user,
+ * see user-namespaces.ts), what a root user of a VPS does: install packages (dpkg sets file
+ * owners, modes, setuid bits and file capabilities: CHOWN, FOWNER, FSETID, SETFCAP), add users
+ * and switch to them (SETUID, SETGID; SETPCAP so daemons can drop capabilities), serve on 80
+ * and 443 (NET_BIND_SERVICE), kill their own processes, chroot. Under the user namespace these
+ * act only on the container's own files and processes. Left out of Docker's default set:
+ * MKNOD (no device nodes: nothing of the host's disks can be opened) and NET_RAW (no raw
+ * packets or spoofed addresses; ping still works through unprivileged ICMP sockets, which
+ * Docker allows in every container). Never SYS_ADMIN, SYS_MODULE, SYS_PTRACE or NET_ADMIN.
+ */
+const rootCapabilities = [
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'SETGID',
+  'SETUID',
+  'SETPCAP',
+  'SETFCAP',
+  'NET_BIND_SERVICE',
+  'SYS_CHROOT',
+  'AUDIT_WRITE',
+];
 /**
  * Open files per process. Docker's default is the engine's own limit (often 1048576), so one
  * renter process could hold a million files and use up the device's system-wide file table
@@ -72,7 +101,41 @@ export function renterImageSource(dir = dockerfileDir): string {
 
 /** Renter containers on the local Docker engine: one per rental, destroyed at its end. */
 export class RenterContainers {
+  /** The engine's mapping of containers' root, asked once (see user-namespaces.ts). */
+  private remapped: Promise<RemappedRoot | null> | undefined;
+
   constructor(private readonly o: RenterContainersOptions) {}
+
+  /**
+   * Whether renters get root, and as which host user it runs: only with bridge networking
+   * (Docker refuses host networking under user namespaces) on an engine with userns-remap.
+   */
+  remappedRoot(): Promise<RemappedRoot | null> {
+    this.remapped ??= this.o.network === 'bridge' ? this.o.docker.info().then(remappedRootOf) : Promise.resolve(null);
+    return this.remapped;
+  }
+
+  private runtimeConfig(): ReturnType<typeof runtimeHostConfig> {
+    return runtimeHostConfig(this.o.runtime ?? { runtime: 'runc', usernsRemap: false });
+  }
+
+  /**
+   * The host user the renter's root would be, or null when the renter gets no root. Under
+   * gVisor on a remapping engine the container opts out of the remap (container-runtime.ts),
+   * so its root would not be remapped: there the renter stays an ordinary user.
+   */
+  private async renterRoot(): Promise<RemappedRoot | null> {
+    if (this.runtimeConfig().UsernsMode === 'host') return null;
+    return this.remappedRoot();
+  }
+
+  /** A warning for the owner when renters on this engine cannot be root; null when they can. */
+  async rootWarning(): Promise<string | null> {
+    if (this.o.network === 'host') return null; // the host-networking warning already says it all
+    if ((await this.remappedRoot()) && this.runtimeConfig().UsernsMode === 'host')
+      return "Renters are not root in their containers: under gVisor on this engine the container cannot use its user namespace, so its root would be the device's.";
+    return (await this.renterRoot()) ? null : noRootWarning;
+  }
 
   /** Creates the renter network unless it exists (bridge networking only); returns its bridge's interface name. */
   async ensureNetwork(): Promise<string> {
@@ -142,6 +205,9 @@ export class RenterContainers {
     const limits = rentalLimits(rental, this.o.limits, this.o.hostCores ?? cpus().length);
     const memoryMb = Math.floor(limits.memoryBytes / (1024 * 1024));
     const host = network === 'host';
+    const runtime = this.runtimeConfig();
+    const root = await this.renterRoot();
+    if (root) await giveHomeToRemappedRoot(homeDir, root);
     // On its own network the container's services use the standard ports; sharing the
     // host's (tests), they use the agent's loopback ports, and say so in the environment.
     const env = [
@@ -155,7 +221,7 @@ export class RenterContainers {
     ];
     const publish = (port: number) => [{ HostIp: '127.0.0.1', HostPort: String(port) }];
     if (rental.authorizedKey) env.push(`P2PVPS_AUTHORIZED_KEY=${rental.authorizedKey}`);
-    const runtime = runtimeHostConfig(this.o.runtime ?? { runtime: 'runc', usernsRemap: false });
+    if (root) env.push('P2PVPS_ROOT=1');
     const container = await docker.createContainer({
       name: `p2pvps-${this.o.deviceId}-${rental.rentalId}`,
       Image: this.o.image,
@@ -166,7 +232,7 @@ export class RenterContainers {
       HostConfig: {
         NetworkMode: host ? 'host' : renterNetworkName,
         PortBindings: host ? undefined : { '22/tcp': publish(sshPort), '80/tcp': publish(httpPort), '443/tcp': publish(httpsPort) },
-        // The renter is not root; in its own network namespace it may still serve on 80 and 443.
+        // The generated user (root or not) may serve on 80 and 443 in the container's own network namespace.
         Sysctls: host ? undefined : { 'net.ipv4.ip_unprivileged_port_start': '0' },
         // What was rented: the cores as a cpuset (so nproc agrees) and as CPU time, the memory with no swap beyond it.
         CpusetCpus: limits.cpuset,
@@ -176,13 +242,17 @@ export class RenterContainers {
         PidsLimit: limits.pidsLimit,
         Ulimits: [nofile],
         CapDrop: ['ALL'],
-        CapAdd: [...new Set([...capabilities, ...runtime.CapAdd])],
+        CapAdd: [...new Set([...(root ? rootCapabilities : userCapabilities), ...runtime.CapAdd])],
         Runtime: runtime.Runtime,
         UsernsMode: runtime.UsernsMode,
-        SecurityOpt: ['no-new-privileges'],
+        // no-new-privileges would make sudo (setuid) useless, which is the point of it when the
+        // renter is not root. With root the container's root is the ceiling anyway, and it is
+        // an unprivileged user on the host; seccomp and AppArmor stay Docker's defaults.
+        SecurityOpt: root ? [] : ['no-new-privileges'],
         Privileged: false,
-        // What the renter can write outside /home is memory (tmpfs, counted in the memory
-        // limit), not the device's disk: the image leaves only these world-writable.
+        // Scratch space in memory (tmpfs, counted in the memory limit). Without root the image
+        // leaves only these world-writable; with root the renter also writes the container's
+        // own layer (apt-get install), on the Docker engine's disk.
         Tmpfs: {
           '/tmp': `rw,nosuid,nodev,mode=1777,size=${Math.max(16, Math.floor(memoryMb / 4))}m`,
           '/var/tmp': `rw,nosuid,nodev,mode=1777,size=${Math.max(16, Math.floor(memoryMb / 8))}m`,
@@ -316,7 +386,8 @@ export function sshBanner(port: number, timeoutMs = 1000): Promise<boolean> {
     socket.setTimeout(timeoutMs, () => done(false));
     socket.once('data', (d) => done(d.toString('latin1').startsWith('SSH-')));
     socket.once('error', () => done(false));
-    // Docker's port proxy accepts the connection before sshd listens, then closes it.
+    // Docker's port proxy accepts at once and closes cleanly while nothing in the container
+    // listens yet: without this the wait would hang on a connection that never speaks.
     socket.once('close', () => done(false));
   });
 }

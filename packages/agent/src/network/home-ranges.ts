@@ -76,6 +76,9 @@ export function homeNetworks(routes: readonly Route[], family: 4 | 6, skip: read
     if (!r.dst || r.dst === 'default' || (r.dev && skip.includes(r.dev)) || (r.type && r.type !== 'unicast')) continue;
     const [address, prefixText] = r.dst.split('/');
     if (isIP(address ?? '') !== family) continue;
+    // Every interface, and every container's veth, has its own fe80::/64 route: they come and
+    // go with containers, and link-local is always blocked anyway (blockedIPv6).
+    if (family === 6 && (ipv6Groups(address!)[0]! & 0xffc0) === 0xfe80) continue;
     const prefix = prefixText === undefined ? (family === 4 ? 32 : 128) : Number(prefixText);
     if (!Number.isInteger(prefix) || prefix < broadestHomeRoute[family]) continue;
     found.add(`${address}/${prefix}`);
