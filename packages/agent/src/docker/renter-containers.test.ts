@@ -74,6 +74,11 @@ test('the container joins the renter network, unprivileged, with every limit', a
   assert.equal(hc.Privileged, false);
   assert.deepEqual(hc.CapDrop, ['ALL']);
   assert.deepEqual(hc.SecurityOpt, ['no-new-privileges']);
+  assert.match(
+    (await new RenterContainers({ ...options(gvisor.docker), runtime }).rootWarning()) ?? '',
+    /not root.*gVisor/,
+    'the owner is told why',
+  );
   assert.equal(hc.NanoCpus, 1.5e9, 'without an offer (an older server), the configured limits');
   assert.equal(hc.CpusetCpus, '2-3', 'on whole CPUs, the last ones');
   assert.ok(!calls.createContainer[0].Env.includes('P2PVPS_ROOT=1'), 'no root on an engine without user namespaces');
@@ -89,7 +94,7 @@ test('the container joins the renter network, unprivileged, with every limit', a
 });
 
 test('with an offer the container gets exactly what was rented, and LXCFS files over /proc when there are some', async () => {
-  const { docker, calls } = fakeDocker();
+  const { docker, calls } = fakeDocker([], withoutUserns);
   const MiB = 1024 * 1024;
   const offer = { cores: 1, memoryBytes: 256 * MiB, diskBytes: 64 * MiB, bandwidthMbit: 20 };
   const rental = { rentalId: 'r1', username: 'ruser', passwordHash: '$6$s$h', authorizedKey: null, expiresAt: null, offer };
@@ -140,7 +145,7 @@ test('a port that accepts and closes without a banner (Docker port proxy before 
 
 test('the container runs under the runtime the agent checked: runc by default, gVisor when the owner chose it', async () => {
   const rental = { rentalId: 'r1', username: 'ruser', passwordHash: '$6$salt$hash', authorizedKey: null, expiresAt: null };
-  const plain = fakeDocker();
+  const plain = fakeDocker([], withoutUserns);
   await assert.rejects(new RenterContainers(options(plain.docker)).start(rental, '/srv/home', 1000), /stop here/);
   assert.equal(plain.calls.createContainer[0].HostConfig.Runtime, 'runc');
   const gvisor = fakeDocker();
@@ -149,6 +154,8 @@ test('the container runs under the runtime the agent checked: runc by default, g
   const hc = gvisor.calls.createContainer[0].HostConfig;
   assert.equal(hc.Runtime, 'runsc');
   assert.equal(hc.UsernsMode, 'host');
+  assert.ok(!gvisor.calls.createContainer[0].Env.includes('P2PVPS_ROOT=1'), 'out of the remap, the renter is not root');
+  assert.deepEqual(hc.SecurityOpt, ['no-new-privileges']);
   assert.ok(hc.CapAdd.includes('NET_BIND_SERVICE'));
   assert.deepEqual(hc.CapDrop, ['ALL']);
   assert.equal(new Set(hc.CapAdd).size, hc.CapAdd.length);
