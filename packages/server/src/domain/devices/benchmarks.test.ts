@@ -170,6 +170,28 @@ test('a device that measures less than it claims is flagged, told, and kept off 
   assert.equal((await findDevice(t.ctx.db, t.deviceId))!.hardware_flag, null);
   const listing = (await market(t.ctx, MarketQuery.parse({}))).items.find((l) => l.deviceId === t.deviceId);
   assert.deepEqual(listing?.verified?.cores, { claimed: 4, measured: 3.9, ok: true });
-  assert.equal(listing?.hardware.cores, 4);
+  assert.equal(listing?.hardware.cores, 1, 'the market shows what a rental gets (the default offer), the verdict what the device bore out');
+  await t.close();
+});
+
+test("a bandwidth the owner's offer promises is held against the tunnel's speed the server measured itself", async () => {
+  const t = await setup();
+  const offer = { cores: 2, memoryBytes: gib, diskBytes: 4 * gib, bandwidthMbit: 20 };
+  await t.ctx.db
+    .updateTable('devices')
+    .set({ offer: JSON.stringify(offer) })
+    .where('id', '=', t.deviceId)
+    .execute();
+  t.ctx.tunnels.measureThroughput = async () => 6.5;
+  const verdict = await acceptBenchmark(t.ctx, t.deviceId, t.answer((await t.heartbeat()).benchmark!));
+  assert.deepEqual(verdict.bandwidthMbit, { claimed: 20, measured: 6.5, ok: false });
+  assert.equal(verdict.passed, false);
+  assert.equal(await t.listed(), false);
+
+  t.clock.advance(settings.challengeTtlMs * 6 + 1);
+  t.ctx.tunnels.measureThroughput = async () => 19;
+  const again = await acceptBenchmark(t.ctx, t.deviceId, t.answer((await t.heartbeat()).benchmark!));
+  assert.deepEqual(again.bandwidthMbit, { claimed: 20, measured: 19, ok: true }, 'within the tolerance');
+  assert.equal(await t.listed(), true);
   await t.close();
 });

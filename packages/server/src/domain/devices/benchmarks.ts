@@ -9,6 +9,7 @@ import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { queueHardwareFlagged } from '../mail/notices.ts';
 import { checkClaims, hardwareFlag, type HardwareClaim } from './hardware-claims.ts';
+import { effectiveOffer } from './offer.ts';
 
 /**
  * Verified hardware. An idle device is handed a challenge in a heartbeat reply: at its
@@ -44,16 +45,18 @@ export async function benchmarkChallengeFor(
 }
 
 /**
- * What the device is sold on. Today its reported hardware; where an owner's per-rental offer
- * exists, the offer is the claim (and may add bandwidth): pass it here and nothing else changes.
+ * What the device is held to: the hardware it reports for cores, memory and disk (every
+ * offer is bounded by it, so a device that bears it out can deliver any offer its owner
+ * makes), and the bandwidth its owner's offer promises. `offer` overrides either.
  */
 export function claimOf(device: DeviceRow, offer?: Partial<HardwareClaim>): HardwareClaim {
   const hw = JSON.parse(device.hardware ?? 'null') as Hardware | null;
+  const promised = hw ? effectiveOffer(hw, device.offer).bandwidthMbit : null;
   return {
     cores: offer?.cores ?? hw?.cores ?? 1,
     memoryBytes: offer?.memoryBytes ?? hw?.memoryBytes ?? 0,
     diskBytes: offer?.diskBytes ?? hw?.diskBytes ?? 0,
-    bandwidthMbit: offer?.bandwidthMbit ?? null,
+    bandwidthMbit: offer?.bandwidthMbit ?? promised,
   };
 }
 
