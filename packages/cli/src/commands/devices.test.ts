@@ -104,10 +104,10 @@ test('devices list shows a table a person can read', async () => {
   assert.equal(
     result.stdout,
     [
-      'ID                NAME        STATUS              MARKET       PRICE/H   PORT  HARDWARE                                    RENTAL GETS                           LAST SEEN',
-      `${kitchen.id}  kitchen-pi  online              listed      0.05 EUR  ${await port(kitchen)}  ${hardware}  ${offer}  now`,
-      `${attic.id}  attic       offline             on      1.234567 EUR  ${await port(attic)}  ${hardware}  ${offer}  3m ago`,
-      `${cellar.id}  cellar      awaiting_enrolment  off                -      -  -                                           -                                     -`,
+      'ID                NAME        STATUS              MARKET       PRICE/H   PORT  HARDWARE                                    RENTAL GETS                           VERIFIED  LAST SEEN',
+      `${kitchen.id}  kitchen-pi  online              listed      0.05 EUR  ${await port(kitchen)}  ${hardware}  ${offer}  not yet   now`,
+      `${attic.id}  attic       offline             on      1.234567 EUR  ${await port(attic)}  ${hardware}  ${offer}  not yet   3m ago`,
+      `${cellar.id}  cellar      awaiting_enrolment  off                -      -  -                                           -                                     not yet   -`,
       '',
     ].join('\n'),
   );

@@ -50,9 +50,9 @@ test("market filters by the offer's price, memory, disk and cores and the arch, 
   assert.equal(
     result.stdout,
     [
-      'DEVICE            NAME            PRICE/H  CORES   MEMORY       DISK  VERIFIED  ARCH   SERVER       LISTED    RELIABILITY  RATING',
-      `${big?.id}  big            0.05 EUR      4  8.0 GiB   64.0 GiB  not yet   arm64  test-market  just now          new       -`,
-      `${limits?.id}  at-the-limits  0.10 EUR      4  2.0 GiB  512.0 MiB  not yet   arm64  test-market  just now          new       -`,
+      'DEVICE            NAME            PRICE/H  CORES   MEMORY       DISK  BANDWIDTH  VERIFIED  ARCH   SERVER       LISTED    RELIABILITY  RATING',
+      `${big?.id}  big            0.05 EUR      4  8.0 GiB   64.0 GiB  -          not yet   arm64  test-market  just now          new       -`,
+      `${limits?.id}  at-the-limits  0.10 EUR      4  2.0 GiB  512.0 MiB  -          not yet   arm64  test-market  just now          new       -`,
       '',
     ].join('\n'),
   );
@@ -77,9 +77,9 @@ test('market shows listings as a table, cheapest first, with what one rental get
   assert.equal(
     result.stdout,
     [
-      'DEVICE            NAME            PRICE/H  CORES     MEMORY      DISK  VERIFIED  ARCH    SERVER       LISTED     RELIABILITY  RATING',
-      `${garage.id}  garage-pi      0.07 EUR      4    8.0 GiB  64.0 GiB  not yet   arm64   test-market  5m ago             new       -`,
-      `${tiny.id}  tiny       1.234567 EUR      1  512.0 MiB   8.0 GiB  not yet   armv7l  test-market  2h 5m ago          new       -`,
+      'DEVICE            NAME            PRICE/H  CORES     MEMORY      DISK  BANDWIDTH  VERIFIED  ARCH    SERVER       LISTED     RELIABILITY  RATING',
+      `${garage.id}  garage-pi      0.07 EUR      4    8.0 GiB  64.0 GiB  -          not yet   arm64   test-market  5m ago             new       -`,
+      `${tiny.id}  tiny       1.234567 EUR      1  512.0 MiB   8.0 GiB  20 Mbit/s  not yet   armv7l  test-market  2h 5m ago          new       -`,
       '',
     ].join('\n'),
   );
