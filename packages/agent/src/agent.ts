@@ -74,6 +74,7 @@ export class Agent {
       serverUrl: config.serverUrl,
       storage: new RenterStorage({ config: config.storage, wipe: config.wipe, dataDir: config.dataDir, log: (m) => this.log('info', m) }),
       readyTimeoutMs: config.readyTimeoutMs,
+      prepare: config.prepareContainer,
       now,
       dataKeepMs: effects.dataKeepMs,
       beforeStart: async () => this.isolation?.apply(),

@@ -92,3 +92,21 @@ test('stopAll stops the running containers of this device at once and keeps them
   assert.deepEqual(asked.stopped, [['c1', { t: 0 }]], 'killed without a grace period');
   assert.deepEqual(asked.removed, [], 'the container and its files stay, to be started again');
 });
+
+test('a prepared container is confined exactly as a rental started from nothing, and carries no credentials', async () => {
+  const { docker, calls } = fakeDocker();
+  const rental = { rentalId: 'r1', username: 'ruser', password: 'pw-secret', authorizedKey: 'ssh-ed25519 AAAA renter', expiresAt: null };
+  const containers = new RenterContainers(options(docker));
+  await assert.rejects(containers.start(rental, '/srv/home', 1000), /stop here/);
+  await assert.rejects(containers.prepare('/srv/home'), /stop here/);
+  const [started, prepared] = calls.createContainer;
+  assert.deepEqual(prepared.HostConfig, started.HostConfig, 'the same network, limits, capabilities, mounts and restart policy');
+  assert.deepEqual(prepared.Entrypoint, ['/usr/local/sbin/p2pvps-await-renter']);
+  assert.equal(prepared.Labels['org.p2pvps.rental'], undefined, 'it belongs to no rental');
+  assert.ok(!JSON.stringify(prepared).includes('ruser') && !JSON.stringify(prepared).includes('pw-secret'));
+  assert.deepEqual(
+    prepared.Env.filter((e: string) => /^P2PVPS_(USER|PASSWORD|PASSWORD_HASH|AUTHORIZED_KEY)=/.test(e)),
+    [],
+    'the renter arrives only at the hand-over, through the exec stdin',
+  );
+});
