@@ -4,7 +4,8 @@
 # the environment before sshd starts so no child process inherits them.
 set -eu
 : "${P2PVPS_USER:?P2PVPS_USER is required}"
-: "${P2PVPS_PASSWORD:?P2PVPS_PASSWORD is required}"
+# P2PVPS_KEEP_ACCOUNT: a handed-over prepared container restarting (await-renter.sh); its account is in place.
+[ -n "${P2PVPS_KEEP_ACCOUNT:-}" ] || : "${P2PVPS_PASSWORD:?P2PVPS_PASSWORD is required}"
 port="${P2PVPS_SSH_PORT:-22}"
 listen="${P2PVPS_SSH_LISTEN:-0.0.0.0}"
 # Where the renter's web servers should listen: 80 and 443 on the container's own
@@ -15,7 +16,7 @@ https_port="${P2PVPS_HTTPS_PORT:-443}"
 if ! id "$P2PVPS_USER" >/dev/null 2>&1; then
   useradd --create-home --shell /bin/bash "$P2PVPS_USER"
 fi
-printf '%s:%s\n' "$P2PVPS_USER" "$P2PVPS_PASSWORD" | chpasswd
+[ -n "${P2PVPS_KEEP_ACCOUNT:-}" ] || printf '%s:%s\n' "$P2PVPS_USER" "$P2PVPS_PASSWORD" | chpasswd
 home=$(getent passwd "$P2PVPS_USER" | cut -d: -f6)
 if [ -n "${P2PVPS_AUTHORIZED_KEY:-}" ]; then
   install -d -m 700 -o "$P2PVPS_USER" -g "$P2PVPS_USER" "$home/.ssh"
