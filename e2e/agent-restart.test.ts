@@ -2,6 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   containerNetwork,
+  rentalContainers,
   createAgent,
   createServer,
   createSshKey,
@@ -49,7 +50,7 @@ test('an agent restart keeps the active rental, its container and its files', as
   const rental = await renter.api.call('rent', { body: { deviceId, sshPublicKey: key.publicKey } });
   const conn = { port: rental.connection.port, user: rental.connection.username, identity: key.privatePath };
   await waitFor('first login', async () => (await openSsh(conn, 'echo kept > ~/file')).code === 0);
-  const [before] = await docker.listContainers({ filters: { label: [`org.p2pvps.rental=${rental.id}`] } });
+  const [before] = await rentalContainers(rental.id, docker, false);
 
   await agent.restart();
   const r = await waitFor('login after the agent restart', async () => {
@@ -57,7 +58,7 @@ test('an agent restart keeps the active rental, its container and its files', as
     return res.code === 0 && res;
   });
   assert.equal(r.stdout, 'kept\n');
-  const [afterRestart] = await docker.listContainers({ filters: { label: [`org.p2pvps.rental=${rental.id}`] } });
+  const [afterRestart] = await rentalContainers(rental.id, docker, false);
   assert.equal(afterRestart?.Id, before?.Id, 'the same container, not a new one');
   assert.equal((await renter.api.call('getRental', { params: { rentalId: rental.id } })).state, 'active');
 
@@ -73,7 +74,7 @@ async function t_stopWhileAgentDown(renter: Awaited<ReturnType<typeof createUser
   await agent.restart();
   await waitFor('the device to be listed after the wipe', listed);
   assert.equal((await renter.api.call('getRental', { params: { rentalId } })).state, 'ended');
-  const left = await docker.listContainers({ all: true, filters: { label: [`org.p2pvps.rental=${rentalId}`] } });
+  const left = await rentalContainers(rentalId);
   assert.equal(left.length, 0);
 }
 
@@ -106,7 +107,7 @@ test('the renter container runs unprivileged with limits and a dropped capabilit
     );
     return res.code === 0 && res;
   });
-  const [info] = await docker.listContainers({ filters: { label: [`org.p2pvps.rental=${rental.id}`] } });
+  const [info] = await rentalContainers(rental.id, docker, false);
   const inspect = await docker.getContainer(info!.Id).inspect();
   const hc = inspect.HostConfig;
   assert.equal(hc.Privileged, false);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { storageMountDir } from '@p2pvps/agent/storage/renter-storage';
 import {
+  rentalContainers,
   createRentedDevice,
   createServer,
   createUser,
@@ -88,7 +89,7 @@ const agentState = (d: RentedDevice) =>
     rental: { rentalId: string; containerId: string } | null;
     lastServerContactAt: string | null;
   };
-const containersOf = (rentalId: string) => docker.listContainers({ all: true, filters: { label: [`org.p2pvps.rental=${rentalId}`] } });
+const containersOf = (rentalId: string) => rentalContainers(rentalId);
 
 /** The rental's container still runs, the agent still has its identity and rental, and the renter's file is there. */
 async function assertKept(d: RentedDevice, containerId: string, what: string): Promise<void> {

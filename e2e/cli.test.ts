@@ -6,6 +6,7 @@ import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  rentalContainers,
   createAgent,
   createServer,
   createSshKey,
@@ -95,7 +96,7 @@ function parseRent(stdout: string): { rentalId: string; port: number; username: 
 
 /** What the container's sshd logged about logins, e.g. `Accepted password for r1234567`. */
 async function sshdLog(rentalId: string): Promise<string> {
-  const [container] = await docker.listContainers({ all: true, filters: { label: [`org.p2pvps.rental=${rentalId}`] } });
+  const [container] = await rentalContainers(rentalId);
   assert.ok(container, `the container of rental ${rentalId}`);
   const logs = await docker.getContainer(container.Id).logs({ stdout: true, stderr: true });
   return logs.toString('latin1');

@@ -145,6 +145,10 @@ export async function createAgent(
     containerSshPort?: number;
     /** The engine's container networking; the tests' engine's (containerNetwork) by default. */
     network?: 'bridge' | 'host';
+    /** Options of device-config.json besides these (prepareContainer, say). */
+    deviceConfig?: Record<string, unknown>;
+    /** The agent to run: another tree's Agent class (bench/rent-to-ssh.ts runs the code before a change beside it). */
+    agentClass?: typeof Agent;
   } = {},
 ): Promise<TestAgent> {
   const dataDir = tempDir('agent');
@@ -160,6 +164,7 @@ export async function createAgent(
       dataDir,
       storage,
       wipe: opts.wipe ?? 'discard',
+      ...opts.deviceConfig,
     }),
   );
   const config = loadAgentConfig(['--config', configFile], {
@@ -174,8 +179,9 @@ export async function createAgent(
   const log = (level: string, msg: string) => {
     if (process.env.P2PVPS_TEST_LOG === 'debug' || level === 'error') console.error(`[agent ${level}] ${msg}`);
   };
+  const AgentClass = opts.agentClass ?? Agent;
   const handle: TestAgent = {
-    agent: new Agent(config, log, opts.effects),
+    agent: new AgentClass(config, log, opts.effects),
     dataDir,
     containerSshPort,
     containerHttpPort,
@@ -185,7 +191,7 @@ export async function createAgent(
     },
     async restart() {
       await handle.agent.close();
-      handle.agent = new Agent(config, log, opts.effects);
+      handle.agent = new AgentClass(config, log, opts.effects);
       await handle.agent.start();
     },
   };
@@ -319,4 +325,13 @@ export async function createRentedDevice(
     async () => (await renter.api.call('getRental', { params: { rentalId: rental.id } })).state === 'active',
   );
   return { deviceId, agent, rental, ssh };
+}
+
+/**
+ * The containers of a rental: labelled with it when started for it, or named for it when
+ * a prepared container was handed over (docker/renter-containers.ts, handOver).
+ */
+export async function rentalContainers(rentalId: string, engine: Docker = docker, all = true): Promise<Docker.ContainerInfo[]> {
+  const found = await engine.listContainers({ all, filters: { label: ['org.p2pvps.device'] } });
+  return found.filter((c) => c.Labels['org.p2pvps.rental'] === rentalId || c.Names.some((n) => n.endsWith(`-${rentalId}`)));
 }

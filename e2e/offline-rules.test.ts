@@ -7,6 +7,7 @@ import { timing } from '@p2pvps/protocol/timing';
 import { storageMountDir } from '@p2pvps/agent/storage/renter-storage';
 import { PrivateDockerEngine } from './docker-engine.ts';
 import {
+  rentalContainers,
   createRentedDevice,
   createServer,
   createUser,
@@ -56,7 +57,7 @@ test('the server away: the rental and its files are kept, the agent reconnects; 
   const d = await createRentedDevice(server, owner, renter, 'away-pi', { effects: { now: () => Date.now() + skew } });
   devices.push(d);
   const rentalId = d.rental.id;
-  const containers = () => docker.listContainers({ all: true, filters: { label: [`org.p2pvps.rental=${rentalId}`] } });
+  const containers = () => rentalContainers(rentalId);
   await waitFor('a file written', async () => (await openSsh(d.ssh, 'echo kept > ~/file')).code === 0);
   const [container] = await containers();
   const contact = agentState(d).lastServerContactAt;
@@ -109,7 +110,7 @@ test('a restarted Docker engine and a rebooted device resume the rental without 
   const d = await createRentedDevice(server, owner, renter, 'rebooting-pi', { dockerSocket: engine.socket, network: engine.network });
   devices.push(d);
   const rentalId = d.rental.id;
-  const containers = () => engine!.docker.listContainers({ all: true, filters: { label: [`org.p2pvps.rental=${rentalId}`] } });
+  const containers = () => rentalContainers(rentalId, engine!.docker);
   const login = (what: string) =>
     waitFor(
       what,

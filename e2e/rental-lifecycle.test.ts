@@ -2,6 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiError } from '@p2pvps/protocol/client';
 import {
+  rentalContainers,
   createAgent,
   createServer,
   createSshKey,
@@ -98,7 +99,7 @@ test('enrol, list, rent, ssh in, stop, wipe, rent again', async (t) => {
   const ended = await renter.api.call('getRental', { params: { rentalId: rental.id } });
   assert.equal(ended.state, 'ended');
   assert.equal(ended.endReason, 'renter_stopped');
-  const left = await docker.listContainers({ all: true, filters: { label: [`org.p2pvps.rental=${rental.id}`] } });
+  const left = await rentalContainers(rental.id);
   assert.equal(left.length, 0, "the rental's container is destroyed");
   const volumes = await docker.listVolumes({ filters: { label: [`org.p2pvps.rental=${rental.id}`] } });
   assert.equal(volumes.Volumes?.length ?? 0, 0, "the rental's volume is destroyed");

@@ -8,7 +8,8 @@
 # root here. Root logs in by the renter's key only, and the generated user gets sudo.
 set -eu
 : "${P2PVPS_USER:?P2PVPS_USER is required}"
-: "${P2PVPS_PASSWORD_HASH:?P2PVPS_PASSWORD_HASH is required}"
+# P2PVPS_KEEP_ACCOUNT: a handed-over prepared container restarting (await-renter.sh); its account is in place.
+[ -n "${P2PVPS_KEEP_ACCOUNT:-}" ] || : "${P2PVPS_PASSWORD_HASH:?P2PVPS_PASSWORD_HASH is required}"
 port="${P2PVPS_SSH_PORT:-22}"
 listen="${P2PVPS_SSH_LISTEN:-0.0.0.0}"
 # Where the renter's web servers should listen: 80 and 443 on the container's own
@@ -20,7 +21,7 @@ if ! id "$P2PVPS_USER" >/dev/null 2>&1; then
   useradd --create-home --shell /bin/bash "$P2PVPS_USER"
 fi
 # The agent passes a crypt(3) hash ($6$…), never the password: set it as it is.
-printf '%s:%s\n' "$P2PVPS_USER" "$P2PVPS_PASSWORD_HASH" | chpasswd -e
+[ -n "${P2PVPS_KEEP_ACCOUNT:-}" ] || printf '%s:%s\n' "$P2PVPS_USER" "$P2PVPS_PASSWORD_HASH" | chpasswd -e
 home=$(getent passwd "$P2PVPS_USER" | cut -d: -f6)
 if [ -n "${P2PVPS_AUTHORIZED_KEY:-}" ]; then
   install -d -m 700 -o "$P2PVPS_USER" -g "$P2PVPS_USER" "$home/.ssh"

@@ -83,6 +83,7 @@ export class Agent {
       serverUrl: config.serverUrl,
       storage: new RenterStorage({ config: config.storage, wipe: config.wipe, dataDir: config.dataDir, log: (m) => this.log('info', m) }),
       readyTimeoutMs: config.readyTimeoutMs,
+      prepare: config.prepareContainer,
       now,
       dataKeepMs: effects.dataKeepMs,
       beforeStart: async (desired) => {
@@ -320,7 +321,7 @@ export class Agent {
       },
     });
     this.heartbeatIntervalMs = heartbeatIntervalWithin(reply.heartbeatIntervalMs);
-    this.runner.nextRentalDiskBytes = reply.offer?.diskBytes;
+    this.runner.nextOffer = reply.offer;
     if (this.signingClock.learnServerTime(Date.parse(reply.serverTime)))
       this.log('info', `signing with the server's time: ${clockDifference(this.signingClock.offset)}`);
     this.runner.heardFromServer(reply.rental?.rentalId ?? null);

@@ -213,6 +213,14 @@ export const agentOptions = {
     schema: opt.positiveInt(),
     default: '60000',
   },
+  prepareContainer: {
+    flag: 'prepare-container',
+    env: 'P2PVPS_PREPARE_CONTAINER',
+    description:
+      'Keep one renter container prepared while the device is idle and its storage freshly wiped (created, host key made, nothing listening), so a rental starts at once; false to start each rental from nothing.',
+    schema: opt.bool(),
+    default: 'true',
+  },
   storage: {
     flag: 'storage',
     env: 'P2PVPS_STORAGE',

@@ -1,4 +1,4 @@
-import type { DesiredRental } from '@p2pvps/protocol/agent-schemas';
+import type { Offer } from '@p2pvps/protocol/schemas';
 
 /**
  * What a rental's container gets, from the offer the server sends with the rental (what the
@@ -36,8 +36,7 @@ export function cpusetOf(count: number, hostCores: number): string {
   return n === 1 ? String(first) : `${first}-${hostCores - 1}`;
 }
 
-export function rentalLimits(desired: DesiredRental, configured: ConfiguredLimits, hostCores: number): RentalLimits {
-  const offer = desired.offer;
+export function rentalLimits(offer: Offer | undefined, configured: ConfiguredLimits, hostCores: number): RentalLimits {
   if (!offer) {
     return {
       // A fractional limit (1.5) still runs on whole CPUs: two here, at 1.5 cores of time.

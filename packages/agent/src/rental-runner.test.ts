@@ -17,16 +17,33 @@ import { StateFile } from './state.ts';
 function device() {
   const steps: string[] = [];
   const running = new Map<string, string>();
+  /** Prepared containers not yet handed over, by container ID. */
+  const prepared = new Set<string>();
   const fail = { wipe: false, start: false };
   let uuids = 0;
+  let made = 0;
   const engine: RenterEngine = {
     removeEarlierIdentities: async () => [],
     existingRentalId: async () => [...running.keys()][0] ?? null,
-    removeAllExcept: async (keep) => {
+    removeAllExcept: async (keep, keepContainerId) => {
       const gone = [...running.keys()].filter((r) => r !== keep);
       for (const r of gone) running.delete(r);
+      for (const id of prepared) if (id !== keepContainerId) (prepared.delete(id), gone.push(id));
       steps.push(`remove ${gone.join(',')}`);
       return gone;
+    },
+    prepare: async () => {
+      const id = `prepared-${++made}`;
+      prepared.add(id);
+      steps.push(`prepare ${id}`);
+      return id;
+    },
+    preparedReady: async (id) => prepared.has(id),
+    handOver: async (id, rental) => {
+      steps.push(`hand ${id} to ${rental.rentalId}`);
+      prepared.delete(id);
+      running.set(rental.rentalId, id);
+      return id;
     },
     status: async (rentalId) => (running.has(rentalId) ? { id: running.get(rentalId)!, running: true } : null),
     ensureRunning: async (rentalId) => void steps.push(`resume ${rentalId}`),
@@ -46,6 +63,7 @@ function device() {
       return `uuid-${++uuids}`;
     },
     fitTo: async () => null,
+    needsRefit: () => false,
     capacityBytes: () => 2 ** 30,
     homeDir: '/srv/renter-storage/home',
     mounted: () => true,
@@ -53,8 +71,9 @@ function device() {
   };
   const dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-runner-'));
   let clock = Date.parse('2026-12-06T12:00:00Z');
-  const runner = () =>
+  const runner = (prepare = false) =>
     new RentalRunner({
+      prepare,
       dataDir,
       serverUrl: 'https://market.example.org',
       storage: disk,
@@ -64,10 +83,16 @@ function device() {
       log: () => undefined,
     });
   const state = () => new StateFile(dataDir).read('https://market.example.org');
-  return { steps, running, fail, engine, runner, state, advance: (ms: number) => (clock += ms) };
+  return { steps, running, prepared, fail, engine, runner, state, advance: (ms: number) => (clock += ms) };
 }
 
-const rental = (rentalId: string): DesiredRental => ({ rentalId, username: 'u', passwordHash: '$6$s$h', authorizedKey: null, expiresAt: null });
+const rental = (rentalId: string): DesiredRental => ({
+  rentalId,
+  username: 'u',
+  passwordHash: '$6$s$h',
+  authorizedKey: null,
+  expiresAt: null,
+});
 
 test('a rental ends: its container is destroyed before the storage is wiped, and the rental is forgotten only after', async () => {
   const d = device();
@@ -153,4 +178,56 @@ test('a resumed rental keeps its data; past the data-keeping limit without the s
   assert.equal(d.state().lostRental?.rentalId, 'r1', 'reported as lost until the server lets go of it');
   again.heardFromServer(null);
   assert.equal(d.state().lostRental, null);
+});
+
+/** Lets the runner's background preparation finish. */
+const settle = () => new Promise((r) => setTimeout(r, 10));
+
+test('a container is prepared only on freshly wiped storage, a rent takes it, and the next is prepared only after the wipe', async () => {
+  const d = device();
+  const r = d.runner(true);
+  await r.engage(d.engine);
+  await r.reconcile(null);
+  await settle();
+  assert.deepEqual([...d.prepared], ['prepared-1']);
+  await r.reconcile(null);
+  await settle();
+  assert.deepEqual([...d.prepared], ['prepared-1'], 'kept while idle, not made again');
+
+  d.steps.length = 0;
+  await r.reconcile(rental('r1'));
+  assert.equal(r.observed?.state, 'ready');
+  assert.deepEqual(d.steps, ['remove ', 'hand prepared-1 to r1']);
+  assert.equal(d.state().cleanStorageUuid, null, 'the storage counts as used from the hand-over');
+
+  d.steps.length = 0;
+  await r.reconcile(null);
+  await settle();
+  assert.deepEqual(d.steps, ['remove r1', 'remove ', 'wipe', 'prepare prepared-2'], "a fresh one, on the wiped storage, never r1's");
+  await r.reconcile(rental('r2'));
+  assert.equal(d.running.get('r2'), 'prepared-2');
+});
+
+test('a prepared container is never handed over once the storage it was made on is no longer known clean', async () => {
+  const d = device();
+  const r = d.runner(true);
+  await r.engage(d.engine);
+  await r.reconcile(null);
+  await settle();
+  await r.reconcile(rental('r1'));
+  d.fail.wipe = true;
+  await r.reconcile(null);
+  await settle();
+  assert.deepEqual([...d.prepared], [], 'none is prepared while the wipe fails');
+  d.fail.wipe = false;
+  await r.reconcile(null);
+  await settle();
+  assert.deepEqual([...d.prepared], ['prepared-2']);
+
+  // A restarted agent does not trust a prepared container it did not make itself.
+  const again = d.runner(true);
+  await again.engage(d.engine);
+  d.steps.length = 0;
+  await again.reconcile(rental('r2'));
+  assert.deepEqual(d.steps.slice(0, 2), ['remove prepared-2', 'start r2']);
 });

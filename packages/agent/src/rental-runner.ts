@@ -1,4 +1,5 @@
 import type { DesiredRental, ObservedContainer, Registration } from '@p2pvps/protocol/agent-schemas';
+import type { Offer } from '@p2pvps/protocol/schemas';
 import { timing } from '@p2pvps/protocol/timing';
 import type { RenterContainers } from './docker/renter-containers.ts';
 import { unreachableDetail, unreachableTooLong } from './offline.ts';
@@ -10,17 +11,31 @@ export type RunnerLog = (level: 'error' | 'warn' | 'info' | 'debug', msg: string
 /** What the runner needs from the Docker engine (docker/renter-containers.ts); tests hand in a stand-in. */
 export type RenterEngine = Pick<
   RenterContainers,
-  'removeEarlierIdentities' | 'existingRentalId' | 'removeAllExcept' | 'status' | 'ensureRunning' | 'ensureImage' | 'start'
+  | 'removeEarlierIdentities'
+  | 'existingRentalId'
+  | 'removeAllExcept'
+  | 'status'
+  | 'ensureRunning'
+  | 'ensureImage'
+  | 'start'
+  | 'prepare'
+  | 'preparedReady'
+  | 'handOver'
 >;
 
 /** What the runner needs from the renter storage (storage/renter-storage.ts). */
-export type RenterDisk = Pick<RenterStorage, 'open' | 'wipe' | 'fitTo' | 'capacityBytes' | 'homeDir' | 'mounted' | 'mountDir'>;
+export type RenterDisk = Pick<
+  RenterStorage,
+  'open' | 'wipe' | 'fitTo' | 'needsRefit' | 'capacityBytes' | 'homeDir' | 'mounted' | 'mountDir'
+>;
 
 export interface RentalRunnerOptions {
   dataDir: string;
   serverUrl: string;
   storage: RenterDisk;
   readyTimeoutMs: number;
+  /** Keep a container prepared for the next renter while idle on clean storage (the prepareContainer option). */
+  prepare?: boolean;
   /** The clock (ms since the epoch) for the offline rules. */
   now: () => number;
   /** How long an active rental is kept while the server is unreachable. */
@@ -54,8 +69,11 @@ export class RentalRunner {
   storageFault: string | null = null;
   /** True while a container is being started for a rental (the tunnel's reply to early visitors). */
   starting = false;
-  /** The disk the device's next rental gets (the server's offer in the last heartbeat reply; older servers: none). */
-  nextRentalDiskBytes: number | undefined;
+  /** The device's next offer (the server's, in the last heartbeat reply; older servers: none): the next rental's disk and limits. */
+  nextOffer: Offer | undefined;
+  /** The container prepared for the next renter, the clean storage (its UUID) it was made on, and the offer it was made for. */
+  private prepared: { containerId: string; storageUuid: string; offerKey: string } | null = null;
+  private preparing: Promise<void> | undefined;
 
   constructor(private readonly o: RentalRunnerOptions) {
     this.dataKeepMs = o.dataKeepMs ?? timing.dataKeepMs;
@@ -125,12 +143,15 @@ export class RentalRunner {
     const current = this.state.rental;
     const ended = current !== null && current.rentalId !== desired?.rentalId;
     if (ended) {
-      await engine.removeAllExcept(null);
+      await this.removeContainers();
       this.o.log('info', `rental ${current.rentalId} ended: container destroyed`);
     }
     if (!desired) {
-      // Stray containers of this device (say, from a crash mid-start) go too.
-      const stray = await engine.removeAllExcept(null);
+      // Stray containers of this device (say, from a crash mid-start) go too; a prepared
+      // container only while it may still take a renter.
+      await this.preparing;
+      if (this.prepared && !this.mayHandOver(this.prepared)) this.prepared = null;
+      const stray = await engine.removeAllExcept(null, this.prepared?.containerId);
       if (stray.length) this.o.log('info', `removed stray renter containers: ${stray.join(', ')}`);
       this.observed = null;
     }
@@ -140,8 +161,12 @@ export class RentalRunner {
       const clean = this.state.cleanStorageUuid !== null && !this.storageFault ? true : await this.wipeStorage(current !== null);
       if (clean && current) this.save({ rental: null });
     }
-    // Idle and clean: the storage is made the next rental's size now, so renting does not wait for it.
-    if (!desired) await this.fitIdleStorage();
+    if (!desired) {
+      // Idle and clean: the storage is made the next rental's size and a container prepared
+      // for the next renter now, so renting waits for neither.
+      await this.fitIdleStorage();
+      this.prepareNext();
+    }
     // A failed start is reported once; the server then ends the rental.
     if (desired && !(this.observed?.rentalId === desired.rentalId && this.observed.state === 'failed')) {
       this.starting = this.observed?.rentalId !== desired.rentalId || this.observed.state !== 'ready';
@@ -164,7 +189,7 @@ export class RentalRunner {
     if (!rental || !unreachableTooLong(this.state, this.o.now(), this.dataKeepMs)) return;
     const detail = unreachableDetail(this.dataKeepMs);
     this.o.log('warn', `rental ${rental.rentalId}: ${detail}`);
-    await this.engine!.removeAllExcept(null);
+    await this.removeContainers();
     this.save({ lostRental: { rentalId: rental.rentalId, detail } });
     this.observed = { rentalId: rental.rentalId, state: 'failed', detail };
     // A failed wipe keeps the rental in the state file, so it is retried (and reported as a storage fault).
@@ -176,7 +201,7 @@ export class RentalRunner {
    * wiped, and the identity and rental are forgotten, so the device enrols afresh.
    */
   async forgetIdentity(): Promise<void> {
-    await this.engine?.removeAllExcept(null).catch(() => undefined);
+    await this.removeContainers().catch(() => undefined);
     await this.wipeStorage();
     this.observed = null;
     this.save({ registration: null, rental: null });
@@ -198,9 +223,14 @@ export class RentalRunner {
    * a second for a few GiB), which otherwise happens when the rental starts.
    */
   private async fitIdleStorage(): Promise<void> {
-    if (this.nextRentalDiskBytes === undefined || this.state.rental || this.state.cleanStorageUuid === null || this.storageFault) return;
+    const offer = this.nextOffer;
+    if (offer === undefined || this.state.rental || this.state.cleanStorageUuid === null || this.storageFault) return;
+    // A container prepared for another offer, or on storage about to be made anew, goes first: it holds the storage.
+    await this.preparing;
+    if (this.prepared && (this.prepared.offerKey !== offerKey(offer) || this.o.storage.needsRefit(offer.diskBytes)))
+      await this.removeContainers();
     try {
-      const uuid = await this.o.storage.fitTo(this.nextRentalDiskBytes);
+      const uuid = await this.o.storage.fitTo(offer.diskBytes);
       if (uuid) this.save({ cleanStorageUuid: uuid });
     } catch (err) {
       this.setStorageFault(`The renter storage could not be made the size a rental gets: ${sentence(err)}`);
@@ -240,7 +270,8 @@ export class RentalRunner {
         if (this.storageFault) throw new Error(this.storageFault);
         await engine.ensureRunning(rentalId, this.o.readyTimeoutMs);
       } else {
-        await engine.removeAllExcept(null);
+        const prepared = await this.takePrepared(desired);
+        await engine.removeAllExcept(null, prepared ?? undefined);
         if (this.state.rental?.rentalId === rentalId) {
           // The same rental's container went missing: its files are on the storage still.
           if (this.storageFault) await this.openStorage();
@@ -249,15 +280,19 @@ export class RentalRunner {
           if (this.state.rental) throw new Error(this.storageFault ?? 'the renter storage still holds an earlier rental');
           if (!(await this.wipeStorage(false))) throw new Error(this.storageFault!);
         }
-        await engine.ensureImage();
+        if (!prepared) await engine.ensureImage();
         // From here on the storage holds this renter's data until it is wiped again.
         const fresh = this.state.rental?.rentalId !== rentalId;
         this.save({ cleanStorageUuid: null });
         // A new rental's /home is a filesystem of the rented disk's size (the clean one made anew
-        // if it is another size); a rental whose container went missing keeps its files.
-        if (fresh) await this.o.storage.fitTo(desired.offer?.diskBytes ?? null);
-        const containerId = await engine.start(desired, this.o.storage.homeDir, this.o.readyTimeoutMs);
-        this.o.log('info', `rental ${rentalId}: container ${containerId.slice(0, 12)} ready for ${desired.username}`);
+        // if it is another size); a rental whose container went missing keeps its files. A
+        // prepared container is taken only when it fits the rental, so it never needs this.
+        if (fresh && !prepared) await this.o.storage.fitTo(desired.offer?.diskBytes ?? null);
+        const containerId = prepared
+          ? await engine.handOver(prepared, desired, this.o.readyTimeoutMs)
+          : await engine.start(desired, this.o.storage.homeDir, this.o.readyTimeoutMs);
+        const how = prepared ? 'prepared container' : 'container';
+        this.o.log('info', `rental ${rentalId}: ${how} ${containerId.slice(0, 12)} ready for ${desired.username}`);
         this.save({ rental: { rentalId, containerId, expiresAt: desired.expiresAt } });
       }
       if (this.state.rental && this.state.rental.expiresAt !== desired.expiresAt)
@@ -266,7 +301,7 @@ export class RentalRunner {
     } catch (err) {
       const detail = (err as Error).message.slice(0, 2000);
       this.o.log('error', `rental ${rentalId}: could not start the container: ${detail}`);
-      await engine.removeAllExcept(null).catch(() => undefined);
+      await this.removeContainers().catch(() => undefined);
       if (this.state.cleanStorageUuid === null) {
         // Wipe what the container may have written before the device is offered again.
         if (await this.wipeStorage()) this.save({ rental: null });
@@ -275,9 +310,63 @@ export class RentalRunner {
     }
   }
 
+  /**
+   * While the device is idle on freshly wiped storage, prepares a container for the next
+   * renter in the background. It has never run a renter's anything: it is made only after
+   * the wipe, on the storage that wipe left, and serves one rental at most (takePrepared).
+   */
+  private prepareNext(): void {
+    const engine = this.engine;
+    const storageUuid = this.state.cleanStorageUuid;
+    if (!this.o.prepare || !engine || this.preparing || this.prepared) return;
+    if (this.state.rental || storageUuid === null || this.storageFault) return;
+    this.preparing = (async () => {
+      try {
+        await engine.ensureImage();
+        const offer = this.nextOffer;
+        const containerId = await engine.prepare(this.o.storage.homeDir, offer);
+        this.prepared = { containerId, storageUuid, offerKey: offerKey(offer) };
+        this.o.log('debug', `container ${containerId.slice(0, 12)} prepared for the next renter`);
+      } catch (err) {
+        this.o.log(
+          'warn',
+          `could not prepare a container for the next renter, so the next rental starts one from nothing: ${sentence(err)}`,
+        );
+      }
+    })().finally(() => (this.preparing = undefined));
+  }
+
+  /** Whether the prepared container may still take a renter: nothing has used the storage since it was made. */
+  private mayHandOver(p: { storageUuid: string }): boolean {
+    return !this.state.rental && !this.storageFault && p.storageUuid === this.state.cleanStorageUuid;
+  }
+
+  /** The prepared container for a new rental, if there is one that may take it; it is never offered twice. */
+  private async takePrepared(desired: DesiredRental): Promise<string | null> {
+    await this.preparing;
+    const p = this.prepared;
+    this.prepared = null;
+    if (!p || !this.mayHandOver(p)) return null;
+    // Made for other limits or another disk than this rental gets: one is started from nothing.
+    if (p.offerKey !== offerKey(desired.offer) || this.o.storage.needsRefit(desired.offer?.diskBytes ?? null)) return null;
+    return (await this.engine!.preparedReady(p.containerId)) ? p.containerId : null;
+  }
+
+  /** Destroys every container of this device, a prepared one too once it is made, so none outlives a wipe. */
+  private async removeContainers(): Promise<string[]> {
+    await this.preparing;
+    this.prepared = null;
+    return this.engine!.removeAllExcept(null);
+  }
+
   /** Changes the state and writes it durably before anything else happens. */
   private save(change: Partial<AgentState>): void {
     this.state = { ...this.state, ...change };
     this.stateFile.write(this.state);
   }
+}
+
+/** What a prepared container's limits were made from: the offer's cores and memory (none: the agent's own limits). */
+function offerKey(offer: Offer | undefined): string {
+  return JSON.stringify([offer?.cores ?? null, offer?.memoryBytes ?? null]);
 }

@@ -137,7 +137,8 @@ export class TunnelClient {
     });
     upstream.once('error', () => {
       if (!this.closed && this.o.containerStarting?.() && Date.now() - since < waitForContainerMs) {
-        setTimeout(() => this.deliver(port, accept, reject, since), 100);
+        // Often: a prepared container's sshd comes up within tens of ms of the rent (a connect to loopback is cheap).
+        setTimeout(() => this.deliver(port, accept, reject, since), 20);
       } else {
         reject();
       }

@@ -207,3 +207,27 @@ test('on an engine without user namespaces the owner is told why renters get no 
   const { docker } = fakeDocker([], withoutUserns);
   assert.match((await new RenterContainers(options(docker)).rootWarning()) ?? '', /userns-remap.*install-agent\.sh/);
 });
+
+test('a prepared container is confined exactly as a rental started from nothing, and carries no credentials', async () => {
+  const { docker, calls } = fakeDocker([], withoutUserns);
+  const rental = {
+    rentalId: 'r1',
+    username: 'ruser',
+    passwordHash: '$6$salt$secrethash',
+    authorizedKey: 'ssh-ed25519 AAAA renter',
+    expiresAt: null,
+  };
+  const containers = new RenterContainers(options(docker));
+  await assert.rejects(containers.start(rental, '/srv/home', 1000), /stop here/);
+  await assert.rejects(containers.prepare('/srv/home'), /stop here/);
+  const [started, prepared] = calls.createContainer;
+  assert.deepEqual(prepared.HostConfig, started.HostConfig, 'the same network, limits, capabilities, mounts and restart policy');
+  assert.deepEqual(prepared.Entrypoint, ['/usr/local/sbin/p2pvps-await-renter']);
+  assert.equal(prepared.Labels['org.p2pvps.rental'], undefined, 'it belongs to no rental');
+  assert.ok(!JSON.stringify(prepared).includes('ruser') && !JSON.stringify(prepared).includes('secrethash'));
+  assert.deepEqual(
+    prepared.Env.filter((e: string) => /^P2PVPS_(USER|PASSWORD|PASSWORD_HASH|AUTHORIZED_KEY)=/.test(e)),
+    [],
+    'the renter arrives only at the hand-over, through its stdin',
+  );
+});

@@ -1,14 +1,16 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { cpus } from 'node:os';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { DesiredRental } from '@p2pvps/protocol/agent-schemas';
+import type { Offer } from '@p2pvps/protocol/schemas';
 import Docker from 'dockerode';
 import { renterBridge } from '../network/isolation.ts';
 import { runtimeHostConfig, type RuntimeOnEngine } from './container-runtime.ts';
-import { rentalLimits } from '../rental-offer.ts';
+import { rentalLimits, type RentalLimits } from '../rental-offer.ts';
 import type { BindMount } from './lxcfs.ts';
 import { giveHomeToRemappedRoot, noRootWarning, remappedRootOf, type RemappedRoot } from './user-namespaces.ts';
 
@@ -47,6 +49,8 @@ export interface RenterContainersOptions {
 export const renterNetworkName = 'p2pvps-renter';
 const labelDevice = 'org.p2pvps.device';
 const labelRental = 'org.p2pvps.rental';
+/** Marks a prepared container (see prepare): made before any rental, it belongs to none until handOver. */
+const labelPrepared = 'org.p2pvps.prepared';
 /**
  * Without root for the renter, sshd needs these to switch to the renter and chroot its
  * privilege separation; nothing more.
@@ -95,7 +99,7 @@ const dockerfileDir = fileURLToPath(new URL('../../../../images/renter/', import
  */
 export function renterImageSource(dir = dockerfileDir): string {
   const h = createHash('sha256');
-  for (const f of ['Dockerfile', 'entrypoint.sh', 'build-offline.sh']) h.update(readFileSync(`${dir}/${f}`));
+  for (const f of ['Dockerfile', 'entrypoint.sh', 'await-renter.sh', 'build-offline.sh']) h.update(readFileSync(`${dir}/${f}`));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -176,7 +180,7 @@ export class RenterContainers {
     }
     try {
       const stream = await this.o.docker.buildImage(
-        { context: dockerfileDir, src: ['Dockerfile', 'entrypoint.sh'] },
+        { context: dockerfileDir, src: ['Dockerfile', 'entrypoint.sh', 'await-renter.sh'] },
         { t: this.o.image, labels: { 'org.p2pvps.source': source } },
       );
       await new Promise((resolve, reject) =>
@@ -201,33 +205,134 @@ export class RenterContainers {
    * `homeDir` (on the renter storage, see storage/renter-storage.ts) becomes its /home.
    */
   async start(rental: DesiredRental, homeDir: string, readyTimeoutMs: number): Promise<string> {
-    const { docker, network, sshPort, httpPort, httpsPort } = this.o;
-    const limits = rentalLimits(rental, this.o.limits, this.o.hostCores ?? cpus().length);
-    const memoryMb = Math.floor(limits.memoryBytes / (1024 * 1024));
-    const host = network === 'host';
-    const runtime = this.runtimeConfig();
+    const root = await this.homeForRenter(homeDir);
+    const container = await this.o.docker.createContainer(
+      this.config({
+        name: this.nameOf(rental.rentalId),
+        hostname: `vps-${rental.rentalId.slice(0, 8)}`,
+        env: [...renterEnv(rental), ...this.baseEnv(root)],
+        labels: { [labelRental]: rental.rentalId },
+        homeDir,
+        limits: this.limitsFor(rental.offer),
+        root,
+      }),
+    );
+    await container.start();
+    await this.waitForSshd(container, readyTimeoutMs);
+    return container.id;
+  }
+
+  /**
+   * Creates and starts a container for whoever rents the device next, with the limits of the
+   * device's next offer, so a rental starts without waiting for Docker to create a container
+   * or for its host key: it runs only images/renter/await-renter.sh, which makes the host key
+   * and waits for handOver with nothing listening. It has no renter's credentials and
+   * belongs to no rental; the runner makes one only on freshly wiped storage (rental-runner.ts).
+   */
+  async prepare(homeDir: string, offer?: Offer): Promise<string> {
+    const root = await this.homeForRenter(homeDir);
+    const container = await this.o.docker.createContainer({
+      ...this.config({
+        name: `${this.nameOf('prepared')}-${randomBytes(4).toString('hex')}`,
+        hostname: `vps-${randomBytes(4).toString('hex')}`,
+        env: this.baseEnv(root),
+        labels: { [labelPrepared]: 'true' },
+        homeDir,
+        limits: this.limitsFor(offer),
+        root,
+      }),
+      Entrypoint: ['/usr/local/sbin/p2pvps-await-renter'],
+      // Its stdin stays open until handOver writes the renter's settings and closes it.
+      OpenStdin: true,
+      StdinOnce: true,
+    });
+    await container.start();
+    return container.id;
+  }
+
+  /**
+   * Makes a prepared container the rental's: renamed for it, and handed the renter's account
+   * settings on its stdin (attached over the Docker API; never in its config or environment),
+   * after which the container's entrypoint makes the account and starts sshd. Attaching, not
+   * `docker exec`: no process is started in the container, which took a few hundred ms on a
+   * busy device. Resolves once sshd answers.
+   */
+  async handOver(containerId: string, rental: DesiredRental, readyTimeoutMs: number): Promise<string> {
+    const container = this.o.docker.getContainer(containerId);
+    await container.rename({ name: this.nameOf(rental.rentalId) });
+    // With hijack the Docker API hands over its socket: a Duplex, not just the stream the types say.
+    const stdin = (await container.attach({ stream: true, stdin: true, hijack: true })) as NodeJS.ReadWriteStream & Duplex;
+    try {
+      stdin.on('error', () => undefined);
+      // The end closes the container's stdin (StdinOnce), which tells it the settings are complete.
+      stdin.end(`${renterEnv(rental).join('\n')}\n`);
+      await this.waitForSshd(container, readyTimeoutMs);
+    } finally {
+      stdin.destroy();
+    }
+    return container.id;
+  }
+
+  /** Whether a prepared container is still there, running and not handed over, so it can take a renter. */
+  async preparedReady(containerId: string): Promise<boolean> {
+    const c = (await this.list()).find((c) => c.Id === containerId);
+    return !!c && c.Labels[labelPrepared] === 'true' && this.rentalOf(c) === null && c.State === 'running';
+  }
+
+  private nameOf(rentalId: string): string {
+    return `p2pvps-${this.o.deviceId}-${rentalId}`;
+  }
+
+  private limitsFor(offer: Offer | undefined): RentalLimits {
+    return rentalLimits(offer, this.o.limits, this.o.hostCores ?? cpus().length);
+  }
+
+  /** The renter's root, if they get one; its /home (on the renter storage) given to it first. */
+  private async homeForRenter(homeDir: string): Promise<RemappedRoot | null> {
     const root = await this.renterRoot();
     if (root) await giveHomeToRemappedRoot(homeDir, root);
-    // On its own network the container's services use the standard ports; sharing the
-    // host's (tests), they use the agent's loopback ports, and say so in the environment.
-    const env = [
-      `P2PVPS_USER=${rental.username}`,
-      // A crypt(3) hash (the device never gets the password): `docker inspect` shows nothing to log in with.
-      `P2PVPS_PASSWORD_HASH=${rental.passwordHash}`,
+    return root;
+  }
+
+  /**
+   * What every renter container is told, with no secret in it: where its services listen (on
+   * its own network the standard ports; sharing the host's, in tests, the agent's loopback
+   * ports) and whether the renter is root.
+   */
+  private baseEnv(root: RemappedRoot | null): string[] {
+    const { network, sshPort, httpPort, httpsPort } = this.o;
+    const host = network === 'host';
+    return [
       `P2PVPS_SSH_PORT=${host ? sshPort : 22}`,
       `P2PVPS_SSH_LISTEN=${host ? '127.0.0.1' : '0.0.0.0'}`,
       `P2PVPS_HTTP_PORT=${host ? httpPort : 80}`,
       `P2PVPS_HTTPS_PORT=${host ? httpsPort : 443}`,
+      ...(root ? ['P2PVPS_ROOT=1'] : []),
     ];
+  }
+
+  /** One renter container's configuration, the same for a rental's own and a prepared one. */
+  private config(c: {
+    name: string;
+    hostname: string;
+    env: string[];
+    labels: Record<string, string>;
+    homeDir: string;
+    limits: RentalLimits;
+    root: RemappedRoot | null;
+  }): Docker.ContainerCreateOptions {
+    const { network, sshPort, httpPort, httpsPort } = this.o;
+    const { limits, root } = c;
+    const memoryMb = Math.floor(limits.memoryBytes / (1024 * 1024));
+    const host = network === 'host';
+    const runtime = this.runtimeConfig();
     const publish = (port: number) => [{ HostIp: '127.0.0.1', HostPort: String(port) }];
-    if (rental.authorizedKey) env.push(`P2PVPS_AUTHORIZED_KEY=${rental.authorizedKey}`);
-    if (root) env.push('P2PVPS_ROOT=1');
-    const container = await docker.createContainer({
-      name: `p2pvps-${this.o.deviceId}-${rental.rentalId}`,
+    return {
+      name: c.name,
       Image: this.o.image,
-      Hostname: network === 'host' ? undefined : `vps-${rental.rentalId.slice(0, 8)}`,
-      Env: env,
-      Labels: { [labelDevice]: this.o.deviceId, [labelRental]: rental.rentalId },
+      Hostname: host ? undefined : c.hostname,
+      Env: c.env,
+      Labels: { [labelDevice]: this.o.deviceId, ...c.labels },
       ExposedPorts: host ? undefined : { '22/tcp': {}, '80/tcp': {}, '443/tcp': {} },
       HostConfig: {
         NetworkMode: host ? 'host' : renterNetworkName,
@@ -264,13 +369,10 @@ export class RenterContainers {
         // agent wipes it. After a reboot dockerd cannot restart the container before the
         // agent has mounted the storage, since the source does not exist until then.
         // LXCFS's files over /proc/meminfo and the rest: free and top inside show the rental's limits, not the device's.
-        Mounts: [{ Type: 'bind', Source: homeDir, Target: '/home' }, ...(this.o.lxcfs ?? [])],
+        Mounts: [{ Type: 'bind', Source: c.homeDir, Target: '/home' }, ...(this.o.lxcfs ?? [])],
         RestartPolicy: { Name: 'unless-stopped' },
       },
-    });
-    await container.start();
-    await this.waitForSshd(container, readyTimeoutMs);
-    return container.id;
+    };
   }
 
   private async waitForSshd(container: Docker.Container, timeoutMs: number): Promise<void> {
@@ -289,7 +391,7 @@ export class RenterContainers {
 
   /** The running state of a rental's container: true running, false stopped, null gone. */
   async status(rentalId: string): Promise<{ id: string; running: boolean } | null> {
-    const [c] = await this.list(rentalId);
+    const c = (await this.list()).find((c) => this.rentalOf(c) === rentalId);
     return c ? { id: c.Id, running: c.State === 'running' } : null;
   }
 
@@ -303,14 +405,28 @@ export class RenterContainers {
 
   /** The rental of a container this device already has, if any (after a restart). */
   async existingRentalId(): Promise<string | null> {
-    const [c] = await this.list();
-    return c?.Labels[labelRental] ?? null;
+    for (const c of await this.list()) {
+      const rentalId = this.rentalOf(c);
+      if (rentalId) return rentalId;
+    }
+    return null;
   }
 
-  private list(rentalId?: string): Promise<Docker.ContainerInfo[]> {
-    const filters = [`${labelDevice}=${this.o.deviceId}`];
-    if (rentalId) filters.push(`${labelRental}=${rentalId}`);
-    return this.o.docker.listContainers({ all: true, filters: { label: filters } });
+  private list(): Promise<Docker.ContainerInfo[]> {
+    return this.o.docker.listContainers({ all: true, filters: { label: [`${labelDevice}=${this.o.deviceId}`] } });
+  }
+
+  /**
+   * The rental a container of this device is for: its label if it was started for the
+   * rental, its name if it was prepared and then handed over; null for a prepared one not
+   * yet handed over.
+   */
+  private rentalOf(c: Docker.ContainerInfo): string | null {
+    if (c.Labels[labelRental]) return c.Labels[labelRental];
+    const name = (c.Names?.[0] ?? '').replace(/^\//, '');
+    const prefix = this.nameOf('');
+    if (!name.startsWith(prefix) || name.startsWith(this.nameOf('prepared-'))) return null;
+    return name.slice(prefix.length) || null;
   }
 
   /**
@@ -323,7 +439,7 @@ export class RenterContainers {
     for (const c of await this.list()) {
       if (c.State !== 'running') continue;
       await this.o.docker.getContainer(c.Id).stop({ t: 0 });
-      stopped.push(c.Labels[labelRental] ?? '');
+      stopped.push(this.rentalOf(c) ?? 'prepared');
     }
     if (stopped.length) this.o.log(`stopped the renter containers of rentals ${stopped.join(', ')}`);
     return stopped;
@@ -357,14 +473,14 @@ export class RenterContainers {
     return removed;
   }
 
-  /** Destroys every container of this device except `keepRentalId`'s. */
-  async removeAllExcept(keepRentalId: string | null): Promise<string[]> {
+  /** Destroys every container of this device except `keepRentalId`'s and the one with `keepContainerId`. */
+  async removeAllExcept(keepRentalId: string | null, keepContainerId?: string): Promise<string[]> {
     const removed: string[] = [];
     for (const c of await this.list()) {
-      const rentalId = c.Labels[labelRental] ?? '';
-      if (rentalId === keepRentalId) continue;
+      const rentalId = this.rentalOf(c);
+      if ((keepRentalId !== null && rentalId === keepRentalId) || c.Id === keepContainerId) continue;
       await this.o.docker.getContainer(c.Id).remove({ force: true, v: true });
-      removed.push(rentalId);
+      removed.push(rentalId ?? 'prepared');
     }
     // Also Docker volumes, which agents before the renter storage used for /home.
     const { Volumes } = await this.o.docker.listVolumes({ filters: { label: [`${labelDevice}=${this.o.deviceId}`] } });
@@ -390,4 +506,16 @@ export function sshBanner(port: number, timeoutMs = 1000): Promise<boolean> {
     // listens yet: without this the wait would hang on a connection that never speaks.
     socket.once('close', () => done(false));
   });
+}
+
+/**
+ * The renter's account settings, as the entrypoint reads them: the container's environment
+ * for a container started for the rental, the pipe of a prepared one (handOver). The password
+ * is a crypt(3) hash: the device never gets the password, and `docker inspect` shows nothing
+ * to log in with.
+ */
+function renterEnv(rental: DesiredRental): string[] {
+  const env = [`P2PVPS_USER=${rental.username}`, `P2PVPS_PASSWORD_HASH=${rental.passwordHash}`];
+  if (rental.authorizedKey) env.push(`P2PVPS_AUTHORIZED_KEY=${rental.authorizedKey}`);
+  return env;
 }

@@ -142,9 +142,18 @@ export class RenterStorage {
     return this.wipeTarget(target);
   }
 
+  /** Whether fitTo(bytes) would make the filesystem anew: it is mounted at another size, or not at all. */
+  needsRefit(bytes: number | null): boolean {
+    try {
+      return this.filesystemBytes() !== this.sizeFor(this.resolve(), bytes);
+    } catch {
+      return true; // the drive is gone or refused: nothing on it can be used as it is
+    }
+  }
+
   /** The filesystem size for a target: the wanted size, no more than the target holds, in whole 4 KiB blocks. */
-  private sizeFor(target: Target): number {
-    const bytes = Math.min(this.wantedBytes ?? target.sizeBytes, target.sizeBytes);
+  private sizeFor(target: Target, wanted = this.wantedBytes): number {
+    const bytes = Math.min(wanted ?? target.sizeBytes, target.sizeBytes);
     return Math.floor(bytes / 4096) * 4096;
   }
 
