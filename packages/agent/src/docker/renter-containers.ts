@@ -12,7 +12,18 @@ import { renterBridge } from '../network/isolation.ts';
 import { runtimeHostConfig, type RuntimeOnEngine } from './container-runtime.ts';
 import { rentalLimits, type RentalLimits } from '../rental-offer.ts';
 import type { BindMount } from './lxcfs.ts';
+import {
+  labelDevice,
+  labelRental,
+  renterContainerConfig,
+  renterEnv,
+  renterNetworkName,
+  serviceEnv,
+  type ContainerShape,
+} from './container-config.ts';
 import { giveHomeToRemappedRoot, noRootWarning, remappedRootOf, type RemappedRoot } from './user-namespaces.ts';
+
+export { renterNetworkName };
 
 export interface ContainerLimits {
   cpus: number;
@@ -40,55 +51,8 @@ export interface RenterContainersOptions {
   log: (msg: string) => void;
 }
 
-/**
- * The agent's own Docker network for renter containers. Its bridge has a fixed name, so the
- * firewall rules and bandwidth caps of network/isolation.ts can be keyed on it; containers on
- * it cannot talk to each other (icc off), and their DNS goes through Docker's embedded
- * resolver, so a container never needs to reach the home router's DNS itself.
- */
-export const renterNetworkName = 'p2pvps-renter';
-const labelDevice = 'org.p2pvps.device';
-const labelRental = 'org.p2pvps.rental';
 /** Marks a prepared container (see prepare): made before any rental, it belongs to none until handOver. */
 const labelPrepared = 'org.p2pvps.prepared';
-/**
- * Without root for the renter, sshd needs these to switch to the renter and chroot its
- * privilege separation; nothing more.
- */
-const userCapabilities = ['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE', 'FOWNER', 'SYS_CHROOT', 'AUDIT_WRITE', 'KILL'];
-/**
- * With root for the renter (only on an engine that remaps root to an unprivileged host user,
- * see user-namespaces.ts), what a root user of a VPS does: install packages (dpkg sets file
- * owners, modes, setuid bits and file capabilities: CHOWN, FOWNER, FSETID, SETFCAP), add users
- * and switch to them (SETUID, SETGID; SETPCAP so daemons can drop capabilities), serve on 80
- * and 443 (NET_BIND_SERVICE), kill their own processes, chroot. Under the user namespace these
- * act only on the container's own files and processes. Left out of Docker's default set:
- * MKNOD (no device nodes: nothing of the host's disks can be opened) and NET_RAW (no raw
- * packets or spoofed addresses; ping still works through unprivileged ICMP sockets, which
- * Docker allows in every container). Never SYS_ADMIN, SYS_MODULE, SYS_PTRACE or NET_ADMIN.
- */
-const rootCapabilities = [
-  'CHOWN',
-  'DAC_OVERRIDE',
-  'FOWNER',
-  'FSETID',
-  'KILL',
-  'SETGID',
-  'SETUID',
-  'SETPCAP',
-  'SETFCAP',
-  'NET_BIND_SERVICE',
-  'SYS_CHROOT',
-  'AUDIT_WRITE',
-];
-/**
- * Open files per process. Docker's default is the engine's own limit (often 1048576), so one
- * renter process could hold a million files and use up the device's system-wide file table
- * (fs.file-max, a few hundred thousand on a Pi), starving the agent and the owner's own
- * services. 1024 is what programs expect by default (select() breaks above it); a renter may
- * raise it up to 16384, room for a busy web server on a Pi.
- */
-const nofile = { Name: 'nofile', Soft: 1024, Hard: 16384 };
 const offlineBuilder = fileURLToPath(new URL('../../../../images/renter/build-offline.sh', import.meta.url));
 const dockerfileDir = fileURLToPath(new URL('../../../../images/renter/', import.meta.url));
 
@@ -294,85 +258,23 @@ export class RenterContainers {
     return root;
   }
 
-  /**
-   * What every renter container is told, with no secret in it: where its services listen (on
-   * its own network the standard ports; sharing the host's, in tests, the agent's loopback
-   * ports) and whether the renter is root.
-   */
-  private baseEnv(root: RemappedRoot | null): string[] {
-    const { network, sshPort, httpPort, httpsPort } = this.o;
-    const host = network === 'host';
-    return [
-      `P2PVPS_SSH_PORT=${host ? sshPort : 22}`,
-      `P2PVPS_SSH_LISTEN=${host ? '127.0.0.1' : '0.0.0.0'}`,
-      `P2PVPS_HTTP_PORT=${host ? httpPort : 80}`,
-      `P2PVPS_HTTPS_PORT=${host ? httpsPort : 443}`,
-      ...(root ? ['P2PVPS_ROOT=1'] : []),
-    ];
+  /** One renter container's configuration (container-config.ts), the same for a rental's own and a prepared one. */
+  private config(c: ContainerShape): Docker.ContainerCreateOptions {
+    return renterContainerConfig(
+      {
+        image: this.o.image,
+        deviceId: this.o.deviceId,
+        network: this.o.network,
+        ports: this.o,
+        runtime: this.runtimeConfig(),
+        lxcfs: this.o.lxcfs ?? [],
+      },
+      c,
+    );
   }
 
-  /** One renter container's configuration, the same for a rental's own and a prepared one. */
-  private config(c: {
-    name: string;
-    hostname: string;
-    env: string[];
-    labels: Record<string, string>;
-    homeDir: string;
-    limits: RentalLimits;
-    root: RemappedRoot | null;
-  }): Docker.ContainerCreateOptions {
-    const { network, sshPort, httpPort, httpsPort } = this.o;
-    const { limits, root } = c;
-    const memoryMb = Math.floor(limits.memoryBytes / (1024 * 1024));
-    const host = network === 'host';
-    const runtime = this.runtimeConfig();
-    const publish = (port: number) => [{ HostIp: '127.0.0.1', HostPort: String(port) }];
-    return {
-      name: c.name,
-      Image: this.o.image,
-      Hostname: host ? undefined : c.hostname,
-      Env: c.env,
-      Labels: { [labelDevice]: this.o.deviceId, ...c.labels },
-      ExposedPorts: host ? undefined : { '22/tcp': {}, '80/tcp': {}, '443/tcp': {} },
-      HostConfig: {
-        NetworkMode: host ? 'host' : renterNetworkName,
-        PortBindings: host ? undefined : { '22/tcp': publish(sshPort), '80/tcp': publish(httpPort), '443/tcp': publish(httpsPort) },
-        // The generated user (root or not) may serve on 80 and 443 in the container's own network namespace.
-        Sysctls: host ? undefined : { 'net.ipv4.ip_unprivileged_port_start': '0' },
-        // What was rented: the cores as a cpuset (so nproc agrees) and as CPU time, the memory with no swap beyond it.
-        CpusetCpus: limits.cpuset,
-        NanoCpus: limits.nanoCpus,
-        Memory: limits.memoryBytes,
-        MemorySwap: limits.memoryBytes,
-        PidsLimit: limits.pidsLimit,
-        Ulimits: [nofile],
-        CapDrop: ['ALL'],
-        CapAdd: [...new Set([...(root ? rootCapabilities : userCapabilities), ...runtime.CapAdd])],
-        Runtime: runtime.Runtime,
-        UsernsMode: runtime.UsernsMode,
-        // no-new-privileges would make sudo (setuid) useless, which is the point of it when the
-        // renter is not root. With root the container's root is the ceiling anyway, and it is
-        // an unprivileged user on the host; seccomp and AppArmor stay Docker's defaults.
-        SecurityOpt: root ? [] : ['no-new-privileges'],
-        Privileged: false,
-        // Scratch space in memory (tmpfs, counted in the memory limit). Without root the image
-        // leaves only these world-writable; with root the renter also writes the container's
-        // own layer (apt-get install), on the Docker engine's disk.
-        Tmpfs: {
-          '/tmp': `rw,nosuid,nodev,mode=1777,size=${Math.max(16, Math.floor(memoryMb / 4))}m`,
-          '/var/tmp': `rw,nosuid,nodev,mode=1777,size=${Math.max(16, Math.floor(memoryMb / 8))}m`,
-          '/run/lock': 'rw,nosuid,nodev,noexec,mode=1777,size=1m',
-        },
-        // sshd's log is the container's output: bounded, so logins cannot fill the disk either.
-        LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } },
-        // A bind mount, not a volume: the filesystem's size is the renter's quota, and the
-        // agent wipes it. After a reboot dockerd cannot restart the container before the
-        // agent has mounted the storage, since the source does not exist until then.
-        // LXCFS's files over /proc/meminfo and the rest: free and top inside show the rental's limits, not the device's.
-        Mounts: [{ Type: 'bind', Source: c.homeDir, Target: '/home' }, ...(this.o.lxcfs ?? [])],
-        RestartPolicy: { Name: 'unless-stopped' },
-      },
-    };
+  private baseEnv(root: RemappedRoot | null): string[] {
+    return serviceEnv(this.o.network, this.o, root);
   }
 
   private async waitForSshd(container: Docker.Container, timeoutMs: number): Promise<void> {
@@ -506,16 +408,4 @@ export function sshBanner(port: number, timeoutMs = 1000): Promise<boolean> {
     // listens yet: without this the wait would hang on a connection that never speaks.
     socket.once('close', () => done(false));
   });
-}
-
-/**
- * The renter's account settings, as the entrypoint reads them: the container's environment
- * for a container started for the rental, the pipe of a prepared one (handOver). The password
- * is a crypt(3) hash: the device never gets the password, and `docker inspect` shows nothing
- * to log in with.
- */
-function renterEnv(rental: DesiredRental): string[] {
-  const env = [`P2PVPS_USER=${rental.username}`, `P2PVPS_PASSWORD_HASH=${rental.passwordHash}`];
-  if (rental.authorizedKey) env.push(`P2PVPS_AUTHORIZED_KEY=${rental.authorizedKey}`);
-  return env;
 }
