@@ -247,6 +247,13 @@ export class RenterIsolation {
     this.rentalMbit = mbit;
   }
 
+  /** The bridge's own addresses (the containers' gateway, the device's side). */
+  private async bridgeAddresses(): Promise<string[]> {
+    const out = await this.exec(['ip', '-j', 'addr', 'show', 'dev', this.bridge]).catch(() => '[]');
+    const links = JSON.parse(out || '[]') as { addr_info?: { local?: string; scope?: string }[] }[];
+    return links.flatMap((l) => l.addr_info ?? []).flatMap((a) => (a.local && a.scope !== 'link' ? [a.local] : []));
+  }
+
   private async applyBandwidth(): Promise<void> {
     const cap = (owner: number) => (this.rentalMbit === null ? owner : owner > 0 ? Math.min(owner, this.rentalMbit) : this.rentalMbit);
     const uploadMbit = cap(this.o.uploadMbit);
@@ -255,37 +262,45 @@ export class RenterIsolation {
     if (downloadMbit > 0) await this.exec(['tc', 'qdisc', 'replace', 'dev', dev, 'root', ...tbf(downloadMbit)]);
     else await this.exec(['tc', 'qdisc', 'del', 'dev', dev, 'root']).catch(() => undefined);
     if (uploadMbit > 0) {
-      // What the container sends arrives on the bridge's ingress; shape it on an ifb device.
+      // What the container sends arrives on the bridge's ingress; it is shaped on an ifb device.
+      // Packets for the device itself stay out of the ifb: one sent through it and back never
+      // reaches the device's own sockets on a Docker bridge, and the tunnel reaches the
+      // container's sshd through them (the published port), so a capped rental was cut off.
+      // Those are the tunnel's traffic, which the server's gateway meters; ARP and IPv6
+      // link-local traffic (neighbour discovery) is local too. Filters are made anew (the
+      // ingress qdisc replaced takes the old ones with it), first match wins; one protocol a priority.
       await this.exec(['ip', 'link', 'add', this.ifb, 'type', 'ifb']).catch(() => undefined);
       await this.exec(['ip', 'link', 'set', this.ifb, 'up']);
       await this.exec(['tc', 'qdisc', 'replace', 'dev', this.ifb, 'root', ...tbf(uploadMbit)]);
-      await this.exec(['tc', 'qdisc', 'replace', 'dev', dev, 'ingress']);
-      await this.exec([
-        'tc',
-        'filter',
-        'replace',
-        'dev',
-        dev,
-        'parent',
-        'ffff:',
-        'protocol',
-        'all',
-        'prio',
-        '1',
-        'handle',
-        '800::1',
-        'u32',
-        'match',
-        'u32',
-        '0',
-        '0',
-        'action',
-        'mirred',
-        'egress',
-        'redirect',
-        'dev',
-        this.ifb,
-      ]);
+      await this.exec(['tc', 'qdisc', 'del', 'dev', dev, 'ingress']).catch(() => undefined);
+      await this.exec(['tc', 'qdisc', 'add', 'dev', dev, 'ingress']);
+      const filter = (protocol: string, prio: number, match: string[], action: string[]) =>
+        this.exec([
+          'tc',
+          'filter',
+          'add',
+          'dev',
+          dev,
+          'parent',
+          'ffff:',
+          'protocol',
+          protocol,
+          'prio',
+          String(prio),
+          'u32',
+          ...match,
+          ...action,
+        ]);
+      const stay = ['flowid', 'ffff:1'];
+      const shape = ['action', 'mirred', 'egress', 'redirect', 'dev', this.ifb];
+      for (const a of await this.bridgeAddresses()) {
+        if (a.includes(':')) await filter('ipv6', 2, ['match', 'ip6', 'dst', `${a}/128`], stay);
+        else await filter('ip', 1, ['match', 'ip', 'dst', `${a}/32`], stay);
+      }
+      await filter('ipv6', 2, ['match', 'ip6', 'dst', 'fe80::/10'], stay);
+      await filter('ipv6', 2, ['match', 'ip6', 'dst', 'ff00::/8'], stay);
+      await filter('ip', 3, ['match', 'u32', '0', '0'], shape);
+      await filter('ipv6', 4, ['match', 'u32', '0', '0'], shape);
     } else {
       await this.exec(['tc', 'qdisc', 'del', 'dev', dev, 'ingress']).catch(() => undefined);
       await this.exec(['ip', 'link', 'del', this.ifb]).catch(() => undefined);
