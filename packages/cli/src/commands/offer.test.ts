@@ -27,7 +27,7 @@ test('an offer the owner chooses is what the market, rent and rentals show, neve
 
   const market = await runCli(['market']);
   const row = market.stdout.split('\n').find((l) => l.startsWith(device.id)) ?? '';
-  assert.match(row, /\s2\s+1\.0 GiB\s+4\.0 GiB\s+20 Mbit\/s\s+arm64\s/, row);
+  assert.match(row, /\s2\s+1\.0 GiB\s+4\.0 GiB\s+20 Mbit\/s\s+not yet\s+arm64\s/, row);
 
   const renter = await createRenter();
   const rented = await runCli(['rent', device.id, '--no-wait'], { env: renter.env });
