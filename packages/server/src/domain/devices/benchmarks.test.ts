@@ -106,7 +106,7 @@ test('an idle device is challenged at its first heartbeat, not again while one i
   const first = (await t.heartbeat()).benchmark;
   assert.ok(first, 'the first heartbeat after enrolment brings a challenge');
   assert.match(first.nonce, /^[0-9a-f]{64}$/);
-  assert.equal(first.memoryProbeBytes, 2 * gib, 'the claim (4 GiB) capped at the server’s probe size');
+  assert.equal(first.memoryProbeBytes, 512 * 2 ** 20, 'the memory a rental is sold (the default offer) is what is probed');
   assert.equal((await t.heartbeat()).benchmark, undefined, 'outstanding: not issued twice');
   await acceptBenchmark(t.ctx, t.deviceId, t.answer(first));
   assert.equal((await t.heartbeat()).benchmark, undefined, 'answered: not due for a week');
@@ -146,6 +146,13 @@ test('a result is accepted once: a replayed one, an expired or foreign nonce, an
 
 test('a device that measures less than it claims is flagged, told, and kept off the market until a later benchmark passes', async () => {
   const t = await setup();
+  // What it is sold on: all four cores and 2 GiB a rental.
+  const offer = { cores: 4, memoryBytes: 2 * gib, diskBytes: 32 * gib, bandwidthMbit: null };
+  await t.ctx.db
+    .updateTable('devices')
+    .set({ offer: JSON.stringify(offer) })
+    .where('id', '=', t.deviceId)
+    .execute();
   assert.equal(await t.listed(), true);
   const challenge = (await t.heartbeat()).benchmark!;
   const capped = { ...honest, coresScaling: 1.01, cpuOpsPerSecPerCore: 250, memoryTouchedBytes: 256 * 2 ** 20 };
@@ -170,7 +177,7 @@ test('a device that measures less than it claims is flagged, told, and kept off 
   assert.equal((await findDevice(t.ctx.db, t.deviceId))!.hardware_flag, null);
   const listing = (await market(t.ctx, MarketQuery.parse({}))).items.find((l) => l.deviceId === t.deviceId);
   assert.deepEqual(listing?.verified?.cores, { claimed: 4, measured: 3.9, ok: true });
-  assert.equal(listing?.hardware.cores, 1, 'the market shows what a rental gets (the default offer), the verdict what the device bore out');
+  assert.equal(listing?.hardware.cores, 4);
   await t.close();
 });
 

@@ -45,18 +45,18 @@ export async function benchmarkChallengeFor(
 }
 
 /**
- * What the device is held to: the hardware it reports for cores, memory and disk (every
- * offer is bounded by it, so a device that bears it out can deliver any offer its owner
- * makes), and the bandwidth its owner's offer promises. `offer` overrides either.
+ * What the device is held to: what it is sold on, the owner's offer (cores, memory, disk,
+ * bandwidth; the default offer until the owner chooses one), which the market shows and
+ * which can never exceed the hardware the device reports. `offer` overrides it.
  */
 export function claimOf(device: DeviceRow, offer?: Partial<HardwareClaim>): HardwareClaim {
   const hw = JSON.parse(device.hardware ?? 'null') as Hardware | null;
-  const promised = hw ? effectiveOffer(hw, device.offer).bandwidthMbit : null;
+  const sold = hw ? effectiveOffer(hw, device.offer) : null;
   return {
-    cores: offer?.cores ?? hw?.cores ?? 1,
-    memoryBytes: offer?.memoryBytes ?? hw?.memoryBytes ?? 0,
-    diskBytes: offer?.diskBytes ?? hw?.diskBytes ?? 0,
-    bandwidthMbit: offer?.bandwidthMbit ?? promised,
+    cores: offer?.cores ?? sold?.cores ?? 1,
+    memoryBytes: offer?.memoryBytes ?? sold?.memoryBytes ?? 0,
+    diskBytes: offer?.diskBytes ?? sold?.diskBytes ?? 0,
+    bandwidthMbit: offer?.bandwidthMbit ?? sold?.bandwidthMbit ?? null,
   };
 }
 
