@@ -202,3 +202,22 @@ test("a bandwidth the owner's offer promises is held against the tunnel's speed 
   assert.equal(await t.listed(), true);
   await t.close();
 });
+
+test('an owner who changes the offer after a pass is benchmarked again at the next heartbeat, not a week later', async () => {
+  const t = await setup();
+  assert.equal((await acceptBenchmark(t.ctx, t.deviceId, t.answer((await t.heartbeat()).benchmark!))).passed, true);
+  assert.equal((await t.heartbeat()).benchmark, undefined, 'passed: not due for a week');
+  const bigger = { cores: 4, memoryBytes: 3 * gib, diskBytes: 32 * gib, bandwidthMbit: null };
+  await t.ctx.db
+    .updateTable('devices')
+    .set({ offer: JSON.stringify(bigger) })
+    .where('id', '=', t.deviceId)
+    .execute();
+  const again = (await t.heartbeat()).benchmark;
+  assert.ok(again, 'the new offer is checked at once');
+  const capped = { ...honest, memoryTouchedBytes: gib };
+  const verdict = await acceptBenchmark(t.ctx, t.deviceId, t.answer(again, capped));
+  assert.deepEqual(verdict.memoryBytes, { claimed: 3 * gib, measured: gib, ok: false }, 'the new offer, and the memory touched short of it');
+  assert.equal(await t.listed(), false);
+  await t.close();
+});

@@ -35,7 +35,9 @@ export async function benchmarkChallengeFor(
     if (outstanding) return undefined;
     // A flagged device may try again sooner: once an interval from its last try would keep a fixed device off for a week.
     const every = device.hardware_flag ? Math.min(settings.intervalMs, settings.challengeTtlMs * 6) : settings.intervalMs;
-    if (latest.answered_at !== null && now.getTime() - Date.parse(latest.answered_at) < every) return undefined;
+    // An offer changed since the last verdict is checked at once: raising it must not wait a week.
+    const due = now.getTime() - Date.parse(latest.answered_at ?? latest.issued_at) >= every || !verdictCovers(device);
+    if (latest.answered_at !== null && !due) return undefined;
   }
   const nonce = randomBytes(32).toString('hex');
   const expiresAt = new Date(now.getTime() + settings.challengeTtlMs).toISOString();
@@ -108,6 +110,19 @@ export async function acceptBenchmark(
 }
 
 /** The last verdict, as the market and the owner see it. */
+/** Whether the last verdict judged what the device is sold on now (its offer unchanged since). */
+function verdictCovers(device: DeviceRow): boolean {
+  const v = verificationOf(device);
+  if (!v) return true; // nothing to compare with: the interval decides
+  const claim = claimOf(device);
+  return (
+    v.cores.claimed === claim.cores &&
+    v.memoryBytes.claimed === claim.memoryBytes &&
+    v.diskBytes.claimed === claim.diskBytes &&
+    v.bandwidthMbit.claimed === claim.bandwidthMbit
+  );
+}
+
 export function verificationOf(row: Pick<DeviceRow, 'hardware_verification'>): HardwareVerification | null {
   if (!row.hardware_verification) return null;
   const parsed = HardwareVerification.safeParse(JSON.parse(row.hardware_verification));
