@@ -3,8 +3,11 @@
  * command over stock OpenSSH, through the real server, gateway, agent and Docker.
  *
  * Side by side in one run: two devices on the same server, one running this tree's agent
- * (a prepared container takes each renter), the other the agent of an earlier commit (by
- * default the last one before prepared containers), taken from git into a temp dir. The
+ * (a prepared container takes each renter), the other the same agent with
+ * `prepareContainer: false` (a container started from nothing at each rent, as before
+ * prepared containers), or with `--baseline GIT-REF` the agent of an earlier commit, taken
+ * from git into a temp dir (it must speak this server's agent protocol: agents before
+ * protocol 2, which took the renter's password in clear, are refused). The
  * devices take turns, N rentals each (default 20), the order swapped every round; before
  * each rent the device is listed and then left idle for a second, as a device on the market
  * is. Prints each time, then the median (p50), worst and best of each.
@@ -29,17 +32,14 @@ import {
   type TestAgent,
 } from '../e2e/harness.ts';
 
-/** The agent before prepared containers: what "today" means in docs/benchmarks.md. */
-const defaultBaseline = 'cd1f8103d4c3798cc02ed07165374b84d6999497';
-
 const args = process.argv.slice(2);
 const at = args.indexOf('--baseline');
-const baselineRef = at >= 0 ? args.splice(at, 2)[1]! : defaultBaseline;
+const baselineRef = at >= 0 ? args.splice(at, 2)[1]! : null;
 const runs = Number(args[0] ?? 20);
 const root = fileURLToPath(new URL('../', import.meta.url));
 
 /** The earlier agent's source in a temp dir, resolving its imports through this tree's node_modules. */
-async function baselineAgentClass(): Promise<{ Agent: typeof Agent; dir: string }> {
+async function baselineAgentClass(baselineRef: string): Promise<{ Agent: typeof Agent; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'p2pvps-baseline-'));
   const tar = execFileSync('git', ['-C', root, 'archive', baselineRef, 'packages/agent/src']);
   execFileSync('tar', ['-x', '-C', dir], { input: tar });
@@ -53,20 +53,23 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-const baseline = await baselineAgentClass();
+const baseline = baselineRef ? await baselineAgentClass(baselineRef) : null;
 const server = await createServer();
 const owner = await createUser(server, 'owner');
 const key = createSshKey();
 const renter = await createUser(server, 'renter');
 const devices: { name: string; deviceId: string; agent: TestAgent; times: number[] }[] = [];
 try {
-  for (const [name, agentClass] of [
-    [`today (${baselineRef.slice(0, 10)})`, baseline.Agent],
-    ['prepared container', undefined],
-  ] as const) {
+  const sides: { name: string; agentClass?: typeof Agent; deviceConfig?: Record<string, unknown> }[] = [
+    baselineRef
+      ? { name: `earlier agent (${baselineRef.slice(0, 10)})`, agentClass: baseline!.Agent }
+      : { name: 'started at rent (prepareContainer off)', deviceConfig: { prepareContainer: false } },
+    { name: 'prepared container' },
+  ];
+  for (const { name, agentClass, deviceConfig } of sides) {
     const grant = await owner.api.call('addDevice', { body: { name: name.replace(/\W+/g, '-').slice(0, 30) } });
     const deviceId = grant.device.id;
-    const agent = await createAgent(server, grant.enrolmentToken, { agentClass });
+    const agent = await createAgent(server, grant.enrolmentToken, { agentClass, deviceConfig });
     devices.push({ name, deviceId, agent, times: [] });
     await waitFor('online', async () => (await owner.api.call('getDevice', { params: { deviceId } })).online);
     await owner.api.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 1000, onMarket: true } });
@@ -107,5 +110,5 @@ try {
     await removeDeviceContainers(d.deviceId);
   }
   await server.stop();
-  rmSync(baseline.dir, { recursive: true, force: true });
+  if (baseline) rmSync(baseline.dir, { recursive: true, force: true });
 }
