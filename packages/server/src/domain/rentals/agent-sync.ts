@@ -39,11 +39,12 @@ export async function syncDevice(
   const now = ctx.clock.now();
   const before = await findDevice(ctx.db, deviceId);
   const hardware = body.hardware ? JSON.stringify(body.hardware) : undefined;
-  await updateDevice(ctx.db, deviceId, {
+  const heard = {
     last_heartbeat_at: now.toISOString(),
     ...(hardware ? { hardware } : {}),
     ...(body.storageFault !== undefined ? { storage_fault: body.storageFault } : {}),
-  });
+  };
+  await updateDevice(ctx.db, deviceId, heard);
   let rental = await findOpenRentalForDevice(ctx.db, deviceId);
   const rentalBefore = rental ? `${rental.id}:${rental.state}` : null;
   if (rental) rental = await applyObservation(ctx, rental, body, now);
@@ -55,8 +56,7 @@ export async function syncDevice(
     (rental ? `${rental.id}:${rental.state}` : null) !== rentalBefore;
   if (changed) onVisibleChange?.();
   // Verified hardware: an idle device is asked to measure itself (never while it holds a rental).
-  const after = before && (await findDevice(ctx.db, deviceId));
-  const benchmark = after ? await benchmarkChallengeFor(ctx, after, rental !== undefined) : undefined;
+  const benchmark = before ? await benchmarkChallengeFor(ctx, { ...before, ...heard }, rental !== undefined) : undefined;
   const knownHardware = hardware ?? before?.hardware;
   return {
     // The next rental's offer: an idle agent sizes its clean storage for it ahead of the rent.
