@@ -69,22 +69,10 @@ export class PrivateDockerEngine {
   /** Removes every container, stops the engine, and deletes its directory. */
   async destroy(): Promise<void> {
     if (this.process?.exitCode === null) {
-      for (const c of await this.docker.listContainers({ all: true }).catch(() => [])) {
-        await this.docker
-          .getContainer(c.Id)
-          .remove({ force: true, v: true })
-          .catch(() => undefined);
-      }
+      await removeAllContainers(this.docker);
       await this.stop();
     }
-    // overlay2 leaves mounts under the data root only while containers run; unmount any left.
-    const mounts = readFileSync('/proc/self/mounts', 'utf8')
-      .split('\n')
-      .map((l) => l.split(' ')[1] ?? '')
-      .filter((m) => m.startsWith(this.dir))
-      .sort((a, b) => b.length - a.length);
-    for (const m of mounts) spawnSync('umount', ['-l', m]);
-    if (existsSync(this.dir)) rmSync(this.dir, { recursive: true, force: true });
+    removeEngineDir(this.dir);
   }
 
   private logTail(): string {
@@ -94,4 +82,28 @@ export class PrivateDockerEngine {
       return '';
     }
   }
+}
+
+/** Removes every container of a test's private engine, whatever state it is in. */
+export async function removeAllContainers(docker: Docker): Promise<void> {
+  for (const c of await docker.listContainers({ all: true }).catch(() => [])) {
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true, v: true })
+      .catch(() => undefined);
+  }
+}
+
+/**
+ * Deletes a stopped test engine's directory. overlay2 leaves mounts under the data root only
+ * while containers run; any left are unmounted first, deepest first.
+ */
+export function removeEngineDir(dir: string): void {
+  const mounts = readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => m.startsWith(dir))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) spawnSync('umount', ['-l', m]);
+  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 }

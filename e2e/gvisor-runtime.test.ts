@@ -5,7 +5,7 @@ import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { checkRuntime, RuntimeUnavailable } from '@p2pvps/agent/docker/container-runtime';
-import { createSshKey, docker, renterImage, tempDir, waitFor } from './harness.ts';
+import { createSshKey, docker, renterImage, sshArgv, tempDir, waitFor } from './harness.ts';
 import { NetnsDockerEngine } from './netns-engine.ts';
 
 /**
@@ -19,26 +19,7 @@ const root = new URL('../', import.meta.url).pathname;
 const sshPort = 22022;
 
 function sshArgs(identity: string, user: string, command: string): string[] {
-  return [
-    '-p',
-    String(sshPort),
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'LogLevel=ERROR',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'ConnectTimeout=10',
-    '-i',
-    identity,
-    '-o',
-    'IdentitiesOnly=yes',
-    `${user}@127.0.0.1`,
-    command,
-  ];
+  return sshArgv({ port: sshPort, user, identity }, command);
 }
 
 test(
@@ -61,7 +42,13 @@ test(
     // Like the renter storage's root: sshd reads the renter's authorized_keys as the renter.
     const homeDir = tempDir('gvisor-home');
     chmodSync(homeDir, 0o755);
-    const rental = { rentalId: 'r-gvisor-1', username: 'gvrenter', passwordHash: '$6$unused$unused', authorizedKey: key.publicKey, expiresAt: null };
+    const rental = {
+      rentalId: 'r-gvisor-1',
+      username: 'gvrenter',
+      passwordHash: '$6$unused$unused',
+      authorizedKey: key.publicKey,
+      expiresAt: null,
+    };
     const started = await engine.exec(
       'node',
       [

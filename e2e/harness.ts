@@ -252,12 +252,9 @@ export interface SshResult {
 }
 
 /** Runs a command through the system's OpenSSH client, as a renter would. */
-export function openSsh(
-  args: { port: number; user: string; identity?: string; host?: string },
-  command: string,
-  timeoutMs = 20_000,
-): Promise<SshResult> {
-  const argv = [
+/** Stock OpenSSH's arguments for one command, non-interactive, trusting any host key (test containers make theirs anew). */
+export function sshArgv(args: { port: number; user: string; identity?: string; host?: string }, command: string): string[] {
+  return [
     '-p',
     String(args.port),
     '-o',
@@ -274,6 +271,14 @@ export function openSsh(
     `${args.user}@${args.host ?? '127.0.0.1'}`,
     command,
   ];
+}
+
+export function openSsh(
+  args: { port: number; user: string; identity?: string; host?: string },
+  command: string,
+  timeoutMs = 20_000,
+): Promise<SshResult> {
+  const argv = sshArgv(args, command);
   return new Promise((resolve) => {
     const child = spawn('ssh', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

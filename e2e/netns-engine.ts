@@ -1,8 +1,9 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
+import { removeAllContainers, removeEngineDir } from './docker-engine.ts';
 import { renterImage, tempDir, waitFor } from './harness.ts';
 
 export interface NetnsEngineOptions {
@@ -100,25 +101,14 @@ export class NetnsDockerEngine {
   async destroy(): Promise<void> {
     const p = this.process;
     if (p && p.exitCode === null) {
-      for (const c of await this.docker.listContainers({ all: true }).catch(() => [])) {
-        await this.docker
-          .getContainer(c.Id)
-          .remove({ force: true, v: true })
-          .catch(() => undefined);
-      }
+      await removeAllContainers(this.docker);
       const gone = new Promise<void>((resolve) => p.once('exit', () => resolve()));
       p.kill('SIGTERM');
       const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
       await gone;
       clearTimeout(timer);
     }
-    const mounts = readFileSync('/proc/self/mounts', 'utf8')
-      .split('\n')
-      .map((l) => l.split(' ')[1] ?? '')
-      .filter((m) => m.startsWith(this.dir))
-      .sort((a, b) => b.length - a.length);
-    for (const m of mounts) spawnSync('umount', ['-l', m]);
-    if (existsSync(this.dir)) rmSync(this.dir, { recursive: true, force: true });
+    removeEngineDir(this.dir);
     spawnSync('ip', ['netns', 'del', this.name]);
   }
 
