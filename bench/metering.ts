@@ -6,49 +6,19 @@
  *
  *   node --import tsx bench/metering.ts [N] [MINUTES]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { migrateToLatest, openDatabase } from '../packages/server/src/db/database.ts';
 import { ManualClock } from '../packages/server/src/domain/clock.ts';
-import type { DomainContext } from '../packages/server/src/domain/context.ts';
+import { benchDomain } from './domain-context.ts';
 import { grantCredit } from '../packages/server/src/domain/money/credit.ts';
 import { ledgerTotal } from '../packages/server/src/domain/money/ledger.ts';
 import { meterTick } from '../packages/server/src/domain/money/metering.ts';
 import { syncDevice } from '../packages/server/src/domain/rentals/agent-sync.ts';
 import { rent } from '../packages/server/src/domain/rentals/rentals.ts';
-import { secretBox } from '../packages/server/src/secret-box.ts';
-import { randomBytes } from 'node:crypto';
 
 const n = Number(process.argv[2] ?? 10_000);
-const dir = mkdtempSync(join(tmpdir(), 'p2pvps-bench-meter-'));
-const db = openDatabase(`sqlite:${join(dir, 'p2pvps.sqlite')}`);
-await migrateToLatest(db);
 const clock = new ManualClock();
-const ctx: DomainContext = {
-  db,
-  clock,
-  secretBox: secretBox(randomBytes(32)),
-  settings: {
-    serverName: 'bench',
-    publicUrl: 'http://127.0.0.1:8080',
-    currency: 'USD',
-    sshHost: '127.0.0.1',
-    sshPortRange: [20000, 20000 + n],
-    webDomain: 'vps.localhost',
-    httpPort: 8080,
-    httpsPort: 8443,
-    heartbeatIntervalMs: 600_000,
-    feeBps: 1000,
-    rentMinimumHours: 1,
-    balanceGraceMs: 600_000,
-    deviceLostGraceMs: 1_800_000,
-    enrolmentTokenTtlMs: 86_400_000,
-  },
-  notifyDevice: () => {},
-  tunnels: { isOnline: () => true, disconnect: () => {} },
-};
+const { ctx, close } = await benchDomain('meter', n, clock);
+const db = ctx.db;
 
 const time = async (what: () => Promise<unknown>) => {
   const start = performance.now();
@@ -77,7 +47,8 @@ await db.transaction().execute(async (trx) => {
         name: `pi-${i}`,
         description: '',
         public_key: `bench-key-${i}`,
-        hardware: null,
+        // Rent needs the hardware a device reported (it bounds the offer a rental gets).
+        hardware: JSON.stringify({ cpuModel: 'Cortex-A72', cores: 4, memoryBytes: 4 * 2 ** 30, diskBytes: 32 * 2 ** 30, arch: 'arm64' }),
         ssh_port: 20000 + i,
         web_name: `w${i}`,
         price_per_hour_micros: 20_000 + i,
@@ -117,5 +88,4 @@ console.log(
   `  first tick ${Math.round(ticks[0]!)} ms; then median ${Math.round(median)} ms, worst ${Math.round(steady.at(-1) ?? median)} ms`,
 );
 console.log(`  per rental: ${((median / n) * 1000).toFixed(0)} µs; ledger total after: ${total} (must be 0)`);
-await db.destroy();
-rmSync(dir, { recursive: true, force: true });
+await close();

@@ -7,47 +7,18 @@
  *
  *   node --import tsx bench/reliability.ts [N]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { randomBytes } from 'node:crypto';
-import { insertMany, migrateToLatest, openDatabase } from '../packages/server/src/db/database.ts';
+import { insertMany } from '../packages/server/src/db/database.ts';
 import { ManualClock } from '../packages/server/src/domain/clock.ts';
-import type { DomainContext } from '../packages/server/src/domain/context.ts';
+import { benchDomain } from './domain-context.ts';
 import { windowDays } from '../packages/server/src/domain/devices/reliability.ts';
 import { refreshReliabilityScores, sampleReliability } from '../packages/server/src/domain/devices/reliability-record.ts';
 import { market } from '../packages/server/src/domain/rentals/rentals.ts';
-import { secretBox } from '../packages/server/src/secret-box.ts';
 
 const n = Number(process.argv[2] ?? 10_000);
-const dir = mkdtempSync(join(tmpdir(), 'p2pvps-bench-reliability-'));
-const db = openDatabase(`sqlite:${join(dir, 'p2pvps.sqlite')}`);
-await migrateToLatest(db);
 const clock = new ManualClock(new Date('2026-03-30T12:00:00Z'));
-const ctx: DomainContext = {
-  db,
-  clock,
-  settings: {
-    serverName: 'bench',
-    publicUrl: 'http://127.0.0.1:8080',
-    currency: 'USD',
-    sshHost: '127.0.0.1',
-    sshPortRange: [20000, 20000 + n],
-    webDomain: 'vps.localhost',
-    httpPort: 8080,
-    httpsPort: 8443,
-    heartbeatIntervalMs: 600_000,
-    feeBps: 1000,
-    rentMinimumHours: 1,
-    balanceGraceMs: 600_000,
-    deviceLostGraceMs: 1_800_000,
-    enrolmentTokenTtlMs: 86_400_000,
-  },
-  notifyDevice: () => {},
-  tunnels: { isOnline: () => true, disconnect: () => {} },
-  secretBox: secretBox(randomBytes(32)),
-};
+const { ctx, close } = await benchDomain('reliability', n, clock);
+const db = ctx.db;
 
 const now = clock.now().toISOString();
 const hw = JSON.stringify({ cpuModel: 'Cortex-A72', cores: 4, memoryBytes: 4 << 30, diskBytes: 32 << 30, arch: 'arm64' });
@@ -119,5 +90,4 @@ console.log(`  sample tick (one statement): ${fmt(samples)}`);
 console.log(`  score refresh (all devices): ${fmt(refreshes)}`);
 console.log(`  market page, sort=reliability&minReliability=95: ${fmt(pages)}`);
 console.log(`  market page, sort=price (the same listings without the score, baseline): ${fmt(baseline)}`);
-await db.destroy();
-rmSync(dir, { recursive: true, force: true });
+await close();
