@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { sshBanner } from '@p2pvps/agent/docker/renter-containers';
 import { rawBytesContain } from '@p2pvps/agent/storage/test-support';
 import {
   createAgent,
@@ -20,9 +19,11 @@ import {
 
 /**
  * Instant start: an idle listed device keeps one container prepared, and a renter gets it.
- * What this must not cost: the prepared container is reachable by no one before the rent
- * and holds no credentials; it never holds anything of an earlier renter (it is made after
- * the wipe, on the wiped storage); and every rent takes a fresh one.
+ * What this must not cost: no one can log in to the prepared container before the rent (the
+ * tunnel delivers no connection to it, and its sshd, running already, takes no key and no
+ * password: its one account is a locked placeholder) and it holds no credentials; it never
+ * holds anything of an earlier renter (it is made after the wipe, on the wiped storage); and
+ * every rent takes a fresh one.
  */
 let server: TestServer;
 let agent: TestAgent;
@@ -46,6 +47,23 @@ async function preparedContainer(notId?: string) {
     const found = await docker.listContainers({ filters: { label: [`org.p2pvps.device=${deviceId}`, 'org.p2pvps.prepared'] } });
     return found.find((c) => c.Names[0]!.startsWith(`/p2pvps-${deviceId}-prepared-`) && c.Id !== notId && c.State === 'running');
   });
+}
+
+/**
+ * Whether anyone gets in before a rent: stock OpenSSH through the gateway to the device's
+ * public port, and straight to the container's sshd on the device as its placeholder
+ * account and as root, with a key the test made.
+ */
+async function nobodyLogsIn(publicPort: number, key: { privatePath: string }) {
+  const tries = [
+    { port: publicPort, user: 'p2pvps-next' },
+    { port: agent.containerSshPort, user: 'p2pvps-next' },
+    { port: agent.containerSshPort, user: 'root' },
+  ];
+  for (const t of tries) {
+    const r = await openSsh({ ...t, identity: key.privatePath }, 'true');
+    assert.notEqual(r.code, 0, `${t.user} logged in on port ${t.port} before a rent`);
+  }
 }
 
 /** Runs a shell command inside a container as its root, as the device's owner could. */
@@ -73,7 +91,10 @@ test('a prepared container becomes the renter’s, and the next renter gets a fr
   await owner.api.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 10_000, onMarket: true } });
 
   const first = await preparedContainer();
-  assert.equal(await sshBanner(agent.containerSshPort), false, 'before a rent nothing in it listens: no one can reach it');
+  const publicPort = (await owner.api.call('getDevice', { params: { deviceId } })).sshPort!;
+  const stranger = createSshKey();
+  await nobodyLogsIn(publicPort, stranger);
+  assert.match(inside(first.Id, 'getent shadow p2pvps-next | cut -d: -f2').stdout, /^!/, 'the placeholder account is locked');
   const firstEnv = (await docker.getContainer(first.Id).inspect()).Config.Env ?? [];
   assert.deepEqual(
     firstEnv.filter((e) => /^P2PVPS_(USER|PASSWORD|PASSWORD_HASH|AUTHORIZED_KEY)=/.test(e)),
@@ -93,10 +114,12 @@ test('a prepared container becomes the renter’s, and the next renter gets a fr
   const second = await preparedContainer(first.Id);
   await assert.rejects(docker.getContainer(first.Id).inspect(), "the first renter's container is destroyed");
   assert.equal(rawBytesContain(join(agent.dataDir, 'renter-storage.img'), Buffer.from(marker)), false, 'the storage was wiped');
-  assert.equal(inside(second.Id, 'ls -A /home').stdout, '', 'the prepared container sees an empty /home');
+  assert.equal(inside(second.Id, 'ls -A /home').stdout, 'p2pvps-next', "the prepared container's /home holds only its placeholder's home");
+  assert.equal(inside(second.Id, 'ls -A /home/p2pvps-next/.ssh; cat /home/p2pvps-next/.ssh/authorized_keys').stdout, 'authorized_keys');
   assert.notEqual(inside(second.Id, `getent passwd ${a.rental.connection.username}`).code, 0, 'no account of the first renter');
   assert.notEqual(inside(second.Id, 'cat /tmp/marker').code, 0);
-  assert.equal(await sshBanner(agent.containerSshPort), false);
+  await nobodyLogsIn(publicPort, stranger);
+  await nobodyLogsIn(publicPort, { privatePath: a.ssh.identity });
 
   const b = await rent();
   assert.equal((await docker.getContainer(second.Id).inspect()).Name, `/p2pvps-${deviceId}-${b.rental.id}`, 'a rent takes the fresh one');

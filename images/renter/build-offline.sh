@@ -75,9 +75,10 @@ rm -rf "$work/rootfs/var/lib/apt/lists/"* "$work/rootfs/var/cache/apt/"*.bin \
   "$work/rootfs/etc/ssh/ssh_host_"* "$work/rootfs/usr/share/doc" "$work/rootfs/usr/share/man"
 install -m 0755 "$here/entrypoint.sh" "$work/rootfs/usr/local/sbin/p2pvps-entrypoint"
 install -m 0755 "$here/await-renter.sh" "$work/rootfs/usr/local/sbin/p2pvps-await-renter"
+install -m 0755 "$here/sshd.sh" "$work/rootfs/usr/local/sbin/p2pvps-sshd"
 
 echo "==> docker import as $tag ($platform; at ${SECONDS}s)"
-source_hash="$(cat "$here/Dockerfile" "$here/entrypoint.sh" "$here/await-renter.sh" "$here/build-offline.sh" | sha256sum | cut -c1-16)"
+source_hash="$(cat "$here/Dockerfile" "$here/entrypoint.sh" "$here/await-renter.sh" "$here/sshd.sh" "$here/build-offline.sh" | sha256sum | cut -c1-16)"
 tar -C "$work/rootfs" --numeric-owner -c . | docker import --platform "$platform" \
   --change "LABEL org.p2pvps.source=$source_hash" \
   --change 'ENTRYPOINT ["/usr/local/sbin/p2pvps-entrypoint"]' \

@@ -20,7 +20,12 @@ import { classifyRefusal } from './server-refusals.ts';
 import { clockDifference, confirmRevocation, correctSigning, heartbeatIntervalWithin, signatureRefused } from './server-trust.ts';
 import { RentalRunner, sentence } from './rental-runner.ts';
 import { RenterStorage } from './storage/renter-storage.ts';
-import { TunnelClient } from './tunnel-client.ts';
+import { TunnelClient, type RenterSshPolicy } from './tunnel-client.ts';
+
+/** The server's nudge when a rental is made for this device (domain/rentals/rentals.ts). */
+const rentalRequested = 'rental_requested';
+/** How long after that nudge a renter's connection waits for the rental to reach this agent. */
+const rentalRequestedWaitMs = 10_000;
 
 export type AgentLog = (level: 'error' | 'warn' | 'info' | 'debug', msg: string) => void;
 
@@ -55,6 +60,8 @@ export class Agent {
   private heartbeatIntervalMs = timing.heartbeatIntervalMs;
   private syncing: Promise<void> | undefined;
   private syncAgain = false;
+  /** When the server last said a rental is on its way (0: not since the last sync). */
+  private rentalRequestedAt = 0;
   private closed = false;
   private readonly docker: Docker;
   // The runtime as the engine runs it, checked in start().
@@ -86,9 +93,17 @@ export class Agent {
       prepare: config.prepareContainer,
       now,
       dataKeepMs: effects.dataKeepMs,
-      beforeStart: async (desired) => {
-        // The rental's bandwidth, as rented; applied with the isolation before every start or resume.
-        this.isolation?.setRentalCap(desired.offer?.bandwidthMbit ?? null);
+      beforeStart: async (desired, how) => {
+        // The rental's bandwidth, as rented; applied with the isolation before a start or resume.
+        // A prepared container was made with the next offer's cap, and the watch has kept its
+        // rules since (it watches prepared containers too), so its hand-over waits for neither.
+        const cap = desired.offer?.bandwidthMbit ?? null;
+        if (how === 'handOver' && this.isolation?.appliedFor(cap)) return;
+        this.isolation?.setRentalCap(cap);
+        await this.isolation?.apply();
+      },
+      beforePrepare: async (offer) => {
+        this.isolation?.setRentalCap(offer?.bandwidthMbit ?? null);
         await this.isolation?.apply();
       },
       log,
@@ -179,6 +194,7 @@ export class Agent {
       // data-keeping check while the server is away.
       onStateChange: (up) => this.requestSync(up ? 'tunnel up' : 'tunnel down'),
       containerStarting: () => this.runner.starting,
+      renterSsh: () => this.renterSshPolicy(),
       benchmarkSource: this.benchmarkSource,
     });
     // The server's benchmark challenges, run only while the device holds no rental.
@@ -241,7 +257,7 @@ export class Agent {
       void this.isolationWatch?.close();
       this.isolationWatch = new IsolationWatch({
         isolation: this.isolation,
-        active: () => this.runner.active,
+        active: () => this.runner.hasContainer,
         stopRenter: () => this.containers!.stopAll(),
         restored: () => this.requestSync('renter isolation restored'),
         log: this.log,
@@ -254,9 +270,20 @@ export class Agent {
     }
   }
 
+  /**
+   * A renter's SSH connection waits while their rental is on its way: from the server's nudge
+   * (which comes as `rent` answers, so a renter's first `ssh` often arrives before the
+   * rental does) until the container is theirs. With no rental it is refused.
+   */
+  private renterSshPolicy(): RenterSshPolicy {
+    if (this.runner.starting || Date.now() - this.rentalRequestedAt < rentalRequestedWaitMs) return 'wait';
+    return this.runner.active ? 'deliver' : 'refuse';
+  }
+
   /** Runs one sync now, or once more right after the one in progress. */
   requestSync(reason: string): void {
     if (this.closed) return;
+    if (reason === rentalRequested) this.rentalRequestedAt = Date.now();
     this.log('debug', `sync requested: ${reason}`);
     if (this.syncing) {
       this.syncAgain = true;
@@ -272,6 +299,7 @@ export class Agent {
 
   private async syncOnce(): Promise<void> {
     clearTimeout(this.heartbeatTimer);
+    const began = Date.now();
     let next = this.heartbeatIntervalMs;
     try {
       // Converge: report, act on the reply, report again until nothing changes. A clock or
@@ -292,6 +320,8 @@ export class Agent {
         if (!changed) break;
       }
       this.syncBackoff.reset();
+      // That sync has the rental, if the nudge came before it began.
+      if (this.rentalRequestedAt <= began) this.rentalRequestedAt = 0;
     } catch (err) {
       const refusal = classifyRefusal(err);
       if (refusal.kind === 'revoked' && (await this.revocationConfirmed())) return this.identityRevoked();

@@ -40,8 +40,13 @@ export interface RentalRunnerOptions {
   now: () => number;
   /** How long an active rental is kept while the server is unreachable. */
   dataKeepMs?: number;
-  /** Runs before every container start or resume (the renter network's isolation and the rental's bandwidth cap). */
-  beforeStart?: (desired: DesiredRental) => Promise<void>;
+  /**
+   * Runs before a container is started or resumed for a rental, or a prepared one handed over
+   * (the renter network's isolation and the rental's bandwidth cap).
+   */
+  beforeStart?: (desired: DesiredRental, how: 'start' | 'handOver') => Promise<void>;
+  /** Runs before a container is prepared for the next renter, with the offer it is made for. */
+  beforePrepare?: (offer: Offer | undefined) => Promise<void>;
   log: RunnerLog;
 }
 
@@ -87,6 +92,11 @@ export class RentalRunner {
 
   get registration(): Registration | null {
     return this.state.registration;
+  }
+
+  /** Whether a container runs for a renter, or is prepared for the next one. */
+  get hasContainer(): boolean {
+    return this.active || this.prepared !== null || this.preparing !== undefined;
   }
 
   /** Whether a rental is on the device (its container may be stopped or gone; its data is not). */
@@ -262,12 +272,13 @@ export class RentalRunner {
     const engine = this.engine!;
     const { rentalId } = desired;
     try {
-      // Again before every start or resume: a restarted Docker engine makes the bridge anew, without its caps.
-      await this.o.beforeStart?.(desired);
-      if (this.state.rental?.rentalId === rentalId && (await engine.status(rentalId))) {
+      const existing = this.state.rental?.rentalId === rentalId ? await engine.status(rentalId) : null;
+      if (existing) {
         // After a reboot the storage must be mounted before the container can start.
         if (this.storageFault) await this.openStorage();
         if (this.storageFault) throw new Error(this.storageFault);
+        // A running container's rules and caps are the isolation watch's to keep.
+        if (!existing.running) await this.o.beforeStart?.(desired, 'start');
         await engine.ensureRunning(rentalId, this.o.readyTimeoutMs);
       } else {
         const prepared = await this.takePrepared(desired);
@@ -288,6 +299,7 @@ export class RentalRunner {
         // if it is another size); a rental whose container went missing keeps its files. A
         // prepared container is taken only when it fits the rental, so it never needs this.
         if (fresh && !prepared) await this.o.storage.fitTo(desired.offer?.diskBytes ?? null);
+        await this.o.beforeStart?.(desired, prepared ? 'handOver' : 'start');
         const containerId = prepared
           ? await engine.handOver(prepared, desired, this.o.readyTimeoutMs)
           : await engine.start(desired, this.o.storage.homeDir, this.o.readyTimeoutMs);
@@ -324,6 +336,7 @@ export class RentalRunner {
       try {
         await engine.ensureImage();
         const offer = this.nextOffer;
+        await this.o.beforePrepare?.(offer);
         const containerId = await engine.prepare(this.o.storage.homeDir, offer);
         this.prepared = { containerId, storageUuid, offerKey: offerKey(offer) };
         this.o.log('debug', `container ${containerId.slice(0, 12)} prepared for the next renter`);

@@ -16,13 +16,23 @@ export interface TunnelClientOptions {
   webPorts?: ReadonlyMap<number, number>;
   log: (level: 'error' | 'info' | 'warn' | 'debug', msg: string) => void;
   onStateChange?: (up: boolean) => void;
-  /** True while a rental's container is being started: connections wait for it. */
+  /** True while a rental's container is being started: web connections wait for it. */
   containerStarting?: () => boolean;
+  /**
+   * What to do with a renter's SSH connection now (default: deliver): wait while a rental is
+   * on its way to the container, refuse when there is none (a prepared container is nobody's
+   * yet).
+   */
+  renterSsh?: () => RenterSshPolicy;
   /** Serves the server's throughput measurement during a benchmark challenge (benchmark/tunnel-source.ts). */
   benchmarkSource?: { serve(channel: ssh2.ClientChannel): void };
 }
 
+export type RenterSshPolicy = 'deliver' | 'wait' | 'refuse';
+
 const waitForContainerMs = 30_000;
+/** How often a held renter connection looks again whether its container is ready: a look is a function call. */
+const heldConnectionPollMs = 5;
 
 /**
  * Keeps one outbound SSH connection to the gateway with the device's assigned port
@@ -73,7 +83,8 @@ export class TunnelClient {
       if (info.srcIP === tunnelBenchmarkOrigin) return this.o.benchmarkSource ? this.o.benchmarkSource.serve(accept()) : reject();
       const local = info.destPort === reg.sshPort ? this.o.localPort : this.o.webPorts?.get(info.destPort);
       if (local === undefined) return reject();
-      this.deliver(local, accept, reject, Date.now());
+      if (local === this.o.localPort) this.deliverRenterSsh(accept, reject, Date.now());
+      else this.deliver(local, accept, reject, Date.now());
     });
     client.on('error', (err) => this.o.log('debug', `tunnel error: ${err.message}`));
     client.on('close', () => {
@@ -113,6 +124,18 @@ export class TunnelClient {
         return false;
       },
     });
+  }
+
+  /**
+   * A renter's SSH connection is held while their container is handed over or started, and
+   * delivered the moment it is ready: one connection, not retries, and none reaches a
+   * prepared container's sshd before the renter's account is in it.
+   */
+  private deliverRenterSsh(accept: () => ssh2.ServerChannel | ssh2.ClientChannel, reject: () => void, since: number): void {
+    const policy = this.o.renterSsh?.() ?? 'deliver';
+    if (policy === 'deliver') return this.deliver(this.o.localPort, accept, reject, since);
+    if (policy === 'refuse' || this.closed || Date.now() - since >= waitForContainerMs) return reject();
+    setTimeout(() => this.deliverRenterSsh(accept, reject, since), heldConnectionPollMs);
   }
 
   /**

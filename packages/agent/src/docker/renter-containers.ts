@@ -53,6 +53,8 @@ export interface RenterContainersOptions {
 
 /** Marks a prepared container (see prepare): made before any rental, it belongs to none until handOver. */
 const labelPrepared = 'org.p2pvps.prepared';
+/** What a prepared container's entrypoint (images/renter/await-renter.sh) writes once the renter can log in. */
+const handedOverLine = 'p2pvps: handed over to ';
 const offlineBuilder = fileURLToPath(new URL('../../../../images/renter/build-offline.sh', import.meta.url));
 const dockerfileDir = fileURLToPath(new URL('../../../../images/renter/', import.meta.url));
 
@@ -63,7 +65,7 @@ const dockerfileDir = fileURLToPath(new URL('../../../../images/renter/', import
  */
 export function renterImageSource(dir = dockerfileDir): string {
   const h = createHash('sha256');
-  for (const f of ['Dockerfile', 'entrypoint.sh', 'await-renter.sh', 'build-offline.sh']) h.update(readFileSync(`${dir}/${f}`));
+  for (const f of ['Dockerfile', 'entrypoint.sh', 'await-renter.sh', 'sshd.sh', 'build-offline.sh']) h.update(readFileSync(`${dir}/${f}`));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -144,7 +146,7 @@ export class RenterContainers {
     }
     try {
       const stream = await this.o.docker.buildImage(
-        { context: dockerfileDir, src: ['Dockerfile', 'entrypoint.sh', 'await-renter.sh'] },
+        { context: dockerfileDir, src: ['Dockerfile', 'entrypoint.sh', 'await-renter.sh', 'sshd.sh'] },
         { t: this.o.image, labels: { 'org.p2pvps.source': source } },
       );
       await new Promise((resolve, reject) =>
@@ -189,9 +191,11 @@ export class RenterContainers {
   /**
    * Creates and starts a container for whoever rents the device next, with the limits of the
    * device's next offer, so a rental starts without waiting for Docker to create a container
-   * or for its host key: it runs only images/renter/await-renter.sh, which makes the host key
-   * and waits for handOver with nothing listening. It has no renter's credentials and
-   * belongs to no rental; the runner makes one only on freshly wiped storage (rental-runner.ts).
+   * or for the renter's account: it runs images/renter/await-renter.sh, which makes the host
+   * key and the account under a placeholder, starts sshd with nobody able to log in, and
+   * waits for handOver. It has no renter's credentials and belongs to no rental; the runner
+   * makes one only on freshly wiped storage (rental-runner.ts), and the tunnel delivers no
+   * connection to it before it is handed over (tunnel-client.ts).
    */
   async prepare(homeDir: string, offer?: Offer): Promise<string> {
     const root = await this.homeForRenter(homeDir);
@@ -216,25 +220,56 @@ export class RenterContainers {
 
   /**
    * Makes a prepared container the rental's: renamed for it, and handed the renter's account
-   * settings on its stdin (attached over the Docker API; never in its config or environment),
-   * after which the container's entrypoint makes the account and starts sshd. Attaching, not
-   * `docker exec`: no process is started in the container, which took a few hundred ms on a
-   * busy device. Resolves once sshd answers.
+   * settings on its stdin (attached over the Docker API; never in its config or environment).
+   * Its entrypoint (await-renter.sh) has the account and sshd ready under a placeholder, and
+   * only writes the renter's name, password hash and key into place, then says so on its
+   * output. Attaching, not `docker exec`: no process is started in the container, which took
+   * a few hundred ms on a busy device. Resolves once the renter can log in.
    */
   async handOver(containerId: string, rental: DesiredRental, readyTimeoutMs: number): Promise<string> {
     const container = this.o.docker.getContainer(containerId);
     await container.rename({ name: this.nameOf(rental.rentalId) });
     // With hijack the Docker API hands over its socket: a Duplex, not just the stream the types say.
-    const stdin = (await container.attach({ stream: true, stdin: true, hijack: true })) as NodeJS.ReadWriteStream & Duplex;
+    const io = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream &
+      Duplex;
     try {
-      stdin.on('error', () => undefined);
+      const handedOver = new Promise<void>((resolve, reject) => {
+        let seen = '';
+        io.on('data', (chunk: Buffer) => {
+          // The stream is Docker's multiplexed one (8-byte frame headers); the line is short
+          // and written at once, so it arrives whole inside one frame.
+          seen = (seen + chunk.toString('latin1')).slice(-4096);
+          if (seen.includes(handedOverLine)) resolve();
+        });
+        io.on('error', reject);
+        io.on('close', () => reject(new Error('the prepared container closed its output before it was handed over')));
+      });
+      handedOver.catch(() => undefined);
       // The end closes the container's stdin (StdinOnce), which tells it the settings are complete.
-      stdin.end(`${renterEnv(rental).join('\n')}\n`);
+      io.end(`${renterEnv(rental).join('\n')}\n`);
+      await Promise.race([handedOver, this.exitOrTimeout(container, readyTimeoutMs, handedOver)]);
       await this.waitForSshd(container, readyTimeoutMs);
     } finally {
-      stdin.destroy();
+      io.destroy();
     }
     return container.id;
+  }
+
+  /** Rejects when the container exits or the time is up, whichever first, unless `done` settles before. */
+  private async exitOrTimeout(container: Docker.Container, timeoutMs: number, done: Promise<void>): Promise<void> {
+    let settled = false;
+    void done.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    const deadline = Date.now() + timeoutMs;
+    while (!settled && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (settled) return;
+      const info = await container.inspect();
+      if (!info.State.Running) throw await this.exitError(container, info.State.ExitCode);
+    }
+    if (!settled) throw new Error(`the prepared container did not take the renter within ${timeoutMs} ms`);
   }
 
   /** Whether a prepared container is still there, running and not handed over, so it can take a renter. */
@@ -282,13 +317,16 @@ export class RenterContainers {
     while (Date.now() < deadline) {
       if (await sshBanner(this.o.sshPort)) return;
       const info = await container.inspect();
-      if (!info.State.Running) {
-        const logs = (await container.logs({ stdout: true, stderr: true, tail: 5 })).toString('utf8').replace(/[^\x20-\x7e\n]/g, '');
-        throw new Error(`the renter container exited (code ${info.State.ExitCode}): ${logs.trim()}`);
-      }
+      if (!info.State.Running) throw await this.exitError(container, info.State.ExitCode);
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`sshd in the renter container did not answer on port ${this.o.sshPort} within ${timeoutMs} ms`);
+  }
+
+  /** Why a renter container stopped, with the last lines it wrote. */
+  private async exitError(container: Docker.Container, code: number): Promise<Error> {
+    const logs = (await container.logs({ stdout: true, stderr: true, tail: 5 })).toString('utf8').replace(/[^\x20-\x7e\n]/g, '');
+    return new Error(`the renter container exited (code ${code}): ${logs.trim()}`);
   }
 
   /** The running state of a rental's container: true running, false stopped, null gone. */

@@ -169,6 +169,24 @@ describe('in network namespaces the test creates', { skip }, () => {
     }
   });
 
+  test('verify() finds caps that went away (a restarted engine makes the bridge anew without them), and apply() puts them back', async () => {
+    const exec = net.execIn(net.ns.device);
+    const iso = isolation();
+    try {
+      iso.setRentalCap(20);
+      await iso.apply();
+      assert.deepEqual(await iso.verify(), []);
+      assert.ok(iso.appliedFor(20) && !iso.appliedFor(null), 'it knows which rental cap is in place');
+      await exec(['tc', 'qdisc', 'del', 'dev', 'p2pvps0', 'root']);
+      await exec(['tc', 'qdisc', 'del', 'dev', 'p2pvps0', 'ingress']);
+      assert.deepEqual(await iso.verify(), ['the download cap on p2pvps0 is gone', 'the upload cap on p2pvps0 is gone']);
+      await iso.apply();
+      assert.deepEqual(await iso.verify(), []);
+    } finally {
+      await isolation().apply();
+    }
+  });
+
   test('remove() takes every rule and cap away', async () => {
     await isolation({ uploadMbit: 4, downloadMbit: 4 }).apply();
     await isolation().remove();

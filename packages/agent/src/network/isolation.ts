@@ -82,6 +82,8 @@ interface Applied {
   connected: Record<4 | 6, string[]>;
   /** The rules of our two chains per family, as iptables-save prints them. */
   rules: Record<4 | 6, Record<string, string[]>>;
+  /** The caps in place, Mbit/s each way (0: none), and the rental's cap they were made for. */
+  bandwidth?: { uploadMbit: number; downloadMbit: number; rentalMbit: number | null };
 }
 
 export class RenterIsolation {
@@ -142,7 +144,12 @@ export class RenterIsolation {
       }
     }
     this.applied = applied;
-    await this.applyBandwidth();
+    applied.bandwidth = await this.applyBandwidth();
+  }
+
+  /** Whether the last apply() put in place the caps for this rental's bandwidth (and rules since). */
+  appliedFor(rentalMbit: number | null): boolean {
+    return this.applied?.bandwidth?.rentalMbit === rentalMbit;
   }
 
   /**
@@ -175,6 +182,17 @@ export class RenterIsolation {
       for (const { chain, rule } of this.jumps) {
         if (rules[chain]?.[0] !== rule.join(' ')) problems.push(`${tool}: ${chain} does not jump to ${rule.at(-1)} first`);
       }
+    }
+    // The caps too: a restarted Docker engine makes the bridge anew, without them.
+    const caps = applied.bandwidth;
+    if (caps && (caps.uploadMbit > 0 || caps.downloadMbit > 0)) {
+      const qdiscs = JSON.parse((await this.exec(['tc', '-j', 'qdisc', 'show', 'dev', this.bridge]).catch(() => '[]')) || '[]') as {
+        kind?: string;
+        root?: boolean;
+      }[];
+      if (caps.downloadMbit > 0 && !qdiscs.some((q) => q.kind === 'tbf' && q.root))
+        problems.push(`the download cap on ${this.bridge} is gone`);
+      if (caps.uploadMbit > 0 && !qdiscs.some((q) => q.kind === 'ingress')) problems.push(`the upload cap on ${this.bridge} is gone`);
     }
     return problems;
   }
@@ -254,7 +272,7 @@ export class RenterIsolation {
     return links.flatMap((l) => l.addr_info ?? []).flatMap((a) => (a.local && a.scope !== 'link' ? [a.local] : []));
   }
 
-  private async applyBandwidth(): Promise<void> {
+  private async applyBandwidth(): Promise<NonNullable<Applied['bandwidth']>> {
     const cap = (owner: number) => (this.rentalMbit === null ? owner : owner > 0 ? Math.min(owner, this.rentalMbit) : this.rentalMbit);
     const uploadMbit = cap(this.o.uploadMbit);
     const downloadMbit = cap(this.o.downloadMbit);
@@ -307,6 +325,7 @@ export class RenterIsolation {
     }
     if (uploadMbit > 0 || downloadMbit > 0)
       this.o.log?.(`renter bandwidth capped: ${uploadMbit || '∞'} Mbit/s up, ${downloadMbit || '∞'} down`);
+    return { uploadMbit, downloadMbit, rentalMbit: this.rentalMbit };
   }
 
   private async removeBandwidth(): Promise<void> {
