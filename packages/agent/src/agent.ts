@@ -1,4 +1,4 @@
-import type { HeartbeatReply } from '@p2pvps/protocol/agent-schemas';
+import type { HeartbeatReply, NodeAddress } from '@p2pvps/protocol/agent-schemas';
 import { ApiClient, ApiError } from '@p2pvps/protocol/client';
 import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
 import { timing } from '@p2pvps/protocol/timing';
@@ -19,6 +19,7 @@ import { deviceSigner, loadOrCreateDeviceKey, SigningClock, type DeviceKey } fro
 import { classifyRefusal } from './server-refusals.ts';
 import { clockDifference, confirmRevocation, correctSigning, heartbeatIntervalWithin, signatureRefused } from './server-trust.ts';
 import { RentalRunner, sentence } from './rental-runner.ts';
+import { ServerNodes } from './server-nodes.ts';
 import { RenterStorage } from './storage/renter-storage.ts';
 import { TunnelClient, type RenterSshPolicy } from './tunnel-client.ts';
 
@@ -49,6 +50,10 @@ export class Agent {
   /** The state file, the renter storage and the renter's container. */
   private readonly runner: RentalRunner;
   private api: ApiClient;
+  /** The server's nodes (one for a single server) and the one the agent talks to now. */
+  private nodes: ServerNodes | undefined;
+  /** A signed client per node's API. */
+  private readonly nodeApis = new Map<string, ApiClient>();
   private tunnel: TunnelClient | undefined;
   private events: EventStream | undefined;
   private containers: RenterContainers | undefined;
@@ -167,6 +172,13 @@ export class Agent {
     const sign = deviceSigner(reg.deviceId, this.key, deviceAuthAudience(this.config.serverUrl), this.signingClock);
     this.sign = sign;
     this.api = new ApiClient({ baseUrl: this.config.serverUrl, signDevice: sign });
+    this.nodeApis.clear();
+    const nodes = new ServerNodes(
+      { apiUrl: this.config.serverUrl, gateway: { host: reg.gateway.host, port: reg.gateway.port } },
+      { allowPlainHttp: this.config.insecureHttp, log: this.log, save: (list) => this.runner.rememberServerNodes(list) },
+      this.runner.serverNodes,
+    );
+    this.nodes = nodes;
     this.containers = new RenterContainers({
       docker: this.docker,
       deviceId: reg.deviceId,
@@ -196,6 +208,8 @@ export class Agent {
       containerStarting: () => this.runner.starting,
       renterSsh: () => this.renterSshPolicy(),
       benchmarkSource: this.benchmarkSource,
+      gateway: () => nodes.current().gateway,
+      unreachable: (gateway) => nodes.gatewayUnreachable(gateway),
     });
     // The server's benchmark challenges, run only while the device holds no rental.
     this.benchmarks = new BenchmarkRunner({
@@ -204,7 +218,7 @@ export class Agent {
       cores: () => probeHardware(this.config.dataDir).cores,
       diskDir: () => this.runner.diskDir,
       busy: () => this.closed || this.runner.starting || this.runner.active,
-      post: (body) => this.api.call('agentBenchmark', { body }),
+      post: (body) => this.apiAt(nodes.current()).call('agentBenchmark', { body }),
       source: this.benchmarkSource,
       log: this.log,
     });
@@ -220,6 +234,8 @@ export class Agent {
         else correctSigning(this.signingClock, refusal, this.log);
       },
       log: this.log,
+      currentUrl: () => nodes.current().apiUrl,
+      unreachable: (url) => nodes.apiUnreachable(url),
     });
     await this.isolate();
     // Say once why renters get no root on an engine without user namespaces.
@@ -339,17 +355,36 @@ export class Agent {
       this.heartbeatTimer = setTimeout(() => this.requestSync(this.runner.storageFault ? 'storage retry' : 'heartbeat'), next);
   }
 
+  /** The signed API client of a node. */
+  private apiAt(node: NodeAddress): ApiClient {
+    let api = this.nodeApis.get(node.apiUrl);
+    if (!api) {
+      // Every node checks signatures made for the server's public URL (config.serverUrl), whatever URL reached it.
+      api = new ApiClient({ baseUrl: node.apiUrl, signDevice: this.sign });
+      this.nodeApis.set(node.apiUrl, api);
+    }
+    return api;
+  }
+
   private async heartbeat(): Promise<HeartbeatReply> {
-    const reply = await this.api.call('agentHeartbeat', {
-      body: {
-        container: this.runner.observed,
-        // The disk an owner can offer is the renter storage's capacity (not what its current filesystem has free).
-        hardware: probeHardware(this.config.dataDir, this.runner.diskCapacityBytes()),
-        storageFault: this.runner.storageFault,
-        // Tells the server this agent takes password hashes, never passwords.
-        agentProtocol,
-      },
-    });
+    const node = this.nodes?.current();
+    const reply = await (node ? this.apiAt(node) : this.api)
+      .call('agentHeartbeat', {
+        body: {
+          container: this.runner.observed,
+          // The disk an owner can offer is the renter storage's capacity (not what its current filesystem has free).
+          hardware: probeHardware(this.config.dataDir, this.runner.diskCapacityBytes()),
+          storageFault: this.runner.storageFault,
+          // Tells the server this agent takes password hashes, never passwords.
+          agentProtocol,
+        },
+      })
+      .catch((err: unknown) => {
+        // Nobody there, or a proxy saying so: the next try goes to the cluster's next node.
+        if (node && err instanceof ApiError && [0, 502, 503, 504].includes(err.status)) this.nodes?.apiUnreachable(node.apiUrl);
+        throw err;
+      });
+    this.nodes?.learn(reply.nodes);
     this.heartbeatIntervalMs = heartbeatIntervalWithin(reply.heartbeatIntervalMs);
     this.runner.nextOffer = reply.offer;
     if (this.signingClock.learnServerTime(Date.parse(reply.serverTime)))
@@ -361,7 +396,7 @@ export class Agent {
   /** Asks the server again before a revocation is believed (server-trust.ts). */
   private revocationConfirmed(): Promise<boolean> {
     return confirmRevocation({
-      serverUrl: this.config.serverUrl,
+      serverUrl: this.nodes?.current().apiUrl ?? this.config.serverUrl,
       sign: this.sign,
       body: () => ({ container: this.runner.observed, storageFault: this.runner.storageFault, agentProtocol }),
       delayMs: this.revocationConfirmDelayMs,

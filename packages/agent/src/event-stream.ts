@@ -17,6 +17,10 @@ export interface EventStreamOptions {
    */
   onRefused: (err: ApiError) => void;
   log: (level: 'info' | 'warn' | 'debug', msg: string) => void;
+  /** The API to stream from now (a cluster's current node, server-nodes.ts); serverUrl by default. */
+  currentUrl?: () => string;
+  /** Nobody answered at `url`: the agent moves to another node. */
+  unreachable?: (url: string) => void;
 }
 
 /**
@@ -36,11 +40,14 @@ export class EventStream {
 
   private async loop(): Promise<void> {
     while (!this.closed) {
+      const base = this.o.currentUrl?.() ?? this.o.serverUrl;
+      let answered = false;
       try {
-        const res = await fetch(this.o.serverUrl.replace(/\/+$/, '') + agentEventsPath, {
+        const res = await fetch(base.replace(/\/+$/, '') + agentEventsPath, {
           headers: { authorization: this.o.sign('GET', agentEventsPath, ''), accept: 'text/event-stream' },
           signal: this.abort.signal,
         });
+        answered = true;
         if (res.ok && res.body) {
           this.backoff.reset();
           await this.read(res.body);
@@ -52,6 +59,8 @@ export class EventStream {
       } catch (err) {
         if (this.closed) return;
         this.o.log('debug', `event stream: ${(err as Error).message}`);
+        // Not even an answer: that node is gone (a stream that broke after it began is just tried again).
+        if (!answered) this.o.unreachable?.(base);
       }
       if (this.closed) return;
       await new Promise((r) => setTimeout(r, this.backoff.next()));

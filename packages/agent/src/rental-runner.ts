@@ -1,4 +1,4 @@
-import type { DesiredRental, ObservedContainer, Registration } from '@p2pvps/protocol/agent-schemas';
+import type { DesiredRental, NodeAddress, ObservedContainer, Registration } from '@p2pvps/protocol/agent-schemas';
 import type { Offer } from '@p2pvps/protocol/schemas';
 import { timing } from '@p2pvps/protocol/timing';
 import type { RenterContainers } from './docker/renter-containers.ts';
@@ -116,6 +116,15 @@ export class RentalRunner {
 
   registered(registration: Registration): void {
     this.save({ registration });
+  }
+
+  /** The cluster's nodes as the server last sent them (server-nodes.ts); none for a single server. */
+  get serverNodes(): NodeAddress[] {
+    return this.state.nodes;
+  }
+
+  rememberServerNodes(nodes: NodeAddress[]): void {
+    this.save({ nodes });
   }
 
   /** The server answered, naming `rentalId` (or none) as the rental it wants. */

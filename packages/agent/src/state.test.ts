@@ -13,6 +13,7 @@ const state: AgentState = {
   cleanStorageUuid: null,
   lastServerContactAt: '2026-03-02T12:00:00.000Z',
   lostRental: null,
+  nodes: [],
 };
 
 test('state.json is written with a backup beside it; either alone is enough to carry on', () => {

@@ -1,6 +1,6 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Registration } from '@p2pvps/protocol/agent-schemas';
+import { NodeAddress, Registration } from '@p2pvps/protocol/agent-schemas';
 import { z } from 'zod';
 
 /**
@@ -26,6 +26,8 @@ export const AgentState = z.object({
    * wiped), reported to the server as failed until it no longer names that rental.
    */
   lostRental: z.object({ rentalId: z.string(), detail: z.string() }).nullable().default(null),
+  /** The cluster's nodes as the server last sent them (server-nodes.ts): where to go when this device's node is gone. */
+  nodes: z.array(NodeAddress).default([]),
 });
 export type AgentState = z.infer<typeof AgentState>;
 
@@ -55,6 +57,7 @@ export class StateFile {
       cleanStorageUuid: null,
       lastServerContactAt: null,
       lostRental: null,
+      nodes: [],
     };
     if (!existsSync(this.path) && !existsSync(this.backupPath)) return empty;
     let state = load(this.path);

@@ -26,6 +26,10 @@ export interface TunnelClientOptions {
   renterSsh?: () => RenterSshPolicy;
   /** Serves the server's throughput measurement during a benchmark challenge (benchmark/tunnel-source.ts). */
   benchmarkSource?: { serve(channel: ssh2.ClientChannel): void };
+  /** The gateway to connect to now (a cluster's current node, server-nodes.ts); the registration's by default. */
+  gateway?: () => { host: string; port: number };
+  /** A connection to `gateway` failed before it was up: the agent moves to another node. */
+  unreachable?: (gateway: { host: string; port: number }) => void;
 }
 
 export type RenterSshPolicy = 'deliver' | 'wait' | 'refuse';
@@ -57,6 +61,9 @@ export class TunnelClient {
   private connect(): void {
     if (this.closed) return;
     const { registration: reg } = this.o;
+    // Every node of a cluster shows the host key pinned at registration.
+    const gateway = this.o.gateway?.() ?? reg.gateway;
+    let wasUp = false;
     const expectedHostKey = Buffer.from(reg.gateway.hostKey.split(/\s+/)[1] ?? '', 'base64');
     const client = new ssh2.Client();
     this.client = client;
@@ -68,8 +75,9 @@ export class TunnelClient {
           return;
         }
         this.backoff.reset();
+        wasUp = true;
         this.setUp(true);
-        this.o.log('info', `tunnel up: ${reg.gateway.host}:${reg.sshPort} → 127.0.0.1:${this.o.localPort}`);
+        this.o.log('info', `tunnel up: ${gateway.host}:${gateway.port}, port ${reg.sshPort} → 127.0.0.1:${this.o.localPort}`);
         for (const [port, local] of this.o.webPorts ?? []) {
           client.forwardIn('127.0.0.1', port, (webErr) => {
             if (webErr) this.o.log('warn', `the gateway refused to carry web port ${port}: ${webErr.message}`);
@@ -90,11 +98,14 @@ export class TunnelClient {
     client.on('close', () => {
       this.setUp(false);
       if (this.closed) return;
+      // A tunnel that was up is tried again where it was (a blip of the device's own network);
+      // one that never came up there sends the agent to the next node.
+      if (!wasUp) this.o.unreachable?.(gateway);
       const delay = this.backoff.next();
       this.o.log('info', `tunnel down; reconnecting in ${delay} ms`);
       this.timer = setTimeout(() => this.connect(), delay);
     });
-    const sock = connect({ host: reg.gateway.host, port: reg.gateway.port });
+    const sock = connect({ host: gateway.host, port: gateway.port });
     sock.setNoDelay(true);
     sock.on('error', (err) => this.o.log('debug', `tunnel socket error: ${err.message}`));
     const publicKeyAuth: ssh2.PublicKeyAuthMethod = {
@@ -118,7 +129,7 @@ export class TunnelClient {
         if (!this.warnedHostKey)
           this.o.log(
             'error',
-            `the gateway at ${reg.gateway.host}:${reg.gateway.port} shows a host key other than the one pinned at registration; not connecting (if the server's key really changed, enrol this device again)`,
+            `the gateway at ${gateway.host}:${gateway.port} shows a host key other than the one pinned at registration; not connecting (if the server's key really changed, enrol this device again)`,
           );
         this.warnedHostKey = true;
         return false;

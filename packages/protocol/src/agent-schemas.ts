@@ -63,6 +63,17 @@ export const DesiredRental = z.object({
 });
 export type DesiredRental = z.infer<typeof DesiredRental>;
 
+/**
+ * One node of a cluster of servers, as a device reaches it: its API and its tunnel gateway.
+ * Every node of a cluster shares the public URL (the audience of device signatures) and
+ * the gateway's host key, so the key the device pinned at registration holds for them all.
+ */
+export const NodeAddress = z.object({
+  apiUrl: z.string().url().max(500),
+  gateway: z.object({ host: z.string().min(1).max(255), port: z.number().int().min(1).max(65_535) }),
+});
+export type NodeAddress = z.infer<typeof NodeAddress>;
+
 export const HeartbeatReply = z.object({
   rental: DesiredRental.nullable(),
   heartbeatIntervalMs: z.number().int(),
@@ -74,6 +85,11 @@ export const HeartbeatReply = z.object({
    * storage that size before anyone rents. Absent from older servers.
    */
   offer: Offer.optional(),
+  /**
+   * The cluster's live nodes: where the device goes when its node is gone (agent/server-nodes.ts).
+   * Absent from a single server and from older servers.
+   */
+  nodes: z.array(NodeAddress).max(64).optional(),
 });
 export type HeartbeatReply = z.infer<typeof HeartbeatReply>;
 

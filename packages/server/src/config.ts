@@ -1,5 +1,6 @@
 import { opt, parseOptions, type OptionValues } from '@p2pvps/protocol/options';
 import { timing } from '@p2pvps/protocol/timing';
+import { clusterOptions } from './cluster/node-directory.ts';
 import { railOptions, railProblems } from './payments/rail-options.ts';
 import { tlsOptions, tlsProblems } from './frontdoor/tls-options.ts';
 import { secretFile } from './secret-file-option.ts';
@@ -399,6 +400,7 @@ export const serverOptions = {
   },
   ...railOptions,
   ...tlsOptions,
+  ...clusterOptions,
 };
 
 export type ServerConfig = OptionValues<typeof serverOptions>;

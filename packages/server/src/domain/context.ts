@@ -11,6 +11,8 @@ export interface DomainContext {
   settings: {
     serverName: string;
     publicUrl: string;
+    /** The cluster's nodes' own names (their API URLs' hosts), which lead to the API like the public URL's. */
+    nodeHostNames?: readonly string[];
     currency: string;
     sshHost: string;
     sshPortRange: readonly [number, number];

@@ -1,6 +1,7 @@
 import type { Registration } from '@p2pvps/protocol/agent-schemas';
 import { agentEventsPath, routes } from '@p2pvps/protocol/routes';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { NodeDirectory } from '../cluster/node-directory.ts';
 import type { DomainContext } from '../domain/context.ts';
 import { acceptBenchmark } from '../domain/devices/benchmarks.ts';
 import { registerDevice } from '../domain/devices/devices.ts';
@@ -20,13 +21,17 @@ export function agentRoutes(
   gateway: Registration['gateway'],
   streams: EventStreams,
   userEvents?: UserEvents,
+  nodes?: NodeDirectory,
 ): void {
   mount(app, auth, routes.agentRegister, ({ body }) => registerDevice(ctx, body, gateway));
   mount(app, auth, routes.agentBenchmark, ({ body }, caller) => acceptBenchmark(ctx, caller.deviceId!, body));
   mount(app, auth, routes.agentHeartbeat, async ({ body }, caller) => {
     refuseOutdatedAgent(body);
     // Pages are told only when the heartbeat changed something they show, not every time a device says it is still here.
-    return syncDevice(ctx, caller.deviceId!, body, () => userEvents?.deviceChanged(caller.deviceId!));
+    const reply = await syncDevice(ctx, caller.deviceId!, body, () => userEvents?.deviceChanged(caller.deviceId!));
+    // In a cluster, where to go when this node is gone.
+    const live = await nodes?.liveNodes();
+    return live?.length ? { ...reply, nodes: live } : reply;
   });
 
   // Server-sent event streams. Hijacked responses are invisible to fastify's close, so end them ourselves.

@@ -24,6 +24,7 @@ import { reviewRoutes } from '../routes/reviews.ts';
 import { topUpRoutes } from '../routes/topup.ts';
 import { transportSecurityRoutes } from '../routes/transport-security.ts';
 import type { PaymentRails } from '../payments/payment-rails.ts';
+import type { NodeDirectory } from '../cluster/node-directory.ts';
 import type { DeviceEvents } from './device-events.ts';
 import type { EventStreams } from './event-streams.ts';
 import type { UserEvents } from './user-events.ts';
@@ -53,6 +54,8 @@ export interface ApiOptions {
   timeouts: ApiTimeouts;
   /** Limits on login and signup attempts (defaults: the server's option defaults). */
   authLimits?: AuthLimits;
+  /** The cluster's live nodes, for devices to fail over to (cluster/node-directory.ts); none for a single server. */
+  nodes?: NodeDirectory;
 }
 
 export interface ApiTimeouts {
@@ -72,6 +75,7 @@ export function buildApi({
   ctx,
   events,
   gateway,
+  nodes,
   logLevel,
   logStream,
   metrics,
@@ -146,7 +150,7 @@ export function buildApi({
   reviewRoutes(app, auth, ctx);
   moneyRoutes(app, auth, ctx);
   topUpRoutes(app, auth, ctx, rails);
-  agentRoutes(app, auth, ctx, events, gateway, eventStreams, userEvents);
+  agentRoutes(app, auth, ctx, events, gateway, eventStreams, userEvents, nodes);
   openApiRoute(app, version);
   // Outside the JSON API: the agent's installer and code, for `curl PUBLIC_URL/install.sh | sudo bash`.
   installRoutes(app, ctx.settings.publicUrl, auth);

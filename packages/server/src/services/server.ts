@@ -8,6 +8,7 @@ import client from 'prom-client';
 import { addRentalTraffic, listEnrolledDevices, findDevice, liveDeviceIds, markAllOffline, recordTunnel } from '../db/devices-repo.ts';
 import { liveTokenIds } from '../db/accounts-repo.ts';
 import { EventStreams } from './event-streams.ts';
+import { StaticNodeDirectory } from '../cluster/node-directory.ts';
 import { listenForMetrics } from './metrics-listener.ts';
 import { findOpenRentalForDevice } from '../db/rentals-repo.ts';
 import { resolveWebName, WebRouteCache } from '../domain/devices/web-routing.ts';
@@ -103,6 +104,7 @@ export async function startServer(
     settings: {
       serverName: config.serverName,
       publicUrl: config.publicUrl,
+      nodeHostNames: config.clusterNodes.map((n) => new URL(n.apiUrl).hostname),
       currency: config.currency,
       sshHost: config.sshHost,
       sshPortRange: config.sshPortRange,
@@ -231,6 +233,7 @@ export async function startServer(
     ctx,
     events,
     gateway: gatewayRef,
+    nodes: new StaticNodeDirectory(config.clusterNodes),
     logLevel: config.logLevel,
     timeouts: { headMs: config.headTimeoutMs, requestMs: config.requestTimeoutMs, idleMs: config.idleTimeoutMs },
     ...(options.logStream ? { logStream: options.logStream } : {}),

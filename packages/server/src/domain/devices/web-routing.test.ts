@@ -103,3 +103,12 @@ test('the route cache keeps device routes until a rental changes, and never keep
   answer = { kind: 'none', reason: 'no_rental' };
   assert.deepEqual(await cache.resolve('b.vps.test'), answer);
 });
+
+test("a cluster node's own name leads to the API, as the public URL's does", async () => {
+  const t = await createTestContext();
+  const host = 'node2.example.org';
+  assert.deepEqual(await resolveWebName(t.ctx, host), { kind: 'none', reason: 'unknown_name' }, 'not a node of this cluster');
+  const ctx = { ...t.ctx, settings: { ...t.ctx.settings, nodeHostNames: ['node1.example.org', host] } };
+  assert.deepEqual(await resolveWebName(ctx, host), { kind: 'api' });
+  await t.close();
+});

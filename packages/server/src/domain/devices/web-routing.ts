@@ -15,7 +15,7 @@ export type WebRoute =
 export async function resolveWebName(ctx: DomainContext, host: string | null): Promise<WebRoute> {
   const domain = ctx.settings.webDomain;
   if (host === null || host === domain || host === 'localhost' || isIP(host.replace(/^\[|\]$/g, '')) !== 0) return { kind: 'api' };
-  if (host === new URL(ctx.settings.publicUrl).hostname) return { kind: 'api' };
+  if (host === new URL(ctx.settings.publicUrl).hostname || ctx.settings.nodeHostNames?.includes(host)) return { kind: 'api' };
   const label = host.endsWith(`.${domain}`) ? host.slice(0, -domain.length - 1) : '';
   if (label === '' || label.includes('.')) return { kind: 'none', reason: 'unknown_name' };
   const device = await findDeviceByWebName(ctx.db, label);
