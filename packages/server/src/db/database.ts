@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, SqliteDialect, sql, type Migration, type MigrationProvider, type RawBuilder } from 'kysely';
 import type { Database } from './schema.ts';
+import { migrationState } from './newer-release.ts';
 import * as initial from './migrations/2026-11-22T0800-initial.ts';
 import * as web from './migrations/2026-11-23T0800-web.ts';
 import * as ledger from './migrations/2026-11-23T1000-ledger.ts';
@@ -104,12 +105,19 @@ function withStatementCache(sqlite: SqliteDatabase.Database) {
   };
 }
 
-/** Runs pending migrations under Kysely's migrator lock; throws with the failing migration's name. */
-export async function migrateToLatest(db: Db): Promise<void> {
+/**
+ * Runs pending migrations under Kysely's migrator lock; throws with the failing migration's
+ * name. With none pending it leaves the database alone and returns the migrations a newer
+ * release has applied, if any (a rolling upgrade under way: newer-release.ts).
+ */
+export async function migrateToLatest(db: Db): Promise<string[]> {
+  const { pending, newer } = await migrationState(db, Object.keys(migrations));
+  if (pending.length === 0) return newer;
   const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error)
     throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);
+  return [];
 }
 
 /** True when a write failed on a unique constraint, on either database. */
