@@ -141,6 +141,38 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   await shot(owner, 'devices-offer');
   await offerForm.getByRole('button', { name: 'Save what a rental gets' }).click();
   await card.getByText('One rental gets: 1 core, 256 MiB memory, 32 MiB disk, 20 Mbit/s each way.').waitFor();
+
+  // The owner declares a maintenance window from the card; what the server refuses is said there.
+  const maintenance = card.getByRole('region', { name: 'Maintenance windows of attic-pi' });
+  await maintenance.getByText('No maintenance window ahead.').waitFor();
+  const declare = maintenance.getByRole('form', { name: 'Declare maintenance of attic-pi' });
+  const utcBox = (ms: number) => new Date(clock.now().getTime() + ms).toISOString().slice(0, 16); // the box takes UTC
+  await declare.getByLabel('Starts (UTC)').fill(utcBox(30 * 60_000));
+  await declare.getByLabel('Hours').fill('9');
+  await declare.getByRole('button', { name: 'Declare maintenance' }).click();
+  await declare.getByText('Hours must be from 0.25 to 8, like 2 or 0.5').waitFor();
+  await declare.getByLabel('Hours').fill('2');
+  await declare.getByRole('button', { name: 'Declare maintenance' }).click();
+  await maintenance
+    .getByRole('alert')
+    .filter({ hasText: 'This maintenance window is refused: it must be declared at least 1 h before it starts' })
+    .waitFor();
+  const start = utcBox(3 * 3_600_000);
+  await declare.getByLabel('Starts (UTC)').fill(start);
+  await declare.getByRole('button', { name: 'Declare maintenance' }).click();
+  const ends = new Date(Date.parse(`${start}Z`) + 2 * 3_600_000).toISOString().slice(0, 16);
+  const row = maintenance.getByRole('row').filter({ hasText: `${start.replace('T', ' ')} UTC` });
+  await row.getByText(`${ends.replace('T', ' ')} UTC`).waitFor();
+  assert.equal(await maintenance.getByRole('alert').count(), 0, 'the refusal is gone once a window is declared');
+  await shot(owner, 'devices-maintenance');
+  // A second one, cancelled again from its row.
+  await declare.getByLabel('Starts (UTC)').fill(utcBox(6 * 3_600_000));
+  await declare.getByLabel('Hours').fill('0.5');
+  await declare.getByRole('button', { name: 'Declare maintenance' }).click();
+  await maintenance.getByRole('row').nth(2).waitFor();
+  await maintenance.getByRole('row').nth(2).getByRole('button', { name: 'Cancel window' }).click();
+  await waitFor('the cancelled window to leave the list', async () => (await maintenance.getByRole('row').count()) === 2);
+  assert.equal(await row.count(), 1, 'the first window stays');
   await shot(owner, 'devices');
 
   // A renter signs up, saves a key, and gets credit from the operator's page.
