@@ -210,6 +210,11 @@ export class Agent {
     const noRoot = await this.containers.rootWarning();
     if (noRoot) this.log('warn', noRoot);
     await this.runner.engage(this.containers);
+    // Say once when renters' / shares the device's disk (no quota on the engine's storage).
+    const uncapped = await this.containers
+      .rootDiskWarning()
+      .catch((err: Error) => `could not tell whether renters' / is capped: ${err.message}`);
+    if (uncapped) this.log('warn', uncapped);
     this.tunnel.start();
     this.events.start();
     this.requestSync('start');

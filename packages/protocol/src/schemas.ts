@@ -87,6 +87,14 @@ export const Offer = z.object({
 // Not strict: replies that carry it (heartbeats, devices) may gain fields older readers drop.
 export type Offer = z.infer<typeof Offer>;
 
+/**
+ * Room for the system on a rental's / (what root installs with apt-get, logs, /etc), beside
+ * the offered disk, which is its /home. Where the device's Docker engine can cap a
+ * container's own layer (overlay2 on XFS with project quotas) the agent caps / at this, and
+ * `df /` inside shows it; elsewhere / is not capped and shares the device's disk.
+ */
+export const rentalSystemDiskBytes = 2048 * MiB;
+
 export const DeviceStatus = z.enum(['awaiting_enrolment', 'offline', 'online', 'rented']);
 export type DeviceStatus = z.infer<typeof DeviceStatus>;
 
