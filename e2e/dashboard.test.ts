@@ -5,13 +5,16 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ownerVisibility } from '@p2pvps/protocol/disclosure';
 import { meterTick } from '@p2pvps/server/domain/money/metering';
+import { rootDiskCap } from '@p2pvps/agent/docker/root-disk';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import {
   createAgent,
   createServer,
   createSshKey,
+  docker,
   openSsh,
   removeDeviceContainers,
+  renterImage,
   tempDir,
   waitFor,
   type TestAgent,
@@ -200,14 +203,15 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   // The renter rents from the Marketplace: the cost is said before confirming; keyboard only in the dialog.
   await renter.getByRole('link', { name: 'Marketplace' }).click();
   await renter.getByRole('heading', { name: 'attic-pi' }).waitFor();
-  // The market shows the offer, not the device's memory and disk.
+  // The market shows the offer, not the device's memory and disk, and what / gets beside the disk as the engine caps it.
   const listing = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: 'attic-pi' }) });
+  const system = (await rootDiskCap(docker, renterImage)) === null ? "not capped: shares the device's disk" : '2 GiB beside the disk';
   assert.deepEqual(
     await listing
       .locator('dd')
       .allTextContents()
-      .then((t) => t.slice(1, 4)),
-    ['256 MiB', '32 MiB', '20 Mbit/s each way'],
+      .then((t) => t.slice(1, 5)),
+    ['256 MiB', '32 MiB', system, '20 Mbit/s each way'],
   );
   await shot(renter, 'market');
   // The listing shows the same, and its last 30 days on demand: a bar per day.

@@ -75,6 +75,9 @@ test('inside a rental, nproc, free and df agree with the offer on the market, no
     return listings.find((l) => l.deviceId === deviceId);
   });
   assert.deepEqual([listing.hardware.cores, listing.hardware.memoryBytes, listing.hardware.diskBytes], [1, 256 * MiB, 48 * MiB]);
+  // What / gets beside the disk: the engine's cap, or null where / shares the device's disk.
+  const cap = await rootDiskCap(docker, renterImage);
+  assert.equal(listing.hardware.systemDiskBytes, cap);
 
   const key = createSshKey();
   const rental = await renter.api.call('rent', { body: { deviceId, sshPublicKey: key.publicKey } });
@@ -102,7 +105,6 @@ test('inside a rental, nproc, free and df agree with the offer on the market, no
   const { DockerRootDir } = (await docker.info()) as { DockerRootDir: string };
   const engineDisk = () => statfsSync(DockerRootDir);
   const rootSize = Number((await openSsh(conn, 'df -B1 --output=size / | tail -1')).stdout.trim());
-  const cap = await rootDiskCap(docker, renterImage);
   if (cap !== null) {
     assert.equal(rootSize, cap, 'df /: the system room the agent caps / at');
     const free = Number(engineDisk().bfree);

@@ -58,6 +58,12 @@ export const Hardware = z
     memoryBytes: z.number().int().min(0),
     diskBytes: z.number().int().min(0),
     arch: z.string().max(40),
+    /**
+     * The room a rental's / (the system: what root installs, logs) gets beside its disk
+     * (/home), as the device's engine caps it (rentalSystemDiskBytes); null where the engine
+     * cannot cap / and it shares the device's disk. Absent from older agents, which do not cap it.
+     */
+    systemDiskBytes: z.number().int().min(0).nullable().optional(),
   })
   .strict();
 export type Hardware = z.infer<typeof Hardware>;

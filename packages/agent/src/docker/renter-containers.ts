@@ -22,7 +22,7 @@ import {
   type ContainerShape,
 } from './container-config.ts';
 import { giveHomeToRemappedRoot, noRootWarning, remappedRootOf, type RemappedRoot } from './user-namespaces.ts';
-import { rootDiskCap, uncappedRootWarning } from './root-disk.ts';
+import { rootDiskCap } from './root-disk.ts';
 
 export { renterNetworkName };
 
@@ -115,11 +115,6 @@ export class RenterContainers {
       throw err;
     });
     return this.rootDisk;
-  }
-
-  /** A warning for the owner when renters' / is not capped; null when it is. */
-  async rootDiskWarning(): Promise<string | null> {
-    return (await this.rootDiskCap()) === null ? uncappedRootWarning : null;
   }
 
   /** Creates the renter network unless it exists (bridge networking only); returns its bridge's interface name. */

@@ -10,6 +10,7 @@ import {
   maintenanceFromForm,
   offerFromForm,
   offerText,
+  systemDiskText,
   ratingSummaryText,
   reliabilityBars,
   reliabilityText,
@@ -203,4 +204,9 @@ test('the maintenance form reads its start as UTC and its length in hours, and n
       err.fields['body.minutes'] === 'must be from 0.25 to 8, like 2 or 0.5',
   );
   assert.throws(() => maintenanceFromForm({ startsAt: '2026-03-02T14:00', hours: '0.2' }), /see the boxes marked/);
+});
+
+test("a listing says what a rental's / gets beside its disk", () => {
+  assert.equal(systemDiskText(2 ** 31), '2 GiB beside the disk');
+  assert.equal(systemDiskText(null), "not capped: shares the device's disk");
 });

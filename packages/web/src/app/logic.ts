@@ -173,6 +173,14 @@ export function offerText(o: Pick<Offer, 'cores' | 'memoryBytes' | 'diskBytes'> 
   return `${o.cores} ${o.cores === 1 ? 'core' : 'cores'}, ${formatBytes(o.memoryBytes)} memory, ${formatBytes(o.diskBytes)} disk, ${bandwidth}`;
 }
 
+/**
+ * What a rental's / (the system: what root installs, logs) gets beside its disk, which is
+ * its /home: the room the device caps it at, or that it shares the device's disk.
+ */
+export function systemDiskText(bytes: number | null): string {
+  return bytes === null ? "not capped: shares the device's disk" : `${formatBytes(bytes)} beside the disk`;
+}
+
 /** The offer form's fields as the owner types them: memory in MiB, disk in GiB, bandwidth in Mbit/s (empty: none). */
 export interface OfferForm {
   cores: string;
