@@ -236,6 +236,7 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   const rental = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: /attic-pi/ }) });
   await rental.getByText(/^up$/).waitFor({ timeout: 60_000 });
   await rental.getByText(/^1 core, 256 MiB memory, 32 MiB disk, 20 Mbit\/s each way \(/).waitFor();
+  assert.equal(await rental.locator('dt:has-text("System (/)") + dd').textContent(), system);
 
   // The SSH command as copied from the page logs in with stock OpenSSH and the saved key.
   await rental.getByRole('button', { name: 'Copy SSH command' }).click();
