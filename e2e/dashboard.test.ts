@@ -5,13 +5,16 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ownerVisibility } from '@p2pvps/protocol/disclosure';
 import { meterTick } from '@p2pvps/server/domain/money/metering';
+import { rootDiskCap } from '@p2pvps/agent/docker/root-disk';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import {
   createAgent,
   createServer,
   createSshKey,
+  docker,
   openSsh,
   removeDeviceContainers,
+  renterImage,
   tempDir,
   waitFor,
   type TestAgent,
@@ -141,6 +144,38 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   await shot(owner, 'devices-offer');
   await offerForm.getByRole('button', { name: 'Save what a rental gets' }).click();
   await card.getByText('One rental gets: 1 core, 256 MiB memory, 32 MiB disk, 20 Mbit/s each way.').waitFor();
+
+  // The owner declares a maintenance window from the card; what the server refuses is said there.
+  const maintenance = card.getByRole('region', { name: 'Maintenance windows of attic-pi' });
+  await maintenance.getByText('No maintenance window ahead.').waitFor();
+  const declare = maintenance.getByRole('form', { name: 'Declare maintenance of attic-pi' });
+  const utcBox = (ms: number) => new Date(clock.now().getTime() + ms).toISOString().slice(0, 16); // the box takes UTC
+  await declare.getByLabel('Starts (UTC)').fill(utcBox(30 * 60_000));
+  await declare.getByLabel('Hours').fill('9');
+  await declare.getByRole('button', { name: 'Declare maintenance' }).click();
+  await declare.getByText('Hours must be from 0.25 to 8, like 2 or 0.5').waitFor();
+  await declare.getByLabel('Hours').fill('2');
+  await declare.getByRole('button', { name: 'Declare maintenance' }).click();
+  await maintenance
+    .getByRole('alert')
+    .filter({ hasText: 'This maintenance window is refused: it must be declared at least 1 h before it starts' })
+    .waitFor();
+  const start = utcBox(3 * 3_600_000);
+  await declare.getByLabel('Starts (UTC)').fill(start);
+  await declare.getByRole('button', { name: 'Declare maintenance' }).click();
+  const ends = new Date(Date.parse(`${start}Z`) + 2 * 3_600_000).toISOString().slice(0, 16);
+  const row = maintenance.getByRole('row').filter({ hasText: `${start.replace('T', ' ')} UTC` });
+  await row.getByText(`${ends.replace('T', ' ')} UTC`).waitFor();
+  assert.equal(await maintenance.getByRole('alert').count(), 0, 'the refusal is gone once a window is declared');
+  await shot(owner, 'devices-maintenance');
+  // A second one, cancelled again from its row.
+  await declare.getByLabel('Starts (UTC)').fill(utcBox(6 * 3_600_000));
+  await declare.getByLabel('Hours').fill('0.5');
+  await declare.getByRole('button', { name: 'Declare maintenance' }).click();
+  await maintenance.getByRole('row').nth(2).waitFor();
+  await maintenance.getByRole('row').nth(2).getByRole('button', { name: 'Cancel window' }).click();
+  await waitFor('the cancelled window to leave the list', async () => (await maintenance.getByRole('row').count()) === 2);
+  assert.equal(await row.count(), 1, 'the first window stays');
   await shot(owner, 'devices');
 
   // A renter signs up, saves a key, and gets credit from the operator's page.
@@ -168,14 +203,15 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   // The renter rents from the Marketplace: the cost is said before confirming; keyboard only in the dialog.
   await renter.getByRole('link', { name: 'Marketplace' }).click();
   await renter.getByRole('heading', { name: 'attic-pi' }).waitFor();
-  // The market shows the offer, not the device's memory and disk.
+  // The market shows the offer, not the device's memory and disk, and what / gets beside the disk as the engine caps it.
   const listing = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: 'attic-pi' }) });
+  const system = (await rootDiskCap(docker, renterImage)) === null ? "not capped: shares the device's disk" : '2 GiB beside the disk';
   assert.deepEqual(
     await listing
       .locator('dd')
       .allTextContents()
-      .then((t) => t.slice(1, 4)),
-    ['256 MiB', '32 MiB', '20 Mbit/s each way'],
+      .then((t) => t.slice(1, 5)),
+    ['256 MiB', '32 MiB', system, '20 Mbit/s each way'],
   );
   await shot(renter, 'market');
   // The listing shows the same, and its last 30 days on demand: a bar per day.
@@ -200,6 +236,7 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   const rental = renter.getByRole('listitem').filter({ has: renter.getByRole('heading', { name: /attic-pi/ }) });
   await rental.getByText(/^up$/).waitFor({ timeout: 60_000 });
   await rental.getByText(/^1 core, 256 MiB memory, 32 MiB disk, 20 Mbit\/s each way \(/).waitFor();
+  assert.equal(await rental.locator('dt:has-text("System (/)") + dd').textContent(), system);
 
   // The SSH command as copied from the page logs in with stock OpenSSH and the saved key.
   await rental.getByRole('button', { name: 'Copy SSH command' }).click();

@@ -4,13 +4,16 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { ApiError } from '@p2pvps/protocol/client';
 import { lxcfsMounted } from '@p2pvps/agent/docker/lxcfs';
+import { rootDiskCap } from '@p2pvps/agent/docker/root-disk';
 import {
   createAgent,
   createServer,
   createSshKey,
   createUser,
+  docker,
   openSsh,
   removeDeviceContainers,
+  renterImage,
   waitFor,
   type TestAgent,
   type TestServer,
@@ -20,7 +23,10 @@ import {
  * What the listing says is what the renter gets: an owner offers one core, 256 MiB and a
  * 48 MiB disk on a device with more; the market and the rental say so, and inside the
  * container `nproc`, `free` and `df /home` say the same (LXCFS for /proc, which
- * scripts/setup.sh starts; a cpuset; a /home filesystem of the rented size).
+ * scripts/setup.sh starts; a cpuset; a /home filesystem of the rented size). `df /` shows
+ * the system's room (rentalSystemDiskBytes) where the engine caps a container's own layer
+ * (overlay2 on XFS with project quotas, which scripts/setup.sh gives the tests' engine on a
+ * kernel that has them), and root cannot write past it; elsewhere it shows the engine's disk.
  */
 const MiB = 1024 * 1024;
 let server: TestServer;
@@ -69,6 +75,9 @@ test('inside a rental, nproc, free and df agree with the offer on the market, no
     return listings.find((l) => l.deviceId === deviceId);
   });
   assert.deepEqual([listing.hardware.cores, listing.hardware.memoryBytes, listing.hardware.diskBytes], [1, 256 * MiB, 48 * MiB]);
+  // What / gets beside the disk: the engine's cap, or null where / shares the device's disk.
+  const cap = await rootDiskCap(docker, renterImage);
+  assert.equal(listing.hardware.systemDiskBytes, cap);
 
   const key = createSshKey();
   const rental = await renter.api.call('rent', { body: { deviceId, sshPublicKey: key.publicKey } });
@@ -92,6 +101,21 @@ test('inside a rental, nproc, free and df agree with the offer on the market, no
   assert.equal(memTotal, 256 * MiB, "free: the rented memory, not the device's");
   assert.equal(cpuinfo, 1, '/proc/cpuinfo: one processor');
   assert.equal(homeSize, 48 * MiB, 'df /home: the rented disk');
+
+  const { DockerRootDir } = (await docker.info()) as { DockerRootDir: string };
+  const engineDisk = () => statfsSync(DockerRootDir);
+  const rootSize = Number((await openSsh(conn, 'df -B1 --output=size / | tail -1')).stdout.trim());
+  if (cap !== null) {
+    assert.equal(rootSize, cap, 'df /: the system room the agent caps / at');
+    const free = Number(engineDisk().bfree);
+    const fill = await openSsh(conn, `sudo -n fallocate -l ${cap + 64 * MiB} /opt/fill`);
+    assert.notEqual(fill.code, 0);
+    assert.match(fill.stderr, /No space left on device/);
+    assert.ok(Math.abs(Number(engineDisk().bfree) - free) * engineDisk().bsize < 16 * MiB, "the device's disk is untouched");
+  } else {
+    // The engine cannot cap it (this kernel has no XFS quotas): / is the engine's disk, as the agent tells the owner.
+    assert.equal(rootSize, Number(engineDisk().blocks) * engineDisk().bsize, "df /: the engine's disk");
+  }
 
   await renter.api.call('stopRental', { params: { rentalId: rental.id } });
   await waitFor('the device to be listed again', async () => {

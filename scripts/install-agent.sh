@@ -45,6 +45,8 @@
 #   --no-start          write the unit but do not enable or start it
 #   --gvisor            run renter containers under gVisor: installs runsc, registers it with
 #                       Docker and sets "runtime": "runsc" (scripts/configure-gvisor.sh)
+#   --disk-quota SIZE   cap renters' /: Docker's data root on an XFS file of SIZE (16G) with
+#                       project quotas, then a restart of Docker (scripts/configure-disk-quota.sh)
 #   --uninstall         remove the agent; with --purge also its config and data dir
 #   --keep-image        (uninstall) leave the renter image in Docker
 #   --configure-docker  only turn on userns-remap in the Docker engine's config and restart it
@@ -60,14 +62,15 @@ default_server=""
 main() {
   local server="$default_server" token_file="" source="" prefix=/opt/p2pvps-agent config=/etc/p2pvps/device-config.json
   local data_dir=/var/lib/p2pvps-agent unit_dir=/etc/systemd/system start=1 mode=install purge="" keep_image=""
-  sha256="" insecure_http="" gvisor=""
+  sha256="" insecure_http="" gvisor="" disk_quota=""
   while [ $# -gt 0 ]; do
     case "$1" in
-      --server | --token-file | --sha256 | --source | --prefix | --config | --data-dir | --unit-dir)
+      --server | --token-file | --sha256 | --source | --prefix | --config | --data-dir | --unit-dir | --disk-quota)
         [ $# -ge 2 ] || usage_error "$1 needs a value"
         case "$1" in
           --server) server="$2" ;; --token-file) token_file="$2" ;; --sha256) sha256="$2" ;; --source) source="$2" ;;
           --prefix) prefix="$2" ;; --config) config="$2" ;; --data-dir) data_dir="$2" ;; --unit-dir) unit_dir="$2" ;;
+          --disk-quota) disk_quota="$2" ;;
         esac
         shift 2 ;;
       --token) usage_error "--token would show the enrolment token to every user of this machine (ps, shell history); use --token-file FILE, or leave it out to be asked" ;;
@@ -78,7 +81,7 @@ main() {
       --purge) purge=1; shift ;;
       --keep-image) keep_image=1; shift ;;
       --configure-docker) mode=configure-docker; shift ;;
-      -h | --help) sed -n '2,50p' "${BASH_SOURCE[0]:-}" 2>/dev/null | sed 's/^# \{0,1\}//' || echo "see scripts/install-agent.sh"; exit 0 ;;
+      -h | --help) sed -n '2,52p' "${BASH_SOURCE[0]:-}" 2>/dev/null | sed 's/^# \{0,1\}//' || echo "see scripts/install-agent.sh"; exit 0 ;;
       *) usage_error "unknown argument $1" ;;
     esac
   done
@@ -172,6 +175,9 @@ do_install() {
   if [ -n "$gvisor" ]; then
     [ -f "$config" ] || fail "--gvisor needs $config; give the enrolment token too"
     bash "$prefix/scripts/configure-gvisor.sh" --agent-config "$config" --daemon-json "${P2PVPS_DOCKER_DAEMON_JSON:-/etc/docker/daemon.json}"
+  fi
+  if [ -n "$disk_quota" ]; then
+    bash "$prefix/scripts/configure-disk-quota.sh" --size "$disk_quota" --daemon-json "${P2PVPS_DOCKER_DAEMON_JSON:-/etc/docker/daemon.json}"
   fi
 
   step "writing $unit"

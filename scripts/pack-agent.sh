@@ -26,6 +26,7 @@ done
 cp -R "$root/images/renter" "$top/images/renter"
 install -m 0755 "$root/scripts/install-agent.sh" "$top/scripts/install-agent.sh"
 install -m 0755 "$root/scripts/configure-gvisor.sh" "$top/scripts/configure-gvisor.sh"
+install -m 0755 "$root/scripts/configure-disk-quota.sh" "$top/scripts/configure-disk-quota.sh"
 cp "$root/package-lock.json" "$top/package-lock.json"
 
 # The CLI's dependency on the server is there for its tests; the agent runs without it.

@@ -46,6 +46,8 @@ command -v nsenter >/dev/null || need+=(util-linux)
 command -v tc >/dev/null || need+=(iproute2)
 # gVisor, the runtime an owner may choose for renter containers (e2e/gvisor-runtime.test.ts).
 command -v runsc >/dev/null || need+=(runsc)
+# The namespace engines keep their data on XFS with project quotas, so a renter's / is capped.
+command -v mkfs.xfs >/dev/null || need+=(xfsprogs)
 # Renter containers' /proc (free, top, /proc/cpuinfo) shows their rental's memory and cores through LXCFS.
 command -v lxcfs >/dev/null || need+=(lxcfs)
 # The dashboard's browser tests drive Debian's Chromium through playwright-core.
@@ -110,6 +112,34 @@ else
   export P2PVPS_CONTAINER_NETWORK="${P2PVPS_CONTAINER_NETWORK:-host}"
 fi
 
+# overlay2 caps a container's writable layer (`--storage-opt size=`, which the agent uses to
+# cap a renter's /) only when the data root is XFS mounted with project quotas. DIR gets
+# one: an XFS filesystem in a sparse file beside it (DIR.xfs, 16 GiB at most, taking on the
+# machine's disk only what is written; `discard` gives freed blocks back), mounted -o pquota.
+# Called only while DIR's engine is stopped; an engine started before this (data on the
+# machine's own disk) keeps running as it is, and an old data root left in DIR is hidden
+# under the mount, not deleted. A kernel built without XFS quotas (CONFIG_XFS_QUOTA; the
+# mount fails, dmesg says "quota support not available") keeps DIR on the machine's disk:
+# the agent then leaves renters' / uncapped and says so.
+xfs_data_root() {
+  local dir="$1" file="$1.xfs"
+  if mountpoint -q "$dir"; then
+    findmnt -n -o FSTYPE,OPTIONS "$dir" | grep -qE '^xfs .*(prjquota|pquota)' ||
+      fail "$dir is mounted but is not XFS with project quotas (findmnt $dir); unmount it and run this again"
+    return 0
+  fi
+  if [ ! -f "$file" ]; then
+    step "making an XFS filesystem with project quotas in $file for the Docker engine's data"
+    truncate -s 16G "$file"
+    mkfs.xfs -q "$file"
+  fi
+  mkdir -p "$dir"
+  if ! mount -o loop,pquota,discard "$file" "$dir" 2>/dev/null; then
+    step "this kernel cannot mount XFS with project quotas: $dir stays on the machine's disk, and renters' / is not capped"
+    rm -f "$file"
+  fi
+}
+
 # A Docker engine inside a network namespace of its own (NAME: p2pvps-test for the tests,
 # p2pvps-demo for the quick start): its bridges, containers and their private addresses
 # exist only there, and whoever uses it runs in the same namespace (scripts/test,
@@ -118,7 +148,9 @@ fi
 # cgroup v1 mounts dockerd needs ("Devices cgroup isn't mounted"). userns-remap:
 # containers' root is the unprivileged "dockremap" range (100000 and up) on the host.
 # Docker's own iptables rules are on: they live in the namespace's own firewall. The renter
-# image is copied in from the machine's engine when its source hash differs.
+# image is copied in from the machine's engine when its source hash differs. Its data root
+# is XFS with project quotas (xfs_data_root), so the agent caps renters' / as on a device
+# set up with `install-agent.sh --disk-quota`.
 netns_engine() {
   local name="$1" socket="/run/$1-docker.sock"
   if [ ! -e "/var/run/netns/$name" ]; then
@@ -127,8 +159,8 @@ netns_engine() {
   fi
   ip -n "$name" link set lo up
   if ! docker -H "unix://$socket" info >/dev/null 2>&1; then
+    xfs_data_root "/var/lib/$name-docker"
     step "starting a Docker engine in $name (userns-remap; log in /var/log/$name-dockerd.log)"
-    mkdir -p "/var/lib/$name-docker"
     nohup nsenter "--net=/var/run/netns/$name" dockerd --userns-remap=default \
       "--data-root=/var/lib/$name-docker" "--exec-root=/run/$name-docker" \
       "--pidfile=/run/$name-docker.pid" -H "unix://$socket" \
@@ -144,10 +176,13 @@ netns_engine() {
   fi
 }
 
-# The tests' engine (scripts/test runs the tests in its namespace). P2PVPS_SETUP_TEST_ENGINE=0 skips it.
+# The tests' engine (scripts/test runs the tests in its namespace). P2PVPS_SETUP_TEST_ENGINE=0
+# skips it; P2PVPS_TEST_NETNS=NAME gives the tests an engine of their own in namespace NAME,
+# to try a change to the engine without disturbing the shared p2pvps-test.
 if [ "${P2PVPS_SETUP_TEST_ENGINE:-1}" = 1 ]; then
-  netns_engine p2pvps-test
-  export P2PVPS_TEST_NETNS=p2pvps-test P2PVPS_TEST_DOCKER_SOCKET=/run/p2pvps-test-docker.sock
+  test_netns="${P2PVPS_TEST_NETNS:-p2pvps-test}"
+  netns_engine "$test_netns"
+  export P2PVPS_TEST_NETNS="$test_netns" P2PVPS_TEST_DOCKER_SOCKET="/run/$test_netns-docker.sock"
 fi
 # The quick start's engine (scripts/demo asks for it): its agent runs in that namespace.
 if [ "${P2PVPS_SETUP_DEMO_ENGINE:-0}" = 1 ]; then

@@ -13,6 +13,7 @@ import { RenterContainers } from './docker/renter-containers.ts';
 import { checkRuntime, type RuntimeOnEngine } from './docker/container-runtime.ts';
 import { EventStream } from './event-stream.ts';
 import { probeHardware } from './hardware.ts';
+import { uncappedRootWarning } from './docker/root-disk.ts';
 import { RenterIsolation } from './network/isolation.ts';
 import { IsolationWatch } from './network/isolation-watch.ts';
 import { deviceSigner, loadOrCreateDeviceKey, SigningClock, type DeviceKey } from './identity.ts';
@@ -57,6 +58,8 @@ export class Agent {
   private tunnel: TunnelClient | undefined;
   private events: EventStream | undefined;
   private containers: RenterContainers | undefined;
+  /** The cap on a rental's / (docker/root-disk.ts): null where the engine cannot cap it, undefined until asked. */
+  private systemDiskBytes: number | null | undefined;
   /** The firewall rules and bandwidth caps of the renter network; none with host networking (tests). */
   private isolation: RenterIsolation | undefined;
   /** Puts the isolation back while a rental runs, should another tool flush the firewall. */
@@ -242,6 +245,12 @@ export class Agent {
     const noRoot = await this.containers.rootWarning();
     if (noRoot) this.log('warn', noRoot);
     await this.runner.engage(this.containers);
+    // What a rental's / is capped at, reported with the hardware; said once when it is not.
+    this.systemDiskBytes = await this.containers.rootDiskCap().catch((err: Error) => {
+      this.log('warn', `could not tell whether renters' / can be capped: ${err.message}`);
+      return undefined;
+    });
+    if (this.systemDiskBytes === null) this.log('warn', uncappedRootWarning);
     this.tunnel.start();
     this.events.start();
     this.requestSync('start');
@@ -373,7 +382,7 @@ export class Agent {
         body: {
           container: this.runner.observed,
           // The disk an owner can offer is the renter storage's capacity (not what its current filesystem has free).
-          hardware: probeHardware(this.config.dataDir, this.runner.diskCapacityBytes()),
+          hardware: probeHardware(this.config.dataDir, this.runner.diskCapacityBytes(), this.systemDiskBytes),
           storageFault: this.runner.storageFault,
           // Tells the server this agent takes password hashes, never passwords.
           agentProtocol,

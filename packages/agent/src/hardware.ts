@@ -8,9 +8,9 @@ const archNames: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: '
  * The device's hardware, as reported at registration and refreshed by heartbeats: the
  * limits its owner's offer must keep within. The disk is the renter storage's capacity
  * (`storageBytes`, the largest /home a rental can get) when known, else the free space of
- * the data dir.
+ * the data dir. `systemDiskBytes` is what a rental's / is capped at (null: not capped).
  */
-export function probeHardware(dataDir: string, storageBytes: number | null = null): Hardware {
+export function probeHardware(dataDir: string, storageBytes: number | null = null, systemDiskBytes?: number | null): Hardware {
   const cpus = os.cpus();
   const fs = statfsSync(dataDir);
   return {
@@ -19,5 +19,7 @@ export function probeHardware(dataDir: string, storageBytes: number | null = nul
     memoryBytes: os.totalmem(),
     diskBytes: storageBytes ?? Number(fs.bavail) * Number(fs.bsize),
     arch: archNames[os.arch()] ?? os.arch(),
+    // The cap on a rental's / (docker/root-disk.ts), once the engine has been asked.
+    ...(systemDiskBytes !== undefined ? { systemDiskBytes } : {}),
   };
 }

@@ -46,11 +46,20 @@ export function formatTime(iso: string | null, now: Date): string {
   return `${exact} (${formatRelative(iso, now)})`;
 }
 
-/** `arm64, 4 cores, 3.7 GiB RAM, 29.0 GiB disk` */
+/** `arm64, 4 cores, 3.7 GiB RAM, 29.0 GiB disk`, and what / gets beside the disk when the device says. */
 export function formatHardware(hardware: Hardware | null): string {
   if (hardware === null) return '-';
   const cores = `${hardware.cores} ${hardware.cores === 1 ? 'core' : 'cores'}`;
-  return `${hardware.arch}, ${cores}, ${formatSize(hardware.memoryBytes)} RAM, ${formatSize(hardware.diskBytes)} disk`;
+  return `${hardware.arch}, ${cores}, ${formatSize(hardware.memoryBytes)} RAM, ${formatSize(hardware.diskBytes)} disk${formatSystemDisk(hardware)}`;
+}
+
+/**
+ * What a rental's / gets beside its disk (/home): ` + 2.0 GiB system (/)` where the device
+ * caps it, ` (/ not capped: the device's disk)` where it cannot; nothing from older agents.
+ */
+export function formatSystemDisk(hardware: Pick<Hardware, 'systemDiskBytes'>): string {
+  if (hardware.systemDiskBytes === undefined) return '';
+  return hardware.systemDiskBytes === null ? " (/ not capped: the device's disk)" : ` + ${formatSize(hardware.systemDiskBytes)} system (/)`;
 }
 
 /** A bandwidth cap: `20 Mbit/s each way`, or `-` for none. */

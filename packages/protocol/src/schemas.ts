@@ -58,6 +58,12 @@ export const Hardware = z
     memoryBytes: z.number().int().min(0),
     diskBytes: z.number().int().min(0),
     arch: z.string().max(40),
+    /**
+     * The room a rental's / (the system: what root installs, logs) gets beside its disk
+     * (/home), as the device's engine caps it (rentalSystemDiskBytes); null where the engine
+     * cannot cap / and it shares the device's disk. Absent from older agents, which do not cap it.
+     */
+    systemDiskBytes: z.number().int().min(0).nullable().optional(),
   })
   .strict();
 export type Hardware = z.infer<typeof Hardware>;
@@ -86,6 +92,14 @@ export const Offer = z.object({
 });
 // Not strict: replies that carry it (heartbeats, devices) may gain fields older readers drop.
 export type Offer = z.infer<typeof Offer>;
+
+/**
+ * Room for the system on a rental's / (what root installs with apt-get, logs, /etc), beside
+ * the offered disk, which is its /home. Where the device's Docker engine can cap a
+ * container's own layer (overlay2 on XFS with project quotas) the agent caps / at this, and
+ * `df /` inside shows it; elsewhere / is not capped and shares the device's disk.
+ */
+export const rentalSystemDiskBytes = 2048 * MiB;
 
 export const DeviceStatus = z.enum(['awaiting_enrolment', 'offline', 'online', 'rented']);
 export type DeviceStatus = z.infer<typeof DeviceStatus>;

@@ -35,6 +35,8 @@ export interface EngineSide {
   ports: ServicePorts;
   runtime: ReturnType<typeof runtimeHostConfig>;
   lxcfs: BindMount[];
+  /** The cap on the container's own layer (its /, apart from /home), or null where the engine cannot cap it (root-disk.ts). */
+  rootDiskBytes: number | null;
 }
 
 /** What one container is: a rental's own, or one prepared for the next renter. */
@@ -125,7 +127,7 @@ export function renterContainerConfig(e: EngineSide, c: ContainerShape): Docker.
       Privileged: false,
       // Scratch space in memory (tmpfs, counted in the memory limit). Without root the image
       // leaves only these world-writable; with root the renter also writes the container's
-      // own layer (apt-get install), on the Docker engine's disk.
+      // own layer (apt-get install), on the Docker engine's disk, capped where it can be (StorageOpt).
       Tmpfs: {
         '/tmp': `rw,nosuid,nodev,mode=1777,size=${Math.max(16, Math.floor(memoryMb / 4))}m`,
         '/var/tmp': `rw,nosuid,nodev,mode=1777,size=${Math.max(16, Math.floor(memoryMb / 8))}m`,
@@ -138,6 +140,8 @@ export function renterContainerConfig(e: EngineSide, c: ContainerShape): Docker.
       // agent has mounted the storage, since the source does not exist until then.
       // LXCFS's files over /proc/meminfo and the rest: free and top inside show the rental's limits, not the device's.
       Mounts: [{ Type: 'bind', Source: c.homeDir, Target: '/home' }, ...e.lxcfs],
+      // The system's room on /: an XFS project quota on the container's layer, which df / shows as its size.
+      StorageOpt: e.rootDiskBytes === null ? undefined : { size: String(e.rootDiskBytes) },
       RestartPolicy: { Name: 'unless-stopped' },
     },
   };

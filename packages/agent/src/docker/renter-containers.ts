@@ -22,6 +22,7 @@ import {
   type ContainerShape,
 } from './container-config.ts';
 import { giveHomeToRemappedRoot, noRootWarning, remappedRootOf, type RemappedRoot } from './user-namespaces.ts';
+import { rootDiskCap } from './root-disk.ts';
 
 export { renterNetworkName };
 
@@ -73,6 +74,8 @@ export function renterImageSource(dir = dockerfileDir): string {
 export class RenterContainers {
   /** The engine's mapping of containers' root, asked once (see user-namespaces.ts). */
   private remapped: Promise<RemappedRoot | null> | undefined;
+  /** The cap on renters' / on this engine, found once (see root-disk.ts). */
+  private rootDisk: Promise<number | null> | undefined;
 
   constructor(private readonly o: RenterContainersOptions) {}
 
@@ -105,6 +108,15 @@ export class RenterContainers {
     if ((await this.remappedRoot()) && this.runtimeConfig().UsernsMode === 'host')
       return "Renters are not root in their containers: under gVisor on this engine the container cannot use its user namespace, so its root would be the device's.";
     return (await this.renterRoot()) ? null : noRootWarning;
+  }
+
+  /** The size renters' / is capped at, or null where the engine cannot cap it. */
+  rootDiskCap(): Promise<number | null> {
+    this.rootDisk ??= rootDiskCap(this.o.docker, this.o.image).catch((err) => {
+      this.rootDisk = undefined; // an engine that failed to answer is asked again next time
+      throw err;
+    });
+    return this.rootDisk;
   }
 
   /** Creates the renter network unless it exists (bridge networking only); returns its bridge's interface name. */
@@ -173,7 +185,7 @@ export class RenterContainers {
   async start(rental: DesiredRental, homeDir: string, readyTimeoutMs: number): Promise<string> {
     const root = await this.homeForRenter(homeDir);
     const container = await this.o.docker.createContainer(
-      this.config({
+      await this.config({
         name: this.nameOf(rental.rentalId),
         hostname: `vps-${rental.rentalId.slice(0, 8)}`,
         env: [...renterEnv(rental), ...this.baseEnv(root)],
@@ -200,7 +212,7 @@ export class RenterContainers {
   async prepare(homeDir: string, offer?: Offer): Promise<string> {
     const root = await this.homeForRenter(homeDir);
     const container = await this.o.docker.createContainer({
-      ...this.config({
+      ...(await this.config({
         name: `${this.nameOf('prepared')}-${randomBytes(4).toString('hex')}`,
         hostname: `vps-${randomBytes(4).toString('hex')}`,
         env: this.baseEnv(root),
@@ -208,7 +220,7 @@ export class RenterContainers {
         homeDir,
         limits: this.limitsFor(offer),
         root,
-      }),
+      })),
       Entrypoint: ['/usr/local/sbin/p2pvps-await-renter'],
       // Its stdin stays open until handOver writes the renter's settings and closes it.
       OpenStdin: true,
@@ -294,7 +306,7 @@ export class RenterContainers {
   }
 
   /** One renter container's configuration (container-config.ts), the same for a rental's own and a prepared one. */
-  private config(c: ContainerShape): Docker.ContainerCreateOptions {
+  private async config(c: ContainerShape): Promise<Docker.ContainerCreateOptions> {
     return renterContainerConfig(
       {
         image: this.o.image,
@@ -303,6 +315,7 @@ export class RenterContainers {
         ports: this.o,
         runtime: this.runtimeConfig(),
         lxcfs: this.o.lxcfs ?? [],
+        rootDiskBytes: await this.rootDiskCap(),
       },
       c,
     );

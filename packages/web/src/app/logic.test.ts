@@ -7,8 +7,10 @@ import {
   feedbackChoices,
   formatBytes,
   offerForm,
+  maintenanceFromForm,
   offerFromForm,
   offerText,
+  systemDiskText,
   ratingSummaryText,
   reliabilityBars,
   reliabilityText,
@@ -188,4 +190,23 @@ test("what one rental gets is said in one line, and the owner's form becomes an 
       return true;
     },
   );
+});
+
+test('the maintenance form reads its start as UTC and its length in hours, and names the boxes to fix', () => {
+  assert.deepEqual(maintenanceFromForm({ startsAt: '2026-03-02T14:00', hours: '1.5' }), {
+    startsAt: '2026-03-02T14:00:00.000Z',
+    minutes: 90,
+  });
+  assert.throws(
+    () => maintenanceFromForm({ startsAt: '', hours: '9' }),
+    (err: { fields: Record<string, string> }) =>
+      err.fields['body.startsAt'] === 'must be a date and time, like 2026-03-02 14:00' &&
+      err.fields['body.minutes'] === 'must be from 0.25 to 8, like 2 or 0.5',
+  );
+  assert.throws(() => maintenanceFromForm({ startsAt: '2026-03-02T14:00', hours: '0.2' }), /see the boxes marked/);
+});
+
+test("a listing says what a rental's / gets beside its disk", () => {
+  assert.equal(systemDiskText(2 ** 31), '2 GiB beside the disk');
+  assert.equal(systemDiskText(null), "not capped: shares the device's disk");
 });

@@ -1,5 +1,6 @@
 import { formatMoney } from '@p2pvps/protocol/money';
 import type { HardwareVerification } from '@p2pvps/protocol/benchmark';
+import { maintenanceRules } from '@p2pvps/protocol/reliability-schemas';
 import type { Device, Offer, Rental } from '@p2pvps/protocol/schemas';
 
 /**
@@ -172,6 +173,14 @@ export function offerText(o: Pick<Offer, 'cores' | 'memoryBytes' | 'diskBytes'> 
   return `${o.cores} ${o.cores === 1 ? 'core' : 'cores'}, ${formatBytes(o.memoryBytes)} memory, ${formatBytes(o.diskBytes)} disk, ${bandwidth}`;
 }
 
+/**
+ * What a rental's / (the system: what root installs, logs) gets beside its disk, which is
+ * its /home: the room the device caps it at, or that it shares the device's disk.
+ */
+export function systemDiskText(bytes: number | null): string {
+  return bytes === null ? "not capped: shares the device's disk" : `${formatBytes(bytes)} beside the disk`;
+}
+
 /** The offer form's fields as the owner types them: memory in MiB, disk in GiB, bandwidth in Mbit/s (empty: none). */
 export interface OfferForm {
   cores: string;
@@ -211,4 +220,28 @@ export function offerFromForm(f: OfferForm): Offer {
   if (Object.keys(fields).length)
     throw Object.assign(new Error('Some of what a rental gets is not a number; see the boxes marked.'), { fields });
   return offer;
+}
+
+/** The maintenance form as the owner types it: the start in UTC (a datetime-local box) and its length in hours. */
+export interface MaintenanceForm {
+  startsAt: string;
+  hours: string;
+}
+
+/**
+ * The form as the API's body, or an error whose `fields` name the boxes to fix, in the CLI's
+ * words. The box has no zone: the dashboard shows times in UTC, so it is read as UTC too.
+ * The server's own rules (1 h ahead, no overlap, no rental then) come back as its refusal.
+ */
+export function maintenanceFromForm(f: MaintenanceForm): { startsAt: string; minutes: number } {
+  const fields: Record<string, string> = {};
+  const at = new Date(`${f.startsAt.trim()}Z`);
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(f.startsAt.trim()) || Number.isNaN(at.getTime()))
+    fields['body.startsAt'] = 'must be a date and time, like 2026-03-02 14:00';
+  const hours = f.hours.trim();
+  const minutes = Math.round(Number(hours) * 60);
+  if (!/^\d+(\.\d+)?$/.test(hours) || minutes < maintenanceRules.minDurationMinutes || minutes > maintenanceRules.maxDurationMinutes)
+    fields['body.minutes'] = 'must be from 0.25 to 8, like 2 or 0.5';
+  if (Object.keys(fields).length) throw Object.assign(new Error('The window is not complete; see the boxes marked.'), { fields });
+  return { startsAt: at.toISOString(), minutes };
 }

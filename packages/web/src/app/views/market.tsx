@@ -3,7 +3,7 @@ import { formatMoney, parseMoney } from '@p2pvps/protocol/money';
 import type { Listing } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
-import { formatBytes, hoursPerMonth, reliabilityText, rentCostText, uptimeText, verifiedText } from '../logic.ts';
+import { formatBytes, hoursPerMonth, reliabilityText, rentCostText, systemDiskText, uptimeText, verifiedText } from '../logic.ts';
 import { ReliabilityHistory } from './reliability.tsx';
 import { Confirm, ErrorText, Field, MoreButton, submitWith, useAction, useLoad, usePaged } from '../ui.tsx';
 import { ListingRating } from './reviews.tsx';
@@ -125,6 +125,12 @@ export function MarketView() {
               <dd>{formatBytes(l.hardware.memoryBytes)}</dd>
               <dt>Disk</dt>
               <dd>{formatBytes(l.hardware.diskBytes)}</dd>
+              {l.hardware.systemDiskBytes !== undefined && (
+                <>
+                  <dt>System (/)</dt>
+                  <dd>{systemDiskText(l.hardware.systemDiskBytes)}</dd>
+                </>
+              )}
               <dt>Bandwidth</dt>
               <dd>{l.bandwidthMbit ? `${l.bandwidthMbit} Mbit/s each way` : 'no cap'}</dd>
               <dt>Uptime</dt>

@@ -2,7 +2,7 @@ import { formatMoney } from '@p2pvps/protocol/money';
 import type { Rental } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
 import { Link, useSession } from '../app.tsx';
-import { offerText, rentalStatusText } from '../logic.ts';
+import { offerText, rentalStatusText, systemDiskText } from '../logic.ts';
 import { Confirm, CopyButton, ErrorText, Field, FormError, MoreButton, submitWith, Time, useAction, usePaged } from '../ui.tsx';
 import { RentalFeedback } from './reviews.tsx';
 
@@ -72,6 +72,12 @@ function RentalCard({ rental: r, focused, onChanged }: { rental: Rental; focused
             <dd>
               {offerText({ ...r.deviceHardware, bandwidthMbit: r.bandwidthMbit })} ({r.deviceHardware.cpuModel}, {r.deviceHardware.arch})
             </dd>
+            {r.deviceHardware.systemDiskBytes !== undefined && (
+              <>
+                <dt>System (/)</dt>
+                <dd>{systemDiskText(r.deviceHardware.systemDiskBytes)}</dd>
+              </>
+            )}
           </>
         )}
         {open && (
