@@ -23,7 +23,7 @@ import { DomainError } from '../errors.ts';
 import { announceEnd, endRentalIn } from '../rentals/ending.ts';
 import { hashSecret, newId, newWebName } from '../secrets.ts';
 import { checkEnrolmentToken, issueEnrolmentToken } from './enrolment-token.ts';
-import { verificationOf } from './benchmarks.ts';
+import { verificationOf } from './hardware-claims.ts';
 import { changedOffer, effectiveOffer } from './offer.ts';
 import { lowestFreePort } from './port-allocation.ts';
 

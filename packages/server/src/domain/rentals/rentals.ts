@@ -16,7 +16,7 @@ import { addPrepaidHours, checkFunds } from './prepaid-terms.ts';
 import { newRentalPassword, revealPassword } from './rental-passwords.ts';
 import { recordRentalEvent } from './rental-log.ts';
 import { withRatings } from '../reviews/reviews.ts';
-import { verificationOf } from '../devices/benchmarks.ts';
+import { verificationOf } from '../devices/hardware-claims.ts';
 
 function portSuffix(port: number, standard: number): string {
   return port === standard ? '' : `:${port}`;
