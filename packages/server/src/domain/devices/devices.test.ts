@@ -4,7 +4,7 @@ import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import { findDevice } from '../../db/devices-repo.ts';
 import { DomainError } from '../errors.ts';
 import { balanceOf, ledgerTotal } from '../money/ledger.ts';
-import { meterTick } from '../money/metering.ts';
+import { meterTick } from '../rentals/meter-tick.ts';
 import { syncDevice } from '../rentals/agent-sync.ts';
 import { getRental, rent } from '../rentals/rentals.ts';
 import { createTestContext } from '../test-context.ts';

@@ -8,7 +8,7 @@ import { createTestContext } from '../test-context.ts';
 import { grantCredit } from './credit.ts';
 import { reverseDeposit } from './deposit-reversal.ts';
 import { balanceOf, ledgerTotal } from './ledger.ts';
-import { meterTick } from './metering.ts';
+import { meterTick } from '../rentals/meter-tick.ts';
 import { chargeForMinutes, feeOf } from './money.ts';
 
 const minute = 60_000;

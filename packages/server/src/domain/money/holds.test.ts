@@ -6,7 +6,8 @@ import { syncDevice } from '../rentals/agent-sync.ts';
 import { endExpiredRentals, extendRental, rent, stopRental } from '../rentals/rentals.ts';
 import { createTestContext } from '../test-context.ts';
 import { accountKey, balanceOf, ledgerTotal } from './ledger.ts';
-import { meteredRentals, meterTick } from './metering.ts';
+import { meteredRentals } from './metering.ts';
+import { meterTick } from '../rentals/meter-tick.ts';
 import { chargeForMinutes } from './money.ts';
 
 const minute = 60_000;

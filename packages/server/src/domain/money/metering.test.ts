@@ -10,7 +10,7 @@ import { createTestContext } from '../test-context.ts';
 import { grantCredit } from './credit.ts';
 import { reverseDeposit } from './deposit-reversal.ts';
 import { balanceOf, driftedAccounts, ledgerTotal, post } from './ledger.ts';
-import { meterTick } from './metering.ts';
+import { meterTick } from '../rentals/meter-tick.ts';
 import { cancelPayout, ledgerTotals, markPayoutPaid, requestPayout, startPayout } from './payouts.ts';
 import { chargeForMinutes, feeOf } from './money.ts';
 
