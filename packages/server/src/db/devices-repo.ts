@@ -245,3 +245,13 @@ export async function liveDeviceIds(db: Db, ids: string[]): Promise<Set<string>>
   }
   return live;
 }
+
+/** Who sees a device change: its owner, and its open rental's renter if it has one. */
+export function findDeviceWatchers(db: Db, deviceId: string): Promise<{ ownerId: string; renterId: string | null } | undefined> {
+  return db
+    .selectFrom('devices')
+    .leftJoin('rentals', (join) => join.onRef('rentals.open_device_id', '=', 'devices.id'))
+    .select(['devices.owner_id as ownerId', 'rentals.renter_id as renterId'])
+    .where('devices.id', '=', deviceId)
+    .executeTakeFirst();
+}

@@ -7,7 +7,7 @@ import { percentToBps, type ServerConfig } from '../config.ts';
 import client from 'prom-client';
 import { addRentalTraffic, listEnrolledDevices, findDevice, liveDeviceIds, markAllOffline, recordTunnel } from '../db/devices-repo.ts';
 import { liveTokenIds } from '../db/accounts-repo.ts';
-import { EventStreams } from './event-streams.ts';
+import { EventStreams } from '../events/event-streams.ts';
 import { listenForMetrics } from './metrics-listener.ts';
 import { findOpenRentalForDevice } from '../db/rentals-repo.ts';
 import { resolveWebName, WebRouteCache } from '../domain/devices/web-routing.ts';
@@ -21,8 +21,9 @@ import { systemClock, type Clock } from '../domain/clock.ts';
 import type { DomainContext } from '../domain/context.ts';
 import { TunnelGateway } from '../gateway/tunnel-gateway.ts';
 import { buildApi } from './api.ts';
-import { DeviceEvents } from './device-events.ts';
-import { UserEvents } from './user-events.ts';
+import { InProcessEventBus } from '../events/event-bus.ts';
+import { nudgeDevice, type DeviceEvents } from '../events/device-events.ts';
+import { UserEvents } from '../events/user-events.ts';
 import { endExpiredRentals } from '../domain/rentals/rentals.ts';
 import { settleRental } from '../domain/money/metering.ts';
 import { meterTick } from '../domain/rentals/meter-tick.ts';
@@ -91,8 +92,8 @@ export async function startServer(
   await markAllOffline(db);
   const hostKey = loadHostKey(config.dataDir);
   const secretBox = loadSecretBox(config.dataDir);
-  const events = new DeviceEvents();
-  const userEvents = new UserEvents(db);
+  const events: DeviceEvents = new InProcessEventBus();
+  const userEvents = new UserEvents(new InProcessEventBus(), db);
 
   let gateway: TunnelGateway | undefined;
   let mail: MailQueue | undefined;
@@ -127,7 +128,7 @@ export async function startServer(
     // A rental starting or ending: tell the agent, and open or close the device's public SSH port.
     notifyDevice: (deviceId, reason) => {
       webRoutes.forget();
-      events.notify(deviceId, reason);
+      nudgeDevice(events, deviceId, reason);
       userEvents.deviceChanged(deviceId);
       void gateway?.refresh(deviceId);
     },
