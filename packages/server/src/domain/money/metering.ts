@@ -4,6 +4,7 @@ import type { RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { postMany, type AccountRef, type PostOptions } from './ledger.ts';
 import { chargeForMinutes, feeOf } from './money.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 const minuteMs = 60_000;
 
@@ -197,7 +198,7 @@ export async function settleRental(ctx: DomainContext, rentalId: string, online:
     const rental = await meteredRentals(t).where('rentals.id', '=', rentalId).executeTakeFirst();
     return rental ? settleAll(t, ctx, [rental], () => online) : 0n;
   };
-  return trx ? run(trx) : ctx.db.transaction().execute(run);
+  return inTransaction(trx ?? ctx.db, run);
 }
 
 /** A renter is warned once their balance covers less than this many minutes of their running rentals. */

@@ -3,6 +3,7 @@ import { findRental } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { lowBalanceMinutes, meteredRentals, settleAll } from '../money/metering.ts';
 import { endRental } from './ending.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 /** Rentals settled per database transaction: big enough to be set-based, small enough not to hold the database for long. */
 const tickBatch = 2_500;
@@ -18,7 +19,7 @@ export async function meterTick(ctx: DomainContext): Promise<{ settled: number; 
   let settled = 0;
   let after = '';
   for (;;) {
-    const batch = await ctx.db.transaction().execute(async (trx) => {
+    const batch = await inTransaction(ctx.db, async (trx) => {
       const rentals = await meteredRentals(trx).where('rentals.id', '>', after).orderBy('rentals.id').limit(tickBatch).execute();
       await settleAll(trx, ctx, rentals, (r) => ctx.tunnels.isOnline(r.device_id));
       return rentals;
