@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { updateFromValues, type Db } from './database.ts';
+import { dedupKeyExpr } from './mail-repo.ts';
 import type { DevicesTable, EnrolmentTokensTable } from './schema.ts';
 import { inTransaction } from './transactions.ts';
 
@@ -255,4 +256,71 @@ export function findDeviceWatchers(db: Db, deviceId: string): Promise<{ ownerId:
     .select(['devices.owner_id as ownerId', 'rentals.renter_id as renterId'])
     .where('devices.id', '=', deviceId)
     .executeTakeFirst();
+}
+
+/** Enrolled devices offline since `cutoff` or before, with their active rental if any, whose owner has not been told of this outage. */
+export function listOfflineDevicesUnnoticed(db: Db, cutoff: string) {
+  return db
+    .selectFrom('devices')
+    .leftJoin('rentals', (join) => join.onRef('rentals.open_device_id', '=', 'devices.id').on('rentals.state', '=', 'active'))
+    .select([
+      'devices.id as id',
+      'devices.owner_id as ownerId',
+      'devices.name as name',
+      'devices.last_seen_at as since',
+      'rentals.id as rentalId',
+    ])
+    .where('devices.removed_at', 'is', null)
+    .where('devices.public_key', 'is not', null)
+    .where('devices.online', '=', 0)
+    .where('devices.last_seen_at', 'is not', null)
+    .where('devices.last_seen_at', '<=', cutoff)
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('mail_messages')
+            .select('mail_messages.id')
+            .whereRef('mail_messages.dedup_key', '=', dedupKeyExpr('device_offline:', 'devices.id', 'devices.last_seen_at')),
+        ),
+      ),
+    )
+    .execute();
+}
+
+/** An owner's devices not removed, by name: their IDs and names. */
+export function listOwnerDeviceNames(db: Db, ownerId: string): Promise<Pick<DeviceRow, 'id' | 'name'>[]> {
+  return db
+    .selectFrom('devices')
+    .select(['id', 'name'])
+    .where('owner_id', '=', ownerId)
+    .where('removed_at', 'is', null)
+    .orderBy('name')
+    .execute();
+}
+
+/** How many devices (not removed) each of these owners has. */
+export function countDevicesByOwner(db: Db, ownerIds: string[]) {
+  return db
+    .selectFrom('devices')
+    .select('owner_id')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('removed_at', 'is', null)
+    .where('owner_id', 'in', ownerIds)
+    .groupBy('owner_id')
+    .execute();
+}
+
+/** Devices not removed, with their owner's email, in the order they were added, after (created_at, id) `from`, up to `limit`. */
+export function listDevicesPage(db: Db, from: readonly [string, string] | undefined, limit: number) {
+  let q = db
+    .selectFrom('devices')
+    .innerJoin('users', 'users.id', 'devices.owner_id')
+    .selectAll('devices')
+    .select('users.email as owner_email')
+    .where('devices.removed_at', 'is', null);
+  if (from)
+    q = q.where((eb) =>
+      eb.or([eb('devices.created_at', '>', from[0]), eb.and([eb('devices.created_at', '=', from[0]), eb('devices.id', '>', from[1])])]),
+    );
+  return q.orderBy('devices.created_at').orderBy('devices.id').limit(limit).execute();
 }
