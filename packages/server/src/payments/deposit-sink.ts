@@ -1,5 +1,6 @@
+import { userExists } from '../db/accounts-repo.ts';
 import { isUniqueViolation, type Db } from '../db/database.ts';
-import { externalKeyTaken } from '../db/rails-repo.ts';
+import { externalKeyTaken } from '../db/ledger-repo.ts';
 import { postDepositReversal } from '../domain/money/deposit-reversal.ts';
 import { post } from '../domain/money/ledger.ts';
 import type { DepositEvent, DepositSink, ReversalEvent, ReversalSink } from './rail.ts';
@@ -19,8 +20,7 @@ export function ledgerDepositSink(db: Db): DepositSink {
   return async (event: DepositEvent) => {
     if (event.amountMicros <= 0n)
       throw new RangeError(`a deposit must be positive, not ${event.amountMicros} (${event.rail}:${event.eventId})`);
-    const user = await db.selectFrom('users').select('id').where('id', '=', event.userId).executeTakeFirst();
-    if (!user)
+    if (!(await userExists(db, event.userId)))
       throw new UnknownDepositor(`${event.rail} deposit ${event.eventId} (${event.reference}) is for unknown user ${event.userId}`);
     const id = await post(db, {
       kind: 'deposit',

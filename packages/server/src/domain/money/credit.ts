@@ -1,3 +1,4 @@
+import { userExists } from '../../db/accounts-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { balanceOf, post } from './ledger.ts';
@@ -13,8 +14,7 @@ export async function grantCredit(ctx: DomainContext, userId: string, amountMicr
   if (amountMicros === 0n)
     throw new DomainError('invalid_request', 'The amount must not be zero.', { 'body.amountMicros': 'must not be zero' });
   return inTransaction(ctx.db, async (trx) => {
-    const user = await trx.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst();
-    if (!user) throw new DomainError('not_found');
+    if (!(await userExists(trx, userId))) throw new DomainError('not_found');
     const balance = await balanceOf(trx, { kind: 'renter_balance', userId });
     if (balance + amountMicros < 0n) {
       throw new DomainError(

@@ -1,7 +1,8 @@
 import type { Db } from '../../db/database.ts';
+import { externalKeyTaken } from '../../db/ledger-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
-import { balanceOf, externalKeyApplied, post } from './ledger.ts';
+import { balanceOf, post } from './ledger.ts';
 import { inTransaction } from '../../db/transactions.ts';
 
 export interface DepositReversal {
@@ -30,7 +31,7 @@ export async function reverseDeposit(
 ): Promise<DepositReversal> {
   if (o.amountMicros <= 0n) throw new DomainError('invalid_request', 'A reversed amount must be more than zero.');
   return inTransaction(ctx.db, async (trx) => {
-    if (await externalKeyApplied(trx, o.externalKey)) {
+    if (await externalKeyTaken(trx, o.externalKey)) {
       const balance = await balanceOf(trx, { kind: 'renter_balance', userId: o.userId });
       return { applied: false, fromBalanceMicros: 0n, shortfallMicros: 0n, balanceMicros: balance };
     }

@@ -1,6 +1,5 @@
-import { sql } from 'kysely';
-import { updateFromValues, type Db } from '../../db/database.ts';
-import type { RentalRow } from '../../db/rentals-repo.ts';
+import type { Db } from '../../db/database.ts';
+import { findMeteredRental, updateSettledRentals, type RentalRow, type SettledRental } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { postMany, type AccountRef, type PostOptions } from './ledger.ts';
 import { chargeForMinutes, feeOf } from './money.ts';
@@ -82,8 +81,7 @@ export function billMinutes(
 
 interface Settled {
   post: PostOptions | null;
-  /** id, billed_minutes, charged_micros, fee_micros, billed_until, offline_since */
-  update: [string, number, bigint, bigint, string, string | null] | null;
+  update: SettledRental | null;
   charged: bigint;
 }
 
@@ -143,49 +141,11 @@ export async function settleAll(
     trx,
     settled.flatMap((s) => (s.post ? [s.post] : [])),
   );
-  await updateFromValues(trx, {
-    table: 'rentals',
-    key: 'id',
-    types: ['text', 'integer', 'bigint', 'bigint', 'text', 'text'],
-    set: sql`billed_minutes = v.column2, charged_micros = v.column3, fee_micros = v.column4, billed_until = v.column5, offline_since = v.column6`,
-    rows: settled.flatMap((s) => (s.update ? [s.update] : [])),
-  });
+  await updateSettledRentals(
+    trx,
+    settled.flatMap((s) => (s.update ? [s.update] : [])),
+  );
   return settled.reduce((sum, s) => sum + s.charged, 0n);
-}
-
-/** Rentals as the meter needs them (any state; `meteredRentals` keeps the active ones). */
-export function rentalsWithAccounts(db: Db) {
-  // The accounts' keys as ledger.ts's accountKey builds them: kind|user|rail, then |rental for a hold.
-  const payingKey = sql<string>`case when rentals.hours is null then 'renter_balance|' || rentals.renter_id || '|'
-    else 'rental_hold|' || rentals.renter_id || '||' || rentals.id end`;
-  return db
-    .selectFrom('rentals')
-    .innerJoin('devices', 'devices.id', 'rentals.device_id')
-    .leftJoin('ledger_accounts as paying', (join) => join.on(sql<boolean>`paying.key = ${payingKey}`))
-    .leftJoin('ledger_accounts as earning', (join) => join.on(sql<boolean>`earning.key = 'owner_earnings|' || devices.owner_id || '|'`))
-    .select([
-      'rentals.id',
-      'rentals.device_id',
-      'rentals.device_name',
-      'rentals.renter_id',
-      'rentals.hours',
-      'rentals.expires_at',
-      'rentals.billed_until',
-      'rentals.billed_minutes',
-      'rentals.charged_micros',
-      'rentals.fee_micros',
-      'rentals.price_per_hour_micros',
-      'rentals.fee_bps',
-      'rentals.offline_since',
-      'devices.owner_id as owner_id',
-      'paying.id as paying_account_id',
-      'earning.id as owner_account_id',
-      'paying.balance as paying_balance',
-    ]);
-}
-
-export function meteredRentals(db: Db) {
-  return rentalsWithAccounts(db).where('rentals.state', '=', 'active');
 }
 
 /**
@@ -195,7 +155,7 @@ export function meteredRentals(db: Db) {
  */
 export async function settleRental(ctx: DomainContext, rentalId: string, online: boolean, trx?: Db): Promise<bigint> {
   const run = async (t: Db) => {
-    const rental = await meteredRentals(t).where('rentals.id', '=', rentalId).executeTakeFirst();
+    const rental = await findMeteredRental(t, rentalId);
     return rental ? settleAll(t, ctx, [rental], () => online) : 0n;
   };
   return inTransaction(trx ?? ctx.db, run);

@@ -1,7 +1,6 @@
-import { chunksFor } from '../../db/database.ts';
-import { findRental } from '../../db/rentals-repo.ts';
+import { findRental, listBalanceRentals, listMeteredRentals, listRentalsOfflineSince, updateRentals } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
-import { lowBalanceMinutes, meteredRentals, settleAll } from '../money/metering.ts';
+import { lowBalanceMinutes, settleAll } from '../money/metering.ts';
 import { endRental } from './ending.ts';
 import { inTransaction } from '../../db/transactions.ts';
 
@@ -20,7 +19,7 @@ export async function meterTick(ctx: DomainContext): Promise<{ settled: number; 
   let after = '';
   for (;;) {
     const batch = await inTransaction(ctx.db, async (trx) => {
-      const rentals = await meteredRentals(trx).where('rentals.id', '>', after).orderBy('rentals.id').limit(tickBatch).execute();
+      const rentals = await listMeteredRentals(trx, after, tickBatch);
       await settleAll(trx, ctx, rentals, (r) => ctx.tunnels.isOnline(r.device_id));
       return rentals;
     });
@@ -34,13 +33,7 @@ export async function meterTick(ctx: DomainContext): Promise<{ settled: number; 
 
 async function endLostRentals(ctx: DomainContext): Promise<number> {
   const cutoff = new Date(ctx.clock.now().getTime() - ctx.settings.deviceLostGraceMs).toISOString();
-  const lost = await ctx.db
-    .selectFrom('rentals')
-    .selectAll()
-    .where('state', '=', 'active')
-    .where('offline_since', 'is not', null)
-    .where('offline_since', '<=', cutoff)
-    .execute();
+  const lost = await listRentalsOfflineSince(ctx.db, cutoff);
   let ended = 0;
   for (const rental of lost) {
     if (ctx.tunnels.isOnline(rental.device_id)) continue; // back since the tick looked
@@ -57,22 +50,7 @@ async function endLostRentals(ctx: DomainContext): Promise<number> {
  * clears both clocks.
  */
 async function enforceBalances(ctx: DomainContext): Promise<number> {
-  const rows = await ctx.db
-    .selectFrom('rentals')
-    .leftJoin('ledger_accounts', (join) =>
-      join.onRef('ledger_accounts.user_id', '=', 'rentals.renter_id').on('ledger_accounts.kind', '=', 'renter_balance'),
-    )
-    .select([
-      'rentals.id as id',
-      'rentals.renter_id as renterId',
-      'rentals.price_per_hour_micros as price',
-      'rentals.balance_low_at as lowAt',
-      'rentals.balance_exhausted_at as exhaustedAt',
-      'ledger_accounts.balance as balance',
-    ])
-    .where('rentals.state', '=', 'active')
-    .where('rentals.hours', 'is', null)
-    .execute();
+  const rows = await listBalanceRentals(ctx.db);
   const now = ctx.clock.now();
   const perHour = new Map<string, bigint>();
   for (const r of rows) perHour.set(r.renterId, (perHour.get(r.renterId) ?? 0n) + BigInt(r.price ?? 0));
@@ -90,9 +68,8 @@ async function enforceBalances(ctx: DomainContext): Promise<number> {
     else if (now.getTime() - new Date(r.exhaustedAt).getTime() >= ctx.settings.balanceGraceMs) overdue.push(r.id);
   }
   const at = now.toISOString();
-  const update = async (ids: string[], changes: { balance_low_at?: string | null; balance_exhausted_at?: string | null }) => {
-    for (const chunk of chunksFor(ids, 1)) await ctx.db.updateTable('rentals').set(changes).where('id', 'in', chunk).execute();
-  };
+  const update = (ids: string[], changes: { balance_low_at?: string | null; balance_exhausted_at?: string | null }) =>
+    updateRentals(ctx.db, ids, changes);
   await update(
     set.lowOn.map((r) => r.id),
     { balance_low_at: at },
