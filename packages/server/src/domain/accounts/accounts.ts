@@ -2,10 +2,12 @@ import type { Session, User } from '@p2pvps/protocol/schemas';
 import {
   countAdmins,
   deleteApiToken,
+  deleteOtherApiTokens,
   findUserByEmail,
   findUserByTokenHash,
   insertApiToken,
   insertUser,
+  setPasswordHash,
   touchApiToken,
   updatePasswordHash,
   type UserRow,
@@ -115,8 +117,8 @@ export async function changePassword(ctx: DomainContext, caller: AuthenticatedUs
   await checkPassword(ctx, caller.user.email, current);
   const hash = await hashPassword(next, costOf(ctx));
   await inTransaction(ctx.db, async (trx) => {
-    await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', caller.user.id).execute();
-    await trx.deleteFrom('api_tokens').where('user_id', '=', caller.user.id).where('id', '!=', caller.tokenId).execute();
+    await setPasswordHash(trx, caller.user.id, hash);
+    await deleteOtherApiTokens(trx, caller.user.id, caller.tokenId);
   });
 }
 
