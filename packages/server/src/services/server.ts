@@ -5,13 +5,12 @@ import { timing } from '@p2pvps/protocol/timing';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import { percentToBps, type ServerConfig } from '../config.ts';
 import client from 'prom-client';
-import { addRentalTraffic, listEnrolledDevices, findDevice, liveDeviceIds, markAllOffline, recordTunnel } from '../db/devices-repo.ts';
+import { addRentalTraffic, listEnrolledDevices, liveDeviceIds, markAllOffline } from '../db/devices-repo.ts';
 import { liveTokenIds } from '../db/accounts-repo.ts';
 import { EventStreams } from '../events/event-streams.ts';
 import { listenForMetrics } from './metrics-listener.ts';
-import { findOpenRentalForDevice } from '../db/rentals-repo.ts';
 import { resolveWebName, WebRouteCache } from '../domain/devices/web-routing.ts';
-import { recordDeviceTunnel } from '../domain/rentals/rental-log.ts';
+import { recordDeviceOnline, settleDeviceRental, tunnelPolicy } from '../domain/devices/tunnels.ts';
 import { FrontDoors } from '../frontdoor/front-doors.ts';
 import { TrafficMeter } from './traffic.ts';
 import { serverCertificateFromConfig } from './server-certificate.ts';
@@ -25,7 +24,6 @@ import { InProcessEventBus } from '../events/event-bus.ts';
 import { nudgeDevice, type DeviceEvents } from '../events/device-events.ts';
 import { UserEvents } from '../events/user-events.ts';
 import { endExpiredRentals } from '../domain/rentals/rentals.ts';
-import { settleRental } from '../domain/money/metering.ts';
 import { meterTick } from '../domain/rentals/meter-tick.ts';
 import { PeriodicWorker } from './periodic-worker.ts';
 import { reliabilityTick } from '../domain/devices/reliability-record.ts';
@@ -274,30 +272,16 @@ export async function startServer(
     throw err;
   }
   const setOnline = (deviceId: string, online: boolean) =>
-    recordTunnel(db, deviceId, online, clock.now().toISOString())
-      // The rental's log (rental-log.ts): the operator's facts when its renter disputes it.
-      .then(() => recordDeviceTunnel(db, deviceId, online, clock.now().toISOString()))
+    recordDeviceOnline(ctx, deviceId, online)
       .then(() => userEvents.deviceChanged(deviceId))
       .catch((err) => log.error({ err }, 'could not record tunnel state'));
-
   const settleDevice = (deviceId: string, wasOnline: boolean) =>
-    findOpenRentalForDevice(db, deviceId)
-      .then((rental) => (rental?.state === 'active' ? settleRental(ctx, rental.id, wasOnline) : 0n))
-      .catch((err) => log.error({ err, deviceId }, 'could not settle the rental'));
+    settleDeviceRental(ctx, deviceId, wasOnline).catch((err) => log.error({ err, deviceId }, 'could not settle the rental'));
 
   gateway = new TunnelGateway({
     hostKey: hostKey.privateKey,
     publicBindHost: config.publicBindHost,
-    lookupDevice: async (deviceId) => {
-      const d = await findDevice(db, deviceId);
-      if (!d?.public_key || !d.ssh_port) return null;
-      // The public SSH port listens only while a renter may log in: an idle device costs no socket.
-      const rental = await findOpenRentalForDevice(db, deviceId);
-      const publicPortOpen = rental?.state === 'requested' || rental?.state === 'active';
-      return { deviceId: d.id, publicKey: d.public_key, sshPort: Number(d.ssh_port), publicPortOpen, rentalId: rental?.id ?? null };
-    },
-    // The meter runs only while the device is connected: going down bills up to now;
-    // coming back skips the time it was away.
+    lookupDevice: (deviceId) => tunnelPolicy(ctx, deviceId),
     onTunnelUp: (id) => {
       void settleDevice(id, false);
       void setOnline(id, true);
