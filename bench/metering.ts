@@ -10,10 +10,10 @@ import { performance } from 'node:perf_hooks';
 import { ManualClock } from '../packages/server/src/domain/clock.ts';
 import { benchDomain } from './domain-context.ts';
 import { grantCredit } from '../packages/server/src/domain/money/credit.ts';
-import { ledgerTotal } from '../packages/server/src/domain/money/ledger.ts';
-import { meterTick } from '../packages/server/src/domain/money/metering.ts';
+import { meterTick } from '../packages/server/src/domain/rentals/meter-tick.ts';
 import { syncDevice } from '../packages/server/src/domain/rentals/agent-sync.ts';
 import { rent } from '../packages/server/src/domain/rentals/rentals.ts';
+import { ledgerTotal } from '../packages/server/src/db/ledger-repo.ts';
 
 const n = Number(process.argv[2] ?? 10_000);
 const clock = new ManualClock();

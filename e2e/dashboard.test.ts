@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ownerVisibility } from '@p2pvps/protocol/disclosure';
-import { meterTick } from '@p2pvps/server/domain/money/metering';
+import { meterTick } from '@p2pvps/server/domain/rentals/meter-tick';
 import { rootDiskCap } from '@p2pvps/agent/docker/root-disk';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { meterTick } from '@p2pvps/server/domain/money/metering';
+import { meterTick } from '@p2pvps/server/domain/rentals/meter-tick';
 import {
   bringOnline,
   clock,

@@ -5,7 +5,7 @@ import pg from 'pg';
 /**
  * Events between server nodes through PostgreSQL's LISTEN/NOTIFY: the database every node
  * already has, so a cluster needs no message broker. It has the shape of the in-process
- * buses (services/device-events.ts, user-events.ts): `publish(topic, message)` reaches the
+ * buses (events/event-bus.ts: device-events.ts, user-events.ts): `publish(topic, message)` reaches the
  * topic's subscribers on every node, this one included, exactly once.
  *
  * Like those buses it carries nudges, not state ("sync now", "fetch again"): a payload is a

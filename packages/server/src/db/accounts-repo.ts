@@ -1,5 +1,5 @@
 import type { Db } from './database.ts';
-import type { UsersTable } from './schema.ts';
+import type { SshKeysTable, UsersTable } from './schema.ts';
 
 export type UserRow = UsersTable;
 
@@ -152,4 +152,70 @@ export async function markEmailVerified(db: Db, userId: string, tokenHash: strin
     .where('email_verify_token_hash', '=', tokenHash)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
+}
+
+/** A user's API tokens (not their browser sessions), newest first. */
+export function listUserApiTokens(db: Db, userId: string): Promise<{ id: string; name: string; created_at: string }[]> {
+  return db
+    .selectFrom('api_tokens')
+    .select(['id', 'name', 'created_at'])
+    .where('user_id', '=', userId)
+    .where('kind', '=', 'api')
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .execute();
+}
+
+/** Deletes one of a user's API tokens; false when they have none by that ID. */
+export async function deleteUserApiToken(db: Db, userId: string, tokenId: string): Promise<boolean> {
+  const result = await db
+    .deleteFrom('api_tokens')
+    .where('id', '=', tokenId)
+    .where('user_id', '=', userId)
+    .where('kind', '=', 'api')
+    .executeTakeFirst();
+  return Number(result.numDeletedRows) !== 0;
+}
+
+/** Deletes every token and session of a user but `keepTokenId`. */
+export async function deleteOtherApiTokens(db: Db, userId: string, keepTokenId: string): Promise<void> {
+  await db.deleteFrom('api_tokens').where('user_id', '=', userId).where('id', '!=', keepTokenId).execute();
+}
+
+export async function setPasswordHash(db: Db, userId: string, hash: string): Promise<void> {
+  await db.updateTable('users').set({ password_hash: hash }).where('id', '=', userId).execute();
+}
+
+export async function setEmailRentalPassword(db: Db, userId: string, on: boolean): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({ email_rental_password: on ? 1 : 0 })
+    .where('id', '=', userId)
+    .execute();
+}
+
+export function listUserSshKeys(db: Db, userId: string): Promise<SshKeysTable[]> {
+  return db.selectFrom('ssh_keys').selectAll().where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
+}
+
+export async function insertSshKey(db: Db, row: SshKeysTable): Promise<void> {
+  await db.insertInto('ssh_keys').values(row).execute();
+}
+
+/** Deletes one of a user's saved SSH keys; false when they have none by that ID. */
+export async function deleteUserSshKey(db: Db, userId: string, keyId: string): Promise<boolean> {
+  const result = await db.deleteFrom('ssh_keys').where('id', '=', keyId).where('user_id', '=', userId).executeTakeFirst();
+  return Number(result.numDeletedRows) !== 0;
+}
+
+export async function userExists(db: Db, id: string): Promise<boolean> {
+  const user = await db.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst();
+  return user !== undefined;
+}
+
+/** Users in the order they signed up, after (created_at, id) `from` when given, up to `limit`. */
+export function listUsersPage(db: Db, from: readonly [string, string] | undefined, limit: number): Promise<UserRow[]> {
+  let q = db.selectFrom('users').selectAll();
+  if (from) q = q.where((eb) => eb.or([eb('created_at', '>', from[0]), eb.and([eb('created_at', '=', from[0]), eb('id', '>', from[1])])]));
+  return q.orderBy('created_at').orderBy('id').limit(limit).execute();
 }

@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import { updateFromValues, type Db } from './database.ts';
+import { dedupKeyExpr } from './mail-repo.ts';
 import type { DevicesTable, EnrolmentTokensTable } from './schema.ts';
+import { inTransaction } from './transactions.ts';
 
 export type DeviceRow = DevicesTable;
 
@@ -34,7 +36,7 @@ export async function countPendingDevices(db: Db, ownerId: string): Promise<numb
  * rental and no ledger entry, so nothing else refers to it.
  */
 export async function deleteExpiredPendingDevices(db: Db, now: string): Promise<number> {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const rows = await trx
       .selectFrom('devices')
       .select('id')
@@ -131,7 +133,7 @@ const between = (from: string, to: string) => Math.max(0, new Date(to).getTime()
  * and its uptime record (time up is added when the tunnel goes down).
  */
 export function recordTunnel(db: Db, deviceId: string, online: boolean, now: string): Promise<unknown> {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const row = await trx.selectFrom('devices').select(['online_since', 'online_ms']).where('id', '=', deviceId).executeTakeFirst();
     if (!row) return;
     const changes = online
@@ -152,7 +154,7 @@ export function recordTunnel(db: Db, deviceId: string, online: boolean, now: str
  * now: the server being away says nothing good about them.
  */
 export async function markAllOffline(db: Db): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  await inTransaction(db, async (trx) => {
     const rows = await trx
       .selectFrom('devices')
       .select(['id', 'online_since', 'online_ms', 'last_seen_at', 'last_heartbeat_at'])
@@ -244,4 +246,81 @@ export async function liveDeviceIds(db: Db, ids: string[]): Promise<Set<string>>
     for (const r of rows) live.add(r.id);
   }
   return live;
+}
+
+/** Who sees a device change: its owner, and its open rental's renter if it has one. */
+export function findDeviceWatchers(db: Db, deviceId: string): Promise<{ ownerId: string; renterId: string | null } | undefined> {
+  return db
+    .selectFrom('devices')
+    .leftJoin('rentals', (join) => join.onRef('rentals.open_device_id', '=', 'devices.id'))
+    .select(['devices.owner_id as ownerId', 'rentals.renter_id as renterId'])
+    .where('devices.id', '=', deviceId)
+    .executeTakeFirst();
+}
+
+/** Enrolled devices offline since `cutoff` or before, with their active rental if any, whose owner has not been told of this outage. */
+export function listOfflineDevicesUnnoticed(db: Db, cutoff: string) {
+  return db
+    .selectFrom('devices')
+    .leftJoin('rentals', (join) => join.onRef('rentals.open_device_id', '=', 'devices.id').on('rentals.state', '=', 'active'))
+    .select([
+      'devices.id as id',
+      'devices.owner_id as ownerId',
+      'devices.name as name',
+      'devices.last_seen_at as since',
+      'rentals.id as rentalId',
+    ])
+    .where('devices.removed_at', 'is', null)
+    .where('devices.public_key', 'is not', null)
+    .where('devices.online', '=', 0)
+    .where('devices.last_seen_at', 'is not', null)
+    .where('devices.last_seen_at', '<=', cutoff)
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('mail_messages')
+            .select('mail_messages.id')
+            .whereRef('mail_messages.dedup_key', '=', dedupKeyExpr('device_offline:', 'devices.id', 'devices.last_seen_at')),
+        ),
+      ),
+    )
+    .execute();
+}
+
+/** An owner's devices not removed, by name: their IDs and names. */
+export function listOwnerDeviceNames(db: Db, ownerId: string): Promise<Pick<DeviceRow, 'id' | 'name'>[]> {
+  return db
+    .selectFrom('devices')
+    .select(['id', 'name'])
+    .where('owner_id', '=', ownerId)
+    .where('removed_at', 'is', null)
+    .orderBy('name')
+    .execute();
+}
+
+/** How many devices (not removed) each of these owners has. */
+export function countDevicesByOwner(db: Db, ownerIds: string[]) {
+  return db
+    .selectFrom('devices')
+    .select('owner_id')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('removed_at', 'is', null)
+    .where('owner_id', 'in', ownerIds)
+    .groupBy('owner_id')
+    .execute();
+}
+
+/** Devices not removed, with their owner's email, in the order they were added, after (created_at, id) `from`, up to `limit`. */
+export function listDevicesPage(db: Db, from: readonly [string, string] | undefined, limit: number) {
+  let q = db
+    .selectFrom('devices')
+    .innerJoin('users', 'users.id', 'devices.owner_id')
+    .selectAll('devices')
+    .select('users.email as owner_email')
+    .where('devices.removed_at', 'is', null);
+  if (from)
+    q = q.where((eb) =>
+      eb.or([eb('devices.created_at', '>', from[0]), eb.and([eb('devices.created_at', '=', from[0]), eb('devices.id', '>', from[1])])]),
+    );
+  return q.orderBy('devices.created_at').orderBy('devices.id').limit(limit).execute();
 }

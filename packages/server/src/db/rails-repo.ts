@@ -66,12 +66,6 @@ export async function allocateDepositAddress(
   throw new Error(`could not allocate a ${rail} deposit address for ${userId}: too many concurrent allocations`);
 }
 
-/** Whether a ledger transaction with this external key (`rail:eventId`) exists: a deposit was credited. */
-export async function externalKeyTaken(db: Db, key: string): Promise<boolean> {
-  const row = await db.selectFrom('ledger_transactions').select('id').where('external_key', '=', key).executeTakeFirst();
-  return row !== undefined;
-}
-
 /** The deposit addresses on `rail` and whose they are; with `requestedSince`, only those asked for since then. */
 export async function listDepositAddresses(db: Db, rail: string, requestedSince?: string): Promise<DepositAddressRow[]> {
   let query = db.selectFrom('deposit_addresses').select(['user_id', 'address', 'derivation_index']).where('rail', '=', rail);

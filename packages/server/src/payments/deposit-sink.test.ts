@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { allocateDepositAddress, DbBlockCursor, DbDepositDirectory, listDepositAddresses } from '../db/rails-repo.ts';
-import { balanceOf, driftedAccounts, ledgerTotal } from '../domain/money/ledger.ts';
+import { balanceOf } from '../domain/money/ledger.ts';
 import { createTestContext } from '../domain/test-context.ts';
 import { ledgerDepositSink, ledgerReversalSink, UnknownDepositor } from './deposit-sink.ts';
 import type { DepositEvent, ReversalEvent } from './rail.ts';
+import { driftedAccounts, ledgerTotal } from '../db/ledger-repo.ts';
 
 test('a deposit event credits the renter from the rail’s clearing account, once however often it arrives', async (t) => {
   const { ctx, createUser, close } = await createTestContext();

@@ -1,8 +1,10 @@
+import { userExists } from '../db/accounts-repo.ts';
 import { isUniqueViolation, type Db } from '../db/database.ts';
-import { externalKeyTaken } from '../db/rails-repo.ts';
+import { externalKeyTaken } from '../db/ledger-repo.ts';
 import { postDepositReversal } from '../domain/money/deposit-reversal.ts';
 import { post } from '../domain/money/ledger.ts';
 import type { DepositEvent, DepositSink, ReversalEvent, ReversalSink } from './rail.ts';
+import { inTransaction } from '../db/transactions.ts';
 
 /** A deposit for someone who has no account here (deleted, or another marketplace's top-up): settle it by hand. */
 export class UnknownDepositor extends Error {
@@ -18,8 +20,7 @@ export function ledgerDepositSink(db: Db): DepositSink {
   return async (event: DepositEvent) => {
     if (event.amountMicros <= 0n)
       throw new RangeError(`a deposit must be positive, not ${event.amountMicros} (${event.rail}:${event.eventId})`);
-    const user = await db.selectFrom('users').select('id').where('id', '=', event.userId).executeTakeFirst();
-    if (!user)
+    if (!(await userExists(db, event.userId)))
       throw new UnknownDepositor(`${event.rail} deposit ${event.eventId} (${event.reference}) is for unknown user ${event.userId}`);
     const id = await post(db, {
       kind: 'deposit',
@@ -47,7 +48,7 @@ export function ledgerReversalSink(db: Db): ReversalSink {
       throw new RangeError(`a reversal must be positive, not ${event.amountMicros} (${event.rail}:${event.eventId})`);
     const key = `${event.rail}:${event.eventId}`;
     try {
-      return await db.transaction().execute(async (trx) => {
+      return await inTransaction(db, async (trx) => {
         if (await externalKeyTaken(trx, key)) return 'already_reversed' as const;
         if (!(await externalKeyTaken(trx, `${event.rail}:${event.reverses}`))) return 'not_credited' as const;
         // What the renter already spent stays spent: the marketplace bears it, so owners'

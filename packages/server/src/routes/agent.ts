@@ -1,17 +1,16 @@
 import type { Registration } from '@p2pvps/protocol/agent-schemas';
 import { agentEventsPath, routes } from '@p2pvps/protocol/routes';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { NodeDirectory } from '../cluster/node-directory.ts';
 import type { DomainContext } from '../domain/context.ts';
 import { acceptBenchmark } from '../domain/devices/benchmarks.ts';
 import { registerDevice } from '../domain/devices/devices.ts';
 import { refuseOutdatedAgent, syncDevice } from '../domain/rentals/agent-sync.ts';
-import type { DeviceEvents } from '../services/device-events.ts';
-import type { EventStreams, StreamOwner } from '../services/event-streams.ts';
-import type { UserEvents } from '../services/user-events.ts';
+import type { DeviceEvents } from '../events/device-events.ts';
+import type { EventStreams } from '../events/event-streams.ts';
+import { openEventStream } from '../events/sse-stream.ts';
+import type { UserEvents } from '../events/user-events.ts';
 import { mount, type Authenticator } from './register.ts';
-
-const keepAliveMs = 20_000;
 
 export function agentRoutes(
   app: FastifyInstance,
@@ -36,44 +35,10 @@ export function agentRoutes(
 
   // Server-sent event streams. Hijacked responses are invisible to fastify's close, so end them ourselves.
   app.addHook('onClose', async () => streams.close());
-  /**
-   * Holds a request open as an event stream: `first` now, whatever `subscribe` sends later,
-   * a ping to keep it alive. Refused (too_many_streams) before anything is sent when the
-   * owner or the server has too many open.
-   */
-  const stream = (
-    req: FastifyRequest,
-    reply: FastifyReply,
-    owner: StreamOwner,
-    first: [event: string, data: object],
-    subscribe: (send: (event: string, data: object) => void) => () => void,
-  ) => {
-    const res = reply.raw;
-    const release = streams.admit(owner, () => res.end());
-    reply.hijack();
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    res.socket?.setNoDelay(true);
-    const send = (event: string, data: object) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    send(...first);
-    const unsubscribe = subscribe(send);
-    const ping = setInterval(() => res.write(': ping\n\n'), keepAliveMs);
-    let ended = false;
-    const done = () => {
-      if (ended) return;
-      ended = true;
-      clearInterval(ping);
-      unsubscribe();
-      release();
-    };
-    req.raw.on('close', done);
-    res.on('close', done);
-    res.on('error', done);
-  };
-
   // The agent's nudges: the server tells it the moment a rental starts or ends.
   app.get(agentEventsPath, async (req, reply) => {
     const deviceId = await auth.device(req);
-    stream(req, reply, { kind: 'device', deviceId }, ['sync', { type: 'sync', reason: 'connected' }], (send) =>
+    openEventStream(streams, req, reply, { kind: 'device', deviceId }, ['sync', { type: 'sync', reason: 'connected' }], (send) =>
       events.subscribe(deviceId, (event) => send('sync', event)),
     );
   });
@@ -82,7 +47,8 @@ export function agentRoutes(
   // rentals changes; the page fetches again. Session cookie or API token.
   app.get('/api/v1/events', async (req, reply) => {
     const caller = await auth.user(req);
-    stream(
+    openEventStream(
+      streams,
       req,
       reply,
       { kind: 'user', userId: caller.user.id, tokenId: caller.tokenId },

@@ -5,19 +5,12 @@ import { findUserByEmail } from '../db/accounts-repo.ts';
 import type { DomainContext } from '../domain/context.ts';
 import { DomainError } from '../domain/errors.ts';
 import { grantCredit } from '../domain/money/credit.ts';
-import { balanceOf, ledgerTotal } from '../domain/money/ledger.ts';
+import { balanceOf } from '../domain/money/ledger.ts';
 import { statementCsv, statementPage } from '../domain/money/statement.ts';
-import {
-  cancelPayout,
-  earningsOf,
-  ledgerTotals,
-  listPayouts,
-  markPayoutPaid,
-  requestPayout,
-  startPayout,
-  type PayoutRow,
-} from '../domain/money/payouts.ts';
+import { cancelPayout, earningsOf, markPayoutPaid, requestPayout, startPayout } from '../domain/money/payouts.ts';
 import { mount, type Authenticator } from './register.ts';
+import { ledgerTotal, ledgerTotals } from '../db/ledger-repo.ts';
+import { listPayouts, type PayoutRow } from '../db/payouts-repo.ts';
 
 export function moneyRoutes(app: FastifyInstance, auth: Authenticator, ctx: DomainContext): void {
   const me = (c: { user?: { user: { id: string } } }) => c.user!.user.id;

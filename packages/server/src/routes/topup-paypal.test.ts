@@ -5,10 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ApiError } from '@p2pvps/protocol/client';
-import { balanceOf as ledgerBalanceOf, ledgerTotal, post } from '../domain/money/ledger.ts';
+import { balanceOf as ledgerBalanceOf, post } from '../domain/money/ledger.ts';
 import { PayPalClient } from '../payments/paypal/client.ts';
 import { PayPalStandIn } from '../payments/paypal/paypal-stand-in.ts';
 import { createRenter, freePortBlock, startRailsServer, type RailsServer } from './topup-test-server.ts';
+import { ledgerTotal } from '../db/ledger-repo.ts';
 
 const credentials = { clientId: 'client-stand-in', clientSecret: 'secret-stand-in', webhookId: 'WEBHOOK1' };
 let standIn: PayPalStandIn;

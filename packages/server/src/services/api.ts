@@ -25,9 +25,9 @@ import { topUpRoutes } from '../routes/topup.ts';
 import { transportSecurityRoutes } from '../routes/transport-security.ts';
 import type { PaymentRails } from '../payments/payment-rails.ts';
 import type { NodeDirectory } from '../cluster/node-directory.ts';
-import type { DeviceEvents } from './device-events.ts';
-import type { EventStreams } from './event-streams.ts';
-import type { UserEvents } from './user-events.ts';
+import type { DeviceEvents } from '../events/device-events.ts';
+import type { EventStreams } from '../events/event-streams.ts';
+import type { UserEvents } from '../events/user-events.ts';
 
 export interface ApiOptions {
   ctx: DomainContext;

@@ -1,5 +1,7 @@
 import type net from 'node:net';
 import client from 'prom-client';
+import type { Db } from '../db/database.ts';
+import { addRentalTraffic } from '../db/devices-repo.ts';
 
 export type TrafficKind = 'ssh' | 'http' | 'https';
 
@@ -113,5 +115,20 @@ export class TrafficMeter {
     u.in += bytesIn;
     u.out += bytesOut;
     this.unsaved.set(rentalId, u);
+  }
+}
+
+/** Adds the bytes counted since the last save to their rentals; kept for the next save when the database fails. */
+export async function saveTrafficCounters(
+  db: Db,
+  traffic: TrafficMeter,
+  log: { warn(fields: object, message: string): void },
+): Promise<void> {
+  const pending = traffic.drainUnsaved();
+  try {
+    for (const [rentalId, bytes] of pending) await addRentalTraffic(db, rentalId, bytes.in, bytes.out);
+  } catch (err) {
+    traffic.restoreUnsaved(pending);
+    log.warn({ err }, 'could not save traffic counters');
   }
 }

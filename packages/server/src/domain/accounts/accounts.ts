@@ -2,10 +2,12 @@ import type { Session, User } from '@p2pvps/protocol/schemas';
 import {
   countAdmins,
   deleteApiToken,
+  deleteOtherApiTokens,
   findUserByEmail,
   findUserByTokenHash,
   insertApiToken,
   insertUser,
+  setPasswordHash,
   touchApiToken,
   updatePasswordHash,
   type UserRow,
@@ -15,6 +17,7 @@ import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { sendEmailVerification } from './email-verification.ts';
 import { hashPassword, hashSecret, newId, newPassword, newSecret, passwordCost, verifyPassword } from '../secrets.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 export interface AuthenticatedUser {
   user: User;
@@ -113,9 +116,9 @@ export async function checkPassword(ctx: DomainContext, email: string, password:
 export async function changePassword(ctx: DomainContext, caller: AuthenticatedUser, current: string, next: string): Promise<void> {
   await checkPassword(ctx, caller.user.email, current);
   const hash = await hashPassword(next, costOf(ctx));
-  await ctx.db.transaction().execute(async (trx) => {
-    await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', caller.user.id).execute();
-    await trx.deleteFrom('api_tokens').where('user_id', '=', caller.user.id).where('id', '!=', caller.tokenId).execute();
+  await inTransaction(ctx.db, async (trx) => {
+    await setPasswordHash(trx, caller.user.id, hash);
+    await deleteOtherApiTokens(trx, caller.user.id, caller.tokenId);
   });
 }
 

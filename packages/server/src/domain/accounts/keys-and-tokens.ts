@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { SavedSshKey } from '@p2pvps/protocol/schemas';
+import { deleteUserApiToken, deleteUserSshKey, insertSshKey, listUserApiTokens, listUserSshKeys } from '../../db/accounts-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { newId } from '../secrets.ts';
@@ -7,14 +8,7 @@ import { createApiToken, type AuthenticatedUser } from './accounts.ts';
 
 /** The account page's API tokens: named, listed without their secret, revocable. Browser sessions are not listed. */
 export async function listApiTokens(ctx: DomainContext, caller: AuthenticatedUser) {
-  const rows = await ctx.db
-    .selectFrom('api_tokens')
-    .select(['id', 'name', 'created_at'])
-    .where('user_id', '=', caller.user.id)
-    .where('kind', '=', 'api')
-    .orderBy('created_at', 'desc')
-    .orderBy('id')
-    .execute();
+  const rows = await listUserApiTokens(ctx.db, caller.user.id);
   return rows.map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at, current: r.id === caller.tokenId }));
 }
 
@@ -24,13 +18,7 @@ export async function makeApiToken(ctx: DomainContext, userId: string, name: str
 }
 
 export async function revokeApiToken(ctx: DomainContext, userId: string, tokenId: string): Promise<void> {
-  const result = await ctx.db
-    .deleteFrom('api_tokens')
-    .where('id', '=', tokenId)
-    .where('user_id', '=', userId)
-    .where('kind', '=', 'api')
-    .executeTakeFirst();
-  if (Number(result.numDeletedRows) === 0) throw new DomainError('not_found');
+  if (!(await deleteUserApiToken(ctx.db, userId, tokenId))) throw new DomainError('not_found');
 }
 
 /** OpenSSH's fingerprint of a public key line: SHA256:base64 of the key blob, unpadded. */
@@ -44,7 +32,7 @@ function presentKey(r: { id: string; name: string; public_key: string; created_a
 }
 
 export async function listSshKeys(ctx: DomainContext, userId: string): Promise<SavedSshKey[]> {
-  const rows = await ctx.db.selectFrom('ssh_keys').selectAll().where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
+  const rows = await listUserSshKeys(ctx.db, userId);
   return rows.map(presentKey);
 }
 
@@ -52,11 +40,10 @@ export async function addSshKey(ctx: DomainContext, userId: string, name: string
   const row = { id: newId(), user_id: userId, name, public_key: publicKey.trim(), created_at: ctx.clock.now().toISOString() };
   const same = (await listSshKeys(ctx, userId)).find((k) => k.fingerprint === fingerprintOf(row.public_key));
   if (same) throw new DomainError('invalid_request', `This key is already saved as "${same.name}".`, { 'body.publicKey': 'already saved' });
-  await ctx.db.insertInto('ssh_keys').values(row).execute();
+  await insertSshKey(ctx.db, row);
   return presentKey(row);
 }
 
 export async function removeSshKey(ctx: DomainContext, userId: string, keyId: string): Promise<void> {
-  const result = await ctx.db.deleteFrom('ssh_keys').where('id', '=', keyId).where('user_id', '=', userId).executeTakeFirst();
-  if (Number(result.numDeletedRows) === 0) throw new DomainError('not_found');
+  if (!(await deleteUserSshKey(ctx.db, userId, keyId))) throw new DomainError('not_found');
 }

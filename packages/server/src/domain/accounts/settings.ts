@@ -1,5 +1,5 @@
 import type { AccountSettings } from '@p2pvps/protocol/schemas';
-import { findUserById } from '../../db/accounts-repo.ts';
+import { findUserById, setEmailRentalPassword } from '../../db/accounts-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 
@@ -12,11 +12,7 @@ export async function getSettings(ctx: DomainContext, userId: string): Promise<A
 
 export async function updateSettings(ctx: DomainContext, userId: string, changes: Partial<AccountSettings>): Promise<AccountSettings> {
   if (changes.emailRentalPassword !== undefined) {
-    await ctx.db
-      .updateTable('users')
-      .set({ email_rental_password: changes.emailRentalPassword ? 1 : 0 })
-      .where('id', '=', userId)
-      .execute();
+    await setEmailRentalPassword(ctx.db, userId, changes.emailRentalPassword);
   }
   return getSettings(ctx, userId);
 }

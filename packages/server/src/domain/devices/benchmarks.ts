@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { HardwareVerification, type BenchmarkChallenge, type BenchmarkResultBody } from '@p2pvps/protocol/benchmark';
+import type { BenchmarkChallenge, BenchmarkResultBody, HardwareVerification } from '@p2pvps/protocol/benchmark';
 import { benchmarkSigningText } from '@p2pvps/protocol/benchmark-signing';
 import { ed25519KeyFromOpenSsh, verifyDeviceSignature } from '@p2pvps/protocol/device-auth';
 import type { Hardware } from '@p2pvps/protocol/schemas';
@@ -8,7 +8,7 @@ import { findDevice, updateDevice, type DeviceRow } from '../../db/devices-repo.
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { queueHardwareFlagged } from '../mail/notices.ts';
-import { checkClaims, hardwareFlag, type HardwareClaim } from './hardware-claims.ts';
+import { checkClaims, hardwareFlag, verificationOf, type HardwareClaim } from './hardware-claims.ts';
 import { effectiveOffer } from './offer.ts';
 
 /**
@@ -121,10 +121,4 @@ function verdictCovers(device: DeviceRow): boolean {
     v.diskBytes.claimed === claim.diskBytes &&
     v.bandwidthMbit.claimed === claim.bandwidthMbit
   );
-}
-
-export function verificationOf(row: Pick<DeviceRow, 'hardware_verification'>): HardwareVerification | null {
-  if (!row.hardware_verification) return null;
-  const parsed = HardwareVerification.safeParse(JSON.parse(row.hardware_verification));
-  return parsed.success ? parsed.data : null;
 }

@@ -3,12 +3,13 @@ import assert from 'node:assert/strict';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import { findDevice } from '../../db/devices-repo.ts';
 import { DomainError } from '../errors.ts';
-import { balanceOf, ledgerTotal } from '../money/ledger.ts';
-import { meterTick } from '../money/metering.ts';
+import { balanceOf } from '../money/ledger.ts';
+import { meterTick } from '../rentals/meter-tick.ts';
 import { syncDevice } from '../rentals/agent-sync.ts';
 import { getRental, rent } from '../rentals/rentals.ts';
 import { createTestContext } from '../test-context.ts';
 import { addDevice, getDevice, registerDevice, reissueEnrolmentToken, removeDevice } from './devices.ts';
+import { ledgerTotal } from '../../db/ledger-repo.ts';
 
 const hardware = { cpuModel: 'Cortex-A72', cores: 4, memoryBytes: 4 << 30, diskBytes: 32 << 30, arch: 'arm64' };
 const gateway = { host: 'h', port: 1, hostKey: 'k' };

@@ -1,4 +1,5 @@
-import type { BenchmarkFigures, HardwareVerification } from '@p2pvps/protocol/benchmark';
+import { HardwareVerification, type BenchmarkFigures } from '@p2pvps/protocol/benchmark';
+import type { DeviceRow } from '../../db/devices-repo.ts';
 
 /**
  * What a device is sold on: its reported hardware, or an owner's per-rental offer (which
@@ -83,4 +84,11 @@ export function hardwareFlag(v: HardwareVerification): string | null {
 function round(n: number, digits: number): number {
   const k = 10 ** digits;
   return Math.round(n * k) / k;
+}
+
+/** The stored verdict of a device's last benchmark, or null when it has none (or an unreadable one). */
+export function verificationOf(row: Pick<DeviceRow, 'hardware_verification'>): HardwareVerification | null {
+  if (!row.hardware_verification) return null;
+  const parsed = HardwareVerification.safeParse(JSON.parse(row.hardware_verification));
+  return parsed.success ? parsed.data : null;
 }

@@ -1,9 +1,9 @@
 import type { EndReason } from '@p2pvps/protocol/schemas';
 import { findUserById, type UserRow } from '../../db/accounts-repo.ts';
-import { findDevice } from '../../db/devices-repo.ts';
+import { findDevice, listOfflineDevicesUnnoticed } from '../../db/devices-repo.ts';
 import { findDispute } from '../../db/disputes-repo.ts';
-import { dedupKeyExpr, insertMail } from '../../db/mail-repo.ts';
-import { findRental } from '../../db/rentals-repo.ts';
+import { insertMail } from '../../db/mail-repo.ts';
+import { findRental, listRentalsEndingUnnoticed } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { balanceOf } from '../money/ledger.ts';
 import { lowBalanceMinutes } from '../money/metering.ts';
@@ -135,23 +135,7 @@ export async function queueBalanceNotice(
 /** The worker's job: remind renters of rentals that end within `endingSoonMs`, once per expiry time. */
 export async function queueEndingSoonNotices(ctx: DomainContext): Promise<number> {
   const now = ctx.clock.now();
-  const rows = await ctx.db
-    .selectFrom('rentals')
-    .selectAll()
-    .where('state', '=', 'active')
-    .where('expires_at', 'is not', null)
-    .where('expires_at', '>', now.toISOString())
-    .where('expires_at', '<=', new Date(now.getTime() + endingSoonMs).toISOString())
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('mail_messages')
-            .select('mail_messages.id')
-            .whereRef('mail_messages.dedup_key', '=', dedupKeyExpr('rental_ending_soon:', 'rentals.id', 'rentals.expires_at')),
-        ),
-      ),
-    )
-    .execute();
+  const rows = await listRentalsEndingUnnoticed(ctx.db, now.toISOString(), new Date(now.getTime() + endingSoonMs).toISOString());
   let queued = 0;
   for (const row of rows) {
     const renter = await findUserById(ctx.db, row.renter_id);
@@ -179,31 +163,7 @@ export async function queueDeviceOfflineNotices(ctx: DomainContext, watchingSinc
   const now = ctx.clock.now();
   const cutoff = new Date(now.getTime() - offlineNoticeAfterMs);
   if (watchingSince > cutoff) return 0;
-  const rows = await ctx.db
-    .selectFrom('devices')
-    .leftJoin('rentals', (join) => join.onRef('rentals.open_device_id', '=', 'devices.id').on('rentals.state', '=', 'active'))
-    .select([
-      'devices.id as id',
-      'devices.owner_id as ownerId',
-      'devices.name as name',
-      'devices.last_seen_at as since',
-      'rentals.id as rentalId',
-    ])
-    .where('devices.removed_at', 'is', null)
-    .where('devices.public_key', 'is not', null)
-    .where('devices.online', '=', 0)
-    .where('devices.last_seen_at', 'is not', null)
-    .where('devices.last_seen_at', '<=', cutoff.toISOString())
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('mail_messages')
-            .select('mail_messages.id')
-            .whereRef('mail_messages.dedup_key', '=', dedupKeyExpr('device_offline:', 'devices.id', 'devices.last_seen_at')),
-        ),
-      ),
-    )
-    .execute();
+  const rows = await listOfflineDevicesUnnoticed(ctx.db, cutoff.toISOString());
   let queued = 0;
   for (const d of rows) {
     // The flag lags the gateway by a write; the gateway is the truth.

@@ -7,9 +7,10 @@ import { extendRental, rent } from '../rentals/rentals.ts';
 import { createTestContext } from '../test-context.ts';
 import { grantCredit } from './credit.ts';
 import { reverseDeposit } from './deposit-reversal.ts';
-import { balanceOf, ledgerTotal } from './ledger.ts';
-import { meterTick } from './metering.ts';
+import { balanceOf } from './ledger.ts';
+import { meterTick } from '../rentals/meter-tick.ts';
 import { chargeForMinutes, feeOf } from './money.ts';
+import { ledgerTotal } from '../../db/ledger-repo.ts';
 
 const minute = 60_000;
 const price = 10_000n; // per hour, from the test market

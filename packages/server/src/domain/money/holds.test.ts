@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findRental } from '../../db/rentals-repo.ts';
+import { findRental, meteredRentals } from '../../db/rentals-repo.ts';
 import type { DomainError } from '../errors.ts';
 import { syncDevice } from '../rentals/agent-sync.ts';
 import { endExpiredRentals, extendRental, rent, stopRental } from '../rentals/rentals.ts';
 import { createTestContext } from '../test-context.ts';
-import { accountKey, balanceOf, ledgerTotal } from './ledger.ts';
-import { meteredRentals, meterTick } from './metering.ts';
+import { accountKey, balanceOf } from './ledger.ts';
+import { meterTick } from '../rentals/meter-tick.ts';
 import { chargeForMinutes } from './money.ts';
+import { ledgerTotal } from '../../db/ledger-repo.ts';
 
 const minute = 60_000;
 const price = 10_000n; // per hour, from the test market

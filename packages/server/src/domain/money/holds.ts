@@ -1,9 +1,9 @@
 import type { EndReason } from '@p2pvps/protocol/schemas';
 import type { Db } from '../../db/database.ts';
-import type { RentalRow } from '../../db/rentals-repo.ts';
+import { findRentalWithAccounts, updateRental, type RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { balanceOf, post, postMany, type PostOptions } from './ledger.ts';
-import { billMinutes, chargeTransaction, payingAccount, rentalsWithAccounts } from './metering.ts';
+import { billMinutes, chargeTransaction, payingAccount } from './metering.ts';
 
 const minuteMs = 60_000;
 
@@ -30,7 +30,7 @@ export async function placeHold(trx: Db, ctx: DomainContext, rental: RentalRow, 
 
 /** Closes a prepaid rental's hold as it ends (in the caller's transaction, after its last settlement). */
 export async function closeHold(trx: Db, ctx: DomainContext, rentalId: string, reason: EndReason): Promise<void> {
-  const rental = await rentalsWithAccounts(trx).where('rentals.id', '=', rentalId).executeTakeFirst();
+  const rental = await findRentalWithAccounts(trx, rentalId);
   if (!rental || rental.hours === null) return;
   const held = await balanceOf(trx, payingAccount(rental));
   if (held <= 0n) return;
@@ -44,11 +44,12 @@ export async function closeHold(trx: Db, ctx: DomainContext, rentalId: string, r
     const bill = billMinutes(rental, givenUp, left);
     if (bill.chargeNow > 0n) {
       writes.push(chargeTransaction(rental, bill.chargeNow, bill.feeNow, `${givenUp} min of the prepaid term given up`, at));
-      await trx
-        .updateTable('rentals')
-        .set({ billed_minutes: bill.billedMinutes, charged_micros: bill.charged, fee_micros: bill.fee, billed_until: rental.expires_at })
-        .where('id', '=', rental.id)
-        .execute();
+      await updateRental(trx, rental.id, {
+        billed_minutes: bill.billedMinutes,
+        charged_micros: bill.charged,
+        fee_micros: bill.fee,
+        billed_until: rental.expires_at,
+      });
       left -= bill.chargeNow;
     }
   }

@@ -1,7 +1,14 @@
-import { sql } from 'kysely';
-import { chunksFor, insertMany, isUniqueViolation, updateFromValues, type Db } from '../../db/database.ts';
+import { isUniqueViolation, type Db } from '../../db/database.ts';
+import {
+  findLedgerAccountIds,
+  insertLedgerAccounts,
+  insertLedgerTransactions,
+  ledgerBalance,
+  listStatementEntries,
+} from '../../db/ledger-repo.ts';
 import type { LedgerEntriesTable, LedgerTransactionsTable } from '../../db/schema.ts';
 import { newId, sortableId } from '../secrets.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 /**
  * The double-entry ledger. Every movement of money is one transaction of entries that sum
@@ -60,14 +67,7 @@ export function accountKey(ref: AccountRef): string {
 
 /** The IDs of the accounts named, by key; accounts are created on first use. */
 async function accountIds(db: Db, refs: Map<string, AccountRef>, at: string): Promise<Map<string, string>> {
-  const ids = new Map<string, string>();
-  const lookup = async (keys: string[]) => {
-    for (const chunk of chunksFor(keys, 1)) {
-      const rows = await db.selectFrom('ledger_accounts').select(['id', 'key']).where('key', 'in', chunk).execute();
-      for (const r of rows) ids.set(r.key, r.id);
-    }
-  };
-  await lookup([...refs.keys()]);
+  const ids = await findLedgerAccountIds(db, [...refs.keys()]);
   const missing = [...refs].filter(([key]) => !ids.has(key));
   if (missing.length === 0) return ids;
   const rows = missing.map(([key, ref]) => ({
@@ -80,14 +80,12 @@ async function accountIds(db: Db, refs: Map<string, AccountRef>, at: string): Pr
     balance: 0,
     created_at: at,
   }));
-  for (const chunk of chunksFor(rows, 8)) {
-    await db
-      .insertInto('ledger_accounts')
-      .values(chunk)
-      .onConflict((oc) => oc.column('key').doNothing())
-      .execute();
-  }
-  await lookup(missing.map(([key]) => key));
+  await insertLedgerAccounts(db, rows);
+  for (const [key, id] of await findLedgerAccountIds(
+    db,
+    missing.map(([key]) => key),
+  ))
+    ids.set(key, id);
   return ids;
 }
 
@@ -98,7 +96,7 @@ async function accountIds(db: Db, refs: Map<string, AccountRef>, at: string): Pr
  */
 export async function post(db: Db, o: PostOptions): Promise<string | null> {
   try {
-    const [id] = db.isTransaction ? await postMany(db, [o]) : await db.transaction().execute((trx) => postMany(trx, [o]));
+    const [id] = await inTransaction(db, (trx) => postMany(trx, [o]));
     return id!;
   } catch (err) {
     if (o.externalKey && isUniqueViolation(err)) return null;
@@ -149,48 +147,17 @@ export async function postMany(trx: Db, list: readonly PostOptions[]): Promise<s
       deltas.set(account, (deltas.get(account) ?? 0n) + p.amount);
     }
   }
-  await insertMany(trx, 'ledger_transactions', transactions as unknown as Record<string, unknown>[]);
-  await insertMany(trx, 'ledger_entries', entries as unknown as Record<string, unknown>[]);
-  await updateFromValues(trx, {
-    table: 'ledger_accounts',
-    key: 'id',
-    types: ['text', 'bigint'],
-    set: sql`balance = balance + v.column2`,
-    rows: [...deltas].filter(([, delta]) => delta !== 0n),
-  });
+  await insertLedgerTransactions(
+    trx,
+    transactions,
+    entries,
+    [...deltas].filter(([, delta]) => delta !== 0n),
+  );
   return transactions.map((t) => t.id);
 }
 
-/** Whether a transaction with this external key was written (a payment event already applied). */
-export async function externalKeyApplied(db: Db, externalKey: string): Promise<boolean> {
-  const row = await db.selectFrom('ledger_transactions').select('id').where('external_key', '=', externalKey).executeTakeFirst();
-  return row !== undefined;
-}
-
-export async function balanceOf(db: Db, ref: AccountRef): Promise<bigint> {
-  const row = await db.selectFrom('ledger_accounts').select('balance').where('key', '=', accountKey(ref)).executeTakeFirst();
-  return BigInt(row?.balance ?? 0);
-}
-
-/** Accounts whose running balance differs from the sum of their entries: none, always. */
-export async function driftedAccounts(db: Db): Promise<string[]> {
-  const rows = await db
-    .selectFrom('ledger_accounts')
-    .leftJoin('ledger_entries', 'ledger_entries.account_id', 'ledger_accounts.id')
-    .select(['ledger_accounts.key as key', 'ledger_accounts.balance as balance'])
-    .select(sql<string | number | bigint | null>`sum(ledger_entries.amount)`.as('total'))
-    .groupBy(['ledger_accounts.id', 'ledger_accounts.key', 'ledger_accounts.balance'])
-    .execute();
-  return rows.filter((r) => BigInt(r.balance) !== BigInt(r.total ?? 0)).map((r) => r.key);
-}
-
-/** The sum over every account: zero, always (tests assert it after every scenario). */
-export async function ledgerTotal(db: Db): Promise<bigint> {
-  const row = await db
-    .selectFrom('ledger_entries')
-    .select(sql<string | number | bigint | null>`sum(amount)`.as('total'))
-    .executeTakeFirst();
-  return BigInt(row?.total ?? 0);
+export function balanceOf(db: Db, ref: AccountRef): Promise<bigint> {
+  return ledgerBalance(db, accountKey(ref));
 }
 
 export interface StatementLine {
@@ -208,27 +175,7 @@ export async function statementOf(
   userId: string,
   page: { limit: number; order?: 'asc' | 'desc'; after?: string },
 ): Promise<(StatementLine & { id: string })[]> {
-  const desc = page.order === 'desc';
-  let q = db
-    .selectFrom('ledger_entries')
-    .innerJoin('ledger_accounts', 'ledger_accounts.id', 'ledger_entries.account_id')
-    .innerJoin('ledger_transactions', 'ledger_transactions.id', 'ledger_entries.transaction_id')
-    .select([
-      'ledger_entries.id as id',
-      'ledger_entries.created_at as at',
-      'ledger_accounts.kind as account',
-      'ledger_transactions.kind as kind',
-      'ledger_transactions.memo as memo',
-      'ledger_transactions.rental_id as rentalId',
-      'ledger_entries.amount as amount',
-    ])
-    .where('ledger_accounts.user_id', '=', userId);
-  if (page.after !== undefined) q = q.where('ledger_entries.id', desc ? '<' : '>', page.after);
-  // In the order written: entry IDs sort by when they were made.
-  const rows = await q
-    .orderBy('ledger_entries.id', desc ? 'desc' : 'asc')
-    .limit(page.limit)
-    .execute();
+  const rows = await listStatementEntries(db, userId, page);
   return rows.map((r) => ({
     id: r.id,
     at: r.at,

@@ -9,10 +9,11 @@ import { endExpiredRentals, extendRental, rent, stopRental } from '../rentals/re
 import { createTestContext } from '../test-context.ts';
 import { grantCredit } from './credit.ts';
 import { reverseDeposit } from './deposit-reversal.ts';
-import { balanceOf, driftedAccounts, ledgerTotal, post } from './ledger.ts';
-import { meterTick } from './metering.ts';
-import { cancelPayout, ledgerTotals, markPayoutPaid, requestPayout, startPayout } from './payouts.ts';
+import { balanceOf, post } from './ledger.ts';
+import { meterTick } from '../rentals/meter-tick.ts';
+import { cancelPayout, markPayoutPaid, requestPayout, startPayout } from './payouts.ts';
 import { chargeForMinutes, feeOf } from './money.ts';
+import { driftedAccounts, ledgerTotal, ledgerTotals } from '../../db/ledger-repo.ts';
 
 const minute = 60_000;
 

@@ -1,15 +1,11 @@
-import { sql } from 'kysely';
-import { chunksFor, updateFromValues, type Db } from '../../db/database.ts';
-import type { RentalRow } from '../../db/rentals-repo.ts';
-import { findRental } from '../../db/rentals-repo.ts';
+import type { Db } from '../../db/database.ts';
+import { findMeteredRental, updateSettledRentals, type RentalRow, type SettledRental } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
-import { endRental } from '../rentals/ending.ts';
 import { postMany, type AccountRef, type PostOptions } from './ledger.ts';
 import { chargeForMinutes, feeOf } from './money.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 const minuteMs = 60_000;
-/** Rentals settled per database transaction: big enough to be set-based, small enough not to hold the database for long. */
-const tickBatch = 2_500;
 
 /**
  * What the meter needs of a rental, with the device's owner and, when they exist, the IDs of
@@ -85,8 +81,7 @@ export function billMinutes(
 
 interface Settled {
   post: PostOptions | null;
-  /** id, billed_minutes, charged_micros, fee_micros, billed_until, offline_since */
-  update: [string, number, bigint, bigint, string, string | null] | null;
+  update: SettledRental | null;
   charged: bigint;
 }
 
@@ -126,7 +121,7 @@ function settle(rental: MeteredRental, now: Date, online: boolean, available: bi
 }
 
 /** Settles these active rentals in the caller's transaction: one ledger write and one rental update for all of them. */
-async function settleAll(
+export async function settleAll(
   trx: Db,
   ctx: DomainContext,
   rentals: readonly MeteredRental[],
@@ -146,49 +141,11 @@ async function settleAll(
     trx,
     settled.flatMap((s) => (s.post ? [s.post] : [])),
   );
-  await updateFromValues(trx, {
-    table: 'rentals',
-    key: 'id',
-    types: ['text', 'integer', 'bigint', 'bigint', 'text', 'text'],
-    set: sql`billed_minutes = v.column2, charged_micros = v.column3, fee_micros = v.column4, billed_until = v.column5, offline_since = v.column6`,
-    rows: settled.flatMap((s) => (s.update ? [s.update] : [])),
-  });
+  await updateSettledRentals(
+    trx,
+    settled.flatMap((s) => (s.update ? [s.update] : [])),
+  );
   return settled.reduce((sum, s) => sum + s.charged, 0n);
-}
-
-/** Rentals as the meter needs them (any state; `meteredRentals` keeps the active ones). */
-export function rentalsWithAccounts(db: Db) {
-  // The accounts' keys as ledger.ts's accountKey builds them: kind|user|rail, then |rental for a hold.
-  const payingKey = sql<string>`case when rentals.hours is null then 'renter_balance|' || rentals.renter_id || '|'
-    else 'rental_hold|' || rentals.renter_id || '||' || rentals.id end`;
-  return db
-    .selectFrom('rentals')
-    .innerJoin('devices', 'devices.id', 'rentals.device_id')
-    .leftJoin('ledger_accounts as paying', (join) => join.on(sql<boolean>`paying.key = ${payingKey}`))
-    .leftJoin('ledger_accounts as earning', (join) => join.on(sql<boolean>`earning.key = 'owner_earnings|' || devices.owner_id || '|'`))
-    .select([
-      'rentals.id',
-      'rentals.device_id',
-      'rentals.device_name',
-      'rentals.renter_id',
-      'rentals.hours',
-      'rentals.expires_at',
-      'rentals.billed_until',
-      'rentals.billed_minutes',
-      'rentals.charged_micros',
-      'rentals.fee_micros',
-      'rentals.price_per_hour_micros',
-      'rentals.fee_bps',
-      'rentals.offline_since',
-      'devices.owner_id as owner_id',
-      'paying.id as paying_account_id',
-      'earning.id as owner_account_id',
-      'paying.balance as paying_balance',
-    ]);
-}
-
-export function meteredRentals(db: Db) {
-  return rentalsWithAccounts(db).where('rentals.state', '=', 'active');
 }
 
 /**
@@ -198,117 +155,11 @@ export function meteredRentals(db: Db) {
  */
 export async function settleRental(ctx: DomainContext, rentalId: string, online: boolean, trx?: Db): Promise<bigint> {
   const run = async (t: Db) => {
-    const rental = await meteredRentals(t).where('rentals.id', '=', rentalId).executeTakeFirst();
+    const rental = await findMeteredRental(t, rentalId);
     return rental ? settleAll(t, ctx, [rental], () => online) : 0n;
   };
-  return trx ? run(trx) : ctx.db.transaction().execute(run);
-}
-
-/**
- * One metering tick: settles every active rental (set-based, in batches of one database
- * transaction each), then ends those whose device has been gone past the grace
- * (`device_lost`) and those whose renter's balance has been used up for longer than the
- * grace (`balance_exhausted`; the renter is warned when it runs out, and a top-up clears
- * the clock). Returns what it did, for logs and benchmarks.
- */
-export async function meterTick(ctx: DomainContext): Promise<{ settled: number; ended: number }> {
-  let settled = 0;
-  let after = '';
-  for (;;) {
-    const batch = await ctx.db.transaction().execute(async (trx) => {
-      const rentals = await meteredRentals(trx).where('rentals.id', '>', after).orderBy('rentals.id').limit(tickBatch).execute();
-      await settleAll(trx, ctx, rentals, (r) => ctx.tunnels.isOnline(r.device_id));
-      return rentals;
-    });
-    settled += batch.length;
-    if (batch.length < tickBatch) break;
-    after = batch.at(-1)!.id;
-  }
-  const ended = (await endLostRentals(ctx)) + (await enforceBalances(ctx));
-  return { settled, ended };
-}
-
-async function endLostRentals(ctx: DomainContext): Promise<number> {
-  const cutoff = new Date(ctx.clock.now().getTime() - ctx.settings.deviceLostGraceMs).toISOString();
-  const lost = await ctx.db
-    .selectFrom('rentals')
-    .selectAll()
-    .where('state', '=', 'active')
-    .where('offline_since', 'is not', null)
-    .where('offline_since', '<=', cutoff)
-    .execute();
-  let ended = 0;
-  for (const rental of lost) {
-    if (ctx.tunnels.isOnline(rental.device_id)) continue; // back since the tick looked
-    if (await endRental(ctx, rental, 'device_lost', 'The device was offline for longer than the grace period.')) ended++;
-  }
-  return ended;
+  return inTransaction(trx ?? ctx.db, run);
 }
 
 /** A renter is warned once their balance covers less than this many minutes of their running rentals. */
 export const lowBalanceMinutes = 30;
-
-/**
- * The balance rules for rentals charged to the renter's balance (prepaid terms draw on
- * their hold instead): a warning when the balance covers less than `lowBalanceMinutes` of
- * the renter's running rentals, another when it is used up, and the end
- * (`balance_exhausted`) once it has been used up for longer than the grace. A top-up
- * clears both clocks.
- */
-async function enforceBalances(ctx: DomainContext): Promise<number> {
-  const rows = await ctx.db
-    .selectFrom('rentals')
-    .leftJoin('ledger_accounts', (join) =>
-      join.onRef('ledger_accounts.user_id', '=', 'rentals.renter_id').on('ledger_accounts.kind', '=', 'renter_balance'),
-    )
-    .select([
-      'rentals.id as id',
-      'rentals.renter_id as renterId',
-      'rentals.price_per_hour_micros as price',
-      'rentals.balance_low_at as lowAt',
-      'rentals.balance_exhausted_at as exhaustedAt',
-      'ledger_accounts.balance as balance',
-    ])
-    .where('rentals.state', '=', 'active')
-    .where('rentals.hours', 'is', null)
-    .execute();
-  const now = ctx.clock.now();
-  const perHour = new Map<string, bigint>();
-  for (const r of rows) perHour.set(r.renterId, (perHour.get(r.renterId) ?? 0n) + BigInt(r.price ?? 0));
-  const set = { lowOn: [] as typeof rows, lowOff: [] as string[], exhaustedOn: [] as typeof rows, exhaustedOff: [] as string[] };
-  const overdue: string[] = [];
-  for (const r of rows) {
-    const balance = BigInt(r.balance ?? 0);
-    // balance / (price per minute) < lowBalanceMinutes, in integers.
-    const low = balance * 60n < perHour.get(r.renterId)! * BigInt(lowBalanceMinutes);
-    if (low && r.lowAt === null) set.lowOn.push(r);
-    else if (!low && r.lowAt !== null) set.lowOff.push(r.id);
-    if (balance > 0n) {
-      if (r.exhaustedAt !== null) set.exhaustedOff.push(r.id);
-    } else if (r.exhaustedAt === null) set.exhaustedOn.push(r);
-    else if (now.getTime() - new Date(r.exhaustedAt).getTime() >= ctx.settings.balanceGraceMs) overdue.push(r.id);
-  }
-  const at = now.toISOString();
-  const update = async (ids: string[], changes: { balance_low_at?: string | null; balance_exhausted_at?: string | null }) => {
-    for (const chunk of chunksFor(ids, 1)) await ctx.db.updateTable('rentals').set(changes).where('id', 'in', chunk).execute();
-  };
-  await update(
-    set.lowOn.map((r) => r.id),
-    { balance_low_at: at },
-  );
-  await update(set.lowOff, { balance_low_at: null });
-  await update(
-    set.exhaustedOn.map((r) => r.id),
-    { balance_exhausted_at: at },
-  );
-  await update(set.exhaustedOff, { balance_exhausted_at: null });
-  // Used up implies low: one warning, the stronger one.
-  for (const r of set.lowOn) if (!set.exhaustedOn.includes(r)) ctx.notifyUser?.(r.renterId, 'balance_low', r.id);
-  for (const r of set.exhaustedOn) ctx.notifyUser?.(r.renterId, 'balance_exhausted', r.id);
-  let ended = 0;
-  for (const id of overdue) {
-    const current = await findRental(ctx.db, id);
-    if (current && (await endRental(ctx, current, 'balance_exhausted'))) ended++;
-  }
-  return ended;
-}

@@ -2,8 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DomainError } from '../errors.ts';
 import { createTestContext } from '../test-context.ts';
-import { balanceOf, ledgerTotal, post } from './ledger.ts';
-import { cancelPayout, listPayouts, markPayoutPaid, requestPayout, startPayout } from './payouts.ts';
+import { balanceOf, post } from './ledger.ts';
+import { cancelPayout, markPayoutPaid, requestPayout, startPayout } from './payouts.ts';
+import { ledgerTotal } from '../../db/ledger-repo.ts';
+import { listPayouts } from '../../db/payouts-repo.ts';
 
 const earned = 1_000_000n;
 

@@ -1,10 +1,13 @@
 import type { Db } from '../../db/database.ts';
-import type { PayoutsTable } from '../../db/schema.ts';
+import { listOwnerDeviceNames } from '../../db/devices-repo.ts';
+import { findPayout, insertPayout, paidOutTotal, updatePayoutFrom, type PayoutRow } from '../../db/payouts-repo.ts';
+import { listOwnerRentalEarnings } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { newId } from '../secrets.ts';
 import { balanceOf, post } from './ledger.ts';
 import { formatMoney } from './money.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 /**
  * Owners' payouts. Requesting one moves the amount from the owner's earnings to their
@@ -20,18 +23,13 @@ import { formatMoney } from './money.ts';
  *       │                               │
  *       └──cancel (owner, operator)─────┴──cancel (operator)──▶ cancelled
  */
-export type PayoutRow = PayoutsTable;
 
 const railPattern = /^[a-z][a-z0-9-]{1,31}$/;
-
-async function findPayout(db: Db, id: string): Promise<PayoutRow | undefined> {
-  return db.selectFrom('payouts').selectAll().where('id', '=', id).executeTakeFirst();
-}
 
 export async function requestPayout(ctx: DomainContext, userId: string, amountMicros: bigint, destination: string): Promise<PayoutRow> {
   if (amountMicros <= 0n)
     throw new DomainError('invalid_request', 'The amount must be more than zero.', { 'body.amountMicros': 'must be more than 0' });
-  return ctx.db.transaction().execute(async (trx) => {
+  return inTransaction(ctx.db, async (trx) => {
     const earnings = await balanceOf(trx, { kind: 'owner_earnings', userId });
     if (earnings < amountMicros) {
       throw new DomainError(
@@ -52,7 +50,7 @@ export async function requestPayout(ctx: DomainContext, userId: string, amountMi
       started_at: null,
       settled_at: null,
     };
-    await trx.insertInto('payouts').values(row).execute();
+    await insertPayout(trx, row);
     await post(trx, {
       kind: 'payout_request',
       memo: `payout ${row.id} requested to ${destination}`,
@@ -91,7 +89,7 @@ async function movePayout(
   step: PayoutStep,
   fill: { rail?: string; reference?: string; byUserId?: string },
 ): Promise<PayoutRow> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return inTransaction(ctx.db, async (trx) => {
     const row = await findPayout(trx, payoutId);
     if (!row || (fill.byUserId !== undefined && row.user_id !== fill.byUserId)) throw new DomainError('not_found');
     const refused = refusal(row, step, fill.byUserId !== undefined);
@@ -99,7 +97,7 @@ async function movePayout(
     const at = ctx.clock.now().toISOString();
     if (step === 'start') {
       const changes = { state: 'processing' as const, started_at: at };
-      await updatePayoutFrom(trx, row, changes);
+      await movePayoutFrom(trx, row, changes);
       return { ...row, ...changes };
     }
     const amount = BigInt(row.amount_micros);
@@ -127,15 +125,15 @@ async function movePayout(
       reference: fill.reference ?? null,
       settled_at: at,
     };
-    await updatePayoutFrom(trx, row, changes);
+    await movePayoutFrom(trx, row, changes);
     return { ...row, ...changes };
   });
 }
 
 /** Writes a payout's new state only if it is still in the state it was read in (belt and braces for a database without one writer). */
-async function updatePayoutFrom(trx: Db, row: PayoutRow, changes: Partial<PayoutRow>): Promise<void> {
-  const res = await trx.updateTable('payouts').set(changes).where('id', '=', row.id).where('state', '=', row.state).executeTakeFirst();
-  if (Number(res.numUpdatedRows) !== 1) throw new DomainError('payout_not_open', `Payout ${row.id} changed meanwhile; look at it again.`);
+async function movePayoutFrom(trx: Db, row: PayoutRow, changes: Partial<PayoutRow>): Promise<void> {
+  if (!(await updatePayoutFrom(trx, row, changes)))
+    throw new DomainError('payout_not_open', `Payout ${row.id} changed meanwhile; look at it again.`);
 }
 
 /** The operator claims a requested payout to pay it now: from here on its owner cannot cancel it. */
@@ -156,16 +154,6 @@ export function markPayoutPaid(ctx: DomainContext, payoutId: string, rail: strin
 /** Cancels a payout: the owner's own (`byUserId`) while it is requested, or any not yet paid when the operator does it. */
 export function cancelPayout(ctx: DomainContext, payoutId: string, byUserId?: string): Promise<PayoutRow> {
   return movePayout(ctx, payoutId, 'cancel', { byUserId });
-}
-
-export async function listPayouts(
-  db: Db,
-  filter: { userId?: string; state?: PayoutRow['state'] },
-): Promise<(PayoutRow & { email: string })[]> {
-  let q = db.selectFrom('payouts').innerJoin('users', 'users.id', 'payouts.user_id').selectAll('payouts').select('users.email as email');
-  if (filter.userId) q = q.where('payouts.user_id', '=', filter.userId);
-  if (filter.state) q = q.where('payouts.state', '=', filter.state);
-  return q.orderBy('payouts.requested_at', 'desc').orderBy('payouts.id').execute();
 }
 
 export interface RentalEarning {
@@ -196,27 +184,7 @@ export interface Earnings {
  * device, and where the money is now: available, requested as a payout, paid out.
  */
 export async function earningsOf(ctx: DomainContext, userId: string): Promise<Earnings> {
-  const rows = await ctx.db
-    .selectFrom('rentals')
-    .innerJoin('devices', 'devices.id', 'rentals.device_id')
-    // A dispute's refund takes the owner's part back from what the rental earned.
-    .leftJoin('disputes', 'disputes.rental_id', 'rentals.id')
-    .select([
-      'rentals.id as rentalId',
-      'rentals.device_id as deviceId',
-      'devices.name as deviceName',
-      'rentals.state as state',
-      'rentals.created_at as createdAt',
-      'rentals.ended_at as endedAt',
-      'rentals.billed_minutes as minutesBilled',
-      'rentals.charged_micros as charged',
-      'rentals.fee_micros as fee',
-      'disputes.owner_refund_micros as refunded',
-    ])
-    .where('devices.owner_id', '=', userId)
-    .orderBy('rentals.created_at', 'desc')
-    .orderBy('rentals.id')
-    .execute();
+  const rows = await listOwnerRentalEarnings(ctx.db, userId);
   const rentals = rows.map((r) => ({
     rentalId: r.rentalId,
     deviceId: r.deviceId,
@@ -230,13 +198,7 @@ export async function earningsOf(ctx: DomainContext, userId: string): Promise<Ea
     earnedMicros: BigInt(r.charged) - BigInt(r.fee) - BigInt(r.refunded ?? 0),
   }));
   const devices = new Map<string, Earnings['devices'][number]>();
-  const owned = await ctx.db
-    .selectFrom('devices')
-    .select(['id', 'name'])
-    .where('owner_id', '=', userId)
-    .where('removed_at', 'is', null)
-    .orderBy('name')
-    .execute();
+  const owned = await listOwnerDeviceNames(ctx.db, userId);
   for (const d of owned) devices.set(d.id, { deviceId: d.id, deviceName: d.name, rentals: 0, earnedMicros: 0n });
   for (const r of rentals) {
     const d = devices.get(r.deviceId) ?? { deviceId: r.deviceId, deviceName: r.deviceName, rentals: 0, earnedMicros: 0n };
@@ -244,29 +206,11 @@ export async function earningsOf(ctx: DomainContext, userId: string): Promise<Ea
     d.earnedMicros += r.earnedMicros;
     devices.set(r.deviceId, d);
   }
-  const paid = await ctx.db
-    .selectFrom('payouts')
-    .select((eb) => eb.fn.sum<string | number | bigint | null>('amount_micros').as('total'))
-    .where('user_id', '=', userId)
-    .where('state', '=', 'paid')
-    .executeTakeFirst();
   return {
     availableMicros: await balanceOf(ctx.db, { kind: 'owner_earnings', userId }),
     pendingPayoutMicros: await balanceOf(ctx.db, { kind: 'payouts_pending', userId }),
-    paidOutMicros: BigInt(paid?.total ?? 0),
+    paidOutMicros: await paidOutTotal(ctx.db, userId),
     devices: [...devices.values()],
     rentals,
   };
-}
-
-/** The operator's view of the books: the balance of each kind of account, and their sum (zero). */
-export async function ledgerTotals(db: Db): Promise<{ kind: string; accounts: number; balanceMicros: bigint }[]> {
-  const rows = await db
-    .selectFrom('ledger_accounts')
-    .select('kind')
-    .select((eb) => [eb.fn.countAll<number>().as('accounts'), eb.fn.sum<string | number | bigint>('balance').as('balance')])
-    .groupBy('kind')
-    .orderBy('kind')
-    .execute();
-  return rows.map((r) => ({ kind: r.kind, accounts: Number(r.accounts), balanceMicros: BigInt(r.balance ?? 0) }));
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { DomainError } from '../errors.ts';
 import { queueEndingSoonNotices, queueRentalEnded } from '../mail/notices.ts';
 import { balanceOf } from '../money/ledger.ts';
-import { meterTick } from '../money/metering.ts';
+import { meterTick } from './meter-tick.ts';
 import { createTestContext } from '../test-context.ts';
 import { syncDevice } from './agent-sync.ts';
 import { endExpiredRentals, extendRental, getRental, rent } from './rentals.ts';

@@ -2,13 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addRentalTraffic } from '../../db/devices-repo.ts';
 import { DomainError } from '../errors.ts';
-import { balanceOf, driftedAccounts, ledgerTotal } from '../money/ledger.ts';
+import { balanceOf } from '../money/ledger.ts';
 import { earningsOf, requestPayout } from '../money/payouts.ts';
 import { createTestContext } from '../test-context.ts';
 import { syncDevice } from '../rentals/agent-sync.ts';
 import { recordDeviceTunnel } from '../rentals/rental-log.ts';
 import { stopRental } from '../rentals/rentals.ts';
 import { disputeWindowMs, openDispute, operatorDispute, operatorDisputes, renterDisputes, resolveDispute } from './disputes.ts';
+import { driftedAccounts, ledgerTotal } from '../../db/ledger-repo.ts';
 
 const minute = 60_000;
 const code = (c: string) => (e: unknown) => e instanceof DomainError && e.code === c;

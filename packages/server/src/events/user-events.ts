@@ -1,5 +1,6 @@
-import { EventEmitter } from 'node:events';
 import type { Db } from '../db/database.ts';
+import { findDeviceWatchers } from '../db/devices-repo.ts';
+import type { EventBus } from './event-bus.ts';
 
 /**
  * Live updates for the dashboard: when a device or its rental changes (online, offline,
@@ -8,26 +9,21 @@ import type { Db } from '../db/database.ts';
  * is looked up unless someone is listening.
  */
 export class UserEvents {
-  private readonly emitter = new EventEmitter().setMaxListeners(0);
-
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly bus: EventBus<string>,
+    private readonly db: Db,
+  ) {}
 
   subscribe(userId: string, listener: (what: string) => void): () => void {
-    this.emitter.on(userId, listener);
-    return () => this.emitter.off(userId, listener);
+    return this.bus.subscribe(userId, listener);
   }
 
   /** Tells the device's owner and its current renter, if they have a page open. */
   deviceChanged(deviceId: string): void {
-    if (this.emitter.eventNames().length === 0) return;
-    void this.db
-      .selectFrom('devices')
-      .leftJoin('rentals', (join) => join.onRef('rentals.open_device_id', '=', 'devices.id'))
-      .select(['devices.owner_id as ownerId', 'rentals.renter_id as renterId'])
-      .where('devices.id', '=', deviceId)
-      .executeTakeFirst()
+    if (!this.bus.hasListeners()) return;
+    void findDeviceWatchers(this.db, deviceId)
       .then((row) => {
-        if (row) for (const userId of [row.ownerId, row.renterId]) if (userId) this.emitter.emit(userId, 'changed');
+        if (row) for (const userId of [row.ownerId, row.renterId]) if (userId) this.bus.publish(userId, 'changed');
       })
       .catch(() => {}); // a missed nudge costs a page one refresh
   }
