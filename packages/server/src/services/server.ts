@@ -26,6 +26,8 @@ import { UserEvents } from './user-events.ts';
 import { endExpiredRentals } from '../domain/rentals/rentals.ts';
 import { meterTick, settleRental } from '../domain/money/metering.ts';
 import { PeriodicWorker } from './periodic-worker.ts';
+import { LeaderLease } from '../cluster/leader-lease.ts';
+import { nodeIdentity } from '../cluster/node-identity.ts';
 import { reliabilityTick } from '../domain/devices/reliability-record.ts';
 import { ReliabilityTicks } from '../domain/devices/reliability-ticks.ts';
 import { housekeep } from './housekeeping.ts';
@@ -72,7 +74,12 @@ function loadHostKey(dataDir: string): { privateKey: string; publicKey: string }
  */
 export async function startServer(
   config: ServerConfig,
-  options: { clock?: Clock; logStream?: { write(line: string): void } } = {},
+  options: {
+    clock?: Clock;
+    logStream?: { write(line: string): void };
+    /** Runs inside each metering batch's transaction before it commits (testing/cluster-node.ts holds it open there). */
+    beforeMeterCommit?: () => Promise<void>;
+  } = {},
 ): Promise<RunningServer> {
   const clock = options.clock ?? systemClock;
   // The certificate's own log lines go through the API's logger, which exists before any is written.
@@ -251,6 +258,7 @@ export async function startServer(
     clock,
     transport: config.smtpUrl ? smtpTransport(config.smtpUrl) : null,
     from: config.mailFrom,
+    mayDeliver: () => leader.isLeader(),
     log: {
       info: (fields, message) => log.info(fields, message),
       warn: (fields, message) => log.warn(fields, message),
@@ -258,6 +266,23 @@ export async function startServer(
     },
   });
   const mailQueue = mail;
+  // Cluster: the periodic work runs only on the node holding this lease; a lone server holds it from its start.
+  const nodeId = nodeIdentity(config.nodeId);
+  const leaderGauge = new client.Gauge({
+    name: 'p2pvps_cluster_leader',
+    help: "1 while this node holds the lease for the cluster's periodic work (metering, expiry, mail), else 0.",
+    registers: [registry],
+  });
+  const leader = new LeaderLease({
+    db,
+    name: 'periodic-work',
+    nodeId,
+    ttlMs: config.leaderLeaseTtlMs,
+    // Real time even under a test's clock: the row's expiry is compared across processes.
+    clock: systemClock,
+    log: { info: (fields, message) => log.info(fields, message), warn: (fields, message) => log.warn(fields, message) },
+    onChange: (leading) => leaderGauge.set(leading ? 1 : 0),
+  });
   if (config.smtpUrl) log.info(`mail: notices are sent through ${describeSmtpUrl(config.smtpUrl)} as ${config.mailFrom}`);
   else log.info('mail: no SMTP server configured (--smtp-url); notices go to the outbox: p2pvps admin outbox, or GET /api/v1/admin/outbox');
   if (sealed)
@@ -368,32 +393,39 @@ export async function startServer(
 
   const expiry = new PeriodicWorker(
     config.expiryCheckIntervalMs,
-    () => endExpiredRentals(ctx),
+    leader.whileLeading(() => endExpiredRentals(ctx)),
     (err) => log.error({ err }, 'expiry worker failed'),
   );
   const meter = new PeriodicWorker(
     config.meterIntervalMs,
-    () => meterTick(ctx),
+    leader.whileLeading(() =>
+      meterTick(ctx, {
+        fence: async (trx) => {
+          await options.beforeMeterCommit?.();
+          await leader.fence(trx);
+        },
+      }),
+    ),
     (err) => log.error({ err }, 'metering failed'),
   );
   // Reliability: each tick counts the time since the last into devices' days (reliability-ticks.ts).
   const reliabilityTicks = new ReliabilityTicks(config.reliabilityIntervalMs);
   const reliability = new PeriodicWorker(
     config.reliabilityIntervalMs,
-    () => {
+    leader.whileLeading(() => {
       const tick = reliabilityTicks.next(clock.now());
       return reliabilityTick(ctx, tick.elapsedMs, tick.refreshScores);
-    },
+    }),
     (err) => log.error({ err }, 'reliability worker failed'),
   );
   // Notices nobody reports as they happen: a rental about to end, a device gone for a while.
   const startedAt = clock.now();
   const notices = new PeriodicWorker(
     config.expiryCheckIntervalMs,
-    async () => {
+    leader.whileLeading(async () => {
       const queued = (await queueEndingSoonNotices(ctx)) + (await queueDeviceOfflineNotices(ctx, startedAt));
       if (queued > 0) mailQueue.kick();
-    },
+    }),
     (err) => log.error({ err }, 'notice worker failed'),
   );
   // Re-reads the certificate files, or orders and renews over ACME once the HTTP door listens for the challenge.
@@ -418,9 +450,10 @@ export async function startServer(
   // Housekeeping: devices never enrolled before their token expired, sessions expired or left unused.
   const housekeeping = new PeriodicWorker(
     config.expiryCheckIntervalMs,
-    () => housekeep(ctx),
+    leader.whileLeading(() => housekeep(ctx)),
     (err) => log.error({ err }, 'housekeeping failed'),
   );
+  await leader.start();
   expiry.start();
   meter.start();
   reliability.start();
@@ -460,6 +493,8 @@ export async function startServer(
         await rails.close();
         await mailQueue.close();
         await saveTraffic();
+        // Last: another node takes the periodic work over at once instead of after the lease's TTL.
+        await leader.close();
         await db.destroy();
       })()),
   };

@@ -85,8 +85,8 @@ export function billMinutes(
 
 interface Settled {
   post: PostOptions | null;
-  /** id, billed_minutes, charged_micros, fee_micros, billed_until, offline_since */
-  update: [string, number, bigint, bigint, string, string | null] | null;
+  /** id, billed_minutes, charged_micros, fee_micros, billed_until, offline_since, and the billed_until it was settled from */
+  update: [string, number, bigint, bigint, string, string | null, string] | null;
   charged: bigint;
 }
 
@@ -120,7 +120,7 @@ function settle(rental: MeteredRental, now: Date, online: boolean, available: bi
             bill.owed > 0n ? `${what} (part: the balance ran out)` : what,
             billedUntil,
           ),
-    update: [rental.id, bill.billedMinutes, bill.charged, bill.fee, billedUntil, offlineSince],
+    update: [rental.id, bill.billedMinutes, bill.charged, bill.fee, billedUntil, offlineSince, rental.billed_until],
     charged: bill.chargeNow,
   };
 }
@@ -146,14 +146,28 @@ async function settleAll(
     trx,
     settled.flatMap((s) => (s.post ? [s.post] : [])),
   );
-  await updateFromValues(trx, {
+  const updates = settled.flatMap((s) => (s.update ? [s.update] : []));
+  // A compare-and-set on each rental's watermark: minutes settled from a billed_until that
+  // another settlement (another node's tick, a tunnel going down) moved meanwhile are not
+  // written, and the whole batch with its charges rolls back, to be settled afresh.
+  const changed = await updateFromValues(trx, {
     table: 'rentals',
     key: 'id',
-    types: ['text', 'integer', 'bigint', 'bigint', 'text', 'text'],
+    types: ['text', 'integer', 'bigint', 'bigint', 'text', 'text', 'text'],
     set: sql`billed_minutes = v.column2, charged_micros = v.column3, fee_micros = v.column4, billed_until = v.column5, offline_since = v.column6`,
-    rows: settled.flatMap((s) => (s.update ? [s.update] : [])),
+    rows: updates,
+    where: sql`rentals.billed_until = v.column7`,
   });
+  if (changed !== updates.length) throw new MeterConflict(updates.length - changed);
   return settled.reduce((sum, s) => sum + s.charged, 0n);
+}
+
+/** Some rentals were settled by someone else while this settlement read them: it rolls back and nothing is billed twice. */
+export class MeterConflict extends Error {
+  constructor(rentals: number) {
+    super(`${rentals} rental(s) were settled elsewhere meanwhile; this settlement was rolled back and the next tick settles them afresh`);
+    this.name = 'MeterConflict';
+  }
 }
 
 /** Rentals as the meter needs them (any state; `meteredRentals` keeps the active ones). */
@@ -211,13 +225,20 @@ export async function settleRental(ctx: DomainContext, rentalId: string, online:
  * grace (`balance_exhausted`; the renter is warned when it runs out, and a top-up clears
  * the clock). Returns what it did, for logs and benchmarks.
  */
-export async function meterTick(ctx: DomainContext): Promise<{ settled: number; ended: number }> {
+export async function meterTick(
+  ctx: DomainContext,
+  options: {
+    /** Run inside each batch's transaction before it commits; throws when this node may no longer bill (cluster/leader-lease.ts). */
+    fence?: (trx: Db) => Promise<void>;
+  } = {},
+): Promise<{ settled: number; ended: number }> {
   let settled = 0;
   let after = '';
   for (;;) {
     const batch = await ctx.db.transaction().execute(async (trx) => {
       const rentals = await meteredRentals(trx).where('rentals.id', '>', after).orderBy('rentals.id').limit(tickBatch).execute();
       await settleAll(trx, ctx, rentals, (r) => ctx.tunnels.isOnline(r.device_id));
+      await options.fence?.(trx);
       return rentals;
     });
     settled += batch.length;
