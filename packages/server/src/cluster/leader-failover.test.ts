@@ -152,39 +152,55 @@ test('kill -9 of the leader in the middle of a metering tick: another node takes
     rentals.push({ id: rental.id, startedAt: new Date(active!.billed_until!).getTime() });
   }
 
-  // Twice: the leader is killed while a tick holds its writes uncommitted; a survivor takes over.
+  // The leader is killed while a tick holds its writes uncommitted, then stopped there (a
+  // long pause) and let go on, then killed again: each time a survivor takes over.
   const lease = async () => (await findLease(market.ctx.db, 'periodic-work')) as LeaseRow;
-  for (let round = 0; round < 2; round++) {
+  const nextTick = (node: Node) => waitFor(node, node.lines.length, (l) => l === meterTickOpenLine, 'metering tick');
+  const takeover = async (from: LeaseRow) => {
+    let now = await lease();
+    while (now.token === from.token) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      now = await lease();
+    }
+    return now;
+  };
+  for (const [round, how] of (['kill', 'pause', 'kill'] as const).entries()) {
     const before = await lease();
     const leader = nodes.find((n) => n.id === before.holderNode)!;
     assert.equal(leader.proc.exitCode, null, `round ${round}: the lease names a live node`);
-    // Let it bill a few minutes first, then kill it inside a tick.
-    const seen = leader.lines.length;
-    for (let ticks = 0; ticks < 3; ticks++) await waitFor(leader, seen + ticks, (l) => l === meterTickOpenLine, 'metering tick');
-    const from = leader.lines.length;
-    await waitFor(leader, from, (l) => l === meterTickOpenLine, 'metering tick');
-    leader.proc.kill('SIGKILL');
-    const killedAt = Date.now();
-    await new Promise((resolve) => leader.proc.once('exit', resolve));
-
-    let after = await lease();
-    while (after.holderNode === leader.id) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      after = await lease();
+    // It bills a few minutes first.
+    for (let ticks = 0; ticks < 3; ticks++) await nextTick(leader);
+    await nextTick(leader);
+    const at = Date.now();
+    let after: LeaseRow;
+    if (how === 'kill') {
+      leader.proc.kill('SIGKILL');
+      after = await takeover(before);
+      t.diagnostic(`round ${round}: ${after.holderNode} took over from ${leader.id} ${Date.now() - at} ms after kill -9`);
+      assert.notEqual(after.holderNode, leader.id);
+    } else {
+      // Paused for twice the TTL inside its tick: on PostgreSQL another node takes over
+      // meanwhile; on SQLite the paused transaction holds the file's write lock, so the
+      // takeover waits for it. Either way its tick must not commit when it wakes up.
+      const mark = leader.lines.length;
+      leader.proc.kill('SIGSTOP');
+      await new Promise((resolve) => setTimeout(resolve, 2 * ttlMs));
+      leader.proc.kill('SIGCONT');
+      await waitFor(leader, mark, (l) => l.includes('no longer holds the lease periodic-work'), 'refused tick');
+      after = await takeover(before);
+      t.diagnostic(`round ${round}: ${after.holderNode} holds the lease after ${leader.id} was paused in a tick; its tick was rolled back`);
     }
-    t.diagnostic(`round ${round}: ${after.holderNode} took over from ${leader.id} ${Date.now() - killedAt} ms after kill -9`);
-    assert.ok(after.token > before.token, 'a new holder comes with a higher fencing token');
+    assert.ok(after.token > before.token, 'a new tenure comes with a higher fencing token');
     const survivor = nodes.find((n) => n.id === after.holderNode)!;
     assert.equal(survivor.proc.exitCode, null);
-    // The survivor meters: its next ticks commit.
-    const mark = survivor.lines.length;
     await waitFor(
       survivor,
       0,
       (l) => l.includes(`this node leads the periodic work (lease periodic-work, token ${after.token})`),
       'lead line',
     );
-    for (let ticks = 0; ticks < 2; ticks++) await waitFor(survivor, mark + ticks, (l) => l === meterTickOpenLine, 'metering tick');
+    // The new leader meters.
+    for (let ticks = 0; ticks < 2; ticks++) await nextTick(survivor);
   }
 
   // Only a leader ever metered: no node ran a tick before it took the lease.
@@ -193,12 +209,13 @@ test('kill -9 of the leader in the middle of a metering tick: another node takes
     const ticked = n.lines.indexOf(meterTickOpenLine);
     if (ticked >= 0) assert.ok(led >= 0 && led < ticked, `${n.id} metered only once it led`);
   }
-  assert.equal(nodes.filter((n) => n.lines.includes(meterTickOpenLine)).length, 3, 'each node led in turn');
+  assert.ok(nodes.filter((n) => n.lines.includes(meterTickOpenLine)).length >= 2, 'the metering moved between nodes');
 
   // The last node stops gracefully; then everything is settled once more up to one instant.
-  const last = nodes.find((n) => n.proc.exitCode === null && n.proc.signalCode === null)!;
-  last.proc.kill('SIGTERM');
-  await new Promise((resolve) => last.proc.once('exit', resolve));
+  for (const last of nodes.filter((n) => n.proc.exitCode === null && n.proc.signalCode === null)) {
+    last.proc.kill('SIGTERM');
+    await new Promise((resolve) => last.proc.once('exit', resolve));
+  }
   syncClock();
   const end = market.clock.now().getTime();
   for (const r of rentals) await settleRental(market.ctx, r.id, true);
