@@ -219,6 +219,8 @@ export async function startServer(
       warn: (fields, message) => api.log.warn(fields, message),
       error: (fields, message) => api.log.error(fields, message),
     },
+    // The chain watchers poll only on the node leading the periodic work (the lease below).
+    mayPoll: () => leader.isLeader(),
   });
   const eventStreams = new EventStreams({
     limits: { total: config.maxEventStreams, perUser: 5, perDevice: 2 },
@@ -283,6 +285,7 @@ export async function startServer(
     log: { info: (fields, message) => log.info(fields, message), warn: (fields, message) => log.warn(fields, message) },
     onChange: (leading) => leaderGauge.set(leading ? 1 : 0),
   });
+  await leader.start();
   if (config.smtpUrl) log.info(`mail: notices are sent through ${describeSmtpUrl(config.smtpUrl)} as ${config.mailFrom}`);
   else log.info('mail: no SMTP server configured (--smtp-url); notices go to the outbox: p2pvps admin outbox, or GET /api/v1/admin/outbox');
   if (sealed)
@@ -293,6 +296,7 @@ export async function startServer(
     await rails.start();
   } catch (err) {
     await api.close();
+    await leader.close();
     await db.destroy();
     throw err;
   }
@@ -453,7 +457,6 @@ export async function startServer(
     leader.whileLeading(() => housekeep(ctx)),
     (err) => log.error({ err }, 'housekeeping failed'),
   );
-  await leader.start();
   expiry.start();
   meter.start();
   reliability.start();
