@@ -95,6 +95,22 @@ function openTunnel(port: number, device: { id: string; privateKey: string; sshP
   });
 }
 
+/**
+ * SQLite gives a transaction that read before it writes no busy wait when another process
+ * holds the write lock, or wrote since it read (SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT): waiting
+ * could deadlock. The leader's ticks write every second, so the test's own writes try again.
+ */
+async function retryBusy<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!String((err as { code?: string }).code).startsWith('SQLITE_BUSY') || attempt >= 100) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
 test('kill -9 of the leader in the middle of a metering tick: another node takes over, and no minute is billed twice or lost', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'p2pvps-failover-'));
   const databaseUrl = process.env.P2PVPS_TEST_DATABASE ?? `sqlite:${join(dir, 'cluster.sqlite')}`;
@@ -141,12 +157,12 @@ test('kill -9 of the leader in the middle of a metering tick: another node takes
 
   const rentals: { id: string; startedAt: number }[] = [];
   for (const [i, d] of devices.entries()) {
-    const renter = await market.createUser(`renter-${i}`);
+    const renter = await retryBusy(() => market.createUser(`renter-${i}`));
     // The test's own context has no gateway: it is told what the nodes see, the tunnel up.
     market.online.add(d.id);
     syncClock();
-    const rental = await rent(market.ctx, renter.id, { deviceId: d.id });
-    await syncDevice(market.ctx, d.id, { container: { rentalId: rental.id, state: 'ready' } });
+    const rental = await retryBusy(() => rent(market.ctx, renter.id, { deviceId: d.id }));
+    await retryBusy(() => syncDevice(market.ctx, d.id, { container: { rentalId: rental.id, state: 'ready' } }));
     const active = await findRental(market.ctx.db, rental.id);
     assert.equal(active?.state, 'active');
     rentals.push({ id: rental.id, startedAt: new Date(active!.billed_until!).getTime() });
