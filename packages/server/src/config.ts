@@ -398,6 +398,25 @@ export const serverOptions = {
     schema: opt.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     default: 'info',
   },
+  // Cluster (cluster/leader-lease.ts): which node runs the periodic work.
+  nodeId: {
+    flag: 'node-id',
+    env: 'P2PVPS_NODE_ID',
+    description:
+      "This server node's name in the cluster's shared rows (who leads the periodic work). Unset: the host name and a random suffix, new at each start.",
+    schema: opt
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, dots, dashes or underscores')
+      .optional(),
+  },
+  leaderLeaseTtlMs: {
+    flag: 'leader-lease-ttl-ms',
+    env: 'P2PVPS_LEADER_LEASE_TTL_MS',
+    description:
+      'How long the node that runs the periodic work (metering, expiry, mail) holds its lease; it renews every third of it, and another node takes over within about this long after it dies.',
+    schema: opt.positiveInt().min(300, 'must be at least 300 ms'),
+    default: '6000',
+  },
   ...railOptions,
   ...tlsOptions,
   ...clusterOptions,

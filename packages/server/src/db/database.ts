@@ -25,6 +25,7 @@ import * as reliability from './migrations/2026-12-06T2105-reliability.ts';
 import * as reviewsDisputes from './migrations/2026-12-06T2106-reviews-disputes.ts';
 import * as hardwareBenchmarks from './migrations/2026-12-06T2104-hardware-benchmarks.ts';
 import * as offers from './migrations/2026-12-06T2102-offers.ts';
+import * as clusterLeases from './migrations/2026-12-07T0101-cluster-leases.ts';
 
 export type Db = Kysely<Database>;
 
@@ -51,6 +52,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-06T2106-reviews-disputes': reviewsDisputes,
   '2026-12-06T2104-hardware-benchmarks': hardwareBenchmarks,
   '2026-12-06T2102-offers': offers,
+  '2026-12-07T0101-cluster-leases': clusterLeases,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
@@ -145,11 +147,11 @@ export function chunksFor<T>(rows: readonly T[], paramsPerRow: number): T[][] {
  */
 const shapes = new Map<string, string>();
 
-async function runShaped(db: Db, shape: string, build: () => CompiledQuery, params: readonly unknown[]): Promise<void> {
+/** Runs a bulk statement by its shape; returns the rows it changed. */
+async function runShaped(db: Db, shape: string, build: () => CompiledQuery, params: readonly unknown[]): Promise<number> {
   const known = shapes.get(shape);
   if (known !== undefined) {
-    await db.executeQuery(CompiledQuery.raw(known, [...params]));
-    return;
+    return Number((await db.executeQuery(CompiledQuery.raw(known, [...params]))).numAffectedRows ?? 0n);
   }
   const compiled = build();
   // Only a statement whose parameters are exactly the values, in order, can be reused.
@@ -157,7 +159,7 @@ async function runShaped(db: Db, shape: string, build: () => CompiledQuery, para
     if (shapes.size > 500) shapes.clear();
     shapes.set(shape, compiled.sql);
   }
-  await db.executeQuery(compiled);
+  return Number((await db.executeQuery(compiled)).numAffectedRows ?? 0n);
 }
 
 /** Inserts rows (all with the same columns, in the same order) with one statement per chunk. */
@@ -198,19 +200,26 @@ export async function updateFromValues(
     types: readonly string[];
     set: RawBuilder<unknown>;
     rows: readonly (readonly unknown[])[];
+    /** A further condition on each row (a compare-and-set: `rentals.billed_until = v.column7`). */
+    where?: RawBuilder<unknown>;
   },
-): Promise<void> {
+): Promise<number> {
   const set = o.set.compile(db);
+  const where = o.where?.compile(db);
+  let changed = 0;
   for (const chunk of chunksFor(o.rows, o.types.length)) {
     const build = () => {
       const values = chunk.map(
         (row, r) => sql`(${sql.join(row.map((value, c) => (r === 0 ? sql`cast(${value} as ${sql.raw(o.types[c]!)})` : sql`${value}`)))})`,
       );
-      return sql`update ${sql.table(o.table)} set ${o.set} from (values ${sql.join(values)}) as v where ${sql.ref(`${o.table}.${o.key}`)} = v.column1`.compile(
+      const also = o.where ? sql` and ${o.where}` : sql``;
+      return sql`update ${sql.table(o.table)} set ${o.set} from (values ${sql.join(values)}) as v where ${sql.ref(`${o.table}.${o.key}`)} = v.column1${also}`.compile(
         db,
       );
     };
-    const params = [...set.parameters, ...chunk.flat()];
-    await runShaped(db, `update|${o.table}|${o.key}|${o.types.join(',')}|${set.sql}|${chunk.length}`, build, params);
+    const params = [...set.parameters, ...chunk.flat(), ...(where?.parameters ?? [])];
+    const shape = `update|${o.table}|${o.key}|${o.types.join(',')}|${set.sql}|${where?.sql ?? ''}|${chunk.length}`;
+    changed += await runShaped(db, shape, build, params);
   }
+  return changed;
 }

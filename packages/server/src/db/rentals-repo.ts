@@ -172,16 +172,20 @@ export function listMeteredRentals(db: Db, after: string, limit: number) {
 }
 
 /** What settling a rental changes: id, billed_minutes, charged_micros, fee_micros, billed_until, offline_since. */
-export type SettledRental = [string, number, bigint, bigint, string, string | null];
+/** id, billed_minutes, charged_micros, fee_micros, billed_until, offline_since, and the billed_until it was settled from. */
+export type SettledRental = [string, number, bigint, bigint, string, string | null, string];
 
 /** Writes many rentals' settlements in one statement. */
-export async function updateSettledRentals(trx: Db, rows: SettledRental[]): Promise<void> {
-  await updateFromValues(trx, {
+export function updateSettledRentals(trx: Db, rows: SettledRental[]): Promise<number> {
+  // Only where billed_until is still what the settlement started from (the last column): a
+  // compare-and-set, so two settlements of the same minutes never both write. Returns the rows written.
+  return updateFromValues(trx, {
     table: 'rentals',
     key: 'id',
-    types: ['text', 'integer', 'bigint', 'bigint', 'text', 'text'],
+    types: ['text', 'integer', 'bigint', 'bigint', 'text', 'text', 'text'],
     set: sql`billed_minutes = v.column2, charged_micros = v.column3, fee_micros = v.column4, billed_until = v.column5, offline_since = v.column6`,
     rows,
+    where: sql`rentals.billed_until = v.column7`,
   });
 }
 

@@ -301,6 +301,15 @@ export interface DisputesTable {
   note: string | null;
 }
 
+/** Who holds a cluster-wide lease (db/leases-repo.ts), until when, under which fencing token. */
+export interface ClusterLeasesTable {
+  name: string;
+  holder_node: string;
+  fencing_token: bigint | number | string;
+  acquired_at: string;
+  expires_at: string;
+}
+
 /** Something the server saw happen to a rental (domain/rentals/rental-log.ts names the kinds). */
 export interface RentalEventsTable {
   id: string;
@@ -332,6 +341,7 @@ export interface Database {
   disputes: DisputesTable;
   rental_events: RentalEventsTable;
   hardware_benchmarks: HardwareBenchmarksTable;
+  cluster_leases: ClusterLeasesTable;
 }
 
 // Re-exported for migrations that need column helpers.

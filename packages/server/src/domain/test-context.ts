@@ -12,11 +12,11 @@ import { randomBytes } from 'node:crypto';
 import { secretBox } from '../secret-box.ts';
 
 /**
- * A domain context on a real in-memory SQLite database with a manual clock, for tests of
- * the rules. The tunnel view is the one thing injected: tests say which devices are online.
+ * A domain context on a real in-memory SQLite database (or the one `databaseUrl` names,
+ * shared with server processes) with a manual clock, for tests of the rules. The tunnel view is the one thing injected: tests say which devices are online.
  */
-export async function createTestContext(portRange: readonly [number, number] = [20000, 20009]) {
-  const db = openDatabase('sqlite::memory:');
+export async function createTestContext(portRange: readonly [number, number] = [20000, 20009], databaseUrl = 'sqlite::memory:') {
+  const db = openDatabase(databaseUrl);
   await migrateToLatest(db);
   const clock = new ManualClock();
   const online = new Set<string>();

@@ -44,7 +44,7 @@ export class PaymentRails {
 
   constructor(
     private readonly settings: RailSettings,
-    private readonly deps: { db: Db; clock: Clock; currency: string; log: RailLogger },
+    private readonly deps: { db: Db; clock: Clock; currency: string; log: RailLogger; mayPoll?: () => boolean },
   ) {
     const { db, clock, log } = deps;
     if (settings.paypal) {
@@ -59,6 +59,7 @@ export class PaymentRails {
         directory: new DbDepositDirectory(db, 'ethereum'),
         log,
         rateOf: (symbol) => this.usableRate(symbol),
+        ...(deps.mayPoll ? { mayPoll: deps.mayPoll } : {}),
       });
       this.seeds.set('ETH', config.ethRate);
       if (config.token) this.seeds.set(config.token.symbol, config.token.rate);
@@ -99,6 +100,7 @@ export class PaymentRails {
         maxRetryDelayMs: Math.max(b.pollIntervalMs, Math.min(600_000, b.pollIntervalMs * 20)),
         log,
         clock,
+        ...(deps.mayPoll ? { mayPoll: deps.mayPoll } : {}),
       });
       this.seeds.set('BTC', b.btcRate);
       this.chains.set('bitcoin', {

@@ -43,6 +43,8 @@ export interface MailQueueOptions {
   /** A failed mail is tried again after 1 min, doubling up to `maxBackoffMs`, and given up after `maxAttempts`. */
   maxAttempts?: number;
   maxBackoffMs?: number;
+  /** In a cluster only the node leading the periodic work delivers (cluster/leader-lease.ts); the others only queue. */
+  mayDeliver?: () => boolean;
 }
 
 /**
@@ -119,8 +121,8 @@ export class MailQueue {
       const due = await listDueMail(this.o.db, this.o.clock.now().toISOString(), 50);
       if (due.length === 0) return done;
       for (const mail of due) {
-        // Shutting down: what is left stays queued for the next start.
-        if (this.closed) return done;
+        // Shutting down, or no longer the node that delivers: what is left stays queued.
+        if (this.closed || this.o.mayDeliver?.() === false) return done;
         await this.deliver(mail);
         done++;
       }

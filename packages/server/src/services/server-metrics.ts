@@ -60,3 +60,12 @@ export function serverMetrics(o: { gateway: () => TunnelGateway | undefined; cer
   });
   return { registry, traffic, handshakes };
 }
+
+/** 1 while this node holds the lease for the cluster's periodic work (cluster/leader-lease.ts), else 0. */
+export function leaderGauge(registry: client.Registry): client.Gauge {
+  return new client.Gauge({
+    name: 'p2pvps_cluster_leader',
+    help: "1 while this node holds the lease for the cluster's periodic work (metering, expiry, mail), else 0.",
+    registers: [registry],
+  });
+}

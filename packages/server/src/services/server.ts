@@ -13,7 +13,7 @@ import { listenForMetrics } from './metrics-listener.ts';
 import { resolveWebName, WebRouteCache } from '../domain/devices/web-routing.ts';
 import { recordDeviceOnline, settleDeviceRental, tunnelPolicy } from '../domain/devices/tunnels.ts';
 import { FrontDoors } from '../frontdoor/front-doors.ts';
-import { serverMetrics } from './server-metrics.ts';
+import { leaderGauge, serverMetrics } from './server-metrics.ts';
 import { serverWorkers } from './workers.ts';
 import { serverCertificateFromConfig } from './server-certificate.ts';
 import { migrateToLatest, openDatabase } from '../db/database.ts';
@@ -25,6 +25,8 @@ import { buildApi } from './api.ts';
 import { InProcessEventBus } from '../events/event-bus.ts';
 import { nudgeDevice, type DeviceEvents } from '../events/device-events.ts';
 import { UserEvents } from '../events/user-events.ts';
+import { LeaderLease } from '../cluster/leader-lease.ts';
+import { nodeIdentity } from '../cluster/node-identity.ts';
 import { loadSecretBox, secretBoxKeyFile } from '../secret-box.ts';
 import { sealLegacyPasswords } from '../domain/rentals/rental-passwords.ts';
 import { PaymentRails } from '../payments/payment-rails.ts';
@@ -51,7 +53,12 @@ export interface RunningServer {
  */
 export async function startServer(
   config: ServerConfig,
-  options: { clock?: Clock; logStream?: { write(line: string): void } } = {},
+  options: {
+    clock?: Clock;
+    logStream?: { write(line: string): void };
+    /** Runs inside each metering batch's transaction before it commits (testing/cluster-node.ts holds it open there). */
+    beforeMeterCommit?: () => Promise<void>;
+  } = {},
 ): Promise<RunningServer> {
   const clock = options.clock ?? systemClock;
   // The certificate's own log lines go through the API's logger, which exists before any is written.
@@ -122,6 +129,8 @@ export async function startServer(
       warn: (fields, message) => api.log.warn(fields, message),
       error: (fields, message) => api.log.error(fields, message),
     },
+    // The chain watchers poll only on the node leading the periodic work (the lease below).
+    mayPoll: () => leader.isLeader(),
   });
   const eventStreams = new EventStreams({
     limits: { total: config.maxEventStreams, perUser: 5, perDevice: 2 },
@@ -162,6 +171,7 @@ export async function startServer(
     clock,
     transport: config.smtpUrl ? smtpTransport(config.smtpUrl) : null,
     from: config.mailFrom,
+    mayDeliver: () => leader.isLeader(),
     log: {
       info: (fields, message) => log.info(fields, message),
       warn: (fields, message) => log.warn(fields, message),
@@ -169,6 +179,20 @@ export async function startServer(
     },
   });
   const mailQueue = mail;
+  // Cluster: the periodic work runs only on the node holding this lease; a lone server holds it from its start.
+  const nodeId = nodeIdentity(config.nodeId);
+  const leading = leaderGauge(registry);
+  const leader = new LeaderLease({
+    db,
+    name: 'periodic-work',
+    nodeId,
+    ttlMs: config.leaderLeaseTtlMs,
+    // Real time even under a test's clock: the row's expiry is compared across processes.
+    clock: systemClock,
+    log: { info: (fields, message) => log.info(fields, message), warn: (fields, message) => log.warn(fields, message) },
+    onChange: (yes) => leading.set(yes ? 1 : 0),
+  });
+  await leader.start();
   if (config.smtpUrl) log.info(`mail: notices are sent through ${describeSmtpUrl(config.smtpUrl)} as ${config.mailFrom}`);
   else log.info('mail: no SMTP server configured (--smtp-url); notices go to the outbox: p2pvps admin outbox, or GET /api/v1/admin/outbox');
   if (sealed)
@@ -179,6 +203,7 @@ export async function startServer(
     await rails.start();
   } catch (err) {
     await api.close();
+    await leader.close();
     await db.destroy();
     throw err;
   }
@@ -253,7 +278,13 @@ export async function startServer(
   trafficTimer.unref();
   const apiUrl = `http://${config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost}:${port}`;
 
-  const workers = serverWorkers(ctx, config, { log, kickMail: () => mailQueue.kick(), certificate: tls?.certificate });
+  const workers = serverWorkers(ctx, config, {
+    log,
+    kickMail: () => mailQueue.kick(),
+    certificate: tls?.certificate,
+    leader,
+    beforeMeterCommit: options.beforeMeterCommit,
+  });
   if (
     new URL(config.publicUrl).protocol === 'http:' &&
     !/^(127\.|localhost$|\[::1\]$)|\.localhost$/.test(new URL(config.publicUrl).hostname)
@@ -293,6 +324,8 @@ export async function startServer(
         await rails.close();
         await mailQueue.close();
         await saveTraffic();
+        // Last: another node takes the periodic work over at once instead of after the lease's TTL.
+        await leader.close();
         await db.destroy();
       })()),
   };

@@ -6,6 +6,8 @@ import { meterTick } from '../domain/rentals/meter-tick.ts';
 import { endExpiredRentals } from '../domain/rentals/rentals.ts';
 import { housekeep } from './housekeeping.ts';
 import { PeriodicWorker } from './periodic-worker.ts';
+import type { LeaderLease } from '../cluster/leader-lease.ts';
+import type { Db } from '../db/database.ts';
 import type { ServerCertificate } from './server-certificate.ts';
 
 export interface WorkerIntervals {
@@ -18,42 +20,58 @@ export interface WorkerIntervals {
 /**
  * The server's periodic work, each job on its own timer and one run at a time: rental
  * expiry, the meter, the reliability score, the notices nobody reports as they happen,
- * housekeeping, and the certificate check. `close()` waits for the runs in progress.
+ * housekeeping, and the certificate check. `close()` waits for the runs in progress. All but
+ * the certificate check run only while this node holds the periodic-work lease
+ * (cluster/leader-lease.ts), and each meter batch confirms the lease before it commits.
  */
 export function serverWorkers(
   ctx: DomainContext,
   config: WorkerIntervals,
-  o: { log: { error(fields: object, message: string): void }; kickMail(): void; certificate?: ServerCertificate | undefined },
+  o: {
+    log: { error(fields: object, message: string): void };
+    kickMail(): void;
+    certificate?: ServerCertificate | undefined;
+    leader: Pick<LeaderLease, 'whileLeading' | 'fence'>;
+    /** A test's hook inside each meter batch, before the lease is confirmed and it commits. */
+    beforeMeterCommit?: () => Promise<void>;
+  },
 ) {
-  const { log, certificate } = o;
+  const { log, certificate, leader } = o;
   const expiry = new PeriodicWorker(
     config.expiryCheckIntervalMs,
-    () => endExpiredRentals(ctx),
+    leader.whileLeading(() => endExpiredRentals(ctx)),
     (err) => log.error({ err }, 'expiry worker failed'),
   );
   const meter = new PeriodicWorker(
     config.meterIntervalMs,
-    () => meterTick(ctx),
+    leader.whileLeading(() =>
+      meterTick(ctx, {
+        fence: async (trx: Db) => {
+          await o.beforeMeterCommit?.();
+          await leader.fence(trx);
+        },
+      }),
+    ),
     (err) => log.error({ err }, 'metering failed'),
   );
   // Reliability: each tick counts the time since the last into devices' days (reliability-ticks.ts).
   const reliabilityTicks = new ReliabilityTicks(config.reliabilityIntervalMs);
   const reliability = new PeriodicWorker(
     config.reliabilityIntervalMs,
-    () => {
+    leader.whileLeading(() => {
       const tick = reliabilityTicks.next(ctx.clock.now());
       return reliabilityTick(ctx, tick.elapsedMs, tick.refreshScores);
-    },
+    }),
     (err) => log.error({ err }, 'reliability worker failed'),
   );
   // Notices nobody reports as they happen: a rental about to end, a device gone for a while.
   const startedAt = ctx.clock.now();
   const notices = new PeriodicWorker(
     config.expiryCheckIntervalMs,
-    async () => {
+    leader.whileLeading(async () => {
       const queued = (await queueEndingSoonNotices(ctx)) + (await queueDeviceOfflineNotices(ctx, startedAt));
       if (queued > 0) o.kickMail();
-    },
+    }),
     (err) => log.error({ err }, 'notice worker failed'),
   );
   // Re-reads the certificate files, or orders and renews over ACME once the HTTP door listens for the challenge.
@@ -65,7 +83,7 @@ export function serverWorkers(
   // Housekeeping: devices never enrolled before their token expired, sessions expired or left unused.
   const housekeeping = new PeriodicWorker(
     config.expiryCheckIntervalMs,
-    () => housekeep(ctx),
+    leader.whileLeading(() => housekeep(ctx)),
     (err) => log.error({ err }, 'housekeeping failed'),
   );
   return {

@@ -115,7 +115,7 @@ function settle(rental: MeteredRental, now: Date, online: boolean, available: bi
             bill.owed > 0n ? `${what} (part: the balance ran out)` : what,
             billedUntil,
           ),
-    update: [rental.id, bill.billedMinutes, bill.charged, bill.fee, billedUntil, offlineSince],
+    update: [rental.id, bill.billedMinutes, bill.charged, bill.fee, billedUntil, offlineSince, rental.billed_until],
     charged: bill.chargeNow,
   };
 }
@@ -141,11 +141,21 @@ export async function settleAll(
     trx,
     settled.flatMap((s) => (s.post ? [s.post] : [])),
   );
-  await updateSettledRentals(
-    trx,
-    settled.flatMap((s) => (s.update ? [s.update] : [])),
-  );
+  const updates = settled.flatMap((s) => (s.update ? [s.update] : []));
+  // A compare-and-set on each rental's watermark: minutes settled from a billed_until that
+  // another settlement (another node's tick, a tunnel going down) moved meanwhile are not
+  // written, and the whole batch with its charges rolls back, to be settled afresh.
+  const changed = await updateSettledRentals(trx, updates);
+  if (changed !== updates.length) throw new MeterConflict(updates.length - changed);
   return settled.reduce((sum, s) => sum + s.charged, 0n);
+}
+
+/** Some rentals were settled by someone else while this settlement read them: it rolls back and nothing is billed twice. */
+export class MeterConflict extends Error {
+  constructor(rentals: number) {
+    super(`${rentals} rental(s) were settled elsewhere meanwhile; this settlement was rolled back and the next tick settles them afresh`);
+    this.name = 'MeterConflict';
+  }
 }
 
 /**

@@ -2,6 +2,7 @@ import { findRental, listBalanceRentals, listMeteredRentals, listRentalsOfflineS
 import type { DomainContext } from '../context.ts';
 import { lowBalanceMinutes, settleAll } from '../money/metering.ts';
 import { endRental } from './ending.ts';
+import type { Db } from '../../db/database.ts';
 import { inTransaction } from '../../db/transactions.ts';
 
 /** Rentals settled per database transaction: big enough to be set-based, small enough not to hold the database for long. */
@@ -14,13 +15,20 @@ const tickBatch = 2_500;
  * grace (`balance_exhausted`; the renter is warned when it runs out, and a top-up clears
  * the clock). Returns what it did, for logs and benchmarks.
  */
-export async function meterTick(ctx: DomainContext): Promise<{ settled: number; ended: number }> {
+export async function meterTick(
+  ctx: DomainContext,
+  options: {
+    /** Run inside each batch's transaction before it commits; throws when this node may no longer bill (cluster/leader-lease.ts). */
+    fence?: (trx: Db) => Promise<void>;
+  } = {},
+): Promise<{ settled: number; ended: number }> {
   let settled = 0;
   let after = '';
   for (;;) {
     const batch = await inTransaction(ctx.db, async (trx) => {
       const rentals = await listMeteredRentals(trx, after, tickBatch);
       await settleAll(trx, ctx, rentals, (r) => ctx.tunnels.isOnline(r.device_id));
+      await options.fence?.(trx);
       return rentals;
     });
     settled += batch.length;

@@ -16,6 +16,8 @@ import { DepositScanner, type BitcoinRailLog, type DepositAddressOwner, type Sca
 export type { BitcoinRailLog, DepositAddressOwner, ScanOutcome };
 
 export interface BitcoinRailOptions {
+  /** In a cluster only the node leading the periodic work polls (cluster/leader-lease.ts); the others wait their turn. */
+  mayPoll?: () => boolean;
   /** Base URL of an Esplora-compatible API, e.g. `https://blockstream.info/api`. */
   esploraUrl: string;
   /** Confirmations an output needs before it is credited; 1 means "in a block". */
@@ -51,6 +53,7 @@ export class BitcoinRail implements PaymentRail {
   private readonly log: BitcoinRailLog;
   private readonly pollIntervalMs: number;
   private readonly maxRetryDelayMs: number;
+  private readonly mayPoll: (() => boolean) | undefined;
   private readonly closing = new AbortController();
   private sink: DepositSink | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -61,6 +64,7 @@ export class BitcoinRail implements PaymentRail {
   /** Throws RangeError on an unusable option (URL, price, counts), so the server can report it at start. */
   constructor(options: BitcoinRailOptions) {
     this.log = options.log ?? silentLog;
+    this.mayPoll = options.mayPoll;
     this.pollIntervalMs = positiveInt('pollIntervalMs', options.pollIntervalMs ?? 60_000);
     this.maxRetryDelayMs = positiveInt('maxRetryDelayMs', options.maxRetryDelayMs ?? 600_000);
     const client = new EsploraClient({
@@ -114,6 +118,7 @@ export class BitcoinRail implements PaymentRail {
   }
 
   private async tick(): Promise<void> {
+    if (this.mayPoll?.() === false) return this.schedule(this.pollIntervalMs);
     let outcome: ScanOutcome;
     try {
       outcome = await this.pollNow();

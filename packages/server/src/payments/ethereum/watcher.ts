@@ -48,6 +48,8 @@ export interface EthereumRailDeps {
   rateOf?: (symbol: string) => Promise<string>;
   /** Defaults to a client for config.rpcUrl. */
   rpc?: JsonRpcClient;
+  /** In a cluster only the node leading the periodic work polls (cluster/leader-lease.ts); the others wait their turn. */
+  mayPoll?: () => boolean;
 }
 
 export class ChainMismatchError extends Error {
@@ -125,6 +127,7 @@ export class EthereumRail implements PaymentRail {
   }
 
   private async poll(): Promise<void> {
+    if (this.deps.mayPoll?.() === false) return this.schedule(this.settings.pollIntervalMs);
     let delay: number;
     try {
       const result = await this.scan();
