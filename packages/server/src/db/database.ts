@@ -24,6 +24,7 @@ import * as reliability from './migrations/2026-12-06T2105-reliability.ts';
 import * as reviewsDisputes from './migrations/2026-12-06T2106-reviews-disputes.ts';
 import * as hardwareBenchmarks from './migrations/2026-12-06T2104-hardware-benchmarks.ts';
 import * as offers from './migrations/2026-12-06T2102-offers.ts';
+import * as clusterNodes from './migrations/2026-12-07T0102-cluster-nodes.ts';
 
 export type Db = Kysely<Database>;
 
@@ -50,6 +51,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-06T2106-reviews-disputes': reviewsDisputes,
   '2026-12-06T2104-hardware-benchmarks': hardwareBenchmarks,
   '2026-12-06T2102-offers': offers,
+  '2026-12-07T0102-cluster-nodes': clusterNodes,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
