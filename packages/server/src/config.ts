@@ -3,6 +3,7 @@ import { timing } from '@p2pvps/protocol/timing';
 import { railOptions, railProblems } from './payments/rail-options.ts';
 import { tlsOptions, tlsProblems } from './frontdoor/tls-options.ts';
 import { secretFile } from './secret-file-option.ts';
+import { clusterOptions, clusterProblems } from './cluster/cluster-options.ts';
 import type { PenaltyPolicy } from './gateway/source-penalties.ts';
 
 /** Every server option, declared once. */
@@ -399,12 +400,13 @@ export const serverOptions = {
   },
   ...railOptions,
   ...tlsOptions,
+  ...clusterOptions,
 };
 
 export type ServerConfig = OptionValues<typeof serverOptions>;
 
 export function loadServerConfig(argv: readonly string[], env: Record<string, string | undefined>): ServerConfig {
-  return parseOptions(serverOptions, argv, env, (v) => [...railProblems(v), ...tlsProblems(v)]);
+  return parseOptions(serverOptions, argv, env, (v) => [...railProblems(v), ...tlsProblems(v), ...clusterProblems(v)]);
 }
 
 /** `authfail:5s noauth:1s …` (validated by the option's schema) as a policy; unnamed keys keep OpenSSH's defaults. */

@@ -98,7 +98,7 @@ export class NodeLinkServer {
     const refuse = (ctx: AuthContext, why: string) => {
       this.stats.refused++;
       this.o.log.warn({ remote, node: ctx.username }, why);
-      ctx.reject();
+      ctx.reject(['publickey']);
       if (++failures >= 3) client.end();
     };
     client.on('error', (err: Error) => {

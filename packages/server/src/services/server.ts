@@ -20,6 +20,7 @@ import { ensureOperator } from '../domain/accounts/accounts.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
 import type { DomainContext } from '../domain/context.ts';
 import { TunnelGateway } from '../gateway/tunnel-gateway.ts';
+import { ClusterNode, liveSince } from '../cluster/cluster-node.ts';
 import { buildApi } from './api.ts';
 import { DeviceEvents } from './device-events.ts';
 import { UserEvents } from './user-events.ts';
@@ -87,13 +88,16 @@ export async function startServer(
   chmodSync(config.dataDir, 0o700);
   const db = openDatabase(config.databaseUrl);
   await migrateToLatest(db);
-  await markAllOffline(db);
+  // Cluster: devices whose tunnel another live node holds stay online.
+  await markAllOffline(db, config.nodeLinkListen ? { liveSince: liveSince(clock.now(), config.nodeHeartbeatMs) } : undefined);
   const hostKey = loadHostKey(config.dataDir);
   const secretBox = loadSecretBox(config.dataDir);
   const events = new DeviceEvents();
   const userEvents = new UserEvents(db);
 
   let gateway: TunnelGateway | undefined;
+  // Cluster: set when this server is one node of several (--node-link-listen); cluster/cluster-node.ts.
+  let cluster: ClusterNode | undefined;
   let mail: MailQueue | undefined;
   const webRoutes = new WebRouteCache((host) => resolveWebName(ctx, host));
   const ctx: DomainContext = {
@@ -129,6 +133,7 @@ export async function startServer(
       events.notify(deviceId, reason);
       userEvents.deviceChanged(deviceId);
       void gateway?.refresh(deviceId);
+      cluster?.rentalsChanged();
     },
     mailQueued: () => mail?.kick(),
     // Mails are queued in the background: neither a request nor the meter waits for them.
@@ -138,14 +143,15 @@ export async function startServer(
       mail?.queue(event === 'active' ? queueRentalActive(ctx, rentalId) : queueRentalEnded(ctx, rentalId));
     },
     tunnels: {
-      isOnline: (id) => gateway?.isOnline(id) ?? false,
+      isOnline: (id) => (cluster ? cluster.isOnline(id) : (gateway?.isOnline(id) ?? false)),
       measureThroughput: async (id, nonce) => {
         const channel = await gateway?.openBenchmarkChannel(id).catch(() => undefined);
         return channel ? measureThroughput(channel, nonce) : null;
       },
       disconnect: (id) => {
         webRoutes.forget();
-        gateway?.disconnect(id);
+        if (cluster) cluster.disconnect(id);
+        else gateway?.disconnect(id);
       },
     },
   };
@@ -291,18 +297,30 @@ export async function startServer(
       if (!d?.public_key || !d.ssh_port) return null;
       // The public SSH port listens only while a renter may log in: an idle device costs no socket.
       const rental = await findOpenRentalForDevice(db, deviceId);
-      const publicPortOpen = rental?.state === 'requested' || rental?.state === 'active';
+      // Cluster: every node listens on renters' ports itself (cluster/rental-ports.ts), wherever the tunnel is.
+      const publicPortOpen = !config.nodeLinkListen && (rental?.state === 'requested' || rental?.state === 'active');
       return { deviceId: d.id, publicKey: d.public_key, sshPort: Number(d.ssh_port), publicPortOpen, rentalId: rental?.id ?? null };
     },
     // The meter runs only while the device is connected: going down bills up to now;
     // coming back skips the time it was away.
     onTunnelUp: (id) => {
-      void settleDevice(id, false);
-      void setOnline(id, true);
+      // Cluster: the holder is recorded before the device is shown online, so other nodes find it.
+      void (cluster?.tunnelUp(id) ?? Promise.resolve())
+        .catch((err) => log.error({ err, deviceId: id }, 'could not record the tunnel holder'))
+        .then(() => {
+          void settleDevice(id, false);
+          void setOnline(id, true);
+        });
     },
     onTunnelDown: (id) => {
-      void settleDevice(id, true);
-      void setOnline(id, false);
+      void (cluster?.tunnelDown(id) ?? Promise.resolve(false))
+        .catch(() => false)
+        .then((elsewhere) => {
+          // Cluster: it reconnected to another node meanwhile, so it is neither offline nor unbilled.
+          if (elsewhere) return;
+          void settleDevice(id, true);
+          void setOnline(id, false);
+        });
     },
     log,
     keepaliveIntervalMs: timing.tunnelKeepaliveMs,
@@ -319,6 +337,34 @@ export async function startServer(
   });
   const gatewayPort = await gateway.listen(config.gatewayPort, config.gatewayHost);
   gatewayRef.port = gatewayPort;
+  if (config.nodeLinkListen) {
+    const local = gateway;
+    cluster = new ClusterNode({
+      db,
+      clock,
+      nodeId: config.nodeId,
+      secret: config.clusterSecretFile as string,
+      listen: config.nodeLinkListen,
+      advertise: config.nodeLinkAdvertise ?? config.nodeLinkListen,
+      heartbeatMs: config.nodeHeartbeatMs,
+      publicBindHost: config.publicBindHost,
+      maxConnectionsPerDevice: config.maxConnectionsPerDevice,
+      tunnels: {
+        isOnline: (id) => local.isOnline(id),
+        openWebChannel: (id, port, address, remotePort) => local.openWebChannel(id, port, address, remotePort),
+        openSshChannel: (id, address, remotePort) => local.openSshChannel(id, address, remotePort),
+        disconnect: (id) => local.disconnect(id),
+      },
+      onDeviceGone: (id) => {
+        void settleDevice(id, true);
+        void setOnline(id, false);
+      },
+      onRentalsChanged: () => webRoutes.forget(),
+      onRenterConnection: (rental, socket) => traffic.track(socket, rental.deviceId, rental.rentalId, 'ssh'),
+      log,
+    });
+    await cluster.start();
+  }
 
   const operator = await ensureOperator(ctx, config.adminEmail);
   if (operator) {
@@ -332,7 +378,10 @@ export async function startServer(
   await api.ready();
   const doors = new FrontDoors({
     resolve: (host) => webRoutes.resolve(host),
-    openChannel: (deviceId, port, address, remotePort) => (gateway as TunnelGateway).openWebChannel(deviceId, port, address, remotePort),
+    openChannel: (deviceId, port, address, remotePort) =>
+      cluster
+        ? cluster.openChannel(deviceId, port === 80 ? 80 : 443, address, remotePort)
+        : (gateway as TunnelGateway).openWebChannel(deviceId, port, address, remotePort),
     apiServer: api.server,
     serverTls: () => tls?.certificate.secureContext() ?? null,
     traffic,
@@ -455,6 +504,7 @@ export async function startServer(
         clearInterval(trafficTimer);
         await doors.close();
         await metricsListener?.close();
+        await cluster?.close();
         await gateway.close();
         await api.close();
         await rails.close();
