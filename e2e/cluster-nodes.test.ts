@@ -88,12 +88,9 @@ async function startNode(id: string, offset: number, publicHost: string): Promis
   for (const stream of [node.process.stdout, node.process.stderr]) stream?.on('data', (d) => node.log.push(String(d)));
   nodes.push(node);
   const api = new ApiClient({ baseUrl: `http://127.0.0.1:${node.httpPort}` });
-  await waitFor(
-    `node ${id} to answer (log: ${node.log.join('')})`,
-    async () => Boolean(await api.call('market', { query: {} })),
-    60_000,
-    200,
-  );
+  await waitFor(`node ${id} to answer`, async () => Boolean(await api.call('market', { query: {} })), 120_000, 200).catch((err: Error) => {
+    throw new Error(`${err.message}; its output:\n${node.log.join('')}`);
+  });
   return node;
 }
 

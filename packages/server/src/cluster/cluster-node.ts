@@ -5,6 +5,7 @@ import { TunnelUnavailableError, type TunnelGatewayLog } from '../gateway/tunnel
 import { PeriodicWorker } from '../services/periodic-worker.ts';
 import {
   findTunnelHolder,
+  devicesHeldBy,
   heartbeatNode,
   holdTunnel,
   reapTunnelHolders,
@@ -22,6 +23,7 @@ import type net from 'node:net';
 /** What the cluster needs of this node's own gateway. */
 export interface LocalTunnels {
   isOnline(deviceId: string): boolean;
+  onlineDeviceIds(): string[];
   openWebChannel(deviceId: string, port: number, remoteAddress: string, remotePort: number): Promise<Duplex>;
   openSshChannel(deviceId: string, remoteAddress: string, remotePort: number): Promise<Duplex>;
   disconnect(deviceId: string): void;
@@ -41,6 +43,8 @@ export interface ClusterNodeOptions {
   tunnels: LocalTunnels;
   /** A device whose tunnel was on a node that died (or on this one before a restart): it is offline now. */
   onDeviceGone(deviceId: string): void;
+  /** A device whose tunnel is up here but was reaped while this node looked dead (a long pause): online again. */
+  onDeviceBack(deviceId: string): void;
   /** Rentals started or ended somewhere in the cluster (cached web routes are stale). */
   onRentalsChanged(): void;
   onRenterConnection(rental: RentalPort, socket: net.Socket): void;
@@ -126,13 +130,13 @@ export class ClusterNode {
   }
 
   /**
-   * The device's tunnel went down here; true when it is up on another live node meanwhile
-   * (it reconnected there), so it is not offline and its meter goes on.
+   * The device's tunnel went down here; true when it is up again meanwhile, on another live
+   * node or back on this one, so it is not offline and its meter goes on.
    */
   async tunnelDown(deviceId: string): Promise<boolean> {
     await releaseTunnel(this.o.db, deviceId, this.o.nodeId);
     const holder = await findTunnelHolder(this.o.db, deviceId, this.freshSince());
-    return holder !== null && holder.nodeId !== this.o.nodeId;
+    return (holder !== null && holder.nodeId !== this.o.nodeId) || this.o.tunnels.isOnline(deviceId);
   }
 
   /** Drops the device's tunnel here and on the node that holds it (the device was removed). */
@@ -159,6 +163,13 @@ export class ClusterNode {
   private async tick(): Promise<void> {
     await heartbeatNode(this.o.db, this.o.nodeId, this.now());
     for (const id of await reapTunnelHolders(this.o.db, this.freshSince())) this.o.onDeviceGone(id);
+    // Another node may have taken this one for dead during a long pause and reaped its tunnels: claim them again.
+    const held = new Set(await devicesHeldBy(this.o.db, this.o.nodeId));
+    for (const id of this.o.tunnels.onlineDeviceIds()) {
+      if (held.has(id)) continue;
+      await holdTunnel(this.o.db, id, this.o.nodeId, this.now());
+      this.o.onDeviceBack(id);
+    }
     this.remote = new Set(await remotelyHeldDevices(this.o.db, this.o.nodeId, this.freshSince()));
     if (await this.rentalPorts.reconcile()) this.o.onRentalsChanged();
   }

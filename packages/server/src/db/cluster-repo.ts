@@ -57,6 +57,12 @@ export async function findTunnelHolder(db: Db, deviceId: string, freshSince: str
   return { nodeId: row.id, host: row.link_host ?? '', port: Number(row.link_port ?? 0) };
 }
 
+/** Devices whose tunnel this node is recorded as holding. */
+export async function devicesHeldBy(db: Db, nodeId: string): Promise<string[]> {
+  const rows = await db.selectFrom('tunnel_holders').select('device_id').where('node_id', '=', nodeId).execute();
+  return rows.map((r) => r.device_id);
+}
+
 /** Devices whose tunnel a live node other than `selfId` holds. */
 export async function remotelyHeldDevices(db: Db, selfId: string, freshSince: string): Promise<string[]> {
   const rows = await db

@@ -315,9 +315,9 @@ export async function startServer(
     onTunnelDown: (id) => {
       void (cluster?.tunnelDown(id) ?? Promise.resolve(false))
         .catch(() => false)
-        .then((elsewhere) => {
-          // Cluster: it reconnected to another node meanwhile, so it is neither offline nor unbilled.
-          if (elsewhere) return;
+        .then((stillOnline) => {
+          // Cluster: it reconnected meanwhile (to another node, or here), so it is neither offline nor unbilled.
+          if (stillOnline) return;
           void settleDevice(id, true);
           void setOnline(id, false);
         });
@@ -337,8 +337,8 @@ export async function startServer(
   });
   const gatewayPort = await gateway.listen(config.gatewayPort, config.gatewayHost);
   gatewayRef.port = gatewayPort;
+  // Cluster (cluster/cluster-node.ts): one node of several on this database, linked to the others.
   if (config.nodeLinkListen) {
-    const local = gateway;
     cluster = new ClusterNode({
       db,
       clock,
@@ -349,15 +349,14 @@ export async function startServer(
       heartbeatMs: config.nodeHeartbeatMs,
       publicBindHost: config.publicBindHost,
       maxConnectionsPerDevice: config.maxConnectionsPerDevice,
-      tunnels: {
-        isOnline: (id) => local.isOnline(id),
-        openWebChannel: (id, port, address, remotePort) => local.openWebChannel(id, port, address, remotePort),
-        openSshChannel: (id, address, remotePort) => local.openSshChannel(id, address, remotePort),
-        disconnect: (id) => local.disconnect(id),
-      },
+      tunnels: gateway,
       onDeviceGone: (id) => {
         void settleDevice(id, true);
         void setOnline(id, false);
+      },
+      onDeviceBack: (id) => {
+        void settleDevice(id, false);
+        void setOnline(id, true);
       },
       onRentalsChanged: () => webRoutes.forget(),
       onRenterConnection: (rental, socket) => traffic.track(socket, rental.deviceId, rental.rentalId, 'ssh'),
