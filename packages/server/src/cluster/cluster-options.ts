@@ -75,3 +75,25 @@ export function clusterProblems(v: Values): string[] {
   }
   return problems;
 }
+
+/** A cluster node's settings from the options, when this server is one (--node-link-listen). */
+export function clusterSettings(v: {
+  nodeId: string;
+  nodeLinkListen?: { host: string; port: number } | undefined;
+  nodeLinkAdvertise?: { host: string; port: number } | undefined;
+  clusterSecretFile?: string | undefined;
+  nodeHeartbeatMs: number;
+  publicBindHost: string;
+  maxConnectionsPerDevice: number;
+}) {
+  if (!v.nodeLinkListen || v.clusterSecretFile === undefined) return undefined;
+  return {
+    nodeId: v.nodeId,
+    secret: v.clusterSecretFile,
+    listen: v.nodeLinkListen,
+    advertise: v.nodeLinkAdvertise ?? v.nodeLinkListen,
+    heartbeatMs: v.nodeHeartbeatMs,
+    publicBindHost: v.publicBindHost,
+    maxConnectionsPerDevice: v.maxConnectionsPerDevice,
+  };
+}

@@ -21,6 +21,7 @@ import { systemClock, type Clock } from '../domain/clock.ts';
 import type { DomainContext } from '../domain/context.ts';
 import { TunnelGateway } from '../gateway/tunnel-gateway.ts';
 import { ClusterNode, liveSince } from '../cluster/cluster-node.ts';
+import { clusterSettings } from '../cluster/cluster-options.ts';
 import { buildApi } from './api.ts';
 import { DeviceEvents } from './device-events.ts';
 import { UserEvents } from './user-events.ts';
@@ -338,17 +339,12 @@ export async function startServer(
   const gatewayPort = await gateway.listen(config.gatewayPort, config.gatewayHost);
   gatewayRef.port = gatewayPort;
   // Cluster (cluster/cluster-node.ts): one node of several on this database, linked to the others.
-  if (config.nodeLinkListen) {
+  const clusterNode = clusterSettings(config);
+  if (clusterNode) {
     cluster = new ClusterNode({
+      ...clusterNode,
       db,
       clock,
-      nodeId: config.nodeId,
-      secret: config.clusterSecretFile as string,
-      listen: config.nodeLinkListen,
-      advertise: config.nodeLinkAdvertise ?? config.nodeLinkListen,
-      heartbeatMs: config.nodeHeartbeatMs,
-      publicBindHost: config.publicBindHost,
-      maxConnectionsPerDevice: config.maxConnectionsPerDevice,
       tunnels: gateway,
       onDeviceGone: (id) => {
         void settleDevice(id, true);
