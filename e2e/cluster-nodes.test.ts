@@ -72,14 +72,13 @@ async function startNode(id: string, offset: number, publicHost: string): Promis
         P2PVPS_NODE_ID: id,
         P2PVPS_NODE_LINK_LISTEN: `127.0.0.1:${base + offset + 3}`,
         P2PVPS_CLUSTER_SECRET_FILE: secretFile,
-        P2PVPS_NODE_HEARTBEAT_MS: '500',
+        P2PVPS_NODE_HEARTBEAT_MS: '1000',
         P2PVPS_HTTP_PORT: String(base + offset),
         P2PVPS_HTTPS_PORT: String(base + offset + 1),
         P2PVPS_GATEWAY_PORT: String(base + offset + 2),
         P2PVPS_PUBLIC_BIND_HOST: publicHost,
         P2PVPS_SSH_PORT_RANGE: rentalPorts,
         P2PVPS_WEB_DOMAIN: webDomain,
-        P2PVPS_EXPIRY_CHECK_INTERVAL_MS: '200',
         P2PVPS_BENCHMARK_INTERVAL_HOURS: '0',
         P2PVPS_LOG_LEVEL: process.env.P2PVPS_TEST_LOG ?? 'warn',
       },
@@ -162,6 +161,14 @@ before(async () => {
 });
 
 after(async () => {
+  // What went wrong on a node shows with the test's output.
+  for (const node of nodes) {
+    const errors = node.log
+      .join('')
+      .split('\n')
+      .filter((line) => /"level":(50|60)/.test(line));
+    if (errors.length) console.error(`${node.id}:\n${errors.join('\n')}`);
+  }
   await rented?.agent.stop();
   await removeDeviceContainers(rented?.deviceId);
   for (const node of nodes) {
@@ -258,7 +265,7 @@ test('when node A dies (kill -9), node B counts its device offline and says so t
   a.process.kill('SIGKILL');
   const viaB = new ApiClient({ baseUrl: `http://127.0.0.1:${b.httpPort}` });
   const session = await viaB.call('login', { body: { email: renterEmail, password: 'correct horse battery' } });
-  // A's heartbeat goes stale (5 of 500 ms) and B reaps its tunnels: the device is offline in the database.
+  // A's heartbeat goes stale (5 of 1 s) and B reaps its tunnels: the device is offline in the database.
   await waitFor('node B to see the device offline', async () => {
     const r = await viaB.withToken(session.token).call('getRental', { params: { rentalId: rented.rental.id } });
     return !r.deviceOnline;
