@@ -1,9 +1,10 @@
 import { opt, parseOptions, type OptionValues } from '@p2pvps/protocol/options';
 import { timing } from '@p2pvps/protocol/timing';
-import { clusterOptions } from './cluster/node-directory.ts';
+import { nodeDirectoryOptions } from './cluster/node-directory.ts';
 import { railOptions, railProblems } from './payments/rail-options.ts';
 import { tlsOptions, tlsProblems } from './frontdoor/tls-options.ts';
 import { secretFile } from './secret-file-option.ts';
+import { clusterOptions, clusterProblems } from './cluster/cluster-options.ts';
 import type { PenaltyPolicy } from './gateway/source-penalties.ts';
 
 /** Every server option, declared once. */
@@ -398,17 +399,7 @@ export const serverOptions = {
     schema: opt.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     default: 'info',
   },
-  // Cluster (cluster/leader-lease.ts): which node runs the periodic work.
-  nodeId: {
-    flag: 'node-id',
-    env: 'P2PVPS_NODE_ID',
-    description:
-      "This server node's name in the cluster's shared rows (who leads the periodic work). Unset: the host name and a random suffix, new at each start.",
-    schema: opt
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, dots, dashes or underscores')
-      .optional(),
-  },
+  // Cluster (cluster/leader-lease.ts): which node runs the periodic work; --node-id is in cluster/cluster-options.ts.
   leaderLeaseTtlMs: {
     flag: 'leader-lease-ttl-ms',
     env: 'P2PVPS_LEADER_LEASE_TTL_MS',
@@ -420,12 +411,13 @@ export const serverOptions = {
   ...railOptions,
   ...tlsOptions,
   ...clusterOptions,
+  ...nodeDirectoryOptions,
 };
 
 export type ServerConfig = OptionValues<typeof serverOptions>;
 
 export function loadServerConfig(argv: readonly string[], env: Record<string, string | undefined>): ServerConfig {
-  return parseOptions(serverOptions, argv, env, (v) => [...railProblems(v), ...tlsProblems(v)]);
+  return parseOptions(serverOptions, argv, env, (v) => [...railProblems(v), ...tlsProblems(v), ...clusterProblems(v)]);
 }
 
 /** `authfail:5s noauth:1s …` (validated by the option's schema) as a policy; unnamed keys keep OpenSSH's defaults. */

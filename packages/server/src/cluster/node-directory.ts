@@ -44,7 +44,7 @@ export function parseClusterNodes(spec: string): NodeAddress[] | string {
 }
 
 /** The cluster's options, spread into the server's option table (config.ts). */
-export const clusterOptions = {
+export const nodeDirectoryOptions = {
   clusterNodes: {
     flag: 'cluster-nodes',
     env: 'P2PVPS_CLUSTER_NODES',

@@ -26,6 +26,7 @@ import * as reviewsDisputes from './migrations/2026-12-06T2106-reviews-disputes.
 import * as hardwareBenchmarks from './migrations/2026-12-06T2104-hardware-benchmarks.ts';
 import * as offers from './migrations/2026-12-06T2102-offers.ts';
 import * as clusterLeases from './migrations/2026-12-07T0101-cluster-leases.ts';
+import * as clusterNodes from './migrations/2026-12-07T0102-cluster-nodes.ts';
 
 export type Db = Kysely<Database>;
 
@@ -53,6 +54,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-06T2104-hardware-benchmarks': hardwareBenchmarks,
   '2026-12-06T2102-offers': offers,
   '2026-12-07T0101-cluster-leases': clusterLeases,
+  '2026-12-07T0102-cluster-nodes': clusterNodes,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

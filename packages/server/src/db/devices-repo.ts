@@ -149,17 +149,32 @@ export function recordTunnel(db: Db, deviceId: string, online: boolean, now: str
 }
 
 /**
- * At start, no tunnel is up yet. Devices that were up when the server stopped are credited
+ * At start, no tunnel is up yet (on this node; with `cluster`, other live nodes' tunnels are). Devices that were up when the server stopped are credited
  * uptime until they were last heard of (their last tunnel change or heartbeat), not until
  * now: the server being away says nothing good about them.
  */
-export async function markAllOffline(db: Db): Promise<void> {
+export async function markAllOffline(db: Db, cluster?: { liveSince: string }): Promise<void> {
   await inTransaction(db, async (trx) => {
-    const rows = await trx
+    let query = trx
       .selectFrom('devices')
       .select(['id', 'online_since', 'online_ms', 'last_seen_at', 'last_heartbeat_at'])
-      .where((eb) => eb.or([eb('online', '=', 1), eb('online_since', 'is not', null)]))
-      .execute();
+      .where((eb) => eb.or([eb('online', '=', 1), eb('online_since', 'is not', null)]));
+    // In a cluster, a device whose tunnel another live node holds stays online (cluster/cluster-node.ts).
+    if (cluster) {
+      query = query.where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('tunnel_holders')
+              .innerJoin('cluster_nodes', 'cluster_nodes.id', 'tunnel_holders.node_id')
+              .select('tunnel_holders.device_id')
+              .whereRef('tunnel_holders.device_id', '=', 'devices.id')
+              .where('cluster_nodes.stopped_at', 'is', null)
+              .where('cluster_nodes.heartbeat_at', '>=', cluster.liveSince),
+          ),
+        ),
+      );
+    }
+    const rows = await query.execute();
     const credited = rows.map((r) => {
       const heard = [r.last_seen_at, r.last_heartbeat_at]
         .filter((t): t is string => t !== null)

@@ -319,6 +319,26 @@ export interface RentalEventsTable {
   detail: string | null;
 }
 
+/** A server node of a cluster on one database (cluster/node-registry.ts). */
+export interface ClusterNodesTable {
+  id: string;
+  /** Where other nodes reach its node-to-node link; null when it has none (a single node). */
+  link_host: string | null;
+  link_port: number | null;
+  started_at: string;
+  /** Refreshed every few seconds; a node whose heartbeat is stale is dead. */
+  heartbeat_at: string;
+  /** Set at a clean shutdown. */
+  stopped_at: string | null;
+}
+
+/** Which node holds a device's reverse tunnel now (cluster/tunnel-locator.ts). */
+export interface TunnelHoldersTable {
+  device_id: string;
+  node_id: string;
+  since: string;
+}
+
 export interface Database {
   users: UsersTable;
   api_tokens: ApiTokensTable;
@@ -342,6 +362,8 @@ export interface Database {
   rental_events: RentalEventsTable;
   hardware_benchmarks: HardwareBenchmarksTable;
   cluster_leases: ClusterLeasesTable;
+  cluster_nodes: ClusterNodesTable;
+  tunnel_holders: TunnelHoldersTable;
 }
 
 // Re-exported for migrations that need column helpers.

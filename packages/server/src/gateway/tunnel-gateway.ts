@@ -486,10 +486,19 @@ export class TunnelGateway {
    * originator no visitor can have: theirs is an IP address), for timing the tunnel.
    */
   openBenchmarkChannel(deviceId: string): Promise<ServerChannel> {
+    return this.openSshChannel(deviceId, tunnelBenchmarkOrigin, 0);
+  }
+
+  /**
+   * Opens a channel to the device's SSH forward for a renter whose connection arrived
+   * elsewhere: another node of a cluster (cluster/node-link.ts), or this node's rental
+   * port listener in a cluster (cluster/rental-ports.ts).
+   */
+  openSshChannel(deviceId: string, remoteAddress: string, remotePort: number): Promise<ServerChannel> {
     const tunnel = this.tunnels.get(deviceId);
     if (!tunnel?.up || tunnel.closed || tunnel.owner.closed) return Promise.reject(new TunnelUnavailableError('offline'));
     return new Promise((resolve, reject) => {
-      tunnel.owner.client.forwardOut(tunnel.bindAddr, tunnel.port, tunnelBenchmarkOrigin, 0, (err, channel) => {
+      tunnel.owner.client.forwardOut(tunnel.bindAddr, tunnel.port, remoteAddress, remotePort, (err, channel) => {
         if (err) reject(new TunnelUnavailableError('refused'));
         else resolve(channel);
       });

@@ -21,6 +21,8 @@ import { ensureOperator } from '../domain/accounts/accounts.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
 import type { DomainContext } from '../domain/context.ts';
 import { TunnelGateway } from '../gateway/tunnel-gateway.ts';
+import { ClusterNode, liveSince } from '../cluster/cluster-node.ts';
+import { clusterSettings } from '../cluster/cluster-options.ts';
 import { buildApi } from './api.ts';
 import { InProcessEventBus } from '../events/event-bus.ts';
 import { nudgeDevice, type DeviceEvents } from '../events/device-events.ts';
@@ -71,13 +73,16 @@ export async function startServer(
   prepareDataDir(config.dataDir);
   const db = openDatabase(config.databaseUrl);
   await migrateToLatest(db);
-  await markAllOffline(db);
+  // Cluster: devices whose tunnel another live node holds stay online.
+  await markAllOffline(db, config.nodeLinkListen ? { liveSince: liveSince(clock.now(), config.nodeHeartbeatMs) } : undefined);
   const hostKey = loadHostKey(config.dataDir);
   const secretBox = loadSecretBox(config.dataDir);
   const events: DeviceEvents = new InProcessEventBus();
   const userEvents = new UserEvents(new InProcessEventBus(), db);
 
   let gateway: TunnelGateway | undefined;
+  // Cluster: set when this server is one node of several (--node-link-listen); cluster/cluster-node.ts.
+  let cluster: ClusterNode | undefined;
   let mail: MailQueue | undefined;
   const webRoutes = new WebRouteCache((host) => resolveWebName(ctx, host));
   const ctx: DomainContext = {
@@ -91,6 +96,7 @@ export async function startServer(
       nudgeDevice(events, deviceId, reason);
       userEvents.deviceChanged(deviceId);
       void gateway?.refresh(deviceId);
+      cluster?.rentalsChanged();
     },
     mailQueued: () => mail?.kick(),
     // Mails are queued in the background: neither a request nor the meter waits for them.
@@ -100,14 +106,15 @@ export async function startServer(
       mail?.queue(event === 'active' ? queueRentalActive(ctx, rentalId) : queueRentalEnded(ctx, rentalId));
     },
     tunnels: {
-      isOnline: (id) => gateway?.isOnline(id) ?? false,
+      isOnline: (id) => (cluster ? cluster.isOnline(id) : (gateway?.isOnline(id) ?? false)),
       measureThroughput: async (id, nonce) => {
         const channel = await gateway?.openBenchmarkChannel(id).catch(() => undefined);
         return channel ? measureThroughput(channel, nonce) : null;
       },
       disconnect: (id) => {
         webRoutes.forget();
-        gateway?.disconnect(id);
+        if (cluster) cluster.disconnect(id);
+        else gateway?.disconnect(id);
       },
     },
   };
@@ -217,14 +224,26 @@ export async function startServer(
   gateway = new TunnelGateway({
     hostKey: hostKey.privateKey,
     publicBindHost: config.publicBindHost,
-    lookupDevice: (deviceId) => tunnelPolicy(ctx, deviceId),
+    // Cluster: every node listens on renters' ports itself (cluster/rental-ports.ts), wherever the tunnel is.
+    lookupDevice: (deviceId) => tunnelPolicy(ctx, deviceId, { nodesListen: !!config.nodeLinkListen }),
     onTunnelUp: (id) => {
-      void settleDevice(id, false);
-      void setOnline(id, true);
+      // Cluster: the holder is recorded before the device is shown online, so other nodes find it.
+      void (cluster?.tunnelUp(id) ?? Promise.resolve())
+        .catch((err) => log.error({ err, deviceId: id }, 'could not record the tunnel holder'))
+        .then(() => {
+          void settleDevice(id, false);
+          void setOnline(id, true);
+        });
     },
     onTunnelDown: (id) => {
-      void settleDevice(id, true);
-      void setOnline(id, false);
+      void (cluster?.tunnelDown(id) ?? Promise.resolve(false))
+        .catch(() => false)
+        .then((stillOnline) => {
+          // Cluster: it reconnected meanwhile (to another node, or here), so it is neither offline nor unbilled.
+          if (stillOnline) return;
+          void settleDevice(id, true);
+          void setOnline(id, false);
+        });
     },
     log,
     keepaliveIntervalMs: timing.tunnelKeepaliveMs,
@@ -241,6 +260,28 @@ export async function startServer(
   });
   const gatewayPort = await gateway.listen(config.gatewayPort, config.gatewayHost);
   gatewayRef.port = gatewayPort;
+  // Cluster (cluster/cluster-node.ts): one node of several on this database, linked to the others.
+  const clusterNode = clusterSettings(config);
+  if (clusterNode) {
+    cluster = new ClusterNode({
+      ...clusterNode,
+      db,
+      clock,
+      tunnels: gateway,
+      onDeviceGone: (id) => {
+        void settleDevice(id, true);
+        void setOnline(id, false);
+      },
+      onDeviceBack: (id) => {
+        void settleDevice(id, false);
+        void setOnline(id, true);
+      },
+      onRentalsChanged: () => webRoutes.forget(),
+      onRenterConnection: (rental, socket) => traffic.track(socket, rental.deviceId, rental.rentalId, 'ssh'),
+      log,
+    });
+    await cluster.start();
+  }
 
   const operator = await ensureOperator(ctx, config.adminEmail);
   if (operator) {
@@ -252,7 +293,10 @@ export async function startServer(
   await api.ready();
   const doors = new FrontDoors({
     resolve: (host) => webRoutes.resolve(host),
-    openChannel: (deviceId, port, address, remotePort) => (gateway as TunnelGateway).openWebChannel(deviceId, port, address, remotePort),
+    openChannel: (deviceId, port, address, remotePort) =>
+      cluster
+        ? cluster.openChannel(deviceId, port === 80 ? 80 : 443, address, remotePort)
+        : (gateway as TunnelGateway).openWebChannel(deviceId, port, address, remotePort),
     apiServer: api.server,
     serverTls: () => tls?.certificate.secureContext() ?? null,
     traffic,
@@ -319,6 +363,7 @@ export async function startServer(
         clearInterval(trafficTimer);
         await doors.close();
         await metricsListener?.close();
+        await cluster?.close();
         await gateway.close();
         await api.close();
         await rails.close();

@@ -9,12 +9,17 @@ import { recordDeviceTunnel } from '../rentals/rental-log.ts';
  * its key and port, whether its public SSH port is open, and the rental its visitors'
  * bytes count against. Null when it is unknown, removed or not enrolled.
  */
-export async function tunnelPolicy(ctx: DomainContext, deviceId: string) {
+export async function tunnelPolicy(
+  ctx: DomainContext,
+  deviceId: string,
+  /** nodesListen: in a cluster every node listens on renters' ports itself (cluster/rental-ports.ts), so the gateway opens none. */
+  o: { nodesListen?: boolean } = {},
+) {
   const d = await findDevice(ctx.db, deviceId);
   if (!d?.public_key || !d.ssh_port) return null;
   // The public SSH port listens only while a renter may log in: an idle device costs no socket.
   const rental = await findOpenRentalForDevice(ctx.db, deviceId);
-  const publicPortOpen = rental?.state === 'requested' || rental?.state === 'active';
+  const publicPortOpen = !o.nodesListen && (rental?.state === 'requested' || rental?.state === 'active');
   return { deviceId: d.id, publicKey: d.public_key, sshPort: Number(d.ssh_port), publicPortOpen, rentalId: rental?.id ?? null };
 }
 
