@@ -8,10 +8,10 @@ import { loadServerConfig } from '../config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'p2pvps-cluster-options-'));
 
-test('a single node by default, under a random node ID', () => {
+test('a single node by default, named after its host with a random suffix new at each start', () => {
   const one = loadServerConfig([], {});
   assert.equal(one.nodeLinkListen, undefined);
-  assert.match(one.nodeId, /^node-[0-9a-f]{12}$/);
+  assert.match(one.nodeId, /^[A-Za-z0-9.-]+-[0-9a-f]{8}$/);
   assert.notEqual(loadServerConfig([], {}).nodeId, one.nodeId);
 });
 
