@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { updateFromValues, type Db } from './database.ts';
 import type { DevicesTable, EnrolmentTokensTable } from './schema.ts';
+import { inTransaction } from './transactions.ts';
 
 export type DeviceRow = DevicesTable;
 
@@ -34,7 +35,7 @@ export async function countPendingDevices(db: Db, ownerId: string): Promise<numb
  * rental and no ledger entry, so nothing else refers to it.
  */
 export async function deleteExpiredPendingDevices(db: Db, now: string): Promise<number> {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const rows = await trx
       .selectFrom('devices')
       .select('id')
@@ -131,7 +132,7 @@ const between = (from: string, to: string) => Math.max(0, new Date(to).getTime()
  * and its uptime record (time up is added when the tunnel goes down).
  */
 export function recordTunnel(db: Db, deviceId: string, online: boolean, now: string): Promise<unknown> {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const row = await trx.selectFrom('devices').select(['online_since', 'online_ms']).where('id', '=', deviceId).executeTakeFirst();
     if (!row) return;
     const changes = online
@@ -152,7 +153,7 @@ export function recordTunnel(db: Db, deviceId: string, online: boolean, now: str
  * now: the server being away says nothing good about them.
  */
 export async function markAllOffline(db: Db): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  await inTransaction(db, async (trx) => {
     const rows = await trx
       .selectFrom('devices')
       .select(['id', 'online_since', 'online_ms', 'last_seen_at', 'last_heartbeat_at'])

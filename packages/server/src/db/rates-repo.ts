@@ -1,5 +1,6 @@
 import type { Db } from './database.ts';
 import type { StoredRate } from '../payments/exchange-rates.ts';
+import { inTransaction } from './transactions.ts';
 
 /** The exchange rates the operator set for the chain rails' coins (see payments/exchange-rates.ts). */
 
@@ -10,7 +11,7 @@ export async function findRate(db: Db, coin: string): Promise<StoredRate | undef
 
 /** Sets `coin`'s rate `at`, keeping the one it replaces; one statement each, inside one transaction. */
 export async function saveRate(db: Db, coin: string, rate: string, at: string): Promise<StoredRate> {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const current = await findRate(trx, coin);
     const row = { coin, rate, set_at: at, previous_rate: current?.rate ?? null };
     if (current) await trx.updateTable('exchange_rates').set(row).where('coin', '=', coin).execute();

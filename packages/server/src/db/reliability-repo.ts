@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { updateFromValues, type Db } from './database.ts';
 import type { DeviceIncidentsTable, DeviceReliabilityDaysTable, MaintenanceWindowsTable } from './schema.ts';
+import { inTransaction } from './transactions.ts';
 
 export type ReliabilityDayRow = DeviceReliabilityDaysTable;
 export type MaintenanceWindowRow = MaintenanceWindowsTable;
@@ -130,7 +131,7 @@ export async function saveReliabilityScores(
   changed: readonly (readonly [string, number | null])[],
   fromDay: string,
 ): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  await inTransaction(db, async (trx) => {
     await trx
       .updateTable('devices')
       .set({ reliability_percent: null })

@@ -3,6 +3,7 @@ import { externalKeyTaken } from '../db/rails-repo.ts';
 import { postDepositReversal } from '../domain/money/deposit-reversal.ts';
 import { post } from '../domain/money/ledger.ts';
 import type { DepositEvent, DepositSink, ReversalEvent, ReversalSink } from './rail.ts';
+import { inTransaction } from '../db/transactions.ts';
 
 /** A deposit for someone who has no account here (deleted, or another marketplace's top-up): settle it by hand. */
 export class UnknownDepositor extends Error {
@@ -47,7 +48,7 @@ export function ledgerReversalSink(db: Db): ReversalSink {
       throw new RangeError(`a reversal must be positive, not ${event.amountMicros} (${event.rail}:${event.eventId})`);
     const key = `${event.rail}:${event.eventId}`;
     try {
-      return await db.transaction().execute(async (trx) => {
+      return await inTransaction(db, async (trx) => {
         if (await externalKeyTaken(trx, key)) return 'already_reversed' as const;
         if (!(await externalKeyTaken(trx, `${event.rail}:${event.reverses}`))) return 'not_credited' as const;
         // What the renter already spent stays spent: the marketplace bears it, so owners'

@@ -15,6 +15,7 @@ import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { sendEmailVerification } from './email-verification.ts';
 import { hashPassword, hashSecret, newId, newPassword, newSecret, passwordCost, verifyPassword } from '../secrets.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 export interface AuthenticatedUser {
   user: User;
@@ -113,7 +114,7 @@ export async function checkPassword(ctx: DomainContext, email: string, password:
 export async function changePassword(ctx: DomainContext, caller: AuthenticatedUser, current: string, next: string): Promise<void> {
   await checkPassword(ctx, caller.user.email, current);
   const hash = await hashPassword(next, costOf(ctx));
-  await ctx.db.transaction().execute(async (trx) => {
+  await inTransaction(ctx.db, async (trx) => {
     await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', caller.user.id).execute();
     await trx.deleteFrom('api_tokens').where('user_id', '=', caller.user.id).where('id', '!=', caller.tokenId).execute();
   });

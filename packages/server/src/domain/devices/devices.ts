@@ -26,6 +26,7 @@ import { checkEnrolmentToken, issueEnrolmentToken } from './enrolment-token.ts';
 import { verificationOf } from './benchmarks.ts';
 import { changedOffer, effectiveOffer } from './offer.ts';
 import { lowestFreePort } from './port-allocation.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 /** The device's public web name, e.g. `k3x9q2ab.vps.example.org`. */
 export function webHost(ctx: DomainContext, webName: string): string {
@@ -106,7 +107,7 @@ export async function addDevice(ctx: DomainContext, ownerId: string, name: strin
   const id = newId();
   const max = ctx.settings.maxPendingDevices ?? defaultMaxPendingDevices;
   // The check and the insert are one transaction, so parallel adds cannot slip past the cap.
-  await ctx.db.transaction().execute(async (trx) => {
+  await inTransaction(ctx.db, async (trx) => {
     if ((await countPendingDevices(trx, ownerId)) >= max)
       throw new DomainError(
         'too_many_pending_devices',
@@ -221,7 +222,7 @@ export async function updateDevice(
 export async function removeDevice(ctx: DomainContext, ownerId: string, deviceId: string): Promise<void> {
   await ownedDevice(ctx, ownerId, deviceId);
   const now = ctx.clock.now().toISOString();
-  const ended = await ctx.db.transaction().execute(async (trx) => {
+  const ended = await inTransaction(ctx.db, async (trx) => {
     const open = await findOpenRentalForDevice(trx, deviceId);
     const endedNow = open ? await endRentalIn(trx, ctx, open, 'device_removed') : false;
     // Whether it ended now or was already ending, nothing will report its wipe any more.
@@ -244,7 +245,7 @@ export async function registerDevice(ctx: DomainContext, body: RegisterBody, gat
   const token = await findEnrolmentToken(ctx.db, hashSecret(body.enrolmentToken));
   if (checkEnrolmentToken(token, now) || !token) throw new DomainError('enrolment_token_invalid');
   const publicKey = body.publicKey.split(/\s+/).slice(0, 2).join(' ');
-  return ctx.db.transaction().execute(async (trx) => {
+  return inTransaction(ctx.db, async (trx) => {
     if (!(await spendEnrolmentToken(trx, token.id, now.toISOString()))) throw new DomainError('enrolment_token_invalid');
     const device = await findDevice(trx, token.device_id);
     if (!device) throw new DomainError('enrolment_token_invalid');

@@ -2,6 +2,7 @@ import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { balanceOf, post } from './ledger.ts';
 import { formatMoney } from './money.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 /**
  * The operator-credit rail: the operator grants credit to a user's balance, or takes
@@ -11,7 +12,7 @@ import { formatMoney } from './money.ts';
 export async function grantCredit(ctx: DomainContext, userId: string, amountMicros: bigint, memo: string): Promise<bigint> {
   if (amountMicros === 0n)
     throw new DomainError('invalid_request', 'The amount must not be zero.', { 'body.amountMicros': 'must not be zero' });
-  return ctx.db.transaction().execute(async (trx) => {
+  return inTransaction(ctx.db, async (trx) => {
     const user = await trx.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst();
     if (!user) throw new DomainError('not_found');
     const balance = await balanceOf(trx, { kind: 'renter_balance', userId });

@@ -2,6 +2,7 @@ import type { Db } from '../../db/database.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { balanceOf, externalKeyApplied, post } from './ledger.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 export interface DepositReversal {
   /** False when `externalKey` was already applied (a redelivered refund or chargeback): nothing changed. */
@@ -28,7 +29,7 @@ export async function reverseDeposit(
   o: { userId: string; rail: string; amountMicros: bigint; externalKey: string; memo: string },
 ): Promise<DepositReversal> {
   if (o.amountMicros <= 0n) throw new DomainError('invalid_request', 'A reversed amount must be more than zero.');
-  return ctx.db.transaction().execute(async (trx) => {
+  return inTransaction(ctx.db, async (trx) => {
     if (await externalKeyApplied(trx, o.externalKey)) {
       const balance = await balanceOf(trx, { kind: 'renter_balance', userId: o.userId });
       return { applied: false, fromBalanceMicros: 0n, shortfallMicros: 0n, balanceMicros: balance };

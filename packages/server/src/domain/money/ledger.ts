@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { chunksFor, insertMany, isUniqueViolation, updateFromValues, type Db } from '../../db/database.ts';
 import type { LedgerEntriesTable, LedgerTransactionsTable } from '../../db/schema.ts';
 import { newId, sortableId } from '../secrets.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 /**
  * The double-entry ledger. Every movement of money is one transaction of entries that sum
@@ -98,7 +99,7 @@ async function accountIds(db: Db, refs: Map<string, AccountRef>, at: string): Pr
  */
 export async function post(db: Db, o: PostOptions): Promise<string | null> {
   try {
-    const [id] = db.isTransaction ? await postMany(db, [o]) : await db.transaction().execute((trx) => postMany(trx, [o]));
+    const [id] = db.isTransaction ? await postMany(db, [o]) : await inTransaction(db, (trx) => postMany(trx, [o]));
     return id!;
   } catch (err) {
     if (o.externalKey && isUniqueViolation(err)) return null;

@@ -6,6 +6,7 @@ import type { DomainContext } from '../context.ts';
 import { endRental } from '../rentals/ending.ts';
 import { postMany, type AccountRef, type PostOptions } from './ledger.ts';
 import { chargeForMinutes, feeOf } from './money.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 const minuteMs = 60_000;
 /** Rentals settled per database transaction: big enough to be set-based, small enough not to hold the database for long. */
@@ -201,7 +202,7 @@ export async function settleRental(ctx: DomainContext, rentalId: string, online:
     const rental = await meteredRentals(t).where('rentals.id', '=', rentalId).executeTakeFirst();
     return rental ? settleAll(t, ctx, [rental], () => online) : 0n;
   };
-  return trx ? run(trx) : ctx.db.transaction().execute(run);
+  return trx ? run(trx) : inTransaction(ctx.db, run);
 }
 
 /**
@@ -215,7 +216,7 @@ export async function meterTick(ctx: DomainContext): Promise<{ settled: number; 
   let settled = 0;
   let after = '';
   for (;;) {
-    const batch = await ctx.db.transaction().execute(async (trx) => {
+    const batch = await inTransaction(ctx.db, async (trx) => {
       const rentals = await meteredRentals(trx).where('rentals.id', '>', after).orderBy('rentals.id').limit(tickBatch).execute();
       await settleAll(trx, ctx, rentals, (r) => ctx.tunnels.isOnline(r.device_id));
       return rentals;

@@ -5,6 +5,7 @@ import { DomainError } from '../errors.ts';
 import { newId } from '../secrets.ts';
 import { balanceOf, post } from './ledger.ts';
 import { formatMoney } from './money.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 /**
  * Owners' payouts. Requesting one moves the amount from the owner's earnings to their
@@ -31,7 +32,7 @@ async function findPayout(db: Db, id: string): Promise<PayoutRow | undefined> {
 export async function requestPayout(ctx: DomainContext, userId: string, amountMicros: bigint, destination: string): Promise<PayoutRow> {
   if (amountMicros <= 0n)
     throw new DomainError('invalid_request', 'The amount must be more than zero.', { 'body.amountMicros': 'must be more than 0' });
-  return ctx.db.transaction().execute(async (trx) => {
+  return inTransaction(ctx.db, async (trx) => {
     const earnings = await balanceOf(trx, { kind: 'owner_earnings', userId });
     if (earnings < amountMicros) {
       throw new DomainError(
@@ -91,7 +92,7 @@ async function movePayout(
   step: PayoutStep,
   fill: { rail?: string; reference?: string; byUserId?: string },
 ): Promise<PayoutRow> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return inTransaction(ctx.db, async (trx) => {
     const row = await findPayout(trx, payoutId);
     if (!row || (fill.byUserId !== undefined && row.user_id !== fill.byUserId)) throw new DomainError('not_found');
     const refused = refusal(row, step, fill.byUserId !== undefined);

@@ -3,6 +3,7 @@ import type { Db } from '../../db/database.ts';
 import type { DomainContext } from '../context.ts';
 import { DomainError } from '../errors.ts';
 import { addPrepaidHours } from './prepaid-terms.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 /**
  * Auto-renewal of prepaid rentals (`rent --hours N --auto-renew`, `extend --auto-renew on|off`,
@@ -24,7 +25,7 @@ export async function renewIfAsked(
   if (row.auto_renew !== 1 || !row.term_hours) return { renewed: false, why: null };
   const term = row.term_hours;
   try {
-    const renewed = await ctx.db.transaction().execute(async (trx) => {
+    const renewed = await inTransaction(ctx.db, async (trx) => {
       // As the worker found it: not stopped, turned off or extended meanwhile.
       const now = await findRental(trx, row.id);
       if (!now || now.state !== 'active' || now.auto_renew !== 1 || now.expires_at !== row.expires_at) return false;

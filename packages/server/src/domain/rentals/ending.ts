@@ -7,6 +7,7 @@ import { closeHold } from '../money/holds.ts';
 import { settleRental } from '../money/metering.ts';
 import { canTake, nextRentalState } from './rental-state.ts';
 import { recordRentalEvent } from './rental-log.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 /**
  * The one way a rental ends, in the caller's database transaction: the minutes up to now
@@ -44,7 +45,7 @@ export function announceEnd(ctx: DomainContext, row: Pick<RentalRow, 'id' | 'dev
 /** Moves an open rental to ending and tells its agent and renter at once. False if it was not open. */
 export async function endRental(ctx: DomainContext, row: RentalRow, reason: EndReason, detail: string | null = null): Promise<boolean> {
   if (!canTake(row.state as RentalState, 'end')) return false;
-  const moved = await ctx.db.transaction().execute((trx) => endRentalIn(trx, ctx, row, reason, detail));
+  const moved = await inTransaction(ctx.db, (trx) => endRentalIn(trx, ctx, row, reason, detail));
   if (moved) announceEnd(ctx, row, reason);
   return moved;
 }

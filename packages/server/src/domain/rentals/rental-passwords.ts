@@ -2,6 +2,7 @@ import { listUnsealedPasswords, setRentalPassword, type RentalRow } from '../../
 import type { DomainContext } from '../context.ts';
 import { newPassword } from '../secrets.ts';
 import { sha512Crypt } from '../sha512-crypt.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 /**
  * A rental's password has three forms, each kept where it is needed and nowhere else:
@@ -30,7 +31,7 @@ export function revealPassword(ctx: DomainContext, row: Pick<RentalRow, 'id' | '
  */
 export async function sealLegacyPasswords(ctx: DomainContext): Promise<number> {
   const rows = await listUnsealedPasswords(ctx.db);
-  await ctx.db.transaction().execute(async (trx) => {
+  await inTransaction(ctx.db, async (trx) => {
     for (const row of rows) {
       await setRentalPassword(trx, row.id, ctx.secretBox.seal(row.password_sealed, row.id), sha512Crypt(row.password_sealed));
     }

@@ -17,6 +17,7 @@ import { newRentalPassword, revealPassword } from './rental-passwords.ts';
 import { recordRentalEvent } from './rental-log.ts';
 import { withRatings } from '../reviews/reviews.ts';
 import { verificationOf } from '../devices/benchmarks.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 function portSuffix(port: number, standard: number): string {
   return port === standard ? '' : `:${port}`;
@@ -222,7 +223,7 @@ export async function rent(
     offer: JSON.stringify(effectiveOffer(JSON.parse(device.hardware) as Hardware, device.offer)),
   };
   try {
-    await ctx.db.transaction().execute(async (trx) => {
+    await inTransaction(ctx.db, async (trx) => {
       await checkFunds(trx, ctx, renterId, required, input.hours ? `Renting ${input.hours} h of this device` : 'Renting this device');
       await insertRental(trx, row);
       await recordRentalEvent(trx, row.id, 'requested', row.created_at);
@@ -279,7 +280,7 @@ export async function extendRental(
     throw new DomainError('invalid_request', 'Say how many hours to add, or whether the rental renews itself, or both.', {
       body: 'needs hours or autoRenew',
     });
-  await ctx.db.transaction().execute(async (trx) => {
+  await inTransaction(ctx.db, async (trx) => {
     const row = await findRental(trx, rentalId);
     if (!row || row.renter_id !== renterId) throw new DomainError('not_found');
     if (row.state !== 'requested' && row.state !== 'active') throw new DomainError('rental_not_open');

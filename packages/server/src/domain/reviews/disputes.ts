@@ -22,6 +22,7 @@ import { queueDisputeResolved } from '../mail/notices.ts';
 import { postDisputeRefund } from '../money/dispute-refund.ts';
 import { offlineDuring } from '../rentals/rental-log.ts';
 import { newId } from '../secrets.ts';
+import { inTransaction } from '../../db/transactions.ts';
 
 /**
  * Disputes: a renter reports a problem with a rental of theirs, while it runs or up to
@@ -140,7 +141,7 @@ export async function operatorDispute(ctx: DomainContext, disputeId: string): Pr
  */
 export async function resolveDispute(ctx: DomainContext, disputeId: string, decision: ResolveDisputeBody): Promise<DisputeFacts> {
   const at = ctx.clock.now().toISOString();
-  await ctx.db.transaction().execute(async (trx) => {
+  await inTransaction(ctx.db, async (trx) => {
     const dispute = await findDispute(trx, disputeId);
     if (!dispute) throw new DomainError('not_found');
     if (dispute.state !== 'open')
