@@ -12,12 +12,14 @@
 #   scripts/postgres.sh stop    stops the cluster and removes its directory
 #
 # P2PVPS_POSTGRES_DIR (default /tmp/p2pvps-postgres) and P2PVPS_POSTGRES_PORT (55432)
-# choose where and on which port. Tests create a database of their own per test context
+# choose where and on which port; P2PVPS_POSTGRES_LISTEN (127.0.0.1) the TCP address, empty
+# for the socket alone (scripts/test runs a cluster of its own that way, beside others'). Tests create a database of their own per test context
 # through the admin URL and drop it at the end (packages/server/src/testing/test-database.ts).
 set -euo pipefail
 
 dir="${P2PVPS_POSTGRES_DIR:-/tmp/p2pvps-postgres}"
 port="${P2PVPS_POSTGRES_PORT:-55432}"
+listen="${P2PVPS_POSTGRES_LISTEN-127.0.0.1}"
 user=postgres
 url="postgres://$user@127.0.0.1:$port/postgres?host=$dir/socket"
 
@@ -62,7 +64,7 @@ start() {
       fail "initdb failed: $(cat "$dir/initdb.log")"
   fi
   as_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o "$(
-    printf '%s ' -p "$port" -k "$dir/socket" -c listen_addresses=127.0.0.1 \
+    printf '%s ' -p "$port" -k "$dir/socket" -c "listen_addresses='$listen'" \
       -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400
   )" >/dev/null || fail "PostgreSQL did not start: $(tail -n 20 "$dir/server.log")"
   echo "$url"
