@@ -86,7 +86,13 @@ export async function startServer(
   // The data dir holds the database, the gateway's host key and the operator's password: ours alone.
   chmodSync(config.dataDir, 0o700);
   const db = openDatabase(config.databaseUrl);
-  await migrateToLatest(db);
+  try {
+    await migrateToLatest(db);
+  } catch (err) {
+    // A PostgreSQL pool's open connection would keep the process alive after the error.
+    await db.destroy();
+    throw err;
+  }
   await markAllOffline(db);
   const hostKey = loadHostKey(config.dataDir);
   const secretBox = loadSecretBox(config.dataDir);
