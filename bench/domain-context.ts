@@ -1,6 +1,7 @@
 /**
  * For the benchmarks that drive the server's domain code directly (metering.ts,
- * reliability.ts): a migrated SQLite file in a temp dir and a domain context on it, with
+ * reliability.ts): a migrated SQLite file in a temp dir (or a fresh PostgreSQL database when
+ * P2PVPS_TEST_DATABASE names a server: scripts/postgres.sh) and a domain context on it, with
  * the server's defaults and every device's tunnel up.
  */
 import { randomBytes } from 'node:crypto';
@@ -11,6 +12,7 @@ import { migrateToLatest, openDatabase } from '../packages/server/src/db/databas
 import type { ManualClock } from '../packages/server/src/domain/clock.ts';
 import type { DomainContext } from '../packages/server/src/domain/context.ts';
 import { secretBox } from '../packages/server/src/secret-box.ts';
+import { createTestDatabase } from '../packages/server/src/testing/test-database.ts';
 
 export async function benchDomain(
   name: string,
@@ -18,7 +20,8 @@ export async function benchDomain(
   clock: ManualClock,
 ): Promise<{ ctx: DomainContext; close: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), `p2pvps-bench-${name}-`));
-  const db = openDatabase(`sqlite:${join(dir, 'p2pvps.sqlite')}`);
+  const database = await createTestDatabase(`sqlite:${join(dir, 'p2pvps.sqlite')}`);
+  const db = openDatabase(database.url);
   await migrateToLatest(db);
   const ctx: DomainContext = {
     db,
@@ -45,6 +48,7 @@ export async function benchDomain(
   };
   const close = async () => {
     await db.destroy();
+    await database.drop();
     rmSync(dir, { recursive: true, force: true });
   };
   return { ctx, close };

@@ -11,6 +11,7 @@ import { loadServerConfig } from '@p2pvps/server/config';
 import { operatorClient } from '@p2pvps/server/services/operator-client';
 import type { Clock } from '@p2pvps/server/domain/clock';
 import { startServer, type RunningServer } from '@p2pvps/server/services/server';
+import { createTestDatabase } from '@p2pvps/server/testing/test-database';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import Docker from 'dockerode';
 import type { Rental } from '@p2pvps/protocol/schemas';
@@ -59,6 +60,7 @@ export async function createServer(
   opts: { portRangeSize?: number; env?: Record<string, string>; clock?: Clock } = {},
 ): Promise<TestServer> {
   const dataDir = tempDir('server');
+  const database = await createTestDatabase(`sqlite:${dataDir}/p2pvps.sqlite`);
   const base = portBlock(100);
   const httpPort = base;
   const gatewayPort = base + 1;
@@ -72,6 +74,7 @@ export async function createServer(
     P2PVPS_EXPIRY_CHECK_INTERVAL_MS: '200',
     // Benchmarks (seconds of CPU and a memory probe per device) only where a test asks for them.
     P2PVPS_BENCHMARK_INTERVAL_HOURS: '0',
+    P2PVPS_DATABASE_URL: database.url,
     ...opts.env,
   });
   const server: TestServer = {
@@ -93,6 +96,7 @@ export async function createServer(
     async stop() {
       await server.running.close();
       rmSync(dataDir, { recursive: true, force: true });
+      await database.drop();
     },
   };
   return server;

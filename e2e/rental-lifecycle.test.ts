@@ -66,18 +66,21 @@ test('enrol, list, rent, ssh in, stop, wipe, rent again', async (t) => {
     );
   });
 
-  // Two renters race for the device: exactly one wins.
+  // Two renters race for the device: exactly one wins, whichever the database lets in first
+  // (SQLite takes them in order of arrival; on PostgreSQL they run side by side).
   const key = createSshKey();
-  const renter = await createUser(server, 'renter');
-  const rival = await createUser(server, 'rival');
-  const results = await Promise.allSettled([
-    renter.api.call('rent', { body: { deviceId: grant.device.id, sshPublicKey: key.publicKey } }),
-    rival.api.call('rent', { body: { deviceId: grant.device.id } }),
-  ]);
-  assert.equal(results[0].status, 'fulfilled', 'the first renter got it');
-  assert.equal(results[1].status, 'rejected');
-  assert.equal(((results[1] as PromiseRejectedResult).reason as ApiError).code, 'device_not_listed');
-  const rental = (results[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof renter.api.call<'rent'>>>>).value;
+  const racers = [await createUser(server, 'renter'), await createUser(server, 'rival')];
+  const results = await Promise.allSettled(
+    racers.map((r) => r.api.call('rent', { body: { deviceId: grant.device.id, sshPublicKey: key.publicKey } })),
+  );
+  const won = results.findIndex((r) => r.status === 'fulfilled');
+  assert.notEqual(won, -1, 'one renter got it');
+  const lost = results[1 - won]!;
+  assert.equal(lost.status, 'rejected', 'the other did not');
+  assert.equal(((lost as PromiseRejectedResult).reason as ApiError).code, 'device_not_listed');
+  const renter = racers[won]!;
+  const rival = racers[1 - won]!;
+  const rental = (results[won] as PromiseFulfilledResult<Awaited<ReturnType<typeof renter.api.call<'rent'>>>>).value;
   assert.equal(await listed(grant.device.id), false, 'off the market while rented');
   assert.match(rental.connection.sshCommand, /^ssh -p \d+ r[a-z0-9]+@127\.0\.0\.1$/);
 

@@ -16,6 +16,7 @@ import type { Device, EnrolmentTokenGrant, Hardware, Offer, Rental } from '@p2pv
 import { loadServerConfig } from '@p2pvps/server/config';
 import { ManualClock } from '@p2pvps/server/domain/clock';
 import { startServer, type RunningServer } from '@p2pvps/server/services/server';
+import { createTestDatabase, type TestDatabase } from '@p2pvps/server/testing/test-database';
 import type { InputStream } from './context.ts';
 import { run } from './run.ts';
 
@@ -50,11 +51,13 @@ const tempDirs: string[] = [];
 /** Device tunnels opened by the current test; closed after it. */
 const tunnels: { device: EnrolledDevice; ssh: ChildProcess }[] = [];
 let server: Promise<TestServer> | undefined;
+let database: TestDatabase | undefined;
 
 afterEach(() => closeTunnels());
 after(async () => {
   await closeTunnels();
   await (await server?.catch(() => undefined))?.running.close();
+  await database?.drop();
   await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
@@ -84,6 +87,7 @@ export function testServer(): Promise<TestServer> {
       const free = await Promise.all([base, base + 1, base + 2, base + 3].map(portIsFree));
       if (free.includes(false) && attempt < 20) continue;
       const dataDir = await tempDir();
+      database ??= await createTestDatabase(`sqlite:${dataDir}/p2pvps.sqlite`);
       const publicUrl = `http://market.test:${base}`;
       const running = await startServer(
         loadServerConfig([], {
@@ -96,6 +100,7 @@ export function testServer(): Promise<TestServer> {
           P2PVPS_CURRENCY: 'EUR',
           P2PVPS_SERVER_NAME: 'test-market',
           P2PVPS_LOG_LEVEL: 'silent',
+          P2PVPS_DATABASE_URL: database.url,
         }),
         { clock },
       );

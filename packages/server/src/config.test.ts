@@ -35,6 +35,15 @@ test('a port range inside the ephemeral range is refused, with every other probl
   );
 });
 
+test('a PostgreSQL URL is a database several nodes may share', () => {
+  const url = 'postgres://p2pvps@db.example.org:5432/p2pvps';
+  assert.equal(loadServerConfig(['--database-url', url], {}).databaseUrl, url);
+  assert.equal(
+    loadServerConfig([], { P2PVPS_DATABASE_URL: 'postgresql:///p2pvps?host=/run/postgresql' }).databaseUrl,
+    'postgresql:///p2pvps?host=/run/postgresql',
+  );
+});
+
 test('derived defaults follow the options they come from', () => {
   const c = loadServerConfig(['--data-dir', '/srv/p2pvps', '--ssh-host', 'vps.example.org', '--http-port', '9000'], {});
   assert.equal(c.databaseUrl, 'sqlite:/srv/p2pvps/p2pvps.sqlite');

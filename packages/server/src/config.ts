@@ -19,8 +19,8 @@ export const serverOptions = {
   databaseUrl: {
     flag: 'database-url',
     env: 'P2PVPS_DATABASE_URL',
-    description: 'sqlite:PATH (default: a file in the data dir).',
-    schema: opt.string().regex(/^sqlite:.+/, 'must be sqlite:PATH (PostgreSQL support comes with its own issue)'),
+    description: 'sqlite:PATH (default: a file in the data dir), or postgres://USER@HOST:PORT/DB (several server nodes may share one).',
+    schema: opt.string().regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'must be sqlite:PATH or postgres://USER@HOST:PORT/DB'),
     default: (v: Record<string, unknown>) => `sqlite:${v.dataDir}/p2pvps.sqlite`,
   },
   httpHost: {

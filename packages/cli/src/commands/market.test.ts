@@ -20,15 +20,18 @@ test("market filters by the offer's price, memory, disk and cores and the arch, 
   const owner = await createOwner();
   const listed = (name: string, pricePerHourMicros: number, o: Partial<Offer>, hardware = hw()) =>
     createListedDevice({ owner, name, pricePerHourMicros, hardware, offer: offer(o) });
-  const devices = await Promise.all([
-    listed('big', 50_000, { memoryBytes: 8 * GiB }),
-    listed('at-the-limits', 100_000, { memoryBytes: 2 * GiB, diskBytes: 512 * MiB }),
-    listed('too-dear', 100_001, {}),
-    listed('byte-short-on-memory', 10_000, { memoryBytes: 2 * GiB - 1 }),
-    listed('byte-short-on-disk', 10_000, { diskBytes: 512 * MiB - 1 }),
-    listed('two-cores', 10_000, { cores: 2 }),
-    listed('intel', 10_000, {}, hw({ arch: 'x86_64' })),
-  ]);
+  // One after another: an owner may have only five devices awaiting enrolment at once.
+  const devices = [];
+  for (const [name, price, o, hardware] of [
+    ['big', 50_000, { memoryBytes: 8 * GiB }],
+    ['at-the-limits', 100_000, { memoryBytes: 2 * GiB, diskBytes: 512 * MiB }],
+    ['too-dear', 100_001, {}],
+    ['byte-short-on-memory', 10_000, { memoryBytes: 2 * GiB - 1 }],
+    ['byte-short-on-disk', 10_000, { diskBytes: 512 * MiB - 1 }],
+    ['two-cores', 10_000, { cores: 2 }],
+    ['intel', 10_000, {}, hw({ arch: 'x86_64' })],
+  ] as const)
+    devices.push(await listed(name, price, o, hardware));
   const [big, limits] = devices;
   const result = await runCli([
     'market',

@@ -4,6 +4,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, SqliteDialect, sql, type Migration, type MigrationProvider, type RawBuilder } from 'kysely';
 import type { Database } from './schema.ts';
 import { migrationState } from './newer-release.ts';
+import { isPostgresUrl, openPostgres } from './postgres.ts';
 import * as initial from './migrations/2026-11-22T0800-initial.ts';
 import * as web from './migrations/2026-11-23T0800-web.ts';
 import * as ledger from './migrations/2026-11-23T1000-ledger.ts';
@@ -67,6 +68,7 @@ const provider: MigrationProvider = { getMigrations: async () => migrations };
  * shared, and the file's mode is what guards the data.
  */
 export function openDatabase(url: string): Db {
+  if (isPostgresUrl(url)) return openPostgres(url);
   const path = url.replace(/^sqlite:/, '');
   if (path !== ':memory:') {
     const dir = dirname(path);

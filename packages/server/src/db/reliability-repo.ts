@@ -150,7 +150,8 @@ export async function saveReliabilityScores(
     await updateFromValues(trx, {
       table: 'devices',
       key: 'id',
-      types: ['text', 'real'],
+      // double precision: PostgreSQL's real is a single; on SQLite both are REAL.
+      types: ['text', 'double precision'],
       set: sql`reliability_percent = v.column2`,
       rows: changed,
     });

@@ -10,13 +10,17 @@ import { rent } from './rentals/rentals.ts';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import { randomBytes } from 'node:crypto';
 import { secretBox } from '../secret-box.ts';
+import { createTestDatabase } from '../testing/test-database.ts';
 
 /**
- * A domain context on a real in-memory SQLite database (or the one `databaseUrl` names,
- * shared with server processes) with a manual clock, for tests of the rules. The tunnel view is the one thing injected: tests say which devices are online.
+ * A domain context on a real database with a manual clock, for tests of the rules: the one
+ * `databaseUrl` names (shared with server processes), else in-memory SQLite, or a fresh
+ * PostgreSQL database when P2PVPS_TEST_DATABASE is set (testing/test-database.ts). The
+ * tunnel view is the one thing injected: tests say which devices are online.
  */
-export async function createTestContext(portRange: readonly [number, number] = [20000, 20009], databaseUrl = 'sqlite::memory:') {
-  const db = openDatabase(databaseUrl);
+export async function createTestContext(portRange: readonly [number, number] = [20000, 20009], databaseUrl?: string) {
+  const database = databaseUrl ? { url: databaseUrl, drop: async () => {} } : await createTestDatabase('sqlite::memory:');
+  const db = openDatabase(database.url);
   await migrateToLatest(db);
   const clock = new ManualClock();
   const online = new Set<string>();
@@ -85,5 +89,20 @@ export async function createTestContext(portRange: readonly [number, number] = [
     await syncDevice(ctx, market.deviceId, { container: { rentalId: rental.id, state: 'ready' } });
     return { ...market, rental };
   };
-  return { ctx, clock, online, nudges, createUser, createListedDevice, createMarket, createRunningRental, close: () => db.destroy() };
+  return {
+    ctx,
+    /** Where the database is, for a test that opens more connections to it (PostgreSQL; in-memory SQLite has one). */
+    databaseUrl: database.url,
+    clock,
+    online,
+    nudges,
+    createUser,
+    createListedDevice,
+    createMarket,
+    createRunningRental,
+    close: async () => {
+      await db.destroy();
+      await database.drop();
+    },
+  };
 }

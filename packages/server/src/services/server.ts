@@ -72,7 +72,13 @@ export async function startServer(
   tls?.certificate.loadFilesOrThrow();
   prepareDataDir(config.dataDir);
   const db = openDatabase(config.databaseUrl);
-  await migrateToLatest(db);
+  try {
+    await migrateToLatest(db);
+  } catch (err) {
+    // A PostgreSQL pool's open connection would keep the process alive after the error.
+    await db.destroy();
+    throw err;
+  }
   // Cluster: devices whose tunnel another live node holds stay online.
   await markAllOffline(db, config.nodeLinkListen ? { liveSince: liveSince(clock.now(), config.nodeHeartbeatMs) } : undefined);
   const hostKey = loadHostKey(config.dataDir);

@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { loadServerConfig, type ServerConfig } from '../config.ts';
 import type { Clock } from '../domain/clock.ts';
 import { startServer, type RunningServer } from '../services/server.ts';
+import { createTestDatabase } from './test-database.ts';
 
 /**
- * A real server for a test file (SQLite, gateway, API and front doors) on a temp data dir
+ * A real server for a test file (SQLite or PostgreSQL: test-database.ts; gateway, API and front doors) on a temp data dir
  * and a block of loopback ports that is free when it starts:
  *
  *   base       HTTP front door (the API)
@@ -62,6 +63,7 @@ export async function startTestServer(
   const { base: chosen, ...startOptions } = options;
   const base = chosen ?? (await freePortBlock());
   const dataDir = mkdtempSync(join(tmpdir(), `p2pvps-${name}-`));
+  const database = await createTestDatabase(`sqlite:${dataDir}/p2pvps.sqlite`);
   let config: ServerConfig;
   let server: RunningServer;
   try {
@@ -72,11 +74,13 @@ export async function startTestServer(
       P2PVPS_HTTPS_PORT: String(base + 2),
       P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 19}`,
       P2PVPS_LOG_LEVEL: 'silent',
+      P2PVPS_DATABASE_URL: database.url,
       ...env,
     });
     server = await startServer(config, startOptions);
   } catch (err) {
     rmSync(dataDir, { recursive: true, force: true });
+    await database.drop();
     throw err;
   }
   const test: TestServer = {
@@ -92,6 +96,7 @@ export async function startTestServer(
     async stop() {
       await test.server.close();
       rmSync(dataDir, { recursive: true, force: true });
+      await database.drop();
     },
   };
   return test;

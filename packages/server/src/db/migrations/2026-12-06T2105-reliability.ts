@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { isPostgres } from '../postgres.ts';
 
 /**
  * Device reliability (docs/reliability.md). Per device and UTC day, the time it was
@@ -42,7 +43,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('cancelled_at', 'text')
     .execute();
   await db.schema.createIndex('maintenance_windows_device_ends').on('maintenance_windows').columns(['device_id', 'ends_at']).execute();
-  await db.schema.alterTable('devices').addColumn('reliability_percent', 'real').execute();
+  // SQLite's REAL is a double; PostgreSQL's is a single (six digits), so it says double precision.
+  await db.schema
+    .alterTable('devices')
+    .addColumn('reliability_percent', isPostgres(db) ? 'double precision' : 'real')
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
