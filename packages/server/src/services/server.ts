@@ -24,7 +24,7 @@ import { TunnelGateway } from '../gateway/tunnel-gateway.ts';
 import { ClusterNode, liveSince } from '../cluster/cluster-node.ts';
 import { clusterSettings } from '../cluster/cluster-options.ts';
 import { buildApi } from './api.ts';
-import { InProcessEventBus } from '../events/event-bus.ts';
+import { nodeEvents } from '../cluster/node-events.ts';
 import { nudgeDevice, type DeviceEvents } from '../events/device-events.ts';
 import { UserEvents } from '../events/user-events.ts';
 import { LeaderLease } from '../cluster/leader-lease.ts';
@@ -83,26 +83,33 @@ export async function startServer(
   await markAllOffline(db, config.nodeLinkListen ? { liveSince: liveSince(clock.now(), config.nodeHeartbeatMs) } : undefined);
   const hostKey = loadHostKey(config.dataDir);
   const secretBox = loadSecretBox(config.dataDir);
-  const events: DeviceEvents = new InProcessEventBus();
-  const userEvents = new UserEvents(new InProcessEventBus(), db);
+  // On PostgreSQL every node of a cluster hears these (cluster/node-events.ts).
+  const buses = await nodeEvents(config.databaseUrl, (level, msg) => log[level](msg));
+  const events: DeviceEvents = buses.devices;
+  const userEvents = new UserEvents(buses.users, db);
 
   let gateway: TunnelGateway | undefined;
   // Cluster: set when this server is one node of several (--node-link-listen); cluster/cluster-node.ts.
   let cluster: ClusterNode | undefined;
   let mail: MailQueue | undefined;
   const webRoutes = new WebRouteCache((host) => resolveWebName(ctx, host));
+  // Every node, this one included, hears that a device's rentals changed.
+  buses.changes.subscribe('devices', (deviceId) => {
+    webRoutes.forget();
+    void gateway?.refresh(deviceId);
+    cluster?.rentalsChanged();
+  });
   const ctx: DomainContext = {
     db,
     clock,
     secretBox,
     settings: domainSettings(config),
-    // A rental starting or ending: tell the agent, and open or close the device's public SSH port.
+    // A rental starting or ending: tell the agent, and on every node open or close the
+    // device's public SSH port and forget its web routes (deviceChanged, below).
     notifyDevice: (deviceId, reason) => {
-      webRoutes.forget();
       nudgeDevice(events, deviceId, reason);
       userEvents.deviceChanged(deviceId);
-      void gateway?.refresh(deviceId);
-      cluster?.rentalsChanged();
+      buses.changes.publish('devices', deviceId);
     },
     mailQueued: () => mail?.kick(),
     // Mails are queued in the background: neither a request nor the meter waits for them.
@@ -377,6 +384,7 @@ export async function startServer(
         await saveTraffic();
         // Last: another node takes the periodic work over at once instead of after the lease's TTL.
         await leader.close();
+        await buses.close();
         await db.destroy();
       })()),
   };
