@@ -87,6 +87,11 @@ if [ -n "$key" ]; then
 fi
 printf '%s\n' "$user" >"$renter"
 unset hash key line lines entry
+# sshd has listened since the container started; it must still be there to take the renter.
+if ! kill -0 "$sshd" 2>/dev/null; then
+  echo "p2pvps: hand-over failed: sshd is not running" >&2
+  exit 1
+fi
 # The agent waits for this line: from now on the renter can log in.
 echo "p2pvps: handed over to $user"
 wait "$sshd"

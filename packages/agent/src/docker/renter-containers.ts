@@ -259,8 +259,9 @@ export class RenterContainers {
       handedOver.catch(() => undefined);
       // The end closes the container's stdin (StdinOnce), which tells it the settings are complete.
       io.end(`${renterEnv(rental).join('\n')}\n`);
+      // The script says so only once the account is in place and its sshd, listening since
+      // the container started, still runs: no need to knock on sshd's port too.
       await Promise.race([handedOver, this.exitOrTimeout(container, readyTimeoutMs, handedOver)]);
-      await this.waitForSshd(container, readyTimeoutMs);
     } finally {
       io.destroy();
     }
@@ -352,7 +353,10 @@ export class RenterContainers {
     const c = await this.status(rentalId);
     if (!c) throw new Error(`the container of rental ${rentalId} is gone`);
     const container = this.o.docker.getContainer(c.id);
-    if (!c.running) await container.start();
+    // A running container's sshd is its first process, or the one a prepared container's
+    // first process waits on: if it had died, the container would have stopped.
+    if (c.running) return;
+    await container.start();
     await this.waitForSshd(container, readyTimeoutMs);
   }
 
