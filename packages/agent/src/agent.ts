@@ -335,6 +335,9 @@ export class Agent {
         while (!reply) {
           try {
             reply = await this.heartbeat();
+            // The rental the nudge announced is here: from now on the runner's own state says
+            // whether a renter's connection waits (runner.starting) or goes through.
+            if (reply.rental && this.rentalRequestedAt <= began) this.rentalRequestedAt = 0;
           } catch (err) {
             if (corrections++ >= 3 || !correctSigning(this.signingClock, classifyRefusal(err), this.log)) throw err;
           }
