@@ -4,6 +4,7 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { createTestDatabase } from '@p2pvps/server/testing/test-database';
 import { ApiClient } from '@p2pvps/protocol/client';
 import { operatorClient } from '@p2pvps/server/services/operator-client';
 import {
@@ -35,7 +36,9 @@ const hosts = ['127.0.0.21', '127.0.0.22'] as const;
 const apiUrl = (host: string) => `http://${host}:${base}`;
 const clusterNodes = hosts.map((h) => `${apiUrl(h)} ${h}:${base + 1}`).join(', ');
 const work = tempDir('cluster');
-const database = process.env.P2PVPS_TEST_DATABASE ?? `sqlite:${join(work, 'cluster.sqlite')}`;
+// A database of this test's own: a fresh one on the suite's PostgreSQL, else a SQLite file in WAL mode.
+const testDatabase = await createTestDatabase(`sqlite:${join(work, 'cluster.sqlite')}`);
+const database = testDatabase.url;
 
 interface Node {
   host: string;
@@ -104,6 +107,7 @@ after(async () => {
   await removeDeviceContainers(deviceId);
   for (const node of nodes) node.process.kill('SIGKILL');
   rmSync(work, { recursive: true, force: true });
+  await testDatabase.drop();
 });
 
 test('a device whose node is killed moves to another node, and the renter logs in again to the same container', async () => {

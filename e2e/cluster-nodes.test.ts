@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { createTestDatabase } from '@p2pvps/server/testing/test-database';
 import { ApiClient } from '@p2pvps/protocol/client';
 import {
   containerNetwork,
@@ -32,7 +33,9 @@ const bin = fileURLToPath(new URL('../packages/cli/bin/p2pvps', import.meta.url)
 const webDomain = 'vps.test';
 const dir = tempDir('cluster');
 const dataDir = join(dir, 'data');
-const databaseUrl = process.env.P2PVPS_TEST_DATABASE ?? `sqlite:${join(dir, 'cluster.sqlite')}`;
+// A database of this test's own: a fresh one on the suite's PostgreSQL, else a SQLite file in WAL mode.
+const testDatabase = await createTestDatabase(`sqlite:${join(dir, 'cluster.sqlite')}`);
+const databaseUrl = testDatabase.url;
 const secretFile = join(dir, 'cluster.secret');
 const base = portBlock(100);
 const rentalPorts = `${base + 50}-${base + 69}`;
@@ -177,6 +180,7 @@ after(async () => {
     node.process.kill('SIGTERM');
     await exited;
   }
+  await testDatabase.drop();
 });
 
 test("node B's API shows the rental's device online, though its tunnel is on node A", async () => {

@@ -1,3 +1,4 @@
+import { createTestDatabase } from '../testing/test-database.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -113,7 +114,8 @@ async function retryBusy<T>(write: () => Promise<T>): Promise<T> {
 
 test('kill -9 of the leader in the middle of a metering tick: another node takes over, and no minute is billed twice or lost', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'p2pvps-failover-'));
-  const databaseUrl = process.env.P2PVPS_TEST_DATABASE ?? `sqlite:${join(dir, 'cluster.sqlite')}`;
+  const database = await createTestDatabase(`sqlite:${join(dir, 'cluster.sqlite')}`);
+  const databaseUrl = database.url;
   const epoch = Date.now();
   const clock = fastClock(epoch, speed);
   // The test's own connection to the shared database, for the market and for the books.
@@ -124,6 +126,7 @@ test('kill -9 of the leader in the middle of a metering tick: another node takes
     for (const c of tunnels) c.end();
     for (const n of nodes) if (n.proc.exitCode === null && n.proc.signalCode === null) n.proc.kill('SIGKILL');
     await market.close();
+    await database.drop();
     rmSync(dir, { recursive: true, force: true });
   });
   const syncClock = () => market.clock.advance(clock.now().getTime() - market.clock.now().getTime());

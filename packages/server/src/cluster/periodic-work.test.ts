@@ -1,3 +1,4 @@
+import { createTestDatabase } from '../testing/test-database.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,8 +10,9 @@ import { startTestServer } from '../testing/test-server.ts';
 
 test('of two servers on one database only the leader delivers mail; when it stops, the other takes over at once', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'p2pvps-two-nodes-'));
+  const database = await createTestDatabase(`sqlite:${join(dir, 'shared.sqlite')}`);
   const env = {
-    P2PVPS_DATABASE_URL: process.env.P2PVPS_TEST_DATABASE ?? `sqlite:${join(dir, 'shared.sqlite')}`,
+    P2PVPS_DATABASE_URL: database.url,
     P2PVPS_LEADER_LEASE_TTL_MS: '900',
   };
   const first = await startTestServer('node-a', { ...env, P2PVPS_NODE_ID: 'node-a' });
@@ -18,6 +20,7 @@ test('of two servers on one database only the leader delivers mail; when it stop
   t.after(async () => {
     await second.stop();
     await first.stop();
+    await database.drop();
     rmSync(dir, { recursive: true, force: true });
   });
   const db = second.server.ctx.db;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createTestDatabase, type TestDatabase } from '../testing/test-database.ts';
 import { migrateToLatest, openDatabase, type Db } from './database.ts';
 import {
   findTunnelHolder,
@@ -22,11 +23,13 @@ import {
  */
 const dir = mkdtempSync(join(tmpdir(), 'p2pvps-cluster-repo-'));
 let db: Db;
+let database: TestDatabase;
 const t0 = Date.parse('2026-12-07T00:00:00Z');
 const at = (s: number) => new Date(t0 + s * 1000).toISOString();
 
 before(async () => {
-  db = openDatabase(process.env.P2PVPS_TEST_DATABASE ?? `sqlite:${join(dir, 'db.sqlite')}`);
+  database = await createTestDatabase(`sqlite:${join(dir, 'db.sqlite')}`);
+  db = openDatabase(database.url);
   await migrateToLatest(db);
   await registerNode(db, { id: 'a', linkHost: '127.0.0.1', linkPort: 7401, now: at(0) });
   await registerNode(db, { id: 'b', linkHost: '127.0.0.1', linkPort: 7402, now: at(0) });
@@ -34,6 +37,7 @@ before(async () => {
 
 after(async () => {
   await db.destroy();
+  await database.drop();
   rmSync(dir, { recursive: true, force: true });
 });
 
