@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -39,12 +40,13 @@ import {
  * pass, one the test starts itself: a cluster of nodes needs PostgreSQL.
  */
 const bin = fileURLToPath(new URL('../packages/cli/bin/p2pvps', import.meta.url));
-const base = portBlock(100);
+/** Picked in before(): a block of ports free on all three addresses (freePortBlock). */
+let base = 0;
 const hosts = ['127.0.0.1', '127.0.0.2', '127.0.0.3'] as const;
 const ids = ['node-1', 'node-2', 'node-3'];
 const apiUrl = (host: string) => `http://${host}:${base}`;
-const gatewayPort = base + 2;
-const clusterNodes = hosts.map((h) => `${apiUrl(h)} ${h}:${gatewayPort}`).join(', ');
+const gatewayPort = () => base + 2;
+const clusterNodes = () => hosts.map((h) => `${apiUrl(h)} ${h}:${gatewayPort()}`).join(', ');
 const webDomain = 'vps.test';
 const password = 'correct horse battery';
 const work = tempDir('cluster3');
@@ -85,13 +87,13 @@ async function startNode(index: number): Promise<Node> {
       P2PVPS_HTTP_PORT: String(base),
       P2PVPS_HTTPS_PORT: String(base + 1),
       P2PVPS_GATEWAY_HOST: host,
-      P2PVPS_GATEWAY_PORT: String(gatewayPort),
+      P2PVPS_GATEWAY_PORT: String(gatewayPort()),
       P2PVPS_PUBLIC_BIND_HOST: host,
       P2PVPS_SSH_HOST: host,
       P2PVPS_SSH_PORT_RANGE: `${base + 10}-${base + 29}`,
       // One public URL for the whole cluster (the DNS name over the nodes): devices sign for it.
       P2PVPS_PUBLIC_URL: apiUrl(hosts[0]),
-      P2PVPS_CLUSTER_NODES: clusterNodes,
+      P2PVPS_CLUSTER_NODES: clusterNodes(),
       P2PVPS_WEB_DOMAIN: webDomain,
       P2PVPS_BENCHMARK_INTERVAL_HOURS: '0',
       P2PVPS_LOG_LEVEL: process.env.P2PVPS_TEST_LOG ?? 'warn',
@@ -109,6 +111,8 @@ async function startNode(index: number): Promise<Node> {
     120_000,
     200,
   );
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  if (child.exitCode !== null) throw new Error(`${node.id} exited ${child.exitCode}: ${node.log.join('')}`);
   return node;
 }
 
@@ -127,6 +131,27 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout
   });
 }
 
+/**
+ * Other tests share the namespace's loopback and pick their ports at random too: one
+ * listening on 127.0.0.1 at this block's API port would answer for node 1 (and node 1 would
+ * die unseen). So the block must be free on all three addresses before the nodes start.
+ */
+async function freePortBlock(): Promise<number> {
+  const free = (host: string, port: number) =>
+    new Promise<boolean>((resolve) => {
+      const probe = createNetServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, host, () => probe.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const block = portBlock(100);
+    let ok = true;
+    for (let port = block; ok && port < block + 100; port++) for (const h of hosts) if (ok && !(await free(h, port))) ok = false;
+    if (ok) return block;
+  }
+  throw new Error('no free block of 100 ports on 127.0.0.1-3');
+}
+
 /** The node holding a device's tunnel, as the cluster records it. */
 async function tunnelHolder(deviceId: string): Promise<string | undefined> {
   const row = await db!.selectFrom('tunnel_holders').select('node_id').where('device_id', '=', deviceId).executeTakeFirst();
@@ -140,6 +165,7 @@ async function loginThrough(node: Node, email: string): Promise<ApiClient> {
 }
 
 before(async () => {
+  base = await freePortBlock();
   const admin = process.env.P2PVPS_TEST_DATABASE;
   if (admin && /^postgres(ql)?:\/\//.test(admin)) {
     const own = await createTestDatabase('');
