@@ -3,8 +3,9 @@
 // or through other modules of this repository, a module that calls openDatabase( (the
 // server's composition root, the test context, the test database…). scripts/test runs only
 // these a second time on PostgreSQL; a test that never opens a database runs the same code
-// whatever the database is. Imports are read from the source (static `import … from`,
-// `export … from`, `import(…)` with a literal; `import type` is skipped: it loads nothing).
+// whatever the database is, and one that starts its own PostgreSQL when the pass has none
+// (testing/postgres.ts) ran on it in the SQLite pass already. Imports are read from the
+// source (static `import … from`, `export … from`, `import(…)` with a literal; `import type` is skipped: it loads nothing).
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
@@ -52,4 +53,5 @@ while (walk.length > 0) {
   reaching.add(file);
   walk.push(...(importedBy.get(file) ?? []));
 }
-for (const file of tests) if (reaching.has(file)) console.log(relative(process.cwd(), file));
+const bringsOwnPostgres = (file) => /\bstartTestPostgres\(/.test(readFileSync(file, 'utf8'));
+for (const file of tests) if (reaching.has(file) && !bringsOwnPostgres(file)) console.log(relative(process.cwd(), file));
