@@ -20,6 +20,7 @@ import {
   type RentedDevice,
   type TestServer,
 } from './harness.ts';
+import { serveWeb } from './renter-web.ts';
 
 /**
  * Two `p2pvps server` processes, nodes A and B, share one database (a SQLite file in WAL
@@ -116,31 +117,6 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout
   });
 }
 
-/** A web server inside the container on its HTTP and HTTPS ports, the latter with a self-signed certificate for its name. */
-const webServer = `
-import http.server, ssl, sys, threading, os
-bind = sys.argv[1]
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-    def do_GET(self):
-        body = ('served by the rented container, proto=%s for=%s\\n' % (self.headers.get('X-Forwarded-Proto', 'tls'), self.headers.get('X-Forwarded-For', '-'))).encode()
-        self.send_response(200)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-def serve(port, tls):
-    server = http.server.ThreadingHTTPServer((bind, port), Handler)
-    if tls:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain('cert.pem', 'key.pem')
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-    server.serve_forever()
-threading.Thread(target=serve, args=(int(os.environ['P2PVPS_HTTP_PORT']), False), daemon=True).start()
-serve(int(os.environ['P2PVPS_HTTPS_PORT']), True)
-`;
-
 before(async () => {
   writeFileSync(secretFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
   // A first: it makes the schema, the keys and the operator; then B joins.
@@ -151,16 +127,8 @@ before(async () => {
   const renter = await createUser(server, 'renter');
   renterEmail = renter.email;
   rented = await createRentedDevice(server, owner, renter, 'clustered');
-  const host = rented.rental.connection.webHost;
-  const bind = containerNetwork === 'bridge' ? '0.0.0.0' : '127.0.0.1';
-  const script =
-    `cat > web.py <<'PY'\n${webServer}\nPY\n` +
-    `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=${host} ` +
-    `-addext subjectAltName=DNS:${host} -keyout key.pem -out cert.pem 2>/dev/null && ` +
-    `(setsid nohup python3 web.py ${bind} > web.log 2>&1 < /dev/null &) && cat cert.pem`;
-  const started = await openSsh(rented.ssh, script);
-  assert.equal(started.code, 0, started.stderr);
-  writeFileSync(join(dir, 'container-cert.pem'), started.stdout);
+  const cert = await serveWeb(rented.ssh, rented.rental.connection.webHost, 'clustered');
+  writeFileSync(join(dir, 'container-cert.pem'), cert);
 });
 
 after(async () => {
@@ -204,9 +172,9 @@ test("HTTP to the device's name through node B's front door reaches the containe
       `${host}:${b.httpPort}:127.0.0.1`,
       `http://${host}:${b.httpPort}/`,
     ]);
-    return got.stdout.includes('served by') ? got : null;
+    return got.stdout.includes('hello from') ? got : null;
   });
-  assert.match(r.stdout, /^served by the rented container, proto=http for=127\.0\.0\.1\n$/);
+  assert.match(r.stdout, /^hello from clustered proto=http for=127\.0\.0\.1 path=\/\n$/);
 });
 
 test("HTTPS to the device's name through node B is passed through by SNI to the container's own certificate", async () => {
@@ -222,10 +190,10 @@ test("HTTPS to the device's name through node B is passed through by SNI to the 
       `${host}:${b.httpsPort}:127.0.0.1`,
       `https://${host}:${b.httpsPort}/`,
     ]);
-    return got.stdout.includes('served by') ? got : null;
+    return got.stdout.includes('hello from') ? got : null;
   });
   // Verified against the container's self-signed certificate: TLS ended in the container, not on a node.
-  assert.match(r.stdout, /^served by the rented container, proto=tls for=-\n$/);
+  assert.match(r.stdout, /^hello from clustered proto=tls-direct for=- path=\/\n$/);
 });
 
 test("stock OpenSSH logs into the rental through node B's SSH port", async () => {

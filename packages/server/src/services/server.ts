@@ -224,6 +224,8 @@ export async function startServer(
   } catch (err) {
     await api.close();
     await leader.close();
+    // On PostgreSQL the buses hold a listening connection, which would keep the process alive.
+    await buses.close();
     await db.destroy();
     throw err;
   }
