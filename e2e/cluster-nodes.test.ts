@@ -19,6 +19,7 @@ import {
   waitFor,
   type RentedDevice,
   type TestServer,
+  runCommand,
 } from './harness.ts';
 import { serveWeb } from './renter-web.ts';
 
@@ -102,21 +103,6 @@ function asTestServer(node: Node): TestServer {
   return { api: new ApiClient({ baseUrl: `http://127.0.0.1:${node.httpPort}` }), dataDir, httpPort: node.httpPort } as TestServer;
 }
 
-function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 before(async () => {
   writeFileSync(secretFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
   // A first: it makes the schema, the keys and the operator; then B joins.
@@ -164,7 +150,7 @@ test("node B's API shows the rental's device online, though its tunnel is on nod
 test("HTTP to the device's name through node B's front door reaches the container through A", async () => {
   const host = rented.rental.connection.webHost;
   const r = await waitFor('the page through node B', async () => {
-    const got = await run('curl', [
+    const got = await runCommand('curl', [
       '-sS',
       '--max-time',
       '10',
@@ -180,7 +166,7 @@ test("HTTP to the device's name through node B's front door reaches the containe
 test("HTTPS to the device's name through node B is passed through by SNI to the container's own certificate", async () => {
   const host = rented.rental.connection.webHost;
   const r = await waitFor('the page over TLS through node B', async () => {
-    const got = await run('curl', [
+    const got = await runCommand('curl', [
       '-sS',
       '--max-time',
       '10',
@@ -209,7 +195,7 @@ test("stock OpenSSH logs into the rental through node B's SSH port", async () =>
 
 test('the node link refuses a client without the cluster secret', async () => {
   const key = createSshKey();
-  const r = await run('ssh', [
+  const r = await runCommand('ssh', [
     '-p',
     String(b.linkPort),
     '-o',
@@ -243,7 +229,7 @@ test('when node A dies (kill -9), node B counts its device offline and says so t
     return !r.deviceOnline;
   });
   const host = rented.rental.connection.webHost;
-  const r = await run('curl', [
+  const r = await runCommand('curl', [
     '-sS',
     '--max-time',
     '10',

@@ -25,6 +25,7 @@ import {
   waitFor,
   type TestAgent,
   type TestServer,
+  runCommand,
 } from './harness.ts';
 
 /**
@@ -114,21 +115,6 @@ async function startNode(index: number): Promise<Node> {
   await new Promise((resolve) => setTimeout(resolve, 500));
   if (child.exitCode !== null) throw new Error(`${node.id} exited ${child.exitCode}: ${node.log.join('')}`);
   return node;
-}
-
-function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 /**
@@ -274,7 +260,7 @@ test('three nodes on one PostgreSQL: devices spread over them, rented and visite
   // A visitor reaches the container's web server by its name through node 1, which does not hold the tunnel.
   const webHost = rental.connection.webHost;
   const page = await waitFor('the page through node 1', async () => {
-    const got = await run('curl', [
+    const got = await runCommand('curl', [
       '-sS',
       '--max-time',
       '10',
@@ -362,7 +348,7 @@ test('three nodes on one PostgreSQL: devices spread over them, rented and visite
   assert.equal((await viaNode2.call('getRental', { params: { rentalId: rental.id } })).state, 'active');
   // Its renter and its visitors never noticed: node 3 still carries them to node 2.
   assert.equal((await openSsh(ssh(node3), 'whoami')).stdout.trim(), rental.connection.username);
-  const pageAfter = await run('curl', [
+  const pageAfter = await runCommand('curl', [
     '-sS',
     '--max-time',
     '10',

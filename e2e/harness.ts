@@ -344,3 +344,20 @@ export async function rentalContainers(rentalId: string, engine: Docker = docker
   const found = await engine.listContainers({ all, filters: { label: ['org.p2pvps.device'] } });
   return found.filter((c) => c.Labels['org.p2pvps.rental'] === rentalId || c.Names.some((n) => n.endsWith(`-${rentalId}`)));
 }
+
+/** Runs a command (curl, openssl…) with `input` on its stdin, killed after 15 s; never rejects. */
+export function runCommand(cmd: string, args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}

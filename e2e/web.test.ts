@@ -1,6 +1,5 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import {
   waitFor,
   type RentedDevice,
   type TestServer,
+  runCommand,
 } from './harness.ts';
 import { serveWeb as serveWebIn } from './renter-web.ts';
 import { createTestCa, type TestCa } from '@p2pvps/server/testing/test-ca';
@@ -40,25 +40,9 @@ function serveWeb(device: RentedDevice, name: string): Promise<string> {
   return serveWebIn(device.ssh, device.rental.connection.webHost, name);
 }
 
-function run(cmd: string, args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
-
 /** Stock curl as a visitor of `host`, resolved to the server's front door: `-i` with the response head for HTTP. */
 const curl = (host: string, path: string, ...extra: string[]) =>
-  run('curl', [
+  runCommand('curl', [
     '-sS',
     '--max-time',
     '10',
@@ -69,7 +53,15 @@ const curl = (host: string, path: string, ...extra: string[]) =>
     `http://${host}:${server.httpPort}${path}`,
   ]);
 const curlTls = (host: string, path: string, ...extra: string[]) =>
-  run('curl', ['-sS', '--max-time', '10', '--resolve', `${host}:${httpsPort}:127.0.0.1`, ...extra, `https://${host}:${httpsPort}${path}`]);
+  runCommand('curl', [
+    '-sS',
+    '--max-time',
+    '10',
+    '--resolve',
+    `${host}:${httpsPort}:127.0.0.1`,
+    ...extra,
+    `https://${host}:${httpsPort}${path}`,
+  ]);
 
 /** Opens a raw connection to a front door and sends `data`; resolves with everything it got back once closed. */
 function raw(port: number, data: string, keepOpenMs = 0): Promise<string> {
@@ -138,7 +130,7 @@ test('HTTP by name reaches port 80 of the rented container, with the visitor add
   assert.doesNotMatch(other.stdout, /alpha/);
 
   // Two requests on one keep-alive connection: both are routed and both carry the header.
-  const twice = await run('curl', [
+  const twice = await runCommand('curl', [
     '-sS',
     '-v',
     '--resolve',
@@ -174,7 +166,7 @@ test('an unknown name gets a small error page, and the server name still reaches
   assert.match(unknown.stdout, /There is no site at nosuchname\.vps\.test/);
   const foreign = await curl('example.org', '/');
   assert.match(foreign.stdout, /^HTTP\/1\.1 404/);
-  const api = await run('curl', ['-sS', `http://127.0.0.1:${server.httpPort}/api/v1/server`]);
+  const api = await runCommand('curl', ['-sS', `http://127.0.0.1:${server.httpPort}/api/v1/server`]);
   assert.equal(JSON.parse(api.stdout).name, 'local');
 });
 
@@ -188,7 +180,7 @@ test('HTTPS by SNI is passed through to port 443 of the container: its own certi
   assert.equal(verified.code, 0, verified.stderr);
   assert.equal(verified.stdout, 'hello from alpha proto=tls-direct for=- path=/tls\n');
 
-  const sClient = await run(
+  const sClient = await runCommand(
     'openssl',
     ['s_client', '-connect', `127.0.0.1:${httpsPort}`, '-servername', host, '-CAfile', caFile, '-verify_return_error', '-quiet'],
     `GET /s HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
@@ -203,7 +195,11 @@ test('HTTPS by SNI is passed through to port 443 of the container: its own certi
   const bravo = await curlTls(bHost, '/', '--insecure');
   assert.match(bravo.stdout, /hello from bravo/);
 
-  const unknown = await run('openssl', ['s_client', '-connect', `127.0.0.1:${httpsPort}`, '-servername', `nosuch.${webDomain}`], 'x');
+  const unknown = await runCommand(
+    'openssl',
+    ['s_client', '-connect', `127.0.0.1:${httpsPort}`, '-servername', `nosuch.${webDomain}`],
+    'x',
+  );
   assert.match(unknown.stdout + unknown.stderr, /unrecognized name|alert number 112/i);
   assert.doesNotMatch(unknown.stdout, /hello from/);
 });
@@ -250,9 +246,16 @@ test('the front doors guard themselves: slow heads, huge heads, and a flood at o
 async function scrapeMetrics(): Promise<string> {
   server.operator ??= operatorClient(`http://127.0.0.1:${server.httpPort}`, server.dataDir);
   const { token } = await (await server.operator).call('createApiToken', { body: { name: 'prometheus' } });
-  const anonymous = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${server.httpPort}/metrics`]);
+  const anonymous = await runCommand('curl', [
+    '-sS',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    `http://127.0.0.1:${server.httpPort}/metrics`,
+  ]);
   assert.equal(anonymous.stdout, '401', 'not without a token');
-  return (await run('curl', ['-sS', '-H', `authorization: Bearer ${token}`, `http://127.0.0.1:${server.httpPort}/metrics`])).stdout;
+  return (await runCommand('curl', ['-sS', '-H', `authorization: Bearer ${token}`, `http://127.0.0.1:${server.httpPort}/metrics`])).stdout;
 }
 
 test('bytes are counted per device and per rental and exposed with tunnel metrics at /metrics, to operators', async () => {
