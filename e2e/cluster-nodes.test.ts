@@ -19,6 +19,7 @@ import {
   waitFor,
   type RentedDevice,
   type TestServer,
+  printNodeErrors,
   runCommand,
 } from './harness.ts';
 import { serveWeb } from './renter-web.ts';
@@ -118,14 +119,7 @@ before(async () => {
 });
 
 after(async () => {
-  // What went wrong on a node shows with the test's output.
-  for (const node of nodes) {
-    const errors = node.log
-      .join('')
-      .split('\n')
-      .filter((line) => /"level":(50|60)/.test(line));
-    if (errors.length) console.error(`${node.id}:\n${errors.join('\n')}`);
-  }
+  printNodeErrors(nodes);
   await rented?.agent.stop();
   await removeDeviceContainers(rented?.deviceId);
   for (const node of nodes) {

@@ -25,6 +25,7 @@ import {
   waitFor,
   type TestAgent,
   type TestServer,
+  printNodeErrors,
   runCommand,
 } from './harness.ts';
 
@@ -171,13 +172,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const node of nodes) {
-    const errors = node.log
-      .join('')
-      .split('\n')
-      .filter((line) => /"level":(50|60)/.test(line));
-    if (errors.length) console.error(`${node.id}:\n${errors.join('\n')}`);
-  }
+  printNodeErrors(nodes);
   for (const agent of agents) await agent.stop();
   for (const id of deviceIds) await removeDeviceContainers(id);
   for (const node of nodes) {

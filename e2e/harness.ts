@@ -361,3 +361,14 @@ export function runCommand(cmd: string, args: string[], input = ''): Promise<{ c
     child.stdin.end(input);
   });
 }
+
+/** What went wrong on server nodes a test ran as processes (their error and fatal log lines), shown with the test's output. */
+export function printNodeErrors(nodes: { id: string; log: string[] }[]): void {
+  for (const node of nodes) {
+    const errors = node.log
+      .join('')
+      .split('\n')
+      .filter((line) => /"level":(50|60)/.test(line));
+    if (errors.length) console.error(`${node.id}:\n${errors.join('\n')}`);
+  }
+}
