@@ -1,4 +1,4 @@
-import type { HeartbeatReply, NodeAddress } from '@p2pvps/protocol/agent-schemas';
+import type { AgentEvent, DesiredRental, HeartbeatReply, NodeAddress } from '@p2pvps/protocol/agent-schemas';
 import { ApiClient, ApiError } from '@p2pvps/protocol/client';
 import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
 import { timing } from '@p2pvps/protocol/timing';
@@ -11,7 +11,6 @@ import { readConfigFile, type AgentConfig } from './config.ts';
 import { findLxcfs } from './docker/lxcfs.ts';
 import { RenterContainers } from './docker/renter-containers.ts';
 import { checkRuntime, type RuntimeOnEngine } from './docker/container-runtime.ts';
-import { EventStream } from './event-stream.ts';
 import { probeHardware } from './hardware.ts';
 import { uncappedRootWarning } from './docker/root-disk.ts';
 import { RenterIsolation } from './network/isolation.ts';
@@ -23,6 +22,7 @@ import { RentalRunner, sentence } from './rental-runner.ts';
 import { ServerNodes } from './server-nodes.ts';
 import { RenterStorage } from './storage/renter-storage.ts';
 import { TunnelClient, type RenterSshPolicy } from './tunnel-client.ts';
+import { readNudges } from './tunnel-nudges.ts';
 
 /** The server's nudge when a rental is made for this device (domain/rentals/rentals.ts). */
 const rentalRequested = 'rental_requested';
@@ -42,7 +42,7 @@ export interface AgentSideEffects {
 
 /**
  * The governor on the device: the sync loop. It converges on what the server wants:
- * register once, keep the tunnel and the event stream up, and on every heartbeat or nudge
+ * register once, keep the tunnel up (the server's nudges ride it), and on every heartbeat or nudge
  * hand the rental the server names to the rental runner (rental-runner.ts), which makes
  * the Docker engine run exactly that (or nothing, wiped).
  */
@@ -56,7 +56,10 @@ export class Agent {
   /** A signed client per node's API. */
   private readonly nodeApis = new Map<string, ApiClient>();
   private tunnel: TunnelClient | undefined;
-  private events: EventStream | undefined;
+  /** A new rental a nudge carried, and the server's time of that nudge, for the next sync to start on. */
+  private nudgedRental: { rental: DesiredRental; at: number } | undefined;
+  /** The server's time in its last heartbeat reply: a nudge older than it is stale. */
+  private lastReplyAt = 0;
   private containers: RenterContainers | undefined;
   /** The cap on a rental's / (docker/root-disk.ts): null where the engine cannot cap it, undefined until asked. */
   private systemDiskBytes: number | null | undefined;
@@ -210,6 +213,7 @@ export class Agent {
       onStateChange: (up) => this.requestSync(up ? 'tunnel up' : 'tunnel down'),
       containerStarting: () => this.runner.starting,
       renterSsh: () => this.renterSshPolicy(),
+      nudges: (channel) => readNudges(channel, (event) => this.nudged(event)),
       benchmarkSource: this.benchmarkSource,
       gateway: () => nodes.current().gateway,
       unreachable: (gateway) => nodes.gatewayUnreachable(gateway),
@@ -225,21 +229,6 @@ export class Agent {
       source: this.benchmarkSource,
       log: this.log,
     });
-    this.events = new EventStream({
-      serverUrl: this.config.serverUrl,
-      sign,
-      onEvent: (e) => this.requestSync(e.reason),
-      // A revocation is only ever acted on through a sync, which confirms it first; any
-      // other refusal (a proxy's 401, say) just means trying the stream again later.
-      onRefused: (err) => {
-        const refusal = classifyRefusal(err);
-        if (refusal.kind === 'revoked') this.requestSync('the event stream says this device key is revoked');
-        else correctSigning(this.signingClock, refusal, this.log);
-      },
-      log: this.log,
-      currentUrl: () => nodes.current().apiUrl,
-      unreachable: (url) => nodes.apiUnreachable(url),
-    });
     await this.isolate();
     // Say once why renters get no root on an engine without user namespaces.
     const noRoot = await this.containers.rootWarning();
@@ -252,7 +241,6 @@ export class Agent {
     });
     if (this.systemDiskBytes === null) this.log('warn', uncappedRootWarning);
     this.tunnel.start();
-    this.events.start();
     this.requestSync('start');
   }
 
@@ -298,11 +286,22 @@ export class Agent {
   /**
    * A renter's SSH connection waits while their rental is on its way: from the server's nudge
    * (which comes as `rent` answers, so a renter's first `ssh` often arrives before the
-   * rental does) until the container is theirs. With no rental it is refused.
+   * rental does) until the container is theirs; with a prepared container, its key exchange
+   * meanwhile. With no rental it is refused.
    */
   private renterSshPolicy(): RenterSshPolicy {
-    if (this.runner.starting || Date.now() - this.rentalRequestedAt < rentalRequestedWaitMs) return 'wait';
+    if (this.runner.starting || Date.now() - this.rentalRequestedAt < rentalRequestedWaitMs)
+      return this.runner.preparedSshdUp ? 'kex' : 'wait';
     return this.runner.active ? 'deliver' : 'refuse';
+  }
+
+  /**
+   * A nudge from the server: sync now. A new rental it carries is started on at that sync
+   * before the heartbeat, which would only have said the same (and then reports it ready).
+   */
+  private nudged(event: AgentEvent): void {
+    if (event.rental && event.at) this.nudgedRental = { rental: event.rental, at: Date.parse(event.at) };
+    this.requestSync(event.reason);
   }
 
   /** Runs one sync now, or once more right after the one in progress. */
@@ -327,6 +326,11 @@ export class Agent {
     const began = Date.now();
     let next = this.heartbeatIntervalMs;
     try {
+      // A rental the nudge brought, unless a heartbeat since has said otherwise: on an idle
+      // device only, where it can only start what the server has just rented out.
+      const nudged = this.nudgedRental;
+      this.nudgedRental = undefined;
+      if (nudged && nudged.at > this.lastReplyAt && !this.runner.active) await this.runner.reconcile(nudged.rental);
       // Converge: report, act on the reply, report again until nothing changes. A clock or
       // replay refusal is corrected and tried again at once (a clock correction may be
       // followed by a replay one).
@@ -399,6 +403,7 @@ export class Agent {
     this.nodes?.learn(reply.nodes);
     this.heartbeatIntervalMs = heartbeatIntervalWithin(reply.heartbeatIntervalMs);
     this.runner.nextOffer = reply.offer;
+    this.lastReplyAt = Math.max(this.lastReplyAt, Date.parse(reply.serverTime));
     if (this.signingClock.learnServerTime(Date.parse(reply.serverTime)))
       this.log('info', `signing with the server's time: ${clockDifference(this.signingClock.offset)}`);
     this.runner.heardFromServer(reply.rental?.rentalId ?? null);
@@ -434,7 +439,6 @@ export class Agent {
   private stopConnections(): void {
     clearTimeout(this.heartbeatTimer);
     this.tunnel?.close();
-    this.events?.close();
   }
 
   /** Stops talking to the server; the renter's container keeps running. Idempotent. */

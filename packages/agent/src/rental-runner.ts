@@ -78,6 +78,8 @@ export class RentalRunner {
   nextOffer: Offer | undefined;
   /** The container prepared for the next renter, the clean storage (its UUID) it was made on, and the offer it was made for. */
   private prepared: { containerId: string; storageUuid: string; offerKey: string } | null = null;
+  /** True from taking the prepared container for a rental until it is the renter's (or failed). */
+  private handingOver = false;
   private preparing: Promise<void> | undefined;
 
   constructor(private readonly o: RentalRunnerOptions) {
@@ -92,6 +94,14 @@ export class RentalRunner {
 
   get registration(): Registration | null {
     return this.state.registration;
+  }
+
+  /**
+   * Whether a prepared container's sshd is up for the next renter, or being handed to them:
+   * a renter's key exchange may begin before the hand-over ends (tunnel-client.ts).
+   */
+  get preparedSshdUp(): boolean {
+    return (this.prepared !== null && this.preparing === undefined) || this.handingOver;
   }
 
   /** Whether a container runs for a renter, or is prepared for the next one. */
@@ -310,7 +320,7 @@ export class RentalRunner {
         if (fresh && !prepared) await this.o.storage.fitTo(desired.offer?.diskBytes ?? null);
         await this.o.beforeStart?.(desired, prepared ? 'handOver' : 'start');
         const containerId = prepared
-          ? await engine.handOver(prepared, desired, this.o.readyTimeoutMs)
+          ? await engine.handOver(prepared, desired, this.o.readyTimeoutMs).finally(() => (this.handingOver = false))
           : await engine.start(desired, this.o.storage.homeDir, this.o.readyTimeoutMs);
         const how = prepared ? 'prepared container' : 'container';
         this.o.log('info', `rental ${rentalId}: ${how} ${containerId.slice(0, 12)} ready for ${desired.username}`);
@@ -320,6 +330,7 @@ export class RentalRunner {
         this.save({ rental: { ...this.state.rental, expiresAt: desired.expiresAt } });
       return { rentalId, state: 'ready' };
     } catch (err) {
+      this.handingOver = false;
       const detail = (err as Error).message.slice(0, 2000);
       this.o.log('error', `rental ${rentalId}: could not start the container: ${detail}`);
       await this.removeContainers().catch(() => undefined);
@@ -371,7 +382,10 @@ export class RentalRunner {
     if (!p || !this.mayHandOver(p)) return null;
     // Made for other limits or another disk than this rental gets: one is started from nothing.
     if (p.offerKey !== offerKey(desired.offer) || this.o.storage.needsRefit(desired.offer?.diskBytes ?? null)) return null;
-    return (await this.engine!.preparedReady(p.containerId)) ? p.containerId : null;
+    this.handingOver = true;
+    if (await this.engine!.preparedReady(p.containerId)) return p.containerId;
+    this.handingOver = false;
+    return null;
   }
 
   /** Destroys every container of this device, a prepared one too once it is made, so none outlives a wipe. */

@@ -41,15 +41,3 @@ export function classifyRefusal(err: unknown): Refusal {
       return { kind: 'other' };
   }
 }
-
-/** An error from a response that did not go through ApiClient (the event stream), as ApiClient would make it. */
-export function errorFromResponse(status: number, text: string): ApiError {
-  try {
-    const body = JSON.parse(text) as { code?: unknown; message?: unknown; detail?: unknown };
-    if (typeof body.code === 'string' && typeof body.message === 'string')
-      return new ApiError(status, body.code, body.message, undefined, typeof body.detail === 'string' ? body.detail : undefined);
-  } catch {
-    // not JSON: below
-  }
-  return new ApiError(status, 'bad_response', `The server answered HTTP ${status} without an error envelope.`);
-}

@@ -1,11 +1,12 @@
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { Registration } from '@p2pvps/protocol/agent-schemas';
 import { tunnelBenchmarkOrigin } from '@p2pvps/protocol/benchmark';
 import { timing } from '@p2pvps/protocol/timing';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
-import { tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
+import { tunnelNudgeOrigin, tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
 import ssh2 from 'ssh2';
 import { Backoff } from './backoff.ts';
+import { SshKexGate } from './ssh-kex-gate.ts';
 
 export interface TunnelClientOptions {
   registration: Registration;
@@ -24,6 +25,8 @@ export interface TunnelClientOptions {
    * yet).
    */
   renterSsh?: () => RenterSshPolicy;
+  /** Takes the server's nudge channel, opened by the gateway on each tunnel connection (tunnel-nudges.ts). */
+  nudges?: (channel: ssh2.ClientChannel) => void;
   /** Serves the server's throughput measurement during a benchmark challenge (benchmark/tunnel-source.ts). */
   benchmarkSource?: { serve(channel: ssh2.ClientChannel): void };
   /** The gateway to connect to now (a cluster's current node, server-nodes.ts); the registration's by default. */
@@ -32,7 +35,12 @@ export interface TunnelClientOptions {
   unreachable?: (gateway: { host: string; port: number }) => void;
 }
 
-export type RenterSshPolicy = 'deliver' | 'wait' | 'refuse';
+/**
+ * deliver: to the container's sshd; wait: held here until that; kex: a prepared container's
+ * sshd is being handed over, so the key exchange may begin (authentication waits); refuse:
+ * no rental.
+ */
+export type RenterSshPolicy = 'deliver' | 'wait' | 'kex' | 'refuse';
 
 const waitForContainerMs = 30_000;
 /** How often a held renter connection looks again whether its container is ready: a look is a function call. */
@@ -89,6 +97,8 @@ export class TunnelClient {
     client.on('tcp connection', (info, accept, reject) => {
       // The server's own benchmark channel: its originator is a name no visitor's address can be.
       if (info.srcIP === tunnelBenchmarkOrigin) return this.o.benchmarkSource ? this.o.benchmarkSource.serve(accept()) : reject();
+      // The server's nudges: likewise named, not addressed.
+      if (info.srcIP === tunnelNudgeOrigin) return this.o.nudges ? this.o.nudges(accept()) : reject();
       const local = info.destPort === reg.sshPort ? this.o.localPort : this.o.webPorts?.get(info.destPort);
       if (local === undefined) return reject();
       if (local === this.o.localPort) this.deliverRenterSsh(accept, reject, Date.now());
@@ -138,15 +148,50 @@ export class TunnelClient {
   }
 
   /**
-   * A renter's SSH connection is held while their container is handed over or started, and
-   * delivered the moment it is ready: one connection, not retries, and none reaches a
-   * prepared container's sshd before the renter's account is in it.
+   * A renter's SSH connection waits while their container is handed over or started, and is
+   * delivered the moment it is ready: one connection, not retries. While a prepared
+   * container's sshd is being handed over ('kex') the connection goes to that sshd at once
+   * through an SshKexGate: the key exchange runs while the hand-over does, and the client's
+   * first encrypted packet (authentication) reaches sshd only once the container is the
+   * renter's. None reaches a prepared container's sshd before the renter's account is in it.
    */
   private deliverRenterSsh(accept: () => ssh2.ServerChannel | ssh2.ClientChannel, reject: () => void, since: number): void {
     const policy = this.o.renterSsh?.() ?? 'deliver';
     if (policy === 'deliver') return this.deliver(this.o.localPort, accept, reject, since);
     if (policy === 'refuse' || this.closed || Date.now() - since >= waitForContainerMs) return reject();
+    if (policy === 'kex') return this.deliverThroughGate(accept, reject, since);
     setTimeout(() => this.deliverRenterSsh(accept, reject, since), heldConnectionPollMs);
+  }
+
+  /**
+   * The connection to the prepared container's sshd, once sshd has said hello (a published
+   * port may accept before sshd listens); the gate opens when the container is the renter's.
+   */
+  private deliverThroughGate(accept: () => ssh2.ServerChannel | ssh2.ClientChannel, reject: () => void, since: number): void {
+    const upstream = connect({ host: '127.0.0.1', port: this.o.localPort, allowHalfOpen: true });
+    upstream.setNoDelay(true);
+    const retry = (): void => {
+      upstream.destroy();
+      setTimeout(() => this.deliverRenterSsh(accept, reject, since), heldConnectionPollMs);
+    };
+    upstream.once('error', retry);
+    upstream.once('end', retry);
+    upstream.once('data', (hello: Buffer) => {
+      upstream.off('error', retry).off('end', retry);
+      upstream.pause();
+      const gate = new SshKexGate();
+      const channel = accept();
+      channel.write(hello);
+      this.join(channel, upstream, gate);
+      const watch = (): void => {
+        if (gate.destroyed || upstream.destroyed) return;
+        const now = this.o.renterSsh?.() ?? 'deliver';
+        if (now === 'deliver') return gate.open();
+        if (now === 'refuse' || this.closed || Date.now() - since >= waitForContainerMs) return void upstream.destroy();
+        setTimeout(watch, heldConnectionPollMs);
+      };
+      watch();
+    });
   }
 
   /**
@@ -157,18 +202,7 @@ export class TunnelClient {
     // Half-open both ways: each side's FIN travels on as the other's, after its last byte.
     const upstream = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
     upstream.setNoDelay(true);
-    upstream.once('connect', () => {
-      const channel = accept();
-      let ended = false;
-      upstream.once('end', () => (ended = true));
-      channel.pipe(upstream).pipe(channel);
-      channel.on('error', () => upstream.destroy());
-      channel.on('close', () => upstream.destroy());
-      upstream.on('error', () => channel.close());
-      // An orderly end reached the channel through the pipe as EOF; closing it here would
-      // drop what ssh2 still holds back for the window (the tail of a download).
-      upstream.on('close', () => ended || channel.close());
-    });
+    upstream.once('connect', () => this.join(accept(), upstream));
     upstream.once('error', () => {
       if (!this.closed && this.o.containerStarting?.() && Date.now() - since < waitForContainerMs) {
         // Often: a prepared container's sshd comes up within tens of ms of the rent (a connect to loopback is cheap).
@@ -177,6 +211,19 @@ export class TunnelClient {
         reject();
       }
     });
+  }
+
+  /** Pipes a tunnel channel and its local connection into each other, the client's side through `gate` if given. */
+  private join(channel: ssh2.ServerChannel | ssh2.ClientChannel, upstream: Socket, gate?: SshKexGate): void {
+    let ended = false;
+    upstream.once('end', () => (ended = true));
+    (gate ? channel.pipe(gate) : channel).pipe(upstream).pipe(channel);
+    channel.on('error', () => upstream.destroy());
+    channel.on('close', () => upstream.destroy());
+    upstream.on('error', () => channel.close());
+    // An orderly end reached the channel through the pipe as EOF; closing it here would
+    // drop what ssh2 still holds back for the window (the tail of a download).
+    upstream.on('close', () => ended || channel.close());
   }
 
   private setUp(up: boolean): void {

@@ -94,7 +94,18 @@ export const HeartbeatReply = z.object({
 export type HeartbeatReply = z.infer<typeof HeartbeatReply>;
 
 /** Pushed on the agent's event stream: "sync now" rather than wait for the heartbeat. */
-export const AgentEvent = z.object({ type: z.literal('sync'), reason: z.string() });
+/**
+ * A nudge from the server, inside the device's tunnel (a channel of its own, one JSON line
+ * per nudge): "sync now", and for a new rental the rental itself, as the next heartbeat
+ * would give it, so the agent can start on it without waiting for that heartbeat. `at` is
+ * the server's time when it was sent: a heartbeat reply newer than it wins.
+ */
+export const AgentEvent = z.object({
+  type: z.literal('sync'),
+  reason: z.string().max(200),
+  rental: DesiredRental.optional(),
+  at: z.string().datetime().optional(),
+});
 export type AgentEvent = z.infer<typeof AgentEvent>;
 
 /**

@@ -734,8 +734,6 @@ export type RouteName = keyof Routes;
 /** The whole statement as CSV, oldest first, streamed (not JSON, so outside the table); same auth as getStatement. */
 export const statementCsvPath = '/api/v1/statement.csv';
 
-/** Server-sent event stream for agents (not JSON, so outside the table). */
-export const agentEventsPath = '/api/v1/agent/events';
 export const openApiPath = '/api/v1/openapi.json';
 
 type Input<S> = S extends z.ZodType ? z.input<S> : undefined;

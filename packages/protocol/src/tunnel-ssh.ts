@@ -19,3 +19,12 @@ export const tunnelSshAlgorithms: Algorithms = {
   hmac: ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com'],
   compress: ['none'],
 };
+
+/**
+ * The originator the gateway gives its nudge channel (one per tunnel connection, server to
+ * agent, a JSON line per nudge): a name no visitor's address can be, like the benchmark's.
+ * The nudges ride the tunnel, so a device holds one connection to the server, not two.
+ */
+export const tunnelNudgeOrigin = 'p2pvps-nudges';
+/** The longest nudge line the agent reads; a longer one ends the channel. */
+export const maxNudgeBytes = 16 * 1024;

@@ -247,22 +247,6 @@ export function revokeEnrolmentTokens(db: Db, deviceId: string, at: string): Pro
   return db.updateTable('enrolment_tokens').set({ spent_at: at }).where('device_id', '=', deviceId).where('spent_at', 'is', null).execute();
 }
 
-/** Of these device IDs, those still enrolled: not removed, with a key. */
-export async function liveDeviceIds(db: Db, ids: string[]): Promise<Set<string>> {
-  const live = new Set<string>();
-  for (let i = 0; i < ids.length; i += 500) {
-    const rows = await db
-      .selectFrom('devices')
-      .select('id')
-      .where('id', 'in', ids.slice(i, i + 500))
-      .where('removed_at', 'is', null)
-      .where('public_key', 'is not', null)
-      .execute();
-    for (const r of rows) live.add(r.id);
-  }
-  return live;
-}
-
 /** Who sees a device change: its owner, and its open rental's renter if it has one. */
 export function findDeviceWatchers(db: Db, deviceId: string): Promise<{ ownerId: string; renterId: string | null } | undefined> {
   return db

@@ -1,3 +1,4 @@
+import type { DesiredRental } from '@p2pvps/protocol/agent-schemas';
 import type { Db } from '../db/database.ts';
 import type { SecretBox } from '../secret-box.ts';
 import type { Clock } from './clock.ts';
@@ -43,8 +44,11 @@ export interface DomainContext {
   notifyRental?(rentalId: string, event: 'active' | 'ended'): void;
   /** A mail was queued: deliver it soon rather than at the next poll. */
   mailQueued?(): void;
-  /** Tells a device's agent to sync now (rental started or ended). */
-  notifyDevice(deviceId: string, reason: string): void;
+  /**
+   * Tells a device's agent to sync now (rental started or ended); a new rental comes with
+   * the nudge, as the next heartbeat would give it, so the agent need not wait for that.
+   */
+  notifyDevice(deviceId: string, reason: string, rental?: DesiredRental): void;
   /** The tunnel gateway's view: whether a device's tunnel is up, and how to cut it. */
   tunnels: {
     isOnline(deviceId: string): boolean;

@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { ConnectConfig, ParsedKey } from 'ssh2';
 import { TunnelGateway, TunnelUnavailableError, type TunnelDevice, type TunnelGatewayOptions } from './tunnel-gateway.ts';
+import type { AgentEvent } from '@p2pvps/protocol/agent-schemas';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
+import { tunnelNudgeOrigin } from '@p2pvps/protocol/tunnel-ssh';
+import { InProcessEventBus } from '../events/event-bus.ts';
 
 const { BaseAgent, Client, utils } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -549,4 +552,42 @@ describe('TunnelGateway with the OpenSSH client', () => {
     assert.match(stderr, /remote port forwarding failed/i);
     assert.equal((await talk(otherPort, 'x')).error, 'ECONNREFUSED');
   });
+});
+
+test("a device's nudges reach it inside its tunnel, on a channel of their own; a device that refuses it still tunnels", async () => {
+  const bus = new InProcessEventBus<AgentEvent>();
+  const gw = await startGateway({ nudges: bus });
+  const device = await gw.enrol();
+  const client = await connect(gw.port, { username: device.deviceId, privateKey: device.privateKey });
+  const lines: string[] = [];
+  const nudgeChannel = new Promise<void>((resolve) => {
+    client.on('tcp connection', (info, accept) => {
+      assert.equal(info.srcIP, tunnelNudgeOrigin);
+      const channel = accept();
+      channel.setEncoding('utf8');
+      channel.on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+      resolve();
+    });
+  });
+  await forwardIn(client, device.sshPort);
+  await nudgeChannel;
+  await waitFor('the gateway listening for its nudges', () => bus.hasListeners());
+  bus.publish(device.deviceId, { type: 'sync', reason: 'rental_requested' });
+  bus.publish('someone-else', { type: 'sync', reason: 'not for this device' });
+  await waitFor('the nudge', () => lines.length > 0);
+  assert.deepEqual(
+    lines.map((l) => JSON.parse(l)),
+    [{ type: 'sync', reason: 'rental_requested' }],
+  );
+  // The connection gone, nothing listens for its nudges any more.
+  client.end();
+  await waitFor('no one listening', () => !bus.hasListeners());
+
+  const refusing = await gw.enrol();
+  const other = await connect(gw.port, { username: refusing.deviceId, privateKey: refusing.privateKey });
+  other.on('tcp connection', (_info, _accept, reject) => reject());
+  await forwardIn(other, refusing.sshPort);
+  bus.publish(refusing.deviceId, { type: 'sync', reason: 'nobody reads this' });
+  assert.equal(gw.gateway.isOnline(refusing.deviceId), true);
+  await gw.gateway.close();
 });

@@ -16,6 +16,7 @@ import {
   RequestBudget,
 } from './connection-limits.ts';
 import { verifyEd25519 } from './decoded-keys.ts';
+import { openNudgeChannel, type NudgeSource } from './tunnel-nudges.ts';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
 import { tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
 
@@ -76,6 +77,8 @@ export interface TunnelGatewayOptions {
   onPublicConnection?(device: TunnelDevice, socket: net.Socket): void;
   /** Visitor connections one device's public SSH port may carry at once; beyond it they are refused. */
   maxConnectionsPerDevice?: number;
+  /** The devices' nudges, sent to each inside its tunnel (tunnel-nudges.ts). */
+  nudges?: NudgeSource;
 }
 
 /**
@@ -444,6 +447,7 @@ export class TunnelGateway {
     const ok = await tunnel.ready;
     if (!ok || tunnel.closed || tunnel.owner !== conn || conn.closed) return reject?.();
     accept?.();
+    if (this.options.nudges) openNudgeChannel(conn.client, info, deviceId, this.options.nudges, this.log);
     if (!tunnel.up) {
       tunnel.up = true;
       this.log.info({ deviceId, port: tunnel.port }, 'tunnel up');

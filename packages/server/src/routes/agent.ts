@@ -1,12 +1,11 @@
 import type { Registration } from '@p2pvps/protocol/agent-schemas';
-import { agentEventsPath, routes } from '@p2pvps/protocol/routes';
+import { routes } from '@p2pvps/protocol/routes';
 import type { FastifyInstance } from 'fastify';
 import type { NodeDirectory } from '../cluster/node-directory.ts';
 import type { DomainContext } from '../domain/context.ts';
 import { acceptBenchmark } from '../domain/devices/benchmarks.ts';
 import { registerDevice } from '../domain/devices/devices.ts';
 import { refuseOutdatedAgent, syncDevice } from '../domain/rentals/agent-sync.ts';
-import type { DeviceEvents } from '../events/device-events.ts';
 import type { EventStreams } from '../events/event-streams.ts';
 import { openEventStream } from '../events/sse-stream.ts';
 import type { UserEvents } from '../events/user-events.ts';
@@ -16,7 +15,6 @@ export function agentRoutes(
   app: FastifyInstance,
   auth: Authenticator,
   ctx: DomainContext,
-  events: DeviceEvents,
   gateway: Registration['gateway'],
   streams: EventStreams,
   userEvents?: UserEvents,
@@ -35,14 +33,6 @@ export function agentRoutes(
 
   // Server-sent event streams. Hijacked responses are invisible to fastify's close, so end them ourselves.
   app.addHook('onClose', async () => streams.close());
-  // The agent's nudges: the server tells it the moment a rental starts or ends.
-  app.get(agentEventsPath, async (req, reply) => {
-    const deviceId = await auth.device(req);
-    openEventStream(streams, req, reply, { kind: 'device', deviceId }, ['sync', { type: 'sync', reason: 'connected' }], (send) =>
-      events.subscribe(deviceId, (event) => send('sync', event)),
-    );
-  });
-
   // The dashboard's live updates: a `changed` event whenever one of the user's devices or
   // rentals changes; the page fetches again. Session cookie or API token.
   app.get('/api/v1/events', async (req, reply) => {

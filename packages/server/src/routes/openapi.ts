@@ -1,5 +1,5 @@
 import { ApiErrorBody, errorCodes } from '@p2pvps/protocol/errors';
-import { agentEventsPath, openApiPath, routes, type RouteContract } from '@p2pvps/protocol/routes';
+import { openApiPath, routes, type RouteContract } from '@p2pvps/protocol/routes';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 
@@ -51,14 +51,6 @@ export function buildOpenApi(version: string): object {
       },
     };
   }
-  paths[agentEventsPath] = {
-    get: {
-      operationId: 'agentEvents',
-      summary: 'Server-sent "sync" nudges for a device (text/event-stream).',
-      security: [{ deviceSignature: [] }],
-      responses: { '200': { description: 'An event stream' }, '4XX': errorResponse },
-    },
-  };
   return {
     openapi: '3.1.0',
     info: { title: 'p2pvps marketplace API', version, description: `Error codes: ${Object.keys(errorCodes).join(', ')}.` },

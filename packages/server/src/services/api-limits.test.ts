@@ -3,9 +3,6 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { ApiClient } from '@p2pvps/protocol/client';
-import { deviceAuthAudience, formatDeviceAuth, deviceSigningText } from '@p2pvps/protocol/device-auth';
-import { agentEventsPath } from '@p2pvps/protocol/routes';
-import { generateEd25519KeyPair, signingKey } from '@p2pvps/protocol/ssh-keys';
 import { startTestServer, type TestServer } from '../testing/test-server.ts';
 import { operatorClient } from './operator-client.ts';
 import type { RunningServer } from './server.ts';
@@ -164,39 +161,6 @@ test('logging out ends the streams of that session; a password change ends those
   assert.ok(await settles(other.ended, 10_000), 'the other token’s stream ended with the password change');
   assert.equal(await settles(keeps.ended, 100), false, 'the stream of the token that changed it stays');
   keeps.close();
-});
-
-test('a device holds at most two agent streams: its newest replaces its oldest', async () => {
-  const owner = await signup();
-  const grant = await owner.api.call('addDevice', { body: { name: 'pi' } });
-  const keys = generateEd25519KeyPair('device@test');
-  const { deviceId } = await new ApiClient({ baseUrl: server.apiUrl }).call('agentRegister', {
-    body: {
-      enrolmentToken: grant.enrolmentToken,
-      publicKey: keys.public,
-      hardware: { cpuModel: 'Cortex-A72', cores: 4, memoryBytes: 4 * 2 ** 30, diskBytes: 32 * 2 ** 30, arch: 'arm64' },
-      agentVersion: 'test',
-    },
-  });
-  const key = signingKey(keys.private);
-  const sign = () => {
-    const ts = Date.now();
-    return formatDeviceAuth(
-      deviceId,
-      ts,
-      key.sign(Buffer.from(deviceSigningText(deviceAuthAudience(server.apiUrl), 'GET', agentEventsPath, ts, ''))) as Buffer,
-    );
-  };
-  const first = await openStream(agentEventsPath, sign());
-  const second = await openStream(agentEventsPath, sign());
-  assert.deepEqual([first.status, second.status], [200, 200]);
-  const third = await openStream(agentEventsPath, sign());
-  assert.equal(third.status, 200);
-  assert.ok(await settles(first.ended, 5_000), 'the oldest gave way');
-  assert.equal(await settles(second.ended, 100), false);
-  await owner.api.call('removeDevice', { params: { deviceId } });
-  assert.ok(await settles(third.ended, 10_000), 'a removed device’s streams end');
-  assert.ok(await settles(second.ended, 10_000));
 });
 
 test('/metrics on the API needs an operator’s token; the metrics listener serves it without one', async () => {

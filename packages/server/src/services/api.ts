@@ -25,13 +25,11 @@ import { topUpRoutes } from '../routes/topup.ts';
 import { transportSecurityRoutes } from '../routes/transport-security.ts';
 import type { PaymentRails } from '../payments/payment-rails.ts';
 import type { NodeDirectory } from '../cluster/node-directory.ts';
-import type { DeviceEvents } from '../events/device-events.ts';
 import type { EventStreams } from '../events/event-streams.ts';
 import type { UserEvents } from '../events/user-events.ts';
 
 export interface ApiOptions {
   ctx: DomainContext;
-  events: DeviceEvents;
   gateway: Registration['gateway'];
   logLevel: string;
   /** Where the log goes (stdout unless given; tests read it). */
@@ -70,10 +68,9 @@ export interface ApiTimeouts {
 /** An idle keep-alive connection is closed after this: browsers reuse theirs within seconds, and each holds a slot of its address. */
 const keepAliveMs = 30_000;
 
-/** The HTTP API: every route of the protocol table, plus OpenAPI and the agent event stream. */
+/** The HTTP API: every route of the protocol table, plus OpenAPI and the dashboards' event streams. */
 export function buildApi({
   ctx,
-  events,
   gateway,
   nodes,
   logLevel,
@@ -150,7 +147,7 @@ export function buildApi({
   reviewRoutes(app, auth, ctx);
   moneyRoutes(app, auth, ctx);
   topUpRoutes(app, auth, ctx, rails);
-  agentRoutes(app, auth, ctx, events, gateway, eventStreams, userEvents, nodes);
+  agentRoutes(app, auth, ctx, gateway, eventStreams, userEvents, nodes);
   openApiRoute(app, version);
   // Outside the JSON API: the agent's installer and code, for `curl PUBLIC_URL/install.sh | sudo bash`.
   installRoutes(app, ctx.settings.publicUrl, auth);

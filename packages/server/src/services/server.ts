@@ -4,7 +4,7 @@ import { timing } from '@p2pvps/protocol/timing';
 import type { ServerConfig } from '../config.ts';
 import { loadHostKey, prepareDataDir, writeOperatorPassword } from './data-dir.ts';
 import { domainSettings } from './domain-settings.ts';
-import { listEnrolledDevices, liveDeviceIds, markAllOffline } from '../db/devices-repo.ts';
+import { listEnrolledDevices, markAllOffline } from '../db/devices-repo.ts';
 import { saveTrafficCounters } from './traffic.ts';
 import { liveTokenIds } from '../db/accounts-repo.ts';
 import { EventStreams } from '../events/event-streams.ts';
@@ -106,8 +106,8 @@ export async function startServer(
     settings: domainSettings(config),
     // A rental starting or ending: tell the agent, and on every node open or close the
     // device's public SSH port and forget its web routes (deviceChanged, below).
-    notifyDevice: (deviceId, reason) => {
-      nudgeDevice(events, deviceId, reason);
+    notifyDevice: (deviceId, reason, rental) => {
+      nudgeDevice(events, deviceId, reason, rental, clock.now());
       userEvents.deviceChanged(deviceId);
       buses.changes.publish('devices', deviceId);
     },
@@ -153,9 +153,8 @@ export async function startServer(
     mayPoll: () => leader.isLeader(),
   });
   const eventStreams = new EventStreams({
-    limits: { total: config.maxEventStreams, perUser: 5, perDevice: 2 },
+    limits: { total: config.maxEventStreams, perUser: 5 },
     liveTokenIds: (ids) => liveTokenIds(db, ids, clock.now().toISOString()),
-    liveDeviceIds: (ids) => liveDeviceIds(db, ids),
     // Logging out ends the page's stream within this; one indexed lookup of every open stream's token.
     recheckEveryMs: 2_000,
     onError: (err) => api.log.warn({ err }, 'could not check the event streams'),
@@ -168,7 +167,6 @@ export async function startServer(
     userEvents,
     eventStreams,
     ctx,
-    events,
     gateway: gatewayRef,
     nodes: new StaticNodeDirectory(config.clusterNodes),
     logLevel: config.logLevel,
@@ -261,6 +259,8 @@ export async function startServer(
         });
     },
     log,
+    // The agents' nudges ride their tunnels (gateway/tunnel-nudges.ts).
+    nudges: events,
     keepaliveIntervalMs: timing.tunnelKeepaliveMs,
     keepaliveCountMax: timing.tunnelKeepaliveCountMax,
     maxConnectionsPerDevice: config.maxConnectionsPerDevice,

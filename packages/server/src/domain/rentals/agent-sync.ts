@@ -98,7 +98,8 @@ async function applyObservation(ctx: DomainContext, rental: RentalRow, body: Hea
   return findOpenRentalForDevice(ctx.db, rental.device_id);
 }
 
-function desired(rental: RentalRow): DesiredRental {
+/** A rental as its device's agent runs it (what a heartbeat reply or a rent's nudge carries). */
+export function desired(rental: RentalRow): DesiredRental {
   return {
     rentalId: rental.id,
     username: rental.username,

@@ -14,6 +14,7 @@ import { renewIfAsked, setAutoRenew } from './auto-renew.ts';
 import { endRental } from './ending.ts';
 import { addPrepaidHours, checkFunds } from './prepaid-terms.ts';
 import { newRentalPassword, revealPassword } from './rental-passwords.ts';
+import { desired } from './agent-sync.ts';
 import { recordRentalEvent } from './rental-log.ts';
 import { withRatings } from '../reviews/reviews.ts';
 import { verificationOf } from '../devices/hardware-claims.ts';
@@ -234,7 +235,8 @@ export async function rent(
     throw err;
   }
   const webName = await rotateWebName(ctx, device.id);
-  ctx.notifyDevice(device.id, 'rental_requested');
+  // The rental rides the nudge: the agent starts on it without waiting for a heartbeat.
+  ctx.notifyDevice(device.id, 'rental_requested', desired(row));
   return presentRental(ctx, row, { ...device, web_name: webName });
 }
 
