@@ -7,7 +7,7 @@ import { plainHttpProblem } from '@p2pvps/protocol/transport';
  * live nodes with every heartbeat reply; the agent keeps them in its state file, and when
  * its node cannot be reached (the tunnel does not come back, a call finds nobody there) it
  * moves to the next one, round the list, with the callers' backoff between tries. The
- * tunnel, the API calls and the event stream all follow the same current node, so a node
+ * tunnel (which carries the nudges) and the API calls follow the same current node, so a node
  * that died is left by whichever notices first, once.
  *
  * Trust does not change with the node: every node shares the public URL the requests are

@@ -24,7 +24,7 @@ export const timing = {
   /** How far a device signature's timestamp may be from the server's clock. */
   deviceSignatureSkewMs: 5 * 60_000,
   /**
-   * Reconnect backoff for the agent's tunnel and event stream. Sized for a server
+   * Reconnect backoff for the agent's tunnel (and its nudges). Sized for a server
    * restart with 10,000 devices: a first retry within a second, and a ceiling low
    * enough that a device the gateway's handshake cap turned away is back within 10 s,
    * so all are back within a minute (bench/idle-tunnels.ts), while the retries of

@@ -7,7 +7,7 @@ import { PgNotifyBus } from './pg-notify-bus.ts';
  * The server's event buses. On SQLite (one node) they are this process's own. On
  * PostgreSQL, the database every node of a cluster shares, they go through its
  * LISTEN/NOTIFY (pg-notify-bus.ts), so a rental made through one node nudges the agent
- * whose event stream is on another, a dashboard open on any node updates, and every node
+ * whose tunnel is on another, a dashboard open on any node updates, and every node
  * hears that a device's rentals changed (its web routes and renters' ports follow). Each
  * subscriber hears each event once, its own node's included.
  */

@@ -2,8 +2,9 @@ import { EventEmitter } from 'node:events';
 
 /**
  * Fan-out of small events by topic (a device's ID, a user's ID) to whoever holds a stream
- * open for it. Events carry no state: a receiver fetches the truth when nudged (an agent
- * heartbeats, a page fetches again), so a lost event costs at most one poll. This is the
+ * open for it. Events are hints, never the only truth: a receiver fetches the truth when
+ * nudged (an agent heartbeats, a page fetches again; a rent's nudge carries the rental only
+ * to save the agent that round trip), so a lost event costs at most one poll. This is the
  * seam where a bus shared by several server nodes goes; `InProcessEventBus` serves one.
  */
 export interface EventBus<E> {
