@@ -89,10 +89,10 @@ export function parseSignature(headers: Record<string, string | string[] | undef
   const input = single(headers['signature-input']);
   const sig = single(headers.signature);
   if (!input || !sig) return null;
-  const m = /^sig1=(\(((?:"[a-z@-]+" ?)*)\)((?:;[a-z]+=(?:\d{1,12}|"[A-Za-z0-9+/=:_-]{1,200}"))*))$/.exec(input.trim());
+  const m = /^sig1=(\(((?:"[a-z0-9@-]+" ?)*)\)((?:;[a-z]+=(?:\d{1,12}|"[A-Za-z0-9+/=:_-]{1,200}"))*))$/.exec(input.trim());
   const s = /^sig1=:([A-Za-z0-9+/]+={0,2}):$/.exec(sig.trim());
   if (!m || !s) return null;
-  const components = [...(m[2] ?? '').matchAll(/"([a-z@-]+)"/g)].map((c) => c[1]!);
+  const components = [...(m[2] ?? '').matchAll(/"([a-z0-9@-]+)"/g)].map((c) => c[1]!);
   const raw = Object.fromEntries([...(m[3] ?? '').matchAll(/;([a-z]+)=(?:(\d+)|"([^"]*)")/g)].map((p) => [p[1]!, p[2] ?? p[3]!]));
   if (!coveredComponents.every((c) => components.includes(c)) || new Set(components).size !== components.length) return null;
   if (!components.every((c) => (coveredComponents as readonly string[]).includes(c))) return null;
