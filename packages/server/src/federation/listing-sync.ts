@@ -47,6 +47,7 @@ export class ListingSync {
   private pullTimer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private lastPushed: string | undefined;
+  private lastPrune = -Infinity;
   private running: Promise<unknown> | null = null;
   private closed = false;
 
@@ -94,6 +95,12 @@ export class ListingSync {
   }
 
   async pushIfChanged(): Promise<void> {
+    const now = this.o.clock.now().getTime();
+    // Nonces past the clock window can no longer be replayed: forget them, once a minute.
+    if (now - this.lastPrune >= 60_000) {
+      this.lastPrune = now;
+      await forgetExpiredNonces(this.o.db, new Date(now).toISOString());
+    }
     const own = await this.o.ownListings();
     const key = changeKey(own);
     if (key === this.lastPushed) return;
@@ -114,7 +121,6 @@ export class ListingSync {
   }
 
   async pullAll(): Promise<void> {
-    await forgetExpiredNonces(this.o.db, this.o.clock.now().toISOString());
     for (const peer of await this.activePeers()) {
       try {
         const reply = await this.o.client.request(peer.url, 'GET', federationListingsPath);

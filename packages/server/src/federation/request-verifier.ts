@@ -61,6 +61,7 @@ export async function verifyPeerRequest(o: RequestVerifierOptions, req: InboundR
     parsed.components,
     parsed.paramsText,
   );
+  let signer: PeerRow = peer;
   const pinned: ServerKey = { id: peer.fingerprint, alg: 'ed25519', publicKey: peer.public_key };
   if (keyid === pinned.id) {
     if (!verifyEd25519(pinned, base, parsed.signature)) throw new DomainError('federation_bad_signature');
@@ -70,9 +71,11 @@ export async function verifyPeerRequest(o: RequestVerifierOptions, req: InboundR
     const rotated = await o.followRotation(peer, keyid);
     if (!rotated || rotated.id !== keyid) throw new DomainError('federation_wrong_key');
     if (!verifyEd25519(rotated, base, parsed.signature)) throw new DomainError('federation_bad_signature');
+    // What the request carries (listings) is signed with the new key too.
+    signer = { ...peer, fingerprint: rotated.id, public_key: rotated.publicKey };
   }
 
   const expiresAt = new Date(created * 1000 + signatureWindowMs + 1000).toISOString();
   if (!(await rememberNonce(o.db, peer.id, nonce, expiresAt))) throw new DomainError('federation_replay');
-  return peer;
+  return signer;
 }

@@ -26,5 +26,8 @@ export function federationRoutes(app: FastifyInstance, federation: Federation): 
   // A peer pulls our listings.
   app.get(federationListingsPath, { preHandler }, async () => ({ listings: await federation.sync.snapshot() }));
   // A peer pushes its own listings (all of them).
-  app.post(federationListingsPath, { preHandler }, async (req) => ({ accepted: await federation.sync.receive(sender(req), req.body) }));
+  // A snapshot of up to 2000 listings (under 1 KiB each) is larger than the API's usual body limit.
+  app.post(federationListingsPath, { preHandler, bodyLimit: 4 * 1024 * 1024 }, async (req) => ({
+    accepted: await federation.sync.receive(sender(req), req.body),
+  }));
 }
