@@ -10,15 +10,21 @@ import { Listing } from './schemas.ts';
 export const Fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'must look like SHA256: and 43 base64 characters');
 const base64url = z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be base64url without padding');
 const isoTime = z.string().datetime({ offset: true });
+function parsedUrl(u: string): URL | null {
+  try {
+    return new URL(u);
+  } catch {
+    return null;
+  }
+}
 /** A peer's base URL: http(s), no path, query or fragment beyond "/". */
 export const PeerUrl = z
   .string()
-  .url()
   .max(300)
-  .refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http or https URL')
+  .refine((u) => /^https?:$/.test(parsedUrl(u)?.protocol ?? ''), 'must be an http or https URL')
   .refine((u) => {
-    const p = new URL(u);
-    return (p.pathname === '/' || p.pathname === '') && !p.search && !p.hash && !p.username && !p.password;
+    const p = parsedUrl(u);
+    return !!p && (p.pathname === '/' || p.pathname === '') && !p.search && !p.hash && !p.username && !p.password;
   }, 'must be the server’s base URL, with no path, query or credentials')
   .transform((u) => new URL(u).origin);
 
