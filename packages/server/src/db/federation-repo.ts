@@ -103,3 +103,15 @@ export async function countPeerListings(db: Db): Promise<Map<string, number>> {
     .execute();
   return new Map(rows.map((r) => [r.peer_id, Number(r.n)]));
 }
+
+/** The URL of the active peer that listed `deviceId`, if one did. */
+export async function findPeerListingHome(db: Db, deviceId: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('peer_listings')
+    .innerJoin('federation_peers', 'federation_peers.id', 'peer_listings.peer_id')
+    .where('peer_listings.device_id', '=', deviceId)
+    .where('federation_peers.state', '=', 'active')
+    .select('federation_peers.url')
+    .executeTakeFirst();
+  return row?.url;
+}

@@ -1,5 +1,5 @@
 import type { EndReason, Hardware, Listing, MarketQuery, Offer, Rental, RentalsQuery, RentalState } from '@p2pvps/protocol/schemas';
-import { peerListings } from '../federation/peer-listings.ts';
+import { notRentableHere, peerListings } from '../federation/peer-listings.ts';
 import { isUniqueViolation, type Db } from '../../db/database.ts';
 import { findDevice, listMarket, uptimePercent, type DeviceRow } from '../../db/devices-repo.ts';
 import { findRental, insertRental, listExpiredRentals, listRenterRentals, type RentalRow } from '../../db/rentals-repo.ts';
@@ -169,7 +169,7 @@ export async function rent(
   input: { deviceId: string; sshPublicKey?: string; hours?: number; autoRenew?: boolean },
 ): Promise<Rental> {
   const device = await findDevice(ctx.db, input.deviceId);
-  if (!device) throw new DomainError('not_found');
+  if (!device) throw await notRentableHere(ctx, input.deviceId);
   if (device.owner_id === renterId) throw new DomainError('own_device');
   const listed =
     device.public_key !== null &&
