@@ -4,7 +4,7 @@ import { ApiClient, ApiError } from '@p2pvps/protocol/client';
 import { federationListingsPath, wellKnownServerPath, ServerDocument } from '@p2pvps/protocol/federation-schemas';
 import type { Listing } from '@p2pvps/protocol/schemas';
 import { operatorClient } from '@p2pvps/server/services/operator-client';
-import { createAgent, createServer, createUser, removeDeviceContainers, waitFor, type TestServer } from './harness.ts';
+import { createAgent, createServer, createUser, portBlock, removeDeviceContainers, waitFor, type TestServer } from './harness.ts';
 
 /**
  * Three independent marketplaces on loopback (each its own data dir, database and
@@ -25,8 +25,12 @@ let c: Marketplace;
 let deviceId: string | undefined;
 let owner: { api: ApiClient };
 
-async function marketplace(name: string): Promise<Marketplace> {
+// Three blocks of 100 ports side by side, so the three servers never pick the same one.
+const base = portBlock(300);
+
+async function marketplace(name: string, block: number): Promise<Marketplace> {
   const server = await createServer({
+    portBase: base + block * 100,
     env: { P2PVPS_SERVER_NAME: name, P2PVPS_FEDERATION_PUSH_CHECK_MS: '200', P2PVPS_FEDERATION_PULL_MS: '0' },
   });
   const url = `http://127.0.0.1:${server.httpPort}`;
@@ -53,9 +57,9 @@ async function send(signed: { url: string; init: RequestInit }): Promise<{ statu
 }
 
 before(async () => {
-  a = await marketplace('a');
-  b = await marketplace('b');
-  c = await marketplace('c');
+  a = await marketplace('a', 0);
+  b = await marketplace('b', 1);
+  c = await marketplace('c', 2);
 });
 
 after(async () => {
