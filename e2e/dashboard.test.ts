@@ -199,6 +199,13 @@ test('owner enrols and lists a device, a renter rents it and logs in with OpenSS
   await operator.getByLabel('Memo').fill('welcome');
   await operator.getByRole('button', { name: 'Grant credit' }).click();
   await operator.getByRole('status').filter({ hasText: 'renter@example.org now has 20.00 USD.' }).waitFor();
+  // The operator's federation panel shows the server key's fingerprint, to give to peers' operators.
+  const fingerprint = await operator.getByTestId('federation-fingerprint').textContent();
+  assert.match(fingerprint ?? '', /^SHA256:[A-Za-z0-9+/]{43}$/);
+  const published = (await (await fetch(`http://127.0.0.1:${server.httpPort}/.well-known/p2pvps-server`)).json()) as {
+    key: { id: string };
+  };
+  assert.equal(fingerprint, published.key.id);
 
   // The renter rents from the Marketplace: the cost is said before confirming; keyboard only in the dialog.
   await renter.getByRole('link', { name: 'Marketplace' }).click();

@@ -57,11 +57,17 @@ export interface TestServer {
 }
 
 export async function createServer(
-  opts: { portRangeSize?: number; env?: Record<string, string>; clock?: Clock } = {},
+  opts: {
+    portRangeSize?: number;
+    env?: Record<string, string>;
+    clock?: Clock;
+    /** The first of its 100 ports; a random block unless given (several servers in one test take distinct blocks). */
+    portBase?: number;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = tempDir('server');
   const database = await createTestDatabase(`sqlite:${dataDir}/p2pvps.sqlite`);
-  const base = portBlock(100);
+  const base = opts.portBase ?? portBlock(100);
   const httpPort = base;
   const gatewayPort = base + 1;
   const config = loadServerConfig([], {

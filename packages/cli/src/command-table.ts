@@ -27,6 +27,7 @@ import { ssh } from './commands/ssh.ts';
 import { answer, rate, reviews } from './commands/reviews.ts';
 import { adminDispute, adminDisputeRefund, adminDisputeReject, adminDisputes, dispute, disputes } from './commands/disputes.ts';
 import { topUp } from './commands/topup.ts';
+import { adminFederation } from './commands/federation.ts';
 
 /**
  * Every command, declared once. Parsing, `p2pvps --help` and `p2pvps COMMAND --help`
@@ -412,6 +413,20 @@ export const commands: readonly Command[] = [
     args: ['PAYOUT_ID'],
     options: {},
     run: adminPayoutCancel,
+  },
+  {
+    kind: 'api',
+    name: 'admin federation',
+    group: 'Operating a server',
+    summary: "Operator: this server's federation key fingerprint and its peers; link, suspend, resume, unlink a peer; rotate the key.",
+    usage: 'admin federation [show | link PEER_URL --fingerprint FP | suspend PEER | resume PEER | unlink PEER | rotate-key]',
+    description:
+      'Linking fetches PEER_URL/.well-known/p2pvps-server and refuses unless its key has the fingerprint FP, which you get\n' +
+      "from the peer's operator (they see it here). Both operators link each other. PEER is a peer's ID, URL or name.\n" +
+      'rotate-key makes a new key signed by the old one; peers that pinned the old one follow it (docs/federation.md).',
+    args: ['ACTION?', 'PEER?'],
+    options: { fingerprint: { type: 'string', value: 'FP', description: "The peer's key fingerprint, SHA256:... (link)." } },
+    run: adminFederation,
   },
   {
     kind: 'api',

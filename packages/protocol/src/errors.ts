@@ -118,6 +118,38 @@ export const errorCodes = {
     status: 400,
     message: 'The benchmark result is not signed by this device key over this challenge and these figures.',
   },
+  federation_bad_signature: {
+    status: 401,
+    message:
+      'The server-to-server request has no valid HTTP message signature (Signature-Input, Signature) over its method, target, origin and body digest.',
+  },
+  federation_unknown_peer: { status: 403, message: 'This server is not linked with the sending server; its operator must link it first.' },
+  federation_peer_suspended: { status: 403, message: 'This server’s operator has suspended the link with the sending server.' },
+  federation_wrong_key: {
+    status: 401,
+    message: 'The request is signed with a key the sending server neither pinned nor published as a rotation of its pinned key.',
+  },
+  federation_wrong_origin: { status: 403, message: 'The request names an origin server that does not own the key it is signed with.' },
+  federation_digest_mismatch: { status: 400, message: 'The request body does not match its Content-Digest.' },
+  federation_clock_skew: { status: 401, message: 'The signature’s creation time is too far from this server’s clock; sign again.' },
+  federation_replay: { status: 401, message: 'This signed request (its nonce) was already accepted; a request is accepted once.' },
+  federation_listing_forged: {
+    status: 422,
+    message: 'A listing’s signature does not verify under its home server’s key; the whole message is refused.',
+  },
+  federation_foreign_listing: {
+    status: 403,
+    message: 'A peer sent a listing whose home server is not itself: a server may only publish its own devices.',
+  },
+  federation_fingerprint_mismatch: {
+    status: 409,
+    message: 'The peer’s published key does not have the fingerprint you gave; check it with the peer’s operator before linking.',
+  },
+  federation_peer_unreachable: {
+    status: 502,
+    message: 'The peer server could not be reached, or did not publish a valid server document.',
+  },
+  federation_peer_exists: { status: 409, message: 'This peer is already linked; suspend, resume or unlink it instead.' },
   internal_error: { status: 500, message: 'Something went wrong on the server; the operator can find details in its log.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -69,6 +69,7 @@ import {
   OutboxQuery,
 } from './schemas.ts';
 import { MaintenanceBody, MaintenanceParams, MaintenanceWindow, MaintenanceWindows, ReliabilityHistory } from './reliability-schemas.ts';
+import { federationRoutes } from './federation-routes.ts';
 import { AgentInstall, HeartbeatBody, HeartbeatReply, RegisterBody, Registration } from './agent-schemas.ts';
 import {
   AdminDisputes,
@@ -726,6 +727,7 @@ export const routes = {
     body: BenchmarkResultBody,
     response: HardwareVerification,
   }),
+  ...federationRoutes,
 } as const;
 
 export type Routes = typeof routes;

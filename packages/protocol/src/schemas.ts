@@ -183,6 +183,8 @@ export const Listing = z.object({
   bandwidthMbit: z.number().nullable().optional(),
   pricePerHourMicros: Micros,
   homeServer: z.string(),
+  /** A peer server's device (docs/federation.md): its home server's base URL; absent for this server's own devices. */
+  homeServerUrl: z.string().optional(),
   listedSince: isoTime.nullable(),
   /** Share of the time since enrolment the device's tunnel was up, in percent; null until a day of history exists. */
   uptimePercent: z.number().min(0).max(100).nullable(),

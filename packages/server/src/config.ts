@@ -5,6 +5,7 @@ import { railOptions, railProblems } from './payments/rail-options.ts';
 import { tlsOptions, tlsProblems } from './frontdoor/tls-options.ts';
 import { secretFile } from './secret-file-option.ts';
 import { clusterOptions, clusterProblems } from './cluster/cluster-options.ts';
+import { federationOptions } from './federation/federation-options.ts';
 import type { PenaltyPolicy } from './gateway/source-penalties.ts';
 
 /** Every server option, declared once. */
@@ -412,6 +413,7 @@ export const serverOptions = {
   ...tlsOptions,
   ...clusterOptions,
   ...nodeDirectoryOptions,
+  ...federationOptions,
 };
 
 export type ServerConfig = OptionValues<typeof serverOptions>;

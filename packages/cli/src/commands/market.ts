@@ -108,7 +108,7 @@ export async function market(ctx: Context, args: ParsedArgs): Promise<void> {
         l.bandwidthMbit ? `${l.bandwidthMbit} Mbit/s` : '-',
         formatVerified(l.verified),
         l.hardware.arch,
-        l.homeServer,
+        l.homeServerUrl ? `${l.homeServer} (peer)` : l.homeServer,
         formatRelative(l.listedSince, now),
         formatReliability(l.reliabilityPercent),
         ratingText(l.rating),

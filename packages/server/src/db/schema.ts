@@ -339,6 +339,38 @@ export interface TunnelHoldersTable {
   since: string;
 }
 
+/** A linked peer server (federation/peers.ts), pinned by its signing key's fingerprint. */
+export interface FederationPeersTable {
+  id: string;
+  /** Its base URL (an origin), as it names itself in its requests. */
+  url: string;
+  name: string;
+  fingerprint: string;
+  /** The pinned key, raw Ed25519, base64url. */
+  public_key: string;
+  state: 'active' | 'suspended';
+  fee_bps: number | null;
+  linked_at: string;
+  updated_at: string;
+  last_sync_at: string | null;
+  last_error: string | null;
+}
+
+/** A nonce of a signed peer request, remembered until its signature could no longer be accepted (replays). */
+export interface FederationNoncesTable {
+  peer_id: string;
+  nonce: string;
+  expires_at: string;
+}
+
+/** A listing a peer published: the signed JSON it sent. */
+export interface PeerListingsTable {
+  peer_id: string;
+  device_id: string;
+  listing_json: string;
+  received_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   api_tokens: ApiTokensTable;
@@ -364,6 +396,9 @@ export interface Database {
   cluster_leases: ClusterLeasesTable;
   cluster_nodes: ClusterNodesTable;
   tunnel_holders: TunnelHoldersTable;
+  federation_peers: FederationPeersTable;
+  federation_nonces: FederationNoncesTable;
+  peer_listings: PeerListingsTable;
 }
 
 // Re-exported for migrations that need column helpers.

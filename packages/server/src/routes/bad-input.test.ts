@@ -51,6 +51,8 @@ async function snapshot(): Promise<string> {
     'reviews',
     'disputes',
     'rental_events',
+    'federation_peers',
+    'peer_listings',
   ] as const;
   const parts = await Promise.all(tables.map((t) => server.ctx.db.selectFrom(t).selectAll().execute()));
   // When a token was last used is bookkeeping of the (valid) login, not a change the bad request made.
@@ -125,6 +127,7 @@ for (const [name, contract] of Object.entries(routes) as [string, RouteContract]
           sessionId: 'nosuchsession1',
           reviewId: 'nosuchreview1',
           disputeId: 'nosuchdispute1',
+          peerId: 'nosuchpeer1',
         });
       const headers: Record<string, string> = { authorization: `Bearer ${contract.auth === 'admin' ? adminToken : token}` };
       if (c.body !== undefined) headers['content-type'] = c.contentType ?? 'application/json';
@@ -154,6 +157,7 @@ test('an anonymous caller to a route that needs a login gets 401, never a field-
       windowId: 'w',
       reviewId: 'r',
       disputeId: 'd',
+      peerId: 'nosuchpeer1',
     });
     const res = await fetch(`${server.apiUrl}${path}?unknown=1`, {
       method: contract.method,

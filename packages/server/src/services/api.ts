@@ -27,6 +27,9 @@ import type { PaymentRails } from '../payments/payment-rails.ts';
 import type { NodeDirectory } from '../cluster/node-directory.ts';
 import type { EventStreams } from '../events/event-streams.ts';
 import type { UserEvents } from '../events/user-events.ts';
+import type { Federation } from '../federation/federation-service.ts';
+import { federationRoutes } from '../routes/federation.ts';
+import { federationAdminRoutes } from '../routes/federation-admin.ts';
 
 export interface ApiOptions {
   ctx: DomainContext;
@@ -54,6 +57,8 @@ export interface ApiOptions {
   authLimits?: AuthLimits;
   /** The cluster's live nodes, for devices to fail over to (cluster/node-directory.ts); none for a single server. */
   nodes?: NodeDirectory;
+  /** Federation with peer servers (docs/federation.md): its routes are mounted when given. */
+  federation?: Federation;
 }
 
 export interface ApiTimeouts {
@@ -84,6 +89,7 @@ export function buildApi({
   eventStreams,
   timeouts,
   authLimits,
+  federation,
 }: ApiOptions): FastifyInstance {
   const app = Fastify({
     logger: {
@@ -148,6 +154,10 @@ export function buildApi({
   moneyRoutes(app, auth, ctx);
   topUpRoutes(app, auth, ctx, rails);
   agentRoutes(app, auth, ctx, gateway, eventStreams, userEvents, nodes);
+  if (federation) {
+    federationRoutes(app, federation);
+    federationAdminRoutes(app, auth, federation);
+  }
   openApiRoute(app, version);
   // Outside the JSON API: the agent's installer and code, for `curl PUBLIC_URL/install.sh | sudo bash`.
   installRoutes(app, ctx.settings.publicUrl, auth);

@@ -34,6 +34,8 @@ import { sealLegacyPasswords } from '../domain/rentals/rental-passwords.ts';
 import { PaymentRails } from '../payments/payment-rails.ts';
 import { railSettings } from '../payments/rail-options.ts';
 import { MailQueue, describeSmtpUrl, smtpTransport } from './mail-queue.ts';
+import { Federation } from '../federation/federation-service.ts';
+import { allListings } from '../domain/rentals/rentals.ts';
 import { queueBalanceNotice, queueRentalActive, queueRentalEnded } from '../domain/mail/notices.ts';
 
 export interface RunningServer {
@@ -46,6 +48,8 @@ export interface RunningServer {
   gateway: TunnelGateway;
   /** The mail queue: SMTP, or the outbox when none is configured. */
   mail: MailQueue;
+  /** Federation with peer servers: identity, peers, listing sync (docs/federation.md). */
+  federation: Federation;
   close(): Promise<void>;
 }
 
@@ -163,6 +167,12 @@ export async function startServer(
     traffic.collect();
     return { contentType: registry.contentType, body: await registry.metrics() };
   };
+  // Federation: our signing identity and peers; pushes and pulls run on the node leading the periodic work.
+  const federation = new Federation(ctx, config, {
+    ownListings: () => allListings(ctx),
+    mayRun: () => leader.isLeader(),
+    log: { warn: (fields, message) => log.warn(fields, message) },
+  });
   const api = buildApi({
     userEvents,
     eventStreams,
@@ -182,6 +192,7 @@ export async function startServer(
     rails,
     ...(tls?.issuer ? { acmeChallenge: (token: string) => tls.issuer?.keyAuthorization(token) } : {}),
     metrics,
+    federation,
   });
   const log = api.log;
   mail = new MailQueue({
@@ -355,6 +366,7 @@ export async function startServer(
   }
   workers.start();
   mailQueue.start();
+  federation.start();
   const enrolled = (await listEnrolledDevices(db)).length;
   log.info(
     `p2pvps server "${config.serverName}": API ${apiUrl}, HTTPS front door :${httpsPort}, device gateway ${config.gatewayHost}:${gatewayPort}, ` +
@@ -371,8 +383,10 @@ export async function startServer(
     ctx,
     gateway,
     mail: mailQueue,
+    federation,
     close: () =>
       (closing ??= (async () => {
+        await federation.close();
         await workers.close();
         await tls?.certificate.close();
         clearInterval(trafficTimer);

@@ -1,4 +1,5 @@
 import type { EndReason, Hardware, Listing, MarketQuery, Offer, Rental, RentalsQuery, RentalState } from '@p2pvps/protocol/schemas';
+import { notRentableHere, peerListings } from '../federation/peer-listings.ts';
 import { isUniqueViolation, type Db } from '../../db/database.ts';
 import { findDevice, listMarket, uptimePercent, type DeviceRow } from '../../db/devices-repo.ts';
 import { findRental, insertRental, listExpiredRentals, listRenterRentals, type RentalRow } from '../../db/rentals-repo.ts';
@@ -109,7 +110,7 @@ function listedOffer(hardwareJson: string, offerJson: string | null | undefined)
  * shown a device that was rented since (as a time-based cache would).
  */
 const inFlight = new WeakMap<DomainContext, Promise<Listing[]>>();
-function allListings(ctx: DomainContext): Promise<Listing[]> {
+export function allListings(ctx: DomainContext): Promise<Listing[]> {
   let running = inFlight.get(ctx);
   if (!running) {
     running = listMarket(ctx.db)
@@ -143,7 +144,8 @@ export async function market(ctx: DomainContext, q: MarketQuery): Promise<Page<L
   const dir = q.order === 'asc' ? 1 : -1;
   const after = decodeCursor(q.cursor, ['number', 'string'] as const);
   const order = (a: Listing, b: Listing) => dir * (key(a) - key(b)) || a.deviceId.localeCompare(b.deviceId);
-  const listings = (await allListings(ctx))
+  // Federation: peers' listings beside our own, marked with their home server.
+  const listings = [...(await allListings(ctx)), ...(await peerListings(ctx))]
     .filter(
       (l) =>
         (q.maxPriceMicros === undefined || l.pricePerHourMicros <= q.maxPriceMicros) &&
@@ -168,7 +170,7 @@ export async function rent(
   input: { deviceId: string; sshPublicKey?: string; hours?: number; autoRenew?: boolean },
 ): Promise<Rental> {
   const device = await findDevice(ctx.db, input.deviceId);
-  if (!device) throw new DomainError('not_found');
+  if (!device) throw await notRentableHere(ctx, input.deviceId);
   if (device.owner_id === renterId) throw new DomainError('own_device');
   const listed =
     device.public_key !== null &&

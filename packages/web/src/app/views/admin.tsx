@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import { useSession } from '../app.tsx';
 import { DataTable, ErrorText, Field, FormError, MoreButton, moneyValue, Time, useAction, useLoad, usePaged } from '../ui.tsx';
 import { DisputeQueue } from './reviews.tsx';
+import { FederationPanel } from './federation.tsx';
 
 /** The operator's view: accounts (and credit), devices, rentals, the books, payouts to make, settings. */
 export function AdminView() {
@@ -113,6 +114,7 @@ export function AdminView() {
         />
       </section>
       <OutboxList />
+      <FederationPanel />
       <section aria-labelledby="settings-title">
         <h2 id="settings-title">Server settings</h2>
         {settings.data && (

@@ -147,12 +147,21 @@ export function MarketView() {
                 {money(l.pricePerHourMicros)} / hour · {money(l.pricePerHourMicros * hoursPerMonth)} / month
               </dd>
               <dt>Home server</dt>
-              <dd>{l.homeServer}</dd>
+              <dd>{l.homeServerUrl ? `${l.homeServer}, a peer server (${l.homeServerUrl})` : l.homeServer}</dd>
             </dl>
-            <ReliabilityHistory deviceId={l.deviceId} owned={false} />
-            <button type="button" onClick={() => setRenting(l)}>
-              Rent {l.name}
-            </button>
+            {l.homeServerUrl ? (
+              // Renting across servers is not built yet (docs/federation.md): the device's own server rents it.
+              <p class="hint">
+                Rent it on its home server: <a href={l.homeServerUrl}>{l.homeServerUrl}</a>
+              </p>
+            ) : (
+              <>
+                <ReliabilityHistory deviceId={l.deviceId} owned={false} />
+                <button type="button" onClick={() => setRenting(l)}>
+                  Rent {l.name}
+                </button>
+              </>
+            )}
           </li>
         ))}
       </ul>

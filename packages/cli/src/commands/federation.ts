@@ -1,0 +1,101 @@
+import type { FederationIdentity, FederationPeer } from '@p2pvps/protocol/federation-schemas';
+import { UsageError } from '../cli-error.ts';
+import { stringOption, type ParsedArgs } from '../command.ts';
+import type { Context } from '../context.ts';
+import { formatTime } from '../format.ts';
+import { formatDetails, formatTable } from '../table.ts';
+
+const actions = ['show', 'link', 'suspend', 'resume', 'unlink', 'rotate-key'] as const;
+
+function printIdentity(ctx: Context, id: FederationIdentity): void {
+  ctx.out(
+    formatDetails([
+      ['Server', `${id.name} (${id.url})`],
+      ['Fingerprint', id.fingerprint],
+      ['Published at', id.wellKnownUrl],
+      ['Earlier keys', String(id.previousKeys.length)],
+    ]),
+  );
+}
+
+function printPeers(ctx: Context, peers: FederationPeer[]): void {
+  if (peers.length === 0) {
+    ctx.out('No peers linked. Link one: p2pvps admin federation link PEER_URL --fingerprint SHA256:...\n');
+    return;
+  }
+  const now = ctx.now();
+  ctx.out(
+    formatTable(
+      ['PEER', 'NAME', 'URL', 'STATE', 'FEE', 'LISTINGS', 'LAST SYNC', 'FINGERPRINT', 'PROBLEM'],
+      peers.map((p) => [
+        p.id,
+        p.name,
+        p.url,
+        p.state,
+        p.feePercent === null ? '-' : `${p.feePercent}%`,
+        String(p.listings),
+        p.lastSyncAt ? formatTime(p.lastSyncAt, now) : 'never',
+        p.fingerprint,
+        p.lastError ?? '',
+      ]),
+    ),
+  );
+}
+
+/** The peer named by ID, URL or name, for suspend/resume/unlink. */
+async function peerId(ctx: Context, which: string): Promise<string> {
+  const { peers } = await ctx.userClient().call('adminFederation');
+  const found = peers.find((p) => p.id === which || p.url === which.replace(/\/$/, '') || p.name === which);
+  if (!found) throw new UsageError(`no linked peer is called "${which}" (give its ID, URL or name)`, 'admin federation');
+  return found.id;
+}
+
+/**
+ * `admin federation [show | link PEER_URL --fingerprint FP | suspend PEER | resume PEER | unlink PEER | rotate-key]`:
+ * this server's federation identity and its peers.
+ */
+export async function adminFederation(ctx: Context, args: ParsedArgs): Promise<void> {
+  const action = args.positionals[0] ?? 'show';
+  const target = args.positionals[1];
+  if (!(actions as readonly string[]).includes(action)) {
+    throw new UsageError(`the action must be one of ${actions.join(', ')}, not "${action}"`, 'admin federation');
+  }
+  const needsTarget = action === 'link' || action === 'suspend' || action === 'resume' || action === 'unlink';
+  if (needsTarget && !target)
+    throw new UsageError(`${action} needs a peer (${action === 'link' ? 'its URL' : 'its ID, URL or name'})`, 'admin federation');
+  if (!needsTarget && target) throw new UsageError(`unexpected argument "${target}"`, 'admin federation');
+  const api = ctx.userClient();
+  if (action === 'show') {
+    const reply = await api.call('adminFederation');
+    if (ctx.printJson(reply)) return;
+    printIdentity(ctx, reply.identity);
+    ctx.out('\n');
+    printPeers(ctx, reply.peers);
+  } else if (action === 'link') {
+    const fingerprint = stringOption(args, 'fingerprint');
+    if (!fingerprint)
+      throw new UsageError("link needs the peer's key fingerprint: --fingerprint SHA256:... (ask its operator)", 'admin federation');
+    const peer = await api.call('adminLinkPeer', { body: { url: target!, fingerprint } });
+    if (ctx.printJson(peer)) return;
+    ctx.out(
+      `Linked ${peer.name} (${peer.url}), key ${peer.fingerprint}.\nIts operator must link this server too before either shows the other's listings.\n`,
+    );
+  } else if (action === 'suspend' || action === 'resume') {
+    const peer = await api.call('adminUpdatePeer', {
+      params: { peerId: await peerId(ctx, target!) },
+      body: { state: action === 'suspend' ? 'suspended' : 'active' },
+    });
+    if (ctx.printJson(peer)) return;
+    ctx.out(
+      action === 'suspend' ? `Suspended ${peer.name}: its requests are refused and its listings hidden.\n` : `Resumed ${peer.name}.\n`,
+    );
+  } else if (action === 'unlink') {
+    const reply = await api.call('adminUnlinkPeer', { params: { peerId: await peerId(ctx, target!) } });
+    if (ctx.printJson(reply)) return;
+    ctx.out(`Unlinked ${target}; its listings are gone from the market.\n`);
+  } else {
+    const id = await api.call('adminRotateFederationKey');
+    if (ctx.printJson(id)) return;
+    ctx.out(`New key ${id.fingerprint}, signed by the old one; peers follow it at their next request.\n`);
+  }
+}

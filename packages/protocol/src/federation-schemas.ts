@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { Listing } from './schemas.ts';
+
+/**
+ * Server-to-server messages (docs/federation.md). Everything a peer sends is parsed by
+ * these schemas; what its signatures prove is checked by the server's federation/ module.
+ */
+
+/** A server key's fingerprint: `SHA256:` and the unpadded base64 of the SHA-256 of its raw 32-byte Ed25519 public key. */
+export const Fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'must look like SHA256: and 43 base64 characters');
+const base64url = z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be base64url without padding');
+const isoTime = z.string().datetime({ offset: true });
+function parsedUrl(u: string): URL | null {
+  try {
+    return new URL(u);
+  } catch {
+    return null;
+  }
+}
+/** A peer's base URL: http(s), no path, query or fragment beyond "/". */
+export const PeerUrl = z
+  .string()
+  .max(300)
+  .refine((u) => /^https?:$/.test(parsedUrl(u)?.protocol ?? ''), 'must be an http or https URL')
+  .refine((u) => {
+    const p = parsedUrl(u);
+    return !!p && (p.pathname === '/' || p.pathname === '') && !p.search && !p.hash && !p.username && !p.password;
+  }, 'must be the server’s base URL, with no path, query or credentials')
+  .transform((u) => new URL(u).origin);
+
+export const ServerKey = z.object({
+  id: Fingerprint,
+  alg: z.literal('ed25519'),
+  /** The raw 32-byte public key, base64url. */
+  publicKey: base64url.length(43),
+});
+export type ServerKey = z.infer<typeof ServerKey>;
+
+/** A key the server signed with before; `rotationSignature` is its own signature (ed25519, base64url) over the rotation statement naming its successor. */
+export const PreviousKey = ServerKey.extend({
+  retiredAt: isoTime,
+  successor: Fingerprint,
+  rotationSignature: base64url,
+});
+export type PreviousKey = z.infer<typeof PreviousKey>;
+
+/** `GET /.well-known/p2pvps-server`: who the server is and which key it signs with now. */
+export const ServerDocument = z.object({
+  name: z.string().min(1).max(80),
+  url: PeerUrl,
+  key: ServerKey,
+  /** Oldest first; each names the key that replaced it. */
+  previousKeys: z.array(PreviousKey).max(100),
+  /** The marketplace's share of each charge on this server, in percent. */
+  feePercent: z.number().min(0).max(100),
+});
+export type ServerDocument = z.infer<typeof ServerDocument>;
+
+/** A listing as its home server publishes it to peers, signed over its canonical JSON (all but `signature`). */
+export const SignedListing = Listing.extend({
+  homeServerUrl: PeerUrl,
+  homeKeyId: Fingerprint,
+  signedAt: isoTime,
+  signature: base64url,
+});
+export type SignedListing = z.infer<typeof SignedListing>;
+
+export const maxFederatedListings = 2000;
+/** `POST /federation/v1/listings` (a push) and the reply to `GET` (a pull): all of the sender's own listings now. */
+export const ListingSnapshot = z.object({
+  listings: z.array(z.unknown()).max(maxFederatedListings),
+});
+
+export const PeerState = z.enum(['active', 'suspended']);
+export const FederationPeer = z.object({
+  id: z.string(),
+  url: z.string(),
+  name: z.string(),
+  fingerprint: Fingerprint,
+  state: PeerState,
+  feePercent: z.number().nullable(),
+  linkedAt: isoTime,
+  updatedAt: isoTime,
+  /** The last time its listings arrived (pushed or pulled), and the last problem syncing with it. */
+  lastSyncAt: isoTime.nullable(),
+  lastError: z.string().nullable(),
+  listings: z.number().int().min(0),
+});
+export type FederationPeer = z.infer<typeof FederationPeer>;
+
+export const FederationIdentity = z.object({
+  name: z.string(),
+  url: z.string(),
+  fingerprint: Fingerprint,
+  publicKey: z.string(),
+  previousKeys: z.array(PreviousKey),
+  wellKnownUrl: z.string(),
+});
+export type FederationIdentity = z.infer<typeof FederationIdentity>;
+
+export const FederationOverview = z.object({ identity: FederationIdentity, peers: z.array(FederationPeer) });
+export type FederationOverview = z.infer<typeof FederationOverview>;
+
+export const LinkPeerBody = z.object({ url: PeerUrl, fingerprint: Fingerprint }).strict();
+export const PeerParams = z.object({ peerId: z.string().regex(/^[a-z0-9]{6,40}$/) }).strict();
+export const UpdatePeerBody = z.object({ state: PeerState }).strict();
+export const UnlinkedPeer = z.object({ unlinked: z.literal(true) });
+
+/** Outside the JSON API's route table: answered to anyone, and to signed peers. */
+export const wellKnownServerPath = '/.well-known/p2pvps-server';
+export const federationListingsPath = '/federation/v1/listings';
+/** The request header naming the sending server (its base URL), covered by the signature. */
+export const originHeader = 'p2pvps-origin';

@@ -1,0 +1,31 @@
+import { Listing } from '@p2pvps/protocol/schemas';
+import { findPeerListingHome, listActivePeerListings } from '../../db/federation-repo.ts';
+import { DomainError } from '../errors.ts';
+import type { DomainContext } from '../context.ts';
+
+/**
+ * Active peers' listings for the market, beside our own: as their home server signed them
+ * (checked when they arrived: federation/listing-signatures.ts), marked with its URL.
+ * Suspended peers' are hidden; unlinked peers' are gone.
+ */
+export async function peerListings(ctx: DomainContext): Promise<Listing[]> {
+  const rows = await listActivePeerListings(ctx.db);
+  return rows.flatMap((r) => {
+    const parsed = Listing.safeParse(JSON.parse(r.listing_json));
+    return parsed.success ? [{ ...parsed.data, homeServerUrl: r.url }] : [];
+  });
+}
+
+/**
+ * Why a device this server does not have cannot be rented here: a peer's device (renting
+ * across servers is not built yet: docs/federation.md) is said so, anything else is not found.
+ */
+export async function notRentableHere(ctx: DomainContext, deviceId: string): Promise<DomainError> {
+  const home = await findPeerListingHome(ctx.db, deviceId);
+  return home
+    ? new DomainError(
+        'device_not_listed',
+        `This device's home server is ${home}; rent it there (renting a peer's device through this server is not built yet).`,
+      )
+    : new DomainError('not_found');
+}

@@ -1,0 +1,20 @@
+import { opt } from '@p2pvps/protocol/options';
+
+/** Federation's options (docs/federation.md), spread into the server's option table. */
+export const federationOptions = {
+  federationPullMs: {
+    flag: 'federation-pull-ms',
+    env: 'P2PVPS_FEDERATION_PULL_MS',
+    description:
+      "How often every linked peer's listings are pulled, besides the pushes peers send when theirs change; 0 turns pulling off.",
+    schema: opt.nonNegativeInt(),
+    default: '300000',
+  },
+  federationPushCheckMs: {
+    flag: 'federation-push-check-ms',
+    env: 'P2PVPS_FEDERATION_PUSH_CHECK_MS',
+    description: "How often this server's own listings are compared with the last ones pushed to peers, and pushed when they changed.",
+    schema: opt.positiveInt().min(100, 'must be at least 100 ms'),
+    default: '2000',
+  },
+};

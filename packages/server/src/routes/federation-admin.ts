@@ -1,0 +1,27 @@
+import { routes } from '@p2pvps/protocol/routes';
+import type { FastifyInstance } from 'fastify';
+import type { Federation } from '../federation/federation-service.ts';
+import { mount, type Authenticator } from './register.ts';
+
+/** The operator's federation routes: identity and fingerprint, peers (link, suspend, resume, unlink), key rotation. */
+export function federationAdminRoutes(app: FastifyInstance, auth: Authenticator, federation: Federation): void {
+  mount(app, auth, routes.adminFederation, () => federation.overview());
+  mount(app, auth, routes.adminLinkPeer, async ({ body }) => {
+    const peer = await federation.peers.link(body.url, body.fingerprint);
+    federation.sync.peerAdded();
+    return peer;
+  });
+  mount(app, auth, routes.adminUpdatePeer, async ({ params, body }) => {
+    const peer = await federation.peers.setState(params.peerId, body.state);
+    if (body.state === 'active') federation.sync.peerAdded();
+    return peer;
+  });
+  mount(app, auth, routes.adminUnlinkPeer, async ({ params }) => {
+    await federation.peers.unlink(params.peerId);
+    return { unlinked: true as const };
+  });
+  mount(app, auth, routes.adminRotateFederationKey, async () => {
+    federation.identity.rotate();
+    return federation.identityView();
+  });
+}
