@@ -387,6 +387,7 @@ export class Agent {
           // The disk an owner can offer is the renter storage's capacity (not what its current filesystem has free).
           hardware: probeHardware(this.config.dataDir, this.runner.diskCapacityBytes(), this.systemDiskBytes),
           storageFault: this.runner.storageFault,
+          storageLock: this.runner.lock.report,
           // Tells the server this agent takes password hashes, never passwords.
           agentProtocol,
         },
