@@ -76,6 +76,12 @@ test('the renter’s secret goes to the device in memory only, until the device 
     assert.equal((await getRental(t.ctx, renter.id, rental.id)).storageLocked, detail);
 
     await unlockRental(t.ctx, renter.id, rental.id, secret);
+    // The device's next heartbeat still says the last secret was wrong: the new one is not dropped for it.
+    const stale = await syncDevice(t.ctx, deviceId, {
+      container: { rentalId: rental.id, state: 'starting' },
+      storageLock: { rentalId: rental.id, locked: true, detail },
+    });
+    assert.deepEqual(stale.rental?.encryption, { key: secret });
     await syncDevice(t.ctx, deviceId, {
       container: { rentalId: rental.id, state: 'ready' },
       storageLock: { rentalId: rental.id, locked: false },

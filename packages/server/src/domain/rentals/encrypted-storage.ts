@@ -37,7 +37,7 @@ export async function unlockRental(ctx: DomainContext, renterId: string, rentalI
 /** What the agent is told of an encrypted rental: that it is, and the secret while the server holds it. */
 export function desiredEncryption(ctx: DomainContext, rental: RentalRow): Pick<DesiredRental, 'encryption'> {
   if (!rental.encrypted) return {};
-  const key = ctx.storageSecrets?.peek(rental.id);
+  const key = ctx.storageSecrets?.deliver(rental.id);
   return { encryption: key === undefined ? {} : { key } };
 }
 
@@ -54,7 +54,8 @@ export async function applyStorageLock(
 ): Promise<boolean> {
   if (lock === undefined) return false;
   const locked = lock?.locked ? (lock.detail ?? 'The storage is locked: it waits for the renter’s key (p2pvps unlock).') : null;
-  if (lock && (!lock.locked || lock.detail)) ctx.storageSecrets?.drop(lock.rentalId);
+  if (lock && !lock.locked) ctx.storageSecrets?.drop(lock.rentalId);
+  else if (lock?.detail) ctx.storageSecrets?.refused(lock.rentalId);
   if (locked === (before ?? null)) return false;
   await updateDevice(ctx.db, deviceId, { storage_locked: locked });
   return true;

@@ -12,7 +12,7 @@ import type { Clock } from '../clock.ts';
  * tunnel and heartbeats go to another node does not get it (docs/encryption.md, known limits).
  */
 export class StorageSecrets {
-  private readonly held = new Map<string, { secret: string; until: number }>();
+  private readonly held = new Map<string, { secret: string; until: number; delivered: boolean }>();
 
   constructor(
     private readonly clock: Clock,
@@ -20,14 +20,24 @@ export class StorageSecrets {
   ) {}
 
   put(rentalId: string, secret: string): void {
-    this.held.set(rentalId, { secret, until: this.clock.now().getTime() + this.ttlMs });
+    this.held.set(rentalId, { secret, until: this.clock.now().getTime() + this.ttlMs, delivered: false });
   }
 
-  /** The secret for a rental's device, if it is still held. */
-  peek(rentalId: string): string | undefined {
+  /** The secret for a rental's device, if it is still held; from now on the device has had it. */
+  deliver(rentalId: string): string | undefined {
     const h = this.held.get(rentalId);
     if (h && h.until <= this.clock.now().getTime()) this.held.delete(rentalId);
-    return this.held.get(rentalId)?.secret;
+    const held = this.held.get(rentalId);
+    if (held) held.delivered = true;
+    return held?.secret;
+  }
+
+  /**
+   * The device says the secret it had does not open the storage: dropped, unless it is one
+   * the device has not had yet (the renter sent another since).
+   */
+  refused(rentalId: string): void {
+    if (this.held.get(rentalId)?.delivered) this.held.delete(rentalId);
   }
 
   drop(rentalId: string): void {
