@@ -63,6 +63,8 @@ export async function createServer(
     clock?: Clock;
     /** The first of its 100 ports; a random block unless given (several servers in one test take distinct blocks). */
     portBase?: number;
+    /** Where the server's log lines go (a test that reads them); the default logger otherwise. */
+    logStream?: { write(line: string): void };
   } = {},
 ): Promise<TestServer> {
   const dataDir = tempDir('server');
@@ -84,20 +86,20 @@ export async function createServer(
     ...opts.env,
   });
   const server: TestServer = {
-    running: await startServer(config, { clock: opts.clock }),
+    running: await startServer(config, { clock: opts.clock, ...(opts.logStream ? { logStream: opts.logStream } : {}) }),
     api: new ApiClient({ baseUrl: `http://127.0.0.1:${httpPort}` }),
     dataDir,
     httpPort,
     gatewayPort,
     async restart() {
       await server.running.close();
-      server.running = await startServer(config, { clock: opts.clock });
+      server.running = await startServer(config, { clock: opts.clock, ...(opts.logStream ? { logStream: opts.logStream } : {}) });
     },
     async down() {
       await server.running.close();
     },
     async up() {
-      server.running = await startServer(config, { clock: opts.clock });
+      server.running = await startServer(config, { clock: opts.clock, ...(opts.logStream ? { logStream: opts.logStream } : {}) });
     },
     async stop() {
       await server.running.close();
@@ -159,6 +161,8 @@ export async function createAgent(
     deviceConfig?: Record<string, unknown>;
     /** The agent to run: another tree's Agent class (bench/rent-to-ssh.ts runs the code before a change beside it). */
     agentClass?: typeof Agent;
+    /** Sees every log line of the agent (a test that reads them). */
+    log?: (level: string, msg: string) => void;
   } = {},
 ): Promise<TestAgent> {
   const dataDir = tempDir('agent');
@@ -187,6 +191,7 @@ export async function createAgent(
     P2PVPS_DOCKER_SOCKET: opts.dockerSocket ?? dockerSocket,
   });
   const log = (level: string, msg: string) => {
+    opts.log?.(level, msg);
     if (process.env.P2PVPS_TEST_LOG === 'debug' || level === 'error') console.error(`[agent ${level}] ${msg}`);
   };
   const AgentClass = opts.agentClass ?? Agent;

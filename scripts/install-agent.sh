@@ -226,6 +226,7 @@ install_packages() {
   # ssh2's native crypto, built by npm ci, makes the tunnel several times cheaper.
   command -v g++ >/dev/null || need+=(g++)
   command -v make >/dev/null || need+=(make)
+  # python3 also calls ext4's encryption ioctls for renters' encrypted storage (docs/encryption.md).
   command -v python3 >/dev/null || need+=(python3)
   local node_major
   node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"

@@ -38,6 +38,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v losetup >/dev/null || need+=(mount)
 command -v blkdiscard >/dev/null || need+=(util-linux)
+# Renters' encrypted storage: ext4's encryption ioctls are called through python3 (docs/encryption.md).
+command -v python3 >/dev/null || need+=(python3)
 # The agent keeps renter containers off the home network (iptables, ip6tables) and caps their
 # bandwidth (tc, ip); its tests build small networks of namespaces (ip netns).
 command -v iptables-restore >/dev/null || need+=(iptables)

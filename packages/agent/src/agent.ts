@@ -291,7 +291,7 @@ export class Agent {
    */
   private renterSshPolicy(): RenterSshPolicy {
     if (this.runner.starting || Date.now() - this.rentalRequestedAt < rentalRequestedWaitMs)
-      return this.runner.preparedSshdUp ? 'kex' : 'wait';
+      return this.runner.handOverUnderway ? 'kex' : 'wait';
     return this.runner.active ? 'deliver' : 'refuse';
   }
 
@@ -391,6 +391,7 @@ export class Agent {
           // The disk an owner can offer is the renter storage's capacity (not what its current filesystem has free).
           hardware: probeHardware(this.config.dataDir, this.runner.diskCapacityBytes(), this.systemDiskBytes),
           storageFault: this.runner.storageFault,
+          storageLock: this.runner.lock.report,
           // Tells the server this agent takes password hashes, never passwords.
           agentProtocol,
         },

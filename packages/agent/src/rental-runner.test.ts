@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DesiredRental } from '@p2pvps/protocol/agent-schemas';
 import { RentalRunner, type RenterDisk, type RenterEngine } from './rental-runner.ts';
+import { WrongKeyError } from './storage/encrypted-home.ts';
 import { StateFile } from './state.ts';
 
 /**
@@ -20,6 +21,7 @@ function device() {
   /** Prepared containers not yet handed over, by container ID. */
   const prepared = new Set<string>();
   const fail = { wipe: false, start: false };
+  const home = { secret: null as string | null, unlocked: false };
   let uuids = 0;
   let made = 0;
   const engine: RenterEngine = {
@@ -48,6 +50,11 @@ function device() {
     status: async (rentalId) => (running.has(rentalId) ? { id: running.get(rentalId)!, running: true } : null),
     ensureRunning: async (rentalId) => void steps.push(`resume ${rentalId}`),
     ensureImage: async () => undefined,
+    stopAll: async () => {
+      const stopped = [...running.keys()];
+      steps.push(`stop ${stopped.join(',')}`);
+      return stopped;
+    },
     start: async (rental) => {
       steps.push(`start ${rental.rentalId}`);
       if (fail.start) throw new Error('sshd did not answer');
@@ -68,6 +75,16 @@ function device() {
     homeDir: '/srv/renter-storage/home',
     mounted: () => true,
     mountDir: '/srv/renter-storage',
+    // The kernel's side of an encrypted home (storage/encrypted-home.test.ts runs the real one).
+    encryptedHome: {
+      create: async (_rentalId, secret) => void (steps.push('encrypt'), (home.secret = secret), (home.unlocked = true)),
+      locked: async () => home.secret !== null && !home.unlocked,
+      unlock: async (secret) => {
+        if (secret !== home.secret) throw new WrongKeyError();
+        steps.push('unlock');
+        home.unlocked = true;
+      },
+    },
   };
   const dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-runner-'));
   let clock = Date.parse('2026-12-06T12:00:00Z');
@@ -83,7 +100,7 @@ function device() {
       log: () => undefined,
     });
   const state = () => new StateFile(dataDir).read('https://market.example.org');
-  return { steps, running, prepared, fail, engine, runner, state, advance: (ms: number) => (clock += ms) };
+  return { steps, running, prepared, fail, home, engine, runner, state, advance: (ms: number) => (clock += ms) };
 }
 
 const rental = (rentalId: string): DesiredRental => ({
@@ -230,4 +247,47 @@ test('a prepared container is never handed over once the storage it was made on 
   d.steps.length = 0;
   await again.reconcile(rental('r2'));
   assert.deepEqual(d.steps.slice(0, 2), ['remove prepared-2', 'start r2']);
+});
+
+test('an encrypted rental: its home is encrypted at the start; after a reboot it stays stopped and reported locked until the right secret comes', async () => {
+  const d = device();
+  const r = d.runner();
+  await r.engage(d.engine);
+  const secret = 'renter secret 123';
+  const desired = { ...rental('r1'), encryption: { key: secret } };
+  await r.reconcile(desired);
+  assert.deepEqual(r.observed, { rentalId: 'r1', state: 'ready' });
+  assert.ok(d.steps.indexOf('encrypt') < d.steps.indexOf('start r1'), 'the home is encrypted before the container starts');
+  assert.deepEqual(r.lock.report, { rentalId: 'r1', locked: false });
+  assert.equal(JSON.stringify(d.state()).includes(secret), false, 'the secret is not in the state file');
+
+  // The device reboots: the kernel forgot the key; Docker restarted the container.
+  d.home.unlocked = false;
+  const after = d.runner();
+  await after.engage(d.engine);
+  d.steps.length = 0;
+  await after.reconcile({ ...rental('r1'), encryption: {} });
+  assert.deepEqual(after.lock.report, { rentalId: 'r1', locked: true });
+  assert.equal(after.observed?.state, 'starting', 'neither ready nor failed: it waits');
+  assert.deepEqual(d.steps, ['stop r1'], 'the container is stopped, not resumed, on a home it cannot read');
+
+  await after.reconcile({ ...rental('r1'), encryption: { key: 'a wrong secret' } });
+  assert.match(after.lock.report?.detail ?? '', /does not open this rental’s storage/);
+  await after.reconcile({ ...rental('r1'), encryption: {} });
+  assert.match(after.lock.report?.detail ?? '', /does not open/, 'the wrong secret is still the reason');
+
+  await after.reconcile({ ...rental('r1'), encryption: { key: secret } });
+  assert.deepEqual(after.lock.report, { rentalId: 'r1', locked: false });
+  assert.deepEqual(after.observed, { rentalId: 'r1', state: 'ready' });
+  assert.deepEqual(d.steps.slice(-2), ['unlock', 'resume r1']);
+});
+
+test('an encrypted rental whose secret never reached the device fails to start, and is wiped', async () => {
+  const d = device();
+  const r = d.runner();
+  await r.engage(d.engine);
+  await r.reconcile({ ...rental('r1'), encryption: {} });
+  assert.equal(r.observed?.state, 'failed');
+  assert.match(r.observed?.detail ?? '', /secret for the encrypted storage did not reach the device/);
+  assert.ok(!d.steps.includes('start r1'));
 });

@@ -5,6 +5,8 @@ import type { RenterContainers } from './docker/renter-containers.ts';
 import { unreachableDetail, unreachableTooLong } from './offline.ts';
 import { StateFile, type AgentState } from './state.ts';
 import type { RenterStorage } from './storage/renter-storage.ts';
+import type { EncryptedHome } from './storage/encrypted-home.ts';
+import { StorageLock } from './storage-lock.ts';
 
 export type RunnerLog = (level: 'error' | 'warn' | 'info' | 'debug', msg: string) => void;
 
@@ -21,13 +23,14 @@ export type RenterEngine = Pick<
   | 'prepare'
   | 'preparedReady'
   | 'handOver'
+  | 'stopAll'
 >;
 
 /** What the runner needs from the renter storage (storage/renter-storage.ts). */
 export type RenterDisk = Pick<
   RenterStorage,
   'open' | 'wipe' | 'fitTo' | 'needsRefit' | 'capacityBytes' | 'homeDir' | 'mounted' | 'mountDir'
->;
+> & { readonly encryptedHome: Pick<EncryptedHome, 'create' | 'locked' | 'unlock'> };
 
 export interface RentalRunnerOptions {
   dataDir: string;
@@ -72,6 +75,8 @@ export class RentalRunner {
   observed: ObservedContainer | null = null;
   /** Why the renter storage cannot be used, for the owner; reported in every heartbeat. */
   storageFault: string | null = null;
+  /** An encrypted rental's storage, locked or not (storage-lock.ts). */
+  readonly lock: StorageLock;
   /** True while a container is being started for a rental (the tunnel's reply to early visitors). */
   starting = false;
   /** The device's next offer (the server's, in the last heartbeat reply; older servers: none): the next rental's disk and limits. */
@@ -85,6 +90,7 @@ export class RentalRunner {
   constructor(private readonly o: RentalRunnerOptions) {
     this.dataKeepMs = o.dataKeepMs ?? timing.dataKeepMs;
     this.stateFile = new StateFile(o.dataDir);
+    this.lock = new StorageLock(o.storage.encryptedHome, o.log);
     this.state = this.stateFile.read(o.serverUrl);
     if (this.stateFile.recoveredFrom) o.log('warn', this.stateFile.recoveredFrom);
     // An agent from before the offline rules: count from now.
@@ -97,11 +103,13 @@ export class RentalRunner {
   }
 
   /**
-   * Whether a prepared container's sshd is up for the next renter, or being handed to them:
-   * a renter's key exchange may begin before the hand-over ends (tunnel-client.ts).
+   * Whether a prepared container is being handed to a renter (taken for their rental, its
+   * sshd up): their key exchange may begin before the hand-over ends (tunnel-client.ts). Not
+   * before it is taken: a rental it does not fit (another offer, encrypted storage) gets a
+   * container started from nothing, and this one goes.
    */
-  get preparedSshdUp(): boolean {
-    return (this.prepared !== null && this.preparing === undefined) || this.handingOver;
+  get handOverUnderway(): boolean {
+    return this.handingOver;
   }
 
   /** Whether a container runs for a renter, or is prepared for the next one. */
@@ -168,7 +176,7 @@ export class RentalRunner {
   /** Makes Docker match the desired rental. Returns true if what it reports has changed. */
   async reconcile(desired: DesiredRental | null): Promise<boolean> {
     const engine = this.engine!;
-    const before = JSON.stringify([this.observed, this.storageFault]);
+    const before = JSON.stringify([this.observed, this.storageFault, this.lock.report]);
     const current = this.state.rental;
     const ended = current !== null && current.rentalId !== desired?.rentalId;
     if (ended) {
@@ -183,6 +191,7 @@ export class RentalRunner {
       const stray = await engine.removeAllExcept(null, this.prepared?.containerId);
       if (stray.length) this.o.log('info', `removed stray renter containers: ${stray.join(', ')}`);
       this.observed = null;
+      this.lock.report = null;
     }
     if (ended || !desired) {
       // Nothing may use the storage until it is wiped; the rental is forgotten only then,
@@ -205,7 +214,7 @@ export class RentalRunner {
         this.starting = false;
       }
     }
-    return JSON.stringify([this.observed, this.storageFault]) !== before;
+    return JSON.stringify([this.observed, this.storageFault, this.lock.report]) !== before;
   }
 
   /**
@@ -296,6 +305,7 @@ export class RentalRunner {
         // After a reboot the storage must be mounted before the container can start.
         if (this.storageFault) await this.openStorage();
         if (this.storageFault) throw new Error(this.storageFault);
+        if (!(await this.lock.open(desired, () => this.engine!.stopAll()))) return this.lock.observation(rentalId);
         // A running container's rules and caps are the isolation watch's to keep.
         if (!existing.running) await this.o.beforeStart?.(desired, 'start');
         await engine.ensureRunning(rentalId, this.o.readyTimeoutMs);
@@ -306,6 +316,7 @@ export class RentalRunner {
           // The same rental's container went missing: its files are on the storage still.
           if (this.storageFault) await this.openStorage();
           if (this.storageFault) throw new Error(this.storageFault);
+          if (!(await this.lock.open(desired, () => this.engine!.stopAll()))) return this.lock.observation(rentalId);
         } else if (this.state.cleanStorageUuid === null || this.storageFault) {
           if (this.state.rental) throw new Error(this.storageFault ?? 'the renter storage still holds an earlier rental');
           if (!(await this.wipeStorage(false))) throw new Error(this.storageFault!);
@@ -318,6 +329,7 @@ export class RentalRunner {
         // if it is another size); a rental whose container went missing keeps its files. A
         // prepared container is taken only when it fits the rental, so it never needs this.
         if (fresh && !prepared) await this.o.storage.fitTo(desired.offer?.diskBytes ?? null);
+        if (fresh && desired.encryption) await this.lock.encrypt(desired);
         await this.o.beforeStart?.(desired, prepared ? 'handOver' : 'start');
         const containerId = prepared
           ? await engine.handOver(prepared, desired, this.o.readyTimeoutMs).finally(() => (this.handingOver = false))
@@ -379,7 +391,8 @@ export class RentalRunner {
     await this.preparing;
     const p = this.prepared;
     this.prepared = null;
-    if (!p || !this.mayHandOver(p)) return null;
+    // An encrypted home is made empty for its renter: the prepared container's home is not.
+    if (!p || !this.mayHandOver(p) || desired.encryption) return null;
     // Made for other limits or another disk than this rental gets: one is started from nothing.
     if (p.offerKey !== offerKey(desired.offer) || this.o.storage.needsRefit(desired.offer?.diskBytes ?? null)) return null;
     this.handingOver = true;

@@ -23,6 +23,7 @@ import {
 import { adminOutbox, settings } from './commands/mail.ts';
 import { extendRental } from './commands/extend.ts';
 import { listRentals, rent, stopRental } from './commands/rentals.ts';
+import { unlockRental } from './commands/encryption.ts';
 import { ssh } from './commands/ssh.ts';
 import { answer, rate, reviews } from './commands/reviews.ts';
 import { adminDispute, adminDisputeRefund, adminDisputeReject, adminDisputes, dispute, disputes } from './commands/disputes.ts';
@@ -247,7 +248,7 @@ export const commands: readonly Command[] = [
     name: 'rent',
     group: 'Renting',
     summary: 'Rent a device and print how to connect.',
-    usage: 'rent DEVICE [--ssh-key FILE] [--hours N [--auto-renew]] [--wait|--no-wait] [--timeout SECONDS]',
+    usage: 'rent DEVICE [--ssh-key FILE] [--hours N [--auto-renew]] [--encrypt [--key-file FILE]] [--wait|--no-wait] [--timeout SECONDS]',
     description:
       "DEVICE is a device ID from 'p2pvps market' (or a listed device's unique name).\n" +
       'Prints the rental ID, its state, the ssh command and the password. When stdout is a\n' +
@@ -265,6 +266,12 @@ export const commands: readonly Command[] = [
         type: 'boolean',
         description: 'With --hours: when the N hours run out, renew for N more if your balance covers them (turn off with extend).',
       },
+      encrypt: {
+        type: 'boolean',
+        description:
+          "Encrypt the rental's storage with a secret of yours (asked at a terminal, else the first line of stdin; docs/encryption.md).",
+      },
+      'key-file': { type: 'string', value: 'FILE', description: 'With --encrypt: read the secret from FILE (- for stdin).' },
       wait: { type: 'boolean', description: 'Wait until the container is running.' },
       'no-wait': { type: 'boolean', description: 'Return as soon as the rental is requested.' },
       timeout: { type: 'string', value: 'SECONDS', description: 'How long to wait (default 300).' },
@@ -552,6 +559,20 @@ export const commands: readonly Command[] = [
       'auto-renew': { type: 'string', value: 'on|off', description: 'Renew for the same term when it runs out, or not.' },
     },
     run: extendRental,
+  },
+  {
+    kind: 'api',
+    name: 'unlock',
+    group: 'Renting',
+    summary: "Unlock an encrypted rental's storage after its device restarted.",
+    usage: 'unlock RENTAL [--key-file FILE]',
+    description:
+      'Sends the secret the rental was rented with (--encrypt) again: asked at a terminal, else the first\n' +
+      'line of stdin, or read from --key-file (- for stdin). The server holds it in memory until the device\n' +
+      'has unlocked the storage, and this waits for that (up to a minute). Billing goes on while locked.',
+    args: ['RENTAL'],
+    options: { 'key-file': { type: 'string', value: 'FILE', description: 'Read the secret from FILE (- for stdin).' } },
+    run: unlockRental,
   },
   {
     kind: 'api',

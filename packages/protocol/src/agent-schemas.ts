@@ -41,6 +41,16 @@ export const HeartbeatBody = z
      * Absent from older agents, which leaves the server's value as it was.
      */
     storageFault: z.string().max(2000).nullable().optional(),
+    /**
+     * An encrypted rental's storage: locked (the device restarted and has not had the renter's
+     * secret since, or the secret sent was wrong: `detail`) or unlocked. Null or absent: no
+     * encrypted rental; absent from older agents.
+     */
+    storageLock: z
+      .object({ rentalId: Id, locked: z.boolean(), detail: z.string().max(500).optional() })
+      .strict()
+      .nullable()
+      .optional(),
     /** What the agent understands (version.ts agentProtocol); absent from agents before 2, which the server refuses. */
     agentProtocol: z.number().int().min(1).max(1_000_000).optional(),
   })
@@ -60,6 +70,15 @@ export const DesiredRental = z.object({
    * Absent from older servers; the agent then uses its own configured limits.
    */
   offer: Offer.optional(),
+  /**
+   * The renter asked for encrypted storage. `key`: their secret, sent while the server holds it
+   * in memory (from the rent or an unlock until the agent reports the storage unlocked, or a
+   * few minutes); the agent derives the storage key from it and keeps neither. Older servers: absent.
+   */
+  encryption: z
+    .object({ key: z.string().max(1024).optional() })
+    .strict()
+    .optional(),
 });
 export type DesiredRental = z.infer<typeof DesiredRental>;
 

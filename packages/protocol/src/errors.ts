@@ -61,6 +61,7 @@ export const errorCodes = {
     message: 'The device has an open rental that may still run then; a rental in progress is never interrupted by maintenance.',
   },
   rental_not_open: { status: 409, message: 'The rental has already ended.' },
+  rental_not_encrypted: { status: 409, message: 'This rental’s storage is not encrypted, so there is nothing to unlock.' },
   insufficient_balance: { status: 402, message: 'Your balance is too low for this; top up first.' },
   insufficient_earnings: { status: 409, message: 'Your devices have not earned that much (not yet paid out or requested).' },
   payout_not_open: { status: 409, message: 'The payout has already been paid or cancelled.' },

@@ -48,6 +48,7 @@ import {
   RentBody,
   Rental,
   RentalParams,
+  UnlockBody,
   RentalsQuery,
   ServerInfo,
   Session,
@@ -410,6 +411,16 @@ export const routes = {
     auth: 'user',
     params: RentalParams,
     body: ExtendBody,
+    response: Rental,
+  }),
+  unlockRental: route({
+    method: 'POST',
+    path: '/api/v1/rentals/:rentalId/unlock',
+    summary:
+      'Send the secret of your encrypted rental’s storage again, after its device restarted (docs/encryption.md); the server holds it in memory until the device has unlocked the storage.',
+    auth: 'user',
+    params: RentalParams,
+    body: UnlockBody,
     response: Rental,
   }),
   stopRental: route({

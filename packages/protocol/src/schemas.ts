@@ -129,6 +129,8 @@ export const Device = z.object({
   openRentalId: id.nullable(),
   /** Why the device's renter storage cannot be used (say, a wipe failed); while set the device is not listed. */
   storageFault: z.string().nullable(),
+  /** While the rental's encrypted storage is locked (the device restarted) and waits for its renter's secret, why; else null. */
+  storageLocked: z.string().nullable().optional(),
   /** Share of the time since enrolment the tunnel was up, in percent; null until a day of history exists. */
   uptimePercent: z.number().min(0).max(100).nullable(),
   /** Reliability score over the last 30 days in percent (docs/reliability.md); null while the device is new. */
@@ -232,6 +234,9 @@ export type RentalState = z.infer<typeof RentalState>;
 export const EndReason = z.enum(['renter_stopped', 'expired', 'device_removed', 'device_lost', 'provisioning_failed', 'balance_exhausted']);
 export type EndReason = z.infer<typeof EndReason>;
 
+/** A renter's secret for their encrypted storage: a passphrase or a key file's text. */
+export const StorageSecret = z.string().min(12, 'must be at least 12 characters').max(1024);
+
 export const RentBody = z
   .object({
     deviceId: id,
@@ -244,8 +249,16 @@ export const RentBody = z
       .optional(),
     /** With hours: when the term runs out, renew it for the same hours if the balance covers them. */
     autoRenew: z.boolean().optional(),
+    /**
+     * Encrypt the rental's storage with this secret (docs/encryption.md). The server keeps it in
+     * memory only until the device has the storage unlocked, and never stores or logs it.
+     */
+    encryptionKey: StorageSecret.optional(),
   })
   .strict();
+
+/** `POST /rentals/:id/unlock`: the secret the rental's storage was encrypted with. */
+export const UnlockBody = z.object({ key: StorageSecret }).strict();
 
 export const Connection = z.object({
   host: z.string(),
@@ -291,6 +304,10 @@ export const Rental = z.object({
   bandwidthMbit: z.number().nullable().optional(),
   deviceOnline: z.boolean(),
   connection: Connection,
+  /** Whether the rental's storage is encrypted with the renter's secret (docs/encryption.md). */
+  encrypted: z.boolean().optional(),
+  /** While the encrypted storage waits for the renter's secret (after the device restarted), why; else null. */
+  storageLocked: z.string().nullable().optional(),
 });
 export type Rental = z.infer<typeof Rental>;
 

@@ -18,6 +18,7 @@ import { truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StorageConfig } from '../config.ts';
 import { checkNamedDevice, chooseAutoDisk, describeDisk, devNumberOf, listDisks } from './block-devices.ts';
+import { EncryptedHome } from './encrypted-home.ts';
 
 export type WipeMode = 'discard' | 'overwrite';
 
@@ -69,6 +70,8 @@ const MiB = 1024 * 1024;
  */
 export class RenterStorage {
   readonly mountDir: string;
+  /** The renter's /home when they asked for encrypted storage (fscrypt). */
+  readonly encryptedHome: EncryptedHome;
   private readonly run: RunCommand;
   /** The size fresh filesystems are made at: the last rental's disk; null for the whole target. */
   private wantedBytes: number | null = null;
@@ -78,6 +81,7 @@ export class RenterStorage {
     // mountinfo names mount points by their real path.
     this.mountDir = storageMountDir(realpathSync(o.dataDir));
     this.run = o.run ?? runCommand;
+    this.encryptedHome = new EncryptedHome(this.mountDir, this.homeDir);
   }
 
   /** The directory bind-mounted into the container as /home. */
@@ -164,14 +168,25 @@ export class RenterStorage {
 
   private async wipeTarget(target: Target): Promise<string> {
     const started = Date.now();
-    if (this.mounted()) await this.run('umount', [this.mountDir]);
+    if (this.mounted()) {
+      // An encrypted home's key leaves the kernel and its record is destroyed first; the wipe
+      // below then erases every block, the encrypted files with it.
+      await this.encryptedHome
+        .destroy()
+        .catch((err: Error) =>
+          this.o.log(`the encrypted home's key could not be removed before the wipe (${err.message}); unmounting forgets it`),
+        );
+      await this.run('umount', [this.mountDir]);
+    }
     if (this.o.wipe === 'overwrite') overwriteWithZeros(target.path, target.sizeBytes);
     await this.discard(target);
     const uuid = randomUUID();
     // -m 0: no blocks reserved for root, the renter gets the whole size. The filesystem is the
     // rented disk's size (the rest of a larger drive or image stays unused and discarded).
+    // -O encrypt: a renter may ask for an encrypted home (fscrypt); unused, it changes nothing.
     const size = `${this.sizeFor(target) / 1024}k`;
-    await this.run('mkfs.ext4', ['-F', '-q', '-m', '0', '-L', storageLabel, '-U', uuid, '-E', 'discard', target.path, size]);
+    const mkfs = ['-F', '-q', '-m', '0', '-O', 'encrypt', '-L', storageLabel, '-U', uuid, '-E', 'discard', target.path, size];
+    await this.run('mkfs.ext4', mkfs);
     await this.mount(target);
     this.o.log(`renter storage wiped (${this.o.wipe}) and formatted: ${target.description}, ${Date.now() - started} ms`);
     return uuid;

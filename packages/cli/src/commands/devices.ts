@@ -46,6 +46,8 @@ function notListedReason(device: Device): string | undefined {
   if (device.status === 'awaiting_enrolment') return 'its agent has not enrolled yet';
   if (device.storageFault) return `its renter storage needs attention: ${device.storageFault}`;
   if (device.hardwareFlag) return device.hardwareFlag;
+  if (device.status === 'rented' && device.storageLocked)
+    return `it is rented; its renter's encrypted storage is locked: ${device.storageLocked}`;
   if (device.status === 'rented') return 'it is rented right now';
   if (!device.online) return 'it is offline';
   return undefined;

@@ -11,6 +11,7 @@ import { formatDetails, formatTable } from '../table.ts';
 import { printSshConfig } from './ssh-config.ts';
 import { formatMoney } from '@p2pvps/protocol/money';
 import { ownerVisibilityText } from '@p2pvps/protocol/disclosure';
+import { readStorageSecret, storageWords } from './encryption.ts';
 
 /** `rent`, `rentals`, `stop`: the renter's side. */
 
@@ -160,6 +161,8 @@ function rentalDetails(rental: Rental, now: Date, hours?: number): string {
     pairs.push(['Price', `${money(rental.pricePerHourMicros)}/h, ${terms}`], ['Cost', `${money(rental.costMicros)} so far`]);
   }
   if (rental.prepaidHours !== null && open) pairs.push(['Renew', autoRenewWords(rental.autoRenew)]);
+  const storage = open ? storageWords(rental) : undefined;
+  if (storage) pairs.push(['Storage', storage]);
   if (rental.detail && rental.state !== 'active') pairs.push(['Detail', rental.detail]);
   if (rental.endedAt) pairs.push(['Ended', `${formatTime(rental.endedAt, now)} ${rental.endReason ?? ''}`]);
   return formatDetails(pairs);
@@ -181,6 +184,8 @@ export async function rent(ctx: Context, args: ParsedArgs): Promise<void> {
   const wait = shouldWait(ctx, args);
   const keyFile = stringOption(args, 'ssh-key');
   const sshPublicKey = keyFile === undefined ? undefined : await readPublicKey(keyFile);
+  const encryptionKey = booleanOption(args, 'encrypt') ? await readStorageSecret(ctx, args, 'rent') : undefined;
+  if (!encryptionKey && stringOption(args, 'key-file') !== undefined) throw new UsageError('--key-file goes with --encrypt', 'rent');
   const client = ctx.userClient();
   const deviceId = await resolveListing(client, positional(args, 0));
   let rental = await client.call('rent', {
@@ -189,6 +194,7 @@ export async function rent(ctx: Context, args: ParsedArgs): Promise<void> {
       ...(sshPublicKey ? { sshPublicKey } : {}),
       ...(hours !== undefined ? { hours } : {}),
       ...(autoRenew ? { autoRenew } : {}),
+      ...(encryptionKey ? { encryptionKey } : {}),
     },
   });
   // On stderr, so it reaches the renter without entering --json output or piped details.
@@ -239,7 +245,7 @@ export async function listRentals(ctx: Context, args: ParsedArgs): Promise<void>
           r.id,
           r.deviceName,
           r.deviceHardware ? formatOfferShort({ ...r.deviceHardware, bandwidthMbit: r.bandwidthMbit ?? null }) : '-',
-          r.endReason ? `${r.state} (${r.endReason})` : r.state,
+          r.endReason ? `${r.state} (${r.endReason})` : r.storageLocked ? `${r.state} (locked)` : r.state,
           formatRelative(r.createdAt, now),
           open ? formatRelative(r.expiresAt, now) : '-',
           formatMoney(r.costMicros, r.currency),

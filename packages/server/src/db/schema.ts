@@ -65,6 +65,8 @@ export interface DevicesTable {
   removed_at: string | null;
   /** Why the device's renter storage cannot be used (its agent says); while set the device is not listed. */
   storage_fault: string | null;
+  /** While the device's encrypted rental is locked (restarted, waiting for its renter's secret), why; null otherwise. Optional so inserts may leave it out. */
+  storage_locked?: string | null;
   /** Uptime: since when the tunnel is up (null while down), how long it was up before, since when it is tracked. */
   online_since: string | null;
   online_ms: bigint | number | string;
@@ -149,6 +151,8 @@ export interface RentalsTable {
   balance_low_at: string | null;
   /** The offer (JSON) the rental was rented with: what its container gets. Optional so that inserts may leave it NULL. */
   offer?: string | null;
+  /** 1: the renter's storage is encrypted with their secret (never stored). Optional so inserts may leave it at 0. */
+  encrypted?: number;
 }
 
 export interface LedgerAccountsTable {

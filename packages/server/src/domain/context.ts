@@ -2,6 +2,7 @@ import type { DesiredRental } from '@p2pvps/protocol/agent-schemas';
 import type { Db } from '../db/database.ts';
 import type { SecretBox } from '../secret-box.ts';
 import type { Clock } from './clock.ts';
+import type { StorageSecrets } from './rentals/storage-secrets.ts';
 
 /** What domain functions need from the outside world, injected once at start. */
 export interface DomainContext {
@@ -44,6 +45,8 @@ export interface DomainContext {
   notifyRental?(rentalId: string, event: 'active' | 'ended'): void;
   /** A mail was queued: deliver it soon rather than at the next poll. */
   mailQueued?(): void;
+  /** Renters' secrets for encrypted storage, in memory only, on their way to the device. Unset: renting encrypted is refused. */
+  storageSecrets?: StorageSecrets;
   /**
    * Tells a device's agent to sync now (rental started or ended); a new rental comes with
    * the nudge, as the next heartbeat would give it, so the agent need not wait for that.

@@ -2,6 +2,7 @@ import { timing } from '@p2pvps/protocol/timing';
 import { migrateToLatest, openDatabase } from '../db/database.ts';
 import { signup } from './accounts/accounts.ts';
 import { ManualClock } from './clock.ts';
+import { StorageSecrets } from './rentals/storage-secrets.ts';
 import { grantCredit } from './money/credit.ts';
 import type { DomainContext } from './context.ts';
 import { addDevice, registerDevice } from './devices/devices.ts';
@@ -47,6 +48,7 @@ export async function createTestContext(portRange: readonly [number, number] = [
       // A cheap hash: the rules are the same, and the suite creates many accounts.
       passwordCost: { log2N: 10, r: 8, p: 1 },
     },
+    storageSecrets: new StorageSecrets(clock),
     notifyDevice: (deviceId, reason) => void nudges.push({ deviceId, reason }),
     tunnels: { isOnline: (id) => online.has(id), disconnect: (id) => void online.delete(id) },
   };

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { DomainContext } from '../domain/context.ts';
 import { extendRental, getRental, listRentals, market, rent, stopRental } from '../domain/rentals/rentals.ts';
 import { mount, type Authenticator } from './register.ts';
+import { unlockRental } from '../domain/rentals/encrypted-storage.ts';
 
 export function rentalRoutes(app: FastifyInstance, auth: Authenticator, ctx: DomainContext): void {
   const renter = (c: { user?: { user: { id: string } } }) => c.user!.user.id;
@@ -16,6 +17,10 @@ export function rentalRoutes(app: FastifyInstance, auth: Authenticator, ctx: Dom
     return { rentals: page.items, next: page.next };
   });
   mount(app, auth, routes.getRental, ({ params }, c) => getRental(ctx, renter(c), params.rentalId));
+  mount(app, auth, routes.unlockRental, async ({ params, body }, c) => {
+    await unlockRental(ctx, renter(c), params.rentalId, body.key);
+    return getRental(ctx, renter(c), params.rentalId);
+  });
   mount(app, auth, routes.stopRental, ({ params }, c) => stopRental(ctx, renter(c), params.rentalId));
   mount(app, auth, routes.extendRental, ({ params, body }, c) => extendRental(ctx, renter(c), params.rentalId, body));
 }

@@ -30,6 +30,7 @@ import { UserEvents } from '../events/user-events.ts';
 import { LeaderLease } from '../cluster/leader-lease.ts';
 import { nodeIdentity } from '../cluster/node-identity.ts';
 import { loadSecretBox, secretBoxKeyFile } from '../secret-box.ts';
+import { StorageSecrets } from '../domain/rentals/storage-secrets.ts';
 import { sealLegacyPasswords } from '../domain/rentals/rental-passwords.ts';
 import { PaymentRails } from '../payments/payment-rails.ts';
 import { railSettings } from '../payments/rail-options.ts';
@@ -108,6 +109,7 @@ export async function startServer(
     clock,
     secretBox,
     settings: domainSettings(config),
+    storageSecrets: new StorageSecrets(clock),
     // A rental starting or ending: tell the agent, and on every node open or close the
     // device's public SSH port and forget its web routes (deviceChanged, below).
     notifyDevice: (deviceId, reason, rental) => {

@@ -210,3 +210,19 @@ test("a listing says what a rental's / gets beside its disk", () => {
   assert.equal(systemDiskText(2 ** 31), '2 GiB beside the disk');
   assert.equal(systemDiskText(null), "not capped: shares the device's disk");
 });
+
+test('an owner sees a rented device whose renter’s encrypted storage is locked as waiting for its renter', () => {
+  const device = {
+    status: 'rented' as const,
+    listed: false,
+    online: true,
+    lastSeenAt: null,
+    storageFault: null,
+    onMarket: true,
+    pricePerHourMicros: 1,
+    hardwareFlag: null,
+    storageLocked: 'The storage is locked: it waits for the renter’s key (p2pvps unlock).',
+  };
+  assert.equal(deviceStatusText(device, new Date()), 'rented, locked: waiting for its renter’s secret');
+  assert.equal(deviceStatusText({ ...device, storageLocked: null }, new Date()), 'rented');
+});

@@ -26,13 +26,18 @@ export function rentCostText(pricePerHourMicros: number, currency: string, hours
 
 /** How a device looks to its owner, in words: online / in marketplace / rented / offline since … */
 export function deviceStatusText(
-  device: Pick<Device, 'status' | 'listed' | 'online' | 'lastSeenAt' | 'storageFault' | 'onMarket' | 'pricePerHourMicros' | 'hardwareFlag'>,
+  device: Pick<
+    Device,
+    'status' | 'listed' | 'online' | 'lastSeenAt' | 'storageFault' | 'onMarket' | 'pricePerHourMicros' | 'hardwareFlag' | 'storageLocked'
+  >,
   now: Date,
 ): string {
   if (device.status === 'awaiting_enrolment') return 'waiting for its agent to enrol';
   if (device.storageFault) return `not listed: ${device.storageFault}`;
   if (device.hardwareFlag) return `not listed: ${device.hardwareFlag}`;
   if (!device.online) return device.lastSeenAt ? `offline since ${sinceText(device.lastSeenAt, now)}` : 'offline';
+  // Its renter's encrypted storage after a restart: nothing the owner can do but wait for them.
+  if (device.status === 'rented' && device.storageLocked) return 'rented, locked: waiting for its renter’s secret';
   if (device.status === 'rented') return 'rented';
   if (device.listed) return 'online, in the marketplace';
   if (device.pricePerHourMicros === null) return 'online, not listed: set a price';

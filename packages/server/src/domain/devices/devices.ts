@@ -63,6 +63,7 @@ export function presentDevice(ctx: DomainContext, row: DeviceRow, openRentalId: 
     lastSeenAt: row.last_seen_at,
     openRentalId,
     storageFault: row.storage_fault,
+    storageLocked: row.storage_locked ?? null,
     uptimePercent: uptimePercent(row, ctx.clock.now()),
     reliabilityPercent: row.reliability_percent ?? null,
     hardwareFlag: row.hardware_flag ?? null,

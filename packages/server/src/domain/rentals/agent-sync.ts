@@ -10,6 +10,7 @@ import { benchmarkChallengeFor } from '../devices/benchmarks.ts';
 import { endRental } from './ending.ts';
 import { nextRentalState, runningStates } from './rental-state.ts';
 import { recordRentalEvent } from './rental-log.ts';
+import { applyStorageLock, desiredEncryption } from './encrypted-storage.ts';
 
 /**
  * Agents before protocol 2 need the renter's password in clear, which the server no longer
@@ -48,7 +49,11 @@ export async function syncDevice(
   let rental = await findOpenRentalForDevice(ctx.db, deviceId);
   const rentalBefore = rental ? `${rental.id}:${rental.state}` : null;
   if (rental) rental = await applyObservation(ctx, rental, body, now);
+  // No open rental, nothing locked (an old agent, which says nothing, leaves it as it was).
+  const lock = rental || body.storageLock === undefined ? body.storageLock : null;
+  const lockChanged = await applyStorageLock(ctx, deviceId, before?.storage_locked, lock);
   const changed =
+    lockChanged ||
     !before ||
     before.last_heartbeat_at === null ||
     (hardware !== undefined && hardware !== before.hardware) ||
@@ -61,7 +66,7 @@ export async function syncDevice(
   return {
     // The next rental's offer: an idle agent sizes its clean storage for it ahead of the rent.
     ...(knownHardware ? { offer: effectiveOffer(JSON.parse(knownHardware) as Hardware, before?.offer) } : {}),
-    rental: rental && runningStates.includes(rental.state as RentalState) ? desired(rental) : null,
+    rental: rental && runningStates.includes(rental.state as RentalState) ? desired(ctx, rental) : null,
     heartbeatIntervalMs: ctx.settings.heartbeatIntervalMs,
     serverTime: now.toISOString(),
     ...(benchmark ? { benchmark } : {}),
@@ -99,7 +104,7 @@ async function applyObservation(ctx: DomainContext, rental: RentalRow, body: Hea
 }
 
 /** A rental as its device's agent runs it (what a heartbeat reply or a rent's nudge carries). */
-export function desired(rental: RentalRow): DesiredRental {
+export function desired(ctx: DomainContext, rental: RentalRow): DesiredRental {
   return {
     rentalId: rental.id,
     username: rental.username,
@@ -109,5 +114,7 @@ export function desired(rental: RentalRow): DesiredRental {
     expiresAt: rental.expires_at,
     // What the container gets; a rental from before offers leaves the agent to its own limits.
     ...(rental.offer ? { offer: JSON.parse(rental.offer) as Offer } : {}),
+    // Encrypted storage: the renter's secret rides along only while the server holds it in memory.
+    ...desiredEncryption(ctx, rental),
   };
 }

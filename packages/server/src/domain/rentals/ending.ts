@@ -38,6 +38,8 @@ export async function endRentalIn(
 
 /** Tells the rental's agent at once, and its renter. */
 export function announceEnd(ctx: DomainContext, row: Pick<RentalRow, 'id' | 'device_id'>, reason: EndReason): void {
+  // An encrypted rental's secret, if still held, has nothing left to open.
+  ctx.storageSecrets?.drop(row.id);
   ctx.notifyDevice(row.device_id, `rental_${reason}`);
   ctx.notifyRental?.(row.id, 'ended');
 }

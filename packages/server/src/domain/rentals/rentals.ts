@@ -20,6 +20,7 @@ import { recordRentalEvent } from './rental-log.ts';
 import { withRatings } from '../reviews/reviews.ts';
 import { verificationOf } from '../devices/hardware-claims.ts';
 import { inTransaction } from '../../db/transactions.ts';
+import { holdSecretAtRent } from './encrypted-storage.ts';
 
 function portSuffix(port: number, standard: number): string {
   return port === standard ? '' : `:${port}`;
@@ -28,7 +29,7 @@ function portSuffix(port: number, standard: number): string {
 export function presentRental(
   ctx: DomainContext,
   row: RentalRow,
-  device: (Pick<DeviceRow, 'ssh_port' | 'web_name'> & Partial<Pick<DeviceRow, 'hardware'>>) | undefined,
+  device: (Pick<DeviceRow, 'ssh_port' | 'web_name'> & Partial<Pick<DeviceRow, 'hardware' | 'storage_locked'>>) | undefined,
 ): Rental {
   const host = ctx.settings.sshHost;
   const port = Number(device?.ssh_port ?? 0);
@@ -67,6 +68,8 @@ export function presentRental(
       httpUrl: web && `http://${web}${portSuffix(ctx.settings.httpPort, 80)}/`,
       httpsUrl: web && `https://${web}${portSuffix(ctx.settings.httpsPort, 443)}/`,
     },
+    encrypted: row.encrypted === 1,
+    storageLocked: row.encrypted === 1 && row.state !== 'ended' ? (device?.storage_locked ?? null) : null,
   };
 }
 
@@ -167,7 +170,7 @@ export async function market(ctx: DomainContext, q: MarketQuery): Promise<Page<L
 export async function rent(
   ctx: DomainContext,
   renterId: string,
-  input: { deviceId: string; sshPublicKey?: string; hours?: number; autoRenew?: boolean },
+  input: { deviceId: string; sshPublicKey?: string; hours?: number; autoRenew?: boolean; encryptionKey?: string },
 ): Promise<Rental> {
   const device = await findDevice(ctx.db, input.deviceId);
   if (!device) throw await notRentableHere(ctx, input.deviceId);
@@ -224,7 +227,10 @@ export async function rent(
     balance_low_at: null,
     // The rental keeps what it was rented with, whatever the owner offers later.
     offer: JSON.stringify(effectiveOffer(JSON.parse(device.hardware) as Hardware, device.offer)),
+    encrypted: input.encryptionKey ? 1 : 0,
   };
+  // The secret is held in memory for the device before the row exists, so no heartbeat finds the rental without it.
+  if (input.encryptionKey) holdSecretAtRent(ctx, id, input.encryptionKey);
   try {
     await inTransaction(ctx.db, async (trx) => {
       await checkFunds(trx, ctx, renterId, required, input.hours ? `Renting ${input.hours} h of this device` : 'Renting this device');
@@ -233,12 +239,15 @@ export async function rent(
       if (input.hours) await placeHold(trx, ctx, row, required);
     });
   } catch (err) {
+    ctx.storageSecrets?.drop(id);
     if (isUniqueViolation(err)) throw new DomainError('device_not_listed');
     throw err;
   }
   const webName = await rotateWebName(ctx, device.id);
-  // The rental rides the nudge: the agent starts on it without waiting for a heartbeat.
-  ctx.notifyDevice(device.id, 'rental_requested', desired(row));
+  // The rental rides the nudge: the agent starts on it without waiting for a heartbeat. Not
+  // an encrypted one: its secret goes only in a heartbeat reply, never through the event bus
+  // (on PostgreSQL that is the database's NOTIFY).
+  ctx.notifyDevice(device.id, 'rental_requested', row.encrypted ? undefined : desired(ctx, row));
   return presentRental(ctx, row, { ...device, web_name: webName });
 }
 

@@ -7,6 +7,7 @@ import { formatBytes, hoursPerMonth, reliabilityText, rentCostText, systemDiskTe
 import { ReliabilityHistory } from './reliability.tsx';
 import { Confirm, ErrorText, Field, MoreButton, submitWith, useAction, useLoad, usePaged } from '../ui.tsx';
 import { ListingRating } from './reviews.tsx';
+import { EncryptChoice } from './storage-lock.tsx';
 
 const gib = 2 ** 30;
 type Sort = 'price' | 'memory' | 'cores' | 'disk' | 'reliability';
@@ -191,6 +192,7 @@ function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => voi
   const [term, setTerm] = useState<'open' | 'hours'>('open');
   const [hours, setHours] = useState('3');
   const [autoRenew, setAutoRenew] = useState(false);
+  const [storageSecret, setStorageSecret] = useState<string | null>(null);
   const keys = useLoad(() => api.call('listSshKeys'), []);
   const [keyChoice, setKeyChoice] = useState('');
   const [pasted, setPasted] = useState('');
@@ -203,6 +205,7 @@ function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => voi
         ...(publicKey ? { sshPublicKey: publicKey } : {}),
         ...(hoursNumber ? { hours: hoursNumber } : {}),
         ...(hoursNumber && autoRenew ? { autoRenew: true } : {}),
+        ...(storageSecret !== null ? { encryptionKey: storageSecret } : {}),
       },
     });
     onClose();
@@ -261,6 +264,7 @@ function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => voi
             />
           </Field>
         )}
+        <EncryptChoice secret={storageSecret} onSecret={setStorageSecret} problem={rent.problem} />
         <p class="cost" aria-live="polite">
           {rentCostText(listing.pricePerHourMicros, server.currency, hoursNumber, server.rentMinimumHours ?? 1)}
         </p>

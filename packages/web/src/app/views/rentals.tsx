@@ -5,6 +5,7 @@ import { Link, useSession } from '../app.tsx';
 import { offerText, rentalStatusText, systemDiskText } from '../logic.ts';
 import { Confirm, CopyButton, ErrorText, Field, FormError, MoreButton, submitWith, Time, useAction, usePaged } from '../ui.tsx';
 import { RentalFeedback } from './reviews.tsx';
+import { RentalStorage } from './storage-lock.tsx';
 
 export function RentalsView({ focus }: { focus?: string }) {
   const { api, version } = useSession();
@@ -103,6 +104,7 @@ function RentalCard({ rental: r, focused, onChanged }: { rental: Rental; focused
             </dd>
           </>
         )}
+        {open && <RentalStorage rental={r} onChanged={onChanged} />}
         <dt>Started</dt>
         <dd>
           <Time iso={r.activatedAt ?? r.createdAt} />
