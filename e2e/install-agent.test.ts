@@ -144,9 +144,13 @@ test('install from this checkout, then uninstall leaves only the identity, and -
   assert.ok(!existsSync(join(paths.prefix, 'node_modules/@p2pvps/server')), 'the server is not installed on a device');
   assert.ok(!existsSync(join(paths.prefix, 'node_modules/better-sqlite3')), "nor the server's dependencies");
   assert.match(execFileSync(cli, ['agent', '--help'], { encoding: 'utf8' }), /Usage: p2pvps agent/);
+  // The device runs the agent built into one file, without tsx.
+  const agentBin = join(paths.prefix, 'packages/agent/bin/p2pvps-agent');
+  assert.ok(existsSync(join(paths.prefix, 'packages/agent/dist/agent.mjs')), 'the built agent is installed');
+  assert.match(execFileSync(agentBin, ['--help'], { encoding: 'utf8' }), /Usage: p2pvps agent/);
 
   const unit = readFileSync(join(paths.unitDir, 'p2pvps-agent.service'), 'utf8');
-  assert.match(unit, new RegExp(`^ExecStart=${cli} agent --config ${paths.config}$`, 'm'));
+  assert.match(unit, new RegExp(`^ExecStart=${agentBin} --config ${paths.config}$`, 'm'));
   for (const line of [
     'Restart=on-failure',
     'Requires=docker.service',

@@ -157,6 +157,8 @@ do_install() {
     note "warning: ssh2's native crypto did not build; tunnels use slower pure-JS crypto (apt-get install g++ make python3, then rerun)"
   fi
   local cli="$prefix/packages/cli/bin/p2pvps"
+  local agent_bin="$prefix/packages/agent/bin/p2pvps-agent"
+  [ -f "$prefix/packages/agent/dist/agent.mjs" ] || fail "the agent code has no built agent (packages/agent/dist/agent.mjs); pack it with scripts/pack-agent.sh"
   # tsx caches compiled sources in /tmp/tsx-UID; nothing of the agent outlives an uninstall.
   export TSX_DISABLE_CACHE=1
 
@@ -182,7 +184,7 @@ do_install() {
 
   step "writing $unit"
   mkdir -p "$(dirname "$unit")"
-  write_unit "$cli" "$config" >"$unit"
+  write_unit "$agent_bin" "$config" >"$unit"
   {
     echo "# Written by install-agent.sh; read by install-agent.sh --uninstall."
     echo "config=$config"
@@ -193,7 +195,7 @@ do_install() {
 
   if ! systemd_running || ! command -v systemctl >/dev/null; then
     note "systemd is not running here (PID 1 is $(cat /proc/1/comm 2>/dev/null || echo unknown)): the unit is written but not enabled."
-    note "start the agent by hand: $cli agent --config $config"
+    note "start the agent by hand: $agent_bin --config $config"
     if command -v systemd-analyze >/dev/null; then
       systemd-analyze verify "$unit" 2>&1 | grep -v 'not executable\|Failed to connect\|No such file' | sed 's/^/    systemd-analyze: /' || true
     fi
@@ -346,7 +348,7 @@ fetch_code() {
 }
 
 write_unit() {
-  local cli="$1" config="$2"
+  local agent_bin="$1" config="$2"
   cat <<EOF
 # The p2pvps device agent, written by install-agent.sh.
 [Unit]
@@ -359,13 +361,12 @@ Requires=docker.service
 
 [Service]
 Type=simple
-ExecStart=$cli agent --config $config
+# The built agent: one plain JavaScript file, with Node flags for a small device.
+ExecStart=$agent_bin --config $config
 Restart=on-failure
 RestartSec=5s
 # 78: the agent's state file is damaged; restarting cannot help, the log says what to do.
 RestartPreventExitStatus=78
-# tsx would cache its compiled sources in /tmp/tsx-0, outside what the uninstall removes.
-Environment=TSX_DISABLE_CACHE=1
 # The agent stops gracefully on SIGTERM and leaves the renter's container running.
 TimeoutStopSec=20s
 # Hardening that leaves the agent able to do its job. It runs as root: it talks to the

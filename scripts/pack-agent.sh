@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs what a device needs to run the agent into one tarball, in the repository's own
 # layout (the agent finds images/renter by its path): packages/protocol, packages/agent,
-# packages/cli without tests, images/renter, scripts/install-agent.sh, and a package.json
+# packages/cli without tests, the agent built into one file (packages/agent/dist/agent.mjs,
+# what the device runs), images/renter, scripts/install-agent.sh, and a package.json
 # and package-lock.json cut down to those three workspaces, so a device runs
 # `npm ci --omit=dev` and gets exactly the versions this checkout was tested with,
 # without the server's dependencies. No network: the lock is pruned offline.
@@ -20,9 +21,11 @@ mkdir -p "$top/packages" "$top/images" "$top/scripts"
 for part in protocol agent cli; do
   mkdir -p "$top/packages/$part"
   # Sources without tests and their doubles; everything else the package holds.
-  tar -C "$root/packages/$part" --exclude=./node_modules --exclude='*.test.ts' --exclude=test-support.ts --exclude=test-harness.ts -c . \
+  tar -C "$root/packages/$part" --exclude=./node_modules --exclude=./dist --exclude='*.test.ts' --exclude=test-support.ts --exclude=test-harness.ts -c . \
     | tar -C "$top/packages/$part" -x
 done
+# What the device runs: the agent built into one plain JavaScript file from these sources.
+node "$root/packages/agent/build.mjs" "$top/packages/agent/dist/agent.mjs"
 cp -R "$root/images/renter" "$top/images/renter"
 install -m 0755 "$root/scripts/install-agent.sh" "$top/scripts/install-agent.sh"
 install -m 0755 "$root/scripts/configure-gvisor.sh" "$top/scripts/configure-gvisor.sh"

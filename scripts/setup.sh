@@ -74,6 +74,8 @@ if [ ! -d node_modules ] || ! cmp -s package-lock.json "$stamp"; then
 fi
 # The tunnel's speed depends on ssh2's native crypto binding, built by npm ci: fail loudly without it.
 node "$root/scripts/check-native.mjs"
+# The agent runs as one plain JavaScript file (packages/agent/bin/p2pvps-agent): build it from this checkout's sources.
+node "$root/packages/agent/build.mjs"
 
 export P2PVPS_DOCKER_SOCKET="${P2PVPS_DOCKER_SOCKET:-/var/run/docker.sock}"
 if ! docker info >/dev/null 2>&1; then

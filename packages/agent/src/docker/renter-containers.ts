@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { connect } from 'node:net';
 import { cpus } from 'node:os';
 import type { Duplex } from 'node:stream';
@@ -56,8 +57,19 @@ export interface RenterContainersOptions {
 const labelPrepared = 'org.p2pvps.prepared';
 /** What a prepared container's entrypoint (images/renter/await-renter.sh) writes once the renter can log in. */
 const handedOverLine = 'p2pvps: handed over to ';
-const offlineBuilder = fileURLToPath(new URL('../../../../images/renter/build-offline.sh', import.meta.url));
-const dockerfileDir = fileURLToPath(new URL('../../../../images/renter/', import.meta.url));
+/**
+ * images/renter of the checkout or installation the agent runs from, the nearest above
+ * this file: a source file in a checkout, the bundle (packages/agent/dist/agent.mjs) on a
+ * device, at different depths.
+ */
+function renterImageDir(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'images/renter/Dockerfile'))) return join(dir, 'images/renter');
+    if (dirname(dir) === dir) return fileURLToPath(new URL('../../../../images/renter', import.meta.url));
+  }
+}
+const dockerfileDir = renterImageDir();
+const offlineBuilder = join(dockerfileDir, 'build-offline.sh');
 
 /**
  * What the renter image is built from, as build-offline.sh and scripts/setup.sh label it

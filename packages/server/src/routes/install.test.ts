@@ -31,6 +31,9 @@ test('/agent.tar.gz holds the agent, the CLI and protocol in the repository layo
     'package.json',
     'package-lock.json',
     'packages/agent/src/main.ts',
+    // What the device runs: the agent built into one file, and its launcher.
+    'packages/agent/dist/agent.mjs',
+    'packages/agent/bin/p2pvps-agent',
     'packages/cli/bin/p2pvps',
     'images/renter/build-offline.sh',
   ]) {

@@ -1,0 +1,52 @@
+// Bundles the agent into one plain JavaScript file, dist/agent.mjs, so a device runs it
+// without the tsx loader (about 30 MiB of resident memory on its own) and without
+// compiling TypeScript at every start. Run by scripts/setup.sh, scripts/pack-agent.sh and
+// `npm run build:agent`; bin/p2pvps-agent runs the result.
+//
+//   node packages/agent/build.mjs [OUT_FILE]
+//
+// ssh2 stays outside the bundle: its native crypto binding is built on the device by
+// `npm ci`, and the bundle loads it from node_modules. Dockerode's BuildKit session
+// (gRPC and protobufjs, which dockerode otherwise loads at require time) is loaded only if
+// a build asks for BuildKit, which the agent never does. P2PVPS_BUILD_META=1 prints what
+// the bundle holds, by module.
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+const outfile = process.argv[2] ?? here('./dist/agent.mjs');
+
+/** Dockerode's session.js and buildkit.js, from the installed dockerode when called: never inside the bundle. */
+const lazyBuildKit = {
+  name: 'lazy-buildkit',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(session|buildkit)$/ }, (args) =>
+      /[\\/]dockerode[\\/]lib[\\/]/.test(args.importer) ? { path: args.path, namespace: 'lazy-buildkit' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-buildkit' }, (args) => ({
+      contents:
+        args.path === './session'
+          ? `module.exports = function () { return require('dockerode/lib/session.js').apply(this, arguments); };`
+          : `module.exports = new Proxy({}, { get: (_, key) => require('dockerode/lib/buildkit.js')[key] });`,
+      loader: 'js',
+      resolveDir: here('.'),
+    }));
+  },
+};
+
+const result = await build({
+  entryPoints: [here('./src/standalone.ts')],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  external: ['ssh2', 'cpu-features', 'dockerode/lib/session.js', 'dockerode/lib/buildkit.js'],
+  plugins: [lazyBuildKit],
+  // Bundled CommonJS (dockerode) calls require(); give it Node's, resolving from the bundle's place.
+  banner: { js: "import { createRequire as __agentRequire } from 'node:module'; const require = __agentRequire(import.meta.url);" },
+  legalComments: 'none',
+  logLevel: 'warning',
+  metafile: Boolean(process.env.P2PVPS_BUILD_META),
+});
+if (result.metafile) console.log(await (await import('esbuild')).analyzeMetafile(result.metafile));
