@@ -30,6 +30,8 @@ export interface TunnelClientOptions {
   gateway?: () => { host: string; port: number };
   /** A connection to `gateway` failed before it was up: the agent moves to another node. */
   unreachable?: (gateway: { host: string; port: number }) => void;
+  /** The ciphers to offer, best first (tunnel-cipher.ts); the protocol's list by default. */
+  ciphers?: ssh2.CipherAlgorithm[];
 }
 
 export type RenterSshPolicy = 'deliver' | 'wait' | 'refuse';
@@ -121,7 +123,7 @@ export class TunnelClient {
       keepaliveInterval: timing.tunnelKeepaliveMs,
       keepaliveCountMax: timing.tunnelKeepaliveCountMax,
       readyTimeout: 20_000,
-      algorithms: tunnelSshAlgorithms,
+      algorithms: this.o.ciphers ? { ...tunnelSshAlgorithms, cipher: this.o.ciphers } : tunnelSshAlgorithms,
       // Pin the gateway's host key learned at registration (over https): no trust on first
       // use, and a changed key is never taken, whatever else the server says.
       hostVerifier: (key: Buffer) => {
