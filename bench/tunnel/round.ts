@@ -3,6 +3,7 @@
  * single-stream throughput, both tunnel ciphers side by side, HTTP keep-alive and a new
  * connection per request, and tunnel setup, each path in turn.
  */
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { TunnelCipherChoice } from '@p2pvps/agent/tunnel-cipher';
 import { accepts, machineBusy, median, sleep, waitForPortClosed } from './net.ts';
@@ -128,6 +129,7 @@ async function compareCiphers(
       await transfer(s.p2pvps.devicePort, direction, 128 << 20); // warm-up
       const server0 = cpuSeconds([s.p2pvps.serverPid]);
       const agent0 = cpuSeconds([s.p2pvps.devicePid]);
+      const writes0 = writeSyscalls(s.p2pvps.serverPid) + writeSyscalls(s.p2pvps.devicePid);
       const bytes = minTransferMiB() << 20;
       const mbps = await transfer(s.p2pvps.devicePort, direction, bytes);
       const gb = bytes / 1e9;
@@ -142,6 +144,11 @@ async function compareCiphers(
           metric: `p2pvps ${direction}, cipher ${cipher}: server CPU per GB`,
           value: (cpuSeconds([s.p2pvps.serverPid]) - server0) / gb,
           unit: 'CPU-s',
+        },
+        {
+          metric: `p2pvps ${direction}, cipher ${cipher}: write syscalls per MB, server and agent`,
+          value: (writeSyscalls(s.p2pvps.serverPid) + writeSyscalls(s.p2pvps.devicePid) - writes0) / (gb * 1000),
+          unit: 'writes',
         },
       );
       s.log(`${direction} p2pvps with ${cipher}: ${mbps.toFixed(0)} MB/s`);
@@ -215,4 +222,13 @@ async function pollUntilAccepting(port: number, alive: () => boolean, timeoutMs 
     await sleep(1);
   }
   throw new Error(`port ${port} did not accept within ${timeoutMs} ms`);
+}
+
+/** Write syscalls a process has made so far (/proc/PID/io): unlike CPU time, other load on the machine does not change it. */
+function writeSyscalls(pid: number): number {
+  try {
+    return Number(/^syscw: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? Number.NaN);
+  } catch {
+    return Number.NaN;
+  }
 }

@@ -4,6 +4,7 @@ import { tunnelBenchmarkOrigin } from '@p2pvps/protocol/benchmark';
 import { timing } from '@p2pvps/protocol/timing';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
 import { tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
+import { batchWritesPerTick } from '@p2pvps/protocol/batched-writes';
 import ssh2 from 'ssh2';
 import { Backoff } from './backoff.ts';
 
@@ -109,6 +110,7 @@ export class TunnelClient {
     });
     const sock = connect({ host: gateway.host, port: gateway.port });
     sock.setNoDelay(true);
+    batchWritesPerTick(sock);
     sock.on('error', (err) => this.o.log('debug', `tunnel socket error: ${err.message}`));
     const publicKeyAuth: ssh2.PublicKeyAuthMethod = {
       type: 'publickey',

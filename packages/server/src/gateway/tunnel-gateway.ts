@@ -18,6 +18,7 @@ import {
 import { verifyEd25519 } from './decoded-keys.ts';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
 import { tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
+import { batchWritesPerTick } from '@p2pvps/protocol/batched-writes';
 
 const { Server: SshServer, utils: sshUtils } = ssh2;
 
@@ -284,6 +285,7 @@ export class TunnelGateway {
     const endHandshake = this.handshakes.tryAcquire(source);
     if (typeof endHandshake === 'string') return void socket.resetAndDestroy();
     socket.setNoDelay(true);
+    batchWritesPerTick(socket);
     socket.setKeepAlive(true, this.keepaliveIntervalMs);
     const key = remoteKey(socket.remoteAddress, socket.remotePort);
     const expire = () => {
