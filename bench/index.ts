@@ -7,12 +7,24 @@
  *      (bench/idle-tunnels.ts, when present).
  *
  * Only loopback is used. Takes under ten minutes on a 2-core machine.
+ *
+ * Flags: --rounds N (default 3; the same as BENCH_ROUNDS): every tunnel figure is the median of
+ * N rounds, with the spread and each round shown; --no-idle skips the idle-tunnel part and
+ * keeps that section of docs/benchmarks.md as it was. Sections of docs/benchmarks.md that
+ * this bench does not write (metering, rent to first SSH command, profiles...) are kept.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { runTunnelBench } from './tunnel.ts';
-import { benchmarksMarkdown, describeMachine, idleTable, printTunnelResult, type IdleRowLike } from './report.ts';
+import { benchmarksMarkdown, describeMachine, idleTable, keepOtherSections, printTunnelResult, type IdleRowLike } from './report.ts';
+
+const { values: flags } = parseArgs({ options: { rounds: { type: 'string' }, 'no-idle': { type: 'boolean' } } });
+if (flags.rounds !== undefined) {
+  if (!/^[1-9]\d*$/.test(flags.rounds)) throw new Error(`--rounds must be a whole number of at least 1, not ${flags.rounds}`);
+  process.env.BENCH_ROUNDS = flags.rounds;
+}
 
 const root = new URL('../', import.meta.url);
 const native = spawnSync(process.execPath, [fileURLToPath(new URL('scripts/check-native.mjs', root))], { stdio: 'inherit' });
@@ -24,12 +36,13 @@ const tunnel = await runTunnelBench();
 printTunnelResult(tunnel);
 console.error(`[bench] tunnel part took ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
-const idle = await runIdle();
+const idle = flags['no-idle'] ? { skipped: 'not run (--no-idle)' } : await runIdle();
 if ('rows' in idle) console.log(`\nIdle tunnels\n\n${idleTable(idle.rows)}\n`);
 else console.log(`\nIdle tunnels: ${idle.skipped}\n`);
 
 const doc = fileURLToPath(new URL('docs/benchmarks.md', root));
-writeFileSync(doc, benchmarksMarkdown(machine, tunnel, idle, new Date()));
+const previous = existsSync(doc) ? readFileSync(doc, 'utf8') : '';
+writeFileSync(doc, keepOtherSections(benchmarksMarkdown(machine, tunnel, idle, new Date()), previous, 'rows' in idle));
 console.error(`[bench] wrote ${doc}; everything took ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
 /** The idle-tunnel bench, written separately: run when its module is there. */

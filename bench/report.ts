@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { pathNames, type PathId, type TunnelBenchResult } from './tunnel/result.ts';
+import { pathNames, roundRatios, type PathId, type TunnelBenchResult } from './tunnel/result.ts';
 
 /** A row of the idle-tunnel bench (bench/idle-tunnels.ts), as far as this report relies on it. */
 export interface IdleRowLike {
@@ -32,16 +32,46 @@ function formatValue(value: number, unit: string): string {
 
 const ratio = (a: number, b: number | undefined) => (b && Number.isFinite(a) && Number.isFinite(b) ? `${(a / b).toFixed(2)}×` : '—');
 
+/** Lowest–highest of a figure's rounds. */
+function spread(values: readonly number[], unit: string): string {
+  const finite = values.filter((v) => Number.isFinite(v));
+  if (finite.length < 2) return '';
+  return `${formatValue(Math.min(...finite), unit)}–${formatValue(Math.max(...finite), unit)}`;
+}
+
 export function resultsTable(result: TunnelBenchResult): string {
   const rows: string[][] = [];
+  const roundHeads = Array.from({ length: result.rounds }, (_, i) => `R${i + 1}`);
   for (const f of result.figures) {
     for (const path of ['raw', 'openssh', 'p2pvps'] as PathId[]) {
       const v = f.values[path];
       if (v === undefined) continue;
-      rows.push([`${f.metric} (${f.unit})`, pathNames[path], formatValue(v, f.unit), ratio(v, f.values.openssh), ratio(v, f.values.raw)]);
+      const all = f.rounds[path] ?? [];
+      const vs = (base: PathId) => {
+        if (path === base || f.values[base] === undefined) return path === base ? '1.00×' : '—';
+        const r = roundRatios(f, path, base);
+        return result.rounds > 1 ? `${r.median.toFixed(2)}× (${r.min.toFixed(2)}–${r.max.toFixed(2)})` : `${r.median.toFixed(2)}×`;
+      };
+      rows.push([
+        `${f.metric} (${f.unit})`,
+        pathNames[path],
+        formatValue(v, f.unit),
+        spread(all, f.unit),
+        ...roundHeads.map((_, i) => formatValue(all[i] ?? Number.NaN, f.unit)),
+        vs('openssh'),
+        vs('raw'),
+      ]);
     }
   }
-  return table(['Metric', 'Path', 'Value', '÷ OpenSSH', '÷ raw'], rows, [false, false, true, true, true]);
+  return table(['Metric', 'Path', 'Median', 'Spread', ...roundHeads, '÷ OpenSSH', '÷ raw'], rows, [
+    false,
+    false,
+    true,
+    true,
+    ...roundHeads.map(() => true),
+    true,
+    true,
+  ]);
 }
 
 export function targetsTable(result: TunnelBenchResult): string {
@@ -52,10 +82,17 @@ export function targetsTable(result: TunnelBenchResult): string {
 }
 
 export function extraTable(result: TunnelBenchResult): string {
+  const roundHeads = Array.from({ length: result.rounds }, (_, i) => `R${i + 1}`);
   return table(
-    ['Also measured', 'Value'],
-    result.extra.map((e) => [e.metric, `${formatValue(e.value, e.unit)} ${e.unit}`.trim()]),
-    [false, true],
+    ['Also measured', 'Unit', 'Median', 'Spread', ...roundHeads],
+    result.extra.map((e) => [
+      e.metric,
+      e.unit,
+      formatValue(e.value, e.unit),
+      spread(e.rounds, e.unit),
+      ...roundHeads.map((_, i) => formatValue(e.rounds[i] ?? Number.NaN, e.unit)),
+    ]),
+    [false, false, true, true, ...roundHeads.map(() => true)],
   );
 }
 
@@ -75,7 +112,9 @@ export function idleTable(rows: readonly IdleRowLike[]): string {
 }
 
 export function printTunnelResult(result: TunnelBenchResult): void {
-  console.log(`\nTunnel performance (ratios: value ÷ the same figure for OpenSSH and for raw loopback)\n`);
+  console.log(
+    `\nTunnel performance, ${result.rounds} round${result.rounds === 1 ? '' : 's'}: median, spread (lowest–highest), every round; ratios taken within each round, median (spread)\n`,
+  );
   console.log(resultsTable(result));
   if (result.extra.length) console.log(`\n${extraTable(result)}`);
   console.log(`\n${targetsTable(result)}\n`);
@@ -136,8 +175,10 @@ ${tunnel.method.map((m) => `- ${m}`).join('\n')}
 
 ### Results
 
-Ratios are the value divided by the same figure for OpenSSH and for raw loopback (for
-milliseconds, lower is better).
+Each figure is the median of ${tunnel.rounds} rounds, then the spread (lowest–highest) and every
+round's value (R1, R2, …). Ratios divide a path's figure by the same figure for OpenSSH and for
+raw loopback within each round, then take the median of those ratios (their spread in
+parentheses); for milliseconds and CPU, lower is better.
 
 ${resultsTable(tunnel)}
 ${tunnel.extra.length ? `\n${extraTable(tunnel)}\n` : ''}
@@ -149,4 +190,22 @@ ${targetsTable(tunnel)}
 
 ${'rows' in idle ? idleTable(idle.rows) : idle.skipped}
 `;
+}
+
+/** The `## ` sections of a Markdown page, by title, in order; what precedes the first is under ''. */
+function sections(markdown: string): { title: string; text: string }[] {
+  return markdown.split(/^(?=## )/m).map((text) => ({ title: /^## (.+)$/m.exec(text)?.[1]?.trim() ?? '', text }));
+}
+
+/**
+ * The freshly written page, with the sections of the previous page that this bench does not
+ * write appended as they were (other benchmarks' write-ups, the profiles' findings), and the
+ * previous idle-tunnel section kept when that part was not run.
+ */
+export function keepOtherSections(fresh: string, previous: string, idleWasRun: boolean): string {
+  const written = sections(fresh);
+  const old = sections(previous);
+  const out = written.map((s) => (s.title === 'Idle tunnels' && !idleWasRun ? (old.find((o) => o.title === s.title) ?? s) : s));
+  const kept = old.filter((o) => o.title !== '' && !written.some((w) => w.title === o.title));
+  return [...out, ...kept].map((s) => s.text.replace(/\n*$/, '\n')).join('\n');
 }

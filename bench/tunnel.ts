@@ -13,29 +13,31 @@
  *
  * Environment: BENCH_TUNNEL_PORT_BASE (21000; uses the 30 ports above it),
  * BENCH_WRK_SECONDS (5), BENCH_WRK_CONNECTIONS (50), BENCH_THROUGHPUT_SECONDS (2 per run),
- * BENCH_SETUP_RUNS (20), BENCH_QUIET_WAIT_SECONDS (60), BENCH_TUNNEL_PARTS (throughput,http,setup), BENCH_CPU_PROF (a directory: the server and device processes
+ * BENCH_SETUP_RUNS (20), BENCH_MIN_TRANSFER_MIB (1024), BENCH_ROUNDS (3: every figure is the median of this many rounds, with
+ * the spread), BENCH_THROUGHPUT_RUNS (1 per round), BENCH_QUIET_WAIT_SECONDS (60), BENCH_TUNNEL_PARTS (throughput,http,setup), BENCH_CPU_PROF (a directory: the server and device processes
  * write V8 CPU profiles there), BENCH_P2PVPS_HTTP (front-door | device-port).
  */
-import { performance } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { accepts, machineBusy, median, sleep, waitForPort, waitForPortClosed } from './tunnel/net.ts';
+import { hasAesInstructions } from '@p2pvps/agent/tunnel-cipher';
+import { machineBusy, waitForPort } from './tunnel/net.ts';
 import { cpuSeconds, message, Processes, processTree } from './tunnel/processes.ts';
 import { startNginx, pageBytes } from './tunnel/nginx.ts';
 import { startStockSshd } from './tunnel/openssh.ts';
 import { startP2pvps, type P2pvps } from './tunnel/p2pvps.ts';
-import { completeDownloads, throughput, wrk, type Direction, type WrkResult } from './tunnel/measure.ts';
+import { minTransferMiB } from './tunnel/measure.ts';
+import { measureRound, type HttpRoute, type RoundSetup } from './tunnel/round.ts';
 import { printTunnelResult } from './report.ts';
-import { pathNames, type Figure, type PathId, type Target, type TunnelBenchResult } from './tunnel/result.ts';
-
-/**
- * Where p2pvps's HTTP figures go in. The HTTP front door (routing by Host to the device's
- * port 80 through the tunnel) is what visitors of a device's web name use; `device-port`
- * measures the bare tunnel instead, through the device's public port.
- */
-type HttpRoute = 'front-door' | 'device-port';
+import { combineRounds, roundRatios, type PathId, type Round, type Target, type TunnelBenchResult } from './tunnel/result.ts';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const log = (msg: string) => console.error(`[tunnel] ${msg}`);
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ');
 
 export async function runTunnelBench(): Promise<TunnelBenchResult> {
   const base = env('BENCH_TUNNEL_PORT_BASE', 21_000);
@@ -43,10 +45,12 @@ export async function runTunnelBench(): Promise<TunnelBenchResult> {
   const connections = env('BENCH_WRK_CONNECTIONS', 50);
   const throughputSeconds = env('BENCH_THROUGHPUT_SECONDS', 2);
   const setupRuns = env('BENCH_SETUP_RUNS', 20);
+  const rounds = Math.max(1, env('BENCH_ROUNDS', 3));
+  // Each round repeats the throughput runs: one per round is enough for the median over rounds.
+  const throughputRuns = env('BENCH_THROUGHPUT_RUNS', 1);
   const quietWaitSeconds = env('BENCH_QUIET_WAIT_SECONDS', 60);
   const parts = new Set((process.env.BENCH_TUNNEL_PARTS ?? 'throughput,http,setup').split(','));
   const setupMetric = `tunnel setup, median of ${setupRuns}`;
-  const paths: PathId[] = ['raw', 'openssh', 'p2pvps'];
   const httpRoute: HttpRoute = process.env.BENCH_P2PVPS_HTTP === 'device-port' ? 'device-port' : 'front-door';
   const ports = {
     nginx: base,
@@ -94,14 +98,6 @@ export async function runTunnelBench(): Promise<TunnelBenchResult> {
           ? { url: `http://127.0.0.1:${p2pvps.frontDoorPort}/`, host: p2pvps.webHost }
           : { url: `http://127.0.0.1:${p2pvps.devicePort}/` },
     };
-    // In device-port mode the device's public port must lead to nginx, not the throughput origin.
-    const reroute = async (localPort: number) => {
-      await p2pvps.stopTunnel();
-      await waitForPortClosed(p2pvps.devicePort, 5_000);
-      const up = p2pvps.nextUp();
-      p2pvps.restartTunnel(localPort);
-      await up;
-    };
     // CPU used by each tunnel's own processes (not the client, origin or nginx): on two
     // cores the paths are CPU-bound, so this says what limits each one.
     const tunnelCpu: Partial<Record<PathId, () => number>> = {
@@ -109,153 +105,83 @@ export async function runTunnelBench(): Promise<TunnelBenchResult> {
       p2pvps: () => cpuSeconds(p2pvps.pids),
     };
     const throughputPort: Record<PathId, number> = { raw: ports.origin, openssh: ports.sshThroughput, p2pvps: p2pvps.devicePort };
-    const figures: Figure[] = [];
-    const extra: TunnelBenchResult['extra'] = [];
-
-    if (parts.has('throughput')) {
-      for (const direction of ['upload', 'download'] as Direction[]) {
-        const { mbps, cpuPerGB } = await throughput(throughputPort, direction, tunnelCpu, throughputSeconds);
-        for (const path of paths) log(`${direction} ${pathNames[path]}: ${mbps[path]!.toFixed(0)} MB/s`);
-        figures.push(
-          { metric: `single stream ${direction}`, unit: 'MB/s', better: 'higher', values: mbps },
-          { metric: `tunnel CPU per GB, ${direction}`, unit: 'CPU-s', better: 'lower', values: cpuPerGB },
-        );
-      }
-      // Correctness, not speed: a download the origin ends right after its last byte (as
-      // \`cat file | nc\` or an HTTP/1.0 server does) must arrive whole.
-      const integrityRuns = 5;
-      for (const path of paths) {
-        const whole = await completeDownloads(throughputPort[path], 64 << 20, integrityRuns);
-        extra.push({
-          metric: `${pathNames[path]}: 64 MiB downloads the origin closes at once, arriving whole (of ${integrityRuns})`,
-          value: whole,
-          unit: '',
-        });
-        if (whole < integrityRuns) log(`${pathNames[path]}: only ${whole} of ${integrityRuns} downloads ended by the origin arrived whole`);
-      }
+    const setup: RoundSetup = {
+      processes,
+      sshd,
+      p2pvps,
+      ports: { origin: ports.origin, nginx: ports.nginx, sshSetup: ports.sshSetup },
+      throughputPort,
+      http,
+      httpRoute,
+      tunnelCpu,
+      parts,
+      wrkSeconds,
+      connections,
+      throughputSeconds,
+      throughputRuns,
+      setupRuns,
+      setupMetric,
+      log,
+    };
+    const measured: Round[] = [];
+    for (let r = 1; r <= rounds; r++) {
+      log(`round ${r} of ${rounds}`);
+      measured.push(await measureRound(setup));
     }
+    const { figures, extra } = combineRounds(measured);
 
-    if (parts.has('http')) {
-      if (httpRoute === 'device-port') await reroute(ports.nginx);
-      const cpuPerRequest: Record<'keepAlive' | 'perConnection', Figure['values']> = { keepAlive: {}, perConnection: {} };
-      const runWrk = async (path: PathId, closeEach: boolean, target = http[path]): Promise<WrkResult> => {
-        const options = { ...target, closeEach, connections, threads: 1 };
-        await wrk({ ...options, seconds: 1 }); // warm-up: JIT, connection pools, caches
-        const before = tunnelCpu[path]?.() ?? 0;
-        const r = await wrk({ ...options, seconds: wrkSeconds });
-        const used = (tunnelCpu[path]?.() ?? 0) - before;
-        if (tunnelCpu[path] && target === http[path])
-          cpuPerRequest[closeEach ? 'perConnection' : 'keepAlive'][path] = (used / r.requests) * 1e6;
-        if (r.errors > 0) log(`${pathNames[path]}: wrk saw ${r.errors} errors\n${r.raw}`);
-        return r;
-      };
-      const keepAlive: Partial<Record<PathId, WrkResult>> = {};
-      const perConnection: Partial<Record<PathId, WrkResult>> = {};
-      for (const path of paths) {
-        const r = (keepAlive[path] = await runWrk(path, false));
-        log(`keep-alive ${pathNames[path]}: ${r.requestsPerSecond.toFixed(0)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms`);
-      }
-      for (const path of paths) {
-        const r = (perConnection[path] = await runWrk(path, true));
-        log(`connection per request ${pathNames[path]}: ${r.requestsPerSecond.toFixed(0)} req/s, p99 ${r.p99Ms} ms`);
-      }
-      const pick = (results: Partial<Record<PathId, WrkResult>>, f: (r: WrkResult) => number) =>
-        Object.fromEntries(Object.entries(results).map(([p, r]) => [p, f(r)])) as Figure['values'];
-      figures.push(
-        { metric: 'HTTP keep-alive', unit: 'req/s', better: 'higher', values: pick(keepAlive, (r) => r.requestsPerSecond) },
-        { metric: 'HTTP keep-alive p50', unit: 'ms', better: 'lower', values: pick(keepAlive, (r) => r.p50Ms) },
-        { metric: 'HTTP keep-alive p99', unit: 'ms', better: 'lower', values: pick(keepAlive, (r) => r.p99Ms) },
-        {
-          metric: 'HTTP new connection per request',
-          unit: 'req/s',
-          better: 'higher',
-          values: pick(perConnection, (r) => r.requestsPerSecond),
-        },
-        { metric: 'HTTP new connection per request p99', unit: 'ms', better: 'lower', values: pick(perConnection, (r) => r.p99Ms) },
-        { metric: 'tunnel CPU per request, keep-alive', unit: 'µs', better: 'lower', values: cpuPerRequest.keepAlive },
-        { metric: 'tunnel CPU per request, new connection each', unit: 'µs', better: 'lower', values: cpuPerRequest.perConnection },
-      );
-
-      if (httpRoute === 'front-door') {
-        // The same through the device's public port, without the front door: what the front door costs.
-        await reroute(ports.nginx);
-        const bare = { url: `http://127.0.0.1:${p2pvps.devicePort}/` };
-        const k = await runWrk('p2pvps', false, bare);
-        const c = await runWrk('p2pvps', true, bare);
-        extra.push(
-          { metric: 'p2pvps without the front door (device port): HTTP keep-alive', value: k.requestsPerSecond, unit: 'req/s' },
-          { metric: 'p2pvps without the front door (device port): HTTP keep-alive p99', value: k.p99Ms, unit: 'ms' },
-          { metric: 'p2pvps without the front door (device port): new connection per request', value: c.requestsPerSecond, unit: 'req/s' },
-        );
-        log(
-          `p2pvps device port: keep-alive ${k.requestsPerSecond.toFixed(0)} req/s p99 ${k.p99Ms} ms, per connection ${c.requestsPerSecond.toFixed(0)} req/s`,
-        );
-      }
-      await reroute(ports.origin);
-    }
-
-    if (parts.has('setup')) {
-      // From the device starting to connect until the public port accepts.
-      const sshSetup: number[] = [];
-      for (let i = 0; i < setupRuns; i++) {
-        const t0 = performance.now();
-        const child = sshd.tunnel([{ remotePort: ports.sshSetup, localPort: ports.origin }]);
-        await pollUntilAccepting(ports.sshSetup, () => child.exitCode === null);
-        sshSetup.push(performance.now() - t0);
-        await processes.stop(child);
-        await waitForPortClosed(ports.sshSetup, 5_000);
-      }
-      log(`setup OpenSSH: median ${median(sshSetup).toFixed(1)} ms`);
-      const p2pvpsSetup: number[] = [];
-      for (let i = 0; i < setupRuns; i++) {
-        await p2pvps.stopTunnel();
-        await waitForPortClosed(p2pvps.devicePort, 5_000);
-        const up = p2pvps.nextUp();
-        const t0 = performance.now();
-        p2pvps.restartTunnel(ports.origin);
-        await pollUntilAccepting(p2pvps.devicePort, () => true);
-        p2pvpsSetup.push(performance.now() - t0);
-        await up;
-      }
-      log(`setup p2pvps: median ${median(p2pvpsSetup).toFixed(1)} ms`);
-      figures.push({
-        metric: setupMetric,
-        unit: 'ms',
-        better: 'lower',
-        values: { openssh: median(sshSetup), p2pvps: median(p2pvpsSetup) },
-      });
-    }
-
-    const value = (metric: string, path: PathId) => figures.find((f) => f.metric === metric)?.values[path] ?? Number.NaN;
-    const ratio = (metric: string) => value(metric, 'p2pvps') / value(metric, 'openssh');
-    const x = (n: number) => `${n.toFixed(2)}×`;
+    const figure = (metric: string) => figures.find((f) => f.metric === metric);
+    const value = (metric: string, path: PathId) => figure(metric)?.values[path] ?? Number.NaN;
+    // Ratios within each round, then their median: both paths saw the same background load.
+    const ratio = (metric: string) => {
+      const f = figure(metric);
+      return f ? roundRatios(f, 'p2pvps', 'openssh') : { median: Number.NaN, min: Number.NaN, max: Number.NaN };
+    };
+    const x = (r: { median: number; min: number; max: number }) => `${r.median.toFixed(2)}× (${r.min.toFixed(2)}–${r.max.toFixed(2)})`;
     const up = ratio('single stream upload');
     const down = ratio('single stream download');
+    const cpuUp = ratio('tunnel CPU per GB, upload');
+    const cpuDown = ratio('tunnel CPU per GB, download');
     const ka = ratio('HTTP keep-alive');
     const kaP99 = value('HTTP keep-alive p99', 'p2pvps');
     const pc = ratio('HTTP new connection per request');
-    const setup = value(setupMetric, 'p2pvps');
+    const pcP99 = ratio('HTTP new connection per request p99');
+    const setupMs = value(setupMetric, 'p2pvps');
     const targets: Target[] = [
-      { name: 'throughput ≥ 1.1× OpenSSH', met: up >= 1.1 && down >= 1.1, detail: `upload ${x(up)}, download ${x(down)}` },
       {
-        name: 'keep-alive req/s ≥ 1.3× OpenSSH with p99 ≤ 8 ms',
-        met: ka >= 1.3 && kaP99 <= 8,
+        name: 'single stream ≥ 1.2× OpenSSH, up and down',
+        met: up.median >= 1.2 && down.median >= 1.2,
+        detail: `upload ${x(up)}, download ${x(down)}`,
+      },
+      {
+        name: 'tunnel CPU per GB ≤ 0.9× OpenSSH, up and down',
+        met: cpuUp.median <= 0.9 && cpuDown.median <= 0.9,
+        detail: `upload ${x(cpuUp)}, download ${x(cpuDown)}`,
+      },
+      {
+        name: 'new connection per request ≥ 1.5× OpenSSH, p99 below OpenSSH',
+        met: pc.median >= 1.5 && pcP99.median < 1,
+        detail: `${x(pc)}; p99 ${x(pcP99)} of OpenSSH's`,
+      },
+      {
+        name: 'keep-alive ≥ 3× OpenSSH with p99 ≤ 8 ms',
+        met: ka.median >= 3 && kaP99 <= 8,
         detail: `${x(ka)}, p99 ${kaP99.toFixed(2)} ms`,
       },
-      { name: 'connection-per-request ≥ 2.5× OpenSSH', met: pc >= 2.5, detail: x(pc) },
-      { name: 'setup ≤ 30 ms median', met: setup <= 30, detail: `${setup.toFixed(1)} ms` },
+      { name: 'setup ≤ 30 ms median', met: setupMs <= 30, detail: `${setupMs.toFixed(1)} ms` },
     ];
 
     const busyAfter = await machineBusy();
     const method = [
-      `Other load: all CPUs ${(busy * 100).toFixed(0)} % busy just before the bench started, ${(busyAfter * 100).toFixed(0)} % just after it finished (anything well above 0 % means the figures are skewed).`,
+      `Rounds: ${rounds}, one after another in the same processes; each figure is the median of the rounds, with the spread (lowest–highest) and every round's value; a ratio to OpenSSH is taken within each round and the median of those ratios is shown.`,
+      `Other load: all CPUs ${(busy * 100).toFixed(0)} % busy just before the bench started, ${measured.map((m) => `${(m.busyBefore * 100).toFixed(0)} %`).join(', ')} before each round, ${(busyAfter * 100).toFixed(0)} % just after it finished; load average ${loadAverage()} at the end (anything well above 0 % busy means the figures are skewed).`,
       `OpenSSH: ${sshd.version}; stock sshd on 127.0.0.1 with its own config (account ${'p2pvps-bench'}: key-only, AllowTcpForwarding remote, PermitOpen none, PermitListen on the bench ports, ForceCommand /bin/false, PermitTTY no, GatewayPorts no, UsePAM no); client \`ssh -N -R\` with default crypto: negotiated ${sshAlgorithms.kex}, ${sshAlgorithms.cipher}.`,
-      `p2pvps: the real startServer (SQLite, tunnel gateway, API and front doors) in one process, the agent's real TunnelClient in another; the device enrolled, listed and rented through the API; negotiated ${p2pvpsAlgorithms.kex}, ${p2pvpsAlgorithms.cipher}. HTTP goes in through ${httpRoute === 'front-door' ? `the HTTP front door (Host: ${p2pvps.webHost}) to the device's port 80` : "the device's public port"}.`,
-      `Throughput origin: a Node sink/source in its own process; single TCP stream, client in the bench process; a 256 MiB warm-up per path sizes its runs to about ${throughputSeconds} s each (at least 1 GiB), then 3 rounds taking the paths in turn, median; MB = 10^6 bytes. A download is timed to its last byte with the origin keeping the connection open (see the integrity rows for origins that close at once).`,
+      `p2pvps: the real startServer (SQLite, tunnel gateway, API and front doors) in one process, the agent's real TunnelClient in another; the device enrolled, listed and rented through the API; negotiated ${p2pvpsAlgorithms.kex}, ${p2pvpsAlgorithms.cipher} (the agent's own choice on this CPU: AES instructions ${hasAesInstructions(readFileSync('/proc/cpuinfo', 'utf8')) ? 'present' : 'absent'}). The cipher rows force aes128-gcm and then chacha20-poly1305 on a new tunnel each and move ${minTransferMiB()} MiB each way after a 128 MiB warm-up. HTTP goes in through ${httpRoute === 'front-door' ? `the HTTP front door (Host: ${p2pvps.webHost}) to the device's port 80` : "the device's public port"}.`,
+      `Throughput origin: a Node sink/source in its own process; single TCP stream, client in the bench process; a 256 MiB warm-up per path sizes its runs to about ${throughputSeconds} s each (at least ${minTransferMiB()} MiB), then ${throughputRuns} run${throughputRuns === 1 ? '' : 's'} per round taking the paths in turn; MB = 10^6 bytes. A download is timed to its last byte with the origin keeping the connection open (see the integrity rows for origins that close at once).`,
       `HTTP origin: ${nginx.version} (1 worker, access log off, keep-alive unlimited) serving a ${pageBytes}-byte static file; \`wrk -t1 -c${connections} -d${wrkSeconds}s --latency\` after a 1 s warm-up; new connection per request adds \`-H 'Connection: close'\`.`,
       `Setup: from spawning \`ssh -N -R\` (OpenSSH) or starting a new TunnelClient in the running device process (p2pvps) until a TCP connect to the public port succeeds (polled every 1 ms); the previous tunnel is closed and its port refuses first.`,
     ];
-    return { figures, targets, method, extra, openSshVersion: sshd.version };
+    return { figures, targets, method, extra, rounds, openSshVersion: sshd.version };
   } finally {
     // The server and device first, given time to close cleanly (and write CPU profiles).
     await started?.stop();
@@ -263,17 +189,6 @@ export async function runTunnelBench(): Promise<TunnelBenchResult> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-}
-
-/** Connects every millisecond until the port accepts. */
-async function pollUntilAccepting(port: number, alive: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (await accepts(port)) return;
-    if (!alive()) throw new Error(`the tunnel for port ${port} exited before it was up`);
-    await sleep(1);
-  }
-  throw new Error(`port ${port} did not accept within ${timeoutMs} ms`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -15,18 +15,19 @@ import { probeHardware } from '@p2pvps/agent/hardware';
 import { deviceSigner, loadOrCreateDeviceKey } from '@p2pvps/agent/identity';
 import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
 import { TunnelClient } from '@p2pvps/agent/tunnel-client';
+import { tunnelCiphersHere, type TunnelCipherChoice } from '@p2pvps/agent/tunnel-cipher';
 import type { Client as SshClient } from 'ssh2';
 
 export type ToDevice =
   | { type: 'register'; apiUrl: string; enrolmentToken: string }
-  | { type: 'start'; localPort: number; webPorts: [number, number][] }
+  | { type: 'start'; localPort: number; webPorts: [number, number][]; cipher?: TunnelCipherChoice }
   | { type: 'stop' }
   | { type: 'run-rental'; rentalId: string };
 
 export type FromDevice =
   | { type: 'registered'; registration: Registration }
   | { type: 'started' }
-  | { type: 'up' }
+  | { type: 'up'; cipher: string }
   | { type: 'stopped' }
   | { type: 'rental-running' }
   | { type: 'negotiated'; kex: string; cipher: string }
@@ -69,18 +70,22 @@ async function handle(m: ToDevice): Promise<void> {
         privateKey: key.privateKey,
         localPort: m.localPort,
         webPorts: new Map(m.webPorts),
+        // As the agent chooses (agent.ts), unless the bench forces one to compare them.
+        ciphers: tunnelCiphersHere(m.cipher ?? 'auto'),
         log: (level, msg) => {
           if (level === 'warn' || process.env.BENCH_DEVICE_LOG) console.error(`[bench device ${level}] ${msg}`);
         },
-        onStateChange: (up) => up && client === tunnel && send({ type: 'up' }),
+        onStateChange: (up) => up && client === tunnel && send({ type: 'up', cipher }),
       });
       tunnel = client;
+      let cipher = 'unknown';
       client.start();
       // The bench reports what the tunnel really negotiated; TunnelClient keeps its ssh2
       // client to itself, so this reaches in (read-only) rather than widen its API.
-      (client as unknown as { client?: SshClient }).client?.once('handshake', (n) =>
-        send({ type: 'negotiated', kex: n.kex, cipher: n.cs.cipher }),
-      );
+      (client as unknown as { client?: SshClient }).client?.once('handshake', (n) => {
+        cipher = n.cs.cipher;
+        send({ type: 'negotiated', kex: n.kex, cipher: n.cs.cipher });
+      });
       return send({ type: 'started' });
     }
     case 'stop':

@@ -9,6 +9,9 @@ const chunk = randomFillSync(Buffer.alloc(MiB));
 
 export type Direction = 'upload' | 'download';
 
+/** The least a timed transfer moves: 1 GiB, unless BENCH_MIN_TRANSFER_MIB says less (for trying the bench out quickly). */
+export const minTransferMiB = () => Number(process.env.BENCH_MIN_TRANSFER_MIB ?? 1024);
+
 /**
  * One stream through `port` to the throughput origin: `upload` sends `bytes` and waits for
  * the origin's one-byte receipt; `download` asks for `bytes` and reads them all (the
@@ -84,7 +87,7 @@ export async function throughput<K extends string>(
   const sizes = {} as Record<K, number>;
   for (const k of keys) {
     const warm = await transfer(ports[k], direction, 256 * MiB);
-    sizes[k] = Math.max(1024 * MiB, Math.round((warm * 1e6 * seconds) / MiB) * MiB);
+    sizes[k] = Math.max(minTransferMiB() * MiB, Math.round((warm * 1e6 * seconds) / MiB) * MiB);
   }
   const results = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<K, number[]>;
   const cpuUsed = Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import http from 'node:http';
 import { ApiClient } from '@p2pvps/protocol/client';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
+import type { TunnelCipherChoice } from '@p2pvps/agent/tunnel-cipher';
 import type { FromDevice, ToDevice } from './device-process.ts';
 import { message, type Processes } from './processes.ts';
 import { sleep } from './net.ts';
@@ -27,12 +28,17 @@ export interface P2pvps {
   frontDoorPort: number;
   /** The server's and the device's process IDs. */
   pids: number[];
-  /** Starts a new tunnel client on the device, its SSH port now leading to `localPort` (the bench measures from here). */
-  restartTunnel(localPort: number): void;
+  serverPid: number;
+  devicePid: number;
+  /**
+   * Starts a new tunnel client on the device, its SSH port now leading to `localPort` (the
+   * bench measures from here), offering `cipher` first (default: as the agent chooses).
+   */
+  restartTunnel(localPort: number, cipher?: TunnelCipherChoice): void;
   /** Stops the device's tunnel client and waits until it has. */
   stopTunnel(): Promise<void>;
-  /** Resolves at the device's next "tunnel up". */
-  nextUp(): Promise<void>;
+  /** Resolves at the device's next "tunnel up", with the cipher it negotiated. */
+  nextUp(): Promise<{ cipher: string }>;
   /** Key exchange and cipher the tunnel client and gateway agreed on. */
   negotiated: Promise<{ kex: string; cipher: string }>;
   stop(): Promise<void>;
@@ -124,13 +130,15 @@ export async function startP2pvps(
       webHost,
       frontDoorPort: ports.http,
       pids: [server.pid!, device.pid!],
-      restartTunnel: (localPort) => tell({ ...start, localPort }),
+      serverPid: server.pid!,
+      devicePid: device.pid!,
+      restartTunnel: (localPort, cipher) => tell({ ...start, localPort, cipher }),
       async stopTunnel() {
         const stopped = reply('stopped');
         tell({ type: 'stop' });
         await stopped;
       },
-      nextUp: () => reply('up', 30_000).then(() => {}),
+      nextUp: () => reply('up', 30_000).then(({ cipher }) => ({ cipher })),
       negotiated,
       stop: stopAll,
     };

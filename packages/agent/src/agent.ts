@@ -23,6 +23,7 @@ import { ServerNodes } from './server-nodes.ts';
 import { RenterStorage } from './storage/renter-storage.ts';
 import { TunnelClient, type RenterSshPolicy } from './tunnel-client.ts';
 import { readNudges } from './tunnel-nudges.ts';
+import { tunnelCiphersHere } from './tunnel-cipher.ts';
 
 /** The server's nudge when a rental is made for this device (domain/rentals/rentals.ts). */
 const rentalRequested = 'rental_requested';
@@ -217,6 +218,7 @@ export class Agent {
       benchmarkSource: this.benchmarkSource,
       gateway: () => nodes.current().gateway,
       unreachable: (gateway) => nodes.gatewayUnreachable(gateway),
+      ciphers: tunnelCiphersHere(this.config.tunnelCipher),
     });
     // The server's benchmark challenges, run only while the device holds no rental.
     this.benchmarks = new BenchmarkRunner({

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { plainHttpProblem } from '@p2pvps/protocol/transport';
 import { parseCidr } from './network/isolation.ts';
 import { containerRuntimes } from './docker/container-runtime.ts';
+import { tunnelCipherChoices } from './tunnel-cipher.ts';
 
 /**
  * The renter's persistent storage. An image file is the default; a block device (a USB
@@ -238,6 +239,15 @@ export const agentOptions = {
       'How the storage is wiped after each rental: discard (discard every block, then a fresh filesystem) or overwrite (zeros over every block first).',
     schema: opt.enum(['discard', 'overwrite']),
     default: 'discard',
+  },
+  tunnelCipher: {
+    flag: 'tunnel-cipher',
+    env: 'P2PVPS_TUNNEL_CIPHER',
+    description:
+      "The tunnel's cipher: auto (AES-GCM where /proc/cpuinfo shows AES instructions, e.g. a Raspberry Pi 5; chacha20-poly1305 where it does not, e.g. a Pi 4), " +
+      'or aes128-gcm, aes256-gcm, chacha20-poly1305 to force one.',
+    schema: opt.enum(tunnelCipherChoices),
+    default: 'auto',
   },
   logLevel: {
     flag: 'log-level',

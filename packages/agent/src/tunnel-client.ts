@@ -4,6 +4,7 @@ import { tunnelBenchmarkOrigin } from '@p2pvps/protocol/benchmark';
 import { timing } from '@p2pvps/protocol/timing';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
 import { tunnelNudgeOrigin, tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
+import { batchWritesPerTick } from '@p2pvps/protocol/batched-writes';
 import ssh2 from 'ssh2';
 import { Backoff } from './backoff.ts';
 import { SshKexGate } from './ssh-kex-gate.ts';
@@ -33,6 +34,8 @@ export interface TunnelClientOptions {
   gateway?: () => { host: string; port: number };
   /** A connection to `gateway` failed before it was up: the agent moves to another node. */
   unreachable?: (gateway: { host: string; port: number }) => void;
+  /** The ciphers to offer, best first (tunnel-cipher.ts); the protocol's list by default. */
+  ciphers?: ssh2.CipherAlgorithm[];
 }
 
 /**
@@ -117,6 +120,7 @@ export class TunnelClient {
     });
     const sock = connect({ host: gateway.host, port: gateway.port });
     sock.setNoDelay(true);
+    batchWritesPerTick(sock);
     sock.on('error', (err) => this.o.log('debug', `tunnel socket error: ${err.message}`));
     const publicKeyAuth: ssh2.PublicKeyAuthMethod = {
       type: 'publickey',
@@ -131,7 +135,7 @@ export class TunnelClient {
       keepaliveInterval: timing.tunnelKeepaliveMs,
       keepaliveCountMax: timing.tunnelKeepaliveCountMax,
       readyTimeout: 20_000,
-      algorithms: tunnelSshAlgorithms,
+      algorithms: this.o.ciphers ? { ...tunnelSshAlgorithms, cipher: this.o.ciphers } : tunnelSshAlgorithms,
       // Pin the gateway's host key learned at registration (over https): no trust on first
       // use, and a changed key is never taken, whatever else the server says.
       hostVerifier: (key: Buffer) => {

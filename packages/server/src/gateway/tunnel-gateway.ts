@@ -19,6 +19,7 @@ import { verifyEd25519 } from './decoded-keys.ts';
 import { openNudgeChannel, type NudgeSource } from './tunnel-nudges.ts';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
 import { tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
+import { batchWritesPerTick } from '@p2pvps/protocol/batched-writes';
 
 const { Server: SshServer, utils: sshUtils } = ssh2;
 
@@ -287,6 +288,7 @@ export class TunnelGateway {
     const endHandshake = this.handshakes.tryAcquire(source);
     if (typeof endHandshake === 'string') return void socket.resetAndDestroy();
     socket.setNoDelay(true);
+    batchWritesPerTick(socket);
     socket.setKeepAlive(true, this.keepaliveIntervalMs);
     const key = remoteKey(socket.remoteAddress, socket.remotePort);
     const expire = () => {

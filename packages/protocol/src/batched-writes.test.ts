@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { once } from 'node:events';
+import { batchWritesPerTick } from './batched-writes.ts';
+
+test("a tick's writes leave as one batch, in order, and the next tick's as another", async (t) => {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection');
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await once(client, 'connect');
+  const [peer] = (await accepted) as [net.Socket];
+  // A failed assertion must not leave the listener holding the test process open.
+  t.after(() => {
+    client.destroy();
+    peer.destroy();
+    server.close();
+  });
+  const received: Buffer[] = [];
+  peer.on('data', (d: Buffer) => received.push(d));
+
+  batchWritesPerTick(client);
+  // What Node hands the kernel: one _writev call per batch of more than one chunk.
+  const batches: number[] = [];
+  const writev = client._writev!.bind(client);
+  client._writev = (chunks, cb) => {
+    batches.push(chunks.length);
+    writev(chunks, cb);
+  };
+  for (const part of ['SSH packet 1;', 'packet 2;', 'packet 3;']) client.write(part);
+  await new Promise((r) => setImmediate(r));
+  for (const part of ['packet 4;', 'packet 5;']) client.write(part);
+  client.end();
+  await once(peer, 'end');
+  assert.equal(Buffer.concat(received).toString(), 'SSH packet 1;packet 2;packet 3;packet 4;packet 5;');
+  assert.deepEqual(batches, [3, 2], 'three writes in the first tick, two in the next, each one writev');
+});
