@@ -28,6 +28,7 @@ import * as hardwareBenchmarks from './migrations/2026-12-06T2104-hardware-bench
 import * as offers from './migrations/2026-12-06T2102-offers.ts';
 import * as clusterLeases from './migrations/2026-12-07T0101-cluster-leases.ts';
 import * as clusterNodes from './migrations/2026-12-07T0102-cluster-nodes.ts';
+import * as appPackages from './migrations/2026-12-07T0211-app-packages.ts';
 
 export type Db = Kysely<Database>;
 
@@ -56,6 +57,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-06T2102-offers': offers,
   '2026-12-07T0101-cluster-leases': clusterLeases,
   '2026-12-07T0102-cluster-nodes': clusterNodes,
+  '2026-12-07T0211-app-packages': appPackages,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -30,6 +30,7 @@ import { UserEvents } from '../events/user-events.ts';
 import { LeaderLease } from '../cluster/leader-lease.ts';
 import { nodeIdentity } from '../cluster/node-identity.ts';
 import { loadSecretBox, secretBoxKeyFile } from '../secret-box.ts';
+import { loadAppCatalogue } from './app-catalogue.ts';
 import { sealLegacyPasswords } from '../domain/rentals/rental-passwords.ts';
 import { PaymentRails } from '../payments/payment-rails.ts';
 import { railSettings } from '../payments/rail-options.ts';
@@ -70,6 +71,8 @@ export async function startServer(
   });
   // Certificate files the operator named must be there before anything starts.
   tls?.certificate.loadFilesOrThrow();
+  // A recipe that does not fit the format stops the start here, naming the file and field.
+  const appCatalogue = loadAppCatalogue(config.appPackagesDir);
   prepareDataDir(config.dataDir);
   const db = openDatabase(config.databaseUrl);
   try {
@@ -102,6 +105,7 @@ export async function startServer(
   const ctx: DomainContext = {
     db,
     clock,
+    appCatalogue,
     secretBox,
     settings: domainSettings(config),
     // A rental starting or ending: tell the agent, and on every node open or close the
