@@ -23,7 +23,7 @@ import {
 } from './commands/money.ts';
 import { adminOutbox, settings } from './commands/mail.ts';
 import { extendRental } from './commands/extend.ts';
-import { listRentals, rent, stopRental } from './commands/rentals.ts';
+import { listRentals, showRental, rent, stopRental } from './commands/rentals.ts';
 import { ssh } from './commands/ssh.ts';
 import { answer, rate, reviews } from './commands/reviews.ts';
 import { adminDispute, adminDisputeRefund, adminDisputeReject, adminDisputes, dispute, disputes } from './commands/disputes.ts';
@@ -169,22 +169,6 @@ export const commands: readonly Command[] = [
   },
   {
     kind: 'api',
-    name: 'devices packages',
-    group: 'Owning devices',
-    summary: 'Show or choose which deployment packages renters may run on a device.',
-    usage: 'devices packages DEVICE [--refuse NAME,NAME | --allow-all]',
-    description:
-      "Every package in 'p2pvps packages' is allowed until you refuse it (say, tor-onion). The\n" +
-      'market filters by it, and renting a device with a package it refuses is refused.',
-    args: ['DEVICE'],
-    options: {
-      refuse: { type: 'string', value: 'NAMES', description: 'The packages to refuse, by commas (the whole list).' },
-      'allow-all': { type: 'boolean', description: 'Refuse none.' },
-    },
-    run: devicePackages,
-  },
-  {
-    kind: 'api',
     name: 'devices market',
     group: 'Owning devices',
     summary: 'Put a device on the market or take it off.',
@@ -203,6 +187,22 @@ export const commands: readonly Command[] = [
     args: ['DEVICE'],
     options: {},
     run: removeDevice,
+  },
+  {
+    kind: 'api',
+    name: 'devices packages',
+    group: 'Owning devices',
+    summary: 'Show or choose which deployment packages renters may run on a device.',
+    usage: 'devices packages DEVICE [--refuse NAME,NAME | --allow-all]',
+    description:
+      "Every package in 'p2pvps packages' is allowed until you refuse it (say, tor-onion). The\n" +
+      'market filters by it, and renting a device with a package it refuses is refused.',
+    args: ['DEVICE'],
+    options: {
+      refuse: { type: 'string', value: 'NAMES', description: 'The packages to refuse, by commas (the whole list).' },
+      'allow-all': { type: 'boolean', description: 'Refuse none.' },
+    },
+    run: devicePackages,
   },
   {
     kind: 'api',
@@ -561,6 +561,16 @@ export const commands: readonly Command[] = [
       },
     },
     run: listRentals,
+  },
+  {
+    kind: 'api',
+    name: 'rental',
+    group: 'Renting',
+    summary: "Show one rental in full: connection, cost, and its package's state, log and address.",
+    usage: 'rental RENTAL',
+    args: ['RENTAL'],
+    options: {},
+    run: showRental,
   },
   {
     kind: 'api',

@@ -279,6 +279,13 @@ export async function listRentals(ctx: Context, args: ParsedArgs): Promise<void>
   );
 }
 
+/** `p2pvps rental RENTAL`: one rental in full, with its package's state, log and address. */
+export async function showRental(ctx: Context, args: ParsedArgs): Promise<void> {
+  const rental = await ctx.userClient().call('getRental', { params: { rentalId: positional(args, 0) } });
+  if (ctx.printJson(rental)) return;
+  ctx.out(rentalDetails(rental, ctx.now()));
+}
+
 export async function stopRental(ctx: Context, args: ParsedArgs): Promise<void> {
   const rentalId = positional(args, 0);
   const rental = await ctx.userClient().call('stopRental', { params: { rentalId } });
