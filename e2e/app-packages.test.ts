@@ -11,7 +11,6 @@ import {
   createServer,
   createSshKey,
   createUser,
-  openSsh,
   removeDeviceContainers,
   runCommand,
   tempDir,
@@ -67,12 +66,12 @@ async function rentWith(name: string, settings: Record<string, string> = {}): Pr
     `package ${name} to be healthy`,
     async () => {
       const r = await getRental(rental.id);
-      if (r.state === 'ending' || r.state === 'ended') assert.fail(`the rental ended: ${r.endReason} ${r.detail}`);
-      return r.state === 'active' && r.app?.state === 'healthy' ? r : undefined;
+      return (r.state === 'active' && r.app?.state === 'healthy') || r.state === 'ending' || r.state === 'ended' ? r : undefined;
     },
     400_000,
     500,
   );
+  assert.equal(healthy.state, 'active', `the rental ended: ${healthy.endReason} ${healthy.detail}`);
   timings[name] = Date.now() - began;
   assert.ok(healthy.app!.addresses.length > 0, 'a healthy package says where it answers');
   assert.match(healthy.app!.log, new RegExp(`p2pvps: ${name} is healthy`));
@@ -196,15 +195,6 @@ test('wiki: DokuWiki answers on the web name with its title', async () => {
   const page = await curl(rental.connection.webHost, '/doku.php?id=start');
   assert.equal(page.code, 0, page.stderr);
   assert.match(page.stdout, /Test wiki/);
-  await stop(rental);
-});
-
-test('wireguard: wireguard-go listens, and the client configuration is there over SSH', async () => {
-  const rental = await rentWith('wireguard', { LISTEN_PORT: '51999' });
-  const ssh = { port: rental.connection.port, user: 'root', identity: key.privatePath };
-  const wg = await openSsh(ssh, 'wg show wg0 listen-port; grep -c PrivateKey /root/wireguard-client.conf; ip -br address show wg0');
-  assert.equal(wg.code, 0, wg.stderr);
-  assert.match(wg.stdout, /^51999\n1\nwg0 /);
   await stop(rental);
 });
 
