@@ -307,7 +307,7 @@ export const commands: readonly Command[] = [
         multiple: true,
         description: "A package setting (again for each); 'p2pvps packages' lists them.",
       },
-      timeout: { type: 'string', value: 'SECONDS', description: 'How long to wait (default 300).' },
+      timeout: { type: 'string', value: 'SECONDS', description: 'How long to wait (default 300; 900 with --package).' },
     },
     run: rent,
   },

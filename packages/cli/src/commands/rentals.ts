@@ -204,7 +204,8 @@ export async function rent(ctx: Context, args: ParsedArgs): Promise<void> {
   const hours = integerOption(args, 'hours', 'rent', 1);
   const autoRenew = booleanOption(args, 'auto-renew');
   if (autoRenew && hours === undefined) throw new UsageError('--auto-renew needs --hours N: only a prepaid term renews', 'rent');
-  const timeoutSeconds = integerOption(args, 'timeout', 'rent', 1) ?? DEFAULT_WAIT_SECONDS;
+  // A package installs before the rental is ready: a wiki's PHP takes minutes on a small device.
+  const timeoutSeconds = integerOption(args, 'timeout', 'rent', 1) ?? (stringOption(args, 'package') ? 900 : DEFAULT_WAIT_SECONDS);
   const wait = shouldWait(ctx, args);
   const keyFile = stringOption(args, 'ssh-key');
   const sshPublicKey = keyFile === undefined ? undefined : await readPublicKey(keyFile);
