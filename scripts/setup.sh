@@ -102,7 +102,7 @@ fi
 
 image="${P2PVPS_RENTER_IMAGE:-p2pvps/renter:latest}"
 # The image carries a hash of the files it was built from; rebuild when they change.
-want="$(cd "$root/images/renter" && cat Dockerfile entrypoint.sh await-renter.sh sshd.sh build-offline.sh | sha256sum | cut -c1-16)"
+want="$(cd "$root/images/renter" && cat Dockerfile entrypoint.sh await-renter.sh sshd.sh build-offline.sh offline-repo.sh offline-packages.txt | sha256sum | cut -c1-16)"
 have="$(docker image inspect -f '{{ index .Config.Labels "org.p2pvps.source" }}' "$image" 2>/dev/null || true)"
 if [ "$have" != "$want" ]; then
   step "building the renter base image $image (debootstrap; takes about a minute)"

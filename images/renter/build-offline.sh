@@ -70,6 +70,17 @@ if [ -n "$foreign" ]; then
   rm -f "$work/rootfs/usr/bin/$(basename "$qemu_bin")"
 fi
 
+# The local apt repository deployment packages install from (offline-repo.sh): fetched now,
+# while this machine reaches the mirror, since a rental has no internet.
+echo "==> the offline apt repository for deployment packages (offline-packages.txt; at ${SECONDS}s)"
+cp /etc/resolv.conf "$work/rootfs/etc/resolv.conf"
+install -m 0755 "$here/offline-repo.sh" "$work/rootfs/tmp/offline-repo.sh"
+install -m 0644 "$here/offline-packages.txt" "$work/rootfs/tmp/offline-packages.txt"
+chroot "$work/rootfs" /tmp/offline-repo.sh /tmp/offline-packages.txt 2>&1 | grep -E '^(offline-repo|E:|W: [^D])' || true
+[ -s "$work/rootfs/var/lib/p2pvps/apt/Packages" ] || { echo "build-offline.sh: the offline apt repository was not made" >&2; exit 1; }
+rm -f "$work/rootfs/tmp/offline-repo.sh" "$work/rootfs/tmp/offline-packages.txt"
+: >"$work/rootfs/etc/resolv.conf"
+
 echo "==> trimming and adding the entrypoint (at ${SECONDS}s)"
 rm -rf "$work/rootfs/var/lib/apt/lists/"* "$work/rootfs/var/cache/apt/"*.bin \
   "$work/rootfs/etc/ssh/ssh_host_"* "$work/rootfs/usr/share/doc" "$work/rootfs/usr/share/man"
@@ -78,7 +89,7 @@ install -m 0755 "$here/await-renter.sh" "$work/rootfs/usr/local/sbin/p2pvps-awai
 install -m 0755 "$here/sshd.sh" "$work/rootfs/usr/local/sbin/p2pvps-sshd"
 
 echo "==> docker import as $tag ($platform; at ${SECONDS}s)"
-source_hash="$(cat "$here/Dockerfile" "$here/entrypoint.sh" "$here/await-renter.sh" "$here/sshd.sh" "$here/build-offline.sh" | sha256sum | cut -c1-16)"
+source_hash="$(cat "$here/Dockerfile" "$here/entrypoint.sh" "$here/await-renter.sh" "$here/sshd.sh" "$here/build-offline.sh" "$here/offline-repo.sh" "$here/offline-packages.txt" | sha256sum | cut -c1-16)"
 tar -C "$work/rootfs" --numeric-owner -c . | docker import --platform "$platform" \
   --change "LABEL org.p2pvps.source=$source_hash" \
   --change 'ENTRYPOINT ["/usr/local/sbin/p2pvps-entrypoint"]' \

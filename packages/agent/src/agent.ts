@@ -1,4 +1,6 @@
 import type { AgentEvent, DesiredRental, HeartbeatReply, NodeAddress } from '@p2pvps/protocol/agent-schemas';
+import { AppInstaller } from './app-installer.ts';
+import { execInContainer } from './docker/container-exec.ts';
 import { ApiClient, ApiError } from '@p2pvps/protocol/client';
 import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
 import { timing } from '@p2pvps/protocol/timing';
@@ -114,6 +116,16 @@ export class Agent {
         this.isolation?.setRentalCap(cap);
         await this.isolation?.apply();
       },
+      // Deployment packages run inside the rental's container as root, by docker exec.
+      apps: new AppInstaller({
+        exec: async (rentalId, script, env) => {
+          const c = await this.containers?.status(rentalId);
+          if (!c?.running) throw new Error('the container is not running');
+          return execInContainer(this.docker, c.id, script, env);
+        },
+        changed: () => this.requestSync('package progress'),
+        log: (level, msg) => this.log(level, msg),
+      }),
       beforePrepare: async (offer) => {
         this.isolation?.setRentalCap(offer?.bandwidthMbit ?? null);
         await this.isolation?.apply();

@@ -4,6 +4,7 @@ import { timing } from '@p2pvps/protocol/timing';
 import type { RenterContainers } from './docker/renter-containers.ts';
 import { unreachableDetail, unreachableTooLong } from './offline.ts';
 import { StateFile, type AgentState } from './state.ts';
+import type { AppInstaller } from './app-installer.ts';
 import type { RenterStorage } from './storage/renter-storage.ts';
 import type { EncryptedHome } from './storage/encrypted-home.ts';
 import { StorageLock } from './storage-lock.ts';
@@ -48,6 +49,8 @@ export interface RentalRunnerOptions {
    * (the renter network's isolation and the rental's bandwidth cap).
    */
   beforeStart?: (desired: DesiredRental, how: 'start' | 'handOver') => Promise<void>;
+  /** Installs and starts rentals' deployment packages (app-installer.ts); absent, a package is never installed. */
+  apps?: Pick<AppInstaller, 'progress' | 'forgetAllExcept'>;
   /** Runs before a container is prepared for the next renter, with the offer it is made for. */
   beforePrepare?: (offer: Offer | undefined) => Promise<void>;
   log: RunnerLog;
@@ -192,6 +195,7 @@ export class RentalRunner {
       if (stray.length) this.o.log('info', `removed stray renter containers: ${stray.join(', ')}`);
       this.observed = null;
       this.lock.report = null;
+      this.o.apps?.forgetAllExcept(undefined);
     }
     if (ended || !desired) {
       // Nothing may use the storage until it is wiped; the rental is forgotten only then,
@@ -340,7 +344,7 @@ export class RentalRunner {
       }
       if (this.state.rental && this.state.rental.expiresAt !== desired.expiresAt)
         this.save({ rental: { ...this.state.rental, expiresAt: desired.expiresAt } });
-      return { rentalId, state: 'ready' };
+      return this.withApp(desired);
     } catch (err) {
       this.handingOver = false;
       const detail = (err as Error).message.slice(0, 2000);
@@ -352,6 +356,26 @@ export class RentalRunner {
       } else this.save({ rental: null });
       return { rentalId, state: 'failed', detail };
     }
+  }
+
+  /**
+   * A rental with a deployment package is `starting` until the package is healthy (the meter
+   * starts then) and `failed`, with the end of its log, if it does not get there.
+   */
+  private withApp(desired: DesiredRental): ObservedContainer {
+    const { rentalId } = desired;
+    this.o.apps?.forgetAllExcept(rentalId);
+    if (!desired.app || !this.o.apps) return { rentalId, state: 'ready' };
+    const app = this.o.apps.progress(rentalId, desired.app);
+    if (app.state === 'healthy') return { rentalId, state: 'ready', app };
+    if (app.state === 'failed')
+      return {
+        rentalId,
+        state: 'failed',
+        app,
+        detail: `The package ${desired.app.recipe.name} failed. Its log ends:\n${app.log.slice(-1900)}`,
+      };
+    return { rentalId, state: 'starting', app };
   }
 
   /**
@@ -393,6 +417,8 @@ export class RentalRunner {
     this.prepared = null;
     // An encrypted home is made empty for its renter: the prepared container's home is not.
     if (!p || !this.mayHandOver(p) || desired.encryption) return null;
+    // A package that needs /dev/net/tun needs a container made with it.
+    if (desired.app?.recipe.needs.includes('tun')) return null;
     // Made for other limits or another disk than this rental gets: one is started from nothing.
     if (p.offerKey !== offerKey(desired.offer) || this.o.storage.needsRefit(desired.offer?.diskBytes ?? null)) return null;
     this.handingOver = true;

@@ -72,7 +72,10 @@ export function wantsHelp(argv: readonly string[]): boolean {
 export function parseCommandArgs(command: ApiCommand, argv: string[]): ParsedArgs {
   const specs = { ...globalOptions, ...command.options };
   const options = Object.fromEntries(
-    Object.entries(specs).map(([name, s]) => [name, s.short ? { type: s.type, short: s.short } : { type: s.type }]),
+    Object.entries(specs).map(([name, s]) => [
+      name,
+      { type: s.type, ...(s.short ? { short: s.short } : {}), ...('multiple' in s && s.multiple ? { multiple: true } : {}) },
+    ]),
   );
   let parsed;
   try {

@@ -1,4 +1,5 @@
 import type { Command, OptionSpec } from './command.ts';
+import { devicePackages, listPackages } from './commands/app-packages.ts';
 import { login, logout, signup, whoami } from './commands/auth.ts';
 import { agent, agentInit, server } from './commands/daemons.ts';
 import { addDevice, listDevices, marketDevice, priceDevice, removeDevice } from './commands/devices.ts';
@@ -22,7 +23,7 @@ import {
 } from './commands/money.ts';
 import { adminOutbox, settings } from './commands/mail.ts';
 import { extendRental } from './commands/extend.ts';
-import { listRentals, rent, stopRental } from './commands/rentals.ts';
+import { listRentals, showRental, rent, stopRental } from './commands/rentals.ts';
 import { unlockRental } from './commands/encryption.ts';
 import { ssh } from './commands/ssh.ts';
 import { answer, rate, reviews } from './commands/reviews.ts';
@@ -191,6 +192,22 @@ export const commands: readonly Command[] = [
   },
   {
     kind: 'api',
+    name: 'devices packages',
+    group: 'Owning devices',
+    summary: 'Show or choose which deployment packages renters may run on a device.',
+    usage: 'devices packages DEVICE [--refuse NAME,NAME | --allow-all]',
+    description:
+      "Every package in 'p2pvps packages' is allowed until you refuse it (say, tor-onion). The\n" +
+      'market filters by it, and renting a device with a package it refuses is refused.',
+    args: ['DEVICE'],
+    options: {
+      refuse: { type: 'string', value: 'NAMES', description: 'The packages to refuse, by commas (the whole list).' },
+      'allow-all': { type: 'boolean', description: 'Refuse none.' },
+    },
+    run: devicePackages,
+  },
+  {
+    kind: 'api',
     name: 'devices maintenance',
     group: 'Owning devices',
     summary: "Declare, list or cancel a device's maintenance windows.",
@@ -225,7 +242,7 @@ export const commands: readonly Command[] = [
     group: 'Renting',
     summary: 'List the devices for rent.',
     usage:
-      'market [--sort price|memory|cores|disk|reliability] [--desc] [--max-price 0.10] [--min-memory 2G] [--min-cores N] [--min-disk 16G] [--arch arm64] [--min-reliability 95] [--limit N]',
+      'market [--sort price|memory|cores|disk|reliability] [--desc] [--max-price 0.10] [--min-memory 2G] [--min-cores N] [--min-disk 16G] [--arch arm64] [--min-reliability 95] [--package NAME] [--limit N]',
     description:
       'Sizes take binary units: 512M is 512 MiB, 2G is 2 GiB. RELIABILITY is the score over the\n' +
       "last 30 days (docs/reliability.md); 'new' means too little history to judge yet.",
@@ -239,16 +256,29 @@ export const commands: readonly Command[] = [
       'min-disk': { type: 'string', value: 'SIZE', description: 'Least disk, like 16G.' },
       arch: { type: 'string', value: 'ARCH', description: 'CPU architecture, like arm64.' },
       'min-reliability': { type: 'string', value: 'PERCENT', description: 'Least reliability score, like 95 (new devices do not match).' },
+      package: { type: 'string', value: 'NAME', description: 'Only devices whose owner allows this deployment package.' },
       limit: { type: 'string', value: 'N', description: 'Show at most N devices (default: all, fetched a page at a time).' },
     },
     run: market,
   },
   {
     kind: 'api',
+    name: 'packages',
+    group: 'Renting',
+    summary: 'List the deployment packages a rental can start with, and their settings.',
+    usage: 'packages',
+    description: "Rent with one: 'p2pvps rent DEVICE --package NAME [--set KEY=VALUE]...' (docs/packages.md).",
+    args: [],
+    options: {},
+    run: listPackages,
+  },
+  {
+    kind: 'api',
     name: 'rent',
     group: 'Renting',
     summary: 'Rent a device and print how to connect.',
-    usage: 'rent DEVICE [--ssh-key FILE] [--hours N [--auto-renew]] [--encrypt [--key-file FILE]] [--wait|--no-wait] [--timeout SECONDS]',
+    usage:
+      'rent DEVICE [--ssh-key FILE] [--hours N [--auto-renew]] [--encrypt [--key-file FILE]] [--package NAME [--set KEY=VALUE]...] [--wait|--no-wait] [--timeout SECONDS]',
     description:
       "DEVICE is a device ID from 'p2pvps market' (or a listed device's unique name).\n" +
       'Prints the rental ID, its state, the ssh command and the password. When stdout is a\n' +
@@ -274,7 +304,18 @@ export const commands: readonly Command[] = [
       'key-file': { type: 'string', value: 'FILE', description: 'With --encrypt: read the secret from FILE (- for stdin).' },
       wait: { type: 'boolean', description: 'Wait until the container is running.' },
       'no-wait': { type: 'boolean', description: 'Return as soon as the rental is requested.' },
-      timeout: { type: 'string', value: 'SECONDS', description: 'How long to wait (default 300).' },
+      package: {
+        type: 'string',
+        value: 'NAME',
+        description: "Install and start a deployment package ('p2pvps packages'); with --wait, waits until it is healthy.",
+      },
+      set: {
+        type: 'string',
+        value: 'KEY=VALUE',
+        multiple: true,
+        description: "A package setting (again for each); 'p2pvps packages' lists them.",
+      },
+      timeout: { type: 'string', value: 'SECONDS', description: 'How long to wait (default 300; 900 with --package).' },
     },
     run: rent,
   },
@@ -542,6 +583,16 @@ export const commands: readonly Command[] = [
       },
     },
     run: listRentals,
+  },
+  {
+    kind: 'api',
+    name: 'rental',
+    group: 'Renting',
+    summary: "Show one rental in full: connection, cost, and its package's state, log and address.",
+    usage: 'rental RENTAL',
+    args: ['RENTAL'],
+    options: {},
+    run: showRental,
   },
   {
     kind: 'api',

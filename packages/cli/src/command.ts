@@ -8,6 +8,8 @@ import type { Context } from './context.ts';
 export interface OptionSpec {
   type: 'string' | 'boolean';
   short?: string;
+  /** May be given more than once (`--set A=1 --set B=2`); its value is then a list. */
+  multiple?: boolean;
   /** Placeholder shown in help for a string option's value, e.g. `FILE`. */
   value?: string;
   description: string;

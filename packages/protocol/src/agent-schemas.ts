@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DesiredApp, ObservedApp } from './app-packages.ts';
 import { BenchmarkChallenge } from './benchmark.ts';
 import { Hardware, Id, Offer, SshPublicKey } from './schemas.ts';
 
@@ -27,6 +28,8 @@ export const ObservedContainer = z
     rentalId: Id,
     state: z.enum(['starting', 'ready', 'failed']),
     detail: z.string().max(2000).optional(),
+    /** The rental's deployment package: the agent reports the container `starting` until it is healthy, `failed` if it is not. */
+    app: ObservedApp.optional(),
   })
   .strict();
 export type ObservedContainer = z.infer<typeof ObservedContainer>;
@@ -79,6 +82,8 @@ export const DesiredRental = z.object({
     .object({ key: z.string().max(1024).optional() })
     .strict()
     .optional(),
+  /** A deployment package to install and start after the hand-over (docs/packages.md). Absent for none. */
+  app: DesiredApp.optional(),
 });
 export type DesiredRental = z.infer<typeof DesiredRental>;
 

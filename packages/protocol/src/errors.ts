@@ -44,6 +44,7 @@ export const errorCodes = {
     status: 401,
     message: 'The enrolment token is unknown, already used or expired; add the device again to get a new one.',
   },
+  package_refused: { status: 409, message: "This device's owner does not allow that deployment package on it." },
   device_key_taken: { status: 409, message: 'This device key is already enrolled; generate a new key or remove the old device.' },
   device_not_listed: {
     status: 409,

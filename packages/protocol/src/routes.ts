@@ -1,3 +1,4 @@
+import { AppPackageList } from './app-packages.ts';
 import { z } from 'zod';
 import { BenchmarkResultBody, HardwareVerification } from './benchmark.ts';
 import {
@@ -334,6 +335,14 @@ export const routes = {
     auth: 'none',
     query: MarketQuery,
     response: z.object({ listings: z.array(Listing), next: Next }),
+  }),
+  appPackages: route({
+    method: 'GET',
+    path: '/api/v1/packages',
+    summary: 'The deployment packages a rental can be rented with (docs/packages.md).',
+    auth: 'none',
+    query: Empty,
+    response: AppPackageList,
   }),
   listingReliability: route({
     method: 'GET',

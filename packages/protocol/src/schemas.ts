@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AppPackageName, RentalApp, RentPackage } from './app-packages.ts';
 import { HardwareVerification } from './benchmark.ts';
 
 /**
@@ -139,6 +140,8 @@ export const Device = z.object({
   hardwareFlag: z.string().nullable().optional(),
   /** The last benchmark's figures beside the claimed ones; null until one ran. */
   verified: HardwareVerification.nullable().optional(),
+  /** Deployment packages its owner refuses on it (docs/packages.md). */
+  refusedPackages: z.array(z.string()).optional(),
   createdAt: isoTime,
 });
 export type Device = z.infer<typeof Device>;
@@ -164,9 +167,11 @@ export const UpdateDeviceBody = z
     onMarket: z.boolean().optional(),
     /** Changes to what one rental gets (the rest stays); null goes back to the default. A running rental keeps what it was rented with. */
     offer: Offer.partial().strict().nullable().optional(),
+    /** Deployment packages the owner refuses on this device (the whole list; empty allows all). */
+    refusedPackages: z.array(AppPackageName).max(100).optional(),
   })
   .strict()
-  .refine((b) => Object.keys(b).length > 0, 'give at least one of name, description, pricePerHourMicros, onMarket, offer');
+  .refine((b) => Object.keys(b).length > 0, 'give at least one of name, description, pricePerHourMicros, onMarket, offer, refusedPackages');
 
 export const DeviceParams = z.object({ deviceId: id }).strict();
 export const RentalParams = z.object({ rentalId: id }).strict();
@@ -195,6 +200,8 @@ export const Listing = z.object({
   rating: RatingSummary,
   /** What the server measured of the device, beside what it claims; null until a benchmark ran. */
   verified: HardwareVerification.nullable().optional(),
+  /** Deployment packages the owner refuses on this device; the rest may be rented with it. */
+  refusedPackages: z.array(z.string()).optional(),
 });
 export type Listing = z.infer<typeof Listing>;
 
@@ -224,6 +231,8 @@ export const MarketQuery = z
     arch: z.string().max(40).optional(),
     /** Least reliability score in percent; new devices (no score yet) do not match. */
     minReliability: z.coerce.number().min(0).max(100).optional(),
+    /** Only devices whose owner allows this deployment package. */
+    package: AppPackageName.optional(),
     ...pageQuery(pageLimits.market, 100),
   })
   .strict();
@@ -231,7 +240,15 @@ export type MarketQuery = z.infer<typeof MarketQuery>;
 
 export const RentalState = z.enum(['requested', 'active', 'ending', 'ended']);
 export type RentalState = z.infer<typeof RentalState>;
-export const EndReason = z.enum(['renter_stopped', 'expired', 'device_removed', 'device_lost', 'provisioning_failed', 'balance_exhausted']);
+export const EndReason = z.enum([
+  'renter_stopped',
+  'expired',
+  'device_removed',
+  'device_lost',
+  'provisioning_failed',
+  'balance_exhausted',
+  'app_failed',
+]);
 export type EndReason = z.infer<typeof EndReason>;
 
 /** A renter's secret for their encrypted storage: a passphrase or a key file's text. */
@@ -254,6 +271,8 @@ export const RentBody = z
      * memory only until the device has the storage unlocked, and never stores or logs it.
      */
     encryptionKey: StorageSecret.optional(),
+    /** A deployment package to install and start in the container (docs/packages.md). */
+    package: RentPackage.optional(),
   })
   .strict();
 
@@ -308,6 +327,8 @@ export const Rental = z.object({
   encrypted: z.boolean().optional(),
   /** While the encrypted storage waits for the renter's secret (after the device restarted), why; else null. */
   storageLocked: z.string().nullable().optional(),
+  /** The deployment package rented with it, how far it got, and where it answers once healthy; null for none. */
+  app: RentalApp.nullable().optional(),
 });
 export type Rental = z.infer<typeof Rental>;
 

@@ -4,6 +4,7 @@ import { nodeDirectoryOptions } from './cluster/node-directory.ts';
 import { railOptions, railProblems } from './payments/rail-options.ts';
 import { tlsOptions, tlsProblems } from './frontdoor/tls-options.ts';
 import { secretFile } from './secret-file-option.ts';
+import { defaultAppPackagesDir } from './services/app-catalogue.ts';
 import { clusterOptions, clusterProblems } from './cluster/cluster-options.ts';
 import { federationOptions } from './federation/federation-options.ts';
 import type { PenaltyPolicy } from './gateway/source-penalties.ts';
@@ -16,6 +17,13 @@ export const serverOptions = {
     description: 'Where the database, host key and admin password live.',
     schema: opt.string(),
     default: '.data/server',
+  },
+  appPackagesDir: {
+    flag: 'app-packages-dir',
+    env: 'P2PVPS_APP_PACKAGES_DIR',
+    description: "Where the deployment packages' recipes are (NAME.json each, docs/packages.md); every file is checked at start.",
+    schema: opt.string(),
+    default: defaultAppPackagesDir,
   },
   databaseUrl: {
     flag: 'database-url',

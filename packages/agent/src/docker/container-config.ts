@@ -48,6 +48,11 @@ export interface ContainerShape {
   homeDir: string;
   limits: RentalLimits;
   root: RemappedRoot | null;
+  /**
+   * A deployment package that needs a TUN device (a user-space VPN): /dev/net/tun and
+   * NET_ADMIN, which act in the container's own network namespace. Only with a remapped root.
+   */
+  tun?: boolean;
 }
 
 /**
@@ -117,7 +122,8 @@ export function renterContainerConfig(e: EngineSide, c: ContainerShape): Docker.
       PidsLimit: limits.pidsLimit,
       Ulimits: [nofile],
       CapDrop: ['ALL'],
-      CapAdd: [...new Set([...(root ? rootCapabilities : userCapabilities), ...runtime.CapAdd])],
+      CapAdd: [...new Set([...(root ? rootCapabilities : userCapabilities), ...runtime.CapAdd, ...(root && c.tun ? ['NET_ADMIN'] : [])])],
+      Devices: root && c.tun ? [{ PathOnHost: '/dev/net/tun', PathInContainer: '/dev/net/tun', CgroupPermissions: 'rwm' }] : undefined,
       Runtime: runtime.Runtime,
       UsernsMode: runtime.UsernsMode,
       // no-new-privileges would make sudo (setuid) useless, which is the point of it when the

@@ -78,7 +78,16 @@ const offlineBuilder = join(dockerfileDir, 'build-offline.sh');
  */
 export function renterImageSource(dir = dockerfileDir): string {
   const h = createHash('sha256');
-  for (const f of ['Dockerfile', 'entrypoint.sh', 'await-renter.sh', 'sshd.sh', 'build-offline.sh']) h.update(readFileSync(`${dir}/${f}`));
+  for (const f of [
+    'Dockerfile',
+    'entrypoint.sh',
+    'await-renter.sh',
+    'sshd.sh',
+    'build-offline.sh',
+    'offline-repo.sh',
+    'offline-packages.txt',
+  ])
+    h.update(readFileSync(`${dir}/${f}`));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -170,7 +179,10 @@ export class RenterContainers {
     }
     try {
       const stream = await this.o.docker.buildImage(
-        { context: dockerfileDir, src: ['Dockerfile', 'entrypoint.sh', 'await-renter.sh', 'sshd.sh'] },
+        {
+          context: dockerfileDir,
+          src: ['Dockerfile', 'entrypoint.sh', 'await-renter.sh', 'sshd.sh', 'offline-repo.sh', 'offline-packages.txt'],
+        },
         { t: this.o.image, labels: { 'org.p2pvps.source': source } },
       );
       await new Promise((resolve, reject) =>
@@ -205,6 +217,7 @@ export class RenterContainers {
         homeDir,
         limits: this.limitsFor(rental.offer),
         root,
+        tun: rental.app?.recipe.needs.includes('tun') ?? false,
       }),
     );
     await container.start();

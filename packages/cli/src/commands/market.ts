@@ -38,6 +38,8 @@ export function marketQuery(args: ParsedArgs): Partial<MarketQuery> {
   if (arch !== undefined) query.arch = arch;
   const minReliability = stringOption(args, 'min-reliability');
   if (minReliability !== undefined) query.minReliability = percentOption(minReliability);
+  const appPackage = stringOption(args, 'package');
+  if (appPackage !== undefined) query.package = appPackage;
   return query;
 }
 

@@ -257,3 +257,21 @@ test('stop ends the rental, forgets its host key, and cannot stop it twice', asy
   assert.equal(again.code, 1);
   assert.equal(again.stderr, 'error [rental_not_open]: The rental has already ended.\n');
 });
+
+test('rent --package NAME --set KEY=VALUE sends the package; the rental shows it pending; bad --set is a usage error', async () => {
+  const device = await createListedDevice({ name: 'apps-pi' });
+  const renter = await createRenter();
+  const result = await runCli(['rent', device.id, '--package', 'wiki', '--set', 'WIKI_TITLE=Our notes', '--no-wait', '--json'], {
+    env: renter.env,
+  });
+  assert.equal(result.code, 0, result.stderr);
+  const rental = JSON.parse(result.stdout);
+  assert.deepEqual(rental.app, { name: 'wiki', settings: { WIKI_TITLE: 'Our notes' }, state: 'pending', log: '', addresses: [] });
+  const shown = await runCli(['rental', rental.id], { env: renter.env });
+  assert.match(shown.stdout, /Package +wiki: pending/);
+  const bad = await runCli(['rent', device.id, '--package', 'wiki', '--set', 'WIKI_TITLE'], { env: renter.env, offline: true });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--set takes KEY=VALUE/);
+  const orphan = await runCli(['rent', device.id, '--set', 'A=1'], { env: renter.env, offline: true });
+  assert.match(orphan.stderr, /--set needs --package NAME/);
+});

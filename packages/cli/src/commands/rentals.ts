@@ -101,7 +101,11 @@ export async function waitForActive(ctx: Context, client: ApiClient, rental: Ren
           `Rental ${current.id} is still starting after ${timeoutSeconds}s. It stays open: check it with 'p2pvps rentals' or stop it with 'p2pvps stop ${current.id}'.`,
         );
       }
-      progress.update(`Waiting for ${printable(current.deviceName)} to start your container… ${Math.round(waitedMs / 1000)}s`);
+      progress.update(
+        current.app
+          ? `Package ${current.app.name} on ${printable(current.deviceName)}: ${current.app.state}… ${Math.round(waitedMs / 1000)}s`
+          : `Waiting for ${printable(current.deviceName)} to start your container… ${Math.round(waitedMs / 1000)}s`,
+      );
       await ctx.sleep(delayMs);
       waitedMs += delayMs;
       delayMs = Math.min(Math.round(delayMs * 1.5), 3000);
@@ -163,7 +167,13 @@ function rentalDetails(rental: Rental, now: Date, hours?: number): string {
   if (rental.prepaidHours !== null && open) pairs.push(['Renew', autoRenewWords(rental.autoRenew)]);
   const storage = open ? storageWords(rental) : undefined;
   if (storage) pairs.push(['Storage', storage]);
+  if (rental.app) {
+    pairs.push(['Package', `${rental.app.name}: ${rental.app.state}`]);
+    for (const a of rental.app.addresses) pairs.push(['Serves', a]);
+  }
   if (rental.detail && rental.state !== 'active') pairs.push(['Detail', rental.detail]);
+  else if (rental.app && rental.app.state !== 'healthy' && rental.app.log)
+    pairs.push(['Log', rental.app.log.split('\n').slice(-8).join('\n')]);
   if (rental.endedAt) pairs.push(['Ended', `${formatTime(rental.endedAt, now)} ${rental.endReason ?? ''}`]);
   return formatDetails(pairs);
 }
@@ -176,21 +186,41 @@ function shouldWait(ctx: Context, args: ParsedArgs): boolean {
   return booleanOption(args, 'wait') || ctx.io.stdout.isTTY === true;
 }
 
+/** `--package NAME [--set KEY=VALUE]...` as the rent body's package. */
+function packageOption(args: ParsedArgs): { name: string; settings: Record<string, string> } | undefined {
+  const name = stringOption(args, 'package');
+  const sets = (args.values.set as unknown as string[] | undefined) ?? [];
+  if (name === undefined) {
+    if (sets.length > 0) throw new UsageError('--set needs --package NAME: settings belong to a package', 'rent');
+    return undefined;
+  }
+  const settings: Record<string, string> = {};
+  for (const s of sets) {
+    const eq = s.indexOf('=');
+    if (eq < 1) throw new UsageError(`--set takes KEY=VALUE, like SITE_TITLE=Hello, not "${s}"`, 'rent');
+    settings[s.slice(0, eq)] = s.slice(eq + 1);
+  }
+  return { name, settings };
+}
+
 export async function rent(ctx: Context, args: ParsedArgs): Promise<void> {
   const hours = integerOption(args, 'hours', 'rent', 1);
   const autoRenew = booleanOption(args, 'auto-renew');
   if (autoRenew && hours === undefined) throw new UsageError('--auto-renew needs --hours N: only a prepaid term renews', 'rent');
-  const timeoutSeconds = integerOption(args, 'timeout', 'rent', 1) ?? DEFAULT_WAIT_SECONDS;
+  // A package installs before the rental is ready: a wiki's PHP takes minutes on a small device.
+  const timeoutSeconds = integerOption(args, 'timeout', 'rent', 1) ?? (stringOption(args, 'package') ? 900 : DEFAULT_WAIT_SECONDS);
   const wait = shouldWait(ctx, args);
   const keyFile = stringOption(args, 'ssh-key');
   const sshPublicKey = keyFile === undefined ? undefined : await readPublicKey(keyFile);
   const encryptionKey = booleanOption(args, 'encrypt') ? await readStorageSecret(ctx, args, 'rent') : undefined;
   if (!encryptionKey && stringOption(args, 'key-file') !== undefined) throw new UsageError('--key-file goes with --encrypt', 'rent');
+  const appPackage = packageOption(args);
   const client = ctx.userClient();
   const deviceId = await resolveListing(client, positional(args, 0));
   let rental = await client.call('rent', {
     body: {
       deviceId,
+      ...(appPackage ? { package: appPackage } : {}),
       ...(sshPublicKey ? { sshPublicKey } : {}),
       ...(hours !== undefined ? { hours } : {}),
       ...(autoRenew ? { autoRenew } : {}),
@@ -254,6 +284,13 @@ export async function listRentals(ctx: Context, args: ParsedArgs): Promise<void>
       }),
     ),
   );
+}
+
+/** `p2pvps rental RENTAL`: one rental in full, with its package's state, log and address. */
+export async function showRental(ctx: Context, args: ParsedArgs): Promise<void> {
+  const rental = await ctx.userClient().call('getRental', { params: { rentalId: positional(args, 0) } });
+  if (ctx.printJson(rental)) return;
+  ctx.out(rentalDetails(rental, ctx.now()));
 }
 
 export async function stopRental(ctx: Context, args: ParsedArgs): Promise<void> {

@@ -30,6 +30,7 @@ import * as clusterLeases from './migrations/2026-12-07T0101-cluster-leases.ts';
 import * as clusterNodes from './migrations/2026-12-07T0102-cluster-nodes.ts';
 import * as federation from './migrations/2026-12-07T0201-federation.ts';
 import * as encryptedStorage from './migrations/2026-12-07T0221-encrypted-storage.ts';
+import * as appPackages from './migrations/2026-12-07T0211-app-packages.ts';
 
 export type Db = Kysely<Database>;
 
@@ -60,6 +61,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-07T0102-cluster-nodes': clusterNodes,
   '2026-12-07T0201-federation': federation,
   '2026-12-07T0221-encrypted-storage': encryptedStorage,
+  '2026-12-07T0211-app-packages': appPackages,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -78,6 +78,8 @@ export interface DevicesTable {
   last_signed_ts?: number | null;
   /** The owner's offer (JSON Offer: what one rental gets); NULL for the default. Optional so that inserts may leave it NULL. */
   offer?: string | null;
+  /** Deployment packages its owner refuses on it (JSON array of names); NULL for none. */
+  refused_packages?: string | null;
   /** Reliability score over the last 30 days in percent, refreshed by the reliability worker; null while new. Optional for inserts. */
   reliability_percent?: number | null;
   /** Why the last benchmark did not bear out the device's claims (domain/devices/benchmarks.ts); while set it is not listed. */
@@ -153,6 +155,11 @@ export interface RentalsTable {
   offer?: string | null;
   /** 1: the renter's storage is encrypted with their secret (never stored). Optional so inserts may leave it at 0. */
   encrypted?: number;
+  /** The deployment package rented with it (JSON DesiredApp: recipe and settings); NULL for none. */
+  app?: string | null;
+  /** How far the agent got with it (AppState) and the end of its log, as the last heartbeat said. */
+  app_state?: string | null;
+  app_log?: string | null;
 }
 
 export interface LedgerAccountsTable {

@@ -1,4 +1,5 @@
 import type { DesiredRental } from '@p2pvps/protocol/agent-schemas';
+import type { AppCatalogue } from './packages/app-packages.ts';
 import type { Db } from '../db/database.ts';
 import type { SecretBox } from '../secret-box.ts';
 import type { Clock } from './clock.ts';
@@ -7,6 +8,8 @@ import type { StorageSecrets } from './rentals/storage-secrets.ts';
 /** What domain functions need from the outside world, injected once at start. */
 export interface DomainContext {
   db: Db;
+  /** The deployment packages renters may rent with a device (services/app-catalogue.ts); absent, none. */
+  appCatalogue?: AppCatalogue;
   clock: Clock;
   /** Seals secrets the server must give back (rental passwords) under the data dir's key. */
   secretBox: SecretBox;

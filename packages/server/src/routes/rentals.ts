@@ -4,6 +4,7 @@ import type { DomainContext } from '../domain/context.ts';
 import { extendRental, getRental, listRentals, market, rent, stopRental } from '../domain/rentals/rentals.ts';
 import { mount, type Authenticator } from './register.ts';
 import { unlockRental } from '../domain/rentals/encrypted-storage.ts';
+import { listAppPackages } from '../domain/packages/app-packages.ts';
 
 export function rentalRoutes(app: FastifyInstance, auth: Authenticator, ctx: DomainContext): void {
   const renter = (c: { user?: { user: { id: string } } }) => c.user!.user.id;
@@ -11,6 +12,7 @@ export function rentalRoutes(app: FastifyInstance, auth: Authenticator, ctx: Dom
     const page = await market(ctx, query);
     return { listings: page.items, next: page.next };
   });
+  mount(app, auth, routes.appPackages, async () => ({ packages: listAppPackages(ctx) }));
   mount(app, auth, routes.rent, ({ body }, c) => rent(ctx, renter(c), body));
   mount(app, auth, routes.listRentals, async ({ query }, c) => {
     const page = await listRentals(ctx, renter(c), query);

@@ -31,6 +31,7 @@ import { LeaderLease } from '../cluster/leader-lease.ts';
 import { nodeIdentity } from '../cluster/node-identity.ts';
 import { loadSecretBox, secretBoxKeyFile } from '../secret-box.ts';
 import { StorageSecrets } from '../domain/rentals/storage-secrets.ts';
+import { loadAppCatalogue } from './app-catalogue.ts';
 import { sealLegacyPasswords } from '../domain/rentals/rental-passwords.ts';
 import { PaymentRails } from '../payments/payment-rails.ts';
 import { railSettings } from '../payments/rail-options.ts';
@@ -75,6 +76,8 @@ export async function startServer(
   });
   // Certificate files the operator named must be there before anything starts.
   tls?.certificate.loadFilesOrThrow();
+  // A recipe that does not fit the format stops the start here, naming the file and field.
+  const appCatalogue = loadAppCatalogue(config.appPackagesDir);
   prepareDataDir(config.dataDir);
   const db = openDatabase(config.databaseUrl);
   try {
@@ -107,6 +110,7 @@ export async function startServer(
   const ctx: DomainContext = {
     db,
     clock,
+    appCatalogue,
     secretBox,
     settings: domainSettings(config),
     storageSecrets: new StorageSecrets(clock),

@@ -25,6 +25,7 @@ import { hashSecret, newId, newWebName } from '../secrets.ts';
 import { checkEnrolmentToken, issueEnrolmentToken } from './enrolment-token.ts';
 import { verificationOf } from './hardware-claims.ts';
 import { changedOffer, effectiveOffer } from './offer.ts';
+import { refusedPackagesOf } from '../packages/app-packages.ts';
 import { lowestFreePort } from './port-allocation.ts';
 import { inTransaction } from '../../db/transactions.ts';
 
@@ -68,6 +69,7 @@ export function presentDevice(ctx: DomainContext, row: DeviceRow, openRentalId: 
     reliabilityPercent: row.reliability_percent ?? null,
     hardwareFlag: row.hardware_flag ?? null,
     verified: verificationOf(row),
+    refusedPackages: refusedPackagesOf(row.refused_packages),
     createdAt: row.created_at,
   };
 }
@@ -191,7 +193,14 @@ export async function updateDevice(
   ctx: DomainContext,
   ownerId: string,
   deviceId: string,
-  changes: { name?: string; description?: string; pricePerHourMicros?: number; onMarket?: boolean; offer?: Partial<Offer> | null },
+  changes: {
+    name?: string;
+    description?: string;
+    pricePerHourMicros?: number;
+    onMarket?: boolean;
+    offer?: Partial<Offer> | null;
+    refusedPackages?: string[];
+  },
 ): Promise<Device> {
   const row = await ownedDevice(ctx, ownerId, deviceId);
   const patch: Partial<DeviceRow> = {};
@@ -200,6 +209,15 @@ export async function updateDevice(
     // Before the device enrols there is no hardware to keep within, nor an offer to go back from.
     const offer = changedOffer(row.hardware ? (JSON.parse(row.hardware) as Hardware) : null, row.offer, changes.offer ?? {});
     patch.offer = changes.offer === null ? null : JSON.stringify(offer);
+  }
+  if (changes.refusedPackages !== undefined) {
+    // A name the catalogue does not hold is refused, so a typo does not leave a package allowed.
+    const unknown = changes.refusedPackages.filter((n) => !ctx.appCatalogue?.recipes.has(n));
+    if (unknown.length > 0)
+      throw new DomainError('invalid_request', `There is no package named ${unknown.join(', ')}; "p2pvps packages" lists them.`, {
+        'body.refusedPackages': 'unknown package',
+      });
+    patch.refused_packages = changes.refusedPackages.length ? JSON.stringify([...new Set(changes.refusedPackages)].sort()) : null;
   }
   if (changes.name !== undefined) patch.name = changes.name;
   if (changes.description !== undefined) patch.description = changes.description;

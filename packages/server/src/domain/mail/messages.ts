@@ -155,6 +155,8 @@ export function endReasonInWords(reason: EndReason, deviceLostGraceMs: number): 
       return 'the device could not start your container';
     case 'balance_exhausted':
       return 'your balance was used up';
+    case 'app_failed':
+      return 'its deployment package failed to install or start (the rental shows its log)';
   }
 }
 
@@ -167,7 +169,7 @@ export function rentalEndedMail(
   },
 ): MailContent {
   const refund =
-    r.reason === 'device_lost' || r.reason === 'device_removed' || r.reason === 'provisioning_failed'
+    r.reason === 'device_lost' || r.reason === 'device_removed' || r.reason === 'provisioning_failed' || r.reason === 'app_failed'
       ? ' Time you could not use was not charged.'
       : '';
   return compose(

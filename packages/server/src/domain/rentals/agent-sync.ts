@@ -1,8 +1,9 @@
+import type { DesiredApp } from '@p2pvps/protocol/app-packages';
 import type { DesiredRental, HeartbeatBody, HeartbeatReply } from '@p2pvps/protocol/agent-schemas';
 import type { Hardware, Offer, RentalState } from '@p2pvps/protocol/schemas';
 import { agentProtocol } from '@p2pvps/protocol/version';
 import { findDevice, updateDevice } from '../../db/devices-repo.ts';
-import { findOpenRentalForDevice, updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
+import { findOpenRentalForDevice, updateRental, updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
 import type { DomainContext } from '../context.ts';
 import { effectiveOffer } from '../devices/offer.ts';
 import { DomainError } from '../errors.ts';
@@ -11,6 +12,8 @@ import { endRental } from './ending.ts';
 import { nextRentalState, runningStates } from './rental-state.ts';
 import { recordRentalEvent } from './rental-log.ts';
 import { applyStorageLock, desiredEncryption } from './encrypted-storage.ts';
+import { webHost } from '../devices/devices.ts';
+import { withWebHost } from '../packages/app-packages.ts';
 
 /**
  * Agents before protocol 2 need the renter's password in clear, which the server no longer
@@ -47,7 +50,7 @@ export async function syncDevice(
   };
   await updateDevice(ctx.db, deviceId, heard);
   let rental = await findOpenRentalForDevice(ctx.db, deviceId);
-  const rentalBefore = rental ? `${rental.id}:${rental.state}` : null;
+  const rentalBefore = rental ? `${rental.id}:${rental.state}:${rental.app_state ?? ''}` : null;
   if (rental) rental = await applyObservation(ctx, rental, body, now);
   // No open rental, nothing locked (an old agent, which says nothing, leaves it as it was).
   const lock = rental || body.storageLock === undefined ? body.storageLock : null;
@@ -58,7 +61,7 @@ export async function syncDevice(
     before.last_heartbeat_at === null ||
     (hardware !== undefined && hardware !== before.hardware) ||
     (body.storageFault !== undefined && body.storageFault !== before.storage_fault) ||
-    (rental ? `${rental.id}:${rental.state}` : null) !== rentalBefore;
+    (rental ? `${rental.id}:${rental.state}:${rental.app_state ?? ''}` : null) !== rentalBefore;
   if (changed) onVisibleChange?.();
   // Verified hardware: an idle device is asked to measure itself (never while it holds a rental).
   const benchmark = before ? await benchmarkChallengeFor(ctx, { ...before, ...heard }, rental !== undefined) : undefined;
@@ -66,7 +69,7 @@ export async function syncDevice(
   return {
     // The next rental's offer: an idle agent sizes its clean storage for it ahead of the rent.
     ...(knownHardware ? { offer: effectiveOffer(JSON.parse(knownHardware) as Hardware, before?.offer) } : {}),
-    rental: rental && runningStates.includes(rental.state as RentalState) ? desired(ctx, rental) : null,
+    rental: rental && runningStates.includes(rental.state as RentalState) ? desired(ctx, rental, webHost(ctx, before?.web_name ?? '')) : null,
     heartbeatIntervalMs: ctx.settings.heartbeatIntervalMs,
     serverTime: now.toISOString(),
     ...(benchmark ? { benchmark } : {}),
@@ -76,6 +79,9 @@ export async function syncDevice(
 async function applyObservation(ctx: DomainContext, rental: RentalRow, body: HeartbeatBody, now: Date): Promise<RentalRow | undefined> {
   const observed = body.container?.rentalId === rental.id ? body.container : null;
   const state = rental.state as RentalState;
+  // The package's progress and log, for the rental view; kept once the rental ends, so the renter can read why.
+  if (observed?.app && rental.app && (observed.app.state !== rental.app_state || observed.app.log !== rental.app_log))
+    await updateRental(ctx.db, rental.id, { app_state: observed.app.state, app_log: observed.app.log });
   if (state === 'requested' && observed?.state === 'ready') {
     const expiresAt = rental.hours ? new Date(now.getTime() + rental.hours * 3_600_000).toISOString() : null;
     const to = nextRentalState(state, { type: 'container_ready' });
@@ -90,6 +96,10 @@ async function applyObservation(ctx: DomainContext, rental: RentalRow, body: Hea
       await recordRentalEvent(ctx.db, rental.id, 'container_started', now.toISOString());
       ctx.notifyRental?.(rental.id, 'active');
     }
+  } else if (runningStates.includes(state) && observed?.state === 'failed' && observed.app?.state === 'failed') {
+    // The package did not install or start: the renter's recipe or settings, not the device, so no
+    // incident on its record; nothing was billed (the meter starts when the package is healthy).
+    await endRental(ctx, rental, 'app_failed', observed.detail ?? null);
   } else if (runningStates.includes(state) && observed?.state === 'failed') {
     // Before it ran, the device could not start it; after, the device lost it (say, it wiped the
     // rental after being cut off from the server past its data-keeping limit).
@@ -103,8 +113,8 @@ async function applyObservation(ctx: DomainContext, rental: RentalRow, body: Hea
   return findOpenRentalForDevice(ctx.db, rental.device_id);
 }
 
-/** A rental as its device's agent runs it (what a heartbeat reply or a rent's nudge carries). */
-export function desired(ctx: DomainContext, rental: RentalRow): DesiredRental {
+/** A rental as its device's agent runs it (what a heartbeat reply or a rent's nudge carries); `web` its web name. */
+export function desired(ctx: DomainContext, rental: RentalRow, web: string): DesiredRental {
   return {
     rentalId: rental.id,
     username: rental.username,
@@ -116,5 +126,7 @@ export function desired(ctx: DomainContext, rental: RentalRow): DesiredRental {
     ...(rental.offer ? { offer: JSON.parse(rental.offer) as Offer } : {}),
     // Encrypted storage: the renter's secret rides along only while the server holds it in memory.
     ...desiredEncryption(ctx, rental),
+    // The deployment package, with the rental's web name for its certificate and pages.
+    ...(rental.app ? { app: withWebHost(JSON.parse(rental.app) as DesiredApp, web) } : {}),
   };
 }

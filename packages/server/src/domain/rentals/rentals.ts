@@ -1,3 +1,4 @@
+import type { RentPackage } from '@p2pvps/protocol/app-packages';
 import type { EndReason, Hardware, Listing, MarketQuery, Offer, Rental, RentalsQuery, RentalState } from '@p2pvps/protocol/schemas';
 import { notRentableHere, peerListings } from '../federation/peer-listings.ts';
 import { isUniqueViolation, type Db } from '../../db/database.ts';
@@ -21,6 +22,7 @@ import { withRatings } from '../reviews/reviews.ts';
 import { verificationOf } from '../devices/hardware-claims.ts';
 import { inTransaction } from '../../db/transactions.ts';
 import { holdSecretAtRent } from './encrypted-storage.ts';
+import { presentRentalApp, refusedPackagesOf, resolveRentPackage } from '../packages/app-packages.ts';
 
 function portSuffix(port: number, standard: number): string {
   return port === standard ? '' : `:${port}`;
@@ -37,6 +39,11 @@ export function presentRental(
   const web = device && row.state !== 'ended' ? webHost(ctx, device.web_name) : '';
   // What the rental was rented with, never the device's totals; rentals from before offers have none to show.
   const offer = row.offer ? (JSON.parse(row.offer) as Offer) : null;
+  const urls = {
+    httpUrl: web && `http://${web}${portSuffix(ctx.settings.httpPort, 80)}/`,
+    httpsUrl: web && `https://${web}${portSuffix(ctx.settings.httpsPort, 443)}/`,
+    sshCommand: `ssh -p ${port} ${row.username}@${host}`,
+  };
   return {
     id: row.id,
     deviceId: row.device_id,
@@ -63,13 +70,14 @@ export function presentRental(
       // Once the container is gone the password opens nothing; stop handing it out.
       password: revealPassword(ctx, row),
       sshKeyGiven: row.ssh_public_key !== null,
-      sshCommand: `ssh -p ${port} ${row.username}@${host}`,
+      sshCommand: urls.sshCommand,
       webHost: web,
-      httpUrl: web && `http://${web}${portSuffix(ctx.settings.httpPort, 80)}/`,
-      httpsUrl: web && `https://${web}${portSuffix(ctx.settings.httpsPort, 443)}/`,
+      httpUrl: urls.httpUrl,
+      httpsUrl: urls.httpsUrl,
     },
     encrypted: row.encrypted === 1,
     storageLocked: row.encrypted === 1 && row.state !== 'ended' ? (device?.storage_locked ?? null) : null,
+    app: row.app ? presentRentalApp({ app: row.app, app_state: row.app_state ?? null, app_log: row.app_log ?? null }, urls) : null,
   };
 }
 
@@ -132,6 +140,7 @@ export function allListings(ctx: DomainContext): Promise<Listing[]> {
             uptimePercent: uptimePercent(r, ctx.clock.now()),
             reliabilityPercent: r.reliability_percent ?? null,
             verified: verificationOf(r),
+            refusedPackages: refusedPackagesOf(r.refused_packages),
           })),
       )
       .then((listings) => withRatings(ctx, listings))
@@ -146,6 +155,10 @@ export async function market(ctx: DomainContext, q: MarketQuery): Promise<Page<L
   const key = sorters[q.sort];
   const dir = q.order === 'asc' ? 1 : -1;
   const after = decodeCursor(q.cursor, ['number', 'string'] as const);
+  if (q.package !== undefined && !ctx.appCatalogue?.recipes.has(q.package))
+    throw new DomainError('invalid_request', `There is no package named ${q.package}; "p2pvps packages" lists them.`, {
+      'query.package': 'unknown package',
+    });
   const order = (a: Listing, b: Listing) => dir * (key(a) - key(b)) || a.deviceId.localeCompare(b.deviceId);
   // Federation: peers' listings beside our own, marked with their home server.
   const listings = [...(await allListings(ctx)), ...(await peerListings(ctx))]
@@ -157,6 +170,7 @@ export async function market(ctx: DomainContext, q: MarketQuery): Promise<Page<L
         (q.minDiskBytes === undefined || l.hardware.diskBytes >= q.minDiskBytes) &&
         (q.arch === undefined || l.hardware.arch === q.arch) &&
         (q.minReliability === undefined || (l.reliabilityPercent !== null && l.reliabilityPercent >= q.minReliability)) &&
+        (q.package === undefined || !(l.refusedPackages ?? []).includes(q.package)) &&
         (after === undefined || dir * (key(l) - after[0]) > 0 || (key(l) === after[0] && l.deviceId > after[1])),
     )
     .sort(order);
@@ -170,7 +184,14 @@ export async function market(ctx: DomainContext, q: MarketQuery): Promise<Page<L
 export async function rent(
   ctx: DomainContext,
   renterId: string,
-  input: { deviceId: string; sshPublicKey?: string; hours?: number; autoRenew?: boolean; encryptionKey?: string },
+  input: {
+    deviceId: string;
+    sshPublicKey?: string;
+    hours?: number;
+    autoRenew?: boolean;
+    encryptionKey?: string;
+    package?: RentPackage;
+  },
 ): Promise<Rental> {
   const device = await findDevice(ctx.db, input.deviceId);
   if (!device) throw await notRentableHere(ctx, input.deviceId);
@@ -191,6 +212,12 @@ export async function rent(
         'body.autoRenew': 'needs hours',
       },
     );
+  const app = input.package
+    ? resolveRentPackage(ctx.appCatalogue, input.package, {
+        name: device.name,
+        refusedPackages: refusedPackagesOf(device.refused_packages),
+      })
+    : null;
   const price = BigInt(device.price_per_hour_micros as number | bigint);
   // A prepaid term is held whole; otherwise the balance must cover the minimum hours.
   const required = price * BigInt(input.hours ?? ctx.settings.rentMinimumHours);
@@ -228,6 +255,9 @@ export async function rent(
     // The rental keeps what it was rented with, whatever the owner offers later.
     offer: JSON.stringify(effectiveOffer(JSON.parse(device.hardware) as Hardware, device.offer)),
     encrypted: input.encryptionKey ? 1 : 0,
+    app: app && JSON.stringify(app),
+    app_state: app && 'pending',
+    app_log: null,
   };
   // The secret is held in memory for the device before the row exists, so no heartbeat finds the rental without it.
   if (input.encryptionKey) holdSecretAtRent(ctx, id, input.encryptionKey);
@@ -247,7 +277,7 @@ export async function rent(
   // The rental rides the nudge: the agent starts on it without waiting for a heartbeat. Not
   // an encrypted one: its secret goes only in a heartbeat reply, never through the event bus
   // (on PostgreSQL that is the database's NOTIFY).
-  ctx.notifyDevice(device.id, 'rental_requested', row.encrypted ? undefined : desired(ctx, row));
+  ctx.notifyDevice(device.id, 'rental_requested', row.encrypted ? undefined : desired(ctx, row, webHost(ctx, webName)));
   return presentRental(ctx, row, { ...device, web_name: webName });
 }
 

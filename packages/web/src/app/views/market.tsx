@@ -194,6 +194,10 @@ function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => voi
   const [autoRenew, setAutoRenew] = useState(false);
   const [storageSecret, setStorageSecret] = useState<string | null>(null);
   const keys = useLoad(() => api.call('listSshKeys'), []);
+  const catalogue = useLoad(() => api.call('appPackages', { query: {} }), []);
+  const [appName, setAppName] = useState('');
+  const [appSettings, setAppSettings] = useState<Record<string, string>>({});
+  const chosenApp = catalogue.data?.packages.find((p) => p.name === appName);
   const [keyChoice, setKeyChoice] = useState('');
   const [pasted, setPasted] = useState('');
   const hoursNumber = term === 'hours' ? Math.max(1, Math.floor(Number(hours) || 1)) : undefined;
@@ -206,6 +210,7 @@ function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => voi
         ...(hoursNumber ? { hours: hoursNumber } : {}),
         ...(hoursNumber && autoRenew ? { autoRenew: true } : {}),
         ...(storageSecret !== null ? { encryptionKey: storageSecret } : {}),
+        ...(appName ? { package: { name: appName, settings: appSettings } } : {}),
       },
     });
     onClose();
@@ -242,6 +247,36 @@ function RentDialog({ listing, onClose }: { listing: Listing; onClose: () => voi
             </label>
           )}
         </fieldset>
+        <Field label="Deployment package" name="package" controlId="app-package" problem={rent.problem}>
+          <select
+            id="app-package"
+            value={appName}
+            onChange={(e) => {
+              setAppName(e.currentTarget.value);
+              setAppSettings({});
+            }}
+          >
+            <option value="">None: an empty server</option>
+            {catalogue.data?.packages
+              .filter((p) => !(listing.refusedPackages ?? []).includes(p.name))
+              .map((p) => (
+                <option value={p.name} key={p.name}>
+                  {p.name}: {p.description}
+                </option>
+              ))}
+          </select>
+        </Field>
+        {chosenApp &&
+          Object.entries(chosenApp.settings).map(([k, s]) => (
+            <Field
+              key={k}
+              label={`${k}: ${s.description}`}
+              name={`package.settings.${k}`}
+              value={appSettings[k] ?? s.default}
+              onInput={(e) => setAppSettings({ ...appSettings, [k]: e.currentTarget.value })}
+              problem={rent.problem}
+            />
+          ))}
         <Field label="SSH key" name="sshPublicKey" controlId="ssh-key" problem={rent.problem}>
           <select id="ssh-key" value={keyChoice} onChange={(e) => setKeyChoice(e.currentTarget.value)}>
             <option value="">None: log in with the generated password</option>

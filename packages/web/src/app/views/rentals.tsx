@@ -105,6 +105,30 @@ function RentalCard({ rental: r, focused, onChanged }: { rental: Rental; focused
           </>
         )}
         {open && <RentalStorage rental={r} onChanged={onChanged} />}
+        {r.app && (
+          <>
+            <dt>Package</dt>
+            <dd>
+              {r.app.name}:{' '}
+              <span class={`badge ${r.app.state === 'healthy' ? 'up' : r.app.state === 'failed' ? 'down' : 'pending'}`}>{r.app.state}</span>
+              {r.app.addresses.length > 0 && (
+                <ul>
+                  {r.app.addresses.map((a) => (
+                    <li key={a}>
+                      <code>{a}</code>
+                    </li>
+                  ))}
+                </ul>
+              )}
+              {r.app.state !== 'healthy' && r.app.log && (
+                <details open={r.app.state === 'failed'}>
+                  <summary>Its log</summary>
+                  <pre class="log">{r.app.log}</pre>
+                </details>
+              )}
+            </dd>
+          </>
+        )}
         <dt>Started</dt>
         <dd>
           <Time iso={r.activatedAt ?? r.createdAt} />
