@@ -84,10 +84,14 @@ try {
       let attempts = 0;
       await waitFor(
         'ssh',
-        async () => (
-          ++attempts,
-          (await openSsh({ port: rental.connection.port, user: rental.connection.username, identity: key.privatePath }, 'true')).code === 0
-        ),
+        async () => {
+          ++attempts;
+          const r = await openSsh({ port: rental.connection.port, user: rental.connection.username, identity: key.privatePath }, 'true');
+          // The first failures say why a run needed more than one try.
+          if (r.code !== 0 && attempts <= 3)
+            console.log(`  attempt ${attempts} failed at ${(performance.now() - t0).toFixed(0)} ms: ${r.stderr.trim()}`);
+          return r.code === 0;
+        },
         60_000,
         20,
       );

@@ -393,7 +393,7 @@ export class RentalRunner {
         await engine.ensureImage();
         const offer = this.nextOffer;
         await this.o.beforePrepare?.(offer);
-        const containerId = await engine.prepare(this.o.storage.homeDir, offer);
+        const containerId = await engine.prepare(this.o.storage.homeDir, offer, this.o.readyTimeoutMs);
         this.prepared = { containerId, storageUuid, offerKey: offerKey(offer) };
         this.o.log('debug', `container ${containerId.slice(0, 12)} prepared for the next renter`);
       } catch (err) {

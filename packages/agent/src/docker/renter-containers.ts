@@ -232,9 +232,10 @@ export class RenterContainers {
    * key and the account under a placeholder, starts sshd with nobody able to log in, and
    * waits for handOver. It has no renter's credentials and belongs to no rental; the runner
    * makes one only on freshly wiped storage (rental-runner.ts), and the tunnel delivers no
-   * connection to it before it is handed over (tunnel-client.ts).
+   * connection to it before it is handed over (tunnel-client.ts). Resolves once its sshd
+   * answers, so a hand-over never gives a renter a container whose sshd is still starting.
    */
-  async prepare(homeDir: string, offer?: Offer): Promise<string> {
+  async prepare(homeDir: string, offer?: Offer, readyTimeoutMs = 30_000): Promise<string> {
     const root = await this.homeForRenter(homeDir);
     const container = await this.o.docker.createContainer({
       ...(await this.config({
@@ -252,6 +253,12 @@ export class RenterContainers {
       StdinOnce: true,
     });
     await container.start();
+    try {
+      await this.waitForSshd(container, readyTimeoutMs);
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => undefined);
+      throw err;
+    }
     return container.id;
   }
 
