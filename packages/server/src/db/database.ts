@@ -29,6 +29,7 @@ import * as offers from './migrations/2026-12-06T2102-offers.ts';
 import * as clusterLeases from './migrations/2026-12-07T0101-cluster-leases.ts';
 import * as clusterNodes from './migrations/2026-12-07T0102-cluster-nodes.ts';
 import * as federation from './migrations/2026-12-07T0201-federation.ts';
+import * as federationKey from './migrations/2026-12-07T0231-federation-key.ts';
 
 export type Db = Kysely<Database>;
 
@@ -58,6 +59,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-07T0101-cluster-leases': clusterLeases,
   '2026-12-07T0102-cluster-nodes': clusterNodes,
   '2026-12-07T0201-federation': federation,
+  '2026-12-07T0231-federation-key': federationKey,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -34,7 +34,7 @@ import { sealLegacyPasswords } from '../domain/rentals/rental-passwords.ts';
 import { PaymentRails } from '../payments/payment-rails.ts';
 import { railSettings } from '../payments/rail-options.ts';
 import { MailQueue, describeSmtpUrl, smtpTransport } from './mail-queue.ts';
-import { Federation } from '../federation/federation-service.ts';
+import { startFederation, type Federation } from '../federation/federation-service.ts';
 import { allListings } from '../domain/rentals/rentals.ts';
 import { queueBalanceNotice, queueRentalActive, queueRentalEnded } from '../domain/mail/notices.ts';
 
@@ -168,9 +168,10 @@ export async function startServer(
     return { contentType: registry.contentType, body: await registry.metrics() };
   };
   // Federation: our signing identity and peers; pushes and pulls run on the node leading the periodic work.
-  const federation = new Federation(ctx, config, {
+  const federation = await startFederation(ctx, config, {
     ownListings: () => allListings(ctx),
     mayRun: () => leader.isLeader(),
+    bus: buses.changes,
     log: { warn: (fields, message) => log.warn(fields, message) },
   });
   const api = buildApi({
