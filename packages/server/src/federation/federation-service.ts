@@ -1,7 +1,7 @@
 import type { FederationIdentity, FederationOverview, ServerDocument } from '@p2pvps/protocol/federation-schemas';
 import { wellKnownServerPath } from '@p2pvps/protocol/federation-schemas';
-import type { Listing } from '@p2pvps/protocol/schemas';
 import type { DomainContext } from '../domain/context.ts';
+import { allListings } from '../domain/rentals/rentals.ts';
 import type { EventBus } from '../events/event-bus.ts';
 import { FederationClient } from './federation-client.ts';
 import { ListingSync } from './listing-sync.ts';
@@ -11,7 +11,7 @@ import { ServerIdentity } from './server-key.ts';
 import { SharedServerKey } from './shared-key.ts';
 
 export interface FederationParts {
-  ownListings(): Promise<Listing[]>;
+  /** True on the node leading the periodic work, the one that pushes and pulls listings. */
   mayRun(): boolean;
   /** The node events' `changes` bus: a key rotated on one node reaches every node (shared-key.ts). */
   bus: EventBus<string>;
@@ -80,7 +80,7 @@ export class Federation {
       client: this.client,
       peers: this.peers,
       ownUrl: this.ownUrl,
-      ownListings: o.ownListings,
+      ownListings: () => allListings(ctx),
       pullEveryMs: settings.federationPullMs,
       checkEveryMs: settings.federationPushCheckMs,
       mayRun: o.mayRun,
