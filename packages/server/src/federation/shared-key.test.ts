@@ -117,3 +117,20 @@ test('two rotations at once on two nodes both take effect, one after the other, 
   const doc = ServerDocument.parse(a.identity.document('b', 'http://b.test', 10));
   assert.deepEqual(followRotations(before, doc), a.identity.key);
 });
+
+test("a node whose secret-box.key is not the others' refuses to start, saying which file to copy", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'p2pvps-fednode-'));
+  dirs.push(dir);
+  const db = openDatabase(database.url);
+  closers.push(() => db.destroy());
+  const key = new SharedServerKey({
+    db,
+    clock,
+    secretBox: secretBox(randomBytes(32)),
+    identity: new ServerIdentity(dir, clock),
+    bus: { publish: () => {}, subscribe: () => () => {}, hasListeners: () => false },
+    log: { warn: () => {} },
+  });
+  await assert.rejects(key.start(), /does not open with this node's secret-box\.key/);
+  key.close();
+});

@@ -167,11 +167,15 @@ export async function startServer(
     traffic.collect();
     return { contentType: registry.contentType, body: await registry.metrics() };
   };
-  // Federation: our signing identity (one for every node) and peers; pushes and pulls run on the node leading the periodic work.
+  // Federation: our signing key (one for every node) and peers; the leading node pushes and pulls.
   const federation = await startFederation(ctx, config, {
     mayRun: () => leader.isLeader(),
     bus: buses.changes,
     log: { warn: (fields, message) => log.warn(fields, message) },
+  }).catch(async (err: unknown) => {
+    // Refused (another node's secret-box.key): the buses' and the pool's connections would keep the process alive.
+    await Promise.all([buses.close(), db.destroy()]);
+    throw err;
   });
   const api = buildApi({
     userEvents,
