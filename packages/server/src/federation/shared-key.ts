@@ -53,20 +53,25 @@ export class SharedServerKey {
 
   /** A new key signed by the current one, stored for every node; a rotation another node made meanwhile is rotated from. */
   async rotate(): Promise<void> {
-    for (;;) {
+    for (let attempt = 0; attempt < 10; attempt++) {
       await this.reload();
+      const from = this.version;
       const next = this.o.identity.rotation();
       const sealed = this.o.secretBox.seal(next, sealContext);
-      if (await replaceServerKey(this.o.db, this.version, sealed, this.o.clock.now().toISOString())) {
-        this.version += 1;
-        this.o.identity.adopt(next);
-        this.o.bus.publish(keyChangedTopic, String(this.version));
+      if (await replaceServerKey(this.o.db, from, sealed, this.o.clock.now().toISOString())) {
+        // A reload that ran meanwhile may have adopted this very row already.
+        if (this.version <= from) {
+          this.version = from + 1;
+          this.o.identity.adopt(next);
+        }
+        this.o.bus.publish(keyChangedTopic, String(from + 1));
         return;
       }
     }
+    throw new Error('the federation key kept changing under this rotation; try again');
   }
 
-  /** Adopts the stored key when it is newer than the one this node holds. */
+  /** Adopts the stored key when it is newer than the one this node holds (no await between the check and the adoption). */
   async reload(): Promise<void> {
     const row = await findServerKey(this.o.db);
     if (!row || row.version <= this.version) return;
