@@ -31,6 +31,7 @@ import * as clusterNodes from './migrations/2026-12-07T0102-cluster-nodes.ts';
 import * as federation from './migrations/2026-12-07T0201-federation.ts';
 import * as encryptedStorage from './migrations/2026-12-07T0221-encrypted-storage.ts';
 import * as appPackages from './migrations/2026-12-07T0211-app-packages.ts';
+import * as federationKey from './migrations/2026-12-07T0231-federation-key.ts';
 
 export type Db = Kysely<Database>;
 
@@ -62,6 +63,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-07T0201-federation': federation,
   '2026-12-07T0221-encrypted-storage': encryptedStorage,
   '2026-12-07T0211-app-packages': appPackages,
+  '2026-12-07T0231-federation-key': federationKey,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -382,6 +382,16 @@ export interface PeerListingsTable {
   received_at: string;
 }
 
+/** The server's federation key, one row shared by every node (federation/shared-key.ts). */
+export interface FederationServerKeyTable {
+  id: string;
+  /** The key file's JSON (federation/server-key.ts), sealed with the secret box. */
+  sealed_key: string;
+  /** Raised by each rotation; a rotation writes only over the version it read. */
+  version: number;
+  updated_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   api_tokens: ApiTokensTable;
@@ -410,6 +420,7 @@ export interface Database {
   federation_peers: FederationPeersTable;
   federation_nonces: FederationNoncesTable;
   peer_listings: PeerListingsTable;
+  federation_server_key: FederationServerKeyTable;
 }
 
 // Re-exported for migrations that need column helpers.

@@ -1,12 +1,33 @@
 import type { FederationIdentity, FederationOverview, ServerDocument } from '@p2pvps/protocol/federation-schemas';
 import { wellKnownServerPath } from '@p2pvps/protocol/federation-schemas';
-import type { Listing } from '@p2pvps/protocol/schemas';
 import type { DomainContext } from '../domain/context.ts';
+import { allListings } from '../domain/rentals/rentals.ts';
+import type { EventBus } from '../events/event-bus.ts';
 import { FederationClient } from './federation-client.ts';
 import { ListingSync } from './listing-sync.ts';
 import { Peers } from './peers.ts';
 import type { RequestVerifierOptions } from './request-verifier.ts';
 import { ServerIdentity } from './server-key.ts';
+import { SharedServerKey } from './shared-key.ts';
+
+export interface FederationParts {
+  /** True on the node leading the periodic work, the one that pushes and pulls listings. */
+  mayRun(): boolean;
+  /** The node events' `changes` bus: a key rotated on one node reaches every node (shared-key.ts). */
+  bus: EventBus<string>;
+  log: { warn(fields: object, message: string): void };
+}
+
+/**
+ * Federation for services/server.ts: composed, and its key shared with the other nodes of
+ * the cluster (adopted from the database) before anything is served; `start()` then starts
+ * the listing sync.
+ */
+export async function startFederation(ctx: DomainContext, settings: FederationSettings, o: FederationParts): Promise<Federation> {
+  const federation = new Federation(ctx, settings, o);
+  await federation.sharedKey.start();
+  return federation;
+}
 
 export interface FederationSettings {
   dataDir: string;
@@ -18,10 +39,11 @@ export interface FederationSettings {
 /**
  * Federation's parts for one server: its signing identity, its peers, the signed client,
  * the verifier's settings for inbound requests, and the listing sync. Composed once by
- * services/server.ts; routes/federation.ts and routes/federation-admin.ts serve it.
+ * `startFederation`; routes/federation.ts and routes/federation-admin.ts serve it.
  */
 export class Federation {
   readonly identity: ServerIdentity;
+  readonly sharedKey: SharedServerKey;
   readonly client: FederationClient;
   readonly peers: Peers;
   readonly sync: ListingSync;
@@ -31,10 +53,18 @@ export class Federation {
   constructor(
     private readonly ctx: DomainContext,
     settings: FederationSettings,
-    o: { ownListings(): Promise<Listing[]>; mayRun(): boolean; log: { warn(fields: object, message: string): void } },
+    o: FederationParts,
   ) {
     this.ownUrl = new URL(settings.publicUrl).origin;
     this.identity = new ServerIdentity(settings.dataDir, ctx.clock);
+    this.sharedKey = new SharedServerKey({
+      db: ctx.db,
+      clock: ctx.clock,
+      secretBox: ctx.secretBox,
+      identity: this.identity,
+      bus: o.bus,
+      log: o.log,
+    });
     this.client = new FederationClient({ identity: this.identity, ownUrl: this.ownUrl, clock: ctx.clock });
     this.peers = new Peers({ db: ctx.db, clock: ctx.clock, client: this.client });
     this.verifier = {
@@ -50,7 +80,7 @@ export class Federation {
       client: this.client,
       peers: this.peers,
       ownUrl: this.ownUrl,
-      ownListings: o.ownListings,
+      ownListings: () => allListings(ctx),
       pullEveryMs: settings.federationPullMs,
       checkEveryMs: settings.federationPushCheckMs,
       mayRun: o.mayRun,
@@ -77,11 +107,18 @@ export class Federation {
     return { identity: this.identityView(), peers: await this.peers.list() };
   }
 
+  /** A new key, signed by the old one, for every node of the cluster. */
+  async rotateKey(): Promise<FederationIdentity> {
+    await this.sharedKey.rotate();
+    return this.identityView();
+  }
+
   start(): void {
     this.sync.start();
   }
 
   close(): Promise<void> {
+    this.sharedKey.close();
     return this.sync.close();
   }
 }

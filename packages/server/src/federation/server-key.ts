@@ -100,6 +100,14 @@ export class ServerIdentity {
   }
 
   rotate(): void {
+    this.adopt(this.rotation());
+  }
+
+  /**
+   * The key file's content after a rotation from the current key, not yet kept: a cluster
+   * stores it in the database first (shared-key.ts), then every node adopts it.
+   */
+  rotation(): string {
     const retiredAt = this.clock.now().toISOString();
     const privateKey = newPrivateKey();
     const next = serverKeyOf(createPublicKey(createPrivateKey(privateKey)));
@@ -109,7 +117,17 @@ export class ServerIdentity {
       successor: next.id,
       rotationSignature: this.sign(rotationStatement(this.key.id, next.id, retiredAt)).toString('base64url'),
     };
-    this.save({ privateKey, createdAt: retiredAt, previousKeys: [...this.state.previousKeys, previous] });
+    return JSON.stringify({ privateKey, createdAt: retiredAt, previousKeys: [...this.state.previousKeys, previous] });
+  }
+
+  /** The key file's content, as `adopt` takes it. */
+  serialized(): string {
+    return JSON.stringify(this.state);
+  }
+
+  /** Takes this key file's content as the key from now on, and keeps it in the data dir. */
+  adopt(serialized: string): void {
+    this.save(KeyFile.parse(JSON.parse(serialized)));
   }
 
   document(name: string, url: string, feePercent: number): ServerDocument {

@@ -20,8 +20,5 @@ export function federationAdminRoutes(app: FastifyInstance, auth: Authenticator,
     await federation.peers.unlink(params.peerId);
     return { unlinked: true as const };
   });
-  mount(app, auth, routes.adminRotateFederationKey, async () => {
-    federation.identity.rotate();
-    return federation.identityView();
-  });
+  mount(app, auth, routes.adminRotateFederationKey, () => federation.rotateKey());
 }

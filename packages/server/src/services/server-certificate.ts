@@ -150,3 +150,13 @@ export function serverCertificateFromConfig(
   const source = { kind: 'acme' as const, issuer, host: new URL(config.publicUrl).hostname, dir: join(config.dataDir, 'tls') };
   return { certificate: new ServerCertificate(source, clock, log), issuer };
 }
+
+/** A public URL in plain http outside loopback sends every secret in clear: the operator is told at start. */
+export function warnIfPlainHttp(publicUrl: string, log: { warn(message: string): void }): void {
+  const url = new URL(publicUrl);
+  if (url.protocol !== 'http:' || /^(127\.|localhost$|\[::1\]$)|\.localhost$/.test(url.hostname)) return;
+  log.warn(
+    `the public URL ${publicUrl} is plain http: passwords, tokens and renters' credentials cross the network in clear; ` +
+      'use an https public URL with --tls-cert/--tls-key or --acme-directory-url',
+  );
+}

@@ -15,7 +15,8 @@ import { recordDeviceOnline, settleDeviceRental, tunnelPolicy } from '../domain/
 import { FrontDoors } from '../frontdoor/front-doors.ts';
 import { leaderGauge, serverMetrics } from './server-metrics.ts';
 import { serverWorkers } from './workers.ts';
-import { serverCertificateFromConfig } from './server-certificate.ts';
+import { serverCertificateFromConfig, warnIfPlainHttp } from './server-certificate.ts';
+import { listen } from './listen.ts';
 import { migrateToLatest, openDatabase } from '../db/database.ts';
 import { ensureOperator } from '../domain/accounts/accounts.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
@@ -36,8 +37,7 @@ import { sealLegacyPasswords } from '../domain/rentals/rental-passwords.ts';
 import { PaymentRails } from '../payments/payment-rails.ts';
 import { railSettings } from '../payments/rail-options.ts';
 import { MailQueue, describeSmtpUrl, smtpTransport } from './mail-queue.ts';
-import { Federation } from '../federation/federation-service.ts';
-import { allListings } from '../domain/rentals/rentals.ts';
+import { startFederation, type Federation } from '../federation/federation-service.ts';
 import { queueBalanceNotice, queueRentalActive, queueRentalEnded } from '../domain/mail/notices.ts';
 
 export interface RunningServer {
@@ -173,11 +173,15 @@ export async function startServer(
     traffic.collect();
     return { contentType: registry.contentType, body: await registry.metrics() };
   };
-  // Federation: our signing identity and peers; pushes and pulls run on the node leading the periodic work.
-  const federation = new Federation(ctx, config, {
-    ownListings: () => allListings(ctx),
+  // Federation: our signing key (one for every node) and peers; the leading node pushes and pulls.
+  const federation = await startFederation(ctx, config, {
     mayRun: () => leader.isLeader(),
+    bus: buses.changes,
     log: { warn: (fields, message) => log.warn(fields, message) },
+  }).catch(async (err: unknown) => {
+    // Refused (another node's secret-box.key): the buses' and the pool's connections would keep the process alive.
+    await Promise.all([buses.close(), db.destroy()]);
+    throw err;
   });
   const api = buildApi({
     userEvents,
@@ -361,15 +365,7 @@ export async function startServer(
     leader,
     beforeMeterCommit: options.beforeMeterCommit,
   });
-  if (
-    new URL(config.publicUrl).protocol === 'http:' &&
-    !/^(127\.|localhost$|\[::1\]$)|\.localhost$/.test(new URL(config.publicUrl).hostname)
-  ) {
-    log.warn(
-      `the public URL ${config.publicUrl} is plain http: passwords, tokens and renters' credentials cross the network in clear; ` +
-        'use an https public URL with --tls-cert/--tls-key or --acme-directory-url',
-    );
-  }
+  warnIfPlainHttp(config.publicUrl, log);
   workers.start();
   mailQueue.start();
   federation.start();
@@ -410,15 +406,4 @@ export async function startServer(
         await db.destroy();
       })()),
   };
-}
-
-function listen(server: import('node:net').Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : port);
-    });
-  });
 }
