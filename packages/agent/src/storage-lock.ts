@@ -1,6 +1,5 @@
 import type { DesiredRental, ObservedContainer } from '@p2pvps/protocol/agent-schemas';
 import { WrongKeyError, type EncryptedHome } from './storage/encrypted-home.ts';
-import type { RunnerLog } from './rental-runner.ts';
 
 /**
  * An encrypted rental's storage on the rental side (docs/encryption.md): made encrypted at
@@ -14,7 +13,7 @@ export class StorageLock {
 
   constructor(
     private readonly home: Pick<EncryptedHome, 'create' | 'locked' | 'unlock'>,
-    private readonly log: RunnerLog,
+    private readonly log: (level: 'error' | 'warn' | 'info' | 'debug', msg: string) => void,
   ) {}
 
   /** A new encrypted rental: its home is made an encrypted directory with the key from the renter's secret. */

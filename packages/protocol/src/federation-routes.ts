@@ -1,4 +1,4 @@
-import type { RouteContract } from './routes.ts';
+import type { RouteContract } from './route-contract.ts';
 import {
   FederationIdentity,
   FederationOverview,

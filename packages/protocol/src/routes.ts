@@ -72,6 +72,7 @@ import {
 } from './schemas.ts';
 import { MaintenanceBody, MaintenanceParams, MaintenanceWindow, MaintenanceWindows, ReliabilityHistory } from './reliability-schemas.ts';
 import { federationRoutes } from './federation-routes.ts';
+import type { RouteContract } from './route-contract.ts';
 import { AgentInstall, HeartbeatBody, HeartbeatReply, RegisterBody, Registration } from './agent-schemas.ts';
 import {
   AdminDisputes,
@@ -95,20 +96,7 @@ import {
  * The API contract: one entry per route. The server validates with these schemas and
  * generates its OpenAPI document from them; the client uses them to type its calls.
  */
-export type Auth = 'none' | 'user' | 'admin' | 'device';
-
-export interface RouteContract {
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
-  path: string;
-  summary: string;
-  auth: Auth;
-  params?: z.ZodType;
-  query?: z.ZodType;
-  body?: z.ZodType;
-  response: z.ZodType;
-  status?: number;
-}
-
+export type { Auth, RouteContract } from './route-contract.ts';
 const route = <const R extends RouteContract>(r: R): R => r;
 
 export const routes = {

@@ -1,3 +1,4 @@
+import type { DesiredRental } from '@p2pvps/protocol/agent-schemas';
 import { timing } from '@p2pvps/protocol/timing';
 import { migrateToLatest, openDatabase } from '../db/database.ts';
 import { signup } from './accounts/accounts.ts';
@@ -25,7 +26,7 @@ export async function createTestContext(portRange: readonly [number, number] = [
   await migrateToLatest(db);
   const clock = new ManualClock();
   const online = new Set<string>();
-  const nudges: { deviceId: string; reason: string }[] = [];
+  const nudges: { deviceId: string; reason: string; rental?: DesiredRental }[] = [];
   const ctx: DomainContext = {
     db,
     clock,
@@ -49,7 +50,7 @@ export async function createTestContext(portRange: readonly [number, number] = [
       passwordCost: { log2N: 10, r: 8, p: 1 },
     },
     storageSecrets: new StorageSecrets(clock),
-    notifyDevice: (deviceId, reason) => void nudges.push({ deviceId, reason }),
+    notifyDevice: (deviceId, reason, rental) => void nudges.push({ deviceId, reason, ...(rental ? { rental } : {}) }),
     tunnels: { isOnline: (id) => online.has(id), disconnect: (id) => void online.delete(id) },
   };
   let n = 0;

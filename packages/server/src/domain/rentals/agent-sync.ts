@@ -1,6 +1,5 @@
-import type { DesiredApp } from '@p2pvps/protocol/app-packages';
-import type { DesiredRental, HeartbeatBody, HeartbeatReply } from '@p2pvps/protocol/agent-schemas';
-import type { Hardware, Offer, RentalState } from '@p2pvps/protocol/schemas';
+import type { HeartbeatBody, HeartbeatReply } from '@p2pvps/protocol/agent-schemas';
+import type { Hardware, RentalState } from '@p2pvps/protocol/schemas';
 import { agentProtocol } from '@p2pvps/protocol/version';
 import { findDevice, updateDevice } from '../../db/devices-repo.ts';
 import { findOpenRentalForDevice, updateRental, updateRentalFrom, type RentalRow } from '../../db/rentals-repo.ts';
@@ -11,9 +10,9 @@ import { benchmarkChallengeFor } from '../devices/benchmarks.ts';
 import { endRental } from './ending.ts';
 import { nextRentalState, runningStates } from './rental-state.ts';
 import { recordRentalEvent } from './rental-log.ts';
-import { applyStorageLock, desiredEncryption } from './encrypted-storage.ts';
+import { applyStorageLock } from './encrypted-storage.ts';
+import { desired } from './desired-rental.ts';
 import { webHost } from '../devices/devices.ts';
-import { withWebHost } from '../packages/app-packages.ts';
 
 /**
  * Agents before protocol 2 need the renter's password in clear, which the server no longer
@@ -69,7 +68,8 @@ export async function syncDevice(
   return {
     // The next rental's offer: an idle agent sizes its clean storage for it ahead of the rent.
     ...(knownHardware ? { offer: effectiveOffer(JSON.parse(knownHardware) as Hardware, before?.offer) } : {}),
-    rental: rental && runningStates.includes(rental.state as RentalState) ? desired(ctx, rental, webHost(ctx, before?.web_name ?? '')) : null,
+    rental:
+      rental && runningStates.includes(rental.state as RentalState) ? desired(ctx, rental, webHost(ctx, before?.web_name ?? '')) : null,
     heartbeatIntervalMs: ctx.settings.heartbeatIntervalMs,
     serverTime: now.toISOString(),
     ...(benchmark ? { benchmark } : {}),
@@ -111,22 +111,4 @@ async function applyObservation(ctx: DomainContext, rental: RentalRow, body: Hea
     if (wiped) await recordRentalEvent(ctx.db, rental.id, 'container_removed', now.toISOString());
   }
   return findOpenRentalForDevice(ctx.db, rental.device_id);
-}
-
-/** A rental as its device's agent runs it (what a heartbeat reply or a rent's nudge carries); `web` its web name. */
-export function desired(ctx: DomainContext, rental: RentalRow, web: string): DesiredRental {
-  return {
-    rentalId: rental.id,
-    username: rental.username,
-    // The device gets the crypt(3) hash only; the password itself never leaves the server but to its renter.
-    passwordHash: rental.password_crypt,
-    authorizedKey: rental.ssh_public_key,
-    expiresAt: rental.expires_at,
-    // What the container gets; a rental from before offers leaves the agent to its own limits.
-    ...(rental.offer ? { offer: JSON.parse(rental.offer) as Offer } : {}),
-    // Encrypted storage: the renter's secret rides along only while the server holds it in memory.
-    ...desiredEncryption(ctx, rental),
-    // The deployment package, with the rental's web name for its certificate and pages.
-    ...(rental.app ? { app: withWebHost(JSON.parse(rental.app) as DesiredApp, web) } : {}),
-  };
 }

@@ -42,6 +42,9 @@ test('the renter’s secret goes to the device in memory only, until the device 
     const secret = `my storage secret ${randomBytes(8).toString('hex')}`;
     const rental = await rent(t.ctx, renter.id, { deviceId, encryptionKey: secret });
     assert.equal(rental.encrypted, true);
+    const nudge = t.nudges.at(-1);
+    assert.equal(nudge?.reason, 'rental_requested');
+    assert.equal(nudge?.rental, undefined, 'no rental in the nudge: its secret would pass through the event bus');
 
     const first = await syncDevice(t.ctx, deviceId, { container: null });
     assert.deepEqual(first.rental?.encryption, { key: secret }, 'the device gets the secret with the rental');

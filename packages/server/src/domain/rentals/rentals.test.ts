@@ -13,11 +13,13 @@ test('a rental for N hours expires after N hours of activity, and the device is 
 
   const rental = await rent(t.ctx, renter.id, { deviceId, hours: 2 });
   assert.equal(rental.state, 'requested');
-  assert.deepEqual(t.nudges.at(-1), { deviceId, reason: 'rental_requested' }, 'the agent is told at once');
+  const nudge = t.nudges.at(-1);
+  assert.deepEqual([nudge?.deviceId, nudge?.reason], [deviceId, 'rental_requested'], 'the agent is told at once');
 
   // The agent's first heartbeat learns what to run, the next reports it ready.
   const first = await syncDevice(t.ctx, deviceId, { container: null });
   assert.equal(first.rental?.rentalId, rental.id);
+  assert.deepEqual(nudge?.rental, first.rental, 'the nudge carries the rental as that heartbeat gives it, to start on it sooner');
   assert.match(first.rental?.passwordHash ?? '', /^\$6\$/, 'the device gets a crypt(3) hash of the password (rental-passwords.test.ts)');
   t.clock.advance(5_000);
   const ready = await syncDevice(t.ctx, deviceId, { container: { rentalId: rental.id, state: 'ready' } });

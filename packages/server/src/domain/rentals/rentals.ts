@@ -16,7 +16,7 @@ import { renewIfAsked, setAutoRenew } from './auto-renew.ts';
 import { endRental } from './ending.ts';
 import { addPrepaidHours, checkFunds } from './prepaid-terms.ts';
 import { newRentalPassword, revealPassword } from './rental-passwords.ts';
-import { desired } from './agent-sync.ts';
+import { desired } from './desired-rental.ts';
 import { recordRentalEvent } from './rental-log.ts';
 import { withRatings } from '../reviews/reviews.ts';
 import { verificationOf } from '../devices/hardware-claims.ts';
