@@ -5,6 +5,7 @@
  */
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import { TunnelClient } from '@p2pvps/agent/tunnel-client';
+import { readNudges } from '@p2pvps/agent/tunnel-nudges';
 
 export interface DeviceSpec {
   deviceId: string;
@@ -57,6 +58,9 @@ function start(count: number, perTick: number, gateway: { host: string; port: nu
           if (msg.startsWith('tunnel down')) reconnects++;
         },
         onStateChange: (isUp) => (up += isUp ? 1 : -1),
+        // As the agent does: the server's nudges ride the tunnel, so an idle tunnel holds
+        // their channel too, and its cost is in the figures.
+        nudges: (channel) => readNudges(channel, () => undefined),
       });
       clients.push(client);
       client.start();
