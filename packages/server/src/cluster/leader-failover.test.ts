@@ -2,7 +2,8 @@ import { createTestDatabase } from '../testing/test-database.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'ssh2';
@@ -53,7 +54,12 @@ function waitFor(node: Node, from: number, match: (line: string) => boolean, wha
   });
 }
 
+/** The key every node of one cluster shares (docs/production.md): what seals renters' passwords and the federation key. */
+const clusterSecretBoxKey = randomBytes(32);
+
 async function startNode(id: string, dir: string, databaseUrl: string, epoch: number): Promise<Node> {
+  mkdirSync(join(dir, id), { recursive: true, mode: 0o700 });
+  writeFileSync(join(dir, id, 'secret-box.key'), clusterSecretBoxKey, { mode: 0o600 });
   const args = [
     ...['--import', 'tsx', nodeEntry],
     ...['--data-dir', join(dir, id), '--database-url', databaseUrl, '--node-id', id],

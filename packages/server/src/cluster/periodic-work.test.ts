@@ -16,7 +16,7 @@ test('of two servers on one database only the leader delivers mail; when it stop
     P2PVPS_LEADER_LEASE_TTL_MS: '900',
   };
   const first = await startTestServer('node-a', { ...env, P2PVPS_NODE_ID: 'node-a' });
-  const second = await startTestServer('node-b', { ...env, P2PVPS_NODE_ID: 'node-b' });
+  const second = await startTestServer('node-b', { ...env, P2PVPS_NODE_ID: 'node-b' }, { nodeOf: first });
   t.after(async () => {
     await second.stop();
     await first.stop();

@@ -1,11 +1,12 @@
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadServerConfig, type ServerConfig } from '../config.ts';
 import type { Clock } from '../domain/clock.ts';
 import { startServer, type RunningServer } from '../services/server.ts';
+import { secretBoxKeyFile } from '../secret-box.ts';
 import { createTestDatabase } from './test-database.ts';
 
 /**
@@ -58,11 +59,18 @@ export async function freePortBlock(): Promise<number> {
 export async function startTestServer(
   name: string,
   env: Record<string, string> = {},
-  options: { clock?: Clock; logStream?: { write(line: string): void }; base?: number } = {},
+  options: {
+    clock?: Clock;
+    logStream?: { write(line: string): void };
+    base?: number;
+    /** Another node of the same cluster: its secret-box.key is copied here first, as an operator would (docs/production.md). */
+    nodeOf?: TestServer;
+  } = {},
 ): Promise<TestServer> {
-  const { base: chosen, ...startOptions } = options;
+  const { base: chosen, nodeOf, ...startOptions } = options;
   const base = chosen ?? (await freePortBlock());
   const dataDir = mkdtempSync(join(tmpdir(), `p2pvps-${name}-`));
+  if (nodeOf) copyFileSync(join(nodeOf.config.dataDir, secretBoxKeyFile), join(dataDir, secretBoxKeyFile));
   const database = await createTestDatabase(`sqlite:${dataDir}/p2pvps.sqlite`);
   let config: ServerConfig;
   let server: RunningServer;
