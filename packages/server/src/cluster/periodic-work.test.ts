@@ -16,13 +16,15 @@ test('of two servers on one database only the leader delivers mail; when it stop
     P2PVPS_LEADER_LEASE_TTL_MS: '900',
   };
   const first = await startTestServer('node-a', { ...env, P2PVPS_NODE_ID: 'node-a' });
-  const second = await startTestServer('node-b', { ...env, P2PVPS_NODE_ID: 'node-b' }, { nodeOf: first });
+  // Registered before the second start, so a failed start still closes the first (else the file never exits).
+  let second: Awaited<ReturnType<typeof startTestServer>> | undefined;
   t.after(async () => {
-    await second.stop();
+    await second?.stop();
     await first.stop();
     await database.drop();
     rmSync(dir, { recursive: true, force: true });
   });
+  second = await startTestServer('node-b', { ...env, P2PVPS_NODE_ID: 'node-b' }, { nodeOf: first });
   const db = second.server.ctx.db;
   assert.equal((await findLease(db, 'periodic-work'))?.holderNode, 'node-a', 'the first server leads from its start');
 
