@@ -7,6 +7,8 @@ export const ownerVisibility = {
   heading: 'What the owner of the device can and cannot see',
   sentences: [
     'The owner can power the device off, read the files your rental stores on their hardware, and see how much traffic your rental moves.',
+    // Renter-held encryption (docs/encryption.md): at rest only, never while it runs.
+    'Renting with encrypted storage (--encrypt, or the box in the rent dialog) keeps those files unreadable on the powered-off device and after the rental, not while it runs.',
     // The agent is handed only the password's crypt(3) hash (server rental-passwords.ts), but
     // root on the device can enter a running container: say so plainly.
     "The owner's device is given only a one-way hash of your rental's password, never the password itself; but an owner with root on it can enter your container while it runs.",
