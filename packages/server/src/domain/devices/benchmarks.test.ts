@@ -217,7 +217,11 @@ test('an owner who changes the offer after a pass is benchmarked again at the ne
   assert.ok(again, 'the new offer is checked at once');
   const capped = { ...honest, memoryTouchedBytes: gib };
   const verdict = await acceptBenchmark(t.ctx, t.deviceId, t.answer(again, capped));
-  assert.deepEqual(verdict.memoryBytes, { claimed: 3 * gib, measured: gib, ok: false }, 'the new offer, and the memory touched short of it');
+  assert.deepEqual(
+    verdict.memoryBytes,
+    { claimed: 3 * gib, measured: gib, ok: false },
+    'the new offer, and the memory touched short of it',
+  );
   assert.equal(await t.listed(), false);
   await t.close();
 });
