@@ -62,9 +62,13 @@ export class ListingSync {
 
   /** Our signed listings, as a push or a pull reply carries them. */
   async snapshot(): Promise<SignedListing[]> {
+    return this.signed(await this.o.ownListings());
+  }
+
+  private signed(own: Listing[]): SignedListing[] {
     const now = this.o.clock.now().toISOString();
     const home = { url: this.o.ownUrl, keyId: this.o.identity.key.id, sign: (d: Buffer) => this.o.identity.sign(d) };
-    return (await this.o.ownListings()).map((l) => signListing(l, home, now));
+    return own.map((l) => signListing(l, home, now));
   }
 
   /** A peer's snapshot, pushed or pulled: checked listing by listing, then stored in place of the last. */
@@ -101,12 +105,15 @@ export class ListingSync {
       this.lastPrune = now;
       await forgetExpiredNonces(this.o.db, new Date(now).toISOString());
     }
+    // No peer, no market query: a server that federates with nobody pays nothing every check.
+    const peers = await this.activePeers();
+    if (peers.length === 0) return;
     const own = await this.o.ownListings();
     const key = changeKey(own);
     if (key === this.lastPushed) return;
-    const listings = await this.snapshot();
+    const listings = this.signed(own);
     let allDelivered = true;
-    for (const peer of await this.activePeers()) {
+    for (const peer of peers) {
       const reply = await this.o.client.request(peer.url, 'POST', federationListingsPath, { listings }).catch((err: Error) => ({
         status: 0,
         body: { code: 'federation_peer_unreachable', message: err.message },
