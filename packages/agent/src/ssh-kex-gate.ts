@@ -100,8 +100,8 @@ export class SshKexGate extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    // An end before NEWKEYS passes on what was read; one while held waits for open().
-    if (this.held && !this.opened) return callback();
+    // An end before NEWKEYS passes on what was read. While held, the stream does not get
+    // here: the held chunk's callback waits for open(), and the end waits behind it.
     if (this.pending.length) this.push(this.pending);
     callback();
   }

@@ -1,7 +1,7 @@
 import { DomainError } from '../domain/errors.ts';
 
 /** Whose stream it is: a user, through one of their tokens (agents' nudges ride their tunnels instead). */
-export type StreamOwner = { kind: 'user'; userId: string; tokenId: string };
+export type StreamOwner = { userId: string; tokenId: string };
 
 export interface EventStreamOptions {
   /** Streams open at once, in total and per user. */
@@ -108,5 +108,5 @@ export class EventStreams {
 }
 
 function ownerKey(owner: StreamOwner): string {
-  return `user:${owner.userId}`;
+  return owner.userId;
 }

@@ -41,7 +41,7 @@ export function agentRoutes(
       streams,
       req,
       reply,
-      { kind: 'user', userId: caller.user.id, tokenId: caller.tokenId },
+      { userId: caller.user.id, tokenId: caller.tokenId },
       ['hello', {}],
       (send) => userEvents?.subscribe(caller.user.id, (what) => send(what, {})) ?? (() => {}),
     );
