@@ -173,6 +173,21 @@ async function stop(): Promise<void> {
     console.log(`${name}: stopped`);
     rmSync(pidFile(name), { force: true });
   }
+  // The agent keeps a container prepared for the next rental; stopped, it no longer
+  // hands it over, so stopping the demo removes it (a rented one stays: its renter's).
+  const socket = `unix://${process.env.P2PVPS_DEMO_DOCKER_SOCKET ?? '/run/p2pvps-demo-docker.sock'}`;
+  const listed = spawnSync(
+    'docker',
+    ['-H', socket, 'ps', '-aq', '--filter', 'label=org.p2pvps.prepared=true', '--filter', 'name=-prepared-'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const prepared = listed.status === 0 ? listed.stdout.split('\n').filter(Boolean) : [];
+  if (prepared.length > 0) {
+    const rm = spawnSync('docker', ['-H', socket, 'rm', '-f', ...prepared], { encoding: 'utf8' });
+    console.log(rm.status === 0 ? `prepared container: removed` : `prepared container: not removed (${rm.stderr.trim()})`);
+  }
   // The agent leaves the renter storage mounted on purpose (a restarted agent resumes a
   // rental on it); stopping the demo lets it go, unless a rental's container still uses it.
   const storage = storageMountDir(join(dir, 'agent'));
