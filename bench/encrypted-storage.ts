@@ -46,6 +46,7 @@ const storage = new RenterStorage({
   config: { kind: 'block', device: usb.path, allowFormat: true },
   wipe: 'discard',
   dataDir,
+  homeEncryption: 'fscrypt-v2',
   log: () => undefined,
 });
 const results: Record<'plain' | 'encrypted', { write: number[]; read: number[] }> = {

@@ -11,6 +11,7 @@ import {
   createServer,
   createSshKey,
   createUser,
+  openSsh,
   removeDeviceContainers,
   runCommand,
   tempDir,
@@ -195,6 +196,35 @@ test('wiki: DokuWiki answers on the web name with its title', async () => {
   const page = await curl(rental.connection.webHost, '/doku.php?id=start');
   assert.equal(page.code, 0, page.stderr);
   assert.match(page.stdout, /Test wiki/);
+  await stop(rental);
+});
+
+test("wireguard: wg0 listens on the chosen port, and a client made from the renter's configuration completes a handshake", async () => {
+  const rental = await rentWith('wireguard', { LISTEN_PORT: '51999' });
+  const root = { port: rental.connection.port, user: 'root', identity: key.privatePath };
+  const shown = await openSsh(root, 'wg show wg0 listen-port; cat /root/wireguard-client.conf');
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, /^51999\n/);
+  assert.match(shown.stdout, /\[Interface\]\nPrivateKey = \S+=\nAddress = 10\.77\.0\.2\/24/);
+  assert.match(shown.stdout, new RegExp(`Endpoint = ${rental.connection.webHost.replace(/\./g, '\\.')}:51999`));
+  // UDP does not cross the tunnel, so the client is a second user-space interface in the
+  // same container, made from the configuration the renter downloads, aimed at loopback.
+  const handshake = await openSsh(
+    root,
+    [
+      'set -e; conf=/root/wireguard-client.conf; umask 077',
+      'sed -n "s/^PrivateKey = //p" $conf >/tmp/client.key',
+      '(WG_PROCESS_FOREGROUND=1 setsid wireguard-go wg1 >/dev/null 2>&1 &)',
+      'for _ in $(seq 50); do ip link show wg1 >/dev/null 2>&1 && break; sleep 0.2; done',
+      'wg set wg1 private-key /tmp/client.key peer "$(sed -n "s/^PublicKey = //p" $conf)" endpoint 127.0.0.1:51999 allowed-ips 10.77.0.1/32 persistent-keepalive 1',
+      'ip link set wg1 up',
+      'for _ in $(seq 50); do wg show wg0 latest-handshakes | grep -qv "[[:space:]]0$" && break; sleep 0.2; done',
+      'wg show wg0 latest-handshakes',
+    ].join('\n'),
+  );
+  assert.equal(handshake.code, 0, handshake.stderr);
+  const [, when] = handshake.stdout.trim().split(/\s+/);
+  assert.ok(Number(when) > 0, `the endpoint saw no handshake: ${handshake.stdout}`);
   await stop(rental);
 });
 

@@ -6,7 +6,13 @@ import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { deriveKey, type EncryptionRecord } from '@p2pvps/agent/storage/encrypted-home';
 import { storageMountDir } from '@p2pvps/agent/storage/renter-storage';
-import { createLoopDevice, rawBytesContain, storageTestsPossible, type LoopDevice } from '@p2pvps/agent/storage/test-support';
+import {
+  createLoopDevice,
+  mountedAnywhere,
+  rawBytesContain,
+  storageTestsPossible,
+  type LoopDevice,
+} from '@p2pvps/agent/storage/test-support';
 import {
   createAgent,
   createServer,
@@ -93,6 +99,10 @@ test(
     for (const c of await rentalContainers(rentalId)) await docker.getContainer(c.Id).stop({ t: 0 });
     const umount = spawnSync('umount', [mountDir], { encoding: 'utf8' });
     assert.equal(umount.status, 0, umount.stderr);
+    // A reboot ends every mount namespace; one made meanwhile on this busy machine (another
+    // test's container starting) would keep the filesystem, and its key, alive a moment longer.
+    const drive = usb.path;
+    await waitFor('no other mount namespace to hold the storage', async () => !mountedAnywhere(drive));
     await agent.restart();
 
     const locked = await waitFor('the owner to see the rental locked', async () => {

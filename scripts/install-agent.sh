@@ -140,6 +140,11 @@ do_install() {
     systemctl enable --now lxcfs.service >/dev/null 2>&1 || note "could not enable lxcfs.service; renters' free will show the whole device's memory"
   fi
   configure_userns_remap
+  # The wireguard package opens /dev/net/tun in a container with a remapped root, which a 0600
+  # node refuses (docs/packages.md). udev makes it 0666; say so where it did not.
+  if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+    note "warning: /dev/net/tun is mode $(stat -c %a /dev/net/tun), so the wireguard package cannot start; udev normally makes it 0666 (chmod 0666 /dev/net/tun)"
+  fi
 
   step "installing the agent code into $prefix"
   local work

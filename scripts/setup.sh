@@ -100,6 +100,17 @@ if ! cat /var/lib/lxcfs/proc/uptime >/dev/null 2>&1; then
   cat /var/lib/lxcfs/proc/uptime >/dev/null 2>&1 || fail "LXCFS did not start; see /var/log/p2pvps-lxcfs.log"
 fi
 
+# /dev/net/tun open to all, as Debian's udev makes it (50-udev-default.rules: MODE="0666") and
+# as it is on every device with udev: harmless, since making or joining an interface still
+# takes CAP_NET_ADMIN. This machine has no udev and leaves it 0600. Under userns-remap runc
+# cannot mknod, so a container's --device /dev/net/tun is a bind mount of the host's node
+# (PathOnHost is ignored), owned by an unmapped root: a 0600 node is refused to the container's
+# root, and the wireguard package cannot make its interface (docs/packages.md).
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+  step "opening /dev/net/tun to containers (chmod 0666, as udev does)"
+  chmod 0666 /dev/net/tun
+fi
+
 image="${P2PVPS_RENTER_IMAGE:-p2pvps/renter:latest}"
 # The image carries a hash of the files it was built from; rebuild when they change.
 want="$(cd "$root/images/renter" && cat Dockerfile entrypoint.sh await-renter.sh sshd.sh build-offline.sh offline-repo.sh offline-packages.txt | sha256sum | cut -c1-16)"

@@ -12,7 +12,7 @@ export class StorageLock {
   report: { rentalId: string; locked: boolean; detail?: string } | null = null;
 
   constructor(
-    private readonly home: Pick<EncryptedHome, 'create' | 'locked' | 'unlock'>,
+    private readonly home: Pick<EncryptedHome, 'create' | 'locked' | 'unlock'> & { readonly scheme?: string },
     private readonly log: (level: 'error' | 'warn' | 'info' | 'debug', msg: string) => void,
   ) {}
 
@@ -22,7 +22,7 @@ export class StorageLock {
     if (secret === undefined) throw new Error('the renter’s secret for the encrypted storage did not reach the device in time; rent again');
     await this.home.create(desired.rentalId, secret);
     this.report = { rentalId: desired.rentalId, locked: false };
-    this.log('info', `rental ${desired.rentalId}: the renter's home is encrypted (fscrypt)`);
+    this.log('info', `rental ${desired.rentalId}: the renter's home is encrypted (${this.home.scheme ?? 'scheme unknown'})`);
   }
 
   /**

@@ -4,8 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { deriveKey, WrongKeyError } from './encrypted-home.ts';
+import { spawn, spawnSync } from 'node:child_process';
+import { deriveKey, EncryptedHome, WrongKeyError } from './encrypted-home.ts';
+import { devNumberOf } from './block-devices.ts';
 import { RenterStorage } from './renter-storage.ts';
 import { createLoopDevice, rawBytesContain, storageTestsPossible, type LoopDevice } from './test-support.ts';
 
@@ -22,7 +23,7 @@ after(async () => {
   for (const l of loops) l.detach();
 });
 
-function encryptedStorage(): { s: RenterStorage; usb: LoopDevice; dataDir: string } {
+function encryptedStorage(): { s: RenterStorage & { encryptedHome: EncryptedHome }; usb: LoopDevice; dataDir: string } {
   const usb = createLoopDevice(64);
   loops.push(usb);
   const dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-crypt-'));
@@ -30,10 +31,17 @@ function encryptedStorage(): { s: RenterStorage; usb: LoopDevice; dataDir: strin
     config: { kind: 'block', device: usb.path, allowFormat: true },
     wipe: 'discard',
     dataDir,
+    homeEncryption: 'fscrypt-v2',
     log: () => undefined,
   });
   opened.push(s);
-  return { s, usb, dataDir };
+  assert.ok(s.encryptedHome instanceof EncryptedHome);
+  return { s: s as RenterStorage & { encryptedHome: EncryptedHome }, usb, dataDir };
+}
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(check(), 'the condition did not come true in 10 s');
 }
 
 /** Every file under `dir`, read whole: what an owner finds in the agent's data dir. */
@@ -100,6 +108,33 @@ describe('encrypted renter home (fscrypt)', { skip }, () => {
     await s.release();
     for (const needle of [Buffer.from(record.keyIdentifier, 'hex'), Buffer.from(record.kdf.salt, 'hex'), Buffer.from(record.kdf.salt)])
       assert.equal(rawBytesContain(usb.path, needle), false, 'no policy, salt or key identifier is left on the device');
+  });
+
+  test('a restart locks the home even while another mount namespace still holds the filesystem (a container being made then)', async () => {
+    const { s, usb } = encryptedStorage();
+    await s.open({ keep: false, cleanUuid: null });
+    const secret = `held elsewhere ${randomBytes(8).toString('hex')}`;
+    await s.encryptedHome.create('rental-3', secret);
+    // A process in a mount namespace of its own, copied while the storage is mounted: the
+    // superblock (and the key in its keyring) outlives our unmount while it lives.
+    const holder = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      const dev = devNumberOf(usb.path);
+      await waitUntil(() => {
+        try {
+          return readFileSync(`/proc/${holder.pid}/mountinfo`, 'utf8').includes(` ${dev} `);
+        } catch {
+          return false;
+        }
+      });
+      await s.release();
+      await s.open({ keep: true, cleanUuid: null });
+      assert.equal(await s.encryptedHome.locked(), true, 'locked after the restart, although the filesystem lived on elsewhere');
+      await s.encryptedHome.unlock(secret);
+      assert.equal(await s.encryptedHome.locked(), false);
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 
   test('a home made for one renter cannot be opened by a secret differing in one character', async () => {

@@ -78,6 +78,8 @@ export function keyIdentifier(key: Buffer): string {
 }
 
 export class EncryptedHome {
+  readonly scheme = 'fscrypt-v2';
+
   constructor(
     /** Where the renter storage is mounted; the record lives in its root, out of the renter's reach. */
     private readonly mountDir: string,
@@ -136,6 +138,19 @@ export class EncryptedHome {
     } finally {
       key.fill(0);
     }
+  }
+
+  /**
+   * Takes the key out of the kernel, leaving the record: the home is locked until the renter's
+   * secret comes again (the agent leaving the device). Unmounting alone does not do it when
+   * another mount namespace still holds the filesystem (a container being made at that moment
+   * copies every mount): the superblock, and the key in its keyring, outlive the unmount, and
+   * the next mount finds the home open.
+   */
+  async lock(): Promise<void> {
+    const r = this.record();
+    if (r && (await fscrypt(['status', this.mountDir, r.keyIdentifier])) === 'present')
+      await fscrypt(['remove', this.mountDir, r.keyIdentifier]);
   }
 
   /**

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import type { StorageConfig } from '../config.ts';
 import { checkNamedDevice, chooseAutoDisk, describeDisk, devNumberOf, listDisks } from './block-devices.ts';
 import { EncryptedHome } from './encrypted-home.ts';
+import { deviceMapperAvailable, LuksHome } from './luks-home.ts';
 
 export type WipeMode = 'discard' | 'overwrite';
 
@@ -40,6 +41,8 @@ export interface RenterStorageOptions {
   run?: RunCommand;
   /** Where /sys and /proc are read from (tests hand in fake trees). */
   sysRoot?: string;
+  /** How a renter's home is encrypted: LUKS2 where device-mapper exists, fscrypt otherwise (tests choose). */
+  homeEncryption?: 'fscrypt-v2' | 'luks2';
   log: (msg: string) => void;
 }
 
@@ -70,8 +73,8 @@ const MiB = 1024 * 1024;
  */
 export class RenterStorage {
   readonly mountDir: string;
-  /** The renter's /home when they asked for encrypted storage (fscrypt). */
-  readonly encryptedHome: EncryptedHome;
+  /** The renter's /home when they asked for encrypted storage: LUKS2 where device-mapper exists, else fscrypt. */
+  readonly encryptedHome: EncryptedHome | LuksHome;
   private readonly run: RunCommand;
   /** The size fresh filesystems are made at: the last rental's disk; null for the whole target. */
   private wantedBytes: number | null = null;
@@ -81,7 +84,11 @@ export class RenterStorage {
     // mountinfo names mount points by their real path.
     this.mountDir = storageMountDir(realpathSync(o.dataDir));
     this.run = o.run ?? runCommand;
-    this.encryptedHome = new EncryptedHome(this.mountDir, this.homeDir);
+    const scheme = o.homeEncryption ?? (deviceMapperAvailable() ? 'luks2' : 'fscrypt-v2');
+    this.encryptedHome =
+      scheme === 'luks2'
+        ? new LuksHome({ mountDir: this.mountDir, homeDir: this.homeDir })
+        : new EncryptedHome(this.mountDir, this.homeDir);
   }
 
   /** The directory bind-mounted into the container as /home. */
@@ -163,7 +170,12 @@ export class RenterStorage {
 
   /** Unmounts the storage (the agent leaving the device, or a test cleaning up). */
   async release(): Promise<void> {
-    if (this.mounted()) await this.run('umount', [this.mountDir]);
+    if (!this.mounted()) return;
+    // An encrypted home's key leaves the kernel first (fscrypt: another mount namespace may keep
+    // the filesystem, and its keyring, alive past the unmount; LUKS: its volume is a mount
+    // inside this one).
+    await this.encryptedHome.lock();
+    await this.run('umount', [this.mountDir]);
   }
 
   private async wipeTarget(target: Target): Promise<string> {

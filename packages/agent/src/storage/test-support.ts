@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { devNumberOf } from './block-devices.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -58,4 +59,18 @@ export function rawBytesContain(path: string, needle: Buffer): boolean {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Whether any process's mount namespace still has a filesystem of this block device mounted. */
+export function mountedAnywhere(device: string): boolean {
+  const dev = ` ${devNumberOf(device)} `;
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .some((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/mountinfo`, 'utf8').includes(dev);
+      } catch {
+        return false; // gone meanwhile, or a kernel thread
+      }
+    });
 }

@@ -14,6 +14,7 @@ import {
 } from '../logic.ts';
 import { ReliabilityHistory } from './reliability.tsx';
 import { DeviceOffer } from './device-offer.tsx';
+import { DevicePackages } from './device-packages.tsx';
 import { MaintenanceWindows } from './maintenance.tsx';
 import { Confirm, CopyButton, ErrorText, Field, FormError, moneyValue, submitWith, Time, useAction, useLoad } from '../ui.tsx';
 import { OwnerRatings } from './reviews.tsx';
@@ -159,6 +160,7 @@ function DeviceCard({ device: d, earnedMicros, onChanged }: { device: Device; ea
         <dd>{formatMoney(earnedMicros, server.currency)}</dd>
       </dl>
       <DeviceOffer device={d} onChanged={onChanged} />
+      <DevicePackages device={d} onChanged={onChanged} />
       {d.status !== 'awaiting_enrolment' && <ReliabilityHistory deviceId={d.id} owned />}
       {d.status !== 'awaiting_enrolment' && <MaintenanceWindows deviceId={d.id} deviceName={d.name} />}
       <OwnerRatings deviceId={d.id} deviceName={d.name} />

@@ -21,6 +21,8 @@ export function MarketView() {
   const [minMemory, setMinMemory] = useState('');
   const [arch, setArch] = useState('');
   const [minReliability, setMinReliability] = useState('');
+  const [appPackage, setAppPackage] = useState('');
+  const catalogue = useLoad(() => api.call('appPackages', { query: {} }), []);
   const [renting, setRenting] = useState<Listing | null>(null);
   const query = () => {
     const q: Record<string, string | number> = { sort, order };
@@ -29,6 +31,7 @@ export function MarketView() {
     if (minMemory.trim()) q.minMemoryBytes = Math.round(Number(minMemory) * gib);
     if (arch.trim()) q.arch = arch.trim();
     if (minReliability.trim()) q.minReliability = Number(minReliability);
+    if (appPackage) q.package = appPackage;
     return q;
   };
   const market = usePaged(
@@ -36,7 +39,7 @@ export function MarketView() {
       const page = await api.call('market', { query: { ...query(), ...(cursor ? { cursor } : {}) } as never });
       return { items: page.listings, next: page.next };
     },
-    [version, sort, order, maxPrice, minCores, minMemory, arch, minReliability],
+    [version, sort, order, maxPrice, minCores, minMemory, arch, minReliability, appPackage],
   );
   const money = (m: number) => formatMoney(m, server.currency);
   return (
@@ -103,12 +106,22 @@ export function MarketView() {
           onInput={(e) => setMinReliability(e.currentTarget.value)}
           problem={market.problem}
         />
+        <Field label="Runs package" name="package" controlId="market-package" problem={market.problem}>
+          <select id="market-package" value={appPackage} onChange={(e) => setAppPackage(e.currentTarget.value)}>
+            <option value="">Any</option>
+            {catalogue.data?.packages.map((p) => (
+              <option value={p.name} key={p.name}>
+                {p.name}
+              </option>
+            ))}
+          </select>
+        </Field>
       </form>
       <ErrorText problem={market.problem} />
       {market.items && market.items.length === 0 && (
         <p>
           No device is on the market right now
-          {maxPrice || minCores || minMemory || arch || minReliability ? ' that matches these filters' : ''}.
+          {maxPrice || minCores || minMemory || arch || minReliability || appPackage ? ' that matches these filters' : ''}.
         </p>
       )}
       <ul class="cards" aria-label="Devices for rent">
