@@ -143,6 +143,8 @@ test('install from this checkout, then uninstall leaves only the identity, and -
   const cli = join(paths.prefix, 'packages/cli/bin/p2pvps');
   assert.ok(!existsSync(join(paths.prefix, 'node_modules/@p2pvps/server')), 'the server is not installed on a device');
   assert.ok(!existsSync(join(paths.prefix, 'node_modules/better-sqlite3')), "nor the server's dependencies");
+  // npm ci ran the protocol package's postinstall: the device's ssh2 sends and takes 64 KiB packets.
+  assert.match(readFileSync(join(paths.prefix, 'node_modules/ssh2/lib/Channel.js'), 'utf8'), /PACKET_SIZE = 65536; \/\/ p2pvps ssh2-patch/);
   assert.match(execFileSync(cli, ['agent', '--help'], { encoding: 'utf8' }), /Usage: p2pvps agent/);
   // The device runs the agent built into one file, without tsx.
   const agentBin = join(paths.prefix, 'packages/agent/bin/p2pvps-agent');

@@ -72,6 +72,9 @@ if [ ! -d node_modules ] || ! cmp -s package-lock.json "$stamp"; then
   npm ci --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi
+# ssh2's packet size and padding for the tunnel (packages/protocol/ssh2-patch.mjs): npm ci applies
+# it as the protocol package's postinstall; this covers a node_modules copied from elsewhere.
+node "$root/packages/protocol/ssh2-patch.mjs"
 # The tunnel's speed depends on ssh2's native crypto binding, built by npm ci: fail loudly without it.
 node "$root/scripts/check-native.mjs"
 # The agent runs as one plain JavaScript file (packages/agent/bin/p2pvps-agent): build it from this checkout's sources.

@@ -336,7 +336,9 @@ function join(socket: net.Socket, channel: Duplex, first: Buffer, framer?: Reque
   });
   socket.once('close', () => channel.destroy());
   channel.once('close', () => {
-    socket.end();
+    // Usually the pipe has ended the socket already: ending it again costs an error object.
+    if (socket.destroyed) return;
+    if (!socket.writableEnded) socket.end();
     setTimeout(() => socket.destroy(), lingerMs).unref();
   });
   socket.resume();

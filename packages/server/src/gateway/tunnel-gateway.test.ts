@@ -51,13 +51,18 @@ async function freePort(): Promise<number> {
 
 async function startGateway(options: Partial<TunnelGatewayOptions> = {}) {
   const devices = new Map<string, TunnelDevice>();
+  /** How often the gateway asked the policy store about each device. */
+  const lookups = new Map<string, number>();
   const events: string[] = [];
   /** What the gateway reported for one device, in order: e.g. ['up', 'down']. */
   const eventsOf = (deviceId: string) => events.filter((e) => e.endsWith(` ${deviceId}`)).map((e) => e.split(' ')[0]);
   const gateway = new TunnelGateway({
     hostKey: generateEd25519KeyPair('test').private,
     publicBindHost: '127.0.0.1',
-    lookupDevice: async (id) => devices.get(id) ?? null,
+    lookupDevice: async (id) => {
+      lookups.set(id, (lookups.get(id) ?? 0) + 1);
+      return devices.get(id) ?? null;
+    },
     onTunnelUp: (id) => events.push(`up ${id}`),
     onTunnelDown: (id) => events.push(`down ${id}`),
     ...options,
@@ -68,7 +73,7 @@ async function startGateway(options: Partial<TunnelGatewayOptions> = {}) {
     devices.set(device.deviceId, device);
     return device;
   };
-  return { gateway, port, devices, eventsOf, enrol };
+  return { gateway, port, devices, lookups, eventsOf, enrol };
 }
 
 /** A service on the device's side: greets with its tag, then echoes. Counts who reached it. */
@@ -249,7 +254,7 @@ describe('TunnelGateway: a device forwards its own port', () => {
     assert.equal((await talk(device.sshPort, 'x')).error, 'ECONNREFUSED');
   });
 
-  test('policy is asked on every public connection: a removed device is no longer reached', async () => {
+  test('policy is asked at a public connection when none is remembered: a removed device is no longer reached', async () => {
     const device = await gw.enrol();
     const service = await startService('removed');
     openServers.push(service.server);
@@ -265,6 +270,57 @@ describe('TunnelGateway: a device forwards its own port', () => {
     assert.deepEqual(gw.eventsOf(device.deviceId), ['up', 'down']);
     assert.equal((await talk(device.sshPort, 'x')).error, 'ECONNREFUSED');
   });
+});
+
+test('visitors reconnecting cost one policy lookup; a change the server announces is seen at the next connection', async () => {
+  let now = 1_000_000;
+  const gw = await startGateway({ now: () => now });
+  const device = await gw.enrol();
+  const service = await startService('cached');
+  openServers.push(service.server);
+  const client = await connectDevice(gw.port, device, service.port);
+  await forwardIn(client, device.sshPort);
+  const afterLogin = gw.lookups.get(device.deviceId) ?? 0;
+  for (let i = 0; i < 5; i++) assert.equal((await talk(device.sshPort, `hi ${i}`)).received.toString(), `cached\nhi ${i}`);
+  assert.equal((gw.lookups.get(device.deviceId) ?? 0) - afterLogin, 1, 'five visitor connections, one lookup');
+
+  // The rental ended: the server closes the port through refresh(), on every node.
+  device.publicPortOpen = false;
+  await gw.gateway.refresh(device.deviceId);
+  assert.equal((await talk(device.sshPort, 'x')).error, 'ECONNREFUSED');
+  device.publicPortOpen = true;
+  await gw.gateway.refresh(device.deviceId);
+  assert.equal((await talk(device.sshPort, 'again')).received.toString(), 'cached\nagain');
+
+  // A change nobody announced is still seen once the remembered policy is a few seconds old.
+  gw.devices.delete(device.deviceId);
+  assert.equal((await talk(device.sshPort, 'stale')).received.toString(), 'cached\nstale', 'remembered for a few seconds');
+  const closed = once(client, 'close');
+  now += 5_001;
+  assert.equal((await talk(device.sshPort, 'gone')).received.length, 0);
+  await closed;
+  assert.deepEqual(gw.eventsOf(device.deviceId), ['up', 'down']);
+  await gw.gateway.close();
+});
+
+test('a removed device whose policy was remembered is no longer reached once the server disconnects it', async () => {
+  const gw = await startGateway();
+  const device = await gw.enrol();
+  const service = await startService('removed-later');
+  openServers.push(service.server);
+  const client = await connectDevice(gw.port, device, service.port);
+  await forwardIn(client, device.sshPort);
+  assert.equal((await talk(device.sshPort, 'hi')).received.toString(), 'removed-later\nhi');
+  const connections = service.connections;
+  const closed = once(client, 'close');
+  gw.devices.delete(device.deviceId);
+  gw.gateway.disconnect(device.deviceId);
+  await closed;
+  // A device reconnecting with the removed key is refused, so nothing serves the port again.
+  await assert.rejects(connectDevice(gw.port, device, service.port));
+  assert.equal((await talk(device.sshPort, 'secret')).error, 'ECONNREFUSED');
+  assert.equal(service.connections, connections);
+  await gw.gateway.close();
 });
 
 test('an idle device is online with its public port closed; the port opens and closes as the server says', async () => {
@@ -500,6 +556,13 @@ describe('TunnelGateway with the OpenSSH client', () => {
       const { received, error } = await talk(device.sshPort, 'over OpenSSH');
       assert.equal(error, undefined);
       assert.equal(received.toString(), 'openssh-device\nover OpenSSH');
+      // OpenSSH advertises 32 KiB packets, the gateway's ssh2 64 KiB (packages/protocol/ssh2-patch.mjs):
+      // each side sends what the other takes, so megabytes cross whole both ways.
+      const bulk = randomBytes(6 * 1024 * 1024);
+      const echoed = await talk(device.sshPort, bulk);
+      assert.equal(echoed.error, undefined);
+      assert.equal(echoed.received.length, 'openssh-device\n'.length + bulk.length);
+      assert.ok(echoed.received.subarray('openssh-device\n'.length).equals(bulk), 'the bytes came back whole and in order');
     } finally {
       child.kill('SIGTERM');
       await exited;

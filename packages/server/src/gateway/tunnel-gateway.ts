@@ -17,6 +17,7 @@ import {
 } from './connection-limits.ts';
 import { verifyEd25519 } from './decoded-keys.ts';
 import { openNudgeChannel, type NudgeSource } from './tunnel-nudges.ts';
+import { VisitorPolicyCache } from './visitor-policy.ts';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
 import { tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
 import { batchWritesPerTick } from '@p2pvps/protocol/batched-writes';
@@ -49,7 +50,10 @@ export interface TunnelGatewayOptions {
   hostKey: string | Buffer;
   /** Where the per-device public listeners bind, e.g. `0.0.0.0`. */
   publicBindHost: string;
-  /** Current policy for a device; null when it is unknown or removed. Asked on every login, request and connection. */
+  /**
+   * Current policy for a device; null when it is unknown or removed. Asked on every login and
+   * request; for visitors' connections remembered until refresh() or disconnect() (visitor-policy.ts).
+   */
   lookupDevice(deviceId: string): Promise<TunnelDevice | null>;
   /** The device's forward is established and its public port is accepting. */
   onTunnelUp?(deviceId: string): void;
@@ -157,8 +161,9 @@ const lingerMs = 5_000;
  * with its own key (the username is its device ID) and may forward exactly its assigned
  * port; everything else an SSH server usually offers (shell, exec, subsystems,
  * direct-tcpip, streamlocal) is refused. Policy comes from `lookupDevice` and is asked
- * again on every request and every public connection, so removing a device takes effect
- * at once rather than at its next login.
+ * again on every request, and for public connections whenever the server says the device
+ * changed (refresh, disconnect), so removing a device takes effect at once rather than at
+ * its next login.
  */
 export class TunnelGateway {
   private readonly log: TunnelGatewayLog;
@@ -174,12 +179,15 @@ export class TunnelGateway {
   private refusedPenalised = 0;
   private readonly tunnels = new Map<string, Tunnel>();
   private readonly keepaliveIntervalMs: number;
+  /** Policy for visitors' connections to a device's public port (visitor-policy.ts). */
+  private readonly visitorPolicy: VisitorPolicyCache<TunnelDevice>;
   private closing: Promise<void> | null = null;
 
   constructor(private readonly options: TunnelGatewayOptions) {
     this.log = options.log ?? silentLog;
     this.keepaliveIntervalMs = options.keepaliveIntervalMs ?? timing.tunnelKeepaliveMs;
     this.now = options.now ?? Date.now;
+    this.visitorPolicy = new VisitorPolicyCache((deviceId) => this.options.lookupDevice(deviceId), this.now);
     this.handshakes = new HandshakeThrottle({
       maxStartups: options.maxStartups ?? defaultMaxStartups,
       perSource: options.maxStartupsPerSource ?? defaultMaxStartupsPerSource,
@@ -247,6 +255,7 @@ export class TunnelGateway {
 
   /** Drops the device's tunnel and every connection it has open (device removed or re-enrolled). */
   disconnect(deviceId: string): void {
+    this.visitorPolicy.forget(deviceId);
     const tunnel = this.tunnels.get(deviceId);
     if (tunnel) void this.closeTunnel(tunnel, 'disconnected by server');
     for (const conn of this.connections) if (conn.deviceId === deviceId) endConnection(conn);
@@ -574,6 +583,7 @@ export class TunnelGateway {
    * calls this when a rental starts or ends. A device whose policy is gone is disconnected.
    */
   async refresh(deviceId: string): Promise<void> {
+    this.visitorPolicy.forget(deviceId);
     const tunnel = this.tunnels.get(deviceId);
     if (!tunnel || tunnel.closed) return;
     const device = await this.lookup(deviceId);
@@ -592,6 +602,7 @@ export class TunnelGateway {
     if (tunnel.closed) return Promise.resolve();
     tunnel.closed = true;
     tunnel.settle(false);
+    this.visitorPolicy.forget(tunnel.deviceId);
     if (this.tunnels.get(tunnel.deviceId) === tunnel) this.tunnels.delete(tunnel.deviceId);
     const closed = this.closePublic(tunnel);
     if (tunnel.up) {
@@ -615,7 +626,7 @@ export class TunnelGateway {
     // Bytes that arrive meanwhile stay buffered in the socket: nothing reads it until it is piped.
     let device: TunnelDevice | null;
     try {
-      device = await this.options.lookupDevice(tunnel.deviceId);
+      device = await this.visitorPolicy.get(tunnel.deviceId);
     } catch (err) {
       // Refuse this connection, but a policy store hiccup is no reason to drop the device.
       this.log.warn({ deviceId: tunnel.deviceId, err }, 'device lookup failed; refusing public connection');
@@ -698,7 +709,9 @@ export function splice(socket: net.Socket, channel: ServerChannel): void {
   whenEnded(socket, () => channel.write(Buffer.alloc(0), () => channel.eof()));
   socket.once('close', () => channel.close());
   channel.once('close', () => {
-    socket.end();
+    // Usually the pipe has ended the socket already: ending it again costs an error object.
+    if (socket.destroyed) return;
+    if (!socket.writableEnded) socket.end();
     setTimeout(() => socket.destroy(), lingerMs).unref();
   });
 }

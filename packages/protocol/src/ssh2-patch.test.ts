@@ -1,0 +1,119 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import ssh2 from 'ssh2';
+import type { CipherAlgorithm, ClientChannel, ServerChannel } from 'ssh2';
+import { edits, patchedPacketSize, patchSsh2 } from '../ssh2-patch.mjs';
+import { generateEd25519KeyPair, signingKey } from './ssh-keys.ts';
+import { tunnelSshAlgorithms } from './tunnel-ssh.ts';
+
+const require = createRequire(import.meta.url);
+const lib = join(dirname(require.resolve('ssh2/package.json')), 'lib');
+
+test('the installed ssh2 carries the tunnel patch: 64 KiB packets advertised and accepted', () => {
+  assert.deepEqual(patchSsh2({ check: true }), [], 'run node packages/protocol/ssh2-patch.mjs');
+  const channel = require('ssh2/lib/Channel.js') as { PACKET_SIZE: number };
+  assert.equal(channel.PACKET_SIZE, patchedPacketSize);
+  assert.equal(patchedPacketSize, 64 * 1024);
+});
+
+test('the patch applies to ssh2 as shipped, once, and refuses an ssh2 it was not written for', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'p2pvps-ssh2-patch-'));
+  try {
+    mkdirSync(join(dir, 'protocol'));
+    // ssh2 as shipped: the installed files with every edit undone.
+    for (const file of ['Channel.js', 'protocol/crypto.js']) {
+      let text = readFileSync(join(lib, file), 'utf8');
+      for (const edit of edits.filter((e) => e.file === file).reverse()) text = text.split(edit.to).join(edit.from);
+      writeFileSync(join(dir, file), text);
+    }
+    assert.equal(patchSsh2({ check: true, lib: dir }).length, edits.length, 'every edit pending');
+    assert.equal(patchSsh2({ lib: dir }).length, edits.length);
+    for (const file of ['Channel.js', 'protocol/crypto.js']) {
+      assert.equal(readFileSync(join(dir, file), 'utf8'), readFileSync(join(lib, file), 'utf8'), `${file} patched as installed`);
+    }
+    assert.deepEqual(patchSsh2({ lib: dir }), [], 'a second run changes nothing');
+    assert.ok(!readFileSync(join(dir, 'protocol/crypto.js'), 'utf8').includes('randomFillSync(packet'), 'no padding call left');
+
+    writeFileSync(join(dir, 'Channel.js'), 'const PACKET_SIZE = 16 * 1024;\n');
+    assert.throws(() => patchSsh2({ lib: dir }), /not the ssh2 this patch was written for/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Two patched ends, as the gateway and the agent are: the server opens a channel to the
+ * client (as the gateway does for a visitor) and each side sends the other 8 MiB.
+ */
+async function exchange(cipher: CipherAlgorithm) {
+  const hostKey = generateEd25519KeyPair('host').private;
+  const server = new ssh2.Server({ hostKeys: [{ key: signingKey(hostKey) }], algorithms: tunnelSshAlgorithms }, (conn) => {
+    conn.on('authentication', (ctx) => ctx.accept());
+    // The client asks for its port to be forwarded, as the agent does; the server opens a channel to it.
+    conn.on('request', (accept) => {
+      accept?.();
+      conn.forwardOut('127.0.0.1', 22, '127.0.0.1', 1, (err, channel) => {
+        if (err) throw err;
+        server.emit('channel', channel);
+      });
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const client = new ssh2.Client();
+  const clientChannel = new Promise<ClientChannel>((resolve) => client.on('tcp connection', (_info, accept) => resolve(accept())));
+  const serverChannel = once(server, 'channel') as Promise<[ServerChannel]>;
+  client.on('ready', () => client.forwardIn('127.0.0.1', 22, () => {}));
+  client.connect({
+    host: '127.0.0.1',
+    port: (server.address() as AddressInfo).port,
+    username: 'device',
+    algorithms: { ...tunnelSshAlgorithms, cipher: [cipher] },
+  });
+  const [[atServer], atClient] = await Promise.all([serverChannel, clientChannel]);
+  const down = randomBytes(8 * 1024 * 1024);
+  const up = randomBytes(8 * 1024 * 1024);
+  const receive = (channel: ServerChannel | ClientChannel) =>
+    new Promise<{ bytes: Buffer; largest: number }>((resolve) => {
+      const chunks: Buffer[] = [];
+      let largest = 0;
+      channel.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        largest = Math.max(largest, chunk.length);
+      });
+      channel.on('end', () => resolve({ bytes: Buffer.concat(chunks), largest }));
+    });
+  const [atClientGot, atServerGot] = [receive(atClient), receive(atServer)];
+  // One write as large as the payload: ssh2 cuts it into packets of what the peer advertised.
+  atServer.end(down);
+  atClient.end(up);
+  const got = { down: await atClientGot, up: await atServerGot };
+  // What each end may send the other: the packet size the other advertised (ssh2's typings leave it out).
+  const sendLimit = (channel: unknown) => (channel as { outgoing: { packetSize: number } }).outgoing.packetSize;
+  const packetSizes = { toClient: sendLimit(atServer), toServer: sendLimit(atClient) };
+  client.end();
+  server.close();
+  return { got, down, up, packetSizes };
+}
+
+for (const cipher of ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com'] as const) {
+  test(`two patched ends send each other 64 KiB packets and every byte arrives, in order (${cipher})`, async () => {
+    const { got, down, up, packetSizes } = await exchange(cipher);
+    const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    assert.equal(got.down.bytes.length, down.length);
+    assert.equal(digest(got.down.bytes), digest(down));
+    assert.equal(got.up.bytes.length, up.length);
+    assert.equal(digest(got.up.bytes), digest(up));
+    assert.deepEqual(packetSizes, { toClient: 64 * 1024, toServer: 64 * 1024 });
+    // Each SSH data packet arrives as one chunk: more than ssh2's own 32 KiB means big packets flowed.
+    assert.equal(got.down.largest, 64 * 1024);
+    assert.equal(got.up.largest, 64 * 1024);
+  });
+}
