@@ -11,7 +11,7 @@
  *
  *   node --import tsx bench/tunnel.ts      (or `npm run bench` for everything)
  *
- * Environment: BENCH_TUNNEL_PORT_BASE (21000; uses the 30 ports above it),
+ * Environment: BENCH_TUNNEL_PORT_BASE (23100, clear of the gateway tests' 21000–21999; uses the 30 ports above it),
  * BENCH_WRK_SECONDS (5), BENCH_WRK_CONNECTIONS (50), BENCH_THROUGHPUT_SECONDS (2 per run),
  * BENCH_SETUP_RUNS (20), BENCH_MIN_TRANSFER_MIB (1024), BENCH_ROUNDS (3: every figure is the median of this many rounds, with
  * the spread), BENCH_THROUGHPUT_RUNS (1 per round), BENCH_QUIET_WAIT_SECONDS (60), BENCH_TUNNEL_PARTS (throughput,http,setup), BENCH_CPU_PROF (a directory: the server and device processes
@@ -40,7 +40,7 @@ const loadAverage = () =>
     .join(', ');
 
 export async function runTunnelBench(): Promise<TunnelBenchResult> {
-  const base = env('BENCH_TUNNEL_PORT_BASE', 21_000);
+  const base = env('BENCH_TUNNEL_PORT_BASE', 23_100);
   const wrkSeconds = env('BENCH_WRK_SECONDS', 5);
   const connections = env('BENCH_WRK_CONNECTIONS', 50);
   const throughputSeconds = env('BENCH_THROUGHPUT_SECONDS', 2);
