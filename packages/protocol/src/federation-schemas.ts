@@ -53,6 +53,10 @@ export const ServerDocument = z.object({
   previousKeys: z.array(PreviousKey).max(100),
   /** The marketplace's share of each charge on this server, in percent. */
   feePercent: z.number().min(0).max(100),
+  /** ISO 4217 code of the currency its prices are in: peers link only within one currency. */
+  currency: z.string().regex(/^[A-Z]{3}$/),
+  /** What this server adds, in percent, to a peer's price when its renters rent a peer's device through it. */
+  federationFeePercent: z.number().min(0).max(100),
 });
 export type ServerDocument = z.infer<typeof ServerDocument>;
 

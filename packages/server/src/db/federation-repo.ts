@@ -86,12 +86,12 @@ export async function replacePeerListings(
 }
 
 /** The listings of active peers, with the peer's URL. */
-export function listActivePeerListings(db: Db): Promise<{ listing_json: string; url: string }[]> {
+export function listActivePeerListings(db: Db): Promise<{ listing_json: string; url: string; fee_bps: number | null }[]> {
   return db
     .selectFrom('peer_listings')
     .innerJoin('federation_peers', 'federation_peers.id', 'peer_listings.peer_id')
     .where('federation_peers.state', '=', 'active')
-    .select(['peer_listings.listing_json', 'federation_peers.url'])
+    .select(['peer_listings.listing_json', 'federation_peers.url', 'federation_peers.fee_bps'])
     .execute();
 }
 
@@ -114,4 +114,16 @@ export async function findPeerListingHome(db: Db, deviceId: string): Promise<str
     .select('federation_peers.url')
     .executeTakeFirst();
   return row?.url;
+}
+
+/** The listing of `deviceId` an active peer published, with that peer. */
+export function findPeerListing(db: Db, deviceId: string): Promise<(PeerRow & { listing_json: string }) | undefined> {
+  return db
+    .selectFrom('peer_listings')
+    .innerJoin('federation_peers', 'federation_peers.id', 'peer_listings.peer_id')
+    .where('peer_listings.device_id', '=', deviceId)
+    .where('federation_peers.state', '=', 'active')
+    .selectAll('federation_peers')
+    .select('peer_listings.listing_json')
+    .executeTakeFirst();
 }

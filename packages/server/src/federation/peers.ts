@@ -14,7 +14,7 @@ const rotationCheckMs = 30_000;
 export class Peers {
   private readonly lastRotationCheck = new Map<string, number>();
 
-  constructor(private readonly o: { db: Db; clock: Clock; client: FederationClient }) {}
+  constructor(private readonly o: { db: Db; clock: Clock; client: FederationClient; currency?: string }) {}
 
   /**
    * Links a peer: fetches its published document and pins its key, but only if the key has
@@ -23,6 +23,12 @@ export class Peers {
    */
   async link(url: string, fingerprint: string): Promise<FederationPeer> {
     const doc = await this.o.client.serverDocument(url);
+    if (this.o.currency && doc.currency !== this.o.currency) {
+      throw new DomainError(
+        'federation_currency_mismatch',
+        `${url} prices in ${doc.currency}, this server in ${this.o.currency}; servers link only within one currency.`,
+      );
+    }
     if (doc.url !== url) {
       throw new DomainError('federation_peer_unreachable', `${url} says its URL is ${doc.url}; link it by that URL.`);
     }

@@ -130,7 +130,7 @@ export class ServerIdentity {
     this.save(KeyFile.parse(JSON.parse(serialized)));
   }
 
-  document(name: string, url: string, feePercent: number): ServerDocument {
+  document(name: string, url: string, feePercent: number): Omit<ServerDocument, 'currency' | 'federationFeePercent'> {
     return { name, url, key: this.key, previousKeys: this.state.previousKeys, feePercent };
   }
 
