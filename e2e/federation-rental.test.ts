@@ -1,10 +1,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiClient, ApiError } from '@p2pvps/protocol/client';
-import { federationRentalsPath, type RentalOffer } from '@p2pvps/protocol/federation-rental-schemas';
+import { federationRentalsPath, federationStatementsPath, type RentalOffer } from '@p2pvps/protocol/federation-rental-schemas';
 import type { Listing, Rental } from '@p2pvps/protocol/schemas';
 import { operatorClient } from '@p2pvps/server/services/operator-client';
 import { balanceOf } from '@p2pvps/server/domain/money/ledger';
+import { signObject } from '@p2pvps/server/federation/signed-objects';
 import {
   createAgent,
   createServer,
@@ -209,6 +210,132 @@ test('a renter on A rents B’s device through A, logs in with OpenSSH, serves a
   assert.equal(BigInt(ended.costMicros), renterPaid);
   // Each ledger still sums to zero.
   for (const m of [a, b]) assert.equal((await m.operator.call('adminLedger')).totalMicros, 0);
+});
+
+/** Waits until B's every usage report is acknowledged by A; then A's account of B is minus B's account of A. */
+async function ledgersAgree(): Promise<bigint> {
+  await waitFor('every usage report acknowledged', async () => {
+    const rows = await b.server.running.ctx.db.selectFrom('federation_usage').selectAll().execute();
+    return rows.length > 0 && rows.every((r) => r.ack_json !== null);
+  });
+  const owedAtA = await peerAccount(a, b);
+  assert.equal(owedAtA, -(await peerAccount(b, a)), "A's peer_account(B) is minus B's peer_account(A)");
+  return owedAtA;
+}
+
+async function rentThroughA(): Promise<{ rented: Rental; ssh: { port: number; user: string; identity: string } }> {
+  await waitFor('the device back on A’s market', async () =>
+    (await a.server.api.call('market', { query: {} })).listings.some((l: Listing) => l.deviceId === deviceId),
+  );
+  const key = createSshKey();
+  const rented = await renter.api.call('rent', { body: { deviceId: deviceId!, sshPublicKey: key.publicKey } });
+  const ssh = { port: rented.connection.port, user: rented.connection.username, identity: key.privatePath };
+  await waitFor('ssh into the container on B', async () => (await openSsh(ssh, 'true')).code === 0);
+  await waitFor(
+    'the rental active at A',
+    async () => (await renter.api.call('getRental', { params: { rentalId: rented.id } })).state === 'active',
+  );
+  return { rented, ssh };
+}
+
+test('while A is down, B keeps its reports and state changes and sends them in order once A is back', async () => {
+  const before = await ledgersAgree();
+  const { rented, ssh } = await rentThroughA();
+  await a.server.down();
+  try {
+    offsetMs += 3 * 60_000;
+    await waitFor('B to have a report A could not take', async () => {
+      const rows = await b.server.running.ctx.db.selectFrom('federation_usage').selectAll().where('rental_id', '!=', '').execute();
+      return rows.some((r) => r.ack_json === null);
+    });
+    // The renter's rental runs on at B meanwhile.
+    assert.equal((await openSsh(ssh, 'true')).code, 0);
+  } finally {
+    await a.server.up();
+  }
+  await waitFor(
+    'A to take the queued report',
+    async () => (await renter.api.call('getRental', { params: { rentalId: rented.id } })).costMicros > 0,
+  );
+  await renter.api.call('stopRental', { params: { rentalId: rented.id } });
+  await waitFor(
+    'the rental ended at A',
+    async () => (await renter.api.call('getRental', { params: { rentalId: rented.id } })).state === 'ended',
+  );
+  const after = await ledgersAgree();
+  assert.ok(after - before >= 6_000n, 'the minutes of the second rental are owed too');
+});
+
+test('statements: a line that differs and a wrong sum are refused naming them; a true one is acknowledged; over the limit, new rentals wait until A settles', async () => {
+  const bFed = b.server.running.federation;
+  const aAtB = (await bFed.peers.list()).find((p) => p.url === a.url)!;
+  const peerRow = (await b.server.running.ctx.db.selectFrom('federation_peers').selectAll().where('id', '=', aAtB.id).executeTakeFirst())!;
+  const signer = { url: b.url, keyId: bFed.identity.key.id, sign: (d: Buffer) => bFed.identity.sign(d) };
+  const statementTo = async (doc: object) => send(bFed.client.signed(a.url, 'POST', federationStatementsPath, doc));
+
+  // A true statement, then the same with its first line's amount changed (signed by B all the same).
+  const truth = await bFed.statements.issue(peerRow);
+  assert.equal(truth.state, 'acknowledged', truth.problem ?? '');
+  assert.ok(truth.statement.lines.length >= 2);
+  const { signature: _s, issuer: _i, keyId: _k, ...fields } = truth.statement;
+  const since = { from: truth.statement.period.to, to: clock.now().toISOString() };
+  const follow = {
+    ...fields,
+    period: since,
+    previousStatementHash: truth.hash,
+    openingMicros: truth.statement.closingMicros,
+    lines: [],
+    payments: [],
+  };
+  const wrongSum = await statementTo(signObject({ ...follow, closingMicros: String(BigInt(truth.statement.closingMicros) + 1n) }, signer));
+  assert.equal(wrongSum.status, 422);
+  assert.equal(wrongSum.body.code, 'federation_statement_mismatch');
+  assert.match(wrongSum.body.message ?? '', /closing \d+ is not opening \+ lines − payments = \d+/);
+  const changedLine = await statementTo(
+    signObject(
+      {
+        ...follow,
+        lines: [{ ...truth.statement.lines[0]!, amountMicros: '1' }],
+        closingMicros: String(BigInt(truth.statement.closingMicros) + 1n),
+      },
+      signer,
+    ),
+  );
+  assert.equal(changedLine.body.code, 'federation_statement_mismatch');
+  assert.match(changedLine.body.message ?? '', /line 1 \(rental \w+, report 1\) is not a report acknowledged here/);
+  // A keeps what it refused, for its operator.
+  const seenAtA = (await a.operator.call('adminPeerStatements', { params: { peerId: await peerId(a, b) } })).statements;
+  assert.deepEqual(seenAtA.map((st) => st.state).sort(), ['acknowledged', 'refused', 'refused']);
+
+  // B lets A owe at most 0.001: A is over it, and its renter's new rental is refused.
+  const owed = await peerAccount(a, b);
+  const limited = await b.operator.call('adminSetPeerLimit', { params: { peerId: aAtB.id }, body: { limitMicros: 1_000 } });
+  assert.ok(limited.overLimitSince, 'A is over the limit');
+  await waitFor('the device back on A’s market', async () =>
+    (await a.server.api.call('market', { query: {} })).listings.some((l: Listing) => l.deviceId === deviceId),
+  );
+  await assert.rejects(
+    renter.api.call('rent', { body: { deviceId: deviceId! } }),
+    (err: ApiError) => err.code === 'federation_credit_exceeded',
+  );
+  // A pays what it owes off-protocol and records it: B receipts it, both accounts are settled, A is back under the limit.
+  const settled = await a.operator.call('adminSettlePeer', {
+    params: { peerId: await peerId(a, b) },
+    body: { amountMicros: Number(owed), reference: 'bank transfer 42' },
+  });
+  assert.equal(settled.receipted, true, settled.problem ?? '');
+  assert.equal(await peerAccount(a, b), 0n);
+  assert.equal(await peerAccount(b, a), 0n);
+  const back = (await b.operator.call('adminFederation')).peers.find((p) => p.url === a.url)!;
+  assert.equal(back.overLimitSince, null);
+  // The next statement carries the payment and closes at zero; A acknowledges it.
+  offsetMs += 1_000;
+  const next = await bFed.statements.issue(peerRow);
+  assert.equal(next.state, 'acknowledged', next.problem ?? '');
+  assert.equal(next.statement.closingMicros, '0');
+  assert.equal(next.statement.payments.length, 1);
+  for (const m of [a, b]) assert.equal((await m.operator.call('adminLedger')).totalMicros, 0);
+  await b.operator.call('adminSetPeerLimit', { params: { peerId: aAtB.id }, body: { limitMicros: null } });
 });
 
 function offer(over: Partial<RentalOffer>): RentalOffer {

@@ -124,18 +124,3 @@ export function listUnackedUsage(db: Db): Promise<UsageRow[]> {
     .orderBy('seq')
     .execute();
 }
-
-/** Every acknowledged report of a peer's rentals created in [from, to), in order: a statement's lines. */
-export function listAckedUsage(db: Db, peerId: string, from: string, to: string): Promise<UsageRow[]> {
-  return db
-    .selectFrom('federation_usage')
-    .selectAll()
-    .where('peer_id', '=', peerId)
-    .where('ack_json', 'is not', null)
-    .where('created_at', '>=', from)
-    .where('created_at', '<', to)
-    .orderBy('created_at')
-    .orderBy('rental_id')
-    .orderBy('seq')
-    .execute();
-}

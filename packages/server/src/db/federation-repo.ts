@@ -32,7 +32,21 @@ export function findPeerByFingerprint(db: Db, fingerprint: string): Promise<Peer
 export async function updatePeer(
   db: Db,
   id: string,
-  set: Partial<Pick<PeerRow, 'state' | 'fingerprint' | 'public_key' | 'name' | 'fee_bps' | 'updated_at' | 'last_sync_at' | 'last_error'>>,
+  set: Partial<
+    Pick<
+      PeerRow,
+      | 'state'
+      | 'fingerprint'
+      | 'public_key'
+      | 'name'
+      | 'fee_bps'
+      | 'updated_at'
+      | 'last_sync_at'
+      | 'last_error'
+      | 'credit_limit_micros'
+      | 'over_limit_at'
+    >
+  >,
 ): Promise<void> {
   await db.updateTable('federation_peers').set(set).where('id', '=', id).execute();
 }

@@ -375,6 +375,8 @@ export interface FederationPeersTable {
   last_error: string | null;
   /** What this peer may owe us at most before its new rentals are refused; null: no limit. */
   credit_limit_micros?: bigint | number | string | null;
+  /** Since when it owes more than that limit (its new rentals refused); null while it does not. */
+  over_limit_at?: string | null;
 }
 
 /** At the renter's server: a rental of a peer's device, run by its home server (docs/federation.md). */
@@ -412,6 +414,33 @@ export interface RemoteRentalsTable {
   created_at: string;
   activated_at: string | null;
   ended_at: string | null;
+}
+
+/** A statement as signed: `issued` by us to a peer that owes us, or `received` from a peer we owe; with its ack or why it was refused. */
+export interface FederationStatementsTable {
+  hash: string;
+  peer_id: string;
+  direction: 'issued' | 'received';
+  statement_json: string;
+  closing_micros: bigint | number | string;
+  period_to: string;
+  /** sent (no answer yet), acknowledged, refused. */
+  state: string;
+  ack_json: string | null;
+  problem: string | null;
+  created_at: string;
+}
+
+/** A settlement as signed: `sent` by us to a peer we paid, or `received` from a peer that paid us; with its receipt. */
+export interface FederationSettlementsTable {
+  settlement_id: string;
+  peer_id: string;
+  direction: 'sent' | 'received';
+  settlement_json: string;
+  amount_micros: bigint | number | string;
+  receipt_json: string | null;
+  receipt_hash: string | null;
+  created_at: string;
 }
 
 /** A signed usage report and its signed ack, at both servers; `rental_id` is the home server's. */
@@ -482,6 +511,8 @@ export interface Database {
   federation_server_key: FederationServerKeyTable;
   remote_rentals: RemoteRentalsTable;
   federation_usage: FederationUsageTable;
+  federation_statements: FederationStatementsTable;
+  federation_settlements: FederationSettlementsTable;
 }
 
 // Re-exported for migrations that need column helpers.

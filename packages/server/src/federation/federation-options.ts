@@ -50,4 +50,18 @@ export const federationOptions = {
     schema: opt.positiveInt(),
     default: '60',
   },
+  federationStatementHours: {
+    flag: 'federation-statement-hours',
+    env: 'P2PVPS_FEDERATION_STATEMENT_HOURS',
+    description: 'How often this server sends each peer that owes it a signed statement of the inter-server account.',
+    schema: opt.positiveInt(),
+    default: '24',
+  },
+  federationGraceDays: {
+    flag: 'federation-grace-days',
+    env: 'P2PVPS_FEDERATION_GRACE_DAYS',
+    description: 'A statement is due this many days after its period ends.',
+    schema: opt.positiveInt(),
+    default: '7',
+  },
 };

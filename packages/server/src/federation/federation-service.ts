@@ -9,6 +9,7 @@ import { OriginRentals } from './origin-rentals.ts';
 import { Peers } from './peers.ts';
 import { RemoteRentals } from './remote-rentals.ts';
 import { RentalReports } from './rental-reports.ts';
+import { Statements } from './statements.ts';
 import type { RequestVerifierOptions } from './request-verifier.ts';
 import { ServerIdentity } from './server-key.ts';
 import { SharedServerKey } from './shared-key.ts';
@@ -42,6 +43,8 @@ export interface FederationSettings {
   federationRentalTickMs: number;
   federationReportMinutes: number;
   federationGuaranteeMinutes: number;
+  federationStatementHours: number;
+  federationGraceDays: number;
 }
 
 /**
@@ -61,6 +64,7 @@ export class Federation {
   readonly remote: RemoteRentals;
   readonly origin: OriginRentals;
   readonly reports: RentalReports;
+  readonly statements: Statements;
   private rentalTimer: NodeJS.Timeout | undefined;
   private rentalWork: Promise<unknown> | null = null;
 
@@ -110,6 +114,13 @@ export class Federation {
     });
     this.origin = new OriginRentals(ctx);
     this.reports = new RentalReports({ ctx, client: this.client, signer, reportEveryMinutes: settings.federationReportMinutes });
+    this.statements = new Statements({
+      ctx,
+      client: this.client,
+      signer,
+      everyMs: settings.federationStatementHours * 3_600_000,
+      graceMs: settings.federationGraceDays * 86_400_000,
+    });
     // The domain's rentals reach peers' devices through this port (domain/federation/remote-rental-port.ts).
     ctx.remoteRentals = this.remote;
   }
@@ -117,7 +128,7 @@ export class Federation {
   /** One round of cross-server rental work, on the leading node only, never two at once. */
   rentalTick(): Promise<unknown> {
     if (!this.o.mayRun()) return Promise.resolve();
-    this.rentalWork ??= Promise.all([this.reports.tick(), this.remote.tick()])
+    this.rentalWork ??= Promise.all([this.reports.tick().then(() => this.statements.tick()), this.remote.tick()])
       .catch((err) => this.o.log.warn({ err }, 'federation rental work failed'))
       .finally(() => (this.rentalWork = null));
     return this.rentalWork;

@@ -31,6 +31,7 @@ export class OriginRentals {
   async acceptOffer(peer: PeerRow, offer: RentalOffer): Promise<OfferAnswer> {
     const existing = await findOriginRental(this.ctx.db, peer.id, offer.requestId);
     if (existing) return this.answer(existing);
+    if (peer.over_limit_at) throw new DomainError('federation_credit_exceeded');
     if (peer.credit_limit_micros !== null && peer.credit_limit_micros !== undefined) {
       // Our peer_account is minus what the peer owes us.
       const owed = -(await balanceOf(this.ctx.db, { kind: 'peer_account', peerId: peer.id }));

@@ -4,6 +4,7 @@ import { countPeerListings, deletePeer, findPeer, insertPeer, listPeers, updateP
 import type { Clock } from '../domain/clock.ts';
 import { DomainError } from '../domain/errors.ts';
 import { newId } from '../domain/secrets.ts';
+import { balanceOf } from '../domain/money/ledger.ts';
 import type { FederationClient } from './federation-client.ts';
 import { fingerprintOf, followRotations } from './server-key.ts';
 
@@ -59,7 +60,18 @@ export class Peers {
 
   async list(): Promise<FederationPeer[]> {
     const [rows, counts] = await Promise.all([listPeers(this.o.db), countPeerListings(this.o.db)]);
-    return rows.map((r) => presentPeer(r, counts.get(r.id) ?? 0));
+    return Promise.all(
+      rows.map(async (r) => ({
+        ...presentPeer(r, counts.get(r.id) ?? 0),
+        accountMicros: Number(await balanceOf(this.o.db, { kind: 'peer_account', peerId: r.id })),
+      })),
+    );
+  }
+
+  async get(id: string): Promise<FederationPeer> {
+    const peer = (await this.list()).find((p) => p.id === id);
+    if (!peer) throw new DomainError('not_found');
+    return peer;
   }
 
   async setState(id: string, state: PeerRow['state']): Promise<FederationPeer> {
@@ -99,5 +111,7 @@ function presentPeer(r: PeerRow, listings: number): FederationPeer {
     lastSyncAt: r.last_sync_at,
     lastError: r.last_error,
     listings,
+    creditLimitMicros: r.credit_limit_micros === null || r.credit_limit_micros === undefined ? null : Number(r.credit_limit_micros),
+    overLimitSince: r.over_limit_at ?? null,
   };
 }

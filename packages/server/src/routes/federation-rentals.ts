@@ -4,8 +4,12 @@ import {
   RemoteRentalParams,
   RentalOffer,
   RentalStateMessage,
+  Settlement,
+  StatementDoc,
   UsageReport,
   federationRentalsPath,
+  federationSettlementsPath,
+  federationStatementsPath,
   federationUsagePath,
 } from '@p2pvps/protocol/federation-rental-schemas';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -48,5 +52,12 @@ export function federationRentalRoutes(
   );
   app.post(federationUsagePath, { preHandler }, (req) =>
     federation.remote.receiveUsage(sender(req), req.body as Record<string, unknown>, parsed(UsageReport, req.body, 'body')),
+  );
+  const raw = (req: FastifyRequest) => req.body as Record<string, unknown>;
+  app.post(federationStatementsPath, { preHandler, bodyLimit: 16 * 1024 * 1024 }, (req) =>
+    federation.statements.receive(sender(req), raw(req), parsed(StatementDoc, req.body, 'body')),
+  );
+  app.post(federationSettlementsPath, { preHandler }, (req) =>
+    federation.statements.receiveSettlement(sender(req), raw(req), parsed(Settlement, req.body, 'body')),
   );
 }

@@ -19,6 +19,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('rentals').addColumn('origin_state_sent', 'text').execute();
   await db.schema.createIndex('rentals_origin_request').on('rentals').columns(['origin_peer_id', 'origin_request_id']).unique().execute();
   await db.schema.alterTable('federation_peers').addColumn('credit_limit_micros', 'bigint').execute();
+  await db.schema.alterTable('federation_peers').addColumn('over_limit_at', 'text').execute();
 
   await db.schema
     .createTable('remote_rentals')
@@ -65,14 +66,47 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('federation_usage_pk', ['peer_id', 'rental_id', 'seq'])
     .execute();
+  // Statements (issued by the creditor, received by the debtor) and settlements (sent by the debtor, receipted by the creditor), as signed.
+  await db.schema
+    .createTable('federation_statements')
+    .addColumn('hash', 'text', (c) => c.primaryKey())
+    .addColumn('peer_id', 'text', (c) => c.notNull())
+    .addColumn('direction', 'text', (c) => c.notNull())
+    .addColumn('statement_json', 'text', (c) => c.notNull())
+    .addColumn('closing_micros', 'bigint', (c) => c.notNull())
+    .addColumn('period_to', 'text', (c) => c.notNull())
+    .addColumn('state', 'text', (c) => c.notNull())
+    .addColumn('ack_json', 'text')
+    .addColumn('problem', 'text')
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createIndex('federation_statements_peer')
+    .on('federation_statements')
+    .columns(['peer_id', 'direction', 'created_at'])
+    .execute();
+  await db.schema
+    .createTable('federation_settlements')
+    .addColumn('settlement_id', 'text', (c) => c.primaryKey())
+    .addColumn('peer_id', 'text', (c) => c.notNull())
+    .addColumn('direction', 'text', (c) => c.notNull())
+    .addColumn('settlement_json', 'text', (c) => c.notNull())
+    .addColumn('amount_micros', 'bigint', (c) => c.notNull())
+    .addColumn('receipt_json', 'text')
+    .addColumn('receipt_hash', 'text')
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .execute();
   await db.schema.createIndex('federation_usage_unacked').on('federation_usage').columns(['peer_id', 'created_at']).execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
+  await db.schema.dropTable('federation_settlements').execute();
+  await db.schema.dropTable('federation_statements').execute();
   await db.schema.dropTable('federation_usage').execute();
   await db.schema.dropTable('remote_rentals').execute();
   await db.schema.dropIndex('rentals_origin_request').execute();
   for (const column of ['origin_peer_id', 'origin_request_id', 'guarantee_until', 'origin_state_seq', 'origin_state_sent'])
     await db.schema.alterTable('rentals').dropColumn(column).execute();
   await db.schema.alterTable('federation_peers').dropColumn('credit_limit_micros').execute();
+  await db.schema.alterTable('federation_peers').dropColumn('over_limit_at').execute();
 }

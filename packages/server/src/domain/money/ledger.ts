@@ -57,7 +57,8 @@ export type TransactionKind =
   | 'payout_paid'
   | 'payout_cancelled'
   | 'dispute_refund'
-  | 'federation_usage';
+  | 'federation_usage'
+  | 'federation_settlement';
 
 export interface PostOptions {
   kind: TransactionKind;
