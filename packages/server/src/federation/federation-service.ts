@@ -135,11 +135,13 @@ export class Federation {
   }
 
   document(): ServerDocument {
-    return {
-      ...this.identity.document(this.ctx.settings.serverName, this.ownUrl, this.ctx.settings.feeBps / 100),
-      currency: this.ctx.settings.currency,
-      federationFeePercent: Number(this.settings.federationFeePercent),
-    };
+    return this.identity.document(
+      this.ctx.settings.serverName,
+      this.ownUrl,
+      this.ctx.settings.feeBps / 100,
+      this.ctx.settings.currency,
+      Number(this.settings.federationFeePercent),
+    );
   }
 
   identityView(): FederationIdentity {

@@ -83,7 +83,7 @@ test('the opening must be the last acknowledged statement’s closing, and payme
 
 test('usage reports carry running totals: amounts never drift from what the total minutes cost, and each names the one before', () => {
   const price = 10_000n; // 166.66… a minute
-  let chain: ReportChain | null = null;
+  let chain = null as ReportChain | null;
   let paid = 0n;
   for (const [i, minutes] of [1, 1, 1, 4, 0, 7].entries()) {
     const unsigned = nextReport(chain, {
