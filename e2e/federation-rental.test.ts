@@ -1,4 +1,7 @@
 import { after, before, test } from 'node:test';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { ApiClient, ApiError } from '@p2pvps/protocol/client';
 import { federationRentalsPath, federationStatementsPath, type RentalOffer } from '@p2pvps/protocol/federation-rental-schemas';
@@ -15,6 +18,7 @@ import {
   portBlock,
   removeDeviceContainers,
   runCommand,
+  tempDir,
   waitFor,
   type TestServer,
 } from './harness.ts';
@@ -39,7 +43,7 @@ let a: Marketplace;
 let b: Marketplace;
 let deviceId: string | undefined;
 let owner: { api: ApiClient; id: string };
-let renter: { api: ApiClient; id: string };
+let renter: { api: ApiClient; id: string; email: string };
 
 // Both servers' clocks run with the wall clock plus an offset the test moves, so minutes of
 // renting pass at once; the agent's signed requests stay within the 5-minute skew allowed.
@@ -47,6 +51,29 @@ let offsetMs = 0;
 const clock = { now: () => new Date(Date.now() + offsetMs) };
 const base = portBlock(200);
 const price = 120_000; // 0.12 per hour: 2,000 micro-units a minute
+
+const bin = fileURLToPath(new URL('../packages/cli/bin/p2pvps', import.meta.url));
+const cliHome = tempDir('fed-cli-home');
+
+/** Runs `p2pvps --server A ARGS...` with a bare environment, its own config file; never rejects. */
+function p2pvps(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(bin, ['--server', a.url, ...args], {
+    stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH, HOME: cliHome, P2PVPS_CLI_CONFIG: join(cliHome, 'p2pvps-cli.json') },
+  });
+  child.stdin?.end(stdin);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => (stdout += d));
+  child.stderr?.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
 
 async function marketplace(name: string, block: number, feePercent: string): Promise<Marketplace> {
   const server = await createServer({
@@ -131,19 +158,32 @@ test("A's market shows B's device with each side's fee before renting", async ()
 });
 
 test('a renter on A rents B’s device through A, logs in with OpenSSH, serves a web page through B, and stops it; the ledgers agree', async () => {
+  // Through the real `p2pvps` binary at A, as the renter would.
+  const login = await p2pvps(['login', '--email', renter.email, '--password-stdin'], 'correct horse battery\n');
+  assert.equal(login.code, 0, login.stderr);
+  const shown = await p2pvps(['market']);
+  assert.match(shown.stdout, /0\.126 USD \(0\.12 USD \+ 5%; home takes 10%\)/, 'each side’s fee before renting');
   const key = createSshKey();
-  const rented = await renter.api.call('rent', { body: { deviceId: deviceId!, sshPublicKey: key.publicKey } });
+  const rent = await p2pvps(['rent', deviceId!, '--ssh-key', key.privatePath, '--wait']);
+  assert.equal(rent.code, 0, rent.stderr);
+  assert.match(rent.stdout, /^State +active$/m);
+  const rentalId = /^Rental +([a-z0-9]+)$/m.exec(rent.stdout)?.[1];
+  assert.ok(rentalId, rent.stdout);
+  const rented = await renter.api.call('getRental', { params: { rentalId } });
   assert.equal(rented.homeServerUrl, b.url);
   assert.equal(rented.pricePerHourMicros, 126_000, 'the price with A’s fee');
   assert.ok(rented.connection.password.length > 10, 'A shows the password B gave');
   assert.match(rented.connection.webHost, /\./);
-  // B's addresses: its gateway's port for the device.
+  // B's addresses: its gateway's port for the device, the username of B's rental for the peer.
   const onB = (await b.server.running.ctx.db.selectFrom('rentals').selectAll().execute()).find((r) => r.origin_peer_id);
   assert.ok(onB, 'B made an ordinary rental for the peer');
   assert.equal(rented.connection.username, onB.username);
+  assert.equal(rented.connection.port, (await owner.api.call('getDevice', { params: { deviceId: deviceId! } })).sshPort);
 
-  const ssh = { port: rented.connection.port, user: rented.connection.username, identity: key.privatePath };
-  await waitFor('ssh into the container on B', async () => (await openSsh(ssh, 'true')).code === 0);
+  const viaCli = await p2pvps(['ssh', rentalId, '--identity', key.privatePath, '--', 'id', '-un']);
+  assert.equal(viaCli.stdout, `${rented.connection.username}\n`, viaCli.stderr);
+  // Stock OpenSSH, at the host and port A shows.
+  const ssh = { port: rented.connection.port, user: rented.connection.username, identity: key.privatePath, host: rented.connection.host };
   const who = await openSsh(ssh, 'id -un');
   assert.equal(who.stdout.trim(), rented.connection.username);
   const active = await waitFor('the rental active at A', async () => {
