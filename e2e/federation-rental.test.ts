@@ -1,7 +1,4 @@
 import { after, before, test } from 'node:test';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { ApiClient, ApiError } from '@p2pvps/protocol/client';
 import { federationRentalsPath, federationStatementsPath, type RentalOffer } from '@p2pvps/protocol/federation-rental-schemas';
@@ -20,9 +17,11 @@ import {
   runCommand,
   tempDir,
   waitFor,
+  type TestAgent,
   type TestServer,
 } from './harness.ts';
 import { serveWeb } from './renter-web.ts';
+import { runP2pvps } from './cli-runner.ts';
 
 /**
  * Two independent marketplaces on loopback, each its own database and operator: a renter on
@@ -42,6 +41,7 @@ const markets: Marketplace[] = [];
 let a: Marketplace;
 let b: Marketplace;
 let deviceId: string | undefined;
+let agent: TestAgent | undefined;
 let owner: { api: ApiClient; id: string };
 let renter: { api: ApiClient; id: string; email: string };
 
@@ -52,28 +52,9 @@ const clock = { now: () => new Date(Date.now() + offsetMs) };
 const base = portBlock(200);
 const price = 120_000; // 0.12 per hour: 2,000 micro-units a minute
 
-const bin = fileURLToPath(new URL('../packages/cli/bin/p2pvps', import.meta.url));
 const cliHome = tempDir('fed-cli-home');
-
-/** Runs `p2pvps --server A ARGS...` with a bare environment, its own config file; never rejects. */
-function p2pvps(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(bin, ['--server', a.url, ...args], {
-    stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH, HOME: cliHome, P2PVPS_CLI_CONFIG: join(cliHome, 'p2pvps-cli.json') },
-  });
-  child.stdin?.end(stdin);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d) => (stdout += d));
-  child.stderr?.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** The real `p2pvps` binary at A, as the renter runs it. */
+const p2pvps = (args: string[], stdin?: string) => runP2pvps(a.url, cliHome, args, stdin);
 
 async function marketplace(name: string, block: number, feePercent: string): Promise<Marketplace> {
   const server = await createServer({
@@ -123,13 +104,15 @@ before(async () => {
   renter = await createUser(a.server, 'renter', 10_000_000);
   const grant = await owner.api.call('addDevice', { body: { name: 'pi-on-b' } });
   deviceId = grant.device.id;
-  await createAgent(b.server, grant.enrolmentToken);
+  agent = await createAgent(b.server, grant.enrolmentToken);
   const id = deviceId;
   await waitFor('the device to come online on B', async () => (await owner.api.call('getDevice', { params: { deviceId: id } })).online);
   await owner.api.call('updateDevice', { params: { deviceId: id }, body: { pricePerHourMicros: price, onMarket: true } });
 });
 
 after(async () => {
+  // The agent first: it may be removing a container still, which the clean-up would race.
+  await agent?.stop();
   await removeDeviceContainers(deviceId);
   for (const m of markets) await m.server.stop();
 });
@@ -174,6 +157,7 @@ test('a renter on A rents B’s device through A, logs in with OpenSSH, serves a
   assert.equal(rented.pricePerHourMicros, 126_000, 'the price with A’s fee');
   assert.ok(rented.connection.password.length > 10, 'A shows the password B gave');
   assert.match(rented.connection.webHost, /\./);
+  assert.equal(rented.connection.httpUrl, `http://${rented.connection.webHost}:${b.server.httpPort}/`, 'B’s front door');
   // B's addresses: its gateway's port for the device, the username of B's rental for the peer.
   const onB = (await b.server.running.ctx.db.selectFrom('rentals').selectAll().execute()).find((r) => r.origin_peer_id);
   assert.ok(onB, 'B made an ordinary rental for the peer');
@@ -418,4 +402,8 @@ test('B refuses an offer at another price, for a device not its own, and a repla
     return r?.state !== 'requested' && r?.state !== 'active' && r;
   });
   assert.equal(row.end_reason, 'guarantee_expired');
+  await waitFor('its container removed', async () => {
+    const r = await b.server.running.ctx.db.selectFrom('rentals').select('state').where('id', '=', made.body.rentalId!).executeTakeFirst();
+    return r?.state === 'ended';
+  });
 });

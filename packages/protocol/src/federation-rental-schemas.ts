@@ -53,6 +53,9 @@ export const OfferAnswer = z.object({
   state: RentalState,
   ssh: z.object({ host: z.string(), port: z.number().int(), username: z.string(), password: z.string() }),
   webHost: z.string(),
+  /** The rental's web addresses at the device's server's front doors (their ports included). */
+  httpUrl: z.string().optional(),
+  httpsUrl: z.string().optional(),
 });
 export type OfferAnswer = z.infer<typeof OfferAnswer>;
 

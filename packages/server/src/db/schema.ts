@@ -402,6 +402,9 @@ export interface RemoteRentalsTable {
   ssh_host: string;
   ssh_port: number;
   web_host: string;
+  /** The rental's web addresses at the home server's front doors, as it gave them. */
+  http_url: string;
+  https_url: string;
   offer_json: string;
   /** The last state message taken from the home server. */
   state_seq: number;

@@ -141,6 +141,8 @@ test('a peer’s rental: B bills it by signed reports only, A posts each once, a
     ssh_host: 'b.test',
     ssh_port: 2222,
     web_host: '',
+    http_url: '',
+    https_url: '',
     offer_json: '{}',
     state_seq: 1,
     billed_minutes: 0,

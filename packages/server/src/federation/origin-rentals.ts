@@ -116,7 +116,11 @@ export class OriginRentals {
 
   private async answer(row: RentalRow): Promise<OfferAnswer> {
     const device = await findDevice(this.ctx.db, row.device_id);
+    const web = device && row.state !== 'ended' ? webHost(this.ctx, device.web_name) : '';
+    const port = (p: number, standard: number) => (p === standard ? '' : `:${p}`);
     return {
+      httpUrl: web && `http://${web}${port(this.ctx.settings.httpPort, 80)}/`,
+      httpsUrl: web && `https://${web}${port(this.ctx.settings.httpsPort, 443)}/`,
       rentalId: row.id,
       state: row.state as OfferAnswer['state'],
       ssh: {
@@ -125,7 +129,7 @@ export class OriginRentals {
         username: row.username,
         password: revealPassword(this.ctx, row),
       },
-      webHost: device && row.state !== 'ended' ? webHost(this.ctx, device.web_name) : '',
+      webHost: web,
     };
   }
 

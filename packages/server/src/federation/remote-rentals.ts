@@ -109,6 +109,8 @@ export class RemoteRentals implements RemoteRentalPort {
       ssh_host: '',
       ssh_port: 0,
       web_host: '',
+      http_url: '',
+      https_url: '',
       offer_json: JSON.stringify(offer),
       state_seq: 0,
       billed_minutes: 0,
@@ -139,6 +141,8 @@ export class RemoteRentals implements RemoteRentalPort {
       ssh_host: answer.ssh.host,
       ssh_port: answer.ssh.port,
       web_host: answer.webHost,
+      http_url: answer.httpUrl ?? `http://${answer.webHost}/`,
+      https_url: answer.httpsUrl ?? `https://${answer.webHost}/`,
     });
     return this.present((await findRemoteRental(this.ctx.db, id))!, found);
   }
@@ -326,8 +330,8 @@ export class RemoteRentals implements RemoteRentalPort {
         sshKeyGiven: row.ssh_public_key !== null,
         sshCommand: row.ssh_port ? `ssh -p ${row.ssh_port} ${row.username}@${row.ssh_host}` : '',
         webHost: web,
-        httpUrl: web && `http://${web}/`,
-        httpsUrl: web && `https://${web}/`,
+        httpUrl: web && row.http_url,
+        httpsUrl: web && row.https_url,
       },
       ...(peer ? { homeServerUrl: peer.url } : {}),
     };

@@ -41,6 +41,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('ssh_host', 'text', (c) => c.notNull().defaultTo(''))
     .addColumn('ssh_port', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('web_host', 'text', (c) => c.notNull().defaultTo(''))
+    .addColumn('http_url', 'text', (c) => c.notNull().defaultTo(''))
+    .addColumn('https_url', 'text', (c) => c.notNull().defaultTo(''))
     .addColumn('offer_json', 'text', (c) => c.notNull())
     .addColumn('state_seq', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('billed_minutes', 'integer', (c) => c.notNull().defaultTo(0))
