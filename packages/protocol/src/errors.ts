@@ -152,6 +152,31 @@ export const errorCodes = {
     message: 'The peer server could not be reached, or did not publish a valid server document.',
   },
   federation_peer_exists: { status: 409, message: 'This peer is already linked; suspend, resume or unlink it instead.' },
+  federation_currency_mismatch: {
+    status: 409,
+    message: 'The peer prices in another currency; servers link only when they share one, so no exchange rate enters a statement.',
+  },
+  federation_device_unavailable: {
+    status: 409,
+    message: 'The device is not this server’s own listed device right now (rented, offline, off the market, or homed elsewhere).',
+  },
+  federation_terms_changed: {
+    status: 409,
+    message: 'The device’s price is no longer the one offered; look at the market again and rent at the price shown now.',
+  },
+  federation_credit_exceeded: {
+    status: 402,
+    message: 'The renter’s server owes this server more than the limit its operator set; new rentals wait until it settles.',
+  },
+  federation_statement_mismatch: {
+    status: 422,
+    message: 'The statement does not match the signed reports and settlements this server holds; it is refused.',
+  },
+  federation_usage_out_of_order: {
+    status: 409,
+    message:
+      'The usage report does not follow the last one accepted for this rental (its seq or previousHash); send the missing one first.',
+  },
   internal_error: { status: 500, message: 'Something went wrong on the server; the operator can find details in its log.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

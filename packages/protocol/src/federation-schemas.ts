@@ -53,6 +53,10 @@ export const ServerDocument = z.object({
   previousKeys: z.array(PreviousKey).max(100),
   /** The marketplace's share of each charge on this server, in percent. */
   feePercent: z.number().min(0).max(100),
+  /** ISO 4217 code of the currency its prices are in: peers link only within one currency. */
+  currency: z.string().regex(/^[A-Z]{3}$/),
+  /** What this server adds, in percent, to a peer's price when its renters rent a peer's device through it. */
+  federationFeePercent: z.number().min(0).max(100),
 });
 export type ServerDocument = z.infer<typeof ServerDocument>;
 
@@ -85,6 +89,11 @@ export const FederationPeer = z.object({
   lastSyncAt: isoTime.nullable(),
   lastError: z.string().nullable(),
   listings: z.number().int().min(0),
+  /** The inter-server account in our ledger: positive, what we owe the peer; negative, what it owes us. */
+  accountMicros: z.number().int().optional(),
+  /** What the peer may owe us at most (null: no limit), and since when it owes more (its new rentals refused). */
+  creditLimitMicros: z.number().int().nullable().optional(),
+  overLimitSince: isoTime.nullable().optional(),
 });
 export type FederationPeer = z.infer<typeof FederationPeer>;
 
@@ -105,6 +114,28 @@ export const LinkPeerBody = z.object({ url: PeerUrl, fingerprint: Fingerprint })
 export const PeerParams = z.object({ peerId: z.string().regex(/^[a-z0-9]{6,40}$/) }).strict();
 export const UpdatePeerBody = z.object({ state: PeerState }).strict();
 export const UnlinkedPeer = z.object({ unlinked: z.literal(true) });
+export const PeerLimitBody = z.object({ limitMicros: z.number().int().min(0).max(1_000_000_000_000).nullable() }).strict();
+export const SettleBody = z
+  .object({
+    amountMicros: z.number().int().min(1).max(1_000_000_000_000),
+    reference: z.string().min(1).max(200),
+    rail: z.string().min(1).max(40).optional(),
+  })
+  .strict();
+export const SettleResult = z.object({ settlementId: z.string(), receipted: z.boolean(), problem: z.string().nullable() });
+export const PeerStatements = z.object({
+  statements: z.array(
+    z.object({
+      hash: z.string(),
+      direction: z.enum(['issued', 'received']),
+      state: z.string(),
+      periodTo: isoTime,
+      closingMicros: z.number().int(),
+      problem: z.string().nullable(),
+      createdAt: isoTime,
+    }),
+  ),
+});
 
 /** Outside the JSON API's route table: answered to anyone, and to signed peers. */
 export const wellKnownServerPath = '/.well-known/p2pvps-server';

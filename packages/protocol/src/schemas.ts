@@ -202,6 +202,11 @@ export const Listing = z.object({
   verified: HardwareVerification.nullable().optional(),
   /** Deployment packages the owner refuses on this device; the rest may be rented with it. */
   refusedPackages: z.array(z.string()).optional(),
+  /**
+   * A peer's device on this server's market: what the renter pays here per hour (the
+   * price plus this server's fee) and each side's fee, shown before renting.
+   */
+  federationFees: z.object({ renterPricePerHourMicros: micros, feePercent: z.number(), homeFeePercent: z.number().nullable() }).optional(),
 });
 export type Listing = z.infer<typeof Listing>;
 
@@ -248,6 +253,8 @@ export const EndReason = z.enum([
   'provisioning_failed',
   'balance_exhausted',
   'app_failed',
+  /** Across servers: the renter's server stopped guaranteeing a pay-as-you-go rental (docs/federation.md). */
+  'guarantee_expired',
 ]);
 export type EndReason = z.infer<typeof EndReason>;
 
@@ -329,6 +336,8 @@ export const Rental = z.object({
   storageLocked: z.string().nullable().optional(),
   /** The deployment package rented with it, how far it got, and where it answers once healthy; null for none. */
   app: RentalApp.nullable().optional(),
+  /** A peer's device rented through this server: the device's home server, which runs the rental. */
+  homeServerUrl: z.string().optional(),
 });
 export type Rental = z.infer<typeof Rental>;
 

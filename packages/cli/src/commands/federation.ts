@@ -1,11 +1,12 @@
 import type { FederationIdentity, FederationPeer } from '@p2pvps/protocol/federation-schemas';
+import { MoneyFormatError, parseMoney } from '@p2pvps/protocol/money';
 import { UsageError } from '../cli-error.ts';
 import { stringOption, type ParsedArgs } from '../command.ts';
 import type { Context } from '../context.ts';
 import { formatTime } from '../format.ts';
 import { formatDetails, formatTable } from '../table.ts';
 
-const actions = ['show', 'link', 'suspend', 'resume', 'unlink', 'rotate-key'] as const;
+const actions = ['show', 'link', 'suspend', 'resume', 'unlink', 'rotate-key', 'limit', 'settle', 'statements'] as const;
 
 function printIdentity(ctx: Context, id: FederationIdentity): void {
   ctx.out(
@@ -26,7 +27,7 @@ function printPeers(ctx: Context, peers: FederationPeer[]): void {
   const now = ctx.now();
   ctx.out(
     formatTable(
-      ['PEER', 'NAME', 'URL', 'STATE', 'FEE', 'LISTINGS', 'LAST SYNC', 'FINGERPRINT', 'PROBLEM'],
+      ['PEER', 'NAME', 'URL', 'STATE', 'FEE', 'LISTINGS', 'ACCOUNT', 'LIMIT', 'LAST SYNC', 'FINGERPRINT', 'PROBLEM'],
       peers.map((p) => [
         p.id,
         p.name,
@@ -34,6 +35,9 @@ function printPeers(ctx: Context, peers: FederationPeer[]): void {
         p.state,
         p.feePercent === null ? '-' : `${p.feePercent}%`,
         String(p.listings),
+        // Positive: we owe the peer; negative: it owes us.
+        p.accountMicros === undefined ? '-' : String(p.accountMicros / 1_000_000),
+        p.creditLimitMicros == null ? '-' : `${p.creditLimitMicros / 1_000_000}${p.overLimitSince ? ' (over)' : ''}`,
         p.lastSyncAt ? formatTime(p.lastSyncAt, now) : 'never',
         p.fingerprint,
         p.lastError ?? '',
@@ -60,7 +64,12 @@ export async function adminFederation(ctx: Context, args: ParsedArgs): Promise<v
   if (!(actions as readonly string[]).includes(action)) {
     throw new UsageError(`the action must be one of ${actions.join(', ')}, not "${action}"`, 'admin federation');
   }
-  const needsTarget = action === 'link' || action === 'suspend' || action === 'resume' || action === 'unlink';
+  const needsTarget = action !== 'show' && action !== 'rotate-key';
+  const amountText = args.positionals[2];
+  if ((action === 'limit' || action === 'settle') && target && !amountText)
+    throw new UsageError(`${action} needs an amount after the peer${action === 'limit' ? ' (or "none")' : ''}`, 'admin federation');
+  if (action !== 'limit' && action !== 'settle' && amountText)
+    throw new UsageError(`unexpected argument "${amountText}"`, 'admin federation');
   if (needsTarget && !target)
     throw new UsageError(`${action} needs a peer (${action === 'link' ? 'its URL' : 'its ID, URL or name'})`, 'admin federation');
   if (!needsTarget && target) throw new UsageError(`unexpected argument "${target}"`, 'admin federation');
@@ -93,9 +102,63 @@ export async function adminFederation(ctx: Context, args: ParsedArgs): Promise<v
     const reply = await api.call('adminUnlinkPeer', { params: { peerId: await peerId(ctx, target!) } });
     if (ctx.printJson(reply)) return;
     ctx.out(`Unlinked ${target}; its listings are gone from the market.\n`);
+  } else if (action === 'limit') {
+    const limitMicros = amountText === 'none' ? null : amount(amountText!);
+    const peer = await api.call('adminSetPeerLimit', { params: { peerId: await peerId(ctx, target!) }, body: { limitMicros } });
+    if (ctx.printJson(peer)) return;
+    ctx.out(
+      limitMicros === null
+        ? `${peer.name} may owe this server any amount.\n`
+        : `${peer.name} may owe this server at most ${amountText}; past it, its new rentals are refused until it settles.${peer.overLimitSince ? ' It is over the limit now.' : ''}\n`,
+    );
+  } else if (action === 'settle') {
+    const reference = stringOption(args, 'reference');
+    if (!reference)
+      throw new UsageError('settle needs --reference REF: the bank transfer or transaction that paid the peer', 'admin federation');
+    const rail = stringOption(args, 'rail');
+    const result = await api.call('adminSettlePeer', {
+      params: { peerId: await peerId(ctx, target!) },
+      body: { amountMicros: amount(amountText!), reference, ...(rail ? { rail } : {}) },
+    });
+    if (ctx.printJson(result)) return;
+    ctx.out(
+      result.receipted
+        ? `Settlement ${result.settlementId} sent and receipted by the peer.\n`
+        : `Settlement ${result.settlementId} recorded, not receipted yet: ${result.problem}\n`,
+    );
+  } else if (action === 'statements') {
+    const { statements } = await api.call('adminPeerStatements', { params: { peerId: await peerId(ctx, target!) } });
+    if (ctx.printJson({ statements })) return;
+    if (statements.length === 0) {
+      ctx.out('No statements exchanged with this peer yet.\n');
+      return;
+    }
+    const now = ctx.now();
+    ctx.out(
+      formatTable(
+        ['WHEN', 'DIRECTION', 'STATE', 'UNTIL', 'CLOSING', 'PROBLEM'],
+        statements.map((st) => [
+          formatTime(st.createdAt, now),
+          st.direction,
+          st.state,
+          formatTime(st.periodTo, now),
+          String(st.closingMicros / 1_000_000),
+          st.problem ?? '',
+        ]),
+      ),
+    );
   } else {
     const id = await api.call('adminRotateFederationKey');
     if (ctx.printJson(id)) return;
     ctx.out(`New key ${id.fingerprint}, signed by the old one; peers follow it at their next request.\n`);
+  }
+}
+
+function amount(text: string): number {
+  try {
+    return parseMoney(text);
+  } catch (err) {
+    if (err instanceof MoneyFormatError) throw new UsageError(err.message, 'admin federation');
+    throw err;
   }
 }

@@ -103,7 +103,10 @@ export async function market(ctx: Context, args: ParsedArgs): Promise<void> {
       reply.listings.map((l) => [
         l.deviceId,
         l.name,
-        formatMoney(l.pricePerHourMicros, currency),
+        // A peer's device: what the renter pays here, and each side's fee, before renting.
+        l.federationFees
+          ? `${formatMoney(l.federationFees.renterPricePerHourMicros, currency)} (${formatMoney(l.pricePerHourMicros, currency)} + ${l.federationFees.feePercent}%; home takes ${l.federationFees.homeFeePercent ?? '?'}%)`
+          : formatMoney(l.pricePerHourMicros, currency),
         String(l.hardware.cores),
         formatSize(l.hardware.memoryBytes),
         formatSize(l.hardware.diskBytes),

@@ -32,6 +32,7 @@ import * as federation from './migrations/2026-12-07T0201-federation.ts';
 import * as encryptedStorage from './migrations/2026-12-07T0221-encrypted-storage.ts';
 import * as appPackages from './migrations/2026-12-07T0211-app-packages.ts';
 import * as federationKey from './migrations/2026-12-07T0231-federation-key.ts';
+import * as federationRentals from './migrations/2026-12-07T0501-federation-rentals.ts';
 
 export type Db = Kysely<Database>;
 
@@ -64,6 +65,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-07T0221-encrypted-storage': encryptedStorage,
   '2026-12-07T0211-app-packages': appPackages,
   '2026-12-07T0231-federation-key': federationKey,
+  '2026-12-07T0501-federation-rentals': federationRentals,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

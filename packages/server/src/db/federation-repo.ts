@@ -32,7 +32,21 @@ export function findPeerByFingerprint(db: Db, fingerprint: string): Promise<Peer
 export async function updatePeer(
   db: Db,
   id: string,
-  set: Partial<Pick<PeerRow, 'state' | 'fingerprint' | 'public_key' | 'name' | 'fee_bps' | 'updated_at' | 'last_sync_at' | 'last_error'>>,
+  set: Partial<
+    Pick<
+      PeerRow,
+      | 'state'
+      | 'fingerprint'
+      | 'public_key'
+      | 'name'
+      | 'fee_bps'
+      | 'updated_at'
+      | 'last_sync_at'
+      | 'last_error'
+      | 'credit_limit_micros'
+      | 'over_limit_at'
+    >
+  >,
 ): Promise<void> {
   await db.updateTable('federation_peers').set(set).where('id', '=', id).execute();
 }
@@ -86,12 +100,12 @@ export async function replacePeerListings(
 }
 
 /** The listings of active peers, with the peer's URL. */
-export function listActivePeerListings(db: Db): Promise<{ listing_json: string; url: string }[]> {
+export function listActivePeerListings(db: Db): Promise<{ listing_json: string; url: string; fee_bps: number | null }[]> {
   return db
     .selectFrom('peer_listings')
     .innerJoin('federation_peers', 'federation_peers.id', 'peer_listings.peer_id')
     .where('federation_peers.state', '=', 'active')
-    .select(['peer_listings.listing_json', 'federation_peers.url'])
+    .select(['peer_listings.listing_json', 'federation_peers.url', 'federation_peers.fee_bps'])
     .execute();
 }
 
@@ -114,4 +128,16 @@ export async function findPeerListingHome(db: Db, deviceId: string): Promise<str
     .select('federation_peers.url')
     .executeTakeFirst();
   return row?.url;
+}
+
+/** The listing of `deviceId` an active peer published, with that peer. */
+export function findPeerListing(db: Db, deviceId: string): Promise<(PeerRow & { listing_json: string }) | undefined> {
+  return db
+    .selectFrom('peer_listings')
+    .innerJoin('federation_peers', 'federation_peers.id', 'peer_listings.peer_id')
+    .where('peer_listings.device_id', '=', deviceId)
+    .where('federation_peers.state', '=', 'active')
+    .selectAll('federation_peers')
+    .select('peer_listings.listing_json')
+    .executeTakeFirst();
 }

@@ -153,7 +153,8 @@ export function rentalsWithAccounts(db: Db) {
 }
 
 export function meteredRentals(db: Db) {
-  return rentalsWithAccounts(db).where('rentals.state', '=', 'active');
+  // A peer's rental is billed by its usage reports (federation/origin-rentals.ts), not here.
+  return rentalsWithAccounts(db).where('rentals.state', '=', 'active').where('rentals.origin_peer_id', 'is', null);
 }
 
 /** One active rental as the meter needs it. */
@@ -217,6 +218,7 @@ export function listBalanceRentals(db: Db) {
     ])
     .where('rentals.state', '=', 'active')
     .where('rentals.hours', 'is', null)
+    .where('rentals.origin_peer_id', 'is', null)
     .execute();
 }
 

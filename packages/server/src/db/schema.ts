@@ -160,6 +160,14 @@ export interface RentalsTable {
   /** How far the agent got with it (AppState) and the end of its log, as the last heartbeat said. */
   app_state?: string | null;
   app_log?: string | null;
+  /** At the device's server: the peer that rented it for one of its renters, and its request ID (docs/federation.md). */
+  origin_peer_id?: string | null;
+  origin_request_id?: string | null;
+  /** Until when the peer guarantees a pay-as-you-go rental's minutes; past it, the rental ends. */
+  guarantee_until?: string | null;
+  /** The last state change the peer acknowledged: its seq, and the state. */
+  origin_state_seq?: number;
+  origin_state_sent?: string | null;
 }
 
 export interface LedgerAccountsTable {
@@ -365,6 +373,89 @@ export interface FederationPeersTable {
   updated_at: string;
   last_sync_at: string | null;
   last_error: string | null;
+  /** What this peer may owe us at most before its new rentals are refused; null: no limit. */
+  credit_limit_micros?: bigint | number | string | null;
+  /** Since when it owes more than that limit (its new rentals refused); null while it does not. */
+  over_limit_at?: string | null;
+}
+
+/** At the renter's server: a rental of a peer's device, run by its home server (docs/federation.md). */
+export interface RemoteRentalsTable {
+  /** Ours, and the offer's requestId. */
+  id: string;
+  renter_id: string;
+  peer_id: string;
+  remote_rental_id: string | null;
+  device_id: string;
+  device_name: string;
+  /** offered (sent, unanswered), requested, active, ending, ended, failed (never made). */
+  state: string;
+  end_reason: string | null;
+  detail: string | null;
+  price_per_hour_micros: bigint | number | string;
+  /** Our fee on top of the price, in basis points. */
+  fee_bps: number;
+  hours: number | null;
+  username: string;
+  password_sealed: string;
+  ssh_public_key: string | null;
+  ssh_host: string;
+  ssh_port: number;
+  web_host: string;
+  /** The rental's web addresses at the home server's front doors, as it gave them. */
+  http_url: string;
+  https_url: string;
+  offer_json: string;
+  /** The last state message taken from the home server. */
+  state_seq: number;
+  billed_minutes: number;
+  /** What the renter was charged so far, our fee included. */
+  charged_micros: bigint | number | string;
+  guarantee_until: string | null;
+  /** When the renter (or their money) ended it here, until the home server confirms. */
+  end_requested: string | null;
+  created_at: string;
+  activated_at: string | null;
+  ended_at: string | null;
+}
+
+/** A statement as signed: `issued` by us to a peer that owes us, or `received` from a peer we owe; with its ack or why it was refused. */
+export interface FederationStatementsTable {
+  hash: string;
+  peer_id: string;
+  direction: 'issued' | 'received';
+  statement_json: string;
+  closing_micros: bigint | number | string;
+  period_to: string;
+  /** sent (no answer yet), acknowledged, refused. */
+  state: string;
+  ack_json: string | null;
+  problem: string | null;
+  created_at: string;
+}
+
+/** A settlement as signed: `sent` by us to a peer we paid, or `received` from a peer that paid us; with its receipt. */
+export interface FederationSettlementsTable {
+  settlement_id: string;
+  peer_id: string;
+  direction: 'sent' | 'received';
+  settlement_json: string;
+  amount_micros: bigint | number | string;
+  receipt_json: string | null;
+  receipt_hash: string | null;
+  created_at: string;
+}
+
+/** A signed usage report and its signed ack, at both servers; `rental_id` is the home server's. */
+export interface FederationUsageTable {
+  peer_id: string;
+  rental_id: string;
+  seq: number;
+  report_json: string;
+  report_hash: string;
+  amount_micros: bigint | number | string;
+  ack_json: string | null;
+  created_at: string;
 }
 
 /** A nonce of a signed peer request, remembered until its signature could no longer be accepted (replays). */
@@ -421,6 +512,10 @@ export interface Database {
   federation_nonces: FederationNoncesTable;
   peer_listings: PeerListingsTable;
   federation_server_key: FederationServerKeyTable;
+  remote_rentals: RemoteRentalsTable;
+  federation_usage: FederationUsageTable;
+  federation_statements: FederationStatementsTable;
+  federation_settlements: FederationSettlementsTable;
 }
 
 // Re-exported for migrations that need column helpers.

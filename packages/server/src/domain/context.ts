@@ -4,6 +4,7 @@ import type { Db } from '../db/database.ts';
 import type { SecretBox } from '../secret-box.ts';
 import type { Clock } from './clock.ts';
 import type { StorageSecrets } from './rentals/storage-secrets.ts';
+import type { RemoteRentalPort } from './federation/remote-rental-port.ts';
 
 /** What domain functions need from the outside world, injected once at start. */
 export interface DomainContext {
@@ -50,6 +51,8 @@ export interface DomainContext {
   mailQueued?(): void;
   /** Renters' secrets for encrypted storage, in memory only, on their way to the device. Unset: renting encrypted is refused. */
   storageSecrets?: StorageSecrets;
+  /** Peers' devices rented through this server (set by federation/federation-service.ts); unset, none can be. */
+  remoteRentals?: RemoteRentalPort;
   /**
    * Tells a device's agent to sync now (rental started or ended); a new rental comes with
    * the nudge, as the next heartbeat would give it, so the agent need not wait for that.

@@ -5,7 +5,11 @@ import { allListings } from '../domain/rentals/rentals.ts';
 import type { EventBus } from '../events/event-bus.ts';
 import { FederationClient } from './federation-client.ts';
 import { ListingSync } from './listing-sync.ts';
+import { OriginRentals } from './origin-rentals.ts';
 import { Peers } from './peers.ts';
+import { RemoteRentals } from './remote-rentals.ts';
+import { RentalReports } from './rental-reports.ts';
+import { Statements } from './statements.ts';
 import type { RequestVerifierOptions } from './request-verifier.ts';
 import { ServerIdentity } from './server-key.ts';
 import { SharedServerKey } from './shared-key.ts';
@@ -34,6 +38,13 @@ export interface FederationSettings {
   publicUrl: string;
   federationPullMs: number;
   federationPushCheckMs: number;
+  /** Cross-server rentals (federation-options.ts). */
+  federationFeePercent: string;
+  federationRentalTickMs: number;
+  federationReportMinutes: number;
+  federationGuaranteeMinutes: number;
+  federationStatementHours: number;
+  federationGraceDays: number;
 }
 
 /**
@@ -49,11 +60,18 @@ export class Federation {
   readonly sync: ListingSync;
   readonly ownUrl: string;
   readonly verifier: RequestVerifierOptions;
+  /** Cross-server rentals: ours of peers' devices, peers' of ours, and what we report of those. */
+  readonly remote: RemoteRentals;
+  readonly origin: OriginRentals;
+  readonly reports: RentalReports;
+  readonly statements: Statements;
+  private rentalTimer: NodeJS.Timeout | undefined;
+  private rentalWork: Promise<unknown> | null = null;
 
   constructor(
     private readonly ctx: DomainContext,
-    settings: FederationSettings,
-    o: FederationParts,
+    private readonly settings: FederationSettings,
+    private readonly o: FederationParts,
   ) {
     this.ownUrl = new URL(settings.publicUrl).origin;
     this.identity = new ServerIdentity(settings.dataDir, ctx.clock);
@@ -66,7 +84,7 @@ export class Federation {
       log: o.log,
     });
     this.client = new FederationClient({ identity: this.identity, ownUrl: this.ownUrl, clock: ctx.clock });
-    this.peers = new Peers({ db: ctx.db, clock: ctx.clock, client: this.client });
+    this.peers = new Peers({ db: ctx.db, clock: ctx.clock, client: this.client, currency: ctx.settings.currency });
     this.verifier = {
       db: ctx.db,
       clock: ctx.clock,
@@ -86,10 +104,44 @@ export class Federation {
       mayRun: o.mayRun,
       log: o.log,
     });
+    const signer = () => ({ url: this.ownUrl, keyId: this.identity.key.id, sign: (d: Buffer) => this.identity.sign(d) });
+    this.remote = new RemoteRentals({
+      ctx,
+      client: this.client,
+      signer,
+      feeBps: Math.round(Number(settings.federationFeePercent) * 100),
+      guaranteeMs: settings.federationGuaranteeMinutes * 60_000,
+    });
+    this.origin = new OriginRentals(ctx);
+    this.reports = new RentalReports({ ctx, client: this.client, signer, reportEveryMinutes: settings.federationReportMinutes });
+    this.statements = new Statements({
+      ctx,
+      client: this.client,
+      signer,
+      everyMs: settings.federationStatementHours * 3_600_000,
+      graceMs: settings.federationGraceDays * 86_400_000,
+    });
+    // The domain's rentals reach peers' devices through this port (domain/federation/remote-rental-port.ts).
+    ctx.remoteRentals = this.remote;
+  }
+
+  /** One round of cross-server rental work, on the leading node only, never two at once. */
+  rentalTick(): Promise<unknown> {
+    if (!this.o.mayRun()) return Promise.resolve();
+    this.rentalWork ??= Promise.all([this.reports.tick().then(() => this.statements.tick()), this.remote.tick()])
+      .catch((err) => this.o.log.warn({ err }, 'federation rental work failed'))
+      .finally(() => (this.rentalWork = null));
+    return this.rentalWork;
   }
 
   document(): ServerDocument {
-    return this.identity.document(this.ctx.settings.serverName, this.ownUrl, this.ctx.settings.feeBps / 100);
+    return this.identity.document(
+      this.ctx.settings.serverName,
+      this.ownUrl,
+      this.ctx.settings.feeBps / 100,
+      this.ctx.settings.currency,
+      Number(this.settings.federationFeePercent),
+    );
   }
 
   identityView(): FederationIdentity {
@@ -115,10 +167,14 @@ export class Federation {
 
   start(): void {
     this.sync.start();
+    this.rentalTimer = setInterval(() => void this.rentalTick(), this.settings.federationRentalTickMs);
+    this.rentalTimer.unref();
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.sharedKey.close();
-    return this.sync.close();
+    clearInterval(this.rentalTimer);
+    await this.rentalWork;
+    await this.sync.close();
   }
 }

@@ -4,6 +4,7 @@ import { countPeerListings, deletePeer, findPeer, insertPeer, listPeers, updateP
 import type { Clock } from '../domain/clock.ts';
 import { DomainError } from '../domain/errors.ts';
 import { newId } from '../domain/secrets.ts';
+import { balanceOf } from '../domain/money/ledger.ts';
 import type { FederationClient } from './federation-client.ts';
 import { fingerprintOf, followRotations } from './server-key.ts';
 
@@ -14,7 +15,7 @@ const rotationCheckMs = 30_000;
 export class Peers {
   private readonly lastRotationCheck = new Map<string, number>();
 
-  constructor(private readonly o: { db: Db; clock: Clock; client: FederationClient }) {}
+  constructor(private readonly o: { db: Db; clock: Clock; client: FederationClient; currency?: string }) {}
 
   /**
    * Links a peer: fetches its published document and pins its key, but only if the key has
@@ -23,6 +24,12 @@ export class Peers {
    */
   async link(url: string, fingerprint: string): Promise<FederationPeer> {
     const doc = await this.o.client.serverDocument(url);
+    if (this.o.currency && doc.currency !== this.o.currency) {
+      throw new DomainError(
+        'federation_currency_mismatch',
+        `${url} prices in ${doc.currency}, this server in ${this.o.currency}; servers link only within one currency.`,
+      );
+    }
     if (doc.url !== url) {
       throw new DomainError('federation_peer_unreachable', `${url} says its URL is ${doc.url}; link it by that URL.`);
     }
@@ -53,7 +60,18 @@ export class Peers {
 
   async list(): Promise<FederationPeer[]> {
     const [rows, counts] = await Promise.all([listPeers(this.o.db), countPeerListings(this.o.db)]);
-    return rows.map((r) => presentPeer(r, counts.get(r.id) ?? 0));
+    return Promise.all(
+      rows.map(async (r) => ({
+        ...presentPeer(r, counts.get(r.id) ?? 0),
+        accountMicros: Number(await balanceOf(this.o.db, { kind: 'peer_account', peerId: r.id })),
+      })),
+    );
+  }
+
+  async get(id: string): Promise<FederationPeer> {
+    const peer = (await this.list()).find((p) => p.id === id);
+    if (!peer) throw new DomainError('not_found');
+    return peer;
   }
 
   async setState(id: string, state: PeerRow['state']): Promise<FederationPeer> {
@@ -93,5 +111,7 @@ function presentPeer(r: PeerRow, listings: number): FederationPeer {
     lastSyncAt: r.last_sync_at,
     lastError: r.last_error,
     listings,
+    creditLimitMicros: r.credit_limit_micros === null || r.credit_limit_micros === undefined ? null : Number(r.credit_limit_micros),
+    overLimitSince: r.over_limit_at ?? null,
   };
 }

@@ -182,7 +182,7 @@ test('after B rotates its key, A follows the rotation B’s old key signed, and 
   // A's client fetches the rotating server's document; here from the identity itself.
   const fetchDoc = (async (u: string) => {
     assert.equal(u, `${url}${wellKnownServerPath}`);
-    return new Response(JSON.stringify(rotating.document('rotating', url, 10)));
+    return new Response(JSON.stringify(rotating.document('rotating', url, 10, 'USD', 5)));
   }) as typeof fetch;
   const peers = new Peers({ db, clock, client: new FederationClient({ identity: b, ownUrl, clock, fetch: fetchDoc }) });
   const opts = { ...options, followRotation: peers.followRotation.bind(peers) };
@@ -200,7 +200,7 @@ test('a rotation whose chain was not signed by the pinned key is not followed', 
   await insertPeer(db, peerRow('peerhhhh', url, genuine));
   // The impostor controls the URL now and publishes its own key with a rotation of its own.
   impostor.rotate();
-  const fetchDoc = (async () => new Response(JSON.stringify(impostor.document('hijacked', url, 10)))) as unknown as typeof fetch;
+  const fetchDoc = (async () => new Response(JSON.stringify(impostor.document('hijacked', url, 10, 'USD', 5)))) as unknown as typeof fetch;
   const peers = new Peers({ db, clock, client: new FederationClient({ identity: b, ownUrl, clock, fetch: fetchDoc }) });
   assert.equal(
     await refusal(signed(impostor, url), { ...options, followRotation: peers.followRotation.bind(peers) }),

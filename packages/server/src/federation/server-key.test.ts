@@ -26,7 +26,7 @@ test('a rotation is signed by the old key; a peer that pinned any earlier key fo
   clock.advance(1000);
   identity.rotate();
   assert.equal(statSync(join(dir, serverKeyFile)).mode & 0o777, 0o600);
-  const doc = ServerDocument.parse(identity.document('b', 'http://b.test', 10));
+  const doc = ServerDocument.parse(identity.document('b', 'http://b.test', 10, 'USD', 5));
   assert.equal(doc.previousKeys.length, 2);
   assert.deepEqual(followRotations(original, doc), identity.key);
   assert.deepEqual(followRotations(middle, doc), identity.key);

@@ -130,8 +130,8 @@ export class ServerIdentity {
     this.save(KeyFile.parse(JSON.parse(serialized)));
   }
 
-  document(name: string, url: string, feePercent: number): ServerDocument {
-    return { name, url, key: this.key, previousKeys: this.state.previousKeys, feePercent };
+  document(name: string, url: string, feePercent: number, currency: string, federationFeePercent: number): ServerDocument {
+    return { name, url, key: this.key, previousKeys: this.state.previousKeys, feePercent, currency, federationFeePercent };
   }
 
   private save(state: z.infer<typeof KeyFile>): void {

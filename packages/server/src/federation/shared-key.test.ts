@@ -100,7 +100,7 @@ test('a second node signs with the key a rotation on the first made, without a r
   assert.ok(signsWith(b, rotated), "B's signed request verifies under the new key and names it");
   assert.ok(!signsWith(b, original), 'B no longer signs with the old key');
   // B publishes the same chain, so a peer that pinned the old key follows it to the new one.
-  const doc = ServerDocument.parse(b.identity.document('b', 'http://b.test', 10));
+  const doc = ServerDocument.parse(b.identity.document('b', 'http://b.test', 10, 'USD', 5));
   assert.deepEqual(followRotations(original, doc), rotated);
   // B's data dir holds the new key too: a restart of B alone keeps it.
   assert.equal(new ServerIdentity(b.dir, clock).key.id, rotated.id);
@@ -114,7 +114,7 @@ test('two rotations at once on two nodes both take effect, one after the other, 
   await Promise.all([a.key.rotate(), b.key.rotate()]);
   await until('both nodes hold the same key', () => a.identity.key.id === b.identity.key.id);
   assert.equal(a.identity.previousKeys.length, chainBefore + 2, 'neither rotation was lost');
-  const doc = ServerDocument.parse(a.identity.document('b', 'http://b.test', 10));
+  const doc = ServerDocument.parse(a.identity.document('b', 'http://b.test', 10, 'USD', 5));
   assert.deepEqual(followRotations(before, doc), a.identity.key);
 });
 

@@ -21,4 +21,13 @@ export function federationAdminRoutes(app: FastifyInstance, auth: Authenticator,
     return { unlinked: true as const };
   });
   mount(app, auth, routes.adminRotateFederationKey, () => federation.rotateKey());
+  // The inter-server account: a peer's credit limit, our settlements to it, the statements exchanged.
+  mount(app, auth, routes.adminSetPeerLimit, async ({ params, body }) => {
+    await federation.statements.setLimit(params.peerId, body.limitMicros === null ? null : BigInt(body.limitMicros));
+    return federation.peers.get(params.peerId);
+  });
+  mount(app, auth, routes.adminSettlePeer, ({ params, body }) =>
+    federation.statements.settle(params.peerId, BigInt(body.amountMicros), body.reference, body.rail),
+  );
+  mount(app, auth, routes.adminPeerStatements, async ({ params }) => ({ statements: await federation.statements.list(params.peerId) }));
 }

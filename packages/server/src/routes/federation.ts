@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { PeerRow } from '../db/federation-repo.ts';
 import type { Federation } from '../federation/federation-service.ts';
 import { verifyPeerRequest } from '../federation/request-verifier.ts';
+import { federationRentalRoutes } from './federation-rentals.ts';
 
 /** The peer a verified federation request came from (set by the preHandler). */
 const senders = new WeakMap<FastifyRequest, PeerRow>();
@@ -30,4 +31,6 @@ export function federationRoutes(app: FastifyInstance, federation: Federation): 
   app.post(federationListingsPath, { preHandler, bodyLimit: 4 * 1024 * 1024 }, async (req) => ({
     accepted: await federation.sync.receive(sender(req), req.body),
   }));
+  // Cross-server rentals: offers, state, usage (routes/federation-rentals.ts).
+  federationRentalRoutes(app, federation, preHandler, sender);
 }

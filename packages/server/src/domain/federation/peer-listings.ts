@@ -10,9 +10,18 @@ import type { DomainContext } from '../context.ts';
  */
 export async function peerListings(ctx: DomainContext): Promise<Listing[]> {
   const rows = await listActivePeerListings(ctx.db);
+  const feeBps = ctx.remoteRentals?.feeBps ?? 0;
   return rows.flatMap((r) => {
     const parsed = Listing.safeParse(JSON.parse(r.listing_json));
-    return parsed.success ? [{ ...parsed.data, homeServerUrl: r.url }] : [];
+    if (!parsed.success) return [];
+    const price = parsed.data.pricePerHourMicros;
+    // Each side's fee, before renting: the renter pays the price plus ours; the home server takes its own from the owner's share.
+    const federationFees = {
+      renterPricePerHourMicros: price + Math.floor((price * feeBps) / 10_000),
+      feePercent: feeBps / 100,
+      homeFeePercent: r.fee_bps === null ? null : r.fee_bps / 100,
+    };
+    return [{ ...parsed.data, homeServerUrl: r.url, ...(ctx.remoteRentals ? { federationFees } : {}) }];
   });
 }
 

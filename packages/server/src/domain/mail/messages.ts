@@ -157,6 +157,8 @@ export function endReasonInWords(reason: EndReason, deviceLostGraceMs: number): 
       return 'your balance was used up';
     case 'app_failed':
       return 'its deployment package failed to install or start (the rental shows its log)';
+    case 'guarantee_expired':
+      return 'your server stopped paying for it (its guarantee to the device’s server ran out)';
   }
 }
 

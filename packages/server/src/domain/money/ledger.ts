@@ -19,7 +19,15 @@ import { inTransaction } from '../../db/transactions.ts';
  * an owner's earnings are what the marketplace owes them (positive); a rail's clearing
  * account goes negative by what came in through it and back up by what went out.
  */
-export type AccountKind = 'renter_balance' | 'rental_hold' | 'owner_earnings' | 'marketplace_fees' | 'rail_clearing' | 'payouts_pending';
+export type AccountKind =
+  | 'renter_balance'
+  | 'rental_hold'
+  | 'owner_earnings'
+  | 'marketplace_fees'
+  | 'rail_clearing'
+  | 'payouts_pending'
+  /** One per federation peer: at the renter's server what it owes the peer, at the device's server minus what the peer owes it. */
+  | 'peer_account';
 
 export interface AccountRef {
   kind: AccountKind;
@@ -27,6 +35,8 @@ export interface AccountRef {
   rail?: string;
   /** A prepaid term's hold belongs to one rental. */
   rentalId?: string;
+  /** A peer_account's peer; kept in the account's rail column, the counterparty's slot (no user owns it). */
+  peerId?: string;
 }
 
 export interface Posting extends AccountRef {
@@ -46,7 +56,9 @@ export type TransactionKind =
   | 'payout_request'
   | 'payout_paid'
   | 'payout_cancelled'
-  | 'dispute_refund';
+  | 'dispute_refund'
+  | 'federation_usage'
+  | 'federation_settlement';
 
 export interface PostOptions {
   kind: TransactionKind;
@@ -61,7 +73,7 @@ export class UnbalancedTransaction extends Error {}
 
 /** The account's unique key: kind|user|rail, then |rental for a hold. SQL that joins on it must build it the same way. */
 export function accountKey(ref: AccountRef): string {
-  const key = `${ref.kind}|${ref.userId ?? ''}|${ref.rail ?? ''}`;
+  const key = `${ref.kind}|${ref.userId ?? ''}|${ref.rail ?? ref.peerId ?? ''}`;
   return ref.rentalId ? `${key}|${ref.rentalId}` : key;
 }
 
@@ -74,7 +86,7 @@ async function accountIds(db: Db, refs: Map<string, AccountRef>, at: string): Pr
     id: newId(),
     kind: ref.kind,
     user_id: ref.userId ?? null,
-    rail: ref.rail ?? null,
+    rail: ref.rail ?? ref.peerId ?? null,
     rental_id: ref.rentalId ?? null,
     key,
     balance: 0,

@@ -194,7 +194,12 @@ export async function rent(
   },
 ): Promise<Rental> {
   const device = await findDevice(ctx.db, input.deviceId);
-  if (!device) throw await notRentableHere(ctx, input.deviceId);
+  if (!device) {
+    // A peer's device: rented through its home server, which runs it (federation/remote-rentals.ts).
+    const remote = await ctx.remoteRentals?.rent(renterId, input);
+    if (remote) return remote;
+    throw await notRentableHere(ctx, input.deviceId);
+  }
   if (device.owner_id === renterId) throw new DomainError('own_device');
   const listed =
     device.public_key !== null &&
@@ -288,7 +293,13 @@ async function renterRental(ctx: DomainContext, renterId: string, rentalId: stri
 }
 
 export async function getRental(ctx: DomainContext, renterId: string, rentalId: string): Promise<Rental> {
-  return present(ctx, await renterRental(ctx, renterId, rentalId));
+  const row = await findRental(ctx.db, rentalId);
+  if (!row || row.renter_id !== renterId) {
+    const remote = await ctx.remoteRentals?.get(renterId, rentalId);
+    if (remote) return remote;
+    throw new DomainError('not_found');
+  }
+  return present(ctx, row);
 }
 
 /** A page of the renter's rentals (open ones unless `all`), newest first; keyset on (created at, ID). */
@@ -296,10 +307,15 @@ export async function listRentals(ctx: DomainContext, renterId: string, q: Renta
   const after = decodeCursor(q.cursor, ['string', 'string'] as const);
   const rows = await listRenterRentals(ctx.db, renterId, q.all === 'true', { limit: q.limit + 1, ...(after ? { before: after } : {}) });
   const page = pageOf(rows, q.limit, (r) => [r.created_at, r.id]);
-  return { items: await Promise.all(page.items.map((r) => present(ctx, r))), next: page.next };
+  const items = await Promise.all(page.items.map((r) => present(ctx, r)));
+  // Rentals of peers' devices (few) lead the first page.
+  const remote = after === undefined ? ((await ctx.remoteRentals?.list(renterId, q.all === 'true')) ?? []) : [];
+  return { items: [...remote, ...items], next: page.next };
 }
 
 export async function stopRental(ctx: DomainContext, renterId: string, rentalId: string): Promise<Rental> {
+  const remote = await ctx.remoteRentals?.stop(renterId, rentalId);
+  if (remote) return remote;
   const row = await renterRental(ctx, renterId, rentalId);
   if (!(await endRental(ctx, row, 'renter_stopped'))) {
     const now = await findRental(ctx.db, rentalId);

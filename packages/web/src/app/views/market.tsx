@@ -160,17 +160,25 @@ export function MarketView() {
               <dd>
                 {money(l.pricePerHourMicros)} / hour · {money(l.pricePerHourMicros * hoursPerMonth)} / month
               </dd>
+              {l.federationFees ? (
+                <>
+                  <dt>Fees</dt>
+                  <dd>
+                    You pay {money(l.federationFees.renterPricePerHourMicros)} / hour here: the price plus this server’s{' '}
+                    {l.federationFees.feePercent}%; the home server takes {l.federationFees.homeFeePercent ?? '?'}% from the owner’s share.
+                  </dd>
+                </>
+              ) : null}
               <dt>Home server</dt>
               <dd>{l.homeServerUrl ? `${l.homeServer}, a peer server (${l.homeServerUrl})` : l.homeServer}</dd>
             </dl>
-            {l.homeServerUrl ? (
-              // Renting across servers is not built yet (docs/federation.md): the device's own server rents it.
+            {l.homeServerUrl && !l.federationFees ? (
               <p class="hint">
                 Rent it on its home server: <a href={l.homeServerUrl}>{l.homeServerUrl}</a>
               </p>
             ) : (
               <>
-                <ReliabilityHistory deviceId={l.deviceId} owned={false} />
+                {l.homeServerUrl ? null : <ReliabilityHistory deviceId={l.deviceId} owned={false} />}
                 <button type="button" onClick={() => setRenting(l)}>
                   Rent {l.name}
                 </button>
