@@ -467,12 +467,14 @@ export const commands: readonly Command[] = [
     name: 'admin federation',
     group: 'Operating a server',
     summary: "Operator: this server's federation key fingerprint and its peers; link, suspend, resume, unlink a peer; rotate the key.",
-    usage: 'admin federation [show | link PEER_URL --fingerprint FP | suspend PEER | resume PEER | unlink PEER | rotate-key]',
+    usage:
+      'admin federation [show | link PEER_URL --fingerprint FP | suspend PEER | resume PEER | unlink PEER | rotate-key | backup [PEER on|off]]',
     description:
       'Linking fetches PEER_URL/.well-known/p2pvps-server and refuses unless its key has the fingerprint FP, which you get\n' +
       "from the peer's operator (they see it here). Both operators link each other. PEER is a peer's ID, URL or name.\n" +
-      'rotate-key makes a new key signed by the old one; peers that pinned the old one follow it (docs/federation.md).',
-    args: ['ACTION?', 'PEER?'],
+      'rotate-key makes a new key signed by the old one; peers that pinned the old one follow it (docs/federation.md).\n' +
+      "backup PEER on lets PEER's devices fail over to this server while PEER is unreachable; backup alone lists who backs up whom.",
+    args: ['ACTION?', 'PEER?', 'SWITCH?'],
     options: { fingerprint: { type: 'string', value: 'FP', description: "The peer's key fingerprint, SHA256:... (link)." } },
     run: adminFederation,
   },

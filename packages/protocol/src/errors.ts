@@ -152,6 +152,15 @@ export const errorCodes = {
     message: 'The peer server could not be reached, or did not publish a valid server document.',
   },
   federation_peer_exists: { status: 409, message: 'This peer is already linked; suspend, resume or unlink it instead.' },
+  federation_not_backup: {
+    status: 403,
+    message:
+      'This server does not back up that device: its operator has not agreed to back up the sending server, or the device is not in its last snapshot.',
+  },
+  federation_device_unavailable: {
+    status: 409,
+    message: 'That device cannot take a new rental now: it is rented, offline, or served by a backup server while its home server is away.',
+  },
   internal_error: { status: 500, message: 'Something went wrong on the server; the operator can find details in its log.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -32,6 +32,7 @@ import * as federation from './migrations/2026-12-07T0201-federation.ts';
 import * as encryptedStorage from './migrations/2026-12-07T0221-encrypted-storage.ts';
 import * as appPackages from './migrations/2026-12-07T0211-app-packages.ts';
 import * as federationKey from './migrations/2026-12-07T0231-federation-key.ts';
+import * as federationBackups from './migrations/2026-12-07T0512-federation-backups.ts';
 
 export type Db = Kysely<Database>;
 
@@ -64,6 +65,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-07T0221-encrypted-storage': encryptedStorage,
   '2026-12-07T0211-app-packages': appPackages,
   '2026-12-07T0231-federation-key': federationKey,
+  '2026-12-07T0512-federation-backups': federationBackups,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

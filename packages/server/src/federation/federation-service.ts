@@ -3,6 +3,7 @@ import { wellKnownServerPath } from '@p2pvps/protocol/federation-schemas';
 import type { DomainContext } from '../domain/context.ts';
 import { allListings } from '../domain/rentals/rentals.ts';
 import type { EventBus } from '../events/event-bus.ts';
+import { FederationBackups } from './backups.ts';
 import { FederationClient } from './federation-client.ts';
 import { ListingSync } from './listing-sync.ts';
 import { Peers } from './peers.ts';
@@ -16,6 +17,8 @@ export interface FederationParts {
   /** The node events' `changes` bus: a key rotated on one node reaches every node (shared-key.ts). */
   bus: EventBus<string>;
   log: { warn(fields: object, message: string): void };
+  /** Our tunnel gateway as devices reach it: what a backup agreement gives the peers we back up. */
+  gateway?: () => { host: string; port: number; hostKey: string };
 }
 
 /**
@@ -34,6 +37,8 @@ export interface FederationSettings {
   publicUrl: string;
   federationPullMs: number;
   federationPushCheckMs: number;
+  /** Our public SSH ports; backed-up peers' devices get theirs from the top down. */
+  sshPortRange?: readonly [number, number];
 }
 
 /**
@@ -47,6 +52,8 @@ export class Federation {
   readonly client: FederationClient;
   readonly peers: Peers;
   readonly sync: ListingSync;
+  /** Backup peers and failover, both sides (backups.ts). */
+  readonly backups: FederationBackups;
   readonly ownUrl: string;
   readonly verifier: RequestVerifierOptions;
 
@@ -80,9 +87,24 @@ export class Federation {
       client: this.client,
       peers: this.peers,
       ownUrl: this.ownUrl,
-      ownListings: () => allListings(ctx),
+      // Our listings name the peers that agreed to back our devices up (they may speak for our running rentals).
+      ownListings: async () => {
+        const [listings, backups] = await Promise.all([allListings(ctx), this.backups.home.backupUrls()]);
+        return backups.length ? listings.map((l) => Object.assign(l, { backups })) : listings;
+      },
       pullEveryMs: settings.federationPullMs,
       checkEveryMs: settings.federationPushCheckMs,
+      mayRun: o.mayRun,
+      log: o.log,
+    });
+    this.backups = new FederationBackups({
+      ctx,
+      identity: this.identity,
+      client: this.client,
+      ownUrl: this.ownUrl,
+      portRange: settings.sshPortRange ?? [20000, 20999],
+      gateway: o.gateway ?? (() => ({ host: '127.0.0.1', port: 22, hostKey: '' })),
+      everyMs: settings.federationPushCheckMs,
       mayRun: o.mayRun,
       log: o.log,
     });
@@ -115,10 +137,12 @@ export class Federation {
 
   start(): void {
     this.sync.start();
+    this.backups.start();
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.sharedKey.close();
+    await this.backups.close();
     return this.sync.close();
   }
 }

@@ -1,6 +1,7 @@
 import { routes } from '@p2pvps/protocol/routes';
 import type { FastifyInstance } from 'fastify';
 import type { Federation } from '../federation/federation-service.ts';
+import { federationBackupAdminRoutes } from './federation-backups.ts';
 import { mount, type Authenticator } from './register.ts';
 
 /** The operator's federation routes: identity and fingerprint, peers (link, suspend, resume, unlink), key rotation. */
@@ -9,11 +10,15 @@ export function federationAdminRoutes(app: FastifyInstance, auth: Authenticator,
   mount(app, auth, routes.adminLinkPeer, async ({ body }) => {
     const peer = await federation.peers.link(body.url, body.fingerprint);
     federation.sync.peerAdded();
+    federation.backups.peerAdded();
     return peer;
   });
   mount(app, auth, routes.adminUpdatePeer, async ({ params, body }) => {
     const peer = await federation.peers.setState(params.peerId, body.state);
-    if (body.state === 'active') federation.sync.peerAdded();
+    if (body.state === 'active') {
+      federation.sync.peerAdded();
+      federation.backups.peerAdded();
+    }
     return peer;
   });
   mount(app, auth, routes.adminUnlinkPeer, async ({ params }) => {
@@ -21,4 +26,5 @@ export function federationAdminRoutes(app: FastifyInstance, auth: Authenticator,
     return { unlinked: true as const };
   });
   mount(app, auth, routes.adminRotateFederationKey, () => federation.rotateKey());
+  federationBackupAdminRoutes(app, auth, federation);
 }

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { PeerRow } from '../db/federation-repo.ts';
 import type { Federation } from '../federation/federation-service.ts';
 import { verifyPeerRequest } from '../federation/request-verifier.ts';
+import { federationBackupPeerRoutes } from './federation-backups.ts';
 
 /** The peer a verified federation request came from (set by the preHandler). */
 const senders = new WeakMap<FastifyRequest, PeerRow>();
@@ -30,4 +31,6 @@ export function federationRoutes(app: FastifyInstance, federation: Federation): 
   app.post(federationListingsPath, { preHandler, bodyLimit: 4 * 1024 * 1024 }, async (req) => ({
     accepted: await federation.sync.receive(sender(req), req.body),
   }));
+  // Backup peers: agreements, snapshots, hand-backs.
+  federationBackupPeerRoutes(app, federation, preHandler, sender);
 }

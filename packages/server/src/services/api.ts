@@ -153,7 +153,7 @@ export function buildApi({
   reviewRoutes(app, auth, ctx);
   moneyRoutes(app, auth, ctx);
   topUpRoutes(app, auth, ctx, rails);
-  agentRoutes(app, auth, ctx, gateway, eventStreams, userEvents, nodes);
+  agentRoutes(app, auth, ctx, gateway, eventStreams, userEvents, nodes, federation?.backups.home);
   if (federation) {
     federationRoutes(app, federation);
     federationAdminRoutes(app, auth, federation);
