@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import ssh2 from 'ssh2';
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
+import type { ApiError } from '@p2pvps/protocol/client';
 import { openDatabase } from '@p2pvps/server/db/database';
 import { listHandbacks, listService } from '@p2pvps/server/db/federation-backups-repo';
+import { listActivePeerListings } from '@p2pvps/server/db/federation-repo';
 import { operatorClient } from '@p2pvps/server/services/operator-client';
 import { createTestDatabase } from '@p2pvps/server/testing/test-database';
 import { agentBackups, backupServer, childServer, linkWithBackup, type ChildServer } from './backup-peers.ts';
@@ -34,6 +38,7 @@ import { serveWeb } from './renter-web.ts';
  * container (never wiped) answers SSH and HTTP through C. B starts again: the agent goes
  * home, and C hands the minutes it served back to B, which records them with C's fee.
  */
+const bin = fileURLToPath(new URL('../packages/cli/bin/p2pvps', import.meta.url));
 const base = portBlock(200);
 const work = tempDir('failover');
 const bDatabase = await createTestDatabase(`sqlite:${join(work, 'b.sqlite')}`);
@@ -58,6 +63,26 @@ after(async () => {
   await bDatabase.drop();
 });
 
+/** The real `p2pvps` binary as the renter runs it, with no terminal, against B. */
+function p2pvps(args: string[], token: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(bin, ['--server', b.url, ...args], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH, HOME: work, P2PVPS_CLI_CONFIG: join(work, 'cli.json'), P2PVPS_TOKEN: token },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 /** Stock curl as a visitor of `host`, resolved to C's front door. */
 const curlAtC = (host: string) =>
   runCommand('curl', ['-sS', '--max-time', '10', '--resolve', `${host}:${c.httpPort}:127.0.0.1`, `http://${host}:${c.httpPort}/`]);
@@ -78,6 +103,14 @@ test('a rental of B keeps answering SSH and HTTP through its backup C after B is
   await waitFor('the device to come online on B', async () => (await owner.api.call('getDevice', { params: { deviceId: id } })).online);
   await owner.api.call('updateDevice', { params: { deviceId: id }, body: { pricePerHourMicros: 60_000, onMarket: true } });
 
+  // B's signed listings, as C holds them, name C as B's backup.
+  const signed = await waitFor("B's listing naming C at C", async () =>
+    (await listActivePeerListings(c.running.ctx.db))
+      .map((r) => JSON.parse(r.listing_json) as { deviceId: string; backups?: string[] })
+      .find((l) => l.deviceId === id && l.backups),
+  );
+  assert.deepEqual(signed.backups, [`http://127.0.0.1:${c.httpPort}`]);
+
   const key = createSshKey();
   const rental = await renter.api.call('rent', { body: { deviceId: id, sshPublicKey: key.publicKey } });
   const atB = { port: rental.connection.port, user: rental.connection.username, identity: key.privatePath };
@@ -97,9 +130,15 @@ test('a rental of B keeps answering SSH and HTTP through its backup C after B is
   const backup = await waitFor('the agent to learn its backup C', async () => agentBackups(agent!.dataDir)[0], 30_000, 100);
   assert.equal(backup.server, `http://127.0.0.1:${c.httpPort}`);
   assert.equal(backup.webHost, `${webName}.c.test`);
-  // B's signed listings name C as its backup.
-  const listings = await b.api.call('market', { query: {} });
-  assert.ok(listings.listings.length >= 0);
+
+  // While B is up, the rental's details name its backup address, and the CLI keeps it.
+  const details = await renter.api.call('getRental', { params: { rentalId: rental.id } });
+  assert.deepEqual(details.fallbacks, [
+    { server: backup.server, ssh: { host: '127.0.0.1', port: backup.sshPort }, webHost: backup.webHost },
+  ]);
+  const { token } = await b.api.call('login', { body: { email: renter.email, password: 'correct horse battery' } });
+  const viaB = await p2pvps(['ssh', rental.id, '--identity', key.privatePath, '--', 'cat ~/kept'], token);
+  assert.equal(viaB.stdout, 'written before the failover\n', viaB.stderr);
 
   const [container] = await rentalContainers(rental.id, docker, false);
   assert.ok(container, "the rental's container runs");
@@ -123,6 +162,17 @@ test('a rental of B keeps answering SSH and HTTP through its backup C after B is
   const inspect = await docker.getContainer(container.Id).inspect();
   assert.equal(inspect.State.Running, true);
   assert.equal(inspect.State.StartedAt, startedBefore, 'the same container, never stopped or restarted');
+  // The renter's CLI cannot reach B: `p2pvps ssh` goes through the backup address B gave.
+  const viaCli = await p2pvps(['ssh', rental.id, '--identity', key.privatePath, '--', 'cat ~/kept'], token);
+  assert.equal(viaCli.code, 0, viaCli.stderr);
+  assert.equal(viaCli.stdout, 'written before the failover\n');
+  assert.match(viaCli.stderr, /through its backup server http:\/\/127\.0\.0\.1:/);
+  // Nobody rents it at C meanwhile: the rental belongs to B.
+  const renterAtC = await createUser(c, 'renter-at-c');
+  await assert.rejects(
+    renterAtC.api.call('rent', { body: { deviceId: id } }),
+    (err: ApiError) => err.code === 'federation_device_unavailable',
+  );
   const page = await curlAtC(backup.webHost);
   assert.equal(page.code, 0, page.stderr);
   assert.match(page.stdout, /^hello from the-rental /, "the rental's web name under C's domain reaches its container");

@@ -118,13 +118,6 @@ export const DeviceBackup = z.object({
 });
 export type DeviceBackup = z.infer<typeof DeviceBackup>;
 
-/** A running rental's fallback addresses on a backup peer (the rental's details, while B is up). */
-export const RentalFallback = z.object({
-  server: z.string(),
-  ssh: z.object({ host: z.string(), port: z.number().int() }),
-  webHost: z.string(),
-});
-export type RentalFallback = z.infer<typeof RentalFallback>;
 
 /** The operator's switch: this server backs the peer's devices up, or no longer. */
 export const PeerBackupBody = z.object({ allow: z.boolean() }).strict();

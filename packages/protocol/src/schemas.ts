@@ -294,6 +294,14 @@ export const Connection = z.object({
   httpsUrl: z.string(),
 });
 
+/** A running rental's address on a backup peer of its device's home server (docs/federation.md, "Backup peers and failover"). */
+export const RentalFallback = z.object({
+  server: z.string(),
+  ssh: z.object({ host: z.string(), port: z.number().int() }),
+  webHost: z.string(),
+});
+export type RentalFallback = z.infer<typeof RentalFallback>;
+
 export const Rental = z.object({
   id,
   deviceId: id,
@@ -329,6 +337,8 @@ export const Rental = z.object({
   storageLocked: z.string().nullable().optional(),
   /** The deployment package rented with it, how far it got, and where it answers once healthy; null for none. */
   app: RentalApp.nullable().optional(),
+  /** Where the running rental answers while its device's home server is away: its backup peers (absent: none). */
+  fallbacks: z.array(RentalFallback).max(8).optional(),
 });
 export type Rental = z.infer<typeof Rental>;
 

@@ -8,8 +8,8 @@ import {
   type BackupAssignment,
   type BackupDevice,
   type DeviceBackup,
-  type RentalFallback,
 } from '@p2pvps/protocol/federation-backup-schemas';
+import type { RentalFallback } from '@p2pvps/protocol/schemas';
 import type { Db } from '../db/database.ts';
 import { listPeers, type PeerRow } from '../db/federation-repo.ts';
 import {

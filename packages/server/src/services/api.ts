@@ -149,7 +149,7 @@ export function buildApi({
   mailRoutes(app, auth, ctx, mailDelivery ?? 'outbox');
   deviceRoutes(app, auth, ctx);
   reliabilityRoutes(app, auth, ctx);
-  rentalRoutes(app, auth, ctx);
+  rentalRoutes(app, auth, ctx, federation?.backups.home);
   reviewRoutes(app, auth, ctx);
   moneyRoutes(app, auth, ctx);
   topUpRoutes(app, auth, ctx, rails);
