@@ -78,7 +78,7 @@ export interface HomeFailoverOptions {
  * unreachable, and back when it has been reachable for a while (FailoverRule). The probes
  * are a plain GET of the home's server document, cheap for the server and free of the
  * device's signature, every quarter of the threshold (at most every 2 s: a device fails
- * over at most 2 s past the threshold), and only while the tunnel home is down.
+ * over at most 2 s past the threshold); at home only while the tunnel is down.
  */
 export class HomeFailover {
   private readonly rule: FailoverRule;
