@@ -228,7 +228,11 @@ export class Agent {
       log: this.log,
       // Down: the sync that follows fails and retries with backoff, which is what runs the
       // data-keeping check while the server is away.
-      onStateChange: (up) => this.requestSync(up ? 'tunnel up' : 'tunnel down'),
+      onStateChange: (up) => {
+        this.requestSync(up ? 'tunnel up' : 'tunnel down');
+        // The failover's count starts when the tunnel drops, not at its next look.
+        if (!up) void this.failover?.tick();
+      },
       containerStarting: () => this.runner.starting,
       renterSsh: () => this.renterSshPolicy(),
       nudges: (channel) => readNudges(channel, (event) => this.nudged(event)),

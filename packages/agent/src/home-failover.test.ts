@@ -102,3 +102,14 @@ test('HomeFailover probes the home only while its tunnel is down, and moves the 
   assert.equal(f.target(), null);
   f.close();
 });
+
+test('the rule says when its next decision falls due, so the device moves at the threshold, not a tick later', () => {
+  const r = rule();
+  assert.equal(r.dueAt, null);
+  r.observe(t0, down, [backupC]);
+  assert.equal(r.dueAt, t0 + 30_000);
+  r.observe(t0 + 30_000, down, [backupC]);
+  assert.equal(r.dueAt, null, 'away, and the home has not answered yet');
+  r.observe(t0 + 31_000, answering, [backupC]);
+  assert.equal(r.dueAt, t0 + 91_000);
+});

@@ -29,6 +29,12 @@ export class FailoverRule {
     return this.away;
   }
 
+  /** When the next decision falls due if nothing changes (the threshold or the wait to return), or null. */
+  get dueAt(): number | null {
+    if (this.away === null) return this.unreachableSince === null ? null : this.unreachableSince + this.o.unreachableMs;
+    return this.reachableSince === null ? null : this.reachableSince + this.o.returnAfterMs;
+  }
+
   /**
    * What was seen at `now`: whether the tunnel to the home is up (false while away: the
    * tunnel is at the backup), and whether the home answered a probe (null: not asked).
@@ -83,6 +89,8 @@ export interface HomeFailoverOptions {
 export class HomeFailover {
   private readonly rule: FailoverRule;
   private timer: NodeJS.Timeout | undefined;
+  /** A tick at the moment a decision falls due, between the regular ones. */
+  private dueTimer: NodeJS.Timeout | undefined;
   private ticking = false;
   private closed = false;
 
@@ -115,6 +123,7 @@ export class HomeFailover {
       const homeAnswers = homeTunnelUp ? null : await this.o.probeHome().catch(() => false);
       if (this.closed) return;
       const decision = this.rule.observe(this.o.now(), { homeTunnelUp, homeAnswers }, this.o.backups());
+      this.tickWhenDue();
       if (decision?.go === 'away') {
         this.o.log(
           'warn',
@@ -130,8 +139,20 @@ export class HomeFailover {
     }
   }
 
+  /** Decides on time rather than at the next regular tick: a device fails over at the threshold, not up to a tick later. */
+  private tickWhenDue(): void {
+    clearTimeout(this.dueTimer);
+    const due = this.rule.dueAt;
+    if (due === null) return;
+    const wait = due - this.o.now();
+    if (wait >= this.everyMs) return;
+    this.dueTimer = setTimeout(() => void this.tick(), Math.max(0, wait));
+    this.dueTimer.unref();
+  }
+
   close(): void {
     this.closed = true;
     clearInterval(this.timer);
+    clearTimeout(this.dueTimer);
   }
 }

@@ -37,7 +37,7 @@ import { signAgreement, signHandback, type Signer } from './backup-signatures.ts
 export const agreementValidityMs = 24 * 60 * 60_000;
 /** Devices one home may put on us unless its operator's grant says less. */
 const defaultMaxDevices = 1000;
-/** The backup fee, in basis points of what the minutes served are worth, unless configured. */
+/** The backup fee, in basis points of what the minutes served are worth, unless configured (--federation-backup-fee-bps). */
 export const defaultBackupFeeBps = 1000;
 
 export interface BackupServingOptions {
@@ -49,6 +49,8 @@ export interface BackupServingOptions {
   webDomain: string;
   /** Our public SSH ports: a backed-up device gets one from the top down (local devices take them from the bottom). */
   portRange: readonly [number, number];
+  /** What an agreement states as our fee (basis points of the minutes served); defaultBackupFeeBps if not given. */
+  feeBps?: number;
   /** Our gateway as devices reach it, with its host key. */
   gateway: () => BackupGateway;
   /** A backed-up device's rental started or ended: open or close its public port at once. */
@@ -72,7 +74,7 @@ export class BackupServing {
       await grantBackup(this.o.db, {
         peer_id: peerId,
         max_devices: defaultMaxDevices,
-        fee_bps: defaultBackupFeeBps,
+        fee_bps: this.o.feeBps ?? defaultBackupFeeBps,
         granted_at: this.o.clock.now().toISOString(),
       });
     else {
@@ -211,11 +213,10 @@ export class BackupServing {
     const pending = await listService(this.o.db, { unhanded: true });
     if (pending.length === 0) return;
     const peers = new Map((await listPeers(this.o.db)).map((p) => [p.id, p]));
-    const grants = new Map<string, number>();
     for (const [peerId, stretches] of groupBy(pending, (s) => s.home_peer_id)) {
       const peer = peers.get(peerId);
       if (!peer || peer.state !== 'active') continue;
-      const feeBps = grants.get(peerId) ?? (await findBackupHome(this.o.db, peerId))?.fee_bps ?? defaultBackupFeeBps;
+      const feeBps = (await findBackupHome(this.o.db, peerId))?.fee_bps ?? this.o.feeBps ?? defaultBackupFeeBps;
       const signer = this.o.signer();
       const handbacks = stretches.map((s) =>
         signHandback(

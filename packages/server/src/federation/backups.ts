@@ -15,6 +15,8 @@ export interface BackupsOptions {
   gateway: () => BackupGateway;
   /** How often both sides' work runs: asking, sending snapshots, handing back. */
   everyMs: number;
+  /** What we charge the homes we back up, in basis points of the minutes served. */
+  feeBps: number;
   mayRun(): boolean;
   log: { warn(fields: object, message: string): void };
 }
@@ -50,6 +52,7 @@ export class FederationBackups {
       webDomain: ctx.settings.webDomain,
       portRange: o.portRange,
       gateway: o.gateway,
+      feeBps: o.feeBps,
       // The gateway and the web routes look again (services/server.ts hears the devices bus).
       deviceChanged: (deviceId) => ctx.notifyDevice(deviceId, 'backup_changed'),
       log: o.log,

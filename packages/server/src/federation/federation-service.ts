@@ -4,6 +4,7 @@ import type { DomainContext } from '../domain/context.ts';
 import { allListings } from '../domain/rentals/rentals.ts';
 import type { EventBus } from '../events/event-bus.ts';
 import { FederationBackups } from './backups.ts';
+import { defaultBackupFeeBps } from './backup-serving.ts';
 import { FederationClient } from './federation-client.ts';
 import { ListingSync } from './listing-sync.ts';
 import { Peers } from './peers.ts';
@@ -39,6 +40,8 @@ export interface FederationSettings {
   federationPushCheckMs: number;
   /** Our public SSH ports; backed-up peers' devices get theirs from the top down. */
   sshPortRange?: readonly [number, number];
+  /** What we charge the peers we back up, in basis points of the minutes served (federation-options.ts). */
+  federationBackupFeeBps?: number;
 }
 
 /**
@@ -105,6 +108,7 @@ export class Federation {
       portRange: settings.sshPortRange ?? [20000, 20999],
       gateway: o.gateway ?? (() => ({ host: '127.0.0.1', port: 22, hostKey: '' })),
       everyMs: settings.federationPushCheckMs,
+      feeBps: settings.federationBackupFeeBps ?? defaultBackupFeeBps,
       mayRun: o.mayRun,
       log: o.log,
     });
