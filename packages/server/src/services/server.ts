@@ -103,9 +103,12 @@ export async function startServer(
   // A name no device of ours has may be a backed-up peer's running rental (federation/backup-serving.ts).
   const webRoutes = new WebRouteCache(async (host) => {
     const route = await resolveWebName(ctx, host);
-    const label = host?.slice(0, -ctx.settings.webDomain.length - 1) ?? '';
+    const suffix = `.${ctx.settings.webDomain}`;
+    const label = host?.endsWith(suffix) ? host.slice(0, -suffix.length) : '';
     const backup =
-      route.kind === 'none' && route.reason === 'unknown_name' && label ? await federation.backups.serving.webRoute(label) : null;
+      route.kind === 'none' && route.reason === 'unknown_name' && /^[a-z0-9-]+$/.test(label)
+        ? await federation.backups.serving.webRoute(label)
+        : null;
     return backup ? { kind: 'device', ...backup } : route;
   });
   // Every node, this one included, hears that a device's rentals changed.
