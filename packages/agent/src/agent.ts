@@ -25,7 +25,7 @@ import { ServerNodes } from './server-nodes.ts';
 import { RenterStorage } from './storage/renter-storage.ts';
 import { TunnelClient, type RenterSshPolicy } from './tunnel-client.ts';
 import { readNudges } from './tunnel-nudges.ts';
-import { HomeFailover } from './home-failover.ts';
+import { HomeFailover, probeServer } from './home-failover.ts';
 import { tunnelCiphersHere } from './tunnel-cipher.ts';
 
 /** The server's nudge when a rental is made for this device (domain/rentals/rentals.ts). */
@@ -487,16 +487,5 @@ export class Agent {
     this.stopConnections();
     await this.isolationWatch?.close();
     await this.syncing?.catch(() => undefined);
-  }
-}
-
-/** Whether the server's API answers: its public server document, unsigned, within a few seconds. */
-async function probeServer(apiUrl: string): Promise<boolean> {
-  try {
-    const res = await fetch(`${apiUrl.replace(/\/+$/, '')}/.well-known/p2pvps-server`, { signal: AbortSignal.timeout(3_000) });
-    await res.body?.cancel();
-    return res.ok;
-  } catch {
-    return false;
   }
 }

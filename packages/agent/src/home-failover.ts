@@ -156,3 +156,14 @@ export class HomeFailover {
     clearTimeout(this.dueTimer);
   }
 }
+
+/** Whether the server's API answers: its public server document, unsigned, within a few seconds. */
+export async function probeServer(apiUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${apiUrl.replace(/\/+$/, '')}/.well-known/p2pvps-server`, { signal: AbortSignal.timeout(3_000) });
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
