@@ -118,7 +118,6 @@ export const DeviceBackup = z.object({
 });
 export type DeviceBackup = z.infer<typeof DeviceBackup>;
 
-
 /** The operator's switch: this server backs the peer's devices up, or no longer. */
 export const PeerBackupBody = z.object({ allow: z.boolean() }).strict();
 export const PeerBackupState = z.object({
