@@ -25,6 +25,7 @@ import { ServerNodes } from './server-nodes.ts';
 import { RenterStorage } from './storage/renter-storage.ts';
 import { TunnelClient, type RenterSshPolicy } from './tunnel-client.ts';
 import { readNudges } from './tunnel-nudges.ts';
+import { HomeFailover, probeServer } from './home-failover.ts';
 import { tunnelCiphersHere } from './tunnel-cipher.ts';
 
 /** The server's nudge when a rental is made for this device (domain/rentals/rentals.ts). */
@@ -59,6 +60,9 @@ export class Agent {
   /** A signed client per node's API. */
   private readonly nodeApis = new Map<string, ApiClient>();
   private tunnel: TunnelClient | undefined;
+  /** Moves the tunnel to a backup peer while the home server is unreachable (home-failover.ts). */
+  private failover: HomeFailover | undefined;
+  private readonly now: () => number;
   /** A new rental a nudge carried, and the server's time of that nudge, for the next sync to start on. */
   private nudgedRental: { rental: DesiredRental; at: number } | undefined;
   /** The server's time in its last heartbeat reply: a nudge older than it is stale. */
@@ -96,6 +100,7 @@ export class Agent {
     effects: AgentSideEffects = {},
   ) {
     const now = effects.now ?? Date.now;
+    this.now = now;
     this.signingClock = new SigningClock(now);
     this.revocationConfirmDelayMs = effects.revocationConfirmDelayMs ?? 15_000;
     this.key = loadOrCreateDeviceKey(config.dataDir);
@@ -223,12 +228,17 @@ export class Agent {
       log: this.log,
       // Down: the sync that follows fails and retries with backoff, which is what runs the
       // data-keeping check while the server is away.
-      onStateChange: (up) => this.requestSync(up ? 'tunnel up' : 'tunnel down'),
+      onStateChange: (up) => {
+        this.requestSync(up ? 'tunnel up' : 'tunnel down');
+        // The failover's count starts when the tunnel drops, not at its next look.
+        if (!up) void this.failover?.tick();
+      },
       containerStarting: () => this.runner.starting,
       renterSsh: () => this.renterSshPolicy(),
       nudges: (channel) => readNudges(channel, (event) => this.nudged(event)),
       benchmarkSource: this.benchmarkSource,
-      gateway: () => nodes.current().gateway,
+      // A backup peer's gateway while the home server is away; the home's (or its current node's) otherwise.
+      gateway: () => this.failover?.target() ?? nodes.current().gateway,
       unreachable: (gateway) => nodes.gatewayUnreachable(gateway),
       ciphers: tunnelCiphersHere(this.config.tunnelCipher),
     });
@@ -254,7 +264,20 @@ export class Agent {
       return undefined;
     });
     if (this.systemDiskBytes === null) this.log('warn', uncappedRootWarning);
+    this.failover?.close();
+    const tunnel = this.tunnel;
+    this.failover = new HomeFailover({
+      unreachableMs: this.config.homeUnreachableS * 1000,
+      returnAfterMs: this.config.homeReturnS * 1000,
+      now: this.now,
+      probeHome: () => probeServer(nodes.current().apiUrl),
+      tunnelUp: () => tunnel.up,
+      backups: () => this.runner.backups,
+      switchTo: () => tunnel.reconnectNow(),
+      log: this.log,
+    });
     this.tunnel.start();
+    this.failover.start();
     this.requestSync('start');
   }
 
@@ -416,6 +439,7 @@ export class Agent {
         throw err;
       });
     this.nodes?.learn(reply.nodes);
+    this.runner.rememberBackups(reply.backups ?? []);
     this.heartbeatIntervalMs = heartbeatIntervalWithin(reply.heartbeatIntervalMs);
     this.runner.nextOffer = reply.offer;
     this.lastReplyAt = Math.max(this.lastReplyAt, Date.parse(reply.serverTime));
@@ -453,6 +477,7 @@ export class Agent {
 
   private stopConnections(): void {
     clearTimeout(this.heartbeatTimer);
+    this.failover?.close();
     this.tunnel?.close();
   }
 

@@ -249,6 +249,21 @@ export const agentOptions = {
     schema: opt.enum(tunnelCipherChoices),
     default: 'auto',
   },
+  homeUnreachableS: {
+    flag: 'home-unreachable-s',
+    env: 'P2PVPS_HOME_UNREACHABLE_S',
+    description:
+      'Seconds the home server may be unreachable (tunnel down and not answering) before the tunnel moves to a backup peer it named; the rental keeps running.',
+    schema: opt.positiveInt(),
+    default: '30',
+  },
+  homeReturnS: {
+    flag: 'home-return-s',
+    env: 'P2PVPS_HOME_RETURN_S',
+    description: 'Seconds the home server must answer again, without a miss, before the tunnel leaves the backup peer and returns home.',
+    schema: opt.positiveInt(),
+    default: '60',
+  },
   logLevel: {
     flag: 'log-level',
     env: 'P2PVPS_LOG_LEVEL',

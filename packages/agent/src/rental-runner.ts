@@ -1,4 +1,5 @@
 import type { DesiredRental, NodeAddress, ObservedContainer, Registration } from '@p2pvps/protocol/agent-schemas';
+import type { DeviceBackup } from '@p2pvps/protocol/federation-backup-schemas';
 import type { Offer } from '@p2pvps/protocol/schemas';
 import { timing } from '@p2pvps/protocol/timing';
 import type { RenterContainers } from './docker/renter-containers.ts';
@@ -146,6 +147,16 @@ export class RentalRunner {
 
   rememberServerNodes(nodes: NodeAddress[]): void {
     this.save({ nodes });
+  }
+
+  /** The backup peers as the server last named them (home-failover.ts). */
+  get backups(): DeviceBackup[] {
+    return this.state.backups;
+  }
+
+  /** Kept across restarts: a device that restarts while its server is away still knows where to go. */
+  rememberBackups(backups: DeviceBackup[]): void {
+    if (JSON.stringify(backups) !== JSON.stringify(this.state.backups)) this.save({ backups });
   }
 
   /** The server answered, naming `rentalId` (or none) as the rental it wants. */

@@ -14,6 +14,7 @@ const state: AgentState = {
   lastServerContactAt: '2026-03-02T12:00:00.000Z',
   lostRental: null,
   nodes: [],
+  backups: [],
 };
 
 test('state.json is written with a backup beside it; either alone is enough to carry on', () => {

@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { NodeAddress, Registration } from '@p2pvps/protocol/agent-schemas';
+import { DeviceBackup } from '@p2pvps/protocol/federation-backup-schemas';
 import { z } from 'zod';
 
 /**
@@ -28,6 +29,8 @@ export const AgentState = z.object({
   lostRental: z.object({ rentalId: z.string(), detail: z.string() }).nullable().default(null),
   /** The cluster's nodes as the server last sent them (server-nodes.ts): where to go when this device's node is gone. */
   nodes: z.array(NodeAddress).default([]),
+  /** Backup peers as the server last named them (home-failover.ts): where the tunnel goes while the server is unreachable. */
+  backups: z.array(DeviceBackup).default([]),
 });
 export type AgentState = z.infer<typeof AgentState>;
 
@@ -58,6 +61,7 @@ export class StateFile {
       lastServerContactAt: null,
       lostRental: null,
       nodes: [],
+      backups: [],
     };
     if (!existsSync(this.path) && !existsSync(this.backupPath)) return empty;
     let state = load(this.path);

@@ -30,8 +30,11 @@ export interface TunnelClientOptions {
   nudges?: (channel: ssh2.ClientChannel) => void;
   /** Serves the server's throughput measurement during a benchmark challenge (benchmark/tunnel-source.ts). */
   benchmarkSource?: { serve(channel: ssh2.ClientChannel): void };
-  /** The gateway to connect to now (a cluster's current node, server-nodes.ts); the registration's by default. */
-  gateway?: () => { host: string; port: number };
+  /**
+   * The gateway to connect to now (a cluster's current node, server-nodes.ts); the registration's by default.
+   * A backup peer's gateway (home-failover.ts) brings its own host key to pin and the port it gave this device.
+   */
+  gateway?: () => { host: string; port: number; hostKey?: string; sshPort?: number };
   /** A connection to `gateway` failed before it was up: the agent moves to another node. */
   unreachable?: (gateway: { host: string; port: number }) => void;
   /** The ciphers to offer, best first (tunnel-cipher.ts); the protocol's list by default. */
@@ -73,22 +76,23 @@ export class TunnelClient {
     if (this.closed) return;
     const { registration: reg } = this.o;
     // Every node of a cluster shows the host key pinned at registration.
-    const gateway = this.o.gateway?.() ?? reg.gateway;
+    const gateway: { host: string; port: number; hostKey?: string; sshPort?: number } = this.o.gateway?.() ?? reg.gateway;
+    const sshPort = gateway.sshPort ?? reg.sshPort;
     let wasUp = false;
-    const expectedHostKey = Buffer.from(reg.gateway.hostKey.split(/\s+/)[1] ?? '', 'base64');
+    const expectedHostKey = Buffer.from((gateway.hostKey ?? reg.gateway.hostKey).split(/\s+/)[1] ?? '', 'base64');
     const client = new ssh2.Client();
     this.client = client;
     client.on('ready', () => {
-      client.forwardIn('127.0.0.1', reg.sshPort, (err) => {
+      client.forwardIn('127.0.0.1', sshPort, (err) => {
         if (err) {
-          this.o.log('warn', `the gateway refused to forward port ${reg.sshPort}: ${err.message}`);
+          this.o.log('warn', `the gateway refused to forward port ${sshPort}: ${err.message}`);
           client.end();
           return;
         }
         this.backoff.reset();
         wasUp = true;
         this.setUp(true);
-        this.o.log('info', `tunnel up: ${gateway.host}:${gateway.port}, port ${reg.sshPort} → 127.0.0.1:${this.o.localPort}`);
+        this.o.log('info', `tunnel up: ${gateway.host}:${gateway.port}, port ${sshPort} → 127.0.0.1:${this.o.localPort}`);
         for (const [port, local] of this.o.webPorts ?? []) {
           client.forwardIn('127.0.0.1', port, (webErr) => {
             if (webErr) this.o.log('warn', `the gateway refused to carry web port ${port}: ${webErr.message}`);
@@ -102,13 +106,15 @@ export class TunnelClient {
       if (info.srcIP === tunnelBenchmarkOrigin) return this.o.benchmarkSource ? this.o.benchmarkSource.serve(accept()) : reject();
       // The server's nudges: likewise named, not addressed.
       if (info.srcIP === tunnelNudgeOrigin) return this.o.nudges ? this.o.nudges(accept()) : reject();
-      const local = info.destPort === reg.sshPort ? this.o.localPort : this.o.webPorts?.get(info.destPort);
+      const local = info.destPort === sshPort ? this.o.localPort : this.o.webPorts?.get(info.destPort);
       if (local === undefined) return reject();
       if (local === this.o.localPort) this.deliverRenterSsh(accept, reject, Date.now());
       else this.deliver(local, accept, reject, Date.now());
     });
     client.on('error', (err) => this.o.log('debug', `tunnel error: ${err.message}`));
     client.on('close', () => {
+      // Replaced by reconnectNow(): the new connection is in charge.
+      if (this.client !== client) return;
       this.setUp(false);
       if (this.closed) return;
       // A tunnel that was up is tried again where it was (a blip of the device's own network);
@@ -228,6 +234,19 @@ export class TunnelClient {
     // An orderly end reached the channel through the pipe as EOF; closing it here would
     // drop what ssh2 still holds back for the window (the tail of a download).
     upstream.on('close', () => ended || channel.close());
+  }
+
+  /** Drops the connection and opens a new one at once, to wherever `gateway` says now (home-failover.ts). */
+  reconnectNow(): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    const old = this.client;
+    this.client = undefined;
+    old?.end();
+    old?.destroy();
+    this.setUp(false);
+    this.backoff.reset();
+    this.connect();
   }
 
   private setUp(up: boolean): void {

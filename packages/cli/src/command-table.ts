@@ -467,17 +467,18 @@ export const commands: readonly Command[] = [
     name: 'admin federation',
     group: 'Operating a server',
     summary:
-      "Operator: this server's federation key fingerprint and its peers; link, suspend, resume, unlink a peer; rotate the key; a peer's credit limit, settlements and statements.",
+      "Operator: this server's federation key fingerprint and its peers; link, suspend, resume, unlink a peer; rotate the key; a peer's credit limit, settlements and statements; backing up a peer's devices.",
     usage:
-      'admin federation [show | link PEER_URL --fingerprint FP | suspend PEER | resume PEER | unlink PEER | rotate-key | limit PEER AMOUNT|none | settle PEER AMOUNT --reference REF | statements PEER]',
+      'admin federation [show | link PEER_URL --fingerprint FP | suspend PEER | resume PEER | unlink PEER | rotate-key | limit PEER AMOUNT|none | settle PEER AMOUNT --reference REF | statements PEER | backup [PEER on|off]]',
     description:
       'Linking fetches PEER_URL/.well-known/p2pvps-server and refuses unless its key has the fingerprint FP, which you get\n' +
       "from the peer's operator (they see it here). Both operators link each other. PEER is a peer's ID, URL or name.\n" +
       'rotate-key makes a new key signed by the old one; peers that pinned the old one follow it (docs/federation.md).\n' +
       'limit sets the most PEER may owe this server (in the currency); past it, its new rentals are refused until it settles.\n' +
       'settle records that you paid PEER AMOUNT off-protocol: a signed settlement goes to it and it sends a signed receipt.\n' +
-      'statements lists the statements exchanged with PEER and why any was refused.',
-    args: ['ACTION?', 'PEER?', 'AMOUNT?'],
+      'statements lists the statements exchanged with PEER and why any was refused.\n' +
+      "backup PEER on lets PEER's devices fail over to this server while PEER is unreachable; backup alone lists who backs up whom.",
+    args: ['ACTION?', 'PEER?', 'AMOUNT_OR_SWITCH?'],
     options: {
       fingerprint: { type: 'string', value: 'FP', description: "The peer's key fingerprint, SHA256:... (link)." },
       reference: { type: 'string', value: 'REF', description: 'The transfer that paid the peer (settle).' },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DeviceBackup } from './federation-backup-schemas.ts';
 import { DesiredApp, ObservedApp } from './app-packages.ts';
 import { BenchmarkChallenge } from './benchmark.ts';
 import { Hardware, Id, Offer, SshPublicKey } from './schemas.ts';
@@ -114,6 +115,8 @@ export const HeartbeatReply = z.object({
    * Absent from a single server and from older servers.
    */
   nodes: z.array(NodeAddress).max(64).optional(),
+  /** Backup peers that agreed to serve this device while its server is unreachable (agent/src/home-failover.ts). Absent: none. */
+  backups: z.array(DeviceBackup).max(8).optional(),
 });
 export type HeartbeatReply = z.infer<typeof HeartbeatReply>;
 

@@ -152,13 +152,14 @@ export const errorCodes = {
     message: 'The peer server could not be reached, or did not publish a valid server document.',
   },
   federation_peer_exists: { status: 409, message: 'This peer is already linked; suspend, resume or unlink it instead.' },
+  federation_not_backup: {
+    status: 403,
+    message:
+      'This server does not back up that device: its operator has not agreed to back up the sending server, or the device is not in its last snapshot.',
+  },
   federation_currency_mismatch: {
     status: 409,
     message: 'The peer prices in another currency; servers link only when they share one, so no exchange rate enters a statement.',
-  },
-  federation_device_unavailable: {
-    status: 409,
-    message: 'The device is not this server’s own listed device right now (rented, offline, off the market, or homed elsewhere).',
   },
   federation_terms_changed: {
     status: 409,
@@ -176,6 +177,11 @@ export const errorCodes = {
     status: 409,
     message:
       'The usage report does not follow the last one accepted for this rental (its seq or previousHash); send the missing one first.',
+  },
+  federation_device_unavailable: {
+    status: 409,
+    message:
+      'That device cannot take a new rental through this server now: it is rented, offline, off the market, homed elsewhere, or served by a backup server while its home server is away.',
   },
   internal_error: { status: 500, message: 'Something went wrong on the server; the operator can find details in its log.' },
 } as const satisfies Record<string, { status: number; message: string }>;

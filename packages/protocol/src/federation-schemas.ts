@@ -65,6 +65,8 @@ export const SignedListing = Listing.extend({
   homeServerUrl: PeerUrl,
   homeKeyId: Fingerprint,
   signedAt: isoTime,
+  /** Peers that agreed to back the home server's devices up, which may speak for its running rentals. */
+  backups: z.array(PeerUrl).max(8).optional(),
   signature: base64url,
 });
 export type SignedListing = z.infer<typeof SignedListing>;

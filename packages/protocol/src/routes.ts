@@ -72,6 +72,7 @@ import {
 } from './schemas.ts';
 import { MaintenanceBody, MaintenanceParams, MaintenanceWindow, MaintenanceWindows, ReliabilityHistory } from './reliability-schemas.ts';
 import { federationRoutes } from './federation-routes.ts';
+import { federationBackupRoutes } from './federation-backup-routes.ts';
 import type { RouteContract } from './route-contract.ts';
 import { AgentInstall, HeartbeatBody, HeartbeatReply, RegisterBody, Registration } from './agent-schemas.ts';
 import {
@@ -736,6 +737,7 @@ export const routes = {
     response: HardwareVerification,
   }),
   ...federationRoutes,
+  ...federationBackupRoutes,
 } as const;
 
 export type Routes = typeof routes;

@@ -301,6 +301,14 @@ export const Connection = z.object({
   httpsUrl: z.string(),
 });
 
+/** A running rental's address on a backup peer of its device's home server (docs/federation.md, "Backup peers and failover"). */
+export const RentalFallback = z.object({
+  server: z.string(),
+  ssh: z.object({ host: z.string(), port: z.number().int() }),
+  webHost: z.string(),
+});
+export type RentalFallback = z.infer<typeof RentalFallback>;
+
 export const Rental = z.object({
   id,
   deviceId: id,
@@ -338,6 +346,8 @@ export const Rental = z.object({
   app: RentalApp.nullable().optional(),
   /** A peer's device rented through this server: the device's home server, which runs the rental. */
   homeServerUrl: z.string().optional(),
+  /** Where the running rental answers while its device's home server is away: its backup peers (absent: none). */
+  fallbacks: z.array(RentalFallback).max(8).optional(),
 });
 export type Rental = z.infer<typeof Rental>;
 

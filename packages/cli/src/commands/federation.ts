@@ -6,7 +6,7 @@ import type { Context } from '../context.ts';
 import { formatTime } from '../format.ts';
 import { formatDetails, formatTable } from '../table.ts';
 
-const actions = ['show', 'link', 'suspend', 'resume', 'unlink', 'rotate-key', 'limit', 'settle', 'statements'] as const;
+const actions = ['show', 'link', 'suspend', 'resume', 'unlink', 'rotate-key', 'limit', 'settle', 'statements', 'backup'] as const;
 
 function printIdentity(ctx: Context, id: FederationIdentity): void {
   ctx.out(
@@ -61,6 +61,7 @@ async function peerId(ctx: Context, which: string): Promise<string> {
 export async function adminFederation(ctx: Context, args: ParsedArgs): Promise<void> {
   const action = args.positionals[0] ?? 'show';
   const target = args.positionals[1];
+  if (action === 'backup') return backup(ctx, target, args.positionals[2]);
   if (!(actions as readonly string[]).includes(action)) {
     throw new UsageError(`the action must be one of ${actions.join(', ')}, not "${action}"`, 'admin federation');
   }
@@ -72,6 +73,7 @@ export async function adminFederation(ctx: Context, args: ParsedArgs): Promise<v
     throw new UsageError(`unexpected argument "${amountText}"`, 'admin federation');
   if (needsTarget && !target)
     throw new UsageError(`${action} needs a peer (${action === 'link' ? 'its URL' : 'its ID, URL or name'})`, 'admin federation');
+  if (args.positionals[2] !== undefined) throw new UsageError(`unexpected argument "${args.positionals[2]}"`, 'admin federation');
   if (!needsTarget && target) throw new UsageError(`unexpected argument "${target}"`, 'admin federation');
   const api = ctx.userClient();
   if (action === 'show') {
@@ -161,4 +163,33 @@ function amount(text: string): number {
     if (err instanceof MoneyFormatError) throw new UsageError(err.message, 'admin federation');
     throw err;
   }
+}
+
+/**
+ * `admin federation backup [PEER on|off]`: back a peer's devices up (they may fail over to
+ * this server's gateway; docs/federation.md), or stop; without PEER, each peer's backups.
+ */
+async function backup(ctx: Context, target: string | undefined, value: string | undefined): Promise<void> {
+  const api = ctx.userClient();
+  if (target === undefined) {
+    const reply = await api.call('adminFederationBackups');
+    if (ctx.printJson(reply)) return;
+    const { peers } = await api.call('adminFederation');
+    const name = (id: string) => peers.find((p) => p.id === id)?.name ?? id;
+    ctx.out(
+      formatTable(
+        ['PEER', 'WE BACK IT UP', 'ITS DEVICES HERE', 'IT BACKS US UP UNTIL'],
+        reply.peers.map((p) => [name(p.peerId), p.backsUp ? 'yes' : 'no', String(p.devices), p.backsUsUpUntil ?? '-']),
+      ),
+    );
+    return;
+  }
+  if (value !== 'on' && value !== 'off') throw new UsageError('backup needs a peer and on or off: backup PEER on|off', 'admin federation');
+  const state = await api.call('adminPeerBackup', { params: { peerId: await peerId(ctx, target) }, body: { allow: value === 'on' } });
+  if (ctx.printJson(state)) return;
+  ctx.out(
+    value === 'on'
+      ? `This server now backs up ${target}'s devices: they may open their tunnel here while ${target} is unreachable.\n`
+      : `This server no longer backs up ${target}'s devices.\n`,
+  );
 }

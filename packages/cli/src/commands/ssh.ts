@@ -7,7 +7,9 @@ import { positional, stringOption, type ParsedArgs } from '../command.ts';
 import { knownHostsDir, knownHostsFile, type Env } from '../config.ts';
 import type { Context } from '../context.ts';
 import { shellQuote, sshConfigPath } from '../format.ts';
+import { ApiError } from '@p2pvps/protocol/client';
 import { resolveRental } from './open-rentals.ts';
+import { findFallbacks, rememberFallbacks, type CachedRental } from './rental-fallbacks.ts';
 import { waitForActive } from './rentals.ts';
 
 /**
@@ -156,7 +158,17 @@ function runInteractive(program: string, args: string[], env: NodeJS.ProcessEnv)
 
 export async function ssh(ctx: Context, args: ParsedArgs): Promise<number> {
   const client = ctx.userClient();
-  let rental = await resolveRental(client, positional(args, 0));
+  let rental;
+  try {
+    rental = await resolveRental(client, positional(args, 0));
+  } catch (err) {
+    // The rental's server cannot be reached: its backup peers may be serving the rental.
+    const cached =
+      err instanceof ApiError && err.code === 'server_unreachable' ? findFallbacks(ctx.configPath, positional(args, 0)) : undefined;
+    if (!cached) throw err;
+    return sshThroughBackup(ctx, args, cached, (err as Error).message);
+  }
+  rememberFallbacks(ctx.configPath, rental);
   const knownHosts = knownHostsFile(ctx.configPath, rental.id);
   if (rental.state === 'requested') rental = await waitForActive(ctx, client, rental, 300);
   if (rental.state !== 'active') {
@@ -190,4 +202,29 @@ export async function ssh(ctx: Context, args: ParsedArgs): Promise<number> {
   } finally {
     if (askpassDir) await rm(askpassDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * `ssh` while the rental's server is down: to the first backup address the server gave
+ * for the rental while it was up (rental-fallbacks.ts), with the renter's key, or their
+ * password typed at ssh's prompt (it is not kept).
+ */
+async function sshThroughBackup(ctx: Context, args: ParsedArgs, cached: CachedRental, why: string): Promise<number> {
+  const fallback = cached.fallbacks[0]!;
+  ctx.io.stderr.write(
+    `${why}\nTrying rental ${cached.id} through its backup server ${fallback.server} (${fallback.ssh.host}:${fallback.ssh.port}).\n`,
+  );
+  await mkdir(knownHostsDir(ctx.configPath), { recursive: true, mode: 0o700 });
+  const identity = stringOption(args, 'identity');
+  const sshArgs = buildSshArgs({
+    host: fallback.ssh.host,
+    port: fallback.ssh.port,
+    username: cached.username,
+    knownHostsFile: knownHostsFile(ctx.configPath, cached.id),
+    ...(identity !== undefined && cached.sshKeyGiven ? { identity } : {}),
+    passwordByAskpass: false,
+    passwordOnly: !cached.sshKeyGiven,
+    command: args.rest,
+  });
+  return runInteractive(ctx.env.P2PVPS_SSH || 'ssh', sshArgs, sshEnvironment(ctx.env, undefined));
 }

@@ -33,6 +33,7 @@ import * as encryptedStorage from './migrations/2026-12-07T0221-encrypted-storag
 import * as appPackages from './migrations/2026-12-07T0211-app-packages.ts';
 import * as federationKey from './migrations/2026-12-07T0231-federation-key.ts';
 import * as federationRentals from './migrations/2026-12-07T0501-federation-rentals.ts';
+import * as federationBackups from './migrations/2026-12-07T0512-federation-backups.ts';
 
 export type Db = Kysely<Database>;
 
@@ -66,6 +67,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-07T0211-app-packages': appPackages,
   '2026-12-07T0231-federation-key': federationKey,
   '2026-12-07T0501-federation-rentals': federationRentals,
+  '2026-12-07T0512-federation-backups': federationBackups,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -516,6 +516,72 @@ export interface Database {
   federation_usage: FederationUsageTable;
   federation_statements: FederationStatementsTable;
   federation_settlements: FederationSettlementsTable;
+  federation_backup_homes: FederationBackupHomesTable;
+  federation_backup_devices: FederationBackupDevicesTable;
+  federation_backup_service: FederationBackupServiceTable;
+  federation_backup_agreements: FederationBackupAgreementsTable;
+  federation_backup_handbacks: FederationBackupHandbacksTable;
+}
+
+/** On a backup server: a peer whose devices we agreed to back up (docs/federation.md). */
+export interface FederationBackupHomesTable {
+  peer_id: string;
+  max_devices: number;
+  fee_bps: number;
+  granted_at: string;
+}
+
+/** On a backup server: a device in its home's last snapshot, with the public SSH port we serve it on. */
+export interface FederationBackupDevicesTable {
+  device_id: string;
+  home_peer_id: string;
+  agent_public_key: string;
+  ssh_port: number;
+  web_name: string;
+  /** Its running rental as the home sent it (BackupRental), or null. */
+  rental_json: string | null;
+  updated_at: string;
+}
+
+/** On a backup server: a stretch we served a home's rental (its tunnel was up here); handed back once the home acknowledged it. */
+export interface FederationBackupServiceTable {
+  id: string;
+  home_peer_id: string;
+  device_id: string;
+  rental_id: string;
+  started_at: string;
+  ended_at: string | null;
+  minutes: number;
+  handed_back_at: string | null;
+  /** What the home recorded for it, from its reply. */
+  amount_micros: string | null;
+  fee_micros: string | null;
+}
+
+/** On a home server: the agreement a backup peer signed, and where it serves each of our devices. */
+export interface FederationBackupAgreementsTable {
+  peer_id: string;
+  agreement_json: string;
+  valid_until: string;
+  /** BackupAssignment[] from the peer's last snapshot reply. */
+  assignments_json: string;
+  updated_at: string;
+}
+
+/** On a home server: a stretch a backup peer served one of our rentals, as it handed it back (signed), and what we owe it. */
+export interface FederationBackupHandbacksTable {
+  peer_id: string;
+  service_id: string;
+  device_id: string;
+  rental_id: string;
+  started_at: string;
+  ended_at: string;
+  minutes: number;
+  amount_micros: string;
+  fee_bps: number;
+  fee_micros: string;
+  handback_json: string;
+  received_at: string;
 }
 
 // Re-exported for migrations that need column helpers.

@@ -64,4 +64,12 @@ export const federationOptions = {
     schema: opt.positiveInt(),
     default: '7',
   },
+  federationBackupFeeBps: {
+    flag: 'federation-backup-fee-bps',
+    env: 'P2PVPS_FEDERATION_BACKUP_FEE_BPS',
+    description:
+      'What this server charges a peer whose devices it backs up, in basis points of what the minutes it serves their rentals are worth (1000: 10 %); stated in each backup agreement.',
+    schema: opt.nonNegativeInt().max(10_000, 'must be at most 10000 (100 %)'),
+    default: '1000',
+  },
 };

@@ -3,6 +3,8 @@ import { wellKnownServerPath } from '@p2pvps/protocol/federation-schemas';
 import type { DomainContext } from '../domain/context.ts';
 import { allListings } from '../domain/rentals/rentals.ts';
 import type { EventBus } from '../events/event-bus.ts';
+import { FederationBackups } from './backups.ts';
+import { defaultBackupFeeBps } from './backup-serving.ts';
 import { FederationClient } from './federation-client.ts';
 import { ListingSync } from './listing-sync.ts';
 import { OriginRentals } from './origin-rentals.ts';
@@ -20,6 +22,8 @@ export interface FederationParts {
   /** The node events' `changes` bus: a key rotated on one node reaches every node (shared-key.ts). */
   bus: EventBus<string>;
   log: { warn(fields: object, message: string): void };
+  /** Our tunnel gateway as devices reach it: what a backup agreement gives the peers we back up. */
+  gateway?: () => { host: string; port: number; hostKey: string };
 }
 
 /**
@@ -45,6 +49,10 @@ export interface FederationSettings {
   federationGuaranteeMinutes: number;
   federationStatementHours: number;
   federationGraceDays: number;
+  /** Our public SSH ports; backed-up peers' devices get theirs from the top down. */
+  sshPortRange?: readonly [number, number];
+  /** What we charge the peers we back up, in basis points of the minutes served (federation-options.ts). */
+  federationBackupFeeBps?: number;
 }
 
 /**
@@ -58,6 +66,8 @@ export class Federation {
   readonly client: FederationClient;
   readonly peers: Peers;
   readonly sync: ListingSync;
+  /** Backup peers and failover, both sides (backups.ts). */
+  readonly backups: FederationBackups;
   readonly ownUrl: string;
   readonly verifier: RequestVerifierOptions;
   /** Cross-server rentals: ours of peers' devices, peers' of ours, and what we report of those. */
@@ -98,9 +108,25 @@ export class Federation {
       client: this.client,
       peers: this.peers,
       ownUrl: this.ownUrl,
-      ownListings: () => allListings(ctx),
+      // Our listings name the peers that agreed to back our devices up (they may speak for our running rentals).
+      ownListings: async () => {
+        const [listings, backups] = await Promise.all([allListings(ctx), this.backups.home.backupUrls()]);
+        return backups.length ? listings.map((l) => Object.assign(l, { backups })) : listings;
+      },
       pullEveryMs: settings.federationPullMs,
       checkEveryMs: settings.federationPushCheckMs,
+      mayRun: o.mayRun,
+      log: o.log,
+    });
+    this.backups = new FederationBackups({
+      ctx,
+      identity: this.identity,
+      client: this.client,
+      ownUrl: this.ownUrl,
+      portRange: settings.sshPortRange ?? [20000, 20999],
+      gateway: o.gateway ?? (() => ({ host: '127.0.0.1', port: 22, hostKey: '' })),
+      everyMs: settings.federationPushCheckMs,
+      feeBps: settings.federationBackupFeeBps ?? defaultBackupFeeBps,
       mayRun: o.mayRun,
       log: o.log,
     });
@@ -169,12 +195,14 @@ export class Federation {
     this.sync.start();
     this.rentalTimer = setInterval(() => void this.rentalTick(), this.settings.federationRentalTickMs);
     this.rentalTimer.unref();
+    this.backups.start();
   }
 
   async close(): Promise<void> {
     this.sharedKey.close();
     clearInterval(this.rentalTimer);
     await this.rentalWork;
+    await this.backups.close();
     await this.sync.close();
   }
 }

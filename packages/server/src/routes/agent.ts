@@ -1,4 +1,5 @@
 import type { Registration } from '@p2pvps/protocol/agent-schemas';
+import type { DeviceBackup } from '@p2pvps/protocol/federation-backup-schemas';
 import { routes } from '@p2pvps/protocol/routes';
 import type { FastifyInstance } from 'fastify';
 import type { NodeDirectory } from '../cluster/node-directory.ts';
@@ -19,6 +20,8 @@ export function agentRoutes(
   streams: EventStreams,
   userEvents?: UserEvents,
   nodes?: NodeDirectory,
+  /** Our backup peers (federation/backup-home.ts): each heartbeat reply says where the device goes when we are away. */
+  backups?: { deviceBackups(deviceId: string): Promise<DeviceBackup[]> },
 ): void {
   mount(app, auth, routes.agentRegister, ({ body }) => registerDevice(ctx, body, gateway));
   mount(app, auth, routes.agentBenchmark, ({ body }, caller) => acceptBenchmark(ctx, caller.deviceId!, body));
@@ -28,7 +31,8 @@ export function agentRoutes(
     const reply = await syncDevice(ctx, caller.deviceId!, body, () => userEvents?.deviceChanged(caller.deviceId!));
     // In a cluster, where to go when this node is gone.
     const live = await nodes?.liveNodes();
-    return live?.length ? { ...reply, nodes: live } : reply;
+    const peers = await backups?.deviceBackups(caller.deviceId!);
+    return { ...reply, ...(live?.length ? { nodes: live } : {}), ...(peers?.length ? { backups: peers } : {}) };
   });
 
   // Server-sent event streams. Hijacked responses are invisible to fastify's close, so end them ourselves.

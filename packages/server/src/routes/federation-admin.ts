@@ -1,6 +1,7 @@
 import { routes } from '@p2pvps/protocol/routes';
 import type { FastifyInstance } from 'fastify';
 import type { Federation } from '../federation/federation-service.ts';
+import { federationBackupAdminRoutes } from './federation-backups.ts';
 import { mount, type Authenticator } from './register.ts';
 
 /** The operator's federation routes: identity and fingerprint, peers (link, suspend, resume, unlink), key rotation. */
@@ -9,11 +10,15 @@ export function federationAdminRoutes(app: FastifyInstance, auth: Authenticator,
   mount(app, auth, routes.adminLinkPeer, async ({ body }) => {
     const peer = await federation.peers.link(body.url, body.fingerprint);
     federation.sync.peerAdded();
+    federation.backups.peerAdded();
     return peer;
   });
   mount(app, auth, routes.adminUpdatePeer, async ({ params, body }) => {
     const peer = await federation.peers.setState(params.peerId, body.state);
-    if (body.state === 'active') federation.sync.peerAdded();
+    if (body.state === 'active') {
+      federation.sync.peerAdded();
+      federation.backups.peerAdded();
+    }
     return peer;
   });
   mount(app, auth, routes.adminUnlinkPeer, async ({ params }) => {
@@ -30,4 +35,5 @@ export function federationAdminRoutes(app: FastifyInstance, auth: Authenticator,
     federation.statements.settle(params.peerId, BigInt(body.amountMicros), body.reference, body.rail),
   );
   mount(app, auth, routes.adminPeerStatements, async ({ params }) => ({ statements: await federation.statements.list(params.peerId) }));
+  federationBackupAdminRoutes(app, auth, federation);
 }

@@ -4,6 +4,7 @@ import type { PeerRow } from '../db/federation-repo.ts';
 import type { Federation } from '../federation/federation-service.ts';
 import { verifyPeerRequest } from '../federation/request-verifier.ts';
 import { federationRentalRoutes } from './federation-rentals.ts';
+import { federationBackupPeerRoutes } from './federation-backups.ts';
 
 /** The peer a verified federation request came from (set by the preHandler). */
 const senders = new WeakMap<FastifyRequest, PeerRow>();
@@ -33,4 +34,6 @@ export function federationRoutes(app: FastifyInstance, federation: Federation): 
   }));
   // Cross-server rentals: offers, state, usage (routes/federation-rentals.ts).
   federationRentalRoutes(app, federation, preHandler, sender);
+  // Backup peers: agreements, snapshots, hand-backs.
+  federationBackupPeerRoutes(app, federation, preHandler, sender);
 }

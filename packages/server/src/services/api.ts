@@ -149,11 +149,11 @@ export function buildApi({
   mailRoutes(app, auth, ctx, mailDelivery ?? 'outbox');
   deviceRoutes(app, auth, ctx);
   reliabilityRoutes(app, auth, ctx);
-  rentalRoutes(app, auth, ctx);
+  rentalRoutes(app, auth, ctx, federation?.backups.home);
   reviewRoutes(app, auth, ctx);
   moneyRoutes(app, auth, ctx);
   topUpRoutes(app, auth, ctx, rails);
-  agentRoutes(app, auth, ctx, gateway, eventStreams, userEvents, nodes);
+  agentRoutes(app, auth, ctx, gateway, eventStreams, userEvents, nodes, federation?.backups.home);
   if (federation) {
     federationRoutes(app, federation);
     federationAdminRoutes(app, auth, federation);

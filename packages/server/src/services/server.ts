@@ -100,7 +100,17 @@ export async function startServer(
   // Cluster: set when this server is one node of several (--node-link-listen); cluster/cluster-node.ts.
   let cluster: ClusterNode | undefined;
   let mail: MailQueue | undefined;
-  const webRoutes = new WebRouteCache((host) => resolveWebName(ctx, host));
+  // A name no device of ours has may be a backed-up peer's running rental (federation/backup-serving.ts).
+  const webRoutes = new WebRouteCache(async (host) => {
+    const route = await resolveWebName(ctx, host);
+    const suffix = `.${ctx.settings.webDomain}`;
+    const label = host?.endsWith(suffix) ? host.slice(0, -suffix.length) : '';
+    const backup =
+      route.kind === 'none' && route.reason === 'unknown_name' && /^[a-z0-9-]+$/.test(label)
+        ? await federation.backups.serving.webRoute(label)
+        : null;
+    return backup ? { kind: 'device', ...backup } : route;
+  });
   // Every node, this one included, hears that a device's rentals changed.
   buses.changes.subscribe('devices', (deviceId) => {
     webRoutes.forget();
@@ -178,6 +188,7 @@ export async function startServer(
     mayRun: () => leader.isLeader(),
     bus: buses.changes,
     log: { warn: (fields, message) => log.warn(fields, message) },
+    gateway: () => gatewayRef,
   }).catch(async (err: unknown) => {
     // Refused (another node's secret-box.key): the buses' and the pool's connections would keep the process alive.
     await Promise.all([buses.close(), db.destroy()]);
@@ -255,12 +266,18 @@ export async function startServer(
   const settleDevice = (deviceId: string, wasOnline: boolean) =>
     settleDeviceRental(ctx, deviceId, wasOnline).catch((err) => log.error({ err, deviceId }, 'could not settle the rental'));
 
+  // A backed-up peer's device serving its rental here: the stretches handed back to its home.
+  const backupTunnel = (id: string, up: boolean) =>
+    federation.backups.serving.tunnelChanged(id, up).catch((err) => log.error({ err, deviceId: id }, 'could not record backup service'));
   gateway = new TunnelGateway({
     hostKey: hostKey.privateKey,
     publicBindHost: config.publicBindHost,
     // Cluster: every node listens on renters' ports itself (cluster/rental-ports.ts), wherever the tunnel is.
-    lookupDevice: (deviceId) => tunnelPolicy(ctx, deviceId, { nodesListen: !!config.nodeLinkListen }),
+    // A device not ours is admitted only if a home we back up named it in its last snapshot.
+    lookupDevice: async (deviceId) =>
+      (await tunnelPolicy(ctx, deviceId, { nodesListen: !!config.nodeLinkListen })) ?? federation.backups.serving.tunnelPolicy(deviceId),
     onTunnelUp: (id) => {
+      void backupTunnel(id, true);
       // Cluster: the holder is recorded before the device is shown online, so other nodes find it.
       void (cluster?.tunnelUp(id) ?? Promise.resolve())
         .catch((err) => log.error({ err, deviceId: id }, 'could not record the tunnel holder'))
@@ -270,6 +287,7 @@ export async function startServer(
         });
     },
     onTunnelDown: (id) => {
+      void backupTunnel(id, false);
       void (cluster?.tunnelDown(id) ?? Promise.resolve(false))
         .catch(() => false)
         .then((stillOnline) => {

@@ -1,5 +1,6 @@
 import { Listing } from '@p2pvps/protocol/schemas';
 import { findPeerListingHome, listActivePeerListings } from '../../db/federation-repo.ts';
+import { findBackupDevice } from '../../db/federation-backups-repo.ts';
 import { DomainError } from '../errors.ts';
 import type { DomainContext } from '../context.ts';
 
@@ -30,6 +31,13 @@ export async function peerListings(ctx: DomainContext): Promise<Listing[]> {
  * across servers is not built yet: docs/federation.md) is said so, anything else is not found.
  */
 export async function notRentableHere(ctx: DomainContext, deviceId: string): Promise<DomainError> {
+  // A peer's device we serve as its backup while its home is away takes no new rental: the
+  // rental, its price and its payout belong to the home (docs/federation.md).
+  if (ctx.tunnels.isOnline(deviceId) && (await findBackupDevice(ctx.db, deviceId)))
+    return new DomainError(
+      'federation_device_unavailable',
+      'This device is served here by a backup server while its home server is away; it takes no new rental until its home is back.',
+    );
   const home = await findPeerListingHome(ctx.db, deviceId);
   return home
     ? new DomainError(
