@@ -45,7 +45,9 @@ const ssh2WithoutIdleWasm = {
   name: 'ssh2-without-idle-wasm',
   setup(b) {
     b.onResolve({ filter: /^ssh2(\/.*)?$/ }, (args) =>
-      args.namespace === 'ssh2-shim' || args.path !== 'ssh2' ? { path: args.path, external: true } : { path: 'ssh2', namespace: 'ssh2-shim' },
+      args.namespace === 'ssh2-shim' || args.path !== 'ssh2'
+        ? { path: args.path, external: true }
+        : { path: 'ssh2', namespace: 'ssh2-shim' },
     );
     b.onLoad({ filter: /.*/, namespace: 'ssh2-shim' }, () => ({
       contents: `

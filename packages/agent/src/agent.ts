@@ -7,6 +7,7 @@ import { timing } from '@p2pvps/protocol/timing';
 import { agentProtocol, version } from '@p2pvps/protocol/version';
 import Docker from 'dockerode';
 import { Backoff } from './backoff.ts';
+import { sendToServer } from './server-http.ts';
 import { BenchmarkRunner } from './benchmark/benchmark-runner.ts';
 import { TunnelBenchmarkSource } from './benchmark/tunnel-source.ts';
 import { readConfigFile, type AgentConfig } from './config.ts';
@@ -132,7 +133,7 @@ export class Agent {
       },
       log,
     });
-    this.api = new ApiClient({ baseUrl: config.serverUrl });
+    this.api = new ApiClient({ baseUrl: config.serverUrl, fetch: sendToServer });
     this.docker = new Docker({ socketPath: config.dockerSocket });
   }
 
@@ -190,7 +191,7 @@ export class Agent {
     const reg = this.runner.registration!;
     const sign = deviceSigner(reg.deviceId, this.key, deviceAuthAudience(this.config.serverUrl), this.signingClock);
     this.sign = sign;
-    this.api = new ApiClient({ baseUrl: this.config.serverUrl, signDevice: sign });
+    this.api = new ApiClient({ baseUrl: this.config.serverUrl, signDevice: sign, fetch: sendToServer });
     this.nodeApis.clear();
     const nodes = new ServerNodes(
       { apiUrl: this.config.serverUrl, gateway: { host: reg.gateway.host, port: reg.gateway.port } },
@@ -390,7 +391,7 @@ export class Agent {
     let api = this.nodeApis.get(node.apiUrl);
     if (!api) {
       // Every node checks signatures made for the server's public URL (config.serverUrl), whatever URL reached it.
-      api = new ApiClient({ baseUrl: node.apiUrl, signDevice: this.sign });
+      api = new ApiClient({ baseUrl: node.apiUrl, signDevice: this.sign, fetch: sendToServer });
       this.nodeApis.set(node.apiUrl, api);
     }
     return api;
@@ -446,7 +447,7 @@ export class Agent {
     );
     this.stopConnections();
     await this.runner.forgetIdentity();
-    this.api = new ApiClient({ baseUrl: this.config.serverUrl });
+    this.api = new ApiClient({ baseUrl: this.config.serverUrl, fetch: sendToServer });
     await this.register().catch((err: Error) => this.log('error', err.message));
     if (!this.closed && this.runner.registration) await this.goOnline();
   }

@@ -15,13 +15,27 @@ export class ApiError extends Error {
   }
 }
 
+/** What the client reads of an HTTP reply; fetch's Response is one. */
+export interface HttpReply {
+  status: number;
+  ok: boolean;
+  text(): Promise<string>;
+}
+
+/** Sends one request; global fetch is one, the agent's node:http sender (without undici's memory) another. */
+export type HttpSend = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal },
+) => Promise<HttpReply>;
+
 export interface ApiClientOptions {
   baseUrl: string;
   /** API token for user routes. */
   token?: string;
   /** Signs device routes; returns the Authorization header value. */
   signDevice?: (method: string, pathWithQuery: string, body: string) => string;
-  fetch?: typeof fetch;
+  /** How `call` sends (default: global fetch); `download` always streams through fetch. */
+  fetch?: HttpSend;
   timeoutMs?: number;
   /** A browser session's CSRF token, sent on every change (the session itself is a cookie the browser sends). */
   csrfToken?: string;
@@ -66,7 +80,7 @@ export class ApiClient {
     }
     if (this.options.csrfToken && contract.method !== 'GET') headers['x-csrf-token'] = this.options.csrfToken;
     const doFetch = this.options.fetch ?? fetch;
-    let res: Response;
+    let res: HttpReply;
     try {
       res = await doFetch(this.baseUrl + path, {
         method: contract.method,
@@ -102,7 +116,7 @@ export class ApiClient {
     const headers: Record<string, string> = this.options.token ? { authorization: `Bearer ${this.options.token}` } : {};
     let res: Response;
     try {
-      res = await (this.options.fetch ?? fetch)(this.baseUrl + path, {
+      res = await fetch(this.baseUrl + path, {
         headers,
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 300_000),
       });
