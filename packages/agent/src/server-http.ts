@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { HttpReply, HttpSend } from '@p2pvps/protocol/client';
+import { agentRoutes } from '@p2pvps/protocol/agent-routes';
+import { RouteClient, type HttpReply, type HttpSend, type RouteClientOptions } from '@p2pvps/protocol/route-client';
 
 /**
  * The agent's requests to the server, over node:http(s) rather than global fetch: fetch is
@@ -49,3 +50,10 @@ export const sendToServer: HttpSend = (url, init) => send(url, init, false);
  * connection (a proxy or load balancer gone wrong) cannot be what makes it wipe.
  */
 export const sendOverFreshConnection: HttpSend = (url, init) => send(url, init, true);
+
+/** The agent's client: its own routes only (no schema of the rest of the API is built), over node:http. */
+export type ServerApi = RouteClient<typeof agentRoutes>;
+
+export function serverApi(options: Omit<RouteClientOptions, 'fetch'>, sendBy: HttpSend = sendToServer): ServerApi {
+  return new RouteClient(agentRoutes, { ...options, fetch: sendBy });
+}
