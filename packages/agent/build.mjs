@@ -6,7 +6,8 @@
 //   node packages/agent/build.mjs [OUT_FILE]
 //
 // ssh2 stays outside the bundle: its native crypto binding is built on the device by
-// `npm ci`, and the bundle loads it from node_modules. Dockerode's BuildKit session
+// `npm ci`, and the bundle loads it from node_modules, without the WebAssembly Poly1305
+// and cpu-features where the binding makes them idle (ssh2WithoutIdleWasm below). Dockerode's BuildKit session
 // (gRPC and protobufjs, which dockerode otherwise loads at require time) is loaded only if
 // a build asks for BuildKit, which the agent never does. P2PVPS_BUILD_META=1 prints what
 // the bundle holds, by module.
@@ -35,7 +36,7 @@ const lazyBuildKit = {
 };
 
 /**
- * ssh2 as the agent loads it: ssh2 computes Poly1305 in WebAssembly only where its native
+ * ssh2 as the agent loads it (docs/benchmarks.md, "Agent footprint"): ssh2 computes Poly1305 in WebAssembly only where its native
  * binding is missing, but instantiates that module at load whether or not (16 MiB of wasm
  * memory, about 4 MiB resident with its compiled code). Where the binding loads, nothing
  * ever calls it, so a stand-in takes its place before ssh2 loads; without the binding, the
@@ -58,6 +59,9 @@ const ssh2WithoutIdleWasm = {
           const unused = () => { throw new Error('ssh2: the WebAssembly Poly1305 was called although the native binding loaded'); };
           require.cache[wasm] = { id: wasm, filename: wasm, loaded: true, exports: async () => ({ _malloc: () => 0, cwrap: () => unused }) };
         }
+        // cpu-features only orders ssh2's default ciphers; the agent names its own (tunnel-cipher.ts).
+        const cpu = require.resolve('cpu-features');
+        if (!require.cache[cpu]) require.cache[cpu] = { id: cpu, filename: cpu, loaded: true, exports: () => null };
         module.exports = require('ssh2');`,
       loader: 'js',
       resolveDir: here('.'),
