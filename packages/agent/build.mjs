@@ -60,8 +60,10 @@ const ssh2WithoutIdleWasm = {
           require.cache[wasm] = { id: wasm, filename: wasm, loaded: true, exports: async () => ({ _malloc: () => 0, cwrap: () => unused }) };
         }
         // cpu-features only orders ssh2's default ciphers; the agent names its own (tunnel-cipher.ts).
-        const cpu = require.resolve('cpu-features');
-        if (!require.cache[cpu]) require.cache[cpu] = { id: cpu, filename: cpu, loaded: true, exports: () => null };
+        // An optional dependency of ssh2: absent where it did not build, and then nothing to stand in for.
+        let cpu;
+        try { cpu = require.resolve('cpu-features'); } catch {}
+        if (cpu && !require.cache[cpu]) require.cache[cpu] = { id: cpu, filename: cpu, loaded: true, exports: () => null };
         module.exports = require('ssh2');`,
       loader: 'js',
       resolveDir: here('.'),
