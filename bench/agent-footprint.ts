@@ -12,6 +12,9 @@
  *
  *   nsenter --net=/var/run/netns/p2pvps-test env P2PVPS_DOCKER_SOCKET=/run/p2pvps-test-docker.sock \
  *     P2PVPS_CONTAINER_NETWORK=bridge node --import tsx bench/agent-footprint.ts [--mib 1024] [--only built|tsx]
+ *
+ * --idle-only stops after the idle readings; --agent-node-options STR starts the agent with
+ * NODE_OPTIONS=STR (to try a V8 flag, or --heapsnapshot-signal=SIGUSR2 and a look inside).
  */
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
@@ -25,10 +28,15 @@ const only = option('--only') as AgentCommand | undefined;
 const commands: AgentCommand[] = only ? [only] : ['built', 'tsx'];
 /** How long an enrolled, online agent is left alone before its idle memory is read. */
 const settleMs = Number(option('--settle-ms') ?? 20_000);
+const idleOnly = args.includes('--idle-only');
+const agentNodeOptions = option('--agent-node-options');
 
 interface Figures {
   command: AgentCommand;
   idleRssMiB: number;
+  /** What idle VmRSS is made of: the process's own memory, and mapped files' pages (the node binary's). */
+  idleAnonMiB: number;
+  idleFileMiB: number;
   startRssMiB: number;
   transferRssMiB: number;
   peakMiB: number;
@@ -89,7 +97,10 @@ async function measure(command: AgentCommand): Promise<Figures> {
   const deviceId = grant.device.id;
   let agent: AgentProcess | undefined;
   try {
-    agent = startAgentProcess(server, grant.enrolmentToken, { command });
+    agent = startAgentProcess(server, grant.enrolmentToken, {
+      command,
+      ...(agentNodeOptions ? { env: { NODE_OPTIONS: agentNodeOptions } } : {}),
+    });
     const pid = agent.pid;
     await waitFor('online', async () => (await owner.api.call('getDevice', { params: { deviceId } })).online, 120_000).catch((err) => {
       throw new Error(`${(err as Error).message}\n${agent!.output()}`);
@@ -97,12 +108,17 @@ async function measure(command: AgentCommand): Promise<Figures> {
     await owner.api.call('updateDevice', { params: { deviceId }, body: { pricePerHourMicros: 1000, onMarket: true } });
     // Idle: listed, its prepared container (if any) made, nothing else to do.
     await new Promise((r) => setTimeout(r, settleMs));
-    const idle: number[] = [];
+    const idle: ReturnType<typeof residentMemory>[] = [];
     for (let i = 0; i < 10; i++) {
-      idle.push(residentMemory(pid).rssKiB);
+      idle.push(residentMemory(pid));
       await new Promise((r) => setTimeout(r, 500));
     }
-    const idleRssKiB = idle.sort((a, b) => a - b)[5]!;
+    const idleMedian = idle.sort((a, b) => a.rssKiB - b.rssKiB)[5]!;
+    const idleFigures = { idleRssMiB: MiB(idleMedian.rssKiB), idleAnonMiB: MiB(idleMedian.anonKiB), idleFileMiB: MiB(idleMedian.fileKiB) };
+    if (idleOnly) {
+      const none = { startRssMiB: NaN, transferRssMiB: NaN, peakMiB: MiB(residentMemory(pid).peakKiB), rentToSshMs: NaN };
+      return { command, ...idleFigures, ...none, downCpuPerGB: NaN, upCpuPerGB: NaN, downMBps: NaN, upMBps: NaN };
+    }
 
     const starting = sampleRss(pid);
     const rental = await renter.api.call('rent', { body: { deviceId, sshPublicKey: key.publicKey } });
@@ -132,7 +148,7 @@ async function measure(command: AgentCommand): Promise<Figures> {
     const gb = bytes / 1e9;
     return {
       command,
-      idleRssMiB: MiB(idleRssKiB),
+      ...idleFigures,
       startRssMiB: MiB(startRssKiB),
       transferRssMiB: MiB(transferRssKiB),
       peakMiB: MiB(peakKiB),
@@ -161,12 +177,12 @@ const names: Record<AgentCommand, string> = { built: 'built (bin/p2pvps-agent)',
 const f1 = (n: number) => n.toFixed(1);
 console.log(`\nAgent footprint, ${mib} MiB each way through the tunnel (OpenSSH → gateway → agent → container sshd):\n`);
 console.log(
-  '| Agent | idle RSS | peak RSS, rental start | peak RSS, transfer | VmHWM | CPU s/GB down | CPU s/GB up | MB/s down | MB/s up |',
+  '| Agent | idle RSS | idle: own, files | peak RSS, rental start | peak RSS, transfer | VmHWM | CPU s/GB down | CPU s/GB up | MB/s down | MB/s up |',
 );
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const r of results)
   console.log(
-    `| ${names[r.command]} | ${f1(r.idleRssMiB)} MiB | ${f1(r.startRssMiB)} MiB | ${f1(r.transferRssMiB)} MiB | ${f1(r.peakMiB)} MiB | ` +
+    `| ${names[r.command]} | ${f1(r.idleRssMiB)} MiB | ${f1(r.idleAnonMiB)} + ${f1(r.idleFileMiB)} MiB | ${f1(r.startRssMiB)} MiB | ${f1(r.transferRssMiB)} MiB | ${f1(r.peakMiB)} MiB | ` +
       `${r.downCpuPerGB.toFixed(2)} | ${r.upCpuPerGB.toFixed(2)} | ${r.downMBps.toFixed(0)} | ${r.upMBps.toFixed(0)} |`,
   );
 console.log(`\n(rent → first ssh: ${results.map((r) => `${r.command} ${r.rentToSshMs.toFixed(0)} ms`).join(', ')})`);

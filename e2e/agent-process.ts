@@ -96,11 +96,16 @@ export function startAgentProcess(
   };
 }
 
-/** Resident memory of a process from /proc/PID/status, in KiB: now (VmRSS) and its peak so far (VmHWM). */
-export function residentMemory(pid: number): { rssKiB: number; peakKiB: number } {
+/**
+ * Resident memory of a process from /proc/PID/status, in KiB: now (VmRSS), its peak so far
+ * (VmHWM), and what VmRSS is made of: the process's own memory (RssAnon: heaps, stacks) and
+ * the pages of files it maps (RssFile: mostly the node binary's code and data, shared with any
+ * other process that maps them).
+ */
+export function residentMemory(pid: number): { rssKiB: number; peakKiB: number; anonKiB: number; fileKiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssKiB: field('VmRSS'), peakKiB: field('VmHWM') };
+  return { rssKiB: field('VmRSS'), peakKiB: field('VmHWM'), anonKiB: field('RssAnon'), fileKiB: field('RssFile') };
 }
 
 /** CPU time a process has used (user + system), in seconds, from /proc/PID/stat. */

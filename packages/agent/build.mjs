@@ -6,7 +6,8 @@
 //   node packages/agent/build.mjs [OUT_FILE]
 //
 // ssh2 stays outside the bundle: its native crypto binding is built on the device by
-// `npm ci`, and the bundle loads it from node_modules. Dockerode's BuildKit session
+// `npm ci`, and the bundle loads it from node_modules, without the WebAssembly Poly1305
+// and cpu-features where the binding makes them idle (ssh2WithoutIdleWasm below). Dockerode's BuildKit session
 // (gRPC and protobufjs, which dockerode otherwise loads at require time) is loaded only if
 // a build asks for BuildKit, which the agent never does. P2PVPS_BUILD_META=1 prints what
 // the bundle holds, by module.
@@ -34,6 +35,42 @@ const lazyBuildKit = {
   },
 };
 
+/**
+ * ssh2 as the agent loads it (docs/benchmarks.md, "Agent footprint"): ssh2 computes Poly1305 in WebAssembly only where its native
+ * binding is missing, but instantiates that module at load whether or not (16 MiB of wasm
+ * memory, about 4 MiB resident with its compiled code). Where the binding loads, nothing
+ * ever calls it, so a stand-in takes its place before ssh2 loads; without the binding, the
+ * real module loads as before.
+ */
+const ssh2WithoutIdleWasm = {
+  name: 'ssh2-without-idle-wasm',
+  setup(b) {
+    b.onResolve({ filter: /^ssh2(\/.*)?$/ }, (args) =>
+      args.namespace === 'ssh2-shim' || args.path !== 'ssh2'
+        ? { path: args.path, external: true }
+        : { path: 'ssh2', namespace: 'ssh2-shim' },
+    );
+    b.onLoad({ filter: /.*/, namespace: 'ssh2-shim' }, () => ({
+      contents: `
+        const wasm = require.resolve('ssh2/lib/protocol/crypto/poly1305.js');
+        let binding = true;
+        try { require('ssh2/lib/protocol/crypto/build/Release/sshcrypto.node'); } catch { binding = false; }
+        if (binding && !require.cache[wasm]) {
+          const unused = () => { throw new Error('ssh2: the WebAssembly Poly1305 was called although the native binding loaded'); };
+          require.cache[wasm] = { id: wasm, filename: wasm, loaded: true, exports: async () => ({ _malloc: () => 0, cwrap: () => unused }) };
+        }
+        // cpu-features only orders ssh2's default ciphers; the agent names its own (tunnel-cipher.ts).
+        // An optional dependency of ssh2: absent where it did not build, and then nothing to stand in for.
+        let cpu;
+        try { cpu = require.resolve('cpu-features'); } catch {}
+        if (cpu && !require.cache[cpu]) require.cache[cpu] = { id: cpu, filename: cpu, loaded: true, exports: () => null };
+        module.exports = require('ssh2');`,
+      loader: 'js',
+      resolveDir: here('.'),
+    }));
+  },
+};
+
 const result = await build({
   entryPoints: [here('./src/standalone.ts')],
   outfile,
@@ -41,8 +78,8 @@ const result = await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  external: ['ssh2', 'cpu-features', 'dockerode/lib/session.js', 'dockerode/lib/buildkit.js'],
-  plugins: [lazyBuildKit],
+  external: ['cpu-features', 'dockerode/lib/session.js', 'dockerode/lib/buildkit.js'],
+  plugins: [lazyBuildKit, ssh2WithoutIdleWasm],
   // Bundled CommonJS (dockerode) calls require(); give it Node's, resolving from the bundle's place.
   banner: { js: "import { createRequire as __agentRequire } from 'node:module'; const require = __agentRequire(import.meta.url);" },
   legalComments: 'none',

@@ -1,12 +1,13 @@
 import type { AgentEvent, DesiredRental, HeartbeatReply, NodeAddress } from '@p2pvps/protocol/agent-schemas';
 import { AppInstaller } from './app-installer.ts';
 import { execInContainer } from './docker/container-exec.ts';
-import { ApiClient, ApiError } from '@p2pvps/protocol/client';
+import { ApiError } from '@p2pvps/protocol/route-client';
 import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
 import { timing } from '@p2pvps/protocol/timing';
 import { agentProtocol, version } from '@p2pvps/protocol/version';
 import Docker from 'dockerode';
 import { Backoff } from './backoff.ts';
+import { serverApi, type ServerApi } from './server-http.ts';
 import { BenchmarkRunner } from './benchmark/benchmark-runner.ts';
 import { TunnelBenchmarkSource } from './benchmark/tunnel-source.ts';
 import { readConfigFile, type AgentConfig } from './config.ts';
@@ -54,11 +55,11 @@ export class Agent {
   private readonly key: DeviceKey;
   /** The state file, the renter storage and the renter's container. */
   private readonly runner: RentalRunner;
-  private api: ApiClient;
+  private api: ServerApi;
   /** The server's nodes (one for a single server) and the one the agent talks to now. */
   private nodes: ServerNodes | undefined;
   /** A signed client per node's API. */
-  private readonly nodeApis = new Map<string, ApiClient>();
+  private readonly nodeApis = new Map<string, ServerApi>();
   private tunnel: TunnelClient | undefined;
   /** Moves the tunnel to a backup peer while the home server is unreachable (home-failover.ts). */
   private failover: HomeFailover | undefined;
@@ -137,7 +138,7 @@ export class Agent {
       },
       log,
     });
-    this.api = new ApiClient({ baseUrl: config.serverUrl });
+    this.api = serverApi({ baseUrl: config.serverUrl });
     this.docker = new Docker({ socketPath: config.dockerSocket });
   }
 
@@ -195,7 +196,7 @@ export class Agent {
     const reg = this.runner.registration!;
     const sign = deviceSigner(reg.deviceId, this.key, deviceAuthAudience(this.config.serverUrl), this.signingClock);
     this.sign = sign;
-    this.api = new ApiClient({ baseUrl: this.config.serverUrl, signDevice: sign });
+    this.api = serverApi({ baseUrl: this.config.serverUrl, signDevice: sign });
     this.nodeApis.clear();
     const nodes = new ServerNodes(
       { apiUrl: this.config.serverUrl, gateway: { host: reg.gateway.host, port: reg.gateway.port } },
@@ -409,11 +410,11 @@ export class Agent {
   }
 
   /** The signed API client of a node. */
-  private apiAt(node: NodeAddress): ApiClient {
+  private apiAt(node: NodeAddress): ServerApi {
     let api = this.nodeApis.get(node.apiUrl);
     if (!api) {
       // Every node checks signatures made for the server's public URL (config.serverUrl), whatever URL reached it.
-      api = new ApiClient({ baseUrl: node.apiUrl, signDevice: this.sign });
+      api = serverApi({ baseUrl: node.apiUrl, signDevice: this.sign });
       this.nodeApis.set(node.apiUrl, api);
     }
     return api;
@@ -470,7 +471,7 @@ export class Agent {
     );
     this.stopConnections();
     await this.runner.forgetIdentity();
-    this.api = new ApiClient({ baseUrl: this.config.serverUrl });
+    this.api = serverApi({ baseUrl: this.config.serverUrl });
     await this.register().catch((err: Error) => this.log('error', err.message));
     if (!this.closed && this.runner.registration) await this.goOnline();
   }

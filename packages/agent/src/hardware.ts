@@ -1,6 +1,6 @@
 import { statfsSync } from 'node:fs';
 import os from 'node:os';
-import type { Hardware } from '@p2pvps/protocol/schemas';
+import type { Hardware } from '@p2pvps/protocol/device-schemas';
 
 const archNames: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'armhf', ia32: 'i386' };
 

@@ -1,4 +1,4 @@
-import type { Offer } from '@p2pvps/protocol/schemas';
+import type { Offer } from '@p2pvps/protocol/device-schemas';
 
 /**
  * What a rental's container gets, from the offer the server sends with the rental (what the

@@ -1,6 +1,6 @@
 import type { DesiredRental, NodeAddress, ObservedContainer, Registration } from '@p2pvps/protocol/agent-schemas';
 import type { DeviceBackup } from '@p2pvps/protocol/federation-backup-schemas';
-import type { Offer } from '@p2pvps/protocol/schemas';
+import type { Offer } from '@p2pvps/protocol/device-schemas';
 import { timing } from '@p2pvps/protocol/timing';
 import type { RenterContainers } from './docker/renter-containers.ts';
 import { unreachableDetail, unreachableTooLong } from './offline.ts';

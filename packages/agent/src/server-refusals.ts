@@ -1,4 +1,4 @@
-import { ApiError } from '@p2pvps/protocol/client';
+import { ApiError } from '@p2pvps/protocol/route-client';
 import { errorCodes } from '@p2pvps/protocol/errors';
 
 /**

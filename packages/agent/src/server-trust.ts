@@ -1,9 +1,8 @@
 import type { HeartbeatBody } from '@p2pvps/protocol/agent-schemas';
-import { ApiClient } from '@p2pvps/protocol/client';
 import { timing } from '@p2pvps/protocol/timing';
 /** The agent's log (agent.ts). */
 type AgentLog = (level: 'error' | 'warn' | 'info' | 'debug', msg: string) => void;
-import { freshFetch } from './fresh-fetch.ts';
+import { sendOverFreshConnection, serverApi } from './server-http.ts';
 import type { SigningClock } from './identity.ts';
 import { classifyRefusal, type Refusal } from './server-refusals.ts';
 
@@ -57,7 +56,7 @@ export async function confirmRevocation(o: RevocationCheck): Promise<boolean> {
   for (let ask = 0; ask < 2; ask++) {
     await new Promise((r) => setTimeout(r, o.delayMs));
     if (o.closed() || !o.sign) return false;
-    const api = new ApiClient({ baseUrl: o.serverUrl, signDevice: o.sign, fetch: freshFetch });
+    const api = serverApi({ baseUrl: o.serverUrl, signDevice: o.sign }, sendOverFreshConnection);
     try {
       await api.call('agentHeartbeat', { body: o.body() });
       o.log('info', 'the server accepts this device key after all; carrying on');

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DeviceBackup } from './federation-backup-schemas.ts';
 import { DesiredApp, ObservedApp } from './app-packages.ts';
 import { BenchmarkChallenge } from './benchmark.ts';
-import { Hardware, Id, Offer, SshPublicKey } from './schemas.ts';
+import { Hardware, Id, Offer, SshPublicKey } from './device-schemas.ts';
 
 /** Messages between a device's agent and its home server. */
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Fingerprint, PeerUrl } from './federation-schemas.ts';
+import { Fingerprint, PeerUrl } from './federation-ids.ts';
 
 /**
  * Backup peers (docs/federation.md, "Backup peers and failover"): B, a device's home

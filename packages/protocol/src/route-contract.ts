@@ -14,3 +14,12 @@ export interface RouteContract {
   response: z.ZodType;
   status?: number;
 }
+
+/** Fills `:name` segments of a route path. */
+export function buildPath(path: string, params: Record<string, string> = {}): string {
+  return path.replace(/:([A-Za-z]+)/g, (_, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new Error(`missing path parameter ${name}`);
+    return encodeURIComponent(value);
+  });
+}

@@ -72,9 +72,10 @@ import {
 } from './schemas.ts';
 import { MaintenanceBody, MaintenanceParams, MaintenanceWindow, MaintenanceWindows, ReliabilityHistory } from './reliability-schemas.ts';
 import { federationRoutes } from './federation-routes.ts';
+import { agentRoutes } from './agent-routes.ts';
 import { federationBackupRoutes } from './federation-backup-routes.ts';
 import type { RouteContract } from './route-contract.ts';
-import { AgentInstall, HeartbeatBody, HeartbeatReply, RegisterBody, Registration } from './agent-schemas.ts';
+import { AgentInstall } from './agent-schemas.ts';
 import {
   AdminDisputes,
   AdminDisputesQuery,
@@ -711,31 +712,7 @@ export const routes = {
     auth: 'none',
     response: AgentInstall,
   }),
-  agentRegister: route({
-    method: 'POST',
-    path: '/api/v1/agent/register',
-    summary: 'A device exchanges its enrolment token for an identity bound to its key.',
-    auth: 'none',
-    body: RegisterBody,
-    response: Registration,
-    status: 201,
-  }),
-  agentHeartbeat: route({
-    method: 'POST',
-    path: '/api/v1/agent/heartbeat',
-    summary: 'A device reports what it runs and learns what it should run.',
-    auth: 'device',
-    body: HeartbeatBody,
-    response: HeartbeatReply,
-  }),
-  agentBenchmark: route({
-    method: 'POST',
-    path: '/api/v1/agent/benchmark',
-    summary: "A device posts its signed benchmark for the server's challenge; the server times the tunnel and checks the claims.",
-    auth: 'device',
-    body: BenchmarkResultBody,
-    response: HardwareVerification,
-  }),
+  ...agentRoutes,
   ...federationRoutes,
   ...federationBackupRoutes,
 } as const;
@@ -759,11 +736,4 @@ export type RouteInput<R extends RouteContract> = {
 };
 export type RouteOutput<R extends RouteContract> = z.output<R['response']>;
 
-/** Fills `:name` segments of a route path. */
-export function buildPath(path: string, params: Record<string, string> = {}): string {
-  return path.replace(/:([A-Za-z]+)/g, (_, name: string) => {
-    const value = params[name];
-    if (value === undefined) throw new Error(`missing path parameter ${name}`);
-    return encodeURIComponent(value);
-  });
-}
+export { buildPath } from './route-contract.ts';

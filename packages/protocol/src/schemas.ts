@@ -1,14 +1,17 @@
 import { z } from 'zod';
 import { AppPackageName, RentalApp, RentPackage } from './app-packages.ts';
 import { HardwareVerification } from './benchmark.ts';
+import { Hardware, Id, Offer, rentalSystemDiskBytes, SshPublicKey } from './device-schemas.ts';
+
+// Defined in device-schemas.ts, which the agent loads without the rest of this file (docs/benchmarks.md, "Agent footprint").
+export { Hardware, Id, Offer, rentalSystemDiskBytes, SshPublicKey };
 
 /**
  * Resource schemas shared by server, agent, CLI and (later) web. Types are inferred
  * from these, never declared a second time.
  */
 
-const id = z.string().regex(/^[a-z0-9]{6,40}$/, 'must be an ID of lowercase letters and digits');
-export const Id = id;
+const id = Id;
 const isoTime = z.string().datetime({ offset: true });
 
 export const Email = z
@@ -18,16 +21,6 @@ export const Email = z
   .max(254)
   .regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address like you@example.org');
 export const Password = z.string().min(10, 'must be at least 10 characters').max(256);
-
-/** An OpenSSH public key line; only key types OpenSSH accepts by default. */
-export const SshPublicKey = z
-  .string()
-  .trim()
-  .max(16_384)
-  .regex(
-    /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$/,
-    'must be one OpenSSH public key line, like "ssh-ed25519 AAAA… you@host"',
-  );
 
 /** Money is integer micro-units of the server's currency (1 USD = 1,000,000). */
 export const Micros = z.number().int().min(0).max(1_000_000_000_000);
@@ -51,56 +44,6 @@ export type User = z.infer<typeof User>;
 export const Credentials = z.object({ email: Email, password: Password }).strict();
 export const Session = z.object({ token: z.string(), user: User });
 export type Session = z.infer<typeof Session>;
-
-export const Hardware = z
-  .object({
-    cpuModel: z.string().max(200),
-    cores: z.number().int().min(1).max(4096),
-    memoryBytes: z.number().int().min(0),
-    diskBytes: z.number().int().min(0),
-    arch: z.string().max(40),
-    /**
-     * The room a rental's / (the system: what root installs, logs) gets beside its disk
-     * (/home), as the device's engine caps it (rentalSystemDiskBytes); null where the engine
-     * cannot cap / and it shares the device's disk. Absent from older agents, which do not cap it.
-     */
-    systemDiskBytes: z.number().int().min(0).nullable().optional(),
-  })
-  .strict();
-export type Hardware = z.infer<typeof Hardware>;
-
-const MiB = 1024 * 1024;
-/**
- * What one rental of a device gets, as its owner offers it within the device's hardware:
- * whole cores (a cpuset, so `nproc` in the container agrees), memory, disk (the size of the
- * renter's /home filesystem) and optionally a bandwidth cap each way. The market, `rent` and
- * the rental show this, never the device's totals.
- */
-export const Offer = z.object({
-  cores: z.number().int().min(1).max(4096),
-  memoryBytes: z
-    .number()
-    .int()
-    .min(64 * MiB, 'must be at least 64 MiB')
-    .max(2 ** 50),
-  diskBytes: z
-    .number()
-    .int()
-    .min(16 * MiB, 'must be at least 16 MiB')
-    .max(2 ** 53 - 1),
-  /** Cap on the rental's traffic each way, in Mbit/s; null for none. */
-  bandwidthMbit: z.number().min(0.1).max(100_000).nullable(),
-});
-// Not strict: replies that carry it (heartbeats, devices) may gain fields older readers drop.
-export type Offer = z.infer<typeof Offer>;
-
-/**
- * Room for the system on a rental's / (what root installs with apt-get, logs, /etc), beside
- * the offered disk, which is its /home. Where the device's Docker engine can cap a
- * container's own layer (overlay2 on XFS with project quotas) the agent caps / at this, and
- * `df /` inside shows it; elsewhere / is not capped and shares the device's disk.
- */
-export const rentalSystemDiskBytes = 2048 * MiB;
 
 export const DeviceStatus = z.enum(['awaiting_enrolment', 'offline', 'online', 'rented']);
 export type DeviceStatus = z.infer<typeof DeviceStatus>;

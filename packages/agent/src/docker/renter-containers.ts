@@ -7,7 +7,7 @@ import { cpus } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { DesiredRental } from '@p2pvps/protocol/agent-schemas';
-import type { Offer } from '@p2pvps/protocol/schemas';
+import type { Offer } from '@p2pvps/protocol/device-schemas';
 import Docker from 'dockerode';
 import { renterBridge } from '../network/isolation.ts';
 import { runtimeHostConfig, type RuntimeOnEngine } from './container-runtime.ts';

@@ -1,5 +1,5 @@
 import { DockerEngineInfo } from '@p2pvps/protocol/docker-engine';
-import { rentalSystemDiskBytes } from '@p2pvps/protocol/schemas';
+import { rentalSystemDiskBytes } from '@p2pvps/protocol/device-schemas';
 import type Docker from 'dockerode';
 
 /**
