@@ -31,7 +31,9 @@ import type { Clock } from '../domain/clock.ts';
 import { DomainError } from '../domain/errors.ts';
 import { newId } from '../domain/secrets.ts';
 import { describeReply, type FederationClient } from './federation-client.ts';
-import { signAgreement, signHandback, type Signer } from './backup-signatures.ts';
+import { backupFeePosting, signAgreement, signHandback, type Signer } from './backup-signatures.ts';
+import { inTransaction } from '../db/transactions.ts';
+import { postMany } from '../domain/money/ledger.ts';
 
 /** How long an agreement holds; the home asks again when half of it is gone. */
 export const agreementValidityMs = 24 * 60 * 60_000;
@@ -243,7 +245,26 @@ export class BackupServing {
         continue;
       }
       const at = this.o.clock.now().toISOString();
-      for (const r of parsed.data.recorded) await markHandedBack(this.o.db, r.serviceId, at, r.amountMicros, r.feeMicros);
+      const byId = new Map(stretches.map((s) => [s.id, s]));
+      for (const r of parsed.data.recorded) {
+        const s = byId.get(r.serviceId);
+        if (!s) continue;
+        // The fee B recorded is what B owes us: marked and posted together, under the key B posts it with.
+        await inTransaction(this.o.db, async (trx) => {
+          await markHandedBack(trx, r.serviceId, at, r.amountMicros, r.feeMicros);
+          await postMany(trx, [
+            backupFeePosting('backup', {
+              peerId,
+              backupUrl: signer.url,
+              serviceId: s.id,
+              rentalId: s.rental_id,
+              minutes: s.minutes,
+              feeMicros: BigInt(r.feeMicros),
+              at,
+            }),
+          ]);
+        });
+      }
     }
   }
 
