@@ -156,6 +156,13 @@ test('a renter on A rents B’s device through A; B is killed and the rental ans
   });
   assert.match(pageAtB, /^hello from proof /);
 
+  // A minute passes on the wall clock (B is its own process): B reports it signed, A charges the renter.
+  await waitFor(
+    'A to take B’s first usage report',
+    async () => (await renter.api.call('getRental', { params: { rentalId: rented.id } })).costMicros > 0,
+    120_000,
+  );
+
   // B's heartbeat replies name C as the device's backup, with a port of C's own for it.
   const backup = await waitFor('the agent to learn its backup C', async () => agentBackups(agents[0]!.dataDir)[0], 30_000, 100);
   assert.equal(backup.server, urlOf(c));
@@ -177,6 +184,16 @@ test('a renter on A rents B’s device through A; B is killed and the rental ans
   console.error(`# federation proof: the rental answered SSH through C ${seconds.toFixed(1)} s after B was killed`);
   assert.ok(seconds < 60, `reachable through C within 60 s (${seconds} s)`);
   assert.equal(second.stdout, 'written before B died\n', 'the same container: no wipe');
+  // C told A, signed, where the rental is now (B's signed listing named C as its backup): A's
+  // rental view shows C's address, and the renter logs in there.
+  const shown = await waitFor('A’s rental view to show C’s address', async () => {
+    const r = await renter.api.call('getRental', { params: { rentalId: rented.id } });
+    return r.connection.port === backup.sshPort && r;
+  });
+  assert.equal(shown.connection.webHost, backup.webHost);
+  assert.equal(shown.connection.httpUrl, `http://${backup.webHost}:${c.httpPort}/`);
+  const atShown = { ...atB, host: shown.connection.host, port: shown.connection.port };
+  assert.equal((await openSsh(atShown, 'cat ~/kept', 5_000)).stdout, 'written before B died\n', 'at the address A shows');
   const pageAtC = await curlAt(backup.webHost, c.httpPort);
   assert.equal(pageAtC.code, 0, pageAtC.stderr);
   assert.match(pageAtC.stdout, /^hello from proof /, 'the web page through C’s front door');
@@ -202,6 +219,18 @@ test('a renter on A rents B’s device through A; B is killed and the rental ans
     served.map((s) => [s.rental_id, s.minutes, s.fee_micros]),
     'B recorded what C served, with the same fee',
   );
+
+  // B bills minutes it served itself again: A shows B's own address once more.
+  const home = await waitFor(
+    'A’s rental view to show B’s address again',
+    async () => {
+      const r = await renter.api.call('getRental', { params: { rentalId: rented.id } });
+      return r.connection.port === atB.port && r;
+    },
+    150_000,
+    500,
+  );
+  assert.equal(home.connection.webHost, rented.connection.webHost);
 
   // The renter stops the rental at A; B's last report reaches A.
   await renter.api.call('stopRental', { params: { rentalId: rented.id } });

@@ -147,7 +147,8 @@ export class BackupHome {
               sshPublicKey: d.ssh_public_key ?? null,
               expiresAt: d.expires_at ?? null,
               pricePerHourMicros: String(d.price_per_hour_micros ?? 0),
-              renterOrigin: null,
+              // A peer's renter: the backup tells their server where the rental is (docs/federation.md, "The join").
+              renterOrigin: d.renter_origin ?? null,
             }
           : null,
     }));

@@ -1,3 +1,4 @@
+import { rentalMovedPath } from '@p2pvps/protocol/federation-rental-schemas';
 import {
   BackupRequest,
   BackupHandbackReply,
@@ -53,6 +54,8 @@ export interface BackupServingOptions {
   portRange: readonly [number, number];
   /** What an agreement states as our fee (basis points of the minutes served); defaultBackupFeeBps if not given. */
   feeBps?: number;
+  /** Where renters reach us (--ssh-host, --http-port), for a peer's renter's server (docs/federation.md, "The join"). */
+  publicAddress?: () => { sshHost: string; httpPort: number };
   /** Our gateway as devices reach it, with its host key. */
   gateway: () => BackupGateway;
   /** A backed-up device's rental started or ended: open or close its public port at once. */
@@ -208,6 +211,35 @@ export class BackupServing {
       amount_micros: null,
       fee_micros: null,
     });
+    // Not awaited: the tunnel is up whether or not the renter's server answers.
+    if (c.rental.renterOrigin) void this.tellRenterServer(c.row, c.rental, now);
+  }
+
+  /**
+   * A peer's renter (not the home's own): their server learns, signed, where the rental is
+   * served now (`moved`, docs/federation.md "The join"). Sent once per stretch; a renter's
+   * server that does not answer keeps the home's addresses.
+   */
+  private async tellRenterServer(row: BackupDeviceRow, rental: BackupRental, now: Date): Promise<void> {
+    const peers = await listPeers(this.o.db);
+    const origin = peers.find((p) => p.url === rental.renterOrigin && p.state === 'active');
+    const home = peers.find((p) => p.id === row.home_peer_id);
+    if (!origin || !home || !this.o.publicAddress) return;
+    const { sshHost, httpPort } = this.o.publicAddress();
+    const webHost = `${row.web_name}.${this.o.webDomain}`;
+    const body = {
+      home: home.url,
+      deviceId: row.device_id,
+      ssh: { host: sshHost, port: row.ssh_port },
+      webHost,
+      httpUrl: `http://${webHost}${httpPort === 80 ? '' : `:${httpPort}`}/`,
+      at: now.toISOString(),
+    };
+    const reply = await this.o.client.request(origin.url, 'POST', rentalMovedPath(rental.rentalId), body).catch((err: Error) => ({
+      status: 0,
+      body: { code: 'federation_peer_unreachable', message: err.message },
+    }));
+    if (reply.status !== 200) this.o.log.warn({ peer: origin.url }, `federation: moved: ${describeReply(reply)}`);
   }
 
   /** Hands every stretch served and not handed back to its home, signed; a home that does not answer gets it at the next try. */
