@@ -221,7 +221,7 @@ test('a renter on A rents B’s device through A; B is killed and the rental ans
   );
 
   // B bills minutes it served itself again: A shows B's own address once more.
-  const home = await waitFor(
+  const backHome = await waitFor(
     'A’s rental view to show B’s address again',
     async () => {
       const r = await renter.api.call('getRental', { params: { rentalId: rented.id } });
@@ -230,7 +230,7 @@ test('a renter on A rents B’s device through A; B is killed and the rental ans
     150_000,
     500,
   );
-  assert.equal(home.connection.webHost, rented.connection.webHost);
+  assert.equal(backHome.connection.webHost, rented.connection.webHost);
 
   // The renter stops the rental at A; B's last report reaches A.
   await renter.api.call('stopRental', { params: { rentalId: rented.id } });
