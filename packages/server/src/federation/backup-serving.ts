@@ -212,7 +212,10 @@ export class BackupServing {
       fee_micros: null,
     });
     // Not awaited: the tunnel is up whether or not the renter's server answers.
-    if (c.rental.renterOrigin) void this.tellRenterServer(c.row, c.rental, now);
+    if (c.rental.renterOrigin)
+      void this.tellRenterServer(c.row, c.rental, now).catch((err: Error) =>
+        this.o.log.warn({ deviceId }, `federation: moved: ${err.message}`),
+      );
   }
 
   /**
