@@ -29,7 +29,15 @@ export interface ChildServer {
 }
 
 /** `p2pvps server` as its own process, as an operator's service manager runs it; start() waits for its API. */
-export function childServer(o: { name: string; dataDir: string; databaseUrl: string; portBase: number; webDomain: string }): ChildServer {
+export function childServer(o: {
+  name: string;
+  dataDir: string;
+  databaseUrl: string;
+  portBase: number;
+  webDomain: string;
+  /** More options, as environment variables (they win over the ones here). */
+  env?: Record<string, string>;
+}): ChildServer {
   const url = `http://127.0.0.1:${o.portBase}`;
   let output = '';
   const server: ChildServer = {
@@ -56,6 +64,7 @@ export function childServer(o: { name: string; dataDir: string; databaseUrl: str
           P2PVPS_BENCHMARK_INTERVAL_HOURS: '0',
           P2PVPS_EXPIRY_CHECK_INTERVAL_MS: '200',
           P2PVPS_LOG_LEVEL: process.env.P2PVPS_TEST_LOG ?? 'warn',
+          ...o.env,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -22,6 +22,7 @@ export const federationStatementsPath = '/federation/v1/statements';
 export const federationSettlementsPath = '/federation/v1/settlements';
 export const rentalStatePath = (rentalId: string) => `${federationRentalsPath}/${rentalId}/state`;
 export const rentalEndPath = (rentalId: string) => `${federationRentalsPath}/${rentalId}/end`;
+export const rentalMovedPath = (rentalId: string) => `${federationRentalsPath}/${rentalId}/moved`;
 export const rentalGuaranteePath = (rentalId: string) => `${federationRentalsPath}/${rentalId}/guarantee`;
 export const RemoteRentalParams = z.object({ rentalId: id }).strict();
 
@@ -68,6 +69,23 @@ export const StateAnswer = z.object({ acceptedSeq: z.number().int() });
 
 /** Either side: end the rental (A: the renter stopped it or their money ran out; B: the device or owner ended it). */
 export const EndMessage = z.object({ reason: EndReason, at: isoTime }).strict();
+
+/**
+ * C→A (or B→A): the device of `home`'s rental is served at these addresses now. A takes it
+ * from `home` itself, or from a backup `home`'s signed listing of the device names
+ * (docs/federation.md, "The join").
+ */
+export const MovedMessage = z
+  .object({
+    home: PeerUrl,
+    deviceId: id,
+    ssh: z.object({ host: z.string().min(1).max(253), port: z.number().int().min(1).max(65535) }).strict(),
+    webHost: z.string().max(253),
+    httpUrl: z.string().max(2048),
+    at: isoTime,
+  })
+  .strict();
+export type MovedMessage = z.infer<typeof MovedMessage>;
 
 const signedFields = { issuer: PeerUrl, keyId: Fingerprint, signature: base64url };
 

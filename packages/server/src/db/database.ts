@@ -34,6 +34,7 @@ import * as appPackages from './migrations/2026-12-07T0211-app-packages.ts';
 import * as federationKey from './migrations/2026-12-07T0231-federation-key.ts';
 import * as federationRentals from './migrations/2026-12-07T0501-federation-rentals.ts';
 import * as federationBackups from './migrations/2026-12-07T0512-federation-backups.ts';
+import * as federationMoved from './migrations/2026-12-07T0601-federation-moved.ts';
 
 export type Db = Kysely<Database>;
 
@@ -68,6 +69,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-07T0231-federation-key': federationKey,
   '2026-12-07T0501-federation-rentals': federationRentals,
   '2026-12-07T0512-federation-backups': federationBackups,
+  '2026-12-07T0601-federation-moved': federationMoved,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -152,6 +152,7 @@ export function listBackedUpDevices(db: Db, limit: number) {
   return db
     .selectFrom('devices')
     .leftJoin('rentals', (j) => j.onRef('rentals.open_device_id', '=', 'devices.id').on('rentals.state', 'in', ['requested', 'active']))
+    .leftJoin('federation_peers', 'federation_peers.id', 'rentals.origin_peer_id')
     .where('devices.removed_at', 'is', null)
     .where('devices.public_key', 'is not', null)
     .where('devices.ssh_port', 'is not', null)
@@ -165,6 +166,7 @@ export function listBackedUpDevices(db: Db, limit: number) {
       'rentals.ssh_public_key',
       'rentals.expires_at',
       'rentals.price_per_hour_micros',
+      'federation_peers.url as renter_origin',
     ])
     .orderBy('devices.id')
     .limit(limit)

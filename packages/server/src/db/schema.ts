@@ -412,6 +412,10 @@ export interface RemoteRentalsTable {
   /** What the renter was charged so far, our fee included. */
   charged_micros: bigint | number | string;
   guarantee_until: string | null;
+  /** The backups the home server's signed listing named when the rental was made (JSON array of URLs), or null. */
+  backups_json: string | null;
+  /** Where a backup serves the rental now (docs/federation.md, "The join"), or null: at the home server. */
+  moved_json: string | null;
   /** When the renter (or their money) ended it here, until the home server confirms. */
   end_requested: string | null;
   created_at: string;

@@ -26,7 +26,9 @@ import {
 import type { Clock } from '../domain/clock.ts';
 import { DomainError } from '../domain/errors.ts';
 import { describeReply, type FederationClient } from './federation-client.ts';
-import { backupWorth, checkAgreement, checkHandback } from './backup-signatures.ts';
+import { backupFeePosting, backupWorth, checkAgreement, checkHandback } from './backup-signatures.ts';
+import { inTransaction } from '../db/transactions.ts';
+import { postMany } from '../domain/money/ledger.ts';
 
 /** A peer without an agreement is asked again this often (its operator may allow us since). */
 const askEveryMs = 30_000;
@@ -145,7 +147,8 @@ export class BackupHome {
               sshPublicKey: d.ssh_public_key ?? null,
               expiresAt: d.expires_at ?? null,
               pricePerHourMicros: String(d.price_per_hour_micros ?? 0),
-              renterOrigin: null,
+              // A peer's renter: the backup tells their server where the rental is (docs/federation.md, "The join").
+              renterOrigin: d.renter_origin ?? null,
             }
           : null,
     }));
@@ -222,19 +225,35 @@ export class BackupHome {
           `A hand-back claims a fee of ${h.backupFeeBps} bps; the agreement says ${agreement.backupFeeBps}.`,
         );
       const { amount, fee } = backupWorth(h.minutes, BigInt(rental.price_per_hour_micros ?? 0), h.backupFeeBps);
-      await insertHandback(this.o.db, {
-        peer_id: peer.id,
-        service_id: h.serviceId,
-        device_id: h.deviceId,
-        rental_id: h.rentalId,
-        started_at: h.from,
-        ended_at: h.to,
-        minutes: h.minutes,
-        amount_micros: amount.toString(),
-        fee_bps: h.backupFeeBps,
-        fee_micros: fee.toString(),
-        handback_json: JSON.stringify(raw),
-        received_at: this.o.clock.now().toISOString(),
+      // Recorded and posted together, once: a repeated hand-back finds its row and posts nothing.
+      const receivedAt = this.o.clock.now().toISOString();
+      await inTransaction(this.o.db, async (trx) => {
+        const fresh = await insertHandback(trx, {
+          peer_id: peer.id,
+          service_id: h.serviceId,
+          device_id: h.deviceId,
+          rental_id: h.rentalId,
+          started_at: h.from,
+          ended_at: h.to,
+          minutes: h.minutes,
+          amount_micros: amount.toString(),
+          fee_bps: h.backupFeeBps,
+          fee_micros: fee.toString(),
+          handback_json: JSON.stringify(raw),
+          received_at: receivedAt,
+        });
+        if (fresh)
+          await postMany(trx, [
+            backupFeePosting('home', {
+              peerId: peer.id,
+              backupUrl: peer.url,
+              serviceId: h.serviceId,
+              rentalId: h.rentalId,
+              minutes: h.minutes,
+              feeMicros: fee,
+              at: receivedAt,
+            }),
+          ]);
       });
       // A repeat answers what was recorded the first time.
       const row = (await findHandback(this.o.db, peer.id, h.serviceId))!;

@@ -1,3 +1,4 @@
+import { rentalMovedPath } from '@p2pvps/protocol/federation-rental-schemas';
 import {
   BackupRequest,
   BackupHandbackReply,
@@ -31,7 +32,9 @@ import type { Clock } from '../domain/clock.ts';
 import { DomainError } from '../domain/errors.ts';
 import { newId } from '../domain/secrets.ts';
 import { describeReply, type FederationClient } from './federation-client.ts';
-import { signAgreement, signHandback, type Signer } from './backup-signatures.ts';
+import { backupFeePosting, signAgreement, signHandback, type Signer } from './backup-signatures.ts';
+import { inTransaction } from '../db/transactions.ts';
+import { postMany } from '../domain/money/ledger.ts';
 
 /** How long an agreement holds; the home asks again when half of it is gone. */
 export const agreementValidityMs = 24 * 60 * 60_000;
@@ -51,6 +54,8 @@ export interface BackupServingOptions {
   portRange: readonly [number, number];
   /** What an agreement states as our fee (basis points of the minutes served); defaultBackupFeeBps if not given. */
   feeBps?: number;
+  /** Where renters reach us (--ssh-host, --http-port), for a peer's renter's server (docs/federation.md, "The join"). */
+  publicAddress?: () => { sshHost: string; httpPort: number };
   /** Our gateway as devices reach it, with its host key. */
   gateway: () => BackupGateway;
   /** A backed-up device's rental started or ended: open or close its public port at once. */
@@ -206,6 +211,38 @@ export class BackupServing {
       amount_micros: null,
       fee_micros: null,
     });
+    // Not awaited: the tunnel is up whether or not the renter's server answers.
+    if (c.rental.renterOrigin)
+      void this.tellRenterServer(c.row, c.rental, now).catch((err: Error) =>
+        this.o.log.warn({ deviceId }, `federation: moved: ${err.message}`),
+      );
+  }
+
+  /**
+   * A peer's renter (not the home's own): their server learns, signed, where the rental is
+   * served now (`moved`, docs/federation.md "The join"). Sent once per stretch; a renter's
+   * server that does not answer keeps the home's addresses.
+   */
+  private async tellRenterServer(row: BackupDeviceRow, rental: BackupRental, now: Date): Promise<void> {
+    const peers = await listPeers(this.o.db);
+    const origin = peers.find((p) => p.url === rental.renterOrigin && p.state === 'active');
+    const home = peers.find((p) => p.id === row.home_peer_id);
+    if (!origin || !home || !this.o.publicAddress) return;
+    const { sshHost, httpPort } = this.o.publicAddress();
+    const webHost = `${row.web_name}.${this.o.webDomain}`;
+    const body = {
+      home: home.url,
+      deviceId: row.device_id,
+      ssh: { host: sshHost, port: row.ssh_port },
+      webHost,
+      httpUrl: `http://${webHost}${httpPort === 80 ? '' : `:${httpPort}`}/`,
+      at: now.toISOString(),
+    };
+    const reply = await this.o.client.request(origin.url, 'POST', rentalMovedPath(rental.rentalId), body).catch((err: Error) => ({
+      status: 0,
+      body: { code: 'federation_peer_unreachable', message: err.message },
+    }));
+    if (reply.status !== 200) this.o.log.warn({ peer: origin.url }, `federation: moved: ${describeReply(reply)}`);
   }
 
   /** Hands every stretch served and not handed back to its home, signed; a home that does not answer gets it at the next try. */
@@ -243,7 +280,26 @@ export class BackupServing {
         continue;
       }
       const at = this.o.clock.now().toISOString();
-      for (const r of parsed.data.recorded) await markHandedBack(this.o.db, r.serviceId, at, r.amountMicros, r.feeMicros);
+      const byId = new Map(stretches.map((s) => [s.id, s]));
+      for (const r of parsed.data.recorded) {
+        const s = byId.get(r.serviceId);
+        if (!s) continue;
+        // The fee B recorded is what B owes us: marked and posted together, under the key B posts it with.
+        await inTransaction(this.o.db, async (trx) => {
+          await markHandedBack(trx, r.serviceId, at, r.amountMicros, r.feeMicros);
+          await postMany(trx, [
+            backupFeePosting('backup', {
+              peerId,
+              backupUrl: signer.url,
+              serviceId: s.id,
+              rentalId: s.rental_id,
+              minutes: s.minutes,
+              feeMicros: BigInt(r.feeMicros),
+              at,
+            }),
+          ]);
+        });
+      }
     }
   }
 

@@ -7,6 +7,7 @@ import {
 } from '@p2pvps/protocol/federation-backup-schemas';
 import type { ServerKey } from '@p2pvps/protocol/federation-schemas';
 import { DomainError } from '../domain/errors.ts';
+import type { PostOptions } from '../domain/money/ledger.ts';
 import { verifyEd25519 } from './server-key.ts';
 
 /** Who signs: a server's URL and key. */
@@ -84,4 +85,27 @@ export function checkHandback(raw: unknown, o: { peer: { url: string; key: Serve
 export function backupWorth(minutes: number, pricePerHourMicros: bigint, feeBps: number): { amount: bigint; fee: bigint } {
   const amount = (BigInt(minutes) * pricePerHourMicros) / 60n;
   return { amount, fee: (amount * BigInt(feeBps)) / 10_000n };
+}
+
+/**
+ * The backup fee of one stretch in one ledger, under the same external key in both
+ * (`fed:backup:BACKUP_URL:SERVICE_ID`), so each posts it once and the two agree. The home
+ * (B) owes it out of its own fees: `peer_account(C)` +fee (what B owes C), B's fees −fee.
+ * The backup (C) earns it: `peer_account(B)` −fee, C's fees +fee.
+ */
+export function backupFeePosting(
+  side: 'home' | 'backup',
+  s: { peerId: string; backupUrl: string; serviceId: string; rentalId: string; minutes: number; feeMicros: bigint; at: string },
+): PostOptions {
+  const sign = side === 'home' ? 1n : -1n;
+  return {
+    kind: 'federation_backup',
+    memo: `backup fee: ${s.minutes} min of rental ${s.rentalId} served by ${s.backupUrl} (stretch ${s.serviceId})`,
+    at: s.at,
+    externalKey: `fed:backup:${s.backupUrl}:${s.serviceId}`,
+    postings: [
+      { kind: 'peer_account', peerId: s.peerId, amount: sign * s.feeMicros },
+      { kind: 'marketplace_fees', amount: -sign * s.feeMicros },
+    ],
+  };
 }

@@ -52,6 +52,7 @@ export class FederationBackups {
       webDomain: ctx.settings.webDomain,
       portRange: o.portRange,
       gateway: o.gateway,
+      publicAddress: () => ({ sshHost: ctx.settings.sshHost, httpPort: ctx.settings.httpPort }),
       feeBps: o.feeBps,
       // The gateway and the web routes look again (services/server.ts hears the devices bus).
       deviceChanged: (deviceId) => ctx.notifyDevice(deviceId, 'backup_changed'),

@@ -148,6 +148,8 @@ test('a peer’s rental: B bills it by signed reports only, A posts each once, a
     billed_minutes: 0,
     charged_micros: 0,
     guarantee_until: null,
+    backups_json: null,
+    moved_json: null,
     end_requested: null,
     created_at: tA.clock.now().toISOString(),
     activated_at: null,

@@ -3,6 +3,7 @@ import {
   federationRentalsPath,
   rentalEndPath,
   rentalGuaranteePath,
+  type MovedMessage,
   type RentalOffer,
   type RentalStateMessage,
   type UsageAck,
@@ -11,7 +12,7 @@ import {
 import { SignedListing } from '@p2pvps/protocol/federation-schemas';
 import { ApiErrorBody, errorCodes, type ErrorCode } from '@p2pvps/protocol/errors';
 import type { EndReason, Rental, RentalState } from '@p2pvps/protocol/schemas';
-import { findPeer, findPeerListing, type PeerRow } from '../db/federation-repo.ts';
+import { findPeer, findPeerListing, listPeers, type PeerRow } from '../db/federation-repo.ts';
 import {
   findRemoteRental,
   findRemoteRentalByRemoteId,
@@ -116,6 +117,8 @@ export class RemoteRentals implements RemoteRentalPort {
       billed_minutes: 0,
       charged_micros: 0,
       guarantee_until: guarantee.validUntil,
+      backups_json: listing.backups ? JSON.stringify(listing.backups) : null,
+      moved_json: null,
       end_requested: null,
       created_at: now.toISOString(),
       activated_at: null,
@@ -203,6 +206,28 @@ export class RemoteRentals implements RemoteRentalPort {
   }
 
   /**
+   * Where the rental's device is served now (docs/federation.md, "The join"): from a backup
+   * the home server's signed listing named when the rental was made, for a rental we hold
+   * with that home. Shown instead of the home's addresses until the home reports minutes it
+   * served itself again; a move from the home itself puts its own addresses back at once.
+   */
+  async receiveMoved(sender: PeerRow, remoteRentalId: string, msg: MovedMessage): Promise<{ accepted: true }> {
+    const home = (await listPeers(this.ctx.db)).find((p) => p.url === msg.home && p.state === 'active');
+    const row = home && (await findRemoteRentalByRemoteId(this.ctx.db, home.id, remoteRentalId));
+    if (!home || !row || row.device_id !== msg.deviceId) throw new DomainError('not_found');
+    if (sender.id !== home.id && !(JSON.parse(row.backups_json ?? '[]') as string[]).includes(sender.url))
+      throw new DomainError(
+        'federation_not_backup',
+        `${msg.home}'s signed listing of device ${msg.deviceId} does not name ${sender.url} as its backup.`,
+      );
+    const { home: _h, deviceId: _d, ...where } = msg;
+    await updateRemoteRental(this.ctx.db, row.id, {
+      moved_json: sender.id === home.id ? null : JSON.stringify({ server: sender.url, ...where }),
+    });
+    return { accepted: true };
+  }
+
+  /**
    * A signed usage report: checked against the chain and the agreed price, posted once
    * (renter pays price and our fee, we owe the peer the price), stored with our signed ack.
    * A report already taken gets the same ack again.
@@ -252,7 +277,14 @@ export class RemoteRentals implements RemoteRentalPort {
         created_at: at,
       });
       const fee = (BigInt(report.totalMicros) * BigInt(row.fee_bps)) / 10_000n;
-      await updateRemoteRental(trx, row.id, { billed_minutes: report.totalMinutes, charged_micros: BigInt(report.totalMicros) + fee });
+      // Minutes the home served itself after a move (it bills none while its device is away): the device is home again.
+      const back =
+        row.moved_json && report.minutes > 0 && Date.parse(report.to) > Date.parse((JSON.parse(row.moved_json) as { at: string }).at);
+      await updateRemoteRental(trx, row.id, {
+        billed_minutes: report.totalMinutes,
+        charged_micros: BigInt(report.totalMicros) + fee,
+        ...(back ? { moved_json: null } : {}),
+      });
       return ack;
     });
   }
@@ -301,7 +333,14 @@ export class RemoteRentals implements RemoteRentalPort {
   private present(row: RemoteRentalRow, peer: PeerRow | undefined): Rental {
     const state: RentalState = row.state === 'offered' ? 'requested' : row.state === 'failed' ? 'ended' : (row.state as RentalState);
     const open = state !== 'ended';
-    const web = open ? row.web_host : '';
+    // Served by a backup of the home server for now (docs/federation.md, "The join"): its addresses.
+    const moved = row.moved_json
+      ? (JSON.parse(row.moved_json) as { ssh: { host: string; port: number }; webHost: string; httpUrl: string })
+      : null;
+    const at = moved ? { host: moved.ssh.host, port: moved.ssh.port, web: moved.webHost, http: moved.httpUrl, https: '' } : null;
+    const sshHost = at?.host ?? row.ssh_host;
+    const sshPort = at?.port ?? row.ssh_port;
+    const web = open ? (at?.web ?? row.web_host) : '';
     const price = BigInt(row.price_per_hour_micros);
     return {
       id: row.id,
@@ -323,15 +362,15 @@ export class RemoteRentals implements RemoteRentalPort {
       deviceHardware: null,
       deviceOnline: state === 'active',
       connection: {
-        host: row.ssh_host,
-        port: row.ssh_port,
+        host: sshHost,
+        port: sshPort,
         username: row.username,
         password: open && row.password_sealed ? this.ctx.secretBox.open(row.password_sealed, row.id) : '',
         sshKeyGiven: row.ssh_public_key !== null,
-        sshCommand: row.ssh_port ? `ssh -p ${row.ssh_port} ${row.username}@${row.ssh_host}` : '',
+        sshCommand: sshPort ? `ssh -p ${sshPort} ${row.username}@${sshHost}` : '',
         webHost: web,
-        httpUrl: web && row.http_url,
-        httpsUrl: web && row.https_url,
+        httpUrl: web && (at?.http ?? row.http_url),
+        httpsUrl: web && (at?.https ?? row.https_url),
       },
       ...(peer ? { homeServerUrl: peer.url } : {}),
     };

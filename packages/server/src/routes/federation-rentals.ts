@@ -1,5 +1,6 @@
 import {
   EndMessage,
+  MovedMessage,
   Guarantee,
   RemoteRentalParams,
   RentalOffer,
@@ -46,6 +47,9 @@ export function federationRentalRoutes(
   );
   app.post(`${federationRentalsPath}/:rentalId/guarantee`, { preHandler }, (req) =>
     federation.origin.guarantee(sender(req), rentalId(req), parsed(Guarantee, req.body, 'body')),
+  );
+  app.post(`${federationRentalsPath}/:rentalId/moved`, { preHandler }, (req) =>
+    federation.remote.receiveMoved(sender(req), rentalId(req), parsed(MovedMessage, req.body, 'body')),
   );
   app.post(`${federationRentalsPath}/:rentalId/state`, { preHandler }, (req) =>
     federation.remote.receiveState(sender(req), rentalId(req), parsed(RentalStateMessage, req.body, 'body')),

@@ -58,7 +58,8 @@ export type TransactionKind =
   | 'payout_cancelled'
   | 'dispute_refund'
   | 'federation_usage'
-  | 'federation_settlement';
+  | 'federation_settlement'
+  | 'federation_backup';
 
 export interface PostOptions {
   kind: TransactionKind;
