@@ -1,6 +1,5 @@
 import type { EndMessage, Guarantee, OfferAnswer, RentalOffer } from '@p2pvps/protocol/federation-rental-schemas';
 import type { z } from 'zod';
-import type { Hardware } from '@p2pvps/protocol/schemas';
 import { isUniqueViolation } from '../db/database.ts';
 import { findDevice } from '../db/devices-repo.ts';
 import type { PeerRow } from '../db/federation-repo.ts';
@@ -9,15 +8,15 @@ import { findRental, insertRental, updateRental, type RentalRow } from '../db/re
 import { inTransaction } from '../db/transactions.ts';
 import type { DomainContext } from '../domain/context.ts';
 import { webHost } from '../domain/devices/devices.ts';
-import { effectiveOffer } from '../domain/devices/offer.ts';
 import { rotateWebName } from '../domain/devices/web-names.ts';
 import { DomainError } from '../domain/errors.ts';
 import { balanceOf } from '../domain/money/ledger.ts';
 import { desired } from '../domain/rentals/desired-rental.ts';
 import { endRental } from '../domain/rentals/ending.ts';
 import { recordRentalEvent } from '../domain/rentals/rental-log.ts';
-import { newRentalPassword, revealPassword } from '../domain/rentals/rental-passwords.ts';
-import { newId, newUsername } from '../domain/secrets.ts';
+import { revealPassword } from '../domain/rentals/rental-passwords.ts';
+import { newRentalRow } from '../domain/rentals/new-rental-row.ts';
+import { newId } from '../domain/secrets.ts';
 
 /**
  * The device's server's side of a cross-server rental (docs/federation.md): a peer's offer
@@ -59,38 +58,13 @@ export class OriginRentals {
         'federation_terms_changed',
         `The offer names ${offer.pricePerHourMicros} per hour; device ${device.id} costs ${price} now.`,
       );
-    const id = newId();
     const row: RentalRow = {
-      id,
-      device_id: device.id,
-      device_name: device.name,
-      renter_id: await ensurePeerUser(this.ctx.db, peer.id, newId(), now.toISOString()),
-      state: 'requested',
-      end_reason: null,
-      detail: null,
-      username: newUsername(),
-      ...newRentalPassword(this.ctx, id),
-      auto_renew: 0,
-      term_hours: offer.hours,
-      ssh_public_key: offer.renter.sshPublicKey,
-      hours: offer.hours,
-      open_device_id: device.id,
-      created_at: now.toISOString(),
-      activated_at: null,
-      expires_at: null,
-      ended_at: null,
-      bytes_in: 0,
-      bytes_out: 0,
-      billed_minutes: 0,
-      charged_micros: 0,
-      fee_micros: 0,
-      billed_until: null,
-      price_per_hour_micros: price,
-      fee_bps: this.ctx.settings.feeBps,
-      balance_exhausted_at: null,
-      offline_since: null,
-      balance_low_at: null,
-      offer: JSON.stringify(effectiveOffer(JSON.parse(device.hardware!) as Hardware, device.offer)),
+      ...newRentalRow(this.ctx, device, {
+        renterId: await ensurePeerUser(this.ctx.db, peer.id, newId(), now.toISOString()),
+        hours: offer.hours,
+        autoRenew: false,
+        sshPublicKey: offer.renter.sshPublicKey,
+      }),
       origin_peer_id: peer.id,
       origin_request_id: offer.requestId,
       guarantee_until: offer.guarantee.validUntil,
@@ -100,7 +74,7 @@ export class OriginRentals {
     try {
       await inTransaction(this.ctx.db, async (trx) => {
         await insertRental(trx, row);
-        await recordRentalEvent(trx, id, 'requested', row.created_at, `for ${offer.renter.handle} through ${peer.url}`);
+        await recordRentalEvent(trx, row.id, 'requested', row.created_at, `for ${offer.renter.handle} through ${peer.url}`);
       });
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;

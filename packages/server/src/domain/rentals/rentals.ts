@@ -11,11 +11,11 @@ import { rotateWebName } from '../devices/web-names.ts';
 import { DomainError } from '../errors.ts';
 import { decodeCursor, pageOf, type Page } from '../paging.ts';
 import { placeHold } from '../money/holds.ts';
-import { newId, newUsername } from '../secrets.ts';
 import { renewIfAsked, setAutoRenew } from './auto-renew.ts';
 import { endRental } from './ending.ts';
 import { addPrepaidHours, checkFunds } from './prepaid-terms.ts';
-import { newRentalPassword, revealPassword } from './rental-passwords.ts';
+import { revealPassword } from './rental-passwords.ts';
+import { newRentalRow } from './new-rental-row.ts';
 import { desired } from './desired-rental.ts';
 import { recordRentalEvent } from './rental-log.ts';
 import { withRatings } from '../reviews/reviews.ts';
@@ -226,46 +226,20 @@ export async function rent(
   const price = BigInt(device.price_per_hour_micros as number | bigint);
   // A prepaid term is held whole; otherwise the balance must cover the minimum hours.
   const required = price * BigInt(input.hours ?? ctx.settings.rentMinimumHours);
-  const id = newId();
   const row: RentalRow = {
-    id,
-    device_id: device.id,
-    device_name: device.name,
-    renter_id: renterId,
-    state: 'requested',
-    end_reason: null,
-    detail: null,
-    username: newUsername(),
-    ...newRentalPassword(ctx, id),
-    auto_renew: input.autoRenew ? 1 : 0,
-    term_hours: input.hours ?? null,
-    ssh_public_key: input.sshPublicKey ?? null,
-    hours: input.hours ?? null,
-    open_device_id: device.id,
-    created_at: ctx.clock.now().toISOString(),
-    activated_at: null,
-    expires_at: null,
-    ended_at: null,
-    bytes_in: 0,
-    bytes_out: 0,
-    billed_minutes: 0,
-    charged_micros: 0,
-    fee_micros: 0,
-    billed_until: null,
-    price_per_hour_micros: price,
-    fee_bps: ctx.settings.feeBps,
-    balance_exhausted_at: null,
-    offline_since: null,
-    balance_low_at: null,
-    // The rental keeps what it was rented with, whatever the owner offers later.
-    offer: JSON.stringify(effectiveOffer(JSON.parse(device.hardware) as Hardware, device.offer)),
+    ...newRentalRow(ctx, device, {
+      renterId,
+      hours: input.hours ?? null,
+      autoRenew: !!input.autoRenew,
+      sshPublicKey: input.sshPublicKey ?? null,
+    }),
     encrypted: input.encryptionKey ? 1 : 0,
     app: app && JSON.stringify(app),
     app_state: app && 'pending',
     app_log: null,
   };
   // The secret is held in memory for the device before the row exists, so no heartbeat finds the rental without it.
-  if (input.encryptionKey) holdSecretAtRent(ctx, id, input.encryptionKey);
+  if (input.encryptionKey) holdSecretAtRent(ctx, row.id, input.encryptionKey);
   try {
     await inTransaction(ctx.db, async (trx) => {
       await checkFunds(trx, ctx, renterId, required, input.hours ? `Renting ${input.hours} h of this device` : 'Renting this device');
@@ -274,7 +248,7 @@ export async function rent(
       if (input.hours) await placeHold(trx, ctx, row, required);
     });
   } catch (err) {
-    ctx.storageSecrets?.drop(id);
+    ctx.storageSecrets?.drop(row.id);
     if (isUniqueViolation(err)) throw new DomainError('device_not_listed');
     throw err;
   }
