@@ -27,22 +27,9 @@ import { fileURLToPath } from 'node:url';
 import type { DeviceSpec, FromDevices, ToDevices } from './idle-tunnels/device-process.ts';
 import type { FromServer, ServerStats, ToServer } from './idle-tunnels/server-process.ts';
 import { measureOpenSsh } from './idle-tunnels/openssh.ts';
+import type { IdleRow } from './idle-tunnels/idle-row.ts';
 
-/**
- * One figure of this bench. `path` says whose figure it is: `p2pvps` (our gateway and
- * agent) or `openssh` (stock sshd and `ssh -R`, for comparison). `target` is the goal in
- * the same unit, and `met` whether the value reaches it; both are absent for figures
- * that only inform.
- */
-export interface IdleRow {
-  metric: string;
-  path: 'p2pvps' | 'openssh';
-  value: number;
-  unit: string;
-  target?: string;
-  met?: boolean;
-  note?: string;
-}
+export type { IdleRow };
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const deviceProcesses = 3;

@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { IdleRow } from '../idle-tunnels.ts';
+import type { IdleRow } from './idle-row.ts';
 
 const sshd = '/usr/sbin/sshd';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,5 @@
 import { ApiError } from '@p2pvps/protocol/client';
-import type { OutputStream } from './context.ts';
+import type { OutputStream } from './output-stream.ts';
 import { printable } from './format.ts';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */

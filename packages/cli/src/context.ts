@@ -2,13 +2,11 @@ import { ApiClient } from '@p2pvps/protocol/client';
 import { CliError } from './cli-error.ts';
 import type { CliConfig, Env } from './config.ts';
 import { formatJson } from './format.ts';
+import type { OutputStream } from './output-stream.ts';
+
+export type { OutputStream };
 
 /** What a command may touch. Injected so tests run commands in-process, capturing what the user sees. */
-
-export interface OutputStream {
-  write(text: string): unknown;
-  isTTY?: boolean;
-}
 
 export interface InputStream extends NodeJS.ReadableStream {
   isTTY?: boolean;

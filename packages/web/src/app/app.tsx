@@ -1,7 +1,6 @@
 import { ApiClient } from '@p2pvps/protocol/client';
 import type { ServerInfo, User } from '@p2pvps/protocol/schemas';
-import { createContext, type ComponentChildren } from 'preact';
-import { useContext, useEffect, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { AccountView } from './views/account.tsx';
 import { AdminView } from './views/admin.tsx';
 import { AuthView } from './views/auth.tsx';
@@ -9,20 +8,7 @@ import { DevicesView } from './views/devices.tsx';
 import { MarketView } from './views/market.tsx';
 import { RentalsView } from './views/rentals.tsx';
 import { VerifyEmailView } from './views/verify-email.tsx';
-
-/** What every view needs: the API client (with the session's CSRF token), who is logged in, the server, and the live-update counter. */
-export interface Session {
-  api: ApiClient;
-  user: User;
-  server: ServerInfo;
-  /** Goes up whenever the server says something of ours changed, and every minute (balances move): views reload on it (not the statement, which is long). */
-  version: number;
-  navigate(path: string): void;
-  logout(): Promise<void>;
-}
-
-const SessionContext = createContext<Session | null>(null);
-export const useSession = () => useContext(SessionContext)!;
+import { Link, SessionContext, type Session } from './session.tsx';
 
 const base = new ApiClient({ baseUrl: location.origin });
 
@@ -39,25 +25,6 @@ function usePath(): [string, (path: string) => void] {
     scrollTo(0, 0);
   };
   return [path, navigate];
-}
-
-/** A link the app handles itself (a normal link for the browser: middle-click and keyboard still work). */
-export function Link({ href, children, class: cls }: { href: string; children: ComponentChildren; class?: string }) {
-  const { navigate } = useSession();
-  return (
-    <a
-      href={href}
-      class={cls}
-      aria-current={location.pathname === href ? 'page' : undefined}
-      onClick={(e) => {
-        if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
-        e.preventDefault();
-        navigate(href);
-      }}
-    >
-      {children}
-    </a>
-  );
 }
 
 export function App() {

@@ -1,7 +1,7 @@
 import { formatMoney } from '@p2pvps/protocol/money';
 import type { DepositAddress } from '@p2pvps/protocol/schemas';
 import { useEffect, useState } from 'preact/hooks';
-import { useSession } from '../app.tsx';
+import { useSession } from '../session.tsx';
 import { statementCsvPath } from '@p2pvps/protocol/routes';
 import { BrowserSessions, EmailUnverified } from './sessions.tsx';
 import { DataTable, ErrorText, Field, FormError, MoreButton, moneyValue, submitWith, Time, useAction, useLoad, usePaged } from '../ui.tsx';

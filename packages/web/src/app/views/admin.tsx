@@ -1,6 +1,6 @@
 import { formatMoney } from '@p2pvps/protocol/money';
 import { useState } from 'preact/hooks';
-import { useSession } from '../app.tsx';
+import { useSession } from '../session.tsx';
 import { DataTable, ErrorText, Field, FormError, MoreButton, moneyValue, Time, useAction, useLoad, usePaged } from '../ui.tsx';
 import { DisputeQueue } from './reviews.tsx';
 import { FederationPanel } from './federation.tsx';

@@ -1,6 +1,6 @@
 import type { Device } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
-import { useSession } from '../app.tsx';
+import { useSession } from '../session.tsx';
 import { FormError, submitWith, useAction, useLoad } from '../ui.tsx';
 
 /**

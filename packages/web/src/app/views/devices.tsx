@@ -1,7 +1,7 @@
 import { formatMicros, formatMoney } from '@p2pvps/protocol/money';
 import type { Device, EnrolmentTokenGrant } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
-import { useSession } from '../app.tsx';
+import { useSession } from '../session.tsx';
 import {
   deviceConfigJson,
   deviceStatusText,

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { useSession } from '../app.tsx';
+import { useSession } from '../session.tsx';
 import { CopyButton, DataTable, ErrorText, Field, FormError, Time, useAction, useLoad } from '../ui.tsx';
 
 /**

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { useSession } from '../app.tsx';
+import { useSession } from '../session.tsx';
 import { maintenanceFromForm, type MaintenanceForm } from '../logic.ts';
 import { DataTable, ErrorText, Field, FormError, submitWith, Time, useAction, useLoad } from '../ui.tsx';
 

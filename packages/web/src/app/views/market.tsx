@@ -2,7 +2,7 @@ import { ownerVisibility } from '@p2pvps/protocol/disclosure';
 import { formatMoney, parseMoney } from '@p2pvps/protocol/money';
 import type { Listing } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
-import { useSession } from '../app.tsx';
+import { useSession } from '../session.tsx';
 import { formatBytes, hoursPerMonth, reliabilityText, rentCostText, systemDiskText, uptimeText, verifiedText } from '../logic.ts';
 import { ReliabilityHistory } from './reliability.tsx';
 import { Confirm, ErrorText, Field, MoreButton, submitWith, useAction, useLoad, usePaged } from '../ui.tsx';

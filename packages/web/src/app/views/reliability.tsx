@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { useSession } from '../app.tsx';
+import { useSession } from '../session.tsx';
 import { reliabilityBars } from '../logic.ts';
 import { ErrorText, useLoad } from '../ui.tsx';
 

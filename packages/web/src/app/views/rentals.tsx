@@ -1,7 +1,7 @@
 import { formatMoney } from '@p2pvps/protocol/money';
 import type { Rental } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
-import { Link, useSession } from '../app.tsx';
+import { Link, useSession } from '../session.tsx';
 import { offerText, rentalStatusText, systemDiskText } from '../logic.ts';
 import { Confirm, CopyButton, ErrorText, Field, FormError, MoreButton, submitWith, Time, useAction, usePaged } from '../ui.tsx';
 import { RentalFeedback } from './reviews.tsx';

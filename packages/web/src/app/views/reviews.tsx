@@ -3,7 +3,7 @@ import type { DisputeFacts, Review } from '@p2pvps/protocol/review-schemas';
 import type { Listing, Rental } from '@p2pvps/protocol/schemas';
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import { useSession } from '../app.tsx';
+import { useSession } from '../session.tsx';
 import { disputeOutcomeText, feedbackChoices, formatBytes, ratingSummaryText, starsText } from '../logic.ts';
 import { DataTable, ErrorText, Field, FormError, moneyValue, submitWith, Time, useAction, useLoad } from '../ui.tsx';
 

@@ -1,4 +1,4 @@
-import { useSession } from '../app.tsx';
+import { useSession } from '../session.tsx';
 import { useState } from 'preact/hooks';
 import { ErrorText, Time, useAction, useLoad } from '../ui.tsx';
 

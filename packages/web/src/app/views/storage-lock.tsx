@@ -1,6 +1,6 @@
 import type { Rental } from '@p2pvps/protocol/schemas';
 import { useState } from 'preact/hooks';
-import { useSession } from '../app.tsx';
+import { useSession } from '../session.tsx';
 import { ErrorText, Field, submitWith, useAction } from '../ui.tsx';
 
 /**
