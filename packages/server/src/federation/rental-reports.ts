@@ -169,7 +169,11 @@ export class RentalReports {
       await inTransaction(this.ctx.db, async (trx) => {
         const reports = await listRentalUsage(trx, peer.id, r.id);
         const previous = chainOf(reports.at(-1));
-        const own = reports.map((u) => JSON.parse(u.report_json) as UsageReport).filter((u) => u.servedBy === this.o.signer().url);
+        // Our own reports bill the last `minutes` of their span (the rest was offline or away).
+        const own = reports
+          .map((u) => JSON.parse(u.report_json) as UsageReport)
+          .filter((u) => u.servedBy === this.o.signer().url)
+          .map((u) => ({ from: new Date(Date.parse(u.to) - u.minutes * minuteMs).toISOString(), to: u.to, minutes: u.minutes }));
         const minutes = Math.max(0, h.minutes - coveredMinutes(own, h.started_at, h.ended_at));
         // Carried by the report made here, or (nothing left to bill) by the last one before it.
         const seq = minutes > 0 ? (previous?.seq ?? 0) + 1 : (previous?.seq ?? 0);

@@ -70,8 +70,10 @@ export function checkReportFollows(previous: ReportChain | null, report: UsageRe
 
 /**
  * How many of the whole minutes between `from` and `to` (ISO times) are already covered by
- * `spans`, each counting at most its own minutes and rounding its overlap up: used so that a
- * stretch a backup served and a stretch we billed ourselves are never both charged.
+ * `spans`, each counting at most its own minutes, its overlap rounded to the nearest minute
+ * (a few milliseconds of overlap where a device left one server for another are not a
+ * minute): used so that a stretch a backup served and a stretch we billed ourselves are
+ * never both charged.
  */
 export function coveredMinutes(spans: { from: string; to: string; minutes: number }[], from: string | number, to: string | number): number {
   const start = typeof from === 'number' ? from : Date.parse(from);
@@ -79,7 +81,7 @@ export function coveredMinutes(spans: { from: string; to: string; minutes: numbe
   let covered = 0;
   for (const s of spans) {
     const overlapMs = Math.min(end, Date.parse(s.to)) - Math.max(start, Date.parse(s.from));
-    if (overlapMs > 0) covered += Math.min(s.minutes, Math.ceil(overlapMs / 60_000));
+    if (overlapMs > 0) covered += Math.min(s.minutes, Math.round(overlapMs / 60_000));
   }
   return covered;
 }
