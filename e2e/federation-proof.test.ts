@@ -256,6 +256,7 @@ test('a renter on A rents B’s device through A; B is killed and the rental ans
   );
   assert.equal(reports.at(-1)!.totalMinutes, byB + byC, 'and nothing else: every report is B’s or C’s');
   const charged = chargeForMinutes(BigInt(price), BigInt(byB + byC));
+  console.error(`# federation proof: A's renter paid ${byB} min served by B and ${byC} min served by C`);
   const ended = await renter.api.call('getRental', { params: { rentalId: rented.id } });
   assert.equal(
     BigInt(ended.costMicros),
