@@ -93,10 +93,12 @@ export class RentalReports {
       // Offline minutes are not billed (as for a local rental): the report covers them with none.
       // Nor the minutes before the device was here (we were down; a backup may have served
       // them and hands them back, carried by carry()), nor a stretch a backup already handed back.
+      // The report covers whole minutes from `since`: what is billed ends where it ends.
+      const end = since + minutes * minuteMs;
       const servedFrom = running ? Math.max(since, this.onlineSince.get(r.device_id) ?? since) : since;
       const handedBack = handbackSpans(await listRentalHandbacks(trx, r.id));
-      const billed = online ? Math.max(0, Math.floor((until - servedFrom) / minuteMs) - coveredMinutes(handedBack, servedFrom, until)) : 0;
-      const billedUntil = new Date(since + minutes * minuteMs).toISOString();
+      const billed = online ? Math.max(0, Math.floor((end - servedFrom) / minuteMs) - coveredMinutes(handedBack, servedFrom, end)) : 0;
+      const billedUntil = new Date(end).toISOString();
       const unsigned = nextReport(previous, {
         rentalId: r.id,
         counterparty: peer.url,
