@@ -9,6 +9,7 @@ import { openDatabase, type Db } from '@p2pvps/server/db/database';
 import { listHandbacks, listService } from '@p2pvps/server/db/federation-backups-repo';
 import { listActivePeerListings } from '@p2pvps/server/db/federation-repo';
 import { balanceOf } from '@p2pvps/server/domain/money/ledger';
+import { chargeForMinutes, feeOf } from '@p2pvps/server/domain/money/money';
 import { signObject } from '@p2pvps/server/federation/signed-objects';
 import { operatorClient } from '@p2pvps/server/services/operator-client';
 import { createTestDatabase } from '@p2pvps/server/testing/test-database';
@@ -239,16 +240,35 @@ test('a renter on A rents B’s device through A; B is killed and the rental ans
     async () => (await renter.api.call('getRental', { params: { rentalId: rented.id } })).state === 'ended',
     60_000,
   );
-  await waitFor('every usage report of B acknowledged by A', async () => {
-    const rows = await bDb!.selectFrom('federation_usage').selectAll().execute();
-    return rows.length > 0 && rows.every((r) => r.ack_json !== null);
+  // B carries C's stretch into its report chain to A, servedBy C, once; A takes every report.
+  const reports = await waitFor('every usage report of B, C’s stretch included, acknowledged by A', async () => {
+    const rows = await bDb!.selectFrom('federation_usage').selectAll().orderBy('seq').execute();
+    const parsed = rows.map((r) => JSON.parse(r.report_json) as { servedBy: string; minutes: number; totalMinutes: number });
+    return rows.every((r) => r.ack_json !== null) && parsed.some((r) => r.servedBy === urlOf(c)) && parsed;
   });
+  const minutesBy = (server: string) => reports.filter((r) => r.servedBy === server).reduce((n, r) => n + r.minutes, 0);
+  const byB = minutesBy(b.url);
+  const byC = minutesBy(urlOf(c));
+  assert.equal(
+    byC,
+    served.reduce((n, r) => n + r.minutes!, 0),
+    'B carried the minutes C served into its reports to A',
+  );
+  assert.equal(reports.at(-1)!.totalMinutes, byB + byC, 'and nothing else: every report is B’s or C’s');
+  const charged = chargeForMinutes(BigInt(price), BigInt(byB + byC));
+  console.error(`# federation proof: A's renter paid ${byB} min served by B and ${byC} min served by C`);
+  const ended = await renter.api.call('getRental', { params: { rentalId: rented.id } });
+  assert.equal(
+    BigInt(ended.costMicros),
+    charged + feeOf(charged, 500n),
+    `A's renter paid ${byB} min served by B and ${byC} min served by C at the price, plus A's fee`,
+  );
 
   const A = { url: urlOf(a), dataDir: a.dataDir, db: a.running.ctx.db };
   const B = { url: b.url, dataDir: b.dataDir, db: bDb };
   const C = { url: urlOf(c), dataDir: c.dataDir, db: c.running.ctx.db };
   const aOwesB = await peerAccount(A, B);
-  assert.ok(aOwesB > 0n, `A owes B the minutes B reported (${aOwesB})`);
+  assert.equal(aOwesB, charged, `A owes B the minutes B reported, C's stretch included (${aOwesB})`);
   assert.equal(aOwesB, -(await peerAccount(B, A)), "A's peer_account(B) is minus B's peer_account(A)");
   const bOwesC = await peerAccount(B, C);
   const fee = served.reduce((s, r) => s + BigInt(r.fee_micros!), 0n);

@@ -35,6 +35,7 @@ import * as federationKey from './migrations/2026-12-07T0231-federation-key.ts';
 import * as federationRentals from './migrations/2026-12-07T0501-federation-rentals.ts';
 import * as federationBackups from './migrations/2026-12-07T0512-federation-backups.ts';
 import * as federationMoved from './migrations/2026-12-07T0601-federation-moved.ts';
+import * as federationCarriedHandbacks from './migrations/2026-12-07T0701-federation-carried-handbacks.ts';
 
 export type Db = Kysely<Database>;
 
@@ -70,6 +71,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-07T0501-federation-rentals': federationRentals,
   '2026-12-07T0512-federation-backups': federationBackups,
   '2026-12-07T0601-federation-moved': federationMoved,
+  '2026-12-07T0701-federation-carried-handbacks': federationCarriedHandbacks,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

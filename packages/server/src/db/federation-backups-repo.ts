@@ -125,10 +125,10 @@ export async function deleteAgreement(db: Db, peerId: string): Promise<void> {
 }
 
 /** Records a stretch a backup handed back: true the first time, false for a repeat (its primary key decides). */
-export async function insertHandback(db: Db, row: BackupHandbackRow): Promise<boolean> {
+export async function insertHandback(db: Db, row: Omit<BackupHandbackRow, 'carried_seq'>): Promise<boolean> {
   const r = await db
     .insertInto('federation_backup_handbacks')
-    .values(row)
+    .values({ ...row, carried_seq: null })
     .onConflict((oc) => oc.columns(['peer_id', 'service_id']).doNothing())
     .executeTakeFirst();
   return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1;
@@ -145,6 +145,35 @@ export function findHandback(db: Db, peerId: string, serviceId: string): Promise
 
 export function listHandbacks(db: Db): Promise<BackupHandbackRow[]> {
   return db.selectFrom('federation_backup_handbacks').selectAll().orderBy('received_at').execute();
+}
+
+/** One rental's hand-backs, oldest stretch first. */
+export function listRentalHandbacks(db: Db, rentalId: string): Promise<BackupHandbackRow[]> {
+  return db.selectFrom('federation_backup_handbacks').selectAll().where('rental_id', '=', rentalId).orderBy('started_at').execute();
+}
+
+/** Hand-backs of rentals whose renter is on another server, not yet carried into a usage report to it: oldest stretch first. */
+export function listUncarriedHandbacks(db: Db): Promise<BackupHandbackRow[]> {
+  return db
+    .selectFrom('federation_backup_handbacks')
+    .innerJoin('rentals', 'rentals.id', 'federation_backup_handbacks.rental_id')
+    .selectAll('federation_backup_handbacks')
+    .where('rentals.origin_peer_id', 'is not', null)
+    .where('federation_backup_handbacks.carried_seq', 'is', null)
+    .orderBy('federation_backup_handbacks.started_at')
+    .execute();
+}
+
+/** Marks a hand-back carried by report `seq`: true only for the first caller (a compare-and-set on carried_seq). */
+export async function markHandbackCarried(db: Db, peerId: string, serviceId: string, seq: number): Promise<boolean> {
+  const r = await db
+    .updateTable('federation_backup_handbacks')
+    .set({ carried_seq: seq })
+    .where('peer_id', '=', peerId)
+    .where('service_id', '=', serviceId)
+    .where('carried_seq', 'is', null)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows ?? 0n) === 1;
 }
 
 /** Our enrolled devices and each one's running rental: what a backup peer is told. */

@@ -92,6 +92,17 @@ export function findUsage(db: Db, peerId: string, rentalId: string, seq: number)
     .executeTakeFirst();
 }
 
+/** Every report of one rental to one peer, in order. */
+export function listRentalUsage(db: Db, peerId: string, rentalId: string): Promise<UsageRow[]> {
+  return db
+    .selectFrom('federation_usage')
+    .selectAll()
+    .where('peer_id', '=', peerId)
+    .where('rental_id', '=', rentalId)
+    .orderBy('seq')
+    .execute();
+}
+
 export function lastUsage(db: Db, peerId: string, rentalId: string): Promise<UsageRow | undefined> {
   return db
     .selectFrom('federation_usage')

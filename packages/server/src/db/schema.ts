@@ -586,6 +586,8 @@ export interface FederationBackupHandbacksTable {
   fee_micros: string;
   handback_json: string;
   received_at: string;
+  /** The seq of the usage report to the renter's server that carried these minutes (a peer's renter only). */
+  carried_seq: number | null;
 }
 
 // Re-exported for migrations that need column helpers.

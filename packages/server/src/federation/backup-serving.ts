@@ -1,4 +1,3 @@
-import { rentalMovedPath } from '@p2pvps/protocol/federation-rental-schemas';
 import {
   BackupRequest,
   BackupHandbackReply,
@@ -32,6 +31,7 @@ import type { Clock } from '../domain/clock.ts';
 import { DomainError } from '../domain/errors.ts';
 import { newId } from '../domain/secrets.ts';
 import { describeReply, type FederationClient } from './federation-client.ts';
+import { MovedSender } from './moved-sender.ts';
 import { backupFeePosting, signAgreement, signHandback, type Signer } from './backup-signatures.ts';
 import { inTransaction } from '../db/transactions.ts';
 import { postMany } from '../domain/money/ledger.ts';
@@ -70,7 +70,16 @@ export interface BackupServingOptions {
  * handing those back, signed, once the home answers again.
  */
 export class BackupServing {
-  constructor(private readonly o: BackupServingOptions) {}
+  private readonly moved: MovedSender;
+
+  constructor(private readonly o: BackupServingOptions) {
+    this.moved = new MovedSender(o);
+  }
+
+  /** Sends again the moves a peer's renter's server has not acknowledged, with backoff (MovedSender). */
+  retryMoved(): Promise<void> {
+    return this.moved.retry();
+  }
 
   /** The operator's switch for a peer; turning it off forgets the peer's devices at once. */
   async allow(peerId: string, allow: boolean): Promise<void> {
@@ -199,8 +208,9 @@ export class BackupServing {
     if (!up) return;
     const c = await this.current(deviceId);
     if (!c?.rental) return;
+    const serviceId = newId();
     await openService(this.o.db, {
-      id: newId(),
+      id: serviceId,
       home_peer_id: c.row.home_peer_id,
       device_id: deviceId,
       rental_id: c.rental.rentalId,
@@ -213,17 +223,17 @@ export class BackupServing {
     });
     // Not awaited: the tunnel is up whether or not the renter's server answers.
     if (c.rental.renterOrigin)
-      void this.tellRenterServer(c.row, c.rental, now).catch((err: Error) =>
+      void this.tellRenterServer(serviceId, c.row, c.rental, now).catch((err: Error) =>
         this.o.log.warn({ deviceId }, `federation: moved: ${err.message}`),
       );
   }
 
   /**
    * A peer's renter (not the home's own): their server learns, signed, where the rental is
-   * served now (`moved`, docs/federation.md "The join"). Sent once per stretch; a renter's
-   * server that does not answer keeps the home's addresses.
+   * served now (`moved`, docs/federation.md "The join"). Sent once per stretch, and again
+   * with backoff while the stretch lasts until that server acknowledges it (MovedSender).
    */
-  private async tellRenterServer(row: BackupDeviceRow, rental: BackupRental, now: Date): Promise<void> {
+  private async tellRenterServer(serviceId: string, row: BackupDeviceRow, rental: BackupRental, now: Date): Promise<void> {
     const peers = await listPeers(this.o.db);
     const origin = peers.find((p) => p.url === rental.renterOrigin && p.state === 'active');
     const home = peers.find((p) => p.id === row.home_peer_id);
@@ -238,11 +248,7 @@ export class BackupServing {
       httpUrl: `http://${webHost}${httpPort === 80 ? '' : `:${httpPort}`}/`,
       at: now.toISOString(),
     };
-    const reply = await this.o.client.request(origin.url, 'POST', rentalMovedPath(rental.rentalId), body).catch((err: Error) => ({
-      status: 0,
-      body: { code: 'federation_peer_unreachable', message: err.message },
-    }));
-    if (reply.status !== 200) this.o.log.warn({ peer: origin.url }, `federation: moved: ${describeReply(reply)}`);
+    await this.moved.send({ serviceId, deviceId: row.device_id, originUrl: origin.url, rentalId: rental.rentalId, body });
   }
 
   /** Hands every stretch served and not handed back to its home, signed; a home that does not answer gets it at the next try. */

@@ -78,6 +78,7 @@ export class FederationBackups {
       if ((await listPeers(this.o.ctx.db)).length === 0) return;
       await this.home.tick();
       await this.serving.handBack();
+      await this.serving.retryMoved();
     })()
       .catch((err) => this.o.log.warn({ err }, 'federation backups failed'))
       .finally(() => (this.running = null));

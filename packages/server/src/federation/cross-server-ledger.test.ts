@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageReport, type RentalOffer } from '@p2pvps/protocol/federation-rental-schemas';
 import { insertPeer, type PeerRow } from '../db/federation-repo.ts';
+import { insertHandback } from '../db/federation-backups-repo.ts';
 import { insertRemoteRental } from '../db/federation-rentals-repo.ts';
 import { ledgerTotal } from '../db/ledger-repo.ts';
 import type { DomainError } from '../domain/errors.ts';
@@ -218,3 +219,164 @@ test('B ends a pay-as-you-go peer rental when its guarantee runs out unrenewed',
   await s.tA.close();
   await s.tB.close();
 });
+
+test('the minutes a backup served a peer’s renter: B carries each hand-back into its report chain once, A charges the renter for them once, nothing is billed twice', async () => {
+  const s = await servers();
+  const { tA, tB } = s;
+  const owner = await tB.createUser('owner', 0n);
+  const deviceId = await tB.createListedDevice(owner.id);
+  const answer = await s.origin.acceptOffer(s.aAtB, offerFor(deviceId, tB.clock.now()));
+  await syncDevice(tB.ctx, deviceId, { container: { rentalId: answer.rentalId, state: 'ready' } });
+  const t0 = tB.clock.now().getTime();
+  const at = (minutes: number) => new Date(t0 + minutes * 60_000).toISOString();
+  const cAtB: PeerRow = { ...s.aAtB, id: 'peercccc', url: 'http://c.test', name: 'http://c.test' };
+  assert.equal(await insertPeer(tB.ctx.db, { ...cAtB, fingerprint: 'c'.repeat(43), public_key: s.idA.key.publicKey }), true);
+  const handBack = (serviceId: string, from: number, to: number) =>
+    insertHandback(tB.ctx.db, {
+      peer_id: cAtB.id,
+      service_id: serviceId,
+      device_id: deviceId,
+      rental_id: answer.rentalId,
+      started_at: at(from),
+      ended_at: at(to),
+      minutes: to - from,
+      amount_micros: String(chargeForMinutes(price, BigInt(to - from))),
+      fee_bps: 2000,
+      fee_micros: '0',
+      handback_json: '{}',
+      received_at: tB.clock.now().toISOString(),
+    });
+  const reportsAtB = async () =>
+    (await tB.ctx.db.selectFrom('federation_usage').selectAll().orderBy('seq').execute()).map((u) => ({
+      raw: JSON.parse(u.report_json) as Record<string, unknown>,
+      report: UsageReport.parse(JSON.parse(u.report_json)),
+    }));
+
+  // B serves 6 minutes itself; then C serves minutes 6 to 10 (B away) and hands them back; B serves on to 12.
+  tB.clock.advance(6 * 60_000);
+  await s.reports.tick();
+  tB.clock.advance(6 * 60_000);
+  assert.equal(await handBack('svc1', 6, 10), true);
+  assert.equal(await handBack('svc1', 6, 10), false, 'a repeated hand-back is not recorded again');
+  await s.reports.tick();
+  await s.reports.tick();
+  let reports = await reportsAtB();
+  assert.deepEqual(
+    reports.map(({ report: r }) => [r.seq, r.servedBy, r.minutes, r.from, r.to]),
+    [
+      [1, 'http://b.test', 6, at(0), at(6)],
+      [2, 'http://c.test', 4, at(6), at(10)],
+      // B's own span from 6 to 12 less the 4 minutes C served: billed once, by C's report.
+      [3, 'http://b.test', 2, at(6), at(12)],
+    ],
+  );
+  assert.equal(reports[2]!.report.totalMicros, String(chargeForMinutes(price, 12n)));
+
+  // B billed minutes 12 to 18 itself; a later hand-back claiming 12 to 14 carries nothing more.
+  tB.clock.advance(6 * 60_000);
+  await s.reports.tick();
+  await handBack('svc2', 12, 14);
+  await s.reports.tick();
+  reports = await reportsAtB();
+  assert.deepEqual(
+    reports.map(({ report: r }) => [r.servedBy, r.minutes]),
+    [
+      ['http://b.test', 6],
+      ['http://c.test', 4],
+      ['http://b.test', 2],
+      ['http://b.test', 6],
+    ],
+  );
+  const carried = await tB.ctx.db
+    .selectFrom('federation_backup_handbacks')
+    .select(['service_id', 'carried_seq'])
+    .orderBy('service_id')
+    .execute();
+  assert.deepEqual(
+    carried.map((h) => [h.service_id, h.carried_seq]),
+    [
+      ['svc1', 2],
+      ['svc2', 4],
+    ],
+  );
+  const due = chargeForMinutes(price, 18n);
+  assert.equal(await balanceOf(tB.ctx.db, { kind: 'peer_account', peerId: s.aAtB.id }), -due);
+  assert.equal(await balanceOf(tB.ctx.db, { kind: 'owner_earnings', userId: owner.id }), due - due / 10n);
+
+  // A takes the chain, C's report included (B's listing named C as its backup); a resent report is posted once.
+  const renter = await tA.createUser('renter', 1_000_000n);
+  await insertRemoteRental(tA.ctx.db, {
+    ...remoteRentalFields,
+    id: 'reqfromaaaa1',
+    renter_id: renter.id,
+    peer_id: s.bAtA.id,
+    remote_rental_id: answer.rentalId,
+    device_id: deviceId,
+    backups_json: JSON.stringify(['http://c.test']),
+    created_at: tA.clock.now().toISOString(),
+  });
+  for (const { raw, report } of reports) await s.remote.receiveUsage(s.bAtA, raw, report);
+  await s.remote.receiveUsage(s.bAtA, reports[3]!.raw, reports[3]!.report);
+  await assert.rejects(
+    s.remote.receiveUsage(s.bAtA, reports[1]!.raw, reports[1]!.report),
+    (err: DomainError) => err.code === 'federation_usage_out_of_order',
+  );
+  assert.equal(await balanceOf(tA.ctx.db, { kind: 'peer_account', peerId: s.bAtA.id }), due);
+  assert.equal(await balanceOf(tA.ctx.db, { kind: 'renter_balance', userId: renter.id }), 1_000_000n - due - (due * 500n) / 10_000n);
+  assert.equal(
+    await balanceOf(tA.ctx.db, { kind: 'peer_account', peerId: s.bAtA.id }),
+    -(await balanceOf(tB.ctx.db, { kind: 'peer_account', peerId: s.aAtB.id })),
+  );
+
+  // Minutes "served by" a server B's listing did not name as a backup are refused.
+  const { signature: _s, issuer: _i, keyId: _k, ...fields } = reports[3]!.report;
+  const total = chargeForMinutes(price, 19n);
+  const byStranger = signObject(
+    {
+      ...fields,
+      seq: 5,
+      servedBy: 'http://d.test',
+      minutes: 1,
+      totalMinutes: 19,
+      amountMicros: String(total - due),
+      totalMicros: String(total),
+      previousHash: (await tA.ctx.db.selectFrom('federation_usage').select('report_hash').where('seq', '=', 4).executeTakeFirstOrThrow())
+        .report_hash,
+    },
+    s.signB(),
+  );
+  await assert.rejects(s.remote.receiveUsage(s.bAtA, byStranger, byStranger), (err: DomainError) => err.code === 'federation_not_backup');
+  assert.equal(await balanceOf(tA.ctx.db, { kind: 'peer_account', peerId: s.bAtA.id }), due, 'nothing refused was posted');
+
+  for (const t of [tA, tB]) assert.equal(await ledgerTotal(t.ctx.db), 0n);
+  await tA.close();
+  await tB.close();
+});
+
+/** A's remote rental of B's device, the fields the test above does not care about. */
+const remoteRentalFields = {
+  device_name: 'pi',
+  state: 'active',
+  end_reason: null,
+  detail: null,
+  price_per_hour_micros: price,
+  fee_bps: 500,
+  hours: null,
+  username: 'u',
+  password_sealed: '',
+  ssh_public_key: null,
+  ssh_host: 'b.test',
+  ssh_port: 2222,
+  web_host: '',
+  http_url: '',
+  https_url: '',
+  offer_json: '{}',
+  state_seq: 1,
+  billed_minutes: 0,
+  charged_micros: 0,
+  guarantee_until: null,
+  moved_json: null,
+  end_requested: null,
+  activated_at: null,
+  ended_at: null,
+} as const;

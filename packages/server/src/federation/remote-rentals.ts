@@ -240,6 +240,13 @@ export class RemoteRentals implements RemoteRentalPort {
       throw new DomainError('invalid_request', `The usage report is addressed to ${report.counterparty}, not to this server.`);
     const row = await findRemoteRentalByRemoteId(this.ctx.db, peer.id, report.rentalId);
     if (!row) throw new DomainError('not_found');
+    // Minutes a backup served while the peer was away, carried by the peer: only from a backup
+    // its signed listing named when the rental was made (docs/federation.md, "The join").
+    if (report.servedBy !== peer.url && !(JSON.parse(row.backups_json ?? '[]') as string[]).includes(report.servedBy))
+      throw new DomainError(
+        'federation_not_backup',
+        `${peer.url}'s signed listing of device ${row.device_id} does not name ${report.servedBy} as its backup.`,
+      );
     const hash = objectHash(body);
     return inTransaction(this.ctx.db, async (trx) => {
       const last = await lastUsage(trx, peer.id, report.rentalId);
@@ -279,7 +286,10 @@ export class RemoteRentals implements RemoteRentalPort {
       const fee = (BigInt(report.totalMicros) * BigInt(row.fee_bps)) / 10_000n;
       // Minutes the home served itself after a move (it bills none while its device is away): the device is home again.
       const back =
-        row.moved_json && report.minutes > 0 && Date.parse(report.to) > Date.parse((JSON.parse(row.moved_json) as { at: string }).at);
+        row.moved_json &&
+        report.servedBy === peer.url &&
+        report.minutes > 0 &&
+        Date.parse(report.to) > Date.parse((JSON.parse(row.moved_json) as { at: string }).at);
       await updateRemoteRental(trx, row.id, {
         billed_minutes: report.totalMinutes,
         charged_micros: BigInt(report.totalMicros) + fee,

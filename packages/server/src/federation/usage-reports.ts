@@ -68,6 +68,24 @@ export function checkReportFollows(previous: ReportChain | null, report: UsageRe
   if (Date.parse(report.to) < Date.parse(report.from)) throw new DomainError('invalid_request', 'A report ends before it starts.');
 }
 
+/**
+ * How many of the whole minutes between `from` and `to` (ISO times) are already covered by
+ * `spans`, each counting at most its own minutes, its overlap rounded to the nearest minute
+ * (a few milliseconds of overlap where a device left one server for another are not a
+ * minute): used so that a stretch a backup served and a stretch we billed ourselves are
+ * never both charged.
+ */
+export function coveredMinutes(spans: { from: string; to: string; minutes: number }[], from: string | number, to: string | number): number {
+  const start = typeof from === 'number' ? from : Date.parse(from);
+  const end = typeof to === 'number' ? to : Date.parse(to);
+  let covered = 0;
+  for (const s of spans) {
+    const overlapMs = Math.min(end, Date.parse(s.to)) - Math.max(start, Date.parse(s.from));
+    if (overlapMs > 0) covered += Math.min(s.minutes, Math.round(overlapMs / 60_000));
+  }
+  return covered;
+}
+
 export const usageKey = (rentalId: string, seq: number) => `fed:usage:${rentalId}:${seq}`;
 
 /**
