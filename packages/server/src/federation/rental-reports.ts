@@ -111,25 +111,7 @@ export class RentalReports {
       const bill = billMinutes(r, billed, unbounded);
       const at = this.ctx.clock.now().toISOString();
       if (billed > 0) {
-        const report = signObject(unsigned, this.o.signer());
-        await postMany(trx, [
-          homeServerPosting(
-            { rentalId: r.id, ownerId: device.owner_id, peerId: peer.id, deviceName: r.device_name },
-            unsigned,
-            bill.feeNow,
-            at,
-          ),
-        ]);
-        await insertUsage(trx, {
-          peer_id: peer.id,
-          rental_id: r.id,
-          seq: report.seq,
-          report_json: JSON.stringify(report),
-          report_hash: objectHash(report),
-          amount_micros: BigInt(report.amountMicros),
-          ack_json: null,
-          created_at: at,
-        });
+        const report = await this.postAndKeep(trx, { rental: r, ownerId: device.owner_id, peerId: peer.id }, unsigned, bill.feeNow, at);
       }
       await updateRental(trx, r.id, {
         billed_minutes: bill.billedMinutes,
@@ -142,6 +124,30 @@ export class RentalReports {
   }
 
   /** Notes whether `deviceId` is online here now, and since when it has been without a break. */
+  /** Signs a report, posts it in our ledger and keeps it until the renter's server acknowledges it: our own minutes and carried ones alike. */
+  private async postAndKeep(
+    trx: Parameters<typeof postMany>[0],
+    on: { rental: RentalRow; ownerId: string; peerId: string },
+    unsigned: Parameters<typeof homeServerPosting>[1],
+    feeNow: Parameters<typeof homeServerPosting>[2],
+    at: string,
+  ) {
+    const report = signObject(unsigned, this.o.signer());
+    const { rental: r, ownerId, peerId } = on;
+    await postMany(trx, [homeServerPosting({ rentalId: r.id, ownerId, peerId, deviceName: r.device_name }, unsigned, feeNow, at)]);
+    await insertUsage(trx, {
+      peer_id: peerId,
+      rental_id: r.id,
+      seq: report.seq,
+      report_json: JSON.stringify(report),
+      report_hash: objectHash(report),
+      amount_micros: BigInt(report.amountMicros),
+      ack_json: null,
+      created_at: at,
+    });
+    return report;
+  }
+
   private observe(deviceId: string): void {
     if (!this.ctx.tunnels.isOnline(deviceId)) {
       this.onlineSince.delete(deviceId);
@@ -192,25 +198,7 @@ export class RentalReports {
         });
         const bill = billMinutes(fresh, minutes, unbounded);
         const at = this.ctx.clock.now().toISOString();
-        const report = signObject(unsigned, this.o.signer());
-        await postMany(trx, [
-          homeServerPosting(
-            { rentalId: r.id, ownerId: device.owner_id, peerId: peer.id, deviceName: r.device_name },
-            unsigned,
-            bill.feeNow,
-            at,
-          ),
-        ]);
-        await insertUsage(trx, {
-          peer_id: peer.id,
-          rental_id: r.id,
-          seq: report.seq,
-          report_json: JSON.stringify(report),
-          report_hash: objectHash(report),
-          amount_micros: BigInt(report.amountMicros),
-          ack_json: null,
-          created_at: at,
-        });
+        const report = await this.postAndKeep(trx, { rental: r, ownerId: device.owner_id, peerId: peer.id }, unsigned, bill.feeNow, at);
         await updateRental(trx, r.id, { billed_minutes: bill.billedMinutes, charged_micros: bill.charged, fee_micros: bill.fee });
       });
     }
