@@ -12,6 +12,10 @@ import { operatorClient } from '@p2pvps/server/services/operator-client';
 import type { Clock } from '@p2pvps/server/domain/clock';
 import { startServer, type RunningServer } from '@p2pvps/server/services/server';
 import { createTestDatabase } from '@p2pvps/server/testing/test-database';
+import { portBlock } from '@p2pvps/server/testing/port-blocks';
+
+// A free block of loopback ports, reserved for this test process (packages/server/src/testing/port-blocks.ts).
+export { portBlock };
 import { generateEd25519KeyPair } from '@p2pvps/protocol/ssh-keys';
 import Docker from 'dockerode';
 import type { Rental } from '@p2pvps/protocol/schemas';
@@ -34,11 +38,6 @@ export const containerNetwork: 'bridge' | 'host' = process.env.P2PVPS_CONTAINER_
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `p2pvps-${prefix}-`));
-}
-
-/** A random block of ports below the ephemeral range, so parallel runs rarely collide. */
-export function portBlock(size: number): number {
-  return 22000 + randomInt(0, Math.floor(9000 / size)) * size;
 }
 
 export interface TestServer {

@@ -259,140 +259,172 @@ export async function startServer(
     await db.destroy();
     throw err;
   }
-  const setOnline = (deviceId: string, online: boolean) =>
-    recordDeviceOnline(ctx, deviceId, online)
-      .then(() => userEvents.deviceChanged(deviceId))
-      .catch((err) => log.error({ err }, 'could not record tunnel state'));
-  const settleDevice = (deviceId: string, wasOnline: boolean) =>
-    settleDeviceRental(ctx, deviceId, wasOnline).catch((err) => log.error({ err, deviceId }, 'could not settle the rental'));
+  // Everything started from here on is stopped by `stop`, also when a later part cannot start
+  // (a port already in use): a half-started server would keep the process alive.
+  let gatewayPort = 0;
+  let httpsPort = 0;
+  let apiUrl = '';
+  let doors: FrontDoors | undefined;
+  let metricsListener: Awaited<ReturnType<typeof listenForMetrics>> | undefined;
+  let workers: ReturnType<typeof serverWorkers> | undefined;
+  let trafficTimer: NodeJS.Timeout | undefined;
+  const saveTraffic = () => saveTrafficCounters(db, traffic, log);
+  const stop = async () => {
+    await federation.close();
+    await workers?.close();
+    await tls?.certificate.close();
+    clearInterval(trafficTimer);
+    await doors?.close();
+    await metricsListener?.close();
+    await cluster?.close();
+    await gateway?.close();
+    await api.close();
+    await rails.close();
+    await mail?.close();
+    await saveTraffic();
+    // Last: another node takes the periodic work over at once instead of after the lease's TTL.
+    await leader.close();
+    await buses.close();
+    await db.destroy();
+  };
+  try {
+    const setOnline = (deviceId: string, online: boolean) =>
+      recordDeviceOnline(ctx, deviceId, online)
+        .then(() => userEvents.deviceChanged(deviceId))
+        .catch((err) => log.error({ err }, 'could not record tunnel state'));
+    const settleDevice = (deviceId: string, wasOnline: boolean) =>
+      settleDeviceRental(ctx, deviceId, wasOnline).catch((err) => log.error({ err, deviceId }, 'could not settle the rental'));
 
-  // A backed-up peer's device serving its rental here: the stretches handed back to its home.
-  const backupTunnel = (id: string, up: boolean) =>
-    federation.backups.serving.tunnelChanged(id, up).catch((err) => log.error({ err, deviceId: id }, 'could not record backup service'));
-  gateway = new TunnelGateway({
-    hostKey: hostKey.privateKey,
-    publicBindHost: config.publicBindHost,
-    // Cluster: every node listens on renters' ports itself (cluster/rental-ports.ts), wherever the tunnel is.
-    // A device not ours is admitted only if a home we back up named it in its last snapshot.
-    lookupDevice: async (deviceId) =>
-      (await tunnelPolicy(ctx, deviceId, { nodesListen: !!config.nodeLinkListen })) ?? federation.backups.serving.tunnelPolicy(deviceId),
-    onTunnelUp: (id) => {
-      void backupTunnel(id, true);
-      // Cluster: the holder is recorded before the device is shown online, so other nodes find it.
-      void (cluster?.tunnelUp(id) ?? Promise.resolve())
-        .catch((err) => log.error({ err, deviceId: id }, 'could not record the tunnel holder'))
-        .then(() => {
-          void settleDevice(id, false);
-          void setOnline(id, true);
-        });
-    },
-    onTunnelDown: (id) => {
-      void backupTunnel(id, false);
-      void (cluster?.tunnelDown(id) ?? Promise.resolve(false))
-        .catch(() => false)
-        .then((stillOnline) => {
-          // Cluster: it reconnected meanwhile (to another node, or here), so it is neither offline nor unbilled.
-          if (stillOnline) return;
+    // A backed-up peer's device serving its rental here: the stretches handed back to its home.
+    const backupTunnel = (id: string, up: boolean) =>
+      federation.backups.serving.tunnelChanged(id, up).catch((err) => log.error({ err, deviceId: id }, 'could not record backup service'));
+    gateway = new TunnelGateway({
+      hostKey: hostKey.privateKey,
+      publicBindHost: config.publicBindHost,
+      // Cluster: every node listens on renters' ports itself (cluster/rental-ports.ts), wherever the tunnel is.
+      // A device not ours is admitted only if a home we back up named it in its last snapshot.
+      lookupDevice: async (deviceId) =>
+        (await tunnelPolicy(ctx, deviceId, { nodesListen: !!config.nodeLinkListen })) ?? federation.backups.serving.tunnelPolicy(deviceId),
+      onTunnelUp: (id) => {
+        void backupTunnel(id, true);
+        // Cluster: the holder is recorded before the device is shown online, so other nodes find it.
+        void (cluster?.tunnelUp(id) ?? Promise.resolve())
+          .catch((err) => log.error({ err, deviceId: id }, 'could not record the tunnel holder'))
+          .then(() => {
+            void settleDevice(id, false);
+            void setOnline(id, true);
+          });
+      },
+      onTunnelDown: (id) => {
+        void backupTunnel(id, false);
+        void (cluster?.tunnelDown(id) ?? Promise.resolve(false))
+          .catch(() => false)
+          .then((stillOnline) => {
+            // Cluster: it reconnected meanwhile (to another node, or here), so it is neither offline nor unbilled.
+            if (stillOnline) return;
+            void settleDevice(id, true);
+            void setOnline(id, false);
+          });
+      },
+      log,
+      // The agents' nudges ride their tunnels (gateway/tunnel-nudges.ts).
+      nudges: events,
+      keepaliveIntervalMs: timing.tunnelKeepaliveMs,
+      keepaliveCountMax: timing.tunnelKeepaliveCountMax,
+      maxConnectionsPerDevice: config.maxConnectionsPerDevice,
+      maxStartups: config.gatewayMaxStartups,
+      maxStartupsPerSource: config.gatewayMaxStartupsPerSource,
+      versionTimeoutMs: config.gatewayVersionTimeoutMs,
+      penalties: config.gatewayPenalties,
+      maxConnectionsPerKey: config.gatewayMaxConnectionsPerKey,
+      onHandshake: (ms) => handshakes.observe(ms / 1000),
+      // The policy lookup that admitted the visitor already names the rental to count against.
+      onPublicConnection: (device, socket) => traffic.track(socket, device.deviceId, device.rentalId ?? null, 'ssh'),
+    });
+    gatewayPort = await gateway.listen(config.gatewayPort, config.gatewayHost);
+    gatewayRef.port = gatewayPort;
+    // Cluster (cluster/cluster-node.ts): one node of several on this database, linked to the others.
+    const clusterNode = clusterSettings(config);
+    if (clusterNode) {
+      cluster = new ClusterNode({
+        ...clusterNode,
+        db,
+        clock,
+        tunnels: gateway,
+        onDeviceGone: (id) => {
           void settleDevice(id, true);
           void setOnline(id, false);
-        });
-    },
-    log,
-    // The agents' nudges ride their tunnels (gateway/tunnel-nudges.ts).
-    nudges: events,
-    keepaliveIntervalMs: timing.tunnelKeepaliveMs,
-    keepaliveCountMax: timing.tunnelKeepaliveCountMax,
-    maxConnectionsPerDevice: config.maxConnectionsPerDevice,
-    maxStartups: config.gatewayMaxStartups,
-    maxStartupsPerSource: config.gatewayMaxStartupsPerSource,
-    versionTimeoutMs: config.gatewayVersionTimeoutMs,
-    penalties: config.gatewayPenalties,
-    maxConnectionsPerKey: config.gatewayMaxConnectionsPerKey,
-    onHandshake: (ms) => handshakes.observe(ms / 1000),
-    // The policy lookup that admitted the visitor already names the rental to count against.
-    onPublicConnection: (device, socket) => traffic.track(socket, device.deviceId, device.rentalId ?? null, 'ssh'),
-  });
-  const gatewayPort = await gateway.listen(config.gatewayPort, config.gatewayHost);
-  gatewayRef.port = gatewayPort;
-  // Cluster (cluster/cluster-node.ts): one node of several on this database, linked to the others.
-  const clusterNode = clusterSettings(config);
-  if (clusterNode) {
-    cluster = new ClusterNode({
-      ...clusterNode,
-      db,
-      clock,
-      tunnels: gateway,
-      onDeviceGone: (id) => {
-        void settleDevice(id, true);
-        void setOnline(id, false);
-      },
-      onDeviceBack: (id) => {
-        void settleDevice(id, false);
-        void setOnline(id, true);
-      },
-      onRentalsChanged: () => webRoutes.forget(),
-      onRenterConnection: (rental, socket) => traffic.track(socket, rental.deviceId, rental.rentalId, 'ssh'),
+        },
+        onDeviceBack: (id) => {
+          void settleDevice(id, false);
+          void setOnline(id, true);
+        },
+        onRentalsChanged: () => webRoutes.forget(),
+        onRenterConnection: (rental, socket) => traffic.track(socket, rental.deviceId, rental.rentalId, 'ssh'),
+        log,
+      });
+      await cluster.start();
+    }
+
+    const operator = await ensureOperator(ctx, config.adminEmail);
+    if (operator) {
+      const file = writeOperatorPassword(config.dataDir, operator.password);
+      log.info(`operator account ${operator.email} created; its password is in ${file} (readable by this user only)`);
+    }
+
+    // The API does not listen itself: the HTTP front door hands it the connections for the server's own name.
+    await api.ready();
+    doors = new FrontDoors({
+      resolve: (host) => webRoutes.resolve(host),
+      openChannel: (deviceId, port, address, remotePort) =>
+        cluster
+          ? cluster.openChannel(deviceId, port === 80 ? 80 : 443, address, remotePort)
+          : (gateway as TunnelGateway).openWebChannel(deviceId, port, address, remotePort),
+      apiServer: api.server,
+      serverTls: () => tls?.certificate.secureContext() ?? null,
+      traffic,
+      registry,
       log,
+      limits: {
+        maxHeadBytes: 16 * 1024,
+        headTimeoutMs: config.headTimeoutMs,
+        idleTimeoutMs: config.idleTimeoutMs,
+        maxConnections: config.maxConnections,
+        maxConnectionsPerDevice: config.maxConnectionsPerDevice,
+        maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+        maxConnectionsPerDeviceAddress: config.maxConnectionsPerDeviceAddress,
+        minBodyBytes: Math.ceil((config.minBodyRate * config.headTimeoutMs) / 1000),
+      },
     });
-    await cluster.start();
+    const port = await listen(doors.http, config.httpPort, config.httpHost);
+    httpsPort = await listen(doors.https, config.httpsPort, config.httpHost);
+    metricsListener =
+      config.metricsPort === undefined ? undefined : await listenForMetrics(metrics, config.metricsPort, config.metricsHost);
+    trafficTimer = setInterval(() => void saveTraffic(), 30_000);
+    trafficTimer.unref();
+    apiUrl = `http://${config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost}:${port}`;
+
+    workers = serverWorkers(ctx, config, {
+      log,
+      kickMail: () => mailQueue.kick(),
+      certificate: tls?.certificate,
+      leader,
+      beforeMeterCommit: options.beforeMeterCommit,
+    });
+    warnIfPlainHttp(config.publicUrl, log);
+    workers.start();
+    mailQueue.start();
+    federation.start();
+    const enrolled = (await listEnrolledDevices(db)).length;
+    log.info(
+      `p2pvps server "${config.serverName}": API ${apiUrl}, HTTPS front door :${httpsPort}, device gateway ${config.gatewayHost}:${gatewayPort}, ` +
+        `devices on *.${config.webDomain}, ${enrolled} enrolled device(s)` +
+        (metricsListener ? `, metrics on http://${config.metricsHost}:${metricsListener.port}/metrics` : ''),
+    );
+  } catch (err) {
+    await stop().catch((stopErr: unknown) => log.warn({ err: stopErr }, 'could not stop every part of a server that failed to start'));
+    throw err;
   }
-
-  const operator = await ensureOperator(ctx, config.adminEmail);
-  if (operator) {
-    const file = writeOperatorPassword(config.dataDir, operator.password);
-    log.info(`operator account ${operator.email} created; its password is in ${file} (readable by this user only)`);
-  }
-
-  // The API does not listen itself: the HTTP front door hands it the connections for the server's own name.
-  await api.ready();
-  const doors = new FrontDoors({
-    resolve: (host) => webRoutes.resolve(host),
-    openChannel: (deviceId, port, address, remotePort) =>
-      cluster
-        ? cluster.openChannel(deviceId, port === 80 ? 80 : 443, address, remotePort)
-        : (gateway as TunnelGateway).openWebChannel(deviceId, port, address, remotePort),
-    apiServer: api.server,
-    serverTls: () => tls?.certificate.secureContext() ?? null,
-    traffic,
-    registry,
-    log,
-    limits: {
-      maxHeadBytes: 16 * 1024,
-      headTimeoutMs: config.headTimeoutMs,
-      idleTimeoutMs: config.idleTimeoutMs,
-      maxConnections: config.maxConnections,
-      maxConnectionsPerDevice: config.maxConnectionsPerDevice,
-      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
-      maxConnectionsPerDeviceAddress: config.maxConnectionsPerDeviceAddress,
-      minBodyBytes: Math.ceil((config.minBodyRate * config.headTimeoutMs) / 1000),
-    },
-  });
-  const port = await listen(doors.http, config.httpPort, config.httpHost);
-  const httpsPort = await listen(doors.https, config.httpsPort, config.httpHost);
-  const metricsListener =
-    config.metricsPort === undefined ? undefined : await listenForMetrics(metrics, config.metricsPort, config.metricsHost);
-  const saveTraffic = () => saveTrafficCounters(db, traffic, log);
-  const trafficTimer = setInterval(() => void saveTraffic(), 30_000);
-  trafficTimer.unref();
-  const apiUrl = `http://${config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost}:${port}`;
-
-  const workers = serverWorkers(ctx, config, {
-    log,
-    kickMail: () => mailQueue.kick(),
-    certificate: tls?.certificate,
-    leader,
-    beforeMeterCommit: options.beforeMeterCommit,
-  });
-  warnIfPlainHttp(config.publicUrl, log);
-  workers.start();
-  mailQueue.start();
-  federation.start();
-  const enrolled = (await listEnrolledDevices(db)).length;
-  log.info(
-    `p2pvps server "${config.serverName}": API ${apiUrl}, HTTPS front door :${httpsPort}, device gateway ${config.gatewayHost}:${gatewayPort}, ` +
-      `devices on *.${config.webDomain}, ${enrolled} enrolled device(s)` +
-      (metricsListener ? `, metrics on http://${config.metricsHost}:${metricsListener.port}/metrics` : ''),
-  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -404,24 +436,6 @@ export async function startServer(
     gateway,
     mail: mailQueue,
     federation,
-    close: () =>
-      (closing ??= (async () => {
-        await federation.close();
-        await workers.close();
-        await tls?.certificate.close();
-        clearInterval(trafficTimer);
-        await doors.close();
-        await metricsListener?.close();
-        await cluster?.close();
-        await gateway.close();
-        await api.close();
-        await rails.close();
-        await mailQueue.close();
-        await saveTraffic();
-        // Last: another node takes the periodic work over at once instead of after the lease's TTL.
-        await leader.close();
-        await buses.close();
-        await db.destroy();
-      })()),
+    close: () => (closing ??= stop()),
   };
 }

@@ -1,6 +1,4 @@
-import { randomInt } from 'node:crypto';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadServerConfig, type ServerConfig } from '../config.ts';
@@ -8,6 +6,7 @@ import type { Clock } from '../domain/clock.ts';
 import { startServer, type RunningServer } from '../services/server.ts';
 import { secretBoxKeyFile } from '../secret-box.ts';
 import { createTestDatabase } from './test-database.ts';
+import { portBlock } from './port-blocks.ts';
 
 /**
  * A real server for a test file (SQLite or PostgreSQL: test-database.ts; gateway, API and front doors) on a temp data dir
@@ -34,21 +33,9 @@ export interface TestServer {
 
 export const portBlockSize = 20;
 
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-  });
-}
-
-/** A block of `portBlockSize` ports in 22000-30999 (below Linux's ephemeral range), every one of them free right now. */
+/** A block of `portBlockSize` ports, none of them listened on and reserved for this process (port-blocks.ts). */
 export async function freePortBlock(): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
-    const base = 22000 + randomInt(0, 9000 / portBlockSize) * portBlockSize;
-    const free = await Promise.all(Array.from({ length: portBlockSize }, (_, i) => portIsFree(base + i)));
-    if (!free.includes(false) || attempt >= 20) return base;
-  }
+  return portBlock(portBlockSize);
 }
 
 /**
