@@ -5,25 +5,17 @@ import type { Duplex, Readable } from 'node:stream';
 import client from 'prom-client';
 import type { WebRoute } from '../domain/devices/web-routing.ts';
 import type { TrafficKind, TrafficMeter } from '../services/traffic.ts';
-import { parseClientHello, unrecognizedNameAlert } from './client-hello.ts';
+import { unrecognizedNameAlert } from './client-hello.ts';
 import { errorResponse } from './error-page.ts';
 import { terminateTls } from './tls-termination.ts';
 import { whenEnded, type TunnelGatewayLog } from '../gateway/tunnel-gateway.ts';
-import {
-  bodyOf,
-  HttpFramingError,
-  parseRequestHead,
-  RequestFramer,
-  requestHost,
-  responseStatus,
-  serializeHead,
-  type RequestHead,
-} from './http-framing.ts';
+import { HttpFramingError, RequestFramer, requestHost, responseStatus, serializeHead, type RequestHead } from './http-framing.ts';
 import { sourceOf } from '../client-source.ts';
 import { SlotCounts } from './connection-caps.ts';
 import { guardRequests } from './deadlines.ts';
 import { OriginPool, type OriginPoolLimits } from './origin-pool.ts';
-import { poolable, ReusedChannel } from './reused-channel.ts';
+import { ReusedChannel } from './reused-channel.ts';
+import { firstHead, firstHello } from './first-bytes.ts';
 
 export type Route = WebRoute;
 
@@ -321,49 +313,6 @@ export class FrontDoors {
     });
     session.start();
   }
-}
-
-type First =
-  | { kind: 'incomplete' }
-  | { kind: 'ready'; host: string | null; poolable: boolean }
-  | { kind: 'error'; status: number; code: string; message: string };
-
-function firstHead(data: Buffer, max: number): First {
-  const end = data.indexOf('\r\n\r\n');
-  if (end < 0) {
-    return data.length > max
-      ? { kind: 'error', status: 431, code: 'head_too_large', message: 'The request head is too large.' }
-      : { kind: 'incomplete' };
-  }
-  if (end > max) return { kind: 'error', status: 431, code: 'head_too_large', message: 'The request head is too large.' };
-  let head: RequestHead;
-  try {
-    head = parseRequestHead(
-      data
-        .subarray(0, end)
-        .toString('latin1')
-        .replace(/^(\r\n)+/, ''),
-    );
-  } catch {
-    return { kind: 'error', status: 400, code: 'bad_request', message: 'That is not an HTTP/1.1 request.' };
-  }
-  let pool = false;
-  try {
-    pool = poolable(head, bodyOf(head));
-  } catch {
-    // A head the framer refuses: it is answered as ever, on a channel of its own.
-  }
-  return { kind: 'ready', host: requestHost(head), poolable: pool };
-}
-
-function firstHello(data: Buffer, max: number): First {
-  const hello = parseClientHello(data);
-  if (hello.kind === 'incomplete') {
-    return data.length > max ? { kind: 'error', status: 400, code: 'hello_too_large', message: '' } : { kind: 'incomplete' };
-  }
-  if (hello.kind === 'not_tls') return { kind: 'error', status: 400, code: 'not_tls', message: '' };
-  if (hello.serverName === null) return { kind: 'error', status: 400, code: 'unknown_name', message: '' };
-  return { kind: 'ready', host: hello.serverName, poolable: false };
 }
 
 const forwardedHeaders = new Set([
