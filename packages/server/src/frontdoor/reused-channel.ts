@@ -143,6 +143,9 @@ export class ReusedChannel {
     this.replay = null;
     const { socket } = this.o;
     const out = this.tracking ? this.responses.feed(chunk) : [chunk];
+    // A head and its body (and the FIN after them) leave in one write, not one each.
+    const corked = out.length > 1 && !socket.destroyed;
+    if (corked) socket.cork();
     let ok = true;
     for (const b of out) if (!socket.destroyed) ok = socket.write(b);
     if (!ok && this.channel && !this.drainingSocket) {
@@ -150,6 +153,11 @@ export class ReusedChannel {
       this.drainingSocket = true;
       socket.once('drain', this.socketDrained);
     }
+    this.afterResponseBytes();
+    if (corked && socket.writableCorked > 0) socket.uncork();
+  };
+
+  private afterResponseBytes(): void {
     if (this.done || !this.tracking) return;
     if (!this.responses.delimited) {
       // An answer that runs until the origin closes, or that cannot be read: from here on, a
@@ -160,7 +168,7 @@ export class ReusedChannel {
       return;
     }
     if (this.visitorClosing && this.expected.length === 0) this.finish(true);
-  };
+  }
 
   private readonly originEnded = (): void => {
     if (this.retry()) return;
