@@ -257,9 +257,13 @@ test('a channel is not reused after a body that runs to the close, an origin tha
   assert.match(garbage.answer, /Content-Length: 2, 3\r\n[^]*\r\n\r\nok$/, 'passed on as it came');
 });
 
-test('requests with a body, and upgrades, never take a kept channel nor leave theirs behind', async () => {
+test('requests with a body, upgrades and connection-bound authentication never take a kept channel nor leave theirs behind', async () => {
   reset();
   const kept = connOf(await visit(get('/warm')));
+  const empty = `GET /empty HTTP/1.1\r\nHost: ${site}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`;
+  assert.equal(connOf(await visit(empty)), kept, 'a Content-Length of 0 is no body');
+  const ntlm = await visit(`GET /ntlm HTTP/1.1\r\nHost: ${site}\r\nAuthorization: NTLM TlRMTVNTUAABAAAA\r\nConnection: close\r\n\r\n`);
+  assert.notEqual(connOf(ntlm), kept, 'NTLM authenticates the connection: it gets one of its own');
   const post = await visit(`POST /form HTTP/1.1\r\nHost: ${site}\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`);
   assert.notEqual(connOf(post), kept, 'the POST went on a channel of its own');
   assert.match(

@@ -284,7 +284,7 @@ export class RequestFramer extends Transform {
           }
           this.push(this.options.rewrite(head, this.index++, body));
           data = data.subarray(end + 4);
-          if (this.last && body.kind === 'none') {
+          if (this.last && (body.kind === 'none' || (body.kind === 'length' && body.length === 0))) {
             this.state = 'discard';
             return;
           }

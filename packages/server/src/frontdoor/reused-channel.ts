@@ -10,17 +10,18 @@ const lingerMs = 5_000;
 
 /**
  * A request the front door may send on a reused channel, and so send again on a fresh one:
- * HTTP/1.1, no body, not a switch of protocols, and a method that changes nothing
- * (RFC 9110 section 9.2.2), since an origin that closed meanwhile might have seen it.
+ * HTTP/1.1, no body, not a switch of protocols, a method that changes nothing (RFC 9110
+ * section 9.2.2), since an origin that closed meanwhile might have seen it, and no
+ * authentication that binds the connection rather than the request (NTLM, Negotiate):
+ * after one of those the channel is the visitor's alone.
  */
 export function poolable(head: RequestHead, body: RequestBody): boolean {
   return (
     head.version === 'HTTP/1.1' &&
-    body.kind === 'none' &&
+    (body.kind === 'none' || (body.kind === 'length' && body.length === 0)) &&
     (head.method === 'GET' || head.method === 'HEAD' || head.method === 'OPTIONS') &&
     headerValues(head, 'upgrade').length === 0 &&
-    headerValues(head, 'transfer-encoding').length === 0 &&
-    headerValues(head, 'content-length').every((v) => v.trim() === '0')
+    !headerValues(head, 'authorization').some((v) => /^\s*(ntlm|negotiate)\b/i.test(v))
   );
 }
 
