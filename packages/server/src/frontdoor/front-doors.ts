@@ -5,22 +5,17 @@ import type { Duplex, Readable } from 'node:stream';
 import client from 'prom-client';
 import type { WebRoute } from '../domain/devices/web-routing.ts';
 import type { TrafficKind, TrafficMeter } from '../services/traffic.ts';
-import { parseClientHello, unrecognizedNameAlert } from './client-hello.ts';
+import { unrecognizedNameAlert } from './client-hello.ts';
 import { errorResponse } from './error-page.ts';
 import { terminateTls } from './tls-termination.ts';
 import { whenEnded, type TunnelGatewayLog } from '../gateway/tunnel-gateway.ts';
-import {
-  HttpFramingError,
-  parseRequestHead,
-  RequestFramer,
-  requestHost,
-  responseStatus,
-  serializeHead,
-  type RequestHead,
-} from './http-framing.ts';
+import { HttpFramingError, RequestFramer, requestHost, responseStatus, serializeHead, type RequestHead } from './http-framing.ts';
 import { sourceOf } from '../client-source.ts';
 import { SlotCounts } from './connection-caps.ts';
 import { guardRequests } from './deadlines.ts';
+import { OriginPool, type OriginPoolLimits } from './origin-pool.ts';
+import { ReusedChannel } from './reused-channel.ts';
+import { firstHead, firstHello } from './first-bytes.ts';
 
 export type Route = WebRoute;
 
@@ -55,11 +50,14 @@ export interface FrontDoorOptions {
   traffic: TrafficMeter;
   registry: client.Registry;
   limits: FrontDoorLimits;
+  /** Channels to devices' port 80 kept warm between visitors (origin-pool.ts); 16 per device, 2 s idle by default. */
+  originPool?: OriginPoolLimits;
   log: FrontDoorLog;
 }
 
 type Door = 'http' | 'https';
 const lingerMs = 5_000;
+const defaultOriginPool: OriginPoolLimits = { maxIdlePerDevice: 16, idleMs: 2_000 };
 
 /**
  * The server's two public front doors. HTTP routes each request by its Host header: the
@@ -79,8 +77,12 @@ export class FrontDoors {
   private readonly perDeviceSource = new SlotCounts();
   private readonly outcomes: client.Counter<'door' | 'outcome'>;
   private readonly cutoffs: client.Counter<'reason'>;
+  private readonly pool: OriginPool;
+  private readonly reuses: client.Counter;
+  private readonly retries: client.Counter<'outcome'>;
 
   constructor(private readonly o: FrontDoorOptions) {
+    this.pool = new OriginPool(o.originPool ?? defaultOriginPool);
     this.http = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept('http', s));
     this.https = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept('https', s));
     for (const server of [this.http, this.https]) server.on('error', (err) => o.log.warn({ err }, 'front door error'));
@@ -99,6 +101,26 @@ export class FrontDoors {
       labelNames: ['reason'],
       registers: [o.registry],
     });
+    this.reuses = new client.Counter({
+      name: 'p2pvps_frontdoor_channel_reuses_total',
+      help: "Visitor connections to a device's web port carried on a channel kept open from an earlier visitor, instead of a new one.",
+      registers: [o.registry],
+    });
+    this.retries = new client.Counter({
+      name: 'p2pvps_frontdoor_channel_retries_total',
+      help: 'Requests sent again on a new channel because the kept one was closed by the origin before it answered.',
+      labelNames: ['outcome'],
+      registers: [o.registry],
+    });
+    const pool = this.pool;
+    new client.Gauge({
+      name: 'p2pvps_frontdoor_idle_channels',
+      help: "Channels to devices' web ports kept open, idle, for the next visitor.",
+      registers: [o.registry],
+      collect() {
+        this.set(pool.size);
+      },
+    });
     const open = this.open;
     new client.Gauge({
       name: 'p2pvps_frontdoor_connections_open',
@@ -110,8 +132,23 @@ export class FrontDoors {
     });
   }
 
+  /**
+   * Closes the device's idle channels: call it whenever its rental, route or tunnel changes
+   * (a rental starts or ends, the device is refreshed or disconnected, its tunnel goes down),
+   * so no channel opened for one rental carries a visitor of the next.
+   */
+  forgetDevice(deviceId: string): void {
+    this.pool.forgetDevice(deviceId);
+  }
+
+  /** Closes every idle channel (all routes were forgotten at once). */
+  forgetChannels(): void {
+    this.pool.clear();
+  }
+
   /** Closes the listeners and every connection still open. */
   async close(): Promise<void> {
+    this.pool.clear();
     const closed = [this.http, this.https].map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
     for (const socket of this.open) socket.destroy();
     await Promise.all(closed);
@@ -167,7 +204,7 @@ export class FrontDoors {
       cleanup();
       socket.pause();
       if (first.kind === 'error') return fail('bad_request', first.status, first.code, first.message);
-      void this.route(door, socket, data, first.host, source, fail);
+      void this.route(door, socket, data, first.host, first.poolable, source, fail);
     };
     socket.on('data', onData);
     socket.on('end', onEnd);
@@ -178,6 +215,7 @@ export class FrontDoors {
     socket: net.Socket,
     buffered: Buffer,
     host: string | null,
+    firstPoolable: boolean,
     source: string,
     fail: (outcome: string, status: number, code: string, message: string) => void,
   ): Promise<void> {
@@ -222,9 +260,14 @@ export class FrontDoors {
     }
     socket.once('close', releaseDeviceSource);
 
-    let channel: Duplex;
+    const openFresh = () => this.o.openChannel(deviceId, door === 'http' ? 80 : 443, socket.remoteAddress ?? '', socket.remotePort ?? 0);
+    // A request that may go on a kept channel takes one: no round trip to open a channel, no connection for the origin to accept.
+    const pooled = door === 'http' && firstPoolable;
+    let channel = pooled ? this.pool.take(deviceId, rentalId) : null;
+    const reused = channel !== null;
+    if (reused) this.reuses.inc();
     try {
-      channel = await this.o.openChannel(deviceId, door === 'http' ? 80 : 443, socket.remoteAddress ?? '', socket.remotePort ?? 0);
+      channel ??= await openFresh();
     } catch {
       return fail('device_unreachable', 502, 'device_unreachable', `The device behind ${host} is not answering right now.`);
     }
@@ -234,13 +277,15 @@ export class FrontDoors {
     socket.setTimeout(this.o.limits.idleTimeoutMs, () => socket.destroy());
 
     let framer: RequestFramer | undefined;
+    let session: ReusedChannel | undefined;
     if (door === 'http') {
       const visitor = socket.remoteAddress ?? '';
       framer = new RequestFramer({
         maxHeadBytes: this.o.limits.maxHeadBytes,
-        rewrite: (head) => {
+        rewrite: (head, _index, body) => {
           if (requestHost(head) !== host) throw new HttpFramingError(421, 'a request for another host on this connection');
-          return serializeHead(forwardedHead(head, visitor));
+          const forwarded = forwardedHead(head, visitor);
+          return serializeHead(session ? session.request(forwarded, body) : forwarded);
         },
       });
       framer.on('error', () => socket.destroy());
@@ -250,43 +295,24 @@ export class FrontDoors {
       });
       socket.pipe(framer);
     }
-    join(socket, channel, buffered, framer);
+    if (!framer || !pooled) return join(socket, channel, buffered, framer);
+    session = new ReusedChannel({
+      socket,
+      framer,
+      first: buffered,
+      channel,
+      reused,
+      openFresh,
+      giveBack: (kept) => this.pool.give(deviceId, rentalId, kept),
+      retried: (ok) => {
+        this.retries.inc({ outcome: ok ? 'sent' : 'device_unreachable' });
+        if (ok || socket.destroyed) return;
+        socket.end(errorResponse(502, 'device_unreachable', `The device behind ${host} is not answering right now.`));
+        setTimeout(() => socket.destroy(), lingerMs).unref();
+      },
+    });
+    session.start();
   }
-}
-
-type First =
-  { kind: 'incomplete' } | { kind: 'ready'; host: string | null } | { kind: 'error'; status: number; code: string; message: string };
-
-function firstHead(data: Buffer, max: number): First {
-  const end = data.indexOf('\r\n\r\n');
-  if (end < 0) {
-    return data.length > max
-      ? { kind: 'error', status: 431, code: 'head_too_large', message: 'The request head is too large.' }
-      : { kind: 'incomplete' };
-  }
-  if (end > max) return { kind: 'error', status: 431, code: 'head_too_large', message: 'The request head is too large.' };
-  let head: RequestHead;
-  try {
-    head = parseRequestHead(
-      data
-        .subarray(0, end)
-        .toString('latin1')
-        .replace(/^(\r\n)+/, ''),
-    );
-  } catch {
-    return { kind: 'error', status: 400, code: 'bad_request', message: 'That is not an HTTP/1.1 request.' };
-  }
-  return { kind: 'ready', host: requestHost(head) };
-}
-
-function firstHello(data: Buffer, max: number): First {
-  const hello = parseClientHello(data);
-  if (hello.kind === 'incomplete') {
-    return data.length > max ? { kind: 'error', status: 400, code: 'hello_too_large', message: '' } : { kind: 'incomplete' };
-  }
-  if (hello.kind === 'not_tls') return { kind: 'error', status: 400, code: 'not_tls', message: '' };
-  if (hello.serverName === null) return { kind: 'error', status: 400, code: 'unknown_name', message: '' };
-  return { kind: 'ready', host: hello.serverName };
 }
 
 const forwardedHeaders = new Set([

@@ -73,8 +73,10 @@ export function normalizeHost(host: string): string | null {
   return /^[a-z0-9.-]+$/.test(h) ? h : null;
 }
 
-/** How the body that follows a head is delimited (RFC 9112 section 6). */
-function bodyOf(head: RequestHead): { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'tunnel' } {
+/** How the body that follows a request head is delimited (RFC 9112 section 6), or that the connection becomes a tunnel. */
+export type RequestBody = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'tunnel' };
+
+export function bodyOf(head: RequestHead): RequestBody {
   const te = headerValues(head, 'transfer-encoding');
   const cl = headerValues(head, 'content-length');
   if (te.length > 0 && cl.length > 0) throw new HttpFramingError(400, 'both Transfer-Encoding and Content-Length');
@@ -135,10 +137,10 @@ export interface FramerOptions {
   /** Largest request head (request line and headers) accepted, in bytes. */
   maxHeadBytes: number;
   /** Turns each head into the bytes sent on; may throw HttpFramingError. */
-  rewrite(head: RequestHead, index: number): Buffer;
+  rewrite(head: RequestHead, index: number, body: RequestBody): Buffer;
 }
 
-type FramerState = 'head' | 'body' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailer' | 'upgrade-wait' | 'tunnel';
+type FramerState = 'head' | 'body' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailer' | 'upgrade-wait' | 'tunnel' | 'discard';
 
 /**
  * Cuts a client's HTTP/1.1 byte stream into requests so that every request head, not
@@ -165,6 +167,8 @@ export class RequestFramer extends Transform {
   private startedHead = -1;
   /** 'upgrade' or 'connect' when the first request asked to switch protocols and its answer is awaited. */
   private upgradeAsked: 'upgrade' | 'connect' | null = null;
+  /** Set by lastRequest(): once the current request is through, what follows is dropped. */
+  private last = false;
 
   constructor(private readonly options: FramerOptions) {
     super();
@@ -177,7 +181,16 @@ export class RequestFramer extends Transform {
 
   /** True while a request body (or its chunk framing) is being passed on. */
   get inBody(): boolean {
-    return this.state !== 'head' && this.state !== 'upgrade-wait' && this.state !== 'tunnel';
+    return this.state !== 'head' && this.state !== 'upgrade-wait' && this.state !== 'tunnel' && this.state !== 'discard';
+  }
+
+  /**
+   * The request whose head is being rewritten is the connection's last (its visitor sent
+   * `Connection: close`, RFC 9112 section 9.6): once it is through, nothing more is sent on.
+   * Only for a request without a body; call it from `rewrite`.
+   */
+  lastRequest(): void {
+    this.last = true;
   }
 
   /**
@@ -215,6 +228,8 @@ export class RequestFramer extends Transform {
       switch (this.state) {
         case 'tunnel':
           this.push(data);
+          return;
+        case 'discard':
           return;
         case 'upgrade-wait':
           // A WebSocket client waits for the 101 before it sends; hold a little, refuse more.
@@ -267,8 +282,12 @@ export class RequestFramer extends Transform {
             this.startedHead = -1;
             this.emit('head-finished');
           }
-          this.push(this.options.rewrite(head, this.index++));
+          this.push(this.options.rewrite(head, this.index++, body));
           data = data.subarray(end + 4);
+          if (this.last && (body.kind === 'none' || (body.kind === 'length' && body.length === 0))) {
+            this.state = 'discard';
+            return;
+          }
           if (body.kind === 'length' && body.length > 0) {
             this.state = 'body';
             this.remaining = body.length;

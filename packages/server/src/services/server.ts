@@ -99,6 +99,8 @@ export async function startServer(
   let gateway: TunnelGateway | undefined;
   // Cluster: set when this server is one node of several (--node-link-listen); cluster/cluster-node.ts.
   let cluster: ClusterNode | undefined;
+  // Set once the front doors exist; they keep warm channels per device and rental, forgotten with the routes.
+  let frontDoors: FrontDoors | undefined;
   let mail: MailQueue | undefined;
   // A name no device of ours has may be a backed-up peer's running rental (federation/backup-serving.ts).
   const webRoutes = new WebRouteCache(async (host) => {
@@ -114,6 +116,7 @@ export async function startServer(
   // Every node, this one included, hears that a device's rentals changed.
   buses.changes.subscribe('devices', (deviceId) => {
     webRoutes.forget();
+    frontDoors?.forgetDevice(deviceId);
     void gateway?.refresh(deviceId);
     cluster?.rentalsChanged();
   });
@@ -146,6 +149,7 @@ export async function startServer(
       },
       disconnect: (id) => {
         webRoutes.forget();
+        frontDoors?.forgetDevice(id);
         if (cluster) cluster.disconnect(id);
         else gateway?.disconnect(id);
       },
@@ -316,6 +320,7 @@ export async function startServer(
           });
       },
       onTunnelDown: (id) => {
+        frontDoors?.forgetDevice(id);
         void backupTunnel(id, false);
         void (cluster?.tunnelDown(id) ?? Promise.resolve(false))
           .catch(() => false)
@@ -359,7 +364,10 @@ export async function startServer(
           void settleDevice(id, false);
           void setOnline(id, true);
         },
-        onRentalsChanged: () => webRoutes.forget(),
+        onRentalsChanged: () => {
+          webRoutes.forget();
+          frontDoors?.forgetChannels();
+        },
         onRenterConnection: (rental, socket) => traffic.track(socket, rental.deviceId, rental.rentalId, 'ssh'),
         log,
       });
@@ -396,6 +404,7 @@ export async function startServer(
         minBodyBytes: Math.ceil((config.minBodyRate * config.headTimeoutMs) / 1000),
       },
     });
+    frontDoors = doors;
     const port = await listen(doors.http, config.httpPort, config.httpHost);
     httpsPort = await listen(doors.https, config.httpsPort, config.httpHost);
     metricsListener =
