@@ -1,6 +1,6 @@
 import { parseClientHello } from './client-hello.ts';
 import { bodyOf, parseRequestHead, requestHost, type RequestHead } from './http-framing.ts';
-import { poolable } from './reused-channel.ts';
+import { asksClose, poolable } from './reused-channel.ts';
 
 /** What the first bytes of a visitor's connection say: where it goes, or why it is refused. */
 export type First =
@@ -8,7 +8,7 @@ export type First =
   | { kind: 'ready'; host: string | null; poolable: boolean }
   | { kind: 'error'; status: number; code: string; message: string };
 
-/** The first request head on the HTTP door: its host, and whether it may go on a kept channel. */
+/** The first request head on the HTTP door: its host, and whether the connection may go on a kept channel. */
 export function firstHead(data: Buffer, max: number): First {
   const end = data.indexOf('\r\n\r\n');
   if (end < 0) {
@@ -30,7 +30,10 @@ export function firstHead(data: Buffer, max: number): First {
   }
   let pool = false;
   try {
-    pool = poolable(head, bodyOf(head));
+    // Only a visitor that will close after one answer: a kept-alive connection's responses
+    // would all have to be read for where they end, which costs its hot path more than a
+    // channel of its own once.
+    pool = poolable(head, bodyOf(head)) && asksClose(head);
   } catch {
     // A head the framer refuses: it is answered as ever, on a channel of its own.
   }

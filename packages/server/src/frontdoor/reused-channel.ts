@@ -25,7 +25,7 @@ export function poolable(head: RequestHead, body: RequestBody): boolean {
   );
 }
 
-function asksClose(head: RequestHead): boolean {
+export function asksClose(head: RequestHead): boolean {
   return /(^|[\s,])close($|[\s,])/i.test(headerValues(head, 'connection').join(','));
 }
 
