@@ -12,6 +12,7 @@ import type { CipherAlgorithm, ClientChannel, ServerChannel } from 'ssh2';
 import { edits, patchedPacketSize, patchSsh2 } from '../ssh2-patch.mjs';
 import { generateEd25519KeyPair, signingKey } from './ssh-keys.ts';
 import { tunnelSshAlgorithms } from './tunnel-ssh.ts';
+import { connectWithSlabReads } from './slab-reads.ts';
 
 const require = createRequire(import.meta.url);
 const lib = join(dirname(require.resolve('ssh2/package.json')), 'lib');
@@ -27,15 +28,16 @@ test('the patch applies to ssh2 as shipped, once, and refuses an ssh2 it was not
   const dir = mkdtempSync(join(tmpdir(), 'p2pvps-ssh2-patch-'));
   try {
     mkdirSync(join(dir, 'protocol'));
+    const patchedFiles = [...new Set(edits.map((e) => e.file))];
     // ssh2 as shipped: the installed files with every edit undone.
-    for (const file of ['Channel.js', 'protocol/crypto.js']) {
+    for (const file of patchedFiles) {
       let text = readFileSync(join(lib, file), 'utf8');
       for (const edit of edits.filter((e) => e.file === file).reverse()) text = text.split(edit.to).join(edit.from);
       writeFileSync(join(dir, file), text);
     }
     assert.equal(patchSsh2({ check: true, lib: dir }).length, edits.length, 'every edit pending');
     assert.equal(patchSsh2({ lib: dir }).length, edits.length);
-    for (const file of ['Channel.js', 'protocol/crypto.js']) {
+    for (const file of patchedFiles) {
       assert.equal(readFileSync(join(dir, file), 'utf8'), readFileSync(join(lib, file), 'utf8'), `${file} patched as installed`);
     }
     assert.deepEqual(patchSsh2({ lib: dir }), [], 'a second run changes nothing');
@@ -52,7 +54,7 @@ test('the patch applies to ssh2 as shipped, once, and refuses an ssh2 it was not
  * Two patched ends, as the gateway and the agent are: the server opens a channel to the
  * client (as the gateway does for a visitor) and each side sends the other 8 MiB.
  */
-async function exchange(cipher: CipherAlgorithm) {
+async function exchange(cipher: CipherAlgorithm, slabReads: boolean) {
   const hostKey = generateEd25519KeyPair('host').private;
   const server = new ssh2.Server({ hostKeys: [{ key: signingKey(hostKey) }], algorithms: tunnelSshAlgorithms }, (conn) => {
     conn.on('authentication', (ctx) => ctx.accept());
@@ -71,9 +73,10 @@ async function exchange(cipher: CipherAlgorithm) {
   const clientChannel = new Promise<ClientChannel>((resolve) => client.on('tcp connection', (_info, accept) => resolve(accept())));
   const serverChannel = once(server, 'channel') as Promise<[ServerChannel]>;
   client.on('ready', () => client.forwardIn('127.0.0.1', 22, () => {}));
+  const port = (server.address() as AddressInfo).port;
   client.connect({
-    host: '127.0.0.1',
-    port: (server.address() as AddressInfo).port,
+    // The agent's reads (slabs: a straddling packet decrypted where it lies) or Node's own (a copy).
+    ...(slabReads ? { sock: connectWithSlabReads({ host: '127.0.0.1', port }) } : { host: '127.0.0.1', port }),
     username: 'device',
     algorithms: { ...tunnelSshAlgorithms, cipher: [cipher] },
   });
@@ -103,9 +106,15 @@ async function exchange(cipher: CipherAlgorithm) {
   return { got, down, up, packetSizes };
 }
 
-for (const cipher of ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com'] as const) {
-  test(`two patched ends send each other 64 KiB packets and every byte arrives, in order (${cipher})`, async () => {
-    const { got, down, up, packetSizes } = await exchange(cipher);
+for (const [cipher, slabReads] of [
+  ['aes128-gcm@openssh.com', true],
+  ['aes128-gcm@openssh.com', false],
+  ['chacha20-poly1305@openssh.com', true],
+  ['chacha20-poly1305@openssh.com', false],
+] as const) {
+  const reads = slabReads ? 'client reading into slabs' : "Node's own reads";
+  test(`two patched ends send each other 64 KiB packets and every byte arrives, in order (${cipher}, ${reads})`, async () => {
+    const { got, down, up, packetSizes } = await exchange(cipher, slabReads);
     const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     assert.equal(got.down.bytes.length, down.length);
     assert.equal(digest(got.down.bytes), digest(down));
