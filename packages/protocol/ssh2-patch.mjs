@@ -28,11 +28,17 @@
 //    sent was most of the garbage collection in the tunnel's profiles.
 // 5. A received packet that straddles two socket reads is decrypted where it lies when the
 //    two reads sit one after the other in one buffer (the tunnel reads into slabs:
-//    packages/protocol/src/slab-reads.ts), instead of being copied into a Buffer of its
+//    packages/protocol/src/socket-reads.ts), instead of being copied into a Buffer of its
 //    own; otherwise copied as before, only once its second part has arrived. With 64 KiB
 //    packets and 64 KiB reads nearly every packet straddles. ssh2 already kept a view of a
 //    read within one parse call; now the first part's view is kept until the next read,
 //    which holds for Node's own reads (a new Buffer each) and for the slabs (never reused).
+//
+// 6. Data read straight into a pooled packet's payload area (packages/protocol/src/
+//    socket-reads.ts, the agent's reads from the origin) goes out as a packet written around
+//    it, encrypted where it lies: no copy and no new Buffer per packet. Only a read sent
+//    whole, as one packet, at the offset where a payload goes: anything else (a read split
+//    by the window, a peer with smaller packets, a key exchange under way) is copied as before.
 //
 // Every edit is an exact text match: a different ssh2 fails loudly here rather than
 // running half-patched. packages/protocol/src/ssh2-patch.test.ts checks the result.
@@ -104,6 +110,42 @@ function joinFragment(packet, have, fragment, len) {
   whole.set(fragment, have);
   return whole;
 }
+
+// ${marker}: reads straight into a pooled packet, where a channel data payload goes
+// (length, padding length, type, channel, data length before it).
+const PAYLOAD_OFFSET = 4 + 1 + 1 + 4 + 4;
+const READ_BYTES = new WeakMap();
+function packetReadBuffer() {
+  let ab = PACKET_POOL.pop();
+  if (ab === undefined) {
+    ab = new ArrayBuffer(PACKET_POOL_SIZE);
+    POOLED.add(ab);
+  }
+  return new FastBuffer(ab, PAYLOAD_OFFSET, ${patchedPacketSize});
+}
+function packetRead(buffer, bytes) {
+  READ_BYTES.set(buffer.buffer, bytes);
+}
+// The packet around \`data\` when it is a whole read from packetReadBuffer, else null.
+function packetAround(data, blockLen) {
+  const ab = data.buffer;
+  if (data.byteOffset !== PAYLOAD_OFFSET || READ_BYTES.get(ab) !== data.length)
+    return null;
+  const payloadLen = 1 + 4 + 4 + data.length;
+  let pktLen = 4 + 1 + payloadLen;
+  let padLen = blockLen - ((pktLen - 4) & (blockLen - 1));
+  if (padLen < 4)
+    padLen += blockLen;
+  pktLen += padLen;
+  if (pktLen + 16 > ab.byteLength)
+    return null;
+  READ_BYTES.delete(ab);
+  const packet = new FastBuffer(ab, 0, pktLen + 16);
+  writeUInt32BE(packet, pktLen - 4, 0);
+  packet[4] = padLen;
+  fillPadding(packet, 5 + payloadLen, padLen);
+  return packet;
+}
 `;
 
 /** file (under ssh2/lib), the text as shipped, what it becomes, how often the text occurs. */
@@ -174,6 +216,63 @@ export const edits = [
       '        }',
     ].join('\n'),
     count: 4,
+  },
+  // 6. A whole read sent where it lies, for the two AEAD bindings.
+  {
+    file: 'protocol/crypto.js',
+    from: 'module.exports = {\n  CIPHER_INFO,',
+    to: [
+      `// ${marker}: a packet written around data read into its payload area`,
+      'AESGCMCipherBinding.prototype.allocPacketAround = function(data) { return packetAround(data, 16); };',
+      'ChaChaPolyCipherBinding.prototype.allocPacketAround = function(data) { return packetAround(data, 8); };',
+      '',
+      `module.exports = {\n  packetReadBuffer, // ${marker}\n  packetRead, // ${marker}\n  CIPHER_INFO,`,
+    ].join('\n'),
+    count: 1,
+  },
+  {
+    file: 'protocol/Protocol.js',
+    from: [
+      '    let p = this._packetRW.write.allocStart;',
+      '    const packet = this._packetRW.write.alloc(1 + 4 + 4 + dataLen);',
+      '',
+      '    packet[p] = MESSAGE.CHANNEL_DATA;',
+    ].join('\n'),
+    to: [
+      '    let p = this._packetRW.write.allocStart;',
+      `    // ${marker}: data read into a pooled packet's payload area is sent where it lies`,
+      '    const around = (isBuffer && p === 5 && this._kexinit === undefined',
+      '                    && this._cipher.allocPacketAround',
+      '                    && this._cipher.allocPacketAround(data));',
+      '    const packet = around || this._packetRW.write.alloc(1 + 4 + 4 + dataLen);',
+      '',
+      '    packet[p] = MESSAGE.CHANNEL_DATA;',
+    ].join('\n'),
+    count: 1,
+  },
+  {
+    file: 'protocol/Protocol.js',
+    from: [
+      '    if (isBuffer)',
+      '      packet.set(data, p += 4);',
+      '    else',
+      '      packet.utf8Write(data, p += 4, dataLen);',
+      '',
+      '    this._debug && this._debug(',
+      '      `Outbound: Sending CHANNEL_DATA',
+    ].join('\n'),
+    to: [
+      '    if (isBuffer) {',
+      `      if (!around) // ${marker}`,
+      '        packet.set(data, p += 4);',
+      '    } else {',
+      '      packet.utf8Write(data, p += 4, dataLen);',
+      '    }',
+      '',
+      '    this._debug && this._debug(',
+      '      `Outbound: Sending CHANNEL_DATA',
+    ].join('\n'),
+    count: 1,
   },
   {
     file: 'protocol/Protocol.js',

@@ -1,0 +1,82 @@
+import { createRequire } from 'node:module';
+import { connect, type NetConnectOpts, type Socket } from 'node:net';
+
+/** Reads land one after another in a slab this large (untouched pages cost no memory). */
+const slabBytes = 1024 * 1024;
+/** Each read is given at least this much room: Node's own read size. */
+const minReadBytes = 64 * 1024;
+
+/** Where each read goes, and what to do once it is there. */
+interface Reads {
+  next(): Buffer;
+  read(buffer: Buffer, bytes: number): void;
+}
+
+/**
+ * A socket whose reads go where `reads` says, each emitted as 'data' as Node's own reads
+ * are (what ssh2 and `pipe` listen to). End, pause and resume work as usual.
+ */
+function connectWithReads(options: NetConnectOpts, reads: Reads): Socket {
+  const socket = connect({
+    ...options,
+    onread: {
+      buffer: () => reads.next(),
+      callback: (bytes: number, buffer: Uint8Array) => {
+        const data = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
+        reads.read(data, bytes);
+        socket.emit('data', data);
+      },
+    },
+  } as NetConnectOpts);
+  return socket;
+}
+
+/**
+ * Connects a socket whose reads land one after another in 1 MiB slabs instead of a new
+ * 64 KiB Buffer each. For the tunnel's SSH connection: an SSH packet of 64 KiB and a bit
+ * never fits one 64 KiB read, so nearly every packet straddles two, and ssh2 copied each
+ * such packet into a Buffer of its own before decrypting it. With the reads side by side in
+ * memory the patched ssh2 decrypts the packet where it lies (packages/protocol/ssh2-patch.mjs,
+ * `joinFragment`); and a read may take up to what is left of the slab, so a busy tunnel
+ * needs fewer read calls.
+ *
+ * A slab is never written twice: the decrypted data handed on (by reference, to the
+ * channel and the socket behind it) stays as it was for as long as anything holds it, and
+ * the slab goes to the garbage collector with its last view.
+ */
+export function connectWithSlabReads(options: NetConnectOpts): Socket {
+  let slab = Buffer.allocUnsafeSlow(slabBytes);
+  let used = 0;
+  return connectWithReads(options, {
+    next: () => {
+      if (slab.length - used < minReadBytes) {
+        slab = Buffer.allocUnsafeSlow(slabBytes);
+        used = 0;
+      }
+      return slab.subarray(used);
+    },
+    read: (_buffer, bytes) => void (used += bytes),
+  });
+}
+
+interface PatchedCrypto {
+  packetReadBuffer?: () => Buffer;
+  packetRead?: (buffer: Buffer, bytes: number) => void;
+}
+const patchedCrypto = createRequire(import.meta.url)('ssh2/lib/protocol/crypto.js') as PatchedCrypto;
+
+/**
+ * Connects a socket whose data will go into an SSH channel: each read lands in a pooled
+ * SSH packet of the patched ssh2, where a channel data packet's payload goes, and a read
+ * written to the channel whole goes out as that packet, encrypted where it lies: no copy
+ * and no new Buffer per packet (packages/protocol/ssh2-patch.mjs, `packetAround`). Any other
+ * use of the data (split by the window, read by someone else first) is only a copy, as
+ * without this. Whoever reads the socket must not keep its data after writing it to the
+ * channel: it is encrypted in place and the memory reused once sent. With an ssh2 that is
+ * not patched, an ordinary socket.
+ */
+export function connectWithPacketReads(options: NetConnectOpts): Socket {
+  const { packetReadBuffer, packetRead } = patchedCrypto;
+  if (!packetReadBuffer || !packetRead) return connect(options);
+  return connectWithReads(options, { next: packetReadBuffer, read: packetRead });
+}
