@@ -129,7 +129,8 @@ function packetRead(buffer, bytes) {
 // The packet around \`data\` when it is a whole read from packetReadBuffer, else null.
 function packetAround(data, blockLen) {
   const ab = data.buffer;
-  if (data.byteOffset !== PAYLOAD_OFFSET || READ_BYTES.get(ab) !== data.length)
+  if (data.byteOffset !== PAYLOAD_OFFSET || !POOLED.has(ab)
+      || READ_BYTES.get(ab) !== data.length)
     return null;
   const payloadLen = 1 + 4 + 4 + data.length;
   let pktLen = 4 + 1 + payloadLen;

@@ -1,10 +1,12 @@
 import { createRequire } from 'node:module';
-import { connect, type NetConnectOpts, type Socket } from 'node:net';
+import { connect, type Socket, type TcpNetConnectOpts } from 'node:net';
 
 /** Reads land one after another in a slab this large (untouched pages cost no memory). */
 const slabBytes = 1024 * 1024;
 /** Each read is given at least this much room: Node's own read size. */
 const minReadBytes = 64 * 1024;
+/** What a socket that reads little waits with (connectWithPacketReads). */
+const quietReadBytes = 4 * 1024;
 
 /** Where each read goes, and what to do once it is there. */
 interface Reads {
@@ -16,7 +18,7 @@ interface Reads {
  * A socket whose reads go where `reads` says, each emitted as 'data' as Node's own reads
  * are (what ssh2 and `pipe` listen to). End, pause and resume work as usual.
  */
-function connectWithReads(options: NetConnectOpts, reads: Reads): Socket {
+function connectWithReads(options: TcpNetConnectOpts, reads: Reads): Socket {
   const socket = connect({
     ...options,
     onread: {
@@ -25,9 +27,11 @@ function connectWithReads(options: NetConnectOpts, reads: Reads): Socket {
         const data = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
         reads.read(data, bytes);
         socket.emit('data', data);
+        // Backpressure is the stream's own: pause() stops reading, resume() starts it again.
+        return true;
       },
     },
-  } as NetConnectOpts);
+  });
   return socket;
 }
 
@@ -44,7 +48,7 @@ function connectWithReads(options: NetConnectOpts, reads: Reads): Socket {
  * channel and the socket behind it) stays as it was for as long as anything holds it, and
  * the slab goes to the garbage collector with its last view.
  */
-export function connectWithSlabReads(options: NetConnectOpts): Socket {
+export function connectWithSlabReads(options: TcpNetConnectOpts): Socket {
   let slab = Buffer.allocUnsafeSlow(slabBytes);
   let used = 0;
   return connectWithReads(options, {
@@ -75,8 +79,18 @@ const patchedCrypto = createRequire(import.meta.url)('ssh2/lib/protocol/crypto.j
  * channel: it is encrypted in place and the memory reused once sent. With an ssh2 that is
  * not patched, an ordinary socket.
  */
-export function connectWithPacketReads(options: NetConnectOpts): Socket {
+export function connectWithPacketReads(options: TcpNetConnectOpts): Socket {
   const { packetReadBuffer, packetRead } = patchedCrypto;
   if (!packetReadBuffer || !packetRead) return connect(options);
-  return connectWithReads(options, { next: packetReadBuffer, read: packetRead });
+  // A socket waits for its next read holding the buffer it was given (Node's own reads take
+  // memory only once data is there): a quiet one (an idle keep-alive connection) waits with
+  // 4 KiB of its own, one that filled that gets packets until a read comes back small.
+  let bulk = false;
+  return connectWithReads(options, {
+    next: () => (bulk ? packetReadBuffer() : Buffer.allocUnsafeSlow(quietReadBytes)),
+    read: (buffer, bytes) => {
+      if (bulk) packetRead(buffer, bytes);
+      bulk = bytes >= quietReadBytes;
+    },
+  });
 }
