@@ -67,7 +67,14 @@ interface PatchedCrypto {
   packetReadBuffer?: () => Buffer;
   packetRead?: (buffer: Buffer, bytes: number) => void;
 }
-const patchedCrypto = createRequire(import.meta.url)('ssh2/lib/protocol/crypto.js') as PatchedCrypto;
+let patchedCrypto: PatchedCrypto | undefined;
+/**
+ * ssh2's crypto module, the same instance ssh2 uses (and so the same packet pool). Loaded on
+ * first use, not at import: the agent's bundle puts a stand-in for ssh2's WebAssembly
+ * Poly1305 in place before ssh2 loads (packages/agent/build.mjs), which loading crypto.js
+ * here first would bypass.
+ */
+const ssh2Crypto = (): PatchedCrypto => (patchedCrypto ??= createRequire(import.meta.url)('ssh2/lib/protocol/crypto.js') as PatchedCrypto);
 
 /**
  * Connects a socket whose data will go into an SSH channel: each read lands in a pooled
@@ -80,7 +87,7 @@ const patchedCrypto = createRequire(import.meta.url)('ssh2/lib/protocol/crypto.j
  * not patched, an ordinary socket.
  */
 export function connectWithPacketReads(options: TcpNetConnectOpts): Socket {
-  const { packetReadBuffer, packetRead } = patchedCrypto;
+  const { packetReadBuffer, packetRead } = ssh2Crypto();
   if (!packetReadBuffer || !packetRead) return connect(options);
   // A socket waits for its next read holding the buffer it was given (Node's own reads take
   // memory only once data is there): a quiet one (an idle keep-alive connection) waits with
