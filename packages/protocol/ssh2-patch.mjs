@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Patches two constants and one call of the installed ssh2 (1.17), for the device tunnel's
+// Patches constants, allocations and writes of the installed ssh2 (1.17), for the device tunnel's
 // throughput and CPU. Run by this package's postinstall (so `npm ci` applies it, on the
 // server and on a device alike) and by scripts/setup.sh (checkouts whose node_modules were
 // copied, not installed). Idempotent; `--check` only reports, exiting 1 if not applied.
@@ -20,6 +20,25 @@
 //    CSPRNG (crypto.randomFillSync) 16 KiB at a time, each byte used once, instead of a
 //    randomFillSync call per packet: that call was 5–9 % of both ends' CPU in the tunnel's
 //    profiles (docs/benchmarks.md), most of it per-call overhead.
+// 4. Data-sized packets (16 KiB and more) are written from a pool of reused buffers instead
+//    of a new 65 KiB Buffer each: ssh2 writes a packet without a callback, so it could not
+//    know when the memory was free; the patched write passes one (Protocol.js, client.js,
+//    server.js), and a pooled packet goes back to the pool when the socket has written it
+//    (not on an error: then it is left to the garbage collector). A new Buffer per packet
+//    sent was most of the garbage collection in the tunnel's profiles.
+// 5. A received packet that straddles two socket reads is decrypted where it lies when the
+//    two reads sit one after the other in one buffer (the tunnel reads into slabs:
+//    packages/protocol/src/socket-reads.ts), instead of being copied into a Buffer of its
+//    own; otherwise copied as before, only once its second part has arrived. With 64 KiB
+//    packets and 64 KiB reads nearly every packet straddles. ssh2 already kept a view of a
+//    read within one parse call; now the first part's view is kept until the next read,
+//    which holds for Node's own reads (a new Buffer each) and for the slabs (never reused).
+//
+// 6. Data read straight into a pooled packet's payload area (packages/protocol/src/
+//    socket-reads.ts, the agent's reads from the origin) goes out as a packet written around
+//    it, encrypted where it lies: no copy and no new Buffer per packet. Only a read sent
+//    whole, as one packet, at the offset where a payload goes: anything else (a read split
+//    by the window, a peer with smaller packets, a key exchange under way) is copied as before.
 //
 // Every edit is an exact text match: a different ssh2 fails loudly here rather than
 // running half-patched. packages/protocol/src/ssh2-patch.test.ts checks the result.
@@ -45,6 +64,91 @@ function fillPadding(packet, offset, len) {
 }
 `;
 
+const packetPoolCode = `
+// ${marker}: data-sized packets in reused buffers, back in the pool once the socket wrote them.
+const PACKET_POOL_MIN = 16 * 1024;
+const PACKET_POOL_SIZE = MAX_PACKET_SIZE + 64; // any cipher's packet of the largest payload, with its tag
+const PACKET_POOL_MAX = 32; // 2 MiB kept at most: one channel window's worth
+const PACKET_POOL = [];
+const POOLED = new WeakSet();
+function allocPacketBuffer(size) {
+  if (size < PACKET_POOL_MIN || size > PACKET_POOL_SIZE)
+    return Buffer.allocUnsafe(size);
+  let ab = PACKET_POOL.pop();
+  if (ab === undefined) {
+    ab = new ArrayBuffer(PACKET_POOL_SIZE);
+    POOLED.add(ab);
+  }
+  return new FastBuffer(ab, 0, size);
+}
+// The write callback for a packet: gives a pooled packet's memory back once written.
+function packetWritten(packet) {
+  const ab = packet.buffer;
+  if (packet.byteOffset !== 0 || !POOLED.has(ab))
+    return undefined;
+  return (err) => {
+    if (!err && PACKET_POOL.length < PACKET_POOL_MAX)
+      PACKET_POOL.push(ab);
+  };
+}
+
+// ${marker}: the next part of a received packet. The first part is kept as a view; a part
+// that follows it in the same memory extends the view; any other is copied, as ssh2 does.
+function joinFragment(packet, have, fragment, len) {
+  if (!packet)
+    return fragment;
+  if (packet.length !== have) {
+    packet.set(fragment, have);
+    return packet;
+  }
+  if (packet.buffer === fragment.buffer
+      && packet.byteOffset + have === fragment.byteOffset) {
+    return new FastBuffer(packet.buffer, packet.byteOffset, have + fragment.length);
+  }
+  const whole = Buffer.allocUnsafe(len);
+  whole.set(packet, 0);
+  whole.set(fragment, have);
+  return whole;
+}
+
+// ${marker}: reads straight into a pooled packet, where a channel data payload goes
+// (length, padding length, type, channel, data length before it).
+const PAYLOAD_OFFSET = 4 + 1 + 1 + 4 + 4;
+const READ_BYTES = new WeakMap();
+function packetReadBuffer() {
+  let ab = PACKET_POOL.pop();
+  if (ab === undefined) {
+    ab = new ArrayBuffer(PACKET_POOL_SIZE);
+    POOLED.add(ab);
+  }
+  return new FastBuffer(ab, PAYLOAD_OFFSET, ${patchedPacketSize});
+}
+function packetRead(buffer, bytes) {
+  READ_BYTES.set(buffer.buffer, bytes);
+}
+// The packet around \`data\` when it is a whole read from packetReadBuffer, else null.
+function packetAround(data, blockLen) {
+  const ab = data.buffer;
+  if (data.byteOffset !== PAYLOAD_OFFSET || !POOLED.has(ab)
+      || READ_BYTES.get(ab) !== data.length)
+    return null;
+  const payloadLen = 1 + 4 + 4 + data.length;
+  let pktLen = 4 + 1 + payloadLen;
+  let padLen = blockLen - ((pktLen - 4) & (blockLen - 1));
+  if (padLen < 4)
+    padLen += blockLen;
+  pktLen += padLen;
+  if (pktLen + 16 > ab.byteLength)
+    return null;
+  READ_BYTES.delete(ab);
+  const packet = new FastBuffer(ab, 0, pktLen + 16);
+  writeUInt32BE(packet, pktLen - 4, 0);
+  packet[4] = padLen;
+  fillPadding(packet, 5 + payloadLen, padLen);
+  return packet;
+}
+`;
+
 /** file (under ssh2/lib), the text as shipped, what it becomes, how often the text occurs. */
 export const edits = [
   {
@@ -64,6 +168,130 @@ export const edits = [
     from: '    randomFillSync(packet, 5 + payloadLen, padLen);',
     to: `    fillPadding(packet, 5 + payloadLen, padLen); // ${marker}`,
     count: 7,
+  },
+  // 4. Pooled packets for the two AEAD ciphers' native bindings (the ones the tunnel offers),
+  //    handed back by the write callback.
+  {
+    file: 'protocol/crypto.js',
+    from: 'let binding;\n',
+    to: `let binding; // ${marker}: the packet pool follows\n${packetPoolCode}`,
+    count: 1,
+  },
+  {
+    file: 'protocol/crypto.js',
+    from: 'const packet = Buffer.allocUnsafe(pktLen + 16/* MAC */);',
+    to: `const packet = allocPacketBuffer(pktLen + 16/* MAC */); // ${marker}`,
+    count: 1,
+  },
+  {
+    file: 'protocol/crypto.js',
+    from: 'const packet = Buffer.allocUnsafe(pktLen + 16/* authTag */);',
+    to: `const packet = allocPacketBuffer(pktLen + 16/* authTag */); // ${marker}`,
+    count: 1,
+  },
+  {
+    file: 'protocol/crypto.js',
+    from: '    this._instance.encrypt(packet, this.outSeqno);\n\n    this._onWrite(packet);',
+    to: `    this._instance.encrypt(packet, this.outSeqno);\n\n    this._onWrite(packet, packetWritten(packet)); // ${marker}`,
+    count: 1,
+  },
+  {
+    file: 'protocol/crypto.js',
+    from: '    this._instance.encrypt(packet);\n\n    this._onWrite(packet);',
+    to: `    this._instance.encrypt(packet);\n\n    this._onWrite(packet, packetWritten(packet)); // ${marker}`,
+    count: 1,
+  },
+  // 5. A straddling packet decrypted in place when its parts are contiguous.
+  {
+    file: 'protocol/crypto.js',
+    from: [
+      '        } else {',
+      '          if (!this._packet)',
+      '            this._packet = Buffer.allocUnsafe(this._len);',
+      '          this._packet.set(encrypted, this._pktLen);',
+      '        }',
+    ].join('\n'),
+    to: [
+      '        } else {',
+      `          this._packet = joinFragment(this._packet, this._pktLen, encrypted, this._len); // ${marker}`,
+      '        }',
+    ].join('\n'),
+    count: 4,
+  },
+  // 6. A whole read sent where it lies, for the two AEAD bindings.
+  {
+    file: 'protocol/crypto.js',
+    from: 'module.exports = {\n  CIPHER_INFO,',
+    to: [
+      `// ${marker}: a packet written around data read into its payload area`,
+      'AESGCMCipherBinding.prototype.allocPacketAround = function(data) { return packetAround(data, 16); };',
+      'ChaChaPolyCipherBinding.prototype.allocPacketAround = function(data) { return packetAround(data, 8); };',
+      '',
+      `module.exports = {\n  packetReadBuffer, // ${marker}\n  packetRead, // ${marker}\n  CIPHER_INFO,`,
+    ].join('\n'),
+    count: 1,
+  },
+  {
+    file: 'protocol/Protocol.js',
+    from: [
+      '    let p = this._packetRW.write.allocStart;',
+      '    const packet = this._packetRW.write.alloc(1 + 4 + 4 + dataLen);',
+      '',
+      '    packet[p] = MESSAGE.CHANNEL_DATA;',
+    ].join('\n'),
+    to: [
+      '    let p = this._packetRW.write.allocStart;',
+      `    // ${marker}: data read into a pooled packet's payload area is sent where it lies`,
+      '    const around = (isBuffer && p === 5 && this._kexinit === undefined',
+      '                    && this._cipher.allocPacketAround',
+      '                    && this._cipher.allocPacketAround(data));',
+      '    const packet = around || this._packetRW.write.alloc(1 + 4 + 4 + dataLen);',
+      '',
+      '    packet[p] = MESSAGE.CHANNEL_DATA;',
+    ].join('\n'),
+    count: 1,
+  },
+  {
+    file: 'protocol/Protocol.js',
+    from: [
+      '    if (isBuffer)',
+      '      packet.set(data, p += 4);',
+      '    else',
+      '      packet.utf8Write(data, p += 4, dataLen);',
+      '',
+      '    this._debug && this._debug(',
+      '      `Outbound: Sending CHANNEL_DATA',
+    ].join('\n'),
+    to: [
+      '    if (isBuffer) {',
+      `      if (!around) // ${marker}`,
+      '        packet.set(data, p += 4);',
+      '    } else {',
+      '      packet.utf8Write(data, p += 4, dataLen);',
+      '    }',
+      '',
+      '    this._debug && this._debug(',
+      '      `Outbound: Sending CHANNEL_DATA',
+    ].join('\n'),
+    count: 1,
+  },
+  {
+    file: 'protocol/Protocol.js',
+    from: 'this._onWrite = (data) => { onWrite(data); };',
+    to: `this._onWrite = (data, cb) => { onWrite(data, cb); }; // ${marker}: the write callback frees pooled packets`,
+    count: 1,
+  },
+  {
+    file: 'client.js',
+    from: '      onWrite: (data) => {\n        if (isWritable(sock))\n          sock.write(data);',
+    to: `      onWrite: (data, cb) => { // ${marker}\n        if (isWritable(sock))\n          sock.write(data, cb);`,
+    count: 1,
+  },
+  {
+    file: 'server.js',
+    from: '      onWrite: (data) => {\n        if (isWritable(socket))\n          socket.write(data);',
+    to: `      onWrite: (data, cb) => { // ${marker}\n        if (isWritable(socket))\n          socket.write(data, cb);`,
+    count: 1,
   },
 ];
 

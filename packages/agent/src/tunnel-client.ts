@@ -5,6 +5,7 @@ import { timing } from '@p2pvps/protocol/timing';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
 import { tunnelNudgeOrigin, tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
 import { batchWritesPerTick } from '@p2pvps/protocol/batched-writes';
+import { connectWithPacketReads, connectWithSlabReads } from '@p2pvps/protocol/socket-reads';
 import ssh2 from 'ssh2';
 import { Backoff } from './backoff.ts';
 import { SshKexGate } from './ssh-kex-gate.ts';
@@ -124,7 +125,8 @@ export class TunnelClient {
       this.o.log('info', `tunnel down; reconnecting in ${delay} ms`);
       this.timer = setTimeout(() => this.connect(), delay);
     });
-    const sock = connect({ host: gateway.host, port: gateway.port });
+    // Reads side by side in memory: ssh2 decrypts a packet that straddles two reads where it lies.
+    const sock = connectWithSlabReads({ host: gateway.host, port: gateway.port });
     sock.setNoDelay(true);
     batchWritesPerTick(sock);
     sock.on('error', (err) => this.o.log('debug', `tunnel socket error: ${err.message}`));
@@ -210,7 +212,8 @@ export class TunnelClient {
    */
   private deliver(port: number, accept: () => ssh2.ServerChannel | ssh2.ClientChannel, reject: () => void, since: number): void {
     // Half-open both ways: each side's FIN travels on as the other's, after its last byte.
-    const upstream = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    // Read into SSH packets: what is read goes out as a packet where it lies (only ever piped into the channel).
+    const upstream = connectWithPacketReads({ host: '127.0.0.1', port, allowHalfOpen: true });
     upstream.setNoDelay(true);
     upstream.once('connect', () => this.join(accept(), upstream));
     upstream.once('error', () => {
@@ -227,6 +230,8 @@ export class TunnelClient {
   private join(channel: ssh2.ServerChannel | ssh2.ClientChannel, upstream: Socket, gate?: SshKexGate): void {
     let ended = false;
     upstream.once('end', () => (ended = true));
+    // One read of the tunnel (up to 1 MiB, slab-reads) carries many packets: their data leaves as one writev.
+    batchWritesPerTick(upstream);
     (gate ? channel.pipe(gate) : channel).pipe(upstream).pipe(channel);
     channel.on('error', () => upstream.destroy());
     channel.on('close', () => upstream.destroy());

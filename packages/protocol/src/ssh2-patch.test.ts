@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import ssh2 from 'ssh2';
@@ -12,6 +12,7 @@ import type { CipherAlgorithm, ClientChannel, ServerChannel } from 'ssh2';
 import { edits, patchedPacketSize, patchSsh2 } from '../ssh2-patch.mjs';
 import { generateEd25519KeyPair, signingKey } from './ssh-keys.ts';
 import { tunnelSshAlgorithms } from './tunnel-ssh.ts';
+import { connectWithPacketReads, connectWithSlabReads } from './socket-reads.ts';
 
 const require = createRequire(import.meta.url);
 const lib = join(dirname(require.resolve('ssh2/package.json')), 'lib');
@@ -27,15 +28,16 @@ test('the patch applies to ssh2 as shipped, once, and refuses an ssh2 it was not
   const dir = mkdtempSync(join(tmpdir(), 'p2pvps-ssh2-patch-'));
   try {
     mkdirSync(join(dir, 'protocol'));
+    const patchedFiles = [...new Set(edits.map((e) => e.file))];
     // ssh2 as shipped: the installed files with every edit undone.
-    for (const file of ['Channel.js', 'protocol/crypto.js']) {
+    for (const file of patchedFiles) {
       let text = readFileSync(join(lib, file), 'utf8');
       for (const edit of edits.filter((e) => e.file === file).reverse()) text = text.split(edit.to).join(edit.from);
       writeFileSync(join(dir, file), text);
     }
     assert.equal(patchSsh2({ check: true, lib: dir }).length, edits.length, 'every edit pending');
     assert.equal(patchSsh2({ lib: dir }).length, edits.length);
-    for (const file of ['Channel.js', 'protocol/crypto.js']) {
+    for (const file of patchedFiles) {
       assert.equal(readFileSync(join(dir, file), 'utf8'), readFileSync(join(lib, file), 'utf8'), `${file} patched as installed`);
     }
     assert.deepEqual(patchSsh2({ lib: dir }), [], 'a second run changes nothing');
@@ -50,9 +52,11 @@ test('the patch applies to ssh2 as shipped, once, and refuses an ssh2 it was not
 
 /**
  * Two patched ends, as the gateway and the agent are: the server opens a channel to the
- * client (as the gateway does for a visitor) and each side sends the other 8 MiB.
+ * client (as the gateway does for a visitor) and each side sends the other 8 MiB. With
+ * `agentReads` the client reads as the agent does: the SSH connection into slabs, and what
+ * it sends from an origin socket read straight into packets, piped into the channel.
  */
-async function exchange(cipher: CipherAlgorithm) {
+async function exchange(cipher: CipherAlgorithm, agentReads: boolean) {
   const hostKey = generateEd25519KeyPair('host').private;
   const server = new ssh2.Server({ hostKeys: [{ key: signingKey(hostKey) }], algorithms: tunnelSshAlgorithms }, (conn) => {
     conn.on('authentication', (ctx) => ctx.accept());
@@ -71,9 +75,10 @@ async function exchange(cipher: CipherAlgorithm) {
   const clientChannel = new Promise<ClientChannel>((resolve) => client.on('tcp connection', (_info, accept) => resolve(accept())));
   const serverChannel = once(server, 'channel') as Promise<[ServerChannel]>;
   client.on('ready', () => client.forwardIn('127.0.0.1', 22, () => {}));
+  const port = (server.address() as AddressInfo).port;
   client.connect({
-    host: '127.0.0.1',
-    port: (server.address() as AddressInfo).port,
+    // The agent's reads (slabs: a straddling packet decrypted where it lies) or Node's own (a copy).
+    ...(agentReads ? { sock: connectWithSlabReads({ host: '127.0.0.1', port }) } : { host: '127.0.0.1', port }),
     username: 'device',
     algorithms: { ...tunnelSshAlgorithms, cipher: [cipher] },
   });
@@ -92,20 +97,43 @@ async function exchange(cipher: CipherAlgorithm) {
     });
   const [atClientGot, atServerGot] = [receive(atClient), receive(atServer)];
   // One write as large as the payload: ssh2 cuts it into packets of what the peer advertised.
-  atServer.end(down);
-  atClient.end(up);
+  // ssh2 closes a server channel when its writing side ends: only once the client's data is all in.
+  atServer.write(down);
+  atServer.once('end', () => atServer.end());
+  let origin: ReturnType<typeof createServer> | undefined;
+  if (agentReads) {
+    // Written in uneven pieces, so reads come in every size.
+    origin = createServer((socket) => {
+      let at = 0;
+      for (let i = 0; at < up.length; i++) {
+        const size = 1_000 + ((i * 7_919) % 150_000);
+        socket.write(up.subarray(at, at + size));
+        at += size;
+      }
+      socket.end();
+    }).listen(0, '127.0.0.1');
+    await once(origin, 'listening');
+    connectWithPacketReads({ host: '127.0.0.1', port: (origin.address() as AddressInfo).port }).pipe(atClient);
+  } else atClient.end(up);
   const got = { down: await atClientGot, up: await atServerGot };
   // What each end may send the other: the packet size the other advertised (ssh2's typings leave it out).
   const sendLimit = (channel: unknown) => (channel as { outgoing: { packetSize: number } }).outgoing.packetSize;
   const packetSizes = { toClient: sendLimit(atServer), toServer: sendLimit(atClient) };
   client.end();
   server.close();
+  origin?.close();
   return { got, down, up, packetSizes };
 }
 
-for (const cipher of ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com'] as const) {
-  test(`two patched ends send each other 64 KiB packets and every byte arrives, in order (${cipher})`, async () => {
-    const { got, down, up, packetSizes } = await exchange(cipher);
+for (const [cipher, agentReads] of [
+  ['aes128-gcm@openssh.com', true],
+  ['aes128-gcm@openssh.com', false],
+  ['chacha20-poly1305@openssh.com', true],
+  ['chacha20-poly1305@openssh.com', false],
+] as const) {
+  const reads = agentReads ? "the agent's reads: slabs, and packets sent where they were read" : "Node's own reads";
+  test(`two patched ends send each other 64 KiB packets and every byte arrives, in order (${cipher}, ${reads})`, async () => {
+    const { got, down, up, packetSizes } = await exchange(cipher, agentReads);
     const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     assert.equal(got.down.bytes.length, down.length);
     assert.equal(digest(got.down.bytes), digest(down));
