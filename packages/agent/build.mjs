@@ -12,6 +12,8 @@
 // a build asks for BuildKit, which the agent never does. P2PVPS_BUILD_META=1 prints what
 // the bundle holds, by module.
 import { build } from 'esbuild';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
@@ -71,6 +73,39 @@ const ssh2WithoutIdleWasm = {
   },
 };
 
+/**
+ * Zod as the agent uses it: its classic API re-exports every locale's messages (`z.locales`,
+ * about 40 languages), `z.fromJSONSchema` and `z.compile`, which the agent never calls but which a
+ * namespace import keeps in the bundle, where V8 parses and keeps them. Here they are
+ * empty (English messages are built into the schemas; the agent never turns JSON Schema
+ * into zod), and calling what is left out says so.
+ */
+const leftOut = (name) => `throw new Error('zod ${name} is left out of the agent bundle (packages/agent/build.mjs)');`;
+const zodWithoutUnused = {
+  name: 'zod-without-unused',
+  setup(b) {
+    b.onResolve({ filter: /^(\.\.\/locales\/index|\.\/from-json-schema|\.\/compile)\.js$/ }, (args) =>
+      /[\\/]zod[\\/]v4[\\/](classic[\\/]external|core[\\/]index)\.js$/.test(args.importer)
+        ? { path: args.path, namespace: 'zod-unused' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-unused' }, (args) => ({
+      contents: {
+        '../locales/index.js': 'export {};',
+        './from-json-schema.js': `export function fromJSONSchema() { ${leftOut('fromJSONSchema')} }`,
+        // z.compile (a schema compiled ahead into one function); parsing never needs it.
+        './compile.js': `export const INVALID = Symbol.for('zod.compile.invalid');
+          export class ZodCompileAsyncError extends Error {}
+          export class ZodCompileUnsupportedError extends Error {}
+          export function compile() { ${leftOut('compile')} }
+          export function withParser() { ${leftOut('withParser')} }
+          export function compileFn() { ${leftOut('compileFn')} }`,
+      }[args.path],
+      loader: 'js',
+    }));
+  },
+};
+
 const result = await build({
   entryPoints: [here('./src/standalone.ts')],
   outfile,
@@ -79,11 +114,21 @@ const result = await build({
   format: 'esm',
   target: 'node20',
   external: ['cpu-features', 'dockerode/lib/session.js', 'dockerode/lib/buildkit.js'],
-  plugins: [lazyBuildKit, ssh2WithoutIdleWasm],
+  plugins: [lazyBuildKit, ssh2WithoutIdleWasm, zodWithoutUnused],
   // Bundled CommonJS (dockerode) calls require(); give it Node's, resolving from the bundle's place.
   banner: { js: "import { createRequire as __agentRequire } from 'node:module'; const require = __agentRequire(import.meta.url);" },
   legalComments: 'none',
   logLevel: 'warning',
   metafile: Boolean(process.env.P2PVPS_BUILD_META),
+  write: false,
 });
+// V8 keeps the bundle's source for as long as the agent runs, in one byte a character
+// only if every character is Latin-1: one arrow or dash left in a comment (esbuild escapes
+// them in strings, not in the comments it keeps) doubled it, 1.2 MiB more resident.
+const [bundle] = result.outputFiles;
+mkdirSync(dirname(outfile), { recursive: true });
+writeFileSync(
+  outfile,
+  bundle.text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+);
 if (result.metafile) console.log(await (await import('esbuild')).analyzeMetafile(result.metafile));
