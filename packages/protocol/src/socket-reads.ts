@@ -49,10 +49,18 @@ function connectWithReads(options: TcpNetConnectOpts, reads: Reads): Socket {
  * the slab goes to the garbage collector with its last view.
  */
 export function connectWithSlabReads(options: TcpNetConnectOpts): Socket {
-  let slab = Buffer.allocUnsafeSlow(slabBytes);
+  // Node asks for the first buffer as it connects: that one is small, so a device retrying a
+  // server that refuses it (thousands of them, after a restart) does not take a slab per
+  // attempt; the slab comes with the second read, once the server has answered.
+  let slab = Buffer.alloc(0);
   let used = 0;
+  let first = true;
   return connectWithReads(options, {
     next: () => {
+      if (first) {
+        first = false;
+        return Buffer.allocUnsafeSlow(quietReadBytes);
+      }
       if (slab.length - used < minReadBytes) {
         slab = Buffer.allocUnsafeSlow(slabBytes);
         used = 0;
