@@ -314,9 +314,8 @@ export class RequestFramer extends Transform {
             if (line === '') this.state = 'head';
             break;
           }
-          const size = line.split(';')[0]?.trim() ?? '';
-          if (!/^[0-9a-fA-F]{1,12}$/.test(size)) throw new HttpFramingError(400, 'bad chunk size');
-          const n = parseInt(size, 16);
+          const n = chunkSize(line);
+          if (n === null) throw new HttpFramingError(400, 'bad chunk size');
           if (n === 0) this.state = 'trailer';
           else {
             this.state = 'chunk-data';
@@ -327,6 +326,12 @@ export class RequestFramer extends Transform {
       }
     }
   }
+}
+
+/** The size a chunk line gives (extensions after `;` ignored); null when it is not one. */
+export function chunkSize(line: string): number | null {
+  const size = line.split(';')[0]?.trim() ?? '';
+  return /^[0-9a-fA-F]{1,12}$/.test(size) ? parseInt(size, 16) : null;
 }
 
 /** Serializes a head back to the wire, with its blank line. */

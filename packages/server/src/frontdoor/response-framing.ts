@@ -1,3 +1,5 @@
+import { chunkSize } from './http-framing.ts';
+
 const crlf2 = Buffer.from('\r\n\r\n');
 const tokenRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Larger response heads are passed on unread: the connection is then simply not reused. */
@@ -89,9 +91,8 @@ export class ResponseFramer {
             if (line === '') this.finish();
             break;
           }
-          const size = line.split(';')[0]?.trim() ?? '';
-          if (!/^[0-9a-fA-F]{1,12}$/.test(size)) return this.passThrough(data, out);
-          const n = parseInt(size, 16);
+          const n = chunkSize(line);
+          if (n === null) return this.passThrough(data, out);
           if (n === 0) this.state = 'trailer';
           else {
             this.state = 'chunk-data';
