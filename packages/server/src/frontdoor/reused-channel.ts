@@ -230,8 +230,8 @@ export class ReusedChannel {
     this.expected.shift();
   }
 
-  /** The channel can carry another visitor: every request answered in full, nothing half sent, the origin not closing. */
-  private get reusable(): boolean {
+  /** `channel` can carry another visitor: every request answered in full, nothing half sent, the origin not closing. */
+  private reusable(channel: Duplex | null): boolean {
     const { framer } = this.o;
     return (
       this.tracking &&
@@ -239,9 +239,9 @@ export class ReusedChannel {
       this.expected.length === 0 &&
       !framer.midHead &&
       !framer.inBody &&
-      this.channel !== null &&
-      this.channel.readable &&
-      this.channel.writable
+      channel !== null &&
+      channel.readable &&
+      channel.writable
     );
   }
 
@@ -253,7 +253,7 @@ export class ReusedChannel {
     this.o.framer.off('data', this.toOrigin);
     if (channel) {
       this.detach(channel);
-      if (this.reusableWith(channel)) this.o.giveBack(channel);
+      if (this.reusable(channel)) this.o.giveBack(channel);
       else channel.destroy();
     }
     const { socket } = this.o;
@@ -263,17 +263,10 @@ export class ReusedChannel {
     }
   }
 
-  private reusableWith(channel: Duplex): boolean {
-    this.channel = channel;
-    const ok = this.reusable;
-    this.channel = null;
-    return ok;
-  }
-
   /** The visitor half-closed: a channel between requests goes back; otherwise its EOF goes on, as ever. */
   private visitorEnded(): void {
     if (this.done) return;
-    if (this.reusable) return this.finish(true);
+    if (this.reusable(this.channel)) return this.finish(true);
     this.flush();
     this.sendEof();
   }
