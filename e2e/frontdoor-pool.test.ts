@@ -327,3 +327,21 @@ test('kept channels belong to one rental: a new rental gets new connections, and
   assert.equal(await metric('p2pvps_frontdoor_idle_channels'), 0);
   assert.notEqual(connOf(await visit(get('/r2-again'))), kept.id);
 });
+
+test('a visitor told Connection: close finds its connection closed, not half-open: no slot is held while it leaves its side open', async () => {
+  reset();
+  // Earlier tests' visitors may still be closing.
+  await waitFor('no connection open', async () => (await metric('p2pvps_frontdoor_connections_open')) === 0);
+  const socket = net.connect({ port: doorPort, host: '127.0.0.1', allowHalfOpen: true });
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  let received = '';
+  socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+  // Read the moment the FIN arrives: the front door has closed its side whole already, not
+  // just sent its FIN and kept the socket open (and counted) until the visitor sends its own.
+  const openAtEnd = new Promise<number>((resolve) => socket.once('end', () => resolve(metric('p2pvps_frontdoor_connections_open'))));
+  socket.write(get('/closed-at-once'));
+  assert.equal(await openAtEnd, 0);
+  assert.match(received, /^HTTP\/1\.1 200 OK\r\n[^]*\r\nConnection: close\r\n\r\nhello$/, 'the whole response, then the FIN');
+  socket.destroy();
+});

@@ -289,10 +289,14 @@ export class FrontDoors {
         },
       });
       framer.on('error', () => socket.destroy());
-      guardRequests(socket, framer, { headTimeoutMs: this.o.limits.headTimeoutMs, minBodyBytes: this.o.limits.minBodyBytes }, (why) => {
-        this.cutoffs.inc({ reason: why });
-        socket.destroy();
-      });
+      // A pooled visitor's one request is bodiless and asked to close: the framer drops
+      // whatever follows it, so there is no later head or body to put a deadline on.
+      if (!pooled) {
+        guardRequests(socket, framer, { headTimeoutMs: this.o.limits.headTimeoutMs, minBodyBytes: this.o.limits.minBodyBytes }, (why) => {
+          this.cutoffs.inc({ reason: why });
+          socket.destroy();
+        });
+      }
       socket.pipe(framer);
     }
     if (!framer || !pooled) return join(socket, channel, buffered, framer);

@@ -169,6 +169,8 @@ export class RequestFramer extends Transform {
   private upgradeAsked: 'upgrade' | 'connect' | null = null;
   /** Set by lastRequest(): once the current request is through, what follows is dropped. */
   private last = false;
+  /** Bytes dropped after the last request. */
+  private droppedBytes = 0;
 
   constructor(private readonly options: FramerOptions) {
     super();
@@ -177,6 +179,11 @@ export class RequestFramer extends Transform {
   /** True while the framer holds part of a request head, e.g. for an idle-timeout decision. */
   get midHead(): boolean {
     return this.state === 'head' && this.pending.length > 0;
+  }
+
+  /** Bytes the visitor sent after its last request (lastRequest), dropped. */
+  get dropped(): number {
+    return this.droppedBytes;
   }
 
   /** True while a request body (or its chunk framing) is being passed on. */
@@ -230,6 +237,7 @@ export class RequestFramer extends Transform {
           this.push(data);
           return;
         case 'discard':
+          this.droppedBytes += data.length;
           return;
         case 'upgrade-wait':
           // A WebSocket client waits for the 101 before it sends; hold a little, refuse more.
@@ -286,6 +294,7 @@ export class RequestFramer extends Transform {
           data = data.subarray(end + 4);
           if (this.last && (body.kind === 'none' || (body.kind === 'length' && body.length === 0))) {
             this.state = 'discard';
+            this.droppedBytes += data.length;
             return;
           }
           if (body.kind === 'length' && body.length > 0) {

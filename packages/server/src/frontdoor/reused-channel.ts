@@ -257,10 +257,25 @@ export class ReusedChannel {
       else channel.destroy();
     }
     const { socket } = this.o;
-    if (endVisitor && !socket.destroyed) {
-      if (!socket.writableEnded) socket.end();
-      setTimeout(() => socket.destroy(), lingerMs).unref();
-    }
+    if (!endVisitor || socket.destroyed) return;
+    if (this.closesAtOnce()) return void socket.destroy();
+    if (!socket.writableEnded) socket.end();
+    setTimeout(() => socket.destroy(), lingerMs).unref();
+  }
+
+  /**
+   * Whether the visitor's connection can simply be closed now, as nginx closes after a
+   * response to a request it read whole: the whole response is in the kernel (close
+   * sends it, then the FIN) and the visitor sent nothing after its request (unread data
+   * would turn the close into a reset, which can cost the visitor the response). One
+   * close instead of a shutdown, a wait for the visitor's FIN, its read and then the close.
+   */
+  private closesAtOnce(): boolean {
+    const { socket, framer } = this.o;
+    if (socket.writableEnded || framer.dropped > 0 || socket.readableLength > 0) return false;
+    while (socket.writableCorked > 0) socket.uncork();
+    // Zero once every write has completed: a write still waiting for room in the kernel counts.
+    return socket.writableLength === 0;
   }
 
   /** The visitor half-closed: a channel between requests goes back; otherwise its EOF goes on, as ever. */
