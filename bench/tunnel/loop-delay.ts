@@ -1,0 +1,77 @@
+/**
+ * The event loop's delay in a bench child (the server or the device) while the bench asks:
+ * `{ type: 'loop-delay', action: 'start' }` begins a window, `'stop'` ends it and replies
+ * `{ type: 'loop-delay-result', ... }` with the delay's p50, p99 and max over the window and
+ * the stalls (the loop late by more than `BENCH_LOOP_STALL_MS`, default 4 ms) with when they
+ * began, so a tail in wrk's latencies can be put beside `--trace-gc` or a profile. With
+ * BENCH_WINDOW_PROF (a directory), each window is also a V8 CPU profile of its own there
+ * (`<pid>-<n>.cpuprofile`): the phase alone, without the start-up and the API calls.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { join } from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+
+export interface LoopDelayResult {
+  type: 'loop-delay-result';
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Stalls over the threshold: [ms since the window began, how late the loop was, ms]. */
+  stalls: [number, number][];
+  pid: number;
+  /** JavaScript heap in use at the end of the window, MB. */
+  heapMB: number;
+}
+
+export function answerLoopDelay(): void {
+  const stallMs = Number(process.env.BENCH_LOOP_STALL_MS ?? 4);
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  let start = 0;
+  let stalls: [number, number][] = [];
+  let ticker: NodeJS.Timeout | undefined;
+  const profileDir = process.env.BENCH_WINDOW_PROF;
+  const session = profileDir ? new Session() : undefined;
+  let windows = 0;
+  if (session) {
+    session.connect();
+    session.post('Profiler.enable');
+  }
+  process.on('message', (m: { type?: string; action?: string }) => {
+    if (m?.type !== 'loop-delay') return;
+    if (m.action === 'start') {
+      histogram.reset();
+      histogram.enable();
+      session?.post('Profiler.start');
+      start = performance.now();
+      stalls = [];
+      // A 1 ms timer that notes how late it fires: where in the window the long ticks were.
+      let last = start;
+      clearInterval(ticker);
+      ticker = setInterval(() => {
+        const now = performance.now();
+        const late = now - last - 1;
+        if (late > stallMs && stalls.length < 200) stalls.push([Math.round(last - start), Math.round(late * 10) / 10]);
+        last = now;
+      }, 1);
+      return;
+    }
+    clearInterval(ticker);
+    histogram.disable();
+    const n = ++windows;
+    session?.post('Profiler.stop', (err, r) => {
+      if (!err) writeFileSync(join(profileDir!, `${process.pid}-${n}.cpuprofile`), JSON.stringify(r.profile));
+    });
+    const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+    const result: LoopDelayResult = {
+      type: 'loop-delay-result',
+      p50Ms: ms(histogram.percentile(50)),
+      p99Ms: ms(histogram.percentile(99)),
+      maxMs: ms(histogram.max),
+      stalls,
+      pid: process.pid,
+      heapMB: Math.round(process.memoryUsage().heapUsed / 1e5) / 10,
+    };
+    process.send?.(result);
+  });
+}
