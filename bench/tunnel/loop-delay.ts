@@ -39,6 +39,8 @@ export function answerLoopDelay(): void {
   }
   process.on('message', (m: { type?: string; action?: string }) => {
     if (m?.type !== 'loop-delay') return;
+    // With BENCH_WINDOW_MARKS, a line on stdout where each window starts and ends, among --trace-gc's.
+    if (process.env.BENCH_WINDOW_MARKS) console.log(`[${process.pid}] loop-delay window ${m.action}`);
     if (m.action === 'start') {
       histogram.reset();
       histogram.enable();
