@@ -31,11 +31,14 @@ export function answerLoopDelay(): void {
   let stalls: [number, number][] = [];
   let ticker: NodeJS.Timeout | undefined;
   const profileDir = process.env.BENCH_WINDOW_PROF;
-  const session = profileDir ? new Session() : undefined;
+  // BENCH_WINDOW_ALLOC (a directory): where each window's allocations were made, garbage included (`.heapprofile`).
+  const allocDir = process.env.BENCH_WINDOW_ALLOC;
+  const session = profileDir || allocDir ? new Session() : undefined;
   let windows = 0;
   if (session) {
     session.connect();
-    session.post('Profiler.enable');
+    if (profileDir) session.post('Profiler.enable');
+    if (allocDir) session.post('HeapProfiler.enable');
   }
   process.on('message', (m: { type?: string; action?: string }) => {
     if (m?.type !== 'loop-delay') return;
@@ -44,7 +47,13 @@ export function answerLoopDelay(): void {
     if (m.action === 'start') {
       histogram.reset();
       histogram.enable();
-      session?.post('Profiler.start');
+      if (profileDir) session?.post('Profiler.start');
+      if (allocDir)
+        session?.post('HeapProfiler.startSampling', {
+          samplingInterval: 4096,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        } as object);
       start = performance.now();
       stalls = [];
       // A 1 ms timer that notes how late it fires: where in the window the long ticks were.
@@ -61,9 +70,14 @@ export function answerLoopDelay(): void {
     clearInterval(ticker);
     histogram.disable();
     const n = ++windows;
-    session?.post('Profiler.stop', (err, r) => {
-      if (!err) writeFileSync(join(profileDir!, `${process.pid}-${n}.cpuprofile`), JSON.stringify(r.profile));
-    });
+    if (profileDir)
+      session?.post('Profiler.stop', (err, r) => {
+        if (!err) writeFileSync(join(profileDir, `${process.pid}-${n}.cpuprofile`), JSON.stringify(r.profile));
+      });
+    if (allocDir)
+      session?.post('HeapProfiler.stopSampling', (err, r) => {
+        if (!err) writeFileSync(join(allocDir, `${process.pid}-${n}.heapprofile`), JSON.stringify(r.profile));
+      });
     const ms = (ns: number) => Math.round(ns / 1e4) / 100;
     const result: LoopDelayResult = {
       type: 'loop-delay-result',

@@ -74,3 +74,27 @@ test('writes from separate callbacks of one turn of the event loop (two reads, t
   assert.equal(Buffer.concat(received).toString(), 'response 1;response 2;');
   assert.deepEqual(batches, [2], 'both packets in one writev');
 });
+
+test('a small batch waits for the end of the turn, a full packet leaves at the end of the tick', async (t) => {
+  const server = net.createServer((peer) => peer.resume());
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await once(client, 'connect');
+  t.after(() => {
+    client.destroy();
+    server.close();
+  });
+  batchWritesPerTick(client);
+  const nextTick = () => new Promise((resolve) => process.nextTick(resolve));
+
+  client.write('a window adjust');
+  await nextTick();
+  assert.equal(client.writableCorked, 1, 'a small write is still held after the tick');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(client.writableCorked, 0, 'and sent at the end of the turn');
+
+  client.write(Buffer.alloc(64 * 1024 + 20));
+  await nextTick();
+  assert.equal(client.writableCorked, 0, 'a full packet is sent at the end of the tick');
+});

@@ -10,11 +10,18 @@ import type { Socket } from 'node:net';
  * fifty keep-alive visitors, the responses of their origins) leave in one write, where an
  * uncork per tick (process.nextTick) gave one write per read. The order of bytes is
  * unchanged and nothing waits for more than the rest of the current turn.
+ *
+ * A batch that has grown to a full packet's worth leaves at the end of the current tick,
+ * as before: a stream in bulk (a turn can read 32 times 64 KiB from one socket) goes on
+ * while it is read, so the peer works on it meanwhile.
  */
 export function batchWritesPerTick(socket: Socket): void {
   const write = socket.write;
   let corked = false;
+  let soon = false;
   const uncork = () => {
+    soon = false;
+    if (!corked) return;
     corked = false;
     socket.uncork();
   };
@@ -24,6 +31,14 @@ export function batchWritesPerTick(socket: Socket): void {
       socket.cork();
       setImmediate(uncork);
     }
-    return write.apply(this, args);
+    const ok = write.apply(this, args);
+    if (!soon && socket.writableLength >= bulkBytes) {
+      soon = true;
+      process.nextTick(uncork);
+    }
+    return ok;
   } as Socket['write'];
 }
+
+/** Buffered bytes from which a batch leaves at the end of the tick: one full SSH packet. */
+const bulkBytes = 64 * 1024;
