@@ -2,7 +2,7 @@
  * The event loop's delay in a bench child (the server or the device) while the bench asks:
  * `{ type: 'loop-delay', action: 'start' }` begins a window, `'stop'` ends it and replies
  * `{ type: 'loop-delay-result', ... }` with the delay's p50, p99 and max over the window and
- * the stalls (the loop late by more than `BENCH_LOOP_STALL_MS`, default 4 ms) with when they
+ * with BENCH_LOOP_STALL_MS the stalls (the loop late by more than that many ms) with when they
  * began, so a tail in wrk's latencies can be put beside `--trace-gc` or a profile. With
  * BENCH_WINDOW_PROF (a directory), each window is also a V8 CPU profile of its own there
  * (`<pid>-<n>.cpuprofile`): the phase alone, without the start-up and the API calls.
@@ -25,7 +25,8 @@ export interface LoopDelayResult {
 }
 
 export function answerLoopDelay(): void {
-  const stallMs = Number(process.env.BENCH_LOOP_STALL_MS ?? 4);
+  // The list of stalls takes a 1 ms timer of its own: only when asked for.
+  const stallMs = process.env.BENCH_LOOP_STALL_MS ? Number(process.env.BENCH_LOOP_STALL_MS) : undefined;
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   let start = 0;
   let stalls: [number, number][] = [];
@@ -59,12 +60,13 @@ export function answerLoopDelay(): void {
       // A 1 ms timer that notes how late it fires: where in the window the long ticks were.
       let last = start;
       clearInterval(ticker);
-      ticker = setInterval(() => {
-        const now = performance.now();
-        const late = now - last - 1;
-        if (late > stallMs && stalls.length < 200) stalls.push([Math.round(last - start), Math.round(late * 10) / 10]);
-        last = now;
-      }, 1);
+      if (stallMs !== undefined)
+        ticker = setInterval(() => {
+          const now = performance.now();
+          const late = now - last - 1;
+          if (late > stallMs && stalls.length < 200) stalls.push([Math.round(last - start), Math.round(late * 10) / 10]);
+          last = now;
+        }, 1);
       return;
     }
     clearInterval(ticker);
