@@ -350,18 +350,18 @@ export function serializeHead(head: RequestHead): Buffer {
   let bytes = head.method.length + head.target.length + head.version.length + 6;
   for (const [n, v] of head.headers) bytes += n.length + v.length + 4;
   const out = Buffer.allocUnsafe(bytes);
-  let at = out.latin1Write(head.method, 0);
-  at += out.latin1Write(' ', at);
-  at += out.latin1Write(head.target, at);
-  at += out.latin1Write(' ', at);
-  at += out.latin1Write(head.version, at);
-  at += out.latin1Write('\r\n', at);
+  let at = out.write(head.method, 0, 'latin1');
+  at += out.write(' ', at, 'latin1');
+  at += out.write(head.target, at, 'latin1');
+  at += out.write(' ', at, 'latin1');
+  at += out.write(head.version, at, 'latin1');
+  at += out.write('\r\n', at, 'latin1');
   for (const [n, v] of head.headers) {
-    at += out.latin1Write(n, at);
-    at += out.latin1Write(': ', at);
-    at += out.latin1Write(v, at);
-    at += out.latin1Write('\r\n', at);
+    at += out.write(n, at, 'latin1');
+    at += out.write(': ', at, 'latin1');
+    at += out.write(v, at, 'latin1');
+    at += out.write('\r\n', at, 'latin1');
   }
-  out.latin1Write('\r\n', at);
+  out.write('\r\n', at, 'latin1');
   return out;
 }
