@@ -10,6 +10,7 @@ import { TunnelGateway } from '@p2pvps/server/gateway/tunnel-gateway';
 import { FrontDoors } from '@p2pvps/server/frontdoor/front-doors';
 import { TrafficMeter } from '@p2pvps/server/services/traffic';
 import { portBlock, waitFor } from './harness.ts';
+import { frontDoorTestLimits } from '@p2pvps/server/testing/front-door-limits';
 
 /**
  * The HTTP front door keeps channels to a device's web port warm between visitors: the
@@ -127,16 +128,7 @@ before(async () => {
     apiServer: http.createServer((_req, res) => res.end('api')),
     traffic: new TrafficMeter(registry),
     registry,
-    limits: {
-      maxHeadBytes: 16 * 1024,
-      headTimeoutMs: 10_000,
-      idleTimeoutMs: 60_000,
-      maxConnections: 1000,
-      maxConnectionsPerDevice: 1000,
-      maxConnectionsPerAddress: 1000,
-      maxConnectionsPerDeviceAddress: 1000,
-      minBodyBytes: 1,
-    },
+    limits: frontDoorTestLimits(1000),
     // Long enough that no idle channel times out during a test.
     originPool: { maxIdlePerDevice: 4, idleMs: 60_000 },
     log: { info() {}, warn() {} },

@@ -17,6 +17,7 @@ import { deviceAuthAudience } from '@p2pvps/protocol/device-auth';
 import { TunnelClient } from '@p2pvps/agent/tunnel-client';
 import { tunnelCiphersHere, type TunnelCipherChoice } from '@p2pvps/agent/tunnel-cipher';
 import type { Client as SshClient } from 'ssh2';
+import { answerLoopDelay } from './loop-delay.ts';
 
 export type ToDevice =
   | { type: 'register'; apiUrl: string; enrolmentToken: string }
@@ -102,6 +103,7 @@ async function handle(m: ToDevice): Promise<void> {
   }
 }
 
+answerLoopDelay();
 process.on('message', (m: ToDevice) => {
   handle(m).catch((err: Error) => send({ type: 'error', message: `${m.type}: ${err.message}` }));
 });

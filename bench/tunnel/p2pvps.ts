@@ -10,6 +10,7 @@ import type { TunnelCipherChoice } from '@p2pvps/agent/tunnel-cipher';
 import type { FromDevice, ToDevice } from './device-process.ts';
 import { message, type Processes } from './processes.ts';
 import { sleep } from './net.ts';
+import type { LoopDelayResult } from './loop-delay.ts';
 
 export interface P2pvpsPorts {
   /** API and HTTP front door. */
@@ -41,6 +42,10 @@ export interface P2pvps {
   nextUp(): Promise<{ cipher: string }>;
   /** Key exchange and cipher the tunnel client and gateway agreed on. */
   negotiated: Promise<{ kex: string; cipher: string }>;
+  /** Starts a window of event-loop delay in the server and the device (bench/tunnel/loop-delay.ts). */
+  startLoopDelay(): void;
+  /** Ends the window: each process's loop delay over it. */
+  stopLoopDelay(): Promise<{ server: LoopDelayResult; device: LoopDelayResult }>;
   stop(): Promise<void>;
 }
 
@@ -58,7 +63,9 @@ export async function startP2pvps(
   cpuProfileDir?: string,
 ): Promise<P2pvps> {
   const dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-bench-server-'));
-  const profile = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [];
+  // BENCH_NODE_FLAGS: more flags for both processes, e.g. --trace-gc.
+  const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const profile = [...(cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : []), ...nodeFlags];
   const serverEnv = {
     P2PVPS_DATA_DIR: dataDir,
     P2PVPS_HTTP_HOST: '127.0.0.1',
@@ -140,6 +147,15 @@ export async function startP2pvps(
       },
       nextUp: () => reply('up', 30_000).then(({ cipher }) => ({ cipher })),
       negotiated,
+      startLoopDelay() {
+        for (const child of [server, device]) child.send({ type: 'loop-delay', action: 'start' });
+      },
+      async stopLoopDelay() {
+        const results = [server, device].map((child) => message<LoopDelayResult>(child, 'loop-delay-result', 10_000));
+        for (const child of [server, device]) child.send({ type: 'loop-delay', action: 'stop' });
+        const [s, d] = await Promise.all(results);
+        return { server: s!, device: d! };
+      },
       stop: stopAll,
     };
   } catch (err) {

@@ -10,6 +10,7 @@ import { accepts, machineBusy, median, sleep, waitForPortClosed } from './net.ts
 import { cpuSeconds, type Processes } from './processes.ts';
 import { completeDownloads, minTransferMiB, throughput, transfer, wrk, type Direction, type WrkResult } from './measure.ts';
 import type { P2pvps } from './p2pvps.ts';
+import type { LoopDelayResult } from './loop-delay.ts';
 import type { startStockSshd } from './openssh.ts';
 import { pathNames, type Extra, type Figure, type PathId, type Round } from './result.ts';
 
@@ -165,8 +166,23 @@ async function measureHttp(s: RoundSetup, extra: Extra[], reroute: (port: number
     const options = { ...target, closeEach, connections: s.connections, threads: 1 };
     await wrk({ ...options, seconds: 1 }); // warm-up: JIT, connection pools, caches
     const before = s.tunnelCpu[path]?.() ?? 0;
+    const writes = () => [writeSyscalls(p2pvps.serverPid), writeSyscalls(p2pvps.devicePid)];
+    const writes0 = writes();
+    if (path === 'p2pvps') p2pvps.startLoopDelay();
     const r = await wrk({ ...options, seconds: s.wrkSeconds });
     const used = (s.tunnelCpu[path]?.() ?? 0) - before;
+    if (path === 'p2pvps') {
+      const perRequest = writes().map((w, i) => ((w - writes0[i]!) / r.requests).toFixed(2));
+      const loop = await p2pvps.stopLoopDelay();
+      const where = target === http[path] ? s.httpRoute : 'device-port';
+      log(
+        `p2pvps ${where} ${closeEach ? 'new connection each' : 'keep-alive'}: ${((used / r.requests) * 1e6).toFixed(0)} µs tunnel CPU per request; write syscalls per request: server ${perRequest[0]}, device ${perRequest[1]}`,
+      );
+      const line = (who: string, l: LoopDelayResult) =>
+        `${who} (pid ${l.pid}, heap ${l.heapMB} MB) loop delay p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms, max ${l.maxMs} ms; stalls [at ms, late ms]: ${JSON.stringify(l.stalls.slice(0, 40))}`;
+      log(`p2pvps ${where} ${closeEach ? 'new connection each' : 'keep-alive'}: ${line('server', loop.server)}`);
+      log(`p2pvps ${where} ${closeEach ? 'new connection each' : 'keep-alive'}: ${line('device', loop.device)}`);
+    }
     if (s.tunnelCpu[path] && target === http[path])
       cpuPerRequest[closeEach ? 'perConnection' : 'keepAlive'][path] = (used / r.requests) * 1e6;
     if (r.errors > 0) log(`${pathNames[path]}: wrk saw ${r.errors} errors\n${r.raw}`);

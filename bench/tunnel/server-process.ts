@@ -6,9 +6,11 @@
  */
 import { loadServerConfig } from '@p2pvps/server/config';
 import { startServer } from '@p2pvps/server/services/server';
+import { answerLoopDelay } from './loop-delay.ts';
 
 const config = loadServerConfig([], JSON.parse(process.env.BENCH_SERVER_ENV ?? '{}') as Record<string, string>);
 const server = await startServer(config);
+answerLoopDelay();
 process.send?.({ type: 'ready', apiUrl: server.apiUrl, gatewayPort: server.gatewayPort });
 
 let stopping = false;

@@ -5,7 +5,7 @@ import { timing } from '@p2pvps/protocol/timing';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
 import { tunnelNudgeOrigin, tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
 import { batchWritesPerTick } from '@p2pvps/protocol/batched-writes';
-import { connectWithPacketReads, connectWithSlabReads } from '@p2pvps/protocol/socket-reads';
+import { connectWithPacketReads, connectWithSlabReads, readsOnlyInto } from '@p2pvps/protocol/socket-reads';
 import ssh2 from 'ssh2';
 import { Backoff } from './backoff.ts';
 import { SshKexGate } from './ssh-kex-gate.ts';
@@ -215,7 +215,12 @@ export class TunnelClient {
     // Read into SSH packets: what is read goes out as a packet where it lies (only ever piped into the channel).
     const upstream = connectWithPacketReads({ host: '127.0.0.1', port, allowHalfOpen: true });
     upstream.setNoDelay(true);
-    upstream.once('connect', () => this.join(accept(), upstream));
+    upstream.once('connect', () => {
+      const channel = accept();
+      // Its reads go into the channel only (join's pipe), which copies them into packets.
+      readsOnlyInto(upstream, channel);
+      this.join(channel, upstream);
+    });
     upstream.once('error', () => {
       if (!this.closed && this.o.containerStarting?.() && Date.now() - since < waitForContainerMs) {
         // Often: a prepared container's sshd comes up within tens of ms of the rent (a connect to loopback is cheap).

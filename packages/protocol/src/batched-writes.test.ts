@@ -37,3 +37,64 @@ test("a tick's writes leave as one batch, in order, and the next tick's as anoth
   assert.equal(Buffer.concat(received).toString(), 'SSH packet 1;packet 2;packet 3;packet 4;packet 5;');
   assert.deepEqual(batches, [3, 2], 'three writes in the first tick, two in the next, each one writev');
 });
+
+test('writes from separate callbacks of one turn of the event loop (two reads, two timers) leave together', async (t) => {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection');
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await once(client, 'connect');
+  const [peer] = (await accepted) as [net.Socket];
+  t.after(() => {
+    client.destroy();
+    peer.destroy();
+    server.close();
+  });
+  const received: Buffer[] = [];
+  peer.on('data', (d: Buffer) => received.push(d));
+  batchWritesPerTick(client);
+  const batches: number[] = [];
+  const writev = client._writev!.bind(client);
+  client._writev = (chunks, cb) => {
+    batches.push(chunks.length);
+    writev(chunks, cb);
+  };
+  // Two callbacks of the same timers phase, with the next-tick queue run between them, as
+  // between the socket reads of one poll: one response packet written in each.
+  await new Promise<void>((resolve) => {
+    setTimeout(() => client.write('response 1;'), 0);
+    setTimeout(() => {
+      client.write('response 2;');
+      resolve();
+    }, 0);
+  });
+  client.end();
+  await once(peer, 'end');
+  assert.equal(Buffer.concat(received).toString(), 'response 1;response 2;');
+  assert.deepEqual(batches, [2], 'both packets in one writev');
+});
+
+test('a small batch waits for the end of the turn, a full packet leaves at the end of the tick', async (t) => {
+  const server = net.createServer((peer) => peer.resume());
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await once(client, 'connect');
+  t.after(() => {
+    client.destroy();
+    server.close();
+  });
+  batchWritesPerTick(client);
+  const nextTick = () => new Promise((resolve) => process.nextTick(resolve));
+
+  client.write('a window adjust');
+  await nextTick();
+  assert.equal(client.writableCorked, 1, 'a small write is still held after the tick');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(client.writableCorked, 0, 'and sent at the end of the turn');
+
+  client.write(Buffer.alloc(64 * 1024 + 20));
+  await nextTick();
+  assert.equal(client.writableCorked, 0, 'a full packet is sent at the end of the tick');
+});

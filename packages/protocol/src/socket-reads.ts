@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { connect, type Socket, type TcpNetConnectOpts } from 'node:net';
+import type { Writable } from 'node:stream';
 
 /** Reads land one after another in a slab this large (untouched pages cost no memory). */
 const slabBytes = 1024 * 1024;
@@ -101,11 +102,37 @@ export function connectWithPacketReads(options: TcpNetConnectOpts): Socket {
   // memory only once data is there): a quiet one (an idle keep-alive connection) waits with
   // 4 KiB of its own, one that filled that gets packets until a read comes back small.
   let bulk = false;
-  return connectWithReads(options, {
-    next: () => (bulk ? packetReadBuffer() : Buffer.allocUnsafeSlow(quietReadBytes)),
+  let quiet: Buffer | undefined;
+  const socket: Socket = connectWithReads(options, {
+    next: () => {
+      if (bulk) return packetReadBuffer();
+      // The same 4 KiB again once its last read is gone from it (copied into a packet):
+      // a new one per read was a tenth of the agent's work in the keep-alive bench (every
+      // small HTTP response is one such read), and the garbage collections it brought.
+      if (!quiet || !released(socket)) quiet = Buffer.allocUnsafeSlow(quietReadBytes);
+      return quiet;
+    },
     read: (buffer, bytes) => {
       if (bulk) packetRead(buffer, bytes);
       bulk = bytes >= quietReadBytes;
     },
   });
+  return socket;
+}
+
+const soleSinks = new WeakMap<Socket, Writable>();
+
+/**
+ * Says that whatever `socket` (from connectWithPacketReads) reads is written to `sink` and
+ * to nothing else, so a read it has taken whole (nothing of it still queued, `writableLength`
+ * 0: an SSH channel copies what it sends into a packet at once) is gone from the read
+ * buffer, and the buffer can take the next read. Without this every read gets a new buffer.
+ */
+export function readsOnlyInto(socket: Socket, sink: Writable): void {
+  soleSinks.set(socket, sink);
+}
+
+function released(socket: Socket): boolean {
+  const sink = soleSinks.get(socket);
+  return sink !== undefined && sink.writableLength === 0 && !sink.destroyed;
 }

@@ -7,6 +7,7 @@ import client from 'prom-client';
 import { TrafficMeter } from '../services/traffic.ts';
 import { WebOrigin } from '../testing/web-origin.ts';
 import { FrontDoors, type FrontDoorLimits, type Route } from './front-doors.ts';
+import { frontDoorTestLimits } from '../testing/front-door-limits.ts';
 
 /**
  * The HTTP front door with real sockets: visitors connect from 127.0.0.1 and 127.0.0.2,
@@ -40,17 +41,7 @@ async function startDoors(limits: Partial<FrontDoorLimits> = {}) {
     apiServer: api,
     traffic: new TrafficMeter(registry),
     registry,
-    limits: {
-      maxHeadBytes: 16 * 1024,
-      headTimeoutMs: 10_000,
-      idleTimeoutMs: 60_000,
-      maxConnections: 100,
-      maxConnectionsPerDevice: 100,
-      maxConnectionsPerAddress: 100,
-      maxConnectionsPerDeviceAddress: 100,
-      minBodyBytes: 1,
-      ...limits,
-    },
+    limits: frontDoorTestLimits(100, limits),
     log: { info() {}, warn() {} },
   });
   await new Promise<void>((resolve) => doors.http.listen(0, '127.0.0.1', resolve));

@@ -9,7 +9,7 @@ import { unrecognizedNameAlert } from './client-hello.ts';
 import { errorResponse } from './error-page.ts';
 import { terminateTls } from './tls-termination.ts';
 import { whenEnded, type TunnelGatewayLog } from '../gateway/tunnel-gateway.ts';
-import { HttpFramingError, RequestFramer, requestHost, responseStatus, serializeHead, type RequestHead } from './http-framing.ts';
+import { HttpFramingError, RequestFramer, requestHost, responseStatus, sameName, serializeHead, type RequestHead } from './http-framing.ts';
 import { sourceOf } from '../client-source.ts';
 import { SlotCounts } from './connection-caps.ts';
 import { guardRequests } from './deadlines.ts';
@@ -330,9 +330,15 @@ const forwardedHeaders = new Set([
 
 /** The visitor's own forwarding headers are dropped (they could say anything); ours say who connected. */
 function forwardedHead(head: RequestHead, visitor: string): RequestHead {
-  const headers = head.headers.filter(([n]) => !forwardedHeaders.has(n.toLowerCase()));
-  const host = head.headers.find(([n]) => n.toLowerCase() === 'host')?.[1] ?? '';
-  headers.push(['X-Forwarded-For', visitor], ['X-Forwarded-Proto', 'http'], ['X-Forwarded-Host', host], ['X-Real-IP', visitor]);
+  const headers: [string, string][] = [];
+  let host: string | undefined;
+  for (const header of head.headers) {
+    const n = header[0];
+    if (host === undefined && sameName(n, 'host')) host = header[1];
+    // None of them is shorter than 9 characters (X-Real-IP): most names need no lower-case copy.
+    if (n.length < 9 || !forwardedHeaders.has(n.toLowerCase())) headers.push(header);
+  }
+  headers.push(['X-Forwarded-For', visitor], ['X-Forwarded-Proto', 'http'], ['X-Forwarded-Host', host ?? ''], ['X-Real-IP', visitor]);
   return { ...head, headers };
 }
 

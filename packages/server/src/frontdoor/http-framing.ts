@@ -50,8 +50,17 @@ export function parseRequestHead(head: string): RequestHead {
 }
 
 export function headerValues(head: RequestHead, name: string): string[] {
+  // Asked several times for every request on a kept-alive connection: a loop, and no
+  // lower-cased copy of a name whose length already tells it apart.
   const lower = name.toLowerCase();
-  return head.headers.filter(([n]) => n.toLowerCase() === lower).map(([, v]) => v);
+  const values: string[] = [];
+  for (const [n, v] of head.headers) if (sameName(n, lower)) values.push(v);
+  return values;
+}
+
+/** Whether header name `n` is `lower` (a lower-case name), in any case. */
+export function sameName(n: string, lower: string): boolean {
+  return n.length === lower.length && (n === lower || n.toLowerCase() === lower);
 }
 
 /** The host name a request is for, lower-case, without port or trailing dot; null when absent or ambiguous. */
@@ -345,7 +354,23 @@ export function chunkSize(line: string): number | null {
 
 /** Serializes a head back to the wire, with its blank line. */
 export function serializeHead(head: RequestHead): Buffer {
-  let out = `${head.method} ${head.target} ${head.version}\r\n`;
-  for (const [n, v] of head.headers) out += `${n}: ${v}\r\n`;
-  return Buffer.from(`${out}\r\n`, 'latin1');
+  // Written piece by piece into one Buffer: a string built up by concatenation is a chain
+  // of small strings flattened again for the copy, once per request of every visitor.
+  let bytes = head.method.length + head.target.length + head.version.length + 6;
+  for (const [n, v] of head.headers) bytes += n.length + v.length + 4;
+  const out = Buffer.allocUnsafe(bytes);
+  let at = out.write(head.method, 0, 'latin1');
+  at += out.write(' ', at, 'latin1');
+  at += out.write(head.target, at, 'latin1');
+  at += out.write(' ', at, 'latin1');
+  at += out.write(head.version, at, 'latin1');
+  at += out.write('\r\n', at, 'latin1');
+  for (const [n, v] of head.headers) {
+    at += out.write(n, at, 'latin1');
+    at += out.write(': ', at, 'latin1');
+    at += out.write(v, at, 'latin1');
+    at += out.write('\r\n', at, 'latin1');
+  }
+  out.write('\r\n', at, 'latin1');
+  return out;
 }

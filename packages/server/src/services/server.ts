@@ -1,6 +1,5 @@
 import { measureThroughput } from '../gateway/tunnel-throughput.ts';
 import { join } from 'node:path';
-import { timing } from '@p2pvps/protocol/timing';
 import type { ServerConfig } from '../config.ts';
 import { loadHostKey, prepareDataDir, writeOperatorPassword } from './data-dir.ts';
 import { domainSettings } from './domain-settings.ts';
@@ -11,7 +10,6 @@ import { EventStreams } from '../events/event-streams.ts';
 import { StaticNodeDirectory } from '../cluster/node-directory.ts';
 import { listenForMetrics } from './metrics-listener.ts';
 import { resolveWebName, WebRouteCache } from '../domain/devices/web-routing.ts';
-import { recordDeviceOnline, settleDeviceRental, tunnelPolicy } from '../domain/devices/tunnels.ts';
 import { FrontDoors } from '../frontdoor/front-doors.ts';
 import { leaderGauge, serverMetrics } from './server-metrics.ts';
 import { serverWorkers } from './workers.ts';
@@ -21,7 +19,8 @@ import { migrateToLatest, openDatabase } from '../db/database.ts';
 import { ensureOperator } from '../domain/accounts/accounts.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
 import type { DomainContext } from '../domain/context.ts';
-import { TunnelGateway } from '../gateway/tunnel-gateway.ts';
+import type { TunnelGateway } from '../gateway/tunnel-gateway.ts';
+import { devicePresence, serverGateway } from './server-gateway.ts';
 import { ClusterNode, liveSince } from '../cluster/cluster-node.ts';
 import { clusterSettings } from '../cluster/cluster-options.ts';
 import { buildApi } from './api.ts';
@@ -292,59 +291,18 @@ export async function startServer(
     await db.destroy();
   };
   try {
-    const setOnline = (deviceId: string, online: boolean) =>
-      recordDeviceOnline(ctx, deviceId, online)
-        .then(() => userEvents.deviceChanged(deviceId))
-        .catch((err) => log.error({ err }, 'could not record tunnel state'));
-    const settleDevice = (deviceId: string, wasOnline: boolean) =>
-      settleDeviceRental(ctx, deviceId, wasOnline).catch((err) => log.error({ err, deviceId }, 'could not settle the rental'));
-
-    // A backed-up peer's device serving its rental here: the stretches handed back to its home.
-    const backupTunnel = (id: string, up: boolean) =>
-      federation.backups.serving.tunnelChanged(id, up).catch((err) => log.error({ err, deviceId: id }, 'could not record backup service'));
-    gateway = new TunnelGateway({
+    const presence = devicePresence(ctx, userEvents, log);
+    gateway = serverGateway(config, {
+      ctx,
       hostKey: hostKey.privateKey,
-      publicBindHost: config.publicBindHost,
-      // Cluster: every node listens on renters' ports itself (cluster/rental-ports.ts), wherever the tunnel is.
-      // A device not ours is admitted only if a home we back up named it in its last snapshot.
-      lookupDevice: async (deviceId) =>
-        (await tunnelPolicy(ctx, deviceId, { nodesListen: !!config.nodeLinkListen })) ?? federation.backups.serving.tunnelPolicy(deviceId),
-      onTunnelUp: (id) => {
-        void backupTunnel(id, true);
-        // Cluster: the holder is recorded before the device is shown online, so other nodes find it.
-        void (cluster?.tunnelUp(id) ?? Promise.resolve())
-          .catch((err) => log.error({ err, deviceId: id }, 'could not record the tunnel holder'))
-          .then(() => {
-            void settleDevice(id, false);
-            void setOnline(id, true);
-          });
-      },
-      onTunnelDown: (id) => {
-        frontDoors?.forgetDevice(id);
-        void backupTunnel(id, false);
-        void (cluster?.tunnelDown(id) ?? Promise.resolve(false))
-          .catch(() => false)
-          .then((stillOnline) => {
-            // Cluster: it reconnected meanwhile (to another node, or here), so it is neither offline nor unbilled.
-            if (stillOnline) return;
-            void settleDevice(id, true);
-            void setOnline(id, false);
-          });
-      },
-      log,
-      // The agents' nudges ride their tunnels (gateway/tunnel-nudges.ts).
       nudges: events,
-      keepaliveIntervalMs: timing.tunnelKeepaliveMs,
-      keepaliveCountMax: timing.tunnelKeepaliveCountMax,
-      maxConnectionsPerDevice: config.maxConnectionsPerDevice,
-      maxStartups: config.gatewayMaxStartups,
-      maxStartupsPerSource: config.gatewayMaxStartupsPerSource,
-      versionTimeoutMs: config.gatewayVersionTimeoutMs,
-      penalties: config.gatewayPenalties,
-      maxConnectionsPerKey: config.gatewayMaxConnectionsPerKey,
-      onHandshake: (ms) => handshakes.observe(ms / 1000),
-      // The policy lookup that admitted the visitor already names the rental to count against.
-      onPublicConnection: (device, socket) => traffic.track(socket, device.deviceId, device.rentalId ?? null, 'ssh'),
+      federation,
+      presence,
+      traffic,
+      handshakes,
+      cluster: () => cluster,
+      frontDoors: () => frontDoors,
+      log,
     });
     gatewayPort = await gateway.listen(config.gatewayPort, config.gatewayHost);
     gatewayRef.port = gatewayPort;
@@ -356,14 +314,8 @@ export async function startServer(
         db,
         clock,
         tunnels: gateway,
-        onDeviceGone: (id) => {
-          void settleDevice(id, true);
-          void setOnline(id, false);
-        },
-        onDeviceBack: (id) => {
-          void settleDevice(id, false);
-          void setOnline(id, true);
-        },
+        onDeviceGone: presence.offline,
+        onDeviceBack: presence.online,
         onRentalsChanged: () => {
           webRoutes.forget();
           frontDoors?.forgetChannels();
