@@ -15,7 +15,7 @@
  * BENCH_WRK_SECONDS (5), BENCH_WRK_CONNECTIONS (50), BENCH_THROUGHPUT_SECONDS (2 per run),
  * BENCH_SETUP_RUNS (20), BENCH_MIN_TRANSFER_MIB (1024), BENCH_ROUNDS (3: every figure is the median of this many rounds, with
  * the spread), BENCH_THROUGHPUT_RUNS (1 per round), BENCH_QUIET_WAIT_SECONDS (60), BENCH_TUNNEL_PARTS (throughput,http,setup), BENCH_CPU_PROF (a directory: the server and device processes
- * write V8 CPU profiles there), BENCH_P2PVPS_HTTP (front-door | device-port).
+ * write V8 CPU profiles there), BENCH_NODE_ARGS (extra node flags for both, e.g. --trace-gc), BENCH_DIRECTIONS (upload,download), BENCH_P2PVPS_HTTP (front-door | device-port).
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';

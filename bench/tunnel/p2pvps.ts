@@ -59,6 +59,8 @@ export async function startP2pvps(
 ): Promise<P2pvps> {
   const dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-bench-server-'));
   const profile = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [];
+  // e.g. BENCH_NODE_ARGS=--trace-gc: the server's and device's own flags, for a look inside a run.
+  profile.push(...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
   const serverEnv = {
     P2PVPS_DATA_DIR: dataDir,
     P2PVPS_HTTP_HOST: '127.0.0.1',
