@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { connect, type Socket, type TcpNetConnectOpts } from 'node:net';
 
-/** Reads land one after another in a slab this large (untouched pages cost no memory). */
+/** Reads land one after another in a slab this large (untouched pages cost no memory), without the patched ssh2's pool. */
 const slabBytes = 1024 * 1024;
 /** Each read is given at least this much room: Node's own read size. */
 const minReadBytes = 64 * 1024;
@@ -12,6 +12,8 @@ const quietReadBytes = 4 * 1024;
 interface Reads {
   next(): Buffer;
   read(buffer: Buffer, bytes: number): void;
+  /** After the read's 'data' listeners (ssh2's parser) have run. */
+  done?(): void;
 }
 
 /**
@@ -27,6 +29,7 @@ function connectWithReads(options: TcpNetConnectOpts, reads: Reads): Socket {
         const data = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
         reads.read(data, bytes);
         socket.emit('data', data);
+        reads.done?.();
         // Backpressure is the stream's own: pause() stops reading, resume() starts it again.
         return true;
       },
@@ -44,17 +47,24 @@ function connectWithReads(options: TcpNetConnectOpts, reads: Reads): Socket {
  * `joinFragment`); and a read may take up to what is left of the slab, so a busy tunnel
  * needs fewer read calls.
  *
- * A slab is never written twice: the decrypted data handed on (by reference, to the
- * channel and the socket behind it) stays as it was for as long as anything holds it, and
- * the slab goes to the garbage collector with its last view.
+ * The decrypted data handed on (by reference, to the channel and the socket behind it) stays
+ * as it was for as long as anything holds it: with the patched ssh2 a slab is taken from its
+ * pool and goes back only once every data view of it has been written by a socket that says
+ * so (releaseSlabsOnWrite) and no other packet was read from it (`slabPayload`); otherwise
+ * it goes to the garbage collector with its last view. The reader gives a slab up only after
+ * the first read into the next one has been parsed: until then the decipher may still hold
+ * the first part of a packet that straddles the two (then copied, as the two are not side by side).
  */
 export function connectWithSlabReads(options: TcpNetConnectOpts): Socket {
+  const { slabTake, slabDrop } = ssh2Crypto();
+  const take = slabTake ?? (() => Buffer.allocUnsafeSlow(slabBytes));
   // Node asks for the first buffer as it connects: that one is small, so a device retrying a
   // server that refuses it (thousands of them, after a restart) does not take a slab per
   // attempt; the slab comes with the second read, once the server has answered.
-  let slab = Buffer.alloc(0);
+  let slab: Buffer = Buffer.alloc(0);
   let used = 0;
   let first = true;
+  let left: Buffer | undefined;
   return connectWithReads(options, {
     next: () => {
       if (first) {
@@ -62,18 +72,51 @@ export function connectWithSlabReads(options: TcpNetConnectOpts): Socket {
         return Buffer.allocUnsafeSlow(quietReadBytes);
       }
       if (slab.length - used < minReadBytes) {
-        slab = Buffer.allocUnsafeSlow(slabBytes);
+        if (slab.length) left = slab;
+        slab = take();
         used = 0;
       }
       return slab.subarray(used);
     },
     read: (_buffer, bytes) => void (used += bytes),
+    done: () => {
+      if (left && used > 0) {
+        slabDrop?.(left);
+        left = undefined;
+      }
+    },
   });
+}
+
+/**
+ * Gives a read slab back to the patched ssh2's pool once this socket has written the data
+ * of it: for the agent's origin connections, where the tunnel's channel data is piped. Only
+ * for a socket that is the data's last stop (written, then dropped); data of anything but a
+ * slab is written as before.
+ */
+export function releaseSlabsOnWrite(socket: Socket): void {
+  const { slabWritten } = ssh2Crypto();
+  if (!slabWritten) return;
+  const write = socket.write;
+  socket.write = function (this: Socket, chunk: string | Uint8Array, encoding?: unknown, callback?: unknown) {
+    const written = typeof chunk === 'string' ? undefined : slabWritten(chunk);
+    if (!written) return write.call(this, chunk, encoding as BufferEncoding, callback as () => void);
+    if (typeof encoding === 'function') [encoding, callback] = [undefined, encoding];
+    const then = callback as ((err?: Error | null) => void) | undefined;
+    return write.call(this, chunk, encoding as BufferEncoding, (err?: Error | null) => {
+      written(err);
+      then?.(err);
+    });
+  } as Socket['write'];
 }
 
 interface PatchedCrypto {
   packetReadBuffer?: () => Buffer;
   packetRead?: (buffer: Buffer, bytes: number) => void;
+  slabTake?: () => Buffer;
+  slabDrop?: (slab: Buffer) => void;
+  slabWritten?: (data: Uint8Array) => ((err?: Error | null) => void) | undefined;
+  slabCounts?: { taken: number; reused: number };
 }
 let patchedCrypto: PatchedCrypto | undefined;
 /**
@@ -108,4 +151,9 @@ export function connectWithPacketReads(options: TcpNetConnectOpts): Socket {
       bulk = bytes >= quietReadBytes;
     },
   });
+}
+
+/** Slabs taken by tunnel readers so far, and how many of them came from the pool (for tests and the bench). */
+export function slabCounts(): { taken: number; reused: number } {
+  return { ...(ssh2Crypto().slabCounts ?? { taken: 0, reused: 0 }) };
 }

@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import ssh2 from 'ssh2';
+import type { ClientChannel, ServerChannel } from 'ssh2';
+import { generateEd25519KeyPair, signingKey } from './ssh-keys.ts';
+import { tunnelSshAlgorithms } from './tunnel-ssh.ts';
+import { batchWritesPerTick } from './batched-writes.ts';
+import { connectWithSlabReads, releaseSlabsOnWrite, slabCounts } from './socket-reads.ts';
+
+const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * A gateway-like server sends `bytes` down a channel to a client that reads as the agent
+ * does (its SSH connection into slabs); the client's side of the channel goes where `sink`
+ * says. Returns once the server's channel has sent everything.
+ */
+async function sendDown(bytes: Buffer, sink: (channel: ClientChannel) => void): Promise<() => void> {
+  const hostKey = generateEd25519KeyPair('host').private;
+  const server = new ssh2.Server({ hostKeys: [{ key: signingKey(hostKey) }], algorithms: tunnelSshAlgorithms }, (conn) => {
+    conn.on('authentication', (ctx) => ctx.accept());
+    conn.on('request', (accept) => {
+      accept?.();
+      conn.forwardOut('127.0.0.1', 22, '127.0.0.1', 1, (err, channel: ServerChannel) => {
+        if (err) throw err;
+        channel.end(bytes);
+      });
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const client = new ssh2.Client();
+  client.on('tcp connection', (_info, accept) => sink(accept()));
+  client.on('ready', () => client.forwardIn('127.0.0.1', 22, () => {}));
+  client.connect({
+    sock: connectWithSlabReads({ host: '127.0.0.1', port: (server.address() as AddressInfo).port }),
+    username: 'device',
+    algorithms: tunnelSshAlgorithms,
+  });
+  return () => {
+    client.end();
+    server.close();
+  };
+}
+
+/** An origin that reads slowly (stops for a few ms every 256 KiB), so writes to it wait and the channel backs up. */
+async function slowOrigin(): Promise<{ server: Server; received: Promise<Buffer> }> {
+  let done!: (b: Buffer) => void;
+  const received = new Promise<Buffer>((resolve) => (done = resolve));
+  const server = createServer((socket) => {
+    const chunks: Buffer[] = [];
+    let sinceStop = 0;
+    socket.on('data', (chunk: Buffer) => {
+      // Node's own reads: a Buffer of its own each, safe to keep.
+      chunks.push(chunk);
+      sinceStop += chunk.length;
+      if (sinceStop >= 256 * 1024) {
+        sinceStop = 0;
+        socket.pause();
+        setTimeout(() => socket.resume(), 3);
+      }
+    });
+    socket.on('end', () => done(Buffer.concat(chunks)));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, received };
+}
+
+// Runs first, with the pool empty: a slab whose data is kept is never taken back.
+test('a read slab whose data someone keeps is never reused: every byte stays as it arrived', async (t) => {
+  const bytes = randomBytes(16 * 1024 * 1024);
+  const before = slabCounts();
+  let done!: (b: Buffer) => void;
+  const received = new Promise<Buffer>((resolve) => (done = resolve));
+  const stop = await sendDown(bytes, (channel) => {
+    // Views of the slabs, kept until the end: no socket says they were written.
+    const chunks: Buffer[] = [];
+    channel.on('data', (chunk: Buffer) => chunks.push(chunk));
+    channel.on('end', () => done(Buffer.concat(chunks)));
+  });
+  t.after(stop);
+  const got = await received;
+  assert.equal(got.length, bytes.length);
+  assert.equal(digest(got), digest(bytes));
+  const after = slabCounts();
+  assert.ok(after.taken - before.taken >= 8, `slabs taken: ${after.taken - before.taken}`);
+  assert.equal(after.reused - before.reused, 0);
+});
+
+test('read slabs are reused once the origin socket has written their data, and every byte arrives as sent', async (t) => {
+  const bytes = randomBytes(48 * 1024 * 1024);
+  const origin = await slowOrigin();
+  t.after(() => origin.server.close());
+  const before = slabCounts();
+  const stop = await sendDown(bytes, (channel) => {
+    // As the agent joins a channel and its origin connection (packages/agent/src/tunnel-client.ts).
+    const upstream = connect({ host: '127.0.0.1', port: (origin.server.address() as AddressInfo).port });
+    batchWritesPerTick(upstream);
+    releaseSlabsOnWrite(upstream);
+    channel.pipe(upstream);
+  });
+  t.after(stop);
+  const got = await origin.received;
+  assert.equal(got.length, bytes.length);
+  assert.equal(digest(got), digest(bytes));
+  const after = slabCounts();
+  // 48 MiB through 1 MiB slabs: most of them must have come back from the pool.
+  assert.ok(after.taken - before.taken >= 40, `slabs taken: ${after.taken - before.taken}`);
+  assert.ok(
+    after.reused - before.reused >= (after.taken - before.taken) / 2,
+    `reused ${after.reused - before.reused} of ${after.taken - before.taken}`,
+  );
+});
