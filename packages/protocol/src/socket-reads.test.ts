@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ServerChannel } from 'ssh2';
 import { generateEd25519KeyPair, signingKey } from './ssh-keys.ts';
 import { tunnelSshAlgorithms } from './tunnel-ssh.ts';
 import { batchWritesPerTick } from './batched-writes.ts';
-import { connectWithSlabReads, releaseSlabsOnWrite, slabCounts } from './socket-reads.ts';
+import { connectWithSlabReads, readIntoPackets, releaseSlabsOnWrite, slabCounts } from './socket-reads.ts';
 
 const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -17,7 +17,7 @@ const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
  * does (its SSH connection into slabs); the client's side of the channel goes where `sink`
  * says. Returns once the server's channel has sent everything.
  */
-async function sendDown(bytes: Buffer, sink: (channel: ClientChannel) => void): Promise<() => void> {
+async function sendDown(bytes: Buffer | ((channel: ServerChannel) => void), sink: (channel: ClientChannel) => void): Promise<() => void> {
   const hostKey = generateEd25519KeyPair('host').private;
   const server = new ssh2.Server({ hostKeys: [{ key: signingKey(hostKey) }], algorithms: tunnelSshAlgorithms }, (conn) => {
     conn.on('authentication', (ctx) => ctx.accept());
@@ -25,7 +25,8 @@ async function sendDown(bytes: Buffer, sink: (channel: ClientChannel) => void): 
       accept?.();
       conn.forwardOut('127.0.0.1', 22, '127.0.0.1', 1, (err, channel: ServerChannel) => {
         if (err) throw err;
-        channel.end(bytes);
+        if (typeof bytes === 'function') bytes(channel);
+        else channel.end(bytes);
       });
     });
   });
@@ -113,4 +114,64 @@ test('read slabs are reused once the origin socket has written their data, and e
     after.reused - before.reused >= (after.taken - before.taken) / 2,
     `reused ${after.reused - before.reused} of ${after.taken - before.taken}`,
   );
+});
+
+test("a visitor's socket accepted paused reads into SSH packets, and every byte reaches the other end as sent", async (t) => {
+  const bytes = randomBytes(24 * 1024 * 1024);
+  // The gateway's public port: accepted paused, read into packets once its channel is open.
+  const visitors = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  visitors.listen(0, '127.0.0.1');
+  await once(visitors, 'listening');
+  t.after(() => visitors.close());
+  const [visitor] = (
+    await Promise.all([
+      once(visitors, 'connection'),
+      (async () => {
+        const client = connect({ host: '127.0.0.1', port: (visitors.address() as AddressInfo).port });
+        await once(client, 'connect');
+        // Uneven pieces, so reads come in every size.
+        for (let at = 0, i = 0; at < bytes.length; i++) {
+          const size = 1_000 + ((i * 7_919) % 150_000);
+          client.write(bytes.subarray(at, at + size));
+          at += size;
+        }
+        client.end();
+      })(),
+    ])
+  )[0] as [Socket];
+  let switched: boolean | undefined;
+  let done!: (b: Buffer) => void;
+  const received = new Promise<Buffer>((resolve) => (done = resolve));
+  const stop = await sendDown(
+    (channel) => {
+      switched = readIntoPackets(visitor);
+      visitor.pipe(channel);
+    },
+    (channel) => {
+      const chunks: Buffer[] = [];
+      channel.on('data', (chunk: Buffer) => chunks.push(chunk));
+      channel.on('end', () => done(Buffer.concat(chunks)));
+    },
+  );
+  t.after(stop);
+  const got = await received;
+  assert.equal(switched, true);
+  assert.equal(got.length, bytes.length);
+  assert.equal(digest(got), digest(bytes));
+  // What the traffic meter reads.
+  assert.equal(visitor.bytesRead, bytes.length);
+});
+
+test("a socket that has already read keeps Node's own reads", async (t) => {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const client = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port });
+  t.after(() => client.destroy());
+  const [accepted] = (await once(server, 'connection')) as [Socket];
+  t.after(() => accepted.destroy());
+  client.write('hello');
+  await once(accepted, 'data');
+  assert.equal(readIntoPackets(accepted), false);
 });

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { connect, type Socket, type TcpNetConnectOpts } from 'node:net';
+import { connect, Socket, type TcpNetConnectOpts } from 'node:net';
 
 /** Reads land one after another in a slab this large (untouched pages cost no memory), without the patched ssh2's pool. */
 const slabBytes = 1024 * 1024;
@@ -21,21 +21,22 @@ interface Reads {
  * are (what ssh2 and `pipe` listen to). End, pause and resume work as usual.
  */
 function connectWithReads(options: TcpNetConnectOpts, reads: Reads): Socket {
-  const socket = connect({
-    ...options,
-    onread: {
-      buffer: () => reads.next(),
-      callback: (bytes: number, buffer: Uint8Array) => {
-        const data = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
-        reads.read(data, bytes);
-        socket.emit('data', data);
-        reads.done?.();
-        // Backpressure is the stream's own: pause() stops reading, resume() starts it again.
-        return true;
-      },
-    },
-  });
+  const socket: Socket = connect({ ...options, onread: onread(() => socket, reads) });
   return socket;
+}
+
+function onread(socket: () => Socket, reads: Reads) {
+  return {
+    buffer: () => reads.next(),
+    callback: (bytes: number, buffer: Uint8Array) => {
+      const data = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
+      reads.read(data, bytes);
+      socket().emit('data', data);
+      reads.done?.();
+      // Backpressure is the stream's own: pause() stops reading, resume() starts it again.
+      return true;
+    },
+  };
 }
 
 /**
@@ -138,19 +139,59 @@ const ssh2Crypto = (): PatchedCrypto => (patchedCrypto ??= createRequire(import.
  * not patched, an ordinary socket.
  */
 export function connectWithPacketReads(options: TcpNetConnectOpts): Socket {
+  const reads = packetReads();
+  return reads ? connectWithReads(options, reads) : connect(options);
+}
+
+function packetReads(): Reads | undefined {
   const { packetReadBuffer, packetRead } = ssh2Crypto();
-  if (!packetReadBuffer || !packetRead) return connect(options);
+  if (!packetReadBuffer || !packetRead) return undefined;
   // A socket waits for its next read holding the buffer it was given (Node's own reads take
   // memory only once data is there): a quiet one (an idle keep-alive connection) waits with
   // 4 KiB of its own, one that filled that gets packets until a read comes back small.
   let bulk = false;
-  return connectWithReads(options, {
+  return {
     next: () => (bulk ? packetReadBuffer() : Buffer.allocUnsafeSlow(quietReadBytes)),
     read: (buffer, bytes) => {
       if (bulk) packetRead(buffer, bytes);
       bulk = bytes >= quietReadBytes;
     },
-  });
+  };
+}
+
+/** Node's own keys for what the `onread` option sets on a socket, read off a socket made with it. */
+let onreadKeys: { buffer: symbol; callback: symbol; generate: symbol } | null | undefined;
+function findOnreadKeys() {
+  if (onreadKeys !== undefined) return onreadKeys;
+  // Node types `onread` for connect() only; the Socket constructor takes it too.
+  const probe = new Socket({ onread: { buffer: () => Buffer.alloc(0), callback: () => true } } as ConstructorParameters<typeof Socket>[0]);
+  const byName = new Map(Object.getOwnPropertySymbols(probe).map((key) => [key.description, key]));
+  const [buffer, callback, generate] = [byName.get('kBuffer'), byName.get('kBufferCb'), byName.get('kBufferGen')];
+  onreadKeys = buffer && callback && generate ? { buffer, callback, generate } : null;
+  return onreadKeys;
+}
+
+/**
+ * connectWithPacketReads for a socket a server accepted (the gateway's visitors): Node takes
+ * `onread` only when it makes the socket, so this sets what that option would have set, on
+ * a socket that has not read yet (its server made with `pauseOnConnect`). Returns false, the
+ * socket reading as Node does, where that is not possible (an ssh2 without the patch, a Node
+ * whose sockets keep `onread` elsewhere, a socket already reading). Same rules as
+ * connectWithPacketReads: only for data written to an SSH channel and not kept.
+ */
+export function readIntoPackets(socket: Socket): boolean {
+  const handle = (socket as unknown as { _handle?: { reading?: boolean; useUserBuffer?(b: Uint8Array): void } })._handle;
+  const keys = findOnreadKeys();
+  const reads = packetReads();
+  if (!keys || !reads || !handle?.useUserBuffer || handle.reading || socket.readableFlowing || socket.readableLength) return false;
+  const { buffer, callback } = onread(() => socket, reads);
+  const target = socket as unknown as Record<symbol, unknown>;
+  const first = buffer();
+  target[keys.generate] = buffer;
+  target[keys.callback] = callback;
+  target[keys.buffer] = first;
+  handle.useUserBuffer(first);
+  return true;
 }
 
 /** Slabs taken by tunnel readers so far, and how many of them came from the pool (for tests and the bench). */
