@@ -123,6 +123,45 @@ function joinFragment(packet, have, fragment, len) {
   return whole;
 }
 
+// ${marker}: reads straight into a pooled packet, where a channel data payload goes
+// (length, padding length, type, channel, data length before it).
+const PAYLOAD_OFFSET = 4 + 1 + 1 + 4 + 4;
+const READ_BYTES = new WeakMap();
+function packetReadBuffer() {
+  let ab = PACKET_POOL.pop();
+  if (ab === undefined) {
+    ab = new ArrayBuffer(PACKET_POOL_SIZE);
+    POOLED.add(ab);
+  }
+  return new FastBuffer(ab, PAYLOAD_OFFSET, ${patchedPacketSize});
+}
+function packetRead(buffer, bytes) {
+  READ_BYTES.set(buffer.buffer, bytes);
+}
+// The packet around \`data\` when it is a whole read from packetReadBuffer, else null.
+function packetAround(data, blockLen) {
+  const ab = data.buffer;
+  if (data.byteOffset !== PAYLOAD_OFFSET || !POOLED.has(ab)
+      || READ_BYTES.get(ab) !== data.length)
+    return null;
+  const payloadLen = 1 + 4 + 4 + data.length;
+  let pktLen = 4 + 1 + payloadLen;
+  let padLen = blockLen - ((pktLen - 4) & (blockLen - 1));
+  if (padLen < 4)
+    padLen += blockLen;
+  pktLen += padLen;
+  if (pktLen + 16 > ab.byteLength)
+    return null;
+  READ_BYTES.delete(ab);
+  const packet = new FastBuffer(ab, 0, pktLen + 16);
+  writeUInt32BE(packet, pktLen - 4, 0);
+  packet[4] = padLen;
+  fillPadding(packet, 5 + payloadLen, padLen);
+  return packet;
+}
+`;
+
+const slabPoolCode = `
 // ${marker}: read slabs, reused once every data payload decrypted in them has been written.
 const SLAB_BYTES = 1024 * 1024;
 const SLAB_POOL_MAX = 4; // what a 2 MiB channel window and the slab being read keep in flight
@@ -187,43 +226,6 @@ function slabWritten(data) {
     else
       slabRecycle(ab, state);
   };
-}
-
-// ${marker}: reads straight into a pooled packet, where a channel data payload goes
-// (length, padding length, type, channel, data length before it).
-const PAYLOAD_OFFSET = 4 + 1 + 1 + 4 + 4;
-const READ_BYTES = new WeakMap();
-function packetReadBuffer() {
-  let ab = PACKET_POOL.pop();
-  if (ab === undefined) {
-    ab = new ArrayBuffer(PACKET_POOL_SIZE);
-    POOLED.add(ab);
-  }
-  return new FastBuffer(ab, PAYLOAD_OFFSET, ${patchedPacketSize});
-}
-function packetRead(buffer, bytes) {
-  READ_BYTES.set(buffer.buffer, bytes);
-}
-// The packet around \`data\` when it is a whole read from packetReadBuffer, else null.
-function packetAround(data, blockLen) {
-  const ab = data.buffer;
-  if (data.byteOffset !== PAYLOAD_OFFSET || !POOLED.has(ab)
-      || READ_BYTES.get(ab) !== data.length)
-    return null;
-  const payloadLen = 1 + 4 + 4 + data.length;
-  let pktLen = 4 + 1 + payloadLen;
-  let padLen = blockLen - ((pktLen - 4) & (blockLen - 1));
-  if (padLen < 4)
-    padLen += blockLen;
-  pktLen += padLen;
-  if (pktLen + 16 > ab.byteLength)
-    return null;
-  READ_BYTES.delete(ab);
-  const packet = new FastBuffer(ab, 0, pktLen + 16);
-  writeUInt32BE(packet, pktLen - 4, 0);
-  packet[4] = padLen;
-  fillPadding(packet, 5 + payloadLen, padLen);
-  return packet;
 }
 `;
 
@@ -305,7 +307,7 @@ export const edits = [
       'AESGCMCipherBinding.prototype.allocPacketAround = function(data) { return packetAround(data, 16); };',
       'ChaChaPolyCipherBinding.prototype.allocPacketAround = function(data) { return packetAround(data, 8); };',
       '',
-      `module.exports = {\n  packetReadBuffer, // ${marker}\n  packetRead, // ${marker}\n  slabTake, slabDrop, slabPayload, slabWritten, slabCounts, // ${marker}\n  CIPHER_INFO,`,
+      `module.exports = {\n  packetReadBuffer, // ${marker}\n  packetRead, // ${marker}\n  CIPHER_INFO,`,
     ].join('\n'),
     count: 1,
   },
@@ -353,7 +355,19 @@ export const edits = [
     ].join('\n'),
     count: 1,
   },
-  // 7. Every received payload counted against its read slab.
+  // 7. The read slabs' pool, and every received payload counted against its slab. Only
+  //    shipped text no edit above touches, so a node_modules patched before this takes just these.
+  {
+    file: 'protocol/crypto.js',
+    from: '  createDecipher,\n};\n',
+    to: [
+      `  createDecipher,\n}; // ${marker}: the read slabs' pool follows`,
+      slabPoolCode,
+      'Object.assign(module.exports, { slabTake, slabDrop, slabPayload, slabWritten, slabCounts });',
+      '',
+    ].join('\n'),
+    count: 1,
+  },
   {
     file: 'protocol/Protocol.js',
     from: "const { bindingAvailable, NullCipher, NullDecipher } = require('./crypto.js');",

@@ -128,6 +128,8 @@ test("a visitor's socket accepted paused reads into SSH packets, and every byte 
       once(visitors, 'connection'),
       (async () => {
         const client = connect({ host: '127.0.0.1', port: (visitors.address() as AddressInfo).port });
+        // Half-open on the other side: nothing else would close it.
+        t.after(() => client.destroy());
         await once(client, 'connect');
         // Uneven pieces, so reads come in every size.
         for (let at = 0, i = 0; at < bytes.length; i++) {
@@ -139,6 +141,7 @@ test("a visitor's socket accepted paused reads into SSH packets, and every byte 
       })(),
     ])
   )[0] as [Socket];
+  t.after(() => visitor.destroy());
   let switched: boolean | undefined;
   let done!: (b: Buffer) => void;
   const received = new Promise<Buffer>((resolve) => (done = resolve));
