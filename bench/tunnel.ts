@@ -15,8 +15,8 @@
  * BENCH_WRK_SECONDS (5), BENCH_WRK_CONNECTIONS (50), BENCH_THROUGHPUT_SECONDS (2 per run),
  * BENCH_SETUP_RUNS (20), BENCH_MIN_TRANSFER_MIB (1024), BENCH_ROUNDS (3: every figure is the median of this many rounds, with
  * the spread), BENCH_THROUGHPUT_RUNS (1 per round), BENCH_QUIET_WAIT_SECONDS (60), BENCH_TUNNEL_PARTS (throughput,http,setup), BENCH_CPU_PROF (a directory: the server and device processes
- * write V8 CPU profiles there), BENCH_P2PVPS_HTTP (front-door | device-port), BENCH_WINDOW_PROF (a directory: a CPU profile of
- * each HTTP phase alone, per process), BENCH_WINDOW_ALLOC (a directory: a sampled allocation profile of each HTTP phase, garbage included), BENCH_NODE_FLAGS (more node flags for the server and device, e.g. --trace-gc),
+ * write V8 CPU profiles there), BENCH_P2PVPS_HTTP (front-door | device-port), BENCH_DIRECTIONS (upload,download: throughput in one direction alone, for profiling), BENCH_WINDOW_PROF (a directory: a CPU profile of
+ * each HTTP phase alone, per process), BENCH_WINDOW_ALLOC (a directory: a sampled allocation profile of each HTTP phase, garbage included), BENCH_NODE_ARGS (more node flags for the server and device, e.g. --trace-gc),
  * BENCH_WINDOW_MARKS (a line on stdout where each HTTP phase starts and ends, among --trace-gc's), BENCH_LOOP_STALL_MS (list each
  * phase's event-loop stalls longer than this many ms). Each HTTP phase logs the server's and the device's event-loop delay and write syscalls per request.
  */

@@ -9,6 +9,10 @@ const chunk = randomFillSync(Buffer.alloc(MiB));
 
 export type Direction = 'upload' | 'download';
 
+/** The directions a run measures: both, unless BENCH_DIRECTIONS names one (to profile one direction alone). */
+export const directions = (): Direction[] =>
+  (['upload', 'download'] as Direction[]).filter((d) => (process.env.BENCH_DIRECTIONS ?? 'upload,download').split(',').includes(d));
+
 /** The least a timed transfer moves: 1 GiB, unless BENCH_MIN_TRANSFER_MIB says less (for trying the bench out quickly). */
 export const minTransferMiB = () => Number(process.env.BENCH_MIN_TRANSFER_MIB ?? 1024);
 

@@ -63,8 +63,8 @@ export async function startP2pvps(
   cpuProfileDir?: string,
 ): Promise<P2pvps> {
   const dataDir = mkdtempSync(join(tmpdir(), 'p2pvps-bench-server-'));
-  // BENCH_NODE_FLAGS: more flags for both processes, e.g. --trace-gc.
-  const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  // BENCH_NODE_ARGS: more flags for both processes, e.g. --trace-gc.
+  const nodeFlags = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const profile = [...(cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : []), ...nodeFlags];
   const serverEnv = {
     P2PVPS_DATA_DIR: dataDir,

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { TunnelCipherChoice } from '@p2pvps/agent/tunnel-cipher';
 import { accepts, machineBusy, median, sleep, waitForPortClosed } from './net.ts';
 import { cpuSeconds, type Processes } from './processes.ts';
-import { completeDownloads, minTransferMiB, throughput, transfer, wrk, type Direction, type WrkResult } from './measure.ts';
+import { completeDownloads, directions, minTransferMiB, throughput, transfer, wrk, type WrkResult } from './measure.ts';
 import type { P2pvps } from './p2pvps.ts';
 import type { LoopDelayResult } from './loop-delay.ts';
 import type { startStockSshd } from './openssh.ts';
@@ -55,7 +55,7 @@ export async function measureRound(s: RoundSetup): Promise<Round> {
   };
 
   if (s.parts.has('throughput')) {
-    for (const direction of ['upload', 'download'] as Direction[]) {
+    for (const direction of directions()) {
       const { mbps, cpuPerGB } = await throughput(s.throughputPort, direction, s.tunnelCpu, s.throughputSeconds, s.throughputRuns);
       for (const path of paths) log(`${direction} ${pathNames[path]}: ${mbps[path]!.toFixed(0)} MB/s`);
       figures.push(
@@ -66,7 +66,7 @@ export async function measureRound(s: RoundSetup): Promise<Round> {
     // Correctness, not speed: a download the origin ends right after its last byte (as
     // `cat file | nc` or an HTTP/1.0 server does) must arrive whole.
     const integrityRuns = 5;
-    for (const path of paths) {
+    for (const path of directions().includes('download') ? paths : []) {
       const whole = await completeDownloads(s.throughputPort[path], 64 << 20, integrityRuns);
       extra.push({
         metric: `${pathNames[path]}: 64 MiB downloads the origin closes at once, arriving whole (of ${integrityRuns})`,
@@ -126,7 +126,7 @@ async function compareCiphers(
   const out: Extra[] = [];
   for (const choice of comparedCiphers) {
     const { cipher } = await reroute(s.ports.origin, choice);
-    for (const direction of ['upload', 'download'] as Direction[]) {
+    for (const direction of directions()) {
       await transfer(s.p2pvps.devicePort, direction, 128 << 20); // warm-up
       const server0 = cpuSeconds([s.p2pvps.serverPid]);
       const agent0 = cpuSeconds([s.p2pvps.devicePid]);

@@ -5,7 +5,7 @@ import { timing } from '@p2pvps/protocol/timing';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
 import { tunnelNudgeOrigin, tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
 import { batchWritesPerTick } from '@p2pvps/protocol/batched-writes';
-import { connectWithPacketReads, connectWithSlabReads, readsOnlyInto } from '@p2pvps/protocol/socket-reads';
+import { connectWithPacketReads, connectWithSlabReads, readsOnlyInto, releaseSlabsOnWrite } from '@p2pvps/protocol/socket-reads';
 import ssh2 from 'ssh2';
 import { Backoff } from './backoff.ts';
 import { SshKexGate } from './ssh-kex-gate.ts';
@@ -237,6 +237,8 @@ export class TunnelClient {
     upstream.once('end', () => (ended = true));
     // One read of the tunnel (up to 1 MiB, slab-reads) carries many packets: their data leaves as one writev.
     batchWritesPerTick(upstream);
+    // The tunnel's read slabs go back to their pool once written here (the gate may hold data: not through it).
+    if (!gate) releaseSlabsOnWrite(upstream);
     (gate ? channel.pipe(gate) : channel).pipe(upstream).pipe(channel);
     channel.on('error', () => upstream.destroy());
     channel.on('close', () => upstream.destroy());

@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
-import { connect, type Socket, type TcpNetConnectOpts } from 'node:net';
+import { connect, Socket, type TcpNetConnectOpts } from 'node:net';
 import type { Writable } from 'node:stream';
 
-/** Reads land one after another in a slab this large (untouched pages cost no memory). */
+/** Reads land one after another in a slab this large (untouched pages cost no memory), without the patched ssh2's pool. */
 const slabBytes = 1024 * 1024;
 /** Each read is given at least this much room: Node's own read size. */
 const minReadBytes = 64 * 1024;
@@ -13,6 +13,8 @@ const quietReadBytes = 4 * 1024;
 interface Reads {
   next(): Buffer;
   read(buffer: Buffer, bytes: number): void;
+  /** After the read's 'data' listeners (ssh2's parser) have run. */
+  done?(): void;
 }
 
 /**
@@ -20,20 +22,22 @@ interface Reads {
  * are (what ssh2 and `pipe` listen to). End, pause and resume work as usual.
  */
 function connectWithReads(options: TcpNetConnectOpts, reads: Reads): Socket {
-  const socket = connect({
-    ...options,
-    onread: {
-      buffer: () => reads.next(),
-      callback: (bytes: number, buffer: Uint8Array) => {
-        const data = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
-        reads.read(data, bytes);
-        socket.emit('data', data);
-        // Backpressure is the stream's own: pause() stops reading, resume() starts it again.
-        return true;
-      },
-    },
-  });
+  const socket: Socket = connect({ ...options, onread: onread(() => socket, reads) });
   return socket;
+}
+
+function onread(socket: () => Socket, reads: Reads) {
+  return {
+    buffer: () => reads.next(),
+    callback: (bytes: number, buffer: Uint8Array) => {
+      const data = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
+      reads.read(data, bytes);
+      socket().emit('data', data);
+      reads.done?.();
+      // Backpressure is the stream's own: pause() stops reading, resume() starts it again.
+      return true;
+    },
+  };
 }
 
 /**
@@ -45,17 +49,24 @@ function connectWithReads(options: TcpNetConnectOpts, reads: Reads): Socket {
  * `joinFragment`); and a read may take up to what is left of the slab, so a busy tunnel
  * needs fewer read calls.
  *
- * A slab is never written twice: the decrypted data handed on (by reference, to the
- * channel and the socket behind it) stays as it was for as long as anything holds it, and
- * the slab goes to the garbage collector with its last view.
+ * The decrypted data handed on (by reference, to the channel and the socket behind it) stays
+ * as it was for as long as anything holds it: with the patched ssh2 a slab is taken from its
+ * pool and goes back only once every data view of it has been written by a socket that says
+ * so (releaseSlabsOnWrite) and no other packet was read from it (`slabPayload`); otherwise
+ * it goes to the garbage collector with its last view. The reader gives a slab up only after
+ * the first read into the next one has been parsed: until then the decipher may still hold
+ * the first part of a packet that straddles the two (then copied, as the two are not side by side).
  */
 export function connectWithSlabReads(options: TcpNetConnectOpts): Socket {
+  const { slabTake, slabDrop } = ssh2Crypto();
+  const take = slabTake ?? (() => Buffer.allocUnsafeSlow(slabBytes));
   // Node asks for the first buffer as it connects: that one is small, so a device retrying a
   // server that refuses it (thousands of them, after a restart) does not take a slab per
   // attempt; the slab comes with the second read, once the server has answered.
-  let slab = Buffer.alloc(0);
+  let slab: Buffer = Buffer.alloc(0);
   let used = 0;
   let first = true;
+  let left: Buffer | undefined;
   return connectWithReads(options, {
     next: () => {
       if (first) {
@@ -63,18 +74,51 @@ export function connectWithSlabReads(options: TcpNetConnectOpts): Socket {
         return Buffer.allocUnsafeSlow(quietReadBytes);
       }
       if (slab.length - used < minReadBytes) {
-        slab = Buffer.allocUnsafeSlow(slabBytes);
+        if (slab.length) left = slab;
+        slab = take();
         used = 0;
       }
       return slab.subarray(used);
     },
     read: (_buffer, bytes) => void (used += bytes),
+    done: () => {
+      if (left && used > 0) {
+        slabDrop?.(left);
+        left = undefined;
+      }
+    },
   });
+}
+
+/**
+ * Gives a read slab back to the patched ssh2's pool once this socket has written the data
+ * of it: for the agent's origin connections, where the tunnel's channel data is piped. Only
+ * for a socket that is the data's last stop (written, then dropped); data of anything but a
+ * slab is written as before.
+ */
+export function releaseSlabsOnWrite(socket: Socket): void {
+  const { slabWritten } = ssh2Crypto();
+  if (!slabWritten) return;
+  const write = socket.write;
+  socket.write = function (this: Socket, chunk: string | Uint8Array, encoding?: unknown, callback?: unknown) {
+    const written = typeof chunk === 'string' ? undefined : slabWritten(chunk);
+    if (!written) return write.call(this, chunk, encoding as BufferEncoding, callback as () => void);
+    if (typeof encoding === 'function') [encoding, callback] = [undefined, encoding];
+    const then = callback as ((err?: Error | null) => void) | undefined;
+    return write.call(this, chunk, encoding as BufferEncoding, (err?: Error | null) => {
+      written(err);
+      then?.(err);
+    });
+  } as Socket['write'];
 }
 
 interface PatchedCrypto {
   packetReadBuffer?: () => Buffer;
   packetRead?: (buffer: Buffer, bytes: number) => void;
+  slabTake?: () => Buffer;
+  slabDrop?: (slab: Buffer) => void;
+  slabWritten?: (data: Uint8Array) => ((err?: Error | null) => void) | undefined;
+  slabCounts?: { taken: number; reused: number };
 }
 let patchedCrypto: PatchedCrypto | undefined;
 /**
@@ -96,28 +140,37 @@ const ssh2Crypto = (): PatchedCrypto => (patchedCrypto ??= createRequire(import.
  * not patched, an ordinary socket.
  */
 export function connectWithPacketReads(options: TcpNetConnectOpts): Socket {
+  let socket: Socket | undefined;
+  const reads = packetReads(() => socket);
+  if (!reads) return connect(options);
+  socket = connectWithReads(options, reads);
+  return socket;
+}
+
+/** `socketOf` names the socket reading, once there is one (readsOnlyInto is asked of it). */
+function packetReads(socketOf: () => Socket | undefined): Reads | undefined {
   const { packetReadBuffer, packetRead } = ssh2Crypto();
-  if (!packetReadBuffer || !packetRead) return connect(options);
+  if (!packetReadBuffer || !packetRead) return undefined;
   // A socket waits for its next read holding the buffer it was given (Node's own reads take
   // memory only once data is there): a quiet one (an idle keep-alive connection) waits with
   // 4 KiB of its own, one that filled that gets packets until a read comes back small.
   let bulk = false;
   let quiet: Buffer | undefined;
-  const socket: Socket = connectWithReads(options, {
+  return {
     next: () => {
       if (bulk) return packetReadBuffer();
       // The same 4 KiB again once its last read is gone from it (copied into a packet):
       // a new one per read was a tenth of the agent's work in the keep-alive bench (every
       // small HTTP response is one such read), and the garbage collections it brought.
-      if (!quiet || !released(socket)) quiet = Buffer.allocUnsafeSlow(quietReadBytes);
+      const socket = socketOf();
+      if (!quiet || !socket || !released(socket)) quiet = Buffer.allocUnsafeSlow(quietReadBytes);
       return quiet;
     },
     read: (buffer, bytes) => {
       if (bulk) packetRead(buffer, bytes);
       bulk = bytes >= quietReadBytes;
     },
-  });
-  return socket;
+  };
 }
 
 const soleSinks = new WeakMap<Socket, Writable>();
@@ -135,4 +188,44 @@ export function readsOnlyInto(socket: Socket, sink: Writable): void {
 function released(socket: Socket): boolean {
   const sink = soleSinks.get(socket);
   return sink !== undefined && sink.writableLength === 0 && !sink.destroyed;
+}
+
+/** Node's own keys for what the `onread` option sets on a socket, read off a socket made with it. */
+let onreadKeys: { buffer: symbol; callback: symbol; generate: symbol } | null | undefined;
+function findOnreadKeys() {
+  if (onreadKeys !== undefined) return onreadKeys;
+  // Node types `onread` for connect() only; the Socket constructor takes it too.
+  const probe = new Socket({ onread: { buffer: () => Buffer.alloc(0), callback: () => true } } as ConstructorParameters<typeof Socket>[0]);
+  const byName = new Map(Object.getOwnPropertySymbols(probe).map((key) => [key.description, key]));
+  const [buffer, callback, generate] = [byName.get('kBuffer'), byName.get('kBufferCb'), byName.get('kBufferGen')];
+  onreadKeys = buffer && callback && generate ? { buffer, callback, generate } : null;
+  return onreadKeys;
+}
+
+/**
+ * connectWithPacketReads for a socket a server accepted (the gateway's visitors): Node takes
+ * `onread` only when it makes the socket, so this sets what that option would have set, on
+ * a socket that has not read yet (its server made with `pauseOnConnect`). Returns false, the
+ * socket reading as Node does, where that is not possible (an ssh2 without the patch, a Node
+ * whose sockets keep `onread` elsewhere, a socket already reading). Same rules as
+ * connectWithPacketReads: only for data written to an SSH channel and not kept.
+ */
+export function readIntoPackets(socket: Socket): boolean {
+  const handle = (socket as unknown as { _handle?: { reading?: boolean; useUserBuffer?(b: Uint8Array): void } })._handle;
+  const keys = findOnreadKeys();
+  const reads = packetReads(() => socket);
+  if (!keys || !reads || !handle?.useUserBuffer || handle.reading || socket.readableFlowing || socket.readableLength) return false;
+  const { buffer, callback } = onread(() => socket, reads);
+  const target = socket as unknown as Record<symbol, unknown>;
+  const first = buffer();
+  target[keys.generate] = buffer;
+  target[keys.callback] = callback;
+  target[keys.buffer] = first;
+  handle.useUserBuffer(first);
+  return true;
+}
+
+/** Slabs taken by tunnel readers so far, and how many of them came from the pool (for tests and the bench). */
+export function slabCounts(): { taken: number; reused: number } {
+  return { ...(ssh2Crypto().slabCounts ?? { taken: 0, reused: 0 }) };
 }

@@ -21,6 +21,7 @@ import { VisitorPolicyCache } from './visitor-policy.ts';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
 import { tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
 import { batchWritesPerTick } from '@p2pvps/protocol/batched-writes';
+import { readIntoPackets } from '@p2pvps/protocol/socket-reads';
 
 const { Server: SshServer, utils: sshUtils } = ssh2;
 
@@ -550,7 +551,8 @@ export class TunnelGateway {
   private listenPublic(tunnel: Tunnel): Promise<boolean> {
     if (tunnel.listener) return Promise.resolve(true);
     // Half-open so a client that sends its request and shuts down writing still gets the reply.
-    const listener = net.createServer({ allowHalfOpen: true });
+    // Paused: nothing is read until the visitor's channel is open (then into SSH packets, acceptPublic).
+    const listener = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
     tunnel.listener = listener;
     listener.on('connection', (socket) => void this.acceptPublic(tunnel, socket));
     return new Promise((resolve) => {
@@ -623,7 +625,7 @@ export class TunnelGateway {
     tunnel.sockets.add(socket);
     socket.once('close', () => tunnel.sockets.delete(socket));
 
-    // Bytes that arrive meanwhile stay buffered in the socket: nothing reads it until it is piped.
+    // Bytes that arrive meanwhile wait in the kernel: nothing reads the socket until it is piped.
     let device: TunnelDevice | null;
     try {
       device = await this.visitorPolicy.get(tunnel.deviceId);
@@ -654,7 +656,12 @@ export class TunnelGateway {
         this.log.info({ deviceId: tunnel.deviceId, err: err.message }, 'device refused forwarded connection');
         socket.destroy();
       } else if (socket.destroyed || tunnel.closed) channel.close();
-      else splice(socket, channel);
+      else {
+        // The visitor's reads land in SSH packets where the payload goes and leave encrypted
+        // where they lie: no Buffer per read and no copy per packet (an upload's whole path).
+        readIntoPackets(socket);
+        splice(socket, channel);
+      }
     });
   }
 
