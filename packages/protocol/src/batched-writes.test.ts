@@ -4,7 +4,11 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { batchWritesPerTick } from './batched-writes.ts';
 
-test("a tick's writes leave as one batch, in order, and the next tick's as another", async (t) => {
+/**
+ * A connected pair on loopback whose client batches its writes; `batches` records what
+ * Node hands the kernel (one _writev call per batch of more than one chunk).
+ */
+async function batchedPair(t: { after(fn: () => void): void }) {
   const server = net.createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -20,46 +24,33 @@ test("a tick's writes leave as one batch, in order, and the next tick's as anoth
   });
   const received: Buffer[] = [];
   peer.on('data', (d: Buffer) => received.push(d));
-
   batchWritesPerTick(client);
-  // What Node hands the kernel: one _writev call per batch of more than one chunk.
   const batches: number[] = [];
   const writev = client._writev!.bind(client);
   client._writev = (chunks, cb) => {
     batches.push(chunks.length);
     writev(chunks, cb);
   };
+  /** Everything the peer received, once the client has ended. */
+  const all = async () => {
+    client.end();
+    await once(peer, 'end');
+    return Buffer.concat(received).toString();
+  };
+  return { client, batches, all };
+}
+
+test("a tick's writes leave as one batch, in order, and the next tick's as another", async (t) => {
+  const { client, batches, all } = await batchedPair(t);
   for (const part of ['SSH packet 1;', 'packet 2;', 'packet 3;']) client.write(part);
   await new Promise((r) => setImmediate(r));
   for (const part of ['packet 4;', 'packet 5;']) client.write(part);
-  client.end();
-  await once(peer, 'end');
-  assert.equal(Buffer.concat(received).toString(), 'SSH packet 1;packet 2;packet 3;packet 4;packet 5;');
+  assert.equal(await all(), 'SSH packet 1;packet 2;packet 3;packet 4;packet 5;');
   assert.deepEqual(batches, [3, 2], 'three writes in the first tick, two in the next, each one writev');
 });
 
 test('writes from separate callbacks of one turn of the event loop (two reads, two timers) leave together', async (t) => {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'connection');
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  await once(client, 'connect');
-  const [peer] = (await accepted) as [net.Socket];
-  t.after(() => {
-    client.destroy();
-    peer.destroy();
-    server.close();
-  });
-  const received: Buffer[] = [];
-  peer.on('data', (d: Buffer) => received.push(d));
-  batchWritesPerTick(client);
-  const batches: number[] = [];
-  const writev = client._writev!.bind(client);
-  client._writev = (chunks, cb) => {
-    batches.push(chunks.length);
-    writev(chunks, cb);
-  };
+  const { client, batches, all } = await batchedPair(t);
   // Two callbacks of the same timers phase, with the next-tick queue run between them, as
   // between the socket reads of one poll: one response packet written in each.
   await new Promise<void>((resolve) => {
@@ -69,9 +60,7 @@ test('writes from separate callbacks of one turn of the event loop (two reads, t
       resolve();
     }, 0);
   });
-  client.end();
-  await once(peer, 'end');
-  assert.equal(Buffer.concat(received).toString(), 'response 1;response 2;');
+  assert.equal(await all(), 'response 1;response 2;');
   assert.deepEqual(batches, [2], 'both packets in one writev');
 });
 

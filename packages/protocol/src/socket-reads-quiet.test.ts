@@ -20,12 +20,25 @@ async function sender(parts: string[]) {
 
 const parts = ['HTTP/1.1 200 OK first', 'second response', 'a third, longer response than the others', 'fourth'];
 
+/** Reads every part through connectWithPacketReads into `sink` (its sole sink); the buffers the reads landed in. */
+async function readAllInto(port: number, sink: Writable): Promise<Set<ArrayBufferLike>> {
+  const socket = connectWithPacketReads({ host: '127.0.0.1', port });
+  const memory = new Set<ArrayBufferLike>();
+  readsOnlyInto(socket, sink);
+  socket.on('data', (d: Buffer) => {
+    memory.add(d.buffer);
+    sink.write(d);
+    socket.write('next');
+  });
+  await once(socket, 'end');
+  socket.destroy();
+  return memory;
+}
+
 test('small reads taken whole by their sole sink reuse one buffer, and each arrives as sent', async (t) => {
   const { server, port } = await sender(parts);
   t.after(() => server.close());
-  const socket = connectWithPacketReads({ host: '127.0.0.1', port });
   const taken: string[] = [];
-  const memory = new Set<ArrayBufferLike>();
   // Takes a copy at once, as an SSH channel copies what it sends into a packet.
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -33,14 +46,7 @@ test('small reads taken whole by their sole sink reuse one buffer, and each arri
       cb();
     },
   });
-  readsOnlyInto(socket, sink);
-  socket.on('data', (d: Buffer) => {
-    memory.add(d.buffer);
-    sink.write(d);
-    socket.write('next');
-  });
-  await once(socket, 'end');
-  socket.destroy();
+  const memory = await readAllInto(port, sink);
   assert.deepEqual(taken, parts);
   assert.equal(memory.size, 1, 'every read landed in the same buffer');
 });
@@ -48,9 +54,7 @@ test('small reads taken whole by their sole sink reuse one buffer, and each arri
 test('a read its sink still holds is never overwritten by the next', async (t) => {
   const { server, port } = await sender(parts);
   t.after(() => server.close());
-  const socket = connectWithPacketReads({ host: '127.0.0.1', port });
   const held: Buffer[] = [];
-  const memory = new Set<ArrayBufferLike>();
   // Finishes each chunk only later, as a channel waiting for window does: the next read comes first.
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -58,14 +62,7 @@ test('a read its sink still holds is never overwritten by the next', async (t) =
       setImmediate(cb);
     },
   });
-  readsOnlyInto(socket, sink);
-  socket.on('data', (d: Buffer) => {
-    memory.add(d.buffer);
-    sink.write(d);
-    socket.write('next');
-  });
-  await once(socket, 'end');
-  socket.destroy();
+  const memory = await readAllInto(port, sink);
   await new Promise((resolve) => sink.end(resolve));
   assert.deepEqual(
     held.map((b) => b.toString()),
