@@ -109,6 +109,7 @@ export async function addDevice(ctx: DomainContext, ownerId: string, name: strin
   const now = ctx.clock.now().toISOString();
   const id = newId();
   const max = ctx.settings.maxPendingDevices ?? defaultMaxPendingDevices;
+  let issued: Awaited<ReturnType<typeof storeEnrolmentToken>> | undefined;
   // The check and the insert are one transaction, so parallel adds cannot slip past the cap.
   await inTransaction(ctx.db, async (trx) => {
     if ((await countPendingDevices(trx, ownerId)) >= max)
@@ -139,8 +140,11 @@ export async function addDevice(ctx: DomainContext, ownerId: string, name: strin
       online_ms: 0,
       uptime_tracked_since: null,
     });
+    // With its token in the same transaction: a device without a live token is one the
+    // housekeeping deletes (deleteExpiredPendingDevices), and it may run in between.
+    issued = await storeEnrolmentToken(ctx, trx, id);
   });
-  return grantEnrolmentToken(ctx, id);
+  return enrolmentGrant(ctx, id, issued!);
 }
 
 /** Deletes devices that never enrolled and whose every enrolment token has expired or been spent; returns how many. */
@@ -160,11 +164,12 @@ async function allocatePort(ctx: DomainContext, db: Db, deviceId: string): Promi
   return port;
 }
 
-async function grantEnrolmentToken(ctx: DomainContext, deviceId: string): Promise<EnrolmentTokenGrant> {
+/** A new enrolment token for the device, in place of any it had. */
+async function storeEnrolmentToken(ctx: DomainContext, db: Db, deviceId: string) {
   const now = ctx.clock.now();
   const issued = issueEnrolmentToken(now, ctx.settings.enrolmentTokenTtlMs);
-  await revokeEnrolmentTokens(ctx.db, deviceId, now.toISOString());
-  await insertEnrolmentToken(ctx.db, {
+  await revokeEnrolmentTokens(db, deviceId, now.toISOString());
+  await insertEnrolmentToken(db, {
     id: newId(),
     device_id: deviceId,
     token_hash: issued.tokenHash,
@@ -172,6 +177,14 @@ async function grantEnrolmentToken(ctx: DomainContext, deviceId: string): Promis
     spent_at: null,
     created_at: now.toISOString(),
   });
+  return issued;
+}
+
+async function enrolmentGrant(
+  ctx: DomainContext,
+  deviceId: string,
+  issued: Awaited<ReturnType<typeof storeEnrolmentToken>>,
+): Promise<EnrolmentTokenGrant> {
   return {
     device: await presentDeviceById(ctx, deviceId),
     enrolmentToken: issued.token,
@@ -186,7 +199,7 @@ export async function reissueEnrolmentToken(ctx: DomainContext, ownerId: string,
   if (await findOpenRentalForDevice(ctx.db, deviceId)) throw new DomainError('device_rented');
   await updateDeviceRow(ctx.db, deviceId, { public_key: null, online: 0, enrolled_at: null });
   ctx.tunnels.disconnect(deviceId);
-  return grantEnrolmentToken(ctx, deviceId);
+  return enrolmentGrant(ctx, deviceId, await storeEnrolmentToken(ctx, ctx.db, deviceId));
 }
 
 export async function updateDevice(
