@@ -327,6 +327,8 @@ const forwardedHeaders = new Set([
   'x-real-ip',
   'forwarded',
 ]);
+/** A header name shorter than every one of them cannot be one: no lower-case copy needed. */
+const shortestForwarded = Math.min(...[...forwardedHeaders].map((name) => name.length));
 
 /** The visitor's own forwarding headers are dropped (they could say anything); ours say who connected. */
 function forwardedHead(head: RequestHead, visitor: string): RequestHead {
@@ -335,8 +337,7 @@ function forwardedHead(head: RequestHead, visitor: string): RequestHead {
   for (const header of head.headers) {
     const n = header[0];
     if (host === undefined && sameName(n, 'host')) host = header[1];
-    // None of them is shorter than 9 characters (X-Real-IP): most names need no lower-case copy.
-    if (n.length < 9 || !forwardedHeaders.has(n.toLowerCase())) headers.push(header);
+    if (n.length < shortestForwarded || !forwardedHeaders.has(n.toLowerCase())) headers.push(header);
   }
   headers.push(['X-Forwarded-For', visitor], ['X-Forwarded-Proto', 'http'], ['X-Forwarded-Host', host ?? ''], ['X-Real-IP', visitor]);
   return { ...head, headers };

@@ -359,18 +359,22 @@ export function serializeHead(head: RequestHead): Buffer {
   let bytes = head.method.length + head.target.length + head.version.length + 6;
   for (const [n, v] of head.headers) bytes += n.length + v.length + 4;
   const out = Buffer.allocUnsafe(bytes);
-  let at = out.write(head.method, 0, 'latin1');
-  at += out.write(' ', at, 'latin1');
-  at += out.write(head.target, at, 'latin1');
-  at += out.write(' ', at, 'latin1');
-  at += out.write(head.version, at, 'latin1');
-  at += out.write('\r\n', at, 'latin1');
+  let at = 0;
+  const put = (text: string) => {
+    at += out.write(text, at, 'latin1');
+  };
+  put(head.method);
+  put(' ');
+  put(head.target);
+  put(' ');
+  put(head.version);
+  put('\r\n');
   for (const [n, v] of head.headers) {
-    at += out.write(n, at, 'latin1');
-    at += out.write(': ', at, 'latin1');
-    at += out.write(v, at, 'latin1');
-    at += out.write('\r\n', at, 'latin1');
+    put(n);
+    put(': ');
+    put(v);
+    put('\r\n');
   }
-  out.write('\r\n', at, 'latin1');
+  put('\r\n');
   return out;
 }
