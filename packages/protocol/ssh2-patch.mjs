@@ -45,7 +45,8 @@
 //    V8 answers with a full mark-compact about every 64 MiB (14–21 % of the agent's CPU on
 //    upload). Every received packet's payload is counted against the slab it was decrypted
 //    in: a channel data payload as one more view that someone will write out (the agent's
-//    origin socket gives it back from the write callback: releaseSlabsOnWrite), any other
+//    origin socket, the gateway's visitor on a public port, gives it back from the write
+//    callback: releaseSlabsOnWrite), any other
 //    packet marks the slab as never to be reused (ssh2 may keep its views: a KEXINIT, a
 //    request's strings). A slab goes back to the pool only once the reader has moved on,
 //    it is not marked, and every data view of it has been written; anything that keeps a

@@ -8,7 +8,7 @@ import type { ClientChannel, ServerChannel } from 'ssh2';
 import { generateEd25519KeyPair, signingKey } from './ssh-keys.ts';
 import { tunnelSshAlgorithms } from './tunnel-ssh.ts';
 import { batchWritesPerTick } from './batched-writes.ts';
-import { connectWithSlabReads, readIntoPackets, releaseSlabsOnWrite, slabCounts } from './socket-reads.ts';
+import { connectWithSlabReads, readIntoPackets, readIntoSlabsWhileBusy, releaseSlabsOnWrite, slabCounts } from './socket-reads.ts';
 
 const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -177,4 +177,96 @@ test("a socket that has already read keeps Node's own reads", async (t) => {
   client.write('hello');
   await once(accepted, 'data');
   assert.equal(readIntoPackets(accepted), false);
+});
+
+/**
+ * A gateway-like server that reads its device connections as the gateway does
+ * (readIntoSlabsWhileBusy), with one device that opens a forwarded channel for the server:
+ * `send` gets the device's side of it, the server's side is piped into `visitor`.
+ */
+async function device(quietMs: number, visitor: Socket, send: (channel: ClientChannel) => void): Promise<{ tunnel: Socket; stop: () => void }> {
+  const hostKey = generateEd25519KeyPair('host').private;
+  let tunnel!: Socket;
+  const ssh = new ssh2.Server({ hostKeys: [{ key: signingKey(hostKey) }], algorithms: tunnelSshAlgorithms }, (conn) => {
+    conn.on('authentication', (ctx) => ctx.accept());
+    conn.on('ready', () => readIntoSlabsWhileBusy(tunnel, quietMs));
+    conn.on('request', (accept) => {
+      accept?.();
+      conn.forwardOut('127.0.0.1', 22, '127.0.0.1', 1, (err, channel: ServerChannel) => {
+        if (err) throw err;
+        channel.pipe(visitor);
+      });
+    });
+  });
+  const listener = createServer((socket) => {
+    tunnel = socket;
+    ssh.injectSocket(socket);
+  });
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const client = new ssh2.Client();
+  client.on('tcp connection', (_info, accept) => send(accept()));
+  client.on('ready', () => client.forwardIn('127.0.0.1', 22, () => {}));
+  client.connect({ host: '127.0.0.1', port: (listener.address() as AddressInfo).port, username: 'device', algorithms: tunnelSshAlgorithms });
+  await once(client, 'ready');
+  return {
+    tunnel,
+    stop: () => {
+      client.end();
+      listener.close();
+    },
+  };
+}
+
+/** How much memory the socket's next read goes into: Node's own reads (nothing held) are 0. */
+function heldForNextRead(socket: Socket): number {
+  const key = Object.getOwnPropertySymbols(socket).find((k) => k.description === 'kBuffer');
+  const held = key && (socket as unknown as Record<symbol, Uint8Array | null>)[key];
+  return held ? held.length : 0;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test("a server's device connection reads into slabs only while a download is under way, and every byte reaches the visitor as sent", async (t) => {
+  const first = randomBytes(24 * 1024 * 1024);
+  const small = Buffer.from('a few bytes while the tunnel is quiet\n');
+  const second = randomBytes(24 * 1024 * 1024);
+  const origin = await slowOrigin();
+  t.after(() => origin.server.close());
+  // The visitor: its socket writes the channel's data and says so (as the gateway's public ports do).
+  const visitor = connect({ host: '127.0.0.1', port: (origin.server.address() as AddressInfo).port });
+  releaseSlabsOnWrite(visitor);
+  await once(visitor, 'connect');
+  const before = slabCounts();
+  let heldBefore = -1;
+  let heldQuiet = -1;
+  const { tunnel, stop } = await device(100, visitor, async (channel) => {
+    heldBefore = heldForNextRead(tunnel);
+    const write = (b: Buffer) => new Promise<void>((resolve) => (channel.write(b) ? resolve() : channel.once('drain', () => resolve())));
+    for (let at = 0; at < first.length; at += 256 * 1024) await write(first.subarray(at, at + 256 * 1024));
+    // Quiet: small reads, more than 100 ms after the last large one.
+    await sleep(300);
+    for (let i = 0; i < 3; i++) {
+      await write(small);
+      await sleep(150);
+    }
+    heldQuiet = heldForNextRead(tunnel);
+    for (let at = 0; at < second.length; at += 256 * 1024) await write(second.subarray(at, at + 256 * 1024));
+    channel.end();
+  });
+  t.after(stop);
+  const got = await origin.received;
+  const sent = Buffer.concat([first, small, small, small, second]);
+  assert.equal(got.length, sent.length);
+  assert.equal(digest(got), digest(sent));
+  // Before any download: Node's own reads, nothing held while waiting.
+  assert.equal(heldBefore, 0);
+  // Quiet again: a 4 KiB buffer, not a slab.
+  assert.equal(heldQuiet, 4 * 1024);
+  const after = slabCounts();
+  assert.ok(after.taken - before.taken >= 30, `slabs taken: ${after.taken - before.taken}`);
+  assert.ok(
+    after.reused - before.reused >= (after.taken - before.taken) / 2,
+    `reused ${after.reused - before.reused} of ${after.taken - before.taken}`,
+  );
 });

@@ -191,7 +191,12 @@ function released(socket: Socket): boolean {
 }
 
 /** Node's own keys for what the `onread` option sets on a socket, read off a socket made with it. */
-let onreadKeys: { buffer: symbol; callback: symbol; generate: symbol } | null | undefined;
+interface OnreadKeys {
+  buffer: symbol;
+  callback: symbol;
+  generate: symbol;
+}
+let onreadKeys: OnreadKeys | null | undefined;
 function findOnreadKeys() {
   if (onreadKeys !== undefined) return onreadKeys;
   // Node types `onread` for connect() only; the Socket constructor takes it too.
@@ -211,18 +216,107 @@ function findOnreadKeys() {
  * connectWithPacketReads: only for data written to an SSH channel and not kept.
  */
 export function readIntoPackets(socket: Socket): boolean {
-  const handle = (socket as unknown as { _handle?: { reading?: boolean; useUserBuffer?(b: Uint8Array): void } })._handle;
+  const handle = handleOf(socket);
   const keys = findOnreadKeys();
   const reads = packetReads(() => socket);
   if (!keys || !reads || !handle?.useUserBuffer || handle.reading || socket.readableFlowing || socket.readableLength) return false;
+  readsFromNowOn(socket, keys, reads);
+  return true;
+}
+
+/** Sets what the `onread` option would have set on `socket`: its next read goes where `reads` says. */
+function readsFromNowOn(socket: Socket, keys: OnreadKeys, reads: Reads): void {
+  const handle = handleOf(socket);
+  if (!handle?.useUserBuffer) return;
   const { buffer, callback } = onread(() => socket, reads);
-  const target = socket as unknown as Record<symbol, unknown>;
   const first = buffer();
+  const target = socket as unknown as Record<symbol, unknown>;
   target[keys.generate] = buffer;
   target[keys.callback] = callback;
   target[keys.buffer] = first;
   handle.useUserBuffer(first);
+}
+
+/** A slab-reading socket whose reads have all been small for this long goes back to small buffers. */
+const quietAfterMs = 1000;
+/** A read at least this large keeps a socket on slabs. */
+const busyReadBytes = 16 * 1024;
+
+/**
+ * connectWithSlabReads for a socket a server accepted that may sit idle for days (the
+ * gateway's device tunnels: thousands of them, mostly quiet): it reads as Node does (no
+ * memory held while it waits) until a read fills Node's 64 KiB, and from then on into 1 MiB
+ * slabs from the patched ssh2's pool, while it stays busy, so a download's packets are
+ * decrypted where they lie and the slabs come back once the visitor's socket has written
+ * them (releaseSlabsOnWrite) instead of a new Buffer per read for the garbage collector.
+ * Once its reads have all been small (under 4 KiB) for a second, it reads into a new 4 KiB
+ * Buffer each time and gives the slab up (back to the pool once its data is written), until
+ * a read fills the 4 KiB again. A socket that was never busy is untouched; one that was
+ * holds 4 KiB while it waits. Returns false, leaving Node's reads, where the socket or ssh2
+ * cannot do this. Call it before anything reads the socket in another way (it listens to 'data').
+ */
+export function readIntoSlabsWhileBusy(socket: Socket, quietMs = quietAfterMs): boolean {
+  const { slabTake, slabDrop } = ssh2Crypto();
+  if (!findOnreadKeys() || !slabTake || !slabDrop || !handleOf(socket)?.useUserBuffer) return false;
+  // Nothing of its own per socket until it is busy (thousands of tunnels wait): one shared listener.
+  if (quietMs !== quietAfterMs) quietAfter.set(socket, quietMs);
+  socket.on('data', watchForBulk);
   return true;
+}
+
+const quietAfter = new WeakMap<Socket, number>();
+
+/** Node's own reads until one fills its 64 KiB; the next read already lands in a slab. */
+function watchForBulk(this: Socket, chunk: Buffer): void {
+  if (chunk.length < minReadBytes) return;
+  this.off('data', watchForBulk);
+  const keys = findOnreadKeys();
+  // Anything still queued in the stream would come after what the new reads emit.
+  if (!keys || this.destroyed || this.readableLength) return;
+  readsFromNowOn(this, keys, slabReadsWhileBusy(quietAfter.get(this) ?? quietAfterMs));
+}
+
+function slabReadsWhileBusy(quietMs: number): Reads {
+  const { slabTake, slabDrop } = ssh2Crypto() as Required<PatchedCrypto>;
+  let busy = true;
+  let lastBusy = Date.now();
+  let slab: Buffer | undefined;
+  let used = 0;
+  let left: Buffer | undefined;
+  let offered = 0;
+  return {
+    next: () => {
+      if (!busy) {
+        if (slab) [left, slab] = [slab, undefined];
+        offered = quietReadBytes;
+        return Buffer.allocUnsafeSlow(quietReadBytes);
+      }
+      if (!slab || slab.length - used < minReadBytes) {
+        if (slab) left = slab;
+        [slab, used] = [slabTake(), 0];
+      }
+      return slab.subarray(used);
+    },
+    read: (buffer, bytes) => {
+      if (buffer.buffer === slab?.buffer) used += bytes;
+      if (busy ? bytes >= busyReadBytes : bytes === offered) {
+        busy = true;
+        lastBusy = Date.now();
+      } else if (busy && bytes < quietReadBytes && Date.now() - lastBusy > quietMs) {
+        busy = false;
+      }
+    },
+    // The slab moved off is given up only once the read after it has been parsed: until
+    // then the decipher may still hold the first part of a packet that straddles the two.
+    done: () => {
+      if (left) slabDrop(left);
+      left = undefined;
+    },
+  };
+}
+
+function handleOf(socket: Socket) {
+  return (socket as unknown as { _handle?: { reading?: boolean; useUserBuffer?(b: Uint8Array): void } })._handle;
 }
 
 /** Slabs taken by tunnel readers so far, and how many of them came from the pool (for tests and the bench). */

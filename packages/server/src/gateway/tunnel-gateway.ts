@@ -21,7 +21,7 @@ import { VisitorPolicyCache } from './visitor-policy.ts';
 import { signingKey } from '@p2pvps/protocol/ssh-keys';
 import { tunnelSshAlgorithms } from '@p2pvps/protocol/tunnel-ssh';
 import { batchWritesPerTick } from '@p2pvps/protocol/batched-writes';
-import { readIntoPackets } from '@p2pvps/protocol/socket-reads';
+import { readIntoPackets, readIntoSlabsWhileBusy, releaseSlabsOnWrite } from '@p2pvps/protocol/socket-reads';
 
 const { Server: SshServer, utils: sshUtils } = ssh2;
 
@@ -356,6 +356,9 @@ export class TunnelGateway {
         clearTimeout(raw.loginTimer);
         raw.endHandshake();
         raw.outcome = null;
+        // A device's downloads are read into pooled slabs while they last (not before login:
+        // a stranger's bytes get no more than Node's own reads).
+        readIntoSlabsWhileBusy(raw.socket);
       }
       this.log.info(who(), 'device authenticated');
       this.options.onHandshake?.(performance.now() - startedAt);
@@ -660,6 +663,9 @@ export class TunnelGateway {
         // The visitor's reads land in SSH packets where the payload goes and leave encrypted
         // where they lie: no Buffer per read and no copy per packet (an upload's whole path).
         readIntoPackets(socket);
+        // The channel's data, decrypted in the tunnel's read slabs, ends here: once written,
+        // the slabs go back to their pool.
+        releaseSlabsOnWrite(socket);
         splice(socket, channel);
       }
     });
