@@ -188,8 +188,31 @@ ${targetsTable(tunnel)}
 
 ## Idle tunnels
 
-${'rows' in idle ? idleTable(idle.rows) : idle.skipped}
+${'rows' in idle ? `${idleTable(idle.rows)}\n\n${idleNotes(idle.rows)}` : idle.skipped}
 `;
+}
+
+/** What the idle-tunnel table shows and how the bench sets it up, with this run's figures. */
+export function idleNotes(rows: readonly IdleRowLike[]): string {
+  const row = (start: string) => rows.find((r) => r.metric.startsWith(start) && r.path === 'p2pvps');
+  const figure = (r: IdleRowLike | undefined) => (r && Number.isFinite(r.value) ? `${r.value} ${r.unit}` : 'n/a');
+  const perTunnel = rows.find(
+    (r) => /^server memory per idle tunnel \(RSS\) @\d+$/.test(r.metric) && r.path === 'p2pvps' && !r.metric.endsWith('@1000'),
+  );
+  const back = row('all ');
+  const peak = row('peak tunnel handshake rate');
+  return `Each idle device holds one connection to the server, its tunnel, and inside it the nudge
+channel the gateway opens, which these devices take as the agent does
+(\`bench/idle-tunnels/device-process.ts\`): the server holds one socket per online device
+(the agents' event stream, a second socket each, is gone). Per idle tunnel ${perTunnel ? `at ${perTunnel.metric.split('@')[1]}` : ''}:
+${figure(perTunnel)} of server memory in this run (issue 15: at most 20 KB). The simulated
+devices all dial from 127.0.0.1, so the bench raises the gateway's per-source handshake cap
+and turns its per-source penalties off (\`P2PVPS_GATEWAY_PENALTIES=off\`: real devices each
+have an address of their own; with them on, the one shared address is refused for all of
+them at once after the restart). After the restart the tunnels come back at the rate this
+2-core machine completes handshakes with the server and the three device processes sharing
+it (at most ${peak && Number.isFinite(peak.value) ? peak.value : 'n/a'} a second; real devices do their side of each handshake on their own CPUs):
+all back in ${figure(back)} in this run.`;
 }
 
 /** The `## ` sections of a Markdown page, by title, in order; what precedes the first is under ''. */

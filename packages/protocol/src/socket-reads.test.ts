@@ -184,7 +184,11 @@ test("a socket that has already read keeps Node's own reads", async (t) => {
  * (readIntoSlabsWhileBusy), with one device that opens a forwarded channel for the server:
  * `send` gets the device's side of it, the server's side is piped into `visitor`.
  */
-async function device(quietMs: number, visitor: Socket, send: (channel: ClientChannel) => void): Promise<{ tunnel: Socket; stop: () => void }> {
+async function device(
+  quietMs: number,
+  visitor: Socket,
+  send: (channel: ClientChannel) => void,
+): Promise<{ tunnel: Socket; stop: () => void }> {
   const hostKey = generateEd25519KeyPair('host').private;
   let tunnel!: Socket;
   const ssh = new ssh2.Server({ hostKeys: [{ key: signingKey(hostKey) }], algorithms: tunnelSshAlgorithms }, (conn) => {
@@ -207,7 +211,12 @@ async function device(quietMs: number, visitor: Socket, send: (channel: ClientCh
   const client = new ssh2.Client();
   client.on('tcp connection', (_info, accept) => send(accept()));
   client.on('ready', () => client.forwardIn('127.0.0.1', 22, () => {}));
-  client.connect({ host: '127.0.0.1', port: (listener.address() as AddressInfo).port, username: 'device', algorithms: tunnelSshAlgorithms });
+  client.connect({
+    host: '127.0.0.1',
+    port: (listener.address() as AddressInfo).port,
+    username: 'device',
+    algorithms: tunnelSshAlgorithms,
+  });
   await once(client, 'ready');
   return {
     tunnel,
