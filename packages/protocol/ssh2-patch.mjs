@@ -53,6 +53,12 @@
 //    view without a counted write keeps the slab out of the pool (the garbage collector
 //    has it, as before), so a slab can be lost to the pool but never rewritten under a view.
 //
+// 8. A packet whose body has arrived but whose tag has not yet (a read ending between the two,
+//    or inside the tag) is the one thing the decipher keeps of a read past the read after it:
+//    where that body is a view of a read slab it is copied out then (rare: a read ending in
+//    those 16 bytes), so a slab the reader has moved on from can go back to the pool without
+//    the decipher later decrypting in place in memory another read, of any tunnel, now holds.
+//
 // Every edit is an exact text match: a different ssh2 fails loudly here rather than
 // running half-patched. packages/protocol/src/ssh2-patch.test.ts checks the result.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -398,6 +404,48 @@ export const edits = [
     from: '      onWrite: (data) => {\n        if (isWritable(socket))\n          socket.write(data);',
     to: `      onWrite: (data, cb) => { // ${marker}\n        if (isWritable(socket))\n          socket.write(data, cb);`,
     count: 1,
+  },
+  // 8. The body kept past its read while the tag is still to come: copied out of a read slab.
+  {
+    file: 'protocol/crypto.js',
+    from: 'class NullDecipher {\n',
+    to: [
+      `// ${marker}: a packet body the decipher keeps until its tag arrives, out of the read slab it lies in.`,
+      'function slabDetach(view) {',
+      '  if (!view || !SLABS.has(view.buffer))',
+      '    return view;',
+      '  return Buffer.from(view);',
+      '}',
+      '',
+      `class NullDecipher { // ${marker}: slabDetach above`,
+      '',
+    ].join('\n'),
+    count: 1,
+  },
+  {
+    file: 'protocol/crypto.js',
+    from: '        if (this._pktLen < this._len || p >= dataLen)\n          return;',
+    to: [
+      '        if (this._pktLen < this._len)',
+      '          return;',
+      '        if (p >= dataLen) {',
+      `          this._packet = slabDetach(this._packet); // ${marker}`,
+      '          return;',
+      '        }',
+    ].join('\n'),
+    count: 6,
+  },
+  {
+    file: 'protocol/crypto.js',
+    from: '        if (this._macPos < 16)\n          return;',
+    to: `        if (this._macPos < 16) {\n          this._packet = slabDetach(this._packet); // ${marker}\n          return;\n        }`,
+    count: 2,
+  },
+  {
+    file: 'protocol/crypto.js',
+    from: '        if (this._tagPos < 16)\n          return;',
+    to: `        if (this._tagPos < 16) {\n          this._packet = slabDetach(this._packet); // ${marker}\n          return;\n        }`,
+    count: 2,
   },
 ];
 

@@ -8,7 +8,14 @@ import type { ClientChannel, ServerChannel } from 'ssh2';
 import { generateEd25519KeyPair, signingKey } from './ssh-keys.ts';
 import { tunnelSshAlgorithms } from './tunnel-ssh.ts';
 import { batchWritesPerTick } from './batched-writes.ts';
-import { connectWithSlabReads, readIntoPackets, readIntoSlabsWhileBusy, releaseSlabsOnWrite, slabCounts } from './socket-reads.ts';
+import {
+  connectWithSlabReads,
+  readIntoPackets,
+  readIntoSlabsWhileBusy,
+  releaseSlabsOnWrite,
+  slabCounts,
+  slabReaderCount,
+} from './socket-reads.ts';
 
 const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -249,6 +256,7 @@ test("a server's device connection reads into slabs only while a download is und
   const before = slabCounts();
   let heldBefore = -1;
   let heldQuiet = -1;
+  let readersQuiet = -1;
   const { tunnel, stop } = await device(100, visitor, async (channel) => {
     heldBefore = heldForNextRead(tunnel);
     const write = (b: Buffer) => new Promise<void>((resolve) => (channel.write(b) ? resolve() : channel.once('drain', () => resolve())));
@@ -260,6 +268,7 @@ test("a server's device connection reads into slabs only while a download is und
       await sleep(150);
     }
     heldQuiet = heldForNextRead(tunnel);
+    readersQuiet = slabReaderCount();
     for (let at = 0; at < second.length; at += 256 * 1024) await write(second.subarray(at, at + 256 * 1024));
     channel.end();
   });
@@ -270,8 +279,9 @@ test("a server's device connection reads into slabs only while a download is und
   assert.equal(digest(got), digest(sent));
   // Before any download: Node's own reads, nothing held while waiting.
   assert.equal(heldBefore, 0);
-  // Quiet again: a 4 KiB buffer, not a slab.
+  // Quiet again: a 4 KiB buffer, not a slab, and no longer counted among the slab readers.
   assert.equal(heldQuiet, 4 * 1024);
+  assert.equal(readersQuiet, 0);
   const after = slabCounts();
   assert.ok(after.taken - before.taken >= 30, `slabs taken: ${after.taken - before.taken}`);
   assert.ok(

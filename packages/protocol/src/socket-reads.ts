@@ -241,19 +241,28 @@ function readsFromNowOn(socket: Socket, keys: OnreadKeys, reads: Reads): void {
 const quietAfterMs = 1000;
 /** A read at least this large keeps a socket on slabs. */
 const busyReadBytes = 16 * 1024;
+/**
+ * At most this many sockets read into slabs at once (about 2 MiB each: the slab being read and
+ * the one before it), so thousands of tunnels busy at once cost the gateway no more than
+ * Node's own reads would; the others read into a new 64 KiB Buffer per read, as Node does.
+ */
+const maxSlabReaders = 16;
+let slabReaders = 0;
 
 /**
  * connectWithSlabReads for a socket a server accepted that may sit idle for days (the
  * gateway's device tunnels: thousands of them, mostly quiet): it reads as Node does (no
- * memory held while it waits) until a read fills Node's 64 KiB, and from then on into 1 MiB
- * slabs from the patched ssh2's pool, while it stays busy, so a download's packets are
- * decrypted where they lie and the slabs come back once the visitor's socket has written
- * them (releaseSlabsOnWrite) instead of a new Buffer per read for the garbage collector.
- * Once its reads have all been small (under 4 KiB) for a second, it reads into a new 4 KiB
- * Buffer each time and gives the slab up (back to the pool once its data is written), until
- * a read fills the 4 KiB again. A socket that was never busy is untouched; one that was
- * holds 4 KiB while it waits. Returns false, leaving Node's reads, where the socket or ssh2
- * cannot do this. Call it before anything reads the socket in another way (it listens to 'data').
+ * memory held while it waits) until a read fills Node's 64 KiB, and from then on, while it
+ * stays busy, into 1 MiB slabs from the patched ssh2's pool (or, with 16 sockets on slabs
+ * already, a new 64 KiB Buffer per read), so a download's packets are decrypted where they
+ * lie and the slabs come back once the visitor's socket has written them
+ * (releaseSlabsOnWrite) instead of a new Buffer per read for the garbage collector. Once its
+ * reads have all been small (under 4 KiB) for a second, it reads into a new 4 KiB Buffer
+ * each time and gives the slab up (back to the pool once its data is written), until a read
+ * fills the 4 KiB again. A socket that was never busy is untouched (one listener all such
+ * sockets share); one that was holds 4 KiB while it waits, or a slab's rest until its next
+ * read if it went quiet during a download. Returns false, leaving Node's reads, where the
+ * socket or ssh2 cannot do this.
  */
 export function readIntoSlabsWhileBusy(socket: Socket, quietMs = quietAfterMs): boolean {
   const { slabTake, slabDrop } = ssh2Crypto();
@@ -264,32 +273,55 @@ export function readIntoSlabsWhileBusy(socket: Socket, quietMs = quietAfterMs): 
   return true;
 }
 
+/** Sockets reading into slabs now (for tests and the bench). */
+export function slabReaderCount(): number {
+  return slabReaders;
+}
+
 const quietAfter = new WeakMap<Socket, number>();
 
-/** Node's own reads until one fills its 64 KiB; the next read already lands in a slab. */
+/** Node's own reads until one fills its 64 KiB and a slab is free to read into; the next read already lands in it. */
 function watchForBulk(this: Socket, chunk: Buffer): void {
-  if (chunk.length < minReadBytes) return;
+  if (chunk.length < minReadBytes || slabReaders >= maxSlabReaders) return;
   this.off('data', watchForBulk);
   const keys = findOnreadKeys();
   // Anything still queued in the stream would come after what the new reads emit.
   if (!keys || this.destroyed || this.readableLength) return;
-  readsFromNowOn(this, keys, slabReadsWhileBusy(quietAfter.get(this) ?? quietAfterMs));
+  const reads = slabReadsWhileBusy(quietAfter.get(this) ?? quietAfterMs);
+  this.once('close', reads.close);
+  readsFromNowOn(this, keys, reads);
 }
 
-function slabReadsWhileBusy(quietMs: number): Reads {
+function slabReadsWhileBusy(quietMs: number): Reads & { close(): void } {
   const { slabTake, slabDrop } = ssh2Crypto() as Required<PatchedCrypto>;
-  let busy = true;
+  // 'slab' counts against maxSlabReaders; 'buffers' is busy without one (a new 64 KiB per read).
+  let mode: 'slab' | 'buffers' | 'quiet' = 'slab';
+  ++slabReaders;
   let lastBusy = Date.now();
   let slab: Buffer | undefined;
   let used = 0;
   let left: Buffer | undefined;
   let offered = 0;
+  const busy = () => {
+    lastBusy = Date.now();
+    if (mode === 'slab') return;
+    if (slabReaders < maxSlabReaders) {
+      mode = 'slab';
+      ++slabReaders;
+    } else {
+      mode = 'buffers';
+    }
+  };
+  const quiet = () => {
+    if (mode === 'slab') --slabReaders;
+    mode = 'quiet';
+  };
   return {
     next: () => {
-      if (!busy) {
+      if (mode !== 'slab') {
         if (slab) [left, slab] = [slab, undefined];
-        offered = quietReadBytes;
-        return Buffer.allocUnsafeSlow(quietReadBytes);
+        offered = mode === 'quiet' ? quietReadBytes : minReadBytes;
+        return Buffer.allocUnsafeSlow(offered);
       }
       if (!slab || slab.length - used < minReadBytes) {
         if (slab) left = slab;
@@ -299,12 +331,8 @@ function slabReadsWhileBusy(quietMs: number): Reads {
     },
     read: (buffer, bytes) => {
       if (buffer.buffer === slab?.buffer) used += bytes;
-      if (busy ? bytes >= busyReadBytes : bytes === offered) {
-        busy = true;
-        lastBusy = Date.now();
-      } else if (busy && bytes < quietReadBytes && Date.now() - lastBusy > quietMs) {
-        busy = false;
-      }
+      if (mode === 'quiet' ? bytes === offered : bytes >= busyReadBytes) busy();
+      else if (mode !== 'quiet' && bytes < quietReadBytes && Date.now() - lastBusy > quietMs) quiet();
     },
     // The slab moved off is given up only once the read after it has been parsed: until
     // then the decipher may still hold the first part of a packet that straddles the two.
@@ -312,6 +340,7 @@ function slabReadsWhileBusy(quietMs: number): Reads {
       if (left) slabDrop(left);
       left = undefined;
     },
+    close: quiet,
   };
 }
 

@@ -145,3 +145,79 @@ for (const [cipher, agentReads] of [
     assert.equal(got.up.largest, 64 * 1024);
   });
 }
+
+interface PatchedCryptoModule {
+  CIPHER_INFO: Record<string, { keyLen: number; ivLen: number }>;
+  createCipher(config: unknown): { allocPacket(payloadLen: number): Buffer; encrypt(packet: Buffer): void };
+  createDecipher(config: unknown): { decrypt(data: Buffer, p: number, dataLen: number): unknown };
+  slabTake(): Buffer;
+  slabDrop(slab: Buffer): void;
+  slabPayload(payload: Buffer, isData: boolean): void;
+  slabWritten(data: Uint8Array): ((err?: Error | null) => void) | undefined;
+}
+
+// A device controls how its bytes are cut into reads: it can end one read right after a
+// packet's body and send the tag a few bytes at a time.
+for (const cipherName of ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com']) {
+  test(`${cipherName}: a packet whose tag comes in pieces after its read slab was given up never decrypts into that slab's next reader`, () => {
+    const crypto = require('ssh2/lib/protocol/crypto.js') as PatchedCryptoModule;
+    const info = crypto.CIPHER_INFO[cipherName];
+    assert.ok(info);
+    const key = randomBytes(info.keyLen);
+    const iv = randomBytes(info.ivLen);
+    const sent: Buffer[] = [];
+    const cipher = crypto.createCipher({
+      outbound: { onWrite: (p: Buffer) => sent.push(Buffer.from(p)), cipherInfo: info, cipherKey: key, cipherIV: iv, seqno: 0 },
+    });
+    // Two channel data packets (type 94, recipient 0, data length, data).
+    for (const n of [1_000, 60_000]) {
+      const packet = cipher.allocPacket(1 + 4 + 4 + n);
+      packet[5] = 94;
+      packet.writeUInt32BE(0, 6);
+      packet.writeUInt32BE(n, 10);
+      randomBytes(n).copy(packet, 14);
+      cipher.encrypt(packet);
+    }
+    const [first, second] = sent;
+    assert.ok(first && second);
+    const payloads: Buffer[] = [];
+    const decipher = crypto.createDecipher({
+      inbound: {
+        onPayload: (payload: Buffer) => {
+          crypto.slabPayload(payload, payload[0] === 94);
+          payloads.push(payload);
+        },
+        decipherInfo: info,
+        decipherKey: key,
+        decipherIV: iv,
+        seqno: 0,
+      },
+    });
+    // A read into a slab: the first packet whole and the second up to 6 bytes short of its end, inside the tag.
+    const slab = crypto.slabTake();
+    const read1 = slab.subarray(0, first.length + second.length - 6);
+    first.copy(read1, 0);
+    second.copy(read1, first.length, 0, second.length - 6);
+    decipher.decrypt(read1, 0, read1.length);
+    assert.equal(payloads.length, 1);
+    crypto.slabWritten(payloads[0] as Buffer)?.();
+    // The next read, into the next slab, brings 3 of the 6 bytes; the reader gives the first slab up.
+    const next = crypto.slabTake();
+    second.copy(next, 0, second.length - 6, second.length - 3);
+    decipher.decrypt(next.subarray(0, 3), 0, 3);
+    crypto.slabDrop(slab);
+    // Another tunnel's reader gets that slab from the pool and reads into it.
+    const other = crypto.slabTake();
+    assert.equal(other.buffer, slab.buffer, 'the slab went back to the pool');
+    other.fill(0x41);
+    const othersBytes = Buffer.from(other);
+    // This tunnel's last 3 bytes arrive: the second packet decrypts, and the other reader's bytes are untouched.
+    second.copy(next, 3, second.length - 3);
+    decipher.decrypt(next.subarray(3, 6), 0, 3);
+    assert.equal(payloads.length, 2);
+    assert.equal(payloads[1]?.length, 1 + 4 + 4 + 60_000);
+    assert.ok(other.equals(othersBytes), "the other reader's slab was written into");
+    crypto.slabDrop(other);
+    crypto.slabDrop(next);
+  });
+}
