@@ -111,10 +111,11 @@ test("other people's devices are invisible, not forbidden", async () => {
   const owner = await t.createUser('owner');
   const stranger = await t.createUser('stranger');
   const grant = await addDevice(t.ctx, owner.id, 'pi', '');
+  // One at a time: started together, a later one could reject before anything awaits it.
   for (const attempt of [
-    getDevice(t.ctx, stranger.id, grant.device.id),
-    removeDevice(t.ctx, stranger.id, grant.device.id),
-    reissueEnrolmentToken(t.ctx, stranger.id, grant.device.id),
+    () => getDevice(t.ctx, stranger.id, grant.device.id),
+    () => removeDevice(t.ctx, stranger.id, grant.device.id),
+    () => reissueEnrolmentToken(t.ctx, stranger.id, grant.device.id),
   ]) {
     await assert.rejects(attempt, (e: DomainError) => e.code === 'not_found');
   }
