@@ -49,16 +49,18 @@ test("a tick's writes leave as one batch, in order, and the next tick's as anoth
   assert.deepEqual(batches, [3, 2], 'three writes in the first tick, two in the next, each one writev');
 });
 
-test('writes from separate callbacks of one turn of the event loop (two reads, two timers) leave together', async (t) => {
+test('writes from separate callbacks of one turn of the event loop leave together', async (t) => {
   const { client, batches, all } = await batchedPair(t);
-  // Two callbacks of the same timers phase, with the next-tick queue run between them, as
-  // between the socket reads of one poll: one response packet written in each.
+  // Two callbacks of one phase of the loop, with the next-tick queue run between them, as
+  // between the socket reads of one poll: one response packet written in each. Two
+  // immediates queued together always share a check phase; two zero timers need not share
+  // a timers phase (a millisecond can pass between creating them, as it did on a loaded CI).
   await new Promise<void>((resolve) => {
-    setTimeout(() => client.write('response 1;'), 0);
-    setTimeout(() => {
+    setImmediate(() => client.write('response 1;'));
+    setImmediate(() => {
       client.write('response 2;');
       resolve();
-    }, 0);
+    });
   });
   assert.equal(await all(), 'response 1;response 2;');
   assert.deepEqual(batches, [2], 'both packets in one writev');
