@@ -59,6 +59,17 @@
 //    those 16 bytes), so a slab the reader has moved on from can go back to the pool without
 //    the decipher later decrypting in place in memory another read, of any tunnel, now holds.
 //
+// 9. A peer's channel data past the window it was given is dropped, as OpenSSH drops it,
+//    where ssh2 only refused data once the window was exactly 0: a peer whose data overshot
+//    it once (the window below zero) could send without limit, all of it queued for a
+//    reader that had stopped reading. And on the server's side (the gateway, facing devices)
+//    a payload that would keep a read buffer many times its own size alive is copied out of
+//    it: always past 16 times (a few bytes in a 1 MiB slab or a 64 KiB read), and past twice
+//    once 256 KiB already waits in the channel, so a device interleaving small data for a
+//    visitor who does not read with bulk data elsewhere pins at most that multiple of the
+//    window, where each byte could have kept a whole slab. A bulk stream's 64 KiB payloads in
+//    1 MiB slabs are copied only while its reader is behind.
+//
 // Every edit is an exact text match: a different ssh2 fails loudly here rather than
 // running half-patched. packages/protocol/src/ssh2-patch.test.ts checks the result.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -446,6 +457,64 @@ export const edits = [
     from: '        if (this._tagPos < 16)\n          return;',
     to: `        if (this._tagPos < 16) {\n          this._packet = slabDetach(this._packet); // ${marker}\n          return;\n        }`,
     count: 2,
+  },
+  // 9. Nothing past the window; on the server's side, no payload that pins a read buffer many times its size.
+  {
+    file: 'client.js',
+    from: '          if (channel.incoming.window === 0)\n            return;\n',
+    to: `          if (channel.incoming.window < data.length) // ${marker}: nothing past the window\n            return;\n`,
+    count: 2,
+  },
+  {
+    file: 'server.js',
+    from: '          if (channel.incoming.window === 0)\n            return;\n',
+    to: `          if (channel.incoming.window < data.length) // ${marker}: nothing past the window\n            return;\n`,
+    count: 1,
+  },
+  {
+    file: 'server.js',
+    from: "const { init: cryptoInit } = require('./protocol/crypto.js');",
+    to: [
+      `const { init: cryptoInit, slabWritten } = require('./protocol/crypto.js'); // ${marker}`,
+      '',
+      `// ${marker}: channel data that would keep a read buffer many times its size alive, copied out of it.`,
+      'const PIN_ALWAYS = 16;',
+      'const PIN_QUEUED = 2;',
+      'const QUEUED_BYTES = 256 * 1024;',
+      'const ARENA_BYTES = 8 * 1024; // small copies of one channel share one of these, so they pin only each other',
+      'const ARENAS = new WeakMap(); // channel -> { arena, used }',
+      'function channelPayload(channel, data) {',
+      '  const len = data.length;',
+      '  const pinned = data.buffer.byteLength;',
+      '  if (pinned <= PIN_QUEUED * len',
+      '      || (pinned <= PIN_ALWAYS * len && channel.readableLength < QUEUED_BYTES))',
+      '    return data;',
+      '  let copy;',
+      '  if (len > ARENA_BYTES / 4) {',
+      '    copy = Buffer.allocUnsafeSlow(len);',
+      '  } else {',
+      '    let at = ARENAS.get(channel);',
+      '    if (at === undefined || at.arena.length - at.used < len) {',
+      '      at = { arena: Buffer.allocUnsafeSlow(ARENA_BYTES), used: 0 };',
+      '      ARENAS.set(channel, at);',
+      '    }',
+      '    copy = at.arena.subarray(at.used, at.used + len);',
+      '    at.used += len;',
+      '  }',
+      '  copy.set(data);',
+      '  const written = slabWritten(data);',
+      '  if (written !== undefined)',
+      '    written();',
+      '  return copy;',
+      '}',
+    ].join('\n'),
+    count: 1,
+  },
+  {
+    file: 'server.js',
+    from: '          if (channel.push(data) === false) {',
+    to: `          if (channel.push(channelPayload(channel, data)) === false) { // ${marker}`,
+    count: 1,
   },
 ];
 

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import ssh2 from 'ssh2';
@@ -12,7 +12,7 @@ import type { CipherAlgorithm, ClientChannel, ServerChannel } from 'ssh2';
 import { edits, patchedPacketSize, patchSsh2 } from '../ssh2-patch.mjs';
 import { generateEd25519KeyPair, signingKey } from './ssh-keys.ts';
 import { tunnelSshAlgorithms } from './tunnel-ssh.ts';
-import { connectWithPacketReads, connectWithSlabReads } from './socket-reads.ts';
+import { connectWithPacketReads, connectWithSlabReads, readIntoSlabsWhileBusy } from './socket-reads.ts';
 
 const require = createRequire(import.meta.url);
 const lib = join(dirname(require.resolve('ssh2/package.json')), 'lib');
@@ -219,5 +219,89 @@ for (const cipherName of ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.c
     assert.ok(other.equals(othersBytes), "the other reader's slab was written into");
     crypto.slabDrop(other);
     crypto.slabDrop(next);
+  });
+}
+
+/**
+ * A server (the gateway) and a client (a device) with a channel the client opened: the
+ * server's end of it, and a way to know the server has handled everything sent before.
+ * With `slabReads` the server reads the connection as the gateway reads a busy tunnel.
+ */
+async function deviceAndGateway(t: { after(fn: () => void): void }, slabReads: boolean) {
+  const hostKey = generateEd25519KeyPair('host').private;
+  const server = new ssh2.Server({ hostKeys: [{ key: signingKey(hostKey) }], algorithms: tunnelSshAlgorithms }, (conn) => {
+    conn.on('authentication', (ctx) => ctx.accept());
+    conn.on('ready', () => {
+      if (slabReads) readIntoSlabsWhileBusy((conn as unknown as { _sock: Socket })._sock);
+    });
+    conn.on('tcpip', (accept) => server.emit('channel', accept()));
+    // Answered in order after every packet before it: the client's proof the server has read them.
+    conn.on('request', (accept) => accept?.());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const client = new ssh2.Client();
+  t.after(() => {
+    client.end();
+    server.close();
+  });
+  client.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, username: 'device', algorithms: tunnelSshAlgorithms });
+  await once(client, 'ready');
+  const open = async () => {
+    const atServer = once(server, 'channel') as Promise<[ServerChannel]>;
+    const atClient = await new Promise<ClientChannel>((resolve, reject) =>
+      client.forwardOut('127.0.0.1', 1, '127.0.0.1', 80, (err, channel) => (err ? reject(err) : resolve(channel))),
+    );
+    const [channel] = await atServer;
+    return { atClient, atServer: channel };
+  };
+  const handled = () => new Promise<void>((resolve, reject) => client.forwardIn('127.0.0.1', 0, (err) => (err ? reject(err) : resolve())));
+  return { open, handled };
+}
+
+/** The window the server gave a channel, and what a device sends without looking at it. */
+const channelWindow = 2 * 1024 * 1024;
+const ignoreWindow = (channel: ClientChannel) => ((channel as unknown as { outgoing: { window: number } }).outgoing.window = Infinity);
+
+test('a device that sends past the window it was given gets nothing past it queued on the gateway', async (t) => {
+  const { open, handled } = await deviceAndGateway(t, false);
+  const { atClient, atServer } = await open();
+  atServer.pause(); // a visitor who has stopped reading
+  ignoreWindow(atClient);
+  // Packets of 65,000 bytes take the window below zero rather than to exactly 0.
+  for (let i = 0; i < 256; i++) atClient.write(Buffer.alloc(65_000));
+  await handled();
+  // What an honest device can have queued: the channel's 2 MiB high-water mark, the point at
+  // which the gateway stops renewing the window, and the window it had granted by then.
+  const honest = 2 * channelWindow;
+  assert.ok(atServer.readableLength > channelWindow, `the window's worth arrived (${atServer.readableLength})`);
+  assert.ok(atServer.readableLength <= honest, `queued ${atServer.readableLength} bytes of the 16.6 MB sent; at most ${honest} may be`);
+});
+
+for (const slabReads of [false, true]) {
+  const reads = slabReads ? "the gateway's slab reads" : "Node's own reads";
+  test(`a device's small data for a visitor who does not read pins no read buffers beyond a small multiple of it (${reads})`, async (t) => {
+    const { open, handled } = await deviceAndGateway(t, slabReads);
+    const stalled = await open();
+    const busy = await open();
+    stalled.atServer.pause();
+    busy.atServer.resume(); // a visitor who reads everything at once
+    // 1 KiB for the stalled visitor between 63 KiB for the other, 512 times: each small
+    // payload lies in a read of its own, 64 KiB or a 1 MiB slab.
+    for (let i = 0; i < 512; i++) {
+      stalled.atClient.write(Buffer.alloc(1024, i));
+      busy.atClient.write(Buffer.alloc(63 * 1024));
+      if (i % 32 === 31) await handled();
+    }
+    await handled();
+    const queued: Buffer[] = [];
+    stalled.atServer.on('data', (chunk: Buffer) => queued.push(chunk));
+    stalled.atServer.resume();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(queued.length, 512, 'every small payload was queued, and came out as one chunk each');
+    for (const [i, chunk] of queued.entries()) assert.ok(chunk.equals(Buffer.alloc(1024, i)), `payload ${i} intact`);
+    const bytes = queued.reduce((n, c) => n + c.length, 0);
+    const pinned = [...new Set(queued.map((c) => c.buffer))].reduce((n, b) => n + b.byteLength, 0);
+    assert.ok(pinned <= 2 * bytes, `${bytes} bytes queued pin ${pinned} bytes of buffers`);
   });
 }
