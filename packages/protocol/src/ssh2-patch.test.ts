@@ -261,22 +261,30 @@ async function deviceAndGateway(t: { after(fn: () => void): void }, slabReads: b
 
 /** The window the server gave a channel, and what a device sends without looking at it. */
 const channelWindow = 2 * 1024 * 1024;
-const ignoreWindow = (channel: ClientChannel) => ((channel as unknown as { outgoing: { window: number } }).outgoing.window = Infinity);
+const ignoreWindow = (channel: ClientChannel | ServerChannel) =>
+  ((channel as unknown as { outgoing: { window: number } }).outgoing.window = Infinity);
 
-test('a device that sends past the window it was given gets nothing past it queued on the gateway', async (t) => {
-  const { open, handled } = await deviceAndGateway(t, false);
-  const { atClient, atServer } = await open();
-  atServer.pause(); // a visitor who has stopped reading
-  ignoreWindow(atClient);
-  // Packets of 65,000 bytes take the window below zero rather than to exactly 0.
-  for (let i = 0; i < 256; i++) atClient.write(Buffer.alloc(65_000));
-  await handled();
-  // What an honest device can have queued: the channel's 2 MiB high-water mark, the point at
-  // which the gateway stops renewing the window, and the window it had granted by then.
-  const honest = 2 * channelWindow;
-  assert.ok(atServer.readableLength > channelWindow, `the window's worth arrived (${atServer.readableLength})`);
-  assert.ok(atServer.readableLength <= honest, `queued ${atServer.readableLength} bytes of the 16.6 MB sent; at most ${honest} may be`);
-});
+// Either end may be the one that overshoots: a device to the gateway, or a gateway (a
+// compromised or buggy server) to an agent on a 1 GB Raspberry Pi.
+for (const sender of ['device', 'gateway'] as const) {
+  const receiver = sender === 'device' ? 'the gateway' : 'the agent';
+  test(`a ${sender} that sends past the window it was given gets nothing past it queued on ${receiver}`, async (t) => {
+    const { open, handled } = await deviceAndGateway(t, false);
+    const { atClient, atServer } = await open();
+    const [from, to] = sender === 'device' ? [atClient, atServer] : [atServer, atClient];
+    to.pause(); // a reader that has stopped reading
+    ignoreWindow(from);
+    // Packets of 65,000 bytes take the window below zero rather than to exactly 0.
+    for (let i = 0; i < 256; i++) from.write(Buffer.alloc(65_000));
+    // The reply to a request the receiver sends now comes after all of it, in order.
+    await handled();
+    // What an honest sender can have queued: the channel's 2 MiB high-water mark, the point at
+    // which the receiver stops renewing the window, and the window it had granted by then.
+    const honest = 2 * channelWindow;
+    assert.ok(to.readableLength > channelWindow, `the window's worth arrived (${to.readableLength})`);
+    assert.ok(to.readableLength <= honest, `queued ${to.readableLength} bytes of the 16.6 MB sent; at most ${honest} may be`);
+  });
+}
 
 for (const slabReads of [false, true]) {
   const reads = slabReads ? "the gateway's slab reads" : "Node's own reads";
