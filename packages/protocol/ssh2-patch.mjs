@@ -63,12 +63,12 @@
 //    where ssh2 only refused data once the window was exactly 0: a peer whose data overshot
 //    it once (the window below zero) could send without limit, all of it queued for a
 //    reader that had stopped reading. And on the server's side (the gateway, facing devices)
-//    a payload that would keep a read buffer many times its own size alive is copied out of
-//    it: always past 16 times (a few bytes in a 1 MiB slab or a 64 KiB read), and past twice
-//    once 256 KiB already waits in the channel, so a device interleaving small data for a
-//    visitor who does not read with bulk data elsewhere pins at most that multiple of the
-//    window, where each byte could have kept a whole slab. A bulk stream's 64 KiB payloads in
-//    1 MiB slabs are copied only while its reader is behind.
+//    a payload is copied out of its read buffer (a 64 KiB read, a 1 MiB slab) where keeping
+//    the view would pin far more than its bytes: always when the buffer is over 64 times its
+//    size, and otherwise when the read buffers the channel's queue keeps alive would come to
+//    more than twice what is queued, plus 2 MiB. A device interleaving small data for a
+//    visitor who does not read with bulk data elsewhere could have kept a whole slab alive
+//    per few bytes; a bulk stream, its payloads side by side in the slabs, is never copied.
 //
 // Every edit is an exact text match: a different ssh2 fails loudly here rather than
 // running half-patched. packages/protocol/src/ssh2-patch.test.ts checks the result.
@@ -176,6 +176,77 @@ function packetAround(data, blockLen) {
   packet[4] = padLen;
   fillPadding(packet, 5 + payloadLen, padLen);
   return packet;
+}
+`;
+
+const channelPinsCode = `
+// ${marker}: channel data that would keep read buffers many times its size alive, copied out of them.
+const PIN_ALWAYS = 64; // a payload in a buffer over this many times its size is always copied
+const PIN_SLACK = 2 * 1024 * 1024; // and none while the queue's buffers stay within twice it plus this
+const ARENA_BYTES = 8 * 1024; // small copies of one channel share one of these
+// Per channel: the runs of its queue that lie in one buffer each, oldest first.
+function channelPins(channel) {
+  let pins = channel._p2pvpsPins;
+  if (pins === undefined) {
+    pins = { bufs: [], bytes: [], head: 0, queued: 0, pinned: 0, arena: null, used: 0 };
+    channel._p2pvpsPins = pins;
+  }
+  // What the reader took since the last payload came off the oldest runs.
+  let gone = pins.queued - channel.readableLength;
+  while (gone > 0 && pins.head < pins.bufs.length) {
+    const n = pins.bytes[pins.head];
+    if (n > gone) {
+      pins.bytes[pins.head] = n - gone;
+      pins.queued -= gone;
+      break;
+    }
+    gone -= n;
+    pins.queued -= n;
+    pins.pinned -= pins.bufs[pins.head].byteLength;
+    pins.bufs[pins.head++] = undefined;
+  }
+  if (pins.head === pins.bufs.length) {
+    pins.bufs.length = pins.bytes.length = pins.head = pins.queued = pins.pinned = 0;
+  } else if (pins.head > 1024 && pins.head * 2 > pins.bufs.length) {
+    pins.bufs.splice(0, pins.head);
+    pins.bytes.splice(0, pins.head);
+    pins.head = 0;
+  }
+  return pins;
+}
+function channelPayload(channel, data) {
+  const len = data.length;
+  const pins = channelPins(channel);
+  const last = pins.bufs.length - 1;
+  const newPin = last < pins.head || pins.bufs[last] !== data.buffer;
+  let out = data;
+  if (data.buffer.byteLength > PIN_ALWAYS * len
+      || (newPin && pins.pinned + data.buffer.byteLength
+                    > 2 * (pins.queued + len) + PIN_SLACK)) {
+    if (len > ARENA_BYTES / 4) {
+      out = Buffer.allocUnsafeSlow(len);
+    } else {
+      if (pins.arena === null || pins.arena.length - pins.used < len) {
+        pins.arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+        pins.used = 0;
+      }
+      out = pins.arena.subarray(pins.used, pins.used + len);
+      pins.used += len;
+    }
+    out.set(data);
+    const written = slabWritten(data);
+    if (written !== undefined)
+      written();
+  }
+  if (last >= pins.head && pins.bufs[last] === out.buffer) {
+    pins.bytes[last] += len;
+  } else {
+    pins.bufs.push(out.buffer);
+    pins.bytes.push(len);
+    pins.pinned += out.buffer.byteLength;
+  }
+  pins.queued += len;
+  return out;
 }
 `;
 
@@ -474,40 +545,7 @@ export const edits = [
   {
     file: 'server.js',
     from: "const { init: cryptoInit } = require('./protocol/crypto.js');",
-    to: [
-      `const { init: cryptoInit, slabWritten } = require('./protocol/crypto.js'); // ${marker}`,
-      '',
-      `// ${marker}: channel data that would keep a read buffer many times its size alive, copied out of it.`,
-      'const PIN_ALWAYS = 16;',
-      'const PIN_QUEUED = 2;',
-      'const QUEUED_BYTES = 256 * 1024;',
-      'const ARENA_BYTES = 8 * 1024; // small copies of one channel share one of these, so they pin only each other',
-      'const ARENAS = new WeakMap(); // channel -> { arena, used }',
-      'function channelPayload(channel, data) {',
-      '  const len = data.length;',
-      '  const pinned = data.buffer.byteLength;',
-      '  if (pinned <= PIN_QUEUED * len',
-      '      || (pinned <= PIN_ALWAYS * len && channel.readableLength < QUEUED_BYTES))',
-      '    return data;',
-      '  let copy;',
-      '  if (len > ARENA_BYTES / 4) {',
-      '    copy = Buffer.allocUnsafeSlow(len);',
-      '  } else {',
-      '    let at = ARENAS.get(channel);',
-      '    if (at === undefined || at.arena.length - at.used < len) {',
-      '      at = { arena: Buffer.allocUnsafeSlow(ARENA_BYTES), used: 0 };',
-      '      ARENAS.set(channel, at);',
-      '    }',
-      '    copy = at.arena.subarray(at.used, at.used + len);',
-      '    at.used += len;',
-      '  }',
-      '  copy.set(data);',
-      '  const written = slabWritten(data);',
-      '  if (written !== undefined)',
-      '    written();',
-      '  return copy;',
-      '}',
-    ].join('\n'),
+    to: [`const { init: cryptoInit, slabWritten } = require('./protocol/crypto.js'); // ${marker}`, channelPinsCode].join('\n'),
     count: 1,
   },
   {
