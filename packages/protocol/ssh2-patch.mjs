@@ -183,30 +183,40 @@ const channelPinsCode = `
 // ${marker}: channel data that would keep read buffers many times its size alive, copied out of them.
 const PIN_ALWAYS = 64; // a payload in a buffer over this many times its size is always copied
 const PIN_SLACK = 2 * 1024 * 1024; // and none while the queue's buffers stay within twice it plus this
-const ARENA_BYTES = 8 * 1024; // small copies of one channel share one of these
-// Per channel: the runs of its queue that lie in one buffer each, oldest first.
+const ARENA_BYTES = 8 * 1024; // small copies into a queue share one of these
+// Per channel: the runs of its queue that lie in one buffer each, oldest first, and the
+// queued bytes in each buffer, whose sizes together are what the queue keeps alive.
 function channelPins(channel) {
   let pins = channel._p2pvpsPins;
   if (pins === undefined) {
-    pins = { bufs: [], bytes: [], head: 0, queued: 0, pinned: 0, arena: null, used: 0 };
+    pins = { bufs: [], bytes: [], head: 0, queued: 0, inBuf: new Map(), pinned: 0, arena: null, used: 0 };
     channel._p2pvpsPins = pins;
   }
   // What the reader took since the last payload came off the oldest runs.
   let gone = pins.queued - channel.readableLength;
   while (gone > 0 && pins.head < pins.bufs.length) {
-    const n = pins.bytes[pins.head];
-    if (n > gone) {
-      pins.bytes[pins.head] = n - gone;
-      pins.queued -= gone;
-      break;
-    }
+    const buf = pins.bufs[pins.head];
+    const n = Math.min(pins.bytes[pins.head], gone);
     gone -= n;
     pins.queued -= n;
-    pins.pinned -= pins.bufs[pins.head].byteLength;
-    pins.bufs[pins.head++] = undefined;
+    pins.bytes[pins.head] -= n;
+    const left = pins.inBuf.get(buf) - n;
+    if (left > 0) {
+      pins.inBuf.set(buf, left);
+    } else {
+      pins.inBuf.delete(buf);
+      pins.pinned -= buf.byteLength;
+    }
+    if (pins.bytes[pins.head] === 0)
+      pins.bufs[pins.head++] = undefined;
   }
   if (pins.head === pins.bufs.length) {
-    pins.bufs.length = pins.bytes.length = pins.head = pins.queued = pins.pinned = 0;
+    // Nothing queued: nothing kept alive, and no arena to hold earlier bytes.
+    if (pins.head !== 0 || pins.inBuf.size !== 0) {
+      pins.bufs.length = pins.bytes.length = pins.head = pins.queued = pins.pinned = 0;
+      pins.inBuf.clear();
+    }
+    pins.arena = null;
   } else if (pins.head > 1024 && pins.head * 2 > pins.bufs.length) {
     pins.bufs.splice(0, pins.head);
     pins.bytes.splice(0, pins.head);
@@ -217,13 +227,12 @@ function channelPins(channel) {
 function channelPayload(channel, data) {
   const len = data.length;
   const pins = channelPins(channel);
-  const last = pins.bufs.length - 1;
-  const newPin = last < pins.head || pins.bufs[last] !== data.buffer;
+  const size = data.buffer.byteLength;
   let out = data;
-  if (data.buffer.byteLength > PIN_ALWAYS * len
-      || (newPin && pins.pinned + data.buffer.byteLength
-                    > 2 * (pins.queued + len) + PIN_SLACK)) {
-    if (len > ARENA_BYTES / 4) {
+  if (size > PIN_ALWAYS * len
+      || (!pins.inBuf.has(data.buffer)
+          && pins.pinned + size > 2 * (pins.queued + len) + PIN_SLACK)) {
+    if (pins.queued === 0 || len > ARENA_BYTES / 4) {
       out = Buffer.allocUnsafeSlow(len);
     } else {
       if (pins.arena === null || pins.arena.length - pins.used < len) {
@@ -238,12 +247,22 @@ function channelPayload(channel, data) {
     if (written !== undefined)
       written();
   }
-  if (last >= pins.head && pins.bufs[last] === out.buffer) {
+  if (len === 0)
+    return out;
+  const buf = out.buffer;
+  const last = pins.bufs.length - 1;
+  if (last >= pins.head && pins.bufs[last] === buf) {
     pins.bytes[last] += len;
   } else {
-    pins.bufs.push(out.buffer);
+    pins.bufs.push(buf);
     pins.bytes.push(len);
-    pins.pinned += out.buffer.byteLength;
+  }
+  const had = pins.inBuf.get(buf);
+  if (had === undefined) {
+    pins.inBuf.set(buf, len);
+    pins.pinned += buf.byteLength;
+  } else {
+    pins.inBuf.set(buf, had + len);
   }
   pins.queued += len;
   return out;
