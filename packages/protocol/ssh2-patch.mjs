@@ -66,9 +66,12 @@
 //    a payload is copied out of its read buffer (a 64 KiB read, a 1 MiB slab) where keeping
 //    the view would pin far more than its bytes: always when the buffer is over 64 times its
 //    size, and otherwise when the read buffers the channel's queue keeps alive would come to
-//    more than twice what is queued, plus 2 MiB. A device interleaving small data for a
-//    visitor who does not read with bulk data elsewhere could have kept a whole slab alive
-//    per few bytes; a bulk stream, its payloads side by side in the slabs, is never copied.
+//    more than twice what is queued, plus 2 MiB (each buffer counted once, by the bytes
+//    queued in it). A device interleaving small data for a visitor who does not read with
+//    bulk data elsewhere could have kept a whole slab alive per few bytes; a bulk stream's
+//    payloads, side by side in the slabs, are not copied. Not counted: what the reader has
+//    taken but not yet written (a visitor socket's 16 KiB or so of payloads, each at least a
+//    64th of its buffer: about 2 MiB at most).
 //
 // Every edit is an exact text match: a different ssh2 fails loudly here rather than
 // running half-patched. packages/protocol/src/ssh2-patch.test.ts checks the result.
