@@ -214,11 +214,8 @@ function channelPins(channel) {
       pins.bufs[pins.head++] = undefined;
   }
   if (pins.head === pins.bufs.length) {
-    // Nothing queued: nothing kept alive, and no arena to hold earlier bytes.
-    if (pins.head !== 0 || pins.inBuf.size !== 0) {
-      pins.bufs.length = pins.bytes.length = pins.head = pins.queued = pins.pinned = 0;
-      pins.inBuf.clear();
-    }
+    // Nothing queued (and so nothing counted): no runs kept, no arena holding earlier bytes.
+    pins.bufs.length = pins.bytes.length = pins.head = 0;
     pins.arena = null;
   } else if (pins.head > 1024 && pins.head * 2 > pins.bufs.length) {
     pins.bufs.splice(0, pins.head);
@@ -246,9 +243,7 @@ function channelPayload(channel, data) {
       pins.used += len;
     }
     out.set(data);
-    const written = slabWritten(data);
-    if (written !== undefined)
-      written();
+    slabWritten(data)?.(); // the view is no longer kept: its slab may go back to the pool
   }
   if (len === 0)
     return out;

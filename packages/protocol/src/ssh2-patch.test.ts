@@ -306,7 +306,7 @@ function pinning(queued: Buffer[]) {
 for (const [slabReads, size, between] of [
   [false, 1024, 63 * 1024], // 1 KiB in each 64 KiB read
   [true, 1024, 63 * 1024], // 1 KiB in each 1 MiB slab
-  [true, 60 * 1024, 964 * 1024], // 60 KiB in each 1 MiB slab: under 16 times, kept until the slabs add up
+  [true, 60 * 1024, 964 * 1024], // 60 KiB in each 1 MiB slab: under 64 times, kept until the slabs add up
 ] as const) {
   const reads = slabReads ? "the gateway's slab reads" : "Node's own reads";
   test(`a device's data for a visitor who does not read pins read buffers of at most twice its size and 2 MiB (${size / 1024} KiB payloads, ${reads})`, async (t) => {
